@@ -1,0 +1,77 @@
+import { CloseCode } from './close-code.js';
+
+/** Machine-readable identifiers of every error hotline's protocol core raises. */
+export type ProtocolErrorCode =
+  | 'RESERVED_BITS'
+  | 'RESERVED_OPCODE'
+  | 'MASK_REQUIRED'
+  | 'MASK_FORBIDDEN'
+  | 'CONTROL_FRAME_TOO_LONG'
+  | 'CONTROL_FRAME_FRAGMENTED'
+  | 'UNEXPECTED_CONTINUATION'
+  | 'EXPECTED_CONTINUATION'
+  | 'NON_MINIMAL_LENGTH'
+  | 'LENGTH_MSB_SET'
+  | 'MESSAGE_TOO_BIG'
+  | 'INVALID_UTF8'
+  | 'INVALID_CLOSE_PAYLOAD'
+  | 'INVALID_CLOSE_CODE'
+  | 'UNEXPECTED_EOF'
+  /** The connection was failed by this side, for a reason of its own (for example 1011). */
+  | 'LOCAL_FAILURE';
+
+/**
+ * A violation of RFC 6455 by the peer. `closeCode` is what the connection is failed with.
+ */
+export class ProtocolError extends Error {
+  override readonly name = 'ProtocolError';
+  constructor(
+    readonly code: ProtocolErrorCode,
+    readonly closeCode: CloseCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type HandshakeErrorCode =
+  | 'HEAD_TOO_LARGE'
+  | 'MALFORMED_HTTP'
+  | 'METHOD_NOT_ALLOWED'
+  | 'HTTP_VERSION'
+  | 'MISSING_HOST'
+  | 'NOT_UPGRADE'
+  | 'CONNECTION_NOT_UPGRADE'
+  | 'BAD_KEY'
+  | 'UNSUPPORTED_VERSION'
+  | 'BAD_PROTOCOL_HEADER'
+  | 'BAD_EXTENSION_HEADER'
+  | 'ORIGIN_FORBIDDEN'
+  | 'UNEXPECTED_STATUS'
+  | 'BAD_ACCEPT'
+  | 'UNEXPECTED_PROTOCOL'
+  | 'UNEXPECTED_EXTENSION';
+
+/**
+ * A failed opening handshake. On the server side `status` (and `headers`) say what HTTP
+ * response answers it; on the client side `status` is the server's status, if any.
+ */
+export class HandshakeError extends Error {
+  override readonly name = 'HandshakeError';
+  constructor(
+    readonly code: HandshakeErrorCode,
+    readonly status: number,
+    message: string,
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(message);
+  }
+}
+
+/** An operation that the connection's current state does not allow (for example, sending after close). */
+export class InvalidStateError extends Error {
+  override readonly name = 'InvalidStateError';
+  readonly code = 'INVALID_STATE';
+}
+
+export { CloseCode };

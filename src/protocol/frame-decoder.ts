@@ -1,0 +1,330 @@
+import { Buffer } from 'node:buffer';
+import { CloseCode } from './close-code.js';
+import { ProtocolError, type ProtocolErrorCode } from './errors.js';
+import { maskInPlace } from './mask.js';
+import { MAX_CONTROL_PAYLOAD, Opcode, type ControlOpcode, type Role } from './opcode.js';
+
+/** Receives what a {@link FrameDecoder} finds. Any method may throw a {@link ProtocolError}. */
+export interface FrameSink {
+  /**
+   * A data frame starts. `opcode` is Text, Binary or Continuation; `rsv1` is set only on
+   * the first frame of a message, and only when the decoder allows it.
+   */
+  onDataFrameStart(opcode: number, fin: boolean, rsv1: boolean, length: number): void;
+  /** Unmasked payload of the current data frame, as it arrives: a view into the input. */
+  onDataPayload(chunk: Buffer): void;
+  /** The current data frame ended; with `fin`, so did its message. */
+  onDataFrameEnd(fin: boolean): void;
+  /** A whole control frame (they are never fragmented and carry at most 125 bytes). */
+  onControlFrame(opcode: ControlOpcode, payload: Buffer): void;
+}
+
+export interface FrameDecoderOptions {
+  /** 'server' requires masked frames; 'client' rejects them. */
+  role: Role;
+  /** Largest message, summed over its fragments, in bytes; 0 for no limit. */
+  maxPayload: number;
+  /** RSV bits a negotiated extension allows on the first frame of a data message. */
+  allowedRsv?: number;
+}
+
+// Decoder states: each reads one part of a frame.
+const HEADER = 0;
+const LENGTH_16 = 1;
+const LENGTH_64 = 2;
+const MASK_KEY = 3;
+const PAYLOAD = 4;
+const STOPPED = 5;
+
+/** 2^53 - 1 expressed as the high 32 bits of a 64-bit length. */
+const MAX_SAFE_HIGH_WORD = 0x1fffff;
+
+function violation(code: ProtocolErrorCode, message: string): ProtocolError {
+  return new ProtocolError(code, CloseCode.ProtocolError, message);
+}
+
+/**
+ * A streaming RFC 6455 frame decoder. It accepts the byte stream split anywhere, checks
+ * every header rule (and the size limit) before any payload is buffered, unmasks in place,
+ * and streams data payloads to its sink without copying them. Only a control frame that
+ * arrives split is copied, into a buffer of at most 125 bytes.
+ *
+ * Once a sink method or a header check throws, the decoder stops: later input is ignored.
+ */
+export class FrameDecoder {
+  private readonly sink: FrameSink;
+  private readonly requireMask: boolean;
+  private readonly maxPayload: number;
+  private readonly allowedRsv: number;
+
+  private state = HEADER;
+  // The frame being read.
+  private fin = false;
+  private rsv = 0;
+  private opcode = 0;
+  private masked = false;
+  private remaining = 0;
+  private readonly mask = Buffer.alloc(4);
+  private phase = 0;
+  private control: Buffer | null = null;
+  private controlFilled = 0;
+  // The message being read: its opcode while it is fragmented, and its size so far.
+  private messageOpcode = 0;
+  private messageLength = 0;
+  // Header bytes that arrived split across chunks.
+  private readonly scratch = Buffer.alloc(8);
+  private scratchFilled = 0;
+
+  constructor(sink: FrameSink, options: FrameDecoderOptions) {
+    this.sink = sink;
+    this.requireMask = options.role === 'server';
+    this.maxPayload = options.maxPayload;
+    this.allowedRsv = options.allowedRsv ?? 0;
+  }
+
+  /** Whether a fragmented message has begun and not yet ended. */
+  get inMessage(): boolean {
+    return this.messageOpcode !== 0;
+  }
+
+  /** Ignores all further input (after a close frame, or once the connection failed). */
+  stop(): void {
+    this.state = STOPPED;
+  }
+
+  get stopped(): boolean {
+    return this.state === STOPPED;
+  }
+
+  /**
+   * Decodes `chunk`. The decoder takes ownership: payload bytes are unmasked in place and
+   * handed to the sink as views, so the caller must not reuse the buffer.
+   */
+  push(chunk: Buffer): void {
+    try {
+      this.decode(chunk);
+    } catch (error) {
+      this.state = STOPPED;
+      throw error;
+    }
+  }
+
+  private decode(chunk: Buffer): void {
+    const end = chunk.length;
+    let pos = 0;
+    while (pos < end) {
+      switch (this.state) {
+        case HEADER: {
+          if (this.scratchFilled === 0 && end - pos >= 2) {
+            this.readHeader(chunk[pos]!, chunk[pos + 1]!);
+            pos += 2;
+          } else {
+            pos = this.gather(chunk, pos, 2);
+            if (this.scratchFilled < 2) return;
+            this.scratchFilled = 0;
+            this.readHeader(this.scratch[0]!, this.scratch[1]!);
+          }
+          break;
+        }
+        case LENGTH_16: {
+          let length: number;
+          if (this.scratchFilled === 0 && end - pos >= 2) {
+            length = chunk.readUInt16BE(pos);
+            pos += 2;
+          } else {
+            pos = this.gather(chunk, pos, 2);
+            if (this.scratchFilled < 2) return;
+            this.scratchFilled = 0;
+            length = this.scratch.readUInt16BE(0);
+          }
+          if (length < 126) {
+            throw violation('NON_MINIMAL_LENGTH', 'a 16-bit length must be at least 126');
+          }
+          this.readLength(length);
+          break;
+        }
+        case LENGTH_64: {
+          let high: number;
+          let low: number;
+          if (this.scratchFilled === 0 && end - pos >= 8) {
+            high = chunk.readUInt32BE(pos);
+            low = chunk.readUInt32BE(pos + 4);
+            pos += 8;
+          } else {
+            pos = this.gather(chunk, pos, 8);
+            if (this.scratchFilled < 8) return;
+            this.scratchFilled = 0;
+            high = this.scratch.readUInt32BE(0);
+            low = this.scratch.readUInt32BE(4);
+          }
+          if (high > 0x7fffffff) {
+            throw violation('LENGTH_MSB_SET', 'the most significant bit of a 64-bit length must be 0');
+          }
+          if (high === 0 && low < 0x10000) {
+            throw violation('NON_MINIMAL_LENGTH', 'a 64-bit length must be at least 65536');
+          }
+          if (high > MAX_SAFE_HIGH_WORD) {
+            throw new ProtocolError(
+              'MESSAGE_TOO_BIG',
+              CloseCode.MessageTooBig,
+              'frame length exceeds 2^53 - 1 bytes',
+            );
+          }
+          this.readLength(high * 0x100000000 + low);
+          break;
+        }
+        case MASK_KEY: {
+          if (this.scratchFilled === 0 && end - pos >= 4) {
+            this.mask[0] = chunk[pos]!;
+            this.mask[1] = chunk[pos + 1]!;
+            this.mask[2] = chunk[pos + 2]!;
+            this.mask[3] = chunk[pos + 3]!;
+            pos += 4;
+          } else {
+            pos = this.gather(chunk, pos, 4);
+            if (this.scratchFilled < 4) return;
+            this.scratchFilled = 0;
+            this.scratch.copy(this.mask, 0, 0, 4);
+          }
+          this.beginPayload();
+          break;
+        }
+        case PAYLOAD: {
+          const available = end - pos;
+          const take = available < this.remaining ? available : this.remaining;
+          if (this.opcode >= Opcode.Close) {
+            pos = this.readControlPayload(chunk, pos, take);
+          } else {
+            const stop = pos + take;
+            if (this.masked) this.phase = maskInPlace(chunk, this.mask, pos, stop, this.phase);
+            this.remaining -= take;
+            this.sink.onDataPayload(chunk.subarray(pos, stop));
+            pos = stop;
+            if (this.remaining === 0) this.endDataFrame();
+          }
+          break;
+        }
+        default:
+          return;
+      }
+    }
+  }
+
+  /** Copies up to `need - scratchFilled` bytes into the scratch buffer; returns the new position. */
+  private gather(chunk: Buffer, pos: number, need: number): number {
+    const n = Math.min(need - this.scratchFilled, chunk.length - pos);
+    chunk.copy(this.scratch, this.scratchFilled, pos, pos + n);
+    this.scratchFilled += n;
+    return pos + n;
+  }
+
+  private readHeader(b0: number, b1: number): void {
+    const fin = (b0 & 0x80) !== 0;
+    const rsv = (b0 >>> 4) & 0x7;
+    const opcode = b0 & 0x0f;
+    const masked = (b1 & 0x80) !== 0;
+    const length = b1 & 0x7f;
+
+    if (opcode >= Opcode.Close) {
+      if (opcode > Opcode.Pong) throw violation('RESERVED_OPCODE', `reserved opcode ${opcode}`);
+      if (!fin) throw violation('CONTROL_FRAME_FRAGMENTED', 'control frames must not be fragmented');
+      if (length > MAX_CONTROL_PAYLOAD) {
+        throw violation('CONTROL_FRAME_TOO_LONG', 'control frame payload exceeds 125 bytes');
+      }
+      if (rsv !== 0) throw violation('RESERVED_BITS', 'RSV bits set on a control frame');
+    } else if (opcode === Opcode.Continuation) {
+      if (this.messageOpcode === 0) {
+        throw violation('UNEXPECTED_CONTINUATION', 'continuation frame without a message to continue');
+      }
+      if (rsv !== 0) throw violation('RESERVED_BITS', 'RSV bits set on a continuation frame');
+    } else if (opcode <= Opcode.Binary) {
+      if (this.messageOpcode !== 0) {
+        throw violation('EXPECTED_CONTINUATION', 'new data frame before the fragmented message ended');
+      }
+      if ((rsv & ~this.allowedRsv) !== 0) {
+        throw violation('RESERVED_BITS', 'RSV bits set without a negotiated extension');
+      }
+    } else {
+      throw violation('RESERVED_OPCODE', `reserved opcode ${opcode}`);
+    }
+    if (masked !== this.requireMask) {
+      throw masked
+        ? violation('MASK_FORBIDDEN', 'a server must not mask its frames')
+        : violation('MASK_REQUIRED', 'a client must mask its frames');
+    }
+
+    this.fin = fin;
+    this.rsv = rsv;
+    this.opcode = opcode;
+    this.masked = masked;
+    if (length === 126) this.state = LENGTH_16;
+    else if (length === 127) this.state = LENGTH_64;
+    else this.readLength(length);
+  }
+
+  private readLength(length: number): void {
+    if (this.opcode < Opcode.Close) {
+      const total = (this.opcode === Opcode.Continuation ? this.messageLength : 0) + length;
+      if (this.maxPayload > 0 && total > this.maxPayload) {
+        throw new ProtocolError(
+          'MESSAGE_TOO_BIG',
+          CloseCode.MessageTooBig,
+          `message exceeds the limit of ${this.maxPayload} bytes`,
+        );
+      }
+      this.messageLength = total;
+    }
+    this.remaining = length;
+    if (this.masked) this.state = MASK_KEY;
+    else this.beginPayload();
+  }
+
+  private beginPayload(): void {
+    this.phase = 0;
+    this.state = PAYLOAD;
+    const opcode = this.opcode;
+    if (opcode >= Opcode.Close) {
+      if (this.remaining === 0) this.endControlFrame(Buffer.alloc(0));
+      return;
+    }
+    if (opcode !== Opcode.Continuation) this.messageOpcode = this.fin ? 0 : opcode;
+    else if (this.fin) this.messageOpcode = 0;
+    this.sink.onDataFrameStart(opcode, this.fin, (this.rsv & 0x4) !== 0, this.remaining);
+    if (this.remaining === 0 && this.state === PAYLOAD) this.endDataFrame();
+  }
+
+  private endDataFrame(): void {
+    if (this.state === PAYLOAD) this.state = HEADER;
+    this.sink.onDataFrameEnd(this.fin);
+  }
+
+  private readControlPayload(chunk: Buffer, pos: number, take: number): number {
+    const stop = pos + take;
+    if (this.control === null && take === this.remaining) {
+      // The whole payload is here: hand out a view.
+      if (this.masked) maskInPlace(chunk, this.mask, pos, stop, 0);
+      this.remaining = 0;
+      this.endControlFrame(chunk.subarray(pos, stop));
+      return stop;
+    }
+    if (this.control === null) {
+      this.control = Buffer.allocUnsafe(this.remaining);
+      this.controlFilled = 0;
+    }
+    chunk.copy(this.control, this.controlFilled, pos, stop);
+    this.controlFilled += take;
+    this.remaining -= take;
+    if (this.remaining === 0) {
+      const payload = this.control;
+      this.control = null;
+      if (this.masked) maskInPlace(payload, this.mask, 0, payload.length, 0);
+      this.endControlFrame(payload);
+    }
+    return stop;
+  }
+
+  private endControlFrame(payload: Buffer): void {
+    if (this.state === PAYLOAD) this.state = HEADER;
+    this.sink.onControlFrame(this.opcode as ControlOpcode, payload);
+  }
+}

@@ -1,0 +1,303 @@
+import { Buffer } from 'node:buffer';
+import { CloseCode } from './close-code.js';
+import { encodeClosePayload, parseClosePayload, type CloseInfo } from './close-frame.js';
+import { InvalidStateError, ProtocolError } from './errors.js';
+import { FrameDecoder, type FrameSink } from './frame-decoder.js';
+import { encodeFrame, encodeTextFrame } from './frame-encoder.js';
+import { MAX_CONTROL_PAYLOAD, Opcode, type ControlOpcode, type Role } from './opcode.js';
+import { Utf8Validator } from './utf8.js';
+
+/** What a {@link WebSocketProtocol} reports. Handlers run synchronously inside `receiveData`. */
+export interface ProtocolHandler {
+  /** A complete message. For text, `data` holds bytes already validated as UTF-8. */
+  onMessage(data: Buffer, binary: boolean): void;
+  /** A ping arrived; with `autoPong` (the default) its pong is already queued. */
+  onPing?(payload: Buffer): void;
+  onPong?(payload: Buffer): void;
+  /** The peer's close frame arrived; the answering close frame, if one was due, is queued. */
+  onClose?(info: CloseInfo): void;
+  /** The peer broke the protocol; a close frame with `error.closeCode` is queued. */
+  onProtocolError?(error: ProtocolError): void;
+}
+
+export interface ProtocolOptions {
+  role: Role;
+  /** Largest incoming message in bytes; 0 for no limit. Default 1 MiB. */
+  maxPayload?: number;
+  /** Answer pings with pongs (RFC 6455 §5.5.2). Default true. */
+  autoPong?: boolean;
+}
+
+export interface SendOptions {
+  /** Send as binary; by default strings go as text and bytes as binary. */
+  binary?: boolean;
+  /** Whether this ends the message. With `false`, later sends continue it. Default true. */
+  fin?: boolean;
+  /** Split the message into frames of at most this many payload bytes. */
+  fragmentSize?: number;
+}
+
+/** The connection's place in the closing handshake, numbered like the WHATWG readyState. */
+export const ProtocolState = { Open: 1, Closing: 2, Closed: 3 } as const;
+export type ProtocolState = (typeof ProtocolState)[keyof typeof ProtocolState];
+
+export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+
+const EMPTY = Buffer.alloc(0);
+
+function toBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/**
+ * The sans-I/O WebSocket connection (RFC 6455 after the opening handshake): bytes in,
+ * events and bytes out, no sockets and no timers. Whoever owns the transport feeds it
+ * `receiveData`/`receiveEof`, writes what `takeOutgoing` returns, and closes the transport
+ * when `shouldCloseTransport` says so (after writing what is queued).
+ *
+ * Closing handshake: `close()` queues our close frame (state Closing); the peer's close
+ * frame completes it (state Closed). A close frame from the peer first is answered at
+ * once. After our close frame nothing more is sent; after the peer's, nothing more is read.
+ */
+export class WebSocketProtocol implements FrameSink {
+  readonly role: Role;
+  readonly maxPayload: number;
+  private readonly handler: ProtocolHandler;
+  private readonly autoPong: boolean;
+  private readonly decoder: FrameDecoder;
+  private readonly masked: boolean;
+
+  private outgoing: Buffer[] = [];
+  private outgoingLength = 0;
+
+  /** Our close frame, once sent. */
+  closeSent: CloseInfo | null = null;
+  /** The peer's close frame, once received. */
+  closeReceived: CloseInfo | null = null;
+  /** Why we failed the connection, if we did. */
+  failure: ProtocolError | null = null;
+  /** Whether the transport reported end of stream. */
+  eofReceived = false;
+
+  // The incoming message being assembled.
+  private messageBinary = false;
+  private messageFirst: Buffer | null = null;
+  private messageChunks: Buffer[] = [];
+  private messageLength = 0;
+  private readonly utf8 = new Utf8Validator();
+
+  // Whether the last send left a message unfinished (fin: false).
+  private sendingFragmented = false;
+
+  constructor(handler: ProtocolHandler, options: ProtocolOptions) {
+    this.handler = handler;
+    this.role = options.role;
+    this.masked = options.role === 'client';
+    this.maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+    this.autoPong = options.autoPong ?? true;
+    this.decoder = new FrameDecoder(this, { role: options.role, maxPayload: this.maxPayload });
+  }
+
+  get state(): ProtocolState {
+    if (this.failure !== null || this.eofReceived) return ProtocolState.Closed;
+    if (this.closeSent !== null && this.closeReceived !== null) return ProtocolState.Closed;
+    if (this.closeSent !== null || this.closeReceived !== null) return ProtocolState.Closing;
+    return ProtocolState.Open;
+  }
+
+  /** Whether data frames may still be sent. */
+  get canSend(): boolean {
+    return this.closeSent === null && !this.eofReceived;
+  }
+
+  /**
+   * Whether the owner should close the transport once the queued bytes are written: after
+   * a failure, after end of stream, and on the server once the closing handshake is done
+   * (RFC 6455 §7.1.1: the server closes the TCP connection first). A client waits for the
+   * server to close, with a timeout of its own.
+   */
+  get shouldCloseTransport(): boolean {
+    if (this.failure !== null || this.eofReceived) return true;
+    return this.role === 'server' && this.closeSent !== null && this.closeReceived !== null;
+  }
+
+  /** Bytes queued for the transport and not yet taken. */
+  get bufferedAmount(): number {
+    return this.outgoingLength;
+  }
+
+  /** Takes the bytes to write, in order. */
+  takeOutgoing(): Buffer[] {
+    const chunks = this.outgoing;
+    this.outgoing = [];
+    this.outgoingLength = 0;
+    return chunks;
+  }
+
+  /** Feeds bytes from the transport. The protocol takes ownership of `chunk` (it is unmasked in place). */
+  receiveData(chunk: Uint8Array): void {
+    if (this.decoder.stopped) return;
+    try {
+      this.decoder.push(toBuffer(chunk));
+    } catch (error) {
+      if (error instanceof ProtocolError) this.failWith(error);
+      else throw error;
+    }
+  }
+
+  /** The transport ended. */
+  receiveEof(): void {
+    this.decoder.stop();
+    this.eofReceived = true;
+  }
+
+  /** Queues a message (or, with `fin: false`, the start or continuation of one). */
+  send(data: string | Uint8Array, options: SendOptions = {}): void {
+    if (!this.canSend) throw new InvalidStateError('cannot send after the close frame');
+    const fin = options.fin ?? true;
+    const binary = options.binary ?? typeof data !== 'string';
+    let opcode: number = this.sendingFragmented ? Opcode.Continuation : binary ? Opcode.Binary : Opcode.Text;
+    const fragmentSize = options.fragmentSize ?? 0;
+    if (typeof data === 'string' && (fragmentSize === 0 || data.length * 3 <= fragmentSize)) {
+      this.push(encodeTextFrame(opcode, data, { fin, mask: this.masked }));
+    } else {
+      const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+      if (fragmentSize > 0 && bytes.length > fragmentSize) {
+        for (let offset = 0; offset < bytes.length; offset += fragmentSize) {
+          const last = offset + fragmentSize >= bytes.length;
+          const piece = bytes.subarray(offset, offset + fragmentSize);
+          this.push(encodeFrame(opcode, piece, { fin: fin && last, mask: this.masked }));
+          opcode = Opcode.Continuation;
+        }
+      } else {
+        this.push(encodeFrame(opcode, bytes, { fin, mask: this.masked }));
+      }
+    }
+    this.sendingFragmented = !fin;
+  }
+
+  ping(payload: string | Uint8Array = EMPTY): void {
+    this.sendControl(Opcode.Ping, payload);
+  }
+
+  pong(payload: string | Uint8Array = EMPTY): void {
+    this.sendControl(Opcode.Pong, payload);
+  }
+
+  /**
+   * Starts (or answers) the closing handshake. Without a code the close frame is empty.
+   * Throws a RangeError for a code that may not be sent or a reason over 123 bytes.
+   * Does nothing once our close frame has gone.
+   */
+  close(code?: number, reason = ''): void {
+    if (this.closeSent !== null || this.eofReceived) return;
+    const payload = encodeClosePayload(code, reason);
+    this.closeSent = { code: code ?? CloseCode.NoStatusReceived, reason };
+    this.push(encodeFrame(Opcode.Close, payload, { mask: this.masked }));
+  }
+
+  /**
+   * Fails the connection (RFC 6455 §7.1.7) for a reason of our own, such as 1011 after an
+   * application error: sends a close frame if none was sent, reads nothing more, and asks
+   * for the transport to be closed.
+   */
+  fail(code: number, reason = ''): void {
+    encodeClosePayload(code, reason); // throws the RangeError before any state changes
+    this.failWith(new ProtocolError('LOCAL_FAILURE', code as CloseCode, reason), false);
+  }
+
+  private failWith(error: ProtocolError, report = true): void {
+    if (this.failure !== null) return;
+    this.failure = error;
+    this.decoder.stop();
+    this.discardMessage();
+    if (this.closeSent === null && !this.eofReceived && this.closeReceived === null) {
+      this.close(error.closeCode, truncateReason(error.message));
+    }
+    if (report) this.handler.onProtocolError?.(error);
+  }
+
+  private sendControl(opcode: ControlOpcode, payload: string | Uint8Array): void {
+    if (!this.canSend) throw new InvalidStateError('cannot send after the close frame');
+    const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
+    if (bytes.length > MAX_CONTROL_PAYLOAD) {
+      throw new RangeError(`control frame payload is ${bytes.length} bytes; the limit is 125`);
+    }
+    this.push(encodeFrame(opcode, bytes, { mask: this.masked }));
+  }
+
+  private push(frames: Buffer[]): void {
+    for (const frame of frames) {
+      this.outgoing.push(frame);
+      this.outgoingLength += frame.length;
+    }
+  }
+
+  private discardMessage(): void {
+    this.messageFirst = null;
+    this.messageChunks = [];
+    this.messageLength = 0;
+  }
+
+  // FrameSink: message assembly.
+
+  onDataFrameStart(opcode: number, _fin: boolean, _rsv1: boolean, _length: number): void {
+    if (opcode === Opcode.Continuation) return;
+    this.messageBinary = opcode === Opcode.Binary;
+    if (!this.messageBinary) this.utf8.reset();
+  }
+
+  onDataPayload(chunk: Buffer): void {
+    if (!this.messageBinary && !this.utf8.feed(chunk)) {
+      throw new ProtocolError('INVALID_UTF8', CloseCode.InvalidPayload, 'text message is not valid UTF-8');
+    }
+    if (this.messageLength === 0 && this.messageChunks.length === 0) {
+      this.messageFirst = chunk;
+    } else {
+      if (this.messageFirst !== null) {
+        this.messageChunks.push(this.messageFirst);
+        this.messageFirst = null;
+      }
+      this.messageChunks.push(chunk);
+    }
+    this.messageLength += chunk.length;
+  }
+
+  onDataFrameEnd(fin: boolean): void {
+    if (!fin) return;
+    if (!this.messageBinary && !this.utf8.complete) {
+      throw new ProtocolError('INVALID_UTF8', CloseCode.InvalidPayload, 'text message ends inside a character');
+    }
+    let data: Buffer;
+    if (this.messageChunks.length > 0) data = Buffer.concat(this.messageChunks, this.messageLength);
+    else data = this.messageFirst ?? EMPTY;
+    this.discardMessage();
+    this.handler.onMessage(data, this.messageBinary);
+  }
+
+  onControlFrame(opcode: ControlOpcode, payload: Buffer): void {
+    if (opcode === Opcode.Ping) {
+      if (this.autoPong && this.canSend) this.pong(payload);
+      this.handler.onPing?.(payload);
+    } else if (opcode === Opcode.Pong) {
+      this.handler.onPong?.(payload);
+    } else {
+      const info = parseClosePayload(payload);
+      this.closeReceived = info;
+      this.decoder.stop();
+      this.discardMessage();
+      if (this.closeSent === null) {
+        this.close(info.code === CloseCode.NoStatusReceived ? undefined : info.code);
+      }
+      this.handler.onClose?.(info);
+    }
+  }
+}
+
+/** Keeps a failure reason within a close frame's 123 bytes. */
+function truncateReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= 123) return reason;
+  let cut = reason.slice(0, 120);
+  while (Buffer.byteLength(cut) > 120) cut = cut.slice(0, -1);
+  return cut + '...';
+}
