@@ -1,0 +1,465 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Buffer } from 'node:buffer';
+import { HandshakeError } from './errors.js';
+import { type ExtensionOffer, formatExtensions, parseExtensions, parseTokenList } from './extensions-header.js';
+import { type HttpRequestHead, type HttpResponseHead, isToken, trimOws } from './http-head.js';
+
+/** The fixed GUID of RFC 6455 §1.3 that the server appends to the key. */
+export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+/** `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key`: base64(SHA-1(key + GUID)). */
+export function computeAccept(key: string): string {
+  return createHash('sha1').update(key + WEBSOCKET_GUID, 'latin1').digest('base64');
+}
+
+/** A fresh `Sec-WebSocket-Key`: base64 of 16 random bytes. */
+export function generateKey(): string {
+  return randomBytes(16).toString('base64');
+}
+
+// 16 bytes are 22 base64 digits and "=="; the last digit holds 2 bits, so its low 4 bits
+// must be zero (A, Q, g or w) for the encoding to be canonical.
+const KEY = /^[A-Za-z0-9+/]{21}[AQgw]==$/;
+// 20 bytes (SHA-1): 27 digits and "=".
+const ACCEPT = /^[A-Za-z0-9+/]{27}=$/;
+
+function asciiLower(s: string): string {
+  return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+}
+
+// Field values we emit: visible ASCII, SP and HTAB. Excluding obs-text keeps the head pure
+// ASCII, so it encodes the same whether the caller writes it as UTF-8 or Latin-1.
+function isFieldValue(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!(c === 0x09 || (c >= 0x20 && c <= 0x7e))) return false;
+  }
+  return true;
+}
+
+function isVisibleAscii(s: string): boolean {
+  return s.length > 0 && /^[\x21-\x7e]+$/.test(s);
+}
+
+function fieldLine(name: string, value: string): string {
+  if (!isToken(name)) throw new TypeError(`header name ${JSON.stringify(name)} is not a token`);
+  if (!isFieldValue(value)) {
+    throw new TypeError(`value of header ${name} contains CR, LF, a control or a non-ASCII character`);
+  }
+  return `${name}: ${value}\r\n`;
+}
+
+function extraFieldLines(headers: Readonly<Record<string, string>> | undefined, reserved: ReadonlySet<string>): string {
+  let out = '';
+  if (headers === undefined) return out;
+  for (const [name, value] of Object.entries(headers)) {
+    if (reserved.has(asciiLower(name))) {
+      throw new TypeError(`header ${name} is set by the handshake and cannot be given in headers`);
+    }
+    out += fieldLine(name, value);
+  }
+  return out;
+}
+
+// Content-Length and Transfer-Encoding would make the peer expect a body where frames follow.
+const CLIENT_RESERVED: ReadonlySet<string> = new Set([
+  'host',
+  'upgrade',
+  'connection',
+  'origin',
+  'sec-websocket-key',
+  'sec-websocket-version',
+  'sec-websocket-protocol',
+  'sec-websocket-extensions',
+  'content-length',
+  'transfer-encoding',
+]);
+
+const SERVER_RESERVED: ReadonlySet<string> = new Set([
+  'upgrade',
+  'connection',
+  'sec-websocket-accept',
+  'sec-websocket-protocol',
+  'sec-websocket-extensions',
+  'content-length',
+  'transfer-encoding',
+]);
+
+export interface ClientRequestOptions {
+  /** `host[:port]`, exactly as it goes in the Host header. */
+  host: string;
+  /** Path and query; defaults to `'/'`. */
+  path?: string;
+  protocols?: readonly string[];
+  extensions?: readonly ExtensionOffer[];
+  origin?: string;
+  /** Additional header fields; the ones the handshake sets itself are refused. */
+  headers?: Readonly<Record<string, string>>;
+  /** A fixed key (tests); otherwise a random one. */
+  key?: string;
+}
+
+/**
+ * Builds the client's opening handshake (RFC 6455 §4.1).
+ * @throws TypeError for a subprotocol that is not a token or is repeated (the browser
+ * API's SyntaxError), an invalid path, host, key, origin or header.
+ */
+export function buildClientRequest(o: ClientRequestOptions): { key: string; request: string } {
+  const path = o.path === undefined || o.path === '' ? '/' : o.path;
+  if (!path.startsWith('/') || !isVisibleAscii(path)) {
+    throw new TypeError(`path ${JSON.stringify(path)} must start with "/" and be visible ASCII (percent-encode the rest)`);
+  }
+  if (!isVisibleAscii(o.host)) throw new TypeError(`host ${JSON.stringify(o.host)} is empty or not visible ASCII`);
+  const key = o.key ?? generateKey();
+  if (!KEY.test(key)) throw new TypeError('key must be the base64 encoding of 16 bytes');
+  const protocols = o.protocols ?? [];
+  const seen = new Set<string>();
+  for (const p of protocols) {
+    if (!isToken(p)) throw new TypeError(`subprotocol ${JSON.stringify(p)} is not a token`);
+    if (seen.has(p)) throw new TypeError(`subprotocol ${JSON.stringify(p)} is listed twice`);
+    seen.add(p);
+  }
+
+  let request =
+    `GET ${path} HTTP/1.1\r\n` +
+    `Host: ${o.host}\r\n` +
+    'Upgrade: websocket\r\n' +
+    'Connection: Upgrade\r\n' +
+    `Sec-WebSocket-Key: ${key}\r\n`;
+  // Same field order as the sample in RFC 6455 §1.2.
+  if (o.origin !== undefined) request += fieldLine('Origin', o.origin);
+  if (protocols.length > 0) request += `Sec-WebSocket-Protocol: ${protocols.join(', ')}\r\n`;
+  request += 'Sec-WebSocket-Version: 13\r\n';
+  if (o.extensions !== undefined && o.extensions.length > 0) {
+    request += `Sec-WebSocket-Extensions: ${formatExtensions(o.extensions)}\r\n`;
+  }
+  request += extraFieldLines(o.headers, CLIENT_RESERVED);
+  return { key, request: request + '\r\n' };
+}
+
+/** Picks a subprotocol from the client's offer; an answer the client did not offer is ignored. */
+export type ProtocolChooser = (offered: readonly string[]) => string | undefined | null;
+
+export interface ServerHandshakeOptions {
+  /** Supported subprotocols in preference order, or a chooser (only called when the client offers some). */
+  protocols?: readonly string[] | ProtocolChooser;
+  /**
+   * Allowed origins (serialized, compared ASCII case-insensitively; a request without
+   * Origin is refused), or a predicate that also sees absent origins as undefined.
+   */
+  origins?: readonly string[] | ((origin: string | undefined) => boolean);
+}
+
+export interface AcceptedRequest {
+  key: string;
+  accept: string;
+  /** The selected subprotocol, if any. */
+  protocol: string | undefined;
+  offeredProtocols: string[];
+  /** The client's offers; negotiation is the extension layer's job. */
+  extensions: ExtensionOffer[];
+  origin: string | undefined;
+  host: string;
+}
+
+const UPGRADE_REQUIRED = {
+  Upgrade: 'websocket',
+  Connection: 'Upgrade',
+  'Sec-WebSocket-Version': '13',
+} as const;
+
+// Upgrade elements are protocol-name ["/" protocol-version] (RFC 7230 §6.7), so they are
+// not plain tokens. Returns the names, or null if the list is malformed.
+function upgradeNames(value: string): string[] | null {
+  const out: string[] = [];
+  for (const element of value.split(',')) {
+    const item = trimOws(element);
+    if (item.length === 0) continue;
+    const slash = item.indexOf('/');
+    const name = slash === -1 ? item : item.slice(0, slash);
+    if (!isToken(name) || (slash !== -1 && !isToken(item.slice(slash + 1)))) return null;
+    out.push(name);
+  }
+  return out;
+}
+
+function hasToken(list: readonly string[] | null, lowerCaseToken: string): boolean {
+  return list !== null && list.some((t) => asciiLower(t) === lowerCaseToken);
+}
+
+/**
+ * Checks a client's opening handshake (RFC 6455 §4.2.1) and selects a subprotocol.
+ * @throws HandshakeError whose `status` and `headers` say how to answer.
+ */
+export function validateClientRequest(head: HttpRequestHead, options: ServerHandshakeOptions = {}): AcceptedRequest {
+  const h = head.headers;
+  if (head.method !== 'GET') {
+    throw new HandshakeError('METHOD_NOT_ALLOWED', 405, `method ${head.method} is not allowed; use GET`, {
+      Allow: 'GET',
+    });
+  }
+  const [major, minor] = head.version.split('.').map(Number);
+  if (!(major > 1 || (major === 1 && minor >= 1))) {
+    throw new HandshakeError('HTTP_VERSION', 400, `HTTP/${head.version} cannot upgrade; HTTP/1.1 is required`);
+  }
+
+  const host = h.get('host');
+  if (host === undefined || host === '') throw new HandshakeError('MISSING_HOST', 400, 'missing Host header');
+  // RFC 7230 §5.4: more than one Host field must be answered with 400.
+  if (head.rawHeaders.filter(([name]) => asciiLower(name) === 'host').length > 1) {
+    throw new HandshakeError('MISSING_HOST', 400, 'more than one Host header');
+  }
+
+  const upgrade = h.get('upgrade');
+  if (upgrade === undefined || !hasToken(upgradeNames(upgrade), 'websocket')) {
+    throw new HandshakeError('NOT_UPGRADE', 426, 'expected Upgrade: websocket', UPGRADE_REQUIRED);
+  }
+  const connection = h.get('connection');
+  if (connection === undefined || !hasToken(parseTokenList(connection), 'upgrade')) {
+    throw new HandshakeError('CONNECTION_NOT_UPGRADE', 400, 'expected Connection: Upgrade');
+  }
+
+  const key = h.get('sec-websocket-key');
+  if (key === undefined) throw new HandshakeError('BAD_KEY', 400, 'missing Sec-WebSocket-Key header');
+  if (!KEY.test(key)) {
+    throw new HandshakeError('BAD_KEY', 400, 'Sec-WebSocket-Key is not the base64 encoding of 16 bytes');
+  }
+
+  if (h.get('sec-websocket-version') !== '13') {
+    throw new HandshakeError('UNSUPPORTED_VERSION', 426, 'unsupported or missing Sec-WebSocket-Version; 13 is required', {
+      'Sec-WebSocket-Version': '13',
+    });
+  }
+
+  let offeredProtocols: string[] = [];
+  const protocolHeader = h.get('sec-websocket-protocol');
+  if (protocolHeader !== undefined) {
+    const list = parseTokenList(protocolHeader);
+    if (list === null || list.length === 0) {
+      throw new HandshakeError('BAD_PROTOCOL_HEADER', 400, 'Sec-WebSocket-Protocol is not a list of tokens');
+    }
+    if (new Set(list).size !== list.length) {
+      throw new HandshakeError('BAD_PROTOCOL_HEADER', 400, 'Sec-WebSocket-Protocol lists a subprotocol twice');
+    }
+    offeredProtocols = list;
+  }
+
+  const extensionHeader = h.get('sec-websocket-extensions');
+  const extensions = extensionHeader === undefined ? [] : parseExtensions(extensionHeader);
+
+  const origin = h.get('origin');
+  const allowed = options.origins;
+  if (allowed !== undefined) {
+    const ok =
+      typeof allowed === 'function'
+        ? allowed(origin)
+        : origin !== undefined && allowed.some((o) => asciiLower(o) === asciiLower(origin));
+    if (!ok) {
+      throw new HandshakeError('ORIGIN_FORBIDDEN', 403, `origin ${origin === undefined ? '(none)' : origin} is not allowed`);
+    }
+  }
+
+  return {
+    key,
+    accept: computeAccept(key),
+    protocol: selectProtocol(offeredProtocols, options.protocols),
+    offeredProtocols,
+    extensions,
+    origin,
+    host,
+  };
+}
+
+function selectProtocol(
+  offered: readonly string[],
+  supported: readonly string[] | ProtocolChooser | undefined,
+): string | undefined {
+  if (offered.length === 0 || supported === undefined) return undefined;
+  if (typeof supported === 'function') {
+    const choice = supported(offered);
+    return typeof choice === 'string' && offered.includes(choice) ? choice : undefined;
+  }
+  return supported.find((p) => offered.includes(p));
+}
+
+/**
+ * The server's `101 Switching Protocols` head (RFC 6455 §4.2.2).
+ * @throws TypeError for an invalid accept value, subprotocol, extension or header.
+ */
+export function buildServerResponse(o: {
+  accept: string;
+  protocol?: string;
+  extensions?: readonly ExtensionOffer[];
+  headers?: Readonly<Record<string, string>>;
+}): string {
+  if (!ACCEPT.test(o.accept)) throw new TypeError('accept must be the base64 encoding of a SHA-1 digest');
+  let response =
+    'HTTP/1.1 101 Switching Protocols\r\n' +
+    'Upgrade: websocket\r\n' +
+    'Connection: Upgrade\r\n' +
+    `Sec-WebSocket-Accept: ${o.accept}\r\n`;
+  if (o.protocol !== undefined && o.protocol !== '') {
+    if (!isToken(o.protocol)) throw new TypeError(`subprotocol ${JSON.stringify(o.protocol)} is not a token`);
+    response += `Sec-WebSocket-Protocol: ${o.protocol}\r\n`;
+  }
+  if (o.extensions !== undefined && o.extensions.length > 0) {
+    response += `Sec-WebSocket-Extensions: ${formatExtensions(o.extensions)}\r\n`;
+  }
+  return response + extraFieldLines(o.headers, SERVER_RESERVED) + '\r\n';
+}
+
+const REASONS: Readonly<Record<number, string>> = {
+  200: 'OK',
+  201: 'Created',
+  202: 'Accepted',
+  203: 'Non-Authoritative Information',
+  205: 'Reset Content',
+  206: 'Partial Content',
+  300: 'Multiple Choices',
+  301: 'Moved Permanently',
+  302: 'Found',
+  303: 'See Other',
+  305: 'Use Proxy',
+  307: 'Temporary Redirect',
+  308: 'Permanent Redirect',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  402: 'Payment Required',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  407: 'Proxy Authentication Required',
+  408: 'Request Timeout',
+  409: 'Conflict',
+  410: 'Gone',
+  411: 'Length Required',
+  412: 'Precondition Failed',
+  413: 'Content Too Large',
+  414: 'URI Too Long',
+  415: 'Unsupported Media Type',
+  416: 'Range Not Satisfiable',
+  417: 'Expectation Failed',
+  421: 'Misdirected Request',
+  422: 'Unprocessable Content',
+  425: 'Too Early',
+  426: 'Upgrade Required',
+  428: 'Precondition Required',
+  429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
+  451: 'Unavailable For Legal Reasons',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+  505: 'HTTP Version Not Supported',
+  511: 'Network Authentication Required',
+};
+
+/**
+ * A complete plain-text HTTP/1.1 response refusing the upgrade, to be written as UTF-8
+ * before closing. `Connection` given in `headers` (a 426's `Upgrade`) is kept with `close`
+ * appended; `Content-Type` given in `headers` replaces the default.
+ * @throws RangeError for a status outside 200–599 or one that forbids a body (204, 304);
+ * TypeError for an invalid header or one of Content-Length and Transfer-Encoding.
+ */
+export function buildRejectResponse(
+  status: number,
+  message: string,
+  headers: Readonly<Record<string, string>> = {},
+): string {
+  if (!Number.isInteger(status) || status < 200 || status > 599 || status === 204 || status === 304) {
+    throw new RangeError(`status ${status} cannot carry a rejection message`);
+  }
+  let connection = 'close';
+  let contentType = 'text/plain; charset=utf-8';
+  let extra = '';
+  for (const [name, value] of Object.entries(headers)) {
+    const lower = asciiLower(name);
+    if (lower === 'content-length' || lower === 'transfer-encoding') {
+      throw new TypeError(`header ${name} is computed by buildRejectResponse`);
+    } else if (lower === 'connection') {
+      fieldLine(name, value);
+      if (!hasToken(parseTokenList(value), 'close')) connection = `${value}, close`;
+      else connection = value;
+    } else if (lower === 'content-type') {
+      fieldLine(name, value);
+      contentType = value;
+    } else {
+      extra += fieldLine(name, value);
+    }
+  }
+  const reason = REASONS[status] ?? '';
+  return (
+    `HTTP/1.1 ${status} ${reason}\r\n` +
+    `Connection: ${connection}\r\n` +
+    `Content-Type: ${contentType}\r\n` +
+    `Content-Length: ${Buffer.byteLength(message, 'utf8')}\r\n` +
+    extra +
+    '\r\n' +
+    message
+  );
+}
+
+/**
+ * Checks the server's answer to our opening handshake (RFC 6455 §4.1, client side).
+ * `protocol` is `''` when the server chose none; whether that is acceptable is the
+ * caller's decision. `extensions` are what the server accepted, for the extension layer.
+ * @throws HandshakeError whose `status` is the response's status.
+ */
+export function validateServerResponse(
+  head: HttpResponseHead,
+  expected: { key: string; protocols?: readonly string[]; extensions?: readonly ExtensionOffer[] },
+): { protocol: string; extensions: ExtensionOffer[] } {
+  const status = head.status;
+  const h = head.headers;
+  if (status !== 101) {
+    throw new HandshakeError('UNEXPECTED_STATUS', status, `expected status 101, got ${status} ${head.statusText}`.trimEnd());
+  }
+  // §4.1 requires the whole value to be "websocket", not a list containing it.
+  const upgrade = h.get('upgrade');
+  if (upgrade === undefined || asciiLower(upgrade) !== 'websocket') {
+    throw new HandshakeError('NOT_UPGRADE', status, 'response lacks Upgrade: websocket');
+  }
+  const connection = h.get('connection');
+  if (connection === undefined || !hasToken(parseTokenList(connection), 'upgrade')) {
+    throw new HandshakeError('CONNECTION_NOT_UPGRADE', status, 'response lacks Connection: Upgrade');
+  }
+  const accept = h.get('sec-websocket-accept');
+  if (accept === undefined) throw new HandshakeError('BAD_ACCEPT', status, 'response lacks Sec-WebSocket-Accept');
+  if (accept !== computeAccept(expected.key)) {
+    throw new HandshakeError('BAD_ACCEPT', status, 'Sec-WebSocket-Accept does not match the key');
+  }
+
+  let protocol = '';
+  const protocolHeader = h.get('sec-websocket-protocol');
+  if (protocolHeader !== undefined) {
+    if (!(expected.protocols ?? []).includes(protocolHeader)) {
+      throw new HandshakeError(
+        'UNEXPECTED_PROTOCOL',
+        status,
+        `server selected subprotocol ${JSON.stringify(protocolHeader)}, which was not offered`,
+      );
+    }
+    protocol = protocolHeader;
+  }
+
+  let extensions: ExtensionOffer[] = [];
+  const extensionHeader = h.get('sec-websocket-extensions');
+  if (extensionHeader !== undefined) {
+    try {
+      extensions = parseExtensions(extensionHeader);
+    } catch (err) {
+      if (err instanceof HandshakeError) throw new HandshakeError(err.code, status, err.message);
+      throw err;
+    }
+    const offered = new Set((expected.extensions ?? []).map((e) => e.name));
+    for (const e of extensions) {
+      if (!offered.has(e.name)) {
+        throw new HandshakeError('UNEXPECTED_EXTENSION', status, `server accepted extension ${e.name}, which was not offered`);
+      }
+    }
+  }
+  return { protocol, extensions };
+}

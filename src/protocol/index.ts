@@ -1,0 +1,47 @@
+/**
+ * hotline/protocol: the sans-I/O WebSocket core (RFC 6455). Bytes in, events and bytes
+ * out; no sockets, no timers. Bring your own transport.
+ */
+export { CloseCode, isValidWireCloseCode } from './close-code.js';
+export {
+  encodeClosePayload,
+  parseClosePayload,
+  MAX_CLOSE_REASON_BYTES,
+  type CloseInfo,
+} from './close-frame.js';
+export {
+  HandshakeError,
+  InvalidStateError,
+  ProtocolError,
+  type HandshakeErrorCode,
+  type ProtocolErrorCode,
+} from './errors.js';
+export { FrameDecoder, type FrameDecoderOptions, type FrameSink } from './frame-decoder.js';
+export {
+  encodeFrame,
+  encodeFrameHeader,
+  encodeTextFrame,
+  MERGE_LIMIT,
+  type FrameOptions,
+} from './frame-encoder.js';
+export { maskInPlace } from './mask.js';
+export {
+  isControlOpcode,
+  MAX_CONTROL_PAYLOAD,
+  Opcode,
+  RSV1,
+  RSV2,
+  RSV3,
+  type ControlOpcode,
+  type DataOpcode,
+  type Role,
+} from './opcode.js';
+export { isValidUtf8, Utf8Validator } from './utf8.js';
+export {
+  DEFAULT_MAX_PAYLOAD,
+  ProtocolState,
+  WebSocketProtocol,
+  type ProtocolHandler,
+  type ProtocolOptions,
+  type SendOptions,
+} from './websocket-protocol.js';
