@@ -1,0 +1,87 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { serve } from '../server/serve.js';
+import { echoHandlers } from '../server/echo.js';
+
+const USAGE = `usage: hotline serve [--port 8080] [--host 127.0.0.1] [--max-payload BYTES]
+
+Serves WebSocket endpoints:
+  /echo   echoes every message back as it came (text as text, binary as binary)
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(USAGE);
+    return command === undefined ? 2 : 0;
+  }
+  if (command !== 'serve') {
+    process.stderr.write(`hotline: unknown command '${command}'\n${USAGE}`);
+    return 2;
+  }
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      port: { type: 'string', default: '8080' },
+      host: { type: 'string', default: '127.0.0.1' },
+      'max-payload': { type: 'string' },
+    },
+    strict: true,
+  });
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    process.stderr.write(`hotline: --port must be a number from 0 to 65535, not '${values.port}'\n`);
+    return 2;
+  }
+  let maxPayload: number | undefined;
+  if (values['max-payload'] !== undefined) {
+    maxPayload = Number(values['max-payload']);
+    if (!Number.isInteger(maxPayload) || maxPayload < 0) {
+      process.stderr.write(`hotline: --max-payload must be a whole number of bytes\n`);
+      return 2;
+    }
+  }
+  let server;
+  try {
+    server = await serve({
+      port,
+      host: values.host,
+      websocket: { '/echo': echoHandlers },
+      endpoint: { maxPayload },
+      request(_req, res) {
+        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end(`hotline\n\nWebSocket endpoints:\n  ws://${values.host}:${port}/echo\n`);
+      },
+    });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') {
+      process.stderr.write(`hotline: port ${port} on ${values.host} is already in use; pick another with --port\n`);
+      return 1;
+    }
+    throw error;
+  }
+  const base = `${server.host}:${server.port}`;
+  process.stdout.write(`hotline listening on http://${base}  (echo: ws://${base}/echo)\n`);
+  const running = server;
+  const stop = (signal: string) => {
+    process.stdout.write(`hotline: ${signal}, closing connections with 1001\n`);
+    running.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  return -1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`hotline: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);
