@@ -138,8 +138,8 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
     try {
       this.engine.receiveData(chunk);
     } catch (error) {
-      // Only an application handler can throw here: fail this connection alone.
-      this.engine.fail(CloseCode.InternalError, 'internal error');
+      // Only an application handler can throw here; the protocol has already failed this
+      // connection (and only this one) with 1011.
       this.reportError(error);
     }
     this.flush();

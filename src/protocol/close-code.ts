@@ -30,8 +30,6 @@ export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
  * frameworks and applications. 1004 and 1016–2999 are reserved and rejected.
  */
 export function isValidWireCloseCode(code: number): boolean {
-  if (code >= 3000 && code <= 4999) return Number.isInteger(code);
-  return (
-    (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014)
-  );
+  if (!Number.isInteger(code)) return false;
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
 }

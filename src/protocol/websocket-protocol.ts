@@ -7,7 +7,10 @@ import { encodeFrame, encodeTextFrame } from './frame-encoder.js';
 import { MAX_CONTROL_PAYLOAD, Opcode, type ControlOpcode, type Role } from './opcode.js';
 import { Utf8Validator } from './utf8.js';
 
-/** What a {@link WebSocketProtocol} reports. Handlers run synchronously inside `receiveData`. */
+/**
+ * What a {@link WebSocketProtocol} reports. Handlers run synchronously inside `receiveData`;
+ * one that throws fails the connection with 1011, and `receiveData` rethrows its error.
+ */
 export interface ProtocolHandler {
   /** A complete message. For text, `data` holds bytes already validated as UTF-8. */
   onMessage(data: Buffer, binary: boolean): void;
@@ -140,8 +143,14 @@ export class WebSocketProtocol implements FrameSink {
     try {
       this.decoder.push(toBuffer(chunk));
     } catch (error) {
-      if (error instanceof ProtocolError) this.failWith(error);
-      else throw error;
+      if (error instanceof ProtocolError) {
+        this.failWith(error);
+        return;
+      }
+      // A handler threw: the connection cannot go on from a half-handled message, so it
+      // fails with 1011 and the error goes to the caller to report.
+      this.failWith(new ProtocolError('LOCAL_FAILURE', CloseCode.InternalError, 'internal error'), false);
+      throw error;
     }
   }
 
