@@ -2,7 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
-import { encodeFrame, encodeFrameHeader, encodeTextFrame, MERGE_LIMIT } from './frame-encoder.js';
+import { encodeFrame, encodeFrameHeader, encodeTextFrame } from './frame-encoder.js';
 import { Opcode } from './opcode.js';
 
 const fromHex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -79,9 +79,9 @@ describe('encodeFrame: RFC 6455 §5.7 examples', () => {
   test('256 bytes of binary data', () => {
     const payload = seq(256, (i) => i);
     const frames = encodeFrame(Opcode.Binary, payload);
-    assert.equal(frames.length, 1);
-    assert.equal(frames[0]!.subarray(0, 4).toString('hex'), '827e0100');
-    assert.deepEqual(frames[0]!.subarray(4), payload);
+    assert.equal(frames.length, 2);
+    assert.equal(frames[0]!.toString('hex'), '827e0100');
+    assert.equal(frames[1], payload);
   });
 
   test('64 KiB of binary data: header and the caller\'s payload, uncopied', () => {
@@ -158,20 +158,9 @@ describe('encodeFrame: header fields', () => {
   });
 });
 
-describe('encodeFrame: merging around MERGE_LIMIT', () => {
-  test(`unmasked payloads up to ${MERGE_LIMIT} bytes are copied behind the header`, () => {
-    for (const n of [0, 1, 125, 126, MERGE_LIMIT - 1, MERGE_LIMIT]) {
-      const payload = Buffer.alloc(n, 0x42);
-      const frames = encodeFrame(Opcode.Binary, payload);
-      assert.equal(frames.length, 1, `n=${n}`);
-      assert.equal(frames[0]!.length, (n < 126 ? 2 : 4) + n);
-      assert.deepEqual(frames[0]!.subarray(n < 126 ? 2 : 4), payload);
-      if (n > 0) assert.notEqual(frames[0]!.buffer, payload.buffer);
-    }
-  });
-
-  test(`unmasked payloads above ${MERGE_LIMIT} bytes are passed uncopied after a separate header`, () => {
-    for (const n of [MERGE_LIMIT + 1, 65535, 65536, 100000]) {
+describe('encodeFrame: unmasked payloads are never copied', () => {
+  test('an unmasked frame is its header followed by the caller\'s payload, for every size', () => {
+    for (const n of [1, 125, 126, 4096, 65535, 65536, 100000]) {
       const payload = Buffer.alloc(n, 0x42);
       const frames = encodeFrame(Opcode.Binary, payload, { fin: false, rsv1: true });
       assert.equal(frames.length, 2, `n=${n}`);
@@ -180,19 +169,23 @@ describe('encodeFrame: merging around MERGE_LIMIT', () => {
     }
   });
 
-  test('a plain Uint8Array above the limit is wrapped without copying', () => {
-    const backing = new Uint8Array(MERGE_LIMIT + 20);
-    const payload = backing.subarray(7, MERGE_LIMIT + 17);
+  test('an empty unmasked frame is its header alone', () => {
+    assert.deepEqual(encodeFrame(Opcode.Binary, Buffer.alloc(0)).map((b) => b.toString('hex')), ['8200']);
+  });
+
+  test('a plain Uint8Array is wrapped without copying', () => {
+    const backing = new Uint8Array(300);
+    const payload = backing.subarray(7, 217);
     const frames = encodeFrame(Opcode.Binary, payload);
     assert.equal(frames.length, 2);
     assert.ok(Buffer.isBuffer(frames[1]));
     assert.equal(frames[1]!.buffer, backing.buffer);
     assert.equal(frames[1]!.byteOffset, 7);
-    assert.equal(frames[1]!.length, MERGE_LIMIT + 10);
+    assert.equal(frames[1]!.length, 210);
   });
 
   test('masked frames are always one buffer, whatever the size', () => {
-    for (const n of [MERGE_LIMIT, MERGE_LIMIT + 1, 70000]) {
+    for (const n of [0, 63, 64, 4097, 70000]) {
       const payload = seq(n, (i) => i & 0xff);
       const frames = encodeFrame(Opcode.Binary, payload, { mask: KEY });
       assert.equal(frames.length, 1);
@@ -200,15 +193,10 @@ describe('encodeFrame: merging around MERGE_LIMIT', () => {
     }
   });
 
-  test('encodeTextFrame merges by UTF-8 byte length, not string length', () => {
-    // 2048 'é' = 4096 bytes: merged. 2049 'é' = 4098 bytes: separate.
-    const merged = encodeTextFrame(Opcode.Text, 'é'.repeat(MERGE_LIMIT / 2));
-    assert.equal(merged.length, 1);
-    assert.equal(merged[0]!.subarray(0, 4).toString('hex'), '817e1000');
-    const separate = encodeTextFrame(Opcode.Text, 'é'.repeat(MERGE_LIMIT / 2 + 1));
-    assert.equal(separate.length, 2);
-    assert.equal(separate[0]!.toString('hex'), '817e1002');
-    assert.equal(separate[1]!.toString(), 'é'.repeat(MERGE_LIMIT / 2 + 1));
+  test('encodeTextFrame sizes the frame by UTF-8 bytes, not string length', () => {
+    const frames = encodeTextFrame(Opcode.Text, 'é'.repeat(2049));
+    assert.equal(frames[0]!.toString('hex'), '817e1002');
+    assert.equal(frames[1]!.toString(), 'é'.repeat(2049));
   });
 });
 
@@ -231,7 +219,7 @@ describe('encodeFrame: masking', () => {
   });
 
   test('the caller\'s payload is never modified when masking', () => {
-    for (const n of [1, 5, 64, 125, 126, MERGE_LIMIT + 1, 70000]) {
+    for (const n of [1, 5, 63, 64, 125, 126, 4097, 70000]) {
       const payload = seq(n, (i) => (i * 13) & 0xff);
       const copy = Buffer.from(payload);
       encodeFrame(Opcode.Binary, payload, { mask: true });

@@ -14,25 +14,12 @@ export interface FrameOptions {
   mask?: boolean | Uint8Array;
 }
 
-/**
- * Unmasked payloads up to this size are copied behind their header, so a frame is one
- * buffer; larger ones are passed as a second buffer, uncopied, for a vectored write.
- */
-export const MERGE_LIMIT = 4096;
-
 const RANDOM_POOL_SIZE = 8192;
 const randomPool = Buffer.allocUnsafe(RANDOM_POOL_SIZE);
 let randomOffset = RANDOM_POOL_SIZE;
 
-/** Fills 4 bytes of `target` at `offset` with a mask key from a cryptographically strong source. */
-function writeMaskKey(target: Buffer, offset: number): void {
-  if (randomOffset === RANDOM_POOL_SIZE) {
-    randomFillSync(randomPool);
-    randomOffset = 0;
-  }
-  randomPool.copy(target, offset, randomOffset, randomOffset + 4);
-  randomOffset += 4;
-}
+/** Below this size a masked payload is copied and masked in one byte-wise pass. */
+const SMALL_MASKED = 64;
 
 function headerSize(length: number, masked: boolean): number {
   return (length < 126 ? 2 : length < 0x10000 ? 4 : 10) + (masked ? 4 : 0);
@@ -55,7 +42,8 @@ function writeHeader(
     offset = 2;
   } else if (length < 0x10000) {
     target[1] = maskBit | 126;
-    target.writeUInt16BE(length, 2);
+    target[2] = length >>> 8;
+    target[3] = length & 0xff;
     offset = 4;
   } else {
     target[1] = maskBit | 127;
@@ -64,10 +52,22 @@ function writeHeader(
     offset = 10;
   }
   if (mask === true) {
-    writeMaskKey(target, offset);
+    // A key from a pool of cryptographically strong random bytes, refilled as it runs out.
+    if (randomOffset === RANDOM_POOL_SIZE) {
+      randomFillSync(randomPool);
+      randomOffset = 0;
+    }
+    target[offset] = randomPool[randomOffset]!;
+    target[offset + 1] = randomPool[randomOffset + 1]!;
+    target[offset + 2] = randomPool[randomOffset + 2]!;
+    target[offset + 3] = randomPool[randomOffset + 3]!;
+    randomOffset += 4;
     offset += 4;
   } else if (mask !== false) {
-    target.set(mask.subarray(0, 4), offset);
+    target[offset] = mask[0]!;
+    target[offset + 1] = mask[1]!;
+    target[offset + 2] = mask[2]!;
+    target[offset + 3] = mask[3]!;
     offset += 4;
   }
   return offset;
@@ -81,42 +81,39 @@ export function encodeFrameHeader(opcode: number, length: number, fin = true, rs
 }
 
 /**
- * Encodes one frame as one or two buffers to write in order. A masked frame is always one
- * buffer holding a masked copy (the caller's payload is never modified); an unmasked frame
- * above {@link MERGE_LIMIT} is its header followed by the caller's payload, uncopied.
+ * Encodes one frame as buffers to write in order. An unmasked frame is its header followed
+ * by the caller's payload, uncopied (the writer joins small pieces into one write). A masked
+ * frame is one buffer holding a masked copy: the caller's payload is never modified.
  */
 export function encodeFrame(opcode: number, payload: Uint8Array, options: FrameOptions = {}): Buffer[] {
   const fin = options.fin ?? true;
   const rsv1 = options.rsv1 ?? false;
   const mask = options.mask ?? false;
   const length = payload.length;
-  const masked = mask !== false;
-  if (!masked && length > MERGE_LIMIT) {
+  if (mask === false) {
     const header = encodeFrameHeader(opcode, length, fin, rsv1);
+    if (length === 0) return [header];
     return [header, Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, length)];
   }
-  const frame = Buffer.allocUnsafe(headerSize(length, masked) + length);
+  const frame = Buffer.allocUnsafe(headerSize(length, true) + length);
   const offset = writeHeader(frame, opcode, length, fin, rsv1, mask);
-  frame.set(payload, offset);
-  if (masked) maskInPlace(frame, frame.subarray(offset - 4, offset), offset, frame.length, 0);
+  if (length < SMALL_MASKED) {
+    const k0 = frame[offset - 4]!;
+    const k1 = frame[offset - 3]!;
+    const k2 = frame[offset - 2]!;
+    const k3 = frame[offset - 1]!;
+    for (let i = 0; i < length; i++) {
+      const p = i & 3;
+      frame[offset + i] = payload[i]! ^ (p === 0 ? k0 : p === 1 ? k1 : p === 2 ? k2 : k3);
+    }
+  } else {
+    frame.set(payload, offset);
+    maskInPlace(frame, frame, offset, frame.length, 0, offset - 4);
+  }
   return [frame];
 }
 
-/**
- * Encodes a text frame straight from a string: the UTF-8 bytes are written behind the
- * header in one allocation, without an intermediate buffer.
- */
+/** Encodes a text frame from a string. */
 export function encodeTextFrame(opcode: number, text: string, options: FrameOptions = {}): Buffer[] {
-  const fin = options.fin ?? true;
-  const mask = options.mask ?? false;
-  const masked = mask !== false;
-  const length = Buffer.byteLength(text);
-  if (!masked && length > MERGE_LIMIT) {
-    return [encodeFrameHeader(opcode, length, fin, options.rsv1 ?? false), Buffer.from(text)];
-  }
-  const frame = Buffer.allocUnsafe(headerSize(length, masked) + length);
-  const offset = writeHeader(frame, opcode, length, fin, options.rsv1 ?? false, mask);
-  frame.write(text, offset);
-  if (masked) maskInPlace(frame, frame.subarray(offset - 4, offset), offset, frame.length, 0);
-  return [frame];
+  return encodeFrame(opcode, Buffer.from(text), options);
 }

@@ -21,7 +21,6 @@ export {
   encodeFrame,
   encodeFrameHeader,
   encodeTextFrame,
-  MERGE_LIMIT,
   type FrameOptions,
 } from './frame-encoder.js';
 export { maskInPlace } from './mask.js';
