@@ -4,6 +4,7 @@ import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
 import { encodeFrame, encodeFrameHeader, encodeTextFrame } from './frame-encoder.js';
 import { Opcode } from './opcode.js';
+import { unicodeString } from '../../test/support/arbitraries.js';
 
 const fromHex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const joined = (frames: Buffer[]): string => Buffer.concat(frames).toString('hex');
@@ -14,20 +15,6 @@ const seq = (n: number, f: (i: number) => number): Buffer => {
   for (let i = 0; i < n; i++) b[i] = f(i) & 0xff;
   return b;
 };
-
-/** Strings of arbitrary Unicode scalar values, weighted across the 1- to 4-byte UTF-8 forms. */
-const unicodeString = (maxLength: number): fc.Arbitrary<string> =>
-  fc
-    .array(
-      fc.oneof(
-        fc.integer({ min: 0, max: 0x7f }),
-        fc.integer({ min: 0x80, max: 0x7ff }),
-        fc.integer({ min: 0x800, max: 0xf7ff }).map((c) => (c >= 0xd800 ? c + 0x800 : c)),
-        fc.integer({ min: 0x10000, max: 0x10ffff }),
-      ),
-      { maxLength },
-    )
-    .map((codePoints) => String.fromCodePoint(...codePoints));
 
 function unmask(payload: Uint8Array, key: Uint8Array): Buffer {
   const out = Buffer.from(payload);

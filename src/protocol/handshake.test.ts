@@ -16,21 +16,9 @@ import {
   validateServerResponse,
   type ServerHandshakeOptions,
 } from './handshake.js';
+import { SAMPLE_KEY, SAMPLE_ACCEPT, SAMPLE_REQUEST } from '../../test/support/rfc6455-samples.js';
 
-const SAMPLE_KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
-const SAMPLE_ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';
 
-// RFC 6455 §1.2 and §1.3.
-const SAMPLE_REQUEST =
-  'GET /chat HTTP/1.1\r\n' +
-  'Host: server.example.com\r\n' +
-  'Upgrade: websocket\r\n' +
-  'Connection: Upgrade\r\n' +
-  'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n' +
-  'Origin: http://example.com\r\n' +
-  'Sec-WebSocket-Protocol: chat, superchat\r\n' +
-  'Sec-WebSocket-Version: 13\r\n' +
-  '\r\n';
 const SAMPLE_RESPONSE =
   'HTTP/1.1 101 Switching Protocols\r\n' +
   'Upgrade: websocket\r\n' +

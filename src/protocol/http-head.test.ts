@@ -4,20 +4,10 @@ import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
 import { HandshakeError } from './errors.js';
 import { HttpHeadParser, type HttpHeadKind, type HttpRequestHead, type HttpResponseHead } from './http-head.js';
+import { SAMPLE_REQUEST } from '../../test/support/rfc6455-samples.js';
 
 const bytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'latin1'));
 const text = (b: Uint8Array): string => Buffer.from(b).toString('latin1');
-
-const SAMPLE_REQUEST =
-  'GET /chat HTTP/1.1\r\n' +
-  'Host: server.example.com\r\n' +
-  'Upgrade: websocket\r\n' +
-  'Connection: Upgrade\r\n' +
-  'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n' +
-  'Origin: http://example.com\r\n' +
-  'Sec-WebSocket-Protocol: chat, superchat\r\n' +
-  'Sec-WebSocket-Version: 13\r\n' +
-  '\r\n';
 
 const SAMPLE_REQUEST_HEAD: HttpRequestHead = {
   method: 'GET',

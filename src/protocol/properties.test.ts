@@ -6,24 +6,11 @@ import { FrameDecoder, type FrameSink } from './frame-decoder.js';
 import { ProtocolError } from './errors.js';
 import { Opcode, type ControlOpcode, type Role } from './opcode.js';
 import { ProtocolState, WebSocketProtocol } from './websocket-protocol.js';
+import { unicodeString } from '../../test/support/arbitraries.js';
 
 // ---------------------------------------------------------------------------------------
 // Arbitraries
 // ---------------------------------------------------------------------------------------
-
-/** Strings of arbitrary Unicode scalar values, weighted across the 1- to 4-byte UTF-8 forms. */
-const unicodeString = (maxLength: number): fc.Arbitrary<string> =>
-  fc
-    .array(
-      fc.oneof(
-        fc.integer({ min: 0, max: 0x7f }),
-        fc.integer({ min: 0x80, max: 0x7ff }),
-        fc.integer({ min: 0x800, max: 0xf7ff }).map((c) => (c >= 0xd800 ? c + 0x800 : c)),
-        fc.integer({ min: 0x10000, max: 0x10ffff }),
-      ),
-      { maxLength },
-    )
-    .map((codePoints) => String.fromCodePoint(...codePoints));
 
 /** Split points as fractions of a length not yet known; scaled by {@link cutsFor}. */
 const cutFractions = fc.oneof(

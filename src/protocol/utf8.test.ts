@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
 import { isValidUtf8, Utf8Validator } from './utf8.js';
+import { unicodeString } from '../../test/support/arbitraries.js';
 
 // ---------------------------------------------------------------------------------------
 // Oracle, independent of the implementation: WHATWG's fatal decoder for whole inputs, and
@@ -23,20 +24,6 @@ function strictlyValid(bytes: Uint8Array): boolean {
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('hex');
 const fromHex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 const utf8 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'utf8'));
-
-/** Strings of arbitrary Unicode scalar values, weighted across the 1- to 4-byte UTF-8 forms. */
-const unicodeString = (maxLength: number): fc.Arbitrary<string> =>
-  fc
-    .array(
-      fc.oneof(
-        fc.integer({ min: 0, max: 0x7f }),
-        fc.integer({ min: 0x80, max: 0x7ff }),
-        fc.integer({ min: 0x800, max: 0xf7ff }).map((c) => (c >= 0xd800 ? c + 0x800 : c)),
-        fc.integer({ min: 0x10000, max: 0x10ffff }),
-      ),
-      { maxLength },
-    )
-    .map((codePoints) => String.fromCodePoint(...codePoints));
 
 /**
  * Every proper prefix of the UTF-8 encoding of some Unicode scalar value. The last byte of
