@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { Buffer } from 'node:buffer';
+import type { Buffer } from 'node:buffer';
 import {
   CloseCode,
   ProtocolState,
@@ -8,6 +8,7 @@ import {
   type ProtocolError,
   type ProtocolHandler,
 } from '../protocol/index.js';
+import { writeChunks } from './write.js';
 
 /** What a connection's owner is told. Every handler is optional but `message`. */
 export interface ConnectionHandlers<T = unknown> {
@@ -26,9 +27,6 @@ export interface ConnectionOptions {
   /** How long to wait for the peer's close frame, and then for it to close TCP (ms). */
   closeTimeout?: number;
 }
-
-/** Frames written together below this total size are joined into one buffer, one write. */
-const JOIN_LIMIT = 64 * 1024;
 
 export const DEFAULT_CLOSE_TIMEOUT = 5_000;
 
@@ -168,20 +166,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   private flush(): void {
     this.flushScheduled = false;
     if (this.engine.bufferedAmount > 0 && !this.socket.destroyed) {
-      const chunks = this.engine.takeOutgoing();
-      if (chunks.length === 1) {
-        this.socket.write(chunks[0]!);
-      } else {
-        let total = 0;
-        for (const chunk of chunks) total += chunk.length;
-        if (total <= JOIN_LIMIT) {
-          this.socket.write(Buffer.concat(chunks, total));
-        } else {
-          this.socket.cork();
-          for (const chunk of chunks) this.socket.write(chunk);
-          this.socket.uncork();
-        }
-      }
+      writeChunks(this.socket, this.engine.takeOutgoing());
     }
     if (this.engine.shouldCloseTransport && !this.socket.writableEnded) {
       this.socket.end();
