@@ -2,13 +2,33 @@
  * hotline: a WebSocket stack for TypeScript. This entry point is the Node server side;
  * `hotline/protocol` is the sans-I/O core underneath it.
  */
-export { serve, type ServeOptions, type RunningServer } from './server/serve.js';
-export { WebSocketServer, type WebSocketServerOptions } from './node/server.js';
 export {
+  attach,
+  serve,
+  type AttachOptions,
+  type EndpointOptions,
+  type Endpoints,
+  type RunningServer,
+  type ServeOptions,
+} from './server/serve.js';
+export {
+  WebSocketServer,
+  type ServerCounters,
+  type UpgradeDecision,
+  type UpgradeRejection,
+  type WebSocketServerOptions,
+} from './node/server.js';
+export {
+  SendResult,
   WebSocketConnection,
   type ConnectionHandlers,
   type ConnectionOptions,
+  type ConnectionSendOptions,
+  type SendData,
+  type SlowConsumerPolicy,
 } from './node/connection.js';
+export { MessageBroker } from './node/broker.js';
+export { TopicRegistry } from './node/topics.js';
 export {
   CloseCode,
   HandshakeError,

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { Buffer } from 'node:buffer';
+import { Buffer } from 'node:buffer';
 import {
   CloseCode,
   ProtocolState,
@@ -8,6 +8,7 @@ import {
   type ProtocolError,
   type ProtocolHandler,
 } from '../protocol/index.js';
+import type { TopicRegistry } from './topics.js';
 import { writeChunks } from './write.js';
 
 /** What a connection's owner is told. Every handler is optional but `message`. */
@@ -16,36 +17,95 @@ export interface ConnectionHandlers<T = unknown> {
   /** Text arrives as a string, binary as a Buffer. */
   message(conn: WebSocketConnection<T>, message: string | Buffer): void;
   close?(conn: WebSocketConnection<T>, code: number, reason: string): void;
+  /** The connection's buffered bytes fell back under the limit after a send returned -1. */
+  drain?(conn: WebSocketConnection<T>): void;
   ping?(conn: WebSocketConnection<T>, payload: Buffer): void;
   pong?(conn: WebSocketConnection<T>, payload: Buffer): void;
   /** A handler threw: the connection is failed with 1011 and this is told once. */
   error?(conn: WebSocketConnection<T>, error: unknown): void;
 }
 
+/** What to do with a send while a connection's buffered bytes exceed `backpressureLimit`. */
+export type SlowConsumerPolicy = 'drop' | 'close';
+
 export interface ConnectionOptions {
+  /** Largest incoming message, in bytes (default 1 MiB). */
   maxPayload?: number;
-  /** How long to wait for the peer's close frame, and then for it to close TCP (ms). */
+  /** How long to wait for the peer's close frame, and then for it to close TCP (ms, default 5000). */
   closeTimeout?: number;
+  /**
+   * Buffered outgoing bytes past which the connection is a slow consumer (default 1 MiB):
+   * reading from it pauses until it drains, and sends follow `slowConsumer`.
+   */
+  backpressureLimit?: number;
+  /** 'drop' (default) discards sends past the limit; 'close' closes the connection with 1008. */
+  slowConsumer?: SlowConsumerPolicy;
+}
+
+/** Counters a server keeps across its connections (for metrics). */
+export interface ConnectionCounters {
+  droppedMessages: number;
+  slowConsumerCloses: number;
+  handlerErrors: number;
+}
+
+export type SendData = string | ArrayBuffer | ArrayBufferView | Blob;
+
+export interface ConnectionSendOptions {
+  /** Send a string as binary, or bytes as text (they must be UTF-8). */
+  binary?: boolean;
 }
 
 export const DEFAULT_CLOSE_TIMEOUT = 5_000;
+export const DEFAULT_BACKPRESSURE_LIMIT = 1024 * 1024;
+
+/** Send results, as Bun reports them: bytes written, or one of these. */
+export const SendResult = {
+  /** The message was discarded (slow consumer, or the connection is closing). */
+  Dropped: 0,
+  /** The message is queued behind others: the peer is not keeping up. */
+  Backpressure: -1,
+} as const;
+
+function toBytes(data: ArrayBuffer | ArrayBufferView): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return Buffer.from(data);
+}
 
 /**
  * A server-side WebSocket connection on a Node socket: it feeds the socket's bytes to the
- * sans-I/O protocol, writes what the protocol queues (everything queued during one read
- * goes out in one write), and runs the timers of the closing handshake.
+ * sans-I/O protocol, writes what the protocol queues (everything queued during one read or
+ * one tick goes out in one write), applies backpressure both ways, and runs the timers of
+ * the closing handshake.
  */
 export class WebSocketConnection<T = unknown> implements ProtocolHandler {
-  readonly data: T;
+  /** Per-connection application data, decided at upgrade time. */
+  data: T;
   readonly remoteAddress: string;
   readonly protocol: string;
+  readonly extensions = '';
+  /** When bytes last arrived (ms since the epoch); the server's heartbeat reads it. */
+  lastReceivedAt = Date.now();
+  /** Set when a heartbeat ping went out, cleared by any incoming bytes. */
+  awaitingPong = false;
+
   private readonly socket: Socket;
   private readonly handlers: ConnectionHandlers<T>;
   private readonly engine: WebSocketProtocol;
   private readonly closeTimeout: number;
+  private readonly backpressureLimit: number;
+  private readonly slowConsumer: SlowConsumerPolicy;
+  private readonly counters: ConnectionCounters | undefined;
+  private readonly topicRegistry: TopicRegistry<T> | undefined;
+  private readonly topicSet = new Set<string>();
   private closeTimer: NodeJS.Timeout | null = null;
   private flushScheduled = false;
   private closed = false;
+  private readPaused = false;
+  private drainWanted = false;
+  /** Sends waiting behind a Blob being read, to keep their order. */
+  private pendingSends: Array<() => void> | null = null;
 
   constructor(
     socket: Socket,
@@ -53,6 +113,8 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
     data: T,
     protocol: string,
     options: ConnectionOptions = {},
+    counters?: ConnectionCounters,
+    topics?: TopicRegistry<T>,
   ) {
     this.socket = socket;
     this.handlers = handlers;
@@ -60,12 +122,17 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
     this.protocol = protocol;
     this.remoteAddress = socket.remoteAddress ?? '';
     this.closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
+    this.backpressureLimit = options.backpressureLimit ?? DEFAULT_BACKPRESSURE_LIMIT;
+    this.slowConsumer = options.slowConsumer ?? 'drop';
+    this.counters = counters;
+    this.topicRegistry = topics;
     this.engine = new WebSocketProtocol(this, { role: 'server', maxPayload: options.maxPayload });
 
     socket.setNoDelay(true);
     socket.setTimeout(0);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
+    socket.on('drain', () => this.onDrain());
     socket.on('close', () => this.onSocketClose());
     // A socket error is followed by 'close', which reports the abnormal closure.
     socket.on('error', () => {});
@@ -86,15 +153,38 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
     return this.socket.writableLength + this.engine.bufferedAmount;
   }
 
-  send(message: string | Uint8Array, options: { binary?: boolean } = {}): boolean {
-    if (!this.engine.canSend || this.closed) return false;
-    this.engine.send(message, options);
-    this.scheduleFlush();
-    return true;
+  /**
+   * Sends a message: a string as text, bytes or a Blob as binary (unless `binary` says
+   * otherwise). Returns the bytes queued, {@link SendResult.Backpressure} (-1) when they
+   * wait behind a backlog, or {@link SendResult.Dropped} (0) when the connection is closing
+   * or is a slow consumer under the 'drop' policy.
+   */
+  send(data: SendData, options: ConnectionSendOptions = {}): number {
+    if (this.closed || !this.engine.canSend) return SendResult.Dropped;
+    if (this.pendingSends !== null || data instanceof Blob) {
+      this.sendLater(data, options);
+      return SendResult.Backpressure;
+    }
+    if (this.overLimit()) return SendResult.Dropped;
+    const before = this.engine.bufferedAmount;
+    if (typeof data === 'string') this.engine.send(data, options);
+    else this.engine.send(toBytes(data), { binary: options.binary ?? true });
+    return this.queued(this.engine.bufferedAmount - before);
+  }
+
+  /**
+   * Queues a frame encoded once for many connections (a publish). Returns what `send`
+   * returns.
+   */
+  sendEncoded(frame: Buffer): number {
+    if (this.closed || !this.engine.canSend || this.pendingSends !== null) return SendResult.Dropped;
+    if (this.overLimit()) return SendResult.Dropped;
+    this.engine.sendEncoded(frame);
+    return this.queued(frame.length);
   }
 
   ping(payload?: string | Uint8Array): void {
-    if (!this.engine.canSend || this.closed) return;
+    if (this.closed || !this.engine.canSend) return;
     this.engine.ping(payload);
     this.scheduleFlush();
   }
@@ -110,6 +200,30 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   /** Destroys the socket at once, without a closing handshake. */
   terminate(): void {
     this.socket.destroy();
+  }
+
+  subscribe(topic: string): void {
+    if (this.topicRegistry === undefined || this.closed || this.topicSet.has(topic)) return;
+    this.topicSet.add(topic);
+    this.topicRegistry.add(topic, this);
+  }
+
+  unsubscribe(topic: string): void {
+    if (this.topicRegistry === undefined || !this.topicSet.delete(topic)) return;
+    this.topicRegistry.remove(topic, this);
+  }
+
+  isSubscribed(topic: string): boolean {
+    return this.topicSet.has(topic);
+  }
+
+  get subscriptions(): string[] {
+    return [...this.topicSet];
+  }
+
+  /** Publishes to a topic's other subscribers (not this connection). Returns how many it reached. */
+  publish(topic: string, data: Exclude<SendData, Blob>, options: ConnectionSendOptions = {}): number {
+    return this.topicRegistry?.publish(topic, data, options, this) ?? 0;
   }
 
   // ProtocolHandler
@@ -130,9 +244,68 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
 
   onProtocolError(_error: ProtocolError): void {}
 
-  // Socket events
+  // Internals
+
+  private overLimit(): boolean {
+    if (this.bufferedAmount <= this.backpressureLimit) return false;
+    if (this.slowConsumer === 'close') {
+      if (this.counters) this.counters.slowConsumerCloses++;
+      this.close(CloseCode.PolicyViolation, 'slow consumer: backpressure limit exceeded');
+    } else if (this.counters) {
+      this.counters.droppedMessages++;
+    }
+    return true;
+  }
+
+  private queued(bytes: number): number {
+    this.scheduleFlush();
+    if (this.bufferedAmount > this.socket.writableHighWaterMark) {
+      this.drainWanted = true;
+      return SendResult.Backpressure;
+    }
+    return bytes;
+  }
+
+  private sendLater(data: SendData, options: ConnectionSendOptions): void {
+    const run = (): void => {
+      this.send(data, options);
+    };
+    if (this.pendingSends !== null) {
+      this.pendingSends.push(run);
+      return;
+    }
+    // Only a Blob starts a wait: its bytes are read asynchronously.
+    this.pendingSends = [];
+    (data as Blob).arrayBuffer().then(
+      (buffer) => {
+        const waiting = this.pendingSends ?? [];
+        this.pendingSends = null;
+        this.send(buffer, { binary: options.binary ?? true });
+        for (let i = 0; i < waiting.length; i++) {
+          // A later Blob starts a new wait; the rest queue behind it again.
+          const again = this.waitingSends();
+          if (again !== null) {
+            again.push(...waiting.slice(i));
+            break;
+          }
+          waiting[i]!();
+        }
+      },
+      () => {
+        this.pendingSends = null;
+        this.close(CloseCode.InternalError, 'could not read a Blob to send');
+      },
+    );
+  }
+
+  /** Read through a method: a send in the loop above may have started a new wait. */
+  private waitingSends(): Array<() => void> | null {
+    return this.pendingSends;
+  }
 
   private onData(chunk: Buffer): void {
+    this.lastReceivedAt = Date.now();
+    this.awaitingPong = false;
     try {
       this.engine.receiveData(chunk);
     } catch (error) {
@@ -141,6 +314,22 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
       this.reportError(error);
     }
     this.flush();
+    // Read backpressure: a peer that sends but does not read stops being read from.
+    if (!this.readPaused && this.bufferedAmount > this.backpressureLimit) {
+      this.readPaused = true;
+      this.socket.pause();
+    }
+  }
+
+  private onDrain(): void {
+    if (this.readPaused) {
+      this.readPaused = false;
+      this.socket.resume();
+    }
+    if (this.drainWanted && !this.closed) {
+      this.drainWanted = false;
+      this.call(() => this.handlers.drain?.(this));
+    }
   }
 
   private onEnd(): void {
@@ -152,6 +341,10 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
     if (this.closeTimer !== null) clearTimeout(this.closeTimer);
     if (this.closed) return;
     this.closed = true;
+    if (this.topicRegistry !== undefined) {
+      for (const topic of this.topicSet) this.topicRegistry.remove(topic, this);
+    }
+    this.topicSet.clear();
     const received = this.engine.closeReceived;
     const code = received?.code ?? CloseCode.AbnormalClosure;
     this.call(() => this.handlers.close?.(this, code, received?.reason ?? ''));
@@ -193,6 +386,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   }
 
   private reportError(error: unknown): void {
+    if (this.counters) this.counters.handlerErrors++;
     if (this.handlers.error) {
       try {
         this.handlers.error(this, error);

@@ -11,11 +11,50 @@ import {
 import { HandshakeError } from '../protocol/errors.js';
 import type { HttpRequestHead } from '../protocol/http-head.js';
 import { CloseCode } from '../protocol/close-code.js';
-import { WebSocketConnection, type ConnectionHandlers, type ConnectionOptions } from './connection.js';
+import {
+  WebSocketConnection,
+  type ConnectionCounters,
+  type ConnectionHandlers,
+  type ConnectionOptions,
+  type ConnectionSendOptions,
+  type SendData,
+} from './connection.js';
+import { TopicRegistry } from './topics.js';
+
+/** An upgrade refused before the handshake completes, answered as plain HTTP. */
+export interface UpgradeRejection {
+  status: number;
+  message?: string;
+  headers?: Record<string, string>;
+}
+
+/** What an `upgrade` hook decides: the connection's data, or a refusal. */
+export type UpgradeDecision<T> = { data: T } | { reject: UpgradeRejection };
 
 export interface WebSocketServerOptions<T> extends ConnectionOptions, ServerHandshakeOptions {
   handlers: ConnectionHandlers<T>;
+  /**
+   * Runs after the request passed the handshake checks and before the 101 is written:
+   * authenticate, decide the connection's `data`, or refuse with an HTTP status.
+   */
+  upgrade?(req: IncomingMessage): UpgradeDecision<T> | Promise<UpgradeDecision<T>>;
+  /** Ping every connection this often; one that sent nothing since the last ping is terminated (ms, default 30000, 0 = off). */
+  heartbeatInterval?: number;
+  /** Close (1001) a connection that sent nothing for this long (ms, default 120000, 0 = off). */
+  idleTimeout?: number;
+  /** Refuse upgrades (503) past this many open connections (default 0: no limit). */
+  maxConnections?: number;
 }
+
+export interface ServerCounters extends ConnectionCounters {
+  accepted: number;
+  rejected: number;
+  heartbeatTimeouts: number;
+  idleCloses: number;
+}
+
+export const DEFAULT_HEARTBEAT_INTERVAL = 30_000;
+export const DEFAULT_IDLE_TIMEOUT = 120_000;
 
 /** The request head as the protocol core reads it, from what node:http parsed. */
 export function requestHead(req: IncomingMessage): HttpRequestHead {
@@ -32,52 +71,118 @@ export function requestHead(req: IncomingMessage): HttpRequestHead {
   return { method: req.method ?? '', target: req.url ?? '/', version: req.httpVersion, headers, rawHeaders };
 }
 
+function refuse(socket: Duplex, rejection: UpgradeRejection): void {
+  socket.on('error', () => {});
+  socket.end(buildRejectResponse(rejection.status, rejection.message ?? '', rejection.headers));
+}
+
 /**
- * Accepts WebSocket upgrades for one endpoint and keeps track of its connections. Use it
- * from any Node HTTP server's 'upgrade' event through {@link handleUpgrade}.
+ * Accepts WebSocket upgrades for one endpoint and keeps its connections: their topics,
+ * heartbeats and counters. Use it from any Node HTTP server's 'upgrade' event through
+ * {@link handleUpgrade}.
  */
 export class WebSocketServer<T = undefined> {
   readonly connections = new Set<WebSocketConnection<T>>();
+  readonly topics = new TopicRegistry<T>();
+  readonly counters: ServerCounters = {
+    accepted: 0,
+    rejected: 0,
+    droppedMessages: 0,
+    slowConsumerCloses: 0,
+    handlerErrors: 0,
+    heartbeatTimeouts: 0,
+    idleCloses: 0,
+  };
   private readonly options: WebSocketServerOptions<T>;
+  private readonly trackedHandlers: ConnectionHandlers<T>;
+  private readonly heartbeat: NodeJS.Timeout | null;
 
   constructor(options: WebSocketServerOptions<T>) {
     this.options = options;
-  }
-
-  /**
-   * Completes the opening handshake on `socket` or answers it with the HTTP error the
-   * request deserves. Returns the connection, or null when the request was refused.
-   */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, data?: T): WebSocketConnection<T> | null {
-    let accepted;
-    try {
-      accepted = validateClientRequest(requestHead(req), this.options);
-    } catch (error) {
-      if (!(error instanceof HandshakeError)) throw error;
-      socket.on('error', () => {});
-      socket.end(buildRejectResponse(error.status, error.message, error.headers));
-      return null;
-    }
-    socket.write(buildServerResponse({ accept: accepted.accept, protocol: accepted.protocol }));
-    const handlers = this.options.handlers;
+    const handlers = options.handlers;
     const connections = this.connections;
-    const tracked: ConnectionHandlers<T> = {
+    this.trackedHandlers = {
       ...handlers,
       close(conn, code, reason) {
         connections.delete(conn);
         handlers.close?.(conn, code, reason);
       },
     };
-    const conn = new WebSocketConnection<T>(
-      socket as Socket,
-      tracked,
-      data as T,
-      accepted.protocol ?? '',
-      this.options,
-    );
-    connections.add(conn);
-    conn.start(head);
-    return conn;
+    const interval = options.heartbeatInterval ?? DEFAULT_HEARTBEAT_INTERVAL;
+    const idle = options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT;
+    // One sweep over all connections rather than a timer each.
+    const period = interval > 0 ? interval : idle > 0 ? Math.min(idle, DEFAULT_HEARTBEAT_INTERVAL) : 0;
+    this.heartbeat = period > 0 ? setInterval(() => this.sweep(interval, idle), period) : null;
+    this.heartbeat?.unref();
+  }
+
+  /**
+   * Completes the opening handshake on `socket`, or answers it with the HTTP error the
+   * request deserves. Resolves to the connection, or null when the request was refused.
+   * Without an `upgrade` hook the whole handshake happens before this returns.
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, data?: T): Promise<WebSocketConnection<T> | null> {
+    let accepted;
+    try {
+      accepted = validateClientRequest(requestHead(req), this.options);
+    } catch (error) {
+      if (!(error instanceof HandshakeError)) throw error;
+      this.counters.rejected++;
+      refuse(socket, { status: error.status, message: error.message, headers: { ...error.headers } });
+      return Promise.resolve(null);
+    }
+    const max = this.options.maxConnections ?? 0;
+    if (max > 0 && this.connections.size >= max) {
+      this.counters.rejected++;
+      refuse(socket, { status: 503, message: 'too many connections', headers: { 'Retry-After': '5' } });
+      return Promise.resolve(null);
+    }
+    const complete = (connectionData: T): WebSocketConnection<T> | null => {
+      if (socket.destroyed) return null;
+      socket.write(buildServerResponse({ accept: accepted.accept, protocol: accepted.protocol }));
+      const conn = new WebSocketConnection<T>(
+        socket as Socket,
+        this.trackedHandlers,
+        connectionData,
+        accepted.protocol ?? '',
+        this.options,
+        this.counters,
+        this.topics,
+      );
+      this.connections.add(conn);
+      this.counters.accepted++;
+      conn.start(head);
+      return conn;
+    };
+    const hook = this.options.upgrade;
+    if (hook === undefined) return Promise.resolve(complete(data as T));
+    return Promise.resolve()
+      .then(() => hook(req))
+      .then(
+        (decision) => {
+          if ('reject' in decision) {
+            this.counters.rejected++;
+            refuse(socket, decision.reject);
+            return null;
+          }
+          return complete(decision.data);
+        },
+        (error: unknown) => {
+          this.counters.rejected++;
+          console.error('hotline: the upgrade hook threw; answered 500:', error);
+          refuse(socket, { status: 500, message: 'internal error' });
+          return null;
+        },
+      );
+  }
+
+  /** Sends to every subscriber of `topic`, encoding the frame once; returns how many it reached. */
+  publish(topic: string, data: Exclude<SendData, Blob>, options?: ConnectionSendOptions): number {
+    return this.topics.publish(topic, data, options);
+  }
+
+  subscriberCount(topic: string): number {
+    return this.topics.subscriberCount(topic);
   }
 
   /** Closes every connection with `code` (1001 by default). */
@@ -88,5 +193,29 @@ export class WebSocketServer<T = undefined> {
   terminateAll(): void {
     for (const conn of this.connections) conn.terminate();
   }
-}
 
+  /** Stops the heartbeat; call when the server shuts down. */
+  stop(): void {
+    if (this.heartbeat !== null) clearInterval(this.heartbeat);
+  }
+
+  private sweep(interval: number, idle: number): void {
+    const now = Date.now();
+    for (const conn of this.connections) {
+      // A closing connection has its own timer.
+      if (conn.readyState !== 1) continue;
+      if (idle > 0 && now - conn.lastReceivedAt >= idle) {
+        this.counters.idleCloses++;
+        conn.close(CloseCode.GoingAway, 'idle timeout');
+      } else if (interval > 0) {
+        if (conn.awaitingPong) {
+          this.counters.heartbeatTimeouts++;
+          conn.terminate();
+        } else {
+          conn.awaitingPong = true;
+          conn.ping();
+        }
+      }
+    }
+  }
+}

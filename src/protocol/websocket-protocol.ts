@@ -185,6 +185,18 @@ export class WebSocketProtocol implements FrameSink {
     this.sendingFragmented = !fin;
   }
 
+  /**
+   * Queues a frame that was encoded elsewhere, so that one encoding can be written to many
+   * connections (a publish). It must be a complete, unmasked data frame for a server and
+   * must not fall inside a message sent with `fin: false`.
+   */
+  sendEncoded(frame: Buffer): void {
+    if (!this.canSend) throw new InvalidStateError('cannot send after the close frame');
+    if (this.sendingFragmented) throw new InvalidStateError('a fragmented message is being sent');
+    this.outgoing.push(frame);
+    this.outgoingLength += frame.length;
+  }
+
   ping(payload: string | Uint8Array = EMPTY): void {
     this.sendControl(Opcode.Ping, payload);
   }

@@ -1,43 +1,132 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { Buffer } from 'node:buffer';
-import { buildRejectResponse } from '../protocol/handshake.js';
-import { WebSocketServer, type WebSocketServerOptions } from '../node/server.js';
-import type { ConnectionHandlers } from '../node/connection.js';
+import { buildRejectResponse, validateClientRequest } from '../protocol/handshake.js';
+import { HandshakeError } from '../protocol/errors.js';
+import { requestHead, WebSocketServer, type WebSocketServerOptions } from '../node/server.js';
+import type { ConnectionHandlers, ConnectionSendOptions, SendData } from '../node/connection.js';
 
-export interface ServeOptions {
-  port?: number;
-  host?: string;
-  /** WebSocket endpoints by path, each with its handlers. */
-  websocket: Record<string, ConnectionHandlers<undefined>>;
-  /** Options shared by every endpoint (limits, subprotocols, origins). */
-  endpoint?: Omit<WebSocketServerOptions<undefined>, 'handlers'>;
-  /** Plain HTTP requests; without it they get 404 (426 on a WebSocket path). */
-  request?: (req: IncomingMessage, res: ServerResponse) => void;
-  /** How long a graceful shutdown waits for closing handshakes before terminating (ms). */
+/** Options shared by every endpoint (limits, subprotocols, origins, heartbeats). */
+export type EndpointOptions = Omit<WebSocketServerOptions<undefined>, 'handlers'>;
+
+export interface AttachOptions {
+  /** WebSocket endpoints by path, each with its handlers (or full options of its own). */
+  websocket: Record<string, ConnectionHandlers<undefined> | WebSocketServerOptions<undefined>>;
+  endpoint?: EndpointOptions;
+  /** How long a graceful shutdown waits for closing handshakes before terminating (ms, default 5000). */
   shutdownTimeout?: number;
 }
 
-export interface RunningServer {
+export interface ServeOptions extends AttachOptions {
+  port?: number;
+  host?: string;
+  /** Plain HTTP requests; without it they get 404 (426 on a WebSocket path). */
+  request?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Time from accepting a connection to a complete upgrade request (ms, default 10000). */
+  handshakeTimeout?: number;
+}
+
+export interface Endpoints {
+  readonly endpoints: ReadonlyMap<string, WebSocketServer<undefined>>;
+  /** Publishes to a topic on every endpoint; returns how many connections it reached. */
+  publish(topic: string, data: Exclude<SendData, Blob>, options?: ConnectionSendOptions): number;
+  /** Closes every connection with 1001, waits for them up to the shutdown timeout, then terminates the rest. */
+  closeConnections(): Promise<void>;
+}
+
+export interface RunningServer extends Endpoints {
   readonly http: Server;
   readonly port: number;
   readonly host: string;
-  readonly endpoints: ReadonlyMap<string, WebSocketServer<undefined>>;
   /** Stops accepting, closes every connection with 1001, waits, then terminates the rest. */
   close(): Promise<void>;
 }
 
+export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
+
+/**
+ * A request to a WebSocket path that node:http did not treat as an upgrade (it lacks
+ * `Connection: Upgrade` or `Upgrade`): answer it as the handshake checks would, and close.
+ */
+function refuseAsPlainRequest(req: IncomingMessage, res: ServerResponse): void {
+  let status = 426;
+  let message = 'this path speaks WebSocket: connect with a WebSocket client';
+  let headers: Record<string, string> = { Upgrade: 'websocket', Connection: 'Upgrade', 'Sec-WebSocket-Version': '13' };
+  try {
+    validateClientRequest(requestHead(req));
+  } catch (error) {
+    if (!(error instanceof HandshakeError)) throw error;
+    status = error.status;
+    message = error.message;
+    headers = { ...error.headers };
+  }
+  const connection = headers.Connection;
+  delete headers.Connection;
+  res.writeHead(status, {
+    ...headers,
+    'Content-Type': 'text/plain; charset=utf-8',
+    Connection: connection === undefined ? 'close' : `${connection}, close`,
+  });
+  res.end(`${message}\n`);
+}
+
+function pathOf(url: string | undefined): string {
+  if (url === undefined) return '/';
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
+/**
+ * Adds WebSocket endpoints to an existing `http` or `https` server: upgrades to their
+ * paths are handled, upgrades to other paths get 404.
+ */
+export function attach(server: Server | HttpsServer, options: AttachOptions): Endpoints {
+  const endpoints = new Map<string, WebSocketServer<undefined>>();
+  for (const [path, value] of Object.entries(options.websocket)) {
+    const own = 'handlers' in value ? value : { handlers: value };
+    endpoints.set(path, new WebSocketServer<undefined>({ ...options.endpoint, ...own }));
+  }
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const endpoint = endpoints.get(pathOf(req.url));
+    if (endpoint === undefined) {
+      socket.on('error', () => {});
+      socket.end(buildRejectResponse(404, 'no WebSocket endpoint at this path'));
+      return;
+    }
+    endpoint.handleUpgrade(req, socket, head).catch((error: unknown) => {
+      console.error('hotline: an upgrade failed:', error);
+      socket.destroy();
+    });
+  });
+  const shutdownTimeout = options.shutdownTimeout ?? 5_000;
+  return {
+    endpoints,
+    publish(topic, data, sendOptions) {
+      let reached = 0;
+      for (const endpoint of endpoints.values()) reached += endpoint.publish(topic, data, sendOptions);
+      return reached;
+    },
+    async closeConnections() {
+      for (const endpoint of endpoints.values()) {
+        endpoint.stop();
+        endpoint.closeAll();
+      }
+      const deadline = Date.now() + shutdownTimeout;
+      while ([...endpoints.values()].some((e) => e.connections.size > 0) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      for (const endpoint of endpoints.values()) endpoint.terminateAll();
+    },
+  };
+}
+
 /** Starts an HTTP server with WebSocket endpoints and resolves once it listens. */
 export async function serve(options: ServeOptions): Promise<RunningServer> {
-  const endpoints = new Map<string, WebSocketServer<undefined>>();
-  for (const [path, handlers] of Object.entries(options.websocket)) {
-    endpoints.set(path, new WebSocketServer<undefined>({ ...options.endpoint, handlers }));
-  }
+  const paths = new Set(Object.keys(options.websocket));
   const http = createServer((req, res) => {
-    const path = pathOf(req.url);
-    if (endpoints.has(path)) {
-      res.writeHead(426, { 'content-type': 'text/plain; charset=utf-8', upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-version': '13' });
-      res.end('this path speaks WebSocket: connect with a WebSocket client\n');
+    if (paths.has(pathOf(req.url))) {
+      refuseAsPlainRequest(req, res);
     } else if (options.request) {
       options.request(req, res);
     } else {
@@ -45,15 +134,10 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       res.end('not found\n');
     }
   });
-  http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const endpoint = endpoints.get(pathOf(req.url));
-    if (endpoint === undefined) {
-      socket.on('error', () => {});
-      socket.end(buildRejectResponse(404, 'no WebSocket endpoint at this path'));
-      return;
-    }
-    endpoint.handleUpgrade(req, socket, head);
-  });
+  const handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
+  http.headersTimeout = handshakeTimeout;
+  http.requestTimeout = handshakeTimeout;
+  const attached = attach(http, options);
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
@@ -64,29 +148,17 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   });
   const address = http.address();
   const port = typeof address === 'object' && address !== null ? address.port : (options.port ?? 0);
-  const shutdownTimeout = options.shutdownTimeout ?? 5_000;
 
   return {
+    ...attached,
     http,
     port,
     host,
-    endpoints,
     async close() {
       const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
-      for (const endpoint of endpoints.values()) endpoint.closeAll();
-      const deadline = Date.now() + shutdownTimeout;
-      while ([...endpoints.values()].some((e) => e.connections.size > 0) && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-      for (const endpoint of endpoints.values()) endpoint.terminateAll();
+      await attached.closeConnections();
       http.closeAllConnections();
       await stopped;
     },
   };
-}
-
-function pathOf(url: string | undefined): string {
-  if (url === undefined) return '/';
-  const query = url.indexOf('?');
-  return query === -1 ? url : url.slice(0, query);
 }

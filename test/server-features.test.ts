@@ -1,0 +1,359 @@
+// The server API beyond echo: topics, the broker, the upgrade hook, limits, heartbeats,
+// idle time-outs, backpressure and Blob sends, seen from real clients.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import WebSocket from 'ws';
+import { attach, MessageBroker, serve, SendResult, type ConnectionHandlers, type RunningServer, type WebSocketConnection } from '../src/index.js';
+import { buildClientRequest } from '../src/protocol/handshake.js';
+
+const quiet: ConnectionHandlers<undefined> = { message() {} };
+
+async function client(server: { port: number }, path = '/ws'): Promise<WebSocket> {
+  const ws = new WebSocket(`ws://127.0.0.1:${server.port}${path}`);
+  await once(ws, 'open');
+  return ws;
+}
+
+function nextMessage(ws: WebSocket): Promise<string> {
+  return new Promise((resolve) => ws.once('message', (data: Buffer) => resolve(data.toString())));
+}
+
+/** A raw TCP client that completes the handshake and then does only what the test says. */
+async function rawClient(port: number, path = '/ws'): Promise<Socket> {
+  const socket = connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  socket.write(buildClientRequest({ host: `127.0.0.1:${port}`, path }).request);
+  await new Promise<void>((resolve) => {
+    let head = '';
+    const onData = (chunk: Buffer): void => {
+      head += chunk.toString('latin1');
+      if (head.includes('\r\n\r\n')) {
+        socket.off('data', onData);
+        resolve();
+      }
+    };
+    socket.on('data', onData);
+  });
+  return socket;
+}
+
+async function waitFor(condition: () => boolean, what: string, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('topics', () => {
+  test('publish reaches every subscriber once, counts them, and skips the publishing connection', async () => {
+    const server: RunningServer = await serve({
+      websocket: {
+        '/ws': {
+          message(conn, message) {
+            const text = String(message);
+            if (text.startsWith('sub ')) {
+              conn.subscribe(text.slice(4));
+              conn.send('subscribed');
+            } else if (text.startsWith('unsub ')) {
+              conn.unsubscribe(text.slice(6));
+              conn.send('unsubscribed');
+            } else if (text.startsWith('relay ')) {
+              conn.send(`relayed to ${conn.publish('news', text.slice(6))}`);
+            }
+          },
+        },
+      },
+    });
+    try {
+      const clients = await Promise.all([client(server), client(server), client(server)]);
+      for (const ws of clients) {
+        const ack = nextMessage(ws);
+        ws.send('sub news');
+        assert.equal(await ack, 'subscribed');
+      }
+      const endpoint = server.endpoints.get('/ws')!;
+      assert.equal(endpoint.subscriberCount('news'), 3);
+
+      const got = clients.map((ws) => nextMessage(ws));
+      assert.equal(server.publish('news', 'hello all'), 3);
+      assert.deepEqual(await Promise.all(got), ['hello all', 'hello all', 'hello all']);
+
+      // A connection's own publish goes to the others only.
+      const others = [nextMessage(clients[1]!), nextMessage(clients[2]!)];
+      const reply = nextMessage(clients[0]!);
+      clients[0]!.send('relay from zero');
+      assert.equal(await reply, 'relayed to 2');
+      assert.deepEqual(await Promise.all(others), ['from zero', 'from zero']);
+
+      const unsubscribed = nextMessage(clients[2]!);
+      clients[2]!.send('unsub news');
+      assert.equal(await unsubscribed, 'unsubscribed');
+      assert.equal(server.publish('news', 'two left'), 2);
+      assert.equal(server.publish('nobody-here', 'x'), 0);
+
+      // Closing a connection drops its subscriptions.
+      clients[0]!.close();
+      await waitFor(() => endpoint.subscriberCount('news') === 1, 'the subscription to go');
+      for (const ws of clients) ws.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('a binary publish arrives as binary with the same bytes', async () => {
+    const server = await serve({ websocket: { '/ws': { open: (conn) => conn.subscribe('t'), message() {} } } });
+    try {
+      const ws = await client(server);
+      const got = new Promise<[Buffer, boolean]>((resolve) => ws.once('message', (d: Buffer, b: boolean) => resolve([d, b])));
+      assert.equal(server.publish('t', new Uint8Array([1, 2, 3])), 1);
+      const [data, binary] = await got;
+      assert.equal(binary, true);
+      assert.deepEqual([...data], [1, 2, 3]);
+      ws.close();
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('MessageBroker', () => {
+  test('delivers to each subscriber, counts them, survives a throwing callback', () => {
+    const errors: unknown[] = [];
+    const broker = new MessageBroker<string>({ onError: (error) => errors.push(error) });
+    const seen: string[] = [];
+    const a = (m: string): void => {
+      seen.push(`a:${m}`);
+    };
+    const bad = (): void => {
+      throw new Error('subscriber failure');
+    };
+    broker.subscribe('room', a);
+    broker.subscribe('room', bad);
+    broker.subscribe('room', (m) => seen.push(`c:${m}`));
+    assert.equal(broker.publish('room', 'hi'), 3);
+    assert.deepEqual(seen, ['a:hi', 'c:hi']);
+    assert.equal(errors.length, 1);
+    assert.equal(broker.unsubscribe('room', a), true);
+    assert.equal(broker.unsubscribe('room', a), false);
+    assert.equal(broker.publish('room', 'again'), 2);
+    assert.equal(broker.publish('empty', 'x'), 0);
+  });
+});
+
+describe('the upgrade hook', () => {
+  test('decides the connection data, or refuses with an HTTP status before the handshake', async () => {
+    const opened: string[] = [];
+    const server = await serve({
+      websocket: {
+        '/ws': {
+          async upgrade(req) {
+            await new Promise((resolve) => setTimeout(resolve, 5));
+            const token = new URL(req.url ?? '/', 'http://x').searchParams.get('token');
+            if (token === 'crash') throw new Error('hook failure');
+            if (token !== 'secret') return { reject: { status: 401, message: 'bad token', headers: { 'WWW-Authenticate': 'Bearer' } } };
+            return { data: undefined };
+          },
+          handlers: { open: (conn) => opened.push(conn.remoteAddress), message() {} },
+        },
+      },
+    });
+    try {
+      const ok = await client(server, '/ws?token=secret');
+      assert.equal(opened.length, 1);
+      ok.close();
+      for (const [token, status] of [['wrong', 401], ['crash', 500]] as const) {
+        const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws?token=${token}`);
+        const [, response] = (await once(ws, 'unexpected-response')) as [unknown, { statusCode: number; headers: Record<string, string> }];
+        assert.equal(response.statusCode, status);
+        if (status === 401) assert.equal(response.headers['www-authenticate'], 'Bearer');
+        ws.on('error', () => {});
+        ws.terminate();
+      }
+      assert.equal(server.endpoints.get('/ws')!.counters.rejected, 2);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('maxConnections answers 503 past the limit and others keep working', async () => {
+    const server = await serve({ websocket: { '/ws': { message: (conn, m) => conn.send(m) } }, endpoint: { maxConnections: 2 } });
+    try {
+      const a = await client(server);
+      const b = await client(server);
+      const c = new WebSocket(`ws://127.0.0.1:${server.port}/ws`);
+      const [, response] = (await once(c, 'unexpected-response')) as [unknown, { statusCode: number }];
+      assert.equal(response.statusCode, 503);
+      c.on('error', () => {});
+      c.terminate();
+      const echo = nextMessage(a);
+      a.send('still here');
+      assert.equal(await echo, 'still here');
+      a.close();
+      b.close();
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('attach', () => {
+  test('adds endpoints to an existing http server, leaving its requests alone', async () => {
+    const http = createServer((_req, res) => res.end('plain http'));
+    const endpoints = attach(http, { websocket: { '/echo': { message: (conn, m) => conn.send(m) } } });
+    http.listen(0, '127.0.0.1');
+    await once(http, 'listening');
+    const port = (http.address() as { port: number }).port;
+    try {
+      assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), 'plain http');
+      const ws = await client({ port }, '/echo');
+      const echo = nextMessage(ws);
+      ws.send('attached');
+      assert.equal(await echo, 'attached');
+      const wrongPath = new WebSocket(`ws://127.0.0.1:${port}/elsewhere`);
+      const [, response] = (await once(wrongPath, 'unexpected-response')) as [unknown, { statusCode: number }];
+      assert.equal(response.statusCode, 404);
+      wrongPath.on('error', () => {});
+      wrongPath.terminate();
+      ws.close();
+      await once(ws, 'close');
+    } finally {
+      await endpoints.closeConnections();
+      http.closeAllConnections();
+      http.close();
+    }
+  });
+});
+
+describe('liveness', () => {
+  test('heartbeat: a peer that never answers pings is terminated; a live one stays', async () => {
+    const closes: number[] = [];
+    const server = await serve({
+      websocket: { '/ws': { message() {}, close: (_c, code) => closes.push(code) } },
+      endpoint: { heartbeatInterval: 100, idleTimeout: 0 },
+    });
+    try {
+      const live = await client(server);
+      const dead = await rawClient(server.port);
+      dead.pause(); // reads nothing, answers nothing
+      const endpoint = server.endpoints.get('/ws')!;
+      await waitFor(() => endpoint.counters.heartbeatTimeouts === 1, 'the silent peer to be terminated');
+      await waitFor(() => closes.length === 1, 'its close handler');
+      assert.deepEqual(closes, [1006]);
+      await new Promise((resolve) => setTimeout(resolve, 350));
+      assert.equal(live.readyState, WebSocket.OPEN);
+      assert.equal(endpoint.connections.size, 1);
+      live.close();
+      dead.destroy();
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('idle timeout closes a connection that sent nothing with 1001', async () => {
+    const server = await serve({ websocket: { '/ws': quiet }, endpoint: { heartbeatInterval: 0, idleTimeout: 150 } });
+    try {
+      const ws = await client(server);
+      const [code, reason] = (await once(ws, 'close')) as [number, Buffer];
+      assert.equal(code, 1001);
+      assert.equal(reason.toString(), 'idle timeout');
+      assert.equal(server.endpoints.get('/ws')!.counters.idleCloses, 1);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('backpressure', () => {
+  test("'drop': a peer that does not read gets sends dropped past the limit, then drain fires once it reads", async () => {
+    let conn!: WebSocketConnection<undefined>;
+    let drained = 0;
+    const server = await serve({
+      websocket: { '/ws': { open: (c) => (conn = c), message() {}, drain: () => drained++ } },
+      endpoint: { backpressureLimit: 256 * 1024 },
+    });
+    try {
+      const socket = await rawClient(server.port);
+      try {
+        socket.pause();
+        await waitFor(() => conn !== undefined, 'the connection');
+        const chunk = Buffer.alloc(64 * 1024, 1);
+        const results: number[] = [];
+        for (let i = 0; i < 200; i++) {
+          results.push(conn.send(chunk));
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        assert.ok(results.includes(SendResult.Backpressure), 'some sends report backpressure');
+        assert.ok(results.includes(SendResult.Dropped), 'sends past the limit are dropped');
+        assert.ok(server.endpoints.get('/ws')!.counters.droppedMessages > 0);
+        // Memory stays bounded: the limit plus what one send may add.
+        assert.ok(conn.bufferedAmount <= 256 * 1024 + 64 * 1024 + 16, `buffered ${conn.bufferedAmount}`);
+        const drainsBefore = drained;
+        socket.resume();
+        await waitFor(() => drained > drainsBefore && conn.bufferedAmount === 0, 'the drain handler');
+        assert.ok(conn.send('after drain') > 0);
+      } finally {
+        socket.destroy();
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("'close': a slow consumer is closed with 1008", async () => {
+    let conn!: WebSocketConnection<undefined>;
+    const server = await serve({
+      websocket: { '/ws': { open: (c) => (conn = c), message() {} } },
+      endpoint: { backpressureLimit: 128 * 1024, slowConsumer: 'close', closeTimeout: 100 },
+    });
+    try {
+      const socket = await rawClient(server.port);
+      socket.pause();
+      await waitFor(() => conn !== undefined, 'the connection');
+      const chunk = Buffer.alloc(64 * 1024, 2);
+      for (let i = 0; i < 100 && conn.readyState === 1; i++) {
+        conn.send(chunk);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      const endpoint = server.endpoints.get('/ws')!;
+      assert.equal(endpoint.counters.slowConsumerCloses, 1);
+      await waitFor(() => endpoint.connections.size === 0, 'the slow consumer to be gone');
+      socket.destroy();
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('a Blob is sent in order with the sends that follow it', async () => {
+    const server = await serve({
+      websocket: {
+        '/ws': {
+          message(conn) {
+            conn.send('first');
+            assert.equal(conn.send(new Blob([new Uint8Array([9, 8, 7])])), SendResult.Backpressure);
+            conn.send('third');
+          },
+        },
+      },
+    });
+    try {
+      const ws = await client(server);
+      const got: Array<string | number[]> = [];
+      const done = new Promise<void>((resolve) =>
+        ws.on('message', (data: Buffer, binary: boolean) => {
+          got.push(binary ? [...data] : data.toString());
+          if (got.length === 3) resolve();
+        }),
+      );
+      ws.send('go');
+      await done;
+      assert.deepEqual(got, ['first', [9, 8, 7], 'third']);
+      ws.close();
+    } finally {
+      await server.close();
+    }
+  });
+});
