@@ -98,7 +98,8 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   private readonly slowConsumer: SlowConsumerPolicy;
   private readonly counters: ConnectionCounters | undefined;
   private readonly topicRegistry: TopicRegistry<T> | undefined;
-  private readonly topicSet = new Set<string>();
+  /** Created on the first subscribe: most connections of an echo or RPC server have none. */
+  private topicSet: Set<string> | null = null;
   private closeTimer: NodeJS.Timeout | null = null;
   private flushScheduled = false;
   private closed = false;
@@ -203,22 +204,24 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   }
 
   subscribe(topic: string): void {
-    if (this.topicRegistry === undefined || this.closed || this.topicSet.has(topic)) return;
+    if (this.topicRegistry === undefined || this.closed) return;
+    this.topicSet ??= new Set();
+    if (this.topicSet.has(topic)) return;
     this.topicSet.add(topic);
     this.topicRegistry.add(topic, this);
   }
 
   unsubscribe(topic: string): void {
-    if (this.topicRegistry === undefined || !this.topicSet.delete(topic)) return;
+    if (this.topicRegistry === undefined || this.topicSet === null || !this.topicSet.delete(topic)) return;
     this.topicRegistry.remove(topic, this);
   }
 
   isSubscribed(topic: string): boolean {
-    return this.topicSet.has(topic);
+    return this.topicSet?.has(topic) ?? false;
   }
 
   get subscriptions(): string[] {
-    return [...this.topicSet];
+    return this.topicSet === null ? [] : [...this.topicSet];
   }
 
   /** Publishes to a topic's other subscribers (not this connection). Returns how many it reached. */
@@ -341,10 +344,10 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
     if (this.closeTimer !== null) clearTimeout(this.closeTimer);
     if (this.closed) return;
     this.closed = true;
-    if (this.topicRegistry !== undefined) {
+    if (this.topicRegistry !== undefined && this.topicSet !== null) {
       for (const topic of this.topicSet) this.topicRegistry.remove(topic, this);
     }
-    this.topicSet.clear();
+    this.topicSet = null;
     const received = this.engine.closeReceived;
     const code = received?.code ?? CloseCode.AbnormalClosure;
     this.call(() => this.handlers.close?.(this, code, received?.reason ?? ''));

@@ -64,15 +64,17 @@ export class FrameDecoder {
   private opcode = 0;
   private masked = false;
   private remaining = 0;
-  private readonly mask = Buffer.alloc(4);
+  /**
+   * The mask key (bytes 0–3) and header bytes that arrived split across chunks (4–11), in
+   * one small view of Node's shared buffer pool: an idle connection costs no buffer of its own.
+   */
+  private readonly keyAndHeader = Buffer.allocUnsafe(12);
   private phase = 0;
   private control: Buffer | null = null;
   private controlFilled = 0;
   // The message being read: its opcode while it is fragmented, and its size so far.
   private messageOpcode = 0;
   private messageLength = 0;
-  // Header bytes that arrived split across chunks.
-  private readonly scratch = Buffer.alloc(8);
   private scratchFilled = 0;
 
   constructor(sink: FrameSink, options: FrameDecoderOptions) {
@@ -122,7 +124,7 @@ export class FrameDecoder {
             pos = this.gather(chunk, pos, 2);
             if (this.scratchFilled < 2) return;
             this.scratchFilled = 0;
-            this.readHeader(this.scratch[0]!, this.scratch[1]!);
+            this.readHeader(this.keyAndHeader[4]!, this.keyAndHeader[5]!);
           }
           break;
         }
@@ -135,7 +137,7 @@ export class FrameDecoder {
             pos = this.gather(chunk, pos, 2);
             if (this.scratchFilled < 2) return;
             this.scratchFilled = 0;
-            length = this.scratch.readUInt16BE(0);
+            length = this.keyAndHeader.readUInt16BE(4);
           }
           if (length < 126) {
             throw violation('NON_MINIMAL_LENGTH', 'a 16-bit length must be at least 126');
@@ -154,8 +156,8 @@ export class FrameDecoder {
             pos = this.gather(chunk, pos, 8);
             if (this.scratchFilled < 8) return;
             this.scratchFilled = 0;
-            high = this.scratch.readUInt32BE(0);
-            low = this.scratch.readUInt32BE(4);
+            high = this.keyAndHeader.readUInt32BE(4);
+            low = this.keyAndHeader.readUInt32BE(8);
           }
           if (high > 0x7fffffff) {
             throw violation('LENGTH_MSB_SET', 'the most significant bit of a 64-bit length must be 0');
@@ -175,16 +177,16 @@ export class FrameDecoder {
         }
         case MASK_KEY: {
           if (this.scratchFilled === 0 && end - pos >= 4) {
-            this.mask[0] = chunk[pos]!;
-            this.mask[1] = chunk[pos + 1]!;
-            this.mask[2] = chunk[pos + 2]!;
-            this.mask[3] = chunk[pos + 3]!;
+            this.keyAndHeader[0] = chunk[pos]!;
+            this.keyAndHeader[1] = chunk[pos + 1]!;
+            this.keyAndHeader[2] = chunk[pos + 2]!;
+            this.keyAndHeader[3] = chunk[pos + 3]!;
             pos += 4;
           } else {
             pos = this.gather(chunk, pos, 4);
             if (this.scratchFilled < 4) return;
             this.scratchFilled = 0;
-            this.scratch.copy(this.mask, 0, 0, 4);
+            this.keyAndHeader.copyWithin(0, 4, 8);
           }
           this.beginPayload();
           break;
@@ -196,7 +198,7 @@ export class FrameDecoder {
             pos = this.readControlPayload(chunk, pos, take);
           } else {
             const stop = pos + take;
-            if (this.masked) this.phase = maskInPlace(chunk, this.mask, pos, stop, this.phase);
+            if (this.masked) this.phase = maskInPlace(chunk, this.keyAndHeader, pos, stop, this.phase);
             this.remaining -= take;
             this.sink.onDataPayload(chunk.subarray(pos, stop));
             pos = stop;
@@ -210,10 +212,10 @@ export class FrameDecoder {
     }
   }
 
-  /** Copies up to `need - scratchFilled` bytes into the scratch buffer; returns the new position. */
+  /** Copies up to `need - scratchFilled` header bytes into the scratch area; returns the new position. */
   private gather(chunk: Buffer, pos: number, need: number): number {
     const n = Math.min(need - this.scratchFilled, chunk.length - pos);
-    chunk.copy(this.scratch, this.scratchFilled, pos, pos + n);
+    chunk.copy(this.keyAndHeader, 4 + this.scratchFilled, pos, pos + n);
     this.scratchFilled += n;
     return pos + n;
   }
@@ -302,7 +304,7 @@ export class FrameDecoder {
     const stop = pos + take;
     if (this.control === null && take === this.remaining) {
       // The whole payload is here: hand out a view.
-      if (this.masked) maskInPlace(chunk, this.mask, pos, stop, 0);
+      if (this.masked) maskInPlace(chunk, this.keyAndHeader, pos, stop, 0);
       this.remaining = 0;
       this.endControlFrame(chunk.subarray(pos, stop));
       return stop;
@@ -317,7 +319,7 @@ export class FrameDecoder {
     if (this.remaining === 0) {
       const payload = this.control;
       this.control = null;
-      if (this.masked) maskInPlace(payload, this.mask, 0, payload.length, 0);
+      if (this.masked) maskInPlace(payload, this.keyAndHeader, 0, payload.length, 0);
       this.endControlFrame(payload);
     }
     return stop;
