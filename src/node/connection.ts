@@ -137,6 +137,8 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
     socket.on('close', () => this.onSocketClose());
     // A socket error is followed by 'close', which reports the abnormal closure.
     socket.on('error', () => {});
+    // The socket may have been paused while its upgrade request was read.
+    socket.resume();
   }
 
   /** Starts the connection once the handshake response is written; `head` holds early frames. */

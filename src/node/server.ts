@@ -28,6 +28,18 @@ export interface UpgradeRejection {
   headers?: Record<string, string>;
 }
 
+/**
+ * The upgrade request as the `upgrade` hook sees it: a node:http `IncomingMessage` fits,
+ * and so does the lighter object the standalone server makes from its own parse.
+ */
+export interface UpgradeRequest {
+  readonly method?: string;
+  readonly url?: string;
+  /** Lower-case names. */
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly socket: { readonly remoteAddress?: string };
+}
+
 /** What an `upgrade` hook decides: the connection's data, or a refusal. */
 export type UpgradeDecision<T> = { data: T } | { reject: UpgradeRejection };
 
@@ -37,7 +49,7 @@ export interface WebSocketServerOptions<T> extends ConnectionOptions, ServerHand
    * Runs after the request passed the handshake checks and before the 101 is written:
    * authenticate, decide the connection's `data`, or refuse with an HTTP status.
    */
-  upgrade?(req: IncomingMessage): UpgradeDecision<T> | Promise<UpgradeDecision<T>>;
+  upgrade?(req: UpgradeRequest): UpgradeDecision<T> | Promise<UpgradeDecision<T>>;
   /** Ping every connection this often; one that sent nothing since the last ping is terminated (ms, default 30000, 0 = off). */
   heartbeatInterval?: number;
   /** Close (1001) a connection that sent nothing for this long (ms, default 120000, 0 = off). */
@@ -71,7 +83,7 @@ export function requestHead(req: IncomingMessage): HttpRequestHead {
   return { method: req.method ?? '', target: req.url ?? '/', version: req.httpVersion, headers, rawHeaders };
 }
 
-function refuse(socket: Duplex, rejection: UpgradeRejection): void {
+export function refuse(socket: Duplex, rejection: UpgradeRejection): void {
   socket.on('error', () => {});
   socket.end(buildRejectResponse(rejection.status, rejection.message ?? '', rejection.headers));
 }
@@ -122,9 +134,23 @@ export class WebSocketServer<T = undefined> {
    * Without an `upgrade` hook the whole handshake happens before this returns.
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, data?: T): Promise<WebSocketConnection<T> | null> {
+    return this.acceptHead(requestHead(req), socket, head, req, data);
+  }
+
+  /**
+   * The same for a request head parsed by hotline itself (the standalone server reads
+   * upgrade requests without node:http). `request` is what the `upgrade` hook sees.
+   */
+  acceptHead(
+    head: HttpRequestHead,
+    socket: Duplex,
+    rest: Buffer,
+    request: UpgradeRequest,
+    data?: T,
+  ): Promise<WebSocketConnection<T> | null> {
     let accepted;
     try {
-      accepted = validateClientRequest(requestHead(req), this.options);
+      accepted = validateClientRequest(head, this.options);
     } catch (error) {
       if (!(error instanceof HandshakeError)) throw error;
       this.counters.rejected++;
@@ -151,13 +177,13 @@ export class WebSocketServer<T = undefined> {
       );
       this.connections.add(conn);
       this.counters.accepted++;
-      conn.start(head);
+      conn.start(rest);
       return conn;
     };
     const hook = this.options.upgrade;
     if (hook === undefined) return Promise.resolve(complete(data as T));
     return Promise.resolve()
-      .then(() => hook(req))
+      .then(() => hook(request))
       .then(
         (decision) => {
           if ('reject' in decision) {

@@ -1,10 +1,18 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createNetServer, type Socket } from 'node:net';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
-import type { Buffer } from 'node:buffer';
+import { Buffer } from 'node:buffer';
 import { buildRejectResponse, validateClientRequest } from '../protocol/handshake.js';
 import { HandshakeError } from '../protocol/errors.js';
-import { requestHead, WebSocketServer, type WebSocketServerOptions } from '../node/server.js';
+import { HttpHeadParser, type HttpRequestHead } from '../protocol/http-head.js';
+import {
+  refuse,
+  requestHead,
+  WebSocketServer,
+  type UpgradeRequest,
+  type WebSocketServerOptions,
+} from '../node/server.js';
 import type { ConnectionHandlers, ConnectionSendOptions, SendData } from '../node/connection.js';
 
 /** Options shared by every endpoint (limits, subprotocols, origins, heartbeats). */
@@ -121,7 +129,11 @@ export function attach(server: Server | HttpsServer, options: AttachOptions): En
   };
 }
 
-/** Starts an HTTP server with WebSocket endpoints and resolves once it listens. */
+/**
+ * Starts a server with WebSocket endpoints and resolves once it listens. It reads each new
+ * connection's first request itself: an upgrade to one of its paths is handled without
+ * node:http; anything else, with the bytes read so far, goes to an internal node:http server.
+ */
 export async function serve(options: ServeOptions): Promise<RunningServer> {
   const paths = new Set(Object.keys(options.websocket));
   const http = createServer((req, res) => {
@@ -138,15 +150,58 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   http.headersTimeout = handshakeTimeout;
   http.requestTimeout = handshakeTimeout;
   const attached = attach(http, options);
+
+  const readFirstRequest = (socket: Socket): void => {
+    const parser = new HttpHeadParser('request');
+    const seen: Buffer[] = [];
+    const timer = setTimeout(() => socket.destroy(), handshakeTimeout);
+    const onError = (): void => done();
+    const onData = (chunk: Buffer): void => {
+      seen.push(chunk);
+      let head;
+      try {
+        head = parser.push(chunk);
+      } catch (error) {
+        done();
+        if (error instanceof HandshakeError) refuse(socket, { status: error.status, message: error.message });
+        else socket.destroy();
+        return;
+      }
+      if (head === null) return;
+      done();
+      const endpoint = attached.endpoints.get(pathOf(head.target));
+      if (endpoint !== undefined && head.headers.has('upgrade')) {
+        endpoint.acceptHead(head, socket, Buffer.from(parser.rest), upgradeRequest(head, socket)).catch((error: unknown) => {
+          console.error('hotline: an upgrade failed:', error);
+          socket.destroy();
+        });
+        return;
+      }
+      // Plain HTTP (or an upgrade to a path of no endpoint): node:http takes it from here.
+      socket.unshift(Buffer.concat(seen));
+      http.emit('connection', socket);
+      socket.resume();
+    };
+    function done(): void {
+      clearTimeout(timer);
+      socket.pause();
+      socket.off('data', onData);
+      socket.off('error', onError);
+    }
+    socket.on('error', onError);
+    socket.on('data', onData);
+  };
+
+  const listener = createNetServer({ noDelay: true }, readFirstRequest);
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
-    http.listen(options.port ?? 0, host, () => {
-      http.off('error', reject);
+    listener.once('error', reject);
+    listener.listen(options.port ?? 0, host, () => {
+      listener.off('error', reject);
       resolve();
     });
   });
-  const address = http.address();
+  const address = listener.address();
   const port = typeof address === 'object' && address !== null ? address.port : (options.port ?? 0);
 
   return {
@@ -155,10 +210,15 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     port,
     host,
     async close() {
-      const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
+      const stopped = new Promise<void>((resolve) => listener.close(() => resolve()));
       await attached.closeConnections();
       http.closeAllConnections();
       await stopped;
     },
   };
+}
+
+/** What the `upgrade` hook sees of a request the standalone server parsed itself. */
+function upgradeRequest(head: HttpRequestHead, socket: Socket): UpgradeRequest {
+  return { method: head.method, url: head.target, headers: Object.fromEntries(head.headers), socket };
 }
