@@ -16,6 +16,7 @@ export {
   type ServerCounters,
   type UpgradeDecision,
   type UpgradeRejection,
+  type UpgradeRequest,
   type WebSocketServerOptions,
 } from './node/server.js';
 export {
@@ -28,6 +29,16 @@ export {
   type SlowConsumerPolicy,
 } from './node/connection.js';
 export { MessageBroker } from './node/broker.js';
+export {
+  WebSocket,
+  type BinaryType,
+  type WebSocketData,
+  type WebSocketEventMap,
+  type WebSocketMessageEvent,
+  type WebSocketOptions,
+  type WebSocketPongEvent,
+} from './node/client.js';
+export { CloseEvent, type CloseEventInit } from './node/events.js';
 export { TopicRegistry } from './node/topics.js';
 export {
   CloseCode,

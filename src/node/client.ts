@@ -104,7 +104,9 @@ function parseWebSocketUrl(input: string | URL): URL {
 
 function parseProtocols(protocols: string | readonly string[] | undefined): string[] {
   if (protocols === undefined) return [];
-  const list = typeof protocols === 'string' ? [protocols] : Array.from(protocols, String);
+  // Web IDL `(DOMString or sequence<DOMString>)`: an iterable is a list, anything else a string.
+  const iterable = typeof protocols === 'object' && protocols !== null && Symbol.iterator in protocols;
+  const list = iterable ? Array.from(protocols, String) : [String(protocols)];
   const seen = new Set<string>();
   for (const p of list) {
     if (!isToken(p)) throw syntaxError(`subprotocol ${JSON.stringify(p)} is not a token`);
@@ -338,6 +340,8 @@ export class WebSocket extends EventTarget {
    * @throws DOMException `InvalidStateError` while CONNECTING.
    */
   send(data: WebSocketData): void {
+    // Web IDL: the argument is required (undefined would otherwise go as "undefined").
+    if (arguments.length === 0) throw new TypeError('send() needs an argument');
     if (this.#readyState === CONNECTING) {
       throw new DOMException('cannot send before the connection is open', 'InvalidStateError');
     }
