@@ -1,0 +1,143 @@
+/**
+ * The jobs bench/server.ts hands its load generator (bench/lib/load-main.ts), and what
+ * comes back: one JSON object per line each way.
+ */
+
+interface Target {
+  port: number;
+  /** The WebSocket path to upgrade on. */
+  path: string;
+}
+
+interface Timed {
+  /** The CPU the server is pinned to, whose total use is read from /proc/stat. */
+  serverCore: number;
+  /** Running, but not counted yet (connections are open and checked before this starts). */
+  warmupMs: number;
+  /** The counted window. */
+  measureMs: number;
+  /** The server's pid, whose CPU time over the window is read from /proc. */
+  serverPid: number;
+  /** The CPU the load generator is pinned to. */
+  loadCore: number;
+  /**
+   * Keep the load generator's event loop polling (setImmediate) instead of sleeping in
+   * epoll between events, so it answers the server without a wake-up.
+   */
+  spin: boolean;
+}
+
+/** Echo: `connections` connections, each keeping `inFlight` messages outstanding. */
+export interface EchoJob extends Target, Timed {
+  type: 'echo';
+  connections: number;
+  inFlight: number;
+  binary: boolean;
+  size: number;
+}
+
+/** Round trips of one message at a time on one connection. */
+export interface LatencyJob extends Target, Timed {
+  type: 'latency';
+  size: number;
+}
+
+/**
+ * Topic fan-out: `subscribers` connections read and count; one more connection (also
+ * subscribed, connected last) publishes, keeping `inFlight` publishes outstanding: a
+ * publish stops being outstanding when the publisher receives its own copy. It also
+ * stops publishing while the slowest subscriber is `lagLimit` messages behind.
+ */
+export interface FanoutJob extends Target, Timed {
+  type: 'fanout';
+  subscribers: number;
+  inFlight: number;
+  size: number;
+  lagLimit: number;
+}
+
+/** Connect, upgrade, close (closing handshake), `concurrency` at a time, over and over. */
+export interface HandshakeJob extends Target, Timed {
+  type: 'handshake';
+  concurrency: number;
+}
+
+/**
+ * Opens `connections` connections (`concurrency` handshakes at a time). With `echoOnce`
+ * each sends one 32 B text message and waits for it to come back. With `hold` they stay
+ * open (idle) until a `closeAll` job; otherwise they are closed (closing handshake) first.
+ */
+export interface OpenJob extends Target {
+  type: 'open';
+  connections: number;
+  concurrency: number;
+  echoOnce: boolean;
+  hold: boolean;
+}
+
+/** Destroys every connection an `open` job held. */
+export interface CloseAllJob {
+  type: 'closeAll';
+}
+
+export type Job = EchoJob | LatencyJob | FanoutJob | HandshakeJob | OpenJob | CloseAllJob;
+
+/** CPU shares are fractions of one core over the counted window. */
+export interface WindowStats {
+  seconds: number;
+  serverCpu: number;
+  /** The part of serverCpu spent in the kernel. */
+  serverSystem: number;
+  loadCpu: number;
+  /** How busy the server's CPU was in all (the server, other processes, interrupts). */
+  serverCoreBusy: number;
+  /** How busy the load generator's CPU was in all. */
+  loadCoreBusy: number;
+  /** The share of the window a spinning load generator spent polling with nothing to read. */
+  loadSpinIdle: number;
+}
+
+export interface RateResult extends WindowStats {
+  type: 'rate';
+  /** Messages (echo), deliveries at subscribers (fan-out) or completed connections (handshake). */
+  count: number;
+  /** Everything the job checked after the window, for the report (e.g. messages echoed in all). */
+  checked: string;
+}
+
+export interface LatencyResult extends WindowStats {
+  type: 'latency';
+  roundTrips: number;
+  p50Us: number;
+  p99Us: number;
+  checked: string;
+}
+
+export interface OpenResult {
+  type: 'opened';
+  connections: number;
+  held: number;
+}
+
+export interface ClosedResult {
+  type: 'closed';
+  destroyed: number;
+}
+
+export interface ErrorResult {
+  type: 'error';
+  message: string;
+}
+
+export type JobResult = RateResult | LatencyResult | OpenResult | ClosedResult | ErrorResult;
+
+/** Printed (with the job's id) when a job's counted window starts and ends, before its answer. */
+export interface WindowEvent {
+  type: 'window';
+  phase: 'start' | 'end';
+  id: number;
+}
+
+/** A job as sent, with the id its answer carries. */
+export type JobRequest = Job & { id: number };
+export type JobAnswer = JobResult & { id: number };

@@ -1,0 +1,692 @@
+/**
+ * The load generator of bench/server.ts, in a process of its own (pinned to its own core
+ * by the parent). It reads jobs from stdin and writes results to stdout, one JSON object
+ * per line (see load-jobs.ts), and exits when stdin closes or after MAX_LIFETIME_MS.
+ *
+ * It speaks WebSocket through raw-client.ts: pre-encoded masked frames out, replies
+ * counted by their headers only. Every job checks what it counted (every echo came back
+ * with the size and type it was sent with, every subscriber got every publish, every
+ * handshake got its 101 and its close frame) and answers with an error otherwise.
+ *
+ * The server's CPU share over each counted window is read here, from /proc, at the same
+ * instants the window's counts are taken.
+ */
+import { Buffer } from 'node:buffer';
+import { createInterface } from 'node:readline';
+import { binaryPayload, textPayload } from './frames.js';
+import type {
+  CloseAllJob,
+  EchoJob,
+  FanoutJob,
+  HandshakeJob,
+  JobAnswer,
+  JobRequest,
+  JobResult,
+  LatencyJob,
+  LatencyResult,
+  OpenJob,
+  OpenResult,
+  RateResult,
+  WindowEvent,
+  WindowStats,
+} from './load-jobs.js';
+import { cpuBusySeconds, cpuShareMeter } from './proc.js';
+import {
+  CLIENT_CLOSE,
+  clientFrame,
+  FrameCounter,
+  RawClient,
+  repeatFrame,
+  SERVER_CLOSE,
+  serverFrame,
+  upgradeRequest,
+  type ClientHandler,
+  readCount,
+} from './raw-client.js';
+
+const MAX_LIFETIME_MS = 30 * 60_000;
+/** Time allowed for setting up connections, and for draining after a window. */
+const SETUP_TIMEOUT_MS = 60_000;
+const DRAIN_TIMEOUT_MS = 15_000;
+const OPCODE_TEXT = 0x1;
+const OPCODE_BINARY = 0x2;
+
+class JobFailure extends Error {}
+
+/** What steps and handlers need of a job's run, whatever it resolves to. */
+interface Failable {
+  readonly done: boolean;
+  fail(message: string): void;
+  onEnd(cleanup: () => void): void;
+}
+
+/**
+ * The state every job shares: a way to fail from any callback (the first failure wins and
+ * ends the job), and a hard deadline.
+ */
+class Run<R> implements Failable {
+  readonly promise: Promise<R>;
+  private settled = false;
+  private resolveFn!: (value: R) => void;
+  private rejectFn!: (error: Error) => void;
+  private readonly timer: NodeJS.Timeout;
+  private readonly cleanups: Array<() => void> = [];
+
+  constructor(limitMs: number, what: string) {
+    this.promise = new Promise<R>((resolve, reject) => {
+      this.resolveFn = resolve;
+      this.rejectFn = reject;
+    });
+    this.timer = setTimeout(() => this.fail(`${what}: not done after ${limitMs} ms`), limitMs);
+  }
+
+  get done(): boolean {
+    return this.settled;
+  }
+
+  onEnd(cleanup: () => void): void {
+    this.cleanups.push(cleanup);
+  }
+
+  fail(message: string): void {
+    this.settle(() => this.rejectFn(new JobFailure(message)));
+  }
+
+  finish(value: R): void {
+    this.settle(() => this.resolveFn(value));
+  }
+
+  private settle(action: () => void): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    for (const cleanup of this.cleanups) {
+      try {
+        cleanup();
+      } catch {
+        // cleanup is best effort
+      }
+    }
+    action();
+  }
+}
+
+/**
+ * Runs a job's steps: the job answers through `run` (its promise settles on success,
+ * failure or timeout), so steps left waiting after a failure are simply abandoned.
+ */
+function drive<R>(run: Run<R>, steps: () => Promise<void>): Promise<R> {
+  steps().catch((error: unknown) => run.fail(error instanceof Error ? error.message : String(error)));
+  return run.promise;
+}
+
+/** A handler whose every event fails the run unless the job overrides it. */
+function strictHandler(run: Failable, what: string, overrides: Partial<ClientHandler>): ClientHandler {
+  return {
+    open: () => run.fail(`${what}: unexpected open`),
+    frames: (_client, count) => run.fail(`${what}: ${count} unexpected frames`),
+    end: () => run.fail(`${what}: the server ended a connection`),
+    closed: (client) => {
+      if (!run.done && !client.ended) run.fail(`${what}: a connection closed`);
+    },
+    error: (_client, error) => run.fail(`${what}: ${error.message}`),
+    ...overrides,
+  };
+}
+
+/**
+ * Opens `count` connections, `concurrency` handshakes at a time, each with its own counter
+ * for the frames `expected`; resolves once every one has its 101.
+ */
+function openClients(
+  run: Failable,
+  port: number,
+  path: string,
+  count: number,
+  concurrency: number,
+  makeCounter: () => FrameCounter,
+  handler: ClientHandler,
+): Promise<RawClient[]> {
+  const request = upgradeRequest(port, path);
+  const clients: RawClient[] = [];
+  run.onEnd(() => {
+    for (const client of clients) client.destroy();
+  });
+  return new Promise((resolve) => {
+    let opened = 0;
+    const opening: ClientHandler = {
+      ...handler,
+      open(client) {
+        client.handler = handler;
+        opened++;
+        if (clients.length < count) launch();
+        else if (opened === count) resolve(clients);
+      },
+    };
+    const launch = (): void => {
+      clients.push(new RawClient(port, opening, makeCounter(), request));
+    };
+    if (count === 0) resolve(clients);
+    for (let i = 0; i < Math.min(concurrency, count); i++) launch();
+  });
+}
+
+/** Takes the counted window's start and, later, its end. */
+/** The job being run: its window events carry its id. */
+let currentJobId = 0;
+
+function windowMeter(job: { serverPid: number; serverCore: number; loadCore: number; spin: boolean }): {
+  stop(): WindowStats;
+} {
+  process.stdout.write(`${JSON.stringify({ type: 'window', phase: 'start', id: currentJobId } satisfies WindowEvent)}\n`);
+  const coreStart = cpuBusySeconds(job.serverCore);
+  const loadCoreStart = cpuBusySeconds(job.loadCore);
+  const server = cpuShareMeter(job.serverPid);
+  const cpuStart = process.cpuUsage();
+  const idleStart = spinning.idleSeconds;
+  return {
+    stop() {
+      const { share, systemShare, wallSeconds } = server.stop();
+      process.stdout.write(`${JSON.stringify({ type: 'window', phase: 'end', id: currentJobId } satisfies WindowEvent)}\n`);
+      const cpu = process.cpuUsage(cpuStart);
+      return {
+        seconds: wallSeconds,
+        serverCpu: share,
+        serverSystem: systemShare,
+        loadCpu: (cpu.user + cpu.system) / 1e6 / wallSeconds,
+        serverCoreBusy: (cpuBusySeconds(job.serverCore) - coreStart) / wallSeconds,
+        loadCoreBusy: (cpuBusySeconds(job.loadCore) - loadCoreStart) / wallSeconds,
+        loadSpinIdle: job.spin ? (spinning.idleSeconds - idleStart) / wallSeconds : 0,
+      };
+    },
+  };
+}
+
+/**
+ * Time a spinning event loop spent finding nothing to read: the intervals between two
+ * consecutive turns with no read in between. While it spins, its CPU time is ~100%, so
+ * this is what tells how much room it had left.
+ */
+const spinning = { idleSeconds: 0 };
+
+/** With `spin`, keeps the event loop polling until the run ends (see Timed.spin). */
+function spinUntilDone(spin: boolean, run: Failable): void {
+  if (!spin) return;
+  let seen = readCount.value;
+  let last = process.hrtime.bigint();
+  const turn = (): void => {
+    const now = process.hrtime.bigint();
+    if (readCount.value === seen) spinning.idleSeconds += Number(now - last) / 1e9;
+    else seen = readCount.value;
+    last = now;
+    if (!run.done) setImmediate(turn);
+  };
+  setImmediate(turn);
+}
+
+function payloadFor(binary: boolean, size: number): Buffer {
+  return binary ? binaryPayload(size) : Buffer.from(textPayload(size));
+}
+
+// --------------------------------------------------------------------------------------
+// echo: connections x in-flight messages, counted as they come back
+
+function runEcho(job: EchoJob): Promise<RateResult> {
+  const what = `echo ${job.size} B x${job.inFlight}`;
+  const run = new Run<RateResult>(SETUP_TIMEOUT_MS + job.warmupMs + job.measureMs + DRAIN_TIMEOUT_MS, what);
+  const opcode = job.binary ? OPCODE_BINARY : OPCODE_TEXT;
+  const payload = payloadFor(job.binary, job.size);
+  const frame = clientFrame(opcode, payload);
+  const reply = serverFrame(opcode, payload);
+  const burst = repeatFrame(frame, job.inFlight);
+  let sending = true;
+  let sent = 0;
+  let received = 0;
+
+  const finish = (stats: WindowStats, counted: number): void => {
+    for (const client of clients) {
+      if (client.sent !== client.received) return run.fail(`${what}: a connection sent ${client.sent}, got ${client.received} back`);
+      if (!client.counter.atBoundary) return run.fail(`${what}: a connection stopped inside a frame`);
+    }
+    run.finish({
+      type: 'rate',
+      count: counted,
+      ...stats,
+      checked: `${received} echoes of ${sent} sent, first on each connection byte for byte, all sizes and types`,
+    });
+  };
+  let windowDone: (() => void) | null = null;
+
+  const handler = strictHandler(run, what, {
+    frames(client, count) {
+      client.received += count;
+      received += count;
+      if (client.received > client.sent) return run.fail(`${what}: more echoes than messages sent`);
+      if (sending) {
+        client.write(count === job.inFlight ? burst : burst.subarray(0, count * frame.length));
+        client.sent += count;
+        sent += count;
+      } else if (received === sent) {
+        windowDone?.();
+      }
+    },
+  });
+  let clients: RawClient[] = [];
+  return drive(run, async () => {
+      clients = await openClients(run, job.port, job.path, job.connections, 64, () => new FrameCounter(reply, 1), handler);
+      if (run.done) return;
+      for (const client of clients) {
+        client.write(burst);
+        client.sent = job.inFlight;
+        sent += job.inFlight;
+      }
+      spinUntilDone(job.spin, run);
+    await delay(job.warmupMs);
+      if (run.done) return;
+      const meter = windowMeter(job);
+      const from = received;
+      await delay(job.measureMs);
+      if (run.done) return;
+      const stats = meter.stop();
+      const counted = received - from;
+      sending = false;
+      if (received === sent) finish(stats, counted);
+      else windowDone = () => finish(stats, counted);
+  });
+}
+
+// --------------------------------------------------------------------------------------
+// latency: one message at a time on one connection
+
+function runLatency(job: LatencyJob): Promise<LatencyResult> {
+  const what = `latency ${job.size} B`;
+  const run = new Run<LatencyResult>(SETUP_TIMEOUT_MS + job.warmupMs + job.measureMs + DRAIN_TIMEOUT_MS, what);
+  const payload = payloadFor(false, job.size);
+  const frame = clientFrame(OPCODE_TEXT, payload);
+  const reply = serverFrame(OPCODE_TEXT, payload);
+  const samples = new Float64Array(4_000_000);
+  let recorded = 0;
+  let recording = false;
+  let sending = true;
+  let windowDone: (() => void) | null = null;
+
+  const handler = strictHandler(run, what, {
+    frames(client, count) {
+      const now = process.hrtime.bigint();
+      client.received += count;
+      if (count !== 1 || client.received !== client.sent) return run.fail(`${what}: ${count} replies to one message`);
+      if (recording && recorded < samples.length) samples[recorded++] = Number(now - client.stamp) / 1e3;
+      if (sending) {
+        client.stamp = process.hrtime.bigint();
+        client.write(frame);
+        client.sent++;
+      } else {
+        windowDone?.();
+      }
+    },
+  });
+  return drive(run, async () => {
+    const [client] = await openClients(run, job.port, job.path, 1, 1, () => new FrameCounter(reply, 1), handler);
+    if (run.done || client === undefined) return;
+    client.stamp = process.hrtime.bigint();
+    client.write(frame);
+    client.sent = 1;
+    spinUntilDone(job.spin, run);
+    await delay(job.warmupMs);
+    if (run.done) return;
+    const meter = windowMeter(job);
+    recording = true;
+    await delay(job.measureMs);
+    if (run.done) return;
+    recording = false;
+    const stats = meter.stop();
+    sending = false;
+    const finish = (): void => {
+      if (recorded < 100) return run.fail(`${what}: only ${recorded} round trips`);
+      const sorted = samples.subarray(0, recorded).sort();
+      run.finish({
+        type: 'latency',
+        ...stats,
+        roundTrips: recorded,
+        p50Us: sorted[Math.floor(recorded * 0.5)]!,
+        p99Us: sorted[Math.min(recorded - 1, Math.floor(recorded * 0.99))]!,
+        checked: `${client.received} round trips, the first byte for byte, all sizes and types`,
+      });
+    };
+    if (client.received === client.sent) finish();
+    else windowDone = finish;
+  });
+}
+
+// --------------------------------------------------------------------------------------
+// fan-out: one publisher, many subscribers, deliveries counted at the subscribers
+
+/**
+ * Publishes are numbered from 0. `reached[j % RING]` counts the subscribers that have
+ * received publish j; since every subscriber receives publishes in order, publish j has
+ * reached everyone once its count equals the number of subscribers. The ring must be
+ * longer than the most publishes that can be outstanding (lagLimit).
+ */
+const RING = 4096;
+
+function runFanout(job: FanoutJob): Promise<RateResult> {
+  const what = `fan-out to ${job.subscribers}`;
+  if (job.lagLimit >= RING || job.inFlight > job.lagLimit) return Promise.reject(new JobFailure(`${what}: bad lagLimit`));
+  const run = new Run<RateResult>(SETUP_TIMEOUT_MS + job.warmupMs + job.measureMs + DRAIN_TIMEOUT_MS, what);
+  const payload = payloadFor(false, job.size);
+  const frame = clientFrame(OPCODE_TEXT, payload);
+  const delivery = serverFrame(OPCODE_TEXT, payload);
+  const burst = repeatFrame(frame, job.inFlight);
+  const reached = new Int32Array(RING);
+  const subscriberCount = job.subscribers;
+  let published = 0;
+  /** Publishes that reached every subscriber. */
+  let complete = 0;
+  /** Copies the publisher got back: the server handled that many publishes. */
+  let echoed = 0;
+  let deliveries = 0;
+  let publishing = false;
+  let publisher: RawClient | null = null;
+  let windowDone: (() => void) | null = null;
+
+  const pump = (): void => {
+    if (!publishing || publisher === null) return;
+    const room = Math.min(job.inFlight - (published - echoed), job.lagLimit - (published - complete));
+    if (room <= 0) return;
+    for (let j = published; j < published + room; j++) reached[j % RING] = 0;
+    publisher.write(room === job.inFlight ? burst : burst.subarray(0, room * frame.length));
+    published += room;
+  };
+  const settled = (): boolean => complete === published && echoed === published;
+
+  const subscriberHandler = strictHandler(run, what, {
+    frames(client, count) {
+      const first = client.received;
+      const last = first + count;
+      if (last > published) return run.fail(`${what}: a subscriber got ${last} messages of ${published} published`);
+      client.received = last;
+      deliveries += count;
+      let advanced = false;
+      for (let j = first; j < last; j++) {
+        if (++reached[j % RING] === subscriberCount) {
+          complete = j + 1;
+          advanced = true;
+        }
+      }
+      if (!advanced) return;
+      if (publishing) pump();
+      else if (settled()) windowDone?.();
+    },
+  });
+  const publisherHandler = strictHandler(run, what, {
+    frames(_client, count) {
+      echoed += count;
+      if (echoed > published) return run.fail(`${what}: the publisher got ${echoed} copies of ${published} publishes`);
+      if (publishing) pump();
+      else if (settled()) windowDone?.();
+    },
+  });
+  let subscribers: RawClient[] = [];
+  return drive(run, async () => {
+    subscribers = await openClients(
+      run,
+      job.port,
+      job.path,
+      subscriberCount,
+      128,
+      () => new FrameCounter(delivery, 1),
+      subscriberHandler,
+    );
+    if (run.done) return;
+    // The publisher connects last, so that it comes last in the server's loop over subscribers.
+    const [pub] = await openClients(run, job.port, job.path, 1, 1, () => new FrameCounter(delivery, 1), publisherHandler);
+    if (run.done || pub === undefined) return;
+    publisher = pub;
+    publishing = true;
+    pump();
+
+    spinUntilDone(job.spin, run);
+    await delay(job.warmupMs);
+    if (run.done) return;
+    const meter = windowMeter(job);
+    const from = deliveries;
+    await delay(job.measureMs);
+    if (run.done) return;
+    const stats = meter.stop();
+    const counted = deliveries - from;
+    publishing = false;
+
+    const finish = (): void => {
+      for (const client of subscribers) {
+        if (client.received !== published) return run.fail(`${what}: a subscriber got ${client.received} of ${published}`);
+        if (!client.counter.atBoundary) return run.fail(`${what}: a subscriber stopped inside a frame`);
+      }
+      if (deliveries !== published * subscriberCount) {
+        return run.fail(`${what}: ${deliveries} deliveries, expected ${published} x ${subscriberCount}`);
+      }
+      run.finish({
+        type: 'rate',
+        count: counted,
+        ...stats,
+        checked: `${published} publishes, each to all ${subscriberCount} subscribers (${deliveries} deliveries) and back to the publisher`,
+      });
+    };
+    if (settled()) finish();
+    else windowDone = finish;
+  });
+}
+
+// --------------------------------------------------------------------------------------
+// handshakes: connect, upgrade, closing handshake, over and over
+
+function runHandshakes(job: HandshakeJob): Promise<RateResult> {
+  const what = 'handshakes';
+  const run = new Run<RateResult>(SETUP_TIMEOUT_MS + job.warmupMs + job.measureMs + DRAIN_TIMEOUT_MS, what);
+  const request = upgradeRequest(job.port, job.path);
+  const live = new Set<RawClient>();
+  run.onEnd(() => {
+    for (const client of live) client.destroy();
+  });
+  let launching = true;
+  let completed = 0;
+  let windowDone: (() => void) | null = null;
+
+  const handler = strictHandler(run, what, {
+    open(client) {
+      client.write(CLIENT_CLOSE);
+    },
+    frames(client, count) {
+      client.received += count;
+      if (client.received > 1) run.fail(`${what}: more than one close frame`);
+    },
+    // The server's FIN: net answers with ours (allowHalfOpen is off), then 'close' follows.
+    // (Destroying the socket here instead turned out to slow every server down.)
+    end() {},
+    closed(client) {
+      live.delete(client);
+      if (run.done) return;
+      if (!client.upgraded || client.received !== 1 || !client.ended) {
+        return run.fail(`${what}: a connection closed before completing (upgraded ${client.upgraded}, close frames ${client.received}, server ended ${client.ended})`);
+      }
+      completed++;
+      if (launching) launch();
+      else if (live.size === 0) windowDone?.();
+    },
+  });
+  const launch = (): void => {
+    live.add(new RawClient(job.port, handler, new FrameCounter(SERVER_CLOSE, Infinity), request));
+  };
+  return drive(run, async () => {
+    for (let i = 0; i < job.concurrency; i++) launch();
+    spinUntilDone(job.spin, run);
+    await delay(job.warmupMs);
+    if (run.done) return;
+    const meter = windowMeter(job);
+    const from = completed;
+    await delay(job.measureMs);
+    if (run.done) return;
+    const stats = meter.stop();
+    const counted = completed - from;
+    launching = false;
+    const finish = (): void =>
+      run.finish({
+        type: 'rate',
+        count: counted,
+        ...stats,
+        checked: `${completed} connections, each with its 101, accept key, close frame 1000 and the server's FIN`,
+      });
+    if (live.size === 0) finish();
+    else windowDone = finish;
+  });
+}
+
+// --------------------------------------------------------------------------------------
+// open (and hold) idle connections, for the memory measurement
+
+let held: RawClient[] = [];
+
+function runOpen(job: OpenJob): Promise<OpenResult> {
+  const what = `open ${job.connections}`;
+  const run = new Run<OpenResult>(SETUP_TIMEOUT_MS + DRAIN_TIMEOUT_MS, what);
+  const payload = payloadFor(false, 32);
+  const frame = clientFrame(OPCODE_TEXT, payload);
+  const reply = serverFrame(OPCODE_TEXT, payload);
+  const request = upgradeRequest(job.port, job.path);
+  const clients = new Set<RawClient>();
+  const kept: RawClient[] = [];
+  let succeeded = false;
+  run.onEnd(() => {
+    if (!succeeded) for (const client of clients) client.destroy();
+  });
+  let started = 0;
+  let ready = 0;
+
+  const settle = (client: RawClient): void => {
+    ready++;
+    if (job.hold) kept.push(client);
+    if (started < job.connections) launch();
+    else if (ready === job.connections) {
+      held.push(...kept);
+      succeeded = true;
+      run.finish({ type: 'opened', connections: ready, held: held.length });
+    }
+  };
+  const afterEcho = (client: RawClient): void => {
+    if (job.hold) {
+      client.handler = heldHandler;
+      return settle(client);
+    }
+    // Closing handshake: our close frame, the server's, then its FIN.
+    client.counter = new FrameCounter(SERVER_CLOSE, Infinity);
+    client.received = 0;
+    client.write(CLIENT_CLOSE);
+  };
+  const handler = strictHandler(run, what, {
+    open(client) {
+      if (job.echoOnce) {
+        client.write(frame);
+        client.sent = 1;
+      } else {
+        afterEcho(client);
+      }
+    },
+    frames(client, count) {
+      client.received += count;
+      if (client.sent === 1) {
+        client.sent = 0;
+        if (count !== 1) return run.fail(`${what}: ${count} replies to one message`);
+        afterEcho(client);
+      } else if (client.received > 1) {
+        run.fail(`${what}: more than one close frame`);
+      }
+    },
+    end() {},
+    closed(client) {
+      clients.delete(client);
+      if (run.done) return;
+      if (job.hold || !client.ended || client.received !== 1) return run.fail(`${what}: a connection closed early`);
+      settle(client);
+    },
+  });
+  const launch = (): void => {
+    started++;
+    clients.add(new RawClient(job.port, handler, new FrameCounter(job.echoOnce ? reply : SERVER_CLOSE, Infinity), request));
+  };
+  for (let i = 0; i < Math.min(job.concurrency, job.connections); i++) launch();
+  if (job.connections === 0) run.finish({ type: 'opened', connections: 0, held: held.length });
+  return run.promise;
+}
+
+/** Held connections must stay quiet; anything they see is reported when they are closed. */
+const heldProblems: string[] = [];
+const heldHandler: ClientHandler = {
+  open() {},
+  frames: (_client, count) => void heldProblems.push(`${count} unexpected frames`),
+  end: () => void heldProblems.push('the server ended a held connection'),
+  closed() {},
+  error: (_client, error) => void heldProblems.push(error.message),
+};
+
+function runCloseAll(_job: CloseAllJob): JobResult {
+  const destroyed = held.length;
+  for (const client of held) client.destroy();
+  held = [];
+  const problems = heldProblems.splice(0);
+  if (problems.length > 0) return { type: 'error', message: `held connections: ${problems.slice(0, 3).join('; ')}` };
+  return { type: 'closed', destroyed };
+}
+
+// --------------------------------------------------------------------------------------
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function runJob(job: JobRequest): Promise<JobResult> {
+  switch (job.type) {
+    case 'echo':
+      return runEcho(job);
+    case 'latency':
+      return runLatency(job);
+    case 'fanout':
+      return runFanout(job);
+    case 'handshake':
+      return runHandshakes(job);
+    case 'open':
+      return runOpen(job);
+    case 'closeAll':
+      return runCloseAll(job);
+  }
+}
+
+function answer(result: JobAnswer): void {
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+const lifetime = setTimeout(() => {
+  process.stderr.write(`load-main: still running after ${MAX_LIFETIME_MS} ms; exiting\n`);
+  process.exit(3);
+}, MAX_LIFETIME_MS);
+lifetime.unref();
+
+// One job at a time, in order.
+let queue = Promise.resolve();
+const lines = createInterface({ input: process.stdin });
+lines.on('line', (line) => {
+  if (line.trim() === '') return;
+  const job = JSON.parse(line) as JobRequest;
+  queue = queue.then(async () => {
+    currentJobId = job.id;
+    try {
+      answer({ ...(await runJob(job)), id: job.id });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      answer({ type: 'error', message, id: job.id });
+    }
+  });
+});
+lines.on('close', () => {
+  for (const client of held) client.destroy();
+  process.exit(0);
+});
+process.stdout.write('ready\n');

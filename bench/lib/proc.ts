@@ -1,0 +1,83 @@
+/**
+ * What Linux's /proc says about another process: the CPU time it used (all its threads:
+ * the main thread, V8's GC helpers, libuv's pool) and its resident memory.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+let cachedTicks: number | undefined;
+
+/** Clock ticks per second in /proc/<pid>/stat (USER_HZ, nearly always 100). */
+export function clockTicksPerSecond(): number {
+  if (cachedTicks !== undefined) return cachedTicks;
+  let ticks = 100;
+  try {
+    const value = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+    if (Number.isInteger(value) && value > 0) ticks = value;
+  } catch {
+    // getconf missing: Linux has used 100 on every common architecture for decades.
+  }
+  cachedTicks = ticks;
+  return ticks;
+}
+
+/** CPU seconds (user + system) that process `pid` has used so far. */
+export function processCpuSeconds(pid: number, ticksPerSecond = clockTicksPerSecond()): number {
+  const { user, system } = processCpuTimes(pid, ticksPerSecond);
+  return user + system;
+}
+
+/** User and system CPU seconds that process `pid` has used so far. */
+export function processCpuTimes(pid: number, ticksPerSecond = clockTicksPerSecond()): { user: number; system: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  // The command name (field 2) is in parentheses and may hold spaces: fields count from after it.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // rest[0] is field 3 (state); utime and stime are fields 14 and 15.
+  const utime = Number(rest[11]);
+  const stime = Number(rest[12]);
+  if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error(`cannot parse /proc/${pid}/stat`);
+  return { user: utime / ticksPerSecond, system: stime / ticksPerSecond };
+}
+
+/** Resident set size of process `pid`, in bytes (VmRSS of /proc/<pid>/status). */
+export function processRssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'latin1');
+  const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
+  if (match === null) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return Number(match[1]) * 1024;
+}
+
+export interface CpuShare {
+  /** CPU time over wall time (1 = one core busy all along). */
+  share: number;
+  /** The part of `share` spent in the kernel. */
+  systemShare: number;
+  cpuSeconds: number;
+  wallSeconds: number;
+}
+
+/** Measures a process's CPU share over an interval: call `stop()` at its end. */
+export function cpuShareMeter(pid: number): { stop(): CpuShare } {
+  const ticks = clockTicksPerSecond();
+  const start = processCpuTimes(pid, ticks);
+  const wallStart = process.hrtime.bigint();
+  return {
+    stop() {
+      const end = processCpuTimes(pid, ticks);
+      const wallSeconds = Number(process.hrtime.bigint() - wallStart) / 1e9;
+      const system = end.system - start.system;
+      const cpuSeconds = end.user - start.user + system;
+      return { share: cpuSeconds / wallSeconds, systemShare: system / wallSeconds, cpuSeconds, wallSeconds };
+    },
+  };
+}
+
+/** Busy seconds (everything but idle and iowait) of CPU `cpu` since boot, from /proc/stat. */
+export function cpuBusySeconds(cpu: number, ticksPerSecond = clockTicksPerSecond()): number {
+  const stat = readFileSync('/proc/stat', 'latin1');
+  const line = stat.split('\n').find((l) => l.startsWith(`cpu${cpu} `));
+  if (line === undefined) throw new Error(`no cpu${cpu} in /proc/stat`);
+  // user nice system idle iowait irq softirq steal (guest time is already in user)
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  return (user! + nice! + system! + irq! + softirq! + steal!) / ticksPerSecond;
+}

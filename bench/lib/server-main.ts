@@ -1,0 +1,259 @@
+/**
+ * One server under test for bench/server.ts, in a process of its own:
+ *
+ *   node --import tsx bench/lib/server-main.ts <kind> <mode> [--profile FILE]
+ *
+ * kind: hotline | ws | ws-bufferutil   (ws reads WS_NO_BUFFER_UTIL from the environment;
+ *       the parent sets it for 'ws' and removes it for 'ws-bufferutil', and this script
+ *       checks that ws's masking is what the kind says)
+ * mode: echo    /echo sends every message back as it came (text as text, binary as binary)
+ *       fanout  every connection to /fanout is subscribed to one topic, and every message
+ *               a connection sends is published to all of them (the sender included)
+ *
+ * Both implementations are written as their users would write them: hotline through
+ * `serve` (the echo handlers are the ones `hotline serve` uses), ws through its
+ * WebSocketServer with a 'message' listener, broadcasting by looping over `wss.clients`.
+ *
+ * Talks to the parent on stdio, one line at a time. Prints `ready <port> <pid> <masking>`
+ * once listening; then answers
+ *   gc     -> `gc <open connections> <heap JSON>` after two forced collections and a pause
+ *             (needs --expose-gc); the JSON has V8's heap figures (see heapFigures)
+ *   count  -> `count <open connections>`
+ *   snapshot FILE -> `snapshot` once a heap snapshot is written to FILE
+ *   profile-start, profile-stop -> with --profile FILE, runs V8's sampling profiler in
+ *             between and writes FILE at the stop (or at exit)
+ *   exit   -> exits (writing the profile first, if one is running)
+ * It also exits when its stdin closes (the parent went away) and after MAX_LIFETIME_MS.
+ */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { getHeapSpaceStatistics, getHeapStatistics, writeHeapSnapshot } from 'node:v8';
+import { createInterface } from 'node:readline';
+import type { Buffer } from 'node:buffer';
+
+const HOST = '127.0.0.1';
+const MAX_PAYLOAD = 1024 * 1024;
+const TOPIC = 'fanout';
+/** A server is started fresh for every measurement; none should live this long. */
+const MAX_LIFETIME_MS = 5 * 60_000;
+/** Profiler sampling interval (µs): finer than --cpu-prof's 1 ms, for short windows. */
+const SAMPLING_INTERVAL_US = 250;
+
+type Kind = 'hotline' | 'ws' | 'ws-bufferutil';
+type Mode = 'echo' | 'fanout';
+
+interface Running {
+  port: number;
+  connections(): number;
+}
+
+function parseKind(value: string | undefined): Kind {
+  if (value === 'hotline' || value === 'ws' || value === 'ws-bufferutil') return value;
+  throw new Error(`unknown kind '${value}' (hotline | ws | ws-bufferutil)`);
+}
+
+function parseMode(value: string | undefined): Mode {
+  if (value === 'echo' || value === 'fanout') return value;
+  throw new Error(`unknown mode '${value}' (echo | fanout)`);
+}
+
+async function startHotline(mode: Mode): Promise<Running> {
+  const { serve } = await import('../../src/server/serve.js');
+  const endpoint = { maxPayload: MAX_PAYLOAD, heartbeatInterval: 0, idleTimeout: 0 };
+  if (mode === 'echo') {
+    const { echoHandlers } = await import('../../src/server/echo.js');
+    const server = await serve({ port: 0, host: HOST, websocket: { '/echo': echoHandlers }, endpoint });
+    const echo = server.endpoints.get('/echo')!;
+    return { port: server.port, connections: () => echo.connections.size };
+  }
+  let publish: (data: string | Buffer) => void = () => {
+    throw new Error('published before the server started');
+  };
+  const server = await serve({
+    port: 0,
+    host: HOST,
+    websocket: {
+      '/fanout': {
+        open(conn) {
+          conn.subscribe(TOPIC);
+        },
+        message(_conn, message) {
+          publish(message);
+        },
+      },
+    },
+    endpoint,
+  });
+  publish = (data) => void server.publish(TOPIC, data);
+  const fanout = server.endpoints.get('/fanout')!;
+  return { port: server.port, connections: () => fanout.connections.size };
+}
+
+/** Whether the loaded copy of ws masks through bufferutil (its plain fallbacks are named _mask/_unmask). */
+function wsUsesBufferUtil(): boolean {
+  const require = createRequire(import.meta.url);
+  const wsDir = dirname(require.resolve('ws/package.json'));
+  const util = require(join(wsDir, 'lib', 'buffer-util.js')) as { unmask: (...args: never[]) => unknown };
+  return util.unmask.name !== '_unmask';
+}
+
+async function startWs(mode: Mode): Promise<Running> {
+  const { WebSocketServer, WebSocket } = await import('ws');
+  const path = mode === 'echo' ? '/echo' : '/fanout';
+  const wss = new WebSocketServer({ host: HOST, port: 0, path, maxPayload: MAX_PAYLOAD });
+  await new Promise<void>((resolve, reject) => {
+    wss.once('listening', resolve);
+    wss.once('error', reject);
+  });
+  if (mode === 'echo') {
+    wss.on('connection', (ws) => {
+      ws.on('error', () => {});
+      ws.on('message', (data, isBinary) => {
+        ws.send(data, { binary: isBinary });
+      });
+    });
+  } else {
+    wss.on('connection', (ws) => {
+      ws.on('error', () => {});
+      ws.on('message', (data, isBinary) => {
+        for (const client of wss.clients) {
+          if (client.readyState === WebSocket.OPEN) client.send(data, { binary: isBinary });
+        }
+      });
+    });
+  }
+  const address = wss.address();
+  if (typeof address !== 'object' || address === null) throw new Error('ws: no address');
+  return { port: address.port, connections: () => wss.clients.size };
+}
+
+/** Where the memory is, by V8's account: bytes committed by the young and old generations, live JS objects, external memory. */
+function heapFigures(): Record<string, number> {
+  const spaces = getHeapSpaceStatistics();
+  const committed = (name: string): number => spaces.find((s) => s.space_name === name)?.physical_space_size ?? 0;
+  const memory = process.memoryUsage();
+  return {
+    newSpace: committed('new_space'),
+    oldSpaces: spaces.filter((s) => s.space_name !== 'new_space').reduce((sum, s) => sum + s.physical_space_size, 0),
+    heapUsed: getHeapStatistics().used_heap_size,
+    external: memory.external,
+    arrayBuffers: memory.arrayBuffers,
+  };
+}
+
+async function collectGarbage(): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error('gc requested, but the server runs without --expose-gc');
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  gc();
+  await pause(100);
+  gc();
+  await pause(200);
+}
+
+/**
+ * V8's sampling profiler on this (main) thread, through the inspector: started and stopped
+ * on the parent's word, so that a profile covers the counted window and nothing else.
+ */
+class WindowProfiler {
+  private readonly session = new Session();
+  private running = false;
+  private written = false;
+
+  constructor(private readonly file: string) {
+    this.session.connect();
+  }
+
+  async start(): Promise<void> {
+    if (this.running || this.written) return;
+    this.running = true;
+    await this.session.post('Profiler.enable');
+    await this.session.post('Profiler.setSamplingInterval', { interval: SAMPLING_INTERVAL_US });
+    await this.session.post('Profiler.start');
+  }
+
+  /** Stops the profiler and writes the profile (once). */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    const { profile } = await this.session.post('Profiler.stop');
+    writeFileSync(this.file, JSON.stringify(profile));
+    this.written = true;
+  }
+}
+
+async function main(): Promise<void> {
+  const kind = parseKind(process.argv[2]);
+  const mode = parseMode(process.argv[3]);
+  const profileFile = process.argv[4] === '--profile' ? process.argv[5] : undefined;
+  if (process.argv[4] !== undefined && profileFile === undefined) throw new Error('usage: <kind> <mode> [--profile FILE]');
+  const lifetime = setTimeout(() => {
+    process.stderr.write(`server-main: still running after ${MAX_LIFETIME_MS} ms; exiting\n`);
+    process.exit(3);
+  }, MAX_LIFETIME_MS);
+  lifetime.unref();
+
+  let masking = 'none';
+  let running: Running;
+  if (kind === 'hotline') {
+    running = await startHotline(mode);
+  } else {
+    running = await startWs(mode);
+    const native = wsUsesBufferUtil();
+    if (native !== (kind === 'ws-bufferutil')) {
+      throw new Error(`kind ${kind}, but ws ${native ? 'uses' : 'does not use'} bufferutil`);
+    }
+    masking = native ? 'bufferutil' : 'js';
+  }
+
+  const profiler = profileFile === undefined ? null : new WindowProfiler(profileFile);
+  // Commands run one after another, in the order they came.
+  let queue = Promise.resolve();
+  const then = (step: () => Promise<void> | void): void => {
+    queue = queue.then(step).catch((error: unknown) => {
+      process.stderr.write(`server-main: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.exit(1);
+    });
+  };
+  const exit = (): void =>
+    then(async () => {
+      await profiler?.stop();
+      process.exit(0);
+    });
+
+  const lines = createInterface({ input: process.stdin });
+  lines.on('line', (line) => {
+    const command = line.trim();
+    if (command === 'exit') {
+      exit();
+    } else if (command === 'count') {
+      then(() => void process.stdout.write(`count ${running.connections()}\n`));
+    } else if (command === 'gc') {
+      then(async () => {
+        await collectGarbage();
+        process.stdout.write(`gc ${running.connections()} ${JSON.stringify(heapFigures())}\n`);
+      });
+    } else if (command.startsWith('snapshot ')) {
+      const file = command.slice('snapshot '.length);
+      then(() => {
+        writeHeapSnapshot(file);
+        process.stdout.write('snapshot\n');
+      });
+    } else if (command === 'profile-start') {
+      then(() => profiler?.start());
+    } else if (command === 'profile-stop') {
+      then(() => profiler?.stop());
+    } else if (command !== '') {
+      process.stderr.write(`server-main: unknown command '${command}'\n`);
+    }
+  });
+  lines.on('close', exit);
+  process.stdout.write(`ready ${running.port} ${process.pid} ${masking}\n`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`server-main: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
