@@ -5,8 +5,8 @@
  *
  * Transports plug in through {@link Peer}: the server role uses a TCP connection to
  * hotline's echo server (fuzzing-client.ts), the client role an in-memory link to
- * hotline's sans-I/O client (memory-peer.ts). A Node client over TCP would be one more
- * Peer: listen on a port, accept the client's handshake, hand the socket out as a Link.
+ * hotline's sans-I/O client (memory-peer.ts), and the Node client a real TCP connection
+ * to a listener that answers its handshake (tcp-client-peer.ts).
  */
 import { Buffer, isUtf8 } from 'node:buffer';
 import {
