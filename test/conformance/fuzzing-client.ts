@@ -18,7 +18,8 @@ export interface FuzzingTarget {
 
 const HANDSHAKE_TIMEOUT_MS = 5_000;
 
-class SocketLink implements Link {
+/** A `Link` over a TCP socket; shared by the server-role client and the client-role listener. */
+export class SocketLink implements Link {
   private closed = false;
 
   constructor(private readonly socket: Socket) {}
@@ -27,7 +28,7 @@ class SocketLink implements Link {
     const socket = this.socket;
     if (this.closed || socket.destroyed || socket.writableEnded) return Promise.resolve();
     return new Promise((resolve) => {
-      // Errors (EPIPE, ECONNRESET after the peer closed) end the write, not the case.
+      // Errors (EPIPE, ECONNRESET after the other side closed) end the write, not the case.
       socket.write(bytes, () => setImmediate(resolve));
     });
   }

@@ -15,6 +15,7 @@ import { computeAccept } from '../../src/protocol/handshake.js';
 import { HttpHeadParser } from '../../src/protocol/http-head.js';
 import { WebSocket } from '../../src/node/client.js';
 import { maxPayloadFor, type ConnectOptions, type Link, type LinkListener, type Peer } from './harness.js';
+import { SocketLink } from './fuzzing-client.js';
 
 const HOST = '127.0.0.1';
 const HANDSHAKE_TIMEOUT_MS = 5_000;
@@ -26,27 +27,6 @@ export interface ClientEnd {
   readonly code: number;
   readonly reason: string;
   readonly wasClean: boolean;
-}
-
-class SocketLink implements Link {
-  private closed = false;
-
-  constructor(private readonly socket: Socket) {}
-
-  write(bytes: Buffer): Promise<void> {
-    const socket = this.socket;
-    if (this.closed || socket.destroyed || socket.writableEnded) return Promise.resolve();
-    return new Promise((resolve) => {
-      // Errors (EPIPE, ECONNRESET after the client closed) end the write, not the case.
-      socket.write(bytes, () => setImmediate(resolve));
-    });
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.socket.destroy();
-  }
 }
 
 /** The server half of one connection: waits for the client's request on `path`. */
