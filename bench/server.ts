@@ -57,7 +57,7 @@ import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { checkTaskset, killAllChildren, LineChild } from './lib/children.js';
-import type { Job, JobAnswer, LatencyResult, RateResult, WindowEvent } from './lib/load-jobs.js';
+import type { Job, JobAnswer, LatencyResult, RateResult, Timed, WindowEvent } from './lib/load-jobs.js';
 import { processRssBytes } from './lib/proc.js';
 import { median, medianRatio, rotate, Samples } from './lib/stats.js';
 import { formatCount, formatNumber, formatRatio, formatTable, type Column } from './lib/table.js';
@@ -260,6 +260,19 @@ function rateMeasurement(result: RateResult): Measurement {
   };
 }
 
+/** What every timed job says about where the server is and how the load generator runs. */
+function timedTarget(server: Server): Timed & { port: number } {
+  return {
+    port: server.port,
+    serverPid: server.pid,
+    serverCore: SERVER_CPU,
+    loadCore: LOAD_CPU,
+    spin: SPIN,
+    warmupMs: WARMUP_MS,
+    measureMs: MEASURE_MS,
+  };
+}
+
 function echoScenario(size: number, binary: boolean, inFlight: number): Scenario {
   const label = `${size >= 1024 ? `${size / 1024} KiB` : `${size} B`} ${binary ? 'binary' : 'text'}`;
   return {
@@ -272,18 +285,12 @@ function echoScenario(size: number, binary: boolean, inFlight: number): Scenario
       const result = await load.run(
         {
           type: 'echo',
-          port: server.port,
+          ...timedTarget(server),
           path: '/echo',
-          serverPid: server.pid,
-          serverCore: SERVER_CPU,
-          loadCore: LOAD_CPU,
-          spin: SPIN,
           connections: 100,
           inFlight,
           binary,
           size,
-          warmupMs: WARMUP_MS,
-          measureMs: MEASURE_MS,
         },
         'rate',
         profileWindow(server),
@@ -306,15 +313,9 @@ const latencyScenario: Scenario = {
     const result: LatencyResult = await load.run(
       {
         type: 'latency',
-        port: server.port,
+        ...timedTarget(server),
         path: '/echo',
-        serverPid: server.pid,
-        serverCore: SERVER_CPU,
-        loadCore: LOAD_CPU,
-        spin: SPIN,
         size: 32,
-        warmupMs: WARMUP_MS,
-        measureMs: MEASURE_MS,
       },
       'latency',
       profileWindow(server),
@@ -343,18 +344,12 @@ function fanoutScenario(subscribers: number): Scenario {
       const result = await load.run(
         {
           type: 'fanout',
-          port: server.port,
+          ...timedTarget(server),
           path: '/fanout',
-          serverPid: server.pid,
-          serverCore: SERVER_CPU,
-          loadCore: LOAD_CPU,
-          spin: SPIN,
           subscribers,
           inFlight: 8,
           size: 32,
           lagLimit: 64,
-          warmupMs: WARMUP_MS,
-          measureMs: MEASURE_MS,
         },
         'rate',
         profileWindow(server),
@@ -376,15 +371,9 @@ const handshakeScenario: Scenario = {
     const result = await load.run(
       {
         type: 'handshake',
-        port: server.port,
+        ...timedTarget(server),
         path: '/echo',
-        serverPid: server.pid,
-        serverCore: SERVER_CPU,
-        loadCore: LOAD_CPU,
-        spin: SPIN,
         concurrency: HANDSHAKE_CONCURRENCY,
-        warmupMs: WARMUP_MS,
-        measureMs: MEASURE_MS,
       },
       'rate',
       profileWindow(server),

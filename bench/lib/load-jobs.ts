@@ -9,7 +9,7 @@ interface Target {
   path: string;
 }
 
-interface Timed {
+export interface Timed {
   /** The CPU the server is pinned to, whose total use is read from /proc/stat. */
   serverCore: number;
   /** Running, but not counted yet (connections are open and checked before this starts). */
