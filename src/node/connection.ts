@@ -9,7 +9,7 @@ import {
   type ProtocolHandler,
 } from '../protocol/index.js';
 import type { TopicRegistry } from './topics.js';
-import { writeChunks } from './write.js';
+import { withSharedJoins, writeChunks } from './write.js';
 
 /** What a connection's owner is told. Every handler is optional but `message`. */
 export interface ConnectionHandlers<T = unknown> {
@@ -67,6 +67,24 @@ export const SendResult = {
   Backpressure: -1,
 } as const;
 
+/** The connection a socket belongs to, so that one set of listener functions serves all sockets. */
+const kConnection = Symbol('hotline.connection');
+type OwnedSocket = Socket & { [kConnection]?: WebSocketConnection<unknown> };
+
+// Connections with frames queued outside a read, written together in one tick: a publish
+// to 10,000 subscribers schedules one callback, not 10,000.
+const flushQueue: Array<WebSocketConnection<unknown>> = [];
+let flushQueued = false;
+
+function flushQueuedConnections(): void {
+  withSharedJoins(() => {
+    // A flush may queue another connection (a close handler that sends): it joins this pass.
+    for (let i = 0; i < flushQueue.length; i++) flushQueue[i]!.flushNow();
+  });
+  flushQueue.length = 0;
+  flushQueued = false;
+}
+
 function toBytes(data: ArrayBuffer | ArrayBufferView): Buffer {
   if (Buffer.isBuffer(data)) return data;
   if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -82,7 +100,6 @@ function toBytes(data: ArrayBuffer | ArrayBufferView): Buffer {
 export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   /** Per-connection application data, decided at upgrade time. */
   data: T;
-  readonly remoteAddress: string;
   readonly protocol: string;
   readonly extensions = '';
   /** When bytes last arrived (ms since the epoch); the server's heartbeat reads it. */
@@ -102,6 +119,9 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   private topicSet: Set<string> | null = null;
   private closeTimer: NodeJS.Timeout | null = null;
   private flushScheduled = false;
+  /** Inside a read: frames queued now are written when it ends, with no flush scheduled. */
+  private reading = false;
+  private address: string | undefined = undefined;
   private closed = false;
   private readPaused = false;
   private drainWanted = false;
@@ -121,7 +141,6 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
     this.handlers = handlers;
     this.data = data;
     this.protocol = protocol;
-    this.remoteAddress = socket.remoteAddress ?? '';
     this.closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
     this.backpressureLimit = options.backpressureLimit ?? DEFAULT_BACKPRESSURE_LIMIT;
     this.slowConsumer = options.slowConsumer ?? 'drop';
@@ -131,12 +150,13 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
 
     socket.setNoDelay(true);
     socket.setTimeout(0);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('end', () => this.onEnd());
-    socket.on('drain', () => this.onDrain());
-    socket.on('close', () => this.onSocketClose());
+    (socket as OwnedSocket)[kConnection] = this as WebSocketConnection<unknown>;
+    socket.on('data', WebSocketConnection.onSocketData);
+    socket.on('end', WebSocketConnection.onSocketEnd);
+    socket.on('drain', WebSocketConnection.onSocketDrain);
+    socket.on('close', WebSocketConnection.onSocketClose);
     // A socket error is followed by 'close', which reports the abnormal closure.
-    socket.on('error', () => {});
+    socket.on('error', ignoreError);
     // The socket may have been paused while its upgrade request was read.
     socket.resume();
   }
@@ -145,6 +165,12 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   start(head: Buffer): void {
     this.call(() => this.handlers.open?.(this));
     if (head.length > 0) this.onData(head);
+  }
+
+  /** The peer's IP address (looked up on first use: most applications never ask). */
+  get remoteAddress(): string {
+    this.address ??= this.socket.remoteAddress ?? '';
+    return this.address;
   }
 
   get readyState(): number {
@@ -308,9 +334,26 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
     return this.pendingSends;
   }
 
+  private static onSocketData(this: OwnedSocket, chunk: Buffer): void {
+    this[kConnection]!.onData(chunk);
+  }
+
+  private static onSocketEnd(this: OwnedSocket): void {
+    this[kConnection]!.onEnd();
+  }
+
+  private static onSocketDrain(this: OwnedSocket): void {
+    this[kConnection]!.onDrain();
+  }
+
+  private static onSocketClose(this: OwnedSocket): void {
+    this[kConnection]!.onTransportClose();
+  }
+
   private onData(chunk: Buffer): void {
     this.lastReceivedAt = Date.now();
     this.awaitingPong = false;
+    this.reading = true;
     try {
       this.engine.receiveData(chunk);
     } catch (error) {
@@ -318,6 +361,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
       // connection (and only this one) with 1011.
       this.reportError(error);
     }
+    this.reading = false;
     this.flush();
     // Read backpressure: a peer that sends but does not read stops being read from.
     if (!this.readPaused && this.bufferedAmount > this.backpressureLimit) {
@@ -342,7 +386,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
     this.flush();
   }
 
-  private onSocketClose(): void {
+  private onTransportClose(): void {
     if (this.closeTimer !== null) clearTimeout(this.closeTimer);
     if (this.closed) return;
     this.closed = true;
@@ -356,9 +400,18 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   }
 
   private scheduleFlush(): void {
-    if (this.flushScheduled) return;
+    if (this.flushScheduled || this.reading) return;
     this.flushScheduled = true;
-    process.nextTick(() => this.flush());
+    flushQueue.push(this as WebSocketConnection<unknown>);
+    if (!flushQueued) {
+      flushQueued = true;
+      process.nextTick(flushQueuedConnections);
+    }
+  }
+
+  /** Writes what is queued now (the tick's flush calls it). */
+  flushNow(): void {
+    if (this.flushScheduled) this.flush();
   }
 
   private flush(): void {
@@ -403,3 +456,5 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
     console.error('hotline: a connection handler threw; the connection was closed with 1011:', error);
   }
 }
+
+function ignoreError(): void {}
