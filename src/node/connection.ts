@@ -85,6 +85,29 @@ function flushQueuedConnections(): void {
   flushQueued = false;
 }
 
+/**
+ * What every connection of one server shares, resolved once and referenced by each
+ * connection rather than copied into it (10,000 idle connections, 10,000 copies).
+ */
+export class ConnectionContext<T = unknown> {
+  readonly maxPayload: number | undefined;
+  readonly closeTimeout: number;
+  readonly backpressureLimit: number;
+  readonly slowConsumer: SlowConsumerPolicy;
+
+  constructor(
+    readonly handlers: ConnectionHandlers<T>,
+    options: ConnectionOptions = {},
+    readonly counters?: ConnectionCounters,
+    readonly topics?: TopicRegistry<T>,
+  ) {
+    this.maxPayload = options.maxPayload;
+    this.closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
+    this.backpressureLimit = options.backpressureLimit ?? DEFAULT_BACKPRESSURE_LIMIT;
+    this.slowConsumer = options.slowConsumer ?? 'drop';
+  }
+}
+
 function toBytes(data: ArrayBuffer | ArrayBufferView): Buffer {
   if (Buffer.isBuffer(data)) return data;
   if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -108,13 +131,8 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   awaitingPong = false;
 
   private readonly socket: Socket;
-  private readonly handlers: ConnectionHandlers<T>;
+  private readonly context: ConnectionContext<T>;
   private readonly engine: WebSocketProtocol;
-  private readonly closeTimeout: number;
-  private readonly backpressureLimit: number;
-  private readonly slowConsumer: SlowConsumerPolicy;
-  private readonly counters: ConnectionCounters | undefined;
-  private readonly topicRegistry: TopicRegistry<T> | undefined;
   /** Created on the first subscribe: most connections of an echo or RPC server have none. */
   private topicSet: Set<string> | null = null;
   private closeTimer: NodeJS.Timeout | null = null;
@@ -128,25 +146,12 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   /** Sends waiting behind a Blob being read, to keep their order. */
   private pendingSends: Array<() => void> | null = null;
 
-  constructor(
-    socket: Socket,
-    handlers: ConnectionHandlers<T>,
-    data: T,
-    protocol: string,
-    options: ConnectionOptions = {},
-    counters?: ConnectionCounters,
-    topics?: TopicRegistry<T>,
-  ) {
+  constructor(socket: Socket, context: ConnectionContext<T>, data: T, protocol: string) {
     this.socket = socket;
-    this.handlers = handlers;
+    this.context = context;
     this.data = data;
     this.protocol = protocol;
-    this.closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
-    this.backpressureLimit = options.backpressureLimit ?? DEFAULT_BACKPRESSURE_LIMIT;
-    this.slowConsumer = options.slowConsumer ?? 'drop';
-    this.counters = counters;
-    this.topicRegistry = topics;
-    this.engine = new WebSocketProtocol(this, { role: 'server', maxPayload: options.maxPayload });
+    this.engine = new WebSocketProtocol(this, { role: 'server', maxPayload: context.maxPayload });
 
     socket.setNoDelay(true);
     socket.setTimeout(0);
@@ -163,7 +168,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
 
   /** Starts the connection once the handshake response is written; `head` holds early frames. */
   start(head: Buffer): void {
-    this.call(() => this.handlers.open?.(this));
+    this.call(() => this.context.handlers.open?.(this));
     if (head.length > 0) this.onData(head);
   }
 
@@ -232,16 +237,16 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   }
 
   subscribe(topic: string): void {
-    if (this.topicRegistry === undefined || this.closed) return;
+    if (this.context.topics === undefined || this.closed) return;
     this.topicSet ??= new Set();
     if (this.topicSet.has(topic)) return;
     this.topicSet.add(topic);
-    this.topicRegistry.add(topic, this);
+    this.context.topics.add(topic, this);
   }
 
   unsubscribe(topic: string): void {
-    if (this.topicRegistry === undefined || this.topicSet === null || !this.topicSet.delete(topic)) return;
-    this.topicRegistry.remove(topic, this);
+    if (this.context.topics === undefined || this.topicSet === null || !this.topicSet.delete(topic)) return;
+    this.context.topics.remove(topic, this);
   }
 
   isSubscribed(topic: string): boolean {
@@ -254,21 +259,21 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
 
   /** Publishes to a topic's other subscribers (not this connection). Returns how many it reached. */
   publish(topic: string, data: Exclude<SendData, Blob>, options: ConnectionSendOptions = {}): number {
-    return this.topicRegistry?.publish(topic, data, options, this) ?? 0;
+    return this.context.topics?.publish(topic, data, options, this) ?? 0;
   }
 
   // ProtocolHandler
 
   onMessage(data: Buffer, binary: boolean): void {
-    this.handlers.message(this, binary ? data : data.toString());
+    this.context.handlers.message(this, binary ? data : data.toString());
   }
 
   onPing(payload: Buffer): void {
-    this.handlers.ping?.(this, payload);
+    this.context.handlers.ping?.(this, payload);
   }
 
   onPong(payload: Buffer): void {
-    this.handlers.pong?.(this, payload);
+    this.context.handlers.pong?.(this, payload);
   }
 
   onClose(_info: CloseInfo): void {}
@@ -278,12 +283,12 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   // Internals
 
   private overLimit(): boolean {
-    if (this.bufferedAmount <= this.backpressureLimit) return false;
-    if (this.slowConsumer === 'close') {
-      if (this.counters) this.counters.slowConsumerCloses++;
+    if (this.bufferedAmount <= this.context.backpressureLimit) return false;
+    if (this.context.slowConsumer === 'close') {
+      if (this.context.counters) this.context.counters.slowConsumerCloses++;
       this.close(CloseCode.PolicyViolation, 'slow consumer: backpressure limit exceeded');
-    } else if (this.counters) {
-      this.counters.droppedMessages++;
+    } else if (this.context.counters) {
+      this.context.counters.droppedMessages++;
     }
     return true;
   }
@@ -364,7 +369,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
     this.reading = false;
     this.flush();
     // Read backpressure: a peer that sends but does not read stops being read from.
-    if (!this.readPaused && this.bufferedAmount > this.backpressureLimit) {
+    if (!this.readPaused && this.bufferedAmount > this.context.backpressureLimit) {
       this.readPaused = true;
       this.socket.pause();
     }
@@ -377,7 +382,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
     }
     if (this.drainWanted && !this.closed) {
       this.drainWanted = false;
-      this.call(() => this.handlers.drain?.(this));
+      this.call(() => this.context.handlers.drain?.(this));
     }
   }
 
@@ -390,13 +395,13 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
     if (this.closeTimer !== null) clearTimeout(this.closeTimer);
     if (this.closed) return;
     this.closed = true;
-    if (this.topicRegistry !== undefined && this.topicSet !== null) {
-      for (const topic of this.topicSet) this.topicRegistry.remove(topic, this);
+    if (this.context.topics !== undefined && this.topicSet !== null) {
+      for (const topic of this.topicSet) this.context.topics.remove(topic, this);
     }
     this.topicSet = null;
     const received = this.engine.closeReceived;
     const code = received?.code ?? CloseCode.AbnormalClosure;
-    this.call(() => this.handlers.close?.(this, code, received?.reason ?? ''));
+    this.call(() => this.context.handlers.close?.(this, code, received?.reason ?? ''));
   }
 
   private scheduleFlush(): void {
@@ -427,7 +432,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
 
   private armCloseTimer(): void {
     if (this.closeTimer !== null) return;
-    this.closeTimer = setTimeout(() => this.socket.destroy(), this.closeTimeout);
+    this.closeTimer = setTimeout(() => this.socket.destroy(), this.context.closeTimeout);
     this.closeTimer.unref();
   }
 
@@ -444,10 +449,10 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   }
 
   private reportError(error: unknown): void {
-    if (this.counters) this.counters.handlerErrors++;
-    if (this.handlers.error) {
+    if (this.context.counters) this.context.counters.handlerErrors++;
+    if (this.context.handlers.error) {
       try {
-        this.handlers.error(this, error);
+        this.context.handlers.error(this, error);
         return;
       } catch {
         // fall through to the default report

@@ -12,6 +12,7 @@ import { HandshakeError } from '../protocol/errors.js';
 import type { HttpRequestHead } from '../protocol/http-head.js';
 import { CloseCode } from '../protocol/close-code.js';
 import {
+  ConnectionContext,
   WebSocketConnection,
   type ConnectionCounters,
   type ConnectionHandlers,
@@ -106,20 +107,21 @@ export class WebSocketServer<T = undefined> {
     idleCloses: 0,
   };
   private readonly options: WebSocketServerOptions<T>;
-  private readonly trackedHandlers: ConnectionHandlers<T>;
+  private readonly context: ConnectionContext<T>;
   private readonly heartbeat: NodeJS.Timeout | null;
 
   constructor(options: WebSocketServerOptions<T>) {
     this.options = options;
     const handlers = options.handlers;
     const connections = this.connections;
-    this.trackedHandlers = {
+    const trackedHandlers: ConnectionHandlers<T> = {
       ...handlers,
       close(conn, code, reason) {
         connections.delete(conn);
         handlers.close?.(conn, code, reason);
       },
     };
+    this.context = new ConnectionContext(trackedHandlers, options, this.counters, this.topics);
     const interval = options.heartbeatInterval ?? DEFAULT_HEARTBEAT_INTERVAL;
     const idle = options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT;
     // One sweep over all connections rather than a timer each.
@@ -166,15 +168,7 @@ export class WebSocketServer<T = undefined> {
     const complete = (connectionData: T): WebSocketConnection<T> | null => {
       if (socket.destroyed) return null;
       socket.write(buildServerResponse({ accept: accepted.accept, protocol: accepted.protocol }));
-      const conn = new WebSocketConnection<T>(
-        socket as Socket,
-        this.trackedHandlers,
-        connectionData,
-        accepted.protocol ?? '',
-        this.options,
-        this.counters,
-        this.topics,
-      );
+      const conn = new WebSocketConnection<T>(socket as Socket, this.context, connectionData, accepted.protocol ?? '');
       this.connections.add(conn);
       this.counters.accepted++;
       conn.start(rest);

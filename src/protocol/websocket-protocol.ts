@@ -70,7 +70,8 @@ export class WebSocketProtocol implements FrameSink {
   private readonly decoder: FrameDecoder;
   private readonly masked: boolean;
 
-  private outgoing: Buffer[] = [];
+  // Null while empty: an idle connection keeps no arrays.
+  private outgoing: Buffer[] | null = null;
   private outgoingLength = 0;
 
   /** Our close frame, once sent. */
@@ -85,9 +86,10 @@ export class WebSocketProtocol implements FrameSink {
   // The incoming message being assembled.
   private messageBinary = false;
   private messageFirst: Buffer | null = null;
-  private messageChunks: Buffer[] = [];
+  private messageChunks: Buffer[] | null = null;
   private messageLength = 0;
-  private readonly utf8 = new Utf8Validator();
+  /** Created by the first text message: many connections only ever send binary, or nothing. */
+  private utf8: Utf8Validator | null = null;
 
   // Whether the last send left a message unfinished (fin: false).
   private sendingFragmented = false;
@@ -131,8 +133,8 @@ export class WebSocketProtocol implements FrameSink {
 
   /** Takes the bytes to write, in order. */
   takeOutgoing(): Buffer[] {
-    const chunks = this.outgoing;
-    this.outgoing = [];
+    const chunks = this.outgoing ?? [];
+    this.outgoing = null;
     this.outgoingLength = 0;
     return chunks;
   }
@@ -193,7 +195,7 @@ export class WebSocketProtocol implements FrameSink {
   sendEncoded(frame: Buffer): void {
     if (!this.canSend) throw new InvalidStateError('cannot send after the close frame');
     if (this.sendingFragmented) throw new InvalidStateError('a fragmented message is being sent');
-    this.outgoing.push(frame);
+    (this.outgoing ??= []).push(frame);
     this.outgoingLength += frame.length;
   }
 
@@ -248,15 +250,16 @@ export class WebSocketProtocol implements FrameSink {
   }
 
   private push(frames: Buffer[]): void {
+    const outgoing = (this.outgoing ??= []);
     for (const frame of frames) {
-      this.outgoing.push(frame);
+      outgoing.push(frame);
       this.outgoingLength += frame.length;
     }
   }
 
   private discardMessage(): void {
     this.messageFirst = null;
-    this.messageChunks = [];
+    this.messageChunks = null;
     this.messageLength = 0;
   }
 
@@ -265,32 +268,33 @@ export class WebSocketProtocol implements FrameSink {
   onDataFrameStart(opcode: number, _fin: boolean, _rsv1: boolean, _length: number): void {
     if (opcode === Opcode.Continuation) return;
     this.messageBinary = opcode === Opcode.Binary;
-    if (!this.messageBinary) this.utf8.reset();
+    if (!this.messageBinary) (this.utf8 ??= new Utf8Validator()).reset();
   }
 
   onDataPayload(chunk: Buffer): void {
-    if (!this.messageBinary && !this.utf8.feed(chunk)) {
+    if (!this.messageBinary && !this.utf8!.feed(chunk)) {
       throw new ProtocolError('INVALID_UTF8', CloseCode.InvalidPayload, 'text message is not valid UTF-8');
     }
-    if (this.messageLength === 0 && this.messageChunks.length === 0) {
+    if (this.messageLength === 0 && this.messageChunks === null) {
       this.messageFirst = chunk;
     } else {
+      const chunks = (this.messageChunks ??= []);
       if (this.messageFirst !== null) {
-        this.messageChunks.push(this.messageFirst);
+        chunks.push(this.messageFirst);
         this.messageFirst = null;
       }
-      this.messageChunks.push(chunk);
+      chunks.push(chunk);
     }
     this.messageLength += chunk.length;
   }
 
   onDataFrameEnd(fin: boolean): void {
     if (!fin) return;
-    if (!this.messageBinary && !this.utf8.complete) {
+    if (!this.messageBinary && !this.utf8!.complete) {
       throw new ProtocolError('INVALID_UTF8', CloseCode.InvalidPayload, 'text message ends inside a character');
     }
     let data: Buffer;
-    if (this.messageChunks.length > 0) data = Buffer.concat(this.messageChunks, this.messageLength);
+    if (this.messageChunks !== null) data = Buffer.concat(this.messageChunks, this.messageLength);
     else data = this.messageFirst ?? EMPTY;
     this.discardMessage();
     this.handler.onMessage(data, this.messageBinary);
