@@ -24,7 +24,11 @@ const KEY = /^[A-Za-z0-9+/]{21}[AQgw]==$/;
 const ACCEPT = /^[A-Za-z0-9+/]{27}=$/;
 
 function asciiLower(s: string): string {
-  return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+  }
+  return s;
 }
 
 // Field values we emit: visible ASCII, SP and HTAB. Excluding obs-text keeps the head pure
@@ -206,7 +210,7 @@ export function validateClientRequest(head: HttpRequestHead, options: ServerHand
   const host = h.get('host');
   if (host === undefined || host === '') throw new HandshakeError('MISSING_HOST', 400, 'missing Host header');
   // RFC 7230 §5.4: more than one Host field must be answered with 400.
-  if (head.rawHeaders.filter(([name]) => asciiLower(name) === 'host').length > 1) {
+  if (head.rawHeaders.filter(([name]) => name.length === 4 && asciiLower(name) === 'host').length > 1) {
     throw new HandshakeError('MISSING_HOST', 400, 'more than one Host header');
   }
 
