@@ -1,0 +1,66 @@
+/**
+ * The server's side of the wire: each function returns the text of one frame, equal to
+ * JSON.stringify of the message object. The ones that carry channel data take it already
+ * serialized, so a publish is serialized once however many subscribers receive it.
+ */
+import type { ErrorCode } from './codes.js';
+import type { HistoryOk, Json, Member, PresenceOk, PubOk, RpcOk, SubOk } from './messages.js';
+
+/**
+ * The fields of an ok reply besides `op` and `id`, for any request op. An unsub's reply has
+ * none; spelled as an index signature of `never` because `{}` would accept any object.
+ */
+export type OkFields =
+  | Omit<SubOk, 'op' | 'id'>
+  | Omit<PubOk, 'op' | 'id'>
+  | Omit<PresenceOk, 'op' | 'id'>
+  | Omit<HistoryOk, 'op' | 'id'>
+  | Omit<RpcOk, 'op' | 'id'>
+  | { [field: string]: never };
+
+/** One history entry with its data already serialized. */
+export interface EncodedHistoryEntry {
+  offset: number;
+  dataJson: string;
+}
+
+/** Serializes channel data once for {@link encodeMsg} and {@link encodeHistoryOk}. */
+export function encodeData(data: Json): string {
+  return JSON.stringify(data);
+}
+
+export function encodeOk(id: number, fields: OkFields = {}): string {
+  return JSON.stringify({ op: 'ok', id, ...fields });
+}
+
+/** An `err`; without an id when the request could not be read far enough to find one. */
+export function encodeErr(id: number | undefined, code: ErrorCode, message: string): string {
+  return JSON.stringify(id === undefined ? { op: 'err', code, message } : { op: 'err', id, code, message });
+}
+
+export function encodePong(id: number): string {
+  return `{"op":"pong","id":${JSON.stringify(id)}}`;
+}
+
+/** A channel message around data serialized once by the caller (see {@link encodeData}). */
+export function encodeMsg(ch: string, offset: number, dataJson: string): string {
+  return `{"op":"msg","ch":${JSON.stringify(ch)},"offset":${JSON.stringify(offset)},"data":${dataJson}}`;
+}
+
+export function encodeJoin(ch: string, member: Member): string {
+  return JSON.stringify({ op: 'join', ch, member });
+}
+
+export function encodeLeave(ch: string, member: Member): string {
+  return JSON.stringify({ op: 'leave', ch, member });
+}
+
+/** The ok reply to a history request, from entries whose data is already serialized. */
+export function encodeHistoryOk(id: number, epoch: string, entries: readonly EncodedHistoryEntry[]): string {
+  let messages = '';
+  for (let i = 0; i < entries.length; i++) {
+    const { offset, dataJson } = entries[i]!;
+    messages += `${i === 0 ? '' : ','}{"offset":${JSON.stringify(offset)},"data":${dataJson}}`;
+  }
+  return `{"op":"ok","id":${JSON.stringify(id)},"epoch":${JSON.stringify(epoch)},"messages":[${messages}]}`;
+}

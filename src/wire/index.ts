@@ -1,0 +1,54 @@
+/**
+ * The hotline.v1 channel protocol: its messages, their validation and their encoding,
+ * shared by the server and the SDK. Imports nothing, so it runs in browsers as it is.
+ */
+export { SUBPROTOCOL, ErrorCode, isErrorCode } from './codes.js';
+export {
+  REQUEST_OPS,
+  type ChannelMessage,
+  type ClientRequest,
+  type ErrorMessage,
+  type HistoryEntry,
+  type HistoryOk,
+  type HistoryRequest,
+  type Join,
+  type Json,
+  type JsonObject,
+  type Leave,
+  type Member,
+  type OkReply,
+  type PingRequest,
+  type Pong,
+  type PresenceOk,
+  type PresenceRequest,
+  type PubOk,
+  type PubRequest,
+  type ReplyTo,
+  type RequestOp,
+  type RpcOk,
+  type RpcRequest,
+  type ServerMessage,
+  type ServerOp,
+  type Since,
+  type SubOk,
+  type SubRequest,
+  type UnsubOk,
+  type UnsubRequest,
+} from './messages.js';
+export { DEFAULT_WIRE_LIMITS, MAX_EPOCH_LENGTH, resolveWireLimits, type WireLimits } from './limits.js';
+export { CHANNEL_NAME_PUNCTUATION, isValidChannelName, validateChannelName } from './channel-name.js';
+export { exceedsJsonDepth } from './json-depth.js';
+export { parseRequest, type ParseRequestResult } from './parse-request.js';
+export {
+  encodeData,
+  encodeErr,
+  encodeHistoryOk,
+  encodeJoin,
+  encodeLeave,
+  encodeMsg,
+  encodeOk,
+  encodePong,
+  type EncodedHistoryEntry,
+  type OkFields,
+} from './encode.js';
+export { parseServerMessage, replyFor } from './parse-server.js';

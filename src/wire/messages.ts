@@ -1,0 +1,190 @@
+/**
+ * The messages of the hotline.v1 channel protocol. Every message is one JSON object in one
+ * text frame; the unions are discriminated on `op`.
+ */
+import type { ErrorCode } from './codes.js';
+
+/** Any value JSON can carry. */
+export type Json = null | boolean | number | string | Json[] | JsonObject;
+
+export interface JsonObject {
+  [key: string]: Json;
+}
+
+/** A presence member: the JSON object the server attached to a connection. */
+export type Member = JsonObject;
+
+/** Where a subscriber stopped: the channel's epoch and the last offset it has seen. */
+export interface Since {
+  epoch: string;
+  offset: number;
+}
+
+// ---------------------------------------------------------------------------------------
+// Client to server
+// ---------------------------------------------------------------------------------------
+
+export interface SubRequest {
+  op: 'sub';
+  id: number;
+  ch: string;
+  /** Present to recover the messages published after this position. */
+  since?: Since;
+}
+
+export interface UnsubRequest {
+  op: 'unsub';
+  id: number;
+  ch: string;
+}
+
+export interface PubRequest {
+  op: 'pub';
+  id: number;
+  ch: string;
+  data: Json;
+  /** Makes the publish idempotent: a repeat with the same key is not delivered again. */
+  key?: string;
+}
+
+export interface PresenceRequest {
+  op: 'presence';
+  id: number;
+  ch: string;
+}
+
+export interface HistoryRequest {
+  op: 'history';
+  id: number;
+  ch: string;
+  /** How many of the newest messages; absent leaves the choice to the server. */
+  limit?: number;
+}
+
+export interface RpcRequest {
+  op: 'rpc';
+  id: number;
+  method: string;
+  params?: Json;
+}
+
+export interface PingRequest {
+  op: 'ping';
+  id: number;
+}
+
+export type ClientRequest =
+  | SubRequest
+  | UnsubRequest
+  | PubRequest
+  | PresenceRequest
+  | HistoryRequest
+  | RpcRequest
+  | PingRequest;
+
+export type RequestOp = ClientRequest['op'];
+
+/** Every request op, in the order the documentation lists them. */
+export const REQUEST_OPS: readonly RequestOp[] = ['sub', 'unsub', 'pub', 'presence', 'history', 'rpc', 'ping'];
+
+// ---------------------------------------------------------------------------------------
+// Server to client
+// ---------------------------------------------------------------------------------------
+
+export interface SubOk {
+  op: 'ok';
+  id: number;
+  epoch: string;
+  /** The channel's latest offset when the subscription started (0 when it has none). */
+  offset: number;
+  /** Whether every message after `since` was replayed; false without `since`. */
+  recovered: boolean;
+}
+
+export interface UnsubOk {
+  op: 'ok';
+  id: number;
+}
+
+export interface PubOk {
+  op: 'ok';
+  id: number;
+  offset: number;
+  /** How many subscribers it reached; 0 for a repeated idempotency key. */
+  delivered: number;
+}
+
+export interface PresenceOk {
+  op: 'ok';
+  id: number;
+  members: Member[];
+}
+
+export interface HistoryEntry {
+  offset: number;
+  data: Json;
+}
+
+export interface HistoryOk {
+  op: 'ok';
+  id: number;
+  epoch: string;
+  /** Oldest first. */
+  messages: HistoryEntry[];
+}
+
+export interface RpcOk {
+  op: 'ok';
+  id: number;
+  result: Json;
+}
+
+export interface Pong {
+  op: 'pong';
+  id: number;
+}
+
+/** A message published on a channel the connection is subscribed to. */
+export interface ChannelMessage {
+  op: 'msg';
+  ch: string;
+  offset: number;
+  data: Json;
+}
+
+export interface Join {
+  op: 'join';
+  ch: string;
+  member: Member;
+}
+
+export interface Leave {
+  op: 'leave';
+  ch: string;
+  member: Member;
+}
+
+export interface ErrorMessage {
+  op: 'err';
+  /** The request's id; absent when the request could not be read far enough to find it. */
+  id?: number;
+  code: ErrorCode;
+  message: string;
+}
+
+export type OkReply = SubOk | UnsubOk | PubOk | PresenceOk | HistoryOk | RpcOk;
+
+/** The successful answer to each request op. */
+export interface ReplyTo {
+  sub: SubOk;
+  unsub: UnsubOk;
+  pub: PubOk;
+  presence: PresenceOk;
+  history: HistoryOk;
+  rpc: RpcOk;
+  ping: Pong;
+}
+
+export type ServerMessage = OkReply | Pong | ChannelMessage | Join | Leave | ErrorMessage;
+
+export type ServerOp = ServerMessage['op'];

@@ -1,0 +1,157 @@
+import { validateChannelName } from './channel-name.js';
+import { ErrorCode } from './codes.js';
+import { exceedsJsonDepth } from './json-depth.js';
+import { DEFAULT_WIRE_LIMITS, MAX_EPOCH_LENGTH, type WireLimits } from './limits.js';
+import { REQUEST_OPS, type ClientRequest, type Json, type RequestOp, type Since } from './messages.js';
+
+export type ParseRequestResult =
+  | { ok: true; request: ClientRequest }
+  | { ok: false; id?: number; code: ErrorCode; message: string };
+
+type Fields = Record<string, unknown>;
+
+/** A reason a field is wrong; thrown inside the parser and turned into an `err` with the id. */
+class FieldError {
+  constructor(readonly message: string) {}
+}
+
+const requestOps: ReadonlySet<string> = new Set(REQUEST_OPS);
+
+/**
+ * Reads one client request from the text of a frame. Never throws: anything wrong comes
+ * back as a bad_request with a message naming the problem, and with the request's `id`
+ * whenever the id itself was readable and valid, so the client can match the error to
+ * its request. Unknown fields are ignored and left out of the result.
+ */
+export function parseRequest(text: string, limits: WireLimits = DEFAULT_WIRE_LIMITS): ParseRequestResult {
+  if (exceedsJsonDepth(text, limits.maxJsonDepth)) {
+    return badRequest(undefined, `the message nests objects and arrays deeper than ${limits.maxJsonDepth} levels`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return badRequest(undefined, 'the message is not valid JSON');
+  }
+  if (!isObject(value)) return badRequest(undefined, 'a request must be a JSON object');
+
+  const rawId = own(value, 'id');
+  if (rawId === undefined) return badRequest(undefined, '"id" is required');
+  const id = nonNegativeInteger(rawId);
+  if (id === undefined) return badRequest(undefined, '"id" must be a non-negative integer');
+
+  const op = own(value, 'op');
+  if (op === undefined) return badRequest(id, '"op" is required');
+  if (typeof op !== 'string') return badRequest(id, '"op" must be a string');
+  if (!requestOps.has(op)) {
+    return badRequest(id, `unknown op ${quote(op)}; the ops are ${REQUEST_OPS.join(', ')}`);
+  }
+  try {
+    return { ok: true, request: readRequest(op as RequestOp, id, value, limits) };
+  } catch (error) {
+    if (error instanceof FieldError) return badRequest(id, error.message);
+    throw error;
+  }
+}
+
+function readRequest(op: RequestOp, id: number, fields: Fields, limits: WireLimits): ClientRequest {
+  switch (op) {
+    case 'sub': {
+      const ch = channel(fields, limits);
+      const since = readSince(fields);
+      return since === undefined ? { op, id, ch } : { op, id, ch, since };
+    }
+    case 'unsub':
+      return { op, id, ch: channel(fields, limits) };
+    case 'pub': {
+      const ch = channel(fields, limits);
+      if (!Object.hasOwn(fields, 'data')) throw new FieldError('"data" is required (null is allowed)');
+      const data = fields['data'] as Json;
+      const key = own(fields, 'key');
+      if (key === undefined) return { op, id, ch, data };
+      if (typeof key !== 'string' || key.length === 0 || key.length > limits.maxKeyLength) {
+        throw new FieldError(`"key" must be a non-empty string of at most ${limits.maxKeyLength} characters`);
+      }
+      return { op, id, ch, data, key };
+    }
+    case 'presence':
+      return { op, id, ch: channel(fields, limits) };
+    case 'history': {
+      const ch = channel(fields, limits);
+      const rawLimit = own(fields, 'limit');
+      if (rawLimit === undefined) return { op, id, ch };
+      const limit = nonNegativeInteger(rawLimit);
+      if (limit === undefined || limit < 1 || limit > limits.maxHistoryLimit) {
+        throw new FieldError(`"limit" must be an integer from 1 to ${limits.maxHistoryLimit}`);
+      }
+      return { op, id, ch, limit };
+    }
+    case 'rpc': {
+      const method = own(fields, 'method');
+      if (method === undefined) throw new FieldError('"method" is required');
+      if (typeof method !== 'string' || method.length === 0 || method.length > limits.maxMethodLength) {
+        throw new FieldError(`"method" must be a non-empty string of at most ${limits.maxMethodLength} characters`);
+      }
+      // null is a value here: the method gets exactly what the client sent.
+      if (!Object.hasOwn(fields, 'params')) return { op, id, method };
+      return { op, id, method, params: fields['params'] as Json };
+    }
+    case 'ping':
+      return { op, id };
+  }
+}
+
+function channel(fields: Fields, limits: WireLimits): string {
+  const ch = own(fields, 'ch');
+  if (ch === undefined) throw new FieldError('"ch" is required');
+  if (typeof ch !== 'string') throw new FieldError('"ch" must be a string');
+  const problem = validateChannelName(ch, limits.maxChannelNameLength);
+  if (problem !== null) throw new FieldError(`"ch" must be a channel name: ${problem}`);
+  return ch;
+}
+
+function readSince(fields: Fields): Since | undefined {
+  const since = own(fields, 'since');
+  if (since === undefined) return undefined;
+  if (!isObject(since)) throw new FieldError('"since" must be an object with "epoch" and "offset"');
+  const epoch = own(since, 'epoch');
+  if (epoch === undefined) throw new FieldError('"since.epoch" is required');
+  if (typeof epoch !== 'string' || epoch.length === 0 || epoch.length > MAX_EPOCH_LENGTH) {
+    throw new FieldError(`"since.epoch" must be a non-empty string of at most ${MAX_EPOCH_LENGTH} characters`);
+  }
+  const rawOffset = own(since, 'offset');
+  if (rawOffset === undefined) throw new FieldError('"since.offset" is required');
+  const offset = nonNegativeInteger(rawOffset);
+  if (offset === undefined) throw new FieldError('"since.offset" must be a non-negative integer');
+  return { epoch, offset };
+}
+
+function badRequest(id: number | undefined, message: string): ParseRequestResult {
+  return id === undefined
+    ? { ok: false, code: ErrorCode.BadRequest, message }
+    : { ok: false, id, code: ErrorCode.BadRequest, message };
+}
+
+function isObject(value: unknown): value is Fields {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * A field's value, undefined when absent. Null counts as absent too, as encoders in other
+ * languages write a missing value; only `data` and `params` read null as a value. Own
+ * properties only: a name like "constructor" must not find Object.prototype's.
+ */
+function own(fields: Fields, name: string): unknown {
+  return Object.hasOwn(fields, name) ? (fields[name] ?? undefined) : undefined;
+}
+
+/** The value as a non-negative safe integer (-0 becomes 0), or undefined. */
+function nonNegativeInteger(value: unknown): number | undefined {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) return undefined;
+  return value === 0 ? 0 : value;
+}
+
+/** A client-supplied string for an error message: JSON-quoted and cut short. */
+function quote(text: string): string {
+  return JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
+}
