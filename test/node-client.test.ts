@@ -1006,11 +1006,29 @@ describe('opening handshake failures: error, then close 1006', () => {
   test('an extension that was not offered', async () => {
     const raw = await startRaw((socket, head) => socket.write(switchingProtocols(head, 'Sec-WebSocket-Extensions: permessage-deflate\r\n')));
     try {
-      await expectHandshakeFailure(openSocket(raw.url));
+      await expectHandshakeFailure(openSocket(raw.url, [], { perMessageDeflate: false }));
     } finally {
       await raw.close();
     }
   });
+
+  for (const answer of [
+    'x-webkit-deflate-frame',
+    'permessage-deflate; client_max_window_bits=10',
+    'permessage-deflate; server_max_window_bits',
+    'permessage-deflate; server_no_context_takeover; server_no_context_takeover',
+    'permessage-deflate; level=9',
+    'permessage-deflate, permessage-deflate',
+  ]) {
+    test(`an unacceptable permessage-deflate answer: ${answer}`, async () => {
+      const raw = await startRaw((socket, head) => socket.write(switchingProtocols(head, `Sec-WebSocket-Extensions: ${answer}\r\n`)));
+      try {
+        await expectHandshakeFailure(openSocket(raw.url, [], { perMessageDeflate: { clientMaxWindowBits: false } }));
+      } finally {
+        await raw.close();
+      }
+    });
+  }
 
   test('a malformed response head', async () => {
     const raw = await startRaw((socket) => socket.write('HTTP/1.1 101 OK\nUpgrade: websocket\r\n\r\n'));

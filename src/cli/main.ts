@@ -3,10 +3,11 @@ import { parseArgs } from 'node:util';
 import { serve } from '../server/serve.js';
 import { echoHandlers } from '../server/echo.js';
 
-const USAGE = `usage: hotline serve [--port 8080] [--host 127.0.0.1] [--max-payload BYTES]
+const USAGE = `usage: hotline serve [--port 8080] [--host 127.0.0.1] [--max-payload BYTES] [--no-deflate]
 
 Serves WebSocket endpoints:
-  /echo   echoes every message back as it came (text as text, binary as binary)
+  /echo   echoes every message back as it came (text as text, binary as binary);
+          permessage-deflate is accepted when a client offers it, unless --no-deflate
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -25,6 +26,7 @@ async function main(argv: string[]): Promise<number> {
       port: { type: 'string', default: '8080' },
       host: { type: 'string', default: '127.0.0.1' },
       'max-payload': { type: 'string' },
+      'no-deflate': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -47,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
       port,
       host: values.host,
       websocket: { '/echo': echoHandlers },
-      endpoint: { maxPayload },
+      endpoint: { maxPayload, perMessageDeflate: !values['no-deflate'] },
       request(_req, res) {
         res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
         res.end(`hotline\n\nWebSocket endpoints:\n  ws://${values.host}:${port}/echo\n`);

@@ -2,15 +2,20 @@ import { Buffer } from 'node:buffer';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { isAnyArrayBuffer } from 'node:util/types';
+import { formatExtensions, type ExtensionOffer } from '../protocol/extensions-header.js';
 import { buildClientRequest, validateServerResponse } from '../protocol/handshake.js';
 import { HttpHeadParser, isToken } from '../protocol/http-head.js';
 import {
+  acceptDeflateResponse,
   CloseCode,
+  deflateClientOffer,
   MAX_CLOSE_REASON_BYTES,
   WebSocketProtocol,
+  type DeflateClientOptions,
   type CloseInfo,
   type ProtocolHandler,
 } from '../protocol/index.js';
+import { DEFAULT_DEFLATE_THRESHOLD, ZlibDeflateCodec, type PerMessageDeflateOptions } from './deflate.js';
 import { CloseEvent, toUsvString } from './events.js';
 import { writeChunks } from './write.js';
 
@@ -28,7 +33,16 @@ export interface WebSocketOptions {
   tls?: ConnectionOptions;
   /** The Origin header field; a browser always sends one, Node sends none by default. */
   origin?: string;
+  /**
+   * Offer permessage-deflate (RFC 7692), as browsers do: `true` (the default) offers it
+   * with `client_max_window_bits`; an object says what to request and how to compress
+   * (messages from 1 KiB on, by default); `false` offers nothing.
+   */
+  perMessageDeflate?: boolean | ClientDeflateOptions;
 }
+
+/** The client's permessage-deflate: what it offers, and how it compresses. */
+export interface ClientDeflateOptions extends DeflateClientOptions, PerMessageDeflateOptions {}
 
 export type BinaryType = 'blob' | 'arraybuffer' | 'nodebuffer';
 
@@ -173,6 +187,9 @@ export class WebSocket extends EventTarget {
   readonly #offered: string[];
   readonly #maxPayload: number | undefined;
   readonly #closeTimeout: number;
+  readonly #deflate: ClientDeflateOptions | null;
+  #offeredExtensions: ExtensionOffer[] = [];
+  #codec: ZlibDeflateCodec | null = null;
 
   #readyState: ReadyState = CONNECTING;
   #protocol = '';
@@ -219,6 +236,9 @@ export class WebSocket extends EventTarget {
       throw new RangeError('maxPayload must be a non-negative integer (0 for no limit)');
     }
     this.#maxPayload = options.maxPayload;
+    const deflate = options.perMessageDeflate ?? true;
+    this.#deflate = deflate === false ? null : deflate === true ? {} : deflate;
+    if (this.#deflate !== null) this.#offeredExtensions = [deflateClientOffer(this.#deflate)];
 
     // Host carries the port only when it is not the scheme's default; the URL parser already
     // dropped a default port, so `host` is exactly the field's value.
@@ -228,6 +248,7 @@ export class WebSocket extends EventTarget {
       protocols: this.#offered,
       origin: options.origin,
       headers: options.headers,
+      extensions: this.#offeredExtensions,
     });
     this.#key = key;
 
@@ -281,9 +302,9 @@ export class WebSocket extends EventTarget {
     return this.#protocol;
   }
 
-  /** The extensions the server accepted: none yet. */
+  /** The extensions the server accepted, as its response named them. */
   get extensions(): string {
-    return '';
+    return this.#codec?.extension ?? '';
   }
 
   get binaryType(): BinaryType {
@@ -417,11 +438,19 @@ export class WebSocket extends EventTarget {
     }
     const parser = this.#parser;
     if (parser === null) return; // the handshake already failed
-    let accepted: { protocol: string };
+    let accepted: { protocol: string; extensions: ExtensionOffer[] };
+    let codec: ZlibDeflateCodec | null = null;
     try {
       const head = parser.push(chunk);
       if (head === null) return;
-      accepted = validateServerResponse(head, { key: this.#key, protocols: this.#offered });
+      accepted = validateServerResponse(head, {
+        key: this.#key,
+        protocols: this.#offered,
+        extensions: this.#offeredExtensions,
+      });
+      const { extensions } = accepted;
+      const params = this.#deflate === null ? null : acceptDeflateResponse(extensions, this.#deflate, head.status);
+      if (params !== null) codec = new ZlibDeflateCodec(params, 'client', formatExtensions(extensions), this.#deflate!);
     } catch {
       // A malformed head, a status other than 101, a wrong accept, an unoffered
       // subprotocol or extension: all fail the connection with 1006.
@@ -430,7 +459,12 @@ export class WebSocket extends EventTarget {
     }
     this.#parser = null;
     this.#clearHandshakeTimer();
-    this.#engine = new WebSocketProtocol(this.#protocolHandler(), { role: 'client', maxPayload: this.#maxPayload });
+    this.#codec = codec;
+    this.#engine = new WebSocketProtocol(this.#protocolHandler(), {
+      role: 'client',
+      maxPayload: this.#maxPayload,
+      deflate: codec ?? undefined,
+    });
     this.#protocol = accepted.protocol;
     this.#readyState = OPEN;
     this.dispatchEvent(new Event('open'));
@@ -527,7 +561,8 @@ export class WebSocket extends EventTarget {
     const engine = this.#engine;
     // Once the close frame is out nothing more may go; the bytes stay counted, unsent.
     if (engine === null || !engine.canSend) return;
-    engine.send(payload, { binary: typeof payload !== 'string' });
+    const compress = this.#codec !== null && size >= (this.#deflate!.threshold ?? DEFAULT_DEFLATE_THRESHOLD);
+    engine.send(payload, { binary: typeof payload !== 'string', compress });
     this.#inFlight.push({ end: this.#rawTaken + engine.bufferedAmount, size });
     this.#scheduleFlush();
   }

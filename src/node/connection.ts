@@ -8,6 +8,7 @@ import {
   type ProtocolError,
   type ProtocolHandler,
 } from '../protocol/index.js';
+import { DEFAULT_DEFLATE_THRESHOLD, type ZlibDeflateCodec } from './deflate.js';
 import type { TopicRegistry } from './topics.js';
 import { withSharedJoins, writeChunks } from './write.js';
 
@@ -54,6 +55,11 @@ export type SendData = string | ArrayBuffer | ArrayBufferView | Blob;
 export interface ConnectionSendOptions {
   /** Send a string as binary, or bytes as text (they must be UTF-8). */
   binary?: boolean;
+  /**
+   * With permessage-deflate negotiated, `false` sends this message uncompressed. By
+   * default messages at or above the threshold are compressed.
+   */
+  compress?: boolean;
 }
 
 export const DEFAULT_CLOSE_TIMEOUT = 5_000;
@@ -94,13 +100,17 @@ export class ConnectionContext<T = unknown> {
   readonly closeTimeout: number;
   readonly backpressureLimit: number;
   readonly slowConsumer: SlowConsumerPolicy;
+  /** Smallest message compressed when a connection negotiated permessage-deflate. */
+  readonly deflateThreshold: number;
 
   constructor(
     readonly handlers: ConnectionHandlers<T>,
     options: ConnectionOptions = {},
     readonly counters?: ConnectionCounters,
     readonly topics?: TopicRegistry<T>,
+    deflateThreshold = DEFAULT_DEFLATE_THRESHOLD,
   ) {
+    this.deflateThreshold = deflateThreshold;
     this.maxPayload = options.maxPayload;
     this.closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
     this.backpressureLimit = options.backpressureLimit ?? DEFAULT_BACKPRESSURE_LIMIT;
@@ -124,7 +134,6 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   /** Per-connection application data, decided at upgrade time. */
   data: T;
   readonly protocol: string;
-  readonly extensions = '';
   /** When bytes last arrived (ms since the epoch); the server's heartbeat reads it. */
   lastReceivedAt = Date.now();
   /** Set when a heartbeat ping went out, cleared by any incoming bytes. */
@@ -133,6 +142,8 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   private readonly socket: Socket;
   private readonly context: ConnectionContext<T>;
   private readonly engine: WebSocketProtocol;
+  /** Set when permessage-deflate was negotiated. */
+  private readonly codec: ZlibDeflateCodec | null;
   /** Created on the first subscribe: most connections of an echo or RPC server have none. */
   private topicSet: Set<string> | null = null;
   private closeTimer: NodeJS.Timeout | null = null;
@@ -146,12 +157,23 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   /** Sends waiting behind a Blob being read, to keep their order. */
   private pendingSends: Array<() => void> | null = null;
 
-  constructor(socket: Socket, context: ConnectionContext<T>, data: T, protocol: string) {
+  constructor(
+    socket: Socket,
+    context: ConnectionContext<T>,
+    data: T,
+    protocol: string,
+    codec: ZlibDeflateCodec | null = null,
+  ) {
     this.socket = socket;
     this.context = context;
     this.data = data;
     this.protocol = protocol;
-    this.engine = new WebSocketProtocol(this, { role: 'server', maxPayload: context.maxPayload });
+    this.codec = codec;
+    this.engine = new WebSocketProtocol(this, {
+      role: 'server',
+      maxPayload: context.maxPayload,
+      deflate: codec ?? undefined,
+    });
 
     socket.setNoDelay(true);
     socket.setTimeout(0);
@@ -178,6 +200,20 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
     return this.address;
   }
 
+  /** The negotiated extensions, as the response header named them ('' for none). */
+  get extensions(): string {
+    return this.codec?.extension ?? '';
+  }
+
+  /**
+   * How a publish reaches this connection compressed: undefined without
+   * permessage-deflate, a window size when any message compressed on its own will do (so
+   * one compression serves every such subscriber), null when it must be compressed here.
+   */
+  get deflateShare(): number | null | undefined {
+    return this.codec === null ? undefined : this.codec.sharedWindowBits;
+  }
+
   get readyState(): number {
     return this.closed ? ProtocolState.Closed : this.engine.state;
   }
@@ -201,8 +237,14 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
     }
     if (this.overLimit()) return SendResult.Dropped;
     const before = this.engine.bufferedAmount;
-    if (typeof data === 'string') this.engine.send(data, options);
-    else this.engine.send(toBytes(data), { binary: options.binary ?? true });
+    if (typeof data === 'string') {
+      const compress = this.codec !== null && this.shouldCompress(Buffer.byteLength(data), options);
+      this.engine.send(data, { binary: options.binary, compress });
+    } else {
+      const bytes = toBytes(data);
+      const compress = this.codec !== null && this.shouldCompress(bytes.length, options);
+      this.engine.send(bytes, { binary: options.binary ?? true, compress });
+    }
     return this.queued(this.engine.bufferedAmount - before);
   }
 
@@ -281,6 +323,10 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   onProtocolError(_error: ProtocolError): void {}
 
   // Internals
+
+  private shouldCompress(length: number, options: ConnectionSendOptions): boolean {
+    return options.compress ?? length >= this.context.deflateThreshold;
+  }
 
   private overLimit(): boolean {
     if (this.bufferedAmount <= this.context.backpressureLimit) return false;

@@ -9,6 +9,8 @@ import {
   type ServerHandshakeOptions,
 } from '../protocol/handshake.js';
 import { HandshakeError } from '../protocol/errors.js';
+import { formatExtensions } from '../protocol/extensions-header.js';
+import { negotiateDeflateServer, type DeflateServerOptions } from '../protocol/permessage-deflate.js';
 import type { HttpRequestHead } from '../protocol/http-head.js';
 import { CloseCode } from '../protocol/close-code.js';
 import {
@@ -20,7 +22,11 @@ import {
   type ConnectionSendOptions,
   type SendData,
 } from './connection.js';
+import { DEFAULT_DEFLATE_THRESHOLD, ZlibDeflateCodec, type PerMessageDeflateOptions } from './deflate.js';
 import { TopicRegistry } from './topics.js';
+
+/** A server's permessage-deflate: what it negotiates, and how it compresses. */
+export interface ServerDeflateOptions extends DeflateServerOptions, PerMessageDeflateOptions {}
 
 /** An upgrade refused before the handshake completes, answered as plain HTTP. */
 export interface UpgradeRejection {
@@ -57,6 +63,12 @@ export interface WebSocketServerOptions<T> extends ConnectionOptions, ServerHand
   idleTimeout?: number;
   /** Refuse upgrades (503) past this many open connections (default 0: no limit). */
   maxConnections?: number;
+  /**
+   * Accept permessage-deflate (RFC 7692) when a client offers it: `true` for the defaults
+   * (the server resets its context per message, so a publish is compressed once for all;
+   * messages from 1 KiB on are compressed). Default false.
+   */
+  perMessageDeflate?: boolean | ServerDeflateOptions;
 }
 
 export interface ServerCounters extends ConnectionCounters {
@@ -96,7 +108,7 @@ export function refuse(socket: Duplex, rejection: UpgradeRejection): void {
  */
 export class WebSocketServer<T = undefined> {
   readonly connections = new Set<WebSocketConnection<T>>();
-  readonly topics = new TopicRegistry<T>();
+  readonly topics: TopicRegistry<T>;
   readonly counters: ServerCounters = {
     accepted: 0,
     rejected: 0,
@@ -109,6 +121,7 @@ export class WebSocketServer<T = undefined> {
   private readonly options: WebSocketServerOptions<T>;
   private readonly context: ConnectionContext<T>;
   private readonly heartbeat: NodeJS.Timeout | null;
+  private readonly deflate: ServerDeflateOptions | null;
 
   constructor(options: WebSocketServerOptions<T>) {
     this.options = options;
@@ -121,7 +134,11 @@ export class WebSocketServer<T = undefined> {
         handlers.close?.(conn, code, reason);
       },
     };
-    this.context = new ConnectionContext(trackedHandlers, options, this.counters, this.topics);
+    const deflate = options.perMessageDeflate ?? false;
+    this.deflate = deflate === false ? null : deflate === true ? {} : deflate;
+    const threshold = this.deflate?.threshold ?? DEFAULT_DEFLATE_THRESHOLD;
+    this.topics = new TopicRegistry<T>({ threshold, tuning: this.deflate ?? {} });
+    this.context = new ConnectionContext(trackedHandlers, options, this.counters, this.topics, threshold);
     const interval = options.heartbeatInterval ?? DEFAULT_HEARTBEAT_INTERVAL;
     const idle = options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT;
     // One sweep over all connections rather than a timer each.
@@ -167,8 +184,14 @@ export class WebSocketServer<T = undefined> {
     }
     const complete = (connectionData: T): WebSocketConnection<T> | null => {
       if (socket.destroyed) return null;
-      socket.write(buildServerResponse({ accept: accepted.accept, protocol: accepted.protocol }));
-      const conn = new WebSocketConnection<T>(socket as Socket, this.context, connectionData, accepted.protocol ?? '');
+      const negotiated = this.deflate === null ? null : negotiateDeflateServer(accepted.extensions, this.deflate);
+      const extensions = negotiated === null ? undefined : [negotiated.response];
+      socket.write(buildServerResponse({ accept: accepted.accept, protocol: accepted.protocol, extensions }));
+      const codec =
+        negotiated === null
+          ? null
+          : new ZlibDeflateCodec(negotiated.params, 'server', formatExtensions(extensions!), this.deflate!);
+      const conn = new WebSocketConnection<T>(socket as Socket, this.context, connectionData, accepted.protocol ?? '', codec);
       this.connections.add(conn);
       this.counters.accepted++;
       conn.start(rest);

@@ -1,6 +1,13 @@
 import { Buffer } from 'node:buffer';
 import { encodeFrame, Opcode } from '../protocol/index.js';
 import type { ConnectionSendOptions, SendData, WebSocketConnection } from './connection.js';
+import { DEFAULT_DEFLATE_THRESHOLD, deflateMessage, type DeflateTuning } from './deflate.js';
+
+/** How a server's publishes are compressed for subscribers that negotiated permessage-deflate. */
+export interface TopicDeflate {
+  threshold: number;
+  tuning: DeflateTuning;
+}
 
 /**
  * Topic subscriptions of one server's connections. A publish encodes its frame once and
@@ -9,6 +16,8 @@ import type { ConnectionSendOptions, SendData, WebSocketConnection } from './con
  */
 export class TopicRegistry<T> {
   private readonly topics = new Map<string, Set<WebSocketConnection<T>>>();
+
+  constructor(private readonly deflate: TopicDeflate = { threshold: DEFAULT_DEFLATE_THRESHOLD, tuning: {} }) {}
 
   add(topic: string, conn: WebSocketConnection<T>): void {
     let subscribers = this.topics.get(topic);
@@ -38,6 +47,10 @@ export class TopicRegistry<T> {
    * Sends `data` to every subscriber of `topic` except `exclude`; returns how many
    * connections it reached (slow consumers that dropped it are not counted). A Blob is
    * not accepted here: read it first, so that every subscriber gets the same bytes now.
+   *
+   * Compression follows each subscriber's permessage-deflate: one compressed frame per
+   * window size serves every subscriber that resets its context per message; a subscriber
+   * with context takeover gets its own compression (its window depends on its history).
    */
   publish(
     topic: string,
@@ -47,30 +60,46 @@ export class TopicRegistry<T> {
   ): number {
     const subscribers = this.topics.get(topic);
     if (subscribers === undefined) return 0;
-    const frame = encodeOnce(data, options);
+    const { payload, binary } = payloadOf(data, options);
+    const frame = encodeWhole(binary ? Opcode.Binary : Opcode.Text, payload, false);
+    const compress = options.compress ?? payload.length >= this.deflate.threshold;
+    let compressed: Map<number, Buffer> | null = null;
     let reached = 0;
     for (const conn of subscribers) {
-      if (conn !== exclude && conn.sendEncoded(frame) !== 0) reached++;
+      if (conn === exclude) continue;
+      let result: number;
+      const share = compress ? conn.deflateShare : undefined;
+      if (share === undefined) {
+        result = conn.sendEncoded(frame);
+      } else if (share === null) {
+        result = conn.send(payload, { binary, compress: true });
+      } else {
+        compressed ??= new Map();
+        let shared = compressed.get(share);
+        if (shared === undefined) {
+          const deflated = deflateMessage(payload, share, this.deflate.tuning);
+          shared = deflated === null ? frame : encodeWhole(binary ? Opcode.Binary : Opcode.Text, deflated, true);
+          compressed.set(share, shared);
+        }
+        result = conn.sendEncoded(shared);
+      }
+      if (result !== 0) reached++;
     }
     return reached;
   }
 }
 
-/** One unmasked frame, in one buffer, for any number of connections. */
-export function encodeOnce(data: Exclude<SendData, Blob>, options: ConnectionSendOptions = {}): Buffer {
-  let payload: Buffer;
-  let binary: boolean;
-  if (typeof data === 'string') {
-    payload = Buffer.from(data);
-    binary = options.binary ?? false;
-  } else {
-    payload = Buffer.isBuffer(data)
-      ? data
-      : ArrayBuffer.isView(data)
-        ? Buffer.from(data.buffer, data.byteOffset, data.byteLength)
-        : Buffer.from(data);
-    binary = options.binary ?? true;
-  }
-  const parts = encodeFrame(binary ? Opcode.Binary : Opcode.Text, payload);
+function payloadOf(data: Exclude<SendData, Blob>, options: ConnectionSendOptions): { payload: Buffer; binary: boolean } {
+  if (typeof data === 'string') return { payload: Buffer.from(data), binary: options.binary ?? false };
+  const payload = Buffer.isBuffer(data)
+    ? data
+    : ArrayBuffer.isView(data)
+      ? Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+      : Buffer.from(data);
+  return { payload, binary: options.binary ?? true };
+}
+
+function encodeWhole(opcode: number, payload: Buffer, rsv1: boolean): Buffer {
+  const parts = encodeFrame(opcode, payload, { rsv1 });
   return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
 }

@@ -14,6 +14,8 @@ export type ProtocolErrorCode =
   | 'LENGTH_MSB_SET'
   | 'MESSAGE_TOO_BIG'
   | 'INVALID_UTF8'
+  /** A permessage-deflate message did not inflate. */
+  | 'INVALID_COMPRESSED_DATA'
   | 'INVALID_CLOSE_PAYLOAD'
   | 'INVALID_CLOSE_CODE'
   | 'UNEXPECTED_EOF'
@@ -50,7 +52,8 @@ export type HandshakeErrorCode =
   | 'UNEXPECTED_STATUS'
   | 'BAD_ACCEPT'
   | 'UNEXPECTED_PROTOCOL'
-  | 'UNEXPECTED_EXTENSION';
+  | 'UNEXPECTED_EXTENSION'
+  | 'BAD_EXTENSION_RESPONSE';
 
 /**
  * A failed opening handshake. On the server side `status` (and `headers`) say what HTTP

@@ -1,6 +1,7 @@
 /**
  * hotline/protocol: the sans-I/O WebSocket core (RFC 6455). Bytes in, events and bytes
- * out; no sockets, no timers. Bring your own transport.
+ * out; no sockets, no timers. Bring your own transport. permessage-deflate (RFC 7692) is
+ * negotiated here and compressed by a codec the transport supplies.
  */
 export { CloseCode, isValidWireCloseCode } from './close-code.js';
 export {
@@ -16,6 +17,16 @@ export {
   type HandshakeErrorCode,
   type ProtocolErrorCode,
 } from './errors.js';
+export type { DeflateCodec } from './deflate-codec.js';
+export {
+  acceptDeflateResponse,
+  deflateClientOffer,
+  negotiateDeflateServer,
+  PERMESSAGE_DEFLATE,
+  type DeflateClientOptions,
+  type DeflateParams,
+  type DeflateServerOptions,
+} from './permessage-deflate.js';
 export { FrameDecoder, type FrameDecoderOptions, type FrameSink } from './frame-decoder.js';
 export {
   encodeFrame,

@@ -3,9 +3,10 @@ import { CloseCode } from './close-code.js';
 import { encodeClosePayload, parseClosePayload, type CloseInfo } from './close-frame.js';
 import { InvalidStateError, ProtocolError } from './errors.js';
 import { FrameDecoder, type FrameSink } from './frame-decoder.js';
+import type { DeflateCodec } from './deflate-codec.js';
 import { encodeFrame, encodeTextFrame } from './frame-encoder.js';
-import { MAX_CONTROL_PAYLOAD, Opcode, type ControlOpcode, type Role } from './opcode.js';
-import { Utf8Validator } from './utf8.js';
+import { MAX_CONTROL_PAYLOAD, Opcode, RSV1, type ControlOpcode, type Role } from './opcode.js';
+import { isValidUtf8, Utf8Validator } from './utf8.js';
 
 /**
  * What a {@link WebSocketProtocol} reports. Handlers run synchronously inside `receiveData`;
@@ -29,6 +30,11 @@ export interface ProtocolOptions {
   maxPayload?: number;
   /** Answer pings with pongs (RFC 6455 §5.5.2). Default true. */
   autoPong?: boolean;
+  /**
+   * The codec of a negotiated permessage-deflate: RSV1 is then accepted on the first
+   * frame of a message, and `send` can compress.
+   */
+  deflate?: DeflateCodec;
 }
 
 export interface SendOptions {
@@ -38,6 +44,11 @@ export interface SendOptions {
   fin?: boolean;
   /** Split the message into frames of at most this many payload bytes. */
   fragmentSize?: number;
+  /**
+   * Compress the message with the negotiated permessage-deflate (ignored without one, and
+   * for a message sent in pieces with `fin: false`). Default false: the caller decides.
+   */
+  compress?: boolean;
 }
 
 /** The connection's place in the closing handshake, numbered like the WHATWG readyState. */
@@ -69,6 +80,7 @@ export class WebSocketProtocol implements FrameSink {
   private readonly autoPong: boolean;
   private readonly decoder: FrameDecoder;
   private readonly masked: boolean;
+  private readonly deflate: DeflateCodec | null;
 
   // Null while empty: an idle connection keeps no arrays.
   private outgoing: Buffer[] | null = null;
@@ -85,6 +97,7 @@ export class WebSocketProtocol implements FrameSink {
 
   // The incoming message being assembled.
   private messageBinary = false;
+  private messageCompressed = false;
   private messageFirst: Buffer | null = null;
   private messageChunks: Buffer[] | null = null;
   private messageLength = 0;
@@ -100,7 +113,12 @@ export class WebSocketProtocol implements FrameSink {
     this.masked = options.role === 'client';
     this.maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
     this.autoPong = options.autoPong ?? true;
-    this.decoder = new FrameDecoder(this, { role: options.role, maxPayload: this.maxPayload });
+    this.deflate = options.deflate ?? null;
+    this.decoder = new FrameDecoder(this, {
+      role: options.role,
+      maxPayload: this.maxPayload,
+      allowedRsv: this.deflate === null ? 0 : RSV1,
+    });
   }
 
   get state(): ProtocolState {
@@ -169,19 +187,29 @@ export class WebSocketProtocol implements FrameSink {
     const binary = options.binary ?? typeof data !== 'string';
     let opcode: number = this.sendingFragmented ? Opcode.Continuation : binary ? Opcode.Binary : Opcode.Text;
     const fragmentSize = options.fragmentSize ?? 0;
-    if (typeof data === 'string' && (fragmentSize === 0 || data.length * 3 <= fragmentSize)) {
+    let rsv1 = false;
+    let bytes: Uint8Array | undefined;
+    if (options.compress === true && this.deflate !== null && fin && !this.sendingFragmented) {
+      const compressed = this.deflate.compress(typeof data === 'string' ? Buffer.from(data) : toBuffer(data));
+      if (compressed !== null) {
+        bytes = compressed;
+        rsv1 = true;
+      }
+    }
+    if (bytes === undefined && typeof data === 'string' && (fragmentSize === 0 || data.length * 3 <= fragmentSize)) {
       this.push(encodeTextFrame(opcode, data, { fin, mask: this.masked }));
     } else {
-      const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+      bytes ??= typeof data === 'string' ? Buffer.from(data) : data;
       if (fragmentSize > 0 && bytes.length > fragmentSize) {
         for (let offset = 0; offset < bytes.length; offset += fragmentSize) {
           const last = offset + fragmentSize >= bytes.length;
           const piece = bytes.subarray(offset, offset + fragmentSize);
-          this.push(encodeFrame(opcode, piece, { fin: fin && last, mask: this.masked }));
+          // RSV1 marks the message, so only its first frame carries it (RFC 7692 §6).
+          this.push(encodeFrame(opcode, piece, { fin: fin && last, rsv1: rsv1 && offset === 0, mask: this.masked }));
           opcode = Opcode.Continuation;
         }
       } else {
-        this.push(encodeFrame(opcode, bytes, { fin, mask: this.masked }));
+        this.push(encodeFrame(opcode, bytes, { fin, rsv1, mask: this.masked }));
       }
     }
     this.sendingFragmented = !fin;
@@ -265,14 +293,16 @@ export class WebSocketProtocol implements FrameSink {
 
   // FrameSink: message assembly.
 
-  onDataFrameStart(opcode: number, _fin: boolean, _rsv1: boolean, _length: number): void {
+  onDataFrameStart(opcode: number, _fin: boolean, rsv1: boolean, _length: number): void {
     if (opcode === Opcode.Continuation) return;
     this.messageBinary = opcode === Opcode.Binary;
-    if (!this.messageBinary) (this.utf8 ??= new Utf8Validator()).reset();
+    // A compressed message is validated once inflated, not as its deflate bytes arrive.
+    this.messageCompressed = rsv1;
+    if (!this.messageBinary && !rsv1) (this.utf8 ??= new Utf8Validator()).reset();
   }
 
   onDataPayload(chunk: Buffer): void {
-    if (!this.messageBinary && !this.utf8!.feed(chunk)) {
+    if (!this.messageBinary && !this.messageCompressed && !this.utf8!.feed(chunk)) {
       throw new ProtocolError('INVALID_UTF8', CloseCode.InvalidPayload, 'text message is not valid UTF-8');
     }
     if (this.messageLength === 0 && this.messageChunks === null) {
@@ -290,14 +320,35 @@ export class WebSocketProtocol implements FrameSink {
 
   onDataFrameEnd(fin: boolean): void {
     if (!fin) return;
-    if (!this.messageBinary && !this.utf8!.complete) {
+    if (!this.messageBinary && !this.messageCompressed && !this.utf8!.complete) {
       throw new ProtocolError('INVALID_UTF8', CloseCode.InvalidPayload, 'text message ends inside a character');
     }
     let data: Buffer;
     if (this.messageChunks !== null) data = Buffer.concat(this.messageChunks, this.messageLength);
     else data = this.messageFirst ?? EMPTY;
     this.discardMessage();
+    if (this.messageCompressed) data = this.inflate(data);
     this.handler.onMessage(data, this.messageBinary);
+  }
+
+  private inflate(data: Buffer): Buffer {
+    let inflated: Buffer | null;
+    try {
+      inflated = this.deflate!.decompress(data, this.maxPayload);
+    } catch {
+      throw new ProtocolError('INVALID_COMPRESSED_DATA', CloseCode.InvalidPayload, 'compressed message does not inflate');
+    }
+    if (inflated === null) {
+      throw new ProtocolError(
+        'MESSAGE_TOO_BIG',
+        CloseCode.MessageTooBig,
+        `message inflates past the limit of ${this.maxPayload} bytes`,
+      );
+    }
+    if (!this.messageBinary && !isValidUtf8(inflated)) {
+      throw new ProtocolError('INVALID_UTF8', CloseCode.InvalidPayload, 'text message is not valid UTF-8');
+    }
+    return inflated;
   }
 
   onControlFrame(opcode: ControlOpcode, payload: Buffer): void {
