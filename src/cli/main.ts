@@ -2,12 +2,15 @@
 import { parseArgs } from 'node:util';
 import { serve } from '../server/serve.js';
 import { echoHandlers } from '../server/echo.js';
+import { channelsEndpoint } from '../server/channels.js';
 
 const USAGE = `usage: hotline serve [--port 8080] [--host 127.0.0.1] [--max-payload BYTES] [--no-deflate]
 
 Serves WebSocket endpoints:
-  /echo   echoes every message back as it came (text as text, binary as binary);
-          permessage-deflate is accepted when a client offers it, unless --no-deflate
+  /echo   echoes every message back as it came (text as text, binary as binary)
+  /ws     the hotline.v1 channel protocol (subprotocol hotline.v1): channels with
+          history, recovery and presence, in memory
+permessage-deflate is accepted when a client offers it, unless --no-deflate.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -43,16 +46,19 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
   }
+  const endpointOptions = { maxPayload, perMessageDeflate: !values['no-deflate'] };
+  const channels = channelsEndpoint(endpointOptions);
+  await channels.ready;
   let server;
   try {
     server = await serve({
       port,
       host: values.host,
-      websocket: { '/echo': echoHandlers },
-      endpoint: { maxPayload, perMessageDeflate: !values['no-deflate'] },
+      websocket: { '/echo': echoHandlers, '/ws': channels.server },
+      endpoint: endpointOptions,
       request(_req, res) {
         res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
-        res.end(`hotline\n\nWebSocket endpoints:\n  ws://${values.host}:${port}/echo\n`);
+        res.end(`hotline\n\nWebSocket endpoints:\n  ws://${values.host}:${port}/echo\n  ws://${values.host}:${port}/ws (hotline.v1)\n`);
       },
     });
   } catch (error) {
@@ -64,11 +70,14 @@ async function main(argv: string[]): Promise<number> {
     throw error;
   }
   const base = `${server.host}:${server.port}`;
-  process.stdout.write(`hotline listening on http://${base}  (echo: ws://${base}/echo)\n`);
+  process.stdout.write(`hotline listening on http://${base}  (echo: ws://${base}/echo, channels: ws://${base}/ws)\n`);
   const running = server;
   const stop = (signal: string) => {
     process.stdout.write(`hotline: ${signal}, closing connections with 1001\n`);
-    running.close().then(
+    running
+      .close()
+      .then(() => channels.hub.close())
+      .then(
       () => process.exit(0),
       () => process.exit(1),
     );

@@ -19,8 +19,11 @@ import type { ConnectionHandlers, ConnectionSendOptions, SendData } from '../nod
 export type EndpointOptions = Omit<WebSocketServerOptions<undefined>, 'handlers'>;
 
 export interface AttachOptions {
-  /** WebSocket endpoints by path, each with its handlers (or full options of its own). */
-  websocket: Record<string, ConnectionHandlers<undefined> | WebSocketServerOptions<undefined>>;
+  /**
+   * WebSocket endpoints by path, each with its handlers, full options of its own, or a
+   * server made elsewhere (such as the channel endpoint; `endpoint` options do not apply to it).
+   */
+  websocket: Record<string, ConnectionHandlers<undefined> | WebSocketServerOptions<undefined> | WebSocketServer<unknown>>;
   endpoint?: EndpointOptions;
   /** How long a graceful shutdown waits for closing handshakes before terminating (ms, default 5000). */
   shutdownTimeout?: number;
@@ -36,7 +39,7 @@ export interface ServeOptions extends AttachOptions {
 }
 
 export interface Endpoints {
-  readonly endpoints: ReadonlyMap<string, WebSocketServer<undefined>>;
+  readonly endpoints: ReadonlyMap<string, WebSocketServer<unknown>>;
   /** Publishes to a topic on every endpoint; returns how many connections it reached. */
   publish(topic: string, data: Exclude<SendData, Blob>, options?: ConnectionSendOptions): number;
   /** Closes every connection with 1001, waits for them up to the shutdown timeout, then terminates the rest. */
@@ -90,10 +93,14 @@ function pathOf(url: string | undefined): string {
  * paths are handled, upgrades to other paths get 404.
  */
 export function attach(server: Server | HttpsServer, options: AttachOptions): Endpoints {
-  const endpoints = new Map<string, WebSocketServer<undefined>>();
+  const endpoints = new Map<string, WebSocketServer<unknown>>();
   for (const [path, value] of Object.entries(options.websocket)) {
+    if (value instanceof WebSocketServer) {
+      endpoints.set(path, value);
+      continue;
+    }
     const own = 'handlers' in value ? value : { handlers: value };
-    endpoints.set(path, new WebSocketServer<undefined>({ ...options.endpoint, ...own }));
+    endpoints.set(path, new WebSocketServer<undefined>({ ...options.endpoint, ...own }) as WebSocketServer<unknown>);
   }
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const endpoint = endpoints.get(pathOf(req.url));

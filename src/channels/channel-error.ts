@@ -1,0 +1,16 @@
+import type { ErrorCode } from '../wire/index.js';
+
+/**
+ * An error an application hook or rpc handler throws to answer a request with a given
+ * `err` code and message, for example `new ChannelError('forbidden', 'members only')`.
+ * Anything else thrown is answered as `internal` and reported on the server.
+ */
+export class ChannelError extends Error {
+  override readonly name = 'ChannelError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}

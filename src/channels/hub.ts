@@ -1,0 +1,487 @@
+import {
+  encodeErr,
+  encodeHistoryOk,
+  encodeJoin,
+  encodeLeave,
+  encodeMsg,
+  encodeOk,
+  encodePong,
+  parseRequest,
+  resolveWireLimits,
+  type ClientRequest,
+  type ErrorCode,
+  type Json,
+  type Member,
+  type PubRequest,
+  type RpcRequest,
+  type SubRequest,
+  type WireLimits,
+} from '../wire/index.js';
+import { ChannelError } from './channel-error.js';
+import type { ChannelMessage, Engine, PresenceEvent } from './engine.js';
+import { MemoryEngine } from './memory-engine.js';
+import { newChannelMetrics, type ChannelMetrics } from './metrics.js';
+import { TokenBucket, type RateLimit } from './rate-limit.js';
+import { validateWith, type StandardSchemaV1 } from './standard-schema.js';
+
+/** One connection as the hub sees it; the server layer adapts its WebSocket connections. */
+export interface ChannelClient<A = unknown> {
+  /** Unique across every node sharing the engine. */
+  readonly id: string;
+  /** What the connection's authentication decided (at upgrade). */
+  readonly auth: A;
+  /** The presence member; without one the connection does not appear in presence. */
+  readonly member: Member | undefined;
+  /** Sends one JSON text frame. */
+  send(text: string): void;
+  close(code: number, reason: string): void;
+  /** Starts receiving what {@link Broadcaster.broadcast} sends to the channel. */
+  join(channel: string): void;
+  leave(channel: string): void;
+}
+
+/** Writes one text to every connection that joined a channel (encoded once); returns how many. */
+export interface Broadcaster {
+  broadcast(channel: string, text: string): number;
+}
+
+/** What hooks and rpc handlers are told about the request. */
+export interface RequestContext<A = unknown> {
+  client: ChannelClient<A>;
+}
+
+/** A hook's answer: true allows; false answers `forbidden`; a thrown ChannelError answers its code. */
+export type Permission = boolean | Promise<boolean>;
+
+export interface ChannelRules {
+  /** Validates (and may transform) published data: invalid data is answered `bad_request` and never delivered. */
+  schema?: StandardSchemaV1;
+}
+
+export interface RpcMethod<A = unknown> {
+  schema?: StandardSchemaV1;
+  handler(params: unknown, context: RequestContext<A>): Json | undefined | Promise<Json | undefined>;
+}
+
+export interface ChannelHubOptions<A = unknown> {
+  /** Default: a {@link MemoryEngine} with its defaults. */
+  engine?: Engine;
+  /** Field limits of requests (channel name length, …). */
+  limits?: Partial<WireLimits>;
+  /** Largest published data, as JSON text (bytes of UTF-16 code units; default 65536). */
+  maxDataLength?: number;
+  /** Subscriptions one connection may hold (default 1000). */
+  maxSubscriptions?: number;
+  /** Publishes per second per connection (default 50/s, burst 100). */
+  publishRate?: RateLimit;
+  /** Subscribes per second per connection (default 50/s, burst 500). */
+  subscribeRate?: RateLimit;
+  /** Rpc calls per second per connection (default 50/s, burst 100). */
+  rpcRate?: RateLimit;
+  /**
+   * Sustained abuse: this many `bad_request`/`rate_limited` answers within `abuseWindow`
+   * ms close the connection with 1008 (default 100 within 10000 ms).
+   */
+  abuseLimit?: number;
+  abuseWindow?: number;
+  /** Newest messages a `history` without `limit` returns (default 50). */
+  defaultHistoryLimit?: number;
+  /** Rules per channel: keys are names, or prefixes ending in `*` ("chat:*"); the longest match wins. */
+  channels?: Record<string, ChannelRules>;
+  rpc?: Record<string, RpcMethod<A> | RpcMethod<A>['handler']>;
+  /** May this connection subscribe (also asked for `history` and `presence`)? */
+  canSubscribe?(context: RequestContext<A>, channel: string): Permission;
+  /** May this connection publish this data here? */
+  canPublish?(context: RequestContext<A>, channel: string, data: unknown): Permission;
+  /** An error that is not the peer's fault (an rpc handler or hook threw); default: console.error. */
+  onError?(error: unknown, context: RequestContext<A>): void;
+  now?: () => number;
+}
+
+interface Subscription {
+  /** Live messages that arrived while the subscription was recovering. */
+  buffer: ChannelMessage[] | null;
+}
+
+interface Session<A> {
+  client: ChannelClient<A>;
+  subscriptions: Map<string, Subscription>;
+  /** Requests other than rpc and ping run one after another, in the order they came. */
+  queue: Promise<void>;
+  closed: boolean;
+  publishes: TokenBucket;
+  subscribes: TokenBucket;
+  rpcs: TokenBucket;
+  /** Times of recent bad or rate-limited requests. */
+  strikes: number[];
+}
+
+interface LocalChannel<A> {
+  sessions: Set<Session<A>>;
+  /** Sessions whose subscription is replaying history; live messages are kept for them. */
+  recovering: Set<Session<A>>;
+  /** Settles once the engine delivers this channel to this node. */
+  ready: Promise<void>;
+}
+
+const DEFAULTS = {
+  maxDataLength: 64 * 1024,
+  maxSubscriptions: 1000,
+  publishRate: { perSecond: 50, burst: 100 },
+  subscribeRate: { perSecond: 50, burst: 500 },
+  rpcRate: { perSecond: 50, burst: 100 },
+  abuseLimit: 100,
+  abuseWindow: 10_000,
+  defaultHistoryLimit: 50,
+};
+
+/** Policy violation: the close code for sustained abuse. */
+const POLICY_VIOLATION = 1008;
+
+/**
+ * The hotline.v1 channel protocol for the connections of one node: requests in, answers
+ * and channel messages out, with everything shared between connections (and nodes) kept
+ * by an {@link Engine}. Each channel is subscribed in the engine once per node; a message
+ * is encoded once and broadcast to every live local subscriber.
+ *
+ * Recovery: a `sub` with `since` joins the channel's live stream first and keeps what
+ * arrives while it reads history, then answers, replays history, replays the kept
+ * messages it did not already send (by offset), and only then goes live, so nothing is
+ * missed or sent twice.
+ */
+export class ChannelHub<A = unknown> {
+  readonly metrics: ChannelMetrics = newChannelMetrics();
+  readonly engine: Engine;
+  private readonly sessions = new Map<ChannelClient<A>, Session<A>>();
+  private readonly channels = new Map<string, LocalChannel<A>>();
+  private readonly limits: WireLimits;
+  private readonly options: ChannelHubOptions<A>;
+  private readonly rules: Array<[prefix: string, exact: boolean, rules: ChannelRules]>;
+  private readonly now: () => number;
+  private broadcaster: Broadcaster | null = null;
+  private started: Promise<void> | null = null;
+
+  constructor(options: ChannelHubOptions<A> = {}) {
+    this.options = options;
+    this.engine = options.engine ?? new MemoryEngine({ now: options.now });
+    this.limits = resolveWireLimits(options.limits);
+    this.now = options.now ?? Date.now;
+    this.rules = Object.entries(options.channels ?? {})
+      .map(([pattern, rules]): [string, boolean, ChannelRules] =>
+        pattern.endsWith('*') ? [pattern.slice(0, -1), false, rules] : [pattern, true, rules],
+      )
+      .sort((a, b) => b[0].length - a[0].length);
+  }
+
+  /** Starts the engine; the server calls it once, with how to reach a channel's connections. */
+  start(broadcaster: Broadcaster): Promise<void> {
+    this.broadcaster = broadcaster;
+    this.started ??= this.engine.start({
+      message: (message) => this.deliver(message),
+      presence: (event) => this.presenceChanged(event),
+    });
+    return this.started;
+  }
+
+  async close(): Promise<void> {
+    await this.engine.close();
+  }
+
+  /** A connection opened. */
+  connect(client: ChannelClient<A>): void {
+    const now = this.now();
+    this.sessions.set(client, {
+      client,
+      subscriptions: new Map(),
+      queue: Promise.resolve(),
+      closed: false,
+      publishes: new TokenBucket(this.options.publishRate ?? DEFAULTS.publishRate, now),
+      subscribes: new TokenBucket(this.options.subscribeRate ?? DEFAULTS.subscribeRate, now),
+      rpcs: new TokenBucket(this.options.rpcRate ?? DEFAULTS.rpcRate, now),
+      strikes: [],
+    });
+    this.metrics.sessions++;
+  }
+
+  /** A connection closed, cleanly or not: its subscriptions and presence go. */
+  disconnect(client: ChannelClient<A>): void {
+    const session = this.sessions.get(client);
+    if (session === undefined) return;
+    session.closed = true;
+    this.sessions.delete(client);
+    this.metrics.sessions--;
+    for (const channel of session.subscriptions.keys()) this.dropSubscription(session, channel);
+  }
+
+  /** A text frame from a connection. */
+  handleText(client: ChannelClient<A>, text: string): void {
+    const session = this.sessions.get(client);
+    if (session === undefined || session.closed) return;
+    const parsed = parseRequest(text, this.limits);
+    if (!parsed.ok) {
+      this.fail(session, parsed.id, parsed.code, parsed.message);
+      return;
+    }
+    const request = parsed.request;
+    this.metrics.requests[request.op]++;
+    if (request.op === 'ping') {
+      client.send(encodePong(request.id));
+      return;
+    }
+    if (request.op === 'rpc') {
+      void this.run(session, request.id, () => this.rpc(session, request));
+      return;
+    }
+    session.queue = session.queue.then(() => this.run(session, request.id, () => this.channelRequest(session, request)));
+  }
+
+  /** A binary frame: hotline.v1 is JSON text only. */
+  handleBinary(client: ChannelClient<A>): void {
+    const session = this.sessions.get(client);
+    if (session !== undefined) this.fail(session, undefined, 'bad_request', 'hotline.v1 messages are JSON text frames, not binary');
+  }
+
+  /** Local subscribers of a channel (across its sessions, recovering or live). */
+  localSubscribers(channel: string): number {
+    return this.channels.get(channel)?.sessions.size ?? 0;
+  }
+
+  // ───────────────────────────── requests ─────────────────────────────
+
+  private async run(session: Session<A>, id: number, work: () => Promise<void>): Promise<void> {
+    try {
+      await work();
+    } catch (error) {
+      if (session.closed) return;
+      if (error instanceof ChannelError) {
+        this.fail(session, id, error.code, error.message);
+      } else {
+        (this.options.onError ?? defaultOnError)(error, { client: session.client });
+        this.fail(session, id, 'internal', 'internal error');
+      }
+    }
+  }
+
+  private channelRequest(session: Session<A>, request: Exclude<ClientRequest, { op: 'ping' | 'rpc' }>): Promise<void> {
+    if (session.closed) return Promise.resolve();
+    switch (request.op) {
+      case 'sub':
+        return this.subscribe(session, request);
+      case 'unsub':
+        if (session.subscriptions.has(request.ch)) this.dropSubscription(session, request.ch);
+        this.reply(session, encodeOk(request.id));
+        return Promise.resolve();
+      case 'pub':
+        return this.publish(session, request);
+      case 'history':
+        return this.history(session, request.id, request.ch, request.limit);
+      case 'presence':
+        return this.presence(session, request.id, request.ch);
+    }
+  }
+
+  private async subscribe(session: Session<A>, request: SubRequest): Promise<void> {
+    const { ch: channel, id } = request;
+    if (!session.subscribes.take(this.now())) return this.fail(session, id, 'rate_limited', 'subscribing too fast');
+    if (session.subscriptions.has(channel)) return this.fail(session, id, 'bad_request', `already subscribed to ${channel}`);
+    const max = this.options.maxSubscriptions ?? DEFAULTS.maxSubscriptions;
+    if (session.subscriptions.size >= max) return this.fail(session, id, 'too_large', `at most ${max} subscriptions per connection`);
+    await this.authorize(this.options.canSubscribe?.({ client: session.client }, channel), channel, 'subscribe to');
+    if (session.closed) return;
+
+    const subscription: Subscription = { buffer: [] };
+    session.subscriptions.set(channel, subscription);
+    this.metrics.subscriptions++;
+    const local = this.localChannel(channel);
+    local.sessions.add(session);
+    local.recovering.add(session);
+    this.engine.setLocalSubscriberCount(channel, local.sessions.size);
+    try {
+      await local.ready;
+      const result = await this.engine.history(channel, { since: request.since });
+      if (session.closed || session.subscriptions.get(channel) !== subscription) return;
+      const { position, recovered } = result;
+      if (request.since !== undefined) {
+        if (recovered) this.metrics.recoveries.recovered++;
+        else this.metrics.recoveries.notRecovered++;
+      }
+      this.reply(session, encodeOk(id, { epoch: position.epoch, offset: position.offset, recovered }));
+      let last = position.offset;
+      if (recovered) {
+        for (const message of result.messages) this.sendMessage(session, message);
+      }
+      for (const message of subscription.buffer!) {
+        if (message.epoch === position.epoch && message.offset > last) {
+          this.sendMessage(session, message);
+          last = message.offset;
+        }
+      }
+    } catch (error) {
+      if (session.subscriptions.get(channel) === subscription) this.dropSubscription(session, channel);
+      throw error;
+    } finally {
+      local.recovering.delete(session);
+      subscription.buffer = null;
+    }
+    // Live from here on: messages reach this connection through the broadcast.
+    session.client.join(channel);
+    const member = session.client.member;
+    if (member !== undefined) await this.engine.join(channel, session.client.id, member);
+  }
+
+  private async publish(session: Session<A>, request: PubRequest): Promise<void> {
+    const { ch: channel, id } = request;
+    if (!session.publishes.take(this.now())) return this.fail(session, id, 'rate_limited', 'publishing too fast');
+    let data: unknown = request.data;
+    const schema = this.rulesFor(channel)?.schema;
+    if (schema !== undefined) {
+      const checked = await validateWith(schema, data);
+      if (!checked.ok) return this.fail(session, id, 'bad_request', `invalid data for ${channel}: ${checked.message}`);
+      data = checked.value;
+    }
+    const json = JSON.stringify(data) as string | undefined;
+    if (json === undefined) return this.fail(session, id, 'bad_request', 'data is not JSON');
+    const max = this.options.maxDataLength ?? DEFAULTS.maxDataLength;
+    if (json.length > max) return this.fail(session, id, 'too_large', `data is ${json.length} characters of JSON; the limit is ${max}`);
+    await this.authorize(this.options.canPublish?.({ client: session.client }, channel, data), channel, 'publish to');
+    if (session.closed) return;
+    const result = await this.engine.publish(channel, json, { key: request.key });
+    if (result.duplicate) {
+      this.metrics.duplicatePublishes++;
+      this.reply(session, encodeOk(id, { offset: result.offset, delivered: 0 }));
+      return;
+    }
+    this.metrics.publishes++;
+    const delivered = await this.engine.subscriberCount(channel);
+    this.reply(session, encodeOk(id, { offset: result.offset, delivered }));
+  }
+
+  private async history(session: Session<A>, id: number, channel: string, limit: number | undefined): Promise<void> {
+    await this.authorize(this.options.canSubscribe?.({ client: session.client }, channel), channel, 'read');
+    const result = await this.engine.history(channel, { limit: limit ?? this.options.defaultHistoryLimit ?? DEFAULTS.defaultHistoryLimit });
+    this.reply(
+      session,
+      encodeHistoryOk(
+        id,
+        result.position.epoch,
+        result.messages.map((m) => ({ offset: m.offset, dataJson: m.data })),
+      ),
+    );
+  }
+
+  private async presence(session: Session<A>, id: number, channel: string): Promise<void> {
+    await this.authorize(this.options.canSubscribe?.({ client: session.client }, channel), channel, 'see presence in');
+    const members = await this.engine.members(channel);
+    this.reply(session, encodeOk(id, { members }));
+  }
+
+  private async rpc(session: Session<A>, request: RpcRequest): Promise<void> {
+    const { id, method } = request;
+    if (!session.rpcs.take(this.now())) return this.fail(session, id, 'rate_limited', 'calling too fast');
+    const entry = Object.hasOwn(this.options.rpc ?? {}, method) ? this.options.rpc![method] : undefined;
+    if (entry === undefined) return this.fail(session, id, 'not_found', `no rpc method ${JSON.stringify(method)}`);
+    const { handler, schema } = typeof entry === 'function' ? { handler: entry, schema: undefined } : entry;
+    let params: unknown = request.params;
+    if (schema !== undefined) {
+      const checked = await validateWith(schema, params);
+      if (!checked.ok) return this.fail(session, id, 'bad_request', `invalid params for ${method}: ${checked.message}`);
+      params = checked.value;
+    }
+    const result = await handler(params, { client: session.client });
+    if (session.closed) return;
+    this.reply(session, encodeOk(id, { result: result ?? null }));
+  }
+
+  private async authorize(permission: Permission | undefined, channel: string, action: string): Promise<void> {
+    if (permission === undefined) return;
+    if (!(await permission)) throw new ChannelError('forbidden', `not allowed to ${action} ${channel}`);
+  }
+
+  // ───────────────────────────── delivery ─────────────────────────────
+
+  private localChannel(channel: string): LocalChannel<A> {
+    let local = this.channels.get(channel);
+    if (local === undefined) {
+      local = { sessions: new Set(), recovering: new Set(), ready: this.engine.subscribe(channel) };
+      // A failed engine subscription fails the subscribes waiting on it; the next one retries.
+      local.ready.catch(() => {
+        if (this.channels.get(channel) === local && local!.sessions.size === 0) this.channels.delete(channel);
+      });
+      this.channels.set(channel, local);
+    }
+    return local;
+  }
+
+  /** A message from the engine for a channel this node subscribed to. */
+  private deliver(message: ChannelMessage): void {
+    const local = this.channels.get(message.channel);
+    if (local === undefined) return;
+    for (const session of local.recovering) session.subscriptions.get(message.channel)?.buffer?.push(message);
+    const live = local.sessions.size - local.recovering.size;
+    if (live > 0 && this.broadcaster !== null) {
+      this.metrics.deliveries += this.broadcaster.broadcast(message.channel, encodeMsg(message.channel, message.offset, message.data));
+    }
+  }
+
+  private presenceChanged(event: PresenceEvent): void {
+    const local = this.channels.get(event.channel);
+    if (local === undefined) return;
+    const text = event.kind === 'join' ? encodeJoin(event.channel, event.member) : encodeLeave(event.channel, event.member);
+    for (const session of local.sessions) {
+      if (session.client.id !== event.client && !local.recovering.has(session)) session.client.send(text);
+    }
+  }
+
+  private sendMessage(session: Session<A>, message: ChannelMessage): void {
+    session.client.send(encodeMsg(message.channel, message.offset, message.data));
+    this.metrics.deliveries++;
+  }
+
+  private dropSubscription(session: Session<A>, channel: string): void {
+    if (!session.subscriptions.delete(channel)) return;
+    this.metrics.subscriptions--;
+    if (!session.closed) session.client.leave(channel);
+    const local = this.channels.get(channel);
+    if (local === undefined) return;
+    local.sessions.delete(session);
+    local.recovering.delete(session);
+    this.engine.setLocalSubscriberCount(channel, local.sessions.size);
+    if (session.client.member !== undefined) this.engine.leave(channel, session.client.id).catch(() => {});
+    if (local.sessions.size === 0) {
+      this.channels.delete(channel);
+      this.engine.unsubscribe(channel).catch(() => {});
+    }
+  }
+
+  private rulesFor(channel: string): ChannelRules | undefined {
+    for (const [prefix, exact, rules] of this.rules) {
+      if (exact ? channel === prefix : channel.startsWith(prefix)) return rules;
+    }
+    return undefined;
+  }
+
+  // ───────────────────────────── answers ─────────────────────────────
+
+  private reply(session: Session<A>, text: string): void {
+    if (!session.closed) session.client.send(text);
+  }
+
+  private fail(session: Session<A>, id: number | undefined, code: ErrorCode, message: string): void {
+    this.metrics.errors[code]++;
+    this.reply(session, encodeErr(id, code, message));
+    if (code !== 'bad_request' && code !== 'rate_limited') return;
+    const now = this.now();
+    const window = this.options.abuseWindow ?? DEFAULTS.abuseWindow;
+    session.strikes.push(now);
+    while (session.strikes.length > 0 && session.strikes[0]! <= now - window) session.strikes.shift();
+    if (session.strikes.length >= (this.options.abuseLimit ?? DEFAULTS.abuseLimit) && !session.closed) {
+      this.metrics.abuseCloses++;
+      session.client.close(POLICY_VIOLATION, 'too many bad or rate-limited requests');
+      this.disconnect(session.client);
+    }
+  }
+}
+
+function defaultOnError(error: unknown): void {
+  console.error('hotline: a channel hook or rpc handler threw; answered internal:', error);
+}

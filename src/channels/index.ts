@@ -1,0 +1,33 @@
+/** Channels: the hotline.v1 hub, the Engine interface and the embedded memory engine. */
+export { ChannelError } from './channel-error.js';
+export {
+  EngineUnavailableError,
+  type ChannelMessage,
+  type Engine,
+  type EngineListener,
+  type HistoryQuery,
+  type HistoryResult,
+  type PresenceEvent,
+  type PublishResult,
+  type StreamPosition,
+} from './engine.js';
+export {
+  ChannelHub,
+  type Broadcaster,
+  type ChannelClient,
+  type ChannelHubOptions,
+  type ChannelRules,
+  type Permission,
+  type RequestContext,
+  type RpcMethod,
+} from './hub.js';
+export {
+  DEFAULT_HISTORY_SIZE,
+  DEFAULT_HISTORY_TTL,
+  DEFAULT_IDEMPOTENCY_WINDOW,
+  MemoryEngine,
+  type MemoryEngineOptions,
+} from './memory-engine.js';
+export { newChannelMetrics, type ChannelMetrics } from './metrics.js';
+export type { RateLimit } from './rate-limit.js';
+export { validateWith, type InferOutput, type StandardIssue, type StandardResult, type StandardSchemaV1 } from './standard-schema.js';

@@ -1,0 +1,44 @@
+import type { ErrorCode, RequestOp } from '../wire/index.js';
+
+/** Counters of every channel operation, for /metrics. All only ever increase but `subscriptions` and `sessions`. */
+export interface ChannelMetrics {
+  /** Requests received, by op (valid ones; malformed ones count under errors.bad_request). */
+  requests: Record<RequestOp, number>;
+  /** `err` answers, by code. */
+  errors: Record<ErrorCode, number>;
+  /** Messages published (not counting idempotent repeats). */
+  publishes: number;
+  /** Publishes answered as repeats of an earlier key. */
+  duplicatePublishes: number;
+  /** Messages written to subscribers, live or replayed. */
+  deliveries: number;
+  /** Subscriptions that asked to recover, by outcome. */
+  recoveries: { recovered: number; notRecovered: number };
+  /** Connections closed with 1008 for sustained abuse. */
+  abuseCloses: number;
+  /** Open sessions and their subscriptions, now. */
+  sessions: number;
+  subscriptions: number;
+}
+
+export function newChannelMetrics(): ChannelMetrics {
+  return {
+    requests: { sub: 0, unsub: 0, pub: 0, presence: 0, history: 0, rpc: 0, ping: 0 },
+    errors: {
+      bad_request: 0,
+      unauthorized: 0,
+      forbidden: 0,
+      not_found: 0,
+      rate_limited: 0,
+      too_large: 0,
+      internal: 0,
+    },
+    publishes: 0,
+    duplicatePublishes: 0,
+    deliveries: 0,
+    recoveries: { recovered: 0, notRecovered: 0 },
+    abuseCloses: 0,
+    sessions: 0,
+    subscriptions: 0,
+  };
+}

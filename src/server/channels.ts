@@ -1,0 +1,104 @@
+import { randomBytes } from 'node:crypto';
+import { ChannelHub, type ChannelClient, type ChannelHubOptions } from '../channels/index.js';
+import type { WebSocketConnection } from '../node/connection.js';
+import {
+  WebSocketServer,
+  type UpgradeRejection,
+  type UpgradeRequest,
+  type WebSocketServerOptions,
+} from '../node/server.js';
+import { SUBPROTOCOL, type Member } from '../wire/index.js';
+
+/** What authentication decides for a connection: its identity for hooks, and its presence member. */
+export interface ChannelIdentity<A> {
+  auth: A;
+  member?: Member;
+}
+
+export interface ChannelsEndpointOptions<A>
+  extends ChannelHubOptions<A>,
+    Omit<WebSocketServerOptions<ChannelConnectionData<A>>, 'handlers' | 'upgrade' | 'protocols'> {
+  /**
+   * Who may connect, decided before the upgrade completes: an identity, or a refusal with
+   * an HTTP status (401 without credentials, 403 with bad ones). Default: everyone, as
+   * `{ auth: undefined }`, with no presence member.
+   */
+  authenticate?(
+    req: UpgradeRequest,
+  ): ChannelIdentity<A> | { reject: UpgradeRejection } | Promise<ChannelIdentity<A> | { reject: UpgradeRejection }>;
+}
+
+/** A channel connection's data: its identity, and the hub's view of it once open. */
+export interface ChannelConnectionData<A> {
+  identity: ChannelIdentity<A>;
+  client: ChannelClient<A> | null;
+}
+
+/** This process's part of every client id, so ids stay unique across nodes sharing an engine. */
+const NODE_ID = randomBytes(6).toString('base64url');
+let nextClient = 0;
+
+class ConnectionClient<A> implements ChannelClient<A> {
+  readonly id = `${NODE_ID}.${(nextClient++).toString(36)}`;
+  constructor(
+    private readonly conn: WebSocketConnection<ChannelConnectionData<A>>,
+    readonly auth: A,
+    readonly member: Member | undefined,
+  ) {}
+
+  send(text: string): void {
+    this.conn.send(text);
+  }
+
+  close(code: number, reason: string): void {
+    this.conn.close(code, reason);
+  }
+
+  join(channel: string): void {
+    this.conn.subscribe(channel);
+  }
+
+  leave(channel: string): void {
+    this.conn.unsubscribe(channel);
+  }
+}
+
+/**
+ * The `/ws` endpoint: WebSocket connections speaking hotline.v1 (the subprotocol is selected
+ * when offered; a client that offers none is served the same protocol) through one
+ * {@link ChannelHub}. Channel messages go out through the endpoint's topics, so each one
+ * is encoded (and compressed) once for all of a channel's subscribers on this node.
+ */
+export function channelsEndpoint<A = undefined>(
+  options: ChannelsEndpointOptions<A> = {},
+): { server: WebSocketServer<ChannelConnectionData<A>>; hub: ChannelHub<A>; ready: Promise<void> } {
+  const hub = new ChannelHub<A>(options);
+  const { authenticate } = options;
+  const server = new WebSocketServer<ChannelConnectionData<A>>({
+    ...options,
+    protocols: [SUBPROTOCOL],
+    async upgrade(req) {
+      const decided = authenticate === undefined ? { auth: undefined as A } : await authenticate(req);
+      if ('reject' in decided) return decided;
+      return { data: { identity: decided, client: null } };
+    },
+    handlers: {
+      open(conn) {
+        const client = new ConnectionClient(conn, conn.data.identity.auth, conn.data.identity.member);
+        conn.data.client = client;
+        hub.connect(client);
+      },
+      message(conn, message) {
+        const client = conn.data.client;
+        if (client === null) return;
+        if (typeof message === 'string') hub.handleText(client, message);
+        else hub.handleBinary(client);
+      },
+      close(conn) {
+        if (conn.data.client !== null) hub.disconnect(conn.data.client);
+      },
+    },
+  });
+  const ready = hub.start({ broadcast: (channel, text) => server.publish(channel, text) });
+  return { server, hub, ready };
+}
