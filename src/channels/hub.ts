@@ -22,7 +22,7 @@ import type { ChannelMessage, Engine, PresenceEvent } from './engine.js';
 import { MemoryEngine } from './memory-engine.js';
 import { newChannelMetrics, type ChannelMetrics } from './metrics.js';
 import { TokenBucket, type RateLimit } from './rate-limit.js';
-import { validateWith, type StandardSchemaV1 } from './standard-schema.js';
+import { validateWith, type StandardSchemaV1 } from '../wire/index.js';
 
 /** One connection as the hub sees it; the server layer adapts its WebSocket connections. */
 export interface ChannelClient<A = unknown> {

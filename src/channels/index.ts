@@ -30,4 +30,4 @@ export {
 } from './memory-engine.js';
 export { newChannelMetrics, type ChannelMetrics } from './metrics.js';
 export type { RateLimit } from './rate-limit.js';
-export { validateWith, type InferOutput, type StandardIssue, type StandardResult, type StandardSchemaV1 } from './standard-schema.js';
+export { validateWith, type InferOutput, type StandardIssue, type StandardResult, type StandardSchemaV1 } from '../wire/index.js';

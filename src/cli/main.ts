@@ -1,4 +1,8 @@
 #!/usr/bin/env node
+import { readFile } from 'node:fs/promises';
+import type { ServerResponse } from 'node:http';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { serve } from '../server/serve.js';
 import { echoHandlers } from '../server/echo.js';
@@ -56,7 +60,11 @@ async function main(argv: string[]): Promise<number> {
       host: values.host,
       websocket: { '/echo': echoHandlers, '/ws': channels.server },
       endpoint: endpointOptions,
-      request(_req, res) {
+      request(req, res) {
+        if (req.url === '/hotline.js' || req.url === '/hotline.js.map') {
+          serveSdk(req.url, res);
+          return;
+        }
         res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
         res.end(`hotline\n\nWebSocket endpoints:\n  ws://${values.host}:${port}/echo\n  ws://${values.host}:${port}/ws (hotline.v1)\n`);
       },
@@ -85,6 +93,25 @@ async function main(argv: string[]): Promise<number> {
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
   return -1;
+}
+
+/** The SDK bundle that `npm run build` writes beside dist/cli/. */
+const SDK_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+function serveSdk(path: string, res: ServerResponse): void {
+  readFile(join(SDK_DIR, path.slice(1))).then(
+    (body) => {
+      res.writeHead(200, {
+        'content-type': path.endsWith('.map') ? 'application/json' : 'text/javascript; charset=utf-8',
+        'cache-control': 'no-cache',
+      });
+      res.end(body);
+    },
+    () => {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end('the SDK bundle is missing: run npm run build\n');
+    },
+  );
 }
 
 main(process.argv.slice(2)).then(

@@ -52,3 +52,4 @@ export {
   type OkFields,
 } from './encode.js';
 export { parseServerMessage, replyFor } from './parse-server.js';
+export { validateWith, type InferOutput, type StandardIssue, type StandardResult, type StandardSchemaV1 } from './standard-schema.js';

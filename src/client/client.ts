@@ -1,0 +1,484 @@
+import {
+  SUBPROTOCOL,
+  parseServerMessage,
+  type InferOutput,
+  type Json,
+  type Member,
+  type ServerMessage,
+  type StandardSchemaV1,
+} from '../wire/index.js';
+import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { Channel, type ChannelHost, type SubscribedEvent } from './channel.js';
+import { Emitter } from './emitter.js';
+import { HotlineError } from './errors.js';
+
+/** The part of the WebSocket interface the client uses: the browser's, or hotline's for Node. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((event: unknown) => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: { code: number; reason: string }) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+}
+
+export type WebSocketConstructorLike = new (url: string, protocols: string | string[]) => WebSocketLike;
+
+export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+export interface ClientOptions {
+  /** The WebSocket class: by default the platform's (browsers); in Node pass `WebSocket` from 'hotline'. */
+  WebSocket?: WebSocketConstructorLike;
+  /** Reconnection: full-jitter exponential backoff (defaults: 1 s, ×2, at most 30 s, unlimited). */
+  reconnect?: BackoffOptions;
+  /** Give up on a connection attempt that has not opened after this long (ms, default 10000). */
+  connectTimeout?: number;
+  /** Ping when nothing arrived for this long (ms, default 20000; 0 disables heartbeats). */
+  pingInterval?: number;
+  /** Declare the connection dead when nothing answers a ping for this long (ms, default 10000). */
+  pingTimeout?: number;
+  /** Time for the server to answer a request once sent (ms, default 10000). */
+  requestTimeout?: number;
+  /** Requests made while disconnected wait in a queue: at most this many (default 100)… */
+  queueSize?: number;
+  /** …for at most this long (ms, default 30000). */
+  queueTimeout?: number;
+  /**
+   * Close codes after which reconnecting is pointless (default: 1002, 1003, 1007, 1008 and
+   * 4401/4403, which a server can use for authentication failures).
+   */
+  finalCloseCodes?: readonly number[];
+}
+
+export type ClientEvents = {
+  state: [state: ClientState];
+  /** A connection closed; `willRetry` says whether the client reconnects. */
+  close: [event: { code: number; reason: string; willRetry: boolean }];
+};
+
+const DEFAULT_FINAL_CODES = [1002, 1003, 1007, 1008, 4401, 4403];
+const OPEN = 1;
+
+interface Pending {
+  id: number;
+  text: string;
+  /** Safe to send again after a drop (idempotent: pub with its key, history, presence). */
+  retry: boolean;
+  sent: boolean;
+  queuedAt: number;
+  timer: ReturnType<typeof setTimeout> | null;
+  timeout: number;
+  resolve(reply: ServerMessage): void;
+  reject(error: HotlineError): void;
+}
+
+function randomKey(): string {
+  const crypto = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
+  if (crypto?.randomUUID) return crypto.randomUUID();
+  return Math.random().toString(36).slice(2) + Date.now().toString(36);
+}
+
+/**
+ * A hotline.v1 client that stays connected: it reconnects with backoff, resubscribes every
+ * channel from its last offset, retries unanswered publishes with their idempotency keys,
+ * and queues requests made while disconnected. Create it with {@link connect}.
+ */
+export class HotlineClient extends Emitter<ClientEvents> implements ChannelHost {
+  readonly url: string;
+  private readonly options: ClientOptions;
+  private readonly WebSocketClass: WebSocketConstructorLike;
+  private readonly channels = new Map<string, Channel<never>>();
+  private readonly pending = new Map<number, Pending>();
+  /** Requests not yet sent, in order. */
+  private queue: Pending[] = [];
+  private readonly subscribing = new Map<string, Array<{ resolve(e: SubscribedEvent): void; reject(e: Error): void }>>();
+  private socket: WebSocketLike | null = null;
+  private currentState: ClientState = 'connecting';
+  private nextId = 1;
+  private attempt = 0;
+  private opened = false;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private connectTimer: ReturnType<typeof setTimeout> | null = null;
+  private heartbeat: ReturnType<typeof setInterval> | null = null;
+  private lastReceived = 0;
+  private pingSentAt = 0;
+  private readonly onOnline = (): void => {
+    // Back online: no reason to sit out the backoff.
+    if (this.currentState === 'reconnecting' && this.retryTimer !== null) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+      this.open();
+    }
+  };
+
+  constructor(url: string, options: ClientOptions = {}) {
+    super();
+    this.url = url;
+    this.options = options;
+    const platform = (globalThis as { WebSocket?: WebSocketConstructorLike }).WebSocket;
+    const WebSocketClass = options.WebSocket ?? platform;
+    if (WebSocketClass === undefined) {
+      throw new TypeError("no WebSocket class: in Node, pass { WebSocket } from 'hotline'");
+    }
+    this.WebSocketClass = WebSocketClass;
+    const target = globalThis as { addEventListener?: (type: string, listener: () => void) => void };
+    target.addEventListener?.('online', this.onOnline);
+    this.open();
+  }
+
+  get state(): ClientState {
+    return this.currentState;
+  }
+
+  /** The channel `name` (one object per name); typed by `T` or by a Standard Schema. */
+  channel<S extends StandardSchemaV1>(name: string, options: { schema: S }): Channel<InferOutput<S>>;
+  channel<T = Json>(name: string): Channel<T>;
+  channel(name: string): Channel<unknown> {
+    let channel = this.channels.get(name);
+    if (channel === undefined) {
+      channel = new Channel<never>(name, this);
+      this.channels.set(name, channel);
+    }
+    return channel as Channel<unknown>;
+  }
+
+  /** Calls a server rpc method. Not retried after a drop (it may have run): fails with 'disconnected'. */
+  rpc<R = Json>(method: string, params?: Json, options: { timeout?: number } = {}): Promise<R> {
+    const fields: Record<string, Json> = { method };
+    if (params !== undefined) fields.params = params;
+    return this.request('rpc', fields, false, options.timeout).then((reply) => (reply as unknown as { result: R }).result);
+  }
+
+  /** Closes for good: no reconnection; queued and pending requests fail with 'closed'. */
+  close(): void {
+    if (this.currentState === 'closed') return;
+    this.shutdown(new HotlineError('closed', 'the client was closed'));
+    const socket = this.socket;
+    this.detach();
+    socket?.close(1000, '');
+  }
+
+  // ───────────────────────── ChannelHost ─────────────────────────
+
+  subscribeChannel(channel: Channel<never>): Promise<SubscribedEvent> {
+    if (this.currentState === 'closed') return Promise.reject(new HotlineError('closed', 'the client was closed'));
+    return new Promise((resolve, reject) => {
+      const waiting = this.subscribing.get(channel.name) ?? [];
+      waiting.push({ resolve, reject });
+      this.subscribing.set(channel.name, waiting);
+      if (channel.wanted) {
+        // Already subscribed (or on its way): answer with where it stands.
+        if (channel.position !== null && waiting.length === 1 && this.currentState === 'open') {
+          this.subscribing.delete(channel.name);
+          resolve({ ...channel.position, recovered: true, first: false });
+        }
+        return;
+      }
+      channel.wanted = true;
+      if (this.currentState === 'open') this.sendSub(channel, true);
+    });
+  }
+
+  unsubscribeChannel(channel: Channel<never>): void {
+    if (!channel.wanted) return;
+    channel.wanted = false;
+    channel.position = null;
+    if (this.currentState === 'open') this.sendRaw({ op: 'unsub', id: this.nextId++, ch: channel.name });
+  }
+
+  publishTo(name: string, data: Json, key: string | undefined): Promise<{ offset: number; delivered: number }> {
+    return this.request('pub', { ch: name, data, key: key ?? randomKey() }, true).then((reply) => {
+      const ok = reply as { offset: number; delivered: number };
+      return { offset: ok.offset, delivered: ok.delivered };
+    });
+  }
+
+  historyOf(name: string, limit: number | undefined): Promise<{ epoch: string; messages: Array<{ offset: number; data: Json }> }> {
+    const fields: Record<string, Json> = { ch: name };
+    if (limit !== undefined) fields.limit = limit;
+    return this.request('history', fields, true).then((reply) => reply as unknown as { epoch: string; messages: Array<{ offset: number; data: Json }> });
+  }
+
+  presenceOf(name: string): Promise<Member[]> {
+    return this.request('presence', { ch: name }, true).then((reply) => (reply as { members: Member[] }).members);
+  }
+
+  // ───────────────────────── connection ─────────────────────────
+
+  private setState(state: ClientState): void {
+    if (this.currentState === state) return;
+    this.currentState = state;
+    this.emit('state', state);
+  }
+
+  private open(): void {
+    this.retryTimer = null;
+    let socket: WebSocketLike;
+    try {
+      socket = new this.WebSocketClass(this.url, SUBPROTOCOL);
+    } catch (error) {
+      // An invalid URL will never work.
+      this.shutdown(new HotlineError('closed', `cannot connect: ${error instanceof Error ? error.message : String(error)}`));
+      throw error;
+    }
+    this.socket = socket;
+    socket.onopen = () => this.onOpen(socket);
+    socket.onmessage = (event) => this.onMessage(socket, event.data);
+    socket.onclose = (event) => this.onClose(socket, event.code, event.reason);
+    socket.onerror = () => {};
+    const timeout = this.options.connectTimeout ?? 10_000;
+    this.connectTimer = setTimeout(() => {
+      // A server that accepted TCP but never answers the handshake.
+      if (this.socket === socket && socket.readyState !== OPEN) this.drop(socket, 4000, 'connect timeout');
+    }, timeout);
+  }
+
+  private onOpen(socket: WebSocketLike): void {
+    if (this.socket !== socket) return;
+    if (this.connectTimer !== null) clearTimeout(this.connectTimer);
+    this.connectTimer = null;
+    this.attempt = 0;
+    this.lastReceived = Date.now();
+    this.setState('open');
+    const first = !this.opened;
+    this.opened = true;
+    // Subscriptions first, so that publishes retried below are seen by them.
+    for (const channel of this.channels.values()) {
+      if (channel.wanted) this.sendSub(channel, first && channel.position === null);
+    }
+    const queued = this.queue;
+    this.queue = [];
+    for (const request of queued) this.transmit(request);
+    this.startHeartbeat(socket);
+  }
+
+  private onMessage(socket: WebSocketLike, data: unknown): void {
+    if (this.socket !== socket || typeof data !== 'string') return;
+    this.lastReceived = Date.now();
+    this.pingSentAt = 0;
+    const message = parseServerMessage(data);
+    if (message === null) return;
+    switch (message.op) {
+      case 'msg':
+        this.channels.get(message.ch)?.receive(message.offset, message.data);
+        return;
+      case 'join':
+      case 'leave':
+        this.channels.get(message.ch)?.presenceEvent(message.op, message.member);
+        return;
+      case 'ok':
+      case 'pong':
+      case 'err': {
+        if (message.id === undefined) return;
+        const request = this.pending.get(message.id);
+        if (request === undefined) return;
+        this.pending.delete(message.id);
+        if (request.timer !== null) clearTimeout(request.timer);
+        if (message.op === 'err') request.reject(new HotlineError(message.code, message.message));
+        else request.resolve(message);
+        return;
+      }
+    }
+  }
+
+  private onClose(socket: WebSocketLike, code: number, reason: string): void {
+    if (this.socket !== socket) return;
+    this.disconnected(code, reason);
+  }
+
+  /** Gives up on a socket that looks dead and carries on as if it had closed. */
+  private drop(socket: WebSocketLike, code: number, reason: string): void {
+    this.detach();
+    try {
+      socket.close();
+    } catch {
+      // closing a socket that never opened may throw on some platforms
+    }
+    this.disconnected(code, reason);
+  }
+
+  private detach(): void {
+    const socket = this.socket;
+    if (socket !== null) {
+      socket.onopen = null;
+      socket.onmessage = null;
+      socket.onclose = null;
+    }
+    this.socket = null;
+    if (this.connectTimer !== null) clearTimeout(this.connectTimer);
+    this.connectTimer = null;
+    if (this.heartbeat !== null) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+  }
+
+  private disconnected(code: number, reason: string): void {
+    this.detach();
+    if (this.currentState === 'closed') return;
+    // Requests in flight: idempotent ones go again after the reconnect, in their order, before
+    // anything queued since; an rpc may have run, so it fails.
+    const again: Pending[] = [];
+    for (const request of [...this.pending.values()].sort((a, b) => a.id - b.id)) {
+      if (!request.sent) continue;
+      this.pending.delete(request.id);
+      if (request.timer !== null) clearTimeout(request.timer);
+      if (request.retry) {
+        request.sent = false;
+        again.push(request);
+        this.armQueueTimer(request);
+      } else {
+        request.reject(new HotlineError('disconnected', 'the connection dropped before the answer'));
+      }
+    }
+    this.queue = [...again, ...this.queue];
+    const finalCodes = this.options.finalCloseCodes ?? DEFAULT_FINAL_CODES;
+    const retries = this.options.reconnect?.retries ?? Infinity;
+    const willRetry = !finalCodes.includes(code) && this.attempt < retries;
+    this.emit('close', { code, reason, willRetry });
+    if (!willRetry) {
+      this.shutdown(new HotlineError('closed', `the server closed the connection (${code}${reason ? ` ${reason}` : ''})`));
+      return;
+    }
+    this.setState('reconnecting');
+    const delay = backoffDelay(this.attempt++, this.options.reconnect);
+    this.retryTimer = setTimeout(() => this.open(), delay);
+  }
+
+  private shutdown(error: HotlineError): void {
+    this.setState('closed');
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    const target = globalThis as { removeEventListener?: (type: string, listener: () => void) => void };
+    target.removeEventListener?.('online', this.onOnline);
+    for (const request of [...this.pending.values(), ...this.queue]) {
+      if (request.timer !== null) clearTimeout(request.timer);
+      request.reject(error);
+    }
+    this.pending.clear();
+    this.queue = [];
+    for (const [, waiting] of this.subscribing) for (const w of waiting) w.reject(error);
+    this.subscribing.clear();
+  }
+
+  private startHeartbeat(socket: WebSocketLike): void {
+    const interval = this.options.pingInterval ?? 20_000;
+    if (interval <= 0) return;
+    const timeout = this.options.pingTimeout ?? 10_000;
+    const tick = Math.max(50, Math.min(interval, timeout) / 2);
+    this.heartbeat = setInterval(() => {
+      if (this.socket !== socket) return;
+      const now = Date.now();
+      if (this.pingSentAt !== 0) {
+        // A dead connection the OS has not noticed: nothing arrived since the ping.
+        if (now - this.pingSentAt >= timeout) this.drop(socket, 4000, 'heartbeat timeout');
+      } else if (now - this.lastReceived >= interval) {
+        this.pingSentAt = now;
+        this.sendRaw({ op: 'ping', id: this.nextId++ });
+      }
+    }, tick);
+  }
+
+  // ───────────────────────── requests ─────────────────────────
+
+  private sendRaw(message: Record<string, Json>): void {
+    const socket = this.socket;
+    if (socket !== null && socket.readyState === OPEN) socket.send(JSON.stringify(message));
+  }
+
+  private sendSub(channel: Channel<never>, first: boolean): void {
+    const since = channel.position;
+    const fields: Record<string, Json> = { ch: channel.name };
+    if (since !== null) fields.since = { epoch: since.epoch, offset: since.offset };
+    const id = this.nextId++;
+    const settle = (outcome: { event?: SubscribedEvent; error?: Error }): void => {
+      const waiting = this.subscribing.get(channel.name) ?? [];
+      this.subscribing.delete(channel.name);
+      for (const w of waiting) {
+        if (outcome.event !== undefined) w.resolve(outcome.event);
+        else w.reject(outcome.error!);
+      }
+    };
+    const request: Pending = {
+      id,
+      text: JSON.stringify({ op: 'sub', id, ...fields }),
+      retry: false,
+      sent: false,
+      queuedAt: Date.now(),
+      timer: null,
+      timeout: this.options.requestTimeout ?? 10_000,
+      resolve: (reply) => {
+        const ok = reply as { epoch: string; offset: number; recovered: boolean };
+        if (!channel.wanted) return;
+        const event: SubscribedEvent = { epoch: ok.epoch, offset: ok.offset, recovered: ok.recovered, first };
+        channel.subscribed(event);
+        settle({ event });
+      },
+      reject: (error) => {
+        // Dropped connections resubscribe on the next open; anything else ends the subscription.
+        if (error.code === 'disconnected' || error.code === 'closed' || error.code === 'timeout') {
+          if (error.code === 'closed') settle({ error });
+          return;
+        }
+        channel.wanted = false;
+        channel.position = null;
+        channel.failed(error);
+        settle({ error });
+      },
+    };
+    this.transmit(request);
+  }
+
+  private request(op: string, fields: Record<string, Json>, retry: boolean, timeout?: number): Promise<ServerMessage> {
+    if (this.currentState === 'closed') return Promise.reject(new HotlineError('closed', 'the client was closed'));
+    return new Promise((resolve, reject) => {
+      const id = this.nextId++;
+      const request: Pending = {
+        id,
+        text: JSON.stringify({ op, id, ...fields }),
+        retry,
+        sent: false,
+        queuedAt: Date.now(),
+        timer: null,
+        timeout: timeout ?? this.options.requestTimeout ?? 10_000,
+        resolve,
+        reject,
+      };
+      if (this.currentState === 'open' && this.socket?.readyState === OPEN) {
+        this.transmit(request);
+        return;
+      }
+      if (this.queue.length >= (this.options.queueSize ?? 100)) {
+        reject(new HotlineError('queue_full', 'too many requests are waiting for the connection'));
+        return;
+      }
+      this.queue.push(request);
+      this.armQueueTimer(request);
+    });
+  }
+
+  private armQueueTimer(request: Pending): void {
+    const left = (this.options.queueTimeout ?? 30_000) - (Date.now() - request.queuedAt);
+    request.timer = setTimeout(() => {
+      const index = this.queue.indexOf(request);
+      if (index !== -1) this.queue.splice(index, 1);
+      request.reject(new HotlineError('queue_timeout', 'the connection did not come back in time'));
+    }, Math.max(0, left));
+  }
+
+  private transmit(request: Pending): void {
+    if (request.timer !== null) clearTimeout(request.timer);
+    request.sent = true;
+    this.pending.set(request.id, request);
+    request.timer = setTimeout(() => {
+      if (this.pending.get(request.id) !== request) return;
+      this.pending.delete(request.id);
+      request.reject(new HotlineError('timeout', `no answer within ${request.timeout} ms`));
+    }, request.timeout);
+    this.socket!.send(request.text);
+  }
+}
+
+/** Connects to a hotline.v1 endpoint (such as ws://host/ws) and stays connected. */
+export function connect(url: string, options: ClientOptions = {}): HotlineClient {
+  return new HotlineClient(url, options);
+}

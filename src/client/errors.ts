@@ -1,0 +1,24 @@
+import type { ErrorCode } from '../wire/index.js';
+
+/** Why a client request failed: a server `err` code, or one of the client's own. */
+export type ClientErrorCode =
+  | ErrorCode
+  /** No answer within the request's timeout. */
+  | 'timeout'
+  /** The request waited for a connection longer than the queue allows, or the queue was full. */
+  | 'queue_full'
+  | 'queue_timeout'
+  /** The connection dropped before an answer to a request that is not safe to repeat (rpc). */
+  | 'disconnected'
+  /** The client was closed. */
+  | 'closed';
+
+export class HotlineError extends Error {
+  override readonly name = 'HotlineError';
+  constructor(
+    readonly code: ClientErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
