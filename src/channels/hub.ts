@@ -18,7 +18,7 @@ import {
   type WireLimits,
 } from '../wire/index.js';
 import { ChannelError } from './channel-error.js';
-import type { ChannelMessage, Engine, PresenceEvent } from './engine.js';
+import { EngineUnavailableError, type ChannelMessage, type Engine, type PresenceEvent } from './engine.js';
 import { MemoryEngine } from './memory-engine.js';
 import { newChannelMetrics, type ChannelMetrics } from './metrics.js';
 import { TokenBucket, type RateLimit } from './rate-limit.js';
@@ -117,6 +117,9 @@ interface Session<A> {
 }
 
 interface LocalChannel<A> {
+  /** The last message delivered here, to drop repeats (an engine re-reading after an outage). */
+  epoch: string;
+  offset: number;
   sessions: Set<Session<A>>;
   /** Sessions whose subscription is replaying history; live messages are kept for them. */
   recovering: Set<Session<A>>;
@@ -137,6 +140,8 @@ const DEFAULTS = {
 
 /** Policy violation: the close code for sustained abuse. */
 const POLICY_VIOLATION = 1008;
+/** Service restart: what a subscriber whose stream could not be re-read is closed with. */
+const SERVICE_RESTART = 1012;
 
 /**
  * The hotline.v1 channel protocol for the connections of one node: requests in, answers
@@ -179,6 +184,9 @@ export class ChannelHub<A = unknown> {
     this.started ??= this.engine.start({
       message: (message) => this.deliver(message),
       presence: (event) => this.presenceChanged(event),
+      health: (healthy) => {
+        if (healthy) void this.resync();
+      },
     });
     return this.started;
   }
@@ -255,6 +263,9 @@ export class ChannelHub<A = unknown> {
       if (session.closed) return;
       if (error instanceof ChannelError) {
         this.fail(session, id, error.code, error.message);
+      } else if (error instanceof EngineUnavailableError) {
+        // Never a silent drop: the request was not carried out, and the client is told.
+        this.fail(session, id, 'internal', `unavailable: ${error.message}`);
       } else {
         (this.options.onError ?? defaultOnError)(error, { client: session.client });
         this.fail(session, id, 'internal', 'internal error');
@@ -402,7 +413,7 @@ export class ChannelHub<A = unknown> {
   private localChannel(channel: string): LocalChannel<A> {
     let local = this.channels.get(channel);
     if (local === undefined) {
-      local = { sessions: new Set(), recovering: new Set(), ready: this.engine.subscribe(channel) };
+      local = { epoch: '', offset: 0, sessions: new Set(), recovering: new Set(), ready: this.engine.subscribe(channel) };
       // A failed engine subscription fails the subscribes waiting on it; the next one retries.
       local.ready.catch(() => {
         if (this.channels.get(channel) === local && local!.sessions.size === 0) this.channels.delete(channel);
@@ -416,10 +427,35 @@ export class ChannelHub<A = unknown> {
   private deliver(message: ChannelMessage): void {
     const local = this.channels.get(message.channel);
     if (local === undefined) return;
+    if (message.epoch === local.epoch && message.offset <= local.offset) return;
+    local.epoch = message.epoch;
+    local.offset = message.offset;
     for (const session of local.recovering) session.subscriptions.get(message.channel)?.buffer?.push(message);
     const live = local.sessions.size - local.recovering.size;
     if (live > 0 && this.broadcaster !== null) {
       this.metrics.deliveries += this.broadcaster.broadcast(message.channel, encodeMsg(message.channel, message.offset, message.data));
+    }
+  }
+
+  /**
+   * The engine's backend came back: messages published meanwhile by other nodes may never
+   * have been pushed here. Each channel is read from history after the last message this
+   * node delivered; where that is impossible, its subscribers are closed with 1012 (service
+   * restart) so that their clients resubscribe and learn what they lost.
+   */
+  private async resync(): Promise<void> {
+    for (const [channel, local] of this.channels) {
+      if (local.epoch === '') continue;
+      try {
+        const result = await this.engine.history(channel, { since: { epoch: local.epoch, offset: local.offset } });
+        if (result.recovered) {
+          for (const message of result.messages) this.deliver(message);
+          continue;
+        }
+      } catch {
+        // Still unreachable: treated like a lost history.
+      }
+      for (const session of [...local.sessions]) session.client.close(SERVICE_RESTART, 'channel stream lost; resubscribe');
     }
   }
 
