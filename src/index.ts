@@ -13,6 +13,7 @@ export {
 } from './server/serve.js';
 export {
   WebSocketServer,
+  type ConnectionObserver,
   type ServerCounters,
   type UpgradeDecision,
   type UpgradeRejection,
@@ -25,6 +26,7 @@ export {
   type ConnectionHandlers,
   type ConnectionOptions,
   type ConnectionSendOptions,
+  type MessageTap,
   type SendData,
   type SlowConsumerPolicy,
 } from './node/connection.js';

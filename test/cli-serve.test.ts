@@ -92,7 +92,7 @@ test('a plain HTTP request to /echo is told to upgrade (426)', async () => {
     assert.equal(response.status, 426);
     assert.equal(response.headers.get('sec-websocket-version'), '13');
     const missing = await fetch(`http://${base}/nowhere`, { headers: { connection: 'close' } });
-    assert.equal(missing.status, 200);
+    assert.equal(missing.status, 404);
   } finally {
     child.kill('SIGTERM');
     await once(child, 'exit');

@@ -120,6 +120,8 @@ interface LocalChannel<A> {
   /** The last message delivered here, to drop repeats (an engine re-reading after an outage). */
   epoch: string;
   offset: number;
+  /** Messages delivered here since the channel was subscribed on this node. */
+  messages: number;
   sessions: Set<Session<A>>;
   /** Sessions whose subscription is replaying history; live messages are kept for them. */
   recovering: Set<Session<A>>;
@@ -247,6 +249,11 @@ export class ChannelHub<A = unknown> {
   handleBinary(client: ChannelClient<A>): void {
     const session = this.sessions.get(client);
     if (session !== undefined) this.fail(session, undefined, 'bad_request', 'hotline.v1 messages are JSON text frames, not binary');
+  }
+
+  /** Channels with subscribers on this node: their subscriber counts and messages delivered. */
+  channelStats(): Array<{ name: string; subscribers: number; messages: number }> {
+    return [...this.channels].map(([name, local]) => ({ name, subscribers: local.sessions.size, messages: local.messages }));
   }
 
   /** Local subscribers of a channel (across its sessions, recovering or live). */
@@ -413,7 +420,7 @@ export class ChannelHub<A = unknown> {
   private localChannel(channel: string): LocalChannel<A> {
     let local = this.channels.get(channel);
     if (local === undefined) {
-      local = { epoch: '', offset: 0, sessions: new Set(), recovering: new Set(), ready: this.engine.subscribe(channel) };
+      local = { epoch: '', offset: 0, messages: 0, sessions: new Set(), recovering: new Set(), ready: this.engine.subscribe(channel) };
       // A failed engine subscription fails the subscribes waiting on it; the next one retries.
       local.ready.catch(() => {
         if (this.channels.get(channel) === local && local!.sessions.size === 0) this.channels.delete(channel);
@@ -430,6 +437,7 @@ export class ChannelHub<A = unknown> {
     if (message.epoch === local.epoch && message.offset <= local.offset) return;
     local.epoch = message.epoch;
     local.offset = message.offset;
+    local.messages++;
     for (const session of local.recovering) session.subscriptions.get(message.channel)?.buffer?.push(message);
     const live = local.sessions.size - local.recovering.size;
     if (live > 0 && this.broadcaster !== null) {

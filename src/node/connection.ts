@@ -48,7 +48,16 @@ export interface ConnectionCounters {
   droppedMessages: number;
   slowConsumerCloses: number;
   handlerErrors: number;
+  /** Messages received, and their payload bytes (after decompression). */
+  messagesIn: number;
+  bytesIn: number;
+  /** Messages queued to send, and the bytes of their frames. */
+  messagesOut: number;
+  bytesOut: number;
 }
+
+/** Sees every message a server's connections receive and send (an inspector); off unless set. */
+export type MessageTap = (conn: WebSocketConnection<unknown>, direction: 'in' | 'out', data: string | Buffer) => void;
 
 export type SendData = string | ArrayBuffer | ArrayBufferView | Blob;
 
@@ -102,6 +111,8 @@ export class ConnectionContext<T = unknown> {
   readonly slowConsumer: SlowConsumerPolicy;
   /** Smallest message compressed when a connection negotiated permessage-deflate. */
   readonly deflateThreshold: number;
+  /** Set while something inspects the server's messages. */
+  tap: MessageTap | null = null;
 
   constructor(
     readonly handlers: ConnectionHandlers<T>,
@@ -194,6 +205,15 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
     if (head.length > 0) this.onData(head);
   }
 
+  /** Bytes read from and written to the socket so far, framing included. */
+  get bytesReceived(): number {
+    return this.socket.bytesRead;
+  }
+
+  get bytesSent(): number {
+    return this.socket.bytesWritten;
+  }
+
   /** The peer's IP address (looked up on first use: most applications never ask). */
   get remoteAddress(): string {
     this.address ??= this.socket.remoteAddress ?? '';
@@ -245,17 +265,20 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
       const compress = this.codec !== null && this.shouldCompress(bytes.length, options);
       this.engine.send(bytes, { binary: options.binary ?? true, compress });
     }
-    return this.queued(this.engine.bufferedAmount - before);
+    const bytes = this.engine.bufferedAmount - before;
+    this.sent(bytes, data);
+    return this.queued(bytes);
   }
 
   /**
-   * Queues a frame encoded once for many connections (a publish). Returns what `send`
-   * returns.
+   * Queues a frame encoded once for many connections (a publish). `message`, what the
+   * frame carries, is only for a tap to show. Returns what `send` returns.
    */
-  sendEncoded(frame: Buffer): number {
+  sendEncoded(frame: Buffer, message?: Exclude<SendData, Blob>): number {
     if (this.closed || !this.engine.canSend || this.pendingSends !== null) return SendResult.Dropped;
     if (this.overLimit()) return SendResult.Dropped;
     this.engine.sendEncoded(frame);
+    this.sent(frame.length, message ?? frame);
     return this.queued(frame.length);
   }
 
@@ -307,7 +330,14 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   // ProtocolHandler
 
   onMessage(data: Buffer, binary: boolean): void {
-    this.context.handlers.message(this, binary ? data : data.toString());
+    const message = binary ? data : data.toString();
+    const { counters, tap } = this.context;
+    if (counters !== undefined) {
+      counters.messagesIn++;
+      counters.bytesIn += data.length;
+    }
+    if (tap !== null) tap(this as WebSocketConnection<unknown>, 'in', message);
+    this.context.handlers.message(this, message);
   }
 
   onPing(payload: Buffer): void {
@@ -323,6 +353,15 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   onProtocolError(_error: ProtocolError): void {}
 
   // Internals
+
+  private sent(bytes: number, data: SendData): void {
+    const { counters, tap } = this.context;
+    if (counters !== undefined) {
+      counters.messagesOut++;
+      counters.bytesOut += bytes;
+    }
+    if (tap !== null) tap(this as WebSocketConnection<unknown>, 'out', typeof data === 'string' ? data : toBytes(data as ArrayBufferView));
+  }
 
   private shouldCompress(length: number, options: ConnectionSendOptions): boolean {
     return options.compress ?? length >= this.context.deflateThreshold;

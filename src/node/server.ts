@@ -18,6 +18,7 @@ import {
   WebSocketConnection,
   type ConnectionCounters,
   type ConnectionHandlers,
+  type MessageTap,
   type ConnectionOptions,
   type ConnectionSendOptions,
   type SendData,
@@ -45,6 +46,12 @@ export interface UpgradeRequest {
   /** Lower-case names. */
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
   readonly socket: { readonly remoteAddress?: string };
+}
+
+/** Hears connections open and close, whatever the handlers do. */
+export interface ConnectionObserver {
+  open?(conn: WebSocketConnection<unknown>): void;
+  close?(conn: WebSocketConnection<unknown>, code: number, reason: string): void;
 }
 
 /** What an `upgrade` hook decides: the connection's data, or a refusal. */
@@ -115,6 +122,10 @@ export class WebSocketServer<T = undefined> {
     droppedMessages: 0,
     slowConsumerCloses: 0,
     handlerErrors: 0,
+    messagesIn: 0,
+    bytesIn: 0,
+    messagesOut: 0,
+    bytesOut: 0,
     heartbeatTimeouts: 0,
     idleCloses: 0,
   };
@@ -123,14 +134,31 @@ export class WebSocketServer<T = undefined> {
   private readonly heartbeat: NodeJS.Timeout | null;
   private readonly deflate: ServerDeflateOptions | null;
 
+  /** Told of every connection that opens or closes (for logs and inspectors); null for none. */
+  observer: ConnectionObserver | null = null;
+
+  /** Sees every message in and out of this server's connections while set (for an inspector). */
+  get tap(): MessageTap | null {
+    return this.context.tap;
+  }
+
+  set tap(tap: MessageTap | null) {
+    this.context.tap = tap;
+  }
+
   constructor(options: WebSocketServerOptions<T>) {
     this.options = options;
     const handlers = options.handlers;
     const connections = this.connections;
     const trackedHandlers: ConnectionHandlers<T> = {
       ...handlers,
-      close(conn, code, reason) {
+      open: (conn) => {
+        this.observer?.open?.(conn as WebSocketConnection<unknown>);
+        handlers.open?.(conn);
+      },
+      close: (conn, code, reason) => {
         connections.delete(conn);
+        this.observer?.close?.(conn as WebSocketConnection<unknown>, code, reason);
         handlers.close?.(conn, code, reason);
       },
     };

@@ -70,7 +70,7 @@ export class TopicRegistry<T> {
       let result: number;
       const share = compress ? conn.deflateShare : undefined;
       if (share === undefined) {
-        result = conn.sendEncoded(frame);
+        result = conn.sendEncoded(frame, data);
       } else if (share === null) {
         result = conn.send(payload, { binary, compress: true });
       } else {
@@ -81,7 +81,7 @@ export class TopicRegistry<T> {
           shared = deflated === null ? frame : encodeWhole(binary ? Opcode.Binary : Opcode.Text, deflated, true);
           compressed.set(share, shared);
         }
-        result = conn.sendEncoded(shared);
+        result = conn.sendEncoded(shared, data);
       }
       if (result !== 0) reached++;
     }

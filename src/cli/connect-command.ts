@@ -1,0 +1,162 @@
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { WebSocket } from '../node/client.js';
+
+export const CONNECT_USAGE = `usage: hotline connect URL [--protocol P ...] [--header 'Name: value' ...] [--json] [--no-deflate]
+
+Type a line to send it as a text message. Commands:
+  /ping [text]            send a ping (the pong is shown)
+  /close [code [reason]]  start the closing handshake
+  /quit                   close and exit
+At the end of input (Ctrl-D, or a pipe that ends) it waits until 0.3 s pass without a
+message, so replies to what was sent are shown, then closes.
+Received messages are shown with the time; --json pretty-prints JSON text.
+Exit status: 0 after a clean close, 1 when the connection fails or ends abnormally, 2 for bad usage.
+`;
+
+interface Painter {
+  (text: string, color: 'in' | 'out' | 'system' | 'error'): string;
+}
+
+const COLORS = { in: '\x1b[36m', out: '\x1b[32m', system: '\x1b[33m', error: '\x1b[31m' } as const;
+
+function time(): string {
+  return new Date().toISOString().slice(11, 23);
+}
+
+function fail(message: string): number {
+  process.stderr.write(`hotline: ${message}\n`);
+  return 2;
+}
+
+/** Runs `hotline connect`: resolves to the exit code once the connection is over. */
+export async function connectCommand(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        protocol: { type: 'string', multiple: true },
+        header: { type: 'string', multiple: true },
+        json: { type: 'boolean', default: false },
+        'no-deflate': { type: 'boolean', default: false },
+      },
+      strict: true,
+    });
+  } catch (error) {
+    return fail(`${(error as Error).message}\n${CONNECT_USAGE}`);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) return fail(`connect takes one URL\n${CONNECT_USAGE}`);
+  const headers: Record<string, string> = {};
+  for (const header of values.header ?? []) {
+    const colon = header.indexOf(':');
+    if (colon <= 0) return fail(`--header must look like 'Name: value', not '${header}'`);
+    headers[header.slice(0, colon).trim()] = header.slice(colon + 1).trim();
+  }
+  const colored = process.stdout.isTTY === true && process.env.NO_COLOR === undefined;
+  const paint: Painter = (text, color) => (colored ? `${COLORS[color]}${text}\x1b[0m` : text);
+  const print = (line: string): void => {
+    process.stdout.write(`${line}\n`);
+  };
+
+  let ws: WebSocket;
+  try {
+    ws = new WebSocket(positionals[0]!, values.protocol ?? [], { headers, perMessageDeflate: !values['no-deflate'] });
+  } catch (error) {
+    process.stderr.write(`hotline: ${(error as Error).message}\n`);
+    return 2;
+  }
+  ws.binaryType = 'nodebuffer';
+  return new Promise<number>((resolve) => {
+    let opened = false;
+    // Lines typed (or piped) before the connection is open wait for it.
+    const early: string[] = [];
+    let inputEnded = false;
+    let quietTimer: NodeJS.Timeout | null = null;
+    const closeWhenQuiet = (): void => {
+      if (quietTimer !== null) clearTimeout(quietTimer);
+      quietTimer = setTimeout(() => {
+        if (ws.readyState === WebSocket.OPEN) ws.close(1000);
+      }, 300);
+    };
+    const input = createInterface({ input: process.stdin, terminal: false });
+    ws.addEventListener('open', () => {
+      opened = true;
+      const details = [ws.protocol && `protocol ${ws.protocol}`, ws.extensions && `extensions ${ws.extensions}`].filter(Boolean);
+      print(paint(`${time()} connected to ${ws.url}${details.length > 0 ? ` (${details.join('; ')})` : ''}`, 'system'));
+      for (const line of early.splice(0)) handle(line);
+      if (inputEnded) closeWhenQuiet();
+    });
+    ws.addEventListener('message', (event) => {
+      if (inputEnded) closeWhenQuiet();
+      const data = event.data;
+      let shown: string;
+      if (typeof data === 'string') {
+        shown = data;
+        if (values.json) {
+          try {
+            shown = JSON.stringify(JSON.parse(data), null, 2);
+          } catch {
+            // not JSON: shown as it came
+          }
+        }
+      } else {
+        const bytes = data as Buffer;
+        shown = `[binary, ${bytes.length} bytes] ${bytes.subarray(0, 64).toString('hex')}${bytes.length > 64 ? '…' : ''}`;
+      }
+      print(`${paint(`${time()} <`, 'in')} ${shown}`);
+    });
+    ws.addEventListener('pong', (event) => {
+      print(paint(`${time()} pong ${(event as { data: Buffer }).data.toString()}`, 'system'));
+    });
+    ws.addEventListener('close', (event) => {
+      if (quietTimer !== null) clearTimeout(quietTimer);
+      input.close();
+      if (!opened) {
+        process.stderr.write(paint(`hotline: could not connect to ${ws.url}\n`, 'error'));
+        resolve(1);
+        return;
+      }
+      const clean = event.wasClean && event.code !== 1006;
+      print(paint(`${time()} disconnected: code ${event.code}${event.reason ? ` (${event.reason})` : ''}${clean ? '' : ', not clean'}`, clean ? 'system' : 'error'));
+      resolve(clean ? 0 : 1);
+    });
+    const handle = (line: string): void => {
+      if (ws.readyState === WebSocket.CONNECTING) {
+        early.push(line);
+        return;
+      }
+      if (ws.readyState !== WebSocket.OPEN) {
+        print(paint(`${time()} not connected: line not sent`, 'error'));
+        return;
+      }
+      if (line.startsWith('/ping')) {
+        ws.ping(line.slice(5).trim());
+        return;
+      }
+      if (line === '/quit') {
+        ws.close(1000);
+        return;
+      }
+      if (line.startsWith('/close')) {
+        const [, code, ...reason] = line.split(' ');
+        try {
+          ws.close(code === undefined || code === '' ? 1000 : Number(code), reason.join(' '));
+        } catch (error) {
+          print(paint(`${time()} ${(error as Error).message}`, 'error'));
+        }
+        return;
+      }
+      ws.send(line);
+      print(`${paint(`${time()} >`, 'out')} ${line}`);
+    };
+    input.on('line', handle);
+    input.on('close', () => {
+      // End of input: finish the conversation politely, after any lines still waiting.
+      inputEnded = true;
+      if (ws.readyState === WebSocket.OPEN) closeWhenQuiet();
+    });
+  });
+}

@@ -1,0 +1,58 @@
+import type { ChannelMetrics } from '../channels/index.js';
+import type { ServerCounters } from '../node/server.js';
+
+type Labels = Record<string, string>;
+
+/** Builds Prometheus text exposition format (version 0.0.4), one metric family at a time. */
+export class PrometheusText {
+  private out = '';
+
+  family(name: string, type: 'counter' | 'gauge', help: string, samples: Array<[Labels, number]>): this {
+    this.out += `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`;
+    for (const [labels, value] of samples) {
+      const pairs = Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`);
+      this.out += `${name}${pairs.length > 0 ? `{${pairs.join(',')}}` : ''} ${Number.isFinite(value) ? value : 0}\n`;
+    }
+    return this;
+  }
+
+  toString(): string {
+    return this.out;
+  }
+}
+
+/** Every endpoint's connection counters, by path. */
+export function endpointMetrics(text: PrometheusText, endpoints: Array<[path: string, connections: number, counters: ServerCounters]>): void {
+  const each = (pick: (c: ServerCounters) => number): Array<[Labels, number]> =>
+    endpoints.map(([endpoint, , counters]) => [{ endpoint }, pick(counters)]);
+  text
+    .family('hotline_connections', 'gauge', 'Open WebSocket connections.', endpoints.map(([endpoint, open]) => [{ endpoint }, open]))
+    .family('hotline_connections_accepted_total', 'counter', 'WebSocket upgrades completed.', each((c) => c.accepted))
+    .family('hotline_upgrades_rejected_total', 'counter', 'Upgrade requests refused with an HTTP status.', each((c) => c.rejected))
+    .family('hotline_messages_received_total', 'counter', 'Messages received.', each((c) => c.messagesIn))
+    .family('hotline_messages_sent_total', 'counter', 'Messages queued to send.', each((c) => c.messagesOut))
+    .family('hotline_received_bytes_total', 'counter', 'Payload bytes of messages received.', each((c) => c.bytesIn))
+    .family('hotline_sent_bytes_total', 'counter', 'Frame bytes queued to send.', each((c) => c.bytesOut))
+    .family('hotline_dropped_messages_total', 'counter', 'Sends dropped by the slow-consumer policy.', each((c) => c.droppedMessages))
+    .family('hotline_slow_consumer_closes_total', 'counter', 'Connections closed as slow consumers.', each((c) => c.slowConsumerCloses))
+    .family('hotline_handler_errors_total', 'counter', 'Application handlers that threw (connection closed with 1011).', each((c) => c.handlerErrors))
+    .family('hotline_heartbeat_timeouts_total', 'counter', 'Connections terminated for not answering pings.', each((c) => c.heartbeatTimeouts))
+    .family('hotline_idle_closes_total', 'counter', 'Connections closed for idleness.', each((c) => c.idleCloses));
+}
+
+export function channelMetrics(text: PrometheusText, m: ChannelMetrics, engineHealthy: boolean): void {
+  text
+    .family('hotline_channel_requests_total', 'counter', 'hotline.v1 requests, by op.', Object.entries(m.requests).map(([op, n]) => [{ op }, n]))
+    .family('hotline_channel_errors_total', 'counter', 'hotline.v1 err answers, by code.', Object.entries(m.errors).map(([code, n]) => [{ code }, n]))
+    .family('hotline_channel_publishes_total', 'counter', 'Messages published to channels.', [[{}, m.publishes]])
+    .family('hotline_channel_duplicate_publishes_total', 'counter', 'Publishes answered as repeats of an idempotency key.', [[{}, m.duplicatePublishes]])
+    .family('hotline_channel_deliveries_total', 'counter', 'Channel messages written to subscribers.', [[{}, m.deliveries]])
+    .family('hotline_channel_recoveries_total', 'counter', 'Subscriptions that asked to recover, by outcome.', [
+      [{ outcome: 'recovered' }, m.recoveries.recovered],
+      [{ outcome: 'not_recovered' }, m.recoveries.notRecovered],
+    ])
+    .family('hotline_channel_abuse_closes_total', 'counter', 'Connections closed with 1008 for sustained abuse.', [[{}, m.abuseCloses]])
+    .family('hotline_channel_sessions', 'gauge', 'Open hotline.v1 sessions.', [[{}, m.sessions]])
+    .family('hotline_channel_subscriptions', 'gauge', 'Channel subscriptions held.', [[{}, m.subscriptions]])
+    .family('hotline_engine_healthy', 'gauge', '1 while the channel engine can serve.', [[{}, engineHealthy ? 1 : 0]]);
+}
