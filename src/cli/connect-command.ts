@@ -115,7 +115,11 @@ export async function connectCommand(args: string[]): Promise<number> {
       if (quietTimer !== null) clearTimeout(quietTimer);
       input.close();
       if (!opened) {
-        process.stderr.write(paint(`hotline: could not connect to ${ws.url}\n`, 'error'));
+        const why =
+          event.code === 1015
+            ? 'the TLS handshake failed (is the server certificate trusted? NODE_EXTRA_CA_CERTS=FILE adds a CA)'
+            : 'could not connect (nothing listening, or the server refused the upgrade)';
+        process.stderr.write(paint(`hotline: ${ws.url}: ${why}\n`, 'error'));
         resolve(1);
         return;
       }

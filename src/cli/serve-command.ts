@@ -1,10 +1,11 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createApp } from '../server/app.js';
 import { Logger, type LogLevel } from '../server/log.js';
 import { serve } from '../server/serve.js';
 
 export const SERVE_USAGE = `usage: hotline serve [--port 8080] [--host 127.0.0.1] [--max-payload BYTES] [--no-deflate]
-                     [--origin ORIGIN ...] [--log-level info]
+                     [--origin ORIGIN ...] [--tls-cert FILE --tls-key FILE] [--log-level info]
 
 Serves:
   /            index of everything below
@@ -15,6 +16,7 @@ Serves:
   /hotline.js  the client SDK as a browser ES module
   /healthz     200 ok while serving        /metrics     Prometheus text format
 permessage-deflate is accepted when a client offers it, unless --no-deflate.
+--tls-cert/--tls-key (PEM files) serve https and wss instead of http and ws.
 --log-level: debug (every message), info (connections; the default), warn, error, silent.
 `;
 
@@ -38,6 +40,8 @@ export async function serveCommand(args: string[]): Promise<number> {
         'no-deflate': { type: 'boolean', default: false },
         origin: { type: 'string', multiple: true },
         'log-level': { type: 'string', default: 'info' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
       },
       strict: true,
     }));
@@ -54,17 +58,38 @@ export async function serveCommand(args: string[]): Promise<number> {
   const level = values['log-level'] as LogLevel;
   if (!LEVELS.includes(level)) return fail(`--log-level must be one of ${LEVELS.join(', ')}`);
   const logger = new Logger(level);
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) {
+    return fail('--tls-cert and --tls-key go together');
+  }
+  let tls: { cert: Buffer; key: Buffer } | undefined;
+  if (values['tls-cert'] !== undefined && values['tls-key'] !== undefined) {
+    const pem: Partial<Record<'cert' | 'key', Buffer>> = {};
+    for (const which of ['cert', 'key'] as const) {
+      const file = values[`tls-${which}`]!;
+      try {
+        pem[which] = readFileSync(file);
+      } catch (error) {
+        process.stderr.write(`hotline: cannot read --tls-${which} ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}\n`);
+        return 1;
+      }
+    }
+    tls = { cert: pem.cert!, key: pem.key! };
+  }
 
   const app = createApp({ maxPayload, perMessageDeflate: !values['no-deflate'], origins: values.origin, logger });
   await app.ready;
   let server;
   try {
-    server = await serve({ port, host: values.host, websocket: app.websocket, request: app.request });
+    server = await serve({ port, host: values.host, websocket: app.websocket, request: app.request, tls });
   } catch (error) {
     await app.close();
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') {
       process.stderr.write(`hotline: port ${port} on ${values.host} is already in use; pick another with --port\n`);
+      return 1;
+    }
+    if (tls !== undefined && !(error as NodeJS.ErrnoException).syscall) {
+      process.stderr.write(`hotline: the TLS certificate or key is not usable: ${(error as Error).message}\n`);
       return 1;
     }
     if (code === 'EACCES') {
@@ -74,12 +99,13 @@ export async function serveCommand(args: string[]): Promise<number> {
     throw error;
   }
   const base = `${server.host.includes(':') ? `[${server.host}]` : server.host}:${server.port}`;
+  const [http, ws] = server.secure ? ['https', 'wss'] : ['http', 'ws'];
   process.stdout.write(
-    `hotline listening on http://${base}/\n` +
-      `  echo       ws://${base}/echo\n` +
-      `  channels   ws://${base}/ws\n` +
-      `  demos      http://${base}/demo/echo  http://${base}/demo/chat\n` +
-      `  inspect    http://${base}/inspect\n`,
+    `hotline listening on ${http}://${base}/\n` +
+      `  echo       ${ws}://${base}/echo\n` +
+      `  channels   ${ws}://${base}/ws\n` +
+      `  demos      ${http}://${base}/demo/echo  ${http}://${base}/demo/chat\n` +
+      `  inspect    ${http}://${base}/inspect\n`,
   );
   const running = server;
   const stop = (signal: string): void => {

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Socket } from 'node:net';
 import type { Server as HttpsServer } from 'node:https';
+import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { Buffer } from 'node:buffer';
 import { buildRejectResponse, validateClientRequest } from '../protocol/handshake.js';
@@ -36,6 +37,11 @@ export interface ServeOptions extends AttachOptions {
   request?: (req: IncomingMessage, res: ServerResponse) => void;
   /** Time from accepting a connection to a complete upgrade request (ms, default 10000). */
   handshakeTimeout?: number;
+  /**
+   * Serve https and wss: at least `cert` and `key` (PEM). The TLS handshake counts
+   * against `handshakeTimeout` too.
+   */
+  tls?: TlsOptions;
 }
 
 export interface Endpoints {
@@ -50,6 +56,8 @@ export interface RunningServer extends Endpoints {
   readonly http: Server;
   readonly port: number;
   readonly host: string;
+  /** Whether it serves https/wss. */
+  readonly secure: boolean;
   /** Stops accepting, closes every connection with 1001, waits, then terminates the rest. */
   close(): Promise<void>;
 }
@@ -199,7 +207,15 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     socket.on('data', onData);
   };
 
-  const listener = createNetServer({ noDelay: true }, readFirstRequest);
+  const listener =
+    options.tls === undefined
+      ? createNetServer({ noDelay: true }, readFirstRequest)
+      : createTlsServer({ handshakeTimeout, ...options.tls }, (socket) => {
+          socket.setNoDelay(true);
+          readFirstRequest(socket);
+        });
+  // A failed TLS handshake concerns that connection only.
+  listener.on('tlsClientError', (_error: Error, socket: Socket) => socket.destroy());
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     listener.once('error', reject);
@@ -216,6 +232,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     http,
     port,
     host,
+    secure: options.tls !== undefined,
     async close() {
       const stopped = new Promise<void>((resolve) => listener.close(() => resolve()));
       await attached.closeConnections();
