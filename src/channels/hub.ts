@@ -48,6 +48,16 @@ export interface Broadcaster {
 /** What hooks and rpc handlers are told about the request. */
 export interface RequestContext<A = unknown> {
   client: ChannelClient<A>;
+  /** The connection's identity now: from the upgrade, or from its latest `auth` request. */
+  auth: A;
+}
+
+/** Who a connection is: what hooks see, its presence member, and when that stops being true. */
+export interface ChannelIdentity<A> {
+  auth: A;
+  member?: Member;
+  /** Ms since the epoch; after it, requests are refused until the client re-authenticates. */
+  expiresAt?: number;
 }
 
 /** A hook's answer: true allows; false answers `forbidden`; a thrown ChannelError answers its code. */
@@ -93,6 +103,15 @@ export interface ChannelHubOptions<A = unknown> {
   canSubscribe?(context: RequestContext<A>, channel: string): Permission;
   /** May this connection publish this data here? */
   canPublish?(context: RequestContext<A>, channel: string, data: unknown): Permission;
+  /**
+   * Checks the token of an `auth` request (sent by clients that cannot authenticate in the
+   * upgrade request, and to refresh expiring credentials): an identity, or a thrown
+   * ChannelError('unauthorized', …). When set, a connection whose upgrade gave no identity
+   * (auth undefined) must authenticate before anything but ping.
+   */
+  authenticateToken?(token: string, context: RequestContext<A>): ChannelIdentity<A> | Promise<ChannelIdentity<A>>;
+  /** How long past expiry a connection may stay without re-authenticating before it is closed with 4401 (ms, default 30000). */
+  authGrace?: number;
   /** An error that is not the peer's fault (an rpc handler or hook threw); default: console.error. */
   onError?(error: unknown, context: RequestContext<A>): void;
   now?: () => number;
@@ -105,6 +124,11 @@ interface Subscription {
 
 interface Session<A> {
   client: ChannelClient<A>;
+  auth: A;
+  member: Member | undefined;
+  authenticated: boolean;
+  expiresAt: number | undefined;
+  expiryTimer: ReturnType<typeof setTimeout> | null;
   subscriptions: Map<string, Subscription>;
   /** Requests other than rpc and ping run one after another, in the order they came. */
   queue: Promise<void>;
@@ -142,6 +166,8 @@ const DEFAULTS = {
 
 /** Policy violation: the close code for sustained abuse. */
 const POLICY_VIOLATION = 1008;
+/** What a connection whose credentials expired without a refresh is closed with. */
+const UNAUTHORIZED_CLOSE = 4401;
 /** Service restart: what a subscriber whose stream could not be re-read is closed with. */
 const SERVICE_RESTART = 1012;
 
@@ -198,10 +224,15 @@ export class ChannelHub<A = unknown> {
   }
 
   /** A connection opened. */
-  connect(client: ChannelClient<A>): void {
+  connect(client: ChannelClient<A>, expiresAt?: number): void {
     const now = this.now();
-    this.sessions.set(client, {
+    const session: Session<A> = {
       client,
+      auth: client.auth,
+      member: client.member,
+      authenticated: this.options.authenticateToken === undefined || client.auth !== undefined,
+      expiresAt: undefined,
+      expiryTimer: null,
       subscriptions: new Map(),
       queue: Promise.resolve(),
       closed: false,
@@ -209,8 +240,10 @@ export class ChannelHub<A = unknown> {
       subscribes: new TokenBucket(this.options.subscribeRate ?? DEFAULTS.subscribeRate, now),
       rpcs: new TokenBucket(this.options.rpcRate ?? DEFAULTS.rpcRate, now),
       strikes: [],
-    });
+    };
+    this.sessions.set(client, session);
     this.metrics.sessions++;
+    this.setExpiry(session, expiresAt);
   }
 
   /** A connection closed, cleanly or not: its subscriptions and presence go. */
@@ -218,6 +251,7 @@ export class ChannelHub<A = unknown> {
     const session = this.sessions.get(client);
     if (session === undefined) return;
     session.closed = true;
+    if (session.expiryTimer !== null) clearTimeout(session.expiryTimer);
     this.sessions.delete(client);
     this.metrics.sessions--;
     for (const channel of session.subscriptions.keys()) this.dropSubscription(session, channel);
@@ -238,11 +272,32 @@ export class ChannelHub<A = unknown> {
       client.send(encodePong(request.id));
       return;
     }
-    if (request.op === 'rpc') {
-      void this.run(session, request.id, () => this.rpc(session, request));
+    if (request.op === 'auth') {
+      session.queue = session.queue.then(() => this.run(session, request.id, () => this.authenticate(session, request.id, request.token)));
       return;
     }
-    session.queue = session.queue.then(() => this.run(session, request.id, () => this.channelRequest(session, request)));
+    if (request.op === 'rpc') {
+      // An rpc waits for the requests before it (an auth, say) but not for those after it.
+      const before = session.queue;
+      void this.run(session, request.id, async () => {
+        await before;
+        const refusal = this.refusal(session);
+        if (refusal !== null) return this.fail(session, request.id, 'unauthorized', refusal);
+        return this.rpc(session, request);
+      });
+      return;
+    }
+    session.queue = session.queue.then(() =>
+      this.run(session, request.id, () => {
+        // Checked again in turn: an auth queued before this request may have settled it.
+        const late = this.refusal(session);
+        if (late !== null) {
+          this.fail(session, request.id, 'unauthorized', late);
+          return Promise.resolve();
+        }
+        return this.channelRequest(session, request);
+      }),
+    );
   }
 
   /** A binary frame: hotline.v1 is JSON text only. */
@@ -274,13 +329,53 @@ export class ChannelHub<A = unknown> {
         // Never a silent drop: the request was not carried out, and the client is told.
         this.fail(session, id, 'internal', `unavailable: ${error.message}`);
       } else {
-        (this.options.onError ?? defaultOnError)(error, { client: session.client });
+        (this.options.onError ?? defaultOnError)(error, this.context(session));
         this.fail(session, id, 'internal', 'internal error');
       }
     }
   }
 
-  private channelRequest(session: Session<A>, request: Exclude<ClientRequest, { op: 'ping' | 'rpc' }>): Promise<void> {
+  /** Why this connection may not make requests now, or null. */
+  private refusal(session: Session<A>): string | null {
+    if (!session.authenticated) return 'authenticate first: send {"op":"auth","token":…}';
+    if (session.expiresAt !== undefined && this.now() >= session.expiresAt) {
+      return 'credentials expired: send a fresh token with {"op":"auth","token":…}';
+    }
+    return null;
+  }
+
+  private async authenticate(session: Session<A>, id: number, token: string): Promise<void> {
+    const check = this.options.authenticateToken;
+    if (check === undefined) return this.fail(session, id, 'bad_request', 'this server does not take tokens over the connection');
+    const identity = await check(token, this.context(session));
+    if (session.closed) return;
+    session.auth = identity.auth;
+    // The presence member stays the one subscriptions announced; a refresh changes credentials.
+    if (session.subscriptions.size === 0) session.member = identity.member;
+    session.authenticated = true;
+    this.setExpiry(session, identity.expiresAt);
+    this.reply(session, encodeOk(id, identity.expiresAt === undefined ? {} : { expiresAt: identity.expiresAt }));
+  }
+
+  private setExpiry(session: Session<A>, expiresAt: number | undefined): void {
+    session.expiresAt = expiresAt;
+    if (session.expiryTimer !== null) clearTimeout(session.expiryTimer);
+    session.expiryTimer = null;
+    if (expiresAt === undefined) return;
+    const grace = this.options.authGrace ?? 30_000;
+    session.expiryTimer = setTimeout(() => {
+      if (session.closed) return;
+      session.client.close(UNAUTHORIZED_CLOSE, 'credentials expired');
+      this.disconnect(session.client);
+    }, Math.max(0, expiresAt + grace - this.now()));
+    (session.expiryTimer as { unref?: () => void }).unref?.();
+  }
+
+  private context(session: Session<A>): RequestContext<A> {
+    return { client: session.client, auth: session.auth };
+  }
+
+  private channelRequest(session: Session<A>, request: Exclude<ClientRequest, { op: 'ping' | 'rpc' | 'auth' }>): Promise<void> {
     if (session.closed) return Promise.resolve();
     switch (request.op) {
       case 'sub':
@@ -304,7 +399,7 @@ export class ChannelHub<A = unknown> {
     if (session.subscriptions.has(channel)) return this.fail(session, id, 'bad_request', `already subscribed to ${channel}`);
     const max = this.options.maxSubscriptions ?? DEFAULTS.maxSubscriptions;
     if (session.subscriptions.size >= max) return this.fail(session, id, 'too_large', `at most ${max} subscriptions per connection`);
-    await this.authorize(this.options.canSubscribe?.({ client: session.client }, channel), channel, 'subscribe to');
+    await this.authorize(this.options.canSubscribe?.(this.context(session), channel), channel, 'subscribe to');
     if (session.closed) return;
 
     const subscription: Subscription = { buffer: [] };
@@ -343,7 +438,7 @@ export class ChannelHub<A = unknown> {
     }
     // Live from here on: messages reach this connection through the broadcast.
     session.client.join(channel);
-    const member = session.client.member;
+    const member = session.member;
     if (member !== undefined) await this.engine.join(channel, session.client.id, member);
   }
 
@@ -361,7 +456,7 @@ export class ChannelHub<A = unknown> {
     if (json === undefined) return this.fail(session, id, 'bad_request', 'data is not JSON');
     const max = this.options.maxDataLength ?? DEFAULTS.maxDataLength;
     if (json.length > max) return this.fail(session, id, 'too_large', `data is ${json.length} characters of JSON; the limit is ${max}`);
-    await this.authorize(this.options.canPublish?.({ client: session.client }, channel, data), channel, 'publish to');
+    await this.authorize(this.options.canPublish?.(this.context(session), channel, data), channel, 'publish to');
     if (session.closed) return;
     const result = await this.engine.publish(channel, json, { key: request.key });
     if (result.duplicate) {
@@ -375,7 +470,7 @@ export class ChannelHub<A = unknown> {
   }
 
   private async history(session: Session<A>, id: number, channel: string, limit: number | undefined): Promise<void> {
-    await this.authorize(this.options.canSubscribe?.({ client: session.client }, channel), channel, 'read');
+    await this.authorize(this.options.canSubscribe?.(this.context(session), channel), channel, 'read');
     const result = await this.engine.history(channel, { limit: limit ?? this.options.defaultHistoryLimit ?? DEFAULTS.defaultHistoryLimit });
     this.reply(
       session,
@@ -388,7 +483,7 @@ export class ChannelHub<A = unknown> {
   }
 
   private async presence(session: Session<A>, id: number, channel: string): Promise<void> {
-    await this.authorize(this.options.canSubscribe?.({ client: session.client }, channel), channel, 'see presence in');
+    await this.authorize(this.options.canSubscribe?.(this.context(session), channel), channel, 'see presence in');
     const members = await this.engine.members(channel);
     this.reply(session, encodeOk(id, { members }));
   }
@@ -405,7 +500,7 @@ export class ChannelHub<A = unknown> {
       if (!checked.ok) return this.fail(session, id, 'bad_request', `invalid params for ${method}: ${checked.message}`);
       params = checked.value;
     }
-    const result = await handler(params, { client: session.client });
+    const result = await handler(params, this.context(session));
     if (session.closed) return;
     this.reply(session, encodeOk(id, { result: result ?? null }));
   }
@@ -490,7 +585,7 @@ export class ChannelHub<A = unknown> {
     local.sessions.delete(session);
     local.recovering.delete(session);
     this.engine.setLocalSubscriberCount(channel, local.sessions.size);
-    if (session.client.member !== undefined) this.engine.leave(channel, session.client.id).catch(() => {});
+    if (session.member !== undefined) this.engine.leave(channel, session.client.id).catch(() => {});
     if (local.sessions.size === 0) {
       this.channels.delete(channel);
       this.engine.unsubscribe(channel).catch(() => {});

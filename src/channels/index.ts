@@ -15,6 +15,7 @@ export {
   ChannelHub,
   type Broadcaster,
   type ChannelClient,
+  type ChannelIdentity,
   type ChannelHubOptions,
   type ChannelRules,
   type Permission,

@@ -45,6 +45,13 @@ export interface ClientOptions {
   /** …for at most this long (ms, default 30000). */
   queueTimeout?: number;
   /**
+   * Credentials sent over the connection (an `auth` request) before anything else, on every
+   * (re)connect: a token, or a function that gets a fresh one. When the server says when
+   * they expire, the client re-authenticates ahead of it without dropping subscriptions.
+   * A token the server refuses closes the client.
+   */
+  token?: string | (() => string | Promise<string>);
+  /**
    * Close codes after which reconnecting is pointless (default: 1002, 1003, 1007, 1008 and
    * 4401/4403, which a server can use for authentication failures).
    */
@@ -103,6 +110,7 @@ export class HotlineClient extends Emitter<ClientEvents> implements ChannelHost 
   private heartbeat: ReturnType<typeof setInterval> | null = null;
   private lastReceived = 0;
   private pingSentAt = 0;
+  private refreshTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly onOnline = (): void => {
     // Back online: no reason to sit out the backoff.
     if (this.currentState === 'reconnecting' && this.retryTimer !== null) {
@@ -240,6 +248,68 @@ export class HotlineClient extends Emitter<ClientEvents> implements ChannelHost 
     this.connectTimer = null;
     this.attempt = 0;
     this.lastReceived = Date.now();
+    if (this.options.token === undefined) {
+      this.ready(socket);
+      return;
+    }
+    this.tokenNow().then(
+      (token) => {
+        if (this.socket !== socket) return;
+        // Sent first: the server handles a connection's requests in order, so everything
+        // after it is authenticated without waiting for the answer.
+        this.sendAuth(token);
+        this.ready(socket);
+      },
+      () => this.drop(socket, 4000, 'could not get a token'),
+    );
+  }
+
+  private tokenNow(): Promise<string> {
+    const token = this.options.token!;
+    return Promise.resolve(typeof token === 'string' ? token : token());
+  }
+
+  private sendAuth(token: string): void {
+    const id = this.nextId++;
+    this.transmit({
+      id,
+      text: JSON.stringify({ op: 'auth', id, token }),
+      retry: false,
+      sent: false,
+      queuedAt: Date.now(),
+      timer: null,
+      timeout: this.options.requestTimeout ?? 10_000,
+      resolve: (reply) => this.scheduleRefresh((reply as { expiresAt?: number }).expiresAt),
+      reject: (error) => {
+        if (error.code === 'unauthorized' || error.code === 'forbidden' || error.code === 'bad_request') {
+          const socket = this.socket;
+          this.shutdown(new HotlineError(error.code, `authentication failed: ${error.message}`));
+          this.detach();
+          socket?.close(1000, '');
+        }
+      },
+    });
+  }
+
+  private scheduleRefresh(expiresAt: number | undefined): void {
+    if (this.refreshTimer !== null) clearTimeout(this.refreshTimer);
+    this.refreshTimer = null;
+    if (expiresAt === undefined || typeof this.options.token !== 'function') return;
+    const left = expiresAt - Date.now();
+    // Refresh with a quarter of the lifetime (at most a minute) to spare.
+    this.refreshTimer = setTimeout(() => {
+      const socket = this.socket;
+      this.tokenNow().then(
+        (token) => {
+          if (this.socket === socket && this.currentState === 'open') this.sendAuth(token);
+        },
+        () => {},
+      );
+    }, Math.max(0, left - Math.min(60_000, left / 4)));
+  }
+
+  private ready(socket: WebSocketLike): void {
+    if (this.socket !== socket) return;
     this.setState('open');
     const first = !this.opened;
     this.opened = true;
@@ -310,6 +380,8 @@ export class HotlineClient extends Emitter<ClientEvents> implements ChannelHost 
     this.connectTimer = null;
     if (this.heartbeat !== null) clearInterval(this.heartbeat);
     this.heartbeat = null;
+    if (this.refreshTimer !== null) clearTimeout(this.refreshTimer);
+    this.refreshTimer = null;
   }
 
   private disconnected(code: number, reason: string): void {

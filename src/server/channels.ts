@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { ChannelHub, type ChannelClient, type ChannelHubOptions } from '../channels/index.js';
+import { ChannelHub, type ChannelClient, type ChannelHubOptions, type ChannelIdentity } from '../channels/index.js';
 import type { WebSocketConnection } from '../node/connection.js';
 import {
   WebSocketServer,
@@ -9,19 +9,14 @@ import {
 } from '../node/server.js';
 import { SUBPROTOCOL, type Member } from '../wire/index.js';
 
-/** What authentication decides for a connection: its identity for hooks, and its presence member. */
-export interface ChannelIdentity<A> {
-  auth: A;
-  member?: Member;
-}
-
 export interface ChannelsEndpointOptions<A>
   extends ChannelHubOptions<A>,
     Omit<WebSocketServerOptions<ChannelConnectionData<A>>, 'handlers' | 'upgrade' | 'protocols'> {
   /**
    * Who may connect, decided before the upgrade completes: an identity, or a refusal with
    * an HTTP status (401 without credentials, 403 with bad ones). Default: everyone, as
-   * `{ auth: undefined }`, with no presence member.
+   * `{ auth: undefined }`, with no presence member. With `authenticateToken` set, an
+   * identity whose `auth` is undefined must send an `auth` request first.
    */
   authenticate?(
     req: UpgradeRequest,
@@ -86,7 +81,7 @@ export function channelsEndpoint<A = undefined>(
       open(conn) {
         const client = new ConnectionClient(conn, conn.data.identity.auth, conn.data.identity.member);
         conn.data.client = client;
-        hub.connect(client);
+        hub.connect(client, conn.data.identity.expiresAt);
       },
       message(conn, message) {
         const client = conn.data.client;

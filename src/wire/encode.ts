@@ -4,7 +4,7 @@
  * serialized, so a publish is serialized once however many subscribers receive it.
  */
 import type { ErrorCode } from './codes.js';
-import type { HistoryOk, Json, Member, PresenceOk, PubOk, RpcOk, SubOk } from './messages.js';
+import type { AuthOk, HistoryOk, Json, Member, PresenceOk, PubOk, RpcOk, SubOk } from './messages.js';
 
 /**
  * The fields of an ok reply besides `op` and `id`, for any request op. An unsub's reply has
@@ -16,6 +16,7 @@ export type OkFields =
   | Omit<PresenceOk, 'op' | 'id'>
   | Omit<HistoryOk, 'op' | 'id'>
   | Omit<RpcOk, 'op' | 'id'>
+  | Omit<AuthOk, 'op' | 'id'>
   | { [field: string]: never };
 
 /** One history entry with its data already serialized. */

@@ -26,6 +26,8 @@ export {
   type ReplyTo,
   type RequestOp,
   type RpcOk,
+  type AuthOk,
+  type AuthRequest,
   type RpcRequest,
   type ServerMessage,
   type ServerOp,

@@ -9,6 +9,7 @@ describe('limits', () => {
       maxChannelNameLength: 200,
       maxKeyLength: 128,
       maxMethodLength: 100,
+      maxTokenLength: 8192,
       maxHistoryLimit: 1000,
       maxJsonDepth: 64,
     });

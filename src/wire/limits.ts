@@ -3,6 +3,8 @@ export interface WireLimits {
   maxChannelNameLength: number;
   maxKeyLength: number;
   maxMethodLength: number;
+  /** The longest token an `auth` request may carry. */
+  maxTokenLength: number;
   /** The largest `limit` a history request may ask for. */
   maxHistoryLimit: number;
   /** How deeply a request may nest objects and arrays; the request itself is level 1. */
@@ -13,6 +15,7 @@ export const DEFAULT_WIRE_LIMITS: Readonly<WireLimits> = Object.freeze({
   maxChannelNameLength: 200,
   maxKeyLength: 128,
   maxMethodLength: 100,
+  maxTokenLength: 8192,
   maxHistoryLimit: 1000,
   maxJsonDepth: 64,
 });

@@ -73,6 +73,17 @@ export interface PingRequest {
   id: number;
 }
 
+/**
+ * Authenticates (or re-authenticates, with a fresh token before the last one expires) on
+ * a live connection, for clients that cannot put credentials in the upgrade request.
+ * Subscriptions are kept.
+ */
+export interface AuthRequest {
+  op: 'auth';
+  id: number;
+  token: string;
+}
+
 export type ClientRequest =
   | SubRequest
   | UnsubRequest
@@ -80,12 +91,13 @@ export type ClientRequest =
   | PresenceRequest
   | HistoryRequest
   | RpcRequest
-  | PingRequest;
+  | PingRequest
+  | AuthRequest;
 
 export type RequestOp = ClientRequest['op'];
 
 /** Every request op, in the order the documentation lists them. */
-export const REQUEST_OPS: readonly RequestOp[] = ['sub', 'unsub', 'pub', 'presence', 'history', 'rpc', 'ping'];
+export const REQUEST_OPS: readonly RequestOp[] = ['sub', 'unsub', 'pub', 'presence', 'history', 'rpc', 'ping', 'auth'];
 
 // ---------------------------------------------------------------------------------------
 // Server to client
@@ -139,6 +151,13 @@ export interface RpcOk {
   result: Json;
 }
 
+export interface AuthOk {
+  op: 'ok';
+  id: number;
+  /** When these credentials expire (ms since the epoch), if they do: re-authenticate before. */
+  expiresAt?: number;
+}
+
 export interface Pong {
   op: 'pong';
   id: number;
@@ -172,7 +191,7 @@ export interface ErrorMessage {
   message: string;
 }
 
-export type OkReply = SubOk | UnsubOk | PubOk | PresenceOk | HistoryOk | RpcOk;
+export type OkReply = SubOk | UnsubOk | PubOk | PresenceOk | HistoryOk | RpcOk | AuthOk;
 
 /** The successful answer to each request op. */
 export interface ReplyTo {
@@ -183,6 +202,7 @@ export interface ReplyTo {
   history: HistoryOk;
   rpc: RpcOk;
   ping: Pong;
+  auth: AuthOk;
 }
 
 export type ServerMessage = OkReply | Pong | ChannelMessage | Join | Leave | ErrorMessage;

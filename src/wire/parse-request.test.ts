@@ -126,7 +126,7 @@ describe('parseRequest: the id', () => {
 
 describe('parseRequest: the op', () => {
   test('an unknown op is named, with the list of ops', () => {
-    refuses('{"op":"subscribe","id":3}', 3, 'unknown op "subscribe"; the ops are sub, unsub, pub, presence, history, rpc, ping');
+    refuses('{"op":"subscribe","id":3}', 3, 'unknown op "subscribe"; the ops are sub, unsub, pub, presence, history, rpc, ping, auth');
     refuses('{"op":"SUB","id":3}', 3, /^unknown op "SUB";/);
     refuses('{"op":"","id":3}', 3, /^unknown op "";/);
     refuses('{"op":"ok","id":3}', 3, /^unknown op "ok";/);
@@ -138,7 +138,7 @@ describe('parseRequest: the op', () => {
   });
 
   test('a long or strange op is quoted and cut short in the message', () => {
-    refuses(json({ op: 'x'.repeat(10_000), id: 1 }), 1, `unknown op "${'x'.repeat(40)}…"; the ops are sub, unsub, pub, presence, history, rpc, ping`);
+    refuses(json({ op: 'x'.repeat(10_000), id: 1 }), 1, `unknown op "${'x'.repeat(40)}…"; the ops are sub, unsub, pub, presence, history, rpc, ping, auth`);
     refuses(json({ op: 'a"b\n\u0000😀', id: 1 }), 1, /^unknown op "a\\"b\\n\\u0000😀";/);
   });
 
@@ -348,5 +348,26 @@ describe('parseRequest: unicode', () => {
   test('lengths count UTF-16 code units', () => {
     accepts(json({ op: 'pub', id: 1, ch: 'a', data: 1, key: '😀'.repeat(64) }), { op: 'pub', id: 1, ch: 'a', data: 1, key: '😀'.repeat(64) });
     refuses(json({ op: 'pub', id: 1, ch: 'a', data: 1, key: '😀'.repeat(64) + 'x' }), 1, /^"key" must be/);
+  });
+});
+
+describe('parseRequest: auth', () => {
+  test('a token is taken as it is', () => {
+    assert.deepEqual(parseRequest('{"op":"auth","id":3,"token":"abc.def"}'), {
+      ok: true,
+      request: { op: 'auth', id: 3, token: 'abc.def' },
+    });
+  });
+
+  test('a missing, empty, non-string or too long token is bad_request naming the field', () => {
+    for (const token of [undefined, '', 42, 'x'.repeat(8193)]) {
+      const result = parseRequest(JSON.stringify({ op: 'auth', id: 4, token }));
+      assert.equal(result.ok, false);
+      if (!result.ok) {
+        assert.equal(result.id, 4);
+        assert.equal(result.code, 'bad_request');
+        assert.match(result.message, /"token"/);
+      }
+    }
   });
 });

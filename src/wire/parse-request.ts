@@ -98,6 +98,13 @@ function readRequest(op: RequestOp, id: number, fields: Fields, limits: WireLimi
     }
     case 'ping':
       return { op, id };
+    case 'auth': {
+      const token = own(fields, 'token');
+      if (typeof token !== 'string' || token.length === 0 || token.length > limits.maxTokenLength) {
+        throw new FieldError(`"token" must be a non-empty string of at most ${limits.maxTokenLength} characters`);
+      }
+      return { op, id, token };
+    }
   }
 }
 

@@ -80,6 +80,7 @@ const okFieldChecks: ReadonlyArray<readonly [string, (value: unknown) => boolean
   ['delivered', (value) => counter(value) !== undefined],
   ['members', (value) => Array.isArray(value) && value.every(isObject)],
   ['messages', (value) => Array.isArray(value) && value.every(isHistoryEntry)],
+  ['expiresAt', (value) => typeof value === 'number' && Number.isFinite(value)],
   ['result', () => true],
 ];
 
@@ -92,6 +93,7 @@ const requiredFields: { readonly [Op in RequestOp]: readonly string[] } = {
   history: ['epoch', 'messages'],
   rpc: ['result'],
   ping: [],
+  auth: [],
 };
 
 /**
