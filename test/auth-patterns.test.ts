@@ -1,0 +1,204 @@
+// The authentication patterns the README shows, each end to end over real sockets: a token
+// in the Authorization header, in a cookie, in the query string, in the first message
+// (the auth op) with expiry and refresh, and per-channel permissions.
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import WsClient from 'ws';
+import { ChannelError } from '../src/channels/index.js';
+import { connect, type HotlineClient } from '../src/client/index.js';
+import { WebSocket } from '../src/node/client.js';
+import type { UpgradeRequest } from '../src/node/server.js';
+import { channelsEndpoint, type ChannelsEndpointOptions } from '../src/server/channels.js';
+import { serve, type RunningServer } from '../src/server/serve.js';
+
+interface User {
+  id: string;
+  rooms: string[];
+}
+
+/** The application's token check: "token-<user>" is valid; users may use only their rooms. */
+const USERS: Record<string, User> = {
+  'token-ada': { id: 'ada', rooms: ['room:1', 'room:2'] },
+  'token-lin': { id: 'lin', rooms: ['room:2'] },
+};
+
+function header(req: UpgradeRequest, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+const servers: RunningServer[] = [];
+const clients: HotlineClient[] = [];
+after(async () => {
+  for (const client of clients) client.close();
+  for (const server of servers) await server.close();
+});
+
+async function start(options: ChannelsEndpointOptions<User | undefined>): Promise<string> {
+  const endpoint = channelsEndpoint<User | undefined>(options);
+  await endpoint.ready;
+  const server = await serve({ port: 0, websocket: { '/ws': endpoint.server } });
+  servers.push(server);
+  return `ws://127.0.0.1:${server.port}/ws`;
+}
+
+/** Opens a raw hotline.v1 connection with `ws` and answers requests by id. */
+async function rawClient(url: string, headers: Record<string, string> = {}): Promise<{ request(body: object): Promise<Record<string, unknown>>; ws: WsClient }> {
+  const ws = new WsClient(url, 'hotline.v1', { headers });
+  await once(ws, 'open');
+  const waiting = new Map<number, (reply: Record<string, unknown>) => void>();
+  ws.on('message', (data) => {
+    const message = JSON.parse(String(data)) as Record<string, unknown>;
+    if (typeof message.id === 'number') waiting.get(message.id)?.(message);
+  });
+  let nextId = 1;
+  return {
+    ws,
+    request(body) {
+      const id = nextId++;
+      return new Promise((resolve) => {
+        waiting.set(id, resolve);
+        ws.send(JSON.stringify({ ...body, id }));
+      });
+    },
+  };
+}
+
+function refusedWith(url: string, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WsClient(url, 'hotline.v1', { headers });
+    ws.on('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.on('open', () => reject(new Error('the upgrade was accepted')));
+    ws.on('error', () => {});
+  });
+}
+
+describe('a token in the Authorization header (Node clients), checked before the upgrade', () => {
+  const authenticate = (req: UpgradeRequest) => {
+    const match = /^Bearer (.+)$/.exec(header(req, 'authorization') ?? '');
+    if (match === null) return { reject: { status: 401, message: 'missing token', headers: { 'WWW-Authenticate': 'Bearer' } } };
+    const user = USERS[match[1]!];
+    if (user === undefined) return { reject: { status: 403, message: 'unknown token' } };
+    return { auth: user, member: { id: user.id } };
+  };
+
+  test('no token: 401; a bad one: 403; a good one: connected, with its member in presence', async () => {
+    const url = await start({ authenticate });
+    assert.equal(await refusedWith(url), 401);
+    assert.equal(await refusedWith(url, { authorization: 'Bearer nope' }), 403);
+    const client = await rawClient(url, { authorization: 'Bearer token-ada' });
+    assert.equal((await client.request({ op: 'sub', ch: 'room:1' })).op, 'ok');
+    assert.deepEqual((await client.request({ op: 'presence', ch: 'room:1' })).members, [{ id: 'ada' }]);
+    client.ws.close();
+  });
+
+  test("hotline's Node WebSocket sends it with the headers option", async () => {
+    const url = await start({ authenticate });
+    const ws = new WebSocket(url, 'hotline.v1', { headers: { authorization: 'Bearer token-lin' } });
+    const [event] = (await once(ws, 'open')) as [Event];
+    assert.equal(event.type, 'open');
+    assert.equal(ws.protocol, 'hotline.v1');
+    ws.close();
+  });
+});
+
+describe('a token in a cookie or the query string (browsers)', () => {
+  const authenticate = (req: UpgradeRequest) => {
+    const cookie = /(?:^|;\s*)session=([^;]+)/.exec(header(req, 'cookie') ?? '')?.[1];
+    const query = new URL(req.url ?? '/', 'http://x').searchParams.get('token') ?? undefined;
+    const user = USERS[cookie ?? query ?? ''];
+    return user === undefined ? { reject: { status: 401, message: 'not signed in' } } : { auth: user };
+  };
+
+  test('the session cookie a browser sends with the upgrade', async () => {
+    const url = await start({ authenticate });
+    assert.equal(await refusedWith(url, { cookie: 'other=1' }), 401);
+    const client = await rawClient(url, { cookie: 'theme=dark; session=token-ada' });
+    assert.equal((await client.request({ op: 'ping' })).op, 'pong');
+    client.ws.close();
+  });
+
+  test('a token in the query string', async () => {
+    const url = await start({ authenticate });
+    assert.equal(await refusedWith(`${url}?token=nope`), 401);
+    const client = await rawClient(`${url}?token=token-lin`);
+    assert.equal((await client.request({ op: 'ping' })).op, 'pong');
+    client.ws.close();
+  });
+});
+
+describe('a token in the first message (the auth op), with expiry and refresh', () => {
+  const authenticateToken = (token: string) => {
+    const user = USERS[token.split('#')[0]!];
+    if (user === undefined) throw new ChannelError('unauthorized', 'unknown token');
+    return { auth: user, member: { id: user.id }, expiresAt: Date.now() + 600 };
+  };
+
+  test('requests before auth are unauthorized; after it they work', async () => {
+    const url = await start({ authenticateToken });
+    const client = await rawClient(url);
+    const refused = await client.request({ op: 'sub', ch: 'room:1' });
+    assert.equal(refused.op, 'err');
+    assert.equal(refused.code, 'unauthorized');
+    assert.equal((await client.request({ op: 'auth', token: 'nope' })).code, 'unauthorized');
+    const ok = await client.request({ op: 'auth', token: 'token-ada' });
+    assert.equal(ok.op, 'ok');
+    assert.equal(typeof ok.expiresAt, 'number');
+    assert.equal((await client.request({ op: 'sub', ch: 'room:1' })).op, 'ok');
+    client.ws.close();
+  });
+
+  test('expired credentials: requests refused, then closed with 4401 after the grace period', async () => {
+    const url = await start({ authenticateToken, authGrace: 300 });
+    const client = await rawClient(url);
+    await client.request({ op: 'auth', token: 'token-ada' });
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    const refused = await client.request({ op: 'pub', ch: 'room:1', data: 1 });
+    assert.equal(refused.code, 'unauthorized');
+    assert.match(String(refused.message), /expired/);
+    const [code] = (await once(client.ws, 'close')) as [number];
+    assert.equal(code, 4401);
+  });
+
+  test('the SDK refreshes its token before expiry and keeps its subscriptions', async () => {
+    const url = await start({ authenticateToken, authGrace: 300 });
+    let issued = 0;
+    const subscriber = connect(url, { WebSocket: WebSocket as never, token: () => `token-ada#${issued++}` });
+    const publisher = connect(url, { WebSocket: WebSocket as never, token: () => 'token-lin' });
+    clients.push(subscriber, publisher);
+    const received: number[] = [];
+    await subscriber.channel<number>('room:2').subscribe((n) => received.push(n));
+    await publisher.channel<number>('room:2').publish(1);
+    // Three lifetimes: only refreshes keep the subscriber (and the publisher) going.
+    await new Promise((resolve) => setTimeout(resolve, 1_800));
+    await publisher.channel<number>('room:2').publish(2);
+    for (let i = 0; i < 50 && received.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(received, [1, 2]);
+    assert.ok(issued >= 3, `the token was refreshed (${issued} issued)`);
+    assert.equal(subscriber.state, 'open');
+  });
+});
+
+describe('per-channel permissions', () => {
+  test('canSubscribe and canPublish decide per channel: forbidden otherwise', async () => {
+    const url = await start({
+      authenticate: (req) => {
+        const user = USERS[header(req, 'authorization') ?? ''];
+        return user === undefined ? { reject: { status: 401 } } : { auth: user };
+      },
+      canSubscribe: ({ auth }, channel) => auth?.rooms.includes(channel) ?? false,
+      canPublish: ({ auth }, channel) => auth?.rooms.includes(channel) ?? false,
+    });
+    const lin = await rawClient(url, { authorization: 'token-lin' });
+    assert.equal((await lin.request({ op: 'sub', ch: 'room:2' })).op, 'ok');
+    const refused = await lin.request({ op: 'sub', ch: 'room:1' });
+    assert.equal(refused.code, 'forbidden');
+    assert.equal((await lin.request({ op: 'pub', ch: 'room:1', data: 'hi' })).code, 'forbidden');
+    assert.equal((await lin.request({ op: 'history', ch: 'room:1' })).code, 'forbidden');
+    lin.ws.close();
+  });
+});
