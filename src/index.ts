@@ -1,6 +1,7 @@
 /**
- * hotline: a WebSocket stack for TypeScript. This entry point is the Node server side;
- * `hotline/protocol` is the sans-I/O core underneath it.
+ * hotline: a WebSocket stack for TypeScript. This entry point is the Node side: servers,
+ * the channel endpoint and engines, and the WHATWG WebSocket client. `hotline/client` is
+ * the reconnecting SDK; `hotline/protocol` the sans-I/O core underneath it all.
  */
 export {
   attach,
@@ -42,6 +43,43 @@ export {
 } from './node/client.js';
 export { CloseEvent, type CloseEventInit } from './node/events.js';
 export { TopicRegistry } from './node/topics.js';
+export {
+  DEFAULT_DEFLATE_THRESHOLD,
+  type DeflateTuning,
+  type PerMessageDeflateOptions,
+} from './node/deflate.js';
+export type { ServerDeflateOptions } from './node/server.js';
+export type { ClientDeflateOptions } from './node/client.js';
+export {
+  channelsEndpoint,
+  type ChannelConnectionData,
+  type ChannelsEndpointOptions,
+} from './server/channels.js';
+export { createApp, type App, type AppOptions } from './server/app.js';
+export { Logger, type LogLevel } from './server/log.js';
+export {
+  ChannelError,
+  ChannelHub,
+  MemoryEngine,
+  EngineUnavailableError,
+  type ChannelClient,
+  type ChannelHubOptions,
+  type ChannelIdentity,
+  type ChannelMessage,
+  type ChannelMetrics,
+  type ChannelRules,
+  type Engine,
+  type EngineListener,
+  type HistoryQuery,
+  type HistoryResult,
+  type MemoryEngineOptions,
+  type PresenceEvent,
+  type PublishResult,
+  type RequestContext,
+  type RpcMethod,
+  type StandardSchemaV1,
+  type StreamPosition,
+} from './channels/index.js';
 export {
   CloseCode,
   HandshakeError,
