@@ -450,7 +450,9 @@ export class WebSocket extends EventTarget {
       });
       const { extensions } = accepted;
       const params = this.#deflate === null ? null : acceptDeflateResponse(extensions, this.#deflate, head.status);
-      if (params !== null) codec = new ZlibDeflateCodec(params, 'client', formatExtensions(extensions), this.#deflate!);
+      // extensions reports the header as the server sent it (RFC 6455 §4.1, WHATWG).
+      const header = head.headers.get('sec-websocket-extensions') ?? formatExtensions(extensions);
+      if (params !== null) codec = new ZlibDeflateCodec(params, 'client', header, this.#deflate!);
     } catch {
       // A malformed head, a status other than 101, a wrong accept, an unoffered
       // subprotocol or extension: all fail the connection with 1006.

@@ -401,7 +401,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
       (buffer) => {
         const waiting = this.pendingSends ?? [];
         this.pendingSends = null;
-        this.send(buffer, { binary: options.binary ?? true });
+        this.send(buffer, { binary: options.binary ?? true, compress: options.compress });
         for (let i = 0; i < waiting.length; i++) {
           // A later Blob starts a new wait; the rest queue behind it again.
           const again = this.waitingSends();

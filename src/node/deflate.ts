@@ -53,10 +53,12 @@ export class SlidingWindow {
   }
 }
 
-/** The smallest window (log2) that covers `bytes` of history and input, within 9..max. */
+/** The smallest window (log2) from which zlib can reach `bytes` back, within 9..max. */
 function windowFor(bytes: number, max: number): number {
   let bits = 9;
-  while (bits < max && 1 << bits < bytes) bits++;
+  // zlib keeps 262 bytes of lookahead out of the window: a match can reach back only
+  // 2^bits - 262 bytes, so the window must exceed the history by that much.
+  while (bits < max && (1 << bits) - 262 < bytes) bits++;
   return bits;
 }
 

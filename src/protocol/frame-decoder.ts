@@ -75,6 +75,8 @@ export class FrameDecoder {
   // The message being read: its opcode while it is fragmented, and its size so far.
   private messageOpcode = 0;
   private messageLength = 0;
+  /** Whether the message being read is compressed (RSV1 on its first frame). */
+  private messageCompressed = false;
   private scratchFilled = 0;
 
   constructor(sink: FrameSink, options: FrameDecoderOptions) {
@@ -266,8 +268,14 @@ export class FrameDecoder {
 
   private readLength(length: number): void {
     if (this.opcode < Opcode.Close) {
+      if (this.opcode !== Opcode.Continuation) this.messageCompressed = (this.rsv & 0x4) !== 0;
       const total = (this.opcode === Opcode.Continuation ? this.messageLength : 0) + length;
-      if (this.maxPayload > 0 && total > this.maxPayload) {
+      // maxPayload limits the message; deflate can make incompressible data slightly longer
+      // (5 bytes per stored block of at most 64 KiB, often 16 KiB), so compressed bytes get
+      // 0.1% more room. The
+      // inflated size is held to maxPayload exactly when it is inflated.
+      const limit = this.messageCompressed ? this.maxPayload + Math.ceil(this.maxPayload / 1024) + 64 : this.maxPayload;
+      if (this.maxPayload > 0 && total > limit) {
         throw new ProtocolError(
           'MESSAGE_TOO_BIG',
           CloseCode.MessageTooBig,
