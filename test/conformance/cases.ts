@@ -1,8 +1,9 @@
 /**
  * The conformance cases, as data. Numbering and categories follow the industry WebSocket
  * testsuite (1 framing, 2 pings/pongs, 3 reserved bits, 4 opcodes, 5 fragmentation,
- * 6 UTF-8, 7 closing handshake, 9 limits and performance, 10 miscellaneous); the cases
- * themselves are written for hotline from RFC 6455 and RFC 3629, and every one is strict:
+ * 6 UTF-8, 7 closing handshake, 9 limits and performance, 10 miscellaneous,
+ * 12 permessage-deflate, 13 permessage-deflate parameters); the cases themselves are
+ * written for hotline from RFC 6455, RFC 3629 and RFC 7692, and every one is strict:
  * exact echoes in order, then the exact close code.
  *
  * Tables are generated: see each section. `casesFor(role)` gives the cases of one role.
@@ -13,6 +14,10 @@ import {
   SMALL_MAX_PAYLOAD,
   type Action,
   type ConformanceCase,
+  type DeflateMessage,
+  type DeflateParamsSpec,
+  type DeflateServerConfig,
+  type DeflateSetup,
   type Echo,
   type FrameSpec,
   type Limit,
@@ -20,7 +25,8 @@ import {
   type Payload,
   type Role,
 } from './model.js';
-import { OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT } from './wire.js';
+import { OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT, materialize } from './wire.js';
+import { formatDeflateSpec } from './deflate.js';
 
 // ───────────────────────────── builders ─────────────────────────────
 
@@ -137,6 +143,12 @@ class Script {
     return this;
   }
 
+  /** Messages through the negotiated permessage-deflate, in one write (or writes of `chop`). */
+  deflate(messages: DeflateMessage[], chop?: number): this {
+    this.actions.push({ do: 'deflate', messages, chop });
+    return this;
+  }
+
   expect(...events: Echo[]): this {
     this.events.push(...events);
     return this;
@@ -174,6 +186,7 @@ interface CaseOptions {
   limit?: Limit;
   timeoutMs?: number;
   heavy?: boolean;
+  deflate?: DeflateSetup;
 }
 
 const BOTH: readonly Role[] = ['server', 'client'];
@@ -190,6 +203,7 @@ function defineCase(id: string, description: string, build: (s: Script) => Outco
     heavy: options.heavy ?? false,
     actions: s.actions,
     expect: { events: s.events, outcome },
+    ...(options.deflate === undefined ? {} : { deflate: options.deflate }),
   };
 }
 
@@ -1079,14 +1093,550 @@ function miscCases(): ConformanceCase[] {
   ];
 }
 
-// ───────────────────────────── 12. / 13. Compression (reserved) ─────────────────────────────
-// permessage-deflate (RFC 7692) cases go here once hotline negotiates the extension:
-// 12.x (message sizes and fragmentations through a compressing peer) and 13.x (the
-// parameter combinations: client_no_context_takeover, server_max_window_bits, …). They need
-// a `extensions` offer on ConnectOptions and RSV1 allowed on first frames; until then the
-// 3.x cases require RSV1 to be rejected.
+// ───────────────────────────── 12. / 13. Compression ─────────────────────────────
+// permessage-deflate (RFC 7692). The fuzzing peer negotiates the extension as the case
+// says (model.ts, DeflateSetup), compresses what it sends with its own zlib stream context
+// and inflates what the peer sends with the context the response agreed (deflate.ts).
+//
+// 12: the default offer (`permessage-deflate; client_max_window_bits`, what browsers and
+// hotline's client send). 12.1 text and 12.2 binary messages of 16 B to 128 KiB, many of
+// each (1000 of the small ones), in one frame and compressed-then-fragmented; 12.3 larger
+// messages (up to 4 MiB of patterned data and 16 MiB of one byte); 12.4 compressed and
+// uncompressed messages mixed, control frames inside compressed messages, empty frames and
+// messages, 1-byte writes; 12.5 the examples of RFC 7692 §7.2.3 byte for byte; 12.6 what
+// must fail: RSV1 where it may not be, data that does not inflate, inflated text that is
+// not UTF-8, a message that inflates past the size limit, RSV1 without the extension.
+//
+// 13: one section per offer (13.1–13.11 both roles; 13.12–13.14 several offers in one
+// header, or an unknown extension and quoted values: server role only), each against the
+// three deflate configurations of hotline's server (13.x.1–2 `default`, 13.x.3–4
+// `takeover`, 13.x.5–6 `narrow`, see model.ts), whose exact responses are tabled below,
+// with two loads: 64 text and binary messages of 512 B–2 KiB (every 8th uncompressed),
+// and 8 text messages of 64 KiB compressed and split into frames of 1 KiB. Client role:
+// hotline's client is configured to make the section's offer, and the fuzzing server
+// answers with the response of the same table.
+
+/** What browsers and hotline's client offer by default. */
+const DEFAULT_OFFER = 'permessage-deflate; client_max_window_bits';
+
+type Kind = 'text' | 'binary';
+
+/** `length` bytes of the text or binary pattern `seed` (see model.ts). */
+function pattern(kind: Kind, seed: number, length: number): Payload {
+  return { pattern: kind, seed, length };
+}
+
+function opcodeOf(kind: Kind): number {
+  return kind === 'text' ? OP_TEXT : OP_BINARY;
+}
+
+function message(kind: Kind, payload: PayloadLike, options: Omit<DeflateMessage, 'opcode' | 'payload'> = {}): DeflateMessage {
+  return { opcode: opcodeOf(kind), payload: toPayload(payload), ...options };
+}
+
+function echoOf(m: DeflateMessage): Echo {
+  return { type: m.opcode === OP_BINARY ? 'binary' : 'text', data: m.payload };
+}
+
+/** Seeds of patterned messages: each message of the suite gets its own. */
+let nextSeed = 1;
+
+interface Load {
+  readonly kind: Kind | 'mixed';
+  readonly count: number;
+  readonly size: number;
+  /** Messages at these positions (i % every === every - 1) go uncompressed. */
+  readonly uncompressedEvery?: number;
+  readonly fragmentSize?: number;
+  /** Messages per write; each write is followed by a sync. */
+  readonly batch: number;
+  /** Vary each message's size between size/4 and size. */
+  readonly varied?: boolean;
+}
+
+function loadMessages(load: Load): DeflateMessage[] {
+  const out: DeflateMessage[] = [];
+  for (let i = 0; i < load.count; i++) {
+    const kind: Kind = load.kind === 'mixed' ? (i % 2 === 0 ? 'text' : 'binary') : load.kind;
+    const size = load.varied === true ? load.size / 4 + Math.floor(((i * 7919) % 17) * ((3 * load.size) / 4 / 16)) : load.size;
+    const uncompressed = load.uncompressedEvery !== undefined && i % load.uncompressedEvery === load.uncompressedEvery - 1;
+    out.push(
+      message(kind, pattern(kind, nextSeed++, size), {
+        ...(uncompressed ? { compress: false } : {}),
+        ...(load.fragmentSize === undefined ? {} : { fragmentSize: load.fragmentSize }),
+      }),
+    );
+  }
+  return out;
+}
+
+/** Sends the messages in writes of `batch`, each followed by a sync, then closes normally. */
+function runMessages(s: Script, messages: DeflateMessage[], batch: number, chop?: number): Outcome {
+  for (let i = 0; i < messages.length; i += batch) {
+    const part = messages.slice(i, i + batch);
+    s.deflate(part, chop).expect(...part.map(echoOf)).sync();
+  }
+  return s.closeNormally();
+}
+
+function loadDescription(load: Load): string {
+  const kind = load.kind === 'mixed' ? 'text and binary' : load.kind;
+  let out = `${load.count} ${kind} message${load.count === 1 ? '' : 's'} of ${load.varied === true ? `${sizeName(load.size / 4)}–` : ''}${sizeName(load.size)}`;
+  if (load.fragmentSize !== undefined) out += `, compressed and split into frames of ${sizeName(load.fragmentSize)}`;
+  if (load.uncompressedEvery !== undefined) out += `, every ${ordinal(load.uncompressedEvery)} uncompressed`;
+  return out;
+}
+
+function ordinal(n: number): string {
+  return n === 2 ? '2nd' : n === 3 ? '3rd' : `${n}th`;
+}
+
+/** Bytes a load moves one way, to choose deadlines. */
+function loadBytes(load: Load): number {
+  return load.count * load.size;
+}
+
+function setup(offer: string, response: DeflateParamsSpec | null, server: DeflateServerConfig): DeflateSetup {
+  return { offer, response, server };
+}
+
+// Responses, shortest first.
+const NONE: DeflateParamsSpec = {};
+const SNCT: DeflateParamsSpec = { serverNoContextTakeover: true };
+
+/** hotline's default answer to the default offer (server_no_context_takeover is always answered). */
+const DEFAULT_SETUP = setup(DEFAULT_OFFER, SNCT, 'default');
+/** Context takeover both ways: the `takeover` server's answer to the default offer. */
+const TAKEOVER_SETUP = setup(DEFAULT_OFFER, NONE, 'takeover');
+
+function timeoutFor(bytes: number): number {
+  return bytes >= 8 * MiB ? 30_000 : bytes >= MiB ? 15_000 : 10_000;
+}
+
 function compressionCases(): ConformanceCase[] {
-  return [];
+  return [...compressionEchoCases(), ...compressionMixedCases(), ...rfc7692ExampleCases(), ...compressionFailureCases(), ...compressionParameterCases()];
+}
+
+/** 12.1 text, 12.2 binary, 12.3 larger messages: the default offer. */
+function compressionEchoCases(): ConformanceCase[] {
+  const out: ConformanceCase[] = [];
+  const single: Array<[number, number]> = [
+    [16, 1000],
+    [64, 1000],
+    [256, 500],
+    [KiB, 250],
+    [4 * KiB, 100],
+    [8 * KiB, 64],
+    [16 * KiB, 32],
+    [32 * KiB, 16],
+    [64 * KiB, 8],
+    [128 * KiB, 4],
+  ];
+  const fragmented: Array<[number, number, number]> = [
+    [KiB, 100, 256],
+    [4 * KiB, 50, 256],
+    [16 * KiB, 16, 256],
+    [64 * KiB, 8, 256],
+    [128 * KiB, 4, 256],
+    [256, 100, 1],
+    [16 * KiB, 16, 4 * KiB],
+  ];
+  for (const kind of ['text', 'binary'] as const) {
+    const section = kind === 'text' ? '12.1' : '12.2';
+    let n = 1;
+    for (const [size, count] of single) {
+      const load: Load = { kind, count, size, batch: Math.max(1, Math.min(100, Math.floor((256 * KiB) / size))) };
+      out.push(
+        defineCase(`${section}.${n++}`, `${loadDescription(load)}, one frame each`, (s) => runMessages(s, loadMessages(load), load.batch), {
+          deflate: DEFAULT_SETUP,
+          timeoutMs: timeoutFor(loadBytes(load)),
+        }),
+      );
+    }
+    for (const [size, count, fragmentSize] of fragmented) {
+      const load: Load = { kind, count, size, fragmentSize, batch: Math.max(1, Math.min(50, Math.floor((256 * KiB) / size))) };
+      out.push(
+        defineCase(`${section}.${n++}`, loadDescription(load), (s) => runMessages(s, loadMessages(load), load.batch), {
+          deflate: DEFAULT_SETUP,
+          timeoutMs: timeoutFor(loadBytes(load)),
+        }),
+      );
+    }
+    // Control frames between the frames of compressed messages, and chopped writes.
+    out.push(
+      defineCase(`${section}.${n++}`, `4 ${kind} messages of 64 KiB, compressed and split into frames of 2 KiB, a ping after the 1st frame of each`, (s) => {
+        const messages = loadMessages({ kind, count: 4, size: 64 * KiB, batch: 1 }).map((m, i) => ({
+          ...m,
+          fragmentSize: 2 * KiB,
+          interleave: [{ after: 0, frame: ping(`ping ${i}`) }],
+        }));
+        for (const [i, m] of messages.entries()) s.deflate([m]).expect(echoPong(`ping ${i}`), echoOf(m)).sync();
+        return s.closeNormally();
+      }, { deflate: DEFAULT_SETUP, timeoutMs: 10_000 }),
+      defineCase(`${section}.${n}`, `16 ${kind} messages of 4 KiB, compressed, in one write of 100-byte pieces`, (s) =>
+        runMessages(s, loadMessages({ kind, count: 16, size: 4 * KiB, batch: 16 }), 16, 100), { deflate: DEFAULT_SETUP, timeoutMs: 10_000 }),
+    );
+  }
+
+  const large: Array<[Kind | 'fill', number, number, Partial<DeflateMessage>, string]> = [
+    ['text', 256 * KiB, 4, {}, ''],
+    ['text', MiB, 2, {}, ''],
+    ['text', 4 * MiB, 1, {}, ''],
+    ['binary', 256 * KiB, 4, {}, ''],
+    ['binary', MiB, 2, {}, ''],
+    ['binary', 4 * MiB, 1, {}, ''],
+    ['text', MiB, 2, { fragmentSize: KiB }, ', compressed and split into frames of 1 KiB'],
+    ['binary', MiB, 2, { fragmentSize: 64 * KiB }, ', compressed and split into frames of 64 KiB'],
+  ];
+  let n = 1;
+  for (const [kind, size, count, extra, what] of large) {
+    out.push(
+      defineCase(`12.3.${n++}`, `${count} ${kind} message${count === 1 ? '' : 's'} of ${sizeName(size)}${what}`, (s) => {
+        const messages = loadMessages({ kind: kind as Kind, count, size, batch: 1 }).map((m) => ({ ...m, ...extra }));
+        return runMessages(s, messages, 1);
+      }, { deflate: DEFAULT_SETUP, timeoutMs: timeoutFor(size * count), heavy: size * count >= 4 * MiB }),
+    );
+  }
+  out.push(
+    defineCase('12.3.9', 'text message of 1 MiB of "*" (compresses a thousandfold), twice', (s) =>
+      runMessages(s, [message('text', filled(TEXT_FILL, MiB)), message('text', filled(TEXT_FILL, MiB))], 1), { deflate: DEFAULT_SETUP, timeoutMs: 10_000 }),
+    defineCase('12.3.10', 'binary message of 1 MiB of 0xFE, compressed, written in 997-byte pieces', (s) =>
+      runMessages(s, [message('binary', filled(BINARY_FILL, MiB))], 1, 997), { deflate: DEFAULT_SETUP, timeoutMs: 10_000 }),
+    defineCase('12.3.11', 'text message of 16 MiB of "*" (16 KiB compressed)', (s) =>
+      runMessages(s, [message('text', filled(TEXT_FILL, 16 * MiB))], 1), { deflate: DEFAULT_SETUP, timeoutMs: 30_000, heavy: true }),
+    defineCase('12.3.12', 'binary message of 256 KiB, compressed, written in 1300-byte pieces', (s) =>
+      runMessages(s, loadMessages({ kind: 'binary', count: 1, size: 256 * KiB, batch: 1 }), 1, 1300), { deflate: DEFAULT_SETUP, timeoutMs: 15_000 }),
+  );
+  return out;
+}
+
+/**
+ * 12.4: compressed and uncompressed messages mixed, control frames inside compressed
+ * messages, empty frames and messages. Against the `takeover` server (context takeover
+ * both ways, echoes from 1 KiB on compressed), so that an uncompressed message between
+ * compressed ones must stay out of both contexts.
+ */
+function compressionMixedCases(): ConformanceCase[] {
+  const options = { deflate: TAKEOVER_SETUP, timeoutMs: 10_000 };
+  const repeated = pattern('text', nextSeed++, 4 * KiB);
+  const cases: Array<[string, (s: Script) => Outcome]> = [
+    ['30 text messages of 256 B–1 KiB, every 3rd uncompressed (RSV1 clear), in one write', (s) => {
+      const messages = loadMessages({ kind: 'text', count: 30, size: KiB, varied: true, uncompressedEvery: 3, batch: 30 });
+      return runMessages(s, messages, 30);
+    }],
+    ['30 binary messages of 512 B–2 KiB, every 2nd uncompressed, one write and sync each', (s) => {
+      const messages = loadMessages({ kind: 'binary', count: 30, size: 2 * KiB, varied: true, uncompressedEvery: 2, batch: 1 });
+      return runMessages(s, messages, 1);
+    }],
+    ['100 messages alternating text and binary of 256 B–1 KiB, every 3rd uncompressed, in one write', (s) => {
+      const messages = loadMessages({ kind: 'mixed', count: 100, size: KiB, varied: true, uncompressedEvery: 3, batch: 100 });
+      return runMessages(s, messages, 100);
+    }],
+    ['the same 4 KiB text 10 times, compressed (each copy refers to the one before)', (s) =>
+      runMessages(s, Array.from({ length: 10 }, () => message('text', repeated)), 10)],
+    ['the same 4 KiB text compressed 5 times, a different 4 KiB text uncompressed after each (it must stay out of both contexts)', (s) =>
+      runMessages(s, Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? message('text', repeated) : message('text', pattern('text', nextSeed++, 4 * KiB), { compress: false }))), 10)],
+    ['compressed text of 8 KiB in frames of 64 B, pings after the 2nd and 5th frames', (s) => {
+      const m = message('text', pattern('text', nextSeed++, 8 * KiB), {
+        fragmentSize: 64,
+        interleave: [
+          { after: 1, frame: ping('ping 1') },
+          { after: 4, frame: ping('ping 2') },
+        ],
+      });
+      return s.deflate([m]).expect(echoPong('ping 1'), echoPong('ping 2'), echoOf(m)).closeNormally();
+    }],
+    ['compressed binary of 4 KiB in frames of 256 B, an unsolicited pong after the 1st frame', (s) => {
+      const m = message('binary', pattern('binary', nextSeed++, 4 * KiB), { fragmentSize: 256, interleave: [{ after: 0, frame: pong('unsolicited') }] });
+      return s.deflate([m]).expect(echoOf(m)).closeNormally();
+    }],
+    ['compressed text whose first frame is empty (RSV1 on the empty frame)', (s) => {
+      const m = message('text', pattern('text', nextSeed++, 2 * KiB), { emptyFirst: true });
+      return s.deflate([m]).expect(echoOf(m)).closeNormally();
+    }],
+    ['compressed text whose last frame is an empty continuation', (s) => {
+      const m = message('text', pattern('text', nextSeed++, 2 * KiB), { fragmentSize: 512, emptyLast: true });
+      return s.deflate([m]).expect(echoOf(m)).closeNormally();
+    }],
+    ['compressed binary between an empty first and an empty last frame', (s) => {
+      const m = message('binary', pattern('binary', nextSeed++, 2 * KiB), { emptyFirst: true, emptyLast: true });
+      return s.deflate([m]).expect(echoOf(m)).closeNormally();
+    }],
+    ['empty messages, compressed (00), text and binary, between non-empty ones', (s) => {
+      const messages: DeflateMessage[] = [];
+      for (let i = 0; i < 6; i++) {
+        const kind: Kind = i % 2 === 0 ? 'text' : 'binary';
+        messages.push(message(kind, ''), message(kind, pattern(kind, nextSeed++, 1500)));
+      }
+      return runMessages(s, messages, messages.length);
+    }],
+    ['empty uncompressed messages between compressed ones', (s) => {
+      const messages: DeflateMessage[] = [];
+      for (let i = 0; i < 6; i++) messages.push(message('text', '', { compress: false }), message('binary', pattern('binary', nextSeed++, 1200)));
+      return runMessages(s, messages, messages.length);
+    }],
+    ['an uncompressed text in 3 fragments between two compressed ones', (s) => {
+      const a = message('text', pattern('text', nextSeed++, 2 * KiB));
+      const b = message('text', pattern('text', nextSeed++, 3 * KiB), { compress: false, fragmentSize: KiB });
+      const c = message('text', pattern('text', nextSeed++, 2 * KiB));
+      return runMessages(s, [a, b, c], 3);
+    }],
+    ['20 compressed text messages of 32–128 B, written in 1-byte pieces', (s) =>
+      runMessages(s, loadMessages({ kind: 'text', count: 20, size: 128, varied: true, batch: 20 }), 20, 1)],
+    ['a compressed text of 64 KiB in frames of 1 KiB, written in 1000-byte pieces (frame boundaries inside writes)', (s) => {
+      const m = message('text', pattern('text', nextSeed++, 64 * KiB), { fragmentSize: KiB });
+      return s.deflate([m], 1000).expect(echoOf(m)).closeNormally();
+    }],
+  ];
+  return cases.map(([description, build], i) => defineCase(`12.4.${i + 1}`, description, build, options));
+}
+
+/**
+ * 12.5: the compressed payloads of RFC 7692 §7.2.3, sent as they are printed there (with
+ * context takeover agreed both ways, for §7.2.3.2).
+ */
+function rfc7692ExampleCases(): ConformanceCase[] {
+  const options = { deflate: TAKEOVER_SETUP };
+  const hello = 'Hello';
+  /** A text frame with RSV1 and the payload printed in hex. */
+  const compressedText = (bytes: string, o: FrameOptions = {}): FrameSpec => text(hex(bytes), { rsv: 4, ...o });
+  return [
+    defineCase('12.5.1', '§7.2.3.1 "Hello" in one compressed frame (f2 48 cd c9 c9 07 00)', (s) =>
+      s.send(compressedText('f2 48 cd c9 c9 07 00')).expect(echoText(hello)).closeNormally(), options),
+    defineCase('12.5.2', '§7.2.3.1 "Hello" compressed, in 2 frames (RSV1 on the first only)', (s) =>
+      s.send(compressedText('f2 48 cd', { fin: false }), cont(hex('c9 c9 07 00'))).expect(echoText(hello)).closeNormally(), options),
+    defineCase('12.5.3', '§7.2.3.2 "Hello" twice, the second (f2 00 11 00 00) referring to the first', (s) =>
+      s.send(compressedText('f2 48 cd c9 c9 07 00')).expect(echoText(hello)).sync().send(compressedText('f2 00 11 00 00')).expect(echoText(hello)).closeNormally(), options),
+    defineCase('12.5.4', '§7.2.3.3 "Hello" in a stored (uncompressed) block', (s) =>
+      s.send(compressedText('00 05 00 fa ff 48 65 6c 6c 6f 00')).expect(echoText(hello)).closeNormally(), options),
+    defineCase('12.5.5', '§7.2.3.4 "Hello" in a block with BFINAL set', (s) =>
+      s.send(compressedText('f3 48 cd c9 c9 07 00 00')).expect(echoText(hello)).closeNormally(), options),
+    defineCase('12.5.6', '§7.2.3.5 "Hello" in two deflate blocks', (s) =>
+      s.send(compressedText('f2 48 05 00 00 00 ff ff ca c9 c9 07 00')).expect(echoText(hello)).closeNormally(), options),
+    defineCase('12.5.7', '§7.2.3.6 an empty text message compressed as one 00 byte', (s) =>
+      s.send(compressedText('00')).expect(echoText('')).closeNormally(), options),
+    defineCase('12.5.8', '§7.2.3.1 "Hello" as a compressed binary message', (s) =>
+      s.send(binary(hex('f2 48 cd c9 c9 07 00'), { rsv: 4 })).expect(echoBinary(hello)).closeNormally(), options),
+    defineCase('12.5.9', '§7.2.3.1 "Hello" compressed in 7 frames of 1 byte', (s) =>
+      s
+        .send(...fragments(OP_TEXT, hex('f2 48 cd c9 c9 07 00'), 1).map((f, i) => (i === 0 ? { ...f, rsv: 4 } : f)))
+        .expect(echoText(hello))
+        .closeNormally(), options),
+  ];
+}
+
+/** 12.6: what must fail the connection, and the size limit on inflated messages. */
+function compressionFailureCases(): ConformanceCase[] {
+  const options = { deflate: DEFAULT_SETUP };
+  const small = { deflate: DEFAULT_SETUP, limit: 'small' as const };
+  const hello = hex('f2 48 cd c9 c9 07 00');
+  const serverOnly = { roles: ['server'] as const };
+  const invalidLong = concat(KOSME, hex('ed a0 80'), utf8('edited'));
+  const limitName = sizeName(SMALL_MAX_PAYLOAD);
+  const textWithFF = concat(generatePatternBytes('text', SMALL_MAX_PAYLOAD - 1), hex('ff'));
+  return [
+    defineCase('12.6.1', 'RSV1 on the continuation of a compressed message → 1002', (s) =>
+      s.send(text(hello.subarray(0, 3), { rsv: 4, fin: false }), cont(hello.subarray(3), { rsv: 4 })).fails(1002), options),
+    defineCase('12.6.2', 'RSV1 on the continuation of an uncompressed message → 1002', (s) =>
+      s.send(text('Hel', { fin: false }), cont('lo', { rsv: 4 })).fails(1002), options),
+    defineCase('12.6.3', 'RSV1 on a ping → 1002', (s) => s.send(ping('ping', { rsv: 4 })).fails(1002), options),
+    defineCase('12.6.4', 'RSV1 on a pong → 1002', (s) => s.send(pong('pong', { rsv: 4 })).fails(1002), options),
+    defineCase('12.6.5', 'RSV1 on a close 1000 → 1002', (s) => s.send(frame(OP_CLOSE, closePayloadOf(1000), { rsv: 4 })).fails(1002), options),
+    defineCase('12.6.6', 'RSV1 on a ping between the frames of a compressed message → 1002', (s) =>
+      s.send(text(hello.subarray(0, 3), { rsv: 4, fin: false }), ping('ping', { rsv: 4 }), cont(hello.subarray(3))).fails(1002), options),
+    defineCase('12.6.7', 'RSV1 and RSV2 on a compressed text frame → 1002', (s) => s.send(text(hello, { rsv: 6 })).fails(1002), options),
+    defineCase('12.6.8', 'RSV1 and RSV3 on the first frame of a compressed binary message → 1002', (s) =>
+      s.deflate([message('binary', pattern('binary', nextSeed++, KiB), { rsv: 5 })]).fails(1002), options),
+    defineCase('12.6.9', 'compressed text in frames of 16 B with RSV1 on every frame → 1002', (s) =>
+      s.deflate([message('text', pattern('text', nextSeed++, KiB), { fragmentSize: 16, continuationRsv: 4 })]).fails(1002), options),
+    defineCase('12.6.10', 'compressed data with the reserved block type 3 (ff ff ff ff) → 1007', (s) => s.send(text(hex('ff ff ff ff'), { rsv: 4 })).fails(1007), options),
+    defineCase('12.6.11', 'a stored block whose LEN and NLEN disagree → 1007', (s) => s.send(text(hex('00 05 00 05 00 48 65 6c 6c 6f'), { rsv: 4 })).fails(1007), options),
+    defineCase('12.6.12', 'the first message refers back before the start of the stream (f2 00 11 00 00) → 1007', (s) =>
+      s.send(text(hex('f2 00 11 00 00'), { rsv: 4 })).fails(1007), options),
+    defineCase('12.6.13', 'compressed binary with the reserved block type 3 → 1007', (s) => s.send(binary(hex('07 00 00'), { rsv: 4 })).fails(1007), options),
+    defineCase('12.6.14', 'a compressed message echoed, then one that does not inflate → echo, then 1007', (s) =>
+      s.send(text(hello, { rsv: 4 })).expect(echoText('Hello')).sync().send(text(hex('ff ff ff ff'), { rsv: 4 })).fails(1007), options),
+    defineCase('12.6.15', 'compressed text that inflates to invalid UTF-8 (a surrogate in "κόσμε…edited") → 1007', (s) =>
+      s.deflate([message('text', invalidLong)]).fails(1007), options),
+    defineCase('12.6.16', 'compressed text that inflates to text ending inside a character → 1007', (s) =>
+      s.deflate([message('text', concat(utf8('Hello'), hex('ce')))]).fails(1007), options),
+    defineCase('12.6.17', `compressed text of ${limitName} with FF as its last byte, in frames of 1 KiB → 1007`, (s) =>
+      s.deflate([message('text', textWithFF, { fragmentSize: KiB })]).fails(1007), options),
+    defineCase('12.6.18', 'compressed binary that is not UTF-8 is echoed', (s) => {
+      const m = message('binary', concat(invalidLong, hex('ff fe fd')));
+      return s.deflate([m]).expect(echoOf(m)).closeNormally();
+    }, options),
+    defineCase('12.6.19', `compressed text that inflates to exactly the limit (${limitName}) is echoed`, (s) => {
+      const m = message('text', pattern('text', nextSeed++, SMALL_MAX_PAYLOAD));
+      return s.deflate([m]).expect(echoOf(m)).closeNormally();
+    }, small),
+    defineCase('12.6.20', 'compressed text that inflates to the limit + 1 byte → 1009', (s) =>
+      s.deflate([message('text', pattern('text', nextSeed++, SMALL_MAX_PAYLOAD + 1))]).fails(1009), small),
+    defineCase('12.6.21', 'compressed binary of 1 KiB that inflates to 1 MiB (a compression bomb) → 1009', (s) =>
+      s.deflate([message('binary', filled(BINARY_FILL, MiB))]).fails(1009), small),
+    defineCase('12.6.22', 'compressed text that inflates to the limit + 1 byte, in frames of 16 B → 1009', (s) =>
+      s.deflate([message('text', filled(TEXT_FILL, SMALL_MAX_PAYLOAD + 1), { fragmentSize: 16 })]).fails(1009), small),
+    defineCase('12.6.23', 'a compressed message echoed, then one that inflates past the limit → echo, then 1009', (s) => {
+      const m = message('text', pattern('text', nextSeed++, KiB));
+      return s.deflate([m]).expect(echoOf(m)).sync().deflate([message('text', filled(TEXT_FILL, 4 * SMALL_MAX_PAYLOAD))]).fails(1009);
+    }, small),
+    defineCase('12.6.24', 'server role: an invalid offer (server_max_window_bits=7) is declined; then RSV1 → 1002', (s) =>
+      s.send(text(hello, { rsv: 4 })).fails(1002), { ...serverOnly, deflate: setup('permessage-deflate; server_max_window_bits=7', null, 'default') }),
+    defineCase('12.6.25', 'server role: an offer with an unknown parameter is declined; then RSV1 → 1002', (s) =>
+      s.send(text(hello, { rsv: 4 })).fails(1002), { ...serverOnly, deflate: setup('permessage-deflate; x_hotline_unknown', null, 'default') }),
+    defineCase('12.6.26', 'server role: a server with permessage-deflate, no offer; then RSV1 → 1002', (s) =>
+      s.send(text(hello, { rsv: 4 })).fails(1002), { ...serverOnly, deflate: setup('', null, 'default') }),
+    defineCase('12.6.27', 'the default offer declined; then RSV1 on a text frame → 1002', (s) =>
+      s.send(text(hello, { rsv: 4 })).fails(1002), { deflate: setup(DEFAULT_OFFER, null, 'off') }),
+    defineCase('12.6.28', 'the default offer declined; an uncompressed message is echoed, then RSV1 on a binary frame → 1002', (s) =>
+      s.send(text('Hello')).expect(echoText('Hello')).sync().send(binary(hello, { rsv: 4 })).fails(1002), { deflate: setup(DEFAULT_OFFER, null, 'off') }),
+  ];
+}
+
+/** Materialized pattern bytes, for payloads built from them. */
+function generatePatternBytes(kind: Kind, length: number): Buffer {
+  return materialize(pattern(kind, nextSeed++, length));
+}
+
+/**
+ * 13: the offers. Each section is one offer, run against the three configurations of
+ * hotline's server (the exact responses are the table's) with two loads each.
+ */
+function compressionParameterCases(): ConformanceCase[] {
+  const r = (spec: DeflateParamsSpec): DeflateParamsSpec => spec;
+  const sections: Array<{ offer: string; what: string; serverOnly?: boolean; responses: Record<'default' | 'takeover' | 'narrow', DeflateParamsSpec> }> = [
+    { offer: 'permessage-deflate', what: 'no parameters', responses: { default: SNCT, takeover: NONE, narrow: r({ serverMaxWindowBits: 10 }) } },
+    {
+      offer: 'permessage-deflate; client_no_context_takeover',
+      what: 'client_no_context_takeover',
+      responses: { default: SNCT, takeover: NONE, narrow: r({ clientNoContextTakeover: true, serverMaxWindowBits: 10 }) },
+    },
+    {
+      offer: 'permessage-deflate; server_no_context_takeover',
+      what: 'server_no_context_takeover',
+      responses: { default: SNCT, takeover: SNCT, narrow: r({ serverNoContextTakeover: true, serverMaxWindowBits: 10 }) },
+    },
+    {
+      offer: 'permessage-deflate; client_max_window_bits',
+      what: 'client_max_window_bits without a value',
+      responses: { default: SNCT, takeover: NONE, narrow: r({ serverMaxWindowBits: 10, clientMaxWindowBits: 11 }) },
+    },
+    {
+      offer: 'permessage-deflate; client_max_window_bits=9',
+      what: 'client_max_window_bits=9',
+      responses: {
+        default: r({ serverNoContextTakeover: true, clientMaxWindowBits: 9 }),
+        takeover: r({ clientMaxWindowBits: 9 }),
+        narrow: r({ serverMaxWindowBits: 10, clientMaxWindowBits: 9 }),
+      },
+    },
+    {
+      offer: 'permessage-deflate; client_max_window_bits=15',
+      what: 'client_max_window_bits=15',
+      responses: {
+        default: r({ serverNoContextTakeover: true, clientMaxWindowBits: 15 }),
+        takeover: r({ clientMaxWindowBits: 15 }),
+        narrow: r({ serverMaxWindowBits: 10, clientMaxWindowBits: 11 }),
+      },
+    },
+    {
+      offer: 'permessage-deflate; server_max_window_bits=9',
+      what: 'server_max_window_bits=9',
+      responses: {
+        default: r({ serverNoContextTakeover: true, serverMaxWindowBits: 9 }),
+        takeover: r({ serverMaxWindowBits: 9 }),
+        narrow: r({ serverMaxWindowBits: 9 }),
+      },
+    },
+    {
+      offer: 'permessage-deflate; server_max_window_bits=15',
+      what: 'server_max_window_bits=15',
+      responses: {
+        default: r({ serverNoContextTakeover: true, serverMaxWindowBits: 15 }),
+        takeover: r({ serverMaxWindowBits: 15 }),
+        narrow: r({ serverMaxWindowBits: 10 }),
+      },
+    },
+    {
+      offer: 'permessage-deflate; client_no_context_takeover; server_no_context_takeover',
+      what: 'client_no_context_takeover and server_no_context_takeover',
+      responses: { default: SNCT, takeover: SNCT, narrow: r({ serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 10 }) },
+    },
+    {
+      offer: 'permessage-deflate; server_max_window_bits=9; client_max_window_bits=9',
+      what: 'server_max_window_bits=9 and client_max_window_bits=9',
+      responses: {
+        default: r({ serverNoContextTakeover: true, serverMaxWindowBits: 9, clientMaxWindowBits: 9 }),
+        takeover: r({ serverMaxWindowBits: 9, clientMaxWindowBits: 9 }),
+        narrow: r({ serverMaxWindowBits: 9, clientMaxWindowBits: 9 }),
+      },
+    },
+    {
+      offer: 'permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=9; client_max_window_bits=9',
+      what: 'all four parameters, windows of 9 bits',
+      responses: {
+        default: r({ serverNoContextTakeover: true, serverMaxWindowBits: 9, clientMaxWindowBits: 9 }),
+        takeover: r({ serverNoContextTakeover: true, serverMaxWindowBits: 9, clientMaxWindowBits: 9 }),
+        narrow: r({ serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 9, clientMaxWindowBits: 9 }),
+      },
+    },
+    {
+      offer: 'permessage-deflate; server_max_window_bits=9; client_max_window_bits=9, permessage-deflate; client_max_window_bits, permessage-deflate',
+      what: 'three offers in one header: the first is accepted',
+      serverOnly: true,
+      responses: {
+        default: r({ serverNoContextTakeover: true, serverMaxWindowBits: 9, clientMaxWindowBits: 9 }),
+        takeover: r({ serverMaxWindowBits: 9, clientMaxWindowBits: 9 }),
+        narrow: r({ serverMaxWindowBits: 9, clientMaxWindowBits: 9 }),
+      },
+    },
+    {
+      offer: 'permessage-deflate; server_max_window_bits=16, permessage-deflate; client_no_context_takeover; client_max_window_bits=10',
+      what: 'two offers, the first invalid (server_max_window_bits=16): the second is accepted',
+      serverOnly: true,
+      responses: {
+        default: r({ serverNoContextTakeover: true, clientMaxWindowBits: 10 }),
+        takeover: r({ clientMaxWindowBits: 10 }),
+        narrow: r({ clientNoContextTakeover: true, serverMaxWindowBits: 10, clientMaxWindowBits: 10 }),
+      },
+    },
+    {
+      offer: 'x-hotline-unknown; mode=1, permessage-deflate; client_max_window_bits="10"; server_max_window_bits="12"',
+      what: 'an unknown extension first, then quoted window bits',
+      serverOnly: true,
+      responses: {
+        default: r({ serverNoContextTakeover: true, serverMaxWindowBits: 12, clientMaxWindowBits: 10 }),
+        takeover: r({ serverMaxWindowBits: 12, clientMaxWindowBits: 10 }),
+        narrow: r({ serverMaxWindowBits: 10, clientMaxWindowBits: 10 }),
+      },
+    },
+  ];
+  const loads: Load[] = [
+    { kind: 'mixed', count: 64, size: 2 * KiB, varied: true, uncompressedEvery: 8, batch: 16 },
+    { kind: 'text', count: 8, size: 64 * KiB, fragmentSize: KiB, batch: 4 },
+  ];
+  const out: ConformanceCase[] = [];
+  sections.forEach((section, i) => {
+    let n = 1;
+    for (const config of ['default', 'takeover', 'narrow'] as const) {
+      const response = section.responses[config];
+      for (const load of loads) {
+        out.push(
+          defineCase(
+            `13.${i + 1}.${n++}`,
+            `offer ${section.what}, ${config} server (answer ${JSON.stringify(formatDeflateSpec(response))}): ${loadDescription(load)}`,
+            (s) => runMessages(s, loadMessages(load), load.batch),
+            {
+              ...(section.serverOnly === true ? { roles: ['server'] as const } : {}),
+              deflate: setup(section.offer, response, config),
+              timeoutMs: 10_000,
+            },
+          ),
+        );
+      }
+    }
+  });
+  return out;
 }
 
 // ───────────────────────────── the list ─────────────────────────────
@@ -1113,8 +1663,8 @@ export const CATEGORIES: Readonly<Record<string, string>> = {
   '7': 'Closing handshake',
   '9': 'Limits and large messages',
   '10': 'Miscellaneous and masking',
-  '12': 'Compression (reserved)',
-  '13': 'Compression parameters (reserved)',
+  '12': 'Compression (permessage-deflate, the default offer)',
+  '13': 'Compression parameters (permessage-deflate offers and answers)',
 };
 
 export const ALL_CASES: readonly ConformanceCase[] = [

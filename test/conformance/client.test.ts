@@ -10,10 +10,10 @@ import { casesFor } from './cases.js';
 import { formatReport, runCase } from './harness.js';
 import { MemoryClientPeer } from './memory-peer.js';
 
-void describe('conformance: client role (hotline WebSocketProtocol, in memory)', { concurrency: 8 }, () => {
+describe('conformance: client role (hotline WebSocketProtocol, in memory)', { concurrency: 8 }, () => {
   const peer = new MemoryClientPeer();
   for (const c of casesFor('client')) {
-    void test(`client ${c.id} ${c.description}`, async () => {
+    test(`client ${c.id} ${c.description}`, async () => {
       const report = await runCase(peer, c);
       assert.ok(report.passed, formatReport(report));
     });

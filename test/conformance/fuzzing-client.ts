@@ -8,7 +8,7 @@ import { connect, type Socket } from 'node:net';
 import { buildClientRequest, computeAccept } from '../../src/protocol/handshake.js';
 import { HttpHeadParser } from '../../src/protocol/http-head.js';
 import { maxPayloadFor, type ConnectOptions, type Link, type LinkListener, type Peer } from './harness.js';
-import type { Limit } from './model.js';
+import type { DeflateServerConfig, Limit } from './model.js';
 
 export interface FuzzingTarget {
   host: string;
@@ -22,7 +22,11 @@ const HANDSHAKE_TIMEOUT_MS = 5_000;
 export class SocketLink implements Link {
   private closed = false;
 
-  constructor(private readonly socket: Socket) {}
+  /** @param extensions the handshake's Sec-WebSocket-Extensions (see {@link Link.extensions}). */
+  constructor(
+    private readonly socket: Socket,
+    readonly extensions: string | null = null,
+  ) {}
 
   write(bytes: Buffer): Promise<void> {
     const socket = this.socket;
@@ -43,13 +47,19 @@ export class SocketLink implements Link {
 /**
  * Opens a TCP connection, performs the client's opening handshake and returns the link.
  * The handshake is checked: status 101 and the `Sec-WebSocket-Accept` computed from our key.
+ * `extensions`, when not empty, is sent verbatim as Sec-WebSocket-Extensions (offers that
+ * no well-behaved client would make included); the server's answer is the link's
+ * `extensions`, for the harness to judge.
  */
-export function openFuzzingConnection(target: FuzzingTarget, listener: LinkListener): Promise<Link> {
+export function openFuzzingConnection(target: FuzzingTarget, listener: LinkListener, extensions = ''): Promise<Link> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: target.host, port: target.port });
     socket.setNoDelay(true);
     const parser = new HttpHeadParser('response');
-    const { key, request } = buildClientRequest({ host: `${target.host}:${target.port}`, path: target.path });
+    const built = buildClientRequest({ host: `${target.host}:${target.port}`, path: target.path });
+    const key = built.key;
+    // The request ends with its empty line; the offer goes in before it, as written.
+    const request = extensions === '' ? built.request : `${built.request.slice(0, -2)}Sec-WebSocket-Extensions: ${extensions}\r\n\r\n`;
     let open = false;
     let ended = false;
     const end = (): void => {
@@ -99,7 +109,7 @@ export function openFuzzingConnection(target: FuzzingTarget, listener: LinkListe
         return;
       }
       open = true;
-      const link = new SocketLink(socket);
+      const link = new SocketLink(socket, head.headers.get('sec-websocket-extensions') ?? null);
       resolve(link);
       const rest = parser.rest;
       if (rest.length > 0) {
@@ -110,14 +120,20 @@ export function openFuzzingConnection(target: FuzzingTarget, listener: LinkListe
   });
 }
 
-/** hotline's server role, reached over TCP: one echo server per limit. */
+/** The key of the server a case needs: its limit and its permessage-deflate configuration. */
+export type ServerKey = `${Limit}/${DeflateServerConfig}`;
+
+/** hotline's server role, reached over TCP: one echo server per limit and deflate configuration. */
 export class TcpServerPeer implements Peer {
   readonly role = 'server' as const;
 
-  constructor(private readonly targets: Readonly<Record<Limit, FuzzingTarget>>) {}
+  constructor(private readonly targets: ReadonlyMap<ServerKey, FuzzingTarget>) {}
 
   connect(listener: LinkListener, options: ConnectOptions): Promise<Link> {
-    return openFuzzingConnection(this.targets[options.limit], listener);
+    const key: ServerKey = `${options.limit}/${options.deflate?.server ?? 'off'}`;
+    const target = this.targets.get(key);
+    if (target === undefined) return Promise.reject(new Error(`no server was started for ${key}`));
+    return openFuzzingConnection(target, listener, options.deflate?.offer ?? '');
   }
 
   /** The maximum payload each server must be started with. */

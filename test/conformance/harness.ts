@@ -15,11 +15,14 @@ import {
   SMALL_MAX_PAYLOAD,
   type Action,
   type ConformanceCase,
+  type DeflateMessage,
+  type DeflateSetup,
   type Echo,
   type FrameSpec,
   type Limit,
   type Role,
 } from './model.js';
+import { MessageDeflater, MessageInflater, judgeClientOffer, judgeServerResponse, type Negotiation } from './deflate.js';
 import {
   FrameReader,
   OP_BINARY,
@@ -52,6 +55,12 @@ export interface LinkListener {
 /** The harness's end of one connection to the peer under test, after the opening handshake. */
 export interface Link {
   /**
+   * The opening handshake's Sec-WebSocket-Extensions: the server's response (server role)
+   * or the client's request (client role); null when the field was absent. Left out by
+   * transports without a handshake, where no extension can be negotiated.
+   */
+  readonly extensions?: string | null;
+  /**
    * Delivers bytes as one write. Resolves once they are handed over (and, on TCP, flushed
    * to the kernel), so that the next write is a separate read on the peer's side as far as
    * the transport allows. Writes after the transport closed are dropped.
@@ -64,6 +73,11 @@ export interface Link {
 export interface ConnectOptions {
   /** The message size limit the peer must run with for this case. */
   limit: Limit;
+  /**
+   * The case's permessage-deflate: server role, what to offer (and which server to ask);
+   * client role, what the client must be configured to offer and what to answer.
+   */
+  deflate?: DeflateSetup;
 }
 
 /** An implementation under test, in one role, that the harness can open connections to. */
@@ -108,28 +122,63 @@ function isSendableCloseCode(code: number): boolean {
  * Turns the peer's frames into {@link Observed} events, checking every rule RFC 6455 puts
  * on a sender in the peer's role: masking, RSV bits, opcodes, control frame limits,
  * fragmentation order, UTF-8 of text and close reasons, and silence after the close frame.
+ *
+ * With permessage-deflate agreed (an `inflater`), RSV1 is allowed on the first frame of a
+ * data message and nowhere else (RFC 7692 §6), and a message with RSV1 is inflated with the
+ * peer's context before it is recorded. Inflating is asynchronous (node:zlib streams), so
+ * while a message is being inflated, everything after it (frames, the end of the
+ * transport) waits in a queue: events are recorded in the order the peer sent them.
  */
 class PeerOutput {
   private messageOpcode = 0;
+  private messageCompressed = false;
   private parts: Buffer[] = [];
   private partsLength = 0;
   private closeSeen = false;
+  private queued = 0;
+  private tail: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly senderRole: Role,
     private readonly record: (event: Observed) => void,
+    private readonly inflater: MessageInflater | null,
   ) {}
 
+  /** Records an event, after whatever is still queued. */
+  emit(event: Observed): void {
+    if (this.queued === 0) this.record(event);
+    else this.enqueue(() => this.record(event));
+  }
+
+  /** Resolves once everything queued is recorded. */
+  async idle(): Promise<void> {
+    while (this.queued > 0) await this.tail;
+  }
+
+  private enqueue(task: () => void | Promise<void>): void {
+    this.queued++;
+    this.tail = this.tail.then(task).finally(() => {
+      this.queued--;
+    });
+  }
+
   frame(f: ReadFrame): void {
-    const violation = (detail: string): void => this.record({ kind: 'violation', detail });
+    const violation = (detail: string): void => this.emit({ kind: 'violation', detail });
     if (this.closeSeen) {
       violation(`${opcodeName(f.opcode)} frame after the close frame`);
       return;
     }
     const mustMask = this.senderRole === 'client';
     if (f.masked !== mustMask) violation(`${this.senderRole} sent a ${f.masked ? 'masked' : 'unmasked'} ${opcodeName(f.opcode)} frame`);
-    if (f.rsv !== 0) violation(`RSV bits ${f.rsv} set on a ${opcodeName(f.opcode)} frame without a negotiated extension`);
     const op = f.opcode;
+    const firstOfMessage = op === OP_TEXT || op === OP_BINARY;
+    if (this.inflater === null) {
+      if (f.rsv !== 0) violation(`RSV bits ${f.rsv} set on a ${opcodeName(op)} frame without a negotiated extension`);
+    } else if ((f.rsv & ~(firstOfMessage ? 4 : 0)) !== 0) {
+      violation(
+        `RSV bits ${f.rsv} set on a ${opcodeName(op)} frame (permessage-deflate allows RSV1 on the first frame of a message only)`,
+      );
+    }
     if (op >= 0x8) {
       if (!f.fin) violation(`fragmented ${opcodeName(op)} frame`);
       if (f.payload.length > 125) violation(`${opcodeName(op)} frame with ${f.payload.length} payload bytes`);
@@ -139,6 +188,7 @@ class PeerOutput {
       case OP_BINARY:
         if (this.messageOpcode !== 0) violation(`new ${opcodeName(op)} frame inside a fragmented message`);
         this.messageOpcode = op;
+        this.messageCompressed = this.inflater !== null && (f.rsv & 4) !== 0;
         this.parts = [];
         this.partsLength = 0;
         this.addPart(f);
@@ -151,10 +201,10 @@ class PeerOutput {
         this.addPart(f);
         return;
       case OP_PING:
-        this.record({ kind: 'ping', data: f.payload });
+        this.emit({ kind: 'ping', data: f.payload });
         return;
       case OP_PONG:
-        this.record({ kind: 'pong', data: f.payload });
+        this.emit({ kind: 'pong', data: f.payload });
         return;
       case OP_CLOSE:
         this.closeSeen = true;
@@ -171,28 +221,52 @@ class PeerOutput {
     if (!f.fin) return;
     const data = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.partsLength);
     const binary = this.messageOpcode === OP_BINARY;
+    const compressed = this.messageCompressed;
     this.messageOpcode = 0;
+    this.messageCompressed = false;
     this.parts = [];
     this.partsLength = 0;
-    if (!binary && !isUtf8(data)) this.record({ kind: 'violation', detail: `text message that is not valid UTF-8: ${describeBytes(data)}` });
-    this.record({ kind: binary ? 'binary' : 'text', data });
+    const deliver = (message: Buffer): void => {
+      if (!binary && !isUtf8(message)) this.record({ kind: 'violation', detail: `text message that is not valid UTF-8: ${describeBytes(message)}` });
+      this.record({ kind: binary ? 'binary' : 'text', data: message });
+    };
+    if (!compressed) {
+      if (this.queued === 0) deliver(data);
+      else this.enqueue(() => deliver(data));
+      return;
+    }
+    const inflater = this.inflater!;
+    this.enqueue(async () => {
+      let inflated: Buffer;
+      try {
+        inflated = await inflater.inflate(data);
+      } catch (error) {
+        const why = error instanceof Error ? error.message : String(error);
+        this.record({
+          kind: 'violation',
+          detail: `compressed ${binary ? 'binary' : 'text'} message (${describeBytes(data)}) is not valid under the agreed permessage-deflate: ${why}`,
+        });
+        return;
+      }
+      deliver(inflated);
+    });
   }
 
   private close(payload: Buffer): void {
     if (payload.length === 0) {
-      this.record({ kind: 'close', code: null, reason: payload });
+      this.emit({ kind: 'close', code: null, reason: payload });
       return;
     }
     if (payload.length === 1) {
-      this.record({ kind: 'violation', detail: 'close frame with a 1-byte payload' });
-      this.record({ kind: 'close', code: null, reason: payload });
+      this.emit({ kind: 'violation', detail: 'close frame with a 1-byte payload' });
+      this.emit({ kind: 'close', code: null, reason: payload });
       return;
     }
     const code = payload.readUInt16BE(0);
     const reason = payload.subarray(2);
-    if (!isSendableCloseCode(code)) this.record({ kind: 'violation', detail: `close frame with code ${code}, which may not be sent` });
-    if (!isUtf8(reason)) this.record({ kind: 'violation', detail: `close reason that is not valid UTF-8: ${describeBytes(reason)}` });
-    this.record({ kind: 'close', code, reason });
+    if (!isSendableCloseCode(code)) this.emit({ kind: 'violation', detail: `close frame with code ${code}, which may not be sent` });
+    if (!isUtf8(reason)) this.emit({ kind: 'violation', detail: `close reason that is not valid UTF-8: ${describeBytes(reason)}` });
+    this.emit({ kind: 'close', code, reason });
   }
 }
 
@@ -258,12 +332,77 @@ export function describeAction(action: Action, defaultMasked: boolean): string {
       return `sync (wait for ${action.events} echoes/pongs)`;
     case 'awaitClose':
       return 'wait for the close frame (fail fast)';
+    case 'deflate': {
+      const shown = action.messages.slice(0, 6).map(describeDeflateMessage);
+      if (action.messages.length > shown.length) shown.push(`… ${action.messages.length - shown.length} more messages`);
+      return `send ${action.messages.length === 1 ? '' : `${action.messages.length} messages: `}${shown.join(' + ')}${chop(action.chop)}`;
+    }
     case 'close': {
       if (action.code === undefined) return 'send close (empty payload)';
       const reason = action.reason === undefined ? '' : ` reason ${typeof action.reason === 'string' ? describeBytes(Buffer.from(action.reason)) : describeBytes(action.reason)}`;
       return `send close ${action.code}${reason}`;
     }
   }
+}
+
+function describeDeflateMessage(m: DeflateMessage): string {
+  const compress = m.compress ?? true;
+  const parts = [compress ? 'compressed' : 'uncompressed'];
+  if (m.fragmentSize !== undefined) parts.push(`in frames of ${m.fragmentSize} B`);
+  if (m.emptyFirst === true) parts.push('empty first frame');
+  if (m.emptyLast === true) parts.push('empty last frame');
+  if (m.rsv !== undefined) parts.push(`first frame rsv=${m.rsv}`);
+  if (m.continuationRsv !== undefined) parts.push(`continuation rsv=${m.continuationRsv}`);
+  for (const x of m.interleave ?? []) parts.push(`${describeFrame(x.frame, true).replace(/\(.*/, '')} after frame ${x.after + 1}`);
+  return `${opcodeName(m.opcode)} ${describePayload(m.payload)} (${parts.join(', ')})`;
+}
+
+/**
+ * Encodes `messages` as a `deflate` action prescribes, compressing in order with `deflater`
+ * (the fuzzing peer's sending context).
+ */
+async function encodeDeflateMessages(messages: readonly DeflateMessage[], deflater: MessageDeflater | null, masked: boolean): Promise<Buffer> {
+  const frames: FrameSpec[] = [];
+  for (const m of messages) {
+    const compress = m.compress ?? true;
+    const data = materialize(m.payload);
+    let body = data;
+    if (compress) {
+      if (deflater === null) throw new Error('a compressed message, but permessage-deflate was not agreed');
+      body = await deflater.compress(data);
+    }
+    const pieces: Buffer[] = [];
+    if (m.emptyFirst === true) pieces.push(Buffer.alloc(0));
+    const size = m.fragmentSize ?? Math.max(1, body.length);
+    for (let i = 0; i < body.length; i += size) pieces.push(body.subarray(i, i + size));
+    if (pieces.length === 0) pieces.push(body);
+    if (m.emptyLast === true) pieces.push(Buffer.alloc(0));
+    pieces.forEach((piece, i) => {
+      frames.push({
+        opcode: i === 0 ? m.opcode : OP_CONTINUATION,
+        payload: piece,
+        fin: i === pieces.length - 1,
+        rsv: i === 0 ? (m.rsv ?? (compress ? 4 : 0)) : (m.continuationRsv ?? 0),
+      });
+      for (const x of m.interleave ?? []) if (x.after === i && i < pieces.length - 1) frames.push(x.frame);
+    });
+  }
+  return encodeFrames(frames, masked);
+}
+
+/** The extension negotiation of a case, as the harness judges it from the link. */
+function negotiate(role: Role, c: ConformanceCase, link: Link): Negotiation {
+  const received = link.extensions;
+  const setup = c.deflate;
+  if (role === 'server') {
+    // A server that answers an extension nobody offered is wrong in every case.
+    if (received === undefined) return { problems: setup === undefined ? [] : ['the transport has no opening handshake to negotiate permessage-deflate'], agreed: null };
+    return judgeServerResponse(setup?.offer ?? '', received, setup?.response ?? null);
+  }
+  // Client role: without a setup the client offers what it offers by default, and we decline.
+  if (setup === undefined) return { problems: [], agreed: null };
+  if (received === undefined) return { problems: ['the transport has no opening handshake to negotiate permessage-deflate'], agreed: null };
+  return judgeClientOffer(received, setup.offer, setup.response);
 }
 
 export function describeObserved(o: Observed): string {
@@ -320,11 +459,23 @@ async function runCaseInner(peer: Peer, c: ConformanceCase): Promise<CaseReport>
     if (event.kind === 'eof') eofSeen = true;
     for (const wake of [...waiters]) wake();
   };
-  const output = new PeerOutput(peer.role, record);
-  const reader = new FrameReader(
-    (frame) => output.frame(frame),
-    (detail) => record({ kind: 'violation', detail }),
-  );
+  // The peer's output is held back until the extension negotiation is judged, since how
+  // it is read (RSV1, inflating) depends on what was agreed.
+  let output: PeerOutput | null = null;
+  let reader: FrameReader | null = null;
+  let early: Buffer[] = [];
+  let earlyEnd = false;
+  const startReading = (inflater: MessageInflater | null): void => {
+    const out = new PeerOutput(peer.role, record, inflater);
+    output = out;
+    reader = new FrameReader(
+      (frame) => out.frame(frame),
+      (detail) => out.emit({ kind: 'violation', detail }),
+    );
+    for (const chunk of early) reader.push(chunk);
+    early = [];
+    if (earlyEnd && !eofSeen) out.emit({ kind: 'eof' });
+  };
 
   const waitFor = (predicate: () => boolean, ms: number): Promise<boolean> => {
     if (predicate()) return Promise.resolve(true);
@@ -347,15 +498,23 @@ async function runCaseInner(peer: Peer, c: ConformanceCase): Promise<CaseReport>
   };
 
   let link: Link;
+  let eofEmitted = false;
   try {
     link = await peer.connect(
       {
-        data: (bytes) => reader.push(bytes),
+        data: (bytes) => {
+          if (reader === null) early.push(bytes);
+          else reader.push(bytes);
+        },
         end: () => {
-          if (!eofSeen) record({ kind: 'eof' });
+          if (output === null) earlyEnd = true;
+          else if (!eofEmitted) {
+            eofEmitted = true;
+            output.emit({ kind: 'eof' });
+          }
         },
       },
-      { limit: c.limit },
+      { limit: c.limit, deflate: c.deflate },
     );
   } catch (error) {
     return {
@@ -368,6 +527,25 @@ async function runCaseInner(peer: Peer, c: ConformanceCase): Promise<CaseReport>
       elapsedMs: Date.now() - started,
     };
   }
+
+  const negotiation = negotiate(peer.role, c, link);
+  for (const problem of negotiation.problems) failures.push(`handshake: ${problem}`);
+  const agreed = negotiation.agreed;
+  if (c.deflate !== undefined && c.deflate.response !== null && agreed === null) {
+    // Nothing the case does means anything without the extension it is about.
+    link.close();
+    return { id: c.id, role: peer.role, passed: false, failures, sent, observed, elapsedMs: Date.now() - started };
+  }
+  let deflater: MessageDeflater | null = null;
+  let inflater: MessageInflater | null = null;
+  try {
+    deflater = agreed === null || agreed.send.windowBits < 9 ? null : new MessageDeflater(agreed.send);
+    inflater = agreed === null ? null : new MessageInflater(agreed.receive);
+  } catch (error) {
+    failures.push(`harness error: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  startReading(inflater);
+  if (earlyEnd) eofEmitted = true;
 
   const write = async (bytes: Buffer, chop?: number): Promise<void> => {
     for (const piece of chopped(bytes, chop)) {
@@ -405,6 +583,9 @@ async function runCaseInner(peer: Peer, c: ConformanceCase): Promise<CaseReport>
             encodeFrames([{ opcode: OP_CLOSE, payload: closePayload(action.code, action.reason) }], masked),
           );
           break;
+        case 'deflate':
+          await write(await encodeDeflateMessages(action.messages, deflater, masked), action.chop);
+          break;
       }
     }
 
@@ -424,8 +605,12 @@ async function runCaseInner(peer: Peer, c: ConformanceCase): Promise<CaseReport>
   } finally {
     link.close();
   }
+  await (output as PeerOutput | null)?.idle();
+  deflater?.close();
+  inflater?.close();
 
-  if (reader.pending > 0) failures.push(`peer left ${reader.pending} bytes that do not form a whole frame`);
+  const pending = (reader as FrameReader | null)?.pending ?? 0;
+  if (pending > 0) failures.push(`peer left ${pending} bytes that do not form a whole frame`);
   judge(peer.role, c, observed, failures);
   return {
     id: c.id,

@@ -11,10 +11,17 @@
 export type Role = 'server' | 'client';
 
 /**
- * Payload bytes: literal bytes, or `length` copies of the byte `fill` (large payloads are
- * only materialized when the case runs).
+ * Payload bytes: literal bytes, `length` copies of the byte `fill`, or `length` bytes of a
+ * deterministic pseudo-random pattern (large payloads are only materialized when the case
+ * runs). The patterns compress the way real traffic does, with repeats near and far (up to
+ * the 32 KiB of the largest LZ77 window and beyond), so that window sizes and context
+ * takeover matter: `text` is valid UTF-8 (words, some of them multi-byte, and repeated
+ * sentences), `binary` uses every byte value (random runs and copies of earlier runs).
  */
-export type Payload = Uint8Array | { readonly fill: number; readonly length: number };
+export type Payload =
+  | Uint8Array
+  | { readonly fill: number; readonly length: number }
+  | { readonly pattern: 'text' | 'binary'; readonly seed: number; readonly length: number };
 
 /** One frame as the fuzzing peer writes it: every header field can be set, valid or not. */
 export interface FrameSpec {
@@ -35,6 +42,35 @@ export interface FrameSpec {
    * announces more than is sent). Always encoded with the 64-bit length form.
    */
   readonly declaredLength?: number;
+}
+
+/**
+ * One message of a `deflate` action. With permessage-deflate negotiated, the fuzzing peer
+ * compresses it with its own compression context (RFC 7692 §7.2.1: the negotiated window,
+ * the context kept or reset as negotiated), sets RSV1 on its first frame only, and splits
+ * the compressed bytes into frames.
+ */
+export interface DeflateMessage {
+  /** OP_TEXT or OP_BINARY. */
+  readonly opcode: number;
+  readonly payload: Payload;
+  /**
+   * Default true. False sends the payload as it is, RSV1 clear: an uncompressed message
+   * between compressed ones, which must not enter either side's LZ77 window.
+   */
+  readonly compress?: boolean;
+  /** Frames of at most this many (compressed) payload bytes; default one frame. */
+  readonly fragmentSize?: number;
+  /** An empty first frame (with RSV1 when compressed) before the frames with data. */
+  readonly emptyFirst?: boolean;
+  /** An empty last frame (a continuation with FIN) after the frames with data. */
+  readonly emptyLast?: boolean;
+  /** RSV bits of the first frame; default 4 (RSV1) when compressed, 0 when not. */
+  readonly rsv?: number;
+  /** RSV bits of the continuation frames; default 0. */
+  readonly continuationRsv?: number;
+  /** Control frames written after the message's frame number `after` (0-based), which must not be its last. */
+  readonly interleave?: readonly { readonly after: number; readonly frame: FrameSpec }[];
 }
 
 /** What the fuzzing peer does, in order. */
@@ -78,7 +114,13 @@ export type Action =
    */
   | { readonly do: 'awaitClose' }
   /** Sends a close frame: no payload, a code, or a code with a reason (text or raw bytes). */
-  | { readonly do: 'close'; readonly code?: number; readonly reason?: string | Uint8Array };
+  | { readonly do: 'close'; readonly code?: number; readonly reason?: string | Uint8Array }
+  /**
+   * Messages through the negotiated permessage-deflate (see {@link DeflateMessage}),
+   * compressed in order with the fuzzing peer's context, encoded back to back and written
+   * in one write or in writes of `chop` bytes. Only in cases with a {@link DeflateSetup}.
+   */
+  | { readonly do: 'deflate'; readonly messages: readonly DeflateMessage[]; readonly chop?: number };
 
 /** What the peer must send back before the close, in this order and nothing else. */
 export type Echo =
@@ -105,6 +147,51 @@ export interface Expectation {
 /** Which limit the peer under test runs with: the suite's default or the small one. */
 export type Limit = 'default' | 'small';
 
+/** permessage-deflate parameters (RFC 7692 §7.1) as an offer or a response states them. */
+export interface DeflateParamsSpec {
+  readonly serverNoContextTakeover?: boolean;
+  readonly clientNoContextTakeover?: boolean;
+  readonly serverMaxWindowBits?: number;
+  /** `true`: the parameter without a value (offers only). */
+  readonly clientMaxWindowBits?: number | true;
+}
+
+/**
+ * How hotline's server is configured for permessage-deflate in the server role:
+ * - `off`: no `perMessageDeflate` (every offer is declined);
+ * - `default`: `perMessageDeflate: true`, hotline's defaults (server_no_context_takeover
+ *   always answered, messages from 1 KiB on compressed);
+ * - `takeover`: `{ serverNoContextTakeover: false }`: the server keeps its context unless
+ *   asked not to, and compresses messages from 1 KiB on, so that its compressed messages
+ *   and its uncompressed ones alternate while it keeps its context;
+ * - `narrow`: `{ serverNoContextTakeover: false, clientNoContextTakeover: true,
+ *   serverMaxWindowBits: 10, clientMaxWindowBits: 11, threshold: 0 }`: small windows,
+ *   client_no_context_takeover answered when offered, every message compressed.
+ */
+export type DeflateServerConfig = 'off' | 'default' | 'takeover' | 'narrow';
+
+/**
+ * The permessage-deflate negotiation of a case (RFC 7692 §5, §7.1).
+ *
+ * Server role: the fuzzing client sends `offer` verbatim as Sec-WebSocket-Extensions (none
+ * when empty) to a server configured as `server`; the response must be a valid acceptance
+ * of one of the offers, with exactly the parameters of `response` (in any order), or no
+ * permessage-deflate at all when `response` is null.
+ *
+ * Client role: hotline's client is configured to make `offer` (which must then be one
+ * valid permessage-deflate offer), and must send exactly it; the fuzzing server answers
+ * with `response` (no Sec-WebSocket-Extensions when null).
+ *
+ * Either way the fuzzing peer then compresses and decompresses with the parameters the
+ * response agreed, and the peer's frames may carry RSV1 on the first frame of a message.
+ */
+export interface DeflateSetup {
+  readonly offer: string;
+  readonly response: DeflateParamsSpec | null;
+  /** Server role only: the configuration of hotline's server. */
+  readonly server: DeflateServerConfig;
+}
+
 export interface ConformanceCase {
   /** Numbered after the industry testsuite's categories: `1.1.1`, `6.4.3`, … */
   readonly id: string;
@@ -118,6 +205,11 @@ export interface ConformanceCase {
   readonly heavy: boolean;
   readonly actions: readonly Action[];
   readonly expect: Expectation;
+  /**
+   * permessage-deflate (categories 12 and 13). Without it the fuzzing client offers no
+   * extension and the fuzzing server accepts none (hotline's client still offers its default).
+   */
+  readonly deflate?: DeflateSetup;
 }
 
 /** The largest message the peer accepts in the suite's default configuration. */

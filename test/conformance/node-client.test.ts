@@ -32,7 +32,7 @@ function harnessClose(c: ConformanceCase): { code: number; reason: string | null
       if (payload.length === 0) return { code: 1005, reason: '' };
       return { code: payload.readUInt16BE(0), reason: Buffer.from(payload.subarray(2)).toString() };
     }
-    if (action.do === 'raw' || action.do === 'pieces' || action.do === 'fragmented') return null;
+    if (action.do === 'raw' || action.do === 'pieces' || action.do === 'fragmented' || action.do === 'deflate') return null;
   }
   return null;
 }

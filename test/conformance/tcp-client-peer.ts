@@ -8,6 +8,11 @@
  * Each connection gets its own request path, so that concurrent cases find their own
  * socket. Besides the wire, which the harness judges, the peer records what the client's
  * API reported (error and close events) so that the test can check those too.
+ *
+ * permessage-deflate: the client is left with its default offer unless the case has a
+ * deflate setup, which configures the client to make the case's offer; the listener
+ * answers with the case's response (nothing when there is none) and hands the client's
+ * Sec-WebSocket-Extensions to the harness, which judges it.
  */
 import { Buffer } from 'node:buffer';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -16,6 +21,7 @@ import { HttpHeadParser } from '../../src/protocol/http-head.js';
 import { WebSocket } from '../../src/node/client.js';
 import { maxPayloadFor, type ConnectOptions, type Link, type LinkListener, type Peer } from './harness.js';
 import { SocketLink } from './fuzzing-client.js';
+import { clientOptionsFor, formatDeflateSpec } from './deflate.js';
 
 const HOST = '127.0.0.1';
 const HANDSHAKE_TIMEOUT_MS = 5_000;
@@ -31,7 +37,10 @@ export interface ClientEnd {
 
 /** The server half of one connection: waits for the client's request on `path`. */
 interface Pending {
-  accept(socket: Socket, rest: Buffer): void;
+  /** The Sec-WebSocket-Extensions to answer with, if any. */
+  readonly extensions: string | null;
+  /** `offered`: the client's Sec-WebSocket-Extensions (null when absent). */
+  accept(socket: Socket, rest: Buffer, offered: string | null): void;
 }
 
 /** One case's view of the peer: it remembers the client it opened. */
@@ -100,9 +109,17 @@ export class TcpClientPeer implements Peer {
   open(listener: LinkListener, options: ConnectOptions): Promise<{ link: Link; ended: Promise<ClientEnd> }> {
     const path = `/case/${this.nextId++}`;
     return new Promise((resolve, reject) => {
-      const client = new WebSocket(`ws://${HOST}:${this.port}${path}`, undefined, {
-        maxPayload: maxPayloadFor(options.limit),
-      });
+      const setup = options.deflate;
+      let client: WebSocket;
+      try {
+        client = new WebSocket(`ws://${HOST}:${this.port}${path}`, undefined, {
+          maxPayload: maxPayloadFor(options.limit),
+          ...(setup === undefined ? {} : { perMessageDeflate: clientOptionsFor(setup.offer) }),
+        });
+      } catch (error) {
+        reject(error instanceof Error ? error : new Error(String(error)));
+        return;
+      }
       client.binaryType = 'nodebuffer';
       client.onmessage = (event) => client.send(event.data);
       const events: string[] = [];
@@ -127,14 +144,15 @@ export class TcpClientPeer implements Peer {
         listener.end();
       };
       this.pending.set(path, {
-        accept: (socket, rest) => {
+        extensions: setup?.response == null ? null : formatDeflateSpec(setup.response),
+        accept: (socket, rest, offered) => {
           clearTimeout(timer);
           socket.on('data', (chunk: Buffer) => listener.data(chunk));
           socket.on('end', end);
           socket.on('close', end);
           // A client sends nothing before the 101 arrives; if it did, the harness judges it.
           if (rest.length > 0) queueMicrotask(() => listener.data(Buffer.from(rest)));
-          resolve({ link: new SocketLink(socket), ended: endedPromise });
+          resolve({ link: new SocketLink(socket, offered), ended: endedPromise });
         },
       });
     });
@@ -175,10 +193,12 @@ export class TcpClientPeer implements Peer {
         'HTTP/1.1 101 Switching Protocols\r\n' +
           'Upgrade: websocket\r\n' +
           'Connection: Upgrade\r\n' +
-          `Sec-WebSocket-Accept: ${computeAccept(key)}\r\n\r\n`,
+          `Sec-WebSocket-Accept: ${computeAccept(key)}\r\n` +
+          (pending.extensions === null ? '' : `Sec-WebSocket-Extensions: ${pending.extensions}\r\n`) +
+          '\r\n',
         'latin1',
       );
-      pending.accept(socket, rest);
+      pending.accept(socket, rest, head.headers.get('sec-websocket-extensions') ?? null);
     };
     socket.on('data', onData);
   }

@@ -20,22 +20,117 @@ export function payloadLength(payload: Payload | undefined): number {
   return payload === undefined ? 0 : payload.length;
 }
 
-/** The bytes of a payload (a filled payload is allocated here). */
+/** The bytes of a payload (a filled or patterned payload is allocated here). */
 export function materialize(payload: Payload | undefined): Buffer {
   if (payload === undefined) return EMPTY;
   if (payload instanceof Uint8Array) {
     return Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
   }
+  if ('pattern' in payload) return patternBytes(payload.pattern, payload.seed, payload.length);
   return Buffer.alloc(payload.length, payload.fill);
+}
+
+/**
+ * Patterned payloads recently made: a message is made when it is sent and again when its
+ * echo is compared. Bounded by bytes, oldest out first. Callers must not modify them.
+ */
+const patternCache = new Map<string, Buffer>();
+let patternCacheBytes = 0;
+const PATTERN_CACHE_LIMIT = 64 * 1024 * 1024;
+
+function patternBytes(pattern: 'text' | 'binary', seed: number, length: number): Buffer {
+  const key = `${pattern}:${seed}:${length}`;
+  const cached = patternCache.get(key);
+  if (cached !== undefined) return cached;
+  const bytes = generatePattern(pattern, seed, length);
+  if (length > PATTERN_CACHE_LIMIT / 4) return bytes;
+  patternCache.set(key, bytes);
+  patternCacheBytes += length;
+  for (const [oldest, buffer] of patternCache) {
+    if (patternCacheBytes <= PATTERN_CACHE_LIMIT) break;
+    patternCache.delete(oldest);
+    patternCacheBytes -= buffer.length;
+  }
+  return bytes;
 }
 
 /** Whether two payloads hold the same bytes (a filled payload is compared without allocating it). */
 export function payloadEquals(expected: Payload, actual: Uint8Array): boolean {
   if (expected.length !== actual.length) return false;
-  if (expected instanceof Uint8Array) return Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength).equals(expected);
+  const actualBuffer = Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength);
+  if (expected instanceof Uint8Array) return actualBuffer.equals(expected);
+  if ('pattern' in expected) return actualBuffer.equals(materialize(expected));
   const fill = expected.fill;
   for (let i = 0; i < actual.length; i++) if (actual[i] !== fill) return false;
   return true;
+}
+
+/** A 32-bit PRNG (mulberry32): the same seed gives the same bytes on every run. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (t ^ (t >>> 14)) >>> 0;
+  };
+}
+
+const WORDS = [
+  'the', 'of', 'and', 'a', 'to', 'in', 'is', 'frame', 'message', 'window', 'deflate', 'context',
+  'socket', 'server', 'client', 'payload', 'extension', 'offer', 'response', 'hotline', 'sliding',
+  'compression', 'takeover', 'bits', 'octet', 'final', 'block', 'stored', 'huffman', 'literal',
+  'distance', 'length', 'κόσμε', '日本語', 'ünïcödé', 'naïve', 'façade', '€', '😀', '𝄞', 'ß', 'ø',
+].map((w) => Buffer.from(w, 'utf8'));
+
+/**
+ * `length` bytes of a deterministic pattern. Text: sentences of words (some multi-byte),
+ * a third of them repeats of an earlier sentence (a recent one or any), padded with ASCII
+ * letters to the exact length, so it is valid UTF-8. Binary: runs of random bytes, a third
+ * of them copies of an earlier run (a recent one or any).
+ */
+export function generatePattern(pattern: 'text' | 'binary', seed: number, length: number): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  const next = prng(seed * 2654435761 + (pattern === 'text' ? 1 : 2));
+  // Earlier sentences or runs, as [start, end) pairs.
+  const starts: number[] = [];
+  const ends: number[] = [];
+  let pos = 0;
+  while (pos < length) {
+    const start = pos;
+    if (starts.length > 0 && next() % 3 === 0) {
+      // Half the repeats are of a recent run (within a window), half of any earlier one.
+      const recent = Math.min(starts.length, 48);
+      const i = next() % 2 === 0 ? starts.length - 1 - (next() % recent) : next() % starts.length;
+      const from = starts[i]!;
+      const to = Math.min(ends[i]!, from + (length - pos));
+      if (pattern === 'text' && to < ends[i]!) break; // would cut a character: pad instead
+      out.copyWithin(pos, from, to);
+      pos += to - from;
+    } else if (pattern === 'text') {
+      const words = 4 + (next() % 12);
+      for (let w = 0; w < words; w++) {
+        const word = WORDS[next() % WORDS.length]!;
+        if (pos + word.length + 1 > length) break;
+        word.copy(out, pos);
+        pos += word.length;
+        out[pos++] = w === words - 1 ? 0x2e : 0x20;
+      }
+      if (pos === start) break;
+    } else {
+      const run = Math.min(4 + (next() % 60), length - pos);
+      for (let k = 0; k < run; k += 4) {
+        let r = next();
+        for (let b = 0; b < 4 && k + b < run; b++, r >>>= 8) out[pos++] = r & 0xff;
+      }
+    }
+    starts.push(start);
+    ends.push(pos);
+  }
+  // Text: pad with ASCII letters (a word may not fit the last bytes).
+  while (pos < length) out[pos++] = 0x61 + (next() % 26);
+  return out;
 }
 
 /** A short human-readable form of some bytes: length, then text or hex of the start. */
@@ -51,6 +146,7 @@ export function describeBytes(bytes: Uint8Array, limit = 24): string {
 export function describePayload(payload: Payload | undefined): string {
   if (payload === undefined) return '0 B';
   if (payload instanceof Uint8Array) return describeBytes(payload);
+  if ('pattern' in payload) return `${payload.length} B of ${payload.pattern} pattern #${payload.seed}`;
   return `${payload.length} B of 0x${payload.fill.toString(16).padStart(2, '0')}`;
 }
 
