@@ -84,7 +84,7 @@ export interface ChannelHubOptions<A = unknown> {
   maxSubscriptions?: number;
   /** Publishes per second per connection (default 50/s, burst 100). */
   publishRate?: RateLimit;
-  /** Subscribes per second per connection (default 50/s, burst 500). */
+  /** Subscribes per second per connection (default 100/s, burst 1000: a reconnecting client resubscribes everything at once). */
   subscribeRate?: RateLimit;
   /** Rpc calls per second per connection (default 50/s, burst 100). */
   rpcRate?: RateLimit;
@@ -118,8 +118,11 @@ export interface ChannelHubOptions<A = unknown> {
 }
 
 interface Subscription {
-  /** Live messages that arrived while the subscription was recovering. */
+  /** Live messages that arrived while the subscription was reading history. */
   buffer: ChannelMessage[] | null;
+  /** The stream's epoch and the last offset sent to this connection. */
+  epoch: string;
+  last: number;
 }
 
 interface Session<A> {
@@ -157,7 +160,7 @@ const DEFAULTS = {
   maxDataLength: 64 * 1024,
   maxSubscriptions: 1000,
   publishRate: { perSecond: 50, burst: 100 },
-  subscribeRate: { perSecond: 50, burst: 500 },
+  subscribeRate: { perSecond: 100, burst: 1000 },
   rpcRate: { perSecond: 50, burst: 100 },
   abuseLimit: 100,
   abuseWindow: 10_000,
@@ -402,7 +405,7 @@ export class ChannelHub<A = unknown> {
     await this.authorize(this.options.canSubscribe?.(this.context(session), channel), channel, 'subscribe to');
     if (session.closed) return;
 
-    const subscription: Subscription = { buffer: [] };
+    const subscription: Subscription = { buffer: [], epoch: '', last: 0 };
     session.subscriptions.set(channel, subscription);
     this.metrics.subscriptions++;
     const local = this.localChannel(channel);
@@ -419,27 +422,41 @@ export class ChannelHub<A = unknown> {
         else this.metrics.recoveries.notRecovered++;
       }
       this.reply(session, encodeOk(id, { epoch: position.epoch, offset: position.offset, recovered }));
-      let last = position.offset;
+      subscription.epoch = position.epoch;
+      subscription.last = position.offset;
       if (recovered) {
         for (const message of result.messages) this.sendMessage(session, message);
       }
-      for (const message of subscription.buffer!) {
-        if (message.epoch === position.epoch && message.offset > last) {
-          this.sendMessage(session, message);
-          last = message.offset;
-        }
-      }
+      const buffered = subscription.buffer!;
+      subscription.buffer = null;
+      for (const message of buffered) this.catchUp(session, subscription, message);
     } catch (error) {
+      subscription.buffer = null;
+      local.recovering.delete(session);
       if (session.subscriptions.get(channel) === subscription) this.dropSubscription(session, channel);
       throw error;
-    } finally {
-      local.recovering.delete(session);
-      subscription.buffer = null;
     }
-    // Live from here on: messages reach this connection through the broadcast.
-    session.client.join(channel);
+    // Live once this node's deliveries have reached what was sent: an engine may deliver a
+    // message after history already showed it. Until then, catchUp() sends each newer one.
+    if (local.epoch === subscription.epoch && local.offset >= subscription.last) {
+      local.recovering.delete(session);
+      session.client.join(channel);
+    }
     const member = session.member;
-    if (member !== undefined) await this.engine.join(channel, session.client.id, member);
+    if (member === undefined) return;
+    try {
+      await this.engine.join(channel, session.client.id, member);
+    } catch (error) {
+      // The sub is answered already: it must not be answered again. Presence misses one member.
+      (this.options.onError ?? defaultOnError)(error, this.context(session));
+    }
+  }
+
+  /** A message for a subscription not yet live: sent unless already sent. */
+  private catchUp(session: Session<A>, subscription: Subscription, message: ChannelMessage): void {
+    if (message.epoch !== subscription.epoch || message.offset <= subscription.last) return;
+    this.sendMessage(session, message);
+    subscription.last = message.offset;
   }
 
   private async publish(session: Session<A>, request: PubRequest): Promise<void> {
@@ -465,7 +482,13 @@ export class ChannelHub<A = unknown> {
       return;
     }
     this.metrics.publishes++;
-    const delivered = await this.engine.subscriberCount(channel);
+    let delivered: number;
+    try {
+      delivered = await this.engine.subscriberCount(channel);
+    } catch {
+      // Published and delivered already: the answer must say so, with what this node knows.
+      delivered = this.localSubscribers(channel);
+    }
     this.reply(session, encodeOk(id, { offset: result.offset, delivered }));
   }
 
@@ -533,10 +556,25 @@ export class ChannelHub<A = unknown> {
     local.epoch = message.epoch;
     local.offset = message.offset;
     local.messages++;
-    for (const session of local.recovering) session.subscriptions.get(message.channel)?.buffer?.push(message);
+    let caughtUp: Array<Session<A>> | null = null;
+    for (const session of local.recovering) {
+      const subscription = session.subscriptions.get(message.channel);
+      if (subscription === undefined) continue;
+      if (subscription.buffer !== null) {
+        subscription.buffer.push(message);
+      } else {
+        this.catchUp(session, subscription, message);
+        if (message.epoch === subscription.epoch && message.offset >= subscription.last) (caughtUp ??= []).push(session);
+      }
+    }
     const live = local.sessions.size - local.recovering.size;
     if (live > 0 && this.broadcaster !== null) {
       this.metrics.deliveries += this.broadcaster.broadcast(message.channel, encodeMsg(message.channel, message.offset, message.data));
+    }
+    // Joined after this message's broadcast, which they already had.
+    for (const session of caughtUp ?? []) {
+      local.recovering.delete(session);
+      session.client.join(message.channel);
     }
   }
 
@@ -567,7 +605,8 @@ export class ChannelHub<A = unknown> {
     if (local === undefined) return;
     const text = event.kind === 'join' ? encodeJoin(event.channel, event.member) : encodeLeave(event.channel, event.member);
     for (const session of local.sessions) {
-      if (session.client.id !== event.client && !local.recovering.has(session)) session.client.send(text);
+      // Not before a subscription's answer: only once it has read history.
+      if (session.client.id !== event.client && session.subscriptions.get(event.channel)?.buffer === null) session.client.send(text);
     }
   }
 

@@ -1,0 +1,240 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { engineSuite, Recorder } from '../../test/support/engine-suite.js';
+import { MemoryEngine, type MemoryEngineOptions } from './memory-engine.js';
+
+/** A memory engine on a clock the test moves. */
+function clocked(options: MemoryEngineOptions = {}): { engine: MemoryEngine; advance(ms: number): void; readonly time: number } {
+  let time = 1_700_000_000_000;
+  const engine = new MemoryEngine({ ...options, now: () => time });
+  return {
+    engine,
+    advance(ms: number) {
+      time += ms;
+    },
+    get time() {
+      return time;
+    },
+  };
+}
+
+engineSuite('memory', (options) => {
+  const { engine, advance } = clocked(options);
+  return Promise.resolve({ engine, advance, cleanup: () => Promise.resolve() });
+});
+
+describe('memory engine', () => {
+  test('history expires after historyTtl; recovery follows what is left', async () => {
+    const { engine, advance } = clocked({ historyTtl: 1_000 });
+    await engine.start(new Recorder());
+    try {
+      await engine.publish('ttl', '1');
+      await engine.publish('ttl', '2');
+      await engine.publish('ttl', '3');
+      advance(600);
+      await engine.publish('ttl', '4');
+      await engine.publish('ttl', '5');
+      const { epoch } = (await engine.history('ttl')).position;
+      assert.equal((await engine.history('ttl')).messages.length, 5);
+
+      advance(400); // the first three are 1000 ms old now
+      const after = await engine.history('ttl');
+      assert.deepEqual(
+        after.messages.map((m) => m.offset),
+        [4, 5],
+      );
+      assert.deepEqual(after.position, { epoch, offset: 5 }, 'trimming keeps the epoch and the offset');
+      assert.equal((await engine.history('ttl', { since: { epoch, offset: 3 } })).recovered, true);
+      assert.equal((await engine.history('ttl', { since: { epoch, offset: 2 } })).recovered, false);
+
+      advance(600);
+      assert.deepEqual((await engine.history('ttl')).messages, []);
+      assert.equal((await engine.history('ttl', { since: { epoch, offset: 5 } })).recovered, true, 'nothing was missed');
+      assert.equal((await engine.history('ttl', { since: { epoch, offset: 4 } })).recovered, false);
+      assert.equal((await engine.publish('ttl', '6')).offset, 6, 'offsets carry on');
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test('historyTtl 0 keeps messages however old', async () => {
+    const { engine, advance } = clocked({ historyTtl: 0 });
+    await engine.start(new Recorder());
+    try {
+      await engine.publish('forever', '1');
+      advance(365 * 24 * 3600_000);
+      assert.equal((await engine.history('forever')).messages.length, 1);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test('historySize 0 keeps nothing: only a resume from the current offset recovers', async () => {
+    const { engine } = clocked({ historySize: 0 });
+    await engine.start(new Recorder());
+    try {
+      await engine.subscribe('none');
+      await engine.publish('none', '1');
+      await engine.publish('none', '2');
+      const read = await engine.history('none', { limit: 10 });
+      assert.deepEqual(read.messages, []);
+      assert.equal(read.position.offset, 2);
+      const { epoch } = read.position;
+      assert.equal((await engine.history('none', { since: { epoch, offset: 2 } })).recovered, true);
+      assert.equal((await engine.history('none', { since: { epoch, offset: 1 } })).recovered, false);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test('a recovery larger than the limit asked for is not recovered (never partial)', async () => {
+    const { engine } = clocked();
+    await engine.start(new Recorder());
+    try {
+      for (let n = 0; n < 10; n++) await engine.publish('partial', String(n));
+      const { epoch } = (await engine.history('partial')).position;
+      const tooMany = await engine.history('partial', { since: { epoch, offset: 2 }, limit: 5 });
+      assert.equal(tooMany.recovered, false);
+      assert.deepEqual(tooMany.messages, []);
+      const fits = await engine.history('partial', { since: { epoch, offset: 5 }, limit: 5 });
+      assert.equal(fits.recovered, true);
+      assert.deepEqual(
+        fits.messages.map((m) => m.offset),
+        [6, 7, 8, 9, 10],
+      );
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test('an idle channel with nothing kept is forgotten and comes back with a new epoch', async () => {
+    const { engine } = clocked({ historySize: 0 });
+    await engine.start(new Recorder());
+    try {
+      await engine.subscribe('idle');
+      const first = await engine.publish('idle', '1');
+      await engine.publish('idle', '2');
+      assert.equal(engine.channelCount, 1);
+      await engine.unsubscribe('idle');
+      assert.equal(engine.channelCount, 0, 'forgotten as soon as its last subscription went');
+      const again = await engine.publish('idle', '3');
+      assert.notEqual(again.epoch, first.epoch, 'a new epoch, at the very same clock time');
+      assert.equal(again.offset, 1, 'offsets restart in the new epoch');
+      const resumed = await engine.history('idle', { since: { epoch: first.epoch, offset: 2 } });
+      assert.equal(resumed.recovered, false);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test('the sweeper forgets channels whose history and keys expired, but not subscribed or occupied ones', async (t) => {
+    t.mock.timers.enable({ apis: ['setInterval'] });
+    const { engine, advance } = clocked({ historyTtl: 1_000, idempotencyWindow: 1_000 });
+    await engine.start(new Recorder());
+    try {
+      const gone = await engine.publish('sweep:gone', '1', { key: 'k' });
+      await engine.publish('sweep:subscribed', '1');
+      await engine.subscribe('sweep:subscribed');
+      await engine.publish('sweep:member', '1');
+      await engine.join('sweep:member', 'c1', { id: 'u1' });
+      for (let n = 0; n < 1_000; n++) await engine.publish(`sweep:many:${n}`, String(n));
+      assert.equal(engine.channelCount, 1_003);
+
+      advance(500);
+      t.mock.timers.tick(1_000);
+      assert.equal(engine.channelCount, 1_003, 'nothing expired yet');
+
+      advance(1_000);
+      t.mock.timers.tick(1_000);
+      assert.equal(engine.channelCount, 2, 'only the subscribed channel and the one with a member are left');
+      assert.deepEqual((await engine.history('sweep:subscribed')).messages, []);
+      assert.equal((await engine.history('sweep:subscribed')).position.offset, 1, 'a live channel keeps its offsets');
+
+      const back = await engine.publish('sweep:gone', '2', { key: 'k' });
+      assert.notEqual(back.epoch, gone.epoch);
+      assert.deepEqual([back.offset, back.duplicate], [1, false]);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test('memory is bounded: 10,000 publishes to one channel with historySize 100 keep 100', async () => {
+    const { engine, advance } = clocked({ historySize: 100 });
+    await engine.start(new Recorder());
+    try {
+      await engine.subscribe('bounded');
+      for (let n = 1; n <= 10_000; n++) {
+        await engine.publish('bounded', String(n));
+        if (n % 100 === 0) advance(1);
+      }
+      const { messages, position } = await engine.history('bounded', { limit: 1000 });
+      assert.equal(position.offset, 10_000);
+      assert.equal(messages.length, 100);
+      assert.equal(messages[0]!.offset, 9_901);
+      assert.equal(messages[99]!.offset, 10_000);
+      assert.equal(messages[99]!.data, '10000');
+      assert.equal(engine.channelCount, 1);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test('keys are bounded by the window: 10,000 keyed publishes over time keep only recent keys', async () => {
+    const { engine, advance } = clocked({ historySize: 10, idempotencyWindow: 1_000 });
+    await engine.start(new Recorder());
+    try {
+      for (let n = 1; n <= 10_000; n++) {
+        await engine.publish('keys', String(n), { key: `k${n}` });
+        advance(1);
+      }
+      // k9001..k10000 are within the window; k1 was forgotten long ago.
+      assert.equal((await engine.publish('keys', '"again"', { key: 'k1' })).duplicate, false);
+      const recent = await engine.publish('keys', '"again"', { key: 'k9995' });
+      assert.deepEqual([recent.offset, recent.duplicate], [9_995, true]);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test('a new engine (a restart) gives a channel a new epoch', async () => {
+    const a = new MemoryEngine();
+    const b = new MemoryEngine();
+    await a.start(new Recorder());
+    await b.start(new Recorder());
+    try {
+      const before = await a.publish('restart', '1');
+      const after = await b.publish('restart', '1');
+      assert.notEqual(after.epoch, before.epoch);
+      assert.equal((await b.history('restart', { since: { epoch: before.epoch, offset: 1 } })).recovered, false);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test('epochs differ between channels made at the same instant', async () => {
+    const { engine } = clocked();
+    await engine.start(new Recorder());
+    try {
+      const epochs = new Set<string>();
+      for (let n = 0; n < 2_000; n++) epochs.add((await engine.history(`same-instant:${n}`)).position.epoch);
+      assert.equal(epochs.size, 2_000);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test('the listener is told synchronously with the publish, before it resolves', async () => {
+    const { engine } = clocked();
+    const recorder = new Recorder();
+    await engine.start(recorder);
+    try {
+      await engine.subscribe('sync');
+      const pending = engine.publish('sync', '1');
+      assert.equal(recorder.on('sync').length, 1);
+      await pending;
+    } finally {
+      await engine.close();
+    }
+  });
+});

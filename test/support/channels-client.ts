@@ -1,0 +1,246 @@
+// A hotline.v1 client for tests that speaks raw JSON over a `ws` WebSocket: requests get
+// the next id and resolve with the answer that carries it (ok, pong or err, never
+// rejected on err), and every message the server sent is kept, in order, in `log`.
+import WebSocket from 'ws';
+
+/** A message from the server as it came off the wire (loosely typed: tests check shapes). */
+export interface WireMessage {
+  op: string;
+  id?: number;
+  ch?: string;
+  offset?: number;
+  data?: unknown;
+  code?: string;
+  message?: string;
+  epoch?: string;
+  recovered?: boolean;
+  delivered?: number;
+  member?: Record<string, unknown>;
+  members?: Array<Record<string, unknown>>;
+  messages?: Array<{ offset: number; data: unknown }>;
+  result?: unknown;
+  [field: string]: unknown;
+}
+
+export interface ConnectOptions {
+  /** Subprotocols to offer (default: hotline.v1). */
+  protocols?: string[];
+  headers?: Record<string, string>;
+  /** How long connecting, a request or a wait may take before it fails (ms, default 10000). */
+  timeout?: number;
+}
+
+export interface CloseInfo {
+  code: number;
+  reason: string;
+}
+
+interface Waiter {
+  test: (message: WireMessage) => boolean;
+  resolve: (message: WireMessage) => void;
+}
+
+export const SUBPROTOCOL = 'hotline.v1';
+
+export class ChannelsClient {
+  /** Every message the server sent, parsed, in arrival order. */
+  readonly log: WireMessage[] = [];
+  /** Text frames that were not JSON objects (there should be none). */
+  readonly unparsed: string[] = [];
+  /** Binary frames received (there should be none). */
+  binaryFrames = 0;
+  /** Settles when the connection closes, with the code and reason the client saw. */
+  readonly closed: Promise<CloseInfo>;
+  private nextId = 1;
+  private readonly pending = new Map<number, { settle: (message: WireMessage) => void; fail: (error: Error) => void }>();
+  private waiters: Waiter[] = [];
+  private readonly timeout: number;
+
+  private constructor(
+    readonly ws: WebSocket,
+    timeout: number,
+  ) {
+    this.timeout = timeout;
+    this.closed = new Promise((resolve) => {
+      ws.on('close', (code: number, reason: Buffer) => {
+        resolve({ code, reason: reason.toString() });
+        // Nothing more will come: unanswered requests fail now rather than at their time-out.
+        const pending = [...this.pending.values()];
+        this.pending.clear();
+        for (const { fail } of pending) fail(new Error(`the connection closed (${code}) before the answer came`));
+      });
+    });
+    ws.on('error', () => {});
+    ws.on('message', (raw: Buffer, binary: boolean) => {
+      if (binary) {
+        this.binaryFrames++;
+        return;
+      }
+      const text = raw.toString();
+      let message: unknown;
+      try {
+        message = JSON.parse(text);
+      } catch {
+        this.unparsed.push(text);
+        return;
+      }
+      if (typeof message !== 'object' || message === null || Array.isArray(message)) {
+        this.unparsed.push(text);
+        return;
+      }
+      this.receive(message as WireMessage);
+    });
+  }
+
+  static async connect(url: string, options: ConnectOptions = {}): Promise<ChannelsClient> {
+    const ws = new WebSocket(url, options.protocols ?? [SUBPROTOCOL], { headers: options.headers, perMessageDeflate: false });
+    const client = new ChannelsClient(ws, options.timeout ?? 10_000);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => fail(new Error(`no connection to ${url} within ${client.timeout} ms`)), client.timeout);
+      const fail = (error: Error): void => {
+        clearTimeout(timer);
+        ws.off('open', opened);
+        ws.terminate();
+        reject(error);
+      };
+      const opened = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      ws.once('open', opened);
+      ws.once('unexpected-response', (_req, res) => fail(new Error(`the upgrade was refused with ${String(res.statusCode)}`)));
+      ws.once('error', (error) => fail(error));
+      ws.once('close', () => fail(new Error(`the connection to ${url} closed before it opened`)));
+    });
+    return client;
+  }
+
+  /** The id the next request will get. */
+  peekId(): number {
+    return this.nextId;
+  }
+
+  /** Sends `{op, id, ...fields}` and resolves with its answer. */
+  request(op: string, fields: Record<string, unknown> = {}): Promise<WireMessage> {
+    const id = this.nextId++;
+    const answer = this.answer(id);
+    this.sendJson({ op, id, ...fields });
+    return answer;
+  }
+
+  /** Resolves with the answer carrying `id` (for requests sent raw). */
+  answer(id: number): Promise<WireMessage> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`no answer to request ${id} within ${this.timeout} ms`));
+      }, this.timeout);
+      timer.unref();
+      this.pending.set(id, {
+        settle: (message) => {
+          clearTimeout(timer);
+          resolve(message);
+        },
+        fail: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      });
+    });
+  }
+
+  sendJson(value: unknown): void {
+    this.ws.send(JSON.stringify(value));
+  }
+
+  /** Sends a text frame as it is (malformed JSON and all). */
+  sendText(text: string): void {
+    this.ws.send(text);
+  }
+
+  sendBinary(bytes: Uint8Array): void {
+    this.ws.send(bytes, { binary: true });
+  }
+
+  /** The next message (from now on, or already logged from index `from`) that passes `test`. */
+  waitFor(test: (message: WireMessage) => boolean, what = 'a message', ms = this.timeout, from?: number): Promise<WireMessage> {
+    if (from !== undefined) {
+      const found = this.log.slice(from).find(test);
+      if (found !== undefined) return Promise.resolve(found);
+    }
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        test,
+        resolve: (message) => {
+          clearTimeout(timer);
+          resolve(message);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
+      }, ms);
+      timer.unref();
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** Waits until `condition` holds (it is checked after each message and now). */
+  async until(condition: () => boolean, what: string, ms = this.timeout): Promise<void> {
+    if (condition()) return;
+    await this.waitFor(() => condition(), what, ms);
+  }
+
+  /** The `msg`s received for a channel, in order. */
+  messages(ch: string): WireMessage[] {
+    return this.log.filter((m) => m.op === 'msg' && m.ch === ch);
+  }
+
+  /** Messages of one op (and channel) received so far. */
+  ofOp(op: string, ch?: string): WireMessage[] {
+    return this.log.filter((m) => m.op === op && (ch === undefined || m.ch === ch));
+  }
+
+  /** Closes cleanly and waits for the close. */
+  async close(): Promise<CloseInfo> {
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(1000);
+    return this.closed;
+  }
+
+  /** Destroys the socket without a close frame. */
+  terminate(): void {
+    this.ws.terminate();
+  }
+
+  private receive(message: WireMessage): void {
+    this.log.push(message);
+    if (typeof message.id === 'number' && (message.op === 'ok' || message.op === 'err' || message.op === 'pong')) {
+      const waiting = this.pending.get(message.id);
+      if (waiting !== undefined) {
+        this.pending.delete(message.id);
+        waiting.settle(message);
+      }
+    }
+    if (this.waiters.length > 0) {
+      const waiting = this.waiters;
+      this.waiters = [];
+      for (const waiter of waiting) {
+        if (waiter.test(message)) waiter.resolve(message);
+        else this.waiters.push(waiter);
+      }
+    }
+  }
+}
+
+/** Waits until `condition` holds, polling. */
+export async function waitUntil(condition: () => boolean | Promise<boolean>, what: string, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
