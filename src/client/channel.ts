@@ -77,8 +77,9 @@ export class Channel<T = Json> extends Emitter<ChannelEvents<T>> {
     return this.host.publishTo(this.name, data as Json, options.key);
   }
 
-  history(options: { limit?: number } = {}): Promise<Array<{ offset: number; data: T }>> {
-    return this.host.historyOf(this.name, options.limit).then((r) => r.messages as Array<{ offset: number; data: T }>);
+  /** The newest messages (at most `limit`), with the epoch their offsets belong to. */
+  history(options: { limit?: number } = {}): Promise<{ epoch: string; messages: Array<{ offset: number; data: T }> }> {
+    return this.host.historyOf(this.name, options.limit) as Promise<{ epoch: string; messages: Array<{ offset: number; data: T }> }>;
   }
 
   presence(): Promise<Member[]> {

@@ -17,11 +17,17 @@ export interface WebSocketLike {
   readonly readyState: number;
   send(data: string): void;
   close(code?: number, reason?: string): void;
-  onopen: ((event: unknown) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: { code: number; reason: string }) => void) | null;
-  onerror: ((event: unknown) => void) | null;
+  onopen: Handler<unknown>;
+  onmessage: Handler<{ data: unknown }>;
+  onclose: Handler<{ code: number; reason: string }>;
+  onerror: Handler<unknown>;
 }
+
+/**
+ * An event handler property, compared bivariantly (as methods are), so that WebSocket
+ * classes whose handlers take their own Event types fit: the browser's and hotline's.
+ */
+type Handler<E> = { bivarianceHack(event: E): void }['bivarianceHack'] | null;
 
 export type WebSocketConstructorLike = new (url: string, protocols: string | string[]) => WebSocketLike;
 
@@ -104,7 +110,6 @@ export class HotlineClient extends Emitter<ClientEvents> implements ChannelHost 
   private currentState: ClientState = 'connecting';
   private nextId = 1;
   private attempt = 0;
-  private opened = false;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private connectTimer: ReturnType<typeof setTimeout> | null = null;
   private heartbeat: ReturnType<typeof setInterval> | null = null;
@@ -192,6 +197,9 @@ export class HotlineClient extends Emitter<ClientEvents> implements ChannelHost 
     if (!channel.wanted) return;
     channel.wanted = false;
     channel.position = null;
+    const waiting = this.subscribing.get(channel.name) ?? [];
+    this.subscribing.delete(channel.name);
+    for (const w of waiting) w.reject(new HotlineError('cancelled', 'unsubscribed before the server answered'));
     if (this.currentState === 'open') this.sendRaw({ op: 'unsub', id: this.nextId++, ch: channel.name });
   }
 
@@ -311,11 +319,11 @@ export class HotlineClient extends Emitter<ClientEvents> implements ChannelHost 
   private ready(socket: WebSocketLike): void {
     if (this.socket !== socket) return;
     this.setState('open');
-    const first = !this.opened;
-    this.opened = true;
+    // A 'state' listener may have closed the client.
+    if (this.socket !== socket) return;
     // Subscriptions first, so that publishes retried below are seen by them.
     for (const channel of this.channels.values()) {
-      if (channel.wanted) this.sendSub(channel, first && channel.position === null);
+      if (channel.wanted) this.sendSub(channel, channel.position === null);
     }
     const queued = this.queue;
     this.queue = [];
@@ -407,11 +415,14 @@ export class HotlineClient extends Emitter<ClientEvents> implements ChannelHost 
     const retries = this.options.reconnect?.retries ?? Infinity;
     const willRetry = !finalCodes.includes(code) && this.attempt < retries;
     this.emit('close', { code, reason, willRetry });
+    // A listener may have closed the client (the compiler cannot know emit() may do that).
+    if ((this.currentState as ClientState) === 'closed') return;
     if (!willRetry) {
       this.shutdown(new HotlineError('closed', `the server closed the connection (${code}${reason ? ` ${reason}` : ''})`));
       return;
     }
     this.setState('reconnecting');
+    if ((this.currentState as ClientState) !== 'reconnecting') return;
     const delay = backoffDelay(this.attempt++, this.options.reconnect);
     this.retryTimer = setTimeout(() => this.open(), delay);
   }
@@ -487,7 +498,14 @@ export class HotlineClient extends Emitter<ClientEvents> implements ChannelHost 
       },
       reject: (error) => {
         // Dropped connections resubscribe on the next open; anything else ends the subscription.
-        if (error.code === 'disconnected' || error.code === 'closed' || error.code === 'timeout') {
+        if (error.code === 'timeout') {
+          // The server may still answer, so the subscription's state is unknown: start over
+          // on a fresh connection, which resubscribes.
+          const socket = this.socket;
+          if (socket !== null && channel.wanted) this.drop(socket, 4000, 'subscription timeout');
+          return;
+        }
+        if (error.code === 'disconnected' || error.code === 'closed') {
           if (error.code === 'closed') settle({ error });
           return;
         }

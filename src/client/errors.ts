@@ -11,7 +11,9 @@ export type ClientErrorCode =
   /** The connection dropped before an answer to a request that is not safe to repeat (rpc). */
   | 'disconnected'
   /** The client was closed. */
-  | 'closed';
+  | 'closed'
+  /** The request was withdrawn (a subscribe followed by unsubscribe before the answer). */
+  | 'cancelled';
 
 export class HotlineError extends Error {
   override readonly name = 'HotlineError';

@@ -1,0 +1,692 @@
+// The client's state machine with a fake WebSocket class and no network: the test plays the
+// server, opening, answering and dropping sockets by hand. Timers are real and short; the
+// tests wait for what must happen (a new socket, a rejection) rather than measure time.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, type ClientOptions, type ClientState, type HotlineClient, type WebSocketLike } from './client.js';
+import { HotlineError } from './errors.js';
+import type { SubscribedEvent } from './channel.js';
+
+type Request = { op: string; id: number; [field: string]: unknown };
+
+/** A socket the test drives: `accept`, `reply`, `drop`. */
+class FakeSocket implements WebSocketLike {
+  readyState = 0;
+  readonly sent: string[] = [];
+  readonly closeCalls: Array<{ code?: number; reason?: string }> = [];
+  onopen: ((event: unknown) => void) | null = null;
+  onmessage: ((event: { data: unknown }) => void) | null = null;
+  onclose: ((event: { code: number; reason: string }) => void) | null = null;
+  onerror: ((event: unknown) => void) | null = null;
+  /** Answers each ping with a pong, as a live server does. */
+  autoPong = false;
+
+  constructor(
+    readonly url: string,
+    readonly protocols: string | string[],
+  ) {}
+
+  send(data: string): void {
+    if (this.readyState !== 1) throw new Error(`send on a socket in state ${this.readyState}`);
+    this.sent.push(data);
+    const request = JSON.parse(data) as Request;
+    if (this.autoPong && request.op === 'ping') setImmediate(() => this.reply({ op: 'pong', id: request.id }));
+  }
+
+  close(code?: number, reason?: string): void {
+    this.closeCalls.push({ code, reason });
+    if (this.readyState >= 2) return;
+    this.readyState = 2;
+    // As in browsers: the close event comes later.
+    setImmediate(() => this.drop(code ?? 1005, reason ?? ''));
+  }
+
+  // ── the test's side ──
+
+  get requests(): Request[] {
+    return this.sent.map((text) => JSON.parse(text) as Request);
+  }
+
+  get ops(): string[] {
+    return this.requests.map((r) => r.op);
+  }
+
+  /** The last request with this op. */
+  last(op: string): Request {
+    const found = this.requests.filter((r) => r.op === op).at(-1);
+    assert.ok(found !== undefined, `no ${op} was sent (sent: ${this.ops.join(', ')})`);
+    return found;
+  }
+
+  accept(): void {
+    this.readyState = 1;
+    this.onopen?.({});
+  }
+
+  reply(message: Record<string, unknown>): void {
+    if (this.readyState === 3) return;
+    this.onmessage?.({ data: JSON.stringify(message) });
+  }
+
+  /** The connection ends (1006: without a close frame). */
+  drop(code = 1006, reason = ''): void {
+    if (this.readyState === 3) return;
+    this.readyState = 3;
+    this.onclose?.({ code, reason });
+  }
+}
+
+/** A fake WebSocket class with its own list of the sockets it made. */
+function fakeServer(): { sockets: FakeSocket[]; last: () => FakeSocket; WebSocket: new (url: string, protocols: string | string[]) => FakeSocket } {
+  const sockets: FakeSocket[] = [];
+  class WebSocket extends FakeSocket {
+    constructor(url: string, protocols: string | string[]) {
+      super(url, protocols);
+      sockets.push(this);
+    }
+  }
+  return { sockets, last: () => sockets.at(-1)!, WebSocket };
+}
+
+const FAST: ClientOptions = { reconnect: { initial: 20, max: 40 }, pingInterval: 0 };
+
+function start(options: ClientOptions = {}): { client: HotlineClient; server: ReturnType<typeof fakeServer>; states: ClientState[]; closes: Array<{ code: number; reason: string; willRetry: boolean }> } {
+  const server = fakeServer();
+  const client = connect('ws://fake.test/ws', { ...FAST, ...options, WebSocket: server.WebSocket });
+  const states: ClientState[] = [];
+  const closes: Array<{ code: number; reason: string; willRetry: boolean }> = [];
+  client.on('state', (state) => states.push(state));
+  client.on('close', (event) => closes.push(event));
+  return { client, server, states, closes };
+}
+
+const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitFor(condition: () => boolean, what: string, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await delay(5);
+  }
+}
+
+function isCode(code: string): (error: unknown) => boolean {
+  return (error) => {
+    assert.ok(error instanceof HotlineError, `expected a HotlineError, got ${String(error)}`);
+    assert.equal(error.code, code);
+    return true;
+  };
+}
+
+/** Whether a promise settled by the time pending callbacks ran (without waiting for it). */
+async function settled(promise: Promise<unknown>, ms = 50): Promise<boolean> {
+  let done = false;
+  promise.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  await delay(ms);
+  return done;
+}
+
+describe('connection state', () => {
+  test('connects with the hotline.v1 subprotocol and goes open', () => {
+    const { client, server, states } = start();
+    assert.equal(client.state, 'connecting');
+    assert.equal(server.sockets.length, 1);
+    assert.equal(server.last().url, 'ws://fake.test/ws');
+    assert.equal(server.last().protocols, 'hotline.v1');
+    server.last().accept();
+    assert.equal(client.state, 'open');
+    assert.deepEqual(states, ['open']);
+    client.close();
+  });
+
+  test('a drop reconnects after a backoff: open → reconnecting → open, with a close event', async () => {
+    const { client, server, states, closes } = start();
+    server.last().accept();
+    server.last().drop(1006);
+    assert.equal(client.state, 'reconnecting');
+    assert.deepEqual(closes, [{ code: 1006, reason: '', willRetry: true }]);
+    await waitFor(() => server.sockets.length === 2, 'a second socket');
+    server.last().accept();
+    assert.deepEqual(states, ['open', 'reconnecting', 'open']);
+    client.close();
+  });
+
+  test('failed attempts stay in reconnecting and keep trying', async () => {
+    const { client, server, states } = start();
+    server.last().accept();
+    server.last().drop();
+    for (let n = 2; n <= 4; n++) {
+      await waitFor(() => server.sockets.length === n, `attempt ${n}`);
+      server.last().drop();
+      assert.equal(client.state, 'reconnecting');
+    }
+    await waitFor(() => server.sockets.length === 5, 'attempt 5');
+    server.last().accept();
+    assert.deepEqual(states, ['open', 'reconnecting', 'open']);
+    client.close();
+  });
+
+  test('reconnect.retries bounds the attempts; then the client is closed', async () => {
+    const { client, server, closes } = start({ reconnect: { initial: 10, max: 20, retries: 2 } });
+    server.last().accept();
+    server.last().drop();
+    await waitFor(() => server.sockets.length === 2, 'retry 1');
+    server.last().drop();
+    await waitFor(() => server.sockets.length === 3, 'retry 2');
+    server.last().drop();
+    assert.equal(client.state, 'closed');
+    assert.deepEqual(
+      closes.map((c) => c.willRetry),
+      [true, true, false],
+    );
+    await delay(100);
+    assert.equal(server.sockets.length, 3);
+  });
+
+  test('a browser "online" event skips the rest of the backoff', async () => {
+    const target = new EventTarget();
+    const global = globalThis as { addEventListener?: unknown; removeEventListener?: unknown };
+    global.addEventListener = target.addEventListener.bind(target);
+    global.removeEventListener = target.removeEventListener.bind(target);
+    try {
+      const { client, server } = start({ reconnect: { initial: 60_000, max: 60_000 } });
+      server.last().accept();
+      server.last().drop();
+      await delay(20);
+      target.dispatchEvent(new Event('online'));
+      assert.equal(server.sockets.length, 2, 'reconnected at once');
+      server.last().accept();
+      assert.equal(client.state, 'open');
+      client.close();
+      // close() removed the listener: another online event does nothing.
+      target.dispatchEvent(new Event('online'));
+      assert.equal(server.sockets.length, 2);
+    } finally {
+      delete global.addEventListener;
+      delete global.removeEventListener;
+    }
+  });
+});
+
+describe('final close codes', () => {
+  for (const code of [1002, 1003, 1007, 1008, 4401, 4403]) {
+    test(`${code}: no retry, state closed, requests fail`, async () => {
+      const { client, server, states, closes } = start();
+      server.last().accept();
+      const inFlight = client.rpc('slow');
+      server.last().drop(code, 'go away');
+      assert.equal(client.state, 'closed');
+      assert.deepEqual(states, ['open', 'closed']);
+      assert.deepEqual(closes, [{ code, reason: 'go away', willRetry: false }]);
+      await assert.rejects(inFlight, isCode('disconnected'));
+      await assert.rejects(client.rpc('later'), isCode('closed'));
+      await assert.rejects(client.channel('c').subscribe(), isCode('closed'));
+      await delay(100);
+      assert.equal(server.sockets.length, 1, 'never reconnected');
+    });
+  }
+
+  test('other codes are retried: 1000, 1001, 1006, 1011, 4000', async () => {
+    for (const code of [1000, 1001, 1006, 1011, 4000]) {
+      const { client, server, closes } = start();
+      server.last().accept();
+      server.last().drop(code);
+      assert.equal(client.state, 'reconnecting', `after ${code}`);
+      assert.equal(closes[0]!.willRetry, true);
+      await waitFor(() => server.sockets.length === 2, `a reconnect after ${code}`);
+      client.close();
+    }
+  });
+
+  test('finalCloseCodes replaces the defaults', async () => {
+    const { client, server } = start({ finalCloseCodes: [4500] });
+    server.last().accept();
+    server.last().drop(1008);
+    await waitFor(() => server.sockets.length === 2, 'a retry after 1008');
+    server.last().accept();
+    server.last().drop(4500);
+    assert.equal(client.state, 'closed');
+  });
+});
+
+describe('the request queue', () => {
+  test('requests made before the connection opens go out when it does: subscriptions first, then in order', async () => {
+    const { client, server } = start();
+    const published = client.channel('a').publish(1);
+    const called = client.rpc('m', { x: 1 });
+    const subscribed = client.channel('b').subscribe();
+    assert.deepEqual(server.last().sent, []);
+    server.last().accept();
+    const socket = server.last();
+    assert.deepEqual(socket.ops, ['sub', 'pub', 'rpc']);
+    assert.deepEqual(socket.last('rpc').params, { x: 1 });
+    socket.reply({ op: 'ok', id: socket.last('sub').id, epoch: 'e', offset: 0, recovered: false });
+    socket.reply({ op: 'ok', id: socket.last('pub').id, offset: 1, delivered: 0 });
+    socket.reply({ op: 'ok', id: socket.last('rpc').id, result: 'r' });
+    assert.deepEqual(await published, { offset: 1, delivered: 0 });
+    assert.equal(await called, 'r');
+    assert.equal((await subscribed).first, true);
+    client.close();
+  });
+
+  test('queue_full: beyond queueSize, a request fails at once', async () => {
+    const { client, server } = start({ queueSize: 2 });
+    const first = client.rpc('one');
+    const second = client.channel('c').publish(2);
+    await assert.rejects(client.rpc('three'), isCode('queue_full'));
+    await assert.rejects(client.channel('c').history(), isCode('queue_full'));
+    server.last().accept();
+    assert.deepEqual(server.last().ops, ['rpc', 'pub'], 'the two that fit go out');
+    client.close();
+    await assert.rejects(first, isCode('closed'));
+    await assert.rejects(second, isCode('closed'));
+  });
+
+  test('queue_timeout: a request that waited longer than queueTimeout fails and is never sent', async () => {
+    const { client, server } = start({ queueTimeout: 50 });
+    const waited = client.channel('c').publish('stale');
+    await assert.rejects(waited, isCode('queue_timeout'));
+    // Its place is free again.
+    const fresh = client.rpc('fresh');
+    server.last().accept();
+    assert.deepEqual(server.last().ops, ['rpc']);
+    server.last().reply({ op: 'ok', id: server.last().last('rpc').id, result: 1 });
+    assert.equal(await fresh, 1);
+    client.close();
+  });
+
+  test('while reconnecting, requests queue and go out after the reconnect', async () => {
+    const { client, server } = start();
+    server.last().accept();
+    server.last().drop();
+    const queued = client.rpc('later');
+    await waitFor(() => server.sockets.length === 2, 'the reconnect');
+    assert.deepEqual(server.last().sent, []);
+    server.last().accept();
+    assert.deepEqual(server.last().ops, ['rpc']);
+    server.last().reply({ op: 'ok', id: server.last().last('rpc').id, result: 'done' });
+    assert.equal(await queued, 'done');
+    client.close();
+  });
+});
+
+describe('requests in flight when the connection drops', () => {
+  test('publish, history and presence go again with the same text (same key); rpc fails with disconnected', async () => {
+    const { client, server } = start();
+    server.last().accept();
+    const channel = client.channel('room');
+    const published = channel.publish({ text: 'hi' });
+    const history = channel.history({ limit: 2 });
+    const presence = channel.presence();
+    const called = client.rpc('maybe-ran');
+    const first = server.last();
+    const pubText = first.sent.find((t) => t.includes('"op":"pub"'))!;
+    const key = first.last('pub').key;
+    assert.equal(typeof key, 'string');
+    first.drop();
+    await assert.rejects(called, isCode('disconnected'));
+    const later = client.rpc('after-the-drop');
+    await waitFor(() => server.sockets.length === 2, 'the reconnect');
+    const second = server.last();
+    second.accept();
+    assert.deepEqual(second.ops, ['pub', 'history', 'presence', 'rpc'], 'retried first, in their order, then the queue');
+    assert.equal(second.sent[0], pubText, 'the publish is resent unchanged: same idempotency key');
+    second.reply({ op: 'ok', id: second.last('pub').id, offset: 9, delivered: 0 });
+    second.reply({ op: 'ok', id: second.last('history').id, epoch: 'e', messages: [] });
+    second.reply({ op: 'ok', id: second.last('presence').id, members: [] });
+    second.reply({ op: 'ok', id: second.last('rpc').id, result: null });
+    assert.deepEqual(await published, { offset: 9, delivered: 0 });
+    assert.deepEqual((await history).messages, []);
+    assert.deepEqual(await presence, []);
+    assert.equal(await later, null);
+    client.close();
+  });
+
+  test('each publish gets its own key unless one is given', () => {
+    const { client, server } = start();
+    server.last().accept();
+    const channel = client.channel('room');
+    void channel.publish(1).catch(() => {});
+    void channel.publish(2).catch(() => {});
+    void channel.publish(3, { key: 'mine' }).catch(() => {});
+    const keys = server.last().requests.map((r) => r.key);
+    assert.equal(new Set(keys).size, 3);
+    assert.equal(keys[2], 'mine');
+    client.close();
+  });
+
+  test('an answer that arrives for an old connection’s request is ignored', async () => {
+    const { client, server } = start();
+    server.last().accept();
+    const old = server.last();
+    const published = client.channel('c').publish(1);
+    const id = old.last('pub').id;
+    old.drop();
+    old.reply({ op: 'ok', id, offset: 1, delivered: 1 });
+    assert.equal(await settled(published, 10), false);
+    await waitFor(() => server.sockets.length === 2, 'the reconnect');
+    server.last().accept();
+    server.last().reply({ op: 'ok', id: server.last().last('pub').id, offset: 1, delivered: 0 });
+    assert.deepEqual(await published, { offset: 1, delivered: 0 });
+    client.close();
+  });
+});
+
+describe('answers and timeouts', () => {
+  test('an err answer rejects with the server’s code and message', async () => {
+    const { client, server } = start();
+    server.last().accept();
+    const call = client.rpc('secret');
+    server.last().reply({ op: 'err', id: server.last().last('rpc').id, code: 'forbidden', message: 'no' });
+    await assert.rejects(call, (error) => {
+      assert.ok(error instanceof HotlineError);
+      assert.equal(error.code, 'forbidden');
+      assert.equal(error.message, 'no');
+      return true;
+    });
+    client.close();
+  });
+
+  test('requestTimeout, and a per-call rpc timeout: no answer fails with timeout; a late answer is ignored', async () => {
+    const { client, server } = start({ requestTimeout: 40 });
+    server.last().accept();
+    const history = client.channel('c').history();
+    const call = client.rpc('slow', null, { timeout: 20 });
+    await assert.rejects(call, isCode('timeout'));
+    await assert.rejects(history, isCode('timeout'));
+    server.last().reply({ op: 'ok', id: server.last().last('rpc').id, result: 'late' });
+    assert.equal(client.state, 'open', 'a timeout does not end the connection');
+    client.close();
+  });
+
+  test('connectTimeout: a socket that does not open is abandoned, and the client tries again', async () => {
+    const { client, server, closes, states } = start({ connectTimeout: 50 });
+    const hung = server.last();
+    await waitFor(() => closes.length === 1, 'the connect timeout');
+    assert.deepEqual(closes, [{ code: 4000, reason: 'connect timeout', willRetry: true }]);
+    assert.equal(hung.closeCalls.length, 1, 'the hung socket was closed');
+    assert.equal(client.state, 'reconnecting');
+    await waitFor(() => server.sockets.length === 2, 'a second attempt');
+    // The abandoned socket opening late changes nothing.
+    hung.accept();
+    assert.equal(client.state, 'reconnecting');
+    server.last().accept();
+    assert.equal(client.state, 'open');
+    assert.deepEqual(states, ['reconnecting', 'open']);
+    client.close();
+  });
+});
+
+describe('heartbeat', () => {
+  test('pings after pingInterval of silence; answered pings keep the connection', async () => {
+    const { client, server } = start({ pingInterval: 60, pingTimeout: 120 });
+    const socket = server.last();
+    socket.autoPong = true;
+    socket.accept();
+    await waitFor(() => socket.ops.filter((op) => op === 'ping').length >= 4, 'four pings');
+    assert.equal(client.state, 'open');
+    assert.equal(server.sockets.length, 1);
+    assert.deepEqual(socket.closeCalls, []);
+    client.close();
+  });
+
+  test('an unanswered ping drops the connection with heartbeat timeout, and the client reconnects', async () => {
+    const { client, server, closes } = start({ pingInterval: 60, pingTimeout: 60 });
+    const silent = server.last();
+    silent.accept();
+    await waitFor(() => closes.length === 1, 'the heartbeat timeout');
+    assert.ok(silent.ops.includes('ping'));
+    assert.deepEqual(closes, [{ code: 4000, reason: 'heartbeat timeout', willRetry: true }]);
+    assert.equal(silent.closeCalls.length, 1, 'the dead socket was closed');
+    await waitFor(() => server.sockets.length === 2, 'the reconnect');
+    client.close();
+  });
+
+  test('pingInterval 0 sends no pings', async () => {
+    const { client, server } = start({ pingInterval: 0 });
+    server.last().accept();
+    await delay(150);
+    assert.deepEqual(server.last().sent, []);
+    client.close();
+  });
+});
+
+describe('close()', () => {
+  test('while open: pending requests fail with closed, the socket closes with 1000, nothing reconnects', async () => {
+    const { client, server, states } = start();
+    server.last().accept();
+    const call = client.rpc('pending');
+    const published = client.channel('c').publish(1);
+    client.close();
+    assert.equal(client.state, 'closed');
+    assert.deepEqual(states, ['open', 'closed']);
+    assert.deepEqual(server.last().closeCalls, [{ code: 1000, reason: '' }]);
+    await assert.rejects(call, isCode('closed'));
+    await assert.rejects(published, isCode('closed'));
+    await assert.rejects(client.rpc('after'), isCode('closed'));
+    client.close();
+    assert.deepEqual(states, ['open', 'closed'], 'a second close() does nothing');
+    await delay(100);
+    assert.equal(server.sockets.length, 1);
+  });
+
+  test('while reconnecting: the retry is cancelled and queued requests fail', async () => {
+    const { client, server } = start({ reconnect: { initial: 50, max: 50 } });
+    server.last().accept();
+    server.last().drop();
+    const queued = client.rpc('queued');
+    client.close();
+    await assert.rejects(queued, isCode('closed'));
+    await delay(150);
+    assert.equal(server.sockets.length, 1);
+  });
+
+  test('while connecting: the attempt is abandoned', async () => {
+    const { client, server } = start();
+    const queued = client.channel('c').publish(1);
+    const subscribed = client.channel('c').subscribe();
+    client.close();
+    assert.equal(server.last().closeCalls.length, 1);
+    await assert.rejects(queued, isCode('closed'));
+    await assert.rejects(subscribed, isCode('closed'));
+  });
+});
+
+describe('subscriptions', () => {
+  test('resubscribes from the last offset seen; the replay is deduplicated by offset', async () => {
+    const { client, server } = start();
+    server.last().accept();
+    const channel = client.channel<string>('room');
+    const got: number[] = [];
+    const events: SubscribedEvent[] = [];
+    channel.on('subscribed', (event) => events.push(event));
+    const subscribed = channel.subscribe((_data, meta) => got.push(meta.offset));
+    let socket = server.last();
+    socket.reply({ op: 'ok', id: socket.last('sub').id, epoch: 'e1', offset: 3, recovered: false });
+    assert.deepEqual(await subscribed, { epoch: 'e1', offset: 3, recovered: false, first: true });
+    for (const offset of [4, 5]) socket.reply({ op: 'msg', ch: 'room', offset, data: `m${offset}` });
+    socket.drop();
+    await waitFor(() => server.sockets.length === 2, 'the reconnect');
+    socket = server.last();
+    socket.accept();
+    const sub = socket.last('sub');
+    assert.deepEqual(sub.since, { epoch: 'e1', offset: 5 });
+    socket.reply({ op: 'ok', id: sub.id, epoch: 'e1', offset: 7, recovered: true });
+    for (const offset of [5, 6, 7, 7, 8]) socket.reply({ op: 'msg', ch: 'room', offset, data: `m${offset}` });
+    assert.deepEqual(got, [4, 5, 6, 7, 8]);
+    assert.deepEqual(events.at(-1), { epoch: 'e1', offset: 7, recovered: true, first: false });
+    client.close();
+  });
+
+  test('concurrent subscribe() calls share one sub; a later one answers from where the channel stands', async () => {
+    const { client, server } = start();
+    server.last().accept();
+    const channel = client.channel('room');
+    const a = channel.subscribe();
+    const b = channel.subscribe();
+    const socket = server.last();
+    assert.deepEqual(socket.ops, ['sub']);
+    socket.reply({ op: 'ok', id: socket.last('sub').id, epoch: 'e', offset: 2, recovered: false });
+    assert.deepEqual(await a, await b);
+    assert.deepEqual(await channel.subscribe(), { epoch: 'e', offset: 2, recovered: true, first: false });
+    assert.deepEqual(socket.ops, ['sub'], 'no second sub');
+    client.close();
+  });
+
+  test('a refused resubscription ends the subscription with an error event; it is not retried', async () => {
+    const { client, server } = start();
+    server.last().accept();
+    const channel = client.channel('room');
+    const errors: Error[] = [];
+    channel.on('error', (error) => errors.push(error));
+    const subscribed = channel.subscribe();
+    server.last().reply({ op: 'ok', id: server.last().last('sub').id, epoch: 'e', offset: 0, recovered: false });
+    await subscribed;
+    server.last().drop();
+    await waitFor(() => server.sockets.length === 2, 'the reconnect');
+    server.last().accept();
+    server.last().reply({ op: 'err', id: server.last().last('sub').id, code: 'forbidden', message: 'not any more' });
+    assert.equal(errors.length, 1);
+    assert.ok(errors[0] instanceof HotlineError && errors[0].code === 'forbidden');
+    assert.equal(channel.wanted, false);
+    server.last().drop();
+    await waitFor(() => server.sockets.length === 3, 'another reconnect');
+    server.last().accept();
+    assert.deepEqual(server.last().sent, [], 'not subscribed again');
+    client.close();
+  });
+
+  test('unsubscribe() sends unsub and later messages of the channel are dropped', async () => {
+    const { client, server } = start();
+    server.last().accept();
+    const channel = client.channel('room');
+    const got: number[] = [];
+    const subscribed = channel.subscribe((_d, meta) => got.push(meta.offset));
+    const socket = server.last();
+    socket.reply({ op: 'ok', id: socket.last('sub').id, epoch: 'e', offset: 0, recovered: false });
+    await subscribed;
+    socket.reply({ op: 'msg', ch: 'room', offset: 1, data: 1 });
+    channel.unsubscribe();
+    assert.deepEqual(socket.ops, ['sub', 'unsub']);
+    socket.reply({ op: 'msg', ch: 'room', offset: 2, data: 2 });
+    assert.deepEqual(got, [1]);
+    client.close();
+  });
+
+  test('subscribe() then unsubscribe() before the answer: the subscribe promise still settles', async () => {
+    const { client, server } = start();
+    server.last().accept();
+    const channel = client.channel('room');
+    const subscribed = channel.subscribe();
+    subscribed.catch(() => {});
+    channel.unsubscribe();
+    const socket = server.last();
+    socket.reply({ op: 'ok', id: socket.last('sub').id, epoch: 'e', offset: 0, recovered: false });
+    socket.reply({ op: 'ok', id: socket.last('unsub').id });
+    const done = await settled(subscribed, 100);
+    client.close();
+    assert.ok(done, 'an awaited subscribe() hangs forever');
+  });
+
+  test('a sub unanswered within requestTimeout: the client starts over on a new connection and resubscribes', async () => {
+    const { client, server } = start({ requestTimeout: 30, reconnect: { initial: 1 } });
+    server.last().accept();
+    const first = server.last();
+    const channel = client.channel('room');
+    const got: number[] = [];
+    const subscribed = channel.subscribe((_d, meta) => got.push(meta.offset));
+    await delay(150);
+    const second = server.last();
+    assert.notEqual(second, first, 'the silent connection was given up');
+    second.accept();
+    await delay(10);
+    const sub = second.last('sub');
+    second.reply({ op: 'ok', id: sub.id, epoch: 'e', offset: 0, recovered: false });
+    second.reply({ op: 'msg', ch: 'room', offset: 1, data: 'hello' });
+    const done = await settled(subscribed, 100);
+    client.close();
+    assert.ok(done, 'subscribe() resolves once the new connection answers');
+    assert.deepEqual(got, [1]);
+  });
+
+  test('first is true for a channel’s first subscription, even when it is made after a reconnect', async () => {
+    const { client, server } = start();
+    server.last().accept();
+    server.last().drop();
+    const channel = client.channel('late');
+    const subscribed = channel.subscribe();
+    await waitFor(() => server.sockets.length === 2, 'the reconnect');
+    const socket = server.last();
+    socket.accept();
+    socket.reply({ op: 'ok', id: socket.last('sub').id, epoch: 'e', offset: 0, recovered: false });
+    const event = await subscribed;
+    client.close();
+    assert.equal(event.first, true, 'the app never had this channel before: this is not a resubscription');
+  });
+});
+
+describe('close() from inside a listener', () => {
+  test('from a close listener: the client stays closed', async () => {
+    const { client, server, states } = start();
+    client.on('close', () => client.close());
+    server.last().accept();
+    server.last().drop();
+    await delay(150);
+    const after = { state: client.state, sockets: server.sockets.length, states: [...states] };
+    client.close();
+    assert.deepEqual(after, { state: 'closed', sockets: 1, states: ['open', 'closed'] });
+  });
+
+  test('from a state listener on reconnecting: the client stays closed', async () => {
+    const { client, server } = start();
+    client.on('state', (state) => {
+      if (state === 'reconnecting') client.close();
+    });
+    server.last().accept();
+    server.last().drop();
+    await delay(150);
+    const after = { state: client.state, sockets: server.sockets.length };
+    // The revived attempt's connect timer outlives close() (the state already says closed):
+    // open its socket so that close() can clean up.
+    if (server.sockets.length > 1) server.last().accept();
+    client.close();
+    assert.deepEqual(after, { state: 'closed', sockets: 1 });
+  });
+
+  test('from a state listener on open: nothing is sent on the dead socket, nothing throws, no timer is left', async () => {
+    type Internals = { heartbeat: ReturnType<typeof setInterval> | null };
+    // 1. A wanted channel: its sub goes to a socket that is gone.
+    {
+      const { client, server } = start({ pingInterval: 0, requestTimeout: 50 });
+      client.on('state', (state) => {
+        if (state === 'open') client.close();
+      });
+      client.channel('c').subscribe().catch(() => {});
+      let thrown: unknown = null;
+      try {
+        server.last().accept();
+      } catch (error) {
+        thrown = error;
+      }
+      assert.equal(client.state, 'closed');
+      assert.equal(thrown, null, `accept() threw: ${String(thrown)}`);
+    }
+    // 2. No channel: the heartbeat interval of a closed client stays armed. (Cleared here by
+    // hand, through the private field, so that this file can end.)
+    {
+      const { client, server } = start({ pingInterval: 1000 });
+      client.on('state', (state) => {
+        if (state === 'open') client.close();
+      });
+      server.last().accept();
+      const internals = client as unknown as Internals;
+      const leaked = internals.heartbeat;
+      if (leaked !== null) clearInterval(leaked);
+      assert.equal(leaked, null, 'a heartbeat interval is armed on a closed client');
+    }
+  });
+});
+

@@ -1,0 +1,80 @@
+// A hotline channel server in a child process, for the SDK's fault tests: they SIGKILL it
+// mid-stream and start it again on the same port.
+//
+//   node --import tsx test/support/sdk-server.ts PORT [OPTIONS_JSON]
+//
+// PORT 0 picks a free port. OPTIONS_JSON (all optional): {"historySize": n, "publishRate":
+// {"perSecond": n, "burst": n}, "standby": true}. With "standby", the server loads, prints
+// `sdk-server loaded`, and waits for a line `listen` on stdin before it listens: a test
+// starts the replacement of a server it is about to kill ahead of time, so that the restart
+// takes milliseconds however long a process takes to start. Once listening it prints one line,
+//
+//   sdk-server ready port=PORT at=EPOCH_MS
+//
+// where EPOCH_MS is Date.now() right after the port listens (the parent and the child share
+// the clock, so the parent can time reconnects from it). SIGTERM closes every connection
+// with 1001 and exits 0; SIGKILL is the crash the tests want. The server also exits when
+// its stdin ends, so a parent that dies without cleaning up does not leave it behind.
+//
+// rpc methods: `echo` (answers its params), `never` (never answers), `kick` (closes the
+// caller's connection with 1008, policy violation).
+import { serve } from '../../src/server/serve.js';
+import { channelsEndpoint } from '../../src/server/channels.js';
+import { MemoryEngine } from '../../src/channels/memory-engine.js';
+import type { Json } from '../../src/wire/index.js';
+
+interface ServerOptions {
+  historySize?: number;
+  publishRate?: { perSecond: number; burst: number };
+  standby?: boolean;
+}
+
+const port = Number(process.argv[2] ?? '0');
+const options = JSON.parse(process.argv[3] ?? '{}') as ServerOptions;
+
+const endpoint = channelsEndpoint({
+  engine: new MemoryEngine({ historySize: options.historySize ?? 10_000, historyTtl: 0 }),
+  publishRate: options.publishRate ?? { perSecond: 1000, burst: 1000 },
+  rpc: {
+    echo: (params) => (params ?? null) as Json,
+    never: () => new Promise<Json>(() => {}),
+    kick: (_params, { client }) => {
+      client.close(1008, 'kicked');
+      return null;
+    },
+  },
+});
+await endpoint.ready;
+if (options.standby === true) {
+  process.stdout.write('sdk-server loaded\n');
+  await new Promise<void>((resolve) => {
+    let input = '';
+    const onData = (chunk: Buffer): void => {
+      input += chunk.toString();
+      if (!input.includes('listen\n')) return;
+      process.stdin.off('data', onData);
+      resolve();
+    };
+    process.stdin.on('data', onData);
+  });
+}
+const server = await serve({ port, websocket: { '/ws': endpoint.server } });
+process.stdout.write(`sdk-server ready port=${server.port} at=${Date.now()}\n`);
+
+let stopping = false;
+function stop(): void {
+  if (stopping) return;
+  stopping = true;
+  server
+    .close()
+    .then(() => endpoint.hub.close())
+    .then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+}
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);
+process.stdin.on('end', stop);
+process.stdin.on('error', stop);
+process.stdin.resume();
