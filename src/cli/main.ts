@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { benchCommand, BENCH_USAGE } from './bench-command.js';
 import { connectCommand, CONNECT_USAGE } from './connect-command.js';
 import { serveCommand, SERVE_USAGE } from './serve-command.js';
 
@@ -7,9 +8,11 @@ const USAGE = `usage: hotline <command> [options]
 commands:
   serve     run the server: WebSocket endpoints, demo pages, inspector, metrics
   connect   an interactive terminal client for any WebSocket URL
+  bench     load-test a WebSocket echo endpoint: messages/s, latency, handshakes/s
 
 ${SERVE_USAGE}
-${CONNECT_USAGE}`;
+${CONNECT_USAGE}
+${BENCH_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -19,6 +22,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'serve') return serveCommand(rest);
   if (command === 'connect') return connectCommand(rest);
+  if (command === 'bench') return benchCommand(rest);
   process.stderr.write(`hotline: unknown command '${command}'\n\n${USAGE}`);
   return 2;
 }

@@ -237,7 +237,9 @@ class Inspector {
       this.last = { time: Date.now(), ...this.totals(), channels: new Map() };
       this.timer = setInterval(() => this.broadcast(), 1000);
     }
-    viewer.send(JSON.stringify(this.snapshot(this.frames)));
+    // The frames already broadcast; the next broadcast brings the newer ones to every viewer.
+    const unsent = Math.min(this.frames.length, this.frameCount - this.sentUpTo);
+    viewer.send(JSON.stringify(this.snapshot(this.frames.slice(0, this.frames.length - unsent))));
   }
 
   remove(viewer: WebSocketConnection<unknown>): void {

@@ -1,0 +1,213 @@
+// `hotline connect`, driven as a user would through its standard input and output (a child
+// process with pipes: no terminal, so no colours), against `hotline serve`, both the built
+// CLI. `npm test` builds first; to run this file alone, run `npm run build` before it.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { CLI, freePort, requireBuiltCli, startCli, type CliServer } from './support/cli-server.js';
+
+requireBuiltCli();
+
+/** A line the client prints: the time (HH:MM:SS.mmm), then what happened. */
+const TIME = String.raw`\d\d:\d\d:\d\d\.\d{3}`;
+
+interface Session {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Writes one line to the client's standard input. */
+  type(line: string): void;
+  /** Ends the standard input (Ctrl-D). */
+  end(): void;
+  /** Waits until the standard output matches. */
+  waitFor(pattern: RegExp, what: string): Promise<RegExpExecArray>;
+  /** Resolves to the exit code once the process exits. */
+  exit: Promise<number | null>;
+}
+
+function connect(args: string[]): Session {
+  const child = spawn(process.execPath, [CLI, 'connect', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const waiters = new Set<() => void>();
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+    for (const wake of [...waiters]) wake();
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exit = once(child, 'exit').then(([code]) => code as number | null);
+  return {
+    child,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    type(line) {
+      child.stdin!.write(`${line}\n`);
+    },
+    end() {
+      child.stdin!.end();
+    },
+    waitFor(pattern, what) {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          const match = pattern.exec(stdout);
+          if (match === null) return;
+          cleanup();
+          resolve(match);
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(new Error(`timed out waiting for ${what}; stdout so far:\n${stdout}\nstderr:\n${stderr}`));
+        }, 15_000);
+        const onExit = (): void => {
+          // Let the last output arrive before giving up.
+          setImmediate(() => {
+            check();
+            if (waiters.has(check)) {
+              cleanup();
+              reject(new Error(`the client exited before ${what}; stdout:\n${stdout}\nstderr:\n${stderr}`));
+            }
+          });
+        };
+        const cleanup = (): void => {
+          clearTimeout(timer);
+          waiters.delete(check);
+          child.off('exit', onExit);
+        };
+        waiters.add(check);
+        child.once('exit', onExit);
+        check();
+      });
+    },
+    exit,
+  };
+}
+
+describe('hotline connect against hotline serve', { timeout: 60_000 }, () => {
+  let server: CliServer;
+  const running: Session[] = [];
+  const session = (args: string[]): Session => {
+    const s = connect(args);
+    running.push(s);
+    return s;
+  };
+
+  before(async () => {
+    server = await startCli();
+  });
+
+  after(async () => {
+    for (const s of running) if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGKILL');
+    await server?.stop();
+  });
+
+  test('lines typed are sent, and their echoes shown, each with the time and a direction', async () => {
+    const s = session([`${server.ws}/echo`]);
+    await s.waitFor(new RegExp(`^${TIME} connected to ws://127\\.0\\.0\\.1:${server.port}/echo \\(extensions permessage-deflate[^)]*\\)$`, 'm'), 'the connected line');
+    s.type('hello from the terminal');
+    await s.waitFor(new RegExp(`^${TIME} < hello from the terminal$`, 'm'), 'the echo');
+    s.type('héllo, wörld ✓');
+    await s.waitFor(new RegExp(`^${TIME} < héllo, wörld ✓$`, 'm'), 'the second echo');
+    // The end of input closes politely once the replies are in.
+    s.end();
+    assert.equal(await s.exit, 0);
+    const lines = s.stdout().trimEnd().split('\n');
+    assert.deepEqual(
+      lines.map((line) => line.replace(new RegExp(`^${TIME} `), 'T ')),
+      [
+        lines[0]!.replace(new RegExp(`^${TIME} `), 'T '),
+        'T > hello from the terminal',
+        'T < hello from the terminal',
+        'T > héllo, wörld ✓',
+        'T < héllo, wörld ✓',
+        'T disconnected: code 1000',
+      ],
+    );
+    assert.ok(!s.stdout().includes('\x1b['), 'no colours without a terminal');
+    assert.equal(s.stderr(), '');
+  });
+
+  test('--json pretty-prints the hotline.v1 answers from /ws (--protocol hotline.v1)', async () => {
+    const s = session([`${server.ws}/ws`, '--protocol', 'hotline.v1', '--json']);
+    await s.waitFor(new RegExp(`^${TIME} connected to ws://127\\.0\\.0\\.1:${server.port}/ws \\(protocol hotline\\.v1; extensions permessage-deflate`, 'm'), 'the connected line');
+    s.type('{"op":"sub","id":1,"ch":"cli:json"}');
+    const answer = await s.waitFor(
+      new RegExp(`^${TIME} < \\{\\n  "op": "ok",\\n  "id": 1,\\n  "epoch": "([^"]+)",\\n  "offset": 0,\\n  "recovered": false\\n\\}$`, 'm'),
+      'the pretty-printed sub answer',
+    );
+    assert.ok(answer[1]!.length > 0);
+    s.type('{"op":"pub","id":2,"ch":"cli:json","data":{"hello":["json",1]}}');
+    await s.waitFor(
+      new RegExp(`^${TIME} < \\{\\n  "op": "msg",\\n  "ch": "cli:json",\\n  "offset": 1,\\n  "data": \\{\\n    "hello": \\[\\n      "json",\\n      1\\n    \\]\\n  \\}\\n\\}$`, 'm'),
+      'the pretty-printed message, nested',
+    );
+    await s.waitFor(/"op": "ok",\n {2}"id": 2,\n {2}"offset": 1,\n {2}"delivered": 1\n\}/, 'the pub answer');
+    // A request that is not JSON is answered with an err; the connection stays open.
+    s.type('not json');
+    await s.waitFor(/"code": "bad_request"/, 'the err answer');
+    s.type('/quit');
+    assert.equal(await s.exit, 0);
+    assert.match(s.stdout(), new RegExp(`^${TIME} disconnected: code 1000$`, 'm'));
+  });
+
+  test('--json leaves text that is not JSON as it came', async () => {
+    const s = session([`${server.ws}/echo`, '--json']);
+    await s.waitFor(/connected to/, 'the connected line');
+    s.type('{"a":[1,{"b":null}]}');
+    await s.waitFor(new RegExp(`^${TIME} < \\{\\n  "a": \\[\\n    1,\\n    \\{\\n      "b": null\\n    \\}\\n  \\]\\n\\}$`, 'm'), 'the echo, pretty-printed');
+    s.type('just {text}');
+    await s.waitFor(new RegExp(`^${TIME} < just \\{text\\}$`, 'm'), 'the plain echo');
+    s.end();
+    assert.equal(await s.exit, 0);
+  });
+
+  test('/ping shows the pong', async () => {
+    const s = session([`${server.ws}/echo`]);
+    await s.waitFor(/connected to/, 'the connected line');
+    s.type('/ping are you there?');
+    await s.waitFor(new RegExp(`^${TIME} pong are you there\\?$`, 'm'), 'the pong');
+    s.type('/ping');
+    await s.waitFor(new RegExp(`^${TIME} pong $`, 'm'), 'the empty pong');
+    s.type('/quit');
+    assert.equal(await s.exit, 0);
+  });
+
+  test('/close 4000 bye ends with "code 4000" and exit status 0', async () => {
+    const s = session([`${server.ws}/echo`]);
+    await s.waitFor(/connected to/, 'the connected line');
+    s.type('one last thing');
+    await s.waitFor(/< one last thing$/m, 'the echo');
+    s.type('/close 4000 bye');
+    await s.waitFor(new RegExp(`^${TIME} disconnected: code 4000$`, 'm'), 'the close');
+    // The client's standard input is still open: the close alone ends it.
+    assert.equal(await s.exit, 0);
+  });
+
+  test('a closed port exits 1 with a clear message', async () => {
+    const port = await freePort();
+    const s = session([`ws://127.0.0.1:${port}/echo`]);
+    // The standard input stays open, as in a terminal.
+    assert.equal(await s.exit, 1);
+    // One line that names the URL and says what went wrong.
+    const message = s.stderr();
+    assert.match(message, /^hotline: [^\n]+\n$/, 'one line');
+    assert.ok(message.includes(`ws://127.0.0.1:${port}/echo`), message);
+    assert.match(message, /could not connect/);
+    assert.equal(s.stdout(), '');
+  });
+
+  test('bad usage exits 2 with the usage', async () => {
+    const badFlag = session(['--bogus', `${server.ws}/echo`]);
+    assert.equal(await badFlag.exit, 2);
+    assert.match(badFlag.stderr(), /^hotline: Unknown option '--bogus'/);
+    assert.match(badFlag.stderr(), /usage: hotline connect URL/);
+
+    const noUrl = session([]);
+    assert.equal(await noUrl.exit, 2);
+    assert.match(noUrl.stderr(), /connect takes one URL/);
+
+    const badHeader = session([`${server.ws}/echo`, '--header', 'no colon']);
+    assert.equal(await badHeader.exit, 2);
+    assert.match(badHeader.stderr(), /--header must look like 'Name: value'/);
+  });
+});

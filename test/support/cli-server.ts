@@ -1,0 +1,111 @@
+// Runs the built `hotline` CLI as a child process, as a user would: `hotline serve` on a
+// port of 127.0.0.1, ready once its startup line is printed. The tests that use it need
+// `npm run build` first (`npm test` builds before it runs them).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+
+/** Throws a clear error when the CLI has not been built. */
+export function requireBuiltCli(): void {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npm run build' first`);
+}
+
+/**
+ * A port of 127.0.0.1 that is free now: `preferred` when it is, else one the system picks
+ * (by binding port 0 and letting it go).
+ */
+export async function freePort(preferred = 0): Promise<number> {
+  const tryPort = (port: number): Promise<number | null> =>
+    new Promise((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(null));
+      server.listen(port, '127.0.0.1', () => {
+        const address = server.address();
+        const bound = typeof address === 'object' && address !== null ? address.port : null;
+        server.close(() => resolve(bound));
+      });
+    });
+  if (preferred !== 0) {
+    const port = await tryPort(preferred);
+    if (port !== null) return port;
+  }
+  const port = await tryPort(0);
+  if (port === null) throw new Error('could not find a free port');
+  return port;
+}
+
+export interface CliServer {
+  readonly child: ChildProcess;
+  readonly port: number;
+  /** http://127.0.0.1:PORT */
+  readonly http: string;
+  /** ws://127.0.0.1:PORT */
+  readonly ws: string;
+  /** Everything the server printed so far (stdout and stderr). */
+  output(): string;
+  /** Sends the signal and waits for the process to exit; resolves to its exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/**
+ * Starts `hotline serve --port PORT` (port 0: the system picks one) and resolves once its
+ * startup line names the port. A port taken in the meantime is retried a few times.
+ */
+export async function startCli(port = 0, args: readonly string[] = []): Promise<CliServer> {
+  requireBuiltCli();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(port, args);
+    } catch (error) {
+      if (attempt >= 5 || port === 0 || !/already in use/.test((error as Error).message)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+    }
+  }
+}
+
+function startOnce(port: number, args: readonly string[]): Promise<CliServer> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--log-level', 'warn', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  // Keep draining both pipes for the whole run: a full pipe would block the server.
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  const exited = once(child, 'exit');
+  exited.catch(() => {});
+  return new Promise<CliServer>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`hotline serve printed no startup line within 15 s:\n${output}`));
+    }, 15_000);
+    const onData = (): void => {
+      const match = /listening on http:\/\/127\.0\.0\.1:(\d+)\//.exec(output);
+      if (match === null) return;
+      clearTimeout(timer);
+      child.stdout!.off('data', onData);
+      const bound = Number(match[1]);
+      resolve({
+        child,
+        port: bound,
+        http: `http://127.0.0.1:${bound}`,
+        ws: `ws://127.0.0.1:${bound}`,
+        output: () => output,
+        async stop(signal: NodeJS.Signals = 'SIGTERM') {
+          if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+          child.kill(signal);
+          const [code] = (await exited) as [number | null];
+          return code;
+        },
+      });
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`hotline serve exited (${code}) before its startup line:\n${output}`));
+    });
+  });
+}
