@@ -133,6 +133,8 @@ export class WebSocketServer<T = undefined> {
   private readonly context: ConnectionContext<T>;
   private readonly heartbeat: NodeJS.Timeout | null;
   private readonly deflate: ServerDeflateOptions | null;
+  /** Upgrades waiting for the `upgrade` hook's decision. */
+  private pendingUpgrades = 0;
 
   /** Told of every connection that opens or closes (for logs and inspectors); null for none. */
   observer: ConnectionObserver | null = null;
@@ -205,7 +207,9 @@ export class WebSocketServer<T = undefined> {
       return Promise.resolve(null);
     }
     const max = this.options.maxConnections ?? 0;
-    if (max > 0 && this.connections.size >= max) {
+    // Handshakes still waiting for the upgrade hook count too, or a concurrent flood whose
+    // hooks overlap would all pass the check.
+    if (max > 0 && this.connections.size + this.pendingUpgrades >= max) {
       this.counters.rejected++;
       refuse(socket, { status: 503, message: 'too many connections', headers: { 'Retry-After': '5' } });
       return Promise.resolve(null);
@@ -227,8 +231,12 @@ export class WebSocketServer<T = undefined> {
     };
     const hook = this.options.upgrade;
     if (hook === undefined) return Promise.resolve(complete(data as T));
+    this.pendingUpgrades++;
     return Promise.resolve()
       .then(() => hook(request))
+      .finally(() => {
+        this.pendingUpgrades--;
+      })
       .then(
         (decision) => {
           if ('reject' in decision) {

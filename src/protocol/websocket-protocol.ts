@@ -310,10 +310,10 @@ export class WebSocketProtocol implements FrameSink {
     } else {
       const chunks = (this.messageChunks ??= []);
       if (this.messageFirst !== null) {
-        chunks.push(this.messageFirst);
+        chunks.push(detached(this.messageFirst));
         this.messageFirst = null;
       }
-      chunks.push(chunk);
+      chunks.push(detached(chunk));
     }
     this.messageLength += chunk.length;
   }
@@ -368,6 +368,15 @@ export class WebSocketProtocol implements FrameSink {
       this.handler.onClose?.(info);
     }
   }
+}
+
+/**
+ * A piece of a message kept until the message ends. Pieces are views of the transport's
+ * reads; a small one is copied, so that a message of many tiny fragments cannot pin a read
+ * buffer per fragment (1-byte fragments in 64 KiB reads would hold 64 KiB per byte).
+ */
+function detached(chunk: Buffer): Buffer {
+  return chunk.length * 8 < chunk.buffer.byteLength ? Buffer.from(chunk) : chunk;
 }
 
 /** Keeps a failure reason within a close frame's 123 bytes. */

@@ -165,6 +165,10 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   http.headersTimeout = handshakeTimeout;
   http.requestTimeout = handshakeTimeout;
   const attached = attach(http, options);
+  // node:http enforces headersTimeout and requestTimeout from a timer it starts when it
+  // starts listening; this internal server never listens (connections are handed to it), so
+  // it is told it does, or a kept-alive connection could dribble a request forever.
+  http.emit('listening');
 
   const readFirstRequest = (socket: Socket): void => {
     const parser = new HttpHeadParser('request');
@@ -237,6 +241,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       const stopped = new Promise<void>((resolve) => listener.close(() => resolve()));
       await attached.closeConnections();
       http.closeAllConnections();
+      http.close();
       await stopped;
     },
   };
