@@ -151,7 +151,9 @@ export function attach(server: Server | HttpsServer, options: AttachOptions): En
  */
 export async function serve(options: ServeOptions): Promise<RunningServer> {
   const paths = new Set(Object.keys(options.websocket));
-  const http = createServer((req, res) => {
+  const handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
+  // How often node:http checks its request timeouts (30 s by default, too coarse for a short handshake timeout).
+  const http = createServer({ connectionsCheckingInterval: Math.min(handshakeTimeout, 30_000) }, (req, res) => {
     if (paths.has(pathOf(req.url))) {
       refuseAsPlainRequest(req, res);
     } else if (options.request) {
@@ -161,7 +163,6 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       res.end('not found\n');
     }
   });
-  const handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
   http.headersTimeout = handshakeTimeout;
   http.requestTimeout = handshakeTimeout;
   const attached = attach(http, options);
