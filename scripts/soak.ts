@@ -102,7 +102,8 @@ async function main(): Promise<void> {
   const started = Date.now();
   const result = await runClients(port, CLIENTS, DURATION, true);
   const loaded = result.peak;
-  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  // Channel history and publish keys live 20 s in the soak server: wait until they are gone.
+  await new Promise((resolve) => setTimeout(resolve, 35_000));
   const after = await stats();
   const seconds = (Date.now() - started) / 1000;
 
