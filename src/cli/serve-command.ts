@@ -1,11 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import type { Engine } from '../channels/index.js';
+import type * as RedisModule from '../redis/index.js';
 import { createApp } from '../server/app.js';
 import { Logger, type LogLevel } from '../server/log.js';
 import { serve } from '../server/serve.js';
 
 export const SERVE_USAGE = `usage: hotline serve [--port 8080] [--host 127.0.0.1] [--max-payload BYTES] [--no-deflate]
                      [--origin ORIGIN ...] [--tls-cert FILE --tls-key FILE] [--log-level info]
+                     [--redis URL]
 
 Serves:
   /            index of everything below
@@ -18,6 +21,9 @@ Serves:
 permessage-deflate is accepted when a client offers it, unless --no-deflate.
 --tls-cert/--tls-key (PEM files) serve https and wss instead of http and ws.
 --log-level: debug (every message), info (connections; the default), warn, error, silent.
+--redis redis://[:password@]host[:port][/db] (or rediss:// for TLS): share channels, history
+  and presence with every node that uses the same Redis (default: in memory, this process only).
+  /healthz answers 503 while Redis cannot be reached.
 `;
 
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
@@ -42,6 +48,7 @@ export async function serveCommand(args: string[]): Promise<number> {
         'log-level': { type: 'string', default: 'info' },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
+        redis: { type: 'string' },
       },
       strict: true,
     }));
@@ -76,7 +83,20 @@ export async function serveCommand(args: string[]): Promise<number> {
     tls = { cert: pem.cert!, key: pem.key! };
   }
 
-  const app = createApp({ maxPayload, perMessageDeflate: !values['no-deflate'], origins: values.origin, logger });
+  let engine: Engine | undefined;
+  if (values.redis !== undefined) {
+    if (!/^rediss?:\/\//.test(values.redis)) return fail(`--redis must be a redis:// or rediss:// URL, not '${values.redis}'`);
+    // Loaded only when asked for: the `redis` package is an optional peer dependency.
+    let redis: typeof RedisModule;
+    try {
+      redis = await import('../redis/index.js');
+    } catch (error) {
+      process.stderr.write(`hotline: --redis needs the redis package: npm install redis (${(error as Error).message})\n`);
+      return 1;
+    }
+    engine = new redis.RedisEngine(values.redis);
+  }
+  const app = createApp({ maxPayload, perMessageDeflate: !values['no-deflate'], origins: values.origin, logger, engine });
   await app.ready;
   let server;
   try {

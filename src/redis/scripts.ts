@@ -1,0 +1,289 @@
+/**
+ * The Lua scripts of the Redis engine. Each runs atomically in Redis, so a publish's offset,
+ * its stream entry, its idempotency key and its pub/sub message happen as one step, and the
+ * pub/sub order of a channel is its offset order.
+ *
+ * Key layout (P = the key prefix, C = the channel's name, escaped so that it has no braces):
+ *   P{C}:meta       hash: epoch, offset (the newest offset of the epoch)
+ *   P{C}:log        stream: entry id `<offset>-0`, fields d (data, JSON text) and t (ms time)
+ *   P{C}:key:K      string: the offset an idempotent publish with key K got (PX = window)
+ *   P{C}:presence   hash: client id -> `<node>,<expiry ms>,<member JSON>`
+ *   P{C}            pub/sub channel: messages and presence events (not a key)
+ *   Pnodes:{live}         sorted set: node id, scored by the time its heartbeat expires
+ *   Pnodes:{live}:<node>  hash: channel -> that node's local subscriber count (PX = node TTL)
+ *
+ * Pub/sub payloads (the first character says what it is):
+ *   m<epoch>,<offset>,<data>     a message (epochs are [0-9a-z], so the first two commas split)
+ *   j<member JSON>\n<client>     a join; JSON text never holds a raw newline
+ *   l<member JSON>\n<client>     a leave
+ *
+ * Scripts read the time from their caller (ARGV), never from Redis, so every node and the
+ * stored `t` fields agree with the clock the engine was given.
+ */
+import { createHash } from 'node:crypto';
+
+export interface Script {
+  readonly name: string;
+  readonly source: string;
+  readonly sha: string;
+}
+
+function script(name: string, source: string): Script {
+  return { name, source, sha: createHash('sha1').update(source).digest('hex') };
+}
+
+/**
+ * Shared by publish and history: the channel's epoch and offset, creating the channel (with
+ * the caller's fresh epoch candidate) when its meta hash does not exist. A stream left
+ * without its meta hash belongs to a lost epoch and is dropped.
+ */
+const OPEN_CHANNEL = `
+local function open_channel(meta, log, candidate, expire)
+  local epoch = redis.call('HGET', meta, 'epoch')
+  if epoch then
+    return epoch, tonumber(redis.call('HGET', meta, 'offset'))
+  end
+  redis.call('DEL', log)
+  redis.call('HSET', meta, 'epoch', candidate, 'offset', 0)
+  if expire > 0 then redis.call('PEXPIRE', meta, expire) end
+  return candidate, 0
+end
+
+-- The t field of a stream entry (fields come as a flat list: d, <data>, t, <time>).
+local function entry_time(entry)
+  local fields = entry[2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 't' then return tonumber(fields[i + 1]) end
+  end
+  return 0
+end
+`;
+
+/**
+ * KEYS: meta, log[, idempotency key]
+ * ARGV: epoch candidate, now, historySize, historyTtl, channel expiry (0: none),
+ *       idempotency window, pub/sub name, data
+ * Returns {epoch, offset, duplicate (0|1)}.
+ */
+export const PUBLISH = script(
+  'publish',
+  `${OPEN_CHANNEL}
+local meta, log, idem = KEYS[1], KEYS[2], KEYS[3]
+local now, size, ttl, expire = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+if idem then
+  local epoch = redis.call('HGET', meta, 'epoch')
+  local seen = redis.call('GET', idem)
+  -- A key outliving its channel (it cannot, but for safety) belongs to a lost epoch.
+  if epoch and seen then return {epoch, tonumber(seen), 1} end
+end
+local epoch = open_channel(meta, log, ARGV[1], expire)
+local offset = redis.call('HINCRBY', meta, 'offset', 1)
+if size > 0 then
+  redis.call('XADD', log, 'MAXLEN', '~', size, offset .. '-0', 'd', ARGV[8], 't', now)
+  if ttl > 0 then
+    -- Trim what is older than historyTtl from the front; the entry just added is fresh.
+    local cutoff = now - ttl
+    local head = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
+    if head and entry_time(head) <= cutoff then
+      local start, fresh = '-', nil
+      while not fresh do
+        local batch = redis.call('XRANGE', log, start, '+', 'COUNT', 64)
+        if #batch == 0 then break end
+        for _, entry in ipairs(batch) do
+          if entry_time(entry) > cutoff then fresh = entry[1]; break end
+        end
+        start = '(' .. batch[#batch][1]
+      end
+      if fresh then redis.call('XTRIM', log, 'MINID', fresh) end
+    end
+  end
+end
+if expire > 0 then
+  redis.call('PEXPIRE', meta, expire)
+  if size > 0 then redis.call('PEXPIRE', log, expire) end
+end
+if idem then redis.call('SET', idem, offset, 'PX', ARGV[6]) end
+redis.call('PUBLISH', ARGV[7], 'm' .. epoch .. ',' .. offset .. ',' .. ARGV[8])
+return {epoch, offset, 0}
+`,
+);
+
+/**
+ * KEYS: meta, log
+ * ARGV: epoch candidate, now, historySize, historyTtl, channel expiry (0: none),
+ *       mode ('since' | 'newest'), since epoch, since offset, limit (-1: none)
+ * Returns {epoch, offset, recovered (0|1), offset1, data1, offset2, data2, ...}.
+ *
+ * What history holds: the newest historySize offsets (XADD's MAXLEN ~ may keep a few more
+ * entries; they do not count), from the front of which entries older than historyTtl are
+ * gone. `since` is recovered when its epoch is the current one, it is not ahead of the
+ * stream, and every message after it is still held.
+ */
+export const HISTORY = script(
+  'history',
+  `${OPEN_CHANNEL}
+local meta, log = KEYS[1], KEYS[2]
+local now, size, ttl, expire = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local mode, limit = ARGV[6], tonumber(ARGV[9])
+local epoch, offset = open_channel(meta, log, ARGV[1], expire)
+local out = {epoch, offset, 0}
+local cutoff = -1
+if ttl > 0 then cutoff = now - ttl end
+local low = offset - size + 1
+if mode == 'since' then
+  local since = tonumber(ARGV[8])
+  if ARGV[7] ~= epoch or since == nil or since < 0 or since > offset then return out end
+  if since == offset then out[3] = 1; return out end
+  if size == 0 or since + 1 < low then return out end
+  -- Recovery is all or nothing: more than the caller takes is not recovered.
+  if limit >= 0 and offset - since > limit then return out end
+  local first = (since + 1) .. '-0'
+  local entries = redis.call('XRANGE', log, first, '+')
+  if #entries == 0 or entries[1][1] ~= first or entry_time(entries[1]) <= cutoff then return out end
+  out[3] = 1
+  for _, entry in ipairs(entries) do
+    local field_offset = tonumber(string.sub(entry[1], 1, -3))
+    if field_offset > offset then break end
+    out[#out + 1] = field_offset
+    for i = 1, #entry[2], 2 do
+      if entry[2][i] == 'd' then out[#out + 1] = entry[2][i + 1] end
+    end
+  end
+  return out
+end
+if size == 0 or offset == 0 or limit == 0 then return out end
+local from = math.max(low, 1)
+if limit > 0 and offset - limit + 1 > from then from = offset - limit + 1 end
+local entries = redis.call('XRANGE', log, from .. '-0', offset .. '-0')
+local i = 1
+while i <= #entries and entry_time(entries[i]) <= cutoff do i = i + 1 end
+for j = i, #entries do
+  local entry = entries[j]
+  out[#out + 1] = tonumber(string.sub(entry[1], 1, -3))
+  for k = 1, #entry[2], 2 do
+    if entry[2][k] == 'd' then out[#out + 1] = entry[2][k + 1] end
+  end
+end
+return out
+`,
+);
+
+/**
+ * Adds or updates presence members of this node on one channel, publishing a join for each
+ * that was not there (a new member, or one that other nodes expired while this node could
+ * not reach Redis).
+ * KEYS: presence
+ * ARGV: pub/sub name, presence key expiry, then pairs of (client, stored value)
+ * Returns how many joined.
+ */
+export const JOIN = script(
+  'join',
+  `
+local presence = KEYS[1]
+local joined = 0
+for i = 3, #ARGV, 2 do
+  local client, value = ARGV[i], ARGV[i + 1]
+  if redis.call('HSET', presence, client, value) == 1 then
+    local a = string.find(value, ',', 1, true)
+    local b = string.find(value, ',', a + 1, true)
+    redis.call('PUBLISH', ARGV[1], 'j' .. string.sub(value, b + 1) .. '\\n' .. client)
+    joined = joined + 1
+  end
+end
+local expire = tonumber(ARGV[2])
+if redis.call('PTTL', presence) < expire then redis.call('PEXPIRE', presence, expire) end
+return joined
+`,
+);
+
+/**
+ * Removes one presence member and publishes its leave, if it was there.
+ * KEYS: presence
+ * ARGV: pub/sub name, client
+ * Returns 1 when it was there.
+ */
+export const LEAVE = script(
+  'leave',
+  `
+local value = redis.call('HGET', KEYS[1], ARGV[2])
+if not value then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[2])
+local a = string.find(value, ',', 1, true)
+local b = string.find(value, ',', a + 1, true)
+redis.call('PUBLISH', ARGV[1], 'l' .. string.sub(value, b + 1) .. '\\n' .. ARGV[2])
+return 1
+`,
+);
+
+/**
+ * The members whose expiry has not passed, as member JSON texts.
+ * KEYS: presence
+ * ARGV: now
+ */
+export const MEMBERS = script(
+  'members',
+  `
+local all = redis.call('HGETALL', KEYS[1])
+local now = tonumber(ARGV[1])
+local out = {}
+for i = 1, #all, 2 do
+  local value = all[i + 1]
+  local a = string.find(value, ',', 1, true)
+  local b = string.find(value, ',', a + 1, true)
+  if tonumber(string.sub(value, a + 1, b - 1)) > now then out[#out + 1] = string.sub(value, b + 1) end
+end
+return out
+`,
+);
+
+/**
+ * A subscribed channel's share of a node heartbeat: keeps its meta hash alive (a channel
+ * with subscribers keeps its epoch), removes presence members whose expiry has passed (a
+ * node that crashed stopped refreshing them) and publishes their leaves. Atomic, so two
+ * nodes sweeping at once publish each leave once.
+ * KEYS: meta, presence
+ * ARGV: now, pub/sub name, channel expiry (0: none)
+ * Returns how many members expired.
+ */
+export const SWEEP = script(
+  'sweep',
+  `
+local meta, presence = KEYS[1], KEYS[2]
+local now, expire = tonumber(ARGV[1]), tonumber(ARGV[3])
+if expire > 0 then redis.call('PEXPIRE', meta, expire) end
+local all = redis.call('HGETALL', presence)
+local gone = 0
+for i = 1, #all, 2 do
+  local client, value = all[i], all[i + 1]
+  local a = string.find(value, ',', 1, true)
+  local b = string.find(value, ',', a + 1, true)
+  if tonumber(string.sub(value, a + 1, b - 1)) <= now then
+    redis.call('HDEL', presence, client)
+    redis.call('PUBLISH', ARGV[2], 'l' .. string.sub(value, b + 1) .. '\\n' .. client)
+    gone = gone + 1
+  end
+end
+return gone
+`,
+);
+
+/**
+ * Subscribers of a channel across the nodes whose heartbeat has not expired.
+ * KEYS: the live-node sorted set
+ * ARGV: now, node hash prefix (followed by a node id), channel
+ * The node hashes share the sorted set's hash tag, so they live in its cluster slot.
+ */
+export const SUBSCRIBER_COUNT = script(
+  'subscriberCount',
+  `
+local nodes = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
+local sum = 0
+for _, node in ipairs(nodes) do
+  local n = redis.call('HGET', ARGV[2] .. node, ARGV[3])
+  if n then sum = sum + tonumber(n) end
+end
+return sum
+`,
+);
+
+export const SCRIPTS = [PUBLISH, HISTORY, JOIN, LEAVE, MEMBERS, SWEEP, SUBSCRIBER_COUNT] as const;

@@ -1,0 +1,118 @@
+// `hotline serve --redis URL`, as a user runs it (from the sources, through tsx): two servers
+// on one Redis share their channels, /healthz follows Redis, and a bad or unreachable URL
+// ends the command with the reason.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { ChannelsClient, waitUntil } from './support/channels-client.js';
+import { freePort, RedisServer, redisServerInstalled } from './support/redis-server.js';
+
+const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+const skip = !redisServerInstalled() && process.env.CI !== 'true';
+if (skip) process.stderr.write('\n*** SKIPPED: redis-server not installed — the hotline serve --redis tests did not run ***\n\n');
+
+interface Cli {
+  child: ChildProcess;
+  port: number;
+  output: string[];
+}
+
+function run(args: string[]): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+async function serveCli(url: string): Promise<Cli> {
+  const port = await freePort();
+  const child = run(['serve', '--port', String(port), '--redis', url, '--log-level', 'silent']);
+  const output: string[] = [];
+  createInterface({ input: child.stderr! }).on('line', (line) => output.push(line));
+  const lines = createInterface({ input: child.stdout! });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`hotline serve did not start within 60 s: ${output.join('\n')}`)), 60_000);
+    lines.on('line', (line) => {
+      output.push(line);
+      if (line.startsWith('hotline listening on')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`hotline serve exited with ${code}: ${output.join('\n')}`));
+    });
+  });
+  return { child, port, output };
+}
+
+async function health(cli: Cli): Promise<number> {
+  return (await fetch(`http://127.0.0.1:${cli.port}/healthz`)).status;
+}
+
+describe('hotline serve --redis', { skip: skip ? 'redis-server not installed' : false }, () => {
+  let redis: RedisServer;
+  let servers: Cli[] = [];
+  const clients: ChannelsClient[] = [];
+
+  before(async () => {
+    if (!redisServerInstalled()) throw new Error('redis-server not installed: CI must run the Redis engine tests');
+    redis = await RedisServer.start({ password: 'pw' });
+    servers = await Promise.all([serveCli(redis.url), serveCli(redis.url)]);
+  });
+
+  after(async () => {
+    for (const client of clients) client.terminate();
+    for (const server of servers) server.child.kill('SIGKILL');
+    await redis?.close();
+  });
+
+  test('two servers share channels; /healthz is 503 while Redis is down and 200 again after', async () => {
+    const [a, b] = servers as [Cli, Cli];
+    const subscriber = await ChannelsClient.connect(`ws://127.0.0.1:${a.port}/ws`);
+    const publisher = await ChannelsClient.connect(`ws://127.0.0.1:${b.port}/ws`);
+    clients.push(subscriber, publisher);
+    assert.equal((await subscriber.request('sub', { ch: 'cli' })).op, 'ok');
+    const answer = await publisher.request('pub', { ch: 'cli', data: { hello: 'across' } });
+    assert.deepEqual([answer.op, answer.offset, answer.delivered], ['ok', 1, 1]);
+    await subscriber.until(() => subscriber.messages('cli').length === 1, 'the message from the other server');
+    assert.deepEqual(subscriber.messages('cli')[0]!.data, { hello: 'across' });
+    assert.equal(await health(a), 200);
+
+    await redis.stop({ save: true });
+    await waitUntil(async () => (await health(a)) === 503 && (await health(b)) === 503, '503 on both', 10_000);
+    const refused = await publisher.request('pub', { ch: 'cli', data: 2 });
+    assert.deepEqual([refused.op, refused.code], ['err', 'internal']);
+    assert.match(refused.message ?? '', /^unavailable: /);
+    assert.equal(subscriber.ws.readyState, subscriber.ws.OPEN, 'connections stay open');
+
+    await redis.restart();
+    await waitUntil(async () => (await health(a)) === 200 && (await health(b)) === 200, '200 on both', 15_000);
+    assert.equal((await publisher.request('pub', { ch: 'cli', data: 3 })).offset, 2);
+    await subscriber.until(() => subscriber.messages('cli').length === 2, 'the message after the outage');
+  });
+
+  test('a URL that is not redis:// is refused; an unreachable Redis ends the command with the reason', async () => {
+    const port = await freePort();
+    const outcome = async (args: string[]): Promise<{ code: number; stderr: string }> => {
+      const child = run(args);
+      let stderr = '';
+      child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const [code] = (await once(child, 'exit')) as [number];
+      return { code, stderr };
+    };
+    const [bad, unreachable] = await Promise.all([
+      outcome(['serve', '--port', '0', '--redis', 'http://localhost:6379']),
+      outcome(['serve', '--port', '0', '--redis', `redis://:secret@127.0.0.1:${port}`]),
+    ]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--redis must be a redis:\/\/ or rediss:\/\/ URL/);
+    assert.equal(unreachable.code, 1);
+    const message = unreachable.stderr;
+    assert.match(message, /cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ within 10000 ms: connect ECONNREFUSED/);
+    assert.doesNotMatch(message, /secret/);
+  });
+});
