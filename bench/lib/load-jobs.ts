@@ -80,7 +80,42 @@ export interface CloseAllJob {
   type: 'closeAll';
 }
 
-export type Job = EchoJob | LatencyJob | FanoutJob | HandshakeJob | OpenJob | CloseAllJob;
+/**
+ * permessage-deflate (bench/deflate.ts): the load generator offers DEFLATE_OFFER (see
+ * deflate-frames.ts), fails unless the server accepts it, and sends text messages from a
+ * cycle of `variety` distinct ones (deflate-payloads.ts), pre-encoded: compressed on their
+ * own (RSV1) when at least `clientThreshold` bytes, as is otherwise.
+ */
+export interface DeflateMessages {
+  payload: 'chat' | 'document';
+  /** Document size in bytes (ignored for chat). */
+  size: number;
+  variety: number;
+  clientThreshold: number;
+  /** Replies per connection checked in full (inflated when compressed); the rest are counted by their headers. */
+  verifyReplies: number;
+}
+
+/** Echo with permessage-deflate: `connections` connections, each keeping `inFlight` messages outstanding. */
+export interface DeflateEchoJob extends Target, Timed, DeflateMessages {
+  type: 'deflateEcho';
+  connections: number;
+  inFlight: number;
+}
+
+/**
+ * Opens `connections` connections with permessage-deflate (`concurrency` handshakes at a
+ * time); each sends one message and checks its echo. With `hold` they stay open until a
+ * `closeAll` job; otherwise they are closed (closing handshake) first.
+ */
+export interface DeflateOpenJob extends Target, DeflateMessages {
+  type: 'deflateOpen';
+  connections: number;
+  concurrency: number;
+  hold: boolean;
+}
+
+export type Job = EchoJob | LatencyJob | FanoutJob | HandshakeJob | OpenJob | CloseAllJob | DeflateEchoJob | DeflateOpenJob;
 
 /** CPU shares are fractions of one core over the counted window. */
 export interface WindowStats {
@@ -124,12 +159,44 @@ export interface ClosedResult {
   destroyed: number;
 }
 
+export interface DeflateRateResult extends WindowStats {
+  type: 'deflateRate';
+  /** Messages echoed in the counted window. */
+  count: number;
+  /** Over the window, per message: frame bytes (headers and payload) the client sent and the server sent back. */
+  sentBytesPerMessage: number;
+  receivedBytesPerMessage: number;
+  /** Over the window, the share of messages sent compressed, and of replies that came back compressed. */
+  sentCompressed: number;
+  receivedCompressed: number;
+  /** The server's Sec-WebSocket-Extensions (the same on every connection). */
+  negotiated: string;
+  checked: string;
+}
+
+export interface DeflateOpenResult {
+  type: 'deflateOpened';
+  connections: number;
+  held: number;
+  negotiated: string;
+  /** Replies that came back compressed (one per connection). */
+  compressedReplies: number;
+  checked: string;
+}
+
 export interface ErrorResult {
   type: 'error';
   message: string;
 }
 
-export type JobResult = RateResult | LatencyResult | OpenResult | ClosedResult | ErrorResult;
+export type JobResult =
+  | RateResult
+  | LatencyResult
+  | OpenResult
+  | ClosedResult
+  | ErrorResult
+  | DeflateRateResult
+  | DeflateOpenResult;
 
 /** Printed (with the job's id) when a job's counted window starts and ends, before its answer. */
 export interface WindowEvent {

@@ -14,8 +14,23 @@
 import { Buffer } from 'node:buffer';
 import { createInterface } from 'node:readline';
 import { binaryPayload, textPayload } from './frames.js';
+import {
+  clientMessages,
+  DEFLATE_OFFER,
+  DeflateReplyCounter,
+  NO_FRAMES,
+  parseNegotiation,
+  ReplyVerifier,
+  type Negotiated,
+  type WireTotals,
+} from './deflate-frames.js';
+import { deflatePayloads } from './deflate-payloads.js';
 import type {
   CloseAllJob,
+  DeflateEchoJob,
+  DeflateOpenJob,
+  DeflateOpenResult,
+  DeflateRateResult,
   EchoJob,
   FanoutJob,
   HandshakeJob,
@@ -41,6 +56,7 @@ import {
   serverFrame,
   upgradeRequest,
   type ClientHandler,
+  type FrameSink,
   readCount,
 } from './raw-client.js';
 
@@ -136,7 +152,8 @@ function strictHandler(run: Failable, what: string, overrides: Partial<ClientHan
 
 /**
  * Opens `count` connections, `concurrency` handshakes at a time, each with its own counter
- * for the frames `expected`; resolves once every one has its 101.
+ * for the frames `expected`; resolves once every one has its 101. `request` is the upgrade
+ * request (by default a plain one for `path`).
  */
 function openClients(
   run: Failable,
@@ -144,10 +161,10 @@ function openClients(
   path: string,
   count: number,
   concurrency: number,
-  makeCounter: () => FrameCounter,
+  makeCounter: () => FrameSink,
   handler: ClientHandler,
+  request: Buffer = upgradeRequest(port, path),
 ): Promise<RawClient[]> {
-  const request = upgradeRequest(port, path);
   const clients: RawClient[] = [];
   run.onEnd(() => {
     for (const client of clients) client.destroy();
@@ -637,6 +654,245 @@ function runCloseAll(_job: CloseAllJob): JobResult {
 }
 
 // --------------------------------------------------------------------------------------
+// permessage-deflate (bench/deflate.ts): pre-encoded compressed frames out, replies of any
+// length counted by their headers, the first ones of every connection checked in full
+
+/** Checks each connection's answer to DEFLATE_OFFER; all must have agreed to the same. */
+function agreedNegotiation(clients: readonly RawClient[], what: string): Negotiated {
+  let agreed: Negotiated | null = null;
+  for (const client of clients) {
+    let negotiated: Negotiated;
+    try {
+      negotiated = parseNegotiation(client.responseHead);
+    } catch (error) {
+      throw new JobFailure(`${what}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (agreed !== null && negotiated.header !== agreed.header) {
+      throw new JobFailure(`${what}: connections negotiated '${agreed.header}' and '${negotiated.header}'`);
+    }
+    agreed = negotiated;
+  }
+  if (agreed === null) throw new JobFailure(`${what}: no connections`);
+  return agreed;
+}
+
+function verifiedHow(agreed: Negotiated): string {
+  return agreed.serverNoContextTakeover
+    ? 'compressed ones each inflated on its own (server_no_context_takeover)'
+    : 'compressed ones inflated in one streaming inflater per connection (context takeover)';
+}
+
+function runDeflateEcho(job: DeflateEchoJob): Promise<DeflateRateResult> {
+  const what = `deflate echo ${job.payload} x${job.inFlight}`;
+  const run = new Run<DeflateRateResult>(SETUP_TIMEOUT_MS + job.warmupMs + job.measureMs + DRAIN_TIMEOUT_MS, what);
+  const messages = clientMessages(deflatePayloads(job), job.clientThreshold);
+  const n = messages.payloads.length;
+  if (job.inFlight > n) return Promise.reject(new JobFailure(`${what}: more messages in flight than distinct ones`));
+  const received: WireTotals = { frames: 0, bytes: 0, compressed: 0 };
+  const sent: WireTotals = { frames: 0, bytes: 0, compressed: 0 };
+  const verifiers: ReplyVerifier[] = [];
+  const checks: Array<Promise<void>> = [];
+  run.onEnd(() => {
+    for (const verifier of verifiers) verifier.close();
+  });
+  let sending = true;
+  let windowDone: (() => void) | null = null;
+
+  /** Sends a connection's next `count` messages of the cycle, in one write. */
+  const send = (client: RawClient, count: number): void => {
+    const at = ((client.counter as DeflateReplyCounter).start + client.sent) % n;
+    const from = messages.offsets[at]!;
+    const to = messages.offsets[at + count]!;
+    client.write(messages.ring.subarray(from, to));
+    client.sent += count;
+    sent.frames += count;
+    sent.bytes += to - from;
+    sent.compressed += messages.compressedBefore[at + count]! - messages.compressedBefore[at]!;
+  };
+  const handler = strictHandler(run, what, {
+    frames(client, count) {
+      client.received += count;
+      if (client.received > client.sent) return run.fail(`${what}: more echoes than messages sent`);
+      if (sending) send(client, count);
+      else if (received.frames === sent.frames) windowDone?.();
+    },
+  });
+  let clients: RawClient[] = [];
+  return drive(run, async () => {
+    const request = upgradeRequest(job.port, job.path, DEFLATE_OFFER);
+    clients = await openClients(run, job.port, job.path, job.connections, 64, () => NO_FRAMES, handler, request);
+    if (run.done) return;
+    const agreed = agreedNegotiation(clients, what);
+    for (const [index, client] of clients.entries()) {
+      const start = (index * 7) % n;
+      const verifier = new ReplyVerifier(
+        job.verifyReplies,
+        !agreed.serverNoContextTakeover,
+        (reply) => messages.payloads[(start + reply) % n]!,
+        (message) => run.fail(`${what}: ${message}`),
+        checks,
+      );
+      verifiers.push(verifier);
+      client.counter = new DeflateReplyCounter(received, verifier, start);
+    }
+    for (const client of clients) send(client, job.inFlight);
+    spinUntilDone(job.spin, run);
+    await delay(job.warmupMs);
+    // The full checks of the first replies (some asynchronous) happen in the warm-up: let
+    // them end before the window starts.
+    await Promise.all(checks);
+    if (run.done) return;
+    const meter = windowMeter(job);
+    const from = { received: { ...received }, sent: { ...sent } };
+    await delay(job.measureMs);
+    if (run.done) return;
+    const stats = meter.stop();
+    const to = { received: { ...received }, sent: { ...sent } };
+    sending = false;
+
+    const finish = (): void => {
+      void Promise.all(checks).then(() => {
+        if (run.done) return;
+        for (const client of clients) {
+          if (client.sent !== client.received) return run.fail(`${what}: a connection sent ${client.sent}, got ${client.received} back`);
+          if (!client.counter.atBoundary) return run.fail(`${what}: a connection stopped inside a frame`);
+        }
+        for (const [index, client] of clients.entries()) {
+          const checked = verifiers[index]!.checked;
+          if (checked !== Math.min(job.verifyReplies, client.received)) {
+            return run.fail(`${what}: a connection had ${checked} of its ${client.received} replies checked`);
+          }
+        }
+        const count = to.received.frames - from.received.frames;
+        const sentCount = to.sent.frames - from.sent.frames;
+        run.finish({
+          type: 'deflateRate',
+          count,
+          ...stats,
+          sentBytesPerMessage: (to.sent.bytes - from.sent.bytes) / sentCount,
+          receivedBytesPerMessage: (to.received.bytes - from.received.bytes) / count,
+          sentCompressed: (to.sent.compressed - from.sent.compressed) / sentCount,
+          receivedCompressed: (to.received.compressed - from.received.compressed) / count,
+          negotiated: agreed.header,
+          checked:
+            `${received.frames} echoes of ${sent.frames} sent (${received.compressed} compressed), all final text frames; ` +
+            `the first ${job.verifyReplies} (or all, if fewer) on each of ${clients.length} connections checked in full, ${verifiedHow(agreed)}`,
+        });
+      });
+    };
+    if (received.frames === sent.frames) finish();
+    else windowDone = finish;
+  });
+}
+
+function runDeflateOpen(job: DeflateOpenJob): Promise<DeflateOpenResult> {
+  const what = `deflate open ${job.connections}`;
+  // Every connection also compresses and inflates a message on both sides: allow more time.
+  const run = new Run<DeflateOpenResult>(2 * SETUP_TIMEOUT_MS + DRAIN_TIMEOUT_MS, what);
+  const messages = clientMessages(deflatePayloads(job), job.clientThreshold);
+  const n = messages.payloads.length;
+  const request = upgradeRequest(job.port, job.path, DEFLATE_OFFER);
+  const received: WireTotals = { frames: 0, bytes: 0, compressed: 0 };
+  const clients = new Set<RawClient>();
+  const kept: RawClient[] = [];
+  const verifiers = new Set<ReplyVerifier>();
+  const checks: Array<Promise<void>> = [];
+  let succeeded = false;
+  run.onEnd(() => {
+    for (const verifier of verifiers) verifier.close();
+    if (!succeeded) for (const client of clients) client.destroy();
+  });
+  let agreed: Negotiated | null = null;
+  let started = 0;
+  let opened = 0;
+  let ready = 0;
+
+  const settle = (client: RawClient): void => {
+    ready++;
+    if (job.hold) kept.push(client);
+    if (started < job.connections) return launch();
+    if (ready !== job.connections) return;
+    void Promise.all(checks).then(() => {
+      if (run.done) return;
+      held.push(...kept);
+      succeeded = true;
+      run.finish({
+        type: 'deflateOpened',
+        connections: ready,
+        held: held.length,
+        negotiated: agreed?.header ?? '',
+        compressedReplies: received.compressed,
+        checked:
+          `${ready} connections, each echoed one message (${received.compressed} replies compressed), every reply checked in full, ` +
+          `${agreed === null ? '' : verifiedHow(agreed)}`,
+      });
+    });
+  };
+  const afterEcho = (client: RawClient): void => {
+    if (job.hold) {
+      client.handler = heldHandler;
+      return settle(client);
+    }
+    // Closing handshake: our close frame, the server's, then its FIN.
+    client.counter = new FrameCounter(SERVER_CLOSE, Infinity);
+    client.received = 0;
+    client.write(CLIENT_CLOSE);
+  };
+  const handler = strictHandler(run, what, {
+    open(client) {
+      let negotiated: Negotiated;
+      try {
+        negotiated = agreedNegotiation([client], what);
+      } catch (error) {
+        return run.fail(error instanceof Error ? error.message : String(error));
+      }
+      if (agreed !== null && negotiated.header !== agreed.header) {
+        return run.fail(`${what}: connections negotiated '${agreed.header}' and '${negotiated.header}'`);
+      }
+      agreed = negotiated;
+      const start = opened++ % n;
+      const verifier = new ReplyVerifier(
+        1,
+        !negotiated.serverNoContextTakeover,
+        () => messages.payloads[start]!,
+        (message) => run.fail(`${what}: ${message}`),
+        checks,
+      );
+      verifiers.add(verifier);
+      client.counter = new DeflateReplyCounter(received, verifier, start);
+      client.write(messages.ring.subarray(messages.offsets[start]!, messages.offsets[start + 1]!));
+      client.sent = 1;
+    },
+    frames(client, count) {
+      client.received += count;
+      if (client.sent === 1) {
+        client.sent = 0;
+        if (count !== 1) return run.fail(`${what}: ${count} replies to one message`);
+        afterEcho(client);
+      } else if (client.received > 1) {
+        run.fail(`${what}: more than one close frame`);
+      }
+    },
+    end() {},
+    closed(client) {
+      clients.delete(client);
+      if (run.done) return;
+      if (job.hold || !client.ended || client.received !== 1) return run.fail(`${what}: a connection closed early`);
+      settle(client);
+    },
+  });
+  const launch = (): void => {
+    started++;
+    clients.add(new RawClient(job.port, handler, NO_FRAMES, request));
+  };
+  for (let i = 0; i < Math.min(job.concurrency, job.connections); i++) launch();
+  if (job.connections === 0) {
+    run.finish({ type: 'deflateOpened', connections: 0, held: held.length, negotiated: '', compressedReplies: 0, checked: 'nothing' });
+  }
+  return run.promise;
+}
+
+// --------------------------------------------------------------------------------------
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -656,6 +912,10 @@ async function runJob(job: JobRequest): Promise<JobResult> {
       return runOpen(job);
     case 'closeAll':
       return runCloseAll(job);
+    case 'deflateEcho':
+      return runDeflateEcho(job);
+    case 'deflateOpen':
+      return runDeflateOpen(job);
   }
 }
 

@@ -25,13 +25,15 @@ const MASK_KEY = Buffer.from([0x37, 0xfa, 0x21, 0x3d]);
 /** One read's worth of bytes, shared by every socket (each read is handled before the next). */
 const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
 
-export function upgradeRequest(port: number, path: string): Buffer {
+/** The upgrade request; `extensions`, when given, is sent as Sec-WebSocket-Extensions. */
+export function upgradeRequest(port: number, path: string, extensions?: string): Buffer {
   return Buffer.from(
     `GET ${path} HTTP/1.1\r\n` +
       `Host: ${HOST}:${port}\r\n` +
       'Upgrade: websocket\r\n' +
       'Connection: Upgrade\r\n' +
       `Sec-WebSocket-Key: ${UPGRADE_KEY}\r\n` +
+      (extensions === undefined ? '' : `Sec-WebSocket-Extensions: ${extensions}\r\n`) +
       'Sec-WebSocket-Version: 13\r\n\r\n',
     'latin1',
   );
@@ -58,13 +60,23 @@ export function repeatFrame(frame: Buffer, times: number): Buffer {
 export const CLIENT_CLOSE = clientFrame(0x8, Buffer.from([0x03, 0xe8]));
 export const SERVER_CLOSE = serverFrame(0x8, Buffer.from([0x03, 0xe8]));
 
+/** What counts a connection's server frames (FrameCounter, or others such as bench/lib/deflate-frames.ts's). */
+export interface FrameSink {
+  /** Frames completed so far. */
+  readonly frames: number;
+  /** Takes bytes `start`..`end` of `buffer` (valid only during the call); returns how many frames they completed. Throws on a bad frame. */
+  feed(buffer: Buffer, start: number, end: number): number;
+  /** Whether the stream stopped between frames. */
+  readonly atBoundary: boolean;
+}
+
 /**
  * Counts a stream of server frames that must all equal `expected`. The first
  * `verifyFrames` frames are compared byte for byte (payload included); after that only
  * each frame's header bytes are compared (FIN, opcode, mask bit, length) and the payload
  * is skipped. Any difference throws.
  */
-export class FrameCounter {
+export class FrameCounter implements FrameSink {
   frames = 0;
   private readonly expected: Buffer;
   private readonly headerLength: number;
@@ -151,8 +163,10 @@ export interface ClientHandler {
 export class RawClient {
   readonly socket: Socket;
   handler: ClientHandler;
-  counter: FrameCounter;
+  counter: FrameSink;
   upgraded = false;
+  /** The server's 101 response head (status line and headers, no final empty line), once upgraded. */
+  responseHead = '';
   ended = false;
   /** Free for the job: messages sent, frames received, a timestamp. */
   sent = 0;
@@ -160,7 +174,7 @@ export class RawClient {
   stamp = 0n;
   private head = '';
 
-  constructor(port: number, handler: ClientHandler, counter: FrameCounter, request: Buffer) {
+  constructor(port: number, handler: ClientHandler, counter: FrameSink, request: Buffer) {
     this.handler = handler;
     this.counter = counter;
     this.socket = connect({
@@ -209,6 +223,7 @@ export class RawClient {
       }
       const head = this.head.slice(0, end + 2);
       this.head = '';
+      this.responseHead = head;
       if (!head.startsWith('HTTP/1.1 101 ')) throw new Error(`upgrade refused: ${head.split('\r\n')[0]}`);
       const accept = ACCEPT_HEADER.exec(head)?.[1]?.trim();
       if (accept !== UPGRADE_ACCEPT) throw new Error(`wrong Sec-WebSocket-Accept: ${accept ?? '(none)'}`);

@@ -1,7 +1,7 @@
 /**
  * One server under test for bench/server.ts, in a process of its own:
  *
- *   node --import tsx bench/lib/server-main.ts <kind> <mode> [--profile FILE]
+ *   node --import tsx bench/lib/server-main.ts <kind> <mode> [--profile FILE] [--deflate-threshold N]
  *
  * kind: hotline | ws | ws-bufferutil   (ws reads WS_NO_BUFFER_UTIL from the environment;
  *       the parent sets it for 'ws' and removes it for 'ws-bufferutil', and this script
@@ -9,6 +9,10 @@
  * mode: echo    /echo sends every message back as it came (text as text, binary as binary)
  *       fanout  every connection to /fanout is subscribed to one topic, and every message
  *               a connection sends is published to all of them (the sender included)
+ *
+ * --deflate-threshold N  accept permessage-deflate (bench/deflate.ts), compressing messages
+ *       of N bytes and more: hotline with `perMessageDeflate: { threshold: N }` (endpoint
+ *       option), ws with `perMessageDeflate: { threshold: N }`; all else at their defaults
  *
  * Both implementations are written as their users would write them: hotline through
  * `serve` (the echo handlers are the ones `hotline serve` uses), ws through its
@@ -19,6 +23,8 @@
  *   gc     -> `gc <open connections> <heap JSON>` after two forced collections and a pause
  *             (needs --expose-gc); the JSON has V8's heap figures (see heapFigures)
  *   count  -> `count <open connections>`
+ *   deflate-state -> `deflate-state <JSON>`: what the connections keep for permessage-deflate
+ *             (ws: live zlib streams; hotline: bytes of sliding windows), read from internals
  *   snapshot FILE -> `snapshot` once a heap snapshot is written to FILE
  *   profile-start, profile-stop -> with --profile FILE, runs V8's sampling profiler in
  *             between and writes FILE at the stop (or at exit)
@@ -47,6 +53,13 @@ type Mode = 'echo' | 'fanout';
 interface Running {
   port: number;
   connections(): number;
+  /** What the open connections keep for permessage-deflate (see deflateState*). */
+  deflateState(): Record<string, number>;
+}
+
+/** permessage-deflate settings, or null for none. */
+interface Deflate {
+  threshold: number;
 }
 
 function parseKind(value: string | undefined): Kind {
@@ -59,14 +72,61 @@ function parseMode(value: string | undefined): Mode {
   throw new Error(`unknown mode '${value}' (echo | fanout)`);
 }
 
-async function startHotline(mode: Mode): Promise<Running> {
+/**
+ * Bytes held by hotline's connections for permessage-deflate: the sliding windows of
+ * src/node/deflate.ts (private fields, read by name; zero if they are renamed).
+ */
+function deflateStateHotline(connections: Iterable<unknown>): Record<string, number> {
+  const state = { codecs: 0, sendWindows: 0, sendWindowBytes: 0, receiveWindows: 0, receiveWindowBytes: 0, backingBytes: 0 };
+  /** The ArrayBuffers behind the windows: pooled small Buffers keep a whole pool slab alive. */
+  const backing = new Set<ArrayBufferLike>();
+  const windowBytes = (window: unknown): number => {
+    const buffer = window === null || window === undefined ? null : (Reflect.get(window as object, 'buffer') as Buffer | null);
+    if (buffer !== null) backing.add(buffer.buffer);
+    return buffer?.length ?? 0;
+  };
+  for (const conn of connections) {
+    const codec = Reflect.get(conn as object, 'codec') as object | null | undefined;
+    if (codec === null || codec === undefined) continue;
+    state.codecs++;
+    const send = Reflect.get(codec, 'sendWindow') as unknown;
+    const receive = Reflect.get(codec, 'receiveWindow') as unknown;
+    if (send !== null && send !== undefined) state.sendWindows++;
+    if (receive !== null && receive !== undefined) state.receiveWindows++;
+    state.sendWindowBytes += windowBytes(send);
+    state.receiveWindowBytes += windowBytes(receive);
+  }
+  for (const arrayBuffer of backing) state.backingBytes += arrayBuffer.byteLength;
+  return state;
+}
+
+/** ws's live zlib streams: each PerMessageDeflate keeps its inflater and deflater once used. */
+function deflateStateWs(clients: Iterable<unknown>): Record<string, number> {
+  const state = { extensions: 0, inflateStreams: 0, deflateStreams: 0 };
+  for (const ws of clients) {
+    const extensions = Reflect.get(ws as object, '_extensions') as Record<string, unknown> | undefined;
+    const deflate = extensions?.['permessage-deflate'] as { _inflate?: unknown; _deflate?: unknown } | undefined;
+    if (deflate === undefined) continue;
+    state.extensions++;
+    if (deflate._inflate !== null && deflate._inflate !== undefined) state.inflateStreams++;
+    if (deflate._deflate !== null && deflate._deflate !== undefined) state.deflateStreams++;
+  }
+  return state;
+}
+
+async function startHotline(mode: Mode, deflate: Deflate | null): Promise<Running> {
   const { serve } = await import('../../src/server/serve.js');
-  const endpoint = { maxPayload: MAX_PAYLOAD, heartbeatInterval: 0, idleTimeout: 0 };
+  const endpoint = {
+    maxPayload: MAX_PAYLOAD,
+    heartbeatInterval: 0,
+    idleTimeout: 0,
+    ...(deflate === null ? {} : { perMessageDeflate: { threshold: deflate.threshold } }),
+  };
   if (mode === 'echo') {
     const { echoHandlers } = await import('../../src/server/echo.js');
     const server = await serve({ port: 0, host: HOST, websocket: { '/echo': echoHandlers }, endpoint });
     const echo = server.endpoints.get('/echo')!;
-    return { port: server.port, connections: () => echo.connections.size };
+    return { port: server.port, connections: () => echo.connections.size, deflateState: () => deflateStateHotline(echo.connections) };
   }
   let publish: (data: string | Buffer) => void = () => {
     throw new Error('published before the server started');
@@ -88,7 +148,7 @@ async function startHotline(mode: Mode): Promise<Running> {
   });
   publish = (data) => void server.publish(TOPIC, data);
   const fanout = server.endpoints.get('/fanout')!;
-  return { port: server.port, connections: () => fanout.connections.size };
+  return { port: server.port, connections: () => fanout.connections.size, deflateState: () => deflateStateHotline(fanout.connections) };
 }
 
 /** Whether the loaded copy of ws masks through bufferutil (its plain fallbacks are named _mask/_unmask). */
@@ -99,10 +159,16 @@ function wsUsesBufferUtil(): boolean {
   return util.unmask.name !== '_unmask';
 }
 
-async function startWs(mode: Mode): Promise<Running> {
+async function startWs(mode: Mode, deflate: Deflate | null): Promise<Running> {
   const { WebSocketServer, WebSocket } = await import('ws');
   const path = mode === 'echo' ? '/echo' : '/fanout';
-  const wss = new WebSocketServer({ host: HOST, port: 0, path, maxPayload: MAX_PAYLOAD });
+  const wss = new WebSocketServer({
+    host: HOST,
+    port: 0,
+    path,
+    maxPayload: MAX_PAYLOAD,
+    ...(deflate === null ? {} : { perMessageDeflate: { threshold: deflate.threshold } }),
+  });
   await new Promise<void>((resolve, reject) => {
     wss.once('listening', resolve);
     wss.once('error', reject);
@@ -126,7 +192,7 @@ async function startWs(mode: Mode): Promise<Running> {
   }
   const address = wss.address();
   if (typeof address !== 'object' || address === null) throw new Error('ws: no address');
-  return { port: address.port, connections: () => wss.clients.size };
+  return { port: address.port, connections: () => wss.clients.size, deflateState: () => deflateStateWs(wss.clients) };
 }
 
 /** Where the memory is, by V8's account: bytes committed by the young and old generations, live JS objects, external memory. */
@@ -187,8 +253,18 @@ class WindowProfiler {
 async function main(): Promise<void> {
   const kind = parseKind(process.argv[2]);
   const mode = parseMode(process.argv[3]);
-  const profileFile = process.argv[4] === '--profile' ? process.argv[5] : undefined;
-  if (process.argv[4] !== undefined && profileFile === undefined) throw new Error('usage: <kind> <mode> [--profile FILE]');
+  let profileFile: string | undefined;
+  let deflate: Deflate | null = null;
+  for (let i = 4; i < process.argv.length; i += 2) {
+    const [option, value] = [process.argv[i], process.argv[i + 1]];
+    if (option === '--profile' && value !== undefined) {
+      profileFile = value;
+    } else if (option === '--deflate-threshold' && value !== undefined && /^\d+$/.test(value)) {
+      deflate = { threshold: Number(value) };
+    } else {
+      throw new Error('usage: <kind> <mode> [--profile FILE] [--deflate-threshold N]');
+    }
+  }
   const lifetime = setTimeout(() => {
     process.stderr.write(`server-main: still running after ${MAX_LIFETIME_MS} ms; exiting\n`);
     process.exit(3);
@@ -198,9 +274,9 @@ async function main(): Promise<void> {
   let masking = 'none';
   let running: Running;
   if (kind === 'hotline') {
-    running = await startHotline(mode);
+    running = await startHotline(mode, deflate);
   } else {
-    running = await startWs(mode);
+    running = await startWs(mode, deflate);
     const native = wsUsesBufferUtil();
     if (native !== (kind === 'ws-bufferutil')) {
       throw new Error(`kind ${kind}, but ws ${native ? 'uses' : 'does not use'} bufferutil`);
@@ -230,6 +306,8 @@ async function main(): Promise<void> {
       exit();
     } else if (command === 'count') {
       then(() => void process.stdout.write(`count ${running.connections()}\n`));
+    } else if (command === 'deflate-state') {
+      then(() => void process.stdout.write(`deflate-state ${JSON.stringify(running.deflateState())}\n`));
     } else if (command === 'gc') {
       then(async () => {
         await collectGarbage();
