@@ -33,7 +33,7 @@ export class SlidingWindow {
   append(data: Buffer): void {
     const size = this.size;
     if (data.length >= size) {
-      if (this.buffer === null || this.buffer.length < size) this.buffer = Buffer.allocUnsafe(size);
+      if (this.buffer === null || this.buffer.length < size) this.buffer = Buffer.allocUnsafeSlow(size);
       data.copy(this.buffer, 0, data.length - size);
       this.length = size;
       return;
@@ -41,8 +41,9 @@ export class SlidingWindow {
     const keep = Math.min(this.length, size - data.length);
     const needed = keep + data.length;
     if (this.buffer === null || needed > this.buffer.length) {
-      // Grow geometrically up to the window size, so short messages cost short copies.
-      const grown = Buffer.allocUnsafe(Math.min(size, Math.max(needed, 2 * (this.buffer?.length ?? 0), 256)));
+      // Grow geometrically up to the window size, so short messages cost short copies. Not
+      // from Node's shared pool: a kept window would pin a whole 8 KiB pool block.
+      const grown = Buffer.allocUnsafeSlow(Math.min(size, Math.max(needed, 2 * (this.buffer?.length ?? 0), 256)));
       if (keep > 0) this.buffer!.copy(grown, 0, this.length - keep, this.length);
       this.buffer = grown;
     } else if (keep < this.length) {
