@@ -1,26 +1,17 @@
-// Finds every *.test.ts under src/ and test/ and runs them with Node's test runner.
-// Node 20's runner does not expand globs or know .ts, so the list is built here.
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+// Runs test files with Node's test runner (Node 20's runner does not expand globs or know
+// .ts, so the list is built here):
+//
+//   node scripts/run-tests.mjs [--unit | --integration] [PART...]
+//
+// --unit: the tests beside the sources (src/); --integration: those under test/; neither:
+// both. PART keeps only files whose path contains it.
 import { spawnSync } from 'node:child_process';
+import { findTestFiles } from './test-files.mjs';
 
-function find(dir, out) {
-  let entries;
-  try {
-    entries = readdirSync(dir);
-  } catch {
-    return out;
-  }
-  for (const name of entries) {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) find(path, out);
-    else if (name.endsWith('.test.ts')) out.push(path);
-  }
-  return out;
-}
-
-const filter = process.argv.slice(2);
-let files = [...find('src', []), ...find('test', [])].sort();
+const args = process.argv.slice(2);
+const roots = args.includes('--unit') ? ['src'] : args.includes('--integration') ? ['test'] : ['src', 'test'];
+const filter = args.filter((arg) => !arg.startsWith('--'));
+let files = findTestFiles(roots);
 if (filter.length > 0) files = files.filter((f) => filter.some((part) => f.includes(part)));
 if (files.length === 0) {
   console.error('no test files found');

@@ -11,16 +11,17 @@
 // - Redis loses its data (SHUTDOWN NOSAVE, a crash): the channel comes back in a new epoch,
 //   the subscriber is closed with 1012 and told to resubscribe; resubscribing from where it
 //   was answers recovered:false, and from then on it gets every acknowledged message again.
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ChannelsClient } from './support/channels-client.js';
+import { ChannelsClient, type WireMessage } from './support/channels-client.js';
 import { RedisNodeProcess } from './support/redis-node.js';
 import { RedisServer, redisServerInstalled } from './support/redis-server.js';
 
 const skip = !redisServerInstalled() && process.env.CI !== 'true';
 if (skip) process.stderr.write('\n*** SKIPPED: redis-server not installed — the Redis outage tests did not run ***\n\n');
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** The publisher's pacing between requests (not a wait for anything). */
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Publishes `"n"` for n = 1, 2, … one at a time until `stop()` is called; every answer is
@@ -31,7 +32,10 @@ class Publisher {
   readonly acked: Array<{ offset: number; data: string; at: number }> = [];
   readonly failed: Array<{ data: string; message: string; at: number }> = [];
   private running = true;
+  /** Settles after each answer. */
+  private answered: Promise<void> = Promise.resolve();
   readonly done: Promise<void>;
+  private stopped: Promise<{ offset: number; data: string }> | undefined;
 
   constructor(
     private readonly client: ChannelsClient,
@@ -42,32 +46,59 @@ class Publisher {
 
   private async loop(): Promise<void> {
     let n = 0;
-    while (this.running) {
-      const data = `m${++n}`;
-      const answer = await this.client.request('pub', { ch: this.ch, data });
-      if (answer.op === 'ok') this.acked.push({ offset: answer.offset!, data, at: Date.now() });
-      else {
-        assert.equal(answer.op, 'err', JSON.stringify(answer));
-        assert.equal(answer.code, 'internal');
-        assert.match(answer.message ?? '', /^unavailable: /);
-        this.failed.push({ data, message: answer.message!, at: Date.now() });
-        await sleep(20);
+    let settle = (): void => {};
+    this.answered = new Promise((resolve) => (settle = resolve));
+    try {
+      while (this.running) {
+        const data = `m${++n}`;
+        const answer = await this.client.request('pub', { ch: this.ch, data });
+        if (answer.op === 'ok') this.acked.push({ offset: answer.offset!, data, at: Date.now() });
+        else {
+          assert.equal(answer.op, 'err', JSON.stringify(answer));
+          assert.equal(answer.code, 'internal');
+          assert.match(answer.message ?? '', /^unavailable: /);
+          this.failed.push({ data, message: answer.message!, at: Date.now() });
+        }
+        const wake = settle;
+        this.answered = new Promise((resolve) => (settle = resolve));
+        wake();
+        // A steady stream, not a flood: the point is a publish in flight at every moment.
+        await pause(answer.op === 'ok' ? 3 : 20);
       }
-      await sleep(3);
+    } finally {
+      this.running = false;
+      settle();
     }
   }
 
   async waitForAcks(count: number, what: string, ms = 20_000): Promise<void> {
+    await this.waitUntil(() => this.acked.length >= count, what, ms);
+  }
+
+  async waitForFailures(count: number, what: string, ms = 10_000): Promise<void> {
+    await this.waitUntil(() => this.failed.length >= count, what, ms);
+  }
+
+  /** Checked after each answer (the loop's own pace), until `ms` passes. */
+  private async waitUntil(condition: () => boolean, what: string, ms: number): Promise<void> {
     const deadline = Date.now() + ms;
-    while (this.acked.length < count) {
+    while (!condition()) {
+      if (!this.running) throw new Error(`the publisher stopped before ${what}`);
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (${this.acked.length} acks, ${this.failed.length} errors)`);
-      await sleep(10);
+      await this.answered;
     }
   }
 
-  async stop(): Promise<void> {
-    this.running = false;
-    await this.done;
+  /** Stops publishing; then publishes one last marker and returns it (it arrives after everything else). */
+  stop(): Promise<{ offset: number; data: string }> {
+    this.stopped ??= (async () => {
+      this.running = false;
+      await this.done;
+      const answer = await this.client.request('pub', { ch: this.ch, data: 'end' });
+      assert.equal(answer.op, 'ok', `the marker was published: ${JSON.stringify(answer)}`);
+      return { offset: answer.offset!, data: 'end' };
+    })();
+    return this.stopped;
   }
 }
 
@@ -75,6 +106,7 @@ describe('Redis stopped and restarted mid-stream', { skip: skip ? 'redis-server 
   let redis: RedisServer;
   let nodes: RedisNodeProcess[] = [];
   const clients: ChannelsClient[] = [];
+  const publishers: Publisher[] = [];
 
   async function connect(node: RedisNodeProcess): Promise<ChannelsClient> {
     const client = await ChannelsClient.connect(node.url, { timeout: 10_000 });
@@ -82,10 +114,40 @@ describe('Redis stopped and restarted mid-stream', { skip: skip ? 'redis-server 
     return client;
   }
 
+  async function subscribe(client: ChannelsClient, ch: string): Promise<WireMessage> {
+    const ok = await client.request('sub', { ch });
+    assert.equal(ok.op, 'ok', `subscribed to ${ch}: ${JSON.stringify(ok)}`);
+    return ok;
+  }
+
+  async function startPublisher(node: RedisNodeProcess, ch: string): Promise<Publisher> {
+    const publisher = new Publisher(await connect(node), ch);
+    publishers.push(publisher);
+    return publisher;
+  }
+
+  /** Stops Redis and returns once the subscriber's node noticed and a publish failed. */
+  async function outage(publisher: Publisher, save: boolean): Promise<void> {
+    const mark = nodes[0]!.lines.length;
+    const failures = publisher.failed.length;
+    await redis.stop({ save });
+    await nodes[0]!.waitForLine((line) => line === 'redis-node health false', 10_000, mark);
+    await publisher.waitForFailures(failures + 1, 'a publish answered with err during the outage');
+  }
+
   before(async () => {
     if (!redisServerInstalled()) throw new Error('redis-server not installed: CI must run the Redis engine tests');
     redis = await RedisServer.start();
     nodes = await Promise.all([0, 1].map(() => RedisNodeProcess.start({ url: redis.url, engine: { commandTimeout: 1_000 } })));
+  });
+
+  // Each test starts with both nodes serving, whatever the one before left behind.
+  beforeEach(async () => {
+    await Promise.all(nodes.map((node) => node.whenHealthy(20_000)));
+  });
+
+  afterEach(async () => {
+    await Promise.allSettled(publishers.splice(0).map((publisher) => publisher.stop()));
   });
 
   after(async () => {
@@ -97,32 +159,23 @@ describe('Redis stopped and restarted mid-stream', { skip: skip ? 'redis-server 
   test('with its data saved: the subscriber stays connected and gets every acknowledged message, in order, once', async () => {
     const ch = 'outage-saved';
     const subscriber = await connect(nodes[0]!);
-    const ok = await subscriber.request('sub', { ch });
-    assert.equal(ok.op, 'ok');
-    const publisher = new Publisher(await connect(nodes[1]!), ch);
+    await subscribe(subscriber, ch);
+    const publisher = await startPublisher(nodes[1]!, ch);
     await publisher.waitForAcks(30, 'acks before the outage');
 
-    await redis.stop({ save: true });
-    await nodes[0]!.waitForLine((line) => line === 'redis-node health false', 5_000);
-    await sleep(300);
-    const failedDuringOutage = publisher.failed.length;
-    assert.ok(failedDuringOutage > 0, 'publishes during the outage were answered with err');
-    // /healthz follows the engine.
-    const health = await fetch(`http://127.0.0.1:${nodes[0]!.port}/healthz`);
-    assert.equal(health.status, 503);
+    await outage(publisher, true);
+    // /healthz follows the engine, down…
+    assert.equal((await fetch(`http://127.0.0.1:${nodes[0]!.port}/healthz`)).status, 503);
+    const mark = nodes[0]!.lines.length;
     await redis.restart();
-    const acksAtRestart = publisher.acked.length;
-    await publisher.waitForAcks(acksAtRestart + 30, 'acks after the restart');
-    await publisher.stop();
+    // …and up again once this node has recovered its channels (not when the other node has).
+    await nodes[0]!.waitForLine((line) => line === 'redis-node health true', 20_000, mark);
     assert.equal((await fetch(`http://127.0.0.1:${nodes[0]!.port}/healthz`)).status, 200);
+    await publisher.waitForAcks(publisher.acked.length + 30, 'acks after the restart');
+    const marker = await publisher.stop();
 
-    const last = Math.max(...publisher.acked.map((a) => a.offset));
-    await subscriber.until(
-      () => subscriber.messages(ch).some((m) => m.offset === last),
-      `the subscriber to reach offset ${last}`,
-      15_000,
-    );
-    await sleep(200);
+    // The marker is the channel's last message: once it arrived, everything before it has.
+    await subscriber.until(() => subscriber.messages(ch).some((m) => m.data === marker.data), 'the marker', 15_000);
     const got = subscriber.messages(ch);
     assert.equal(subscriber.ws.readyState, subscriber.ws.OPEN, 'the subscriber was never disconnected');
     assert.deepEqual(
@@ -130,33 +183,33 @@ describe('Redis stopped and restarted mid-stream', { skip: skip ? 'redis-server 
       Array.from({ length: got.length }, (_, i) => i + 1),
       'offsets 1..N in order, none twice, none missing',
     );
+    assert.equal(got.at(-1)!.offset, marker.offset);
     const byOffset = new Map(got.map((m) => [m.offset!, String(m.data)]));
     for (const { offset, data } of publisher.acked) assert.equal(byOffset.get(offset), data, `acknowledged offset ${offset}`);
     const acked = new Set(publisher.acked.map((a) => a.data));
     const failed = new Set(publisher.failed.map((f) => f.data));
-    for (const m of got) {
+    const published = got.slice(0, -1);
+    for (const m of published) {
       const data = String(m.data);
       assert.ok(acked.has(data) || failed.has(data), `${data} at offset ${m.offset} was published`);
     }
-    const unacked = got.filter((m) => !acked.has(String(m.data)));
+    const unacked = published.filter((m) => !acked.has(String(m.data)));
     assert.ok(unacked.length <= 1, `at most the publish cut off by the shutdown is delivered unacknowledged (${unacked.length})`);
   });
 
   test('with its data lost: the subscriber is told to resubscribe (1012), is not recovered, and then gets every acknowledged message', async () => {
     const ch = 'outage-lost';
     const subscriber = await connect(nodes[0]!);
-    const ok = await subscriber.request('sub', { ch });
+    const ok = await subscribe(subscriber, ch);
     const oldEpoch = ok.epoch!;
-    const publisher = new Publisher(await connect(nodes[1]!), ch);
+    const publisher = await startPublisher(nodes[1]!, ch);
     await publisher.waitForAcks(30, 'acks before the outage');
 
-    await redis.stop({ save: false });
-    await nodes[0]!.waitForLine((line) => line === 'redis-node health false', 5_000);
+    await outage(publisher, false);
     const acksBefore = publisher.acked.length;
-    await sleep(300);
     await redis.restart();
     // The old stream cannot be re-read: the node closes its subscribers of the channel.
-    const closed = await Promise.race([subscriber.closed, sleep(15_000).then(() => null)]);
+    const closed = await Promise.race([subscriber.closed, pause(15_000).then(() => null)]);
     assert.ok(closed !== null, 'the subscriber was closed');
     assert.equal(closed.code, 1012);
     const before = subscriber.messages(ch);
@@ -180,13 +233,10 @@ describe('Redis stopped and restarted mid-stream', { skip: skip ? 'redis-server 
     const history = await again.request('history', { ch, limit: 100 });
     assert.equal(history.epoch, answer.epoch);
     const fromHistory = (history.messages ?? []).filter((m) => m.offset <= answer.offset!);
-    const newAcksAt = publisher.acked.length;
-    await publisher.waitForAcks(newAcksAt + 30, 'acks after the resubscribe');
-    await publisher.stop();
+    await publisher.waitForAcks(publisher.acked.length + 30, 'acks after the resubscribe');
+    const marker = await publisher.stop();
     const newAcks = publisher.acked.slice(acksBefore);
-    const last = Math.max(...newAcks.map((a) => a.offset));
-    await again.until(() => again.messages(ch).some((m) => m.offset === last), `offset ${last} live`, 15_000);
-    await sleep(200);
+    await again.until(() => again.messages(ch).some((m) => m.data === marker.data), 'the marker, live', 15_000);
     const live = again.messages(ch);
     const all = [...fromHistory.map((m) => ({ offset: m.offset, data: String(m.data) })), ...live.map((m) => ({ offset: m.offset!, data: String(m.data) }))];
     assert.deepEqual(
@@ -196,6 +246,7 @@ describe('Redis stopped and restarted mid-stream', { skip: skip ? 'redis-server 
         (history.messages ?? []).map((m) => m.offset),
       )}; received ${JSON.stringify(again.log.map((m) => [m.op, m.id ?? m.offset]))})`,
     );
+    assert.equal(all.at(-1)!.offset, marker.offset);
     const newByOffset = new Map(all.map((m) => [m.offset, m.data]));
     for (const { offset, data } of newAcks) assert.equal(newByOffset.get(offset), data, `new epoch, acknowledged offset ${offset}`);
   });

@@ -171,14 +171,31 @@ export class RedisNodeProcess {
     return `ws://127.0.0.1:${this.port}/ws`;
   }
 
+  /** Whether the node's latest health line says healthy (it starts healthy). */
+  get healthy(): boolean {
+    for (let i = this.lines.length - 1; i >= 0; i--) {
+      if (this.lines[i]!.startsWith('redis-node health ')) return this.lines[i] === 'redis-node health true';
+    }
+    return true;
+  }
+
+  /** Resolves once the node's engine is healthy (now, or at its next `health true` line). */
+  async whenHealthy(ms: number): Promise<void> {
+    if (this.healthy) return;
+    await this.waitForLine((line) => line === 'redis-node health true', ms, this.lines.length);
+  }
+
   get running(): boolean {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  /** The first line (already printed or still to come) that passes `test`. */
-  async waitForLine(test: (line: string) => boolean, ms: number): Promise<string> {
+  /**
+   * The first line (already printed or still to come) that passes `test`, looking only at
+   * lines from index `from` on (`lines.length` now: only lines still to come).
+   */
+  async waitForLine(test: (line: string) => boolean, ms: number, from = 0): Promise<string> {
     const deadline = Date.now() + ms;
-    let seen = 0;
+    let seen = from;
     for (;;) {
       for (; seen < this.lines.length; seen++) if (test(this.lines[seen]!)) return this.lines[seen]!;
       if (!this.running) throw new Error(`the node exited (${this.child.exitCode ?? this.child.signalCode})`);
