@@ -95,11 +95,15 @@ export class WebSocketProtocol implements FrameSink {
   /** Whether the transport reported end of stream. */
   eofReceived = false;
 
-  // The incoming message being assembled.
+  // The incoming message being assembled: its first piece as a view of the transport's
+  // read (a message in one frame and one read is never copied), then, from the second
+  // piece on, one buffer that doubles as it fills (up to maxPayload). Memory follows the
+  // message's size whatever the number of fragments: a message of 1-byte fragments costs
+  // its bytes, not an object per byte, and pins none of the reads they came in.
   private messageBinary = false;
   private messageCompressed = false;
   private messageFirst: Buffer | null = null;
-  private messageChunks: Buffer[] | null = null;
+  private messageBuffer: Buffer | null = null;
   private messageLength = 0;
   /** Created by the first text message: many connections only ever send binary, or nothing. */
   private utf8: Utf8Validator | null = null;
@@ -287,7 +291,7 @@ export class WebSocketProtocol implements FrameSink {
 
   private discardMessage(): void {
     this.messageFirst = null;
-    this.messageChunks = null;
+    this.messageBuffer = null;
     this.messageLength = 0;
   }
 
@@ -305,17 +309,32 @@ export class WebSocketProtocol implements FrameSink {
     if (!this.messageBinary && !this.messageCompressed && !this.utf8!.feed(chunk)) {
       throw new ProtocolError('INVALID_UTF8', CloseCode.InvalidPayload, 'text message is not valid UTF-8');
     }
-    if (this.messageLength === 0 && this.messageChunks === null) {
+    if (this.messageLength === 0) {
       this.messageFirst = chunk;
-    } else {
-      const chunks = (this.messageChunks ??= []);
+      this.messageLength = chunk.length;
+      return;
+    }
+    const length = this.messageLength + chunk.length;
+    let buffer = this.messageBuffer;
+    if (buffer === null || buffer.length < length) {
+      buffer = this.grow(buffer, length);
       if (this.messageFirst !== null) {
-        chunks.push(detached(this.messageFirst));
+        this.messageFirst.copy(buffer, 0);
         this.messageFirst = null;
       }
-      chunks.push(detached(chunk));
     }
-    this.messageLength += chunk.length;
+    chunk.copy(buffer, this.messageLength);
+    this.messageLength = length;
+  }
+
+  /** A bigger assembly buffer holding what the old one held: double, at least `needed`, at most maxPayload. */
+  private grow(old: Buffer | null, needed: number): Buffer {
+    let capacity = Math.max(needed, (old?.length ?? 0) * 2, 1024);
+    if (this.maxPayload > 0) capacity = Math.min(capacity, Math.max(needed, this.maxPayload));
+    const buffer = Buffer.allocUnsafe(capacity);
+    if (old !== null) old.copy(buffer, 0, 0, this.messageLength);
+    this.messageBuffer = buffer;
+    return buffer;
   }
 
   onDataFrameEnd(fin: boolean): void {
@@ -324,7 +343,7 @@ export class WebSocketProtocol implements FrameSink {
       throw new ProtocolError('INVALID_UTF8', CloseCode.InvalidPayload, 'text message ends inside a character');
     }
     let data: Buffer;
-    if (this.messageChunks !== null) data = Buffer.concat(this.messageChunks, this.messageLength);
+    if (this.messageBuffer !== null) data = this.messageBuffer.subarray(0, this.messageLength);
     else data = this.messageFirst ?? EMPTY;
     this.discardMessage();
     if (this.messageCompressed) data = this.inflate(data);
@@ -368,15 +387,6 @@ export class WebSocketProtocol implements FrameSink {
       this.handler.onClose?.(info);
     }
   }
-}
-
-/**
- * A piece of a message kept until the message ends. Pieces are views of the transport's
- * reads; a small one is copied, so that a message of many tiny fragments cannot pin a read
- * buffer per fragment (1-byte fragments in 64 KiB reads would hold 64 KiB per byte).
- */
-function detached(chunk: Buffer): Buffer {
-  return chunk.length * 8 < chunk.buffer.byteLength ? Buffer.from(chunk) : chunk;
 }
 
 /** Keeps a failure reason within a close frame's 123 bytes. */

@@ -55,11 +55,11 @@ export interface CliServer {
  * Starts `hotline serve --port PORT` (port 0: the system picks one) and resolves once its
  * startup line names the port. A port taken in the meantime is retried a few times.
  */
-export async function startCli(port = 0, args: readonly string[] = []): Promise<CliServer> {
+export async function startCli(port = 0, args: readonly string[] = [], options: StartOptions = {}): Promise<CliServer> {
   requireBuiltCli();
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startOnce(port, args);
+      return await startOnce(port, args, options);
     } catch (error) {
       if (attempt >= 5 || port === 0 || !/already in use/.test((error as Error).message)) throw error;
       await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
@@ -67,10 +67,17 @@ export async function startCli(port = 0, args: readonly string[] = []): Promise<
   }
 }
 
-function startOnce(port: number, args: readonly string[]): Promise<CliServer> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--log-level', 'warn', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export interface StartOptions {
+  /** Flags for node itself, before the script (`--max-old-space-size=512`). */
+  nodeArgs?: readonly string[];
+  /** Replaces `--log-level warn`. */
+  logLevel?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+function startOnce(port: number, args: readonly string[], options: StartOptions): Promise<CliServer> {
+  const argv = [...(options.nodeArgs ?? []), CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--log-level', options.logLevel ?? 'warn', ...args];
+  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
   let output = '';
   // Keep draining both pipes for the whole run: a full pipe would block the server.
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
