@@ -92,3 +92,38 @@ test(`${ATTACKERS} messages of ${MESSAGE} one-byte fragments: echoed whole, serv
   assert.ok(growth < 64 * MiB, `RSS grew ${(growth / MiB).toFixed(1)} MiB (under 64 MiB)`);
   assertServed(report);
 });
+
+test('one message of 1-byte fragments, each read padded with 64 KiB of unsolicited pongs: the server holds the message, not the reads', { timeout: 120_000 }, async () => {
+  const FRAGMENTS = 1280;
+  const conn = await rawConnect(target.port, '/echo');
+  const base = target.rss();
+  const peak = new RssSampler(target.pid);
+  const pongs = Buffer.concat(Array.from({ length: 500 }, () => clientFrame(0xa, Buffer.alloc(125))));
+  const byte = Buffer.from('b');
+  let sent = 0;
+  for (let i = 0; i < FRAGMENTS; i++) {
+    const write = Buffer.concat([clientFrame(i === 0 ? 0x2 : 0x0, byte, false), pongs]);
+    sent += write.length;
+    if (!conn.socket.write(write)) await Promise.race([new Promise((resolve) => conn.socket.once('drain', resolve)), conn.closed]);
+    if (conn.socket.destroyed) throw new Error('the server closed the connection');
+  }
+  // The last fragment ends the message: its echo says the server read everything before it.
+  conn.socket.write(clientFrame(0x0, byte, true));
+  await new Promise<void>((resolve, reject) => {
+    const check = (): void => {
+      if (conn.received().length >= 4 + FRAGMENTS + 1) resolve();
+    };
+    conn.socket.on('data', check);
+    conn.closed.then(() => reject(new Error('closed before the echo')), () => {});
+    check();
+  });
+  const growth = peak.stop() - base;
+  const echoed = conn.received();
+  assert.equal(echoed[0], 0x82, 'one binary frame');
+  assert.equal(echoed.readUInt16BE(2), FRAGMENTS + 1);
+  conn.socket.destroy();
+  process.stdout.write(`padded fragments: ${(sent / MiB).toFixed(0)} MiB sent, RSS grew ${(growth / MiB).toFixed(1)} MiB\n`);
+  // Keeping each fragment's read would hold 64 KiB per byte: 80 MiB here.
+  assert.ok(growth < 32 * MiB, `RSS grew ${(growth / MiB).toFixed(1)} MiB while ${(sent / MiB).toFixed(0)} MiB were sent (under 32 MiB)`);
+  assertServed(await neighbour.report());
+});
