@@ -1,6 +1,7 @@
 import { Buffer, constants as bufferConstants } from 'node:buffer';
 import { constants as zlib, deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { DeflateCodec, DeflateParams, Role } from '../protocol/index.js';
+import type { InflateBudget } from './inflate-budget.js';
 
 /** zlib settings for compressing; both default to zlib's own defaults. */
 export interface DeflateTuning {
@@ -98,12 +99,15 @@ export class ZlibDeflateCodec implements DeflateCodec {
   /**
    * @param extension the negotiated element as the response header names it, for
    * `extensions`.
+   * @param budget what every inflated message is taken from (a server's `inflateRate`);
+   * the connection reads it to pause.
    */
   constructor(
     params: DeflateParams,
     role: Role,
     readonly extension: string,
     private readonly tuning: DeflateTuning = {},
+    readonly budget: InflateBudget | null = null,
   ) {
     const server = role === 'server';
     const ownNoTakeover = server ? params.serverNoContextTakeover : params.clientNoContextTakeover;
@@ -140,6 +144,7 @@ export class ZlibDeflateCodec implements DeflateCodec {
       throw error;
     }
     this.receiveWindow?.append(out);
+    this.budget?.spend(out.length);
     return out;
   }
 }
