@@ -5,8 +5,9 @@
 // take from its first byte to its last: past it the connection is failed with 1008.
 //
 // The CLI cannot set the timeouts yet, so the target is ./support/limits-server.ts: the
-// app's /echo and /ws with messageTimeout 1 s, a heartbeat of 400 ms and an idle timeout of
-// 800 ms, all of which the attackers outlive by sending a byte every 150 ms.
+// app's /echo and /ws with messageTimeout 1 s, a heartbeat of 2 s and an idle timeout of
+// 4 s, which the attackers outlive by sending a byte every 150 ms (before the fix they were
+// all still open after 10 s).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
@@ -33,7 +34,7 @@ let target: AttackTarget;
 let neighbour: Neighbour;
 
 before(async () => {
-  target = await startLimitsTarget({ messageTimeout: MESSAGE_TIMEOUT, heartbeatInterval: 400, idleTimeout: 800 }, ['--max-old-space-size=256']);
+  target = await startLimitsTarget({ messageTimeout: MESSAGE_TIMEOUT, heartbeatInterval: 2_000, idleTimeout: 4_000 }, ['--max-old-space-size=256']);
   neighbour = await Neighbour.start(target.ws);
   target.baseline = target.rss();
 });
@@ -61,15 +62,17 @@ interface Dribbler {
 /** A data frame of 100 bytes whose payload comes a byte at a time. */
 function dribbledFrame(conn: RawConnection): Dribbler {
   const frame = clientFrame(0x1, Buffer.alloc(100, 0x61));
+  const openedAt = Date.now();
   conn.socket.write(frame.subarray(0, 6)); // header and mask key
   let at = 6;
-  return { conn, openedAt: Date.now(), closedAt: 0, next: () => frame.subarray(at, ++at) };
+  return { conn, openedAt, closedAt: 0, next: () => frame.subarray(at, ++at) };
 }
 
 /** A fragmented message: every frame arrives whole, the message never ends. */
 function endlessMessage(conn: RawConnection): Dribbler {
+  const openedAt = Date.now();
   conn.socket.write(clientFrame(0x1, Buffer.from('a'), false));
-  return { conn, openedAt: Date.now(), closedAt: 0, next: () => clientFrame(0x0, Buffer.from('a'), false) };
+  return { conn, openedAt, closedAt: 0, next: () => clientFrame(0x0, Buffer.from('a'), false) };
 }
 
 /** A ping of 125 bytes whose header and payload come a byte at a time. */
@@ -124,7 +127,7 @@ test(`${3 * EACH} connections dribbling a frame, a fragmented message or a ping 
     const text = a.conn.received().toString('latin1');
     assert.ok(text.includes(`frame or message not completed within ${MESSAGE_TIMEOUT} ms`), 'the reason says why');
   }
-  // Failed at the first sweep past the timeout (the sweep runs every 400 ms here), not before.
+  // Failed at the first sweep past the timeout (the sweep runs every 500 ms here), not before.
   assert.ok(fastest >= MESSAGE_TIMEOUT, `the first attacker was closed after ${fastest} ms`);
   assert.ok(slowest < MESSAGE_TIMEOUT + 2_000, `the last attacker was closed after ${slowest} ms`);
   assert.equal(timeouts, attackers.length, 'each is counted in hotline_message_timeouts_total');
