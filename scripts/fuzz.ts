@@ -116,6 +116,7 @@ export const HANDSHAKE_STATUS: Readonly<Record<HandshakeErrorCode, { status: num
   MALFORMED_HTTP: { status: 400 },
   METHOD_NOT_ALLOWED: { status: 405, headers: { Allow: 'GET' } },
   HTTP_VERSION: { status: 400 },
+  HTTP_VERSION_NOT_SUPPORTED: { status: 505 },
   MISSING_HOST: { status: 400 },
   NOT_UPGRADE: { status: 426, headers: { Upgrade: 'websocket', 'Sec-WebSocket-Version': '13' } },
   CONNECTION_NOT_UPGRADE: { status: 400 },
@@ -976,7 +977,7 @@ function mutateHttpLines(rng: Rng, text: string, pool: readonly string[]): strin
       break;
     }
     case 6:
-      lines[0] = `${rng.pick(['GET', 'POST', 'get', 'G ET', ''])} ${rng.pick(['/', '/echo', '/ws?x=1', 'ws://h/echo', '*', '/\x7f', ''])} ${rng.pick(['HTTP/1.1', 'HTTP/1.0', 'HTTP/2.0', 'HTTP/1.1 x', 'http/1.1'])}`;
+      lines[0] = `${rng.pick(['GET', 'POST', 'get', 'G ET', ''])} ${rng.pick(['/', '/echo', '/ws?x=1', 'ws://h/echo', '*', '/\x7f', ''])} ${rng.pick(['HTTP/1.1', 'HTTP/1.0', 'HTTP/2.0', 'HTTP/9.9', 'HTTP/1.2', 'HTTP/1.1 x', 'http/1.1'])}`;
       break;
     case 7:
       lines.splice(field(), 0, `X-Filler: ${'y'.repeat(rng.size(20_000))}`);
@@ -1061,7 +1062,7 @@ function checkHandshakeError(error: unknown, allowed: ReadonlySet<HandshakeError
 }
 
 const SERVER_CODES: ReadonlySet<HandshakeErrorCode> = new Set([
-  'METHOD_NOT_ALLOWED', 'HTTP_VERSION', 'MISSING_HOST', 'NOT_UPGRADE', 'CONNECTION_NOT_UPGRADE', 'BAD_KEY',
+  'METHOD_NOT_ALLOWED', 'HTTP_VERSION', 'HTTP_VERSION_NOT_SUPPORTED', 'MISSING_HOST', 'NOT_UPGRADE', 'CONNECTION_NOT_UPGRADE', 'BAD_KEY',
   'UNSUPPORTED_VERSION', 'BAD_PROTOCOL_HEADER', 'BAD_EXTENSION_HEADER', 'ORIGIN_FORBIDDEN',
 ]);
 const CLIENT_CODES: ReadonlySet<HandshakeErrorCode> = new Set([

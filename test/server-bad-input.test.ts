@@ -393,6 +393,16 @@ describe('one hotline echo server under bad input', { timeout: 60_000 }, () => {
       });
     });
 
+    for (const version of ['HTTP/2.0', 'HTTP/9.9', 'HTTP/0.9']) {
+      test(`${version}: 505, naming HTTP/1.1`, async () => {
+        const answer = await expectRefusal(request(replace(base(server.port), 'GET ', `GET /echo ${version}`)), {
+          statusLine: 'HTTP/1.1 505 HTTP Version Not Supported',
+          headers: { connection: 'close' },
+        });
+        assert.match(answer.body, /upgrade over HTTP\/1\.1/);
+      });
+    }
+
     test('garbage instead of HTTP: 400 (from the HTTP parser)', async () => {
       await expectRefusal(Buffer.from('\x16\x03\x01\x02\x00garbage, not HTTP\r\n\r\n', 'latin1'), {
         statusLine: 'HTTP/1.1 400 Bad Request',

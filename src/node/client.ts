@@ -23,7 +23,7 @@ import { writeChunks } from './write.js';
 export interface WebSocketOptions {
   /** Extra request header fields; the ones the handshake sets itself are refused. */
   headers?: Readonly<Record<string, string>>;
-  /** Largest incoming message in bytes; 0 for no limit. Default 1 MiB, as the server's. */
+  /** Largest incoming message in bytes; 0 for no limit. Default 100 MiB, as `ws`'s client. */
   maxPayload?: number;
   /** Time from connecting to the server's 101 response (ms, default 10000). */
   handshakeTimeout?: number;
@@ -80,6 +80,12 @@ type AnyHandler = (this: WebSocket, event: Event) => unknown;
 
 export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 export const DEFAULT_CLOSE_TIMEOUT = 5_000;
+/**
+ * The largest message the client accepts by default: 100 MiB, as `ws`'s client. A client
+ * reads from a server it chose to connect to, and browsers accept messages far larger than
+ * a server's 1 MiB; memory for a message is only taken as its bytes arrive.
+ */
+export const DEFAULT_CLIENT_MAX_PAYLOAD = 100 * 1024 * 1024;
 
 const CONNECTING = 0;
 const OPEN = 1;
@@ -185,7 +191,7 @@ export class WebSocket extends EventTarget {
   readonly #socket: Socket;
   readonly #key: string;
   readonly #offered: string[];
-  readonly #maxPayload: number | undefined;
+  readonly #maxPayload: number;
   readonly #closeTimeout: number;
   readonly #deflate: ClientDeflateOptions | null;
   #offeredExtensions: ExtensionOffer[] = [];
@@ -235,7 +241,7 @@ export class WebSocket extends EventTarget {
     if (options.maxPayload !== undefined && !(Number.isSafeInteger(options.maxPayload) && options.maxPayload >= 0)) {
       throw new RangeError('maxPayload must be a non-negative integer (0 for no limit)');
     }
-    this.#maxPayload = options.maxPayload;
+    this.#maxPayload = options.maxPayload ?? DEFAULT_CLIENT_MAX_PAYLOAD;
     const deflate = options.perMessageDeflate ?? true;
     this.#deflate = deflate === false ? null : deflate === true ? {} : deflate;
     if (this.#deflate !== null) this.#offeredExtensions = [deflateClientOffer(this.#deflate)];

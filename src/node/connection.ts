@@ -9,6 +9,7 @@ import {
   type ProtocolHandler,
 } from '../protocol/index.js';
 import { DEFAULT_DEFLATE_THRESHOLD, type ZlibDeflateCodec } from './deflate.js';
+import { DEFAULT_INFLATE_RATE } from './inflate-budget.js';
 import type { TopicRegistry } from './topics.js';
 import { withSharedJoins, writeChunks } from './write.js';
 
@@ -41,6 +42,13 @@ export interface ConnectionOptions {
   backpressureLimit?: number;
   /** 'drop' (default) discards sends past the limit; 'close' closes the connection with 1008. */
   slowConsumer?: SlowConsumerPolicy;
+  /**
+   * Bytes per second a connection may inflate with permessage-deflate (default 4 MiB/s,
+   * with a burst of one second's worth or `maxPayload`, whichever is more; 0 = no limit).
+   * Past it, reading from the connection pauses until the budget refills: the peer is
+   * slowed, and nothing it sent is lost.
+   */
+  inflateRate?: number;
 }
 
 /** Counters a server keeps across its connections (for metrics). */
@@ -48,6 +56,8 @@ export interface ConnectionCounters {
   droppedMessages: number;
   slowConsumerCloses: number;
   handlerErrors: number;
+  /** Times reading from a connection paused because it inflated more than `inflateRate` allows. */
+  inflatePauses: number;
   /** Messages received, and their payload bytes (after decompression). */
   messagesIn: number;
   bytesIn: number;
@@ -109,6 +119,8 @@ export class ConnectionContext<T = unknown> {
   readonly closeTimeout: number;
   readonly backpressureLimit: number;
   readonly slowConsumer: SlowConsumerPolicy;
+  /** Bytes per second each connection may inflate; 0 for no limit. */
+  readonly inflateRate: number;
   /** Smallest message compressed when a connection negotiated permessage-deflate. */
   readonly deflateThreshold: number;
   /** Set while something inspects the server's messages. */
@@ -126,6 +138,10 @@ export class ConnectionContext<T = unknown> {
     this.closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
     this.backpressureLimit = options.backpressureLimit ?? DEFAULT_BACKPRESSURE_LIMIT;
     this.slowConsumer = options.slowConsumer ?? 'drop';
+    this.inflateRate = options.inflateRate ?? DEFAULT_INFLATE_RATE;
+    if (!(this.inflateRate >= 0 && Number.isFinite(this.inflateRate))) {
+      throw new RangeError(`inflateRate must be a non-negative number of bytes per second, not ${String(options.inflateRate)}`);
+    }
   }
 }
 
@@ -149,6 +165,12 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   lastReceivedAt = Date.now();
   /** Set when a heartbeat ping went out, cleared by any incoming bytes. */
   awaitingPong = false;
+  /**
+   * When the frame or fragmented message now partly received began to arrive (ms since
+   * the epoch, less any time reading was paused by this side), or 0 for none; the
+   * server's sweep reads it to enforce `messageTimeout`.
+   */
+  partialSince = 0;
 
   private readonly socket: Socket;
   private readonly context: ConnectionContext<T>;
@@ -163,7 +185,14 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   private reading = false;
   private address: string | undefined = undefined;
   private closed = false;
+  /** Reading paused for backpressure: the peer does not read what is sent to it. */
   private readPaused = false;
+  /** Reading paused until the inflate budget refills. */
+  private throttle: NodeJS.Timeout | null = null;
+  /** When reading was paused, for either reason (0 while reading). */
+  private pausedAt = 0;
+  /** The protocol's received count when `partialSince` was set. */
+  private partialCount = 0;
   private drainWanted = false;
   /** Sends waiting behind a Blob being read, to keep their order. */
   private pendingSends: Array<() => void> | null = null;
@@ -234,6 +263,11 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
     return this.codec === null ? undefined : this.codec.sharedWindowBits;
   }
 
+  /** Whether this side stopped reading from the peer (backpressure or the inflate budget). */
+  get readingPaused(): boolean {
+    return this.pausedAt !== 0;
+  }
+
   get readyState(): number {
     return this.closed ? ProtocolState.Closed : this.engine.state;
   }
@@ -296,6 +330,16 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
     this.armCloseTimer();
   }
 
+  /**
+   * Fails the connection (RFC 6455 §7.1.7): a close frame with `code` and `reason`, then
+   * TCP is closed without waiting for the peer's answer. For a peer that broke a rule.
+   */
+  fail(code: number, reason = ''): void {
+    if (this.closed) return;
+    this.engine.fail(code, reason);
+    this.flush();
+  }
+
   /** Destroys the socket at once, without a closing handshake. */
   terminate(): void {
     this.socket.destroy();
@@ -336,6 +380,9 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
       counters.messagesIn++;
       counters.bytesIn += data.length;
     }
+    // A message that overdrew the inflate budget is handled; reading pauses after it.
+    const pause = this.codec?.budget?.takePause() ?? 0;
+    if (pause > 0) this.pauseForBudget(pause);
     if (tap !== null) tap(this as WebSocketConnection<unknown>, 'in', message);
     this.context.handlers.message(this, message);
   }
@@ -441,29 +488,74 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   }
 
   private onData(chunk: Buffer): void {
-    this.lastReceivedAt = Date.now();
+    const now = Date.now();
+    this.lastReceivedAt = now;
     this.awaitingPong = false;
+    this.receive(chunk, now);
+  }
+
+  /** Feeds `chunk` to the protocol, or with null resumes it, then writes what it queued. */
+  private receive(chunk: Buffer | null, now: number): void {
     this.reading = true;
     try {
-      this.engine.receiveData(chunk);
+      if (chunk === null) this.engine.resume();
+      else this.engine.receiveData(chunk);
     } catch (error) {
       // Only an application handler can throw here; the protocol has already failed this
       // connection (and only this one) with 1011.
       this.reportError(error);
     }
     this.reading = false;
+    // A frame or message left partial: note when it began (a new count means a new one).
+    if (!this.engine.receivingPartial) {
+      this.partialSince = 0;
+    } else if (this.partialSince === 0 || this.engine.receivedCount !== this.partialCount) {
+      this.partialSince = now;
+      this.partialCount = this.engine.receivedCount;
+    }
     this.flush();
     // Read backpressure: a peer that sends but does not read stops being read from.
     if (!this.readPaused && this.bufferedAmount > this.context.backpressureLimit) {
       this.readPaused = true;
-      this.socket.pause();
+      this.pauseReading(now);
     }
+  }
+
+  /** Stops reading for `ms`: the protocol keeps the rest of the read, the socket the rest. */
+  private pauseForBudget(ms: number): void {
+    this.engine.pause();
+    if (this.context.counters) this.context.counters.inflatePauses++;
+    this.pauseReading(Date.now());
+    this.throttle = setTimeout(WebSocketConnection.onBudgetRefilled, ms, this);
+  }
+
+  private static onBudgetRefilled(conn: WebSocketConnection<unknown>): void {
+    conn.throttle = null;
+    if (conn.closed) return;
+    // What the protocol kept is read first; it may overdraw the budget again.
+    conn.receive(null, Date.now());
+    conn.resumeReading();
+  }
+
+  private pauseReading(now: number): void {
+    if (this.pausedAt !== 0) return;
+    this.pausedAt = now;
+    this.socket.pause();
+  }
+
+  /** Reads again once neither backpressure nor the inflate budget holds reading. */
+  private resumeReading(): void {
+    if (this.pausedAt === 0 || this.readPaused || this.throttle !== null || this.engine.paused) return;
+    // The time this side did not read does not count against the peer's partial message.
+    if (this.partialSince !== 0) this.partialSince += Date.now() - this.pausedAt;
+    this.pausedAt = 0;
+    this.socket.resume();
   }
 
   private onDrain(): void {
     if (this.readPaused) {
       this.readPaused = false;
-      this.socket.resume();
+      this.resumeReading();
     }
     if (this.drainWanted && !this.closed) {
       this.drainWanted = false;
@@ -478,6 +570,8 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
 
   private onTransportClose(): void {
     if (this.closeTimer !== null) clearTimeout(this.closeTimer);
+    if (this.throttle !== null) clearTimeout(this.throttle);
+    this.throttle = null;
     if (this.closed) return;
     this.closed = true;
     if (this.context.topics !== undefined && this.topicSet !== null) {
@@ -526,10 +620,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
       fn();
     } catch (error) {
       this.reportError(error);
-      if (!this.closed) {
-        this.engine.fail(CloseCode.InternalError, 'internal error');
-        this.flush();
-      }
+      this.fail(CloseCode.InternalError, 'internal error');
     }
   }
 

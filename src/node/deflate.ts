@@ -1,6 +1,7 @@
 import { Buffer, constants as bufferConstants } from 'node:buffer';
 import { constants as zlib, deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { DeflateCodec, DeflateParams, Role } from '../protocol/index.js';
+import type { InflateBudget } from './inflate-budget.js';
 
 /** zlib settings for compressing; both default to zlib's own defaults. */
 export interface DeflateTuning {
@@ -10,9 +11,22 @@ export interface DeflateTuning {
   memLevel?: number;
 }
 
-/** The 4 bytes an empty stored block ends with, which RFC 7692 §7.2.1 removes from every message. */
-const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+/**
+ * What is inflated after each message: the 4 bytes of an empty stored block that RFC 7692
+ * §7.2.1 removes from every message, then an empty final block (01 00 00 ff ff). A message
+ * that ends where §7.2.1 says, at a block boundary, is thereby a complete deflate stream,
+ * so zlib can be told to finish it: one cut inside a block cannot finish (it fails), and
+ * bytes after a final block of the message's own are left over (refused below).
+ */
+const TAIL_AND_END = Buffer.from([0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff]);
 const NO_LIMIT = bufferConstants.MAX_LENGTH;
+const EMPTY = Buffer.alloc(0);
+
+/** What `inflateRawSync` returns with `info: true`: the output and the engine that made it. */
+interface InflateInfo {
+  buffer: Buffer;
+  engine: { bytesWritten: number };
+}
 
 /**
  * The last bytes of what went through one direction of a connection with context
@@ -98,12 +112,15 @@ export class ZlibDeflateCodec implements DeflateCodec {
   /**
    * @param extension the negotiated element as the response header names it, for
    * `extensions`.
+   * @param budget what every inflated message is taken from (a server's `inflateRate`);
+   * the connection reads it to pause.
    */
   constructor(
     params: DeflateParams,
     role: Role,
     readonly extension: string,
     private readonly tuning: DeflateTuning = {},
+    readonly budget: InflateBudget | null = null,
   ) {
     const server = role === 'server';
     const ownNoTakeover = server ? params.serverNoContextTakeover : params.clientNoContextTakeover;
@@ -126,20 +143,34 @@ export class ZlibDeflateCodec implements DeflateCodec {
   }
 
   decompress(data: Buffer, limit: number): Buffer | null {
-    let out: Buffer;
+    // An empty payload holds no block at all; peers send an empty message so, and `ws` reads it as one.
+    if (data.length === 0) return EMPTY;
+    const input = Buffer.concat([data, TAIL_AND_END]);
+    let inflated: InflateInfo;
     try {
-      out = inflateRawSync(Buffer.concat([data, TAIL]), {
+      inflated = inflateRawSync(input, {
         windowBits: 15,
         dictionary: this.receiveWindow?.bytes,
-        finishFlush: zlib.Z_SYNC_FLUSH,
+        finishFlush: zlib.Z_FINISH,
         maxOutputLength: limit > 0 ? limit : NO_LIMIT,
-      });
+        info: true,
+      }) as unknown as InflateInfo;
     } catch (error) {
       // zlib stops as soon as the output passes maxOutputLength: the rest is never inflated.
       if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') return null;
       throw error;
     }
+    // The stream may end before what was appended, at a final block of the message's own
+    // (RFC 7692 §7.2.3.4). What the message holds after that block may only be the one
+    // byte §7.2.3.4 shows: the header bits of an empty stored block (BFINAL 0, BTYPE 00)
+    // whose LEN and NLEN are the removed tail. Anything else is data after the final block.
+    const after = input.length - inflated.engine.bytesWritten - TAIL_AND_END.length;
+    if (after > 1 || (after === 1 && (data[data.length - 1]! & 0x07) !== 0)) {
+      throw new Error('data after the final deflate block');
+    }
+    const out = inflated.buffer;
     this.receiveWindow?.append(out);
+    this.budget?.spend(out.length);
     return out;
   }
 }

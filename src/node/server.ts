@@ -13,6 +13,7 @@ import { formatExtensions } from '../protocol/extensions-header.js';
 import { negotiateDeflateServer, type DeflateServerOptions } from '../protocol/permessage-deflate.js';
 import type { HttpRequestHead } from '../protocol/http-head.js';
 import { CloseCode } from '../protocol/close-code.js';
+import { DEFAULT_MAX_PAYLOAD } from '../protocol/websocket-protocol.js';
 import {
   ConnectionContext,
   WebSocketConnection,
@@ -24,6 +25,7 @@ import {
   type SendData,
 } from './connection.js';
 import { DEFAULT_DEFLATE_THRESHOLD, ZlibDeflateCodec, type PerMessageDeflateOptions } from './deflate.js';
+import { inflateBudget } from './inflate-budget.js';
 import { TopicRegistry } from './topics.js';
 
 /** A server's permessage-deflate: what it negotiates, and how it compresses. */
@@ -68,6 +70,13 @@ export interface WebSocketServerOptions<T> extends ConnectionOptions, ServerHand
   heartbeatInterval?: number;
   /** Close (1001) a connection that sent nothing for this long (ms, default 120000, 0 = off). */
   idleTimeout?: number;
+  /**
+   * Fail (1008) a connection whose frame, or fragmented message, is not complete this long
+   * after its first byte arrived (ms, default 30000, 0 = off): a peer that dribbles a frame
+   * a byte at a time stays live for the heartbeat, but not past this. Checked by the
+   * server's periodic sweep, so it acts up to half of it late.
+   */
+  messageTimeout?: number;
   /** Refuse upgrades (503) past this many open connections (default 0: no limit). */
   maxConnections?: number;
   /**
@@ -83,10 +92,18 @@ export interface ServerCounters extends ConnectionCounters {
   rejected: number;
   heartbeatTimeouts: number;
   idleCloses: number;
+  /** Connections failed for not completing a frame or message within `messageTimeout`. */
+  messageTimeouts: number;
 }
 
 export const DEFAULT_HEARTBEAT_INTERVAL = 30_000;
 export const DEFAULT_IDLE_TIMEOUT = 120_000;
+/**
+ * 30 s: a peer on a link of 256 kbit/s still sends a message of 1 MiB (the default
+ * `maxPayload`) within it, and it matches the heartbeat interval, the other bound on how
+ * long a peer may hold a connection without doing its part.
+ */
+export const DEFAULT_MESSAGE_TIMEOUT = 30_000;
 
 /** The request head as the protocol core reads it, from what node:http parsed. */
 export function requestHead(req: IncomingMessage): HttpRequestHead {
@@ -128,10 +145,15 @@ export class WebSocketServer<T = undefined> {
     bytesOut: 0,
     heartbeatTimeouts: 0,
     idleCloses: 0,
+    inflatePauses: 0,
+    messageTimeouts: 0,
   };
   private readonly options: WebSocketServerOptions<T>;
   private readonly context: ConnectionContext<T>;
   private readonly heartbeat: NodeJS.Timeout | null;
+  /** Sweeps so far, and every how many a heartbeat ping goes out (0: never). */
+  private sweeps = 0;
+  private readonly pingEvery: number;
   private readonly deflate: ServerDeflateOptions | null;
   /** Upgrades waiting for the `upgrade` hook's decision. */
   private pendingUpgrades = 0;
@@ -171,9 +193,18 @@ export class WebSocketServer<T = undefined> {
     this.context = new ConnectionContext(trackedHandlers, options, this.counters, this.topics, threshold);
     const interval = options.heartbeatInterval ?? DEFAULT_HEARTBEAT_INTERVAL;
     const idle = options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT;
-    // One sweep over all connections rather than a timer each.
-    const period = interval > 0 ? interval : idle > 0 ? Math.min(idle, DEFAULT_HEARTBEAT_INTERVAL) : 0;
-    this.heartbeat = period > 0 ? setInterval(() => this.sweep(interval, idle), period) : null;
+    const messageTimeout = options.messageTimeout ?? DEFAULT_MESSAGE_TIMEOUT;
+    for (const [name, value] of [['heartbeatInterval', interval], ['idleTimeout', idle], ['messageTimeout', messageTimeout]] as const) {
+      if (!(value >= 0 && Number.isFinite(value))) throw new RangeError(`${name} must be a non-negative number of ms, not ${String(value)}`);
+    }
+    // One sweep over all connections rather than a timer each. It runs at the heartbeat
+    // interval, or at a fraction of it when a timeout needs a finer check (idle within 30 s
+    // of its time, messages within half of theirs), and pings on every so many sweeps.
+    const checks = [idle > 0 ? Math.min(idle, DEFAULT_HEARTBEAT_INTERVAL) : 0, messageTimeout / 2].filter((t) => t > 0);
+    const finest = checks.length > 0 ? Math.min(...checks) : 0;
+    this.pingEvery = interval > 0 ? Math.max(1, Math.ceil(interval / (finest || interval))) : 0;
+    const period = interval > 0 ? interval / this.pingEvery : finest;
+    this.heartbeat = period > 0 ? setInterval(() => this.sweep(interval > 0, idle, messageTimeout), period) : null;
     this.heartbeat?.unref();
   }
 
@@ -222,7 +253,13 @@ export class WebSocketServer<T = undefined> {
       const codec =
         negotiated === null
           ? null
-          : new ZlibDeflateCodec(negotiated.params, 'server', formatExtensions(extensions!), this.deflate!);
+          : new ZlibDeflateCodec(
+              negotiated.params,
+              'server',
+              formatExtensions(extensions!),
+              this.deflate!,
+              inflateBudget(this.context.inflateRate, this.context.maxPayload ?? DEFAULT_MAX_PAYLOAD),
+            );
       const conn = new WebSocketConnection<T>(socket as Socket, this.context, connectionData, accepted.protocol ?? '', codec);
       this.connections.add(conn);
       this.counters.accepted++;
@@ -278,15 +315,20 @@ export class WebSocketServer<T = undefined> {
     if (this.heartbeat !== null) clearInterval(this.heartbeat);
   }
 
-  private sweep(interval: number, idle: number): void {
+  private sweep(heartbeat: boolean, idle: number, messageTimeout: number): void {
     const now = Date.now();
+    const ping = heartbeat && ++this.sweeps % this.pingEvery === 0;
     for (const conn of this.connections) {
       // A closing connection has its own timer.
       if (conn.readyState !== 1) continue;
-      if (idle > 0 && now - conn.lastReceivedAt >= idle) {
+      // Time this side spent not reading is not the peer's (see `partialSince`).
+      if (messageTimeout > 0 && conn.partialSince !== 0 && !conn.readingPaused && now - conn.partialSince >= messageTimeout) {
+        this.counters.messageTimeouts++;
+        conn.fail(CloseCode.PolicyViolation, `frame or message not completed within ${messageTimeout} ms`);
+      } else if (idle > 0 && now - conn.lastReceivedAt >= idle) {
         this.counters.idleCloses++;
         conn.close(CloseCode.GoingAway, 'idle timeout');
-      } else if (interval > 0) {
+      } else if (ping) {
         if (conn.awaitingPong) {
           this.counters.heartbeatTimeouts++;
           conn.terminate();

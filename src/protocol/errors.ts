@@ -40,7 +40,10 @@ export type HandshakeErrorCode =
   | 'HEAD_TOO_LARGE'
   | 'MALFORMED_HTTP'
   | 'METHOD_NOT_ALLOWED'
+  /** HTTP/1.0 (400): the upgrade needs HTTP/1.1. */
   | 'HTTP_VERSION'
+  /** A major version other than 1 (505). */
+  | 'HTTP_VERSION_NOT_SUPPORTED'
   | 'MISSING_HOST'
   | 'NOT_UPGRADE'
   | 'CONNECTION_NOT_UPGRADE'

@@ -78,6 +78,12 @@ export class FrameDecoder {
   /** Whether the message being read is compressed (RSV1 on its first frame). */
   private messageCompressed = false;
   private scratchFilled = 0;
+  /** Frames and messages received whole: see {@link completed}. */
+  private completions = 0;
+  // While paused, input is kept undecoded: the rest of the chunk decoding stopped in, and
+  // what was pushed since (normally nothing: whoever paused stops reading the transport).
+  private paused = false;
+  private held: Buffer | null = null;
 
   constructor(sink: FrameSink, options: FrameDecoderOptions) {
     this.sink = sink;
@@ -91,9 +97,48 @@ export class FrameDecoder {
     return this.messageOpcode !== 0;
   }
 
+  /**
+   * Whether part of a frame, or of a fragmented message, has arrived and the rest has not.
+   * Between two messages (and two control frames outside a message) it is false.
+   */
+  get partial(): boolean {
+    return this.state !== STOPPED && (this.state !== HEADER || this.scratchFilled > 0 || this.messageOpcode !== 0);
+  }
+
+  /**
+   * How many messages, and control frames outside a message, were received whole. It
+   * changes whenever one ends, so while {@link partial} holds, a new count means a new one began.
+   */
+  get completed(): number {
+    return this.completions;
+  }
+
+  /**
+   * Stops decoding at the current position: once the sink call in progress returns, the
+   * rest of the chunk, and anything pushed later, is kept undecoded until {@link resume}.
+   */
+  pause(): void {
+    if (this.state !== STOPPED) this.paused = true;
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  /** Decodes what was kept while paused, and goes on decoding what is pushed. */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const held = this.held;
+    this.held = null;
+    if (held !== null) this.push(held);
+  }
+
   /** Ignores all further input (after a close frame, or once the connection failed). */
   stop(): void {
     this.state = STOPPED;
+    this.paused = false;
+    this.held = null;
   }
 
   get stopped(): boolean {
@@ -105,6 +150,11 @@ export class FrameDecoder {
    * handed to the sink as views, so the caller must not reuse the buffer.
    */
   push(chunk: Buffer): void {
+    if (this.state === STOPPED) return;
+    if (this.paused) {
+      this.held = this.held === null ? chunk : Buffer.concat([this.held, chunk]);
+      return;
+    }
     try {
       this.decode(chunk);
     } catch (error) {
@@ -117,6 +167,10 @@ export class FrameDecoder {
     const end = chunk.length;
     let pos = 0;
     while (pos < end) {
+      if (this.paused) {
+        this.held = chunk.subarray(pos);
+        return;
+      }
       switch (this.state) {
         case HEADER: {
           if (this.scratchFilled === 0 && end - pos >= 2) {
@@ -305,6 +359,7 @@ export class FrameDecoder {
 
   private endDataFrame(): void {
     if (this.state === PAYLOAD) this.state = HEADER;
+    if (this.fin) this.completions++;
     this.sink.onDataFrameEnd(this.fin);
   }
 
@@ -335,6 +390,7 @@ export class FrameDecoder {
 
   private endControlFrame(payload: Buffer): void {
     if (this.state === PAYLOAD) this.state = HEADER;
+    if (this.messageOpcode === 0) this.completions++;
     this.sink.onControlFrame(this.opcode as ControlOpcode, payload);
   }
 }

@@ -228,7 +228,10 @@ describe('validateClientRequest: errors', () => {
     ['POST', () => request({}, { startLine: 'POST /chat HTTP/1.1' }), 'METHOD_NOT_ALLOWED', 405, { Allow: 'GET' }],
     ['lower-case get', () => request({}, { startLine: 'get /chat HTTP/1.1' }), 'METHOD_NOT_ALLOWED', 405, { Allow: 'GET' }],
     ['HTTP/1.0', () => request({}, { startLine: 'GET /chat HTTP/1.0' }), 'HTTP_VERSION', 400],
-    ['HTTP/0.9', () => request({}, { startLine: 'GET /chat HTTP/0.9' }), 'HTTP_VERSION', 400],
+    ['HTTP/0.9', () => request({}, { startLine: 'GET /chat HTTP/0.9' }), 'HTTP_VERSION_NOT_SUPPORTED', 505],
+    ['HTTP/2.0', () => request({}, { startLine: 'GET /chat HTTP/2.0' }), 'HTTP_VERSION_NOT_SUPPORTED', 505],
+    ['HTTP/3.0', () => request({}, { startLine: 'GET /chat HTTP/3.0' }), 'HTTP_VERSION_NOT_SUPPORTED', 505],
+    ['HTTP/9.9', () => request({}, { startLine: 'GET /chat HTTP/9.9' }), 'HTTP_VERSION_NOT_SUPPORTED', 505],
     ['no Host', () => request({ Host: null }), 'MISSING_HOST', 400],
     ['an empty Host', () => request({ Host: '' }), 'MISSING_HOST', 400],
     ['two Host fields', () => request({}, { extra: [['host', 'other.example']] }), 'MISSING_HOST', 400],
@@ -291,7 +294,9 @@ describe('validateClientRequest: errors', () => {
 
 describe('validateClientRequest: accepted variants', () => {
   const accepts: Array<[string, () => HttpRequestHead, ServerHandshakeOptions?]> = [
+    // RFC 9112 §2.3: a later minor version of HTTP/1 is read as HTTP/1.1.
     ['HTTP/1.2', () => request({}, { startLine: 'GET /chat HTTP/1.2' })],
+    ['HTTP/1.9', () => request({}, { startLine: 'GET /chat HTTP/1.9' })],
     ['Upgrade in another case', () => request({ Upgrade: 'WebSocket' })],
     ['Upgrade as a list with versions', () => request({ Upgrade: 'HTTP/2.0, websocket' })],
     ['Connection as a list', () => request({ Connection: 'keep-alive, Upgrade' })],
@@ -441,6 +446,7 @@ describe('buildRejectResponse', () => {
       [request({ Upgrade: null }), 'HTTP/1.1 426 Upgrade Required\r\nConnection: Upgrade, close\r\n'],
       [request({ 'Sec-WebSocket-Version': '8' }), 'HTTP/1.1 426 Upgrade Required\r\nConnection: close\r\n'],
       [request({ Host: null }), 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n'],
+      [request({}, { startLine: 'GET /chat HTTP/2.0' }), 'HTTP/1.1 505 HTTP Version Not Supported\r\nConnection: close\r\n'],
     ];
     for (const [head, start] of cases) {
       const err = expectHandshakeErrorAny(() => validateClientRequest(head));

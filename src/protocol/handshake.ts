@@ -202,8 +202,15 @@ export function validateClientRequest(head: HttpRequestHead, options: ServerHand
       Allow: 'GET',
     });
   }
+  // RFC 6455 §4.1 asks for HTTP/1.1 or higher, and the upgrade is an HTTP/1.x exchange:
+  // HTTP/1.1, or a later HTTP/1.x read as 1.1 (RFC 9112 §2.3). HTTP/1.0 has no Upgrade
+  // (400); another major version is not what this server speaks at all (505, RFC 9110
+  // §15.6.6): "HTTP/2.0" or "HTTP/9.9" on a request line is not HTTP/2 or anything else.
   const [major, minor] = head.version.split('.').map(Number);
-  if (!(major > 1 || (major === 1 && minor >= 1))) {
+  if (major !== 1) {
+    throw new HandshakeError('HTTP_VERSION_NOT_SUPPORTED', 505, `HTTP/${head.version} is not supported; upgrade over HTTP/1.1`);
+  }
+  if (minor! < 1) {
     throw new HandshakeError('HTTP_VERSION', 400, `HTTP/${head.version} cannot upgrade; HTTP/1.1 is required`);
   }
 

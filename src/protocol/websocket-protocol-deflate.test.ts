@@ -207,3 +207,46 @@ describe('violations with permessage-deflate', () => {
     assert.deepEqual(events, [{ message: 'a'.repeat(1000), binary: false }]);
   });
 });
+
+describe('where a compressed message must end (RFC 7692 §7.2.2)', () => {
+  // A message is deflate blocks ending at a block boundary: the tail the receiver appends
+  // completes an empty stored block. After a final block (BFINAL), §7.2.3.4 allows only the
+  // header byte of that empty block.
+  const hello = hex('f2 48 cd c9 c9 07 00'); // "Hello", a fixed block, sync-flushed
+  const helloFinal = hex('f3 48 cd c9 c9 07 00'); // the same block with BFINAL set
+  const frameFor = (role: Role, payload: Buffer): Buffer =>
+    Buffer.concat(encodeFrame(Opcode.Text, payload, { rsv1: true, mask: role === 'server' }));
+
+  for (const role of ['server', 'client'] as const) {
+    const gets = (payload: Buffer): Event[] => {
+      const receiver = peer(role, TAKEOVER);
+      receiver.proto.receiveData(frameFor(role, payload));
+      return receiver.events;
+    };
+
+    test(`${role}: a final block, alone or followed by §7.2.3.4's empty stored block header, is a message`, () => {
+      assert.deepEqual(gets(helloFinal), [{ message: 'Hello', binary: false }]);
+      assert.deepEqual(gets(Buffer.concat([helloFinal, hex('00')])), [{ message: 'Hello', binary: false }]);
+    });
+
+    test(`${role}: data after the final block is 1007`, () => {
+      for (const after of [hex('00 00'), hex('01'), hello, Buffer.from('garbage')]) {
+        assert.deepEqual(gets(Buffer.concat([helloFinal, after])), [{ error: 'INVALID_COMPRESSED_DATA', closeCode: 1007 }], after.toString('hex'));
+      }
+    });
+
+    test(`${role}: a message cut inside a block is 1007`, () => {
+      // A stored block announcing 5 bytes, with 3 of them: the appended tail would otherwise be read as its data.
+      assert.deepEqual(gets(hex('00 05 00 fa ff 48 65 6c')), [{ error: 'INVALID_COMPRESSED_DATA', closeCode: 1007 }]);
+      const long = codec(NO_TAKEOVER, role === 'server' ? 'client' : 'server').compress(Buffer.from('the quick brown fox '.repeat(50)))!;
+      for (const cut of [1, 5, long.length >> 1, long.length - 1]) {
+        assert.deepEqual(gets(long.subarray(0, cut)), [{ error: 'INVALID_COMPRESSED_DATA', closeCode: 1007 }], `cut at ${cut}`);
+      }
+    });
+
+    test(`${role}: an empty payload is an empty message; so is an empty stored block`, () => {
+      assert.deepEqual(gets(Buffer.alloc(0)), [{ message: '', binary: false }]);
+      assert.deepEqual(gets(hex('00')), [{ message: '', binary: false }]);
+    });
+  }
+});

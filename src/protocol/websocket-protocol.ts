@@ -161,11 +161,49 @@ export class WebSocketProtocol implements FrameSink {
     return chunks;
   }
 
+  /**
+   * Whether part of a frame, or of a fragmented message, has arrived and the rest has not.
+   * The core keeps no clock: an owner that limits how long a peer may take to finish a
+   * frame or message times it, using {@link receivedCount} to tell a new one from the last.
+   */
+  get receivingPartial(): boolean {
+    return this.decoder.partial;
+  }
+
+  /** Messages, and control frames outside a message, received whole so far. */
+  get receivedCount(): number {
+    return this.decoder.completed;
+  }
+
   /** Feeds bytes from the transport. The protocol takes ownership of `chunk` (it is unmasked in place). */
   receiveData(chunk: Uint8Array): void {
     if (this.decoder.stopped) return;
+    this.decode(toBuffer(chunk));
+  }
+
+  /**
+   * Stops reading at the current position, so that an owner can pace a peer: called from a
+   * handler, it takes effect once that handler returns. Bytes from the rest of the chunk,
+   * and from later `receiveData` calls, are kept undecoded until {@link resume}.
+   */
+  pause(): void {
+    this.decoder.pause();
+  }
+
+  get paused(): boolean {
+    return this.decoder.isPaused;
+  }
+
+  /** Decodes what was kept while paused (handlers run, as in `receiveData`), and reads on. */
+  resume(): void {
+    this.decode(null);
+  }
+
+  /** Pushes `chunk` to the decoder, or with null resumes it; a peer's error fails the connection. */
+  private decode(chunk: Buffer | null): void {
     try {
-      this.decoder.push(toBuffer(chunk));
+      if (chunk === null) this.decoder.resume();
+      else this.decoder.push(chunk);
     } catch (error) {
       if (error instanceof ProtocolError) {
         this.failWith(error);
@@ -178,7 +216,7 @@ export class WebSocketProtocol implements FrameSink {
     }
   }
 
-  /** The transport ended. */
+  /** The transport ended. Bytes kept while paused are dropped: resume first to read them. */
   receiveEof(): void {
     this.decoder.stop();
     this.eofReceived = true;

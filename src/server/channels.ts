@@ -13,6 +13,11 @@ export interface ChannelsEndpointOptions<A>
   extends ChannelHubOptions<A>,
     Omit<WebSocketServerOptions<ChannelConnectionData<A>>, 'handlers' | 'upgrade' | 'protocols'> {
   /**
+   * Largest message in bytes (default 256 KiB, what the largest hotline.v1 request needs;
+   * more when `maxDataLength` is raised). Larger ones close the connection with 1009.
+   */
+  maxPayload?: number;
+  /**
    * Who may connect, decided before the upgrade completes: an identity, or a refusal with
    * an HTTP status (401 without credentials, 403 with bad ones). Default: everyone, as
    * `{ auth: undefined }`, with no presence member. With `authenticateToken` set, an
@@ -27,6 +32,21 @@ export interface ChannelsEndpointOptions<A>
 export interface ChannelConnectionData<A> {
   identity: ChannelIdentity<A>;
   client: ChannelClient<A> | null;
+}
+
+/**
+ * The largest message `/ws` accepts by default: 256 KiB. The largest request hotline.v1
+ * allows is a publish of `maxDataLength` (65,536 UTF-16 code units of JSON by default),
+ * at most 3 bytes of UTF-8 each, plus what surrounds it (op, id, channel, key: well under
+ * 64 KiB, as is the longest token). Anything larger is refused with 1009 from its frame
+ * header, or as soon as inflating it passes the limit, before it is parsed.
+ */
+export const DEFAULT_CHANNELS_MAX_PAYLOAD = 256 * 1024;
+const ENVELOPE = 64 * 1024;
+
+/** The default for `/ws`, grown with `maxDataLength` when that is raised. */
+function channelsMaxPayload(maxDataLength: number | undefined): number {
+  return maxDataLength === undefined ? DEFAULT_CHANNELS_MAX_PAYLOAD : Math.max(DEFAULT_CHANNELS_MAX_PAYLOAD, 3 * maxDataLength + ENVELOPE);
 }
 
 /** This process's part of every client id, so ids stay unique across nodes sharing an engine. */
@@ -71,6 +91,7 @@ export function channelsEndpoint<A = undefined>(
   const { authenticate } = options;
   const server = new WebSocketServer<ChannelConnectionData<A>>({
     ...options,
+    maxPayload: options.maxPayload ?? channelsMaxPayload(options.maxDataLength),
     protocols: [SUBPROTOCOL],
     async upgrade(req) {
       const decided = authenticate === undefined ? { auth: undefined as A } : await authenticate(req);

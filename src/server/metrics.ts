@@ -37,7 +37,9 @@ export function endpointMetrics(text: PrometheusText, endpoints: Array<[path: st
     .family('hotline_slow_consumer_closes_total', 'counter', 'Connections closed as slow consumers.', each((c) => c.slowConsumerCloses))
     .family('hotline_handler_errors_total', 'counter', 'Application handlers that threw (connection closed with 1011).', each((c) => c.handlerErrors))
     .family('hotline_heartbeat_timeouts_total', 'counter', 'Connections terminated for not answering pings.', each((c) => c.heartbeatTimeouts))
-    .family('hotline_idle_closes_total', 'counter', 'Connections closed for idleness.', each((c) => c.idleCloses));
+    .family('hotline_idle_closes_total', 'counter', 'Connections closed for idleness.', each((c) => c.idleCloses))
+    .family('hotline_message_timeouts_total', 'counter', 'Connections failed (1008) for not completing a frame or message within messageTimeout.', each((c) => c.messageTimeouts))
+    .family('hotline_inflate_pauses_total', 'counter', 'Times reading from a connection paused because it inflated more than inflateRate allows.', each((c) => c.inflatePauses));
 }
 
 export function channelMetrics(text: PrometheusText, m: ChannelMetrics, engineHealthy: boolean): void {
