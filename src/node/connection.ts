@@ -164,6 +164,8 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   private address: string | undefined = undefined;
   private closed = false;
   private readPaused = false;
+  /** Paused by the application (pause()), apart from read backpressure. */
+  private userPaused = false;
   private drainWanted = false;
   /** Sends waiting behind a Blob being read, to keep their order. */
   private pendingSends: Array<() => void> | null = null;
@@ -203,6 +205,27 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   start(head: Buffer): void {
     this.call(() => this.context.handlers.open?.(this));
     if (head.length > 0) this.onData(head);
+  }
+
+  /**
+   * Stops reading from the peer, as `ws`'s `pause()`: what was already read is still
+   * delivered, then nothing more until `resume()` (the peer's writes stall in TCP).
+   */
+  pause(): void {
+    if (this.userPaused || this.closed) return;
+    this.userPaused = true;
+    this.socket.pause();
+  }
+
+  resume(): void {
+    if (!this.userPaused) return;
+    this.userPaused = false;
+    if (!this.readPaused && !this.closed) this.socket.resume();
+  }
+
+  /** Whether `pause()` is in effect. */
+  get isPaused(): boolean {
+    return this.userPaused;
   }
 
   /** Bytes read from and written to the socket so far, framing included. */
@@ -463,7 +486,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   private onDrain(): void {
     if (this.readPaused) {
       this.readPaused = false;
-      this.socket.resume();
+      if (!this.userPaused) this.socket.resume();
     }
     if (this.drainWanted && !this.closed) {
       this.drainWanted = false;
