@@ -35,6 +35,8 @@ function open(url: string): Promise<WebSocket> {
 }
 
 interface Outcome {
+  /** From the first request sent to the close. */
+  ms: number;
   ok: number;
   limited: number;
   closed: number | null;
@@ -43,7 +45,8 @@ interface Outcome {
 /** One connection sends REQUESTS history requests, each for a new name; resolves once all are answered or it is closed. */
 async function flood(attacker: number, round: number): Promise<Outcome> {
   const ws = await open(`${target.ws}/ws`);
-  const outcome: Outcome = { ok: 0, limited: 0, closed: null };
+  const outcome: Outcome = { ms: 0, ok: 0, limited: 0, closed: null };
+  const started = Date.now();
   return new Promise((resolve) => {
     ws.on('message', (data: Buffer) => {
       const message = JSON.parse(data.toString()) as { op: string; code?: string };
@@ -53,6 +56,7 @@ async function flood(attacker: number, round: number): Promise<Outcome> {
     });
     ws.on('close', (code) => {
       outcome.closed = outcome.ok + outcome.limited === REQUESTS ? null : code;
+      outcome.ms = Date.now() - started;
       resolve(outcome);
     });
     for (let id = 1; id <= REQUESTS; id++) ws.send(`{"op":"history","id":${id},"ch":"probe:${attacker}:${round}:${id}"}`);
@@ -73,7 +77,8 @@ test(`${ATTACKERS} connections × ${ROUNDS} rounds of ${REQUESTS} history reques
   assert.ok(target.alive(), 'the server is still running');
   for (const outcome of outcomes) {
     assert.equal(outcome.closed, 1008, 'the flood was closed for abuse');
-    assert.ok(outcome.ok <= 100, `${outcome.ok} history requests were carried out (at most the burst, 100)`);
+    // The burst, and what 20/s refills while the flood is read (a loaded machine reads slowly).
+    assert.ok(outcome.ok <= 100 + 20 * (outcome.ms / 1000 + 1), `${outcome.ok} history requests were carried out in ${outcome.ms} ms`);
     assert.ok(outcome.limited >= 99, 'the rest were answered rate_limited until the close');
   }
   const growth = rssPeak - target.baseline;
