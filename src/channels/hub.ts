@@ -22,6 +22,7 @@ import { ChannelError } from './channel-error.js';
 import { EngineUnavailableError, type ChannelMessage, type Engine, type PresenceEvent } from './engine.js';
 import { MemoryEngine } from './memory-engine.js';
 import { newChannelMetrics, type ChannelMetrics } from './metrics.js';
+import { RequestIntake, type IntakeOptions } from './intake.js';
 import { TokenBucket, type RateLimit } from './rate-limit.js';
 import { validateWith, type StandardSchemaV1 } from '../wire/index.js';
 
@@ -169,18 +170,14 @@ interface Session<A> {
   subscriptions: Map<string, Subscription>;
   /** Requests other than rpc and ping run one after another, in the order they came. */
   queue: Promise<void>;
-  /** Requests read and not yet answered (ping aside), their text's length, and whether reading is paused for them. */
-  pending: number;
-  pendingBytes: number;
-  paused: boolean;
+  /** Arrival rate limits, and the requests read and not yet answered (ping aside). */
+  intake: RequestIntake;
   /** The authenticated user, which scopes idempotency keys. */
   user: string | undefined;
   closed: boolean;
   publishes: TokenBucket;
   subscribes: TokenBucket;
   rpcs: TokenBucket;
-  /** The ops limited as they arrive, before they wait their turn. */
-  arrivals: Record<ArrivalOp, TokenBucket>;
   /** Times of recent bad or rate-limited requests. */
   strikes: number[];
 }
@@ -198,22 +195,9 @@ interface LocalChannel<A> {
   ready: Promise<void>;
 }
 
-type ArrivalOp = 'history' | 'presence' | 'unsub' | 'ping' | 'auth';
-
-/** Each arrival-limited op: its option, its default, and what the refusal says. */
-const ARRIVAL_LIMITS: Record<ArrivalOp, { option: keyof ChannelHubOptions; limit: RateLimit; refusal: string }> = {
-  history: { option: 'historyRate', limit: { perSecond: 20, burst: 100 }, refusal: 'reading history too fast' },
-  presence: { option: 'presenceRate', limit: { perSecond: 20, burst: 100 }, refusal: 'asking for presence too fast' },
-  unsub: { option: 'unsubscribeRate', limit: { perSecond: 100, burst: 1000 }, refusal: 'unsubscribing too fast' },
-  ping: { option: 'pingRate', limit: { perSecond: 10, burst: 50 }, refusal: 'pinging too fast' },
-  auth: { option: 'authRate', limit: { perSecond: 1, burst: 10 }, refusal: 'authenticating too fast' },
-};
-
 const DEFAULTS = {
   maxDataLength: 64 * 1024,
   maxSubscriptions: 1000,
-  maxPendingRequests: 256,
-  maxPendingBytes: 1024 * 1024,
   publishRate: { perSecond: 50, burst: 100 },
   subscribeRate: { perSecond: 100, burst: 1000 },
   rpcRate: { perSecond: 50, burst: 100 },
@@ -295,15 +279,12 @@ export class ChannelHub<A = unknown> {
       expiryTimer: null,
       subscriptions: new Map(),
       queue: Promise.resolve(),
-      pending: 0,
-      pendingBytes: 0,
-      paused: false,
+      intake: new RequestIntake(this.intakeOptions(), now, client),
       user: client.user,
       closed: false,
       publishes: new TokenBucket(this.options.publishRate ?? DEFAULTS.publishRate, now),
       subscribes: new TokenBucket(this.options.subscribeRate ?? DEFAULTS.subscribeRate, now),
       rpcs: new TokenBucket(this.options.rpcRate ?? DEFAULTS.rpcRate, now),
-      arrivals: this.arrivalBuckets(now),
       strikes: [],
     };
     this.sessions.set(client, session);
@@ -386,56 +367,34 @@ export class ChannelHub<A = unknown> {
 
   // ───────────────────────────── intake ─────────────────────────────
 
-  private arrivalBuckets(now: number): Record<ArrivalOp, TokenBucket> {
-    const bucket = (op: ArrivalOp): TokenBucket => {
-      const { option, limit } = ARRIVAL_LIMITS[op];
-      return new TokenBucket((this.options[option] as RateLimit | undefined) ?? limit, now);
+  private intakeOptions(): IntakeOptions {
+    const o = this.options;
+    return {
+      rates: { history: o.historyRate, presence: o.presenceRate, unsub: o.unsubscribeRate, ping: o.pingRate, auth: o.authRate },
+      maxPendingRequests: o.maxPendingRequests,
+      maxPendingBytes: o.maxPendingBytes,
     };
-    return { history: bucket('history'), presence: bucket('presence'), unsub: bucket('unsub'), ping: bucket('ping'), auth: bucket('auth') };
   }
 
   /** Answers rate_limited (and true) when an arrival-limited op comes too fast: it is never queued. */
   private overArrivalRate(session: Session<A>, request: ClientRequest): boolean {
-    if (!Object.hasOwn(ARRIVAL_LIMITS, request.op)) return false;
-    const op = request.op as ArrivalOp;
-    if (session.arrivals[op].take(this.now())) return false;
-    this.fail(session, request.id, 'rate_limited', ARRIVAL_LIMITS[op].refusal);
+    const refusal = session.intake.refusal(request.op, this.now());
+    if (refusal === null) return false;
+    this.fail(session, request.id, 'rate_limited', refusal);
     return true;
   }
 
-  /**
-   * Counts a request in flight. At the bound, reading the connection pauses until half of
-   * what is pending is answered; a client that cannot pause is refused past the bound.
-   */
+  /** Counts a request in flight (see {@link RequestIntake}); false when it was refused. */
   private admit(session: Session<A>, id: number, size: number): boolean {
-    const maxCount = this.options.maxPendingRequests ?? DEFAULTS.maxPendingRequests;
-    const maxBytes = this.options.maxPendingBytes ?? DEFAULTS.maxPendingBytes;
-    const { client } = session;
-    const pausable = client.pause !== undefined && client.resume !== undefined;
-    if (!pausable && (session.pending >= maxCount || session.pendingBytes >= maxBytes)) {
-      this.fail(session, id, 'rate_limited', `more than ${maxCount} requests waiting for an answer`);
-      return false;
-    }
-    session.pending++;
-    session.pendingBytes += size;
-    if (pausable && !session.paused && (session.pending >= maxCount || session.pendingBytes >= maxBytes)) {
-      session.paused = true;
-      this.metrics.readPauses++;
-      client.pause!();
-    }
-    return true;
+    const outcome = session.intake.admit(size);
+    if (outcome === 'paused') this.metrics.readPauses++;
+    if (outcome !== 'refused') return true;
+    this.fail(session, id, 'rate_limited', session.intake.boundMessage);
+    return false;
   }
 
   private release(session: Session<A>, size: number): void {
-    session.pending--;
-    session.pendingBytes -= size;
-    if (!session.paused || session.closed) return;
-    const maxCount = this.options.maxPendingRequests ?? DEFAULTS.maxPendingRequests;
-    const maxBytes = this.options.maxPendingBytes ?? DEFAULTS.maxPendingBytes;
-    if (session.pending <= maxCount / 2 && session.pendingBytes <= maxBytes / 2) {
-      session.paused = false;
-      session.client.resume!();
-    }
+    session.intake.release(size, !session.closed);
   }
 
   // ───────────────────────────── requests ─────────────────────────────
@@ -523,6 +482,7 @@ export class ChannelHub<A = unknown> {
 
   /** Drops a subscription the client did not ask to drop, and tells it so. */
   private endSubscription(session: Session<A>, channel: string, code: ErrorCode, message: string): void {
+    if (!session.subscriptions.has(channel)) return;
     // Unsubscribed as the member that joined: its leave is announced.
     this.dropSubscription(session, channel);
     this.reply(session, encodeUnsubPush(channel, code, message));
