@@ -272,10 +272,13 @@ describe('every op, answered as docs/protocol.md shows', () => {
       assert.deepEqual(empty, { op: 'ok', id: 1, epoch: empty.epoch, messages: [] });
       for (let n = 1; n <= 60; n++) await ok(c, 'pub', { ch: 'h', data: { text: `m${n}` } });
       const two = await c.request('history', { ch: 'h', limit: 2 });
+      // Reading a channel that did not exist created nothing: its epoch is not the one that began with the first publish.
+      assert.notEqual(two.epoch, empty.epoch);
+      assert.equal((await ok(c, 'history', { ch: 'h', limit: 1 })).epoch, two.epoch, 'which stays');
       assert.deepEqual(two, {
         op: 'ok',
         id: two.id,
-        epoch: empty.epoch,
+        epoch: two.epoch,
         messages: [
           { offset: 59, data: { text: 'm59' } },
           { offset: 60, data: { text: 'm60' } },

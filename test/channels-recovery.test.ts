@@ -310,21 +310,23 @@ describe('idempotent publishes over the wire', () => {
       await ok(sub1, 'sub', { ch: 'orders' });
       await ok(sub2, 'sub', { ch: 'orders' });
       const publisher = await s.connect();
-      const first = await publisher.request('pub', { ch: 'orders', data: { sku: 'A-1' }, key: 'c7f3-0001' });
-      const again = await publisher.request('pub', { ch: 'orders', data: { sku: 'A-1' }, key: 'c7f3-0001' });
+      // The sender id is the client's own (the SDK makes one at random): keys are scoped to it.
+      const sender = 'c7f3-client';
+      const first = await publisher.request('pub', { ch: 'orders', data: { sku: 'A-1' }, key: 'c7f3-0001', sender });
+      const again = await publisher.request('pub', { ch: 'orders', data: { sku: 'A-1' }, key: 'c7f3-0001', sender });
       assert.deepEqual(first, { op: 'ok', id: 1, offset: 1, delivered: 2 });
       assert.deepEqual(again, { op: 'ok', id: 2, offset: 1, delivered: 0 });
 
       // Resent after a reconnect, as a client does after losing its connection mid-publish.
       publisher.terminate();
       const reconnected = await s.connect();
-      const resent = await reconnected.request('pub', { ch: 'orders', data: { sku: 'A-1' }, key: 'c7f3-0001' });
+      const resent = await reconnected.request('pub', { ch: 'orders', data: { sku: 'A-1' }, key: 'c7f3-0001', sender });
       assert.deepEqual(resent, { op: 'ok', id: 1, offset: 1, delivered: 0 });
 
-      const next = await ok(reconnected, 'pub', { ch: 'orders', data: { sku: 'B-2' }, key: 'c7f3-0002' });
+      const next = await ok(reconnected, 'pub', { ch: 'orders', data: { sku: 'B-2' }, key: 'c7f3-0002', sender });
       assert.equal(next.offset, 2);
       // The same key on another channel is another publish.
-      const elsewhere = await ok(reconnected, 'pub', { ch: 'invoices', data: { sku: 'A-1' }, key: 'c7f3-0001' });
+      const elsewhere = await ok(reconnected, 'pub', { ch: 'invoices', data: { sku: 'A-1' }, key: 'c7f3-0001', sender });
       assert.deepEqual([elsewhere.offset, elsewhere.delivered], [1, 0]);
 
       for (const c of [sub1, sub2]) {
@@ -350,7 +352,8 @@ describe('idempotent publishes over the wire', () => {
       await ok(watcher, 'sub', { ch: 'burst' });
       const clients = await Promise.all(Array.from({ length: 5 }, () => s.connect()));
       const answers = await Promise.all(
-        clients.flatMap((c) => Array.from({ length: 4 }, () => c.request('pub', { ch: 'burst', data: 'x', key: 'one' }))),
+        // One sender's retries over several connections (keys are scoped to the sender).
+        clients.flatMap((c) => Array.from({ length: 4 }, () => c.request('pub', { ch: 'burst', data: 'x', key: 'one', sender: 'one-client' }))),
       );
       assert.ok(
         answers.every((a) => a.op === 'ok' && a.offset === 1),

@@ -18,6 +18,18 @@ export interface ChannelMessage {
 export interface PublishResult extends StreamPosition {
   /** True when the idempotency key was seen: nothing was published, `offset` is the first one's. */
   duplicate: boolean;
+  /** With `duplicate`: the key was seen with other data (a misused key, not a retry). */
+  conflict?: boolean;
+}
+
+export interface PublishOptions {
+  /** Makes the publish idempotent within the engine's window. */
+  key?: string;
+  /**
+   * Who publishes: `key` is scoped to it, so another publisher's same key is another key
+   * (and cannot make this publisher's message count as a repeat).
+   */
+  publisher?: string;
 }
 
 export interface HistoryQuery {
@@ -68,7 +80,7 @@ export interface Engine {
   /** Starts delivering to `listener`; called once, before anything else. */
   start(listener: EngineListener): Promise<void>;
   /** Appends to the channel's history and delivers to every subscribed node. */
-  publish(channel: string, data: string, options?: { key?: string }): Promise<PublishResult>;
+  publish(channel: string, data: string, options?: PublishOptions): Promise<PublishResult>;
   subscribe(channel: string): Promise<void>;
   unsubscribe(channel: string): Promise<void>;
   history(channel: string, query?: HistoryQuery): Promise<HistoryResult>;

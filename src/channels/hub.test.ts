@@ -719,7 +719,7 @@ describe('rate limits', () => {
     });
   });
 
-  test('subscribes and rpc calls have limits of their own; ping has none', async () => {
+  test('subscribes and rpc calls have limits of their own; ping has its own (pingRate, burst 50)', async () => {
     await withRig(
       {
         subscribeRate: { perSecond: 1, burst: 2 },

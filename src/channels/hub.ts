@@ -6,6 +6,7 @@ import {
   encodeMsg,
   encodeOk,
   encodePong,
+  encodeUnsubPush,
   parseRequest,
   resolveWireLimits,
   type ClientRequest,
@@ -21,6 +22,7 @@ import { ChannelError } from './channel-error.js';
 import { EngineUnavailableError, type ChannelMessage, type Engine, type PresenceEvent } from './engine.js';
 import { MemoryEngine } from './memory-engine.js';
 import { newChannelMetrics, type ChannelMetrics } from './metrics.js';
+import { RequestIntake, type IntakeOptions } from './intake.js';
 import { TokenBucket, type RateLimit } from './rate-limit.js';
 import { validateWith, type StandardSchemaV1 } from '../wire/index.js';
 
@@ -32,12 +34,20 @@ export interface ChannelClient<A = unknown> {
   readonly auth: A;
   /** The presence member; without one the connection does not appear in presence. */
   readonly member: Member | undefined;
+  /** Who the upgrade authenticated (see {@link ChannelIdentity.user}). */
+  readonly user?: string;
   /** Sends one JSON text frame. */
   send(text: string): void;
   close(code: number, reason: string): void;
   /** Starts receiving what {@link Broadcaster.broadcast} sends to the channel. */
   join(channel: string): void;
   leave(channel: string): void;
+  /**
+   * Stops reading the connection's requests (frames already read may still arrive), and
+   * starts again. Without them, requests past `maxPendingRequests` are refused instead.
+   */
+  pause?(): void;
+  resume?(): void;
 }
 
 /** Writes one text to every connection that joined a channel (encoded once); returns how many. */
@@ -56,6 +66,12 @@ export interface RequestContext<A = unknown> {
 export interface ChannelIdentity<A> {
   auth: A;
   member?: Member;
+  /**
+   * Who this is, stable across tokens (a user id): idempotency keys are scoped to it, so a
+   * retry after a reconnect or a token refresh is still recognised. Without it, keys are
+   * scoped to the SDK's random `sender` id, or to the connection.
+   */
+  user?: string;
   /** Ms since the epoch; after it, requests are refused until the client re-authenticates. */
   expiresAt?: number;
 }
@@ -88,6 +104,25 @@ export interface ChannelHubOptions<A = unknown> {
   subscribeRate?: RateLimit;
   /** Rpc calls per second per connection (default 50/s, burst 100). */
   rpcRate?: RateLimit;
+  /** History requests per second per connection (default 20/s, burst 100). */
+  historyRate?: RateLimit;
+  /** Presence requests per second per connection (default 20/s, burst 100). */
+  presenceRate?: RateLimit;
+  /** Unsubscribes per second per connection (default 100/s, burst 1000, as subscribes). */
+  unsubscribeRate?: RateLimit;
+  /** Pings per second per connection (default 10/s, burst 50). */
+  pingRate?: RateLimit;
+  /** `auth` requests per second per connection (default 1/s, burst 10): each one runs `authenticateToken`. */
+  authRate?: RateLimit;
+  /**
+   * Requests of one connection read but not yet answered (default 256). Past it the hub
+   * stops reading the connection until half of them are answered; requests that were
+   * already read meanwhile still wait their turn, so a burst (a reconnect resubscribing
+   * everything) is never refused. A client that cannot pause is answered `rate_limited`.
+   */
+  maxPendingRequests?: number;
+  /** The same bound on the requests' total text (UTF-16 code units, default 1 MiB). */
+  maxPendingBytes?: number;
   /**
    * Sustained abuse: this many `bad_request`/`rate_limited` answers within `abuseWindow`
    * ms close the connection with 1008 (default 100 within 10000 ms).
@@ -135,6 +170,10 @@ interface Session<A> {
   subscriptions: Map<string, Subscription>;
   /** Requests other than rpc and ping run one after another, in the order they came. */
   queue: Promise<void>;
+  /** Arrival rate limits, and the requests read and not yet answered (ping aside). */
+  intake: RequestIntake;
+  /** The authenticated user, which scopes idempotency keys. */
+  user: string | undefined;
   closed: boolean;
   publishes: TokenBucket;
   subscribes: TokenBucket;
@@ -173,6 +212,8 @@ const POLICY_VIOLATION = 1008;
 const UNAUTHORIZED_CLOSE = 4401;
 /** Service restart: what a subscriber whose stream could not be re-read is closed with. */
 const SERVICE_RESTART = 1012;
+/** setTimeout's longest delay (2^31 − 1 ms, 24.8 days); a longer one fires at once. */
+const MAX_TIMER_DELAY = 2 ** 31 - 1;
 
 /**
  * The hotline.v1 channel protocol for the connections of one node: requests in, answers
@@ -238,6 +279,8 @@ export class ChannelHub<A = unknown> {
       expiryTimer: null,
       subscriptions: new Map(),
       queue: Promise.resolve(),
+      intake: new RequestIntake(this.intakeOptions(), now, client),
+      user: client.user,
       closed: false,
       publishes: new TokenBucket(this.options.publishRate ?? DEFAULTS.publishRate, now),
       subscribes: new TokenBucket(this.options.subscribeRate ?? DEFAULTS.subscribeRate, now),
@@ -271,12 +314,15 @@ export class ChannelHub<A = unknown> {
     }
     const request = parsed.request;
     this.metrics.requests[request.op]++;
+    if (this.overArrivalRate(session, request)) return;
     if (request.op === 'ping') {
       client.send(encodePong(request.id));
       return;
     }
+    if (!this.admit(session, request.id, text.length)) return;
+    const done = (): void => this.release(session, text.length);
     if (request.op === 'auth') {
-      session.queue = session.queue.then(() => this.run(session, request.id, () => this.authenticate(session, request.id, request.token)));
+      session.queue = session.queue.then(() => this.run(session, request.id, () => this.authenticate(session, request.id, request.token))).then(done, done);
       return;
     }
     if (request.op === 'rpc') {
@@ -287,7 +333,7 @@ export class ChannelHub<A = unknown> {
         const refusal = this.refusal(session);
         if (refusal !== null) return this.fail(session, request.id, 'unauthorized', refusal);
         return this.rpc(session, request);
-      });
+      }).then(done, done);
       return;
     }
     session.queue = session.queue.then(() =>
@@ -300,7 +346,7 @@ export class ChannelHub<A = unknown> {
         }
         return this.channelRequest(session, request);
       }),
-    );
+    ).then(done, done);
   }
 
   /** A binary frame: hotline.v1 is JSON text only. */
@@ -317,6 +363,38 @@ export class ChannelHub<A = unknown> {
   /** Local subscribers of a channel (across its sessions, recovering or live). */
   localSubscribers(channel: string): number {
     return this.channels.get(channel)?.sessions.size ?? 0;
+  }
+
+  // ───────────────────────────── intake ─────────────────────────────
+
+  private intakeOptions(): IntakeOptions {
+    const o = this.options;
+    return {
+      rates: { history: o.historyRate, presence: o.presenceRate, unsub: o.unsubscribeRate, ping: o.pingRate, auth: o.authRate },
+      maxPendingRequests: o.maxPendingRequests,
+      maxPendingBytes: o.maxPendingBytes,
+    };
+  }
+
+  /** Answers rate_limited (and true) when an arrival-limited op comes too fast: it is never queued. */
+  private overArrivalRate(session: Session<A>, request: ClientRequest): boolean {
+    const refusal = session.intake.refusal(request.op, this.now());
+    if (refusal === null) return false;
+    this.fail(session, request.id, 'rate_limited', refusal);
+    return true;
+  }
+
+  /** Counts a request in flight (see {@link RequestIntake}); false when it was refused. */
+  private admit(session: Session<A>, id: number, size: number): boolean {
+    const outcome = session.intake.admit(size);
+    if (outcome === 'paused') this.metrics.readPauses++;
+    if (outcome !== 'refused') return true;
+    this.fail(session, id, 'rate_limited', session.intake.boundMessage);
+    return false;
+  }
+
+  private release(session: Session<A>, size: number): void {
+    session.intake.release(size, !session.closed);
   }
 
   // ───────────────────────────── requests ─────────────────────────────
@@ -353,24 +431,92 @@ export class ChannelHub<A = unknown> {
     const identity = await check(token, this.context(session));
     if (session.closed) return;
     session.auth = identity.auth;
-    // The presence member stays the one subscriptions announced; a refresh changes credentials.
-    if (session.subscriptions.size === 0) session.member = identity.member;
+    session.user = identity.user;
     session.authenticated = true;
     this.setExpiry(session, identity.expiresAt);
+    // Subscriptions the new identity may not read end as the member that joined them.
+    await this.recheckSubscriptions(session);
+    if (session.closed) return;
+    await this.replaceMember(session, identity.member);
     this.reply(session, encodeOk(id, identity.expiresAt === undefined ? {} : { expiresAt: identity.expiresAt }));
+  }
+
+  /**
+   * After an `auth`, every subscription is asked of canSubscribe again as the new identity:
+   * the ones it no longer allows end, and the client is told with an `unsub` push.
+   */
+  private async recheckSubscriptions(session: Session<A>): Promise<void> {
+    const check = this.options.canSubscribe;
+    if (check === undefined || session.subscriptions.size === 0) return;
+    const context = this.context(session);
+    const verdicts = await Promise.all(
+      [...session.subscriptions.keys()].map(async (channel): Promise<[string, ChannelError | null]> => {
+        try {
+          return [channel, (await check(context, channel)) ? null : new ChannelError('forbidden', `no longer allowed to read ${channel}`)];
+        } catch (error) {
+          if (error instanceof ChannelError) return [channel, error];
+          (this.options.onError ?? defaultOnError)(error, context);
+          return [channel, new ChannelError('internal', `could not check ${channel} again`)];
+        }
+      }),
+    );
+    for (const [channel, refusal] of verdicts) {
+      if (refusal !== null && !session.closed) this.endSubscription(session, channel, refusal.code, refusal.message);
+    }
+  }
+
+  /** The identity's presence member changed: in each channel, leave as the old one and join as the new. */
+  private async replaceMember(session: Session<A>, member: Member | undefined): Promise<void> {
+    const former = session.member;
+    session.member = member;
+    if (JSON.stringify(former) === JSON.stringify(member)) return;
+    for (const channel of session.subscriptions.keys()) {
+      try {
+        if (former !== undefined) await this.engine.leave(channel, session.client.id);
+        if (member !== undefined && session.subscriptions.has(channel)) await this.engine.join(channel, session.client.id, member);
+      } catch (error) {
+        (this.options.onError ?? defaultOnError)(error, this.context(session));
+      }
+    }
+  }
+
+  /** Drops a subscription the client did not ask to drop, and tells it so. */
+  private endSubscription(session: Session<A>, channel: string, code: ErrorCode, message: string): void {
+    if (!session.subscriptions.has(channel)) return;
+    // Unsubscribed as the member that joined: its leave is announced.
+    this.dropSubscription(session, channel);
+    this.reply(session, encodeUnsubPush(channel, code, message));
   }
 
   private setExpiry(session: Session<A>, expiresAt: number | undefined): void {
     session.expiresAt = expiresAt;
+    this.armExpiry(session);
+  }
+
+  /**
+   * At expiresAt the subscriptions end (nothing more is delivered to the old identity); a
+   * grace period later, a connection that has not re-authenticated is closed with 4401.
+   * A deadline past setTimeout's range is reached in steps.
+   */
+  private armExpiry(session: Session<A>): void {
     if (session.expiryTimer !== null) clearTimeout(session.expiryTimer);
     session.expiryTimer = null;
-    if (expiresAt === undefined) return;
-    const grace = this.options.authGrace ?? 30_000;
-    session.expiryTimer = setTimeout(() => {
-      if (session.closed) return;
+    const expiresAt = session.expiresAt;
+    if (expiresAt === undefined || session.closed) return;
+    const now = this.now();
+    const closeAt = expiresAt + (this.options.authGrace ?? 30_000);
+    if (now >= closeAt) {
       session.client.close(UNAUTHORIZED_CLOSE, 'credentials expired');
       this.disconnect(session.client);
-    }, Math.max(0, expiresAt + grace - this.now()));
+      return;
+    }
+    if (now >= expiresAt) {
+      for (const channel of [...session.subscriptions.keys()]) {
+        this.endSubscription(session, channel, 'unauthorized', 'credentials expired: authenticate again, then subscribe');
+      }
+    }
+    const next = now < expiresAt ? expiresAt : closeAt;
+    session.expiryTimer = setTimeout(() => this.armExpiry(session), Math.min(next - now, MAX_TIMER_DELAY));
     (session.expiryTimer as { unref?: () => void }).unref?.();
   }
 
@@ -404,6 +550,9 @@ export class ChannelHub<A = unknown> {
     if (session.subscriptions.size >= max) return this.fail(session, id, 'too_large', `at most ${max} subscriptions per connection`);
     await this.authorize(this.options.canSubscribe?.(this.context(session), channel), channel, 'subscribe to');
     if (session.closed) return;
+    // The credentials may have expired while the hook decided.
+    const expired = this.refusal(session);
+    if (expired !== null) return this.fail(session, id, 'unauthorized', expired);
 
     const subscription: Subscription = { buffer: [], epoch: '', last: 0 };
     session.subscriptions.set(channel, subscription);
@@ -475,7 +624,10 @@ export class ChannelHub<A = unknown> {
     if (json.length > max) return this.fail(session, id, 'too_large', `data is ${json.length} characters of JSON; the limit is ${max}`);
     await this.authorize(this.options.canPublish?.(this.context(session), channel, data), channel, 'publish to');
     if (session.closed) return;
-    const result = await this.engine.publish(channel, json, { key: request.key });
+    const result = await this.engine.publish(channel, json, request.key === undefined ? {} : { key: request.key, publisher: this.publisherOf(session, request) });
+    if (result.conflict === true) {
+      return this.fail(session, id, 'bad_request', `key ${JSON.stringify(request.key)} was used for other data in ${channel}: use a fresh key for each message`);
+    }
     if (result.duplicate) {
       this.metrics.duplicatePublishes++;
       this.reply(session, encodeOk(id, { offset: result.offset, delivered: 0 }));
@@ -490,6 +642,16 @@ export class ChannelHub<A = unknown> {
       delivered = this.localSubscribers(channel);
     }
     this.reply(session, encodeOk(id, { offset: result.offset, delivered }));
+  }
+
+  /**
+   * Whose keys a publish's key is among: the authenticated user's, else the client's random
+   * sender id (kept across its reconnects), else this connection's alone.
+   */
+  private publisherOf(session: Session<A>, request: PubRequest): string {
+    if (session.user !== undefined) return `u:${session.user}`;
+    if (request.sender !== undefined) return `s:${request.sender}`;
+    return `c:${session.client.id}`;
   }
 
   private async history(session: Session<A>, id: number, channel: string, limit: number | undefined): Promise<void> {

@@ -8,6 +8,7 @@ export {
   type HistoryQuery,
   type HistoryResult,
   type PresenceEvent,
+  type PublishOptions,
   type PublishResult,
   type StreamPosition,
 } from './engine.js';
@@ -26,6 +27,8 @@ export {
   DEFAULT_HISTORY_SIZE,
   DEFAULT_HISTORY_TTL,
   DEFAULT_IDEMPOTENCY_WINDOW,
+  DEFAULT_MAX_CHANNELS,
+  DEFAULT_MAX_HISTORY_BYTES,
   MemoryEngine,
   type MemoryEngineOptions,
 } from './memory-engine.js';

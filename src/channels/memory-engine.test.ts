@@ -1,7 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { engineSuite, Recorder } from '../../test/support/engine-suite.js';
-import { MemoryEngine, type MemoryEngineOptions } from './memory-engine.js';
+import { ChannelError } from './channel-error.js';
+import { ENTRY_OVERHEAD, MemoryEngine, type MemoryEngineOptions } from './memory-engine.js';
 
 /** A memory engine on a clock the test moves. */
 function clocked(options: MemoryEngineOptions = {}): { engine: MemoryEngine; advance(ms: number): void; readonly time: number } {
@@ -233,6 +234,132 @@ describe('memory engine', () => {
       const pending = engine.publish('sync', '1');
       assert.equal(recorder.on('sync').length, 1);
       await pending;
+    } finally {
+      await engine.close();
+    }
+  });
+});
+
+describe('memory engine: bounds across channels', () => {
+  /** What one history entry of `data` in `channel` costs against maxHistoryBytes. */
+  const cost = (channel: string, data: string): number => ENTRY_OVERHEAD + channel.length + data.length;
+
+  test('maxHistoryBytes: the oldest entries go first, whatever their channel; recovery from before them is refused', async () => {
+    const data = 'x'.repeat(1_000);
+    const { engine, advance } = clocked({ maxHistoryBytes: 5 * cost('ch:a', data) });
+    await engine.start(new Recorder());
+    try {
+      await engine.subscribe('ch:a');
+      const { epoch } = (await engine.history('ch:a')).position;
+      for (const channel of ['ch:a', 'ch:b', 'ch:a', 'ch:c', 'ch:a']) {
+        await engine.publish(channel, data);
+        advance(1);
+      }
+      assert.equal(engine.retainedBytes, 5 * cost('ch:a', data), 'exactly full');
+      await engine.publish('ch:d', data);
+      assert.equal(engine.retainedBytes, 5 * cost('ch:a', data));
+      // The oldest entry was ch:a's first message.
+      assert.deepEqual(
+        (await engine.history('ch:a')).messages.map((m) => m.offset),
+        [2, 3],
+      );
+      assert.equal((await engine.history('ch:a', { since: { epoch, offset: 0 } })).recovered, false, 'offset 1 is gone');
+      assert.equal((await engine.history('ch:a', { since: { epoch, offset: 1 } })).recovered, true);
+      await engine.publish('ch:d', data);
+      await engine.publish('ch:d', data);
+      // Then ch:b's only message, then ch:a's second: ch:b (unsubscribed, empty) is forgotten.
+      assert.equal((await engine.history('ch:b')).position.offset, 0, 'ch:b is gone with its history: a new epoch');
+      assert.deepEqual(
+        (await engine.history('ch:a')).messages.map((m) => m.offset),
+        [3],
+      );
+      assert.equal((await engine.history('ch:a')).position.epoch, epoch, 'a subscribed channel keeps its epoch and offsets');
+      assert.ok(engine.retainedBytes <= 5 * cost('ch:a', data));
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test('publish keys count too, and go in the same order', async () => {
+    const { engine } = clocked({ historySize: 0, maxHistoryBytes: 3 * (ENTRY_OVERHEAD + 10) });
+    await engine.start(new Recorder());
+    try {
+      for (const key of ['key-000001', 'key-000002', 'key-000003', 'key-000004']) await engine.publish('keys', '1', { key });
+      assert.equal((await engine.publish('keys', '1', { key: 'key-000001' })).duplicate, false, 'the oldest key was let go');
+      assert.equal((await engine.publish('keys', '1', { key: 'key-000004' })).duplicate, true);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test('per-channel trimming gives its bytes back: 20,000 publishes to one channel with historySize 10', async () => {
+    const { engine } = clocked({ historySize: 10, maxHistoryBytes: 1_000_000 });
+    await engine.start(new Recorder());
+    try {
+      for (let n = 0; n < 20_000; n++) await engine.publish('one', 'abcdefghij');
+      assert.equal(engine.retainedBytes, 10 * cost('one', 'abcdefghij'));
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test('maxChannels: the least recently published channel nobody uses is forgotten; subscribed and occupied ones stay', async () => {
+    const { engine } = clocked({ maxChannels: 4 });
+    await engine.start(new Recorder());
+    try {
+      await engine.subscribe('used:sub');
+      await engine.publish('idle:1', '1');
+      await engine.join('used:member', 'c1', { id: 'u' });
+      const two = await engine.publish('idle:2', '1');
+      await engine.publish('idle:1', '2'); // idle:1 is now the more recently published
+      await engine.publish('new:1', '1');
+      assert.equal(engine.channelCount, 4);
+      assert.equal((await engine.history('idle:2')).position.offset, 0, 'idle:2 was forgotten');
+      assert.equal((await engine.history('idle:1')).position.offset, 2);
+      const back = await engine.publish('idle:2', '2');
+      assert.notEqual(back.epoch, two.epoch, 'it comes back in a new epoch');
+      assert.equal((await engine.history('idle:2', { since: { epoch: two.epoch, offset: 1 } })).recovered, false);
+      assert.deepEqual(await engine.members('used:member'), [{ id: 'u' }]);
+      assert.equal((await engine.history('used:sub')).position.offset, 0);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test('maxChannels all in use: a publish to a new channel is refused too_large; subscribing still works', async () => {
+    const { engine } = clocked({ maxChannels: 2 });
+    await engine.start(new Recorder());
+    try {
+      await engine.subscribe('a');
+      await engine.subscribe('b');
+      await assert.rejects(
+        engine.publish('c', '1'),
+        (error: unknown) => error instanceof ChannelError && error.code === 'too_large' && /maximum of 2 channels/.test(error.message),
+      );
+      assert.equal((await engine.publish('a', '1')).offset, 1, 'existing channels are served');
+      await engine.subscribe('c');
+      assert.equal(engine.channelCount, 3, 'subscriptions are bounded per connection, not here');
+      await engine.unsubscribe('c');
+      await engine.unsubscribe('b');
+      assert.equal((await engine.publish('d', '1')).offset, 1);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test('reading channels that do not exist creates nothing', async () => {
+    const { engine } = clocked();
+    await engine.start(new Recorder());
+    try {
+      for (let n = 0; n < 1_000; n++) {
+        const read = await engine.history(`none:${n}`, { since: { epoch: 'e', offset: 0 } });
+        assert.deepEqual([read.position.offset, read.recovered, read.messages], [0, false, []]);
+        assert.deepEqual(await engine.members(`none:${n}`), []);
+        assert.equal(await engine.subscriberCount(`none:${n}`), 0);
+      }
+      await engine.leave('none:x', 'c1');
+      assert.equal(engine.channelCount, 0);
+      assert.equal(engine.retainedBytes, 0);
     } finally {
       await engine.close();
     }

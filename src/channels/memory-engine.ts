@@ -1,13 +1,16 @@
 import type { Member } from '../wire/index.js';
+import { ChannelError } from './channel-error.js';
 import type {
   ChannelMessage,
   Engine,
   EngineListener,
   HistoryQuery,
   HistoryResult,
+  PublishOptions,
   PublishResult,
   StreamPosition,
 } from './engine.js';
+import { RetentionLedger, type Retained } from './retention.js';
 
 export interface MemoryEngineOptions {
   /** Messages kept per channel for history and recovery (default 100; 0 keeps none). */
@@ -16,6 +19,19 @@ export interface MemoryEngineOptions {
   historyTtl?: number;
   /** How long a publish key is remembered for idempotent publishes (ms, default 120000). */
   idempotencyWindow?: number;
+  /**
+   * What history and publish keys may hold across all channels, in UTF-16 code units of
+   * their data, keys and channel names plus {@link ENTRY_OVERHEAD} per entry (default 64 MiB).
+   * Past it the oldest entries go first, whatever their channel: a recovery from before
+   * them answers recovered:false.
+   */
+  maxHistoryBytes?: number;
+  /**
+   * Channels held at once (default 50000; an idle one costs about 1 KiB). Past it, the channel without subscribers or
+   * members published to least recently is forgotten with its history (its epoch ends);
+   * when every channel has subscribers, a publish to a new channel is refused `too_large`.
+   */
+  maxChannels?: number;
   /** Clock (ms); tests pass their own. */
   now?: () => number;
 }
@@ -23,19 +39,35 @@ export interface MemoryEngineOptions {
 export const DEFAULT_HISTORY_SIZE = 100;
 export const DEFAULT_HISTORY_TTL = 5 * 60_000;
 export const DEFAULT_IDEMPOTENCY_WINDOW = 2 * 60_000;
+export const DEFAULT_MAX_HISTORY_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_CHANNELS = 50_000;
+/** What a history entry or a key costs besides its strings (its objects), counted against maxHistoryBytes. */
+export const ENTRY_OVERHEAD = 128;
+/** Channels looked at, at most, for one to forget when a new one is needed past maxChannels. */
+const EVICTION_SCAN = 64;
 
-interface Stored {
+interface Stored extends Retained {
   message: ChannelMessage;
   at: number;
 }
 
+interface SeenKey extends Retained {
+  /** Its key in the channel's map (scoped to the publisher). */
+  key: string;
+  offset: number;
+  at: number;
+  /** A digest of the data it published: the same key with other data is refused. */
+  digest: string;
+}
+
 interface ChannelState {
+  name: string;
   epoch: string;
   offset: number;
   /** Oldest first. */
   history: Stored[];
-  /** Publish keys and the offset each got, oldest first (Map keeps insertion order). */
-  keys: Map<string, { offset: number; at: number }>;
+  /** Publish keys (scoped to their publisher) and the offset each got, oldest first (Map keeps insertion order). */
+  keys: Map<string, SeenKey>;
   subscribed: boolean;
   localSubscribers: number;
   members: Map<string, Member>;
@@ -51,9 +83,11 @@ function newEpoch(now: number): string {
 
 /**
  * The embedded engine: everything in this process, nothing to set up. Memory is bounded by
- * `historySize` and `historyTtl` per channel; a channel with no subscribers, members,
- * history or keys is forgotten, and comes back with a new epoch (its offsets restart, so a
- * client resuming from before cannot be confused). A restart loses everything: new epochs.
+ * `historySize` and `historyTtl` per channel, and across channels by `maxHistoryBytes` and
+ * `maxChannels`; a channel with no subscribers, members, history or keys is forgotten, and
+ * comes back with a new epoch (its offsets restart, so a client resuming from before cannot
+ * be confused). Reading a channel that does not exist creates nothing. A restart loses
+ * everything: new epochs.
  */
 export class MemoryEngine implements Engine {
   private readonly channels = new Map<string, ChannelState>();
@@ -61,6 +95,8 @@ export class MemoryEngine implements Engine {
   private readonly historySize: number;
   private readonly historyTtl: number;
   private readonly idempotencyWindow: number;
+  private readonly maxChannels: number;
+  private readonly ledger: RetentionLedger<ChannelState>;
   private readonly now: () => number;
   private sweeper: ReturnType<typeof setInterval> | null = null;
 
@@ -70,6 +106,8 @@ export class MemoryEngine implements Engine {
     this.historySize = options.historySize ?? DEFAULT_HISTORY_SIZE;
     this.historyTtl = options.historyTtl ?? DEFAULT_HISTORY_TTL;
     this.idempotencyWindow = options.idempotencyWindow ?? DEFAULT_IDEMPOTENCY_WINDOW;
+    this.maxChannels = options.maxChannels ?? DEFAULT_MAX_CHANNELS;
+    this.ledger = new RetentionLedger(options.maxHistoryBytes ?? DEFAULT_MAX_HISTORY_BYTES, (state, entry) => this.evictEntry(state, entry));
     this.now = options.now ?? Date.now;
   }
 
@@ -82,20 +120,38 @@ export class MemoryEngine implements Engine {
     return Promise.resolve();
   }
 
-  publish(channel: string, data: string, options: { key?: string } = {}): Promise<PublishResult> {
+  publish(channel: string, data: string, options: PublishOptions = {}): Promise<PublishResult> {
     const now = this.now();
-    const state = this.state(channel, now);
+    const state = this.channels.get(channel) ?? this.newChannel(channel, now, true);
+    if (state === null) {
+      return Promise.reject(new ChannelError('too_large', `the server holds its maximum of ${this.maxChannels} channels, all of them in use`));
+    }
+    // Most recently published last: the order in which idle channels are forgotten.
+    this.channels.delete(channel);
+    this.channels.set(channel, state);
     this.trim(state, now);
-    if (options.key !== undefined) {
-      const seen = state.keys.get(options.key);
-      if (seen !== undefined) return Promise.resolve({ epoch: state.epoch, offset: seen.offset, duplicate: true });
+    const key = options.key === undefined ? undefined : scopedKey(options.key, options.publisher);
+    const digest = key === undefined ? '' : dataDigest(data);
+    if (key !== undefined) {
+      const seen = state.keys.get(key);
+      if (seen !== undefined) {
+        const repeat: PublishResult = { epoch: state.epoch, offset: seen.offset, duplicate: true };
+        if (seen.digest !== digest) repeat.conflict = true;
+        return Promise.resolve(repeat);
+      }
     }
     const message: ChannelMessage = { channel, epoch: state.epoch, offset: ++state.offset, data };
     if (this.historySize > 0) {
-      state.history.push({ message, at: now });
-      if (state.history.length > this.historySize) state.history.shift();
+      const stored: Stored = { message, at: now, cost: ENTRY_OVERHEAD + channel.length + data.length, live: true };
+      state.history.push(stored);
+      if (state.history.length > this.historySize) this.ledger.released(state.history.shift()!);
+      this.ledger.add(state, stored);
     }
-    if (options.key !== undefined) state.keys.set(options.key, { offset: message.offset, at: now });
+    if (key !== undefined) {
+      const seen: SeenKey = { key, offset: message.offset, at: now, digest, cost: ENTRY_OVERHEAD + key.length, live: true };
+      state.keys.set(key, seen);
+      this.ledger.add(state, seen);
+    }
     if (state.subscribed) this.listener?.message(message);
     return Promise.resolve({ epoch: state.epoch, offset: message.offset, duplicate: false });
   }
@@ -116,7 +172,9 @@ export class MemoryEngine implements Engine {
 
   history(channel: string, query: HistoryQuery = {}): Promise<HistoryResult> {
     const now = this.now();
-    const state = this.state(channel, now);
+    const state = this.channels.get(channel);
+    // Nothing to read, and nothing created: the epoch is new, so no `since` recovers.
+    if (state === undefined) return Promise.resolve({ position: { epoch: newEpoch(now), offset: 0 }, messages: [], recovered: false });
     this.trim(state, now);
     const position: StreamPosition = { epoch: state.epoch, offset: state.offset };
     const since = query.since;
@@ -185,21 +243,66 @@ export class MemoryEngine implements Engine {
     return this.channels.size;
   }
 
+  /** What history and keys hold now, as counted against maxHistoryBytes. */
+  get retainedBytes(): number {
+    return this.ledger.bytes;
+  }
+
   private state(channel: string, now: number): ChannelState {
-    let state = this.channels.get(channel);
-    if (state === undefined) {
-      state = {
-        epoch: newEpoch(now),
-        offset: 0,
-        history: [],
-        keys: new Map(),
-        subscribed: false,
-        localSubscribers: 0,
-        members: new Map(),
-      };
-      this.channels.set(channel, state);
-    }
+    return this.channels.get(channel) ?? this.newChannel(channel, now, false)!;
+  }
+
+  /**
+   * A new channel; past maxChannels another one is forgotten first. Only a publish
+   * (`required`) is refused (null) when none can be: subscriptions are bounded per connection.
+   */
+  private newChannel(channel: string, now: number, required: boolean): ChannelState | null {
+    if (this.channels.size >= this.maxChannels && !this.forgetOldest() && required) return null;
+    const state: ChannelState = {
+      name: channel,
+      epoch: newEpoch(now),
+      offset: 0,
+      history: [],
+      keys: new Map(),
+      subscribed: false,
+      localSubscribers: 0,
+      members: new Map(),
+    };
+    this.channels.set(channel, state);
     return state;
+  }
+
+  /**
+   * Forgets the least recently published channel that nobody uses (no subscriber, no
+   * member), with its history and keys. Channels in use that it passes move to the back,
+   * so the next search starts past them.
+   */
+  private forgetOldest(): boolean {
+    let looked = 0;
+    for (const [channel, state] of this.channels) {
+      if (looked++ >= EVICTION_SCAN) break;
+      if (state.subscribed || state.localSubscribers > 0 || state.members.size > 0) {
+        this.channels.delete(channel);
+        this.channels.set(channel, state);
+        continue;
+      }
+      for (const stored of state.history) this.ledger.released(stored);
+      for (const seen of state.keys.values()) this.ledger.released(seen);
+      this.channels.delete(channel);
+      return true;
+    }
+    return false;
+  }
+
+  /** The ledger's oldest entry goes past maxHistoryBytes: it is the oldest of its channel too. */
+  private evictEntry(state: ChannelState, entry: Retained): void {
+    if ('message' in entry) {
+      const at = state.history[0] === entry ? 0 : state.history.indexOf(entry as Stored);
+      if (at >= 0) state.history.splice(at, 1);
+    } else {
+      state.keys.delete((entry as SeenKey).key);
+    }
+    this.forgetIfIdle(state.name, state);
   }
 
   private canRecover(state: ChannelState, since: StreamPosition): boolean {
@@ -215,12 +318,13 @@ export class MemoryEngine implements Engine {
       const cutoff = now - this.historyTtl;
       let drop = 0;
       while (drop < state.history.length && state.history[drop]!.at <= cutoff) drop++;
-      if (drop > 0) state.history.splice(0, drop);
+      if (drop > 0) for (const stored of state.history.splice(0, drop)) this.ledger.released(stored);
     }
     const keyCutoff = now - this.idempotencyWindow;
     for (const [key, seen] of state.keys) {
       if (seen.at > keyCutoff) break;
       state.keys.delete(key);
+      this.ledger.released(seen);
     }
   }
 
@@ -243,4 +347,25 @@ export class MemoryEngine implements Engine {
       this.forgetIfIdle(channel, state);
     }
   }
+}
+
+/** A key in the space of its publisher: the same key from another publisher is another key. */
+function scopedKey(key: string, publisher: string | undefined): string {
+  return publisher === undefined ? `:${key}` : `${publisher.length}:${publisher}:${key}`;
+}
+
+/**
+ * A 64-bit digest of published data (two FNV-1a hashes with different seeds), to tell a
+ * repeat of a keyed publish from a reuse of its key with other data. Not cryptographic: a
+ * key's scope holds only its own publisher's data, so nobody else can aim at a collision.
+ */
+function dataDigest(data: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ data.length;
+  for (let i = 0; i < data.length; i++) {
+    const c = data.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15);
+  }
+  return (a >>> 0).toString(36) + '.' + (b >>> 0).toString(36);
 }

@@ -25,7 +25,11 @@ export type ChannelEvents<T> = {
   subscribed: [event: SubscribedEvent];
   join: [member: Member];
   leave: [member: Member];
-  /** The server refused a resubscription (for example, permissions changed); the channel is unsubscribed. */
+  /**
+   * The server refused a resubscription, or ended the subscription itself (the connection's
+   * identity changed and may no longer read it, or its credentials expired): the channel is
+   * unsubscribed. `error.code` says why (`forbidden`, `unauthorized`, …).
+   */
   error: [error: Error];
 };
 

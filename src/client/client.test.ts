@@ -345,6 +345,28 @@ describe('requests in flight when the connection drops', () => {
     client.close();
   });
 
+  test('every publish carries the same unguessable sender id, across reconnects; another client has another', async () => {
+    const { client, server } = start();
+    server.last().accept();
+    void client.channel('room').publish(1).catch(() => {});
+    const sender = server.last().last('pub').sender;
+    assert.match(String(sender), /^[0-9a-f-]{32,36}$/, 'a UUID or 128 random bits');
+    server.last().drop();
+    await waitFor(() => server.sockets.length === 2, 'the reconnect');
+    server.last().accept();
+    void client.channel('room').publish(2).catch(() => {});
+    assert.deepEqual(
+      server.last().requests.filter((r) => r.op === 'pub').map((r) => r.sender),
+      [sender, sender],
+    );
+    const other = start();
+    other.server.last().accept();
+    void other.client.channel('room').publish(1).catch(() => {});
+    assert.notEqual(other.server.last().last('pub').sender, sender);
+    client.close();
+    other.client.close();
+  });
+
   test('each publish gets its own key unless one is given', () => {
     const { client, server } = start();
     server.last().accept();
@@ -554,6 +576,30 @@ describe('subscriptions', () => {
     assert.equal(channel.wanted, false);
     server.last().drop();
     await waitFor(() => server.sockets.length === 3, 'another reconnect');
+    server.last().accept();
+    assert.deepEqual(server.last().sent, [], 'not subscribed again');
+    client.close();
+  });
+
+  test('an unsub pushed by the server ends the subscription with an error event; later messages are dropped, no resubscription', async () => {
+    const { client, server } = start();
+    server.last().accept();
+    const channel = client.channel('room');
+    const errors: Error[] = [];
+    const got: number[] = [];
+    channel.on('error', (error) => errors.push(error));
+    const subscribed = channel.subscribe((_d, meta) => got.push(meta.offset));
+    server.last().reply({ op: 'ok', id: server.last().last('sub').id, epoch: 'e', offset: 0, recovered: false });
+    await subscribed;
+    server.last().reply({ op: 'msg', ch: 'room', offset: 1, data: 1 });
+    server.last().reply({ op: 'unsub', ch: 'room', code: 'forbidden', message: 'no longer allowed to read room' });
+    server.last().reply({ op: 'msg', ch: 'room', offset: 2, data: 2 });
+    assert.deepEqual(got, [1]);
+    assert.equal(errors.length, 1);
+    assert.ok(errors[0] instanceof HotlineError && errors[0].code === 'forbidden');
+    assert.equal(channel.wanted, false);
+    server.last().drop();
+    await waitFor(() => server.sockets.length === 2, 'the reconnect');
     server.last().accept();
     assert.deepEqual(server.last().sent, [], 'not subscribed again');
     client.close();

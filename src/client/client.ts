@@ -86,10 +86,24 @@ interface Pending {
   reject(error: HotlineError): void;
 }
 
+type WebCrypto = { randomUUID?: () => string; getRandomValues?: (array: Uint8Array) => Uint8Array };
+
 function randomKey(): string {
-  const crypto = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
+  const crypto = (globalThis as { crypto?: WebCrypto }).crypto;
   if (crypto?.randomUUID) return crypto.randomUUID();
   return Math.random().toString(36).slice(2) + Date.now().toString(36);
+}
+
+/**
+ * This client's `sender` id: the server scopes idempotency keys to it (when the connection
+ * has no authenticated user), so it must not be guessable. randomUUID needs a secure
+ * context; getRandomValues does not.
+ */
+function unguessableId(): string {
+  const crypto = (globalThis as { crypto?: WebCrypto }).crypto;
+  if (crypto?.randomUUID) return crypto.randomUUID();
+  if (crypto?.getRandomValues) return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+  return randomKey();
 }
 
 /**
@@ -103,6 +117,8 @@ export class HotlineClient extends Emitter<ClientEvents> implements ChannelHost 
   private readonly WebSocketClass: WebSocketConstructorLike;
   private readonly channels = new Map<string, Channel<never>>();
   private readonly pending = new Map<number, Pending>();
+  /** Sent with every publish, the same across reconnects, so that a retry's key is recognised. */
+  private readonly sender = unguessableId();
   /** Requests not yet sent, in order. */
   private queue: Pending[] = [];
   private readonly subscribing = new Map<string, Array<{ resolve(e: SubscribedEvent): void; reject(e: Error): void }>>();
@@ -204,7 +220,7 @@ export class HotlineClient extends Emitter<ClientEvents> implements ChannelHost 
   }
 
   publishTo(name: string, data: Json, key: string | undefined): Promise<{ offset: number; delivered: number }> {
-    return this.request('pub', { ch: name, data, key: key ?? randomKey() }, true).then((reply) => {
+    return this.request('pub', { ch: name, data, key: key ?? randomKey(), sender: this.sender }, true).then((reply) => {
       const ok = reply as { offset: number; delivered: number };
       return { offset: ok.offset, delivered: ok.delivered };
     });
@@ -345,6 +361,9 @@ export class HotlineClient extends Emitter<ClientEvents> implements ChannelHost 
       case 'leave':
         this.channels.get(message.ch)?.presenceEvent(message.op, message.member);
         return;
+      case 'unsub':
+        this.endedByServer(message.ch, new HotlineError(message.code, message.message));
+        return;
       case 'ok':
       case 'pong':
       case 'err': {
@@ -358,6 +377,18 @@ export class HotlineClient extends Emitter<ClientEvents> implements ChannelHost 
         return;
       }
     }
+  }
+
+  /** The server ended a subscription (the identity changed, or credentials expired): it is not resumed. */
+  private endedByServer(name: string, error: HotlineError): void {
+    const channel = this.channels.get(name);
+    if (channel === undefined || !channel.wanted) return;
+    channel.wanted = false;
+    channel.position = null;
+    const waiting = this.subscribing.get(name) ?? [];
+    this.subscribing.delete(name);
+    for (const w of waiting) w.reject(error);
+    channel.failed(error);
   }
 
   private onClose(socket: WebSocketLike, code: number, reason: string): void {

@@ -189,7 +189,9 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   private readPaused = false;
   /** Reading paused until the inflate budget refills. */
   private throttle: NodeJS.Timeout | null = null;
-  /** When reading was paused, for either reason (0 while reading). */
+  /** Paused by the application (pause()), apart from read backpressure and the budget. */
+  private userPaused = false;
+  /** When reading was paused, for any reason (0 while reading). */
   private pausedAt = 0;
   /** The protocol's received count when `partialSince` was set. */
   private partialCount = 0;
@@ -234,6 +236,27 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
     if (head.length > 0) this.onData(head);
   }
 
+  /**
+   * Stops reading from the peer, as `ws`'s `pause()`: what was already read is still
+   * delivered, then nothing more until `resume()` (the peer's writes stall in TCP).
+   */
+  pause(): void {
+    if (this.userPaused || this.closed) return;
+    this.userPaused = true;
+    this.pauseReading(Date.now());
+  }
+
+  resume(): void {
+    if (!this.userPaused) return;
+    this.userPaused = false;
+    if (!this.closed) this.resumeReading();
+  }
+
+  /** Whether `pause()` is in effect. */
+  get isPaused(): boolean {
+    return this.userPaused;
+  }
+
   /** Bytes read from and written to the socket so far, framing included. */
   get bytesReceived(): number {
     return this.socket.bytesRead;
@@ -263,7 +286,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
     return this.codec === null ? undefined : this.codec.sharedWindowBits;
   }
 
-  /** Whether this side stopped reading from the peer (backpressure or the inflate budget). */
+  /** Whether this side stopped reading from the peer (backpressure, the inflate budget or pause()). */
   get readingPaused(): boolean {
     return this.pausedAt !== 0;
   }
@@ -543,9 +566,9 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
     this.socket.pause();
   }
 
-  /** Reads again once neither backpressure nor the inflate budget holds reading. */
+  /** Reads again once nothing holds reading: backpressure, the inflate budget, pause(). */
   private resumeReading(): void {
-    if (this.pausedAt === 0 || this.readPaused || this.throttle !== null || this.engine.paused) return;
+    if (this.pausedAt === 0 || this.readPaused || this.userPaused || this.throttle !== null || this.engine.paused) return;
     // The time this side did not read does not count against the peer's partial message.
     if (this.partialSince !== 0) this.partialSince += Date.now() - this.pausedAt;
     this.pausedAt = 0;

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createClient, ErrorReply, type RedisClientOptions, type RedisClientType } from 'redis';
 import {
   DEFAULT_HISTORY_SIZE,
@@ -10,6 +10,7 @@ import {
   type EngineListener,
   type HistoryQuery,
   type HistoryResult,
+  type PublishOptions,
   type PublishResult,
   type StreamPosition,
 } from '../channels/index.js';
@@ -85,6 +86,15 @@ function newEpoch(now: number): string {
 /** A channel name as it appears inside a key's hash tag: without braces (escaped, reversibly). */
 function tagged(channel: string): string {
   return /[{}%]/.test(channel) ? channel.replace(/[{}%]/g, (c) => `%${c.charCodeAt(0).toString(16)}`) : channel;
+}
+
+/** The key (under the channel) of an idempotency key: scoped to its publisher, hashed to a bounded length. */
+function idempotencyKey(key: string, publisher: string | undefined): string {
+  return publisher === undefined ? `key:${key}` : `pkey:${sha1(`${publisher.length}:${publisher}:${key}`)}`;
+}
+
+function sha1(text: string): string {
+  return createHash('sha1').update(text).digest('base64url');
 }
 
 /** The URL without its password, for messages. */
@@ -236,9 +246,9 @@ export class RedisEngine implements Engine {
     await this.recover(false);
   }
 
-  async publish(channel: string, data: string, options: { key?: string } = {}): Promise<PublishResult> {
+  async publish(channel: string, data: string, options: PublishOptions = {}): Promise<PublishResult> {
     const keys = [this.key(channel, 'meta'), this.key(channel, 'log')];
-    if (options.key !== undefined) keys.push(this.key(channel, `key:${options.key}`));
+    if (options.key !== undefined) keys.push(this.key(channel, idempotencyKey(options.key, options.publisher)));
     const published = this.run(PUBLISH, keys, [
       newEpoch(this.now()),
       String(this.now()),
@@ -248,6 +258,7 @@ export class RedisEngine implements Engine {
       String(this.idempotencyWindow),
       this.pubsubName(channel),
       data,
+      options.key === undefined ? '' : sha1(data),
     ]);
     // A hub asks for the channel's subscriber count right after a publish (its `delivered`):
     // sent now, in the same write, it costs no round trip of its own.
@@ -264,7 +275,10 @@ export class RedisEngine implements Engine {
       // Only a subscriberCount() in the same turn as the publish's answer takes this count.
       setImmediate(forget);
     }
-    return { epoch: reply[0], offset: Number(reply[1]), duplicate: Number(reply[2]) === 1 };
+    const outcome = Number(reply[2]);
+    const result: PublishResult = { epoch: reply[0], offset: Number(reply[1]), duplicate: outcome !== 0 };
+    if (outcome === 2) result.conflict = true;
+    return result;
   }
 
   async subscribe(channel: string): Promise<void> {

@@ -6,7 +6,9 @@
  * Key layout (P = the key prefix, C = the channel's name, escaped so that it has no braces):
  *   P{C}:meta       hash: epoch, offset (the newest offset of the epoch)
  *   P{C}:log        stream: entry id `<offset>-0`, fields d (data, JSON text) and t (ms time)
- *   P{C}:key:K      string: the offset an idempotent publish with key K got (PX = window)
+ *   P{C}:key:K      string: `<offset>,<data digest>` of an idempotent publish with key K,
+ *                   when it had no publisher (PX = window)
+ *   P{C}:pkey:H     the same for key K of publisher P, H = sha1(`<length of P>:P:K`)
  *   P{C}:presence   hash: client id -> `<node>,<expiry ms>,<member JSON>`
  *   P{C}            pub/sub channel: messages and presence events (not a key)
  *   Pnodes:{live}         sorted set: node id, scored by the time its heartbeat expires
@@ -62,8 +64,9 @@ end
 /**
  * KEYS: meta, log[, idempotency key]
  * ARGV: epoch candidate, now, historySize, historyTtl, channel expiry (0: none),
- *       idempotency window, pub/sub name, data
- * Returns {epoch, offset, duplicate (0|1)}.
+ *       idempotency window, pub/sub name, data, data digest
+ * Returns {epoch, offset, outcome}: 0 published, 1 a repeat of the key, 2 the key with
+ * other data (nothing published; offset is the key's).
  */
 export const PUBLISH = script(
   'publish',
@@ -74,7 +77,13 @@ if idem then
   local epoch = redis.call('HGET', meta, 'epoch')
   local seen = redis.call('GET', idem)
   -- A key outliving its channel (it cannot, but for safety) belongs to a lost epoch.
-  if epoch and seen then return {epoch, tonumber(seen), 1} end
+  if epoch and seen then
+    local comma = string.find(seen, ',', 1, true)
+    if not comma then return {epoch, tonumber(seen), 1} end
+    local outcome = 1
+    if string.sub(seen, comma + 1) ~= ARGV[9] then outcome = 2 end
+    return {epoch, tonumber(string.sub(seen, 1, comma - 1)), outcome}
+  end
 end
 local epoch = open_channel(meta, log, ARGV[1], expire)
 local offset = redis.call('HINCRBY', meta, 'offset', 1)
@@ -102,7 +111,7 @@ if expire > 0 then
   redis.call('PEXPIRE', meta, expire)
   if size > 0 then redis.call('PEXPIRE', log, expire) end
 end
-if idem then redis.call('SET', idem, offset, 'PX', ARGV[6]) end
+if idem then redis.call('SET', idem, offset .. ',' .. ARGV[9], 'PX', ARGV[6]) end
 redis.call('PUBLISH', ARGV[7], 'm' .. epoch .. ',' .. offset .. ',' .. ARGV[8])
 return {epoch, offset, 0}
 `,

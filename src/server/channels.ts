@@ -59,6 +59,7 @@ class ConnectionClient<A> implements ChannelClient<A> {
     private readonly conn: WebSocketConnection<ChannelConnectionData<A>>,
     readonly auth: A,
     readonly member: Member | undefined,
+    readonly user: string | undefined,
   ) {}
 
   send(text: string): void {
@@ -75,6 +76,14 @@ class ConnectionClient<A> implements ChannelClient<A> {
 
   leave(channel: string): void {
     this.conn.unsubscribe(channel);
+  }
+
+  pause(): void {
+    this.conn.pause();
+  }
+
+  resume(): void {
+    this.conn.resume();
   }
 }
 
@@ -100,7 +109,7 @@ export function channelsEndpoint<A = undefined>(
     },
     handlers: {
       open(conn) {
-        const client = new ConnectionClient(conn, conn.data.identity.auth, conn.data.identity.member);
+        const client = new ConnectionClient(conn, conn.data.identity.auth, conn.data.identity.member, conn.data.identity.user);
         conn.data.client = client;
         hub.connect(client, conn.data.identity.expiresAt);
       },

@@ -39,6 +39,11 @@ export function encodeErr(id: number | undefined, code: ErrorCode, message: stri
   return JSON.stringify(id === undefined ? { op: 'err', code, message } : { op: 'err', id, code, message });
 }
 
+/** The server ending a subscription by itself (see {@link UnsubPush}). */
+export function encodeUnsubPush(ch: string, code: ErrorCode, message: string): string {
+  return JSON.stringify({ op: 'unsub', ch, code, message });
+}
+
 export function encodePong(id: number): string {
   return `{"op":"pong","id":${JSON.stringify(id)}}`;
 }

@@ -36,6 +36,7 @@ export {
   type SubRequest,
   type UnsubOk,
   type UnsubRequest,
+  type UnsubPush,
 } from './messages.js';
 export { DEFAULT_WIRE_LIMITS, MAX_EPOCH_LENGTH, resolveWireLimits, type WireLimits } from './limits.js';
 export { CHANNEL_NAME_PUNCTUATION, isValidChannelName, validateChannelName } from './channel-name.js';
@@ -50,6 +51,7 @@ export {
   encodeMsg,
   encodeOk,
   encodePong,
+  encodeUnsubPush,
   type EncodedHistoryEntry,
   type OkFields,
 } from './encode.js';

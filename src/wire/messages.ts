@@ -45,6 +45,11 @@ export interface PubRequest {
   data: Json;
   /** Makes the publish idempotent: a repeat with the same key is not delivered again. */
   key?: string;
+  /**
+   * A random id the client keeps across its reconnects; the server scopes keys to it when
+   * the connection has no authenticated user, so nobody else can hit them.
+   */
+  sender?: string;
 }
 
 export interface PresenceRequest {
@@ -183,6 +188,17 @@ export interface Leave {
   member: Member;
 }
 
+/**
+ * The server ended a subscription on its own (the connection's identity changed and may no
+ * longer read the channel, or its credentials expired): no `msg` for it follows.
+ */
+export interface UnsubPush {
+  op: 'unsub';
+  ch: string;
+  code: ErrorCode;
+  message: string;
+}
+
 export interface ErrorMessage {
   op: 'err';
   /** The request's id; absent when the request could not be read far enough to find it. */
@@ -205,6 +221,6 @@ export interface ReplyTo {
   auth: AuthOk;
 }
 
-export type ServerMessage = OkReply | Pong | ChannelMessage | Join | Leave | ErrorMessage;
+export type ServerMessage = OkReply | Pong | ChannelMessage | Join | Leave | UnsubPush | ErrorMessage;
 
 export type ServerOp = ServerMessage['op'];

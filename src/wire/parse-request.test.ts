@@ -371,3 +371,16 @@ describe('parseRequest: auth', () => {
     }
   });
 });
+
+describe('parseRequest: numbers JSON cannot carry', () => {
+  test('data or params with a number that parses to ±Infinity is refused with the id; large finite ones pass', () => {
+    const tooLarge = '"data" holds a number too large for JSON (such as 1e400)';
+    refuses('{"op":"pub","id":5,"ch":"a","data":1e400}', 5, tooLarge);
+    refuses('{"op":"pub","id":5,"ch":"a","data":-1e400}', 5, tooLarge);
+    refuses(`{"op":"pub","id":5,"ch":"a","data":${'9'.repeat(400)}}`, 5, tooLarge);
+    refuses('{"op":"pub","id":5,"ch":"a","data":{"x":[1,{"y":[2,1E999]}]}}', 5, tooLarge);
+    refuses('{"op":"rpc","id":6,"method":"m","params":[1e309]}', 6, '"params" holds a number too large for JSON (such as 1e400)');
+    accepts('{"op":"pub","id":5,"ch":"a","data":[1e308,-1e308,1e-400]}', { op: 'pub', id: 5, ch: 'a', data: [1e308, -1e308, 0] });
+    accepts('{"op":"pub","id":5,"ch":"a","data":{"n":"1e400"}}', { op: 'pub', id: 5, ch: 'a', data: { n: '1e400' } });
+  });
+});

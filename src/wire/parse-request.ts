@@ -1,8 +1,9 @@
 import { validateChannelName } from './channel-name.js';
 import { ErrorCode } from './codes.js';
+import { hasNonFiniteNumber } from './finite.js';
 import { exceedsJsonDepth } from './json-depth.js';
 import { DEFAULT_WIRE_LIMITS, MAX_EPOCH_LENGTH, type WireLimits } from './limits.js';
-import { REQUEST_OPS, type ClientRequest, type Json, type RequestOp, type Since } from './messages.js';
+import { REQUEST_OPS, type ClientRequest, type Json, type PubRequest, type RequestOp, type Since } from './messages.js';
 
 export type ParseRequestResult =
   | { ok: true; request: ClientRequest }
@@ -66,13 +67,14 @@ function readRequest(op: RequestOp, id: number, fields: Fields, limits: WireLimi
     case 'pub': {
       const ch = channel(fields, limits);
       if (!Object.hasOwn(fields, 'data')) throw new FieldError('"data" is required (null is allowed)');
-      const data = fields['data'] as Json;
+      const data = finiteJson(fields['data'], '"data"');
       const key = own(fields, 'key');
-      if (key === undefined) return { op, id, ch, data };
-      if (typeof key !== 'string' || key.length === 0 || key.length > limits.maxKeyLength) {
-        throw new FieldError(`"key" must be a non-empty string of at most ${limits.maxKeyLength} characters`);
-      }
-      return { op, id, ch, data, key };
+      const sender = own(fields, 'sender');
+      if (key === undefined && sender === undefined) return { op, id, ch, data };
+      const request: PubRequest = { op, id, ch, data };
+      if (key !== undefined) request.key = keyField(key, '"key"', limits);
+      if (sender !== undefined) request.sender = keyField(sender, '"sender"', limits);
+      return request;
     }
     case 'presence':
       return { op, id, ch: channel(fields, limits) };
@@ -94,7 +96,7 @@ function readRequest(op: RequestOp, id: number, fields: Fields, limits: WireLimi
       }
       // null is a value here: the method gets exactly what the client sent.
       if (!Object.hasOwn(fields, 'params')) return { op, id, method };
-      return { op, id, method, params: fields['params'] as Json };
+      return { op, id, method, params: finiteJson(fields['params'], '"params"') };
     }
     case 'ping':
       return { op, id };
@@ -115,6 +117,19 @@ function channel(fields: Fields, limits: WireLimits): string {
   const problem = validateChannelName(ch, limits.maxChannelNameLength);
   if (problem !== null) throw new FieldError(`"ch" must be a channel name: ${problem}`);
   return ch;
+}
+
+function keyField(value: unknown, name: string, limits: WireLimits): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > limits.maxKeyLength) {
+    throw new FieldError(`${name} must be a non-empty string of at most ${limits.maxKeyLength} characters`);
+  }
+  return value;
+}
+
+/** The value as JSON to pass on: refused when it holds a number JSON cannot write back. */
+function finiteJson(value: unknown, name: string): Json {
+  if (hasNonFiniteNumber(value)) throw new FieldError(`${name} holds a number too large for JSON (such as 1e400)`);
+  return value as Json;
 }
 
 function readSince(fields: Fields): Since | undefined {

@@ -39,6 +39,13 @@ export function parseServerMessage(text: string): ServerMessage | null {
     }
     case 'err':
       return readErr(value);
+    case 'unsub': {
+      const ch = own(value, 'ch');
+      const rawCode = own(value, 'code');
+      const message = own(value, 'message');
+      if (typeof ch !== 'string' || typeof rawCode !== 'string' || typeof message !== 'string') return null;
+      return { op: 'unsub', ch, code: isErrorCode(rawCode) ? rawCode : ErrorCode.Internal, message };
+    }
     default:
       return null;
   }

@@ -248,8 +248,8 @@ export function engineSuite(name: string, make: (options: EngineSuiteOptions) =>
       test('since offset 0 of an empty channel: recovered, nothing to replay', () =>
         withEngine(async (engine) => {
           const ch = channelName('since-empty');
-          const { epoch } = (await engine.history(ch)).position;
           await engine.subscribe(ch);
+          const { epoch } = (await engine.history(ch)).position;
           const result = await engine.history(ch, { since: { epoch, offset: 0 } });
           assert.equal(result.recovered, true);
           assert.deepEqual(result.messages, []);
@@ -308,9 +308,9 @@ export function engineSuite(name: string, make: (options: EngineSuiteOptions) =>
           const again = await engine.publish(ch, '"once"', { key: 'k-1' });
           assert.deepEqual(first, { epoch: first.epoch, offset: 1, duplicate: false });
           assert.deepEqual(again, { epoch: first.epoch, offset: 1, duplicate: true });
-          // A repeat with other data is still the same publish.
+          // The key with other data is a misused key, not a repeat: refused, nothing published.
           const third = await engine.publish(ch, '"other"', { key: 'k-1' });
-          assert.deepEqual(third, { epoch: first.epoch, offset: 1, duplicate: true });
+          assert.deepEqual(third, { epoch: first.epoch, offset: 1, duplicate: true, conflict: true });
           const next = await engine.publish(ch, '"next"', { key: 'k-2' });
           assert.equal(next.offset, 2, 'a duplicate takes no offset');
           const plain = await engine.publish(ch, '"plain"');
@@ -343,6 +343,34 @@ export function engineSuite(name: string, make: (options: EngineSuiteOptions) =>
           assert.equal(inB.duplicate, false);
           assert.equal(inB.offset, 1);
           assert.equal((await engine.publish(b, '"b"', { key: 'shared' })).duplicate, true);
+        }));
+
+      test('keys are scoped to their publisher: the same key from another publisher is another key', () =>
+        withEngine(async (engine, recorder) => {
+          const ch = channelName('key-scope');
+          await engine.subscribe(ch);
+          const victim = await engine.publish(ch, '"mine"', { key: 'k', publisher: 'u:victim' });
+          const attacker = await engine.publish(ch, '"theirs"', { key: 'k', publisher: 'u:attacker' });
+          const unscoped = await engine.publish(ch, '"anon"', { key: 'k' });
+          assert.deepEqual(
+            [victim, attacker, unscoped].map((r) => [r.offset, r.duplicate]),
+            [
+              [1, false],
+              [2, false],
+              [3, false],
+            ],
+          );
+          // The victim's retry is still recognised, and a reuse with other data is not a repeat.
+          assert.deepEqual(await engine.publish(ch, '"mine"', { key: 'k', publisher: 'u:victim' }), { epoch: victim.epoch, offset: 1, duplicate: true });
+          assert.equal((await engine.publish(ch, '"changed"', { key: 'k', publisher: 'u:victim' })).conflict, true);
+          // A publisher whose name looks like another's scope prefix does not reach it.
+          assert.equal((await engine.publish(ch, '"x"', { key: 'k', publisher: 'u' })).duplicate, false);
+          assert.equal((await engine.publish(ch, '"y"', { key: 'victim:k', publisher: 'u:' })).duplicate, false);
+          await eventually(() => recorder.on(ch).length === 5, 'five deliveries');
+          assert.deepEqual(
+            recorder.on(ch).map((m) => m.data),
+            ['"mine"', '"theirs"', '"anon"', '"x"', '"y"'],
+          );
         }));
 
       test('concurrent publishes with one key: exactly one is new', () =>
