@@ -54,15 +54,46 @@ class FakeClient implements ChannelClient<{ user: string }> {
     readonly member: Member | undefined,
   ) {}
 
+  /**
+   * A socket buffer, for pacing tests: with `slow` set, every frame stays buffered until
+   * {@link drain}; otherwise it is written at once.
+   */
+  slow = false;
+  bufferedAmount = 0;
+  readonly backpressureLimit = 1024 * 1024;
+  /** Frames sent with send() (live traffic) while over the limit: a real connection's policy would act. */
+  overLimit = 0;
+  private drainWaiters: Array<() => void> = [];
+
   send(text: string): void {
+    if (this.bufferedAmount > this.backpressureLimit) this.overLimit++;
+    this.sendReliable(text);
+  }
+
+  sendReliable(text: string): void {
+    if (this.slow) this.bufferedAmount += text.length;
     this.log.push(JSON.parse(text) as Sent);
     const waiting = this.waiters;
     this.waiters = [];
     for (const wake of waiting) wake();
   }
 
+  drained(): Promise<void> {
+    if (this.closedWith !== null) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /** The peer read everything buffered. */
+  drain(): void {
+    this.bufferedAmount = 0;
+    const waiting = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const wake of waiting) wake();
+  }
+
   close(code: number, reason: string): void {
     this.closedWith ??= { code, reason };
+    this.drain();
   }
 
   join(channel: string): void {

@@ -16,6 +16,8 @@ export interface ChannelMetrics {
   recoveries: { recovered: number; notRecovered: number };
   /** Connections closed with 1008 for sustained abuse. */
   abuseCloses: number;
+  /** Connections closed with 1013 because live messages kept during their replay passed the backpressure limit. */
+  slowConsumerCloses: number;
   /** Open sessions and their subscriptions, now. */
   sessions: number;
   subscriptions: number;
@@ -38,6 +40,7 @@ export function newChannelMetrics(): ChannelMetrics {
     deliveries: 0,
     recoveries: { recovered: 0, notRecovered: 0 },
     abuseCloses: 0,
+    slowConsumerCloses: 0,
     sessions: 0,
     subscriptions: 0,
   };
