@@ -1,6 +1,8 @@
 import {
+  DEFAULT_HISTORY_LIMIT,
   SUBPROTOCOL,
   parseServerMessage,
+  type HistoryOk,
   type InferOutput,
   type Json,
   type Member,
@@ -8,7 +10,7 @@ import {
   type StandardSchemaV1,
 } from '../wire/index.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
-import { Channel, type ChannelHost, type SubscribedEvent } from './channel.js';
+import { Channel, type ChannelHost, type HistoryOptions, type HistoryPage, type SubscribedEvent } from './channel.js';
 import { Emitter } from './emitter.js';
 import { HotlineError } from './errors.js';
 
@@ -58,8 +60,10 @@ export interface ClientOptions {
    */
   token?: string | (() => string | Promise<string>);
   /**
-   * Close codes after which reconnecting is pointless (default: 1002, 1003, 1007, 1008 and
-   * 4401/4403, which a server can use for authentication failures).
+   * Close codes after which reconnecting is pointless (default: 1002, 1003, 1007, 1008,
+   * 1009 and 4401/4403, which a server can use for authentication failures). 1009 (message
+   * too big) is final because a reconnect would bring the same message again: the request
+   * retried, or the message replayed.
    */
   finalCloseCodes?: readonly number[];
 }
@@ -70,7 +74,9 @@ export type ClientEvents = {
   close: [event: { code: number; reason: string; willRetry: boolean }];
 };
 
-const DEFAULT_FINAL_CODES = [1002, 1003, 1007, 1008, 4401, 4403];
+const DEFAULT_FINAL_CODES = [1002, 1003, 1007, 1008, 1009, 4401, 4403];
+/** Pages of one history() read restarted because the channel's epoch changed under them. */
+const HISTORY_RESTARTS = 3;
 const OPEN = 1;
 
 interface Pending {
@@ -210,14 +216,52 @@ export class HotlineClient extends Emitter<ClientEvents> implements ChannelHost 
     });
   }
 
-  historyOf(name: string, limit: number | undefined): Promise<{ epoch: string; messages: Array<{ offset: number; data: Json }> }> {
-    const fields: Record<string, Json> = { ch: name };
-    if (limit !== undefined) fields.limit = limit;
-    return this.request('history', fields, true).then((reply) => reply as unknown as { epoch: string; messages: Array<{ offset: number; data: Json }> });
+  /**
+   * Follows history pages (each bounded in bytes by the server) back from `before` until
+   * `limit` messages are in or none older are kept. The limit is always sent, the server's
+   * default when not given, so that pages after the first know where to stop.
+   */
+  async historyOf(name: string, options: HistoryOptions): Promise<HistoryPage<Json>> {
+    const limit = options.limit ?? DEFAULT_HISTORY_LIMIT;
+    for (let restarts = 0; ; restarts++) {
+      const read = await this.historyPages(name, limit, options.before);
+      if (read !== null) return read;
+      // The channel's history was lost between two pages (a new epoch): offsets restarted.
+      if (restarts === HISTORY_RESTARTS) throw new HotlineError('internal', `the history of ${name} kept changing epoch while it was read`);
+    }
+  }
+
+  /** One read of history pages, or null when the epoch changed between pages. */
+  private async historyPages(name: string, limit: number, before: number | undefined): Promise<HistoryPage<Json> | null> {
+    let messages: HistoryOk['messages'] = [];
+    let epoch: string | undefined;
+    for (;;) {
+      const fields: Record<string, Json> = { ch: name, limit: limit - messages.length };
+      if (before !== undefined) fields.before = before;
+      const page = (await this.request('history', fields, true)) as HistoryOk;
+      if (epoch !== undefined && page.epoch !== epoch) return null;
+      epoch = page.epoch;
+      messages = page.messages.concat(messages);
+      const more = page.more === true;
+      if (!more || messages.length >= limit || page.messages.length === 0) return { epoch, messages, more };
+      before = page.messages[0]!.offset;
+    }
   }
 
   presenceOf(name: string): Promise<Member[]> {
     return this.request('presence', { ch: name }, true).then((reply) => (reply as { members: Member[] }).members);
+  }
+
+  /**
+   * A channel saw a gap in its offsets (a message lost on the way): leave and subscribe
+   * again from its position. The server handles a connection's requests in order, so
+   * nothing of the old subscription follows the new one's answer, and the replay fills
+   * the gap (or the answer says recovered:false). Not open: the reconnect resubscribes.
+   */
+  resync(channel: Channel<never>): void {
+    if (!channel.wanted || this.currentState !== 'open' || this.socket?.readyState !== OPEN) return;
+    this.sendRaw({ op: 'unsub', id: this.nextId++, ch: channel.name });
+    this.sendSub(channel, false);
   }
 
   // ───────────────────────── connection ─────────────────────────
