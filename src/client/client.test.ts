@@ -212,7 +212,7 @@ describe('connection state', () => {
 });
 
 describe('final close codes', () => {
-  for (const code of [1002, 1003, 1007, 1008, 1009, 4401, 4403]) {
+  for (const code of [1002, 1003, 1007, 1008, 4401, 4403]) {
     test(`${code}: no retry, state closed, requests fail`, async () => {
       const { client, server, states, closes } = start();
       server.last().accept();
@@ -625,6 +625,46 @@ describe('subscriptions', () => {
     const event = await subscribed;
     client.close();
     assert.equal(event.first, true, 'the app never had this channel before: this is not a resubscription');
+  });
+});
+
+describe('requests that close the connection', () => {
+  test('1009 (message too big): requests in flight fail with too_large instead of going again; the client reconnects', async () => {
+    const { client, server, closes } = start();
+    server.last().accept();
+    const huge = client.channel('room').publish('x'.repeat(100));
+    const read = client.channel('room').history({ limit: 5 });
+    server.last().drop(1009, 'message exceeds the limit of 1048576 bytes');
+    await assert.rejects(huge, isCode('too_large'));
+    await assert.rejects(read, isCode('too_large'));
+    assert.deepEqual(closes, [{ code: 1009, reason: 'message exceeds the limit of 1048576 bytes', willRetry: true }]);
+    await waitFor(() => server.sockets.length === 2, 'the reconnect');
+    server.last().accept();
+    assert.deepEqual(server.last().ops, [], 'nothing was sent again');
+    const later = client.rpc('echo');
+    server.last().reply({ op: 'ok', id: server.last().last('rpc').id, result: 1 });
+    assert.equal(await later, 1);
+    client.close();
+  });
+
+  test(`a request in flight at ${3} drops in a row (an answer too big for the client: it fails with 1006) fails with disconnected, and is not asked again`, async () => {
+    const { client, server } = start();
+    server.last().accept();
+    const read = client.channel('room').history({ limit: 20 });
+    for (let connection = 1; connection <= 3; connection++) {
+      const socket = server.last();
+      assert.deepEqual(socket.ops, ['history'], `connection ${connection} asks`);
+      socket.drop(1006);
+      if (connection < 3) {
+        await waitFor(() => server.sockets.length === connection + 1, `reconnect ${connection}`);
+        server.last().accept();
+      }
+    }
+    await assert.rejects(read, (error: unknown) => isCode('disconnected')(error) && /3 times/.test((error as Error).message));
+    await waitFor(() => server.sockets.length === 4, 'the client reconnects all the same');
+    server.last().accept();
+    assert.deepEqual(server.last().ops, [], 'the request is not asked a fourth time');
+    client.close();
   });
 });
 

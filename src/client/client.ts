@@ -60,10 +60,8 @@ export interface ClientOptions {
    */
   token?: string | (() => string | Promise<string>);
   /**
-   * Close codes after which reconnecting is pointless (default: 1002, 1003, 1007, 1008,
-   * 1009 and 4401/4403, which a server can use for authentication failures). 1009 (message
-   * too big) is final because a reconnect would bring the same message again: the request
-   * retried, or the message replayed.
+   * Close codes after which reconnecting is pointless (default: 1002, 1003, 1007, 1008 and
+   * 4401/4403, which a server can use for authentication failures).
    */
   finalCloseCodes?: readonly number[];
 }
@@ -74,7 +72,15 @@ export type ClientEvents = {
   close: [event: { code: number; reason: string; willRetry: boolean }];
 };
 
-const DEFAULT_FINAL_CODES = [1002, 1003, 1007, 1008, 1009, 4401, 4403];
+const DEFAULT_FINAL_CODES = [1002, 1003, 1007, 1008, 4401, 4403];
+/** Message too big: the server refused something sent (or a client refused something received). */
+const MESSAGE_TOO_BIG = 1009;
+/**
+ * Drops a retried request may be in flight for before it fails instead: a request whose
+ * answer is too big for this client fails the connection every time it is answered (the
+ * WebSocket reports 1006 then, not 1009), and must not be asked again forever.
+ */
+const MAX_DROPS_IN_FLIGHT = 3;
 /** Pages of one history() read restarted because the channel's epoch changed under them. */
 const HISTORY_RESTARTS = 3;
 const OPEN = 1;
@@ -85,6 +91,8 @@ interface Pending {
   /** Safe to send again after a drop (idempotent: pub with its key, history, presence). */
   retry: boolean;
   sent: boolean;
+  /** Connections that dropped while it was in flight. */
+  drops: number;
   queuedAt: number;
   timer: ReturnType<typeof setTimeout> | null;
   timeout: number;
@@ -328,6 +336,7 @@ export class HotlineClient extends Emitter<ClientEvents> implements ChannelHost 
       text: JSON.stringify({ op: 'auth', id, token }),
       retry: false,
       sent: false,
+      drops: 0,
       queuedAt: Date.now(),
       timer: null,
       timeout: this.options.requestTimeout ?? 10_000,
@@ -446,12 +455,13 @@ export class HotlineClient extends Emitter<ClientEvents> implements ChannelHost 
       if (!request.sent) continue;
       this.pending.delete(request.id);
       if (request.timer !== null) clearTimeout(request.timer);
-      if (request.retry) {
+      const refusal = this.notRetried(request, code);
+      if (refusal === null) {
         request.sent = false;
         again.push(request);
         this.armQueueTimer(request);
       } else {
-        request.reject(new HotlineError('disconnected', 'the connection dropped before the answer'));
+        request.reject(refusal);
       }
     }
     this.queue = [...again, ...this.queue];
@@ -469,6 +479,17 @@ export class HotlineClient extends Emitter<ClientEvents> implements ChannelHost 
     if ((this.currentState as ClientState) !== 'reconnecting') return;
     const delay = backoffDelay(this.attempt++, this.options.reconnect);
     this.retryTimer = setTimeout(() => this.open(), delay);
+  }
+
+  /** Why a request in flight when the connection closed with `code` is not sent again, or null to retry it. */
+  private notRetried(request: Pending, code: number): HotlineError | null {
+    if (code === MESSAGE_TOO_BIG) {
+      // Sending the same bytes again brings the same 1009.
+      return new HotlineError('too_large', 'the connection closed with 1009 (message too big) while this request was in flight; it is not sent again');
+    }
+    if (!request.retry) return new HotlineError('disconnected', 'the connection dropped before the answer');
+    if (++request.drops < MAX_DROPS_IN_FLIGHT) return null;
+    return new HotlineError('disconnected', `the connection dropped ${request.drops} times while this request was in flight; it is not sent again`);
   }
 
   private shutdown(error: HotlineError): void {
@@ -530,6 +551,7 @@ export class HotlineClient extends Emitter<ClientEvents> implements ChannelHost 
       text: JSON.stringify({ op: 'sub', id, ...fields }),
       retry: false,
       sent: false,
+      drops: 0,
       queuedAt: Date.now(),
       timer: null,
       timeout: this.options.requestTimeout ?? 10_000,
@@ -571,6 +593,7 @@ export class HotlineClient extends Emitter<ClientEvents> implements ChannelHost 
         text: JSON.stringify({ op, id, ...fields }),
         retry,
         sent: false,
+        drops: 0,
         queuedAt: Date.now(),
         timer: null,
         timeout: timeout ?? this.options.requestTimeout ?? 10_000,
