@@ -70,15 +70,18 @@ export function encodeHistoryEntry(entry: EncodedHistoryEntry): string {
 
 /**
  * Bytes of `text` in UTF-8, as it goes over the wire (a string's length counts UTF-16
- * code units: a character beyond ASCII takes two or three bytes for one unit or two).
+ * code units: a character beyond ASCII takes two to four bytes for one unit or two).
  */
 export function utf8Length(text: string): number {
-  let bytes = text.length;
+  let bytes = 0;
   for (let i = 0; i < text.length; i++) {
     const unit = text.charCodeAt(i);
-    // A surrogate pair is 2 units and 4 bytes: each unit counts one more.
-    if (unit >= 0x800) bytes += unit >= 0xd800 && unit <= 0xdfff ? 1 : 2;
-    else if (unit >= 0x80) bytes += 1;
+    if (unit < 0x80) bytes += 1;
+    else if (unit < 0x800) bytes += 2;
+    else if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 4; // a surrogate pair: one character beyond the BMP
+      i++;
+    } else bytes += 3; // the rest of the BMP, and a lone surrogate (written as U+FFFD)
   }
   return bytes;
 }
