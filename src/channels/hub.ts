@@ -1,6 +1,5 @@
 import {
   encodeErr,
-  encodeHistoryEntry,
   encodeHistoryOk,
   encodeJoin,
   encodeLeave,
@@ -9,11 +8,9 @@ import {
   encodePong,
   parseRequest,
   resolveWireLimits,
-  utf8Length,
   DEFAULT_HISTORY_LIMIT,
   DEFAULT_MAX_HISTORY_ANSWER_BYTES,
   type ClientRequest,
-  type EncodedHistoryEntry,
   type ErrorCode,
   type HistoryRequest,
   type Json,
@@ -24,6 +21,7 @@ import {
   type WireLimits,
 } from '../wire/index.js';
 import { ChannelError } from './channel-error.js';
+import { historyPage } from './history-page.js';
 import { EngineUnavailableError, type ChannelMessage, type Engine, type PresenceEvent } from './engine.js';
 import { MemoryEngine } from './memory-engine.js';
 import { newChannelMetrics, type ChannelMetrics } from './metrics.js';
@@ -751,26 +749,6 @@ export class ChannelHub<A = unknown> {
       this.disconnect(session.client);
     }
   }
-}
-
-/**
- * The newest of `messages` (oldest first) that make at most `limit` entries and `maxBytes`
- * of answer, and whether older ones were left out. At least one entry, however big: a page
- * must move the reader on.
- */
-function historyPage(messages: readonly ChannelMessage[], limit: number, maxBytes: number): { entries: EncodedHistoryEntry[]; more: boolean } {
-  // The envelope: {"op":"ok","id":…,"epoch":"…","messages":[],"more":true}, generously.
-  let bytes = 160;
-  let first = messages.length;
-  while (first > 0 && messages.length - first < limit) {
-    const message = messages[first - 1]!;
-    const entry = utf8Length(encodeHistoryEntry({ offset: message.offset, dataJson: message.data })) + 1;
-    if (bytes + entry > maxBytes && first < messages.length) break;
-    bytes += entry;
-    first--;
-  }
-  const entries = messages.slice(first).map((m) => ({ offset: m.offset, dataJson: m.data }));
-  return { entries, more: first > 0 };
 }
 
 function defaultOnError(error: unknown): void {
