@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { WebSocket as WsWebSocket } from 'ws';
 import { assertServed, describeReport, MiB, Neighbour, RssSampler, startTarget, type AttackTarget } from './support/attack.js';
-import { closeClients, KiB, publishBig, range, recordChannel, sdk, waitFor, webSocketWith, type Big } from './support/delivery.js';
+import { closeClients, KiB, publishBig, range, recordChannel, sdk, tcpOf, waitFor, webSocketWith, type Big } from './support/delivery.js';
 import { CutProxy } from './support/sdk-proxy.js';
 
 /** At most this many 60 KiB messages per attack: well past what the kernel's socket buffers and 1 MiB hold. */
@@ -63,7 +63,7 @@ describe('against hotline serve', () => {
     reader.send(JSON.stringify({ op: 'sub', id: 1, ch: 'slow:feed' }));
     await waitFor(() => got.length === 1, 'the sub answer');
     const { offset: from } = got[0] as { offset: number };
-    const socket = (reader as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    const socket = tcpOf(reader);
     socket.pause();
 
     let closed = false;

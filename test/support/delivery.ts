@@ -82,3 +82,12 @@ export async function publishBig(channel: Channel<Big>, count: number, size: num
   for (let i = 0; i < count; i++) offsets.push((await channel.publish({ seq: firstSeq + i, pad: noise(size) })).offset);
   return offsets;
 }
+
+/**
+ * The TCP socket under a `ws` client, to stop reading (`pause()`) as a stalled browser
+ * would: `ws` has no public way to stop reading, and its `_socket` has been there since
+ * its first versions.
+ */
+export function tcpOf(ws: object): { pause(): void; resume(): void } {
+  return (ws as { _socket: { pause(): void; resume(): void } })._socket;
+}
