@@ -1287,6 +1287,25 @@ describe('delivery under backpressure', () => {
       assert.equal(rig.hub.localSubscribers('stalled'), 0);
     }));
 
+  test('thousands of small live messages kept during a stalled replay follow it once, in order', () =>
+    withRig({ publishRate: { perSecond: 1e6, burst: 1e6 } }, async (rig) => {
+      const { epoch, head } = await channelOf(rig, 'small', 12);
+      const slow = rig.client('slow');
+      slow.slow = true;
+      await rig.ok(slow, 'sub', { ch: 'small', since: { epoch, offset: head } });
+      await settle();
+      const publisher = rig.client('late');
+      for (let i = 0; i < 3000; i++) rig.send(publisher, 'pub', { ch: 'small', data: i });
+      await publisher.until(() => publisher.log.length === 3000, 'the publishes');
+      assert.equal(slow.closedWith, null, 'about 190 KiB kept: under the limit');
+      while (slow.offsets('small').length < 12 + 3000) {
+        slow.drain();
+        await settle();
+      }
+      assert.deepEqual(slow.offsets('small'), range(head + 1, head + 3012));
+      assert.equal(slow.joined('small'), true);
+    }));
+
   test('an unsub during a paced replay stops it: nothing of the channel follows the unsub’s answer', () =>
     withRig({ publishRate: { perSecond: 1000, burst: 1000 } }, async (rig) => {
       const { epoch, head } = await channelOf(rig, 'left', 20);

@@ -490,12 +490,19 @@ export class ChannelHub<A = unknown> {
       if (!current()) return;
       this.sendReplayed(session, message);
     }
+    // Kept messages are taken from the front by index (many small ones must not cost a
+    // shift each); what was sent is cut off now and then. More may arrive meanwhile.
     const kept = subscription.buffer!;
-    while (kept.length > 0) {
+    let next = 0;
+    while (next < kept.length) {
       await this.pace(session);
       if (!current()) return;
-      const message = kept.shift()!;
-      subscription.kept -= message.data.length;
+      const message = kept[next++]!;
+      subscription.kept -= keptSize(message);
+      if (next >= 1024 && next * 2 >= kept.length) {
+        kept.splice(0, next);
+        next = 0;
+      }
       if (message.epoch !== subscription.epoch || message.offset <= subscription.last) continue;
       this.sendReplayed(session, message);
       subscription.last = message.offset;
@@ -693,7 +700,7 @@ export class ChannelHub<A = unknown> {
    */
   private keep(session: Session<A>, subscription: Subscription, message: ChannelMessage): void {
     subscription.buffer!.push(message);
-    subscription.kept += message.data.length;
+    subscription.kept += keptSize(message);
     if (subscription.kept <= session.client.backpressureLimit || session.closed) return;
     this.metrics.slowConsumerCloses++;
     session.client.close(TRY_AGAIN_LATER, 'slow consumer: reconnect and recover');
@@ -749,6 +756,11 @@ export class ChannelHub<A = unknown> {
       this.disconnect(session.client);
     }
   }
+}
+
+/** What a kept message counts toward the backpressure limit: about its frame. */
+function keptSize(message: ChannelMessage): number {
+  return message.data.length + message.channel.length + 48;
 }
 
 function defaultOnError(error: unknown): void {
