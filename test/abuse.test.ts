@@ -719,7 +719,12 @@ describe('a client that never reads', { timeout: 120_000 }, () => {
   before(async () => {
     strict = channelsEndpoint<undefined>({ backpressureLimit: LIMIT, slowConsumer: 'close', closeTimeout: CLOSE_TIMEOUT, publishRate: FAST });
     await strict.ready;
-    h = await startCustom({ endpoint: { backpressureLimit: LIMIT }, channels: { publishRate: FAST }, extra: { '/ws-close': strict.server as WebSocketServer<unknown> } });
+    // /ws with 'drop' set: its default is 'try-again-later' (test/attack-slow-consumer.test.ts).
+    h = await startCustom({
+      endpoint: { backpressureLimit: LIMIT },
+      channels: { publishRate: FAST, slowConsumer: 'drop' },
+      extra: { '/ws-close': strict.server as WebSocketServer<unknown> },
+    });
   });
   after(async () => {
     await h?.close();
@@ -799,7 +804,7 @@ describe('a client that never reads', { timeout: 120_000 }, () => {
     return peer.frames.slice(1).map((f) => JSON.parse(f.payload.toString()) as { op: string; ch: string; offset: number; data: string }).filter((m) => m.op === 'msg' && m.ch === 'news');
   }
 
-  test(`a subscriber that never reads, policy 'drop' (the default): messages past backpressureLimit are dropped and counted; it sees gaps in the offsets`, async () => {
+  test(`a subscriber that never reads, policy 'drop': messages past backpressureLimit are dropped and counted; it sees gaps in the offsets`, async () => {
     const background = h.good.background();
     const peer = await stalledSubscriber('/ws');
     const sampler = sampleBuffered(h.channels);

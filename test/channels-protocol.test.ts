@@ -283,12 +283,20 @@ describe('every op, answered as docs/protocol.md shows', () => {
           { offset: 59, data: { text: 'm59' } },
           { offset: 60, data: { text: 'm60' } },
         ],
+        more: true,
       });
+      const before = await ok(c, 'history', { ch: 'h', limit: 2, before: 59 });
+      assert.deepEqual(
+        before.messages!.map((m) => m.offset),
+        [57, 58],
+        'before: the page older than what you have',
+      );
       const decided = await ok(c, 'history', { ch: 'h' });
       assert.equal(decided.messages!.length, 50, 'without a limit the server decides (50 by default)');
       assert.equal(decided.messages!.at(-1)!.offset, 60);
       const many = await ok(c, 'history', { ch: 'h', limit: 1000 });
       assert.equal(many.messages!.length, 60);
+      assert.equal((many as { more?: boolean }).more, undefined, 'nothing older is kept: no more');
       assert.deepEqual(
         many.messages!.map((m) => m.offset),
         Array.from({ length: 60 }, (_, i) => i + 1),

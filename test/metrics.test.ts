@@ -46,6 +46,7 @@ const OTHER_FAMILIES: Record<string, PrometheusFamily['type']> = {
   hotline_channel_recoveries_total: 'COUNTER',
   hotline_channel_abuse_closes_total: 'COUNTER',
   hotline_channel_read_pauses_total: 'COUNTER',
+  hotline_channel_replay_slow_closes_total: 'COUNTER',
   hotline_channel_sessions: 'GAUGE',
   hotline_channel_subscriptions: 'GAUGE',
   hotline_engine_healthy: 'GAUGE',

@@ -327,6 +327,53 @@ describe('backpressure', () => {
     }
   });
 
+  test("'try-again-later': a slow consumer is closed with 1013; a send with force is queued past the limit, never dropped", async () => {
+    let conn!: WebSocketConnection<undefined>;
+    const server = await serve({
+      websocket: { '/ws': { open: (c) => (conn = c), message() {} } },
+      endpoint: { backpressureLimit: 128 * 1024, slowConsumer: 'try-again-later', closeTimeout: 5_000 },
+    });
+    try {
+      const socket = await rawClient(server.port);
+      socket.pause();
+      await waitFor(() => conn !== undefined, 'the connection');
+      const chunk = Buffer.alloc(64 * 1024, 3);
+      // Forced sends go past the limit without meeting the policy.
+      let forced = 0;
+      while (conn.bufferedAmount <= 4 * 128 * 1024) {
+        assert.notEqual(conn.send(chunk, { force: true }), SendResult.Dropped);
+        forced++;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      const endpoint = server.endpoints.get('/ws')!;
+      assert.equal(endpoint.counters.slowConsumerCloses, 0);
+      assert.equal(conn.readyState, 1, 'still open');
+      // A send that meets the policy closes it.
+      assert.equal(conn.send(chunk), SendResult.Dropped);
+      assert.equal(endpoint.counters.slowConsumerCloses, 1);
+      assert.equal(endpoint.counters.droppedMessages, 0);
+      // The peer reads: every forced message, then the close frame with 1013.
+      const received: Buffer[] = [];
+      let total = 0;
+      socket.on('data', (data: Buffer) => {
+        received.push(data);
+        total += data.length;
+      });
+      socket.resume();
+      const closeLength = 2 + 2 + Buffer.byteLength('slow consumer: reconnect and recover');
+      await waitFor(() => total >= forced * (10 + 64 * 1024) + closeLength, 'everything and the close frame');
+      socket.destroy();
+      const bytes = Buffer.concat(received);
+      const close = bytes.subarray(bytes.length - closeLength);
+      assert.equal(close[0], 0x88, 'a close frame last');
+      assert.equal(close.readUInt16BE(2), 1013);
+      assert.equal(close.subarray(4).toString(), 'slow consumer: reconnect and recover');
+      assert.equal(bytes.length - close.length, forced * (10 + 64 * 1024), 'every forced message arrived (a 10-byte header each)');
+    } finally {
+      await server.close();
+    }
+  });
+
   test('a Blob is sent in order with the sends that follow it', async () => {
     const server = await serve({
       websocket: {

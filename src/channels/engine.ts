@@ -37,6 +37,8 @@ export interface HistoryQuery {
   since?: StreamPosition;
   /** At most this many of the newest messages. */
   limit?: number;
+  /** Without `since`: only messages older than this offset (of the current epoch), to page back. */
+  before?: number;
 }
 
 export interface HistoryResult {

@@ -63,8 +63,17 @@ class Client implements ChannelClient<Auth> {
     }
   }
 
+  // Never past its backpressure limit: these tests are about what arrives, not how fast.
+  readonly bufferedAmount = 0;
+  readonly backpressureLimit = 1024 * 1024;
   send(text: string): void {
     this.log.push(JSON.parse(text) as Sent);
+  }
+  sendReliable(text: string): void {
+    this.send(text);
+  }
+  drained(): Promise<void> {
+    return Promise.resolve();
   }
   close(code: number): void {
     this.closedWith ??= code;

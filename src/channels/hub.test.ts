@@ -54,15 +54,46 @@ class FakeClient implements ChannelClient<{ user: string }> {
     readonly member: Member | undefined,
   ) {}
 
+  /**
+   * A socket buffer, for pacing tests: with `slow` set, every frame stays buffered until
+   * {@link drain}; otherwise it is written at once.
+   */
+  slow = false;
+  bufferedAmount = 0;
+  readonly backpressureLimit = 1024 * 1024;
+  /** Frames sent with send() (live traffic) while over the limit: a real connection's policy would act. */
+  overLimit = 0;
+  private drainWaiters: Array<() => void> = [];
+
   send(text: string): void {
+    if (this.bufferedAmount > this.backpressureLimit) this.overLimit++;
+    this.sendReliable(text);
+  }
+
+  sendReliable(text: string): void {
+    if (this.slow) this.bufferedAmount += text.length;
     this.log.push(JSON.parse(text) as Sent);
     const waiting = this.waiters;
     this.waiters = [];
     for (const wake of waiting) wake();
   }
 
+  drained(): Promise<void> {
+    if (this.closedWith !== null) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /** The peer read everything buffered. */
+  drain(): void {
+    this.bufferedAmount = 0;
+    const waiting = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const wake of waiting) wake();
+  }
+
   close(code: number, reason: string): void {
     this.closedWith ??= { code, reason };
+    this.drain();
   }
 
   join(channel: string): void {
@@ -1194,4 +1225,161 @@ describe('metrics', () => {
       assert.equal(m.subscriptions, 0);
     });
   });
+});
+
+describe('delivery under backpressure', () => {
+  /** 60 KiB of JSON data: nine of them reach half the fake connection's 1 MiB limit. */
+  const big = (n: number): string => `${n}:${'x'.repeat(60 * 1024)}`;
+
+  async function channelOf(rig: Rig, ch: string, count: number): Promise<{ epoch: string; head: number }> {
+    const publisher = rig.client('publisher');
+    const head = await rig.ok(publisher, 'pub', { ch, data: 'head' });
+    for (let i = 1; i <= count; i++) await rig.ok(publisher, 'pub', { ch, data: big(i) });
+    const { epoch } = await rig.ok(publisher, 'history', { ch, limit: 1 });
+    return { epoch: epoch!, head: head.offset! };
+  }
+
+  test('a replay is paced: it stops at half the limit, goes on as the client drains, and what arrived meanwhile follows, once, in order', () =>
+    withRig({ publishRate: { perSecond: 1000, burst: 1000 } }, async (rig) => {
+      const { epoch, head } = await channelOf(rig, 'paced', 30);
+      const slow = rig.client('slow');
+      slow.slow = true;
+      await rig.ok(slow, 'sub', { ch: 'paced', since: { epoch, offset: head } });
+      await settle();
+      const first = slow.offsets('paced').length;
+      assert.ok(first >= 8 && first < 30, `${first} messages before the replay waits`);
+      assert.ok(slow.bufferedAmount < slow.backpressureLimit, 'within the limit');
+      // Live messages during the replay are kept for it, not broadcast to it.
+      const publisher = rig.client('late');
+      for (let i = 31; i <= 33; i++) await rig.ok(publisher, 'pub', { ch: 'paced', data: big(i) });
+      assert.equal(slow.joined('paced'), false);
+      // Other requests are not held up by the replay.
+      await rig.ok(slow, 'ping');
+      while (slow.offsets('paced').length < 33) {
+        const before = slow.offsets('paced').length;
+        slow.drain();
+        await settle();
+        assert.ok(slow.offsets('paced').length > before, 'each drain moves the replay on');
+      }
+      assert.deepEqual(slow.offsets('paced'), range(head + 1, head + 33));
+      assert.equal(slow.joined('paced'), true, 'live once the replay is through');
+      assert.equal(slow.overLimit, 0, 'nothing went past the limit as live traffic');
+      await rig.ok(publisher, 'pub', { ch: 'paced', data: 'live' });
+      assert.deepEqual(slow.offsets('paced').slice(-2), [head + 33, head + 34]);
+    }));
+
+  test('live messages kept during a stalled replay past the backpressure limit: closed with 1013, nothing more sent', () =>
+    withRig({ publishRate: { perSecond: 1000, burst: 1000 } }, async (rig) => {
+      const { epoch, head } = await channelOf(rig, 'stalled', 20);
+      const slow = rig.client('slow');
+      slow.slow = true;
+      await rig.ok(slow, 'sub', { ch: 'stalled', since: { epoch, offset: head } });
+      await settle();
+      const sent = slow.offsets('stalled');
+      const publisher = rig.client('late');
+      for (let i = 21; i <= 40 && slow.closedWith === null; i++) await rig.ok(publisher, 'pub', { ch: 'stalled', data: big(i) });
+      assert.deepEqual(slow.closedWith, { code: 1013, reason: 'slow consumer: reconnect and recover' });
+      assert.equal(rig.hub.metrics.slowConsumerCloses, 1);
+      slow.drain();
+      await settle();
+      assert.deepEqual(slow.offsets('stalled'), sent, 'no more messages after the close');
+      assert.deepEqual(sent, range(head + 1, head + sent.length), 'what it got is contiguous');
+      assert.equal(rig.hub.localSubscribers('stalled'), 0);
+    }));
+
+  test('thousands of small live messages kept during a stalled replay follow it once, in order', () =>
+    // Sent in one go by a client that cannot pause: the in-flight bound is raised to hold them.
+    withRig({ publishRate: { perSecond: 1e6, burst: 1e6 }, maxPendingRequests: 5000 }, async (rig) => {
+      const { epoch, head } = await channelOf(rig, 'small', 12);
+      const slow = rig.client('slow');
+      slow.slow = true;
+      await rig.ok(slow, 'sub', { ch: 'small', since: { epoch, offset: head } });
+      await settle();
+      const publisher = rig.client('late');
+      for (let i = 0; i < 3000; i++) rig.send(publisher, 'pub', { ch: 'small', data: i });
+      await publisher.until(() => publisher.log.length === 3000, 'the publishes');
+      assert.equal(slow.closedWith, null, 'about 190 KiB kept: under the limit');
+      while (slow.offsets('small').length < 12 + 3000) {
+        slow.drain();
+        await settle();
+      }
+      assert.deepEqual(slow.offsets('small'), range(head + 1, head + 3012));
+      assert.equal(slow.joined('small'), true);
+    }));
+
+  test('an unsub during a paced replay stops it: nothing of the channel follows the unsub’s answer', () =>
+    withRig({ publishRate: { perSecond: 1000, burst: 1000 } }, async (rig) => {
+      const { epoch, head } = await channelOf(rig, 'left', 20);
+      const slow = rig.client('slow');
+      slow.slow = true;
+      await rig.ok(slow, 'sub', { ch: 'left', since: { epoch, offset: head } });
+      await settle();
+      const unsub = await rig.ok(slow, 'unsub', { ch: 'left' });
+      const at = slow.log.indexOf(unsub);
+      slow.drain();
+      await settle();
+      assert.deepEqual(
+        slow.log.slice(at + 1).filter((m) => m.ch === 'left'),
+        [],
+      );
+    }));
+
+  test('answers are sent reliably: over the limit, a client still gets every answer', () =>
+    withRig({}, async (rig) => {
+      const client = rig.client('full');
+      client.slow = true;
+      client.bufferedAmount = 2 * client.backpressureLimit;
+      await rig.ok(client, 'ping');
+      await rig.ok(client, 'pub', { ch: 'x', data: 1 });
+      await rig.ok(client, 'presence', { ch: 'x' });
+      assert.equal(client.overLimit, 0);
+    }));
+});
+
+describe('history pages', () => {
+  const entryOf = (offset: number, data: string): number => JSON.stringify({ offset, data }).length + 1;
+
+  test('an answer holds the newest messages that fit in maxHistoryAnswerBytes and says more; before pages back to the oldest', () =>
+    withRig({ maxHistoryAnswerBytes: 1000 }, async (rig) => {
+      const client = rig.client('reader');
+      for (let i = 1; i <= 12; i++) await rig.ok(client, 'pub', { ch: 'h', data: 'x'.repeat(200) });
+      const read: number[] = [];
+      let before: number | undefined;
+      const pages: number[] = [];
+      for (;;) {
+        const answer = await rig.ok(client, 'history', { ch: 'h', limit: 100, ...(before === undefined ? {} : { before }) });
+        const offsets = answer.messages!.map((m) => m.offset);
+        const bytes = JSON.stringify(answer).length;
+        assert.ok(bytes <= 1000, `a page of ${bytes} bytes`);
+        pages.push(offsets.length);
+        read.unshift(...offsets);
+        if ((answer as { more?: boolean }).more !== true) break;
+        before = offsets[0];
+      }
+      assert.deepEqual(read, range(1, 12));
+      assert.deepEqual(pages, [3, 3, 3, 3]);
+      assert.ok(3 * entryOf(1, 'x'.repeat(200)) < 1000);
+    }));
+
+  test('more is false when nothing older is kept, true when limit leaves older ones out; one message bigger than the bound still comes', () =>
+    withRig({ maxHistoryAnswerBytes: 100 }, async (rig) => {
+      const client = rig.client('reader');
+      await rig.ok(client, 'pub', { ch: 'h', data: 'small' });
+      await rig.ok(client, 'pub', { ch: 'h', data: 'y'.repeat(500) });
+      const all = await rig.ok(client, 'history', { ch: 'h', limit: 1 });
+      assert.deepEqual(
+        all.messages!.map((m) => m.offset),
+        [2],
+        'the one message, though bigger than the bound',
+      );
+      assert.equal((all as { more?: boolean }).more, true);
+      const oldest = await rig.ok(client, 'history', { ch: 'h', before: 2 });
+      assert.deepEqual(
+        oldest.messages!.map((m) => m.offset),
+        [1],
+      );
+      assert.equal((oldest as { more?: boolean }).more, undefined, 'nothing older: no more');
+      const bad = await rig.request(client, 'history', { ch: 'h', before: -1 });
+      assert.equal(bad.code, 'bad_request');
+    }));
 });

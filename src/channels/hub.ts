@@ -9,8 +9,11 @@ import {
   encodeUnsubPush,
   parseRequest,
   resolveWireLimits,
+  DEFAULT_HISTORY_LIMIT,
+  DEFAULT_MAX_HISTORY_ANSWER_BYTES,
   type ClientRequest,
   type ErrorCode,
+  type HistoryRequest,
   type Json,
   type Member,
   type PubRequest,
@@ -19,6 +22,7 @@ import {
   type WireLimits,
 } from '../wire/index.js';
 import { ChannelError } from './channel-error.js';
+import { historyPage } from './history-page.js';
 import { EngineUnavailableError, type ChannelMessage, type Engine, type PresenceEvent } from './engine.js';
 import { MemoryEngine } from './memory-engine.js';
 import { newChannelMetrics, type ChannelMetrics } from './metrics.js';
@@ -36,8 +40,22 @@ export interface ChannelClient<A = unknown> {
   readonly member: Member | undefined;
   /** Who the upgrade authenticated (see {@link ChannelIdentity.user}). */
   readonly user?: string;
-  /** Sends one JSON text frame. */
+  /**
+   * Sends one JSON text frame of live traffic (a presence event): past the connection's
+   * backpressure limit its slow-consumer policy applies, which on /ws closes it with 1013.
+   */
   send(text: string): void;
+  /**
+   * Sends one JSON text frame that backpressure never drops: answers and replays. The hub
+   * bounds them itself, waiting for {@link drained} while {@link bufferedAmount} is high.
+   */
+  sendReliable(text: string): void;
+  /** Bytes queued for the connection and not yet written. */
+  readonly bufferedAmount: number;
+  /** Buffered bytes past which live traffic meets the slow-consumer policy. */
+  readonly backpressureLimit: number;
+  /** Settles once the connection wrote out what it had buffered, or closed. */
+  drained(): Promise<void>;
   close(code: number, reason: string): void;
   /** Starts receiving what {@link Broadcaster.broadcast} sends to the channel. */
   join(channel: string): void;
@@ -131,6 +149,12 @@ export interface ChannelHubOptions<A = unknown> {
   abuseWindow?: number;
   /** Newest messages a `history` without `limit` returns (default 50). */
   defaultHistoryLimit?: number;
+  /**
+   * The largest `history` answer, in bytes of JSON text (default 512 KiB, under the 1 MiB
+   * clients accept by default): a longer one holds the newest messages that fit and says
+   * `more`, and the client asks for the rest with `before`.
+   */
+  maxHistoryAnswerBytes?: number;
   /** Rules per channel: keys are names, or prefixes ending in `*` ("chat:*"); the longest match wins. */
   channels?: Record<string, ChannelRules>;
   rpc?: Record<string, RpcMethod<A> | RpcMethod<A>['handler']>;
@@ -153,8 +177,12 @@ export interface ChannelHubOptions<A = unknown> {
 }
 
 interface Subscription {
-  /** Live messages that arrived while the subscription was reading history. */
+  /** Live messages that arrived while the subscription was reading or replaying history. */
   buffer: ChannelMessage[] | null;
+  /** Bytes of data in `buffer`: past the connection's backpressure limit it is closed as slow. */
+  kept: number;
+  /** Whether the sub was answered: presence events go out from then on. */
+  answered: boolean;
   /** The stream's epoch and the last offset sent to this connection. */
   epoch: string;
   last: number;
@@ -203,13 +231,15 @@ const DEFAULTS = {
   rpcRate: { perSecond: 50, burst: 100 },
   abuseLimit: 100,
   abuseWindow: 10_000,
-  defaultHistoryLimit: 50,
+  defaultHistoryLimit: DEFAULT_HISTORY_LIMIT,
 };
 
 /** Policy violation: the close code for sustained abuse. */
 const POLICY_VIOLATION = 1008;
 /** What a connection whose credentials expired without a refresh is closed with. */
 const UNAUTHORIZED_CLOSE = 4401;
+/** Try again later: what a subscriber too slow for its channel is closed with, to recover. */
+const TRY_AGAIN_LATER = 1013;
 /** Service restart: what a subscriber whose stream could not be re-read is closed with. */
 const SERVICE_RESTART = 1012;
 /** setTimeout's longest delay (2^31 − 1 ms, 24.8 days); a longer one fires at once. */
@@ -316,7 +346,7 @@ export class ChannelHub<A = unknown> {
     this.metrics.requests[request.op]++;
     if (this.overArrivalRate(session, request)) return;
     if (request.op === 'ping') {
-      client.send(encodePong(request.id));
+      client.sendReliable(encodePong(request.id));
       return;
     }
     if (!this.admit(session, request.id, text.length)) return;
@@ -536,7 +566,7 @@ export class ChannelHub<A = unknown> {
       case 'pub':
         return this.publish(session, request);
       case 'history':
-        return this.history(session, request.id, request.ch, request.limit);
+        return this.history(session, request);
       case 'presence':
         return this.presence(session, request.id, request.ch);
     }
@@ -554,13 +584,14 @@ export class ChannelHub<A = unknown> {
     const expired = this.refusal(session);
     if (expired !== null) return this.fail(session, id, 'unauthorized', expired);
 
-    const subscription: Subscription = { buffer: [], epoch: '', last: 0 };
+    const subscription: Subscription = { buffer: [], kept: 0, answered: false, epoch: '', last: 0 };
     session.subscriptions.set(channel, subscription);
     this.metrics.subscriptions++;
     const local = this.localChannel(channel);
     local.sessions.add(session);
     local.recovering.add(session);
     this.engine.setLocalSubscriberCount(channel, local.sessions.size);
+    let missed: ChannelMessage[];
     try {
       await local.ready;
       const result = await this.engine.history(channel, { since: request.since });
@@ -573,24 +604,18 @@ export class ChannelHub<A = unknown> {
       this.reply(session, encodeOk(id, { epoch: position.epoch, offset: position.offset, recovered }));
       subscription.epoch = position.epoch;
       subscription.last = position.offset;
-      if (recovered) {
-        for (const message of result.messages) this.sendMessage(session, message);
-      }
-      const buffered = subscription.buffer!;
-      subscription.buffer = null;
-      for (const message of buffered) this.catchUp(session, subscription, message);
+      subscription.answered = true;
+      missed = recovered ? result.messages : [];
     } catch (error) {
       subscription.buffer = null;
       local.recovering.delete(session);
       if (session.subscriptions.get(channel) === subscription) this.dropSubscription(session, channel);
       throw error;
     }
-    // Live once this node's deliveries have reached what was sent: an engine may deliver a
-    // message after history already showed it. Until then, catchUp() sends each newer one.
-    if (local.epoch === subscription.epoch && local.offset >= subscription.last) {
-      local.recovering.delete(session);
-      session.client.join(channel);
-    }
+    // Not awaited: a replay paced by a slow reader must not hold up the requests after it.
+    this.replay(session, channel, subscription, missed).catch((error: unknown) =>
+      (this.options.onError ?? defaultOnError)(error, this.context(session)),
+    );
     const member = session.member;
     if (member === undefined) return;
     try {
@@ -599,6 +624,62 @@ export class ChannelHub<A = unknown> {
       // The sub is answered already: it must not be answered again. Presence misses one member.
       (this.options.onError ?? defaultOnError)(error, this.context(session));
     }
+  }
+
+  /**
+   * Sends a subscription what it missed, then the live messages kept meanwhile, each once
+   * the connection has room (a replay larger than the backpressure limit waits for the
+   * client to read instead of meeting the slow-consumer policy), then makes it live.
+   */
+  private async replay(session: Session<A>, channel: string, subscription: Subscription, missed: ChannelMessage[]): Promise<void> {
+    const current = (): boolean => !session.closed && session.subscriptions.get(channel) === subscription;
+    // The missed messages end at the answer's offset, where `last` stands already.
+    for (const message of missed) {
+      await this.pace(session);
+      if (!current()) return;
+      this.sendReplayed(session, message);
+    }
+    // Kept messages are taken from the front by index (many small ones must not cost a
+    // shift each); what was sent is cut off now and then. More may arrive meanwhile.
+    const kept = subscription.buffer!;
+    let next = 0;
+    while (next < kept.length) {
+      await this.pace(session);
+      if (!current()) return;
+      const message = kept[next++]!;
+      subscription.kept -= keptSize(message);
+      if (next >= 1024 && next * 2 >= kept.length) {
+        kept.splice(0, next);
+        next = 0;
+      }
+      if (message.epoch !== subscription.epoch || message.offset <= subscription.last) continue;
+      this.sendReplayed(session, message);
+      subscription.last = message.offset;
+    }
+    subscription.buffer = null;
+    // Live once this node's deliveries have reached what was sent: an engine may deliver a
+    // message after history already showed it. Until then, catchUp() sends each newer one.
+    const local = this.channels.get(channel);
+    if (local !== undefined && local.epoch === subscription.epoch && local.offset >= subscription.last) {
+      local.recovering.delete(session);
+      session.client.join(channel);
+    }
+  }
+
+  /** One message of a replay: never dropped (the replay is paced instead). */
+  private sendReplayed(session: Session<A>, message: ChannelMessage): void {
+    session.client.sendReliable(encodeMsg(message.channel, message.offset, message.data));
+    this.metrics.deliveries++;
+  }
+
+  /**
+   * Waits while the connection holds half its backpressure limit or more: what is sent
+   * reliably (replays, history pages) stays within the limit plus one message, and leaves
+   * room for live messages, which meet the slow-consumer policy past the limit.
+   */
+  private async pace(session: Session<A>): Promise<void> {
+    const client = session.client;
+    if (!session.closed && client.bufferedAmount >= client.backpressureLimit / 2) await client.drained();
   }
 
   /** A message for a subscription not yet live: sent unless already sent. */
@@ -654,17 +735,19 @@ export class ChannelHub<A = unknown> {
     return `c:${session.client.id}`;
   }
 
-  private async history(session: Session<A>, id: number, channel: string, limit: number | undefined): Promise<void> {
+  /**
+   * A page of history: the newest `limit` messages (before `before`) that fit in
+   * `maxHistoryAnswerBytes`, with `more` when older ones are kept. One more than asked is
+   * read to know. Sent once the connection has room, so big pages wait for a slow reader.
+   */
+  private async history(session: Session<A>, request: HistoryRequest): Promise<void> {
+    const { id, ch: channel, before } = request;
     await this.authorize(this.options.canSubscribe?.(this.context(session), channel), channel, 'read');
-    const result = await this.engine.history(channel, { limit: limit ?? this.options.defaultHistoryLimit ?? DEFAULTS.defaultHistoryLimit });
-    this.reply(
-      session,
-      encodeHistoryOk(
-        id,
-        result.position.epoch,
-        result.messages.map((m) => ({ offset: m.offset, dataJson: m.data })),
-      ),
-    );
+    const limit = request.limit ?? this.options.defaultHistoryLimit ?? DEFAULTS.defaultHistoryLimit;
+    const result = await this.engine.history(channel, { limit: limit + 1, before });
+    const page = historyPage(result.messages, limit, this.options.maxHistoryAnswerBytes ?? DEFAULT_MAX_HISTORY_ANSWER_BYTES);
+    await this.pace(session);
+    this.reply(session, encodeHistoryOk(id, result.position.epoch, page.entries, page.more));
   }
 
   private async presence(session: Session<A>, id: number, channel: string): Promise<void> {
@@ -723,7 +806,7 @@ export class ChannelHub<A = unknown> {
       const subscription = session.subscriptions.get(message.channel);
       if (subscription === undefined) continue;
       if (subscription.buffer !== null) {
-        subscription.buffer.push(message);
+        this.keep(session, subscription, message);
       } else {
         this.catchUp(session, subscription, message);
         if (message.epoch === subscription.epoch && message.offset >= subscription.last) (caughtUp ??= []).push(session);
@@ -768,8 +851,22 @@ export class ChannelHub<A = unknown> {
     const text = event.kind === 'join' ? encodeJoin(event.channel, event.member) : encodeLeave(event.channel, event.member);
     for (const session of local.sessions) {
       // Not before a subscription's answer: only once it has read history.
-      if (session.client.id !== event.client && session.subscriptions.get(event.channel)?.buffer === null) session.client.send(text);
+      if (session.client.id !== event.client && session.subscriptions.get(event.channel)?.answered === true) session.client.send(text);
     }
+  }
+
+  /**
+   * Keeps a live message for a subscription still reading or replaying history. What is
+   * kept is bounded like a socket's buffer: past the backpressure limit the client is too
+   * slow for the channel, and is closed with 1013 to reconnect and recover.
+   */
+  private keep(session: Session<A>, subscription: Subscription, message: ChannelMessage): void {
+    subscription.buffer!.push(message);
+    subscription.kept += keptSize(message);
+    if (subscription.kept <= session.client.backpressureLimit || session.closed) return;
+    this.metrics.slowConsumerCloses++;
+    session.client.close(TRY_AGAIN_LATER, 'slow consumer: reconnect and recover');
+    this.disconnect(session.client);
   }
 
   private sendMessage(session: Session<A>, message: ChannelMessage): void {
@@ -802,8 +899,9 @@ export class ChannelHub<A = unknown> {
 
   // ───────────────────────────── answers ─────────────────────────────
 
+  /** Answers are never dropped: they are bounded by the request rate, and large ones are paced. */
   private reply(session: Session<A>, text: string): void {
-    if (!session.closed) session.client.send(text);
+    if (!session.closed) session.client.sendReliable(text);
   }
 
   private fail(session: Session<A>, id: number | undefined, code: ErrorCode, message: string): void {
@@ -820,6 +918,11 @@ export class ChannelHub<A = unknown> {
       this.disconnect(session.client);
     }
   }
+}
+
+/** What a kept message counts toward the backpressure limit: about its frame. */
+function keptSize(message: ChannelMessage): number {
+  return message.data.length + message.channel.length + 48;
 }
 
 function defaultOnError(error: unknown): void {

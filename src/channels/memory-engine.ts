@@ -188,8 +188,9 @@ export class MemoryEngine implements Engine {
     } else if (since !== undefined) {
       messages = [];
     } else {
-      const limit = query.limit ?? state.history.length;
-      messages = state.history.slice(Math.max(0, state.history.length - limit)).map((s) => s.message);
+      const end = query.before === undefined ? state.history.length : this.indexOf(state, query.before);
+      const limit = query.limit ?? end;
+      messages = state.history.slice(Math.max(0, end - limit), end).map((s) => s.message);
     }
     if (since !== undefined && query.limit !== undefined && messages.length > query.limit) {
       // Recovery cannot be partial: more than the caller can take is not recovered.
@@ -303,6 +304,12 @@ export class MemoryEngine implements Engine {
       state.keys.delete((entry as SeenKey).key);
     }
     this.forgetIfIdle(state.name, state);
+  }
+
+  /** Where `offset` is, or would be, in history: offsets are contiguous there. */
+  private indexOf(state: ChannelState, offset: number): number {
+    const first = state.history[0]?.message.offset ?? state.offset + 1;
+    return Math.min(state.history.length, Math.max(0, offset - first));
   }
 
   private canRecover(state: ChannelState, since: StreamPosition): boolean {

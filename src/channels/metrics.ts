@@ -18,6 +18,8 @@ export interface ChannelMetrics {
   abuseCloses: number;
   /** Times a connection stopped being read because maxPendingRequests of its requests were waiting. */
   readPauses: number;
+  /** Connections closed with 1013 because live messages kept during their replay passed the backpressure limit. */
+  slowConsumerCloses: number;
   /** Open sessions and their subscriptions, now. */
   sessions: number;
   subscriptions: number;
@@ -41,6 +43,7 @@ export function newChannelMetrics(): ChannelMetrics {
     recoveries: { recovered: 0, notRecovered: 0 },
     abuseCloses: 0,
     readPauses: 0,
+    slowConsumerCloses: 0,
     sessions: 0,
     subscriptions: 0,
   };

@@ -21,13 +21,16 @@ function fakeHost(): ChannelHost & { calls: string[] } {
       calls.push(`pub ${name} ${JSON.stringify(data)} ${String(key)}`);
       return Promise.resolve({ offset: 1, delivered: 1 });
     },
-    historyOf(name, limit) {
-      calls.push(`history ${name} ${String(limit)}`);
-      return Promise.resolve({ epoch: 'e', messages: [{ offset: 1, data: 'a' }] });
+    historyOf(name, options) {
+      calls.push(`history ${name} ${JSON.stringify(options)}`);
+      return Promise.resolve({ epoch: 'e', messages: [{ offset: 1, data: 'a' }], more: false });
     },
     presenceOf(name) {
       calls.push(`presence ${name}`);
       return Promise.resolve([{ id: 'u1' }]);
+    },
+    resync(channel) {
+      calls.push(`resync ${channel.name} from ${channel.position?.offset}`);
     },
   };
 }
@@ -133,6 +136,65 @@ describe('resubscription', () => {
   });
 });
 
+describe('a gap in offsets', () => {
+  test('a skipped offset is not delivered: the channel resyncs once from its position and delivers nothing until answered', () => {
+    const host = fakeHost();
+    const channel = new Channel<Json>('room:1', host);
+    const seen = listen(channel);
+    channel.subscribed({ epoch: 'e1', offset: 10, recovered: false, first: true });
+    channel.receive(11, 'a');
+    channel.receive(12, 'b');
+    // 13–16 were lost on the way.
+    for (const offset of [17, 18, 19]) channel.receive(offset, `m${offset}`);
+    assert.deepEqual(seen.offsets, [11, 12], 'nothing past the hole');
+    assert.deepEqual(host.calls, ['resync room:1 from 12'], 'one resync, however many messages follow the hole');
+    assert.deepEqual(channel.position, { epoch: 'e1', offset: 12 });
+
+    // The resubscription recovers: the replay fills the hole, in order, then live messages.
+    channel.subscribed({ epoch: 'e1', offset: 19, recovered: true, first: false });
+    for (let offset = 13; offset <= 21; offset++) channel.receive(offset, `m${offset}`);
+    assert.deepEqual(seen.offsets, [11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21]);
+    assert.deepEqual(
+      seen.subscribed.map((e) => e.recovered),
+      [false, true],
+    );
+  });
+
+  test('a resync that cannot recover says recovered:false, then live messages carry on from its offset', () => {
+    const host = fakeHost();
+    const channel = new Channel<Json>('room:1', host);
+    const seen = listen(channel);
+    channel.subscribed({ epoch: 'e1', offset: 0, recovered: false, first: true });
+    channel.receive(1, 'a');
+    channel.receive(5, 'after a hole');
+    channel.subscribed({ epoch: 'e1', offset: 40, recovered: false, first: false });
+    channel.receive(41, 'live');
+    assert.deepEqual(seen.offsets, [1, 41]);
+    assert.deepEqual(
+      seen.subscribed.map((e) => [e.recovered, e.first]),
+      [
+        [false, true],
+        [false, false],
+      ],
+      'the application is told',
+    );
+  });
+
+  test('a second hole after the resync starts another resync', () => {
+    const host = fakeHost();
+    const channel = new Channel<Json>('room:1', host);
+    const seen = listen(channel);
+    channel.subscribed({ epoch: 'e1', offset: 0, recovered: false, first: true });
+    channel.receive(2, 'hole');
+    channel.subscribed({ epoch: 'e1', offset: 2, recovered: true, first: false });
+    channel.receive(1, 'a');
+    channel.receive(2, 'b');
+    channel.receive(4, 'hole again');
+    assert.deepEqual(seen.offsets, [1, 2]);
+    assert.deepEqual(host.calls, ['resync room:1 from 0', 'resync room:1 from 2']);
+  });
+});
+
 describe('the host', () => {
   test('subscribe adds the handler and asks the host; publish, history and presence go to the host', async () => {
     const host = fakeHost();
@@ -143,9 +205,9 @@ describe('the host', () => {
     channel.receive(1, 'x');
     assert.deepEqual(got, ['x']);
     assert.deepEqual(await channel.publish({ a: 1 }, { key: 'k1' }), { offset: 1, delivered: 1 });
-    assert.deepEqual(await channel.history({ limit: 3 }), { epoch: 'e', messages: [{ offset: 1, data: 'a' }] });
+    assert.deepEqual(await channel.history({ limit: 3 }), { epoch: 'e', messages: [{ offset: 1, data: 'a' }], more: false });
     assert.deepEqual(await channel.presence(), [{ id: 'u1' }]);
     channel.unsubscribe();
-    assert.deepEqual(host.calls, ['sub room:1', 'pub room:1 {"a":1} k1', 'history room:1 3', 'presence room:1', 'unsub room:1']);
+    assert.deepEqual(host.calls, ['sub room:1', 'pub room:1 {"a":1} k1', 'history room:1 {"limit":3}', 'presence room:1', 'unsub room:1']);
   });
 });

@@ -12,6 +12,21 @@ export interface MessageMeta {
   epoch: string;
 }
 
+/** A page of a channel's history, oldest first. */
+export interface HistoryPage<T> {
+  epoch: string;
+  messages: Array<{ offset: number; data: T }>;
+  /** Older messages are kept: read them with `history({ before: messages[0].offset })`. */
+  more: boolean;
+}
+
+export interface HistoryOptions {
+  /** How many of the newest messages (default 50, as the server's default; at most 1000). */
+  limit?: number;
+  /** Only messages older than this offset (of the same epoch): the page before one you have. */
+  before?: number;
+}
+
 /** Told after every (re)subscription: whether everything since the last message was replayed. */
 export interface SubscribedEvent extends ChannelPosition {
   /** False when missed messages could not be replayed (history lost or trimmed): reload your state. */
@@ -38,8 +53,10 @@ export interface ChannelHost {
   subscribeChannel(channel: Channel<never>): Promise<SubscribedEvent>;
   unsubscribeChannel(channel: Channel<never>): void;
   publishTo(name: string, data: Json, key: string | undefined): Promise<{ offset: number; delivered: number }>;
-  historyOf(name: string, limit: number | undefined): Promise<{ epoch: string; messages: Array<{ offset: number; data: Json }> }>;
+  historyOf(name: string, options: HistoryOptions): Promise<HistoryPage<Json>>;
   presenceOf(name: string): Promise<Member[]>;
+  /** The channel saw a gap in its offsets: subscribe again from its position. */
+  resync(channel: Channel<never>): void;
 }
 
 /**
@@ -52,6 +69,8 @@ export class Channel<T = Json> extends Emitter<ChannelEvents<T>> {
   wanted = false;
   /** The last message seen; null before the first subscription answers. */
   position: ChannelPosition | null = null;
+  /** A gap was seen: nothing is delivered until the resubscription it caused is answered. */
+  private resyncing = false;
 
   constructor(
     readonly name: string,
@@ -81,26 +100,40 @@ export class Channel<T = Json> extends Emitter<ChannelEvents<T>> {
     return this.host.publishTo(this.name, data as Json, options.key);
   }
 
-  /** The newest messages (at most `limit`), with the epoch their offsets belong to. */
-  history(options: { limit?: number } = {}): Promise<{ epoch: string; messages: Array<{ offset: number; data: T }> }> {
-    return this.host.historyOf(this.name, options.limit) as Promise<{ epoch: string; messages: Array<{ offset: number; data: T }> }>;
+  /**
+   * The newest messages (at most `limit`, before `before` if given), with the epoch their
+   * offsets belong to. The server answers in pages bounded in bytes; they are followed
+   * until `limit` messages are in or none older are kept (then `more` is false).
+   */
+  history(options: HistoryOptions = {}): Promise<HistoryPage<T>> {
+    return this.host.historyOf(this.name, options) as Promise<HistoryPage<T>>;
   }
 
   presence(): Promise<Member[]> {
     return this.host.presenceOf(this.name);
   }
 
-  /** Called by the client: a message for this channel, dropped if already seen. */
+  /**
+   * Called by the client: a message for this channel, dropped if already seen. One that
+   * skips an offset is never delivered past the hole: the channel subscribes again from
+   * its position, which replays what is missing or says `recovered: false`.
+   */
   receive(offset: number, data: Json): void {
     const last = this.position;
     // Messages follow a sub's answer, which set the position; one at or before it was seen.
-    if (last === null || offset <= last.offset) return;
+    if (last === null || offset <= last.offset || this.resyncing) return;
+    if (offset !== last.offset + 1) {
+      this.resyncing = true;
+      this.host.resync(this as unknown as Channel<never>);
+      return;
+    }
     this.position = { epoch: last.epoch, offset };
     this.emit('message', data as T, { offset, epoch: last.epoch });
   }
 
   /** Called by the client on a sub's answer. */
   subscribed(event: SubscribedEvent): void {
+    this.resyncing = false;
     // Recovered: the replay follows and moves the position on. Otherwise live messages
     // start after the answer's offset.
     if (!event.recovered || this.position === null || this.position.epoch !== event.epoch) {

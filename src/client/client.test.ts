@@ -674,6 +674,167 @@ describe('subscriptions', () => {
   });
 });
 
+describe('requests that close the connection', () => {
+  test('1009 (message too big): requests in flight fail with too_large instead of going again; the client reconnects', async () => {
+    const { client, server, closes } = start();
+    server.last().accept();
+    const huge = client.channel('room').publish('x'.repeat(100));
+    const read = client.channel('room').history({ limit: 5 });
+    server.last().drop(1009, 'message exceeds the limit of 1048576 bytes');
+    await assert.rejects(huge, isCode('too_large'));
+    await assert.rejects(read, isCode('too_large'));
+    assert.deepEqual(closes, [{ code: 1009, reason: 'message exceeds the limit of 1048576 bytes', willRetry: true }]);
+    await waitFor(() => server.sockets.length === 2, 'the reconnect');
+    server.last().accept();
+    assert.deepEqual(server.last().ops, [], 'nothing was sent again');
+    const later = client.rpc('echo');
+    server.last().reply({ op: 'ok', id: server.last().last('rpc').id, result: 1 });
+    assert.equal(await later, 1);
+    client.close();
+  });
+
+  test(`a request in flight at ${3} drops in a row (an answer too big for the client: it fails with 1006) fails with disconnected, and is not asked again`, async () => {
+    const { client, server } = start();
+    server.last().accept();
+    const read = client.channel('room').history({ limit: 20 });
+    for (let connection = 1; connection <= 3; connection++) {
+      const socket = server.last();
+      assert.deepEqual(socket.ops, ['history'], `connection ${connection} asks`);
+      socket.drop(1006);
+      if (connection < 3) {
+        await waitFor(() => server.sockets.length === connection + 1, `reconnect ${connection}`);
+        server.last().accept();
+      }
+    }
+    await assert.rejects(read, (error: unknown) => isCode('disconnected')(error) && /3 times/.test((error as Error).message));
+    await waitFor(() => server.sockets.length === 4, 'the client reconnects all the same');
+    server.last().accept();
+    assert.deepEqual(server.last().ops, [], 'the request is not asked a fourth time');
+    client.close();
+  });
+});
+
+describe('a gap in a channel’s offsets', () => {
+  test('unsub and sub since go out on the same connection; nothing before the new answer is delivered; the replay fills the hole', async () => {
+    const { client, server } = start();
+    server.last().accept();
+    const channel = client.channel<string>('room');
+    const got: number[] = [];
+    const events: SubscribedEvent[] = [];
+    channel.on('subscribed', (event) => events.push(event));
+    const subscribed = channel.subscribe((_data, meta) => got.push(meta.offset));
+    const socket = server.last();
+    socket.reply({ op: 'ok', id: socket.last('sub').id, epoch: 'e1', offset: 3, recovered: false });
+    await subscribed;
+    // 6 and 7 never arrive (a server that dropped them under backpressure).
+    for (const offset of [4, 5, 8, 9]) socket.reply({ op: 'msg', ch: 'room', offset, data: `m${offset}` });
+    assert.deepEqual(got, [4, 5]);
+    assert.deepEqual(socket.ops, ['sub', 'unsub', 'sub'], 'one resync, on the same connection');
+    const again = socket.last('sub');
+    assert.deepEqual(again.since, { epoch: 'e1', offset: 5 });
+    // Still in flight from the old subscription: not delivered.
+    socket.reply({ op: 'msg', ch: 'room', offset: 10, data: 'm10' });
+    socket.reply({ op: 'ok', id: socket.last('unsub').id });
+    socket.reply({ op: 'ok', id: again.id, epoch: 'e1', offset: 10, recovered: true });
+    for (const offset of [6, 7, 8, 9, 10, 11]) socket.reply({ op: 'msg', ch: 'room', offset, data: `m${offset}` });
+    assert.deepEqual(got, [4, 5, 6, 7, 8, 9, 10, 11]);
+    assert.deepEqual(
+      events.map((e) => [e.recovered, e.first]),
+      [
+        [false, true],
+        [true, false],
+      ],
+    );
+    assert.equal(server.sockets.length, 1, 'the connection stayed');
+    client.close();
+  });
+
+  test('a gap while the resubscription cannot be answered: the reconnect resubscribes from the position', async () => {
+    const { client, server } = start();
+    server.last().accept();
+    const channel = client.channel<string>('room');
+    const got: number[] = [];
+    const subscribed = channel.subscribe((_data, meta) => got.push(meta.offset));
+    let socket = server.last();
+    socket.reply({ op: 'ok', id: socket.last('sub').id, epoch: 'e1', offset: 0, recovered: false });
+    await subscribed;
+    socket.reply({ op: 'msg', ch: 'room', offset: 1, data: 'm1' });
+    socket.reply({ op: 'msg', ch: 'room', offset: 3, data: 'm3' });
+    socket.drop();
+    await waitFor(() => server.sockets.length === 2, 'the reconnect');
+    socket = server.last();
+    socket.accept();
+    assert.deepEqual(socket.ops, ['sub']);
+    assert.deepEqual(socket.last('sub').since, { epoch: 'e1', offset: 1 });
+    socket.reply({ op: 'ok', id: socket.last('sub').id, epoch: 'e1', offset: 3, recovered: true });
+    for (const offset of [2, 3]) socket.reply({ op: 'msg', ch: 'room', offset, data: `m${offset}` });
+    assert.deepEqual(got, [1, 2, 3]);
+    client.close();
+  });
+});
+
+describe('history pages', () => {
+  const page = (from: number, to: number): Array<{ offset: number; data: string }> =>
+    Array.from({ length: to - from + 1 }, (_, i) => ({ offset: from + i, data: `m${from + i}` }));
+
+  test('pages are followed back with before until limit messages are in; the result is oldest first', async () => {
+    const { client, server } = start();
+    server.last().accept();
+    const socket = server.last();
+    const read = client.channel<string>('room').history({ limit: 10 });
+    assert.deepEqual(socket.last('history'), { op: 'history', id: socket.last('history').id, ch: 'room', limit: 10 });
+    socket.reply({ op: 'ok', id: socket.last('history').id, epoch: 'e', messages: page(17, 20), more: true });
+    await waitFor(() => socket.ops.length === 2, 'the second page');
+    assert.deepEqual({ ...socket.last('history'), id: 0 }, { op: 'history', id: 0, ch: 'room', limit: 6, before: 17 });
+    socket.reply({ op: 'ok', id: socket.last('history').id, epoch: 'e', messages: page(13, 16), more: true });
+    await waitFor(() => socket.ops.length === 3, 'the third page');
+    assert.deepEqual({ ...socket.last('history'), id: 0 }, { op: 'history', id: 0, ch: 'room', limit: 2, before: 13 });
+    socket.reply({ op: 'ok', id: socket.last('history').id, epoch: 'e', messages: page(11, 12), more: true });
+    const result = await read;
+    assert.deepEqual(result, { epoch: 'e', messages: page(11, 20), more: true });
+    assert.equal(socket.ops.length, 3, 'no page past the limit');
+    client.close();
+  });
+
+  test('without a limit the server’s default is asked for; an answer without more ends the read (an older server)', async () => {
+    const { client, server } = start();
+    server.last().accept();
+    const socket = server.last();
+    const read = client.channel<string>('room').history({ before: 30 });
+    assert.equal(socket.last('history').limit, 50);
+    assert.equal(socket.last('history').before, 30);
+    socket.reply({ op: 'ok', id: socket.last('history').id, epoch: 'e', messages: page(1, 3) });
+    assert.deepEqual(await read, { epoch: 'e', messages: page(1, 3), more: false });
+    client.close();
+  });
+
+  test('a new epoch between pages starts the read over; an epoch that keeps changing fails with internal', async () => {
+    const { client, server } = start();
+    server.last().accept();
+    const socket = server.last();
+    const answer = (epoch: string, messages: Array<{ offset: number; data: string }>, more: boolean): void =>
+      socket.reply({ op: 'ok', id: socket.last('history').id, epoch, messages, more });
+    const read = client.channel<string>('room').history({ limit: 4 });
+    answer('e1', page(9, 10), true);
+    await waitFor(() => socket.ops.length === 2, 'the second page');
+    answer('e2', page(1, 2), false);
+    await waitFor(() => socket.ops.length === 3, 'a read from the start');
+    assert.equal(socket.last('history').before, undefined);
+    assert.equal(socket.last('history').limit, 4);
+    answer('e2', page(1, 2), false);
+    assert.deepEqual(await read, { epoch: 'e2', messages: page(1, 2), more: false });
+
+    const unstable = client.channel<string>('room').history({ limit: 4 });
+    for (let i = 0; i < 8; i++) {
+      const sent = socket.ops.length;
+      answer(`x${i}`, page(9, 10), true);
+      await waitFor(() => socket.ops.length > sent || i === 7, 'the next page');
+    }
+    await assert.rejects(unstable, isCode('internal'));
+    client.close();
+  });
+});
+
 describe('close() from inside a listener', () => {
   test('from a close listener: the client stays closed', async () => {
     const { client, server, states } = start();

@@ -1,6 +1,8 @@
 import {
+  DEFAULT_HISTORY_LIMIT,
   SUBPROTOCOL,
   parseServerMessage,
+  type HistoryOk,
   type InferOutput,
   type Json,
   type Member,
@@ -8,7 +10,7 @@ import {
   type StandardSchemaV1,
 } from '../wire/index.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
-import { Channel, type ChannelHost, type SubscribedEvent } from './channel.js';
+import { Channel, type ChannelHost, type HistoryOptions, type HistoryPage, type SubscribedEvent } from './channel.js';
 import { Emitter } from './emitter.js';
 import { HotlineError } from './errors.js';
 
@@ -71,6 +73,16 @@ export type ClientEvents = {
 };
 
 const DEFAULT_FINAL_CODES = [1002, 1003, 1007, 1008, 4401, 4403];
+/** Message too big: the server refused something sent (or a client refused something received). */
+const MESSAGE_TOO_BIG = 1009;
+/**
+ * Drops a retried request may be in flight for before it fails instead: a request whose
+ * answer is too big for this client fails the connection every time it is answered (the
+ * WebSocket reports 1006 then, not 1009), and must not be asked again forever.
+ */
+const MAX_DROPS_IN_FLIGHT = 3;
+/** Pages of one history() read restarted because the channel's epoch changed under them. */
+const HISTORY_RESTARTS = 3;
 const OPEN = 1;
 
 interface Pending {
@@ -79,6 +91,8 @@ interface Pending {
   /** Safe to send again after a drop (idempotent: pub with its key, history, presence). */
   retry: boolean;
   sent: boolean;
+  /** Connections that dropped while it was in flight. */
+  drops: number;
   queuedAt: number;
   timer: ReturnType<typeof setTimeout> | null;
   timeout: number;
@@ -226,14 +240,52 @@ export class HotlineClient extends Emitter<ClientEvents> implements ChannelHost 
     });
   }
 
-  historyOf(name: string, limit: number | undefined): Promise<{ epoch: string; messages: Array<{ offset: number; data: Json }> }> {
-    const fields: Record<string, Json> = { ch: name };
-    if (limit !== undefined) fields.limit = limit;
-    return this.request('history', fields, true).then((reply) => reply as unknown as { epoch: string; messages: Array<{ offset: number; data: Json }> });
+  /**
+   * Follows history pages (each bounded in bytes by the server) back from `before` until
+   * `limit` messages are in or none older are kept. The limit is always sent, the server's
+   * default when not given, so that pages after the first know where to stop.
+   */
+  async historyOf(name: string, options: HistoryOptions): Promise<HistoryPage<Json>> {
+    const limit = options.limit ?? DEFAULT_HISTORY_LIMIT;
+    for (let restarts = 0; ; restarts++) {
+      const read = await this.historyPages(name, limit, options.before);
+      if (read !== null) return read;
+      // The channel's history was lost between two pages (a new epoch): offsets restarted.
+      if (restarts === HISTORY_RESTARTS) throw new HotlineError('internal', `the history of ${name} kept changing epoch while it was read`);
+    }
+  }
+
+  /** One read of history pages, or null when the epoch changed between pages. */
+  private async historyPages(name: string, limit: number, before: number | undefined): Promise<HistoryPage<Json> | null> {
+    let messages: HistoryOk['messages'] = [];
+    let epoch: string | undefined;
+    for (;;) {
+      const fields: Record<string, Json> = { ch: name, limit: limit - messages.length };
+      if (before !== undefined) fields.before = before;
+      const page = (await this.request('history', fields, true)) as HistoryOk;
+      if (epoch !== undefined && page.epoch !== epoch) return null;
+      epoch = page.epoch;
+      messages = page.messages.concat(messages);
+      const more = page.more === true;
+      if (!more || messages.length >= limit || page.messages.length === 0) return { epoch, messages, more };
+      before = page.messages[0]!.offset;
+    }
   }
 
   presenceOf(name: string): Promise<Member[]> {
     return this.request('presence', { ch: name }, true).then((reply) => (reply as { members: Member[] }).members);
+  }
+
+  /**
+   * A channel saw a gap in its offsets (a message lost on the way): leave and subscribe
+   * again from its position. The server handles a connection's requests in order, so
+   * nothing of the old subscription follows the new one's answer, and the replay fills
+   * the gap (or the answer says recovered:false). Not open: the reconnect resubscribes.
+   */
+  resync(channel: Channel<never>): void {
+    if (!channel.wanted || this.currentState !== 'open' || this.socket?.readyState !== OPEN) return;
+    this.sendRaw({ op: 'unsub', id: this.nextId++, ch: channel.name });
+    this.sendSub(channel, false);
   }
 
   // ───────────────────────── connection ─────────────────────────
@@ -300,6 +352,7 @@ export class HotlineClient extends Emitter<ClientEvents> implements ChannelHost 
       text: JSON.stringify({ op: 'auth', id, token }),
       retry: false,
       sent: false,
+      drops: 0,
       queuedAt: Date.now(),
       timer: null,
       timeout: this.options.requestTimeout ?? 10_000,
@@ -433,12 +486,13 @@ export class HotlineClient extends Emitter<ClientEvents> implements ChannelHost 
       if (!request.sent) continue;
       this.pending.delete(request.id);
       if (request.timer !== null) clearTimeout(request.timer);
-      if (request.retry) {
+      const refusal = this.notRetried(request, code);
+      if (refusal === null) {
         request.sent = false;
         again.push(request);
         this.armQueueTimer(request);
       } else {
-        request.reject(new HotlineError('disconnected', 'the connection dropped before the answer'));
+        request.reject(refusal);
       }
     }
     this.queue = [...again, ...this.queue];
@@ -456,6 +510,17 @@ export class HotlineClient extends Emitter<ClientEvents> implements ChannelHost 
     if ((this.currentState as ClientState) !== 'reconnecting') return;
     const delay = backoffDelay(this.attempt++, this.options.reconnect);
     this.retryTimer = setTimeout(() => this.open(), delay);
+  }
+
+  /** Why a request in flight when the connection closed with `code` is not sent again, or null to retry it. */
+  private notRetried(request: Pending, code: number): HotlineError | null {
+    if (code === MESSAGE_TOO_BIG) {
+      // Sending the same bytes again brings the same 1009.
+      return new HotlineError('too_large', 'the connection closed with 1009 (message too big) while this request was in flight; it is not sent again');
+    }
+    if (!request.retry) return new HotlineError('disconnected', 'the connection dropped before the answer');
+    if (++request.drops < MAX_DROPS_IN_FLIGHT) return null;
+    return new HotlineError('disconnected', `the connection dropped ${request.drops} times while this request was in flight; it is not sent again`);
   }
 
   private shutdown(error: HotlineError): void {
@@ -517,6 +582,7 @@ export class HotlineClient extends Emitter<ClientEvents> implements ChannelHost 
       text: JSON.stringify({ op: 'sub', id, ...fields }),
       retry: false,
       sent: false,
+      drops: 0,
       queuedAt: Date.now(),
       timer: null,
       timeout: this.options.requestTimeout ?? 10_000,
@@ -558,6 +624,7 @@ export class HotlineClient extends Emitter<ClientEvents> implements ChannelHost 
         text: JSON.stringify({ op, id, ...fields }),
         retry,
         sent: false,
+        drops: 0,
         queuedAt: Date.now(),
         timer: null,
         timeout: timeout ?? this.options.requestTimeout ?? 10_000,

@@ -27,8 +27,13 @@ export interface ConnectionHandlers<T = unknown> {
   error?(conn: WebSocketConnection<T>, error: unknown): void;
 }
 
-/** What to do with a send while a connection's buffered bytes exceed `backpressureLimit`. */
-export type SlowConsumerPolicy = 'drop' | 'close';
+/**
+ * What to do with a send while a connection's buffered bytes exceed `backpressureLimit`:
+ * 'drop' discards it; 'close' closes with 1008 (policy violation: the peer should not come
+ * back as it is); 'try-again-later' closes with 1013 (try again later: the peer reconnects,
+ * and a hotline.v1 client resubscribes and recovers what it missed).
+ */
+export type SlowConsumerPolicy = 'drop' | 'close' | 'try-again-later';
 
 export interface ConnectionOptions {
   /** Largest incoming message, in bytes (default 1 MiB). */
@@ -40,7 +45,7 @@ export interface ConnectionOptions {
    * reading from it pauses until it drains, and sends follow `slowConsumer`.
    */
   backpressureLimit?: number;
-  /** 'drop' (default) discards sends past the limit; 'close' closes the connection with 1008. */
+  /** 'drop' (default) discards sends past the limit; 'close' closes with 1008, 'try-again-later' with 1013. */
   slowConsumer?: SlowConsumerPolicy;
   /**
    * Bytes per second a connection may inflate with permessage-deflate (default 4 MiB/s,
@@ -79,6 +84,12 @@ export interface ConnectionSendOptions {
    * default messages at or above the threshold are compressed.
    */
   compress?: boolean;
+  /**
+   * Queue the message even past `backpressureLimit`: the slow-consumer policy does not
+   * apply. For messages that must not be lost (answers to requests) whose sender bounds
+   * them itself, by waiting for `drain` before it sends more.
+   */
+  force?: boolean;
 }
 
 export const DEFAULT_CLOSE_TIMEOUT = 5_000;
@@ -300,6 +311,11 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
     return this.socket.writableLength + this.engine.bufferedAmount;
   }
 
+  /** Buffered bytes past which the connection is a slow consumer (its server's option). */
+  get backpressureLimit(): number {
+    return this.context.backpressureLimit;
+  }
+
   /**
    * Sends a message: a string as text, bytes or a Blob as binary (unless `binary` says
    * otherwise). Returns the bytes queued, {@link SendResult.Backpressure} (-1) when they
@@ -312,7 +328,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
       this.sendLater(data, options);
       return SendResult.Backpressure;
     }
-    if (this.overLimit()) return SendResult.Dropped;
+    if (options.force !== true && this.overLimit()) return SendResult.Dropped;
     const before = this.engine.bufferedAmount;
     if (typeof data === 'string') {
       const compress = this.codec !== null && this.shouldCompress(Buffer.byteLength(data), options);
@@ -439,9 +455,10 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
 
   private overLimit(): boolean {
     if (this.bufferedAmount <= this.context.backpressureLimit) return false;
-    if (this.context.slowConsumer === 'close') {
+    if (this.context.slowConsumer !== 'drop') {
       if (this.context.counters) this.context.counters.slowConsumerCloses++;
-      this.close(CloseCode.PolicyViolation, 'slow consumer: backpressure limit exceeded');
+      if (this.context.slowConsumer === 'close') this.close(CloseCode.PolicyViolation, 'slow consumer: backpressure limit exceeded');
+      else this.close(CloseCode.TryAgainLater, 'slow consumer: reconnect and recover');
     } else if (this.context.counters) {
       this.context.counters.droppedMessages++;
     }

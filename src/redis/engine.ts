@@ -335,6 +335,7 @@ export class RedisEngine implements Engine {
         since?.epoch ?? '',
         String(since?.offset ?? 0),
         String(query.limit ?? -1),
+        String(query.before ?? 0),
       ],
     )) as Array<string | number>;
     const epoch = String(reply[0]);

@@ -120,7 +120,8 @@ return {epoch, offset, 0}
 /**
  * KEYS: meta, log
  * ARGV: epoch candidate, now, historySize, historyTtl, channel expiry (0: none),
- *       mode ('since' | 'newest'), since epoch, since offset, limit (-1: none)
+ *       mode ('since' | 'newest'), since epoch, since offset, limit (-1: none),
+ *       before (newest mode: only offsets under it; 0: none)
  * Returns {epoch, offset, recovered (0|1), offset1, data1, offset2, data2, ...}.
  *
  * What history holds: the newest historySize offsets (XADD's MAXLEN ~ may keep a few more
@@ -160,10 +161,14 @@ if mode == 'since' then
   end
   return out
 end
-if size == 0 or offset == 0 or limit == 0 then return out end
+local top = offset
+local before = tonumber(ARGV[10]) or 0
+if before > 0 and before - 1 < top then top = before - 1 end
+if size == 0 or top < 1 or limit == 0 then return out end
 local from = math.max(low, 1)
-if limit > 0 and offset - limit + 1 > from then from = offset - limit + 1 end
-local entries = redis.call('XRANGE', log, from .. '-0', offset .. '-0')
+if limit > 0 and top - limit + 1 > from then from = top - limit + 1 end
+if from > top then return out end
+local entries = redis.call('XRANGE', log, from .. '-0', top .. '-0')
 local i = 1
 while i <= #entries and entry_time(entries[i]) <= cutoff do i = i + 1 end
 for j = i, #entries do

@@ -9,6 +9,10 @@ import {
 } from '../node/server.js';
 import { SUBPROTOCOL, type Member } from '../wire/index.js';
 
+/**
+ * The hub's options and the endpoint's (`slowConsumer` defaults to 'try-again-later' here:
+ * a subscriber too slow for live messages is closed with 1013 and recovers them).
+ */
 export interface ChannelsEndpointOptions<A>
   extends ChannelHubOptions<A>,
     Omit<WebSocketServerOptions<ChannelConnectionData<A>>, 'handlers' | 'upgrade' | 'protocols'> {
@@ -48,6 +52,7 @@ const ENVELOPE = 64 * 1024;
 function channelsMaxPayload(maxDataLength: number | undefined): number {
   return maxDataLength === undefined ? DEFAULT_CHANNELS_MAX_PAYLOAD : Math.max(DEFAULT_CHANNELS_MAX_PAYLOAD, 3 * maxDataLength + ENVELOPE);
 }
+const OPEN = 1;
 
 /** This process's part of every client id, so ids stay unique across nodes sharing an engine. */
 const NODE_ID = randomBytes(6).toString('base64url');
@@ -55,6 +60,9 @@ let nextClient = 0;
 
 class ConnectionClient<A> implements ChannelClient<A> {
   readonly id = `${NODE_ID}.${(nextClient++).toString(36)}`;
+  /** Waiting for the connection to drain (or close). */
+  private waiters: Array<() => void> = [];
+
   constructor(
     private readonly conn: WebSocketConnection<ChannelConnectionData<A>>,
     readonly auth: A,
@@ -64,6 +72,30 @@ class ConnectionClient<A> implements ChannelClient<A> {
 
   send(text: string): void {
     this.conn.send(text);
+  }
+
+  sendReliable(text: string): void {
+    this.conn.send(text, { force: true });
+  }
+
+  get bufferedAmount(): number {
+    return this.conn.bufferedAmount;
+  }
+
+  get backpressureLimit(): number {
+    return this.conn.backpressureLimit;
+  }
+
+  drained(): Promise<void> {
+    if (this.conn.readyState !== OPEN) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** The connection drained, or closed: whoever waited may go on. */
+  wake(): void {
+    const waiting = this.waiters;
+    this.waiters = [];
+    for (const resolve of waiting) resolve();
   }
 
   close(code: number, reason: string): void {
@@ -101,6 +133,9 @@ export function channelsEndpoint<A = undefined>(
   const server = new WebSocketServer<ChannelConnectionData<A>>({
     ...options,
     maxPayload: options.maxPayload ?? channelsMaxPayload(options.maxDataLength),
+    // A subscriber that cannot keep up is closed rather than left with a hole: the SDK
+    // reconnects and recovers what it missed, paced by its own reading.
+    slowConsumer: options.slowConsumer ?? 'try-again-later',
     protocols: [SUBPROTOCOL],
     async upgrade(req) {
       const decided = authenticate === undefined ? { auth: undefined as A } : await authenticate(req);
@@ -120,7 +155,12 @@ export function channelsEndpoint<A = undefined>(
         else hub.handleBinary(client);
       },
       close(conn) {
-        if (conn.data.client !== null) hub.disconnect(conn.data.client);
+        if (conn.data.client === null) return;
+        hub.disconnect(conn.data.client);
+        (conn.data.client as ConnectionClient<A>).wake();
+      },
+      drain(conn) {
+        (conn.data.client as ConnectionClient<A> | null)?.wake();
       },
     },
   });

@@ -5,6 +5,7 @@ import {
   encodeErr,
   encodeHistoryOk,
   encodeJoin,
+  utf8Length,
   encodeLeave,
   encodeMsg,
   encodeOk,
@@ -60,6 +61,17 @@ describe('encode', () => {
       encodeHistoryOk(1, 'e', [{ offset: 1, dataJson: 'null' }]),
       '{"op":"ok","id":1,"epoch":"e","messages":[{"offset":1,"data":null}]}',
     );
+  });
+
+  test('encodeHistoryOk says more only when there is more', () => {
+    assert.equal(encodeHistoryOk(2, 'e', [{ offset: 3, dataJson: '1' }], true), '{"op":"ok","id":2,"epoch":"e","messages":[{"offset":3,"data":1}],"more":true}');
+    assert.equal(encodeHistoryOk(2, 'e', [], false), '{"op":"ok","id":2,"epoch":"e","messages":[]}');
+  });
+
+  test('utf8Length counts the bytes UTF-8 takes, as Buffer.byteLength does', () => {
+    for (const text of [...awkward, 'é', '€', '👋', 'a\u0000b', '\ud800 lone', 'x\udc00', 'ß'.repeat(100)]) {
+      assert.equal(utf8Length(text), Buffer.byteLength(text), JSON.stringify(text));
+    }
   });
 
   test('encodeOk for the reply of every op', () => {

@@ -62,11 +62,31 @@ export function encodeLeave(ch: string, member: Member): string {
 }
 
 /** The ok reply to a history request, from entries whose data is already serialized. */
-export function encodeHistoryOk(id: number, epoch: string, entries: readonly EncodedHistoryEntry[]): string {
+export function encodeHistoryOk(id: number, epoch: string, entries: readonly EncodedHistoryEntry[], more = false): string {
   let messages = '';
-  for (let i = 0; i < entries.length; i++) {
-    const { offset, dataJson } = entries[i]!;
-    messages += `${i === 0 ? '' : ','}{"offset":${JSON.stringify(offset)},"data":${dataJson}}`;
+  for (let i = 0; i < entries.length; i++) messages += `${i === 0 ? '' : ','}${encodeHistoryEntry(entries[i]!)}`;
+  return `{"op":"ok","id":${JSON.stringify(id)},"epoch":${JSON.stringify(epoch)},"messages":[${messages}]${more ? ',"more":true' : ''}}`;
+}
+
+/** One entry of a history reply, as {@link encodeHistoryOk} writes it. */
+export function encodeHistoryEntry(entry: EncodedHistoryEntry): string {
+  return `{"offset":${JSON.stringify(entry.offset)},"data":${entry.dataJson}}`;
+}
+
+/**
+ * Bytes of `text` in UTF-8, as it goes over the wire (a string's length counts UTF-16
+ * code units: a character beyond ASCII takes two to four bytes for one unit or two).
+ */
+export function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) bytes += 1;
+    else if (unit < 0x800) bytes += 2;
+    else if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 4; // a surrogate pair: one character beyond the BMP
+      i++;
+    } else bytes += 3; // the rest of the BMP, and a lone surrogate (written as U+FFFD)
   }
-  return `{"op":"ok","id":${JSON.stringify(id)},"epoch":${JSON.stringify(epoch)},"messages":[${messages}]}`;
+  return bytes;
 }

@@ -38,13 +38,21 @@ export {
   type UnsubRequest,
   type UnsubPush,
 } from './messages.js';
-export { DEFAULT_WIRE_LIMITS, MAX_EPOCH_LENGTH, resolveWireLimits, type WireLimits } from './limits.js';
+export {
+  DEFAULT_HISTORY_LIMIT,
+  DEFAULT_MAX_HISTORY_ANSWER_BYTES,
+  DEFAULT_WIRE_LIMITS,
+  MAX_EPOCH_LENGTH,
+  resolveWireLimits,
+  type WireLimits,
+} from './limits.js';
 export { CHANNEL_NAME_PUNCTUATION, isValidChannelName, validateChannelName } from './channel-name.js';
 export { exceedsJsonDepth } from './json-depth.js';
 export { parseRequest, type ParseRequestResult } from './parse-request.js';
 export {
   encodeData,
   encodeErr,
+  encodeHistoryEntry,
   encodeHistoryOk,
   encodeJoin,
   encodeLeave,
@@ -54,6 +62,7 @@ export {
   encodeUnsubPush,
   type EncodedHistoryEntry,
   type OkFields,
+  utf8Length,
 } from './encode.js';
 export { parseServerMessage, replyFor } from './parse-server.js';
 export { validateWith, type InferOutput, type StandardIssue, type StandardResult, type StandardSchemaV1 } from './standard-schema.js';

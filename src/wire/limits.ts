@@ -20,6 +20,16 @@ export const DEFAULT_WIRE_LIMITS: Readonly<WireLimits> = Object.freeze({
   maxJsonDepth: 64,
 });
 
+/** How many messages a `history` request without `limit` gets; the SDK asks for as many. */
+export const DEFAULT_HISTORY_LIMIT = 50;
+
+/**
+ * The largest `history` answer, in bytes of JSON text: longer ones are paged (`more`,
+ * `before`). Well under the 1 MiB that clients accept by default (hotline's Node client's
+ * `maxPayload`), so a history answer never closes a client's connection with 1009.
+ */
+export const DEFAULT_MAX_HISTORY_ANSWER_BYTES = 512 * 1024;
+
 /** Epochs are made by the server, so their limit is part of the protocol, not an option. */
 export const MAX_EPOCH_LENGTH = 64;
 

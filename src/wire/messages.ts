@@ -64,6 +64,8 @@ export interface HistoryRequest {
   ch: string;
   /** How many of the newest messages; absent leaves the choice to the server. */
   limit?: number;
+  /** Only messages older than this offset: the next page, after an answer that said `more`. */
+  before?: number;
 }
 
 export interface RpcRequest {
@@ -148,6 +150,8 @@ export interface HistoryOk {
   epoch: string;
   /** Oldest first. */
   messages: HistoryEntry[];
+  /** Present (true) when older messages are kept: ask for them with `before` set to the first offset here. */
+  more?: boolean;
 }
 
 export interface RpcOk {

@@ -322,6 +322,17 @@ describe('parseRequest: history limit', () => {
   });
 });
 
+describe('parseRequest: history before', () => {
+  test('a non-negative integer offset, with or without limit; null is leaving it out', () => {
+    accepts(json({ op: 'history', id: 5, ch: 'a', before: 17 }), { op: 'history', id: 5, ch: 'a', before: 17 });
+    accepts(json({ op: 'history', id: 5, ch: 'a', limit: 3, before: 0 }), { op: 'history', id: 5, ch: 'a', limit: 3, before: 0 });
+    accepts(json({ op: 'history', id: 5, ch: 'a', before: null }), { op: 'history', id: 5, ch: 'a' });
+    for (const before of [-1, 1.5, '10', true, [], {}, 2 ** 53]) {
+      refuses(json({ op: 'history', id: 5, ch: 'a', before }), 5, '"before" must be a non-negative integer (an offset)');
+    }
+  });
+});
+
 describe('parseRequest: rpc method', () => {
   test('a non-empty string of at most 100 characters', () => {
     for (const method of ['', 'm'.repeat(101), 1, null, [], {}]) {

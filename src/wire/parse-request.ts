@@ -3,7 +3,7 @@ import { ErrorCode } from './codes.js';
 import { hasNonFiniteNumber } from './finite.js';
 import { exceedsJsonDepth } from './json-depth.js';
 import { DEFAULT_WIRE_LIMITS, MAX_EPOCH_LENGTH, type WireLimits } from './limits.js';
-import { REQUEST_OPS, type ClientRequest, type Json, type PubRequest, type RequestOp, type Since } from './messages.js';
+import { REQUEST_OPS, type ClientRequest, type HistoryRequest, type Json, type PubRequest, type RequestOp, type Since } from './messages.js';
 
 export type ParseRequestResult =
   | { ok: true; request: ClientRequest }
@@ -80,13 +80,22 @@ function readRequest(op: RequestOp, id: number, fields: Fields, limits: WireLimi
       return { op, id, ch: channel(fields, limits) };
     case 'history': {
       const ch = channel(fields, limits);
+      const request: HistoryRequest = { op, id, ch };
       const rawLimit = own(fields, 'limit');
-      if (rawLimit === undefined) return { op, id, ch };
-      const limit = nonNegativeInteger(rawLimit);
-      if (limit === undefined || limit < 1 || limit > limits.maxHistoryLimit) {
-        throw new FieldError(`"limit" must be an integer from 1 to ${limits.maxHistoryLimit}`);
+      if (rawLimit !== undefined) {
+        const limit = nonNegativeInteger(rawLimit);
+        if (limit === undefined || limit < 1 || limit > limits.maxHistoryLimit) {
+          throw new FieldError(`"limit" must be an integer from 1 to ${limits.maxHistoryLimit}`);
+        }
+        request.limit = limit;
       }
-      return { op, id, ch, limit };
+      const rawBefore = own(fields, 'before');
+      if (rawBefore !== undefined) {
+        const before = nonNegativeInteger(rawBefore);
+        if (before === undefined) throw new FieldError('"before" must be a non-negative integer (an offset)');
+        request.before = before;
+      }
+      return request;
     }
     case 'rpc': {
       const method = own(fields, 'method');

@@ -93,6 +93,8 @@ describe('replyFor', () => {
     assert.equal(replyFor('pub', read({ op: 'ok', id: 1, offset: 4, delivered: 0 }))?.delivered, 0);
     assert.deepEqual(replyFor('presence', read({ op: 'ok', id: 1, members: [] }))?.members, []);
     assert.equal(replyFor('history', read({ op: 'ok', id: 1, epoch: 'e', messages: [] }))?.epoch, 'e');
+    assert.equal(replyFor('history', read({ op: 'ok', id: 1, epoch: 'e', messages: [], more: true }))?.more, true);
+    assert.equal(parseServerMessage(JSON.stringify({ op: 'ok', id: 1, epoch: 'e', messages: [], more: 'yes' })), null, 'more is a boolean');
     assert.equal(replyFor('rpc', read({ op: 'ok', id: 1, result: null }))?.result, null);
     assert.equal(replyFor('unsub', read({ op: 'ok', id: 1 }))?.id, 1);
     assert.equal(replyFor('ping', read({ op: 'pong', id: 1 }))?.op, 'pong');

@@ -87,6 +87,7 @@ const okFieldChecks: ReadonlyArray<readonly [string, (value: unknown) => boolean
   ['delivered', (value) => counter(value) !== undefined],
   ['members', (value) => Array.isArray(value) && value.every(isObject)],
   ['messages', (value) => Array.isArray(value) && value.every(isHistoryEntry)],
+  ['more', (value) => typeof value === 'boolean'],
   ['expiresAt', (value) => typeof value === 'number' && Number.isFinite(value)],
   ['result', () => true],
 ];

@@ -200,6 +200,24 @@ export function engineSuite(name: string, make: (options: EngineSuiteOptions) =>
           assert.equal(unlimited.messages.length, 8);
         }));
 
+      test('before pages back: the newest messages older than an offset, oldest first', () =>
+        withEngine(async (engine) => {
+          const ch = channelName('before');
+          await publishMany(engine, ch, historySize + 5);
+          const offsets = async (query: { limit?: number; before?: number }): Promise<number[]> =>
+            (await engine.history(ch, query)).messages.map((m) => m.offset);
+          // History holds 6…(historySize + 5).
+          assert.deepEqual(await offsets({ limit: 3, before: 12 }), [9, 10, 11]);
+          assert.deepEqual(await offsets({ limit: 100, before: 9 }), [6, 7, 8], 'not past the oldest kept');
+          assert.deepEqual(await offsets({ before: 8 }), [6, 7], 'without a limit: everything older');
+          assert.deepEqual(await offsets({ limit: 2, before: 6 }), [], 'nothing kept before the oldest');
+          assert.deepEqual(await offsets({ limit: 2, before: 1 }), []);
+          assert.deepEqual(await offsets({ limit: 2, before: historySize + 100 }), [historySize + 4, historySize + 5], 'beyond the newest: the newest');
+          const page = await engine.history(ch, { limit: 2, before: 10 });
+          assert.equal(page.position.offset, historySize + 5, 'the position is the stream’s, not the page’s');
+          assert.equal(page.recovered, false);
+        }));
+
       test(`history keeps the newest ${historySize} messages`, () =>
         withEngine(async (engine) => {
           const ch = channelName('size');

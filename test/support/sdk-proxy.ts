@@ -2,7 +2,8 @@
 // every connection without a WebSocket close frame (a TCP reset towards the client, as a
 // dead NAT entry or a crashed load balancer would), stop forwarding on the connections it
 // holds (a network that silently drops everything), turn new connections away, or accept
-// them and never answer (a server that is up but hung).
+// them and never answer (a server that is up but hung), or hold what the server sends (a
+// client that stops reading: TCP backpressure reaches the server, nothing is lost).
 import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
@@ -75,6 +76,19 @@ export class CutProxy {
       if (direction !== 'toClient') pair.dropToServer = true;
       if (direction !== 'toServer') pair.dropToClient = true;
     }
+  }
+
+  /**
+   * Stops reading what the server sends on the connections open now, as a client that
+   * stops reading would: the server's writes back up (TCP backpressure); nothing is lost.
+   */
+  hold(): void {
+    for (const pair of this.pairs) pair.upstream?.pause();
+  }
+
+  /** Reads and forwards again what {@link hold} held back. */
+  release(): void {
+    for (const pair of this.pairs) pair.upstream?.resume();
   }
 
   async close(): Promise<void> {
