@@ -181,7 +181,8 @@ describe('the SDK in Chromium, loaded from hotline serve', { skip: chromiumSkip(
       proxy = await CutProxy.start(port);
       browser = await launchChromium();
       page = await browser.newPage();
-      await page.goto(`http://127.0.0.1:${port}/healthz`);
+      // Through the proxy, so that the page's origin is the one its WebSocket goes to (hotline serve refuses other origins).
+      await page.goto(`http://127.0.0.1:${proxy.port}/healthz`);
       publisher = connect(`ws://127.0.0.1:${port}/ws`, { WebSocket: HotlineWebSocket, reconnect: { initial: 200, max: 800 } });
     },
     { timeout: 120_000 },
