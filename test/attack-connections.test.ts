@@ -7,8 +7,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { assertServed, clientFrame, describeReport, MiB, Neighbour, RssSampler, startTarget, type AttackTarget } from './support/attack.js';
+import { upgradeRequest, type UpgradeAnswer } from './support/raw-upgrade.js';
 
 const MAX_CONNECTIONS = 64;
 /** The neighbour holds two of them (/echo and /ws). */
@@ -35,60 +36,20 @@ after(async () => {
   await target?.stop();
 });
 
-interface Attempt {
-  socket: Socket;
-  /** The response head and whatever body came with it (all of it for a refusal: the server closes after it). */
-  response: string;
-}
-
-/** One upgrade over raw TCP; resolves with the response once its head (and, for a refusal, its body) arrived. */
-function upgrade(port: number, path: string, id = 0): Promise<Attempt> {
-  return new Promise((resolve, reject) => {
-    const socket = netConnect({ host: '127.0.0.1', port });
-    let received = Buffer.alloc(0);
-    let settled = false;
-    let subscribing = false;
-    const finish = (): void => {
-      if (settled) return;
-      settled = true;
-      resolve({ socket, response: received.toString('latin1') });
-    };
-    socket.on('error', (error) => {
-      if (!settled) reject(error);
-    });
-    socket.on('data', (chunk: Buffer) => {
-      received = Buffer.concat([received, chunk]);
-      const text = received.toString('latin1');
-      if (!text.startsWith('HTTP/1.1 101 ') || !text.includes('\r\n\r\n')) return;
-      if (path !== '/ws') {
-        finish();
-        return;
-      }
-      // Accepted on /ws: subscribe, and finish once every subscription is answered.
-      if (!subscribing) {
-        subscribing = true;
-        const frames = Array.from({ length: CHANNELS }, (_, i) =>
-          clientFrame(0x1, Buffer.from(JSON.stringify({ op: 'sub', id: i + 1, ch: `flood:${id}:${i}` }))),
-        );
+/** One upgrade; on /ws, once accepted, it subscribes and resolves when every subscription is answered. */
+function attempt(path: string, n: number): Promise<UpgradeAnswer> {
+  let subscribed = false;
+  return upgradeRequest(target.port, path, {
+    headers: path === '/ws' ? ['Sec-WebSocket-Protocol: hotline.v1'] : [],
+    afterUpgrade(socket, received) {
+      if (path !== '/ws') return true;
+      if (!subscribed) {
+        subscribed = true;
+        const frames = Array.from({ length: CHANNELS }, (_, i) => clientFrame(0x1, Buffer.from(JSON.stringify({ op: 'sub', id: i + 1, ch: `flood:${n}:${i}` }))));
         socket.write(Buffer.concat(frames));
       }
-      if (text.split('"op":"ok"').length - 1 >= CHANNELS) finish();
-    });
-    socket.on('end', finish);
-    socket.on('close', finish);
-    socket.write(
-      [
-        `GET ${path} HTTP/1.1`,
-        `Host: 127.0.0.1:${port}`,
-        'Upgrade: websocket',
-        'Connection: Upgrade',
-        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
-        'Sec-WebSocket-Version: 13',
-        ...(path === '/ws' ? ['Sec-WebSocket-Protocol: hotline.v1'] : []),
-        '',
-        '',
-      ].join('\r\n'),
-    );
+      return received().toString('latin1').split('"op":"ok"').length - 1 >= CHANNELS;
+    },
   });
 }
 
@@ -107,7 +68,7 @@ test(`a flood of ${FLOOD} upgrades against --max-connections ${MAX_CONNECTIONS}:
   const worker = async (): Promise<void> => {
     while (next < FLOOD) {
       const n = next++;
-      const { socket, response } = await upgrade(target.port, n % 2 === 0 ? '/echo' : '/ws', n);
+      const { socket, response } = await attempt(n % 2 === 0 ? '/echo' : '/ws', n);
       if (response.startsWith('HTTP/1.1 101 ')) accepted.push(socket);
       else {
         refusals.push(response);
@@ -146,7 +107,7 @@ test(`a flood of ${FLOOD} upgrades against --max-connections ${MAX_CONNECTIONS}:
     if ((await metric('hotline_connections')) === NEIGHBOUR_CONNECTIONS) break;
     await new Promise((resolve) => setImmediate(resolve));
   }
-  const again = await upgrade(target.port, '/echo');
+  const again = await upgradeRequest(target.port, '/echo');
   assert.match(again.response, /^HTTP\/1\.1 101 /);
   again.socket.destroy();
 });
