@@ -85,6 +85,8 @@ export {
   HandshakeError,
   InvalidStateError,
   ProtocolError,
+  sameOrigin,
   type HandshakeErrorCode,
+  type OriginCheck,
   type ProtocolErrorCode,
 } from './protocol/index.js';

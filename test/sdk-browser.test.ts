@@ -24,6 +24,7 @@ import type { Browser, Page } from 'playwright-core';
 import { WebSocket as NodeWebSocket } from '../src/node/client.js';
 import { connect, type Channel, type HotlineClient, type WebSocketConstructorLike } from '../src/client/index.js';
 import { chromiumSkip, launchChromium } from './support/chromium.js';
+import { freePort } from './support/cli-server.js';
 import { CutProxy } from './support/sdk-proxy.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -44,7 +45,9 @@ interface Cli {
 const children = new Set<ChildProcess>();
 
 async function startCli(port: number): Promise<Cli> {
-  const child = spawn(process.execPath, [cli, 'serve', '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The page comes from the server's port and connects through the proxy's, so its origin is not
+  // the one its WebSocket reaches: allow it.
+  const child = spawn(process.execPath, [cli, 'serve', '--port', String(port), '--origin', `http://127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
   let output = '';
@@ -176,7 +179,7 @@ describe('the SDK in Chromium, loaded from hotline serve', { skip: chromiumSkip(
         const built = spawnSync('npm', ['run', 'build'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
         assert.equal(built.status, 0, 'npm run build failed');
       }
-      server = await startCli(0);
+      server = await startCli(await freePort());
       port = server.port;
       proxy = await CutProxy.start(port);
       browser = await launchChromium();

@@ -165,7 +165,8 @@ describe('the pages of hotline serve, in Chromium', { timeout: 180_000 }, () => 
     if (skip !== false) return;
     // The committed screenshots show the default port.
     port = await freePort(UPDATE_SCREENSHOTS ? 8080 : 0);
-    server = await startCli(port);
+    // The inspector test looks for a message's text, which it shows only when asked to.
+    server = await startCli(port, ['--inspector-previews']);
     base = server.http;
     browser = await launchChromium();
   });
@@ -369,7 +370,7 @@ describe('the pages of hotline serve, in Chromium', { timeout: 180_000 }, () => 
       // Sent while the server is down: the SDK queues it until the connection is back.
       await say(ada, 'sent while the server was down');
 
-      server = await startCli(port);
+      server = await startCli(port, ['--inspector-previews']);
       for (const page of [ada, lin]) {
         await until(async () => (await text(page, '#state')) === 'open', 'the state open again');
         // The memory engine lost the history: the subscription says recovered: false.

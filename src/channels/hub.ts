@@ -223,7 +223,7 @@ interface LocalChannel<A> {
   ready: Promise<void>;
 }
 
-const DEFAULTS = {
+export const DEFAULTS = {
   maxDataLength: 64 * 1024,
   maxSubscriptions: 1000,
   publishRate: { perSecond: 50, burst: 100 },

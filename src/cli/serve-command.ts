@@ -1,78 +1,68 @@
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import type { Engine } from '../channels/index.js';
 import type * as RedisModule from '../redis/index.js';
+import { isLoopbackAddress, type AdminAccess } from '../server/admin.js';
 import { createApp } from '../server/app.js';
-import { Logger, type LogLevel } from '../server/log.js';
+import { Logger } from '../server/log.js';
+import { describeServeOptions, OptionError, parseServeArgs, type ServeConfig } from '../server/options.js';
 import { serve } from '../server/serve.js';
 
-export const SERVE_USAGE = `usage: hotline serve [--port 8080] [--host 127.0.0.1] [--max-payload BYTES] [--no-deflate]
-                     [--origin ORIGIN ...] [--tls-cert FILE --tls-key FILE] [--log-level info]
-                     [--redis URL]
+export const SERVE_USAGE = `usage: hotline serve [options]
 
 Serves:
   /            index of everything below
   /echo        WebSocket: echoes every message back as it came
   /ws          WebSocket: the hotline.v1 channel protocol (channels, history, recovery, presence)
   /demo/echo   the echo demo page          /demo/chat   the chat demo page
-  /inspect     live connections, channels and messages
+  /inspect     live connections, channels and messages (see --inspector)
   /hotline.js  the client SDK as a browser ES module
-  /healthz     200 ok while serving        /metrics     Prometheus text format
-permessage-deflate is accepted when a client offers it, unless --no-deflate.
---tls-cert/--tls-key (PEM files) serve https and wss instead of http and ws.
---log-level: debug (every message), info (connections; the default), warn, error, silent.
---redis redis://[:password@]host[:port][/db] (or rediss:// for TLS): share channels, history
-  and presence with every node that uses the same Redis (default: in memory, this process only).
-  /healthz answers 503 while Redis cannot be reached.
-`;
+  /healthz     200 ok while serving (open to all)      /metrics     Prometheus text format (see --metrics)
 
-const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
+Browsers may connect from the server's own origin (and --origin); clients without an Origin
+header always. Durations are in milliseconds, sizes in bytes.
+${describeServeOptions()}`;
 
 function fail(message: string): number {
   process.stderr.write(`hotline: ${message}\n`);
   return 2;
 }
 
+/** The startup line of an operator surface: where it is, and who may use it. */
+function adminLine(url: string, access: AdminAccess, turnedOff: boolean, flag: string): string {
+  if (access === 'secret') return `${url} (admin secret required)`;
+  if (access === 'open') return url;
+  if (turnedOff) return `off (--no-${flag})`;
+  return `off: listening beyond loopback without an admin secret (set HOTLINE_ADMIN_SECRET, or --${flag} to open it to anyone)`;
+}
+
+/** The soft limit on open files (Linux), or null where it cannot be read. */
+function openFileLimit(): number | null {
+  try {
+    const match = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return match === null ? null : Number(match[1]);
+  } catch {
+    return null;
+  }
+}
+
+/** Descriptors kept for what is not a WebSocket: handshakes in progress, HTTP, files, Redis. */
+const DESCRIPTOR_HEADROOM = 256;
+
 /** Runs `hotline serve`; resolves to an exit code, or -1 while serving (until a signal). */
 export async function serveCommand(args: string[]): Promise<number> {
-  let values;
+  let config: ServeConfig;
   try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        port: { type: 'string', default: '8080' },
-        host: { type: 'string', default: '127.0.0.1' },
-        'max-payload': { type: 'string' },
-        'no-deflate': { type: 'boolean', default: false },
-        origin: { type: 'string', multiple: true },
-        'log-level': { type: 'string', default: 'info' },
-        'tls-cert': { type: 'string' },
-        'tls-key': { type: 'string' },
-        redis: { type: 'string' },
-      },
-      strict: true,
-    }));
+    config = parseServeArgs(args, process.env);
   } catch (error) {
-    return fail(`${(error as Error).message}\n${SERVE_USAGE}`);
+    if (error instanceof OptionError) return fail(error.message);
+    throw error;
   }
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) return fail(`--port must be a number from 0 to 65535, not '${values.port}'`);
-  let maxPayload: number | undefined;
-  if (values['max-payload'] !== undefined) {
-    maxPayload = Number(values['max-payload']);
-    if (!Number.isInteger(maxPayload) || maxPayload < 0) return fail('--max-payload must be a whole number of bytes');
-  }
-  const level = values['log-level'] as LogLevel;
-  if (!LEVELS.includes(level)) return fail(`--log-level must be one of ${LEVELS.join(', ')}`);
-  const logger = new Logger(level);
-  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) {
-    return fail('--tls-cert and --tls-key go together');
-  }
+  const logger = new Logger(config.logLevel!);
   let tls: { cert: Buffer; key: Buffer } | undefined;
-  if (values['tls-cert'] !== undefined && values['tls-key'] !== undefined) {
+  if (config.tlsCert !== undefined && config.tlsKey !== undefined) {
     const pem: Partial<Record<'cert' | 'key', Buffer>> = {};
     for (const which of ['cert', 'key'] as const) {
-      const file = values[`tls-${which}`]!;
+      const file = which === 'cert' ? config.tlsCert : config.tlsKey;
       try {
         pem[which] = readFileSync(file);
       } catch (error) {
@@ -84,8 +74,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   }
 
   let engine: Engine | undefined;
-  if (values.redis !== undefined) {
-    if (!/^rediss?:\/\//.test(values.redis)) return fail(`--redis must be a redis:// or rediss:// URL, not '${values.redis}'`);
+  if (config.redis !== undefined) {
     // Loaded only when asked for: the `redis` package is an optional peer dependency.
     let redis: typeof RedisModule;
     try {
@@ -94,18 +83,30 @@ export async function serveCommand(args: string[]): Promise<number> {
       process.stderr.write(`hotline: --redis needs the redis package: npm install redis (${(error as Error).message})\n`);
       return 1;
     }
-    engine = new redis.RedisEngine(values.redis);
+    engine = new redis.RedisEngine(config.redis);
   }
-  const app = createApp({ maxPayload, perMessageDeflate: !values['no-deflate'], origins: values.origin, logger, engine });
+  const host = config.host!;
+  const port = config.port!;
+  // The table's keys are AppOptions' names; the few that are not the app's are ignored there.
+  const app = createApp({ ...config, perMessageDeflate: config.deflate, logger, engine });
   await app.ready;
   let server;
   try {
-    server = await serve({ port, host: values.host, websocket: app.websocket, request: app.request, tls });
+    server = await serve({
+      port,
+      host,
+      websocket: app.websocket,
+      request: app.request,
+      tls,
+      maxConnections: config.maxConnections,
+      handshakeTimeout: config.handshakeTimeout,
+      shutdownTimeout: config.shutdownTimeout,
+    });
   } catch (error) {
     await app.close();
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') {
-      process.stderr.write(`hotline: port ${port} on ${values.host} is already in use; pick another with --port\n`);
+      process.stderr.write(`hotline: port ${port} on ${host} is already in use; pick another with --port\n`);
       return 1;
     }
     if (tls !== undefined && !(error as NodeJS.ErrnoException).syscall) {
@@ -125,8 +126,24 @@ export async function serveCommand(args: string[]): Promise<number> {
       `  echo       ${ws}://${base}/echo\n` +
       `  channels   ${ws}://${base}/ws\n` +
       `  demos      ${http}://${base}/demo/echo  ${http}://${base}/demo/chat\n` +
-      `  inspect    ${http}://${base}/inspect\n`,
+      `  inspect    ${adminLine(`${http}://${base}/inspect`, app.admin.inspector, config.inspector === false, 'inspector')}\n` +
+      `  metrics    ${adminLine(`${http}://${base}/metrics`, app.admin.metrics, config.metrics === false, 'metrics')}\n`,
   );
+  const exposed = [app.admin.inspector === 'open' && 'the inspector', app.admin.metrics === 'open' && '/metrics'].filter(Boolean);
+  if (exposed.length > 0 && !isLoopbackAddress(host)) {
+    process.stderr.write(`hotline: warning: ${exposed.join(' and ')} ${exposed.length > 1 ? 'are' : 'is'} open to anyone who can reach ${base}: set HOTLINE_ADMIN_SECRET\n`);
+  }
+  const files = openFileLimit();
+  const maxConnections = config.maxConnections!;
+  if (files !== null && maxConnections > 0 && maxConnections + DESCRIPTOR_HEADROOM > files) {
+    process.stderr.write(
+      `hotline: warning: the open-file limit (${files}) is below --max-connections ${maxConnections} plus ${DESCRIPTOR_HEADROOM}: ` +
+        `past ~${Math.max(0, files - DESCRIPTOR_HEADROOM)} connections new ones fail without an answer; raise ulimit -n or lower --max-connections\n`,
+    );
+  }
+  if (config.origins!.includes('*')) {
+    process.stderr.write("hotline: warning: --origin '*' lets every web site open /echo and /ws with its visitors' cookies\n");
+  }
   const running = server;
   const stop = (signal: string): void => {
     logger.log('info', 'shutdown', { signal, connections: [...running.endpoints.values()].reduce((n, e) => n + e.connections.size, 0) });

@@ -149,9 +149,10 @@ export interface ServerHandshakeOptions {
   protocols?: readonly string[] | ProtocolChooser;
   /**
    * Allowed origins (serialized, compared ASCII case-insensitively; a request without
-   * Origin is refused), or a predicate that also sees absent origins as undefined.
+   * Origin is refused), or a predicate that also sees absent origins as undefined, and the
+   * request's Host (for a same-origin check: see `sameOrigin` in ./origin.ts).
    */
-  origins?: readonly string[] | ((origin: string | undefined) => boolean);
+  origins?: readonly string[] | ((origin: string | undefined, host: string) => boolean);
 }
 
 export interface AcceptedRequest {
@@ -263,7 +264,7 @@ export function validateClientRequest(head: HttpRequestHead, options: ServerHand
   if (allowed !== undefined) {
     const ok =
       typeof allowed === 'function'
-        ? allowed(origin)
+        ? allowed(origin, host)
         : origin !== undefined && allowed.some((o) => asciiLower(o) === asciiLower(origin));
     if (!ok) {
       throw new HandshakeError('ORIGIN_FORBIDDEN', 403, `origin ${origin === undefined ? '(none)' : origin} is not allowed`);

@@ -35,6 +35,7 @@ export {
   type FrameOptions,
 } from './frame-encoder.js';
 export { maskInPlace } from './mask.js';
+export { isSameOrigin, parseOrigin, sameOrigin, type OriginCheck } from './origin.js';
 export {
   isControlOpcode,
   MAX_CONTROL_PAYLOAD,

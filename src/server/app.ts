@@ -1,21 +1,54 @@
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname, extname, join, normalize, sep } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import type { Engine } from '../channels/index.js';
+import type { ChannelHubOptions, Engine } from '../channels/index.js';
 import type { WebSocketConnection } from '../node/connection.js';
-import { WebSocketServer, type ServerDeflateOptions } from '../node/server.js';
+import { WebSocketServer, type UpgradeRejection, type WebSocketServerOptions } from '../node/server.js';
+import { sameOrigin } from '../protocol/origin.js';
+import { AdminGate, adminAccess, isLoopbackAddress, type AdminAccess } from './admin.js';
 import { channelsEndpoint } from './channels.js';
 import { echoHandlers } from './echo.js';
+import { Inspector } from './inspector.js';
 import { Logger } from './log.js';
 import { channelMetrics, endpointMetrics, PrometheusText } from './metrics.js';
 
-export interface AppOptions {
-  maxPayload?: number;
-  perMessageDeflate?: boolean | ServerDeflateOptions;
-  /** Allowed Origins for the WebSocket endpoints (default: any). */
+/** The limits of /echo and /ws, as the endpoints name them. */
+type EndpointLimits = Pick<
+  WebSocketServerOptions<unknown>,
+  'maxPayload' | 'perMessageDeflate' | 'heartbeatInterval' | 'idleTimeout' | 'closeTimeout' | 'backpressureLimit' | 'slowConsumer'
+>;
+/** The limits of the channel hub behind /ws, as it names them. */
+type HubLimits = Pick<
+  ChannelHubOptions,
+  'publishRate' | 'subscribeRate' | 'rpcRate' | 'maxSubscriptions' | 'maxDataLength' | 'abuseLimit' | 'abuseWindow'
+>;
+
+export interface AppOptions extends EndpointLimits, HubLimits {
+  /** How deeply a /ws request may nest objects and arrays (default 64). */
+  maxJsonDepth?: number;
+  /**
+   * Page origins allowed to open /echo and /ws besides the server's own (`'*'`: any, unsafe
+   * once anything authenticates by cookie). Browsers from other origins are refused with
+   * 403; clients that send no Origin (not browsers) are accepted. The inspector's
+   * WebSocket takes its own origin and these, never `'*'`.
+   */
   origins?: readonly string[];
-  /** The channel engine (default: in memory). */
+  /**
+   * The address the server listens on (default 127.0.0.1). Beyond loopback, the inspector
+   * and /metrics are off unless `adminSecret` is set or they are turned on explicitly.
+   */
+  host?: string;
+  /** Required by the inspector and /metrics when set: `Authorization: Bearer SECRET`, or the inspector's login. */
+  adminSecret?: string;
+  /** The inspector (/inspect, /inspect/ws): see `host` for the default. */
+  inspector?: boolean;
+  /** /metrics: see `host` for the default. */
+  metrics?: boolean;
+  /** Whether the inspector shows the start of each message (default false: they may hold secrets). */
+  inspectorPreviews?: boolean;
+  /** The channel engine (default: in memory, lost on restart). */
   engine?: Engine;
   logger?: Logger;
   /** Where the pages are (default: the package's web/ folder). */
@@ -30,6 +63,8 @@ export interface App {
   request(req: IncomingMessage, res: ServerResponse): void;
   /** Resolves once the channel engine has started. */
   ready: Promise<void>;
+  /** Who may use the operator surfaces, as decided from the options. */
+  admin: { inspector: AdminAccess; metrics: AdminAccess };
   metrics(): string;
   healthy(): boolean;
   close(): Promise<void>;
@@ -41,7 +76,6 @@ const PAGES: Record<string, string> = {
   '/': 'index.html',
   '/demo/echo': 'demo/echo.html',
   '/demo/chat': 'demo/chat.html',
-  '/inspect': 'inspect.html',
 };
 
 const TYPES: Record<string, string> = {
@@ -53,30 +87,53 @@ const TYPES: Record<string, string> = {
   '.png': 'image/png',
 };
 
-/** How many recent messages the inspector keeps to show. */
-const INSPECT_FRAMES = 200;
-const PREVIEW = 160;
-
-interface InspectedFrame {
-  time: number;
-  connection: number;
-  endpoint: string;
-  direction: 'in' | 'out';
-  type: 'text' | 'binary';
-  size: number;
-  preview: string;
-}
+const TEXT = 'text/plain; charset=utf-8';
+/** The inspector's login form is a few dozen bytes. */
+const MAX_LOGIN_BODY = 4096;
 
 export function createApp(options: AppOptions = {}): App {
   const logger = options.logger ?? new Logger('info');
   const webRoot = options.webRoot ?? join(packageRoot, 'web');
   const sdkRoot = options.sdkRoot ?? join(packageRoot, 'dist');
-  const common = { maxPayload: options.maxPayload, perMessageDeflate: options.perMessageDeflate, origins: options.origins };
+  const origins = options.origins ?? [];
+  const common = {
+    maxPayload: options.maxPayload,
+    perMessageDeflate: options.perMessageDeflate,
+    heartbeatInterval: options.heartbeatInterval,
+    idleTimeout: options.idleTimeout,
+    closeTimeout: options.closeTimeout,
+    backpressureLimit: options.backpressureLimit,
+    slowConsumer: options.slowConsumer,
+    origins: sameOrigin(origins),
+  };
   const echo = new WebSocketServer<undefined>({ ...common, handlers: echoHandlers });
-  const channels = channelsEndpoint({ ...common, engine: options.engine });
-  const inspector = new Inspector();
+  const channels = channelsEndpoint({
+    ...common,
+    engine: options.engine,
+    publishRate: options.publishRate,
+    subscribeRate: options.subscribeRate,
+    rpcRate: options.rpcRate,
+    maxSubscriptions: options.maxSubscriptions,
+    maxDataLength: options.maxDataLength,
+    abuseLimit: options.abuseLimit,
+    abuseWindow: options.abuseWindow,
+    limits: { maxJsonDepth: options.maxJsonDepth },
+  });
+
+  const loopback = isLoopbackAddress(options.host ?? '127.0.0.1');
+  const admin = {
+    inspector: adminAccess(options.inspector, options.adminSecret, loopback),
+    metrics: adminAccess(options.metrics, options.adminSecret, loopback),
+  };
+  const gate = new AdminGate(options.adminSecret, loopback);
+  const inspector = new Inspector(options.inspectorPreviews ?? false);
   const inspect = new WebSocketServer<undefined>({
-    origins: options.origins,
+    // Only the inspector's own page needs it: '*' does not apply.
+    origins: sameOrigin(origins.filter((o) => o !== '*')),
+    upgrade: (req) => {
+      const refusal = gate.check(req.headers, true);
+      return refusal === null ? { data: undefined } : { reject: refusal };
+    },
     handlers: {
       open: (conn) => inspector.add(conn as WebSocketConnection<unknown>),
       message() {},
@@ -129,9 +186,43 @@ export function createApp(options: AppOptions = {}): App {
   };
   inspector.onTapChange(false);
 
+  const refuse = (res: ServerResponse, refusal: UpgradeRejection): void =>
+    send(res, refusal.status, TEXT, `${refusal.message ?? ''}\n`, refusal.headers);
+  const loginPage = (res: ServerResponse, message: string | null): void => {
+    readFile(join(webRoot, 'inspect-login.html'), 'utf8').then(
+      (page) => {
+        const shown = message === null ? page : page.replace('<p id="login-message" role="alert" hidden></p>', `<p id="login-message" role="alert">${message}</p>`);
+        send(res, 401, TYPES['.html']!, shown, { 'WWW-Authenticate': 'Bearer realm="hotline"' });
+      },
+      () => send(res, 401, TEXT, 'the admin secret is required\n'),
+    );
+  };
+  const inspectPage = (req: IncomingMessage, res: ServerResponse): void => {
+    if (req.method === 'POST') {
+      readForm(req, MAX_LOGIN_BODY).then(
+        (form) => {
+          if (form === null) send(res, 413, TEXT, 'request body too large\n', { Connection: 'close' });
+          else if (admin.inspector === 'open') send(res, 303, TEXT, 'see /inspect\n', { Location: '/inspect' });
+          else if (!gate.isSecret(form.get('token') ?? '')) loginPage(res, 'That is not the admin secret.');
+          else {
+            const secure = (req.socket as TLSSocket).encrypted === true;
+            send(res, 303, TEXT, 'see /inspect\n', { Location: '/inspect', 'Set-Cookie': gate.sessionCookie(secure) });
+          }
+        },
+        () => res.destroy(),
+      );
+      return;
+    }
+    const refusal = gate.check(req.headers, true);
+    if (refusal === null) sendFile(res, join(webRoot, 'inspect.html'));
+    else if (refusal.status === 401) loginPage(res, null);
+    else refuse(res, refusal);
+  };
+
   const app: App = {
-    websocket: { ...endpoints, '/inspect/ws': inspect as WebSocketServer<unknown> },
+    websocket: admin.inspector === 'off' ? { ...endpoints } : { ...endpoints, '/inspect/ws': inspect as WebSocketServer<unknown> },
     ready: channels.ready,
+    admin,
     healthy: () => channels.hub.engine.healthy,
     metrics() {
       const text = new PrometheusText();
@@ -145,8 +236,15 @@ export function createApp(options: AppOptions = {}): App {
     },
     request(req, res) {
       const path = (req.url ?? '/').split('?')[0]!;
+      if (path === '/inspect') {
+        if (admin.inspector === 'off') send(res, 404, TEXT, 'the inspector is turned off\n');
+        else if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'POST') {
+          send(res, 405, TEXT, 'method not allowed\n', { Allow: 'GET, HEAD, POST' });
+        } else inspectPage(req, res);
+        return;
+      }
       if (req.method !== 'GET' && req.method !== 'HEAD') {
-        send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { Allow: 'GET, HEAD' });
+        send(res, 405, TEXT, 'method not allowed\n', { Allow: 'GET, HEAD' });
         return;
       }
       if (path === '/healthz') {
@@ -155,7 +253,9 @@ export function createApp(options: AppOptions = {}): App {
         return;
       }
       if (path === '/metrics') {
-        send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', app.metrics());
+        const refusal = admin.metrics === 'off' ? { status: 404, message: 'metrics are turned off' } : gate.check(req.headers, false);
+        if (refusal === null) send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', app.metrics());
+        else refuse(res, refusal);
         return;
       }
       if (path === '/hotline.js' || path === '/hotline.js.map') {
@@ -199,130 +299,22 @@ function sendFile(res: ServerResponse, file: string, missing = 'not found'): voi
   );
 }
 
-/**
- * The live view behind /inspect: while an inspector page is connected, it keeps the last
- * messages of every endpoint and sends a snapshot each second (connections, channels,
- * message rates, new messages) over the inspector's WebSocket.
- */
-class Inspector {
-  onTapChange: (on: boolean) => void = () => {};
-  private readonly viewers = new Set<WebSocketConnection<unknown>>();
-  private readonly ids = new WeakMap<WebSocketConnection<unknown>, { id: number; since: number }>();
-  private nextId = 1;
-  private frames: InspectedFrame[] = [];
-  private sentUpTo = 0;
-  private frameCount = 0;
-  private timer: NodeJS.Timeout | null = null;
-  private endpoints: Record<string, WebSocketServer<unknown>> = {};
-  private hub: { channelStats(): Array<{ name: string; subscribers: number; messages: number }> } | null = null;
-  private last = { time: 0, in: 0, out: 0, channels: new Map<string, number>() };
-
-  watch(endpoints: Record<string, WebSocketServer<unknown>>, hub: NonNullable<Inspector['hub']>): void {
-    this.endpoints = endpoints;
-    this.hub = hub;
-  }
-
-  idOf(conn: WebSocketConnection<unknown>): number {
-    return this.entry(conn).id;
-  }
-
-  opened(conn: WebSocketConnection<unknown>): void {
-    this.entry(conn);
-  }
-
-  add(viewer: WebSocketConnection<unknown>): void {
-    this.viewers.add(viewer);
-    if (this.viewers.size === 1) {
-      this.onTapChange(true);
-      this.last = { time: Date.now(), ...this.totals(), channels: new Map() };
-      this.timer = setInterval(() => this.broadcast(), 1000);
-    }
-    // The frames already broadcast; the next broadcast brings the newer ones to every viewer.
-    const unsent = Math.min(this.frames.length, this.frameCount - this.sentUpTo);
-    viewer.send(JSON.stringify(this.snapshot(this.frames.slice(0, this.frames.length - unsent))));
-  }
-
-  remove(viewer: WebSocketConnection<unknown>): void {
-    this.viewers.delete(viewer);
-    if (this.viewers.size === 0) this.stop();
-  }
-
-  stop(): void {
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
-    this.onTapChange(false);
-  }
-
-  frame(conn: WebSocketConnection<unknown>, endpoint: string, direction: 'in' | 'out', data: string | Buffer): void {
-    const text = typeof data === 'string';
-    this.frames.push({
-      time: Date.now(),
-      connection: this.idOf(conn),
-      endpoint,
-      direction,
-      type: text ? 'text' : 'binary',
-      size: text ? Buffer.byteLength(data) : data.length,
-      preview: text ? data.slice(0, PREVIEW) : data.subarray(0, PREVIEW / 2).toString('hex'),
+/** The fields of a small urlencoded body; null when it is larger than `limit` bytes. */
+function readForm(req: IncomingMessage, limit: number): Promise<URLSearchParams | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        resolve(null);
+      } else chunks.push(chunk);
     });
-    this.frameCount++;
-    if (this.frames.length > INSPECT_FRAMES) this.frames.splice(0, this.frames.length - INSPECT_FRAMES);
-  }
-
-  private entry(conn: WebSocketConnection<unknown>): { id: number; since: number } {
-    let entry = this.ids.get(conn);
-    if (entry === undefined) {
-      entry = { id: this.nextId++, since: Date.now() };
-      this.ids.set(conn, entry);
-    }
-    return entry;
-  }
-
-  private totals(): { in: number; out: number } {
-    let messagesIn = 0;
-    let messagesOut = 0;
-    for (const server of Object.values(this.endpoints)) {
-      messagesIn += server.counters.messagesIn;
-      messagesOut += server.counters.messagesOut;
-    }
-    return { in: messagesIn, out: messagesOut };
-  }
-
-  private broadcast(): void {
-    const fresh = this.frames.slice(Math.max(0, this.frames.length - (this.frameCount - this.sentUpTo)));
-    this.sentUpTo = this.frameCount;
-    const text = JSON.stringify(this.snapshot(fresh));
-    for (const viewer of this.viewers) viewer.send(text);
-  }
-
-  private snapshot(frames: InspectedFrame[]): object {
-    const now = Date.now();
-    const seconds = Math.max(0.001, (now - this.last.time) / 1000);
-    const totals = this.totals();
-    const rates = { in: (totals.in - this.last.in) / seconds, out: (totals.out - this.last.out) / seconds };
-    const channelCounts = new Map<string, number>();
-    const channels = (this.hub?.channelStats() ?? []).slice(0, 500).map((c) => {
-      channelCounts.set(c.name, c.messages);
-      const before = this.last.channels.get(c.name) ?? c.messages;
-      return { name: c.name, subscribers: c.subscribers, rate: (c.messages - before) / seconds };
+    req.on('end', () => {
+      if (size <= limit) resolve(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
     });
-    this.last = { time: now, ...totals, channels: channelCounts };
-    const connections: object[] = [];
-    for (const [endpoint, server] of Object.entries(this.endpoints)) {
-      for (const conn of server.connections) {
-        if (connections.length >= 500) break;
-        const entry = this.entry(conn);
-        connections.push({
-          id: entry.id,
-          endpoint,
-          address: conn.remoteAddress,
-          protocol: conn.protocol,
-          extensions: conn.extensions,
-          age: now - entry.since,
-          bytesIn: conn.bytesReceived,
-          bytesOut: conn.bytesSent,
-        });
-      }
-    }
-    return { type: 'snapshot', time: now, connections, channels, rates, frames };
-  }
+    req.on('error', reject);
+  });
 }

@@ -28,6 +28,12 @@ export interface AttachOptions {
   endpoint?: EndpointOptions;
   /** How long a graceful shutdown waits for closing handshakes before terminating (ms, default 5000). */
   shutdownTimeout?: number;
+  /**
+   * WebSocket connections at once across every endpoint, upgrades in progress included;
+   * past it an upgrade is answered `503` with `Retry-After: 5` (default 10000, 0 = no
+   * limit). An endpoint's own `maxConnections` still applies to it as well.
+   */
+  maxConnections?: number;
 }
 
 export interface ServeOptions extends AttachOptions {
@@ -46,6 +52,11 @@ export interface ServeOptions extends AttachOptions {
 
 export interface Endpoints {
   readonly endpoints: ReadonlyMap<string, WebSocketServer<unknown>>;
+  /**
+   * Hands an upgrade to `endpoint` through `run`, or answers 503 when `maxConnections`
+   * are open or upgrading already.
+   */
+  upgrade(endpoint: WebSocketServer<unknown>, socket: Duplex, run: () => Promise<unknown>): void;
   /** Publishes to a topic on every endpoint; returns how many connections it reached. */
   publish(topic: string, data: Exclude<SendData, Blob>, options?: ConnectionSendOptions): number;
   /** Closes every connection with 1001, waits for them up to the shutdown timeout, then terminates the rest. */
@@ -63,6 +74,13 @@ export interface RunningServer extends Endpoints {
 }
 
 export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
+export const DEFAULT_SHUTDOWN_TIMEOUT = 5_000;
+/**
+ * Each connection holds a file descriptor and ~10 KiB when idle (more with traffic and
+ * compression): 10,000 stays well inside a 20,000-descriptor limit with room for handshakes
+ * and HTTP, and within ~100 MiB idle.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
 
 /**
  * A request to a WebSocket path that node:http did not treat as an upgrade (it lacks
@@ -110,6 +128,33 @@ export function attach(server: Server | HttpsServer, options: AttachOptions): En
     const own = 'handlers' in value ? value : { handlers: value };
     endpoints.set(path, new WebSocketServer<undefined>({ ...options.endpoint, ...own }) as WebSocketServer<unknown>);
   }
+  const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  // Upgrades handed to an endpoint and not yet settled (an `upgrade` hook may be awaiting).
+  let upgrading = 0;
+  const upgrade = (endpoint: WebSocketServer<unknown>, socket: Duplex, run: () => Promise<unknown>): void => {
+    if (maxConnections > 0) {
+      let open = upgrading;
+      for (const each of endpoints.values()) open += each.connections.size;
+      if (open >= maxConnections) {
+        endpoint.counters.rejected++;
+        refuse(socket, { status: 503, message: 'too many connections', headers: { 'Retry-After': '5' } });
+        return;
+      }
+    }
+    upgrading++;
+    let running: Promise<unknown>;
+    try {
+      running = run();
+    } catch (error) {
+      running = Promise.reject(error);
+    }
+    running
+      .catch((error: unknown) => {
+        console.error('hotline: an upgrade failed:', error);
+        socket.destroy();
+      })
+      .finally(() => upgrading--);
+  };
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const endpoint = endpoints.get(pathOf(req.url));
     if (endpoint === undefined) {
@@ -117,13 +162,11 @@ export function attach(server: Server | HttpsServer, options: AttachOptions): En
       socket.end(buildRejectResponse(404, 'no WebSocket endpoint at this path'));
       return;
     }
-    endpoint.handleUpgrade(req, socket, head).catch((error: unknown) => {
-      console.error('hotline: an upgrade failed:', error);
-      socket.destroy();
-    });
+    upgrade(endpoint, socket, () => endpoint.handleUpgrade(req, socket, head));
   });
-  const shutdownTimeout = options.shutdownTimeout ?? 5_000;
+  const shutdownTimeout = options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT;
   return {
+    upgrade,
     endpoints,
     publish(topic, data, sendOptions) {
       let reached = 0;
@@ -191,10 +234,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       done();
       const endpoint = attached.endpoints.get(pathOf(head.target));
       if (endpoint !== undefined && head.headers.has('upgrade')) {
-        endpoint.acceptHead(head, socket, Buffer.from(parser.rest), upgradeRequest(head, socket)).catch((error: unknown) => {
-          console.error('hotline: an upgrade failed:', error);
-          socket.destroy();
-        });
+        attached.upgrade(endpoint, socket, () => endpoint.acceptHead(head, socket, Buffer.from(parser.rest), upgradeRequest(head, socket)));
         return;
       }
       // Plain HTTP (or an upgrade to a path of no endpoint): node:http takes it from here.

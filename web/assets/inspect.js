@@ -1,8 +1,9 @@
 // The inspector: renders the snapshots that /inspect/ws sends once a second:
-//   { type: 'snapshot', time, connections: [{ id, endpoint, address, protocol, extensions, age, bytesIn, bytesOut }],
+//   { type: 'snapshot', time, previews, connections: [{ id, endpoint, address, protocol, extensions, age, bytesIn, bytesOut }],
 //     channels: [{ name, subscribers, rate }], rates: { in, out }, frames: [{ time, connection, endpoint,
 //     direction: 'in' | 'out', type: 'text' | 'binary', size, preview }] }
 // The first snapshot carries the frames the server kept; later ones only the new frames.
+// `preview` is null unless the server was started with --inspector-previews (messages may hold secrets).
 /* global document, WebSocket, setTimeout */
 import { clockTime, el, formatAge, formatBytes, wsUrl } from './common.js';
 
@@ -133,7 +134,7 @@ function showFrames() {
   const shown = frames.filter(
     (f) =>
       query === '' ||
-      f.preview.toLowerCase().includes(query) ||
+      (f.preview ?? '').toLowerCase().includes(query) ||
       f.endpoint.toLowerCase().includes(query) ||
       `#${f.connection}` === query ||
       String(f.connection) === query,
@@ -157,7 +158,9 @@ function showFrames() {
         ),
         cell(f.type),
         cell(formatBytes(f.size), 'num'),
-        el('td', { class: 'preview', title: f.preview }, f.preview),
+        f.preview === null
+          ? el('td', { class: 'preview muted', title: 'start hotline serve with --inspector-previews to see contents' }, 'hidden')
+          : el('td', { class: 'preview', title: f.preview }, f.preview),
       ),
     );
   ui.frames.replaceChildren(...(rows.length === 0 ? [empty(7, frames.length === 0 ? 'No frames yet.' : 'No frame matches the filter.')] : rows));

@@ -1,0 +1,148 @@
+import type { WebSocketConnection } from '../node/connection.js';
+import type { WebSocketServer } from '../node/server.js';
+
+/** How many recent messages the inspector keeps to show. */
+const INSPECT_FRAMES = 200;
+const PREVIEW = 160;
+
+interface InspectedFrame {
+  time: number;
+  connection: number;
+  endpoint: string;
+  direction: 'in' | 'out';
+  type: 'text' | 'binary';
+  size: number;
+  /** The message's start (text, or hex for binary); null unless previews were asked for. */
+  preview: string | null;
+}
+
+/**
+ * The live view behind /inspect: while an inspector page is connected, it keeps the last
+ * messages of every endpoint and sends a snapshot each second (connections, channels,
+ * message rates, new messages) over the inspector's WebSocket.
+ */
+export class Inspector {
+  onTapChange: (on: boolean) => void = () => {};
+  private readonly viewers = new Set<WebSocketConnection<unknown>>();
+  private readonly ids = new WeakMap<WebSocketConnection<unknown>, { id: number; since: number }>();
+  private nextId = 1;
+  private frames: InspectedFrame[] = [];
+  private sentUpTo = 0;
+  private frameCount = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private endpoints: Record<string, WebSocketServer<unknown>> = {};
+  private hub: { channelStats(): Array<{ name: string; subscribers: number; messages: number }> } | null = null;
+  private last = { time: 0, in: 0, out: 0, channels: new Map<string, number>() };
+
+  /** @param previews Whether frames carry the start of their contents (which may hold secrets). */
+  constructor(private readonly previews: boolean) {}
+
+  watch(endpoints: Record<string, WebSocketServer<unknown>>, hub: NonNullable<Inspector['hub']>): void {
+    this.endpoints = endpoints;
+    this.hub = hub;
+  }
+
+  idOf(conn: WebSocketConnection<unknown>): number {
+    return this.entry(conn).id;
+  }
+
+  opened(conn: WebSocketConnection<unknown>): void {
+    this.entry(conn);
+  }
+
+  add(viewer: WebSocketConnection<unknown>): void {
+    this.viewers.add(viewer);
+    if (this.viewers.size === 1) {
+      this.onTapChange(true);
+      this.last = { time: Date.now(), ...this.totals(), channels: new Map() };
+      this.timer = setInterval(() => this.broadcast(), 1000);
+    }
+    // The frames already broadcast; the next broadcast brings the newer ones to every viewer.
+    const unsent = Math.min(this.frames.length, this.frameCount - this.sentUpTo);
+    viewer.send(JSON.stringify(this.snapshot(this.frames.slice(0, this.frames.length - unsent))));
+  }
+
+  remove(viewer: WebSocketConnection<unknown>): void {
+    this.viewers.delete(viewer);
+    if (this.viewers.size === 0) this.stop();
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    this.onTapChange(false);
+  }
+
+  frame(conn: WebSocketConnection<unknown>, endpoint: string, direction: 'in' | 'out', data: string | Buffer): void {
+    const text = typeof data === 'string';
+    this.frames.push({
+      time: Date.now(),
+      connection: this.idOf(conn),
+      endpoint,
+      direction,
+      type: text ? 'text' : 'binary',
+      size: text ? Buffer.byteLength(data) : data.length,
+      preview: !this.previews ? null : text ? data.slice(0, PREVIEW) : data.subarray(0, PREVIEW / 2).toString('hex'),
+    });
+    this.frameCount++;
+    if (this.frames.length > INSPECT_FRAMES) this.frames.splice(0, this.frames.length - INSPECT_FRAMES);
+  }
+
+  private entry(conn: WebSocketConnection<unknown>): { id: number; since: number } {
+    let entry = this.ids.get(conn);
+    if (entry === undefined) {
+      entry = { id: this.nextId++, since: Date.now() };
+      this.ids.set(conn, entry);
+    }
+    return entry;
+  }
+
+  private totals(): { in: number; out: number } {
+    let messagesIn = 0;
+    let messagesOut = 0;
+    for (const server of Object.values(this.endpoints)) {
+      messagesIn += server.counters.messagesIn;
+      messagesOut += server.counters.messagesOut;
+    }
+    return { in: messagesIn, out: messagesOut };
+  }
+
+  private broadcast(): void {
+    const fresh = this.frames.slice(Math.max(0, this.frames.length - (this.frameCount - this.sentUpTo)));
+    this.sentUpTo = this.frameCount;
+    const text = JSON.stringify(this.snapshot(fresh));
+    for (const viewer of this.viewers) viewer.send(text);
+  }
+
+  private snapshot(frames: InspectedFrame[]): object {
+    const now = Date.now();
+    const seconds = Math.max(0.001, (now - this.last.time) / 1000);
+    const totals = this.totals();
+    const rates = { in: (totals.in - this.last.in) / seconds, out: (totals.out - this.last.out) / seconds };
+    const channelCounts = new Map<string, number>();
+    const channels = (this.hub?.channelStats() ?? []).slice(0, 500).map((c) => {
+      channelCounts.set(c.name, c.messages);
+      const before = this.last.channels.get(c.name) ?? c.messages;
+      return { name: c.name, subscribers: c.subscribers, rate: (c.messages - before) / seconds };
+    });
+    this.last = { time: now, ...totals, channels: channelCounts };
+    const connections: object[] = [];
+    for (const [endpoint, server] of Object.entries(this.endpoints)) {
+      for (const conn of server.connections) {
+        if (connections.length >= 500) break;
+        const entry = this.entry(conn);
+        connections.push({
+          id: entry.id,
+          endpoint,
+          address: conn.remoteAddress,
+          protocol: conn.protocol,
+          extensions: conn.extensions,
+          age: now - entry.since,
+          bytesIn: conn.bytesReceived,
+          bytesOut: conn.bytesSent,
+        });
+      }
+    }
+    return { type: 'snapshot', time: now, previews: this.previews, connections, channels, rates, frames };
+  }
+}

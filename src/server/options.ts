@@ -1,0 +1,357 @@
+/**
+ * Every knob of `hotline serve`, defined once: how it is written (a flag, and for some an
+ * environment variable), how its value is parsed and checked, its default, and the line of
+ * `--help` that documents it. The CLI reads flags through it; a config file and HOTLINE_*
+ * variables are meant to go through the same table.
+ *
+ * Durations are milliseconds and sizes bytes, as everywhere in hotline.
+ */
+import { DEFAULTS as HUB_DEFAULTS } from '../channels/hub.js';
+import type { RateLimit } from '../channels/rate-limit.js';
+import { DEFAULT_BACKPRESSURE_LIMIT, DEFAULT_CLOSE_TIMEOUT, type SlowConsumerPolicy } from '../node/connection.js';
+import { DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT } from '../node/server.js';
+import { parseOrigin } from '../protocol/origin.js';
+import { DEFAULT_MAX_PAYLOAD } from '../protocol/websocket-protocol.js';
+import { DEFAULT_WIRE_LIMITS } from '../wire/index.js';
+import { MIN_ADMIN_SECRET_LENGTH } from './admin.js';
+import type { LogLevel } from './log.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT } from './serve.js';
+
+/** A value that cannot be used; the message is one line that names the option. */
+export class OptionError extends Error {
+  readonly code = 'BAD_OPTION';
+}
+
+/** How one kind of value is read from text and shown. */
+interface Kind<V> {
+  /** The placeholder in --help (MS, BYTES, …); none for a switch. */
+  arg?: string;
+  /** `name` is how the user wrote the option (--idle-timeout, HOTLINE_ADMIN_SECRET), for errors. */
+  parse(text: string, name: string): V;
+  show(value: V): string;
+  /** For an option given more than once: combine (lists), instead of the last one winning. */
+  combine?(earlier: V, later: V): V;
+}
+
+type Section = 'Listening' | 'Browsers and operators' | 'Connections' | 'Channels (/ws)';
+
+export interface OptionDef<V> {
+  section: Section;
+  kind: Kind<V>;
+  /** Applied when the option is not given; absent: nothing is set (the help says what happens). */
+  default?: V;
+  help: string;
+  /** The flag when it is not the kebab-case of the key. */
+  flag?: string;
+  /** Also read from HOTLINE_<KEY> when the flag is absent. */
+  env?: boolean;
+}
+
+const MAX_INT = 2 ** 31 - 1;
+
+/** A whole number from `min` to `max` (timers beyond 2^31-1 ms fire at once in Node, so that is the cap). */
+function whole(arg: string, unit: string, min: number, max = MAX_INT, show: (n: number) => string = String): Kind<number> {
+  return {
+    arg,
+    parse(text, name) {
+      const n = /^\d{1,10}$/.test(text) ? Number(text) : NaN;
+      if (!(n >= min && n <= max)) {
+        throw new OptionError(`${name} must be a whole number${unit === '' ? '' : ` of ${unit}`} from ${min} to ${max}, not '${text}'`);
+      }
+      return n;
+    },
+    show,
+  };
+}
+
+const ms = (min: number): Kind<number> => whole('MS', 'milliseconds', min, MAX_INT, (n) => `${n} ms`);
+const bytes = (min: number): Kind<number> =>
+  whole('BYTES', 'bytes', min, MAX_INT, (n) => (n >= 1024 && n % 1024 === 0 ? `${n} = ${n % 1048576 === 0 ? `${n / 1048576} MiB` : `${n / 1024} KiB`}` : `${n} bytes`));
+const count = (min: number): Kind<number> => whole('N', '', min);
+
+function choice<T extends string>(values: readonly T[], arg: string): Kind<T> {
+  return {
+    arg,
+    parse(text, name) {
+      if (!(values as readonly string[]).includes(text)) throw new OptionError(`${name} must be one of ${values.join(', ')}, not '${text}'`);
+      return text as T;
+    },
+    show: (value) => value,
+  };
+}
+
+function text(arg: string, check?: (value: string, name: string) => void): Kind<string> {
+  return {
+    arg,
+    parse(value, name) {
+      check?.(value, name);
+      return value;
+    },
+    show: (value) => value,
+  };
+}
+
+/** A switch: `--x` and `--no-x` on the command line; true/false (1/0, on/off, yes/no) in the environment. */
+const toggle: Kind<boolean> = {
+  parse(value, name) {
+    const lower = value.toLowerCase();
+    if (['true', '1', 'on', 'yes'].includes(lower)) return true;
+    if (['false', '0', 'off', 'no'].includes(lower)) return false;
+    throw new OptionError(`${name} must be true or false, not '${value}'`);
+  },
+  show: (value) => (value ? 'on' : 'off'),
+};
+
+/** PER_SECOND[:BURST]: a token bucket refilled at PER_SECOND that holds BURST. */
+const rate: Kind<RateLimit> = {
+  arg: 'RATE[:BURST]',
+  parse(value, name) {
+    const match = /^(\d{1,7}(?:\.\d{1,3})?)(?::(\d{1,7}))?$/.exec(value);
+    const perSecond = match === null ? NaN : Number(match[1]);
+    const burst = match?.[2] === undefined ? undefined : Number(match[2]);
+    if (!(perSecond > 0) || (burst !== undefined && burst < 1)) {
+      throw new OptionError(`${name} must be requests per second, optionally with a burst: 50 or 50:100, not '${value}'`);
+    }
+    return burst === undefined ? { perSecond } : { perSecond, burst };
+  },
+  show: (value) => (value.burst === undefined ? String(value.perSecond) : `${value.perSecond}:${value.burst}`),
+};
+
+/** Allowed origins: each an origin, or '*' for any. */
+const origins: Kind<string[]> = {
+  arg: 'ORIGIN',
+  parse(value, name) {
+    if (value === '*') return ['*'];
+    try {
+      return [parseOrigin(value)];
+    } catch (error) {
+      throw new OptionError(`${name}: ${(error as Error).message}, or '*'`);
+    }
+  },
+  show: (value) => value.join(' '),
+  combine: (earlier, later) => [...earlier, ...later],
+};
+
+const secret = text('SECRET', (value, name) => {
+  if (value.length < MIN_ADMIN_SECRET_LENGTH || !/^[\x21-\x7e]+$/.test(value)) {
+    throw new OptionError(`${name} must be at least ${MIN_ADMIN_SECRET_LENGTH} visible ASCII characters without spaces (try: openssl rand -hex 16)`);
+  }
+});
+
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
+
+function option<V>(def: OptionDef<V>): OptionDef<V> {
+  return def;
+}
+
+/** The table. Its order is the order of --help. */
+export const SERVE_OPTIONS = {
+  port: option({ section: 'Listening', kind: whole('N', '', 0, 65535), default: 8080, help: 'TCP port; 0: any free one' }),
+  host: option({
+    section: 'Listening',
+    kind: text('ADDRESS', (value, name) => {
+      if (value === '') throw new OptionError(`${name} must be an address such as 127.0.0.1, 0.0.0.0 or ::`);
+    }),
+    default: '127.0.0.1',
+    help: 'address to listen on; 0.0.0.0 or :: for every interface (see --admin-secret)',
+  }),
+  tlsCert: option({ section: 'Listening', kind: text('FILE'), help: 'PEM certificate: serve https and wss (with --tls-key)' }),
+  tlsKey: option({ section: 'Listening', kind: text('FILE'), help: 'PEM private key of --tls-cert' }),
+  redis: option({
+    section: 'Listening',
+    kind: text('URL', (value, name) => {
+      if (!/^rediss?:\/\//.test(value)) throw new OptionError(`${name} must be a redis:// or rediss:// URL, not '${value}'`);
+    }),
+    help: 'redis://[:password@]host[:port][/db] (rediss:// for TLS): share channels, history and presence with every node on the same Redis. Without it they live in this process and are lost on restart',
+  }),
+  logLevel: option({ section: 'Listening', kind: choice(LOG_LEVELS, 'LEVEL'), default: 'info' as LogLevel, help: 'debug (every message), info (connections), warn, error or silent' }),
+
+  origins: option({
+    section: 'Browsers and operators',
+    kind: origins,
+    flag: 'origin',
+    default: [],
+    help: "a web page origin (https://app.example) allowed on /echo and /ws besides the server's own; repeat for several. '*' allows every site: unsafe once anything authenticates by cookie. Clients that send no Origin (not browsers) are always accepted",
+  }),
+  adminSecret: option({
+    section: 'Browsers and operators',
+    kind: secret,
+    env: true,
+    help: 'required by the inspector and /metrics (Authorization: Bearer SECRET, or the inspector\'s sign-in). Prefer the variable HOTLINE_ADMIN_SECRET: command lines are visible to other users',
+  }),
+  inspector: option({
+    section: 'Browsers and operators',
+    kind: toggle,
+    help: 'the inspector (/inspect, /inspect/ws). Default: on with an admin secret; without one, on when listening on loopback only, else off (--inspector opens it to anyone)',
+  }),
+  inspectorPreviews: option({
+    section: 'Browsers and operators',
+    kind: toggle,
+    default: false,
+    help: "show the start of each message's contents in the inspector (they may hold secrets)",
+  }),
+  metrics: option({ section: 'Browsers and operators', kind: toggle, help: '/metrics (Prometheus text); default as --inspector' }),
+
+  maxConnections: option({
+    section: 'Connections',
+    kind: count(0),
+    default: DEFAULT_MAX_CONNECTIONS,
+    help: 'WebSocket connections at once, every endpoint together; past it 503 (0: no limit)',
+  }),
+  maxPayload: option({ section: 'Connections', kind: bytes(0), default: DEFAULT_MAX_PAYLOAD, help: 'largest message, after decompression; past it close 1009 (0: no limit)' }),
+  deflate: option({ section: 'Connections', kind: toggle, default: true, help: 'accept permessage-deflate when a client offers it' }),
+  handshakeTimeout: option({
+    section: 'Connections',
+    kind: ms(1),
+    default: DEFAULT_HANDSHAKE_TIMEOUT,
+    help: 'from accepting a connection (TLS included) to a complete request; then it is closed',
+  }),
+  heartbeatInterval: option({
+    section: 'Connections',
+    kind: ms(0),
+    default: DEFAULT_HEARTBEAT_INTERVAL,
+    help: 'ping every connection this often; one silent since the last ping is cut (0: off)',
+  }),
+  idleTimeout: option({ section: 'Connections', kind: ms(0), default: DEFAULT_IDLE_TIMEOUT, help: 'close 1001 a connection that sent nothing for this long (0: off)' }),
+  closeTimeout: option({ section: 'Connections', kind: ms(1), default: DEFAULT_CLOSE_TIMEOUT, help: "wait for the peer's close frame this long, then drop the socket" }),
+  shutdownTimeout: option({ section: 'Connections', kind: ms(0), default: DEFAULT_SHUTDOWN_TIMEOUT, help: 'on SIGTERM/SIGINT, wait this long for clients to answer 1001' }),
+  backpressureLimit: option({
+    section: 'Connections',
+    kind: bytes(1),
+    default: DEFAULT_BACKPRESSURE_LIMIT,
+    help: 'unsent bytes a connection may buffer; past it reading from it pauses and --slow-consumer applies',
+  }),
+  slowConsumer: option({
+    section: 'Connections',
+    kind: choice(['drop', 'close'] as const, 'POLICY') as Kind<SlowConsumerPolicy>,
+    default: 'drop' as SlowConsumerPolicy,
+    help: 'past --backpressure-limit: drop sends to it, or close it with 1008',
+  }),
+
+  publishRate: option({ section: 'Channels (/ws)', kind: rate, default: HUB_DEFAULTS.publishRate, help: 'publishes per second per connection, and the burst above it; past it rate_limited' }),
+  subscribeRate: option({ section: 'Channels (/ws)', kind: rate, default: HUB_DEFAULTS.subscribeRate, help: 'subscribes per second per connection, and the burst (a reconnecting client resubscribes at once)' }),
+  rpcRate: option({ section: 'Channels (/ws)', kind: rate, default: HUB_DEFAULTS.rpcRate, help: 'rpc calls per second per connection, and the burst' }),
+  maxSubscriptions: option({ section: 'Channels (/ws)', kind: count(1), default: HUB_DEFAULTS.maxSubscriptions, help: 'channels one connection may subscribe to; past it too_large' }),
+  maxDataLength: option({
+    section: 'Channels (/ws)',
+    kind: whole('CHARS', 'characters', 1),
+    default: HUB_DEFAULTS.maxDataLength,
+    help: "a publish's data, as JSON text; past it too_large",
+  }),
+  maxJsonDepth: option({ section: 'Channels (/ws)', kind: count(2), default: DEFAULT_WIRE_LIMITS.maxJsonDepth, help: 'nesting of objects and arrays in a request; deeper: bad_request' }),
+  abuseLimit: option({
+    section: 'Channels (/ws)',
+    kind: count(1),
+    default: HUB_DEFAULTS.abuseLimit,
+    help: 'bad_request and rate_limited answers within --abuse-window before close 1008',
+  }),
+  abuseWindow: option({ section: 'Channels (/ws)', kind: ms(1), default: HUB_DEFAULTS.abuseWindow, help: 'the window of --abuse-limit' }),
+};
+
+export type ServeOptionKey = keyof typeof SERVE_OPTIONS;
+type ValueOf<D> = D extends OptionDef<infer V> ? V : never;
+/** What the options say: every key given or defaulted; the rest (no default) undefined. */
+export type ServeConfig = { [K in ServeOptionKey]: ValueOf<(typeof SERVE_OPTIONS)[K]> | undefined };
+
+const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+export function flagOf(key: ServeOptionKey): string {
+  return SERVE_OPTIONS[key].flag ?? kebab(key);
+}
+
+export function envOf(key: ServeOptionKey): string {
+  return `HOTLINE_${kebab(key).replace(/-/g, '_').toUpperCase()}`;
+}
+
+const KEYS = Object.keys(SERVE_OPTIONS) as ServeOptionKey[];
+const isSwitch = (key: ServeOptionKey): boolean => SERVE_OPTIONS[key].kind.arg === undefined;
+
+/**
+ * Reads `hotline serve`'s arguments (and the variables of options marked `env`) into a
+ * config with every default applied. `--x VALUE` and `--x=VALUE` both work; a repeated
+ * option's last value wins, except for lists, which add up; `--x`/`--no-x` the same.
+ * @throws OptionError with a one-line message.
+ */
+export function parseServeArgs(args: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): ServeConfig {
+  const byFlag = new Map<string, [ServeOptionKey, boolean | undefined]>();
+  for (const key of KEYS) {
+    if (isSwitch(key)) {
+      byFlag.set(flagOf(key), [key, true]);
+      byFlag.set(`no-${flagOf(key)}`, [key, false]);
+    } else byFlag.set(flagOf(key), [key, undefined]);
+  }
+  const given = new Map<ServeOptionKey, unknown>();
+  const set = (key: ServeOptionKey, value: unknown): void => {
+    const kind = SERVE_OPTIONS[key].kind as Kind<unknown>;
+    const earlier = given.get(key);
+    given.set(key, earlier !== undefined && kind.combine ? kind.combine(earlier, value) : value);
+  };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (!arg.startsWith('--')) throw new OptionError(`unexpected argument '${arg}' (hotline serve --help lists the options)`);
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+    const entry = byFlag.get(name);
+    if (entry === undefined) throw new OptionError(`unknown option --${name} (hotline serve --help lists the options)`);
+    const [key, switchValue] = entry;
+    if (switchValue !== undefined) {
+      if (eq !== -1) throw new OptionError(`--${name} takes no value`);
+      set(key, switchValue);
+      continue;
+    }
+    let value: string;
+    if (eq !== -1) value = arg.slice(eq + 1);
+    else {
+      if (i + 1 >= args.length) throw new OptionError(`--${name} needs a value: --${name} ${SERVE_OPTIONS[key].kind.arg}`);
+      value = args[++i]!;
+    }
+    set(key, SERVE_OPTIONS[key].kind.parse(value, `--${name}`));
+  }
+  for (const key of KEYS) {
+    const variable = envOf(key);
+    const value = env[variable];
+    if (SERVE_OPTIONS[key].env === true && !given.has(key) && value !== undefined && value !== '') {
+      given.set(key, SERVE_OPTIONS[key].kind.parse(value, variable));
+    }
+  }
+  const config = {} as Record<ServeOptionKey, unknown>;
+  for (const key of KEYS) config[key] = given.has(key) ? given.get(key) : SERVE_OPTIONS[key].default;
+  if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) throw new OptionError('--tls-cert and --tls-key go together');
+  return config as ServeConfig;
+}
+
+/** Words of `text` in lines of at most `width` characters. */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/)) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  if (line !== '') lines.push(line);
+  return lines;
+}
+
+/** The options part of `hotline serve --help`: every option, its unit and its default. */
+export function describeServeOptions(): string {
+  const lines: string[] = [];
+  let section: Section | null = null;
+  const column = 30;
+  for (const key of KEYS) {
+    const def = SERVE_OPTIONS[key] as OptionDef<unknown>;
+    if (def.section !== section) {
+      section = def.section;
+      lines.push('', `${section}:`);
+    }
+    const flag = flagOf(key);
+    const usage = `  ${def.kind.arg === undefined ? `--${flag}, --no-${flag}` : `--${flag} ${def.kind.arg}`}`;
+    const empty = def.default === undefined || (Array.isArray(def.default) && def.default.length === 0);
+    const text = wrap(`${def.help}${empty ? '' : ` [default: ${def.kind.show(def.default)}]`}`, 98 - column);
+    if (usage.length >= column) lines.push(usage);
+    else lines.push(usage.padEnd(column) + text.shift()!);
+    for (const line of text) lines.push(' '.repeat(column) + line);
+  }
+  return lines.join('\n') + '\n';
+}
