@@ -127,7 +127,7 @@ test('a bad value stops hotline serve with one line that names the flag (exit 2)
   const cases: Array<[string[], string]> = [
     [['--idle-timeout', '30s'], "hotline: --idle-timeout must be a whole number of milliseconds from 0 to 2147483647, not '30s'\n"],
     [['--max-connections', 'many'], "hotline: --max-connections must be a whole number from 0 to 2147483647, not 'many'\n"],
-    [['--slow-consumer', 'kill'], "hotline: --slow-consumer must be one of drop, close, not 'kill'\n"],
+    [['--slow-consumer', 'kill'], "hotline: --slow-consumer must be one of drop, close, try-again-later, not 'kill'\n"],
     [['--origin', 'app.example'], "hotline: --origin: 'app.example' is not an origin: write scheme://host[:port], such as https://app.example, or '*'\n"],
     [['--max-conections', '5'], 'hotline: unknown option --max-conections (hotline serve --help lists the options)\n'],
   ];

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname, extname, join, normalize, sep } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import type { ChannelHubOptions, Engine } from '../channels/index.js';
+import { MemoryEngine, type ChannelHubOptions, type Engine, type MemoryEngineOptions } from '../channels/index.js';
 import type { WebSocketConnection } from '../node/connection.js';
 import { WebSocketServer, type UpgradeRejection, type WebSocketServerOptions } from '../node/server.js';
 import { sameOrigin } from '../protocol/origin.js';
@@ -17,15 +17,39 @@ import { channelMetrics, endpointMetrics, PrometheusText } from './metrics.js';
 /** The limits of /echo and /ws, as the endpoints name them. */
 type EndpointLimits = Pick<
   WebSocketServerOptions<unknown>,
-  'maxPayload' | 'perMessageDeflate' | 'heartbeatInterval' | 'idleTimeout' | 'closeTimeout' | 'backpressureLimit' | 'slowConsumer'
+  | 'maxPayload'
+  | 'perMessageDeflate'
+  | 'heartbeatInterval'
+  | 'idleTimeout'
+  | 'messageTimeout'
+  | 'inflateRate'
+  | 'closeTimeout'
+  | 'backpressureLimit'
+  | 'slowConsumer'
 >;
 /** The limits of the channel hub behind /ws, as it names them. */
 type HubLimits = Pick<
   ChannelHubOptions,
-  'publishRate' | 'subscribeRate' | 'rpcRate' | 'maxSubscriptions' | 'maxDataLength' | 'abuseLimit' | 'abuseWindow'
+  | 'publishRate'
+  | 'subscribeRate'
+  | 'rpcRate'
+  | 'historyRate'
+  | 'presenceRate'
+  | 'unsubscribeRate'
+  | 'pingRate'
+  | 'authRate'
+  | 'maxPendingRequests'
+  | 'maxPendingBytes'
+  | 'maxHistoryAnswerBytes'
+  | 'maxSubscriptions'
+  | 'maxDataLength'
+  | 'abuseLimit'
+  | 'abuseWindow'
 >;
+/** What the memory engine keeps, when no other engine is given. */
+type MemoryLimits = Pick<MemoryEngineOptions, 'historySize' | 'historyTtl' | 'maxHistoryBytes' | 'maxChannels' | 'idempotencyWindow'>;
 
-export interface AppOptions extends EndpointLimits, HubLimits {
+export interface AppOptions extends EndpointLimits, HubLimits, MemoryLimits {
   /** How deeply a /ws request may nest objects and arrays (default 64). */
   maxJsonDepth?: number;
   /**
@@ -101,6 +125,8 @@ export function createApp(options: AppOptions = {}): App {
     perMessageDeflate: options.perMessageDeflate,
     heartbeatInterval: options.heartbeatInterval,
     idleTimeout: options.idleTimeout,
+    messageTimeout: options.messageTimeout,
+    inflateRate: options.inflateRate,
     closeTimeout: options.closeTimeout,
     backpressureLimit: options.backpressureLimit,
     slowConsumer: options.slowConsumer,
@@ -109,10 +135,26 @@ export function createApp(options: AppOptions = {}): App {
   const echo = new WebSocketServer<undefined>({ ...common, handlers: echoHandlers });
   const channels = channelsEndpoint({
     ...common,
-    engine: options.engine,
+    engine:
+      options.engine ??
+      new MemoryEngine({
+        historySize: options.historySize,
+        historyTtl: options.historyTtl,
+        maxHistoryBytes: options.maxHistoryBytes,
+        maxChannels: options.maxChannels,
+        idempotencyWindow: options.idempotencyWindow,
+      }),
     publishRate: options.publishRate,
     subscribeRate: options.subscribeRate,
     rpcRate: options.rpcRate,
+    historyRate: options.historyRate,
+    presenceRate: options.presenceRate,
+    unsubscribeRate: options.unsubscribeRate,
+    pingRate: options.pingRate,
+    authRate: options.authRate,
+    maxPendingRequests: options.maxPendingRequests,
+    maxPendingBytes: options.maxPendingBytes,
+    maxHistoryAnswerBytes: options.maxHistoryAnswerBytes,
     maxSubscriptions: options.maxSubscriptions,
     maxDataLength: options.maxDataLength,
     abuseLimit: options.abuseLimit,

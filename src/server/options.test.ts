@@ -2,9 +2,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULTS as HUB_DEFAULTS } from '../channels/hub.js';
 import { DEFAULT_BACKPRESSURE_LIMIT, DEFAULT_CLOSE_TIMEOUT } from '../node/connection.js';
-import { DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT } from '../node/server.js';
-import { DEFAULT_MAX_PAYLOAD } from '../protocol/websocket-protocol.js';
-import { DEFAULT_WIRE_LIMITS } from '../wire/index.js';
+import { ARRIVAL_LIMITS, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_REQUESTS } from '../channels/intake.js';
+import {
+  DEFAULT_HISTORY_SIZE,
+  DEFAULT_HISTORY_TTL,
+  DEFAULT_IDEMPOTENCY_WINDOW,
+  DEFAULT_MAX_CHANNELS,
+  DEFAULT_MAX_HISTORY_BYTES,
+} from '../channels/memory-engine.js';
+import { DEFAULT_INFLATE_RATE } from '../node/inflate-budget.js';
+import { DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT, DEFAULT_MESSAGE_TIMEOUT } from '../node/server.js';
+import { DEFAULT_MAX_HISTORY_ANSWER_BYTES, DEFAULT_WIRE_LIMITS } from '../wire/index.js';
 import { describeServeOptions, envOf, flagOf, OptionError, parseServeArgs, SERVE_OPTIONS, type ServeOptionKey } from './options.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT } from './serve.js';
 
@@ -37,23 +45,39 @@ test('without arguments: the defaults, which are the library constants', () => {
     inspectorPreviews: false,
     metrics: undefined,
     maxConnections: DEFAULT_MAX_CONNECTIONS,
-    maxPayload: DEFAULT_MAX_PAYLOAD,
+    // Per endpoint: each endpoint's own default applies (1 MiB and 'drop' on /echo, 256 KiB and 'try-again-later' on /ws).
+    maxPayload: undefined,
     deflate: true,
     handshakeTimeout: DEFAULT_HANDSHAKE_TIMEOUT,
     heartbeatInterval: DEFAULT_HEARTBEAT_INTERVAL,
     idleTimeout: DEFAULT_IDLE_TIMEOUT,
+    messageTimeout: DEFAULT_MESSAGE_TIMEOUT,
+    inflateRate: DEFAULT_INFLATE_RATE,
     closeTimeout: DEFAULT_CLOSE_TIMEOUT,
     shutdownTimeout: DEFAULT_SHUTDOWN_TIMEOUT,
     backpressureLimit: DEFAULT_BACKPRESSURE_LIMIT,
-    slowConsumer: 'drop',
+    slowConsumer: undefined,
     publishRate: HUB_DEFAULTS.publishRate,
     subscribeRate: HUB_DEFAULTS.subscribeRate,
     rpcRate: HUB_DEFAULTS.rpcRate,
+    historyRate: ARRIVAL_LIMITS.history.limit,
+    presenceRate: ARRIVAL_LIMITS.presence.limit,
+    unsubscribeRate: ARRIVAL_LIMITS.unsub.limit,
+    pingRate: ARRIVAL_LIMITS.ping.limit,
+    authRate: ARRIVAL_LIMITS.auth.limit,
+    maxPendingRequests: DEFAULT_MAX_PENDING_REQUESTS,
+    maxPendingBytes: DEFAULT_MAX_PENDING_BYTES,
+    maxHistoryAnswerBytes: DEFAULT_MAX_HISTORY_ANSWER_BYTES,
     maxSubscriptions: HUB_DEFAULTS.maxSubscriptions,
     maxDataLength: HUB_DEFAULTS.maxDataLength,
     maxJsonDepth: DEFAULT_WIRE_LIMITS.maxJsonDepth,
     abuseLimit: HUB_DEFAULTS.abuseLimit,
     abuseWindow: HUB_DEFAULTS.abuseWindow,
+    historySize: DEFAULT_HISTORY_SIZE,
+    historyTtl: DEFAULT_HISTORY_TTL,
+    maxHistoryBytes: DEFAULT_MAX_HISTORY_BYTES,
+    maxChannels: DEFAULT_MAX_CHANNELS,
+    idempotencyWindow: DEFAULT_IDEMPOTENCY_WINDOW,
   });
   assert.equal(DEFAULT_MAX_CONNECTIONS, 10_000);
 });
@@ -128,7 +152,7 @@ test('bad values: one line naming the option, its unit and what was given', () =
   assert.equal(error(['--port', '65536']), "--port must be a whole number from 0 to 65535, not '65536'");
   assert.equal(error(['--max-subscriptions', '0']), "--max-subscriptions must be a whole number from 1 to 2147483647, not '0'");
   assert.equal(error(['--max-json-depth', '1']), "--max-json-depth must be a whole number from 2 to 2147483647, not '1'");
-  assert.equal(error(['--slow-consumer', 'kill']), "--slow-consumer must be one of drop, close, not 'kill'");
+  assert.equal(error(['--slow-consumer', 'kill']), "--slow-consumer must be one of drop, close, try-again-later, not 'kill'");
   assert.equal(error(['--log-level', 'loud']), "--log-level must be one of debug, info, warn, error, silent, not 'loud'");
   for (const bad of ['0', '-5', 'fast', '10:0', '10:', ':5', '10/20']) {
     assert.equal(error(['--publish-rate', bad]), `--publish-rate must be requests per second, optionally with a burst: 50 or 50:100, not '${bad}'`);
@@ -169,7 +193,8 @@ test('--help documents every option with its unit and default', () => {
   }
   assert.match(help, /--idle-timeout MS .*\n.*\[default: 120000 ms\]/);
   assert.match(help, /--max-connections N .*\n.*\[default: 10000\]/);
-  assert.match(help, /--max-payload BYTES .*\n.*\[default: 1048576 = 1 MiB\]/);
+  assert.match(help, /--max-payload BYTES [^]*Default: 1 MiB on \/echo; on \/ws [^]*\(256 KiB/);
+  assert.match(help, /--inflate-rate BYTES [^]*\[default: 4194304 = 4 MiB\]/);
   assert.match(help, /--publish-rate RATE\[:BURST\] .*\n.*\[default: 50:100\]/);
   for (const line of help.split('\n')) assert.ok(line.length <= 98, `under 99 columns: ${line}`);
 });

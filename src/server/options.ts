@@ -7,12 +7,20 @@
  * Durations are milliseconds and sizes bytes, as everywhere in hotline.
  */
 import { DEFAULTS as HUB_DEFAULTS } from '../channels/hub.js';
+import { ARRIVAL_LIMITS, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_REQUESTS } from '../channels/intake.js';
+import {
+  DEFAULT_HISTORY_SIZE,
+  DEFAULT_HISTORY_TTL,
+  DEFAULT_IDEMPOTENCY_WINDOW,
+  DEFAULT_MAX_CHANNELS,
+  DEFAULT_MAX_HISTORY_BYTES,
+} from '../channels/memory-engine.js';
+import { DEFAULT_INFLATE_RATE } from '../node/inflate-budget.js';
 import type { RateLimit } from '../channels/rate-limit.js';
 import { DEFAULT_BACKPRESSURE_LIMIT, DEFAULT_CLOSE_TIMEOUT, type SlowConsumerPolicy } from '../node/connection.js';
-import { DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT } from '../node/server.js';
+import { DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT, DEFAULT_MESSAGE_TIMEOUT } from '../node/server.js';
 import { parseOrigin } from '../protocol/origin.js';
-import { DEFAULT_MAX_PAYLOAD } from '../protocol/websocket-protocol.js';
-import { DEFAULT_WIRE_LIMITS } from '../wire/index.js';
+import { DEFAULT_MAX_HISTORY_ANSWER_BYTES, DEFAULT_WIRE_LIMITS } from '../wire/index.js';
 import { MIN_ADMIN_SECRET_LENGTH } from './admin.js';
 import type { LogLevel } from './log.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT } from './serve.js';
@@ -33,7 +41,7 @@ interface Kind<V> {
   combine?(earlier: V, later: V): V;
 }
 
-type Section = 'Listening' | 'Browsers and operators' | 'Connections' | 'Channels (/ws)';
+type Section = 'Listening' | 'Browsers and operators' | 'Connections' | 'Channels (/ws)' | 'Channel state (memory engine)';
 
 export interface OptionDef<V> {
   section: Section;
@@ -198,7 +206,11 @@ export const SERVE_OPTIONS = {
     default: DEFAULT_MAX_CONNECTIONS,
     help: 'WebSocket connections at once, every endpoint together; past it 503 (0: no limit)',
   }),
-  maxPayload: option({ section: 'Connections', kind: bytes(0), default: DEFAULT_MAX_PAYLOAD, help: 'largest message, after decompression; past it close 1009 (0: no limit)' }),
+  maxPayload: option({
+    section: 'Connections',
+    kind: bytes(0),
+    help: 'largest message, after decompression; past it close 1009 (0: no limit). Default: 1 MiB on /echo; on /ws what the largest hotline.v1 request needs (256 KiB, more with a larger --max-data-length)',
+  }),
   deflate: option({ section: 'Connections', kind: toggle, default: true, help: 'accept permessage-deflate when a client offers it' }),
   handshakeTimeout: option({
     section: 'Connections',
@@ -213,6 +225,18 @@ export const SERVE_OPTIONS = {
     help: 'ping every connection this often; one silent since the last ping is cut (0: off)',
   }),
   idleTimeout: option({ section: 'Connections', kind: ms(0), default: DEFAULT_IDLE_TIMEOUT, help: 'close 1001 a connection that sent nothing for this long (0: off)' }),
+  messageTimeout: option({
+    section: 'Connections',
+    kind: ms(0),
+    default: DEFAULT_MESSAGE_TIMEOUT,
+    help: 'a frame or fragmented message must end this long after its first byte; else close 1008 (0: off)',
+  }),
+  inflateRate: option({
+    section: 'Connections',
+    kind: bytes(0),
+    default: DEFAULT_INFLATE_RATE,
+    help: 'bytes a connection may inflate (permessage-deflate) per second; past it reading from it pauses (0: no limit)',
+  }),
   closeTimeout: option({ section: 'Connections', kind: ms(1), default: DEFAULT_CLOSE_TIMEOUT, help: "wait for the peer's close frame this long, then drop the socket" }),
   shutdownTimeout: option({ section: 'Connections', kind: ms(0), default: DEFAULT_SHUTDOWN_TIMEOUT, help: 'on SIGTERM/SIGINT, wait this long for clients to answer 1001' }),
   backpressureLimit: option({
@@ -223,14 +247,36 @@ export const SERVE_OPTIONS = {
   }),
   slowConsumer: option({
     section: 'Connections',
-    kind: choice(['drop', 'close'] as const, 'POLICY') as Kind<SlowConsumerPolicy>,
-    default: 'drop' as SlowConsumerPolicy,
-    help: 'past --backpressure-limit: drop sends to it, or close it with 1008',
+    kind: choice(['drop', 'close', 'try-again-later'] as const, 'POLICY') as Kind<SlowConsumerPolicy>,
+    help: "past --backpressure-limit: drop sends to it, close it with 1008, or close it with 1013 (try-again-later: the SDK reconnects and recovers). Default: drop on /echo, try-again-later on /ws, where a dropped message would leave a hole",
   }),
 
   publishRate: option({ section: 'Channels (/ws)', kind: rate, default: HUB_DEFAULTS.publishRate, help: 'publishes per second per connection, and the burst above it; past it rate_limited' }),
   subscribeRate: option({ section: 'Channels (/ws)', kind: rate, default: HUB_DEFAULTS.subscribeRate, help: 'subscribes per second per connection, and the burst (a reconnecting client resubscribes at once)' }),
   rpcRate: option({ section: 'Channels (/ws)', kind: rate, default: HUB_DEFAULTS.rpcRate, help: 'rpc calls per second per connection, and the burst' }),
+  historyRate: option({ section: 'Channels (/ws)', kind: rate, default: ARRIVAL_LIMITS.history.limit, help: 'history requests per second per connection, and the burst' }),
+  presenceRate: option({ section: 'Channels (/ws)', kind: rate, default: ARRIVAL_LIMITS.presence.limit, help: 'presence requests per second per connection, and the burst' }),
+  unsubscribeRate: option({ section: 'Channels (/ws)', kind: rate, default: ARRIVAL_LIMITS.unsub.limit, help: 'unsubscribes per second per connection, and the burst' }),
+  pingRate: option({ section: 'Channels (/ws)', kind: rate, default: ARRIVAL_LIMITS.ping.limit, help: 'hotline.v1 pings per second per connection, and the burst' }),
+  authRate: option({ section: 'Channels (/ws)', kind: rate, default: ARRIVAL_LIMITS.auth.limit, help: 'auth requests per second per connection, and the burst' }),
+  maxPendingRequests: option({
+    section: 'Channels (/ws)',
+    kind: count(1),
+    default: DEFAULT_MAX_PENDING_REQUESTS,
+    help: 'requests of one connection waiting for their answer; past it the connection is not read until half are answered',
+  }),
+  maxPendingBytes: option({
+    section: 'Channels (/ws)',
+    kind: whole('CHARS', 'characters', 1),
+    default: DEFAULT_MAX_PENDING_BYTES,
+    help: 'the text of those requests together; past it likewise',
+  }),
+  maxHistoryAnswerBytes: option({
+    section: 'Channels (/ws)',
+    kind: bytes(1),
+    default: DEFAULT_MAX_HISTORY_ANSWER_BYTES,
+    help: 'largest history answer, as JSON; longer histories are read in pages (more, before)',
+  }),
   maxSubscriptions: option({ section: 'Channels (/ws)', kind: count(1), default: HUB_DEFAULTS.maxSubscriptions, help: 'channels one connection may subscribe to; past it too_large' }),
   maxDataLength: option({
     section: 'Channels (/ws)',
@@ -246,6 +292,22 @@ export const SERVE_OPTIONS = {
     help: 'bad_request and rate_limited answers within --abuse-window before close 1008',
   }),
   abuseWindow: option({ section: 'Channels (/ws)', kind: ms(1), default: HUB_DEFAULTS.abuseWindow, help: 'the window of --abuse-limit' }),
+
+  historySize: option({ section: 'Channel state (memory engine)', kind: count(0), default: DEFAULT_HISTORY_SIZE, help: 'messages kept per channel for history and recovery (0: none)' }),
+  historyTtl: option({ section: 'Channel state (memory engine)', kind: ms(0), default: DEFAULT_HISTORY_TTL, help: 'how long a message stays in history (0: no limit)' }),
+  maxHistoryBytes: option({
+    section: 'Channel state (memory engine)',
+    kind: bytes(1),
+    default: DEFAULT_MAX_HISTORY_BYTES,
+    help: 'history and publish keys kept across all channels; past it the oldest go first (recovering from before them: recovered false)',
+  }),
+  maxChannels: option({
+    section: 'Channel state (memory engine)',
+    kind: count(1),
+    default: DEFAULT_MAX_CHANNELS,
+    help: 'channels kept; past it the least recently published one nobody uses is forgotten',
+  }),
+  idempotencyWindow: option({ section: 'Channel state (memory engine)', kind: ms(1), default: DEFAULT_IDEMPOTENCY_WINDOW, help: 'how long a publish key is remembered' }),
 };
 
 export type ServeOptionKey = keyof typeof SERVE_OPTIONS;
