@@ -9,9 +9,6 @@
 // for counts and states, and check order and exactly-once delivery by offset and payload.
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { WebSocket as NodeWebSocket } from '../src/node/client.js';
 import {
   connect,
@@ -24,103 +21,7 @@ import {
   type WebSocketConstructorLike,
 } from '../src/client/index.js';
 import { CutProxy } from './support/sdk-proxy.js';
-
-const SERVER_SCRIPT = fileURLToPath(new URL('./support/sdk-server.ts', import.meta.url));
-
-// ───────────────────────────── server processes ─────────────────────────────
-
-interface ServerProcess {
-  child: ChildProcess;
-  port: number;
-  /** Date.now() in the child right after its port listened. */
-  readyAt: number;
-}
-
-const children = new Set<ChildProcess>();
-
-interface Spawned {
-  child: ChildProcess;
-  /** Settles once the process printed a line matching `pattern`, with the match. */
-  line(pattern: RegExp, what: string): Promise<RegExpExecArray>;
-}
-
-function spawnServer(port: number, options: Record<string, unknown>): Spawned {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER_SCRIPT, String(port), JSON.stringify(options)], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  let output = '';
-  child.stdout!.setEncoding('utf8');
-  child.stderr!.setEncoding('utf8');
-  // Keep draining both pipes for the whole run.
-  child.stdout!.on('data', (chunk: string) => {
-    output += chunk;
-  });
-  child.stderr!.on('data', (chunk: string) => {
-    output += chunk;
-  });
-  return {
-    child,
-    line(pattern, what) {
-      return new Promise((resolve, reject) => {
-        const check = (): void => {
-          const match = pattern.exec(output);
-          if (match === null) return;
-          done();
-          resolve(match);
-        };
-        const onExit = (code: number | null, signal: string | null): void => {
-          done();
-          reject(new Error(`the server exited (${code ?? signal}) before ${what}: ${output}`));
-        };
-        const timer = setTimeout(() => {
-          done();
-          reject(new Error(`the server did not get to ${what} within 30 s: ${output}`));
-        }, 30_000);
-        function done(): void {
-          clearTimeout(timer);
-          child.stdout!.off('data', check);
-          child.off('exit', onExit);
-        }
-        child.stdout!.on('data', check);
-        child.once('exit', onExit);
-        check();
-      });
-    },
-  };
-}
-
-const READY = /sdk-server ready port=(\d+) at=(\d+)/;
-
-async function startServer(port = 0, options: Record<string, unknown> = {}): Promise<ServerProcess> {
-  const spawned = spawnServer(port, options);
-  const match = await spawned.line(READY, 'listening');
-  return { child: spawned.child, port: Number(match[1]), readyAt: Number(match[2]) };
-}
-
-/**
- * Starts a server process that loads and waits: `listen()` makes it listen on `port` in a
- * few milliseconds, so a test controls how long the port stays closed after a crash.
- */
-async function standbyServer(port: number): Promise<{ listen(): Promise<ServerProcess> }> {
-  const spawned = spawnServer(port, { standby: true });
-  await spawned.line(/sdk-server loaded/, 'loading');
-  return {
-    async listen() {
-      spawned.child.stdin!.write('listen\n');
-      const match = await spawned.line(READY, 'listening');
-      return { child: spawned.child, port: Number(match[1]), readyAt: Number(match[2]) };
-    },
-  };
-}
-
-async function stopServer(server: ServerProcess, signal: 'SIGKILL' | 'SIGTERM'): Promise<void> {
-  if (server.child.exitCode !== null || server.child.signalCode !== null) return;
-  const exited = once(server.child, 'exit');
-  server.child.kill(signal);
-  await exited;
-}
+import { killAll, standbyServer, startServer, stopServer, type ServerProcess } from './support/sdk-process.js';
 
 // ───────────────────────────── clients and helpers ─────────────────────────────
 
@@ -253,10 +154,7 @@ before(async () => {
 after(async () => {
   if (server !== undefined) await stopServer(server, 'SIGTERM');
   // Anything a failed test left behind.
-  for (const child of children) {
-    child.kill('SIGKILL');
-    if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
-  }
+  await killAll();
 });
 
 // ───────────────────────────── faults with the server running ─────────────────────────────
@@ -635,7 +533,7 @@ test('200 clients after a restart come back spread over the backoff window, not 
     server = await replacement.listen();
     const restart = server.readyAt;
     await waitFor(() => reopenedAt.every((t) => t > 0), `${COUNT} clients to reopen`, 30_000);
-    await waitFor(() => fleet.every((c) => c.channel('storm').position !== null), 'every resubscription', 30_000);
+    await waitFor(() => fleet.every((c) => c.channel('storm').state === 'subscribed'), 'every resubscription', 30_000);
 
     const tried = attempts.reduce((a, b) => a + b, 0);
     console.log(

@@ -1,5 +1,7 @@
-import type { Json, Member } from '../wire/index.js';
+import type { Json, Member, SubOk } from '../wire/index.js';
 import { Emitter } from './emitter.js';
+import { HotlineError, closedError } from './errors.js';
+import { Timer } from './timer.js';
 
 /** Where a channel's stream stands: what a subscription resumes from after a reconnect. */
 export interface ChannelPosition {
@@ -35,42 +37,71 @@ export interface SubscribedEvent extends ChannelPosition {
   first: boolean;
 }
 
+/**
+ * Where a channel's subscription stands. Only `subscribed` delivers messages.
+ * - `unsubscribed`: not asked for (or `unsubscribe()`d, or the client closed);
+ * - `waiting`: asked for, and subscribed as soon as the connection is (back) up;
+ * - `subscribing`: a `sub` is on its way;
+ * - `subscribed`: answered; messages flow;
+ * - `resyncing`: a message skipped an offset; subscribing again from the last one delivered;
+ * - `retrying`: a `sub` timed out or was refused for now (`internal`, `rate_limited`): it is
+ *   tried again after a backoff (the `state` event carries the error);
+ * - `errored`: refused for good (`forbidden`, `unauthorized`, …) or ended by the server:
+ *   the `error` event says why; `subscribe()` tries again.
+ */
+export type ChannelState = 'unsubscribed' | 'waiting' | 'subscribing' | 'subscribed' | 'resyncing' | 'retrying' | 'errored';
+
 export type ChannelEvents<T> = {
   message: [data: T, meta: MessageMeta];
   subscribed: [event: SubscribedEvent];
+  /** The state changed; `error` says why for `retrying` and `errored`. */
+  state: [state: ChannelState, error?: Error];
   join: [member: Member];
   leave: [member: Member];
   /**
-   * The server refused a resubscription, or ended the subscription itself (the connection's
-   * identity changed and may no longer read it, or its credentials expired): the channel is
-   * unsubscribed. `error.code` says why (`forbidden`, `unauthorized`, …).
+   * The server refused the subscription for good, or ended it itself (the connection's
+   * identity changed and may no longer read it, or its credentials expired): the channel
+   * is `errored`. `error.code` says why (`forbidden`, `unauthorized`, …).
    */
   error: [error: Error];
 };
 
 /** What a channel needs from its client. */
 export interface ChannelHost {
-  subscribeChannel(channel: Channel<never>): Promise<SubscribedEvent>;
-  unsubscribeChannel(channel: Channel<never>): void;
+  /** Whether a `sub` would go out now. */
+  online(): boolean;
+  /** Whether the client is closed for good. */
+  closed(): boolean;
+  /** Sends `sub`; one of the callbacks runs when the answer arrives (or it times out). */
+  sub(name: string, since: ChannelPosition | null, done: (reply: SubOk) => void, failed: (error: HotlineError) => void): void;
+  /** Sends `unsub` if the connection is open. */
+  unsub(name: string): void;
+  /** How long to wait before the `retry`-th (from 0) retry of a subscription refused for now. */
+  retryDelay(retry: number): number;
   publishTo(name: string, data: Json, key: string | undefined): Promise<{ offset: number; delivered: number }>;
   historyOf(name: string, options: HistoryOptions): Promise<HistoryPage<Json>>;
   presenceOf(name: string): Promise<Member[]>;
-  /** The channel saw a gap in its offsets: subscribe again from its position. */
-  resync(channel: Channel<never>): void;
 }
 
+/** Refusals that subscribing again cannot change: the subscription ends. */
+const FINAL_CODES: readonly string[] = ['forbidden', 'unauthorized', 'not_found', 'bad_request', 'too_large'];
+
 /**
- * One channel of a client. Subscribing is remembered: after a reconnect the client
+ * One channel of a client. Subscribing is remembered: after a reconnect the channel
  * subscribes again from the last offset seen, so `message` handlers see every message
  * once and in order; when that is impossible `subscribed` says `recovered: false`.
  */
 export class Channel<T = Json> extends Emitter<ChannelEvents<T>> {
-  /** Whether the application wants this channel subscribed (kept across reconnects). */
-  wanted = false;
-  /** The last message seen; null before the first subscription answers. */
-  position: ChannelPosition | null = null;
-  /** A gap was seen: nothing is delivered until the resubscription it caused is answered. */
-  private resyncing = false;
+  private current: ChannelState = 'unsubscribed';
+  private last: ChannelPosition | null = null;
+  /** subscribe() calls waiting for the answer. */
+  private waiters: Array<{ resolve(event: SubscribedEvent): void; reject(error: Error): void }> = [];
+  /** The `sub` in flight: the answer to any other is stale. */
+  private attempt: object | null = null;
+  /** Refusals for now in a row: how far the backoff has grown. */
+  private retries = 0;
+  /** The wait before subscribing again after a refusal for now. */
+  private readonly rejoin = new Timer();
 
   constructor(
     readonly name: string,
@@ -79,17 +110,36 @@ export class Channel<T = Json> extends Emitter<ChannelEvents<T>> {
     super();
   }
 
+  get state(): ChannelState {
+    return this.current;
+  }
+
+  /** The last message delivered (or where the last answer started); null before the first answer. */
+  get position(): ChannelPosition | null {
+    return this.last;
+  }
+
   /**
    * Subscribes (and stays subscribed across reconnects until `unsubscribe`). `handler`, if
-   * given, is added as a `message` listener. Resolves once the server answered.
+   * given, is added as a `message` listener. Resolves once the server answered, after any
+   * retries; rejects when the subscription is refused for good, withdrawn or the client closes.
    */
   subscribe(handler?: (data: T, meta: MessageMeta) => void): Promise<SubscribedEvent> {
     if (handler !== undefined) this.on('message', handler);
-    return this.host.subscribeChannel(this as unknown as Channel<never>);
+    if (this.host.closed()) return Promise.reject(closedError());
+    return new Promise((resolve, reject) => {
+      // Already subscribed: answer with where it stands.
+      if (this.current === 'subscribed') return resolve({ ...this.last!, recovered: true, first: false });
+      this.waiters.push({ resolve, reject });
+      if (!this.wanted) this.join();
+    });
   }
 
   unsubscribe(): void {
-    this.host.unsubscribeChannel(this as unknown as Channel<never>);
+    if (!this.wanted) return;
+    // First, so that a subscribe() from a state listener goes out after it.
+    this.host.unsub(this.name);
+    this.stop('unsubscribed', new HotlineError('cancelled', 'unsubscribed before the server answered'));
   }
 
   /**
@@ -113,40 +163,121 @@ export class Channel<T = Json> extends Emitter<ChannelEvents<T>> {
     return this.host.presenceOf(this.name);
   }
 
+  // ─────────────── called by the client ───────────────
+
   /**
-   * Called by the client: a message for this channel, dropped if already seen. One that
-   * skips an offset is never delivered past the hole: the channel subscribes again from
-   * its position, which replays what is missing or says `recovered: false`.
+   * A message for this channel: delivered only while subscribed, each offset once. One that
+   * skips an offset is never delivered past the hole: the channel leaves and subscribes
+   * again from its position on the same connection (requests are handled in order, so
+   * nothing of the old subscription follows the new one's answer), and the replay fills
+   * the hole or the answer says `recovered: false`.
    */
   receive(offset: number, data: Json): void {
-    const last = this.position;
-    // Messages follow a sub's answer, which set the position; one at or before it was seen.
-    if (last === null || offset <= last.offset || this.resyncing) return;
+    const last = this.last;
+    if (this.current !== 'subscribed' || last === null || offset <= last.offset) return;
     if (offset !== last.offset + 1) {
-      this.resyncing = true;
-      this.host.resync(this as unknown as Channel<never>);
+      this.host.unsub(this.name);
+      this.join('resyncing');
       return;
     }
-    this.position = { epoch: last.epoch, offset };
+    this.last = { epoch: last.epoch, offset };
     this.emit('message', data as T, { offset, epoch: last.epoch });
-  }
-
-  /** Called by the client on a sub's answer. */
-  subscribed(event: SubscribedEvent): void {
-    this.resyncing = false;
-    // Recovered: the replay follows and moves the position on. Otherwise live messages
-    // start after the answer's offset.
-    if (!event.recovered || this.position === null || this.position.epoch !== event.epoch) {
-      this.position = { epoch: event.epoch, offset: event.offset };
-    }
-    this.emit('subscribed', event);
   }
 
   presenceEvent(kind: 'join' | 'leave', member: Member): void {
     this.emit(kind, member);
   }
 
-  failed(error: Error): void {
-    this.emit('error', error);
+  /** The connection is up (and authenticated): a channel waiting for it subscribes. */
+  connected(): void {
+    if (this.current === 'waiting') this.join();
+  }
+
+  /** The connection is gone, and the server's subscription with it: made again on the next one. */
+  disconnected(): void {
+    if (!this.wanted) return;
+    this.attempt = null;
+    this.rejoin.clear();
+    this.set('waiting');
+  }
+
+  /** The server ended the subscription (an `unsub` push): not resumed. */
+  ended(error: HotlineError): void {
+    if (this.wanted) this.stop('errored', error);
+  }
+
+  /** The client closed for good. */
+  closed(error: HotlineError): void {
+    if (this.wanted) this.stop('unsubscribed', error);
+  }
+
+  // ─────────────── the subscription ───────────────
+
+  private get wanted(): boolean {
+    return this.current !== 'unsubscribed' && this.current !== 'errored';
+  }
+
+  private join(state: 'subscribing' | 'resyncing' = 'subscribing'): void {
+    this.rejoin.clear();
+    if (!this.host.online()) return this.set('waiting');
+    const attempt = {};
+    this.attempt = attempt;
+    const first = this.last === null;
+    this.host.sub(
+      this.name,
+      this.last,
+      (reply) => {
+        if (this.attempt === attempt) this.joined(reply, first);
+      },
+      (error) => {
+        if (this.attempt === attempt) this.refused(error);
+      },
+    );
+    this.set(state);
+  }
+
+  private joined(reply: SubOk, first: boolean): void {
+    this.attempt = null;
+    this.retries = 0;
+    const { epoch, offset, recovered } = reply;
+    // Recovered: the replay follows and moves the position on. Otherwise live messages
+    // start after the answer's offset.
+    if (!recovered || this.last === null || this.last.epoch !== epoch) this.last = { epoch, offset };
+    const event: SubscribedEvent = { epoch, offset, recovered, first };
+    const waiters = this.waiters;
+    this.waiters = [];
+    this.set('subscribed');
+    this.emit('subscribed', event);
+    for (const waiter of waiters) waiter.resolve(event);
+  }
+
+  private refused(error: HotlineError): void {
+    this.attempt = null;
+    if (FINAL_CODES.includes(error.code)) return this.stop('errored', error);
+    // A sub that timed out may still be carried out: leave, so that the next is not
+    // refused as a repeat, and nothing of it is taken for the next one's.
+    if (error.code === 'timeout') this.host.unsub(this.name);
+    this.rejoin.set(this.host.retryDelay(this.retries++), () => this.join());
+    this.set('retrying', error);
+  }
+
+  /** Stops trying: no sub in flight, no retry, no position; waiting subscribe() calls get `error`. */
+  private stop(state: 'unsubscribed' | 'errored', error: Error): void {
+    this.attempt = null;
+    this.rejoin.clear();
+    this.last = null;
+    this.retries = 0;
+    const waiters = this.waiters;
+    this.waiters = [];
+    const failed = state === 'errored';
+    this.set(state, failed ? error : undefined);
+    if (failed) this.emit('error', error);
+    for (const waiter of waiters) waiter.reject(error);
+  }
+
+  private set(state: ChannelState, error?: Error): void {
+    if (this.current === state) return;
+    this.current = state;
+    this.emit('state', state, error);
   }
 }

@@ -1,11 +1,12 @@
 // The client's state machine with a fake WebSocket class and no network: the test plays the
 // server, opening, answering and dropping sockets by hand. Timers are real and short; the
 // tests wait for what must happen (a new socket, a rejection) rather than measure time.
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type ClientOptions, type ClientState, type HotlineClient, type WebSocketLike } from './client.js';
 import { HotlineError } from './errors.js';
-import type { SubscribedEvent } from './channel.js';
+import { MAX_TIMEOUT } from './timer.js';
+import type { ChannelState, SubscribedEvent } from './channel.js';
 
 type Request = { op: string; id: number; [field: string]: unknown };
 
@@ -573,7 +574,7 @@ describe('subscriptions', () => {
     server.last().reply({ op: 'err', id: server.last().last('sub').id, code: 'forbidden', message: 'not any more' });
     assert.equal(errors.length, 1);
     assert.ok(errors[0] instanceof HotlineError && errors[0].code === 'forbidden');
-    assert.equal(channel.wanted, false);
+    assert.equal(channel.state, 'errored');
     server.last().drop();
     await waitFor(() => server.sockets.length === 3, 'another reconnect');
     server.last().accept();
@@ -597,7 +598,7 @@ describe('subscriptions', () => {
     assert.deepEqual(got, [1]);
     assert.equal(errors.length, 1);
     assert.ok(errors[0] instanceof HotlineError && errors[0].code === 'forbidden');
-    assert.equal(channel.wanted, false);
+    assert.equal(channel.state, 'errored');
     server.last().drop();
     await waitFor(() => server.sockets.length === 2, 'the reconnect');
     server.last().accept();
@@ -637,25 +638,22 @@ describe('subscriptions', () => {
     assert.ok(done, 'an awaited subscribe() hangs forever');
   });
 
-  test('a sub unanswered within requestTimeout: the client starts over on a new connection and resubscribes', async () => {
-    const { client, server } = start({ requestTimeout: 30, reconnect: { initial: 1 } });
+  test('a drop moves every subscribed channel to waiting; the reconnect subscribes them again', async () => {
+    const { client, server } = start();
     server.last().accept();
-    const first = server.last();
     const channel = client.channel('room');
-    const got: number[] = [];
-    const subscribed = channel.subscribe((_d, meta) => got.push(meta.offset));
-    await delay(150);
-    const second = server.last();
-    assert.notEqual(second, first, 'the silent connection was given up');
-    second.accept();
-    await delay(10);
-    const sub = second.last('sub');
-    second.reply({ op: 'ok', id: sub.id, epoch: 'e', offset: 0, recovered: false });
-    second.reply({ op: 'msg', ch: 'room', offset: 1, data: 'hello' });
-    const done = await settled(subscribed, 100);
+    const states: ChannelState[] = [];
+    channel.on('state', (state) => states.push(state));
+    const subscribed = channel.subscribe();
+    server.last().reply({ op: 'ok', id: server.last().last('sub').id, epoch: 'e', offset: 0, recovered: false });
+    await subscribed;
+    server.last().drop();
+    assert.equal(channel.state, 'waiting');
+    await waitFor(() => server.sockets.length === 2, 'the reconnect');
+    server.last().accept();
+    server.last().reply({ op: 'ok', id: server.last().last('sub').id, epoch: 'e', offset: 0, recovered: true });
     client.close();
-    assert.ok(done, 'subscribe() resolves once the new connection answers');
-    assert.deepEqual(got, [1]);
+    assert.deepEqual(states, ['subscribing', 'subscribed', 'waiting', 'subscribing', 'subscribed', 'unsubscribed']);
   });
 
   test('first is true for a channel’s first subscription, even when it is made after a reconnect', async () => {
@@ -671,6 +669,213 @@ describe('subscriptions', () => {
     const event = await subscribed;
     client.close();
     assert.equal(event.first, true, 'the app never had this channel before: this is not a resubscription');
+  });
+});
+
+/**
+ * Mocked timers for the client's own (setTimeout and Date); the fake sockets' setImmediate
+ * stays real. Math.random is pinned just under 1, so every full-jitter wait is the top of
+ * its window, minus 1 ms.
+ */
+function mockTime(t: TestContext): void {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
+  t.mock.method(Math, 'random', () => 0.9999);
+}
+
+/** Lets promise callbacks and setImmediate callbacks run (they are not mocked). */
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+describe('a channel’s subscription retries on its own', () => {
+  test('a sub unanswered within requestTimeout is retried on that channel alone after a backoff; the connection stays and other channels keep receiving', async (t) => {
+    mockTime(t);
+    const { client, server, closes } = start({ requestTimeout: 1000, resubscribe: { initial: 500, max: 500 } });
+    server.last().accept();
+    const socket = server.last();
+    const steady: number[] = [];
+    const steadySubscribed = client.channel('steady').subscribe((_d, meta) => steady.push(meta.offset));
+    socket.reply({ op: 'ok', id: socket.last('sub').id, epoch: 'e', offset: 0, recovered: false });
+    await steadySubscribed;
+
+    const slow = client.channel('slow');
+    const states: string[] = [];
+    slow.on('state', (state, error) => states.push(error ? `${state} (${(error as HotlineError).code})` : state));
+    const got: number[] = [];
+    const subscribed = slow.subscribe((_d, meta) => got.push(meta.offset));
+    const abandoned = socket.last('sub');
+    t.mock.timers.tick(999);
+    socket.reply({ op: 'msg', ch: 'steady', offset: 1, data: 1 });
+    assert.equal(slow.state, 'subscribing');
+    t.mock.timers.tick(1);
+    assert.equal(slow.state, 'retrying');
+    assert.deepEqual(socket.ops, ['sub', 'sub', 'unsub'], 'leaves the channel the server may yet subscribe');
+    assert.deepEqual(socket.last('unsub').ch, 'slow');
+    socket.reply({ op: 'msg', ch: 'steady', offset: 2, data: 2 });
+    // The server answers the abandoned sub late, and sends a message of it: both ignored.
+    socket.reply({ op: 'ok', id: abandoned.id, epoch: 'e', offset: 7, recovered: false });
+    socket.reply({ op: 'msg', ch: 'slow', offset: 8, data: 'of the abandoned sub' });
+    socket.reply({ op: 'ok', id: socket.last('unsub').id });
+    t.mock.timers.tick(498);
+    assert.deepEqual(socket.ops, ['sub', 'sub', 'unsub'], 'not before the backoff');
+    t.mock.timers.tick(1);
+    assert.deepEqual(socket.ops, ['sub', 'sub', 'unsub', 'sub']);
+    const retried = socket.last('sub');
+    assert.equal(retried.ch, 'slow');
+    assert.equal(retried.since, undefined, 'never subscribed: nothing to recover');
+    socket.reply({ op: 'msg', ch: 'steady', offset: 3, data: 3 });
+    socket.reply({ op: 'ok', id: retried.id, epoch: 'e', offset: 8, recovered: false });
+    socket.reply({ op: 'msg', ch: 'slow', offset: 9, data: 'live' });
+    assert.deepEqual(await subscribed, { epoch: 'e', offset: 8, recovered: false, first: true });
+    assert.deepEqual(got, [9]);
+    assert.deepEqual(steady, [1, 2, 3], 'the other channel kept receiving throughout');
+    assert.deepEqual(states, ['subscribing', 'retrying (timeout)', 'subscribing', 'subscribed']);
+    assert.equal(server.sockets.length, 1, 'the connection stayed');
+    assert.deepEqual(closes, []);
+    assert.equal(client.state, 'open');
+    client.close();
+  });
+
+  test('a sub answered internal, then ok: retried with a growing backoff, ends subscribed, no error event', async (t) => {
+    mockTime(t);
+    const { client, server } = start({ resubscribe: { initial: 100, factor: 2, max: 1000 } });
+    server.last().accept();
+    const socket = server.last();
+    const channel = client.channel('flaky');
+    const states: string[] = [];
+    const errors: Error[] = [];
+    channel.on('state', (state, error) => states.push(error ? `${state} (${(error as HotlineError).code})` : state));
+    channel.on('error', (error) => errors.push(error));
+    let settledWith: unknown = 'pending';
+    void channel.subscribe().then(
+      (event) => (settledWith = event),
+      (error: unknown) => (settledWith = error),
+    );
+    const waits = [100, 200, 400];
+    for (const wait of waits) {
+      socket.reply({ op: 'err', id: socket.last('sub').id, code: 'internal', message: 'the engine is unreachable' });
+      const sent = socket.ops.length;
+      t.mock.timers.tick(wait - 2);
+      assert.equal(socket.ops.length, sent, `nothing before ${wait - 1} ms`);
+      t.mock.timers.tick(1);
+      assert.equal(socket.ops.length, sent + 1, `the retry after ${wait - 1} ms`);
+      await turn();
+      assert.equal(settledWith, 'pending', 'subscribe() waits through the retries');
+    }
+    socket.reply({ op: 'ok', id: socket.last('sub').id, epoch: 'e', offset: 3, recovered: false });
+    await turn();
+    assert.deepEqual(settledWith, { epoch: 'e', offset: 3, recovered: false, first: true });
+    assert.equal(channel.state, 'subscribed');
+    assert.deepEqual(socket.ops, ['sub', 'sub', 'sub', 'sub'], 'an err means no subscription: no unsub before a retry');
+    assert.deepEqual(states, ['subscribing', ...waits.flatMap(() => ['retrying (internal)', 'subscribing']), 'subscribed']);
+    assert.deepEqual(errors, []);
+    assert.equal(server.sockets.length, 1);
+    client.close();
+  });
+
+  test('a sub answered rate_limited is retried; forbidden ends it: errored, an error event, subscribe() rejects, never again', async (t) => {
+    mockTime(t);
+    const { client, server } = start({ resubscribe: { initial: 100, max: 100 } });
+    server.last().accept();
+    const socket = server.last();
+    const channel = client.channel('private');
+    const errors: Error[] = [];
+    channel.on('error', (error) => errors.push(error));
+    const subscribed = channel.subscribe();
+    socket.reply({ op: 'err', id: socket.last('sub').id, code: 'rate_limited', message: 'subscribing too fast' });
+    t.mock.timers.tick(100);
+    socket.reply({ op: 'err', id: socket.last('sub').id, code: 'forbidden', message: 'members only' });
+    await assert.rejects(subscribed, isCode('forbidden'));
+    assert.equal(channel.state, 'errored');
+    assert.equal(errors.length, 1);
+    assert.ok(errors[0] instanceof HotlineError && errors[0].code === 'forbidden');
+    t.mock.timers.tick(60_000);
+    assert.deepEqual(socket.ops, ['sub', 'sub'], 'not asked again');
+    assert.equal(client.state, 'open');
+    client.close();
+  });
+
+  test('a resync after a gap goes subscribed → resyncing → subscribed, and a resync sub that times out is retried', async (t) => {
+    mockTime(t);
+    const { client, server } = start({ requestTimeout: 1000, resubscribe: { initial: 100, max: 100 } });
+    server.last().accept();
+    const socket = server.last();
+    const channel = client.channel('room');
+    const states: ChannelState[] = [];
+    channel.on('state', (state) => states.push(state));
+    const got: number[] = [];
+    const subscribed = channel.subscribe((_d, meta) => got.push(meta.offset));
+    socket.reply({ op: 'ok', id: socket.last('sub').id, epoch: 'e', offset: 0, recovered: false });
+    await subscribed;
+    socket.reply({ op: 'msg', ch: 'room', offset: 1, data: 1 });
+    socket.reply({ op: 'msg', ch: 'room', offset: 3, data: 3 });
+    assert.equal(channel.state, 'resyncing');
+    assert.deepEqual(socket.last('sub').since, { epoch: 'e', offset: 1 });
+    t.mock.timers.tick(1000);
+    assert.equal(channel.state, 'retrying');
+    t.mock.timers.tick(100);
+    assert.deepEqual(socket.ops, ['sub', 'unsub', 'sub', 'unsub', 'sub']);
+    assert.deepEqual(socket.last('sub').since, { epoch: 'e', offset: 1 }, 'still from the last message delivered');
+    socket.reply({ op: 'ok', id: socket.last('sub').id, epoch: 'e', offset: 3, recovered: true });
+    for (const offset of [2, 3, 4]) socket.reply({ op: 'msg', ch: 'room', offset, data: offset });
+    assert.deepEqual(got, [1, 2, 3, 4]);
+    assert.deepEqual(states, ['subscribing', 'subscribed', 'resyncing', 'retrying', 'subscribing', 'subscribed']);
+    assert.equal(server.sockets.length, 1);
+    client.close();
+  });
+});
+
+describe('typed answers', () => {
+  test('an ok that lacks a field its request’s answer must have fails the request as internal', async () => {
+    const { client, server } = start();
+    server.last().accept();
+    const socket = server.last();
+    const published = client.channel('c').publish(1);
+    socket.reply({ op: 'ok', id: socket.last('pub').id, offset: 4 });
+    await assert.rejects(published, (error: unknown) => isCode('internal')(error) && /pub/.test((error as Error).message));
+    const read = client.channel('c').history();
+    socket.reply({ op: 'ok', id: socket.last('history').id, epoch: 'e' });
+    await assert.rejects(read, isCode('internal'));
+    const called = client.rpc('m');
+    socket.reply({ op: 'pong', id: socket.last('rpc').id });
+    await assert.rejects(called, isCode('internal'));
+    client.close();
+  });
+});
+
+describe('token refresh', () => {
+  /**
+   * Node's setTimeout fires at once (after 1 ms) for a delay past 2^31 − 1 ms; the mocked
+   * one would wait. Made to behave as Node's, so that an overflow shows.
+   */
+  function overflowLikeNode(t: TestContext): void {
+    const mocked = globalThis.setTimeout;
+    t.mock.method(globalThis, 'setTimeout', (callback: () => void, ms: number) => mocked(callback, ms > MAX_TIMEOUT ? 1 : ms));
+  }
+
+  test('credentials valid for 40 days are refreshed a minute before they expire, not at once', async (t) => {
+    mockTime(t);
+    overflowLikeNode(t);
+    const DAY = 86_400_000;
+    let issued = 0;
+    const { client, server } = start({ token: () => `token-${issued++}` });
+    server.last().accept();
+    await turn();
+    const socket = server.last();
+    const auths = (): Request[] => socket.requests.filter((r) => r.op === 'auth');
+    assert.deepEqual(auths().map((r) => r.token), ['token-0']);
+    socket.reply({ op: 'ok', id: auths()[0]!.id, expiresAt: Date.now() + 40 * DAY });
+    t.mock.timers.tick(1);
+    await turn();
+    t.mock.timers.tick(30 * DAY);
+    await turn();
+    assert.equal(auths().length, 1, 'no refresh in the first 30 days');
+    t.mock.timers.tick(10 * DAY - 60_000 - 2);
+    await turn();
+    assert.equal(auths().length, 1, 'no refresh before a minute ahead of expiry');
+    t.mock.timers.tick(1);
+    await turn();
+    assert.deepEqual(auths().map((r) => r.token), ['token-0', 'token-1']);
+    assert.equal(client.state, 'open');
+    client.close();
   });
 });
 
@@ -719,6 +924,8 @@ describe('a gap in a channel’s offsets', () => {
     const { client, server } = start();
     server.last().accept();
     const channel = client.channel<string>('room');
+    const states: ChannelState[] = [];
+    channel.on('state', (state) => states.push(state));
     const got: number[] = [];
     const events: SubscribedEvent[] = [];
     channel.on('subscribed', (event) => events.push(event));
@@ -746,6 +953,7 @@ describe('a gap in a channel’s offsets', () => {
       ],
     );
     assert.equal(server.sockets.length, 1, 'the connection stayed');
+    assert.deepEqual(states, ['subscribing', 'subscribed', 'resyncing', 'subscribed']);
     client.close();
   });
 
@@ -864,7 +1072,6 @@ describe('close() from inside a listener', () => {
   });
 
   test('from a state listener on open: nothing is sent on the dead socket, nothing throws, no timer is left', async () => {
-    type Internals = { heartbeat: ReturnType<typeof setInterval> | null };
     // 1. A wanted channel: its sub goes to a socket that is gone.
     {
       const { client, server } = start({ pingInterval: 0, requestTimeout: 50 });
@@ -881,18 +1088,18 @@ describe('close() from inside a listener', () => {
       assert.equal(client.state, 'closed');
       assert.equal(thrown, null, `accept() threw: ${String(thrown)}`);
     }
-    // 2. No channel: the heartbeat interval of a closed client stays armed. (Cleared here by
-    // hand, through the private field, so that this file can end.)
+    // 2. No channel: no heartbeat timer is armed for a closed client, and the connect
+    // timer went with its connection: no timer is left.
     {
+      const timers = (): number => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+      const before = timers();
       const { client, server } = start({ pingInterval: 1000 });
       client.on('state', (state) => {
         if (state === 'open') client.close();
       });
       server.last().accept();
-      const internals = client as unknown as Internals;
-      const leaked = internals.heartbeat;
-      if (leaked !== null) clearInterval(leaked);
-      assert.equal(leaked, null, 'a heartbeat interval is armed on a closed client');
+      assert.equal(client.state, 'closed');
+      assert.equal(timers(), before, 'a timer is armed on a closed client');
     }
   });
 });

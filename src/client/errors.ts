@@ -24,3 +24,6 @@ export class HotlineError extends Error {
     super(message);
   }
 }
+
+/** Why a request fails once the client is closed. */
+export const closedError = (): HotlineError => new HotlineError('closed', 'the client was closed');

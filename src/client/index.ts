@@ -1,6 +1,15 @@
 /** hotline/client: the reconnecting hotline.v1 SDK for browsers and Node. */
 export { connect, HotlineClient, type ClientEvents, type ClientOptions, type ClientState, type WebSocketConstructorLike, type WebSocketLike } from './client.js';
-export { Channel, type ChannelEvents, type ChannelPosition, type HistoryOptions, type HistoryPage, type MessageMeta, type SubscribedEvent } from './channel.js';
+export {
+  Channel,
+  type ChannelEvents,
+  type ChannelPosition,
+  type ChannelState,
+  type HistoryOptions,
+  type HistoryPage,
+  type MessageMeta,
+  type SubscribedEvent,
+} from './channel.js';
 export { backoffDelay, type BackoffOptions } from './backoff.js';
 export { HotlineError, type ClientErrorCode } from './errors.js';
 export type { InferOutput, Json, Member, StandardSchemaV1 } from '../wire/index.js';

@@ -4,7 +4,10 @@
 //   node --import tsx test/support/sdk-server.ts PORT [OPTIONS_JSON]
 //
 // PORT 0 picks a free port. OPTIONS_JSON (all optional): {"historySize": n, "publishRate":
-// {"perSecond": n, "burst": n}, "standby": true}. With "standby", the server loads, prints
+// {"perSecond": n, "burst": n}, "subscribeRate": {…}, "standby": true, "unavailable": [CHANNEL…],
+// "forbidden": [CHANNEL…]}. Subscribing to (or reading) a channel in "unavailable" fails with
+// `internal` (its permission check throws, as when the service behind it is down) until the
+// rpc `allow` names it; one in "forbidden" is refused with `forbidden`. With "standby", the server loads, prints
 // `sdk-server loaded`, and waits for a line `listen` on stdin before it listens: a test
 // starts the replacement of a server it is about to kill ahead of time, so that the restart
 // takes milliseconds however long a process takes to start. Once listening it prints one line,
@@ -17,25 +20,48 @@
 // its stdin ends, so a parent that dies without cleaning up does not leave it behind.
 //
 // rpc methods: `echo` (answers its params), `never` (never answers), `kick` (closes the
-// caller's connection with 1008, policy violation).
+// caller's connection with 1008, policy violation), `allow` (params: a channel name; ends its
+// "unavailable"; answers how many subscribes were refused for it meanwhile).
 import { serve } from '../../src/server/serve.js';
 import { channelsEndpoint } from '../../src/server/channels.js';
 import { MemoryEngine } from '../../src/channels/memory-engine.js';
+import { ChannelError } from '../../src/channels/channel-error.js';
 import type { Json } from '../../src/wire/index.js';
 
 interface ServerOptions {
   historySize?: number;
   publishRate?: { perSecond: number; burst: number };
+  subscribeRate?: { perSecond: number; burst: number };
   standby?: boolean;
+  unavailable?: string[];
+  forbidden?: string[];
 }
 
 const port = Number(process.argv[2] ?? '0');
 const options = JSON.parse(process.argv[3] ?? '{}') as ServerOptions;
 
+/** Refusals so far of each channel still unavailable. */
+const unavailable = new Map((options.unavailable ?? []).map((channel) => [channel, 0]));
+const forbidden = new Set(options.forbidden ?? []);
+
 const endpoint = channelsEndpoint({
   engine: new MemoryEngine({ historySize: options.historySize ?? 10_000, historyTtl: 0 }),
   publishRate: options.publishRate ?? { perSecond: 1000, burst: 1000 },
+  ...(options.subscribeRate === undefined ? {} : { subscribeRate: options.subscribeRate }),
+  canSubscribe: (_context, channel) => {
+    const refused = unavailable.get(channel);
+    if (refused !== undefined) {
+      unavailable.set(channel, refused + 1);
+      throw new ChannelError('internal', `${channel} is unavailable for now`);
+    }
+    return !forbidden.has(channel);
+  },
   rpc: {
+    allow: (params) => {
+      const refused = unavailable.get(String(params)) ?? 0;
+      unavailable.delete(String(params));
+      return refused;
+    },
     echo: (params) => (params ?? null) as Json,
     never: () => new Promise<Json>(() => {}),
     kick: (_params, { client }) => {

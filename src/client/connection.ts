@@ -1,0 +1,135 @@
+import { Timer } from './timer.js';
+
+/** The part of the WebSocket interface the client uses: the browser's, or hotline's for Node. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: Handler<unknown>;
+  onmessage: Handler<{ data: unknown }>;
+  onclose: Handler<{ code: number; reason: string }>;
+  onerror: Handler<unknown>;
+}
+
+/**
+ * An event handler property, compared bivariantly (as methods are), so that WebSocket
+ * classes whose handlers take their own Event types fit: the browser's and hotline's.
+ */
+type Handler<E> = { bivarianceHack(event: E): void }['bivarianceHack'] | null;
+
+export type WebSocketConstructorLike = new (url: string, protocols: string | string[]) => WebSocketLike;
+
+export interface ConnectionOptions {
+  connectTimeout?: number;
+  pingInterval?: number;
+  pingTimeout?: number;
+}
+
+export interface ConnectionEvents {
+  opened(): void;
+  received(text: string): void;
+  /** The socket closed, or was given up on: the connection is over, nothing more comes from it. */
+  ended(code: number, reason: string): void;
+  /** Time for the heartbeat's application ping. */
+  ping(): void;
+}
+
+const OPEN = 1;
+
+/**
+ * One WebSocket from its opening to its end, and the timers that live as long as it does:
+ * the connect timeout, the heartbeat and the token refresh. Once it ended or was closed,
+ * it calls nothing and holds no timer.
+ */
+export class Connection {
+  /** Re-authenticates before the credentials expire: credentials belong to a connection. */
+  readonly refresh = new Timer();
+  private readonly connectTimer = new Timer();
+  private readonly heartbeat = new Timer();
+  private live = true;
+  private lastReceived = 0;
+  /** When the unanswered ping went out; 0 when none is. */
+  private pingSentAt = 0;
+
+  constructor(
+    private readonly socket: WebSocketLike,
+    private readonly events: ConnectionEvents,
+    private readonly options: ConnectionOptions,
+  ) {
+    socket.onopen = () => {
+      this.connectTimer.clear();
+      this.lastReceived = Date.now();
+      events.opened();
+    };
+    socket.onmessage = ({ data }) => {
+      if (typeof data !== 'string') return;
+      this.lastReceived = Date.now();
+      this.pingSentAt = 0;
+      events.received(data);
+    };
+    socket.onclose = ({ code, reason }) => {
+      this.stop();
+      events.ended(code, reason);
+    };
+    socket.onerror = () => {};
+    // A server that accepted TCP but never answers the handshake.
+    this.connectTimer.set(options.connectTimeout ?? 10_000, () => this.abandon(4000, 'connect timeout'));
+  }
+
+  get open(): boolean {
+    return this.live && this.socket.readyState === OPEN;
+  }
+
+  send(text: string): void {
+    if (this.open) this.socket.send(text);
+  }
+
+  /**
+   * Pings after `pingInterval` of silence; when nothing at all arrives within `pingTimeout`
+   * of the ping, the connection is dead without the OS knowing: it is abandoned.
+   */
+  startHeartbeat(): void {
+    const interval = this.options.pingInterval ?? 20_000;
+    if (interval <= 0 || !this.live) return;
+    const timeout = this.options.pingTimeout ?? 10_000;
+    const tick = Math.max(50, Math.min(interval, timeout) / 2);
+    const beat = (): void => {
+      this.heartbeat.set(tick, beat);
+      const now = Date.now();
+      if (this.pingSentAt !== 0) {
+        if (now - this.pingSentAt >= timeout) this.abandon(4000, 'heartbeat timeout');
+      } else if (now - this.lastReceived >= interval) {
+        this.pingSentAt = now;
+        this.events.ping();
+      }
+    };
+    this.heartbeat.set(tick, beat);
+  }
+
+  /** Gives up on a socket that looks dead, and ends as if it had closed with `code`. */
+  abandon(code: number, reason: string): void {
+    if (!this.live) return;
+    this.close();
+    this.events.ended(code, reason);
+  }
+
+  /** Closes the socket without a word to the events (the client let go of it). */
+  close(code?: number, reason?: string): void {
+    if (!this.live) return;
+    this.stop();
+    try {
+      this.socket.close(code, reason);
+    } catch {
+      // closing a socket that never opened may throw on some platforms
+    }
+  }
+
+  private stop(): void {
+    this.live = false;
+    const socket = this.socket;
+    socket.onopen = socket.onmessage = socket.onclose = null;
+    this.connectTimer.clear();
+    this.heartbeat.clear();
+    this.refresh.clear();
+  }
+}
