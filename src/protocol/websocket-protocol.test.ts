@@ -449,6 +449,22 @@ describe('WebSocketProtocol: closing handshake', () => {
     assert.equal(server.proto.bufferedAmount, 0);
   });
 
+  test('the closing state is read-only from outside: an owner cannot forge a close or clear a failure', () => {
+    const { server } = pair();
+    server.feed(masked(Opcode.Close, closePayload(1000, 'bye')));
+    const proto = server.proto;
+    const writable = proto as unknown as Record<'closeSent' | 'closeReceived' | 'failure' | 'eofReceived', unknown>;
+    for (const name of ['closeSent', 'closeReceived', 'failure', 'eofReceived'] as const) {
+      assert.throws(() => (writable[name] = null), TypeError, `${name} cannot be assigned`);
+    }
+    // @ts-expect-error closeReceived has no setter
+    assert.throws(() => (proto.closeReceived = null), TypeError);
+    assert.deepEqual(proto.closeReceived, { code: 1000, reason: 'bye' });
+    assert.deepEqual(proto.closeSent, { code: 1000, reason: '' });
+    assert.equal(proto.state, ProtocolState.Closed);
+    assert.equal(proto.shouldCloseTransport, true);
+  });
+
   test('the answering close frame is already queued when onClose runs', () => {
     let queued = -1;
     const receiver: WebSocketProtocol = new WebSocketProtocol(
