@@ -17,7 +17,8 @@ import {
 } from '../protocol/index.js';
 import { DEFAULT_DEFLATE_THRESHOLD, ZlibDeflateCodec, type PerMessageDeflateOptions } from './deflate.js';
 import { CloseEvent, toUsvString } from './events.js';
-import { writeChunks } from './write.js';
+import { FramePump } from './frame-pump.js';
+import { DEFAULT_CLOSE_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT } from './timeouts.js';
 
 /** Node-only settings: the third constructor argument, which browsers do not have. */
 export interface WebSocketOptions {
@@ -78,8 +79,6 @@ interface AddListenerOptions extends ListenerOptions {
 type Handler<E extends Event> = ((this: WebSocket, event: E) => unknown) | null;
 type AnyHandler = (this: WebSocket, event: Event) => unknown;
 
-export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
-export const DEFAULT_CLOSE_TIMEOUT = 5_000;
 /**
  * The largest message the client accepts by default: 100 MiB, as `ws`'s client. A client
  * reads from a server it chose to connect to, and browsers accept messages far larger than
@@ -198,13 +197,13 @@ export class WebSocket extends EventTarget {
   #codec: ZlibDeflateCodec | null = null;
 
   #readyState: ReadyState = CONNECTING;
-  #protocol = '';
+  #subprotocol = '';
   #binaryType: BinaryType = 'blob';
   #parser: HttpHeadParser<'response'> | null = new HttpHeadParser('response');
-  #engine: WebSocketProtocol | null = null;
+  #protocol: WebSocketProtocol | null = null;
+  /** Writes what #protocol queues; created with it. */
+  #pump: FramePump | null = null;
   #handshakeTimer: NodeJS.Timeout | null = null;
-  #closeTimer: NodeJS.Timeout | null = null;
-  #flushScheduled = false;
   #tcpConnected = false;
   #tlsEstablished = false;
   #tlsFailed = false;
@@ -214,7 +213,6 @@ export class WebSocket extends EventTarget {
   // message is recorded with the offset, in the stream of bytes taken from the protocol,
   // at which its frames end; it leaves the count once the socket has written past it.
   #buffered = 0;
-  #rawTaken = 0;
   #inFlight: Array<{ end: number; size: number }> = [];
   #inFlightHead = 0;
 
@@ -305,7 +303,7 @@ export class WebSocket extends EventTarget {
 
   /** The subprotocol the server selected; '' if none. */
   get protocol(): string {
-    return this.#protocol;
+    return this.#subprotocol;
   }
 
   /** The extensions the server accepted, as its response named them. */
@@ -429,16 +427,16 @@ export class WebSocket extends EventTarget {
     if (this.#readyState === CONNECTING) {
       throw new DOMException('cannot ping before the connection is open', 'InvalidStateError');
     }
-    const engine = this.#engine;
-    if (this.#readyState !== OPEN || engine === null || !engine.canSend) return;
-    engine.ping(typeof data === 'string' ? data : bytesOf(data));
-    this.#scheduleFlush();
+    const protocol = this.#protocol;
+    if (this.#readyState !== OPEN || protocol === null || !protocol.canSend) return;
+    protocol.ping(typeof data === 'string' ? data : bytesOf(data));
+    this.#pump!.schedule();
   }
 
   // Opening handshake
 
   #onData(chunk: Buffer): void {
-    if (this.#engine !== null) {
+    if (this.#protocol !== null) {
       this.#receive(chunk);
       return;
     }
@@ -468,12 +466,13 @@ export class WebSocket extends EventTarget {
     this.#parser = null;
     this.#clearHandshakeTimer();
     this.#codec = codec;
-    this.#engine = new WebSocketProtocol(this.#protocolHandler(), {
+    this.#protocol = new WebSocketProtocol(this.#protocolHandler(), {
       role: 'client',
       maxPayload: this.#maxPayload,
       deflate: codec ?? undefined,
     });
-    this.#protocol = accepted.protocol;
+    this.#pump = new FramePump(this.#socket, this.#protocol, this.#closeTimeout);
+    this.#subprotocol = accepted.protocol;
     this.#readyState = OPEN;
     this.dispatchEvent(new Event('open'));
     // Frames that came in the same read as the response head.
@@ -482,7 +481,7 @@ export class WebSocket extends EventTarget {
   }
 
   #failHandshake(): void {
-    if (this.#engine !== null || this.#parser === null) return;
+    if (this.#protocol !== null || this.#parser === null) return;
     this.#abandonHandshake();
   }
 
@@ -509,10 +508,10 @@ export class WebSocket extends EventTarget {
         // The server started (or answered) the closing handshake; its answer is queued.
         // Now the server is to close TCP.
         if (this.#readyState === OPEN) this.#readyState = CLOSING;
-        this.#armCloseTimer();
+        this.#pump!.armCloseTimer();
       },
       onProtocolError: () => {
-        // The protocol queued a close frame with the error's code; #flush writes it and
+        // The protocol queued a close frame with the error's code; the pump writes it and
         // closes TCP at once (failing the connection).
         if (this.#readyState === OPEN) this.#readyState = CLOSING;
       },
@@ -533,30 +532,34 @@ export class WebSocket extends EventTarget {
   #receive(chunk: Uint8Array): void {
     // Handlers only dispatch events, and dispatchEvent reports listener exceptions itself
     // instead of throwing, so receiveData does not throw here.
-    this.#engine!.receiveData(chunk);
-    this.#flush();
+    const pump = this.#pump!;
+    pump.beginRead();
+    try {
+      this.#protocol!.receiveData(chunk);
+    } finally {
+      pump.endRead();
+    }
   }
 
   #onEnd(): void {
-    const engine = this.#engine;
-    if (engine === null) return; // during the handshake 'close' follows and fails it
-    engine.receiveEof();
-    this.#flush();
+    const protocol = this.#protocol;
+    if (protocol === null) return; // during the handshake 'close' follows and fails it
+    protocol.receiveEof();
+    this.#pump!.flush();
   }
 
   #onSocketClose(): void {
     this.#socketClosed = true;
     this.#clearHandshakeTimer();
-    if (this.#closeTimer !== null) clearTimeout(this.#closeTimer);
-    this.#closeTimer = null;
+    this.#pump?.stop();
     this.#settleWritten(true);
     if (this.#readyState === CLOSED) return;
-    const engine = this.#engine;
-    const received = engine?.closeReceived ?? null;
+    const protocol = this.#protocol;
+    const received = protocol?.closeReceived ?? null;
     // RFC 6455 §7.1.5, §7.4.1: the code of the server's close frame; 1006 without one,
     // or 1015 when the TLS handshake failed.
     const code = received?.code ?? (this.#tlsFailed ? CloseCode.TlsHandshake : CloseCode.AbnormalClosure);
-    const wasClean = engine !== null && received !== null && engine.closeSent !== null && engine.failure === null;
+    const wasClean = protocol !== null && received !== null && protocol.closeSent !== null && protocol.failure === null;
     this.#readyState = CLOSED;
     this.#queue = [];
     if (received === null) this.dispatchEvent(new Event('error'));
@@ -566,21 +569,23 @@ export class WebSocket extends EventTarget {
   // Sending
 
   #transmit(payload: string | Buffer, size: number): void {
-    const engine = this.#engine;
+    const protocol = this.#protocol;
     // Once the close frame is out nothing more may go; the bytes stay counted, unsent.
-    if (engine === null || !engine.canSend) return;
+    if (protocol === null || !protocol.canSend) return;
     const compress = this.#codec !== null && size >= (this.#deflate!.threshold ?? DEFAULT_DEFLATE_THRESHOLD);
-    engine.send(payload, { binary: typeof payload !== 'string', compress });
-    this.#inFlight.push({ end: this.#rawTaken + engine.bufferedAmount, size });
-    this.#scheduleFlush();
+    protocol.send(payload, { binary: typeof payload !== 'string', compress });
+    const pump = this.#pump!;
+    this.#inFlight.push({ end: pump.taken + protocol.bufferedAmount, size });
+    pump.schedule();
   }
 
   #startClosingHandshake(code: number | undefined, reason: string): void {
-    const engine = this.#engine;
-    if (engine === null || !engine.canSend) return;
-    engine.close(code, reason);
-    this.#scheduleFlush();
-    this.#armCloseTimer();
+    const protocol = this.#protocol;
+    if (protocol === null || !protocol.canSend) return;
+    protocol.close(code, reason);
+    const pump = this.#pump!;
+    pump.schedule();
+    pump.armCloseTimer();
   }
 
   #enqueue(item: Queued): void {
@@ -603,8 +608,8 @@ export class WebSocket extends EventTarget {
         } catch {
           // The message cannot be sent, so the ones after it must not be either.
           this.#queue = [];
-          this.#engine?.fail(CloseCode.InternalError, 'could not read a Blob to send');
-          this.#flush();
+          this.#protocol?.fail(CloseCode.InternalError, 'could not read a Blob to send');
+          this.#pump?.flush();
           break;
         }
         if (this.#readyState === CLOSED) break;
@@ -614,43 +619,10 @@ export class WebSocket extends EventTarget {
     this.#draining = false;
   }
 
-  #scheduleFlush(): void {
-    if (this.#flushScheduled) return;
-    this.#flushScheduled = true;
-    process.nextTick(() => this.#flush());
-  }
-
-  /** Writes what the protocol queued; closes TCP when the protocol says so. */
-  #flush(): void {
-    this.#flushScheduled = false;
-    const engine = this.#engine;
-    if (engine === null) return;
-    const socket = this.#socket;
-    if (engine.bufferedAmount > 0) {
-      const chunks = engine.takeOutgoing();
-      // Chunks dropped here were never sent: they are not counted as taken, so the messages
-      // in them stay in bufferedAmount.
-      if (!socket.destroyed && !socket.writableEnded) {
-        for (const chunk of chunks) this.#rawTaken += chunk.length;
-        writeChunks(socket, chunks);
-      }
-    }
-    if (engine.shouldCloseTransport && !socket.writableEnded && !socket.destroyed) {
-      socket.end();
-      this.#armCloseTimer();
-    }
-  }
-
-  #armCloseTimer(): void {
-    if (this.#closeTimer !== null || this.#socketClosed) return;
-    this.#closeTimer = setTimeout(() => this.#socket.destroy(), this.#closeTimeout);
-    this.#closeTimer.unref();
-  }
-
   /** Drops from bufferedAmount the messages whose frames the socket has written. */
   #settleWritten(final = false): void {
     if (this.#socketClosed && !final) return;
-    const written = this.#rawTaken - this.#socket.writableLength;
+    const written = (this.#pump?.taken ?? 0) - this.#socket.writableLength;
     const inFlight = this.#inFlight;
     let head = this.#inFlightHead;
     while (head < inFlight.length && inFlight[head]!.end <= written) {

@@ -15,6 +15,7 @@ import {
   type WebSocketServerOptions,
 } from '../node/server.js';
 import type { ConnectionHandlers, ConnectionSendOptions, SendData } from '../node/connection.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT } from '../node/timeouts.js';
 
 /** Options shared by every endpoint (limits, subprotocols, origins, heartbeats). */
 export type EndpointOptions = Omit<WebSocketServerOptions<undefined>, 'handlers'>;
@@ -73,7 +74,6 @@ export interface RunningServer extends Endpoints {
   close(): Promise<void>;
 }
 
-export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 export const DEFAULT_SHUTDOWN_TIMEOUT = 5_000;
 /**
  * Each connection holds a file descriptor and ~10 KiB when idle (more with traffic and
