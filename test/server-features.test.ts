@@ -8,6 +8,7 @@ import { connect, type Socket } from 'node:net';
 import WebSocket from 'ws';
 import { attach, MessageBroker, serve, SendResult, type ConnectionHandlers, type RunningServer, type WebSocketConnection } from '../src/index.js';
 import { buildClientRequest } from '../src/protocol/handshake.js';
+import { clientFrame } from './support/attack.js';
 
 const quiet: ConnectionHandlers<undefined> = { message() {} };
 
@@ -38,6 +39,11 @@ async function rawClient(port: number, path = '/ws'): Promise<Socket> {
     socket.on('data', onData);
   });
   return socket;
+}
+
+/** A masked text frame, as a client sends it. */
+function clientTextFrame(text: string): Buffer {
+  return clientFrame(0x1, Buffer.from(text));
 }
 
 async function waitFor(condition: () => boolean, what: string, ms = 5_000): Promise<void> {
@@ -369,6 +375,68 @@ describe('backpressure', () => {
       assert.equal(close.readUInt16BE(2), 1013);
       assert.equal(close.subarray(4).toString(), 'slow consumer: reconnect and recover');
       assert.equal(bytes.length - close.length, forced * (10 + 64 * 1024), 'every forced message arrived (a 10-byte header each)');
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('read backpressure with a limit under the socket high-water mark: reading resumes once the peer reads, though no drain fires', async () => {
+    // 'drain' follows only a write that returned false (16 KiB pending): with a smaller
+    // limit, a peer could be paused with less than that pending and never read from again.
+    const LIMIT = 1024;
+    const FILL = 8 * 1024;
+    let conn!: WebSocketConnection<undefined>;
+    let filled!: (frames: number) => void;
+    const fillDone = new Promise<number>((resolve) => (filled = resolve));
+    const server = await serve({
+      websocket: {
+        '/ws': {
+          open: (c) => (conn = c),
+          message(c, message) {
+            if (message !== 'fill') {
+              c.send(`echo ${String(message)}`, { force: true });
+              return;
+            }
+            // Fills the kernel's buffers one write at a time (each well under 16 KiB), until
+            // bytes stay in the socket: then more than LIMIT and less than 16 KiB are pending.
+            const frame = Buffer.alloc(FILL, 7);
+            let sent = 0;
+            const step = (): void => {
+              if (c.bufferedAmount > LIMIT) return filled(sent);
+              if (sent === 10_000) throw new Error('the kernel took 80 MB without filling');
+              c.send(frame, { force: true });
+              sent++;
+              setImmediate(step);
+            };
+            step();
+          },
+        },
+      },
+      endpoint: { backpressureLimit: LIMIT },
+    });
+    try {
+      const socket = await rawClient(server.port);
+      try {
+        socket.pause();
+        const received: Buffer[] = [];
+        socket.on('data', (chunk: Buffer) => received.push(chunk));
+        const seen = (text: string): boolean => Buffer.concat(received).includes(text);
+        socket.write(clientTextFrame('fill'));
+        const frames = await fillDone;
+        assert.ok(conn.bufferedAmount > LIMIT && conn.bufferedAmount < 16 * 1024, `pending ${conn.bufferedAmount} bytes`);
+        // A message now is read and answered; then reading pauses for backpressure.
+        socket.write(clientTextFrame('one'));
+        await waitFor(() => conn.readingPaused, 'reading to pause for backpressure');
+        // The peer reads everything: the server's buffered bytes fall to 0.
+        socket.resume();
+        await waitFor(() => seen('echo one'), 'the answer to the first message');
+        assert.equal(Buffer.concat(received).length, frames * (4 + FILL) + 2 + 'echo one'.length, 'every frame arrived');
+        await waitFor(() => !conn.readingPaused, 'reading to resume');
+        socket.write(clientTextFrame('two'));
+        await waitFor(() => seen('echo two'), 'the answer to a message sent after the peer caught up');
+      } finally {
+        socket.destroy();
+      }
     } finally {
       await server.close();
     }

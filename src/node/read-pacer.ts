@@ -1,5 +1,8 @@
 import type { Socket } from 'node:net';
+import { Buffer } from 'node:buffer';
 import type { WebSocketProtocol } from '../protocol/index.js';
+
+const EMPTY = Buffer.alloc(0);
 
 /** What a {@link ReadPacer} asks of the connection it paces. */
 export interface PacedReader {
@@ -11,7 +14,7 @@ export interface PacedReader {
  * When a server connection reads from its peer. Reading stops while anything holds it, and
  * goes on once nothing does:
  * - backpressure: the peer sends but does not read what it is sent, so its buffered bytes
- *   passed the limit; reading resumes on the socket's 'drain';
+ *   passed the limit; reading resumes once they fall back under it, whatever made them fall;
  * - the inflate budget: a message inflated more than the rate allows, and reading waits
  *   until the budget refills (the protocol keeps the rest of that read undecoded);
  * - the application's `pause()`.
@@ -84,6 +87,7 @@ export class ReadPacer {
     if (!this.backpressure && this.bufferedAmount > this.limit) {
       this.backpressure = true;
       this.pause(now);
+      this.awaitWritten();
     }
   }
 
@@ -96,9 +100,7 @@ export class ReadPacer {
 
   /** The socket's 'drain': everything handed to it is written. */
   onDrain(): void {
-    if (!this.backpressure) return;
-    this.backpressure = false;
-    this.resume();
+    if (this.backpressure) this.checkBuffered();
   }
 
   /** The connection closed: no timer stays armed. */
@@ -114,6 +116,27 @@ export class ReadPacer {
     // What the protocol kept is read first; it may overdraw the budget again.
     pacer.reader.readKept(Date.now());
     pacer.resume();
+  }
+
+  /**
+   * Waits for the buffered bytes to be written. 'drain' follows only a write that returned
+   * false, which a limit under the socket's high-water mark may never see: then an empty
+   * write's callback says when everything before it is written.
+   */
+  private awaitWritten(): void {
+    const socket = this.socket;
+    if (socket.writableNeedDrain || socket.destroyed || socket.writableEnded) return;
+    socket.write(EMPTY, () => this.checkBuffered());
+  }
+
+  private checkBuffered(): void {
+    if (!this.backpressure || this.stopped) return;
+    if (this.bufferedAmount > this.limit) {
+      this.awaitWritten();
+      return;
+    }
+    this.backpressure = false;
+    this.resume();
   }
 
   private pause(now: number): void {
