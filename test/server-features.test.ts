@@ -206,6 +206,73 @@ describe('the upgrade hook', () => {
   });
 });
 
+describe('refused upgrades', () => {
+  /** Connections the http server holds (server-side sockets not yet closed). */
+  const held = (http: ReturnType<typeof createServer>): Promise<number> =>
+    new Promise((resolve, reject) => http.getConnections((error, count) => (error ? reject(error) : resolve(count))));
+
+  /** Waits up to `ms` for the server to hold no socket; resolves to what it holds then, and when. */
+  async function released(http: ReturnType<typeof createServer>, ms: number): Promise<{ count: number; took: number }> {
+    const since = Date.now();
+    let count = await held(http);
+    while (count > 0 && Date.now() - since < ms) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      count = await held(http);
+    }
+    return { count, took: Date.now() - since };
+  }
+
+  test('a refused peer that never reads nor closes loses its socket within closeTimeout; one that closes, at once', async () => {
+    const CLOSE_TIMEOUT = 300;
+    const http = createServer();
+    const endpoints = attach(http, {
+      websocket: { '/ws': { handlers: quiet, upgrade: () => ({ reject: { status: 401, message: 'who are you' } }) }, '/echo': quiet },
+      endpoint: { closeTimeout: CLOSE_TIMEOUT },
+    });
+    http.listen(0, '127.0.0.1');
+    await once(http, 'listening');
+    const port = (http.address() as { port: number }).port;
+    const peers: Socket[] = [];
+    try {
+      // Refused by the upgrade hook (401), by the handshake checks (426), for want of an endpoint (404).
+      const requests = [
+        buildClientRequest({ host: `127.0.0.1:${port}`, path: '/ws' }).request,
+        buildClientRequest({ host: `127.0.0.1:${port}`, path: '/echo' }).request.replace('Sec-WebSocket-Version: 13', 'Sec-WebSocket-Version: 8'),
+        buildClientRequest({ host: `127.0.0.1:${port}`, path: '/nowhere' }).request,
+      ];
+      for (const request of requests) {
+        const peer = connect(port, '127.0.0.1');
+        peer.pause(); // never reads, never ends
+        peer.write(request);
+        peers.push(peer);
+      }
+      await waitFor(() => endpoints.endpoints.get('/ws')!.counters.rejected === 1 && endpoints.endpoints.get('/echo')!.counters.rejected === 1, 'the refusals');
+      const { count, took } = await released(http, CLOSE_TIMEOUT + 2_000);
+      assert.equal(count, 0, `the server still holds ${count} refused sockets after ${took} ms`);
+      assert.ok(took < CLOSE_TIMEOUT + 1_000, `closed after ${took} ms (closeTimeout ${CLOSE_TIMEOUT})`);
+      assert.ok(peers.every((peer) => !peer.destroyed), 'the peers never closed their side');
+
+      // A peer that reads its answer and closes frees its socket without waiting for the timer.
+      const polite = connect(port, '127.0.0.1');
+      peers.push(polite);
+      polite.write(requests[0]!);
+      let answer = '';
+      polite.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+      await once(polite, 'end');
+      assert.match(answer, /^HTTP\/1\.1 401 /);
+      polite.end();
+      const after = await released(http, CLOSE_TIMEOUT + 2_000);
+      assert.equal(after.count, 0);
+      assert.ok(after.took < CLOSE_TIMEOUT, `closed ${after.took} ms after the peer, before the timer`);
+    } finally {
+      for (const peer of peers) peer.destroy();
+      await endpoints.closeConnections();
+      http.closeAllConnections();
+      http.close();
+    }
+  });
+});
+
 describe('attach', () => {
   test('adds endpoints to an existing http server, leaving its requests alone', async () => {
     const http = createServer((_req, res) => res.end('plain http'));

@@ -4,12 +4,13 @@ import type { Server as HttpsServer } from 'node:https';
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { Buffer } from 'node:buffer';
-import { buildRejectResponse, validateClientRequest } from '../protocol/handshake.js';
+import { validateClientRequest } from '../protocol/handshake.js';
 import { HandshakeError } from '../protocol/errors.js';
 import { HttpHeadParser, type HttpRequestHead } from '../protocol/http-head.js';
 import {
   refuse,
   requestHead,
+  TOO_MANY_CONNECTIONS,
   WebSocketServer,
   type UpgradeRequest,
   type WebSocketServerOptions,
@@ -26,6 +27,10 @@ export interface AttachOptions {
    * server made elsewhere (such as the channel endpoint; `endpoint` options do not apply to it).
    */
   websocket: Record<string, ConnectionHandlers<undefined> | WebSocketServerOptions<undefined> | WebSocketServer<unknown>>;
+  /**
+   * Options for the endpoints made here; its `closeTimeout` also bounds how long an upgrade
+   * refused before it reaches an endpoint (no such path, a malformed request) keeps its socket.
+   */
   endpoint?: EndpointOptions;
   /** How long a graceful shutdown waits for closing handshakes before terminating (ms, default 5000). */
   shutdownTimeout?: number;
@@ -129,6 +134,7 @@ export function attach(server: Server | HttpsServer, options: AttachOptions): En
     endpoints.set(path, new WebSocketServer<undefined>({ ...options.endpoint, ...own }) as WebSocketServer<unknown>);
   }
   const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  const closeTimeout = options.endpoint?.closeTimeout;
   // Upgrades handed to an endpoint and not yet settled (an `upgrade` hook may be awaiting).
   let upgrading = 0;
   const upgrade = (endpoint: WebSocketServer<unknown>, socket: Duplex, run: () => Promise<unknown>): void => {
@@ -136,8 +142,7 @@ export function attach(server: Server | HttpsServer, options: AttachOptions): En
       let open = upgrading;
       for (const each of endpoints.values()) open += each.connections.size;
       if (open >= maxConnections) {
-        endpoint.counters.rejected++;
-        refuse(socket, { status: 503, message: 'too many connections', headers: { 'Retry-After': '5' } });
+        endpoint.refuse(socket, TOO_MANY_CONNECTIONS);
         return;
       }
     }
@@ -158,8 +163,7 @@ export function attach(server: Server | HttpsServer, options: AttachOptions): En
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const endpoint = endpoints.get(pathOf(req.url));
     if (endpoint === undefined) {
-      socket.on('error', () => {});
-      socket.end(buildRejectResponse(404, 'no WebSocket endpoint at this path'));
+      refuse(socket, { status: 404, message: 'no WebSocket endpoint at this path' }, closeTimeout);
       return;
     }
     upgrade(endpoint, socket, () => endpoint.handleUpgrade(req, socket, head));
@@ -226,7 +230,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
         head = parser.push(chunk);
       } catch (error) {
         done();
-        if (error instanceof HandshakeError) refuse(socket, { status: error.status, message: error.message });
+        if (error instanceof HandshakeError) refuse(socket, { status: error.status, message: error.message }, options.endpoint?.closeTimeout);
         else socket.destroy();
         return;
       }
