@@ -81,6 +81,7 @@ export {
   type StreamPosition,
 } from './channels/index.js';
 export {
+  AppCloseCode,
   CloseCode,
   HandshakeError,
   InvalidStateError,

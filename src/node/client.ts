@@ -9,6 +9,7 @@ import {
   acceptDeflateResponse,
   CloseCode,
   deflateClientOffer,
+  isApplicationCloseCode,
   MAX_CLOSE_REASON_BYTES,
   WebSocketProtocol,
   type DeflateClientOptions,
@@ -396,7 +397,7 @@ export class WebSocket extends EventTarget {
     let closeCode: number | undefined;
     if (code !== undefined) {
       closeCode = clampUnsignedShort(code);
-      if (closeCode !== 1000 && !(closeCode >= 3000 && closeCode <= 4999)) {
+      if (closeCode !== CloseCode.NormalClosure && !isApplicationCloseCode(closeCode)) {
         throw new DOMException(`close code must be 1000 or in 3000–4999, got ${String(code)}`, 'InvalidAccessError');
       }
     }

@@ -13,7 +13,7 @@ import { formatExtensions } from '../protocol/extensions-header.js';
 import { negotiateDeflateServer, type DeflateServerOptions } from '../protocol/permessage-deflate.js';
 import type { HttpRequestHead } from '../protocol/http-head.js';
 import { CloseCode } from '../protocol/close-code.js';
-import { DEFAULT_MAX_PAYLOAD } from '../protocol/websocket-protocol.js';
+import { DEFAULT_MAX_PAYLOAD, ProtocolState } from '../protocol/websocket-protocol.js';
 import {
   ConnectionContext,
   WebSocketConnection,
@@ -345,7 +345,7 @@ export class WebSocketServer<T = undefined> {
     const ping = heartbeat && ++this.sweeps % this.pingEvery === 0;
     for (const conn of this.connections) {
       // A closing connection has its own timer.
-      if (conn.readyState !== 1) continue;
+      if (conn.readyState !== ProtocolState.Open) continue;
       // Time this side spent not reading is not the peer's (see `partialSince`).
       if (messageTimeout > 0 && conn.partialSince !== 0 && !conn.readingPaused && now - conn.partialSince >= messageTimeout) {
         this.counters.messageTimeouts++;
