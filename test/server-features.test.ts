@@ -148,6 +148,52 @@ describe('MessageBroker', () => {
     assert.equal(broker.publish('room', 'again'), 2);
     assert.equal(broker.publish('empty', 'x'), 0);
   });
+
+  test("over a server's topics: one publish reaches callbacks and subscribed connections, counted together", async () => {
+    const server = await serve({
+      websocket: {
+        '/ws': {
+          message(conn, message) {
+            conn.subscribe(String(message));
+            conn.send('subscribed');
+          },
+        },
+      },
+    });
+    try {
+      const broker = new MessageBroker<string | Buffer>({ servers: [server] });
+      const heard: string[] = [];
+      broker.subscribe('news', (message, channel) => heard.push(`${channel}:${String(message)}`));
+      const a = await client(server);
+      const b = await client(server);
+      const other = await client(server);
+      for (const [ws, topic] of [[a, 'news'], [b, 'news'], [other, 'sport']] as const) {
+        const ack = nextMessage(ws);
+        ws.send(topic);
+        assert.equal(await ack, 'subscribed');
+      }
+      assert.equal(broker.subscriberCount('news'), 3, 'one callback, two connections');
+      let otherGot = 0;
+      other.on('message', () => otherGot++);
+      const atA = nextMessage(a);
+      const atB = nextMessage(b);
+      assert.equal(broker.publish('news', 'extra'), 3);
+      assert.deepEqual(heard, ['news:extra'], 'the callback is told synchronously');
+      assert.deepEqual(await Promise.all([atA, atB]), ['extra', 'extra']);
+      // server.publish reaches connections only: callbacks hear what goes through the broker.
+      assert.equal(server.publish('news', 'direct'), 2);
+      assert.deepEqual(heard, ['news:extra']);
+      // WebSocket subscribers need bytes: an object is refused before anyone is told.
+      const objects = new MessageBroker<unknown>({ servers: [server] });
+      objects.subscribe('news', () => heard.push('object'));
+      assert.throws(() => objects.publish('news', { not: 'bytes' }), TypeError);
+      assert.deepEqual(heard, ['news:extra']);
+      assert.equal(otherGot, 0, "another topic's subscriber got nothing");
+      for (const ws of [a, b, other]) ws.close();
+    } finally {
+      await server.close();
+    }
+  });
 });
 
 describe('the upgrade hook', () => {

@@ -65,6 +65,8 @@ export interface Endpoints {
   upgrade(endpoint: WebSocketServer<unknown>, socket: Duplex, run: () => Promise<unknown>): void;
   /** Publishes to a topic on every endpoint; returns how many connections it reached. */
   publish(topic: string, data: Exclude<SendData, Blob>, options?: ConnectionSendOptions): number;
+  /** Connections subscribed to a topic, on every endpoint. */
+  subscriberCount(topic: string): number;
   /** Closes every connection with 1001, waits for them up to the shutdown timeout, then terminates the rest. */
   closeConnections(): Promise<void>;
 }
@@ -176,6 +178,11 @@ export function attach(server: Server | HttpsServer, options: AttachOptions): En
       let reached = 0;
       for (const endpoint of endpoints.values()) reached += endpoint.publish(topic, data, sendOptions);
       return reached;
+    },
+    subscriberCount(topic) {
+      let count = 0;
+      for (const endpoint of endpoints.values()) count += endpoint.subscriberCount(topic);
+      return count;
     },
     async closeConnections() {
       for (const endpoint of endpoints.values()) {
