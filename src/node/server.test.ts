@@ -288,16 +288,25 @@ describe('inflateRate', () => {
 });
 
 describe('read backpressure', () => {
-  test("under the socket's high-water mark no 'drain' comes: reading resumes when the held bytes are written", async (t) => {
-    const messages: string[] = [];
+  /**
+   * A connection with a limit of 100 bytes on a socket with Node's default high-water mark
+   * (writes under 16 KiB never return false, so never earn a 'drain'), whose peer does not
+   * read: a ping's pong of 122 bytes waits in the socket, and reading pauses.
+   */
+  async function pausedByAPong(t: TestContext, messages: string[] = []): Promise<{ socket: MemorySocket; conn: WebSocketConnection<undefined> }> {
     const server = setup(t, { backpressureLimit: 100, heartbeatInterval: 0, messageTimeout: 0 }, messages);
-    // Node's default for sockets: writes under 16 KiB never return false, so never earn a 'drain'.
     const { socket, conn } = await connect(server, undefined, new MemorySocket(16 * 1024));
     socket.hold = true;
     socket.push(frame(Opcode.Ping, 'x'.repeat(120)));
     await delivered();
     assert.equal(conn.bufferedAmount, 122, 'the pong waits in the socket');
     assert.equal(conn.readingPaused, true);
+    return { socket, conn };
+  }
+
+  test("under the socket's high-water mark no 'drain' comes: reading resumes when the held bytes are written", async (t) => {
+    const messages: string[] = [];
+    const { socket, conn } = await pausedByAPong(t, messages);
     socket.push(frame(Opcode.Text, 'after'));
     await delivered();
     assert.deepEqual(messages, [], 'nothing is read while paused');
@@ -310,12 +319,7 @@ describe('read backpressure', () => {
   });
 
   test('bytes still over the limit when the held ones are written keep reading paused, until they are written too', async (t) => {
-    const server = setup(t, { backpressureLimit: 100, heartbeatInterval: 0, messageTimeout: 0 });
-    const { socket, conn } = await connect(server, undefined, new MemorySocket(16 * 1024));
-    socket.hold = true;
-    socket.push(frame(Opcode.Ping, 'x'.repeat(120)));
-    await delivered();
-    assert.equal(conn.readingPaused, true);
+    const { socket, conn } = await pausedByAPong(t);
     // Sent while paused: it goes out behind the pong.
     conn.send('y'.repeat(200), { force: true });
     await delivered();
@@ -334,11 +338,7 @@ describe('read backpressure', () => {
 
   test('pause() holds reading after backpressure ends, and resume() after it reads again', async (t) => {
     const messages: string[] = [];
-    const server = setup(t, { backpressureLimit: 100, heartbeatInterval: 0, messageTimeout: 0 }, messages);
-    const { socket, conn } = await connect(server, undefined, new MemorySocket(16 * 1024));
-    socket.hold = true;
-    socket.push(frame(Opcode.Ping, 'x'.repeat(120)));
-    await delivered();
+    const { socket, conn } = await pausedByAPong(t, messages);
     conn.pause();
     socket.push(frame(Opcode.Text, 'later'));
     socket.release();
