@@ -40,12 +40,9 @@ export class MessageBroker<M = unknown> {
   }
 
   subscribe(channel: string, callback: BrokerCallback<M>): void {
-    let callbacks = this.channels.get(channel);
-    if (callbacks === undefined) {
-      callbacks = new Set();
-      this.channels.set(channel, callbacks);
-    }
-    callbacks.add(callback);
+    const callbacks = this.channels.get(channel);
+    if (callbacks === undefined) this.channels.set(channel, new Set([callback]));
+    else callbacks.add(callback);
   }
 
   /** Returns whether the callback was subscribed. */

@@ -172,10 +172,12 @@ export class WebSocket extends EventHandlerTarget {
     this.#handshakeTimer.unref();
   }
 
+  /** The URL as parsed: http: and https: became ws: and wss:. */
   get url(): string {
     return this.#url;
   }
 
+  /** CONNECTING (0) until the server's 101, OPEN (1), CLOSING (2) from the closing handshake's start, CLOSED (3). */
   get readyState(): ReadyState {
     return this.#readyState;
   }

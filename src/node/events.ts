@@ -37,29 +37,30 @@ function toUnsignedShort(value: unknown): number {
  * read-only getters on the prototype.
  */
 export class CloseEvent extends Event {
-  readonly #wasClean: boolean;
-  readonly #code: number;
-  readonly #reason: string;
+  /** The init dictionary, converted. */
+  readonly #init: Readonly<Required<Pick<CloseEventInit, 'wasClean' | 'code' | 'reason'>>>;
 
   constructor(type: string, init: CloseEventInit = {}) {
     super(type, init);
-    this.#wasClean = Boolean(init.wasClean);
-    this.#code = init.code === undefined ? 0 : toUnsignedShort(init.code);
-    this.#reason = init.reason === undefined ? '' : toUsvString(init.reason);
+    this.#init = {
+      wasClean: Boolean(init.wasClean),
+      code: init.code === undefined ? 0 : toUnsignedShort(init.code),
+      reason: init.reason === undefined ? '' : toUsvString(init.reason),
+    };
   }
 
   /** Whether the closing handshake completed. */
   get wasClean(): boolean {
-    return this.#wasClean;
+    return this.#init.wasClean;
   }
 
   /** The close code the server sent, or 1005, 1006 or 1015 (RFC 6455 §7.4.1). */
   get code(): number {
-    return this.#code;
+    return this.#init.code;
   }
 
   get reason(): string {
-    return this.#reason;
+    return this.#init.reason;
   }
 
   get [Symbol.toStringTag](): string {

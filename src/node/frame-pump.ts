@@ -33,7 +33,6 @@ export class FramePump {
   /** Inside a read: frames queued now go out when it ends, with no flush scheduled. */
   private reading = false;
   private closeTimer: NodeJS.Timeout | null = null;
-  private stopped = false;
 
   constructor(
     private readonly socket: Socket,
@@ -87,14 +86,13 @@ export class FramePump {
 
   /** Destroys the socket if it has not closed within the close timeout (once armed, it stays). */
   armCloseTimer(): void {
-    if (this.closeTimer !== null || this.stopped) return;
+    if (this.closeTimer !== null || this.socket.destroyed) return;
     this.closeTimer = setTimeout(destroySocket, this.closeTimeout, this.socket);
     this.closeTimer.unref();
   }
 
-  /** The socket closed: no timer is armed any more. */
+  /** The socket closed: its timer goes (and none is armed again: the socket is destroyed). */
   stop(): void {
-    this.stopped = true;
     if (this.closeTimer !== null) clearTimeout(this.closeTimer);
     this.closeTimer = null;
   }

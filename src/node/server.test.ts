@@ -183,21 +183,18 @@ describe('messageTimeout', () => {
     const server = new WebSocketServer<undefined>({ handlers: { message() {} }, messageTimeout: 500, heartbeatInterval: 1_000, idleTimeout: 0 });
     t.after(() => server.stop());
     const { socket } = await connect(server);
-    const pings = (): number => [...socket.frames()].filter((b, i, all) => b === 0x89 && all[i + 1] === 0).length;
-    t.mock.timers.tick(750);
-    await delivered();
-    assert.equal(pings(), 0);
-    t.mock.timers.tick(250);
-    await delivered();
-    assert.equal(pings(), 1);
+    /** Pings written once `ms` more have passed. */
+    const pingsAfter = async (ms: number): Promise<number> => {
+      t.mock.timers.tick(ms);
+      await delivered();
+      return [...socket.frames()].filter((b, i, all) => b === 0x89 && all[i + 1] === 0).length;
+    };
+    assert.equal(await pingsAfter(750), 0);
+    assert.equal(await pingsAfter(250), 1);
     socket.push(frame(Opcode.Pong, ''));
     await delivered();
-    t.mock.timers.tick(750);
-    await delivered();
-    assert.equal(pings(), 1);
-    t.mock.timers.tick(250);
-    await delivered();
-    assert.equal(pings(), 2);
+    assert.equal(await pingsAfter(750), 1);
+    assert.equal(await pingsAfter(250), 2);
   });
 
   test('options are checked', () => {
