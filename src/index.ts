@@ -31,7 +31,7 @@ export {
   type SendData,
   type SlowConsumerPolicy,
 } from './node/connection.js';
-export { MessageBroker } from './node/broker.js';
+export { MessageBroker, type BrokerCallback, type MessageBrokerOptions, type TopicPublisher } from './node/broker.js';
 export {
   WebSocket,
   type BinaryType,
@@ -81,6 +81,7 @@ export {
   type StreamPosition,
 } from './channels/index.js';
 export {
+  AppCloseCode,
   CloseCode,
   HandshakeError,
   InvalidStateError,

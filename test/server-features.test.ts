@@ -8,6 +8,7 @@ import { connect, type Socket } from 'node:net';
 import WebSocket from 'ws';
 import { attach, MessageBroker, serve, SendResult, type ConnectionHandlers, type RunningServer, type WebSocketConnection } from '../src/index.js';
 import { buildClientRequest } from '../src/protocol/handshake.js';
+import { clientFrame } from './support/attack.js';
 
 const quiet: ConnectionHandlers<undefined> = { message() {} };
 
@@ -38,6 +39,11 @@ async function rawClient(port: number, path = '/ws'): Promise<Socket> {
     socket.on('data', onData);
   });
   return socket;
+}
+
+/** A masked text frame, as a client sends it. */
+function clientTextFrame(text: string): Buffer {
+  return clientFrame(0x1, Buffer.from(text));
 }
 
 async function waitFor(condition: () => boolean, what: string, ms = 5_000): Promise<void> {
@@ -142,6 +148,52 @@ describe('MessageBroker', () => {
     assert.equal(broker.publish('room', 'again'), 2);
     assert.equal(broker.publish('empty', 'x'), 0);
   });
+
+  test("over a server's topics: one publish reaches callbacks and subscribed connections, counted together", async () => {
+    const server = await serve({
+      websocket: {
+        '/ws': {
+          message(conn, message) {
+            conn.subscribe(String(message));
+            conn.send('subscribed');
+          },
+        },
+      },
+    });
+    try {
+      const broker = new MessageBroker<string | Buffer>({ servers: [server] });
+      const heard: string[] = [];
+      broker.subscribe('news', (message, channel) => heard.push(`${channel}:${String(message)}`));
+      const a = await client(server);
+      const b = await client(server);
+      const other = await client(server);
+      for (const [ws, topic] of [[a, 'news'], [b, 'news'], [other, 'sport']] as const) {
+        const ack = nextMessage(ws);
+        ws.send(topic);
+        assert.equal(await ack, 'subscribed');
+      }
+      assert.equal(broker.subscriberCount('news'), 3, 'one callback, two connections');
+      let otherGot = 0;
+      other.on('message', () => otherGot++);
+      const atA = nextMessage(a);
+      const atB = nextMessage(b);
+      assert.equal(broker.publish('news', 'extra'), 3);
+      assert.deepEqual(heard, ['news:extra'], 'the callback is told synchronously');
+      assert.deepEqual(await Promise.all([atA, atB]), ['extra', 'extra']);
+      // server.publish reaches connections only: callbacks hear what goes through the broker.
+      assert.equal(server.publish('news', 'direct'), 2);
+      assert.deepEqual(heard, ['news:extra']);
+      // WebSocket subscribers need bytes: an object is refused before anyone is told.
+      const objects = new MessageBroker<unknown>({ servers: [server] });
+      objects.subscribe('news', () => heard.push('object'));
+      assert.throws(() => objects.publish('news', { not: 'bytes' }), TypeError);
+      assert.deepEqual(heard, ['news:extra']);
+      assert.equal(otherGot, 0, "another topic's subscriber got nothing");
+      for (const ws of [a, b, other]) ws.close();
+    } finally {
+      await server.close();
+    }
+  });
 });
 
 describe('the upgrade hook', () => {
@@ -196,6 +248,73 @@ describe('the upgrade hook', () => {
       b.close();
     } finally {
       await server.close();
+    }
+  });
+});
+
+describe('refused upgrades', () => {
+  /** Connections the http server holds (server-side sockets not yet closed). */
+  const held = (http: ReturnType<typeof createServer>): Promise<number> =>
+    new Promise((resolve, reject) => http.getConnections((error, count) => (error ? reject(error) : resolve(count))));
+
+  /** Waits up to `ms` for the server to hold no socket; resolves to what it holds then, and when. */
+  async function released(http: ReturnType<typeof createServer>, ms: number): Promise<{ count: number; took: number }> {
+    const since = Date.now();
+    let count = await held(http);
+    while (count > 0 && Date.now() - since < ms) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      count = await held(http);
+    }
+    return { count, took: Date.now() - since };
+  }
+
+  test('a refused peer that never reads nor closes loses its socket within closeTimeout; one that closes, at once', async () => {
+    const CLOSE_TIMEOUT = 300;
+    const http = createServer();
+    const endpoints = attach(http, {
+      websocket: { '/ws': { handlers: quiet, upgrade: () => ({ reject: { status: 401, message: 'who are you' } }) }, '/echo': quiet },
+      endpoint: { closeTimeout: CLOSE_TIMEOUT },
+    });
+    http.listen(0, '127.0.0.1');
+    await once(http, 'listening');
+    const port = (http.address() as { port: number }).port;
+    const peers: Socket[] = [];
+    try {
+      // Refused by the upgrade hook (401), by the handshake checks (426), for want of an endpoint (404).
+      const requests = [
+        buildClientRequest({ host: `127.0.0.1:${port}`, path: '/ws' }).request,
+        buildClientRequest({ host: `127.0.0.1:${port}`, path: '/echo' }).request.replace('Sec-WebSocket-Version: 13', 'Sec-WebSocket-Version: 8'),
+        buildClientRequest({ host: `127.0.0.1:${port}`, path: '/nowhere' }).request,
+      ];
+      for (const request of requests) {
+        const peer = connect(port, '127.0.0.1');
+        peer.pause(); // never reads, never ends
+        peer.write(request);
+        peers.push(peer);
+      }
+      await waitFor(() => endpoints.endpoints.get('/ws')!.counters.rejected === 1 && endpoints.endpoints.get('/echo')!.counters.rejected === 1, 'the refusals');
+      const { count, took } = await released(http, CLOSE_TIMEOUT + 2_000);
+      assert.equal(count, 0, `the server still holds ${count} refused sockets after ${took} ms`);
+      assert.ok(took < CLOSE_TIMEOUT + 1_000, `closed after ${took} ms (closeTimeout ${CLOSE_TIMEOUT})`);
+      assert.ok(peers.every((peer) => !peer.destroyed), 'the peers never closed their side');
+
+      // A peer that reads its answer and closes frees its socket without waiting for the timer.
+      const polite = connect(port, '127.0.0.1');
+      peers.push(polite);
+      polite.write(requests[0]!);
+      let answer = '';
+      polite.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+      await once(polite, 'end');
+      assert.match(answer, /^HTTP\/1\.1 401 /);
+      polite.end();
+      const after = await released(http, CLOSE_TIMEOUT + 2_000);
+      assert.equal(after.count, 0);
+      assert.ok(after.took < CLOSE_TIMEOUT, `closed ${after.took} ms after the peer, before the timer`);
+    } finally {
+      for (const peer of peers) peer.destroy();
+      await endpoints.closeConnections();
+      http.closeAllConnections();
+      http.close();
     }
   });
 });
@@ -369,6 +488,68 @@ describe('backpressure', () => {
       assert.equal(close.readUInt16BE(2), 1013);
       assert.equal(close.subarray(4).toString(), 'slow consumer: reconnect and recover');
       assert.equal(bytes.length - close.length, forced * (10 + 64 * 1024), 'every forced message arrived (a 10-byte header each)');
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('read backpressure with a limit under the socket high-water mark: reading resumes once the peer reads, though no drain fires', async () => {
+    // 'drain' follows only a write that returned false (16 KiB pending): with a smaller
+    // limit, a peer could be paused with less than that pending and never read from again.
+    const LIMIT = 1024;
+    const FILL = 8 * 1024;
+    let conn!: WebSocketConnection<undefined>;
+    let filled!: (frames: number) => void;
+    const fillDone = new Promise<number>((resolve) => (filled = resolve));
+    const server = await serve({
+      websocket: {
+        '/ws': {
+          open: (c) => (conn = c),
+          message(c, message) {
+            if (message !== 'fill') {
+              c.send(`echo ${String(message)}`, { force: true });
+              return;
+            }
+            // Fills the kernel's buffers one write at a time (each well under 16 KiB), until
+            // bytes stay in the socket: then more than LIMIT and less than 16 KiB are pending.
+            const frame = Buffer.alloc(FILL, 7);
+            let sent = 0;
+            const step = (): void => {
+              if (c.bufferedAmount > LIMIT) return filled(sent);
+              if (sent === 10_000) throw new Error('the kernel took 80 MB without filling');
+              c.send(frame, { force: true });
+              sent++;
+              setImmediate(step);
+            };
+            step();
+          },
+        },
+      },
+      endpoint: { backpressureLimit: LIMIT },
+    });
+    try {
+      const socket = await rawClient(server.port);
+      try {
+        socket.pause();
+        const received: Buffer[] = [];
+        socket.on('data', (chunk: Buffer) => received.push(chunk));
+        const seen = (text: string): boolean => Buffer.concat(received).includes(text);
+        socket.write(clientTextFrame('fill'));
+        const frames = await fillDone;
+        assert.ok(conn.bufferedAmount > LIMIT && conn.bufferedAmount < 16 * 1024, `pending ${conn.bufferedAmount} bytes`);
+        // A message now is read and answered; then reading pauses for backpressure.
+        socket.write(clientTextFrame('one'));
+        await waitFor(() => conn.readingPaused, 'reading to pause for backpressure');
+        // The peer reads everything: the server's buffered bytes fall to 0.
+        socket.resume();
+        await waitFor(() => seen('echo one'), 'the answer to the first message');
+        assert.equal(Buffer.concat(received).length, frames * (4 + FILL) + 2 + 'echo one'.length, 'every frame arrived');
+        await waitFor(() => !conn.readingPaused, 'reading to resume');
+        socket.write(clientTextFrame('two'));
+        await waitFor(() => seen('echo two'), 'the answer to a message sent after the peer caught up');
+      } finally {
+        socket.destroy();
+      }
     } finally {
       await server.close();
     }

@@ -3,7 +3,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { parseArgs } from 'node:util';
 import { buildClientRequest, validateServerResponse } from '../protocol/handshake.js';
 import { HttpHeadParser } from '../protocol/http-head.js';
-import { WebSocketProtocol } from '../protocol/index.js';
+import { CloseCode, WebSocketProtocol } from '../protocol/index.js';
 
 export const BENCH_USAGE = `usage: hotline bench URL [--scenario echo|latency|handshakes|all] [--connections 100]
                     [--in-flight 8] [--size 32] [--binary] [--seconds 5] [--protocol P]
@@ -98,7 +98,7 @@ class BenchSocket {
         resolve();
         return;
       }
-      this.protocol.close(1000);
+      this.protocol.close(CloseCode.NormalClosure);
       this.flush();
       setTimeout(() => this.socket.destroy(), 5_000).unref();
     });

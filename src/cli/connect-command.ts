@@ -1,6 +1,7 @@
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { WebSocket } from '../node/client.js';
+import { CloseCode } from '../protocol/close-code.js';
 
 export const CONNECT_USAGE = `usage: hotline connect URL [--protocol P ...] [--header 'Name: value' ...] [--json] [--no-deflate]
 
@@ -78,7 +79,7 @@ export async function connectCommand(args: string[]): Promise<number> {
     const closeWhenQuiet = (): void => {
       if (quietTimer !== null) clearTimeout(quietTimer);
       quietTimer = setTimeout(() => {
-        if (ws.readyState === WebSocket.OPEN) ws.close(1000);
+        if (ws.readyState === WebSocket.OPEN) ws.close(CloseCode.NormalClosure);
       }, 300);
     };
     const input = createInterface({ input: process.stdin, terminal: false });
@@ -116,14 +117,14 @@ export async function connectCommand(args: string[]): Promise<number> {
       input.close();
       if (!opened) {
         const why =
-          event.code === 1015
+          event.code === CloseCode.TlsHandshake
             ? 'the TLS handshake failed (is the server certificate trusted? NODE_EXTRA_CA_CERTS=FILE adds a CA)'
             : 'could not connect (nothing listening, or the server refused the upgrade)';
         process.stderr.write(paint(`hotline: ${ws.url}: ${why}\n`, 'error'));
         resolve(1);
         return;
       }
-      const clean = event.wasClean && event.code !== 1006;
+      const clean = event.wasClean && event.code !== CloseCode.AbnormalClosure;
       print(paint(`${time()} disconnected: code ${event.code}${event.reason ? ` (${event.reason})` : ''}${clean ? '' : ', not clean'}`, clean ? 'system' : 'error'));
       resolve(clean ? 0 : 1);
     });
@@ -141,13 +142,13 @@ export async function connectCommand(args: string[]): Promise<number> {
         return;
       }
       if (line === '/quit') {
-        ws.close(1000);
+        ws.close(CloseCode.NormalClosure);
         return;
       }
       if (line.startsWith('/close')) {
         const [, code, ...reason] = line.split(' ');
         try {
-          ws.close(code === undefined || code === '' ? 1000 : Number(code), reason.join(' '));
+          ws.close(code === undefined || code === '' ? CloseCode.NormalClosure : Number(code), reason.join(' '));
         } catch (error) {
           print(paint(`${time()} ${(error as Error).message}`, 'error'));
         }

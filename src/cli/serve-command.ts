@@ -98,6 +98,8 @@ export async function serveCommand(args: string[]): Promise<number> {
       websocket: app.websocket,
       request: app.request,
       tls,
+      // The app's endpoints have their own options; this one is for upgrades refused before reaching one.
+      endpoint: { closeTimeout: config.closeTimeout },
       maxConnections: config.maxConnections,
       handshakeTimeout: config.handshakeTimeout,
       shutdownTimeout: config.shutdownTimeout,

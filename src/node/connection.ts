@@ -1,3 +1,8 @@
+// The server side of one WebSocket connection: its whole API (send, publish, topics, close,
+// pause) and the protocol's handler. Its helpers each have a file: the shared flush and
+// close timer (frame-pump.ts), when it reads (read-pacer.ts), the options and handlers its
+// server resolves once for all (connection-context.ts). What is left is one job, a little
+// past 450 lines because the API is wide.
 import type { Socket } from 'node:net';
 import { Buffer } from 'node:buffer';
 import {
@@ -8,153 +13,27 @@ import {
   type ProtocolError,
   type ProtocolHandler,
 } from '../protocol/index.js';
-import { DEFAULT_DEFLATE_THRESHOLD, type ZlibDeflateCodec } from './deflate.js';
-import { DEFAULT_INFLATE_RATE } from './inflate-budget.js';
-import type { TopicRegistry } from './topics.js';
-import { withSharedJoins, writeChunks } from './write.js';
+import { SendResult, type ConnectionContext, type ConnectionSendOptions, type SendData } from './connection-context.js';
+import type { ZlibDeflateCodec } from './deflate.js';
+import { FramePump } from './frame-pump.js';
+import { ReadPacer, type PacedReader } from './read-pacer.js';
 
-/** What a connection's owner is told. Every handler is optional but `message`. */
-export interface ConnectionHandlers<T = unknown> {
-  open?(conn: WebSocketConnection<T>): void;
-  /** Text arrives as a string, binary as a Buffer. */
-  message(conn: WebSocketConnection<T>, message: string | Buffer): void;
-  close?(conn: WebSocketConnection<T>, code: number, reason: string): void;
-  /** The connection's buffered bytes fell back under the limit after a send returned -1. */
-  drain?(conn: WebSocketConnection<T>): void;
-  ping?(conn: WebSocketConnection<T>, payload: Buffer): void;
-  pong?(conn: WebSocketConnection<T>, payload: Buffer): void;
-  /** A handler threw: the connection is failed with 1011 and this is told once. */
-  error?(conn: WebSocketConnection<T>, error: unknown): void;
-}
-
-/**
- * What to do with a send while a connection's buffered bytes exceed `backpressureLimit`:
- * 'drop' discards it; 'close' closes with 1008 (policy violation: the peer should not come
- * back as it is); 'try-again-later' closes with 1013 (try again later: the peer reconnects,
- * and a hotline.v1 client resubscribes and recovers what it missed).
- */
-export type SlowConsumerPolicy = 'drop' | 'close' | 'try-again-later';
-
-export interface ConnectionOptions {
-  /** Largest incoming message, in bytes (default 1 MiB). */
-  maxPayload?: number;
-  /** How long to wait for the peer's close frame, and then for it to close TCP (ms, default 5000). */
-  closeTimeout?: number;
-  /**
-   * Buffered outgoing bytes past which the connection is a slow consumer (default 1 MiB):
-   * reading from it pauses until it drains, and sends follow `slowConsumer`.
-   */
-  backpressureLimit?: number;
-  /** 'drop' (default) discards sends past the limit; 'close' closes with 1008, 'try-again-later' with 1013. */
-  slowConsumer?: SlowConsumerPolicy;
-  /**
-   * Bytes per second a connection may inflate with permessage-deflate (default 4 MiB/s,
-   * with a burst of one second's worth or `maxPayload`, whichever is more; 0 = no limit).
-   * Past it, reading from the connection pauses until the budget refills: the peer is
-   * slowed, and nothing it sent is lost.
-   */
-  inflateRate?: number;
-}
-
-/** Counters a server keeps across its connections (for metrics). */
-export interface ConnectionCounters {
-  droppedMessages: number;
-  slowConsumerCloses: number;
-  handlerErrors: number;
-  /** Times reading from a connection paused because it inflated more than `inflateRate` allows. */
-  inflatePauses: number;
-  /** Messages received, and their payload bytes (after decompression). */
-  messagesIn: number;
-  bytesIn: number;
-  /** Messages queued to send, and the bytes of their frames. */
-  messagesOut: number;
-  bytesOut: number;
-}
-
-/** Sees every message a server's connections receive and send (an inspector); off unless set. */
-export type MessageTap = (conn: WebSocketConnection<unknown>, direction: 'in' | 'out', data: string | Buffer) => void;
-
-export type SendData = string | ArrayBuffer | ArrayBufferView | Blob;
-
-export interface ConnectionSendOptions {
-  /** Send a string as binary, or bytes as text (they must be UTF-8). */
-  binary?: boolean;
-  /**
-   * With permessage-deflate negotiated, `false` sends this message uncompressed. By
-   * default messages at or above the threshold are compressed.
-   */
-  compress?: boolean;
-  /**
-   * Queue the message even past `backpressureLimit`: the slow-consumer policy does not
-   * apply. For messages that must not be lost (answers to requests) whose sender bounds
-   * them itself, by waiting for `drain` before it sends more.
-   */
-  force?: boolean;
-}
-
-export const DEFAULT_CLOSE_TIMEOUT = 5_000;
-export const DEFAULT_BACKPRESSURE_LIMIT = 1024 * 1024;
-
-/** Send results, as Bun reports them: bytes written, or one of these. */
-export const SendResult = {
-  /** The message was discarded (slow consumer, or the connection is closing). */
-  Dropped: 0,
-  /** The message is queued behind others: the peer is not keeping up. */
-  Backpressure: -1,
-} as const;
+export {
+  ConnectionContext,
+  DEFAULT_BACKPRESSURE_LIMIT,
+  SendResult,
+  type ConnectionSendOptions,
+  type SendData,
+  type ConnectionCounters,
+  type ConnectionHandlers,
+  type ConnectionOptions,
+  type MessageTap,
+  type SlowConsumerPolicy,
+} from './connection-context.js';
 
 /** The connection a socket belongs to, so that one set of listener functions serves all sockets. */
 const kConnection = Symbol('hotline.connection');
 type OwnedSocket = Socket & { [kConnection]?: WebSocketConnection<unknown> };
-
-// Connections with frames queued outside a read, written together in one tick: a publish
-// to 10,000 subscribers schedules one callback, not 10,000.
-const flushQueue: Array<WebSocketConnection<unknown>> = [];
-let flushQueued = false;
-
-function flushQueuedConnections(): void {
-  withSharedJoins(() => {
-    // A flush may queue another connection (a close handler that sends): it joins this pass.
-    for (let i = 0; i < flushQueue.length; i++) flushQueue[i]!.flushNow();
-  });
-  flushQueue.length = 0;
-  flushQueued = false;
-}
-
-/**
- * What every connection of one server shares, resolved once and referenced by each
- * connection rather than copied into it (10,000 idle connections, 10,000 copies).
- */
-export class ConnectionContext<T = unknown> {
-  readonly maxPayload: number | undefined;
-  readonly closeTimeout: number;
-  readonly backpressureLimit: number;
-  readonly slowConsumer: SlowConsumerPolicy;
-  /** Bytes per second each connection may inflate; 0 for no limit. */
-  readonly inflateRate: number;
-  /** Smallest message compressed when a connection negotiated permessage-deflate. */
-  readonly deflateThreshold: number;
-  /** Set while something inspects the server's messages. */
-  tap: MessageTap | null = null;
-
-  constructor(
-    readonly handlers: ConnectionHandlers<T>,
-    options: ConnectionOptions = {},
-    readonly counters?: ConnectionCounters,
-    readonly topics?: TopicRegistry<T>,
-    deflateThreshold = DEFAULT_DEFLATE_THRESHOLD,
-  ) {
-    this.deflateThreshold = deflateThreshold;
-    this.maxPayload = options.maxPayload;
-    this.closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
-    this.backpressureLimit = options.backpressureLimit ?? DEFAULT_BACKPRESSURE_LIMIT;
-    this.slowConsumer = options.slowConsumer ?? 'drop';
-    this.inflateRate = options.inflateRate ?? DEFAULT_INFLATE_RATE;
-    if (!(this.inflateRate >= 0 && Number.isFinite(this.inflateRate))) {
-      throw new RangeError(`inflateRate must be a non-negative number of bytes per second, not ${String(options.inflateRate)}`);
-    }
-  }
-}
 
 function toBytes(data: ArrayBuffer | ArrayBufferView): Buffer {
   if (Buffer.isBuffer(data)) return data;
@@ -164,48 +43,32 @@ function toBytes(data: ArrayBuffer | ArrayBufferView): Buffer {
 
 /**
  * A server-side WebSocket connection on a Node socket: it feeds the socket's bytes to the
- * sans-I/O protocol, writes what the protocol queues (everything queued during one read or
- * one tick goes out in one write), applies backpressure both ways, and runs the timers of
- * the closing handshake.
+ * sans-I/O protocol and hands what the protocol queues to its {@link FramePump} (one write
+ * per read or per tick, and the closing handshake's timer); its {@link ReadPacer} decides
+ * when it reads (backpressure, the inflate budget, `pause()`).
  */
-export class WebSocketConnection<T = unknown> implements ProtocolHandler {
+export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedReader {
   /** Per-connection application data, decided at upgrade time. */
   data: T;
+  /** The subprotocol selected at upgrade time ('' for none). */
   readonly protocol: string;
   /** When bytes last arrived (ms since the epoch); the server's heartbeat reads it. */
   lastReceivedAt = Date.now();
   /** Set when a heartbeat ping went out, cleared by any incoming bytes. */
   awaitingPong = false;
-  /**
-   * When the frame or fragmented message now partly received began to arrive (ms since
-   * the epoch, less any time reading was paused by this side), or 0 for none; the
-   * server's sweep reads it to enforce `messageTimeout`.
-   */
-  partialSince = 0;
 
   private readonly socket: Socket;
   private readonly context: ConnectionContext<T>;
-  private readonly engine: WebSocketProtocol;
+  /** The sans-I/O core (named apart from `protocol`, the subprotocol, as WHATWG names that). */
+  readonly #protocol: WebSocketProtocol;
+  private readonly pump: FramePump;
+  private readonly pacer: ReadPacer;
   /** Set when permessage-deflate was negotiated. */
   private readonly codec: ZlibDeflateCodec | null;
   /** Created on the first subscribe: most connections of an echo or RPC server have none. */
   private topicSet: Set<string> | null = null;
-  private closeTimer: NodeJS.Timeout | null = null;
-  private flushScheduled = false;
-  /** Inside a read: frames queued now are written when it ends, with no flush scheduled. */
-  private reading = false;
   private address: string | undefined = undefined;
   private closed = false;
-  /** Reading paused for backpressure: the peer does not read what is sent to it. */
-  private readPaused = false;
-  /** Reading paused until the inflate budget refills. */
-  private throttle: NodeJS.Timeout | null = null;
-  /** Paused by the application (pause()), apart from read backpressure and the budget. */
-  private userPaused = false;
-  /** When reading was paused, for any reason (0 while reading). */
-  private pausedAt = 0;
-  /** The protocol's received count when `partialSince` was set. */
-  private partialCount = 0;
   private drainWanted = false;
   /** Sends waiting behind a Blob being read, to keep their order. */
   private pendingSends: Array<() => void> | null = null;
@@ -222,11 +85,13 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
     this.data = data;
     this.protocol = protocol;
     this.codec = codec;
-    this.engine = new WebSocketProtocol(this, {
+    this.#protocol = new WebSocketProtocol(this, {
       role: 'server',
       maxPayload: context.maxPayload,
       deflate: codec ?? undefined,
     });
+    this.pump = new FramePump(socket, this.#protocol, context.closeTimeout);
+    this.pacer = new ReadPacer(socket, this.#protocol, this, context.backpressureLimit);
 
     socket.setNoDelay(true);
     socket.setTimeout(0);
@@ -252,20 +117,25 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
    * delivered, then nothing more until `resume()` (the peer's writes stall in TCP).
    */
   pause(): void {
-    if (this.userPaused || this.closed) return;
-    this.userPaused = true;
-    this.pauseReading(Date.now());
+    this.pacer.pauseByUser();
   }
 
   resume(): void {
-    if (!this.userPaused) return;
-    this.userPaused = false;
-    if (!this.closed) this.resumeReading();
+    this.pacer.resumeByUser();
   }
 
   /** Whether `pause()` is in effect. */
   get isPaused(): boolean {
-    return this.userPaused;
+    return this.pacer.pausedByUser;
+  }
+
+  /**
+   * When the frame or fragmented message now partly received began to arrive (ms since
+   * the epoch, less any time reading was paused by this side), or 0 for none; the
+   * server's sweep reads it to enforce `messageTimeout`.
+   */
+  get partialSince(): number {
+    return this.pacer.partialSince;
   }
 
   /** Bytes read from and written to the socket so far, framing included. */
@@ -299,16 +169,16 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
 
   /** Whether this side stopped reading from the peer (backpressure, the inflate budget or pause()). */
   get readingPaused(): boolean {
-    return this.pausedAt !== 0;
+    return this.pacer.paused;
   }
 
   get readyState(): number {
-    return this.closed ? ProtocolState.Closed : this.engine.state;
+    return this.closed ? ProtocolState.Closed : this.#protocol.state;
   }
 
   /** Bytes handed to the socket and not yet written out, plus those still queued here. */
   get bufferedAmount(): number {
-    return this.socket.writableLength + this.engine.bufferedAmount;
+    return this.pacer.bufferedAmount;
   }
 
   /** Buffered bytes past which the connection is a slow consumer (its server's option). */
@@ -323,22 +193,23 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
    * or is a slow consumer under the 'drop' policy.
    */
   send(data: SendData, options: ConnectionSendOptions = {}): number {
-    if (this.closed || !this.engine.canSend) return SendResult.Dropped;
+    const protocol = this.#protocol;
+    if (this.closed || !protocol.canSend) return SendResult.Dropped;
     if (this.pendingSends !== null || data instanceof Blob) {
       this.sendLater(data, options);
       return SendResult.Backpressure;
     }
     if (options.force !== true && this.overLimit()) return SendResult.Dropped;
-    const before = this.engine.bufferedAmount;
+    const before = protocol.bufferedAmount;
     if (typeof data === 'string') {
       const compress = this.codec !== null && this.shouldCompress(Buffer.byteLength(data), options);
-      this.engine.send(data, { binary: options.binary, compress });
+      protocol.send(data, { binary: options.binary, compress });
     } else {
       const bytes = toBytes(data);
       const compress = this.codec !== null && this.shouldCompress(bytes.length, options);
-      this.engine.send(bytes, { binary: options.binary ?? true, compress });
+      protocol.send(bytes, { binary: options.binary ?? true, compress });
     }
-    const bytes = this.engine.bufferedAmount - before;
+    const bytes = protocol.bufferedAmount - before;
     this.sent(bytes, data);
     return this.queued(bytes);
   }
@@ -348,25 +219,25 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
    * frame carries, is only for a tap to show. Returns what `send` returns.
    */
   sendEncoded(frame: Buffer, message?: Exclude<SendData, Blob>): number {
-    if (this.closed || !this.engine.canSend || this.pendingSends !== null) return SendResult.Dropped;
+    if (this.closed || !this.#protocol.canSend || this.pendingSends !== null) return SendResult.Dropped;
     if (this.overLimit()) return SendResult.Dropped;
-    this.engine.sendEncoded(frame);
+    this.#protocol.sendEncoded(frame);
     this.sent(frame.length, message ?? frame);
     return this.queued(frame.length);
   }
 
   ping(payload?: string | Uint8Array): void {
-    if (this.closed || !this.engine.canSend) return;
-    this.engine.ping(payload);
-    this.scheduleFlush();
+    if (this.closed || !this.#protocol.canSend) return;
+    this.#protocol.ping(payload);
+    this.pump.schedule();
   }
 
   /** Starts the closing handshake; the connection ends when the peer answers or the timeout passes. */
   close(code?: number, reason?: string): void {
-    if (this.closed || !this.engine.canSend) return;
-    this.engine.close(code, reason);
-    this.flush();
-    this.armCloseTimer();
+    if (this.closed || !this.#protocol.canSend) return;
+    this.#protocol.close(code, reason);
+    this.pump.flush();
+    this.pump.armCloseTimer();
   }
 
   /**
@@ -375,8 +246,8 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
    */
   fail(code: number, reason = ''): void {
     if (this.closed) return;
-    this.engine.fail(code, reason);
-    this.flush();
+    this.#protocol.fail(code, reason);
+    this.pump.flush();
   }
 
   /** Destroys the socket at once, without a closing handshake. */
@@ -421,7 +292,10 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
     }
     // A message that overdrew the inflate budget is handled; reading pauses after it.
     const pause = this.codec?.budget?.takePause() ?? 0;
-    if (pause > 0) this.pauseForBudget(pause);
+    if (pause > 0) {
+      if (counters !== undefined) counters.inflatePauses++;
+      this.pacer.throttleFor(pause);
+    }
     if (tap !== null) tap(this as WebSocketConnection<unknown>, 'in', message);
     this.context.handlers.message(this, message);
   }
@@ -437,6 +311,13 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   onClose(_info: CloseInfo): void {}
 
   onProtocolError(_error: ProtocolError): void {}
+
+  // PacedReader
+
+  /** @internal The inflate budget refilled: decodes what the protocol kept. */
+  readKept(now: number): void {
+    this.receive(null, now);
+  }
 
   // Internals
 
@@ -466,7 +347,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   }
 
   private queued(bytes: number): number {
-    this.scheduleFlush();
+    this.pump.schedule();
     if (this.bufferedAmount > this.socket.writableHighWaterMark) {
       this.drainWanted = true;
       return SendResult.Backpressure;
@@ -536,67 +417,21 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
 
   /** Feeds `chunk` to the protocol, or with null resumes it, then writes what it queued. */
   private receive(chunk: Buffer | null, now: number): void {
-    this.reading = true;
+    this.pump.beginRead();
     try {
-      if (chunk === null) this.engine.resume();
-      else this.engine.receiveData(chunk);
+      if (chunk === null) this.#protocol.resume();
+      else this.#protocol.receiveData(chunk);
     } catch (error) {
       // Only an application handler can throw here; the protocol has already failed this
       // connection (and only this one) with 1011.
       this.reportError(error);
     }
-    this.reading = false;
-    // A frame or message left partial: note when it began (a new count means a new one).
-    if (!this.engine.receivingPartial) {
-      this.partialSince = 0;
-    } else if (this.partialSince === 0 || this.engine.receivedCount !== this.partialCount) {
-      this.partialSince = now;
-      this.partialCount = this.engine.receivedCount;
-    }
-    this.flush();
-    // Read backpressure: a peer that sends but does not read stops being read from.
-    if (!this.readPaused && this.bufferedAmount > this.context.backpressureLimit) {
-      this.readPaused = true;
-      this.pauseReading(now);
-    }
-  }
-
-  /** Stops reading for `ms`: the protocol keeps the rest of the read, the socket the rest. */
-  private pauseForBudget(ms: number): void {
-    this.engine.pause();
-    if (this.context.counters) this.context.counters.inflatePauses++;
-    this.pauseReading(Date.now());
-    this.throttle = setTimeout(WebSocketConnection.onBudgetRefilled, ms, this);
-  }
-
-  private static onBudgetRefilled(conn: WebSocketConnection<unknown>): void {
-    conn.throttle = null;
-    if (conn.closed) return;
-    // What the protocol kept is read first; it may overdraw the budget again.
-    conn.receive(null, Date.now());
-    conn.resumeReading();
-  }
-
-  private pauseReading(now: number): void {
-    if (this.pausedAt !== 0) return;
-    this.pausedAt = now;
-    this.socket.pause();
-  }
-
-  /** Reads again once nothing holds reading: backpressure, the inflate budget, pause(). */
-  private resumeReading(): void {
-    if (this.pausedAt === 0 || this.readPaused || this.userPaused || this.throttle !== null || this.engine.paused) return;
-    // The time this side did not read does not count against the peer's partial message.
-    if (this.partialSince !== 0) this.partialSince += Date.now() - this.pausedAt;
-    this.pausedAt = 0;
-    this.socket.resume();
+    this.pump.endRead();
+    this.pacer.afterRead(now);
   }
 
   private onDrain(): void {
-    if (this.readPaused) {
-      this.readPaused = false;
-      this.resumeReading();
-    }
+    this.pacer.onDrain();
     if (this.drainWanted && !this.closed) {
       this.drainWanted = false;
       this.call(() => this.context.handlers.drain?.(this));
@@ -604,55 +439,22 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler {
   }
 
   private onEnd(): void {
-    this.engine.receiveEof();
-    this.flush();
+    this.#protocol.receiveEof();
+    this.pump.flush();
   }
 
   private onTransportClose(): void {
-    if (this.closeTimer !== null) clearTimeout(this.closeTimer);
-    if (this.throttle !== null) clearTimeout(this.throttle);
-    this.throttle = null;
+    this.pump.stop();
+    this.pacer.stop();
     if (this.closed) return;
     this.closed = true;
     if (this.context.topics !== undefined && this.topicSet !== null) {
       for (const topic of this.topicSet) this.context.topics.remove(topic, this);
     }
     this.topicSet = null;
-    const received = this.engine.closeReceived;
+    const received = this.#protocol.closeReceived;
     const code = received?.code ?? CloseCode.AbnormalClosure;
     this.call(() => this.context.handlers.close?.(this, code, received?.reason ?? ''));
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled || this.reading) return;
-    this.flushScheduled = true;
-    flushQueue.push(this as WebSocketConnection<unknown>);
-    if (!flushQueued) {
-      flushQueued = true;
-      process.nextTick(flushQueuedConnections);
-    }
-  }
-
-  /** Writes what is queued now (the tick's flush calls it). */
-  flushNow(): void {
-    if (this.flushScheduled) this.flush();
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    if (this.engine.bufferedAmount > 0 && !this.socket.destroyed) {
-      writeChunks(this.socket, this.engine.takeOutgoing());
-    }
-    if (this.engine.shouldCloseTransport && !this.socket.writableEnded) {
-      this.socket.end();
-      this.armCloseTimer();
-    }
-  }
-
-  private armCloseTimer(): void {
-    if (this.closeTimer !== null) return;
-    this.closeTimer = setTimeout(() => this.socket.destroy(), this.context.closeTimeout);
-    this.closeTimer.unref();
   }
 
   private call(fn: () => void): void {

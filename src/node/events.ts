@@ -1,8 +1,8 @@
 /**
- * The DOM's `CloseEvent`, which Node 20 lacks as a global. Built like the browser's: the
- * init dictionary's members are converted as Web IDL converts them, and the attributes are
- * read-only getters on the prototype.
+ * The DOM's event pieces the WHATWG `WebSocket` needs and Node 20 lacks: `CloseEvent`, the
+ * event map and listener types, and event handler attributes (`onopen`, …).
  */
+import type { Buffer } from 'node:buffer';
 
 /** The DOM's `EventInit` (Node's typings keep theirs private). */
 export interface EventInitDict {
@@ -31,33 +31,126 @@ function toUnsignedShort(value: unknown): number {
   return ((Math.trunc(n) % 65536) + 65536) % 65536;
 }
 
+/**
+ * The DOM's `CloseEvent`, which Node 20 lacks as a global. Built like the browser's: the
+ * init dictionary's members are converted as Web IDL converts them, and the attributes are
+ * read-only getters on the prototype.
+ */
 export class CloseEvent extends Event {
-  readonly #wasClean: boolean;
-  readonly #code: number;
-  readonly #reason: string;
+  /** The init dictionary, converted. */
+  readonly #init: Readonly<Required<Pick<CloseEventInit, 'wasClean' | 'code' | 'reason'>>>;
 
   constructor(type: string, init: CloseEventInit = {}) {
     super(type, init);
-    this.#wasClean = Boolean(init.wasClean);
-    this.#code = init.code === undefined ? 0 : toUnsignedShort(init.code);
-    this.#reason = init.reason === undefined ? '' : toUsvString(init.reason);
+    this.#init = {
+      wasClean: Boolean(init.wasClean),
+      code: init.code === undefined ? 0 : toUnsignedShort(init.code),
+      reason: init.reason === undefined ? '' : toUsvString(init.reason),
+    };
   }
 
   /** Whether the closing handshake completed. */
   get wasClean(): boolean {
-    return this.#wasClean;
+    return this.#init.wasClean;
   }
 
   /** The close code the server sent, or 1005, 1006 or 1015 (RFC 6455 §7.4.1). */
   get code(): number {
-    return this.#code;
+    return this.#init.code;
   }
 
   get reason(): string {
-    return this.#reason;
+    return this.#init.reason;
   }
 
   get [Symbol.toStringTag](): string {
     return 'CloseEvent';
+  }
+}
+
+/**
+ * A `message` event's data for `binaryType` 'arraybuffer': an ArrayBuffer holding exactly
+ * `data`, without a copy when `data` already spans one alone.
+ */
+export function toArrayBuffer(data: Buffer): ArrayBuffer {
+  const buffer = data.buffer;
+  if (buffer instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === buffer.byteLength) return buffer;
+  return buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
+}
+
+/** A `message` event: `data` is a string for text, and for binary what `binaryType` says. */
+export type WebSocketMessageEvent = Omit<MessageEvent, 'data'> & { readonly data: string | Blob | ArrayBuffer | Buffer };
+
+/** The Node-only `pong` event: `data` is the pong's payload. */
+export type WebSocketPongEvent = Omit<MessageEvent, 'data'> & { readonly data: Buffer };
+
+/** Events a WebSocket fires; `pong` is Node-only. */
+export interface WebSocketEventMap {
+  open: Event;
+  message: WebSocketMessageEvent;
+  error: Event;
+  close: CloseEvent;
+  pong: WebSocketPongEvent;
+}
+
+/** The DOM's listener types (Node's typings keep theirs private). */
+type EventListenerLike = ((event: Event) => void) | { handleEvent(event: Event): void };
+type TypedListener<T, E extends Event> = ((this: T, event: E) => unknown) | { handleEvent(event: E): unknown };
+
+export interface ListenerOptions {
+  capture?: boolean;
+}
+
+export interface AddListenerOptions extends ListenerOptions {
+  once?: boolean;
+  passive?: boolean;
+  signal?: AbortSignal;
+}
+
+/** `addEventListener` or `removeEventListener` of a target `T` firing the events of `M`: typed for its own events. */
+export interface ListenerMethod<T, M, O> {
+  <K extends keyof M & string>(type: K, listener: TypedListener<T, M[K] & Event>, options?: boolean | O): void;
+  (type: string, listener: EventListenerLike, options?: boolean | O): void;
+}
+
+/** The value of an event handler attribute such as `onopen`. */
+export type EventHandler<T, E extends Event> = ((this: T, event: E) => unknown) | null;
+
+type AnyHandler = (this: unknown, event: Event) => unknown;
+
+/**
+ * An EventTarget with event handler attributes: one listener per type, added when a
+ * handler is first set and kept in place when it is replaced (so it keeps its order among
+ * the listeners), removed when the attribute is set to anything but a function.
+ */
+export class EventHandlerTarget extends EventTarget {
+  readonly #handlers = new Map<string, { handler: AnyHandler; listener: (event: Event) => void }>();
+
+  protected getHandler<H>(type: string): H | null {
+    return (this.#handlers.get(type)?.handler ?? null) as H | null;
+  }
+
+  protected setHandler(type: string, value: unknown): void {
+    const slot = this.#handlers.get(type);
+    if (typeof value !== 'function') {
+      if (slot !== undefined) {
+        this.removeEventListener(type, slot.listener);
+        this.#handlers.delete(type);
+      }
+      return;
+    }
+    const handler = value as AnyHandler;
+    if (slot !== undefined) {
+      slot.handler = handler;
+      return;
+    }
+    const created = {
+      handler,
+      listener: (event: Event): void => {
+        created.handler.call(this, event);
+      },
+    };
+    this.#handlers.set(type, created);
+    this.addEventListener(type, created.listener);
   }
 }

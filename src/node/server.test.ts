@@ -19,9 +19,9 @@ class MemorySocket extends Duplex {
   hold = false;
   private held: Array<() => void> = [];
 
-  constructor() {
-    // Any unwritten byte is backpressure, so that 'drain' follows a release as on a full socket.
-    super({ writableHighWaterMark: 1 });
+  /** By default any unwritten byte is backpressure, so that 'drain' follows a release as on a full socket. */
+  constructor(writableHighWaterMark = 1) {
+    super({ writableHighWaterMark });
   }
 
   setNoDelay(): this {
@@ -40,9 +40,9 @@ class MemorySocket extends Duplex {
     else done();
   }
 
-  /** The peer reads again: held writes complete, and 'drain' follows. */
-  release(): void {
-    this.hold = false;
+  /** The peer reads again: held writes complete, and 'drain' follows. With `keepHolding`, later writes are held in turn. */
+  release(keepHolding = false): void {
+    this.hold = keepHolding;
     for (const done of this.held.splice(0)) done();
   }
 
@@ -84,8 +84,11 @@ const frame = (opcode: number, payload: string | Buffer, fin = true, rsv1 = fals
 /** Lets the socket deliver what was pushed (its 'data' events come on the next tick). */
 const delivered = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-async function connect<T>(server: WebSocketServer<T>, extensions?: string): Promise<{ socket: MemorySocket; conn: WebSocketConnection<T> }> {
-  const socket = new MemorySocket();
+async function connect<T>(
+  server: WebSocketServer<T>,
+  extensions?: string,
+  socket = new MemorySocket(),
+): Promise<{ socket: MemorySocket; conn: WebSocketConnection<T> }> {
   const conn = await server.acceptHead(requestHead(extensions), socket, Buffer.alloc(0), { headers: {}, socket: {} });
   assert.ok(conn !== null);
   return { socket, conn };
@@ -180,21 +183,18 @@ describe('messageTimeout', () => {
     const server = new WebSocketServer<undefined>({ handlers: { message() {} }, messageTimeout: 500, heartbeatInterval: 1_000, idleTimeout: 0 });
     t.after(() => server.stop());
     const { socket } = await connect(server);
-    const pings = (): number => [...socket.frames()].filter((b, i, all) => b === 0x89 && all[i + 1] === 0).length;
-    t.mock.timers.tick(750);
-    await delivered();
-    assert.equal(pings(), 0);
-    t.mock.timers.tick(250);
-    await delivered();
-    assert.equal(pings(), 1);
+    /** Pings written once `ms` more have passed. */
+    const pingsAfter = async (ms: number): Promise<number> => {
+      t.mock.timers.tick(ms);
+      await delivered();
+      return [...socket.frames()].filter((b, i, all) => b === 0x89 && all[i + 1] === 0).length;
+    };
+    assert.equal(await pingsAfter(750), 0);
+    assert.equal(await pingsAfter(250), 1);
     socket.push(frame(Opcode.Pong, ''));
     await delivered();
-    t.mock.timers.tick(750);
-    await delivered();
-    assert.equal(pings(), 1);
-    t.mock.timers.tick(250);
-    await delivered();
-    assert.equal(pings(), 2);
+    assert.equal(await pingsAfter(750), 1);
+    assert.equal(await pingsAfter(250), 2);
   });
 
   test('options are checked', () => {
@@ -281,5 +281,71 @@ describe('inflateRate', () => {
     assert.equal(server.connections.size, 0);
     t.mock.timers.tick(10_000); // the refill timer, had it been left, would resume a closed connection
     assert.equal(conn.readyState, 3);
+  });
+});
+
+describe('read backpressure', () => {
+  /**
+   * A connection with a limit of 100 bytes on a socket with Node's default high-water mark
+   * (writes under 16 KiB never return false, so never earn a 'drain'), whose peer does not
+   * read: a ping's pong of 122 bytes waits in the socket, and reading pauses.
+   */
+  async function pausedByAPong(t: TestContext, messages: string[] = []): Promise<{ socket: MemorySocket; conn: WebSocketConnection<undefined> }> {
+    const server = setup(t, { backpressureLimit: 100, heartbeatInterval: 0, messageTimeout: 0 }, messages);
+    const { socket, conn } = await connect(server, undefined, new MemorySocket(16 * 1024));
+    socket.hold = true;
+    socket.push(frame(Opcode.Ping, 'x'.repeat(120)));
+    await delivered();
+    assert.equal(conn.bufferedAmount, 122, 'the pong waits in the socket');
+    assert.equal(conn.readingPaused, true);
+    return { socket, conn };
+  }
+
+  test("under the socket's high-water mark no 'drain' comes: reading resumes when the held bytes are written", async (t) => {
+    const messages: string[] = [];
+    const { socket, conn } = await pausedByAPong(t, messages);
+    socket.push(frame(Opcode.Text, 'after'));
+    await delivered();
+    assert.deepEqual(messages, [], 'nothing is read while paused');
+    socket.release();
+    await delivered();
+    assert.equal(conn.bufferedAmount, 0);
+    assert.equal(conn.readingPaused, false);
+    await delivered();
+    assert.deepEqual(messages, ['after']);
+  });
+
+  test('bytes still over the limit when the held ones are written keep reading paused, until they are written too', async (t) => {
+    const { socket, conn } = await pausedByAPong(t);
+    // Sent while paused: it goes out behind the pong.
+    conn.send('y'.repeat(200), { force: true });
+    await delivered();
+    // The pong is written, then all that was before the send: the send itself is not.
+    socket.release(true);
+    await delivered();
+    socket.release(true);
+    await delivered();
+    assert.equal(conn.bufferedAmount, 204, 'the send is still held');
+    assert.equal(conn.readingPaused, true);
+    socket.release();
+    await delivered();
+    assert.equal(conn.bufferedAmount, 0);
+    assert.equal(conn.readingPaused, false);
+  });
+
+  test('pause() holds reading after backpressure ends, and resume() after it reads again', async (t) => {
+    const messages: string[] = [];
+    const { socket, conn } = await pausedByAPong(t, messages);
+    conn.pause();
+    socket.push(frame(Opcode.Text, 'later'));
+    socket.release();
+    await delivered();
+    assert.equal(conn.isPaused, true);
+    assert.equal(conn.readingPaused, true, 'still paused by the application');
+    assert.deepEqual(messages, []);
+    conn.resume();
+    await delivered();
+    assert.equal(conn.readingPaused, false);
+    assert.deepEqual(messages, ['later']);
   });
 });

@@ -13,7 +13,7 @@ import { formatExtensions } from '../protocol/extensions-header.js';
 import { negotiateDeflateServer, type DeflateServerOptions } from '../protocol/permessage-deflate.js';
 import type { HttpRequestHead } from '../protocol/http-head.js';
 import { CloseCode } from '../protocol/close-code.js';
-import { DEFAULT_MAX_PAYLOAD } from '../protocol/websocket-protocol.js';
+import { DEFAULT_MAX_PAYLOAD, ProtocolState } from '../protocol/websocket-protocol.js';
 import {
   ConnectionContext,
   WebSocketConnection,
@@ -26,6 +26,7 @@ import {
 } from './connection.js';
 import { DEFAULT_DEFLATE_THRESHOLD, ZlibDeflateCodec, type PerMessageDeflateOptions } from './deflate.js';
 import { inflateBudget } from './inflate-budget.js';
+import { DEFAULT_CLOSE_TIMEOUT } from './timeouts.js';
 import { TopicRegistry } from './topics.js';
 
 /** A server's permessage-deflate: what it negotiates, and how it compresses. */
@@ -105,6 +106,9 @@ export const DEFAULT_IDLE_TIMEOUT = 120_000;
  */
 export const DEFAULT_MESSAGE_TIMEOUT = 30_000;
 
+/** The answer past `maxConnections`: try again in a few seconds. */
+export const TOO_MANY_CONNECTIONS: UpgradeRejection = { status: 503, message: 'too many connections', headers: { 'Retry-After': '5' } };
+
 /** The request head as the protocol core reads it, from what node:http parsed. */
 export function requestHead(req: IncomingMessage): HttpRequestHead {
   const headers = new Map<string, string>();
@@ -120,10 +124,26 @@ export function requestHead(req: IncomingMessage): HttpRequestHead {
   return { method: req.method ?? '', target: req.url ?? '/', version: req.httpVersion, headers, rawHeaders };
 }
 
-export function refuse(socket: Duplex, rejection: UpgradeRejection): void {
-  socket.on('error', () => {});
+/**
+ * Answers an upgrade request as plain HTTP and ends the socket. The peer's end is read (and
+ * anything before it dropped) so that the socket closes as soon as the peer closes its
+ * side; a peer that never does, or never reads, has it destroyed after `timeout` (ms), or
+ * it would keep the socket and its descriptor.
+ */
+export function refuse(socket: Duplex, rejection: UpgradeRejection, timeout: number = DEFAULT_CLOSE_TIMEOUT): void {
+  socket.on('error', ignoreError);
+  const timer = setTimeout(destroySocket, timeout, socket);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
   socket.end(buildRejectResponse(rejection.status, rejection.message ?? '', rejection.headers));
+  socket.resume();
 }
+
+function destroySocket(socket: Duplex): void {
+  socket.destroy();
+}
+
+function ignoreError(): void {}
 
 /**
  * Accepts WebSocket upgrades for one endpoint and keeps its connections: their topics,
@@ -233,16 +253,14 @@ export class WebSocketServer<T = undefined> {
       accepted = validateClientRequest(head, this.options);
     } catch (error) {
       if (!(error instanceof HandshakeError)) throw error;
-      this.counters.rejected++;
-      refuse(socket, { status: error.status, message: error.message, headers: { ...error.headers } });
+      this.refuse(socket, { status: error.status, message: error.message, headers: { ...error.headers } });
       return Promise.resolve(null);
     }
     const max = this.options.maxConnections ?? 0;
     // Handshakes still waiting for the upgrade hook count too, or a concurrent flood whose
     // hooks overlap would all pass the check.
     if (max > 0 && this.connections.size + this.pendingUpgrades >= max) {
-      this.counters.rejected++;
-      refuse(socket, { status: 503, message: 'too many connections', headers: { 'Retry-After': '5' } });
+      this.refuse(socket, TOO_MANY_CONNECTIONS);
       return Promise.resolve(null);
     }
     const complete = (connectionData: T): WebSocketConnection<T> | null => {
@@ -277,19 +295,26 @@ export class WebSocketServer<T = undefined> {
       .then(
         (decision) => {
           if ('reject' in decision) {
-            this.counters.rejected++;
-            refuse(socket, decision.reject);
+            this.refuse(socket, decision.reject);
             return null;
           }
           return complete(decision.data);
         },
         (error: unknown) => {
-          this.counters.rejected++;
           console.error('hotline: the upgrade hook threw; answered 500:', error);
-          refuse(socket, { status: 500, message: 'internal error' });
+          this.refuse(socket, { status: 500, message: 'internal error' });
           return null;
         },
       );
+  }
+
+  /**
+   * Refuses an upgrade to this endpoint with an HTTP answer (counted as rejected); a peer
+   * that does not close its side within `closeTimeout` has the socket destroyed.
+   */
+  refuse(socket: Duplex, rejection: UpgradeRejection): void {
+    this.counters.rejected++;
+    refuse(socket, rejection, this.context.closeTimeout);
   }
 
   /** Sends to every subscriber of `topic`, encoding the frame once; returns how many it reached. */
@@ -320,7 +345,7 @@ export class WebSocketServer<T = undefined> {
     const ping = heartbeat && ++this.sweeps % this.pingEvery === 0;
     for (const conn of this.connections) {
       // A closing connection has its own timer.
-      if (conn.readyState !== 1) continue;
+      if (conn.readyState !== ProtocolState.Open) continue;
       // Time this side spent not reading is not the peer's (see `partialSince`).
       if (messageTimeout > 0 && conn.partialSince !== 0 && !conn.readingPaused && now - conn.partialSince >= messageTimeout) {
         this.counters.messageTimeouts++;

@@ -2,7 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { encodeClosePayload, MAX_CLOSE_REASON_BYTES, parseClosePayload } from './close-frame.js';
-import { isValidWireCloseCode } from './close-code.js';
+import { AppCloseCode, CloseCode, isApplicationCloseCode, isValidWireCloseCode } from './close-code.js';
 import { ProtocolError, type ProtocolErrorCode } from './errors.js';
 
 /** RFC 6455 §7.4.1/§7.4.2 and the IANA registry: the codes that may appear on the wire. */
@@ -117,6 +117,16 @@ describe('encodeClosePayload', () => {
       assert.equal(isValidWireCloseCode(code), false, `isValidWireCloseCode(${code})`);
       assert.throws(() => encodeClosePayload(code), RangeError, `encodeClosePayload(${code})`);
     }
+  });
+
+  test("hotline's own codes are application codes (3000–4999), sendable, apart from the registered ones", () => {
+    for (const code of Object.values(AppCloseCode)) {
+      assert.equal(isApplicationCloseCode(code), true, String(code));
+      assert.equal(isValidWireCloseCode(code), true, String(code));
+      assert.equal(encodeClosePayload(code).readUInt16BE(0), code);
+    }
+    for (const code of Object.values(CloseCode)) assert.equal(isApplicationCloseCode(code), false, String(code));
+    for (const code of [2999, 5000, 3000.5]) assert.equal(isApplicationCloseCode(code), false, String(code));
   });
 
   test('a reason of 123 bytes is fine, 124 bytes is a RangeError (counted in UTF-8 bytes)', () => {

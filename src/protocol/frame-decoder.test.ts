@@ -4,6 +4,7 @@ import { Buffer } from 'node:buffer';
 import { FrameDecoder, type FrameDecoderOptions, type FrameSink } from './frame-decoder.js';
 import { ProtocolError, type ProtocolErrorCode } from './errors.js';
 import { RSV1, RSV2, RSV3, type ControlOpcode, type Role } from './opcode.js';
+import { fromHex, seq, xorMask } from '../../test/support/bytes.js';
 
 type SinkEvent =
   | { kind: 'start'; opcode: number; fin: boolean; rsv1: boolean; length: number }
@@ -40,20 +41,7 @@ class RecordingSink implements FrameSink {
   }
 }
 
-const fromHex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const MASK = fromHex('37fa213d');
-/** A Buffer of `n` bytes where byte i is `f(i) & 0xff`. */
-const seq = (n: number, f: (i: number) => number): Buffer => {
-  const b = Buffer.alloc(n);
-  for (let i = 0; i < n; i++) b[i] = f(i) & 0xff;
-  return b;
-};
-
-function maskCopy(payload: Uint8Array, key: Uint8Array): Buffer {
-  const out = Buffer.from(payload);
-  for (let i = 0; i < out.length; i++) out[i] = out[i]! ^ key[i % 4]!;
-  return out;
-}
 
 /** Builds a frame by hand (independently of the encoder), optionally with a non-minimal length. */
 function frame(
@@ -78,7 +66,7 @@ function frame(
     header.writeBigUInt64BE(BigInt(n), 2);
   }
   if (!options.mask) return Buffer.concat([header, Buffer.from(payload)]);
-  return Buffer.concat([header, Buffer.from(options.mask), maskCopy(payload, options.mask)]);
+  return Buffer.concat([header, Buffer.from(options.mask), xorMask(payload, options.mask)]);
 }
 
 function decoder(role: Role, options: Partial<FrameDecoderOptions> = {}): { d: FrameDecoder; sink: RecordingSink } {
@@ -144,22 +132,16 @@ const start = (opcode: number, fin: boolean, length: number, rsv1 = false): Sink
 const data = (hex: string): SinkEvent => ({ kind: 'data', hex });
 const end = (fin: boolean): SinkEvent => ({ kind: 'end', fin });
 const control = (opcode: ControlOpcode, hex: string): SinkEvent => ({ kind: 'control', opcode, hex });
+/** What a whole message in one frame reports: its start, its payload in one piece, its end. */
+const whole = (opcode: number, payload: Buffer): SinkEvent[] => [start(opcode, true, payload.length), data(payload.toString('hex')), end(true)];
 
 describe('FrameDecoder: RFC 6455 §5.7 examples', () => {
   test('a single-frame unmasked text message (client side)', () => {
-    assert.deepEqual(decodeAll('client', fromHex('81 05 48 65 6c 6c 6f')), [
-      start(1, true, 5),
-      data(hello.toString('hex')),
-      end(true),
-    ]);
+    assert.deepEqual(decodeAll('client', fromHex('81 05 48 65 6c 6c 6f')), whole(1, hello));
   });
 
   test('a single-frame masked text message (server side)', () => {
-    assert.deepEqual(decodeAll('server', fromHex('81 85 37 fa 21 3d 7f 9f 4d 51 58')), [
-      start(1, true, 5),
-      data(hello.toString('hex')),
-      end(true),
-    ]);
+    assert.deepEqual(decodeAll('server', fromHex('81 85 37 fa 21 3d 7f 9f 4d 51 58')), whole(1, hello));
   });
 
   test('a fragmented unmasked text message', () => {
@@ -180,18 +162,14 @@ describe('FrameDecoder: RFC 6455 §5.7 examples', () => {
   test('256 bytes of binary data in a single unmasked frame (16-bit length)', () => {
     const payload = seq(256, (i) => i);
     const bytes = Buffer.concat([fromHex('82 7e 01 00'), payload]);
-    assert.deepEqual(decodeAll('client', bytes), [start(2, true, 256), data(payload.toString('hex')), end(true)]);
+    assert.deepEqual(decodeAll('client', bytes), whole(2, payload));
   });
 
   test('64 KiB of binary data in a single unmasked frame (64-bit length)', () => {
     const payload = seq(65536, (i) => (i * 7) & 0xff);
     const bytes = Buffer.concat([fromHex('82 7f 00 00 00 00 00 01 00 00'), payload]);
-    assert.deepEqual(decodeAll('client', bytes), [start(2, true, 65536), data(payload.toString('hex')), end(true)]);
-    assert.deepEqual(decodeAll('client', bytes, { maxPayload: 65536 }), [
-      start(2, true, 65536),
-      data(payload.toString('hex')),
-      end(true),
-    ]);
+    assert.deepEqual(decodeAll('client', bytes), whole(2, payload));
+    assert.deepEqual(decodeAll('client', bytes, { maxPayload: 65536 }), whole(2, payload));
   });
 
   test('empty frames: data frames start and end at once, control frames carry an empty payload', () => {

@@ -184,51 +184,23 @@ export class FrameDecoder {
           }
           break;
         }
-        case LENGTH_16: {
-          let length: number;
-          if (this.scratchFilled === 0 && end - pos >= 2) {
-            length = chunk.readUInt16BE(pos);
-            pos += 2;
-          } else {
-            pos = this.gather(chunk, pos, 2);
-            if (this.scratchFilled < 2) return;
-            this.scratchFilled = 0;
-            length = this.keyAndHeader.readUInt16BE(4);
-          }
-          if (length < 126) {
-            throw violation('NON_MINIMAL_LENGTH', 'a 16-bit length must be at least 126');
-          }
-          this.readLength(length);
-          break;
-        }
+        case LENGTH_16:
         case LENGTH_64: {
-          let high: number;
-          let low: number;
-          if (this.scratchFilled === 0 && end - pos >= 8) {
-            high = chunk.readUInt32BE(pos);
-            low = chunk.readUInt32BE(pos + 4);
-            pos += 8;
+          // The extended length: read from the chunk when it is whole there, else gathered.
+          const size = this.state === LENGTH_16 ? 2 : 8;
+          let source = chunk;
+          let at = pos;
+          if (this.scratchFilled === 0 && end - pos >= size) {
+            pos += size;
           } else {
-            pos = this.gather(chunk, pos, 8);
-            if (this.scratchFilled < 8) return;
+            pos = this.gather(chunk, pos, size);
+            if (this.scratchFilled < size) return;
             this.scratchFilled = 0;
-            high = this.keyAndHeader.readUInt32BE(4);
-            low = this.keyAndHeader.readUInt32BE(8);
+            source = this.keyAndHeader;
+            at = 4;
           }
-          if (high > 0x7fffffff) {
-            throw violation('LENGTH_MSB_SET', 'the most significant bit of a 64-bit length must be 0');
-          }
-          if (high === 0 && low < 0x10000) {
-            throw violation('NON_MINIMAL_LENGTH', 'a 64-bit length must be at least 65536');
-          }
-          if (high > MAX_SAFE_HIGH_WORD) {
-            throw new ProtocolError(
-              'MESSAGE_TOO_BIG',
-              CloseCode.MessageTooBig,
-              'frame length exceeds 2^53 - 1 bytes',
-            );
-          }
-          this.readLength(high * 0x100000000 + low);
+          if (size === 2) this.readLength16(source.readUInt16BE(at));
+          else this.readLength64(source.readUInt32BE(at), source.readUInt32BE(at + 4));
           break;
         }
         case MASK_KEY: {
@@ -274,6 +246,26 @@ export class FrameDecoder {
     chunk.copy(this.keyAndHeader, 4 + this.scratchFilled, pos, pos + n);
     this.scratchFilled += n;
     return pos + n;
+  }
+
+  private readLength16(length: number): void {
+    if (length < 126) {
+      throw violation('NON_MINIMAL_LENGTH', 'a 16-bit length must be at least 126');
+    }
+    this.readLength(length);
+  }
+
+  private readLength64(high: number, low: number): void {
+    if (high > 0x7fffffff) {
+      throw violation('LENGTH_MSB_SET', 'the most significant bit of a 64-bit length must be 0');
+    }
+    if (high === 0 && low < 0x10000) {
+      throw violation('NON_MINIMAL_LENGTH', 'a 64-bit length must be at least 65536');
+    }
+    if (high > MAX_SAFE_HIGH_WORD) {
+      throw new ProtocolError('MESSAGE_TOO_BIG', CloseCode.MessageTooBig, 'frame length exceeds 2^53 - 1 bytes');
+    }
+    this.readLength(high * 0x100000000 + low);
   }
 
   private readHeader(b0: number, b1: number): void {

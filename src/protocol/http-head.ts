@@ -1,10 +1,8 @@
 import { Buffer } from 'node:buffer';
 import { HandshakeError } from './errors.js';
 
-/** A parsed HTTP/1.1 request line and header block. */
-export interface HttpRequestHead {
-  method: string;
-  target: string;
+/** The header block of a request or a response, and the HTTP version of its first line. */
+export interface HttpHeadFields {
   /** For example `'1.1'`. */
   version: string;
   /** Lower-case names; repeated fields joined with `', '`. */
@@ -13,13 +11,16 @@ export interface HttpRequestHead {
   rawHeaders: Array<[string, string]>;
 }
 
+/** A parsed HTTP/1.1 request line and header block. */
+export interface HttpRequestHead extends HttpHeadFields {
+  method: string;
+  target: string;
+}
+
 /** A parsed HTTP/1.1 status line and header block. */
-export interface HttpResponseHead {
-  version: string;
+export interface HttpResponseHead extends HttpHeadFields {
   status: number;
   statusText: string;
-  headers: Map<string, string>;
-  rawHeaders: Array<[string, string]>;
 }
 
 export type HttpHeadKind = 'request' | 'response';

@@ -6,35 +6,32 @@ import type { HttpRequestHead } from './http-head.js';
 import { isSameOrigin, parseOrigin, sameOrigin } from './origin.js';
 
 test('isSameOrigin compares the Origin host and port with the Host header, default ports filled in', () => {
-  const same: Array<[string, string]> = [
-    ['http://127.0.0.1:8080', '127.0.0.1:8080'],
-    ['http://example.com', 'example.com'],
-    ['http://example.com', 'example.com:80'],
-    ['http://example.com:80', 'example.com'],
-    ['https://example.com', 'example.com'],
-    ['https://example.com', 'example.com:443'],
-    ['https://EXAMPLE.com', 'example.COM'],
-    ['http://[::1]:8080', '[::1]:8080'],
+  const cases: Array<[origin: string, host: string, same: boolean]> = [
+    ['http://127.0.0.1:8080', '127.0.0.1:8080', true],
+    ['http://example.com', 'example.com', true],
+    ['http://example.com', 'example.com:80', true],
+    ['http://example.com:80', 'example.com', true],
+    ['https://example.com', 'example.com', true],
+    ['https://example.com', 'example.com:443', true],
+    ['https://EXAMPLE.com', 'example.COM', true],
+    ['http://[::1]:8080', '[::1]:8080', true],
     // Behind a TLS-terminating proxy the scheme differs from the server's; host and port decide.
-    ['https://app.example:8443', 'app.example:8443'],
+    ['https://app.example:8443', 'app.example:8443', true],
+    ['http://evil.example', '127.0.0.1:8080', false],
+    ['http://127.0.0.1:8081', '127.0.0.1:8080', false],
+    ['http://127.0.0.1', '127.0.0.1:8080', false],
+    ['https://example.com', 'example.com:80', false],
+    ['http://example.com', 'example.com:443', false],
+    ['http://localhost:8080', '127.0.0.1:8080', false],
+    ['http://sub.example.com', 'example.com', false],
+    ['null', '127.0.0.1:8080', false],
+    ['file:///tmp/x.html', '127.0.0.1:8080', false],
+    ['not an origin', '127.0.0.1:8080', false],
+    ['http://example.com', 'example.com/path', false],
+    ['http://example.com', 'user@example.com', false],
+    ['http://example.com', '', false],
   ];
-  for (const [origin, host] of same) assert.equal(isSameOrigin(origin, host), true, `${origin} vs ${host}`);
-  const different: Array<[string, string]> = [
-    ['http://evil.example', '127.0.0.1:8080'],
-    ['http://127.0.0.1:8081', '127.0.0.1:8080'],
-    ['http://127.0.0.1', '127.0.0.1:8080'],
-    ['https://example.com', 'example.com:80'],
-    ['http://example.com', 'example.com:443'],
-    ['http://localhost:8080', '127.0.0.1:8080'],
-    ['http://sub.example.com', 'example.com'],
-    ['null', '127.0.0.1:8080'],
-    ['file:///tmp/x.html', '127.0.0.1:8080'],
-    ['not an origin', '127.0.0.1:8080'],
-    ['http://example.com', 'example.com/path'],
-    ['http://example.com', 'user@example.com'],
-    ['http://example.com', ''],
-  ];
-  for (const [origin, host] of different) assert.equal(isSameOrigin(origin, host), false, `${origin} vs ${host}`);
+  for (const [origin, host, same] of cases) assert.equal(isSameOrigin(origin, host), same, `${origin} vs ${host}`);
 });
 
 test('parseOrigin normalizes an origin and says what is wrong with anything else', () => {

@@ -354,30 +354,22 @@ describe('acceptDeflateResponse', () => {
   });
 });
 
+/** Every combination of one value from each axis (the first axis varies slowest). */
+function everyCombination<T extends object>(axes: { [K in keyof T]-?: ReadonlyArray<T[K]> }): T[] {
+  let combinations: Array<Partial<T>> = [{}];
+  for (const key of Object.keys(axes) as Array<keyof T>) {
+    combinations = combinations.flatMap((partial) => axes[key].map((value) => ({ ...partial, [key]: value })));
+  }
+  return combinations as T[];
+}
+
 describe('round trip through the header format', () => {
   const bools = [undefined, false, true];
   const clientBits: Array<DeflateClientOptions['clientMaxWindowBits']> = [undefined, true, false, 15, 11, 8];
   const bitsOptions = [undefined, 15, 12, 9, 8];
-  const clientOptions: DeflateClientOptions[] = [];
-  for (const serverNoContextTakeover of bools) {
-    for (const clientNoContextTakeover of bools) {
-      for (const serverMaxWindowBits of bitsOptions) {
-        for (const clientMaxWindowBits of clientBits) {
-          clientOptions.push({ serverNoContextTakeover, clientNoContextTakeover, serverMaxWindowBits, clientMaxWindowBits });
-        }
-      }
-    }
-  }
-  const serverOptions: DeflateServerOptions[] = [];
-  for (const serverNoContextTakeover of bools) {
-    for (const clientNoContextTakeover of bools) {
-      for (const serverMaxWindowBits of bitsOptions) {
-        for (const clientMaxWindowBits of bitsOptions) {
-          serverOptions.push({ serverNoContextTakeover, clientNoContextTakeover, serverMaxWindowBits, clientMaxWindowBits });
-        }
-      }
-    }
-  }
+  const takeover = { serverNoContextTakeover: bools, clientNoContextTakeover: bools, serverMaxWindowBits: bitsOptions };
+  const clientOptions = everyCombination<DeflateClientOptions>({ ...takeover, clientMaxWindowBits: clientBits });
+  const serverOptions = everyCombination<DeflateServerOptions>({ ...takeover, clientMaxWindowBits: bitsOptions });
 
   test(`${clientOptions.length} client options x ${serverOptions.length} server options agree`, () => {
     for (const c of clientOptions) {

@@ -7,6 +7,7 @@ import { ProtocolError } from './errors.js';
 import { Opcode, type ControlOpcode, type Role } from './opcode.js';
 import { ProtocolState, WebSocketProtocol } from './websocket-protocol.js';
 import { unicodeString } from '../../test/support/arbitraries.js';
+import { recordControl, type ControlEvent } from '../../test/support/protocol-events.js';
 
 // ---------------------------------------------------------------------------------------
 // Arbitraries
@@ -79,22 +80,14 @@ const conversation = fc.record({
 // A recording peer
 // ---------------------------------------------------------------------------------------
 
-type Event =
-  | { type: 'message'; binary: boolean; hex: string }
-  | { type: 'ping'; hex: string }
-  | { type: 'pong'; hex: string }
-  | { type: 'close'; code: number; reason: string }
-  | { type: 'error'; code: string; closeCode: number };
+type Event = { type: 'message'; binary: boolean; hex: string } | ControlEvent;
 
 function recordingProtocol(role: Role, maxPayload?: number): { proto: WebSocketProtocol; events: Event[] } {
   const events: Event[] = [];
   const proto = new WebSocketProtocol(
     {
       onMessage: (data, binary) => events.push({ type: 'message', binary, hex: data.toString('hex') }),
-      onPing: (payload) => events.push({ type: 'ping', hex: payload.toString('hex') }),
-      onPong: (payload) => events.push({ type: 'pong', hex: payload.toString('hex') }),
-      onClose: (info) => events.push({ type: 'close', code: info.code, reason: info.reason }),
-      onProtocolError: (error) => events.push({ type: 'error', code: error.code, closeCode: error.closeCode }),
+      ...recordControl(events),
     },
     maxPayload === undefined ? { role } : { role, maxPayload },
   );

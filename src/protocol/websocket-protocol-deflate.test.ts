@@ -50,44 +50,23 @@ function everySplit(frames: Buffer, params: DeflateParams, check: (events: Event
 }
 
 describe('RFC 7692 §7.2.3 examples', () => {
-  test('§7.2.3.1: "Hello" in one compressed frame', () => {
-    everySplit(hex('c1 07 f2 48 cd c9 c9 07 00'), TAKEOVER, (events) => {
-      assert.deepEqual(events, [{ message: 'Hello', binary: false }]);
+  const hello = { message: 'Hello', binary: false };
+  // Each example's frames, and the messages they carry, whole and split at every byte.
+  const examples: ReadonlyArray<readonly [name: string, frames: string, messages: number]> = [
+    ['§7.2.3.1: "Hello" in one compressed frame', 'c1 07 f2 48 cd c9 c9 07 00', 1],
+    ['§7.2.3.1: "Hello" compressed and fragmented, RSV1 on the first frame only', '41 03 f2 48 cd  80 04 c9 c9 07 00', 1],
+    ['§7.2.3.2: the second "Hello" refers back to the first (context takeover)', 'c1 07 f2 48 cd c9 c9 07 00  c1 05 f2 00 11 00 00', 2],
+    ['§7.2.3.3: a stored (uncompressed) deflate block', 'c1 0b 00 05 00 fa ff 48 65 6c 6c 6f 00', 1],
+    ['§7.2.3.4: a block with BFINAL set', 'c1 08 f3 48 cd c9 c9 07 00 00', 1],
+    ['§7.2.3.5: two deflate blocks in one message', 'c1 0d f2 48 05 00 00 00 ff ff ca c9 c9 07 00', 1],
+  ];
+  for (const [name, frames, messages] of examples) {
+    test(name, () => {
+      everySplit(hex(frames), TAKEOVER, (events) => {
+        assert.deepEqual(events, Array.from({ length: messages }, () => hello));
+      });
     });
-  });
-
-  test('§7.2.3.1: "Hello" compressed and fragmented, RSV1 on the first frame only', () => {
-    everySplit(hex('41 03 f2 48 cd  80 04 c9 c9 07 00'), TAKEOVER, (events) => {
-      assert.deepEqual(events, [{ message: 'Hello', binary: false }]);
-    });
-  });
-
-  test('§7.2.3.2: the second "Hello" refers back to the first (context takeover)', () => {
-    everySplit(hex('c1 07 f2 48 cd c9 c9 07 00  c1 05 f2 00 11 00 00'), TAKEOVER, (events) => {
-      assert.deepEqual(events, [
-        { message: 'Hello', binary: false },
-        { message: 'Hello', binary: false },
-      ]);
-    });
-  });
-
-  test('§7.2.3.3: a stored (uncompressed) deflate block', () => {
-    everySplit(hex('c1 0b 00 05 00 fa ff 48 65 6c 6c 6f 00'), TAKEOVER, (events) => {
-      assert.deepEqual(events, [{ message: 'Hello', binary: false }]);
-    });
-  });
-
-  test('§7.2.3.4: a block with BFINAL set', () => {
-    everySplit(hex('c1 08 f3 48 cd c9 c9 07 00 00'), TAKEOVER, (events) => {
-      assert.deepEqual(events, [{ message: 'Hello', binary: false }]);
-    });
-  });
-
-  test('§7.2.3.5: two deflate blocks in one message', () => {
-    everySplit(hex('c1 0d f2 48 05 00 00 00 ff ff ca c9 c9 07 00'), TAKEOVER, (events) => {
-      assert.deepEqual(events, [{ message: 'Hello', binary: false }]);
-    });
-  });
+  }
 
   test('compressing "Hello" gives the RFC bytes; again with context takeover, the shorter RFC form', () => {
     const server = peer('server', TAKEOVER);

@@ -10,17 +10,13 @@ import {
   type ProtocolHandler,
   type ProtocolOptions,
 } from './websocket-protocol.js';
+import { recordControl, type ControlEvent } from '../../test/support/protocol-events.js';
 
 // ---------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------
 
-type Event =
-  | { type: 'message'; binary: boolean; data: string }
-  | { type: 'ping'; hex: string }
-  | { type: 'pong'; hex: string }
-  | { type: 'close'; code: number; reason: string }
-  | { type: 'error'; code: ProtocolErrorCode; closeCode: number };
+type Event = { type: 'message'; binary: boolean; data: string } | ControlEvent;
 
 const text = (data: string): Event => ({ type: 'message', binary: false, data });
 const binary = (bytes: Uint8Array): Event => ({ type: 'message', binary: true, data: Buffer.from(bytes).toString('hex') });
@@ -36,10 +32,7 @@ class Peer {
     const handler: ProtocolHandler = {
       onMessage: (data, isBinary) =>
         this.events.push({ type: 'message', binary: isBinary, data: isBinary ? data.toString('hex') : data.toString('utf8') }),
-      onPing: (payload) => this.events.push({ type: 'ping', hex: payload.toString('hex') }),
-      onPong: (payload) => this.events.push({ type: 'pong', hex: payload.toString('hex') }),
-      onClose: (info) => this.events.push({ type: 'close', code: info.code, reason: info.reason }),
-      onProtocolError: (error) => this.events.push({ type: 'error', code: error.code, closeCode: error.closeCode }),
+      ...recordControl(this.events),
       ...overrides,
     };
     this.proto = new WebSocketProtocol(handler, { role, ...options });
@@ -135,6 +128,19 @@ function closePayload(code: number, reason: Uint8Array | string = ''): Buffer {
   return Buffer.concat([b, typeof reason === 'string' ? Buffer.from(reason) : reason]);
 }
 
+/** Moves what `from` queued to `to`, asserting that it is exactly one close frame with `code` and `reason`. */
+function passClose(from: Peer, to: Peer, code: number, reason = ''): void {
+  const bytes = from.take();
+  assert.deepEqual(summary(parseFrames(bytes)), [closeFrame(code, reason)]);
+  to.feed(bytes);
+}
+
+/** Asserts where `peer` is in the closing handshake, and whether it should close the transport now. */
+function assertPhase(peer: Peer, state: ProtocolState, closeTransport: boolean): void {
+  assert.equal(peer.proto.state, state);
+  assert.equal(peer.proto.shouldCloseTransport, closeTransport);
+}
+
 /** The peer's failure, read through a function so that earlier null checks do not narrow it. */
 const failureOf = (peer: Peer): ProtocolError | null => peer.proto.failure;
 
@@ -148,8 +154,7 @@ function assertFailed(peer: Peer, code: ProtocolErrorCode, closeCode: number): v
   assert.equal(frames[0]!.opcode, Opcode.Close);
   assert.equal(frames[0]!.payload.readUInt16BE(0), closeCode);
   assert.ok(frames[0]!.payload.length <= 125);
-  assert.equal(peer.proto.state, ProtocolState.Closed);
-  assert.equal(peer.proto.shouldCloseTransport, true);
+  assertPhase(peer, ProtocolState.Closed, true);
   assert.equal(peer.proto.canSend, false);
   assert.throws(() => peer.proto.send('x'), InvalidStateError);
 }
@@ -412,20 +417,14 @@ describe('WebSocketProtocol: closing handshake', () => {
     assert.equal(client.proto.state, ProtocolState.Closing);
     assert.deepEqual(client.proto.closeSent, { code: 1000, reason: 'done' });
     assert.equal(client.proto.shouldCloseTransport, false);
-    const bytes = client.take();
-    assert.deepEqual(summary(parseFrames(bytes)), [closeFrame(1000, 'done')]);
-    server.feed(bytes);
+    passClose(client, server, 1000, 'done');
     assert.deepEqual(server.events, [closed(1000, 'done')]);
     assert.deepEqual(server.proto.closeReceived, { code: 1000, reason: 'done' });
     assert.deepEqual(server.proto.closeSent, { code: 1000, reason: '' });
-    assert.equal(server.proto.state, ProtocolState.Closed);
-    assert.equal(server.proto.shouldCloseTransport, true);
-    const answer = server.take();
-    assert.deepEqual(summary(parseFrames(answer)), [closeFrame(1000)]);
-    client.feed(answer);
+    assertPhase(server, ProtocolState.Closed, true);
+    passClose(server, client, 1000);
     assert.deepEqual(client.events, [closed(1000)]);
-    assert.equal(client.proto.state, ProtocolState.Closed);
-    assert.equal(client.proto.shouldCloseTransport, false);
+    assertPhase(client, ProtocolState.Closed, false);
     assert.equal(client.proto.failure, null);
     assert.equal(server.proto.failure, null);
     assert.equal(client.proto.bufferedAmount, 0);
@@ -434,19 +433,30 @@ describe('WebSocketProtocol: closing handshake', () => {
   test('server-initiated: the client echoes the code; the server closes the transport after the echo', () => {
     const { server, client } = pair();
     server.proto.close(4001, 'bye');
-    assert.equal(server.proto.state, ProtocolState.Closing);
-    assert.equal(server.proto.shouldCloseTransport, false);
+    assertPhase(server, ProtocolState.Closing, false);
     pump(server, client);
     assert.deepEqual(client.events, [closed(4001, 'bye')]);
-    assert.equal(client.proto.state, ProtocolState.Closed);
-    assert.equal(client.proto.shouldCloseTransport, false);
-    const echo = client.take();
-    assert.deepEqual(summary(parseFrames(echo)), [closeFrame(4001)]);
-    server.feed(echo);
+    assertPhase(client, ProtocolState.Closed, false);
+    passClose(client, server, 4001);
     assert.deepEqual(server.events, [closed(4001)]);
-    assert.equal(server.proto.state, ProtocolState.Closed);
-    assert.equal(server.proto.shouldCloseTransport, true);
+    assertPhase(server, ProtocolState.Closed, true);
     assert.equal(server.proto.bufferedAmount, 0);
+  });
+
+  test('the closing state is read-only from outside: an owner cannot forge a close or clear a failure', () => {
+    const { server } = pair();
+    server.feed(masked(Opcode.Close, closePayload(1000, 'bye')));
+    const proto = server.proto;
+    const writable = proto as unknown as Record<'closeSent' | 'closeReceived' | 'failure' | 'eofReceived', unknown>;
+    for (const name of ['closeSent', 'closeReceived', 'failure', 'eofReceived'] as const) {
+      assert.throws(() => (writable[name] = null), TypeError, `${name} cannot be assigned`);
+    }
+    // @ts-expect-error closeReceived has no setter
+    assert.throws(() => (proto.closeReceived = null), TypeError);
+    assert.deepEqual(proto.closeReceived, { code: 1000, reason: 'bye' });
+    assert.deepEqual(proto.closeSent, { code: 1000, reason: '' });
+    assert.equal(proto.state, ProtocolState.Closed);
+    assert.equal(proto.shouldCloseTransport, true);
   });
 
   test('the answering close frame is already queued when onClose runs', () => {
@@ -576,8 +586,7 @@ describe('WebSocketProtocol: closing handshake', () => {
     const { server } = pair();
     server.proto.receiveEof();
     assert.equal(server.proto.eofReceived, true);
-    assert.equal(server.proto.state, ProtocolState.Closed);
-    assert.equal(server.proto.shouldCloseTransport, true);
+    assertPhase(server, ProtocolState.Closed, true);
     assert.throws(() => server.proto.send('x'), InvalidStateError);
     server.proto.close(1000);
     assert.equal(server.proto.bufferedAmount, 0);
@@ -647,8 +656,7 @@ describe('WebSocketProtocol: protocol errors', () => {
     assert.equal(failureOf(server)?.code, 'LOCAL_FAILURE');
     assert.equal(failureOf(server)?.closeCode, 1011);
     assert.deepEqual(summary(outgoingFrames(server)), [closeFrame(1011, 'oops')]);
-    assert.equal(server.proto.state, ProtocolState.Closed);
-    assert.equal(server.proto.shouldCloseTransport, true);
+    assertPhase(server, ProtocolState.Closed, true);
     assert.throws(() => server.proto.send('x'), InvalidStateError);
     pump(client, server);
     assert.deepEqual(server.events, []);
@@ -765,8 +773,7 @@ describe('WebSocketProtocol: protocol errors', () => {
     assert.throws(() => server.feed(masked(Opcode.Text, 'hi')), (e: unknown) => e === boom);
     // The connection is failed with 1011 so that it cannot go on half-handled.
     assert.equal(server.proto.failure?.closeCode, 1011);
-    assert.equal(server.proto.state, ProtocolState.Closed);
-    assert.equal(server.proto.shouldCloseTransport, true);
+    assertPhase(server, ProtocolState.Closed, true);
     assert.deepEqual([...Buffer.concat(server.proto.takeOutgoing())], [0x88, 0x10, 0x03, 0xf3, ...Buffer.from('internal error')]);
     server.feed(masked(Opcode.Text, 'ignored'));
     assert.equal(server.proto.bufferedAmount, 0);

@@ -86,14 +86,11 @@ export class WebSocketProtocol implements FrameSink {
   private outgoing: Buffer[] | null = null;
   private outgoingLength = 0;
 
-  /** Our close frame, once sent. */
-  closeSent: CloseInfo | null = null;
-  /** The peer's close frame, once received. */
-  closeReceived: CloseInfo | null = null;
-  /** Why we failed the connection, if we did. */
-  failure: ProtocolError | null = null;
-  /** Whether the transport reported end of stream. */
-  eofReceived = false;
+  // The closing state: only this class changes it (owners read it through the getters).
+  #closeSent: CloseInfo | null = null;
+  #closeReceived: CloseInfo | null = null;
+  #failure: ProtocolError | null = null;
+  #eofReceived = false;
 
   // The incoming message being assembled: its first piece as a view of the transport's
   // read (a message in one frame and one read is never copied), then, from the second
@@ -125,16 +122,36 @@ export class WebSocketProtocol implements FrameSink {
     });
   }
 
+  /** Our close frame, once sent. */
+  get closeSent(): CloseInfo | null {
+    return this.#closeSent;
+  }
+
+  /** The peer's close frame, once received. */
+  get closeReceived(): CloseInfo | null {
+    return this.#closeReceived;
+  }
+
+  /** Why we failed the connection, if we did. */
+  get failure(): ProtocolError | null {
+    return this.#failure;
+  }
+
+  /** Whether the transport reported end of stream. */
+  get eofReceived(): boolean {
+    return this.#eofReceived;
+  }
+
   get state(): ProtocolState {
-    if (this.failure !== null || this.eofReceived) return ProtocolState.Closed;
-    if (this.closeSent !== null && this.closeReceived !== null) return ProtocolState.Closed;
-    if (this.closeSent !== null || this.closeReceived !== null) return ProtocolState.Closing;
+    if (this.#failure !== null || this.#eofReceived) return ProtocolState.Closed;
+    if (this.#closeSent !== null && this.#closeReceived !== null) return ProtocolState.Closed;
+    if (this.#closeSent !== null || this.#closeReceived !== null) return ProtocolState.Closing;
     return ProtocolState.Open;
   }
 
   /** Whether data frames may still be sent. */
   get canSend(): boolean {
-    return this.closeSent === null && !this.eofReceived;
+    return this.#closeSent === null && !this.#eofReceived;
   }
 
   /**
@@ -144,8 +161,8 @@ export class WebSocketProtocol implements FrameSink {
    * server to close, with a timeout of its own.
    */
   get shouldCloseTransport(): boolean {
-    if (this.failure !== null || this.eofReceived) return true;
-    return this.role === 'server' && this.closeSent !== null && this.closeReceived !== null;
+    if (this.#failure !== null || this.#eofReceived) return true;
+    return this.role === 'server' && this.#closeSent !== null && this.#closeReceived !== null;
   }
 
   /** Bytes queued for the transport and not yet taken. */
@@ -219,7 +236,7 @@ export class WebSocketProtocol implements FrameSink {
   /** The transport ended. Bytes kept while paused are dropped: resume first to read them. */
   receiveEof(): void {
     this.decoder.stop();
-    this.eofReceived = true;
+    this.#eofReceived = true;
   }
 
   /** Queues a message (or, with `fin: false`, the start or continuation of one). */
@@ -283,9 +300,9 @@ export class WebSocketProtocol implements FrameSink {
    * Does nothing once our close frame has gone.
    */
   close(code?: number, reason = ''): void {
-    if (this.closeSent !== null || this.eofReceived) return;
+    if (this.#closeSent !== null || this.#eofReceived) return;
     const payload = encodeClosePayload(code, reason);
-    this.closeSent = { code: code ?? CloseCode.NoStatusReceived, reason };
+    this.#closeSent = { code: code ?? CloseCode.NoStatusReceived, reason };
     this.push(encodeFrame(Opcode.Close, payload, { mask: this.masked }));
   }
 
@@ -300,11 +317,11 @@ export class WebSocketProtocol implements FrameSink {
   }
 
   private failWith(error: ProtocolError, report = true): void {
-    if (this.failure !== null) return;
-    this.failure = error;
+    if (this.#failure !== null) return;
+    this.#failure = error;
     this.decoder.stop();
     this.discardMessage();
-    if (this.closeSent === null && !this.eofReceived && this.closeReceived === null) {
+    if (this.#closeSent === null && !this.#eofReceived && this.#closeReceived === null) {
       this.close(error.closeCode, truncateReason(error.message));
     }
     if (report) this.handler.onProtocolError?.(error);
@@ -416,10 +433,10 @@ export class WebSocketProtocol implements FrameSink {
       this.handler.onPong?.(payload);
     } else {
       const info = parseClosePayload(payload);
-      this.closeReceived = info;
+      this.#closeReceived = info;
       this.decoder.stop();
       this.discardMessage();
-      if (this.closeSent === null) {
+      if (this.#closeSent === null) {
         this.close(info.code === CloseCode.NoStatusReceived ? undefined : info.code);
       }
       this.handler.onClose?.(info);

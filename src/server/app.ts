@@ -1,11 +1,15 @@
-import { readFile } from 'node:fs/promises';
+/**
+ * The `hotline serve` application, composed: the /echo and /ws endpoints with their limits,
+ * the channel engine, the inspector and its WebSocket, logging, and the metrics text. Its
+ * plain HTTP paths are in routes.ts, the inspector's live view in inspector.ts, who may use
+ * the operator surfaces in admin.ts, and every option's flag and default in options.ts.
+ */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { dirname, extname, join, normalize, sep } from 'node:path';
-import type { TLSSocket } from 'node:tls';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MemoryEngine, type ChannelHubOptions, type Engine, type MemoryEngineOptions } from '../channels/index.js';
 import type { WebSocketConnection } from '../node/connection.js';
-import { WebSocketServer, type UpgradeRejection, type WebSocketServerOptions } from '../node/server.js';
+import { WebSocketServer, type WebSocketServerOptions } from '../node/server.js';
 import { sameOrigin } from '../protocol/origin.js';
 import { AdminGate, adminAccess, isLoopbackAddress, type AdminAccess } from './admin.js';
 import { channelsEndpoint } from './channels.js';
@@ -13,6 +17,7 @@ import { echoHandlers } from './echo.js';
 import { Inspector } from './inspector.js';
 import { Logger } from './log.js';
 import { channelMetrics, endpointMetrics, PrometheusText } from './metrics.js';
+import { routes } from './routes.js';
 
 /** The limits of /echo and /ws, as the endpoints name them. */
 type EndpointLimits = Pick<
@@ -95,25 +100,6 @@ export interface App {
 }
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-const PAGES: Record<string, string> = {
-  '/': 'index.html',
-  '/demo/echo': 'demo/echo.html',
-  '/demo/chat': 'demo/chat.html',
-};
-
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.map': 'application/json',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-};
-
-const TEXT = 'text/plain; charset=utf-8';
-/** The inspector's login form is a few dozen bytes. */
-const MAX_LOGIN_BODY = 4096;
 
 export function createApp(options: AppOptions = {}): App {
   const logger = options.logger ?? new Logger('info');
@@ -228,39 +214,6 @@ export function createApp(options: AppOptions = {}): App {
   };
   inspector.onTapChange(false);
 
-  const refuse = (res: ServerResponse, refusal: UpgradeRejection): void =>
-    send(res, refusal.status, TEXT, `${refusal.message ?? ''}\n`, refusal.headers);
-  const loginPage = (res: ServerResponse, message: string | null): void => {
-    readFile(join(webRoot, 'inspect-login.html'), 'utf8').then(
-      (page) => {
-        const shown = message === null ? page : page.replace('<p id="login-message" role="alert" hidden></p>', `<p id="login-message" role="alert">${message}</p>`);
-        send(res, 401, TYPES['.html']!, shown, { 'WWW-Authenticate': 'Bearer realm="hotline"' });
-      },
-      () => send(res, 401, TEXT, 'the admin secret is required\n'),
-    );
-  };
-  const inspectPage = (req: IncomingMessage, res: ServerResponse): void => {
-    if (req.method === 'POST') {
-      readForm(req, MAX_LOGIN_BODY).then(
-        (form) => {
-          if (form === null) send(res, 413, TEXT, 'request body too large\n', { Connection: 'close' });
-          else if (admin.inspector === 'open') send(res, 303, TEXT, 'see /inspect\n', { Location: '/inspect' });
-          else if (!gate.isSecret(form.get('token') ?? '')) loginPage(res, 'That is not the admin secret.');
-          else {
-            const secure = (req.socket as TLSSocket).encrypted === true;
-            send(res, 303, TEXT, 'see /inspect\n', { Location: '/inspect', 'Set-Cookie': gate.sessionCookie(secure) });
-          }
-        },
-        () => res.destroy(),
-      );
-      return;
-    }
-    const refusal = gate.check(req.headers, true);
-    if (refusal === null) sendFile(res, join(webRoot, 'inspect.html'));
-    else if (refusal.status === 401) loginPage(res, null);
-    else refuse(res, refusal);
-  };
-
   const app: App = {
     websocket: admin.inspector === 'off' ? { ...endpoints } : { ...endpoints, '/inspect/ws': inspect as WebSocketServer<unknown> },
     ready: channels.ready,
@@ -276,87 +229,11 @@ export function createApp(options: AppOptions = {}): App {
       text.family('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', [[{}, process.memoryUsage.rss()]]);
       return text.toString();
     },
-    request(req, res) {
-      const path = (req.url ?? '/').split('?')[0]!;
-      if (path === '/inspect') {
-        if (admin.inspector === 'off') send(res, 404, TEXT, 'the inspector is turned off\n');
-        else if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'POST') {
-          send(res, 405, TEXT, 'method not allowed\n', { Allow: 'GET, HEAD, POST' });
-        } else inspectPage(req, res);
-        return;
-      }
-      if (req.method !== 'GET' && req.method !== 'HEAD') {
-        send(res, 405, TEXT, 'method not allowed\n', { Allow: 'GET, HEAD' });
-        return;
-      }
-      if (path === '/healthz') {
-        if (app.healthy()) send(res, 200, 'text/plain; charset=utf-8', 'ok\n');
-        else send(res, 503, 'text/plain; charset=utf-8', 'channel engine unavailable\n');
-        return;
-      }
-      if (path === '/metrics') {
-        const refusal = admin.metrics === 'off' ? { status: 404, message: 'metrics are turned off' } : gate.check(req.headers, false);
-        if (refusal === null) send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', app.metrics());
-        else refuse(res, refusal);
-        return;
-      }
-      if (path === '/hotline.js' || path === '/hotline.js.map') {
-        sendFile(res, join(sdkRoot, path.slice(1)), 'the SDK bundle is missing: run npm run build');
-        return;
-      }
-      const page = PAGES[path];
-      if (page !== undefined) {
-        sendFile(res, join(webRoot, page));
-        return;
-      }
-      if (path.startsWith('/assets/')) {
-        const file = normalize(join(webRoot, path));
-        // No way out of web/ through ../ or encoded separators.
-        if (!file.startsWith(join(webRoot, 'assets') + sep) || path.includes('%')) {
-          send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
-          return;
-        }
-        sendFile(res, file);
-        return;
-      }
-      send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
-    },
+    request: routes({ webRoot, sdkRoot, admin, gate, healthy: () => app.healthy(), metrics: () => app.metrics() }),
     async close() {
       inspector.stop();
       await channels.hub.close();
     },
   };
   return app;
-}
-
-function send(res: ServerResponse, status: number, type: string, body: string | Buffer, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-cache', ...headers });
-  res.end(body);
-}
-
-function sendFile(res: ServerResponse, file: string, missing = 'not found'): void {
-  readFile(file).then(
-    (body) => send(res, 200, TYPES[extname(file)] ?? 'application/octet-stream', body),
-    () => send(res, 404, 'text/plain; charset=utf-8', `${missing}\n`),
-  );
-}
-
-/** The fields of a small urlencoded body; null when it is larger than `limit` bytes. */
-function readForm(req: IncomingMessage, limit: number): Promise<URLSearchParams | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.removeAllListeners('data');
-        req.resume();
-        resolve(null);
-      } else chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (size <= limit) resolve(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
-    });
-    req.on('error', reject);
-  });
 }

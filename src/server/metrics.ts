@@ -21,25 +21,33 @@ export class PrometheusText {
   }
 }
 
-/** Every endpoint's connection counters, by path. */
+/** What each endpoint reports: its counters, and its open connections. */
+type EndpointFigures = ServerCounters & { connections: number };
+
+/** The families of each endpoint: name, type, help, and the figure they show. */
+const ENDPOINT_FAMILIES: ReadonlyArray<readonly [name: string, type: 'counter' | 'gauge', help: string, figure: keyof EndpointFigures]> = [
+  ['hotline_connections', 'gauge', 'Open WebSocket connections.', 'connections'],
+  ['hotline_connections_accepted_total', 'counter', 'WebSocket upgrades completed.', 'accepted'],
+  ['hotline_upgrades_rejected_total', 'counter', 'Upgrade requests refused with an HTTP status.', 'rejected'],
+  ['hotline_messages_received_total', 'counter', 'Messages received.', 'messagesIn'],
+  ['hotline_messages_sent_total', 'counter', 'Messages queued to send.', 'messagesOut'],
+  ['hotline_received_bytes_total', 'counter', 'Payload bytes of messages received.', 'bytesIn'],
+  ['hotline_sent_bytes_total', 'counter', 'Frame bytes queued to send.', 'bytesOut'],
+  ['hotline_dropped_messages_total', 'counter', 'Sends dropped by the slow-consumer policy.', 'droppedMessages'],
+  ['hotline_slow_consumer_closes_total', 'counter', 'Connections closed as slow consumers.', 'slowConsumerCloses'],
+  ['hotline_handler_errors_total', 'counter', 'Application handlers that threw (connection closed with 1011).', 'handlerErrors'],
+  ['hotline_heartbeat_timeouts_total', 'counter', 'Connections terminated for not answering pings.', 'heartbeatTimeouts'],
+  ['hotline_idle_closes_total', 'counter', 'Connections closed for idleness.', 'idleCloses'],
+  ['hotline_message_timeouts_total', 'counter', 'Connections failed (1008) for not completing a frame or message within messageTimeout.', 'messageTimeouts'],
+  ['hotline_inflate_pauses_total', 'counter', 'Times reading from a connection paused because it inflated more than inflateRate allows.', 'inflatePauses'],
+];
+
+/** Every endpoint's figures, by path. */
 export function endpointMetrics(text: PrometheusText, endpoints: Array<[path: string, connections: number, counters: ServerCounters]>): void {
-  const each = (pick: (c: ServerCounters) => number): Array<[Labels, number]> =>
-    endpoints.map(([endpoint, , counters]) => [{ endpoint }, pick(counters)]);
-  text
-    .family('hotline_connections', 'gauge', 'Open WebSocket connections.', endpoints.map(([endpoint, open]) => [{ endpoint }, open]))
-    .family('hotline_connections_accepted_total', 'counter', 'WebSocket upgrades completed.', each((c) => c.accepted))
-    .family('hotline_upgrades_rejected_total', 'counter', 'Upgrade requests refused with an HTTP status.', each((c) => c.rejected))
-    .family('hotline_messages_received_total', 'counter', 'Messages received.', each((c) => c.messagesIn))
-    .family('hotline_messages_sent_total', 'counter', 'Messages queued to send.', each((c) => c.messagesOut))
-    .family('hotline_received_bytes_total', 'counter', 'Payload bytes of messages received.', each((c) => c.bytesIn))
-    .family('hotline_sent_bytes_total', 'counter', 'Frame bytes queued to send.', each((c) => c.bytesOut))
-    .family('hotline_dropped_messages_total', 'counter', 'Sends dropped by the slow-consumer policy.', each((c) => c.droppedMessages))
-    .family('hotline_slow_consumer_closes_total', 'counter', 'Connections closed as slow consumers.', each((c) => c.slowConsumerCloses))
-    .family('hotline_handler_errors_total', 'counter', 'Application handlers that threw (connection closed with 1011).', each((c) => c.handlerErrors))
-    .family('hotline_heartbeat_timeouts_total', 'counter', 'Connections terminated for not answering pings.', each((c) => c.heartbeatTimeouts))
-    .family('hotline_idle_closes_total', 'counter', 'Connections closed for idleness.', each((c) => c.idleCloses))
-    .family('hotline_message_timeouts_total', 'counter', 'Connections failed (1008) for not completing a frame or message within messageTimeout.', each((c) => c.messageTimeouts))
-    .family('hotline_inflate_pauses_total', 'counter', 'Times reading from a connection paused because it inflated more than inflateRate allows.', each((c) => c.inflatePauses));
+  const figures = endpoints.map(([endpoint, connections, counters]): [Labels, EndpointFigures] => [{ endpoint }, { ...counters, connections }]);
+  for (const [name, type, help, figure] of ENDPOINT_FAMILIES) {
+    text.family(name, type, help, figures.map(([labels, values]) => [labels, values[figure]]));
+  }
 }
 
 export function channelMetrics(text: PrometheusText, m: ChannelMetrics, engineHealthy: boolean): void {

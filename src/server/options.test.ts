@@ -1,20 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULTS as HUB_DEFAULTS } from '../channels/hub.js';
-import { DEFAULT_BACKPRESSURE_LIMIT, DEFAULT_CLOSE_TIMEOUT } from '../node/connection.js';
+import { DEFAULT_BACKPRESSURE_LIMIT } from '../node/connection-context.js';
+import { DEFAULT_CLOSE_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT } from '../node/timeouts.js';
 import { ARRIVAL_LIMITS, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_REQUESTS } from '../channels/intake.js';
-import {
-  DEFAULT_HISTORY_SIZE,
-  DEFAULT_HISTORY_TTL,
-  DEFAULT_IDEMPOTENCY_WINDOW,
-  DEFAULT_MAX_CHANNELS,
-  DEFAULT_MAX_HISTORY_BYTES,
-} from '../channels/memory-engine.js';
+import * as memoryEngine from '../channels/memory-engine.js';
 import { DEFAULT_INFLATE_RATE } from '../node/inflate-budget.js';
 import { DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT, DEFAULT_MESSAGE_TIMEOUT } from '../node/server.js';
 import { DEFAULT_MAX_HISTORY_ANSWER_BYTES, DEFAULT_WIRE_LIMITS } from '../wire/index.js';
 import { describeServeOptions, envOf, flagOf, OptionError, parseServeArgs, SERVE_OPTIONS, type ServeOptionKey } from './options.js';
-import { DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT } from './serve.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT } from './serve.js';
 
 const KEYS = Object.keys(SERVE_OPTIONS) as ServeOptionKey[];
 
@@ -73,11 +68,11 @@ test('without arguments: the defaults, which are the library constants', () => {
     maxJsonDepth: DEFAULT_WIRE_LIMITS.maxJsonDepth,
     abuseLimit: HUB_DEFAULTS.abuseLimit,
     abuseWindow: HUB_DEFAULTS.abuseWindow,
-    historySize: DEFAULT_HISTORY_SIZE,
-    historyTtl: DEFAULT_HISTORY_TTL,
-    maxHistoryBytes: DEFAULT_MAX_HISTORY_BYTES,
-    maxChannels: DEFAULT_MAX_CHANNELS,
-    idempotencyWindow: DEFAULT_IDEMPOTENCY_WINDOW,
+    historySize: memoryEngine.DEFAULT_HISTORY_SIZE,
+    historyTtl: memoryEngine.DEFAULT_HISTORY_TTL,
+    maxHistoryBytes: memoryEngine.DEFAULT_MAX_HISTORY_BYTES,
+    maxChannels: memoryEngine.DEFAULT_MAX_CHANNELS,
+    idempotencyWindow: memoryEngine.DEFAULT_IDEMPOTENCY_WINDOW,
   });
   assert.equal(DEFAULT_MAX_CONNECTIONS, 10_000);
 });
@@ -142,27 +137,30 @@ test('a repeated option: the last one wins, for switches too', () => {
 });
 
 test('bad values: one line naming the option, its unit and what was given', () => {
-  assert.equal(error(['--idle-timeout', '30s']), "--idle-timeout must be a whole number of milliseconds from 0 to 2147483647, not '30s'");
-  assert.equal(error(['--handshake-timeout', '0']), "--handshake-timeout must be a whole number of milliseconds from 1 to 2147483647, not '0'");
-  assert.equal(error(['--heartbeat-interval', '2147483648']), "--heartbeat-interval must be a whole number of milliseconds from 0 to 2147483647, not '2147483648'");
-  assert.equal(error(['--max-payload', '1e6']), "--max-payload must be a whole number of bytes from 0 to 2147483647, not '1e6'");
-  assert.equal(error(['--backpressure-limit', '0']), "--backpressure-limit must be a whole number of bytes from 1 to 2147483647, not '0'");
-  assert.equal(error(['--max-connections', '-1']), "--max-connections must be a whole number from 0 to 2147483647, not '-1'");
-  assert.equal(error(['--max-connections', '']), "--max-connections must be a whole number from 0 to 2147483647, not ''");
-  assert.equal(error(['--port', '65536']), "--port must be a whole number from 0 to 65535, not '65536'");
-  assert.equal(error(['--max-subscriptions', '0']), "--max-subscriptions must be a whole number from 1 to 2147483647, not '0'");
-  assert.equal(error(['--max-json-depth', '1']), "--max-json-depth must be a whole number from 2 to 2147483647, not '1'");
-  assert.equal(error(['--slow-consumer', 'kill']), "--slow-consumer must be one of drop, close, try-again-later, not 'kill'");
-  assert.equal(error(['--log-level', 'loud']), "--log-level must be one of debug, info, warn, error, silent, not 'loud'");
+  const cases: Array<[args: string[], message: string]> = [
+    [['--idle-timeout', '30s'], "--idle-timeout must be a whole number of milliseconds from 0 to 2147483647, not '30s'"],
+    [['--handshake-timeout', '0'], "--handshake-timeout must be a whole number of milliseconds from 1 to 2147483647, not '0'"],
+    [['--heartbeat-interval', '2147483648'], "--heartbeat-interval must be a whole number of milliseconds from 0 to 2147483647, not '2147483648'"],
+    [['--max-payload', '1e6'], "--max-payload must be a whole number of bytes from 0 to 2147483647, not '1e6'"],
+    [['--backpressure-limit', '0'], "--backpressure-limit must be a whole number of bytes from 1 to 2147483647, not '0'"],
+    [['--max-connections', '-1'], "--max-connections must be a whole number from 0 to 2147483647, not '-1'"],
+    [['--max-connections', ''], "--max-connections must be a whole number from 0 to 2147483647, not ''"],
+    [['--port', '65536'], "--port must be a whole number from 0 to 65535, not '65536'"],
+    [['--max-subscriptions', '0'], "--max-subscriptions must be a whole number from 1 to 2147483647, not '0'"],
+    [['--max-json-depth', '1'], "--max-json-depth must be a whole number from 2 to 2147483647, not '1'"],
+    [['--slow-consumer', 'kill'], "--slow-consumer must be one of drop, close, try-again-later, not 'kill'"],
+    [['--log-level', 'loud'], "--log-level must be one of debug, info, warn, error, silent, not 'loud'"],
+    [['--redis', 'localhost:6379'], "--redis must be a redis:// or rediss:// URL, not 'localhost:6379'"],
+    [['--admin-secret', 'short'], '--admin-secret must be at least 16 visible ASCII characters without spaces (try: openssl rand -hex 16)'],
+    [['--admin-secret', 'sixteen chars with spaces'], '--admin-secret must be at least 16 visible ASCII characters without spaces (try: openssl rand -hex 16)'],
+    [['--tls-cert', 'c.pem'], '--tls-cert and --tls-key go together'],
+  ];
+  for (const [args, message] of cases) assert.equal(error(args), message);
   for (const bad of ['0', '-5', 'fast', '10:0', '10:', ':5', '10/20']) {
     assert.equal(error(['--publish-rate', bad]), `--publish-rate must be requests per second, optionally with a burst: 50 or 50:100, not '${bad}'`);
   }
   assert.match(error(['--origin', 'https://app.example/chat']), /^--origin: 'https:\/\/app\.example\/chat' is not an origin: no path, query or credentials \(did you mean 'https:\/\/app\.example'\?\), or '\*'$/);
   assert.match(error(['--origin', 'app.example']), /^--origin: 'app\.example' is not an origin/);
-  assert.equal(error(['--redis', 'localhost:6379']), "--redis must be a redis:// or rediss:// URL, not 'localhost:6379'");
-  assert.equal(error(['--admin-secret', 'short']), '--admin-secret must be at least 16 visible ASCII characters without spaces (try: openssl rand -hex 16)');
-  assert.equal(error(['--admin-secret', 'sixteen chars with spaces']), '--admin-secret must be at least 16 visible ASCII characters without spaces (try: openssl rand -hex 16)');
-  assert.equal(error(['--tls-cert', 'c.pem']), '--tls-cert and --tls-key go together');
 });
 
 test('bad arguments: unknown options, missing values, values given to switches', () => {

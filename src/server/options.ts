@@ -17,13 +17,14 @@ import {
 } from '../channels/memory-engine.js';
 import { DEFAULT_INFLATE_RATE } from '../node/inflate-budget.js';
 import type { RateLimit } from '../channels/rate-limit.js';
-import { DEFAULT_BACKPRESSURE_LIMIT, DEFAULT_CLOSE_TIMEOUT, type SlowConsumerPolicy } from '../node/connection.js';
+import { DEFAULT_BACKPRESSURE_LIMIT, type SlowConsumerPolicy } from '../node/connection-context.js';
+import { DEFAULT_CLOSE_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT } from '../node/timeouts.js';
 import { DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT, DEFAULT_MESSAGE_TIMEOUT } from '../node/server.js';
 import { parseOrigin } from '../protocol/origin.js';
 import { DEFAULT_MAX_HISTORY_ANSWER_BYTES, DEFAULT_WIRE_LIMITS } from '../wire/index.js';
 import { MIN_ADMIN_SECRET_LENGTH } from './admin.js';
 import type { LogLevel } from './log.js';
-import { DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT } from './serve.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT } from './serve.js';
 
 /** A value that cannot be used; the message is one line that names the option. */
 export class OptionError extends Error {
@@ -239,12 +240,7 @@ export const SERVE_OPTIONS = {
   }),
   closeTimeout: option({ section: 'Connections', kind: ms(1), default: DEFAULT_CLOSE_TIMEOUT, help: "wait for the peer's close frame this long, then drop the socket" }),
   shutdownTimeout: option({ section: 'Connections', kind: ms(0), default: DEFAULT_SHUTDOWN_TIMEOUT, help: 'on SIGTERM/SIGINT, wait this long for clients to answer 1001' }),
-  backpressureLimit: option({
-    section: 'Connections',
-    kind: bytes(1),
-    default: DEFAULT_BACKPRESSURE_LIMIT,
-    help: 'unsent bytes a connection may buffer; past it reading from it pauses and --slow-consumer applies',
-  }),
+  backpressureLimit: option({ section: 'Connections', kind: bytes(1), default: DEFAULT_BACKPRESSURE_LIMIT, help: 'unsent bytes a connection may buffer; past it reading from it pauses and --slow-consumer applies' }),
   slowConsumer: option({
     section: 'Connections',
     kind: choice(['drop', 'close', 'try-again-later'] as const, 'POLICY') as Kind<SlowConsumerPolicy>,
@@ -295,12 +291,7 @@ export const SERVE_OPTIONS = {
 
   historySize: option({ section: 'Channel state (memory engine)', kind: count(0), default: DEFAULT_HISTORY_SIZE, help: 'messages kept per channel for history and recovery (0: none)' }),
   historyTtl: option({ section: 'Channel state (memory engine)', kind: ms(0), default: DEFAULT_HISTORY_TTL, help: 'how long a message stays in history (0: no limit)' }),
-  maxHistoryBytes: option({
-    section: 'Channel state (memory engine)',
-    kind: bytes(1),
-    default: DEFAULT_MAX_HISTORY_BYTES,
-    help: 'history and publish keys kept across all channels; past it the oldest go first (recovering from before them: recovered false)',
-  }),
+  maxHistoryBytes: option({ section: 'Channel state (memory engine)', kind: bytes(1), default: DEFAULT_MAX_HISTORY_BYTES, help: 'history and publish keys kept across all channels; past it the oldest go first (recovering from before them: recovered false)' }),
   maxChannels: option({
     section: 'Channel state (memory engine)',
     kind: count(1),

@@ -4,17 +4,19 @@ import type { Server as HttpsServer } from 'node:https';
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { Buffer } from 'node:buffer';
-import { buildRejectResponse, validateClientRequest } from '../protocol/handshake.js';
+import { validateClientRequest } from '../protocol/handshake.js';
 import { HandshakeError } from '../protocol/errors.js';
 import { HttpHeadParser, type HttpRequestHead } from '../protocol/http-head.js';
 import {
   refuse,
   requestHead,
+  TOO_MANY_CONNECTIONS,
   WebSocketServer,
   type UpgradeRequest,
   type WebSocketServerOptions,
 } from '../node/server.js';
 import type { ConnectionHandlers, ConnectionSendOptions, SendData } from '../node/connection.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT } from '../node/timeouts.js';
 
 /** Options shared by every endpoint (limits, subprotocols, origins, heartbeats). */
 export type EndpointOptions = Omit<WebSocketServerOptions<undefined>, 'handlers'>;
@@ -25,6 +27,10 @@ export interface AttachOptions {
    * server made elsewhere (such as the channel endpoint; `endpoint` options do not apply to it).
    */
   websocket: Record<string, ConnectionHandlers<undefined> | WebSocketServerOptions<undefined> | WebSocketServer<unknown>>;
+  /**
+   * Options for the endpoints made here; its `closeTimeout` also bounds how long an upgrade
+   * refused before it reaches an endpoint (no such path, a malformed request) keeps its socket.
+   */
   endpoint?: EndpointOptions;
   /** How long a graceful shutdown waits for closing handshakes before terminating (ms, default 5000). */
   shutdownTimeout?: number;
@@ -59,6 +65,8 @@ export interface Endpoints {
   upgrade(endpoint: WebSocketServer<unknown>, socket: Duplex, run: () => Promise<unknown>): void;
   /** Publishes to a topic on every endpoint; returns how many connections it reached. */
   publish(topic: string, data: Exclude<SendData, Blob>, options?: ConnectionSendOptions): number;
+  /** Connections subscribed to a topic, on every endpoint. */
+  subscriberCount(topic: string): number;
   /** Closes every connection with 1001, waits for them up to the shutdown timeout, then terminates the rest. */
   closeConnections(): Promise<void>;
 }
@@ -73,7 +81,6 @@ export interface RunningServer extends Endpoints {
   close(): Promise<void>;
 }
 
-export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 export const DEFAULT_SHUTDOWN_TIMEOUT = 5_000;
 /**
  * Each connection holds a file descriptor and ~10 KiB when idle (more with traffic and
@@ -129,6 +136,7 @@ export function attach(server: Server | HttpsServer, options: AttachOptions): En
     endpoints.set(path, new WebSocketServer<undefined>({ ...options.endpoint, ...own }) as WebSocketServer<unknown>);
   }
   const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  const closeTimeout = options.endpoint?.closeTimeout;
   // Upgrades handed to an endpoint and not yet settled (an `upgrade` hook may be awaiting).
   let upgrading = 0;
   const upgrade = (endpoint: WebSocketServer<unknown>, socket: Duplex, run: () => Promise<unknown>): void => {
@@ -136,8 +144,7 @@ export function attach(server: Server | HttpsServer, options: AttachOptions): En
       let open = upgrading;
       for (const each of endpoints.values()) open += each.connections.size;
       if (open >= maxConnections) {
-        endpoint.counters.rejected++;
-        refuse(socket, { status: 503, message: 'too many connections', headers: { 'Retry-After': '5' } });
+        endpoint.refuse(socket, TOO_MANY_CONNECTIONS);
         return;
       }
     }
@@ -158,8 +165,7 @@ export function attach(server: Server | HttpsServer, options: AttachOptions): En
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const endpoint = endpoints.get(pathOf(req.url));
     if (endpoint === undefined) {
-      socket.on('error', () => {});
-      socket.end(buildRejectResponse(404, 'no WebSocket endpoint at this path'));
+      refuse(socket, { status: 404, message: 'no WebSocket endpoint at this path' }, closeTimeout);
       return;
     }
     upgrade(endpoint, socket, () => endpoint.handleUpgrade(req, socket, head));
@@ -172,6 +178,11 @@ export function attach(server: Server | HttpsServer, options: AttachOptions): En
       let reached = 0;
       for (const endpoint of endpoints.values()) reached += endpoint.publish(topic, data, sendOptions);
       return reached;
+    },
+    subscriberCount(topic) {
+      let count = 0;
+      for (const endpoint of endpoints.values()) count += endpoint.subscriberCount(topic);
+      return count;
     },
     async closeConnections() {
       for (const endpoint of endpoints.values()) {
@@ -226,7 +237,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
         head = parser.push(chunk);
       } catch (error) {
         done();
-        if (error instanceof HandshakeError) refuse(socket, { status: error.status, message: error.message });
+        if (error instanceof HandshakeError) refuse(socket, { status: error.status, message: error.message }, options.endpoint?.closeTimeout);
         else socket.destroy();
         return;
       }

@@ -1,0 +1,99 @@
+import type { Socket } from 'node:net';
+import type { WebSocketProtocol } from '../protocol/index.js';
+import { withSharedJoins, writeChunks } from './write.js';
+
+// Pumps with frames queued outside a read, flushed together in one tick: a publish to
+// 10,000 subscribers schedules one callback, not 10,000.
+const flushQueue: FramePump[] = [];
+let flushQueued = false;
+
+function flushQueuedPumps(): void {
+  withSharedJoins(() => {
+    // A flush may queue another pump (a close handler that sends): it joins this pass.
+    for (let i = 0; i < flushQueue.length; i++) flushQueue[i]!.flushIfScheduled();
+  });
+  flushQueue.length = 0;
+  flushQueued = false;
+}
+
+function destroySocket(socket: Socket): void {
+  socket.destroy();
+}
+
+/**
+ * Moves what a {@link WebSocketProtocol} queued onto its socket, for a server's connection
+ * and for the client alike: frames queued during one read, or outside reads during one
+ * tick, go out in one write; the transport is ended when the protocol says so; and a timer
+ * bounds how long the peer may then take to close its side (or to answer our close frame).
+ */
+export class FramePump {
+  /** Bytes taken from the protocol and handed to the socket so far (framing included). */
+  taken = 0;
+  private scheduled = false;
+  /** Inside a read: frames queued now go out when it ends, with no flush scheduled. */
+  private reading = false;
+  private closeTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly protocol: WebSocketProtocol,
+    private readonly closeTimeout: number,
+  ) {}
+
+  /** Writes what the protocol queued at the end of this tick, unless a read is under way. */
+  schedule(): void {
+    if (this.scheduled || this.reading) return;
+    this.scheduled = true;
+    flushQueue.push(this);
+    if (!flushQueued) {
+      flushQueued = true;
+      process.nextTick(flushQueuedPumps);
+    }
+  }
+
+  /** A read starts: what it queues waits for {@link endRead}. */
+  beginRead(): void {
+    this.reading = true;
+  }
+
+  /** The read ended: everything it queued goes out in one write. */
+  endRead(): void {
+    this.reading = false;
+    this.flush();
+  }
+
+  /** Writes what the tick's flush is for, unless a flush since then already did. */
+  flushIfScheduled(): void {
+    if (this.scheduled) this.flush();
+  }
+
+  /** Writes what the protocol queued now, and ends the transport when the protocol says so. */
+  flush(): void {
+    this.scheduled = false;
+    const { socket, protocol } = this;
+    const writable = !socket.destroyed && !socket.writableEnded;
+    // Frames the socket can no longer take stay in the protocol, not counted as taken.
+    const queued = protocol.bufferedAmount;
+    if (queued > 0 && writable) {
+      this.taken += queued;
+      writeChunks(socket, protocol.takeOutgoing());
+    }
+    if (protocol.shouldCloseTransport && writable) {
+      socket.end();
+      this.armCloseTimer();
+    }
+  }
+
+  /** Destroys the socket if it has not closed within the close timeout (once armed, it stays). */
+  armCloseTimer(): void {
+    if (this.closeTimer !== null || this.socket.destroyed) return;
+    this.closeTimer = setTimeout(destroySocket, this.closeTimeout, this.socket);
+    this.closeTimer.unref();
+  }
+
+  /** The socket closed: its timer goes (and none is armed again: the socket is destroyed). */
+  stop(): void {
+    if (this.closeTimer !== null) clearTimeout(this.closeTimer);
+    this.closeTimer = null;
+  }
+}
