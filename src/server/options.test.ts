@@ -9,7 +9,7 @@ import {
   DEFAULT_IDEMPOTENCY_WINDOW,
   DEFAULT_MAX_CHANNELS,
   DEFAULT_MAX_HISTORY_BYTES,
-} from '../channels/memory-engine.js';
+} from '../channels/index.js';
 import { DEFAULT_INFLATE_RATE } from '../node/inflate-budget.js';
 import { DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT, DEFAULT_MESSAGE_TIMEOUT } from '../node/server.js';
 import { DEFAULT_MAX_HISTORY_ANSWER_BYTES, DEFAULT_WIRE_LIMITS } from '../wire/index.js';

@@ -14,7 +14,7 @@ import {
   DEFAULT_IDEMPOTENCY_WINDOW,
   DEFAULT_MAX_CHANNELS,
   DEFAULT_MAX_HISTORY_BYTES,
-} from '../channels/memory-engine.js';
+} from '../channels/index.js';
 import { DEFAULT_INFLATE_RATE } from '../node/inflate-budget.js';
 import type { RateLimit } from '../channels/rate-limit.js';
 import { DEFAULT_BACKPRESSURE_LIMIT, DEFAULT_CLOSE_TIMEOUT, type SlowConsumerPolicy } from '../node/connection.js';
