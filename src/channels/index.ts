@@ -20,17 +20,18 @@ export {
   type RetentionOptions,
   type StreamPosition,
 } from './engine.js';
-export {
-  ChannelHub,
-  type Broadcaster,
-  type ChannelClient,
-  type ChannelIdentity,
-  type ChannelHubOptions,
-  type ChannelRules,
-  type Permission,
-  type RequestContext,
-  type RpcMethod,
-} from './hub.js';
+export { ChannelHub } from './hub.js';
+export type {
+  Broadcaster,
+  ChannelClient,
+  ChannelIdentity,
+  ChannelHubOptions,
+  ChannelRules,
+  Permission,
+  RequestContext,
+  RpcMethod,
+} from './hub-options.js';
+export type { ChannelStats } from './local-channels.js';
 export { DEFAULT_MAX_CHANNELS, DEFAULT_MAX_HISTORY_BYTES, MemoryEngine, type MemoryEngineOptions } from './memory-engine.js';
 export { newChannelMetrics, type ChannelMetrics } from './metrics.js';
 export type { RateLimit } from './rate-limit.js';

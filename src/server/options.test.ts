@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULTS as HUB_DEFAULTS } from '../channels/hub.js';
+import { DEFAULTS as HUB_DEFAULTS } from '../channels/hub-options.js';
 import { DEFAULT_BACKPRESSURE_LIMIT, DEFAULT_CLOSE_TIMEOUT } from '../node/connection.js';
 import { ARRIVAL_LIMITS, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_REQUESTS } from '../channels/intake.js';
 import {

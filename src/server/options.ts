@@ -6,7 +6,7 @@
  *
  * Durations are milliseconds and sizes bytes, as everywhere in hotline.
  */
-import { DEFAULTS as HUB_DEFAULTS } from '../channels/hub.js';
+import { DEFAULTS as HUB_DEFAULTS } from '../channels/hub-options.js';
 import { ARRIVAL_LIMITS, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_REQUESTS } from '../channels/intake.js';
 import {
   DEFAULT_HISTORY_SIZE,
