@@ -1,10 +1,11 @@
 // The channel hub without sockets, for the unit tests of src/channels: fake connections
 // that log what they are sent (and can hold it, like a socket buffer), a broadcaster that
-// writes each live message to the subscribers the hub hands it, and a clock the tests move.
+// writes each live message to the subscribers the hub hands it, a clock the tests move,
+// and an engine that the tests can hold back at the moments that matter.
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import type { Member } from '../../src/wire/index.js';
-import type { Engine } from '../../src/channels/engine.js';
+import type { ChannelMessage, Engine, EngineListener, HistoryQuery, HistoryResult, PublishOptions, PublishResult } from '../../src/channels/engine.js';
 import { ChannelHub } from '../../src/channels/hub.js';
 import type { Broadcaster, ChannelClient, ChannelHubOptions } from '../../src/channels/hub-options.js';
 import { MemoryEngine } from '../../src/channels/memory-engine.js';
@@ -239,3 +240,120 @@ export function range(from: number, to: number): number[] {
 
 /** Rates no test reaches. */
 export const fast = { perSecond: 1_000_000, burst: 1_000_000 };
+
+/**
+ * A memory engine whose history and subscribe can be held back, and whose deliveries to
+ * the hub can be delayed (as an engine with a network between storing and delivering would).
+ */
+export class ControlledEngine implements Engine {
+  readonly inner: MemoryEngine;
+  /** When set, history() waits for it: `read` says whether it reads before or after waiting. */
+  historyGate: { wait: Promise<void>; read: 'before' | 'after'; started: () => void } | null = null;
+  subscribeGate: Promise<void> | null = null;
+  /** When true, deliveries queue until flush(). */
+  delayDelivery = false;
+  /** The next call of each of these methods rejects with this error. */
+  failNext: Partial<Record<'publish' | 'subscribe' | 'history' | 'join', Error>> = {};
+  /** Messages the engine delivered to the hub. */
+  delivered = 0;
+  private queued: ChannelMessage[] = [];
+  private listener: EngineListener | null = null;
+
+  constructor(inner = new MemoryEngine({ historySize: 1000 })) {
+    this.inner = inner;
+  }
+
+  get healthy(): boolean {
+    return this.inner.healthy;
+  }
+
+  start(listener: EngineListener): Promise<void> {
+    this.listener = listener;
+    return this.inner.start({
+      message: (message) => {
+        this.delivered++;
+        if (this.delayDelivery) this.queued.push(message);
+        else listener.message(message);
+      },
+      presence: (event) => listener.presence(event),
+    });
+  }
+
+  flush(): void {
+    const queued = this.queued;
+    this.queued = [];
+    for (const message of queued) this.listener!.message(message);
+  }
+
+  private failure(method: keyof ControlledEngine['failNext']): Error | undefined {
+    const error = this.failNext[method];
+    delete this.failNext[method];
+    return error;
+  }
+
+  publish(channel: string, data: string, options?: PublishOptions): Promise<PublishResult> {
+    const error = this.failure('publish');
+    if (error !== undefined) return Promise.reject(error);
+    return this.inner.publish(channel, data, options);
+  }
+
+  async subscribe(channel: string): Promise<void> {
+    const error = this.failure('subscribe');
+    if (error !== undefined) throw error;
+    if (this.subscribeGate !== null) await this.subscribeGate;
+    return this.inner.subscribe(channel);
+  }
+
+  unsubscribe(channel: string): Promise<void> {
+    return this.inner.unsubscribe(channel);
+  }
+
+  async history(channel: string, query?: HistoryQuery): Promise<HistoryResult> {
+    const error = this.failure('history');
+    if (error !== undefined) throw error;
+    const held = this.historyGate;
+    if (held === null) return this.inner.history(channel, query);
+    this.historyGate = null;
+    let result: HistoryResult | null = null;
+    if (held.read === 'before') result = await this.inner.history(channel, query);
+    held.started();
+    await held.wait;
+    return result ?? this.inner.history(channel, query);
+  }
+
+  setLocalSubscriberCount(channel: string, count: number): void {
+    this.inner.setLocalSubscriberCount(channel, count);
+  }
+
+  join(channel: string, client: string, member: Member): Promise<void> {
+    const error = this.failure('join');
+    if (error !== undefined) return Promise.reject(error);
+    return this.inner.join(channel, client, member);
+  }
+
+  leave(channel: string, client: string): Promise<void> {
+    return this.inner.leave(channel, client);
+  }
+
+  members(channel: string): Promise<Member[]> {
+    return this.inner.members(channel);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  /** Holds the next history() until the returned open() is called; `reading` settles once it is held. */
+  holdHistory(read: 'before' | 'after'): { open(): void; reading: Promise<void> } {
+    const wait = gate();
+    const reading = gate();
+    this.historyGate = { wait: wait.promise, read, started: reading.open };
+    return { open: wait.open, reading: reading.promise };
+  }
+}
+
+/** A rig on a {@link ControlledEngine}, where publishing is never rate limited. */
+export async function withControlled(options: ChannelHubOptions<Auth>, body: (rig: Rig, engine: ControlledEngine) => Promise<void>): Promise<void> {
+  const engine = new ControlledEngine();
+  await withRig({ engine, publishRate: fast, ...options }, (rig) => body(rig, engine));
+}
