@@ -20,7 +20,7 @@ import type { RateLimit } from '../channels/rate-limit.js';
 import { DEFAULT_BACKPRESSURE_LIMIT, DEFAULT_CLOSE_TIMEOUT, type SlowConsumerPolicy } from '../node/connection.js';
 import { DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT, DEFAULT_MESSAGE_TIMEOUT } from '../node/server.js';
 import { parseOrigin } from '../protocol/origin.js';
-import { DEFAULT_MAX_HISTORY_ANSWER_BYTES, DEFAULT_WIRE_LIMITS } from '../wire/index.js';
+import { ChannelCloseCode, DEFAULT_MAX_HISTORY_ANSWER_BYTES, DEFAULT_WIRE_LIMITS } from '../wire/index.js';
 import { MIN_ADMIN_SECRET_LENGTH } from './admin.js';
 import type { LogLevel } from './log.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT } from './serve.js';
@@ -289,7 +289,7 @@ export const SERVE_OPTIONS = {
     section: 'Channels (/ws)',
     kind: count(1),
     default: HUB_DEFAULTS.abuseLimit,
-    help: 'bad_request and rate_limited answers within --abuse-window before close 1008',
+    help: `bad_request and rate_limited answers within --abuse-window before close ${ChannelCloseCode.PolicyViolation}`,
   }),
   abuseWindow: option({ section: 'Channels (/ws)', kind: ms(1), default: HUB_DEFAULTS.abuseWindow, help: 'the window of --abuse-limit' }),
 
