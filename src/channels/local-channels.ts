@@ -181,8 +181,11 @@ export class LocalChannels<A, C extends ChannelClient<A>> {
     return subscription.session.client as C;
   }
 
+  /** Unless it ended meanwhile (a send that closed the connection, an unsub before this turn). */
   private goLive(local: LocalChannel<A, C>, subscription: Subscription<A>): void {
+    const client = this.clientOf(subscription);
+    if (local.subscriptions.get(client) !== subscription) return;
     local.recovering.delete(subscription);
-    local.live.add(this.clientOf(subscription));
+    local.live.add(client);
   }
 }

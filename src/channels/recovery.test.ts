@@ -3,7 +3,7 @@
 // nothing half done. The engine is held back at the moments that matter.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { gate, range, settle, withControlled, withRig, type Rig, type ControlledEngine } from '../../test/support/hub-rig.js';
+import { gate, range, settle, withControlled, withRig, type ControlledEngine, type Rig, type Sent } from '../../test/support/hub-rig.js';
 
 describe('recovery while messages keep coming', () => {
   for (const read of ['before', 'after'] as const) {
@@ -133,6 +133,36 @@ describe('recovery while messages keep coming', () => {
       engine.flush();
       await settle();
       assert.deepEqual(fresh.offsets('late'), [], 'messages 1-3 are before the ok offset');
+    }),
+  );
+
+  test('a connection closed by a message it catches up on is not made live', () =>
+    withControlled({}, async (rig, engine) => {
+      const publisher = rig.client('pub');
+      const watcher = rig.client('watch');
+      await rig.ok(watcher, 'sub', { ch: 'lost' });
+      await rig.ok(publisher, 'pub', { ch: 'lost', data: 1 });
+      await watcher.until(() => rig.live('lost') === 1, 'the watcher to go live with its first message');
+      engine.delayDelivery = true;
+      for (let n = 2; n <= 4; n++) await rig.ok(publisher, 'pub', { ch: 'lost', data: n });
+      const closing = rig.client('closing');
+      assert.equal((await rig.ok(closing, 'sub', { ch: 'lost' })).offset, 4);
+      await settle();
+      assert.equal(rig.live('lost'), 1, 'answered at offset 4, which this node has not delivered: still catching up');
+      // Its next live message passes its backpressure limit: closed there and then, as on /ws.
+      closing.send = (text) => {
+        closing.log.push(JSON.parse(text) as Sent);
+        closing.close(1013, 'slow consumer: reconnect and recover');
+        rig.hub.disconnect(closing);
+      };
+      engine.drop();
+      engine.delayDelivery = false;
+      await rig.ok(publisher, 'pub', { ch: 'lost', data: 5 });
+      await rig.ok(publisher, 'pub', { ch: 'lost', data: 6 });
+      await settle();
+      assert.deepEqual(closing.offsets('lost'), [5], 'caught up on 5, then nothing');
+      assert.equal(rig.live('lost'), 1, 'only the watcher is live');
+      assert.equal(rig.hub.localSubscribers('lost'), 1);
     }),
   );
 });

@@ -279,6 +279,11 @@ export class ControlledEngine implements Engine {
     });
   }
 
+  /** Loses the deliveries queued so far, as an engine that missed them would. */
+  drop(): void {
+    this.queued = [];
+  }
+
   flush(): void {
     const queued = this.queued;
     this.queued = [];
