@@ -62,6 +62,8 @@ export {
   ChannelHub,
   MemoryEngine,
   EngineUnavailableError,
+  type Broker,
+  type BrokerListener,
   type ChannelClient,
   type ChannelHubOptions,
   type ChannelIdentity,
@@ -74,6 +76,8 @@ export {
   type HistoryResult,
   type MemoryEngineOptions,
   type PresenceEvent,
+  type PresenceListener,
+  type PresenceManager,
   type PublishResult,
   type RequestContext,
   type RpcMethod,
@@ -81,7 +85,6 @@ export {
   type StreamPosition,
 } from './channels/index.js';
 export {
-  AppCloseCode,
   CloseCode,
   HandshakeError,
   InvalidStateError,
@@ -91,3 +94,4 @@ export {
   type OriginCheck,
   type ProtocolErrorCode,
 } from './protocol/index.js';
+export { ChannelCloseCode } from './wire/index.js';

@@ -20,6 +20,12 @@ export interface PublishResult extends StreamPosition {
   duplicate: boolean;
   /** With `duplicate`: the key was seen with other data (a misused key, not a retry). */
   conflict?: boolean;
+  /**
+   * Subscribers of the channel on every node when it was published, as the nodes reported
+   * them with {@link Broker.setLocalSubscriberCount} (0 for a duplicate: nothing was
+   * delivered). An engine that could not read the other nodes' counts gives this node's.
+   */
+  subscribers: number;
 }
 
 export interface PublishOptions {
@@ -59,43 +65,102 @@ export interface PresenceEvent {
   member: Member;
 }
 
-/** What an engine tells the node that uses it. */
-export interface EngineListener {
+/** What a broker tells the node that uses it. */
+export interface BrokerListener {
   /** A message on a channel this node subscribed to, from any node; per channel in offset order. */
   message(message: ChannelMessage): void;
-  /** A presence change on a channel this node subscribed to. */
-  presence(event: PresenceEvent): void;
-  /** The engine lost (false) or regained (true) its backend; channels must be recovered after it returns. */
+  /** The broker lost (false) or regained (true) its backend; channels must be recovered after it returns. */
   health?(healthy: boolean): void;
 }
 
+/** What a presence manager tells the node that uses it. */
+export interface PresenceListener {
+  /** A presence change on a channel this node subscribed to (a separate presence manager may tell of others too). */
+  presence(event: PresenceEvent): void;
+}
+
+export interface EngineListener extends BrokerListener, PresenceListener {}
+
 /**
- * Everything connections share, between the connections of one node and across nodes:
- * fan-out, per-channel history with offsets and an epoch, idempotent publishes, presence.
- * The channel hub talks to nothing else, so an engine on Redis, NATS or anything with
- * ordered pub/sub and storage can replace the in-memory one without changing the server.
+ * The messages that connections share, between the connections of one node and across
+ * nodes: fan-out, per-channel history with offsets and an epoch, idempotent publishes.
+ * The channel hub talks to nothing else for messages, so a broker on Redis, NATS or
+ * anything with ordered pub/sub and storage can replace the in-memory one.
  *
  * Subscriptions are per node and channel, not per connection: the hub subscribes a channel
  * when its first local subscriber arrives and unsubscribes after the last one leaves.
  */
-export interface Engine {
+export interface Broker {
   /** Starts delivering to `listener`; called once, before anything else. */
-  start(listener: EngineListener): Promise<void>;
+  start(listener: BrokerListener): Promise<void>;
   /** Appends to the channel's history and delivers to every subscribed node. */
   publish(channel: string, data: string, options?: PublishOptions): Promise<PublishResult>;
   subscribe(channel: string): Promise<void>;
   unsubscribe(channel: string): Promise<void>;
   history(channel: string, query?: HistoryQuery): Promise<HistoryResult>;
-  /** Subscribers of the channel across all nodes, as the hubs reported them. */
-  subscriberCount(channel: string): Promise<number>;
-  /** This node's subscriber count for a channel changed (engines spanning nodes add them up). */
+  /** This node's subscriber count for a channel changed: publish results add up every node's. */
   setLocalSubscriberCount(channel: string, count: number): void;
+  /** Whether the broker can serve now (its backend reachable). */
+  readonly healthy: boolean;
+  close(): Promise<void>;
+}
+
+/**
+ * Who is in each channel, across nodes: one member per connection that joined, and the
+ * join and leave events. Kept apart from the {@link Broker} so that an engine may offer
+ * one without the other.
+ */
+export interface PresenceManager {
+  /**
+   * Starts announcing changes; called once. Not called when the same object is the hub's
+   * broker too: its {@link Broker.start} listener is an {@link EngineListener}.
+   */
+  start?(listener: PresenceListener): Promise<void>;
   join(channel: string, client: string, member: Member): Promise<void>;
   leave(channel: string, client: string): Promise<void>;
   members(channel: string): Promise<Member[]>;
-  /** Whether the engine can serve now (its backend reachable). */
-  readonly healthy: boolean;
+  /** Not called when the same object is the hub's broker (its {@link Broker.close} ends both). */
+  close?(): Promise<void>;
+}
+
+/** A broker that is its own presence manager: what the memory and Redis engines are. */
+export interface Engine extends Broker, PresenceManager {
+  start(listener: EngineListener): Promise<void>;
   close(): Promise<void>;
+}
+
+export function isPresenceManager(value: object): value is PresenceManager {
+  const candidate = value as Partial<PresenceManager>;
+  return typeof candidate.join === 'function' && typeof candidate.leave === 'function' && typeof candidate.members === 'function';
+}
+
+/** What an engine keeps of each channel; the memory and Redis engines share these options. */
+export interface RetentionOptions {
+  /** Messages kept per channel for history and recovery (default 100; 0 keeps none). */
+  historySize?: number;
+  /**
+   * How long a message stays in history (ms, default 300000: 5 minutes; 0 for no limit,
+   * and then an idle channel is kept until evicted or, in Redis, forever).
+   */
+  historyTtl?: number;
+  /** How long a publish key is remembered for idempotent publishes (ms, default 120000). */
+  idempotencyWindow?: number;
+  /** Clock (ms); tests pass their own. */
+  now?: () => number;
+}
+
+export const DEFAULT_HISTORY_SIZE = 100;
+export const DEFAULT_HISTORY_TTL = 5 * 60_000;
+export const DEFAULT_IDEMPOTENCY_WINDOW = 2 * 60_000;
+
+/** The retention options with their defaults. */
+export function retentionOf(options: RetentionOptions): Required<RetentionOptions> {
+  return {
+    historySize: options.historySize ?? DEFAULT_HISTORY_SIZE,
+    historyTtl: options.historyTtl ?? DEFAULT_HISTORY_TTL,
+    idempotencyWindow: options.idempotencyWindow ?? DEFAULT_IDEMPOTENCY_WINDOW,
+    now: options.now ?? Date.now,
+  };
 }
 
 /** Raised by an engine that cannot serve a request now (its backend is unreachable). */

@@ -1,37 +1,38 @@
-/** Channels: the hotline.v1 hub, the Engine interface and the embedded memory engine. */
+/** Channels: the hotline.v1 hub, the Broker and PresenceManager interfaces and the embedded memory engine. */
 export { ChannelError } from './channel-error.js';
 export {
+  DEFAULT_HISTORY_SIZE,
+  DEFAULT_HISTORY_TTL,
+  DEFAULT_IDEMPOTENCY_WINDOW,
   EngineUnavailableError,
+  type Broker,
+  type BrokerListener,
   type ChannelMessage,
   type Engine,
   type EngineListener,
   type HistoryQuery,
   type HistoryResult,
   type PresenceEvent,
+  type PresenceListener,
+  type PresenceManager,
   type PublishOptions,
   type PublishResult,
+  type RetentionOptions,
   type StreamPosition,
 } from './engine.js';
-export {
-  ChannelHub,
-  type Broadcaster,
-  type ChannelClient,
-  type ChannelIdentity,
-  type ChannelHubOptions,
-  type ChannelRules,
-  type Permission,
-  type RequestContext,
-  type RpcMethod,
-} from './hub.js';
-export {
-  DEFAULT_HISTORY_SIZE,
-  DEFAULT_HISTORY_TTL,
-  DEFAULT_IDEMPOTENCY_WINDOW,
-  DEFAULT_MAX_CHANNELS,
-  DEFAULT_MAX_HISTORY_BYTES,
-  MemoryEngine,
-  type MemoryEngineOptions,
-} from './memory-engine.js';
+export { ChannelHub } from './hub.js';
+export type {
+  Broadcaster,
+  ChannelClient,
+  ChannelIdentity,
+  ChannelHubOptions,
+  ChannelRules,
+  Permission,
+  RequestContext,
+  RpcMethod,
+} from './hub-options.js';
+export type { ChannelStats } from './local-channels.js';
+export { DEFAULT_MAX_CHANNELS, DEFAULT_MAX_HISTORY_BYTES, MemoryEngine, type MemoryEngineOptions } from './memory-engine.js';
 export { newChannelMetrics, type ChannelMetrics } from './metrics.js';
 export type { RateLimit } from './rate-limit.js';
 export { validateWith, type InferOutput, type StandardIssue, type StandardResult, type StandardSchemaV1 } from '../wire/index.js';

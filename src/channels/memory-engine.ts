@@ -1,24 +1,20 @@
 import type { Member } from '../wire/index.js';
 import { ChannelError } from './channel-error.js';
-import type {
-  ChannelMessage,
-  Engine,
-  EngineListener,
-  HistoryQuery,
-  HistoryResult,
-  PublishOptions,
-  PublishResult,
-  StreamPosition,
+import {
+  retentionOf,
+  type ChannelMessage,
+  type Engine,
+  type EngineListener,
+  type HistoryQuery,
+  type HistoryResult,
+  type PublishOptions,
+  type PublishResult,
+  type RetentionOptions,
+  type StreamPosition,
 } from './engine.js';
 import { RetentionLedger, type Retained } from './retention.js';
 
-export interface MemoryEngineOptions {
-  /** Messages kept per channel for history and recovery (default 100; 0 keeps none). */
-  historySize?: number;
-  /** How long a message stays in history (ms, default 300000: 5 minutes; 0 for no limit). */
-  historyTtl?: number;
-  /** How long a publish key is remembered for idempotent publishes (ms, default 120000). */
-  idempotencyWindow?: number;
+export interface MemoryEngineOptions extends RetentionOptions {
   /**
    * What history and publish keys may hold across all channels, in UTF-16 code units of
    * their data, keys and channel names plus {@link ENTRY_OVERHEAD} per entry (default 64 MiB).
@@ -32,13 +28,8 @@ export interface MemoryEngineOptions {
    * when every channel has subscribers, a publish to a new channel is refused `too_large`.
    */
   maxChannels?: number;
-  /** Clock (ms); tests pass their own. */
-  now?: () => number;
 }
 
-export const DEFAULT_HISTORY_SIZE = 100;
-export const DEFAULT_HISTORY_TTL = 5 * 60_000;
-export const DEFAULT_IDEMPOTENCY_WINDOW = 2 * 60_000;
 export const DEFAULT_MAX_HISTORY_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_MAX_CHANNELS = 50_000;
 /** What a history entry or a key costs besides its strings (its objects), counted against maxHistoryBytes. */
@@ -103,12 +94,9 @@ export class MemoryEngine implements Engine {
   readonly healthy = true;
 
   constructor(options: MemoryEngineOptions = {}) {
-    this.historySize = options.historySize ?? DEFAULT_HISTORY_SIZE;
-    this.historyTtl = options.historyTtl ?? DEFAULT_HISTORY_TTL;
-    this.idempotencyWindow = options.idempotencyWindow ?? DEFAULT_IDEMPOTENCY_WINDOW;
+    ({ historySize: this.historySize, historyTtl: this.historyTtl, idempotencyWindow: this.idempotencyWindow, now: this.now } = retentionOf(options));
     this.maxChannels = options.maxChannels ?? DEFAULT_MAX_CHANNELS;
     this.ledger = new RetentionLedger(options.maxHistoryBytes ?? DEFAULT_MAX_HISTORY_BYTES, (state, entry) => this.evictEntry(state, entry));
-    this.now = options.now ?? Date.now;
   }
 
   start(listener: EngineListener): Promise<void> {
@@ -135,7 +123,7 @@ export class MemoryEngine implements Engine {
     if (key !== undefined) {
       const seen = state.keys.get(key);
       if (seen !== undefined) {
-        const repeat: PublishResult = { epoch: state.epoch, offset: seen.offset, duplicate: true };
+        const repeat: PublishResult = { epoch: state.epoch, offset: seen.offset, duplicate: true, subscribers: 0 };
         if (seen.digest !== digest) repeat.conflict = true;
         return Promise.resolve(repeat);
       }
@@ -153,7 +141,7 @@ export class MemoryEngine implements Engine {
       this.ledger.add(state, seen);
     }
     if (state.subscribed) this.listener?.message(message);
-    return Promise.resolve({ epoch: state.epoch, offset: message.offset, duplicate: false });
+    return Promise.resolve({ epoch: state.epoch, offset: message.offset, duplicate: false, subscribers: state.localSubscribers });
   }
 
   subscribe(channel: string): Promise<void> {
@@ -197,10 +185,6 @@ export class MemoryEngine implements Engine {
       return Promise.resolve({ position, messages: [], recovered: false });
     }
     return Promise.resolve({ position, messages, recovered });
-  }
-
-  subscriberCount(channel: string): Promise<number> {
-    return Promise.resolve(this.channels.get(channel)?.localSubscribers ?? 0);
   }
 
   setLocalSubscriberCount(channel: string, count: number): void {

@@ -1,4 +1,5 @@
 import {
+  ChannelCloseCode,
   DEFAULT_HISTORY_LIMIT,
   SUBPROTOCOL,
   parseServerMessage,
@@ -65,7 +66,7 @@ export type ClientEvents = {
   close: [event: { code: number; reason: string; willRetry: boolean }];
 };
 
-const DEFAULT_FINAL_CODES = [1002, 1003, 1007, 1008, 4401, 4403];
+const DEFAULT_FINAL_CODES: readonly number[] = [1002, 1003, 1007, ChannelCloseCode.PolicyViolation, ChannelCloseCode.Unauthorized, ChannelCloseCode.Forbidden];
 /** Pages of one history() read restarted because the channel's epoch changed under them. */
 const HISTORY_RESTARTS = 3;
 

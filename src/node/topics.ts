@@ -47,10 +47,6 @@ export class TopicRegistry<T> {
    * Sends `data` to every subscriber of `topic` except `exclude`; returns how many
    * connections it reached (slow consumers that dropped it are not counted). A Blob is
    * not accepted here: read it first, so that every subscriber gets the same bytes now.
-   *
-   * Compression follows each subscriber's permessage-deflate: one compressed frame per
-   * window size serves every subscriber that resets its context per message; a subscriber
-   * with context takeover gets its own compression (its window depends on its history).
    */
   publish(
     topic: string,
@@ -60,32 +56,57 @@ export class TopicRegistry<T> {
   ): number {
     const subscribers = this.topics.get(topic);
     if (subscribers === undefined) return 0;
-    const { payload, binary } = payloadOf(data, options);
-    const frame = encodeWhole(binary ? Opcode.Binary : Opcode.Text, payload, false);
-    const compress = options.compress ?? payload.length >= this.deflate.threshold;
-    let compressed: Map<number, Buffer> | null = null;
+    const shared = this.frame(data, options);
     let reached = 0;
     for (const conn of subscribers) {
-      if (conn === exclude) continue;
-      let result: number;
-      const share = compress ? conn.deflateShare : undefined;
-      if (share === undefined) {
-        result = conn.sendEncoded(frame, data);
-      } else if (share === null) {
-        result = conn.send(payload, { binary, compress: true });
-      } else {
-        compressed ??= new Map();
-        let shared = compressed.get(share);
-        if (shared === undefined) {
-          const deflated = deflateMessage(payload, share, this.deflate.tuning);
-          shared = deflated === null ? frame : encodeWhole(binary ? Opcode.Binary : Opcode.Text, deflated, true);
-          compressed.set(share, shared);
-        }
-        result = conn.sendEncoded(shared, data);
-      }
-      if (result !== 0) reached++;
+      if (conn !== exclude && shared.sendTo(conn)) reached++;
     }
     return reached;
+  }
+
+  /** One message for many of this server's connections, kept elsewhere than in topics (the channel hub's subscribers). */
+  frame(data: Exclude<SendData, Blob>, options: ConnectionSendOptions = {}): SharedFrame {
+    return new SharedFrame(data, options, this.deflate);
+  }
+}
+
+/**
+ * One message for many connections: its frame is encoded once, and compressed once per
+ * window size for every subscriber that resets its context per message; a subscriber with
+ * context takeover gets its own compression (its window depends on its history).
+ */
+export class SharedFrame {
+  private readonly payload: Buffer;
+  private readonly binary: boolean;
+  private readonly frame: Buffer;
+  private readonly compress: boolean;
+  private compressed: Map<number, Buffer> | null = null;
+
+  constructor(
+    private readonly data: Exclude<SendData, Blob>,
+    options: ConnectionSendOptions,
+    private readonly deflate: TopicDeflate,
+  ) {
+    const { payload, binary } = payloadOf(data, options);
+    this.payload = payload;
+    this.binary = binary;
+    this.frame = encodeWhole(binary ? Opcode.Binary : Opcode.Text, payload, false);
+    this.compress = options.compress ?? payload.length >= deflate.threshold;
+  }
+
+  /** Writes the message to `conn`; false when it did not take it (closed, or a slow consumer's drop). */
+  sendTo<T>(conn: WebSocketConnection<T>): boolean {
+    const share = this.compress ? conn.deflateShare : undefined;
+    if (share === undefined) return conn.sendEncoded(this.frame, this.data) !== 0;
+    if (share === null) return conn.send(this.payload, { binary: this.binary, compress: true }) !== 0;
+    this.compressed ??= new Map();
+    let shared = this.compressed.get(share);
+    if (shared === undefined) {
+      const deflated = deflateMessage(this.payload, share, this.deflate.tuning);
+      shared = deflated === null ? this.frame : encodeWhole(this.binary ? Opcode.Binary : Opcode.Text, deflated, true);
+      this.compressed.set(share, shared);
+    }
+    return conn.sendEncoded(shared, this.data) !== 0;
   }
 }
 

@@ -24,19 +24,6 @@ export const CloseCode = {
 
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
-/**
- * hotline's own codes, from the 4000–4999 range RFC 6455 §7.4.2 leaves to applications.
- * They mirror HTTP statuses; the SDK treats both as final (it does not reconnect).
- */
-export const AppCloseCode = {
-  /** Authentication expired or was never given (a hotline.v1 connection past its grace period). */
-  Unauthorized: 4401,
-  /** Authenticated, but not allowed. */
-  Forbidden: 4403,
-} as const;
-
-export type AppCloseCode = (typeof AppCloseCode)[keyof typeof AppCloseCode];
-
 /** Whether `code` is in 3000–4999, the codes for libraries, frameworks and applications. */
 export function isApplicationCloseCode(code: number): boolean {
   return Number.isInteger(code) && code >= 3000 && code <= 4999;

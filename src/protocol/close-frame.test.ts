@@ -2,7 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { encodeClosePayload, MAX_CLOSE_REASON_BYTES, parseClosePayload } from './close-frame.js';
-import { AppCloseCode, CloseCode, isApplicationCloseCode, isValidWireCloseCode } from './close-code.js';
+import { CloseCode, isApplicationCloseCode, isValidWireCloseCode } from './close-code.js';
 import { ProtocolError, type ProtocolErrorCode } from './errors.js';
 
 /** RFC 6455 §7.4.1/§7.4.2 and the IANA registry: the codes that may appear on the wire. */
@@ -119,8 +119,8 @@ describe('encodeClosePayload', () => {
     }
   });
 
-  test("hotline's own codes are application codes (3000–4999), sendable, apart from the registered ones", () => {
-    for (const code of Object.values(AppCloseCode)) {
+  test('application codes (3000–4999) are sendable, apart from the registered ones', () => {
+    for (const code of [3000, 4401, 4403, 4999]) {
       assert.equal(isApplicationCloseCode(code), true, String(code));
       assert.equal(isValidWireCloseCode(code), true, String(code));
       assert.equal(encodeClosePayload(code).readUInt16BE(0), code);

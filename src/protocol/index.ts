@@ -3,7 +3,7 @@
  * out; no sockets, no timers. Bring your own transport. permessage-deflate (RFC 7692) is
  * negotiated here and compressed by a codec the transport supplies.
  */
-export { AppCloseCode, CloseCode, isApplicationCloseCode, isValidWireCloseCode } from './close-code.js';
+export { CloseCode, isApplicationCloseCode, isValidWireCloseCode } from './close-code.js';
 export {
   encodeClosePayload,
   parseClosePayload,

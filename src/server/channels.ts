@@ -64,7 +64,7 @@ class ConnectionClient<A> implements ChannelClient<A> {
   private waiters: Array<() => void> = [];
 
   constructor(
-    private readonly conn: WebSocketConnection<ChannelConnectionData<A>>,
+    readonly conn: WebSocketConnection<ChannelConnectionData<A>>,
     readonly auth: A,
     readonly member: Member | undefined,
     readonly user: string | undefined,
@@ -102,14 +102,6 @@ class ConnectionClient<A> implements ChannelClient<A> {
     this.conn.close(code, reason);
   }
 
-  join(channel: string): void {
-    this.conn.subscribe(channel);
-  }
-
-  leave(channel: string): void {
-    this.conn.unsubscribe(channel);
-  }
-
   pause(): void {
     this.conn.pause();
   }
@@ -119,16 +111,21 @@ class ConnectionClient<A> implements ChannelClient<A> {
   }
 }
 
+/** The hub's view of a connection, once open: always a ConnectionClient (made in `open`). */
+function clientOf<A>(conn: WebSocketConnection<ChannelConnectionData<A>>): ConnectionClient<A> | null {
+  return conn.data.client as ConnectionClient<A> | null;
+}
+
 /**
  * The `/ws` endpoint: WebSocket connections speaking hotline.v1 (the subprotocol is selected
  * when offered; a client that offers none is served the same protocol) through one
- * {@link ChannelHub}. Channel messages go out through the endpoint's topics, so each one
- * is encoded (and compressed) once for all of a channel's subscribers on this node.
+ * {@link ChannelHub}. The hub keeps each channel's subscribers; a channel message is
+ * encoded (and compressed) once as a shared frame and written to every live one.
  */
 export function channelsEndpoint<A = undefined>(
   options: ChannelsEndpointOptions<A> = {},
 ): { server: WebSocketServer<ChannelConnectionData<A>>; hub: ChannelHub<A>; ready: Promise<void> } {
-  const hub = new ChannelHub<A>(options);
+  const hub = new ChannelHub<A, ConnectionClient<A>>(options);
   const { authenticate } = options;
   const server = new WebSocketServer<ChannelConnectionData<A>>({
     ...options,
@@ -149,21 +146,29 @@ export function channelsEndpoint<A = undefined>(
         hub.connect(client, conn.data.identity.expiresAt);
       },
       message(conn, message) {
-        const client = conn.data.client;
+        const client = clientOf(conn);
         if (client === null) return;
         if (typeof message === 'string') hub.handleText(client, message);
         else hub.handleBinary(client);
       },
       close(conn) {
-        if (conn.data.client === null) return;
-        hub.disconnect(conn.data.client);
-        (conn.data.client as ConnectionClient<A>).wake();
+        const client = clientOf(conn);
+        if (client === null) return;
+        hub.disconnect(client);
+        client.wake();
       },
       drain(conn) {
-        (conn.data.client as ConnectionClient<A> | null)?.wake();
+        clientOf(conn)?.wake();
       },
     },
   });
-  const ready = hub.start({ broadcast: (channel, text) => server.publish(channel, text) });
+  const ready = hub.start({
+    broadcast(text, subscribers) {
+      const frame = server.topics.frame(text);
+      let reached = 0;
+      for (const client of subscribers) if (frame.sendTo(client.conn)) reached++;
+      return reached;
+    },
+  });
   return { server, hub, ready };
 }

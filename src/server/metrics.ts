@@ -1,4 +1,5 @@
 import type { ChannelMetrics } from '../channels/index.js';
+import { ChannelCloseCode } from '../wire/index.js';
 import type { ServerCounters } from '../node/server.js';
 
 type Labels = Record<string, string>;
@@ -61,9 +62,9 @@ export function channelMetrics(text: PrometheusText, m: ChannelMetrics, engineHe
       [{ outcome: 'recovered' }, m.recoveries.recovered],
       [{ outcome: 'not_recovered' }, m.recoveries.notRecovered],
     ])
-    .family('hotline_channel_abuse_closes_total', 'counter', 'Connections closed with 1008 for sustained abuse.', [[{}, m.abuseCloses]])
+    .family('hotline_channel_abuse_closes_total', 'counter', `Connections closed with ${ChannelCloseCode.PolicyViolation} for sustained abuse.`, [[{}, m.abuseCloses]])
     .family('hotline_channel_read_pauses_total', 'counter', 'Times a connection stopped being read while maxPendingRequests of its requests waited.', [[{}, m.readPauses]])
-    .family('hotline_channel_replay_slow_closes_total', 'counter', 'Connections closed with 1013: too slow to take their replay and the messages kept meanwhile.', [[{}, m.slowConsumerCloses]])
+    .family('hotline_channel_replay_slow_closes_total', 'counter', `Connections closed with ${ChannelCloseCode.TryAgainLater}: too slow to take their replay and the messages kept meanwhile.`, [[{}, m.slowConsumerCloses]])
     .family('hotline_channel_sessions', 'gauge', 'Open hotline.v1 sessions.', [[{}, m.sessions]])
     .family('hotline_channel_subscriptions', 'gauge', 'Channel subscriptions held.', [[{}, m.subscriptions]])
     .family('hotline_engine_healthy', 'gauge', '1 while the channel engine can serve.', [[{}, engineHealthy ? 1 : 0]]);

@@ -1,10 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULTS as HUB_DEFAULTS } from '../channels/hub.js';
+import { DEFAULTS as HUB_DEFAULTS } from '../channels/hub-options.js';
 import { DEFAULT_BACKPRESSURE_LIMIT } from '../node/connection-context.js';
 import { DEFAULT_CLOSE_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT } from '../node/timeouts.js';
 import { ARRIVAL_LIMITS, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_REQUESTS } from '../channels/intake.js';
-import * as memoryEngine from '../channels/memory-engine.js';
+import {
+  DEFAULT_HISTORY_SIZE,
+  DEFAULT_HISTORY_TTL,
+  DEFAULT_IDEMPOTENCY_WINDOW,
+  DEFAULT_MAX_CHANNELS,
+  DEFAULT_MAX_HISTORY_BYTES,
+} from '../channels/index.js';
 import { DEFAULT_INFLATE_RATE } from '../node/inflate-budget.js';
 import { DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT, DEFAULT_MESSAGE_TIMEOUT } from '../node/server.js';
 import { DEFAULT_MAX_HISTORY_ANSWER_BYTES, DEFAULT_WIRE_LIMITS } from '../wire/index.js';
@@ -68,11 +74,11 @@ test('without arguments: the defaults, which are the library constants', () => {
     maxJsonDepth: DEFAULT_WIRE_LIMITS.maxJsonDepth,
     abuseLimit: HUB_DEFAULTS.abuseLimit,
     abuseWindow: HUB_DEFAULTS.abuseWindow,
-    historySize: memoryEngine.DEFAULT_HISTORY_SIZE,
-    historyTtl: memoryEngine.DEFAULT_HISTORY_TTL,
-    maxHistoryBytes: memoryEngine.DEFAULT_MAX_HISTORY_BYTES,
-    maxChannels: memoryEngine.DEFAULT_MAX_CHANNELS,
-    idempotencyWindow: memoryEngine.DEFAULT_IDEMPOTENCY_WINDOW,
+    historySize: DEFAULT_HISTORY_SIZE,
+    historyTtl: DEFAULT_HISTORY_TTL,
+    maxHistoryBytes: DEFAULT_MAX_HISTORY_BYTES,
+    maxChannels: DEFAULT_MAX_CHANNELS,
+    idempotencyWindow: DEFAULT_IDEMPOTENCY_WINDOW,
   });
   assert.equal(DEFAULT_MAX_CONNECTIONS, 10_000);
 });

@@ -6,7 +6,7 @@
  *
  * Durations are milliseconds and sizes bytes, as everywhere in hotline.
  */
-import { DEFAULTS as HUB_DEFAULTS } from '../channels/hub.js';
+import { DEFAULTS as HUB_DEFAULTS } from '../channels/hub-options.js';
 import { ARRIVAL_LIMITS, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_REQUESTS } from '../channels/intake.js';
 import {
   DEFAULT_HISTORY_SIZE,
@@ -14,14 +14,14 @@ import {
   DEFAULT_IDEMPOTENCY_WINDOW,
   DEFAULT_MAX_CHANNELS,
   DEFAULT_MAX_HISTORY_BYTES,
-} from '../channels/memory-engine.js';
+} from '../channels/index.js';
 import { DEFAULT_INFLATE_RATE } from '../node/inflate-budget.js';
 import type { RateLimit } from '../channels/rate-limit.js';
 import { DEFAULT_BACKPRESSURE_LIMIT, type SlowConsumerPolicy } from '../node/connection-context.js';
 import { DEFAULT_CLOSE_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT } from '../node/timeouts.js';
 import { DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT, DEFAULT_MESSAGE_TIMEOUT } from '../node/server.js';
 import { parseOrigin } from '../protocol/origin.js';
-import { DEFAULT_MAX_HISTORY_ANSWER_BYTES, DEFAULT_WIRE_LIMITS } from '../wire/index.js';
+import { ChannelCloseCode, DEFAULT_MAX_HISTORY_ANSWER_BYTES, DEFAULT_WIRE_LIMITS } from '../wire/index.js';
 import { MIN_ADMIN_SECRET_LENGTH } from './admin.js';
 import type { LogLevel } from './log.js';
 import { DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT } from './serve.js';
@@ -285,7 +285,7 @@ export const SERVE_OPTIONS = {
     section: 'Channels (/ws)',
     kind: count(1),
     default: HUB_DEFAULTS.abuseLimit,
-    help: 'bad_request and rate_limited answers within --abuse-window before close 1008',
+    help: `bad_request and rate_limited answers within --abuse-window before close ${ChannelCloseCode.PolicyViolation}`,
   }),
   abuseWindow: option({ section: 'Channels (/ws)', kind: ms(1), default: HUB_DEFAULTS.abuseWindow, help: 'the window of --abuse-limit' }),
 

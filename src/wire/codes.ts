@@ -1,6 +1,30 @@
 /** The WebSocket subprotocol name of hotline's channel protocol, offered by clients and chosen by the server. */
 export const SUBPROTOCOL = 'hotline.v1';
 
+/**
+ * The close codes a hotline.v1 server ends a connection with, beyond the WebSocket
+ * protocol's own (RFC 6455 names where the code is registered). Clients tell a drop to
+ * recover from (1012, 1013) from a refusal not to retry as it is (1008, 4401).
+ */
+export const ChannelCloseCode = {
+  /** Sustained abuse: too many bad or rate-limited requests. */
+  PolicyViolation: 1008,
+  /** A channel's stream could not be re-read after an engine outage: subscribe afresh. */
+  ServiceRestart: 1012,
+  /** Too slow for a channel's messages: reconnect and recover what was missed. */
+  TryAgainLater: 1013,
+  /**
+   * The credentials expired and were not refreshed within the grace period. hotline's own
+   * codes are from the 4000–4999 range RFC 6455 §7.4.2 leaves to applications and mirror
+   * HTTP statuses; the SDK treats them as final (it does not reconnect).
+   */
+  Unauthorized: 4401,
+  /** Authenticated, but not allowed: an application's refusal (the SDK does not reconnect). */
+  Forbidden: 4403,
+} as const;
+
+export type ChannelCloseCode = (typeof ChannelCloseCode)[keyof typeof ChannelCloseCode];
+
 /** The `code` of an `err` message: why a request failed. */
 export const ErrorCode = {
   /** The request is not valid JSON, not an object, has a bad field or an unknown op. */

@@ -2,7 +2,7 @@
  * The hotline.v1 channel protocol: its messages, their validation and their encoding,
  * shared by the server and the SDK. Imports nothing, so it runs in browsers as it is.
  */
-export { SUBPROTOCOL, ErrorCode, isErrorCode } from './codes.js';
+export { SUBPROTOCOL, ChannelCloseCode, ErrorCode, isErrorCode } from './codes.js';
 export {
   REQUEST_OPS,
   type ChannelMessage,

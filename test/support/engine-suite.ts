@@ -324,11 +324,11 @@ export function engineSuite(name: string, make: (options: EngineSuiteOptions) =>
           await engine.subscribe(ch);
           const first = await engine.publish(ch, '"once"', { key: 'k-1' });
           const again = await engine.publish(ch, '"once"', { key: 'k-1' });
-          assert.deepEqual(first, { epoch: first.epoch, offset: 1, duplicate: false });
-          assert.deepEqual(again, { epoch: first.epoch, offset: 1, duplicate: true });
+          assert.deepEqual(first, { epoch: first.epoch, offset: 1, duplicate: false, subscribers: 0 });
+          assert.deepEqual(again, { epoch: first.epoch, offset: 1, duplicate: true, subscribers: 0 });
           // The key with other data is a misused key, not a repeat: refused, nothing published.
           const third = await engine.publish(ch, '"other"', { key: 'k-1' });
-          assert.deepEqual(third, { epoch: first.epoch, offset: 1, duplicate: true, conflict: true });
+          assert.deepEqual(third, { epoch: first.epoch, offset: 1, duplicate: true, conflict: true, subscribers: 0 });
           const next = await engine.publish(ch, '"next"', { key: 'k-2' });
           assert.equal(next.offset, 2, 'a duplicate takes no offset');
           const plain = await engine.publish(ch, '"plain"');
@@ -379,7 +379,7 @@ export function engineSuite(name: string, make: (options: EngineSuiteOptions) =>
             ],
           );
           // The victim's retry is still recognised, and a reuse with other data is not a repeat.
-          assert.deepEqual(await engine.publish(ch, '"mine"', { key: 'k', publisher: 'u:victim' }), { epoch: victim.epoch, offset: 1, duplicate: true });
+          assert.deepEqual(await engine.publish(ch, '"mine"', { key: 'k', publisher: 'u:victim' }), { epoch: victim.epoch, offset: 1, duplicate: true, subscribers: 0 });
           assert.equal((await engine.publish(ch, '"changed"', { key: 'k', publisher: 'u:victim' })).conflict, true);
           // A publisher whose name looks like another's scope prefix does not reach it.
           assert.equal((await engine.publish(ch, '"x"', { key: 'k', publisher: 'u' })).duplicate, false);
@@ -589,15 +589,17 @@ export function engineSuite(name: string, make: (options: EngineSuiteOptions) =>
     });
 
     describe('subscriber counts', () => {
-      test('subscriberCount reports what setLocalSubscriberCount said', () =>
+      test('a publish counts the subscribers setLocalSubscriberCount reported; a repeated key counts none', () =>
         withEngine(async (engine) => {
           const ch = channelName('count');
-          assert.equal(await engine.subscriberCount(ch), 0);
+          assert.equal((await engine.publish(ch, '"none yet"')).subscribers, 0);
           // Engines spanning nodes may apply the count asynchronously.
           const counted = async (n: number): Promise<void> => {
             const deadline = Date.now() + 3_000;
-            while ((await engine.subscriberCount(ch)) !== n) {
-              if (Date.now() > deadline) assert.equal(await engine.subscriberCount(ch), n);
+            for (;;) {
+              const { subscribers } = await engine.publish(ch, '"probe"');
+              if (subscribers === n) return;
+              if (Date.now() > deadline) assert.equal(subscribers, n);
               await new Promise((resolve) => setTimeout(resolve, 2));
             }
           };
@@ -605,9 +607,13 @@ export function engineSuite(name: string, make: (options: EngineSuiteOptions) =>
           await counted(3);
           engine.setLocalSubscriberCount(ch, 1);
           await counted(1);
+          const keyed = await engine.publish(ch, '"once"', { key: 'k' });
+          assert.deepEqual([keyed.duplicate, keyed.subscribers], [false, 1]);
+          const repeat = await engine.publish(ch, '"once"', { key: 'k' });
+          assert.deepEqual([repeat.duplicate, repeat.subscribers], [true, 0], 'a repeat is delivered to no one');
           engine.setLocalSubscriberCount(ch, 0);
           await counted(0);
-          assert.equal(await engine.subscriberCount(channelName('count-other')), 0);
+          assert.equal((await engine.publish(channelName('count-other'), '1')).subscribers, 0);
         }));
     });
 

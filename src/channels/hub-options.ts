@@ -1,0 +1,168 @@
+import { DEFAULT_HISTORY_LIMIT, type Json, type Member, type StandardSchemaV1, type WireLimits } from '../wire/index.js';
+import type { Broker, PresenceManager } from './engine.js';
+import type { RateLimit } from './rate-limit.js';
+
+/** One connection as the hub sees it; the server layer adapts its WebSocket connections. */
+export interface ChannelClient<A = unknown> {
+  /** Unique across every node sharing the engine. */
+  readonly id: string;
+  /** What the connection's authentication decided (at upgrade). */
+  readonly auth: A;
+  /** The presence member; without one the connection does not appear in presence. */
+  readonly member: Member | undefined;
+  /** Who the upgrade authenticated (see {@link ChannelIdentity.user}). */
+  readonly user?: string;
+  /**
+   * Sends one JSON text frame of live traffic (a presence event): past the connection's
+   * backpressure limit its slow-consumer policy applies, which on /ws closes it with 1013.
+   */
+  send(text: string): void;
+  /**
+   * Sends one JSON text frame that backpressure never drops: answers and replays. The hub
+   * bounds them itself, waiting for {@link drained} while {@link bufferedAmount} is high.
+   */
+  sendReliable(text: string): void;
+  /** Bytes queued for the connection and not yet written. */
+  readonly bufferedAmount: number;
+  /** Buffered bytes past which live traffic meets the slow-consumer policy. */
+  readonly backpressureLimit: number;
+  /** Settles once the connection wrote out what it had buffered, or closed. */
+  drained(): Promise<void>;
+  close(code: number, reason: string): void;
+  /**
+   * Stops reading the connection's requests (frames already read may still arrive), and
+   * starts again. Without them, requests past `maxPendingRequests` are refused instead.
+   */
+  pause?(): void;
+  resume?(): void;
+}
+
+/**
+ * Writes one channel message to the live subscribers the hub keeps for it, as live traffic
+ * (the slow-consumer policy applies): encoded, and compressed, once for all of them.
+ * Returns how many it reached.
+ */
+export interface Broadcaster<C> {
+  broadcast(text: string, subscribers: ReadonlySet<C>): number;
+}
+
+/** What hooks and rpc handlers are told about the request. */
+export interface RequestContext<A = unknown> {
+  client: ChannelClient<A>;
+  /** The connection's identity now: from the upgrade, or from its latest `auth` request. */
+  auth: A;
+}
+
+/** Who a connection is: what hooks see, its presence member, and when that stops being true. */
+export interface ChannelIdentity<A> {
+  auth: A;
+  member?: Member;
+  /**
+   * Who this is, stable across tokens (a user id): idempotency keys are scoped to it, so a
+   * retry after a reconnect or a token refresh is still recognised. Without it, keys are
+   * scoped to the SDK's random `sender` id, or to the connection.
+   */
+  user?: string;
+  /** Ms since the epoch; after it, requests are refused until the client re-authenticates. */
+  expiresAt?: number;
+}
+
+/** A hook's answer: true allows; false answers `forbidden`; a thrown ChannelError answers its code. */
+export type Permission = boolean | Promise<boolean>;
+
+export interface ChannelRules {
+  /** Validates (and may transform) published data: invalid data is answered `bad_request` and never delivered. */
+  schema?: StandardSchemaV1;
+}
+
+export interface RpcMethod<A = unknown> {
+  schema?: StandardSchemaV1;
+  handler(params: unknown, context: RequestContext<A>): Json | undefined | Promise<Json | undefined>;
+}
+
+export interface ChannelHubOptions<A = unknown> {
+  /**
+   * Where messages go between connections and nodes (default: a {@link MemoryEngine} with
+   * its defaults). An engine that is also a presence manager (the memory and Redis
+   * engines) serves presence too, unless `presence` is given.
+   */
+  engine?: Broker;
+  /** Who is in each channel, when the engine does not keep it (or another should). */
+  presence?: PresenceManager;
+  /** Field limits of requests (channel name length, …). */
+  limits?: Partial<WireLimits>;
+  /** Largest published data, as JSON text (bytes of UTF-16 code units; default 65536). */
+  maxDataLength?: number;
+  /** Subscriptions one connection may hold (default 1000). */
+  maxSubscriptions?: number;
+  /** Publishes per second per connection (default 50/s, burst 100). */
+  publishRate?: RateLimit;
+  /** Subscribes per second per connection (default 100/s, burst 1000: a reconnecting client resubscribes everything at once). */
+  subscribeRate?: RateLimit;
+  /** Rpc calls per second per connection (default 50/s, burst 100). */
+  rpcRate?: RateLimit;
+  /** History requests per second per connection (default 20/s, burst 100). */
+  historyRate?: RateLimit;
+  /** Presence requests per second per connection (default 20/s, burst 100). */
+  presenceRate?: RateLimit;
+  /** Unsubscribes per second per connection (default 100/s, burst 1000, as subscribes). */
+  unsubscribeRate?: RateLimit;
+  /** Pings per second per connection (default 10/s, burst 50). */
+  pingRate?: RateLimit;
+  /** `auth` requests per second per connection (default 1/s, burst 10): each one runs `authenticateToken`. */
+  authRate?: RateLimit;
+  /**
+   * Requests of one connection read but not yet answered (default 256). Past it the hub
+   * stops reading the connection until half of them are answered; requests that were
+   * already read meanwhile still wait their turn, so a burst (a reconnect resubscribing
+   * everything) is never refused. A client that cannot pause is answered `rate_limited`.
+   */
+  maxPendingRequests?: number;
+  /** The same bound on the requests' total text (UTF-16 code units, default 1 MiB). */
+  maxPendingBytes?: number;
+  /**
+   * Sustained abuse: this many `bad_request`/`rate_limited` answers within `abuseWindow`
+   * ms close the connection with 1008 (default 100 within 10000 ms).
+   */
+  abuseLimit?: number;
+  abuseWindow?: number;
+  /** Newest messages a `history` without `limit` returns (default 50). */
+  defaultHistoryLimit?: number;
+  /**
+   * The largest `history` answer, in bytes of JSON text (default 512 KiB, under the 1 MiB
+   * clients accept by default): a longer one holds the newest messages that fit and says
+   * `more`, and the client asks for the rest with `before`.
+   */
+  maxHistoryAnswerBytes?: number;
+  /** Rules per channel: keys are names, or prefixes ending in `*` ("chat:*"); the longest match wins. */
+  channels?: Record<string, ChannelRules>;
+  rpc?: Record<string, RpcMethod<A> | RpcMethod<A>['handler']>;
+  /** May this connection subscribe (also asked for `history` and `presence`)? */
+  canSubscribe?(context: RequestContext<A>, channel: string): Permission;
+  /** May this connection publish this data here? */
+  canPublish?(context: RequestContext<A>, channel: string, data: unknown): Permission;
+  /**
+   * Checks the token of an `auth` request (sent by clients that cannot authenticate in the
+   * upgrade request, and to refresh expiring credentials): an identity, or a thrown
+   * ChannelError('unauthorized', …). When set, a connection whose upgrade gave no identity
+   * (auth undefined) must authenticate before anything but ping.
+   */
+  authenticateToken?(token: string, context: RequestContext<A>): ChannelIdentity<A> | Promise<ChannelIdentity<A>>;
+  /** How long past expiry a connection may stay without re-authenticating before it is closed with 4401 (ms, default 30000). */
+  authGrace?: number;
+  /** An error that is not the peer's fault (an rpc handler or hook threw); default: console.error. */
+  onError?(error: unknown, context: RequestContext<A>): void;
+  now?: () => number;
+}
+
+export const DEFAULTS = {
+  maxDataLength: 64 * 1024,
+  maxSubscriptions: 1000,
+  publishRate: { perSecond: 50, burst: 100 },
+  subscribeRate: { perSecond: 100, burst: 1000 },
+  rpcRate: { perSecond: 50, burst: 100 },
+  abuseLimit: 100,
+  abuseWindow: 10_000,
+  authGrace: 30_000,
+  defaultHistoryLimit: DEFAULT_HISTORY_LIMIT,
+};

@@ -1,0 +1,23 @@
+import { encodeOk, validateWith, type RpcRequest } from '../wire/index.js';
+import type { HubCore } from './core.js';
+import type { Session } from './session.js';
+
+/** An `rpc` request: the method's schema checks (and may transform) the params, then its handler answers. */
+export async function rpc<A>(core: HubCore<A>, session: Session<A>, request: RpcRequest): Promise<void> {
+  const { id, method } = request;
+  if (!session.take('rpc')) return session.fail(id, 'rate_limited', 'calling too fast');
+  const methods = core.options.rpc ?? {};
+  // Own properties only: "constructor" or "__proto__" name no method.
+  const entry = Object.hasOwn(methods, method) ? methods[method] : undefined;
+  if (entry === undefined) return session.fail(id, 'not_found', `no rpc method ${JSON.stringify(method)}`);
+  const { handler, schema } = typeof entry === 'function' ? { handler: entry, schema: undefined } : entry;
+  let params: unknown = request.params;
+  if (schema !== undefined) {
+    const checked = await validateWith(schema, params);
+    if (!checked.ok) return session.fail(id, 'bad_request', `invalid params for ${method}: ${checked.message}`);
+    params = checked.value;
+  }
+  const result = await handler(params, session.context);
+  if (session.closed) return;
+  session.reply(encodeOk(id, { result: result ?? null }));
+}

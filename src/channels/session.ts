@@ -1,0 +1,207 @@
+import { ChannelCloseCode, encodeErr, encodePong, type ClientRequest, type ErrorCode, type Member, type PingRequest } from '../wire/index.js';
+import { ChannelError } from './channel-error.js';
+import type { HubCore } from './core.js';
+import { EngineUnavailableError } from './engine.js';
+import { DEFAULTS, type ChannelClient, type ChannelHubOptions, type ChannelIdentity, type RequestContext } from './hub-options.js';
+import { RequestIntake, type IntakeOptions } from './intake.js';
+import { TokenBucket } from './rate-limit.js';
+import type { Subscription } from './subscription.js';
+
+/** A request the session queues (ping is answered at once). */
+export type QueuedRequest = Exclude<ClientRequest, PingRequest>;
+
+/** setTimeout's longest delay (2^31 − 1 ms, 24.8 days); a longer one fires at once. */
+const MAX_TIMER_DELAY = 2 ** 31 - 1;
+
+/**
+ * One connection's side of the hub: who it is and until when, its rate limits and strikes,
+ * its requests in flight and the order they run in, and its subscriptions. Requests other
+ * than rpc and ping run one after another, in the order they came; an rpc waits for those
+ * before it but not for those after it.
+ */
+export class Session<A> {
+  auth: A;
+  member: Member | undefined;
+  /** The authenticated user, which scopes idempotency keys. */
+  user: string | undefined;
+  closed = false;
+  readonly subscriptions = new Map<string, Subscription<A>>();
+  private authenticated: boolean;
+  private expiresAt: number | undefined = undefined;
+  private expiryTimer: ReturnType<typeof setTimeout> | null = null;
+  private queue: Promise<void> = Promise.resolve();
+  /** Arrival rate limits, and the requests read and not yet answered (ping aside). */
+  private readonly intake: RequestIntake;
+  private readonly buckets: Record<'pub' | 'sub' | 'rpc', TokenBucket>;
+  /** Times of recent bad or rate-limited requests. */
+  private readonly strikes: number[] = [];
+
+  constructor(
+    readonly client: ChannelClient<A>,
+    private readonly core: HubCore<A>,
+  ) {
+    const options = core.options;
+    const now = core.now();
+    this.auth = client.auth;
+    this.member = client.member;
+    this.user = client.user;
+    this.authenticated = options.authenticateToken === undefined || client.auth !== undefined;
+    this.intake = new RequestIntake(intakeOptions(options), now, client);
+    this.buckets = {
+      pub: new TokenBucket(options.publishRate ?? DEFAULTS.publishRate, now),
+      sub: new TokenBucket(options.subscribeRate ?? DEFAULTS.subscribeRate, now),
+      rpc: new TokenBucket(options.rpcRate ?? DEFAULTS.rpcRate, now),
+    };
+  }
+
+  get context(): RequestContext<A> {
+    return { client: this.client, auth: this.auth };
+  }
+
+  /** Takes one of the op's tokens: false when the connection does it too fast. */
+  take(op: 'pub' | 'sub' | 'rpc'): boolean {
+    return this.buckets[op].take(this.core.now());
+  }
+
+  /**
+   * A valid request: a ping is answered at once, the rest wait their turn. An op limited on
+   * arrival that comes too fast, or one past the bound of requests in flight of a client
+   * that cannot pause, is refused without being queued.
+   */
+  receive(request: ClientRequest, size: number, execute: (request: QueuedRequest) => Promise<void>): void {
+    const tooFast = this.intake.refusal(request.op, this.core.now());
+    if (tooFast !== null) return this.fail(request.id, 'rate_limited', tooFast);
+    if (request.op === 'ping') return this.client.sendReliable(encodePong(request.id));
+    const admitted = this.intake.admit(size);
+    if (admitted === 'paused') this.core.metrics.readPauses++;
+    if (admitted === 'refused') return this.fail(request.id, 'rate_limited', this.intake.boundMessage);
+    const done = (): void => this.intake.release(size, !this.closed);
+    if (request.op === 'rpc') {
+      const before = this.queue;
+      void this.run(request.id, async () => {
+        await before;
+        if (this.refused(request.id)) return;
+        return execute(request);
+      }).then(done, done);
+      return;
+    }
+    // Checked in turn, not on arrival: an auth queued before the request may have settled it.
+    const checked = request.op !== 'auth';
+    this.queue = this.queue
+      .then(() => this.run(request.id, () => (checked && this.refused(request.id) ? Promise.resolve() : execute(request))))
+      .then(done, done);
+  }
+
+  /** Why this connection may not make requests now, or null. */
+  refusal(): string | null {
+    if (!this.authenticated) return 'authenticate first: send {"op":"auth","token":…}';
+    if (this.expiresAt !== undefined && this.core.now() >= this.expiresAt) {
+      return 'credentials expired: send a fresh token with {"op":"auth","token":…}';
+    }
+    return null;
+  }
+
+  /** Answers `unauthorized` (and true) when the connection may not make requests now. */
+  refused(id: number): boolean {
+    const refusal = this.refusal();
+    if (refusal !== null) this.fail(id, 'unauthorized', refusal);
+    return refusal !== null;
+  }
+
+  /** The identity an `auth` request proved (its member is replaced by the presence part). */
+  identify(identity: ChannelIdentity<A>): void {
+    this.auth = identity.auth;
+    this.user = identity.user;
+    this.authenticated = true;
+    this.setExpiry(identity.expiresAt);
+  }
+
+  /** When the credentials stop being valid (undefined: never). */
+  setExpiry(expiresAt: number | undefined): void {
+    this.expiresAt = expiresAt;
+    this.armExpiry();
+  }
+
+  /** Answers are never dropped: they are bounded by the request rate, and large ones are paced. */
+  reply(text: string): void {
+    if (!this.closed) this.client.sendReliable(text);
+  }
+
+  /** An `err` answer; `bad_request` and `rate_limited` are strikes, and `abuseLimit` of them close with 1008. */
+  fail(id: number | undefined, code: ErrorCode, message: string): void {
+    const { metrics, options } = this.core;
+    metrics.errors[code]++;
+    this.reply(encodeErr(id, code, message));
+    if (code !== 'bad_request' && code !== 'rate_limited') return;
+    const now = this.core.now();
+    const window = options.abuseWindow ?? DEFAULTS.abuseWindow;
+    this.strikes.push(now);
+    while (this.strikes.length > 0 && this.strikes[0]! <= now - window) this.strikes.shift();
+    if (this.strikes.length >= (options.abuseLimit ?? DEFAULTS.abuseLimit) && !this.closed) {
+      metrics.abuseCloses++;
+      this.close(ChannelCloseCode.PolicyViolation, 'too many bad or rate-limited requests');
+    }
+  }
+
+  /** Closes the connection from the hub's side; its subscriptions and presence go at once. */
+  close(code: ChannelCloseCode, reason: string): void {
+    this.client.close(code, reason);
+    this.core.disconnect(this.client);
+  }
+
+  /** The connection is gone: nothing more is sent, and the expiry timer stops. */
+  end(): void {
+    this.closed = true;
+    if (this.expiryTimer !== null) clearTimeout(this.expiryTimer);
+    this.expiryTimer = null;
+  }
+
+  /** Runs a request; a thrown ChannelError answers its code, anything else `internal`. */
+  private async run(id: number, work: () => Promise<void>): Promise<void> {
+    try {
+      await work();
+    } catch (error) {
+      if (this.closed) return;
+      if (error instanceof ChannelError) {
+        this.fail(id, error.code, error.message);
+      } else if (error instanceof EngineUnavailableError) {
+        // Never a silent drop: the request was not carried out, and the client is told.
+        this.fail(id, 'internal', `unavailable: ${error.message}`);
+      } else {
+        this.core.report(error, this.context);
+        this.fail(id, 'internal', 'internal error');
+      }
+    }
+  }
+
+  /**
+   * At expiresAt the subscriptions end (nothing more is delivered to the old identity); a
+   * grace period later, a connection that has not re-authenticated is closed with 4401.
+   * A deadline past setTimeout's range is reached in steps.
+   */
+  private armExpiry(): void {
+    if (this.expiryTimer !== null) clearTimeout(this.expiryTimer);
+    this.expiryTimer = null;
+    const expiresAt = this.expiresAt;
+    if (expiresAt === undefined || this.closed) return;
+    const now = this.core.now();
+    const closeAt = expiresAt + (this.core.options.authGrace ?? DEFAULTS.authGrace);
+    if (now >= closeAt) return this.close(ChannelCloseCode.Unauthorized, 'credentials expired');
+    if (now >= expiresAt) {
+      for (const channel of [...this.subscriptions.keys()]) {
+        this.core.endSubscription(this, channel, 'unauthorized', 'credentials expired: authenticate again, then subscribe');
+      }
+    }
+    const next = now < expiresAt ? expiresAt : closeAt;
+    this.expiryTimer = setTimeout(() => this.armExpiry(), Math.min(next - now, MAX_TIMER_DELAY));
+    (this.expiryTimer as { unref?: () => void }).unref?.();
+  }
+}
+
+function intakeOptions<A>(o: ChannelHubOptions<A>): IntakeOptions {
+  return {
+    rates: { history: o.historyRate, presence: o.presenceRate, unsub: o.unsubscribeRate, ping: o.pingRate, auth: o.authRate },
+    maxPendingRequests: o.maxPendingRequests,
+    maxPendingBytes: o.maxPendingBytes,
+  };
+}

@@ -1,0 +1,59 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Where things live in Redis. Everything of a channel sits under one hash tag, `{channel}`,
+ * so that it falls in one cluster slot and one script may touch it all: its meta hash
+ * (epoch, offset), its stream of messages, its idempotency keys and its presence hash; its
+ * pub/sub channel is the tag itself. The nodes' liveness and counts share the tag `{live}`.
+ */
+export class RedisKeys {
+  constructor(private readonly prefix: string) {
+    if (/[{}]/.test(prefix)) throw new RangeError('RedisEngine: the key prefix may not contain braces');
+  }
+
+  /** A key of the channel: `meta`, `log`, `presence`, or an idempotency key's {@link idempotencyKey}. */
+  key(channel: string, suffix: string): string {
+    return `${this.prefix}{${tagged(channel)}}:${suffix}`;
+  }
+
+  pubsubName(channel: string): string {
+    return `${this.prefix}{${tagged(channel)}}`;
+  }
+
+  /** The channel a pub/sub name stands for, or null for a name that is not one of ours. */
+  channelOfPubsubName(name: string): string | null {
+    const open = this.prefix.length;
+    if (!name.startsWith(this.prefix) || name.charCodeAt(open) !== 123 /* { */ || !name.endsWith('}')) return null;
+    const inner = name.slice(open + 1, -1);
+    return inner.includes('%') ? inner.replace(/%([0-9a-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))) : inner;
+  }
+
+  /** The sorted set of live nodes, scored by when each stops being live. */
+  nodes(): string {
+    return `${this.prefix}nodes:{live}`;
+  }
+
+  /** The prefix of the nodes' count hashes (a node's id follows it). */
+  nodePrefix(): string {
+    return `${this.prefix}nodes:{live}:`;
+  }
+
+  /** A node's hash of subscriber counts, by channel. */
+  node(nodeId: string): string {
+    return this.nodePrefix() + nodeId;
+  }
+}
+
+/** The key (under the channel) of an idempotency key: scoped to its publisher, hashed to a bounded length. */
+export function idempotencyKey(key: string, publisher: string | undefined): string {
+  return publisher === undefined ? `key:${key}` : `pkey:${sha1(`${publisher.length}:${publisher}:${key}`)}`;
+}
+
+export function sha1(text: string): string {
+  return createHash('sha1').update(text).digest('base64url');
+}
+
+/** A channel name as it appears inside a key's hash tag: without braces (escaped, reversibly). */
+function tagged(channel: string): string {
+  return /[{}%]/.test(channel) ? channel.replace(/[{}%]/g, (c) => `%${c.charCodeAt(0).toString(16)}`) : channel;
+}

@@ -1,0 +1,106 @@
+import type { PresenceManager } from '../channels/index.js';
+import type { Member } from '../wire/index.js';
+import type { RedisKeys } from './keys.js';
+import type { RedisLink } from './link.js';
+import { JOIN, LEAVE, MEMBERS, SWEEP } from './scripts.js';
+
+/**
+ * Presence in Redis: a hash per channel of client id -> `<node>,<expiry>,<member JSON>`.
+ * This node keeps its own members too and refreshes their expiry with each heartbeat, so
+ * that a node that stops is forgotten: a live node's sweep finds its expired members and
+ * announces their leaves. Joins and leaves are announced on the channel's pub/sub.
+ */
+export class RedisPresence implements PresenceManager {
+  /** This node's members: channel -> client -> member JSON. */
+  private readonly local = new Map<string, Map<string, string>>();
+
+  constructor(
+    private readonly nodeId: string,
+    private readonly link: RedisLink,
+    private readonly keys: RedisKeys,
+    private readonly nodeTtl: number,
+    private readonly now: () => number,
+  ) {}
+
+  async join(channel: string, client: string, member: Member): Promise<void> {
+    let members = this.local.get(channel);
+    if (members === undefined) {
+      members = new Map();
+      this.local.set(channel, members);
+    }
+    // Kept here first: if Redis cannot be reached now, the heartbeat adds it when it is back.
+    const json = JSON.stringify(member);
+    members.set(client, json);
+    await this.link.run(JOIN, [this.keys.key(channel, 'presence')], [this.keys.pubsubName(channel), String(this.keyTtl()), client, this.value(json)]);
+  }
+
+  async leave(channel: string, client: string): Promise<void> {
+    const members = this.local.get(channel);
+    if (members !== undefined) {
+      members.delete(client);
+      if (members.size === 0) this.local.delete(channel);
+    }
+    await this.announceLeave(channel, client);
+  }
+
+  async members(channel: string): Promise<Member[]> {
+    const reply = (await this.link.run(MEMBERS, [this.keys.key(channel, 'presence')], [String(this.now())])) as string[];
+    return reply.map((json) => JSON.parse(json) as Member);
+  }
+
+  /** Refreshes the expiry of this node's members; ones Redis lost are added (and announced) again. */
+  async refresh(): Promise<void> {
+    await Promise.all(
+      [...this.local].map(([channel, members]) => {
+        const args = [this.keys.pubsubName(channel), String(this.keyTtl())];
+        for (const [client, json] of members) args.push(client, this.value(json));
+        return this.link.run(JOIN, [this.keys.key(channel, 'presence')], args);
+      }),
+    );
+  }
+
+  /**
+   * Removes the expired members of `channels` (a stopped node's), announcing their leaves,
+   * and keeps the channels' meta alive for `channelExpiry` (the subscribed channels: their
+   * epoch must outlive idle spells while anyone listens).
+   */
+  async sweep(channels: Iterable<string>, now: number, channelExpiry: number): Promise<void> {
+    await Promise.all(
+      [...channels].map((channel) =>
+        this.link.run(SWEEP, [this.keys.key(channel, 'meta'), this.keys.key(channel, 'presence')], [String(now), this.keys.pubsubName(channel), String(channelExpiry)]),
+      ),
+    );
+  }
+
+  /** Leaves with every member of this node (a clean shutdown), and forgets them. */
+  goodbyes(): Array<Promise<unknown>> {
+    const leaves: Array<Promise<unknown>> = [];
+    for (const [channel, members] of this.local) {
+      for (const client of members.keys()) leaves.push(this.announceLeave(channel, client));
+    }
+    this.local.clear();
+    return leaves;
+  }
+
+  clear(): void {
+    this.local.clear();
+  }
+
+  private announceLeave(channel: string, client: string): Promise<unknown> {
+    return this.link.run(LEAVE, [this.keys.key(channel, 'presence')], [this.keys.pubsubName(channel), client]);
+  }
+
+  /**
+   * The presence hash outlives its members' expiry by a node TTL, so that a live node's
+   * sweep finds the expired members and announces their leaves; it vanishes by itself
+   * only when no node is left to refresh or sweep it.
+   */
+  private keyTtl(): number {
+    return 2 * this.nodeTtl;
+  }
+
+  /** A presence hash value: `<node>,<expiry>,<member JSON>`. */
+  private value(json: string): string {
+    return `${this.nodeId},${this.now() + this.nodeTtl},${json}`;
+  }
+}
