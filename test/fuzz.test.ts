@@ -1,4 +1,4 @@
-// The fuzz targets of scripts/fuzz.ts, seeded and short (~2 s each), inside `npm test`:
+// The fuzz targets of scripts/fuzz/targets/, seeded and short (~2 s each), inside `npm test`:
 // random and mutated frames, heads, extension headers and hotline.v1 requests must raise
 // only the documented typed errors, keep every invariant (the RFC close code on each
 // failure, the same outcome however the bytes are split, …), stay within a per-input time
@@ -8,19 +8,14 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ProtocolErrorCode } from '../src/protocol/index.js';
-import {
-  CLOSE_CODE_SAMPLES,
-  decodeInput,
-  evaluate,
-  formatFinding,
-  PUBLIC_TARGETS,
-  RFC_CLOSE_CODES,
-  runCloseCodeSample,
-  runInWorker,
-  runTarget,
-  TARGETS,
-  type Target,
-} from '../scripts/fuzz.js';
+import { decodeInput, type Target } from '../scripts/fuzz/driver/input.js';
+import { formatFinding } from '../scripts/fuzz/driver/report.js';
+import { evaluate } from '../scripts/fuzz/driver/evaluate.js';
+import { runTarget } from '../scripts/fuzz/driver/run.js';
+import { runInWorker } from '../scripts/fuzz/driver/worker.js';
+import { CLOSE_CODE_SAMPLES, runCloseCodeSample } from '../scripts/fuzz/shared/close-code-samples.js';
+import { RFC_CLOSE_CODES } from '../scripts/fuzz/shared/frame-oracle.js';
+import { PUBLIC_TARGETS, TARGETS } from '../scripts/fuzz/targets/index.js';
 
 /** Fixed seeds: a failure here reproduces with `npm run fuzz -- --target NAME --seed SEED`. */
 const SEEDS: Readonly<Record<string, number>> = {
