@@ -1,5 +1,6 @@
 // The fuzz targets of scripts/fuzz/targets/, seeded and short (~2 s each), inside `npm test`:
-// random and mutated frames, heads, extension headers and hotline.v1 requests must raise
+// random and mutated frames (also in many tiny fragments, dribbled, and compressed to
+// inflate big), heads, extension headers and hotline.v1 requests must raise
 // only the documented typed errors, keep every invariant (the RFC close code on each
 // failure, the same outcome however the bytes are split, …), stay within a per-input time
 // budget and keep the heap flat. The harness itself is tested too: planted exceptions,
@@ -27,6 +28,9 @@ const SEEDS: Readonly<Record<string, number>> = {
   'http-response': 7231,
   extensions: 9110,
   'parse-request': 1001,
+  fragments: 6455_1,
+  dribble: 6455_2,
+  inflate: 7692_1,
 };
 
 const MS = 2_000;
@@ -117,6 +121,18 @@ describe('the harness finds what it claims to find', { timeout: 180_000 }, () =>
     assert.deepEqual({ data: small.data.toString('hex'), splits: small.splits }, { data: 'dead', splits: [] });
     assert.equal(evaluate(target('selftest-exception'), small)?.key, finding?.key);
     assert.match(formatFinding(finding!), /seed=3 iteration=\d+[\s\S]*replay: npm run fuzz -- --target selftest-exception --replay 00000000dead/);
+  });
+
+  test('a message assembled from fragments that pins the reads they came in (a planted bug)', async () => {
+    const report = await runTarget(target('selftest-fragments'), { seed: 3, ms: 3_000, minimizeMs: 1_000 });
+    assert.ok(report.findings.length >= 1, `no finding in ${report.executions} executions`);
+    assert.equal(report.findings[0]?.key, 'assembly-memory');
+    assert.match(report.findings[0]?.message ?? '', /bytes of a fragmented message held \d+ bytes after GC/);
+  });
+
+  test('a finding made in a worker reaches the report (and so the exit status)', async () => {
+    const report = await runInWorker('selftest-exception', { seed: 3, ms: 1_000, minimizeMs: 2_000 });
+    assert.deepEqual(report.findings.map((f) => f.kind), ['exception']);
   });
 
   test('a slow input', async () => {

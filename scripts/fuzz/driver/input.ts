@@ -54,10 +54,15 @@ export function hexPreview(data: Buffer, max = 256): string {
   return data.length > max ? `${hex}… (${data.length} bytes)` : hex;
 }
 
+/** The split points, the first 32 of them when there are more (the reproducer has them all). */
+function splitPreview(splits: readonly number[]): string {
+  return splits.length > 32 ? `${splits.slice(0, 32).join(', ')}, … (${splits.length} splits)` : splits.join(', ');
+}
+
 export function describeInput(target: Target, input: FuzzInput, maxBytes = 256): string {
   return (
     `variant ${input.variant} (${target.describeVariant(input.variant)}), ` +
-    `split at [${input.splits.join(', ')}], ${input.data.length} bytes: ${hexPreview(input.data, maxBytes)}`
+    `split at [${splitPreview(input.splits)}], ${input.data.length} bytes: ${hexPreview(input.data, maxBytes)}`
   );
 }
 

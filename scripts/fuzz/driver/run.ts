@@ -1,9 +1,8 @@
 // Running one target in this thread: the loop (generate, evaluate, minimize what it finds,
 // time each input, measure the heap after warm-up and at the end) and its report.
 import { performance } from 'node:perf_hooks';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { evaluate } from './evaluate.js';
+import { gc, heapNow } from './heap.js';
 import { describeInput, encodeInput, type Target } from './input.js';
 import { minimize } from './minimize.js';
 import { collectOutcomes } from './outcomes.js';
@@ -57,25 +56,6 @@ export interface RunOptions {
   /** Called before every execution (the worker's heartbeat). */
   onExecute?(iteration: number, minimizing: boolean): void;
   onFinding?(finding: Finding): void;
-}
-
-let collect: (() => void) | null = null;
-function gc(): void {
-  if (collect === null) {
-    const exposed = (globalThis as { gc?: () => void }).gc;
-    if (exposed !== undefined) collect = exposed;
-    else {
-      setFlagsFromString('--expose-gc');
-      collect = runInNewContext('gc') as () => void;
-    }
-  }
-  collect();
-  collect();
-}
-
-function heapNow(): number {
-  const m = process.memoryUsage();
-  return m.heapUsed + m.arrayBuffers;
 }
 
 function kindOf(key: string): FindingKind {

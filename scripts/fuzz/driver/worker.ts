@@ -104,7 +104,7 @@ export function runInWorker(targetName: string, options: WorkerRunOptions): Prom
       if (message.type === 'finding') {
         findings.push(message.finding);
         onFinding?.(message.finding);
-      } else settle(message.report);
+      } else settle({ ...message.report, findings });
     });
     worker.on('error', (error: Error) => {
       const finding: Finding = {

@@ -4,6 +4,7 @@ import { Buffer } from 'node:buffer';
 import { WebSocketProtocol, type ProtocolError, type ProtocolErrorCode, type Role } from '../../../src/protocol/index.js';
 import { ZlibDeflateCodec } from '../../../src/node/deflate.js';
 import { concatBuffers, type Problem } from '../driver/input.js';
+import { finalBlock } from './frame-corpus.js';
 import { runFrames } from './frame-oracle.js';
 import { closeBody, encodeSpec, parseSent, type FrameSpec, type FrameVariant } from './frames.js';
 
@@ -13,6 +14,8 @@ export const CLOSE_CODE_SAMPLES: ReadonlyArray<{ code: ProtocolErrorCode; role: 
   const client = (f: Partial<FrameSpec> & { opcode: number }): FrameSpec => ({ fin: true, rsv: 0, payload: Buffer.alloc(0), mask: m, ...f });
   const enc = (...frames: FrameSpec[]): string => concatBuffers(frames.map(encodeSpec)).toString('hex');
   const garbage = Buffer.from([0xde, 0xad, 0xbe, 0xef, 0x00, 0x11, 0x22, 0x33]); // not deflate data
+  // A stored block (BFINAL 0, BTYPE 00) announcing 16 bytes, of which 4 arrive.
+  const storedBlockCut = Buffer.from([0x00, 0x10, 0x00, 0xef, 0xff, 0x61, 0x62, 0x63, 0x64]);
   return [
     { code: 'RESERVED_BITS', role: 'server', deflate: false, hex: enc(client({ opcode: 1, rsv: 2, payload: Buffer.from('x') })) },
     { code: 'RESERVED_BITS', role: 'server', deflate: true, hex: enc(client({ opcode: 9, rsv: 4 })) },
@@ -31,6 +34,9 @@ export const CLOSE_CODE_SAMPLES: ReadonlyArray<{ code: ProtocolErrorCode; role: 
     { code: 'INVALID_UTF8', role: 'server', deflate: false, hex: enc(client({ opcode: 1, payload: Buffer.from([0x61, 0xff]) })) },
     { code: 'INVALID_UTF8', role: 'server', deflate: false, hex: enc(client({ opcode: 8, payload: closeBody(1000, Buffer.from([0xc0])) })) },
     { code: 'INVALID_COMPRESSED_DATA', role: 'server', deflate: true, hex: enc(client({ opcode: 2, rsv: 4, payload: garbage })) },
+    // RFC 7692 §7.2.2: data after the final block; a stream cut inside a (stored) block.
+    { code: 'INVALID_COMPRESSED_DATA', role: 'server', deflate: true, hex: enc(client({ opcode: 1, rsv: 4, payload: Buffer.concat([finalBlock('done'), Buffer.from('xy')]) })) },
+    { code: 'INVALID_COMPRESSED_DATA', role: 'server', deflate: true, hex: enc(client({ opcode: 2, rsv: 4, payload: storedBlockCut })) },
     { code: 'INVALID_CLOSE_PAYLOAD', role: 'server', deflate: false, hex: enc(client({ opcode: 8, payload: Buffer.from([3]) })) },
     { code: 'INVALID_CLOSE_CODE', role: 'server', deflate: false, hex: enc(client({ opcode: 8, payload: closeBody(1005) })) },
   ];

@@ -2,6 +2,7 @@
 // the fuzzed side's peer, compressed by a peer codec when permessage-deflate is on.
 import { Buffer } from 'node:buffer';
 import type { Role } from '../../../src/protocol/index.js';
+import { constants as zlib, deflateRawSync } from 'node:zlib';
 import { ZlibDeflateCodec } from '../../../src/node/deflate.js';
 import { Rng } from '../driver/rng.js';
 import { closeBody, type FrameSpec, type FrameVariant } from './frames.js';
@@ -76,10 +77,25 @@ export function buildFrameCorpus(role: Role, variant: FrameVariant, index: numbe
         const [first, second] = text('a ping between the fragments of a compressed message', 2, true);
         return [first as FrameSpec, control(0x9, Buffer.from('p')), second as FrameSpec];
       },
+      // Deflate streams that end wrongly (1007): data after a final block of the message's
+      // own, and a message cut inside a block; then one whose final block is followed only
+      // by the empty stored block's header bits RFC 7692 §7.2.3.4 allows.
+      () => [{ fin: true, rsv: 4, opcode: 1, payload: Buffer.concat([finalBlock('complete stream, then more'), Buffer.from('more')]), mask: mask() }],
+      () => [{ fin: true, rsv: 4, opcode: 1, payload: Buffer.concat([finalBlock('two final blocks'), finalBlock('two final blocks')]), mask: mask() }],
+      () => {
+        const [frame] = message(2, rng.bytes(400), 1, true);
+        return [{ ...(frame as FrameSpec), payload: (frame as FrameSpec).payload.subarray(0, -3) }];
+      },
+      () => [{ fin: true, rsv: 4, opcode: 1, payload: Buffer.concat([finalBlock('final, then an empty header'), Buffer.from([0x00])]), mask: mask() }],
     );
   }
   return items.map((build) => {
     fresh();
     return build();
   });
+}
+
+/** A complete raw deflate stream of `text`: its last block has BFINAL set. */
+export function finalBlock(text: string): Buffer {
+  return deflateRawSync(Buffer.from(text), { finishFlush: zlib.Z_FINISH });
 }

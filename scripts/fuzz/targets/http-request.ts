@@ -2,10 +2,10 @@
 // negotiateDeflateServer, and the 101 or refusal the server writes back, which must parse
 // with the status of the error (and a 101 be accepted by the client that sent the request).
 import { Buffer } from 'node:buffer';
-import { negotiateDeflateServer, type DeflateServerOptions, type HandshakeError } from '../../../src/protocol/index.js';
+import { negotiateDeflateServer, type DeflateServerOptions, type HandshakeError, type HandshakeErrorCode } from '../../../src/protocol/index.js';
 import { buildServerResponse, computeAccept, validateClientRequest, validateServerResponse, type ServerHandshakeOptions } from '../../../src/protocol/handshake.js';
 import { HttpHeadParser } from '../../../src/protocol/http-head.js';
-import { chooseSplits, latin1, type Target } from '../driver/input.js';
+import { chooseSplits, latin1, type Problem, type Target } from '../driver/input.js';
 import { mutateBytes } from '../driver/mutate.js';
 import { outcome } from '../driver/outcomes.js';
 import { checkHandshakeError, checkRefusal, HTTP_DICT, mutateHttpLines, parseHead, sameHeadOutcome, SERVER_CODES } from '../shared/http.js';
@@ -48,6 +48,13 @@ const REQUEST_CORPUS: readonly string[] = [
   'POST /echo HTTP/1.1\r\nHost: h\r\nHost: h2\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: short==\r\nSec-WebSocket-Version: 8\r\nContent-Length: 5\r\n\r\nhello',
   'GET /echo HTTP/1.1\nHost: h\nUpgrade: websocket\n\n',
   'GET /echo HTTP/1.1\r\nHost: h\r\n folded\r\nX:\tv\t\r\n\r\n',
+  // Other versions on the request line: 505 for another major version, 400 for 1.0.
+  'GET /echo HTTP/2.0\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+  'GET /ws HTTP/9.9\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: hotline.v1\r\n\r\n',
+  'GET / HTTP/0.9\r\nHost: h\r\n\r\n',
+  'GET /echo HTTP/1.9\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+  'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n',
+  'GET /echo HTTP/3.0\r\nHost: h\r\n\r\n',
 ];
 
 export function requestTarget(): Target {
@@ -86,6 +93,7 @@ export function requestTarget(): Target {
       // An incomplete head: the server waits for more (until its handshake timeout).
       if (whole.head === null) return null;
       const head = whole.head;
+      const version = versionRule(input.data);
       let accepted;
       try {
         accepted = validateClientRequest(head, variant.options);
@@ -94,8 +102,12 @@ export function requestTarget(): Target {
         if (p !== null) return p;
         outcome(`refused ${(e as HandshakeError).code}`);
         const error = e as HandshakeError;
+        const v = checkVersionRule(version, error.code);
+        if (v !== null) return v;
         return checkRefusal(error.status, error.message, { ...error.headers });
       }
+      const v = checkVersionRule(version, null);
+      if (v !== null) return v;
       if (accepted.accept !== computeAccept(accepted.key)) return { key: 'accept', message: 'the accept value is not derived from the key' };
       if (accepted.protocol !== undefined && !accepted.offeredProtocols.includes(accepted.protocol)) {
         return { key: 'protocol-not-offered', message: `selected subprotocol ${accepted.protocol} was not offered` };
@@ -122,4 +134,33 @@ export function requestTarget(): Target {
       return null;
     },
   };
+}
+
+/**
+ * What the request line's version demands, read from the bytes independently of the parser:
+ * a method but GET is refused first (405); then any major version but 1 is 505 (HTTP/2.0,
+ * HTTP/9.9 on a request line are not HTTP/2 or anything else), HTTP/1.0 is 400, and 1.1 or a
+ * later 1.x passes the version check. Null when the line does not end in HTTP/d.d.
+ */
+function versionRule(data: Buffer): HandshakeErrorCode | 'pass' | null {
+  const end = data.indexOf(0x0a);
+  const line = data.subarray(0, end === -1 ? data.length : end).toString('latin1').replace(/\r$/, '');
+  const match = /^HTTP\/([0-9])\.([0-9])$/.exec(line.slice(line.lastIndexOf(' ') + 1));
+  if (match === null) return null;
+  if (!line.startsWith('GET ')) return 'METHOD_NOT_ALLOWED';
+  if (match[1] !== '1') return 'HTTP_VERSION_NOT_SUPPORTED';
+  return match[2] === '0' ? 'HTTP_VERSION' : 'pass';
+}
+
+const VERSION_CODES: ReadonlySet<HandshakeErrorCode> = new Set(['METHOD_NOT_ALLOWED', 'HTTP_VERSION_NOT_SUPPORTED', 'HTTP_VERSION']);
+
+/** The request was refused with `refused` (null: accepted); the version rule must agree. */
+function checkVersionRule(rule: HandshakeErrorCode | 'pass' | null, refused: HandshakeErrorCode | null): Problem | null {
+  if (rule === null) return null;
+  if (rule === 'pass') {
+    if (refused !== null && VERSION_CODES.has(refused)) return { key: `version:${refused}`, message: `a GET over HTTP/1.x (x ≥ 1) was refused with ${refused}` };
+    return null;
+  }
+  if (refused !== rule) return { key: `version:${rule}`, message: `the request line calls for ${rule}, but the request was ${refused === null ? 'accepted' : `refused with ${refused}`}` };
+  return null;
 }
