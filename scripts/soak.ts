@@ -22,11 +22,11 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { RssSampler } from '../test/support/attack.js';
 import { connect, type HotlineClient, type SubscribedEvent } from '../src/client/index.js';
 import { WebSocket } from '../src/node/client.js';
 import { parseAttacks } from './soak/attackers.js';
@@ -115,7 +115,8 @@ async function main(): Promise<void> {
   console.log(`baseline: RSS ${mib(baseline.rss)}, heap ${mib(baseline.heapUsed)}, ${baseline.fds} fds`);
 
   const started = Date.now();
-  const sampler = new RssSampler(server.pid!);
+  // Every half second, no GC first: what the machine pays.
+  const sampler = new RssSampler(server.pid!, 500);
   const attack = ATTACKS.length > 0 ? await startAttackers(port) : null;
   let attackers: AttackReport = {};
   const result = await runClients(port, CLIENTS, DURATION, true, async () => {
@@ -129,9 +130,11 @@ async function main(): Promise<void> {
   const seconds = (Date.now() - started) / 1000;
 
   console.log(`\n${CLIENTS} clients, ${CHANNELS} channels, ${(seconds / 60).toFixed(1)} minutes`);
-  console.log(`published ${result.published} messages (acknowledged), ${result.errors} publish errors`);
+  const why = (counts: Map<string, number>): string =>
+    counts.size === 0 ? '' : ` (${[...counts].sort((a, b) => b[1] - a[1]).map(([reason, n]) => `${n} × ${reason}`).join('; ')})`;
+  console.log(`published ${result.published} messages (acknowledged), ${result.errors} publish errors${why(result.errorReasons)}`);
   console.log(`deliveries checked: ${result.delivered}; lost: ${result.lost}; duplicated or out of order: ${result.duplicates}`);
-  console.log(`connection drops: ${result.drops}; resubscriptions recovered: ${result.recovered}, not recovered: ${result.notRecovered}`);
+  console.log(`connection drops: ${result.drops}; resubscriptions recovered: ${result.recovered}, not recovered: ${result.notRecovered}${why(result.notRecoveredReasons)}`);
   console.log(`server at peak: RSS ${mib(loaded.rss)}, ${loaded.connections} connections, ${loaded.fds} fds (after GC, every 30 s)`);
   console.log(`server RSS sampled every 0.5 s: peak ${mib(sampledPeak)}, baseline ${mib(baseline.rss)} (+${mib(sampledPeak - baseline.rss)})`);
   for (const [name, report] of Object.entries(attackers)) {
@@ -167,6 +170,9 @@ async function main(): Promise<void> {
     /** Acknowledged offsets per channel. */
     const acked = new Map<string, Set<number>>();
     const totals = { published: 0, errors: 0, drops: 0, recovered: 0, notRecovered: 0 };
+    const errorReasons = new Map<string, number>();
+    const notRecoveredReasons = new Map<string, number>();
+    const tally = (counts: Map<string, number>, reason: string): void => void counts.set(reason, (counts.get(reason) ?? 0) + 1);
     const finished: Array<{ channel: string; received: Received }> = [];
     let closing = false;
     const subscribe = (soak: SoakClient, channel: string): void => {
@@ -182,6 +188,7 @@ async function main(): Promise<void> {
           totals.recovered++;
         } else {
           totals.notRecovered++;
+          tally(notRecoveredReasons, event.epoch !== received.epoch ? 'the channel started a new epoch' : 'part of the gap no longer kept');
           // What was missed is gone; compare from here on.
           received.gaps++;
           finished.push({ channel, received: { ...received, offsets: [...received.offsets] } });
@@ -242,8 +249,9 @@ async function main(): Promise<void> {
                   if (set === undefined) acked.set(channel, (set = new Set()));
                   set.add(answer.offset);
                 },
-                () => {
+                (error: unknown) => {
                   totals.errors++;
+                  tally(errorReasons, error instanceof Error ? `${(error as { code?: string }).code ?? error.name}: ${error.message}` : String(error));
                 },
               ),
           );
@@ -304,7 +312,7 @@ async function main(): Promise<void> {
         }
       }
     }
-    return { ...totals, delivered, lost, duplicates, peak };
+    return { ...totals, errorReasons, notRecoveredReasons, delivered, lost, duplicates, peak };
   }
 }
 
@@ -343,32 +351,6 @@ interface ServerStats {
   connections: number;
   /** The app's counters (and the /hooks hub's), summed over their labels. */
   counters: Record<string, number>;
-}
-
-/** The largest RSS of a process, read from /proc every half second (no GC first: what the machine pays). */
-class RssSampler {
-  private peak = 0;
-  private readonly timer: NodeJS.Timeout;
-
-  constructor(private readonly pid: number) {
-    this.sample();
-    this.timer = setInterval(() => this.sample(), 500);
-  }
-
-  stop(): number {
-    clearInterval(this.timer);
-    this.sample();
-    return this.peak;
-  }
-
-  private sample(): void {
-    try {
-      const pages = Number(readFileSync(`/proc/${this.pid}/statm`, 'latin1').split(' ')[1]);
-      this.peak = Math.max(this.peak, pages * 4096);
-    } catch {
-      // The process is gone: the soak reports that elsewhere.
-    }
-  }
 }
 
 function mib(bytes: number): string {

@@ -14,7 +14,8 @@
 //                    auth as bob, again and again (the subscription must end; authRate)
 import { Buffer } from 'node:buffer';
 import { deflateRawSync, constants as zlib } from 'node:zlib';
-import { ChannelPeer, maskedFrame, oneByteFragments, RawPeer, type Incoming } from './peers.js';
+import { clientFrame } from '../../test/support/attack.js';
+import { ChannelPeer, oneByteFragments, RawPeer, type Incoming } from './peers.js';
 
 export const ATTACKS = ['fragments', 'compression', 'channel-flood', 'queue-flood', 'identity-switch'] as const;
 export type AttackName = (typeof ATTACKS)[number];
@@ -127,7 +128,7 @@ const DEFLATE = 'Sec-WebSocket-Extensions: permessage-deflate; client_max_window
 /** A compressed frame (RFC 7692 §7.2.1: the sync flush's 00 00 ff ff removed) of `text`. */
 function compressedFrame(text: string): Buffer {
   const body = deflateRawSync(Buffer.from(text), { finishFlush: zlib.Z_SYNC_FLUSH });
-  return maskedFrame(0x1, body.subarray(0, body.length - 4), true, true);
+  return clientFrame(0x1, body.subarray(0, body.length - 4), true, true);
 }
 
 /** Writes `frame` as fast as the server reads it, counting each answer `isAnswer` recognises. */

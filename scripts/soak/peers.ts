@@ -1,31 +1,11 @@
 // The two kinds of peer the soak's attackers are made of: a raw WebSocket over TCP that
-// writes frames exactly as an attacker shapes them (1-byte fragments, compressed frames
+// writes frames exactly as an attacker shapes them (test/support/attack.ts's clientFrame) (1-byte fragments, compressed frames
 // that inflate big) and only counts the server's frames, and a hotline.v1 peer over
 // hotline's Node WebSocket that sends requests and matches their answers.
 import { Buffer } from 'node:buffer';
 import { once } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
 import { WebSocket } from '../../src/node/client.js';
-
-/** A client frame, masked with a fixed key: the server unmasks whatever key it gets. */
-export function maskedFrame(opcode: number, payload: Uint8Array, fin = true, rsv1 = false): Buffer {
-  const length = payload.length;
-  const head = length < 126 ? 2 : length < 65536 ? 4 : 10;
-  const frame = Buffer.allocUnsafe(head + 4 + length);
-  frame[0] = (fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode;
-  if (length < 126) frame[1] = 0x80 | length;
-  else if (length < 65536) {
-    frame[1] = 0x80 | 126;
-    frame.writeUInt16BE(length, 2);
-  } else {
-    frame[1] = 0x80 | 127;
-    frame.writeBigUInt64BE(BigInt(length), 2);
-  }
-  const key = [0x37, 0xfa, 0x21, 0x3d];
-  for (let i = 0; i < 4; i++) frame[head + i] = key[i]!;
-  for (let i = 0; i < length; i++) frame[head + 4 + i] = payload[i]! ^ key[i & 3]!;
-  return frame;
-}
 
 /** A message as 1-byte fragments: 7 bytes on the wire per byte of message. */
 export function oneByteFragments(opcode: number, message: Buffer): Buffer {
