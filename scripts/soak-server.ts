@@ -1,6 +1,7 @@
 // The server side of `npm run soak`: the `hotline serve` application in a process of its
 // own, run with --expose-gc, answering "stats" on stdin with its memory, descriptors and
-// counters after a forced garbage collection, so the soak can compare them with a baseline.
+// counters after a forced garbage collection, so the soak can compare them with a baseline,
+// and how late its event loop ran since the previous "stats".
 //
 // Beside the app's /ws and /echo it serves /hooks, for the soak's attackers that need what
 // `hotline serve` has no flag for: a hotline.v1 hub (with a memory engine of its own) whose
@@ -10,6 +11,7 @@
 // abuse does not close a connection, so only maxPendingRequests stands between a request
 // flood and the server's memory. The well-behaved clients use the app's /ws only.
 import { readdirSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { ChannelError, MemoryEngine, type ChannelIdentity } from '../src/channels/index.js';
 import { createApp } from '../src/server/app.js';
@@ -64,16 +66,22 @@ function counters(): Record<string, number> {
   return out;
 }
 
+/** How late the event loop ran, since the previous `stats`: a server starved by one peer shows it here. */
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+
 const gc = (globalThis as { gc?: () => void }).gc;
 createInterface({ input: process.stdin }).on('line', (line) => {
   if (line !== 'stats') return;
+  const loop = { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 };
+  loopDelay.reset();
   gc?.();
   gc?.();
   const memory = process.memoryUsage();
   let connections = 0;
   for (const endpoint of server.endpoints.values()) connections += endpoint.connections.size;
   process.stdout.write(
-    `stats ${JSON.stringify({ rss: memory.rss, heapUsed: memory.heapUsed, fds: readdirSync('/proc/self/fd').length, connections, counters: counters() })}\n`,
+    `stats ${JSON.stringify({ rss: memory.rss, heapUsed: memory.heapUsed, fds: readdirSync('/proc/self/fd').length, connections, loop, counters: counters() })}\n`,
   );
 });
 process.stdin.on('end', () => {

@@ -136,6 +136,7 @@ async function main(): Promise<void> {
   console.log(`deliveries checked: ${result.delivered}; lost: ${result.lost}; duplicated or out of order: ${result.duplicates}`);
   console.log(`connection drops: ${result.drops}; resubscriptions recovered: ${result.recovered}, not recovered: ${result.notRecovered}${why(result.notRecoveredReasons)}`);
   console.log(`server at peak: RSS ${mib(loaded.rss)}, ${loaded.connections} connections, ${loaded.fds} fds (after GC, every 30 s)`);
+  console.log(`server event loop late by: p99 ${result.loop.p99.toFixed(0)} ms, max ${result.loop.max.toFixed(0)} ms (worst 30-second window)`);
   console.log(`server RSS sampled every 0.5 s: peak ${mib(sampledPeak)}, baseline ${mib(baseline.rss)} (+${mib(sampledPeak - baseline.rss)})`);
   for (const [name, report] of Object.entries(attackers)) {
     const outcomes = Object.entries(report.outcomes).sort((a, b) => b[1] - a[1]).map(([label, n]) => `${n} × ${label}`);
@@ -229,6 +230,11 @@ async function main(): Promise<void> {
       if (i % 200 === 199) await new Promise((resolve) => setTimeout(resolve, 50));
     }
     let peak = { rss: 0, heapUsed: 0, fds: 0, connections: 0 };
+    const loop = { p99: 0, max: 0 };
+    const noteLoop = (s: ServerStats): void => {
+      loop.p99 = Math.max(loop.p99, s.loop.p99);
+      loop.max = Math.max(loop.max, s.loop.max);
+    };
     const tick = 100;
     const end = Date.now() + duration;
     let lastReport = Date.now();
@@ -277,13 +283,19 @@ async function main(): Promise<void> {
       if (check && Date.now() - lastReport > 30_000) {
         lastReport = Date.now();
         const s = await stats();
+        noteLoop(s);
         if (s.rss > peak.rss) peak = s;
-        console.log(`  ${Math.round((Date.now() - (end - duration)) / 1000)} s: ${totals.published} published, ${totals.drops} drops, server RSS ${mib(s.rss)}, ${s.connections} connections`);
+        console.log(
+          `  ${Math.round((Date.now() - (end - duration)) / 1000)} s: ${totals.published} published, ${totals.drops} drops, server RSS ${mib(s.rss)}, ` +
+            `${s.connections} connections, event loop late by p99 ${s.loop.p99.toFixed(0)} ms, max ${s.loop.max.toFixed(0)} ms`,
+        );
       }
     }
     await Promise.all(pending);
     await beforeCheck?.();
-    if (peak.rss === 0) peak = await stats();
+    const last = await stats();
+    noteLoop(last);
+    if (peak.rss === 0) peak = last;
     // Let the last messages arrive.
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     closing = true;
@@ -312,7 +324,7 @@ async function main(): Promise<void> {
         }
       }
     }
-    return { ...totals, errorReasons, notRecoveredReasons, delivered, lost, duplicates, peak };
+    return { ...totals, errorReasons, notRecoveredReasons, delivered, lost, duplicates, peak, loop };
   }
 }
 
@@ -351,6 +363,8 @@ interface ServerStats {
   connections: number;
   /** The app's counters (and the /hooks hub's), summed over their labels. */
   counters: Record<string, number>;
+  /** Event-loop delay since the previous stats (ms). */
+  loop: { p99: number; max: number };
 }
 
 function mib(bytes: number): string {
