@@ -41,7 +41,14 @@ const { values } = parseArgs({
     attack: { type: 'string' },
   },
 });
-const ATTACKS = parseAttacks(values.attack);
+const ATTACKS = (() => {
+  try {
+    return parseAttacks(values.attack);
+  } catch (error) {
+    console.error(`soak: ${(error as Error).message}`);
+    process.exit(2);
+  }
+})();
 const DURATION = values.seconds !== undefined ? Number(values.seconds) * 1000 : Number(values.minutes) * 60_000;
 const CLIENTS = Number(values.clients);
 const CHANNELS = Number(values.channels);

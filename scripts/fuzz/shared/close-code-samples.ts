@@ -8,7 +8,7 @@ import { finalBlock } from './frame-corpus.js';
 import { runFrames } from './frame-oracle.js';
 import { closeBody, encodeSpec, parseSent, type FrameSpec, type FrameVariant } from './frames.js';
 
-/** Known inputs that raise each peer error, so the table above is exercised, not only declared. */
+/** One or more known inputs per peer error of RFC_CLOSE_CODES (frame-oracle.ts). */
 export const CLOSE_CODE_SAMPLES: ReadonlyArray<{ code: ProtocolErrorCode; role: Role; deflate: boolean; hex: string }> = (() => {
   const m = Buffer.from([1, 2, 3, 4]);
   const client = (f: Partial<FrameSpec> & { opcode: number }): FrameSpec => ({ fin: true, rsv: 0, payload: Buffer.alloc(0), mask: m, ...f });

@@ -1,7 +1,7 @@
 // WebSocket frames as the frame targets build and read them: a frame spec with every field
 // a mutation may break (FIN, RSV, opcode, mask, length form, declared length), its
-// encoding, close bodies, the configurations a frame target runs in, and a parser for what
-// the fuzzed side queued.
+// encoding, close bodies, the configurations a frame target runs in, a parser for what the
+// fuzzed side queued, and an independent UTF-8 check and digest for the oracles.
 import { Buffer } from 'node:buffer';
 import type { DeflateParams, Role } from '../../../src/protocol/index.js';
 
