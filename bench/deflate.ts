@@ -50,56 +50,38 @@
  * - memory: RSS growth per connection at 10,000 connections after forced GC, each
  *   connection having negotiated compression and echoed one compressed 2 KiB JSON message.
  */
-import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createRequire } from 'node:module';
-import { mkdirSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { checkTaskset, killAllChildren, LineChild } from './lib/children.js';
 import { deflateAlone } from './lib/deflate-frames.js';
 import { deflatePayloads } from './lib/deflate-payloads.js';
-import type { DeflateMessages, Job, JobAnswer, Timed, WindowEvent } from './lib/load-jobs.js';
-import { processRssBytes } from './lib/proc.js';
-import { median, medianRatio, rotate, Samples } from './lib/stats.js';
+import type { DeflateMessages } from './lib/load-jobs.js';
+import { ALL_KINDS, ask, BenchFailure, LOAD_CPU, profileWindow, SERVER_CPU, type Kind } from './lib/processes.js';
+import {
+  benchArgs,
+  describeRss,
+  LOWER_BOUND_NOTE,
+  measureIdleConnections,
+  pct,
+  preflight,
+  Results,
+  runBench,
+  runRounds,
+  sourceState,
+  timedMeasurement,
+  timedTarget,
+  untimedMeasurement,
+  wsVersion,
+  type Measurement,
+  type ScenarioBase,
+} from './lib/rounds.js';
+import { medianRatio } from './lib/stats.js';
 import { formatCount, formatNumber, formatRatio, formatTable, type Column } from './lib/table.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const SERVER_MAIN = join(here, 'lib', 'server-main.ts');
-const LOAD_MAIN = join(here, 'lib', 'load-main.ts');
-const SERVER_CPU = 0;
-const LOAD_CPU = 1;
-/** A throughput measurement whose server was less busy than this is a lower bound. */
-const BUSY_THRESHOLD = 0.9;
 /** Both ws and hotline compress messages from this size on by default. */
 const DEFAULT_THRESHOLD = 1024;
 
-const { values: args } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    only: { type: 'string' },
-    rounds: { type: 'string' },
-    samples: { type: 'boolean', default: false },
-    sleep: { type: 'boolean', default: false },
-    kinds: { type: 'string', default: 'hotline,ws-bufferutil' },
-    profile: { type: 'string' },
-    'profile-kinds': { type: 'string', default: 'hotline' },
-  },
-});
-const QUICK = args.quick === true;
-const ROUNDS = args.rounds !== undefined ? Number(args.rounds) : QUICK ? 1 : 3;
-if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error('--rounds must be a positive integer');
-const WARMUP_MS = QUICK ? 300 : 700;
-const MEASURE_MS = QUICK ? 400 : 1500;
-const MEMORY_CONNECTIONS = QUICK ? 2_000 : 10_000;
-const SPIN = args.sleep !== true;
-const PROFILE_DIR = args.profile !== undefined ? resolve(args.profile) : null;
-const PROFILE_KINDS = new Set((args['profile-kinds'] ?? '').split(',').map((k) => k.trim()));
-
-type Kind = 'hotline' | 'ws' | 'ws-bufferutil';
-const ALL_KINDS: readonly Kind[] = ['hotline', 'ws', 'ws-bufferutil'];
-const KINDS: readonly Kind[] = (args.kinds ?? '').split(',').map((k) => {
+const { settings, values: args } = benchArgs({ kinds: { type: 'string', default: 'hotline,ws-bufferutil' } }, { warmupMs: 700, quickWarmupMs: 300 });
+const MEMORY_CONNECTIONS = settings.quick ? 2_000 : 10_000;
+const KINDS: readonly Kind[] = String(args['kinds'] ?? '').split(',').map((k) => {
   const kind = k.trim() as Kind;
   if (!ALL_KINDS.includes(kind)) throw new Error(`--kinds: unknown kind '${k}' (${ALL_KINDS.join(', ')})`);
   return kind;
@@ -107,112 +89,6 @@ const KINDS: readonly Kind[] = (args.kinds ?? '').split(',').map((k) => {
 if (!KINDS.includes('hotline') || KINDS.length < 2) throw new Error('--kinds must name hotline and at least one ws kind');
 const OTHERS = KINDS.filter((kind) => kind !== 'hotline');
 const SHORT: Record<Kind, string> = { hotline: 'hotline', ws: 'ws', 'ws-bufferutil': 'ws+bu' };
-
-class BenchFailure extends Error {
-  override name = 'BenchFailure';
-}
-
-// --------------------------------------------------------------------------------------
-// processes (as in bench/server.ts)
-
-function serverEnv(kind: Kind): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.GLIBC_TUNABLES;
-  delete env.WS_NO_BUFFER_UTIL;
-  if (kind === 'ws') env.WS_NO_BUFFER_UTIL = '1';
-  return env;
-}
-
-interface Server {
-  child: LineChild;
-  kind: Kind;
-  port: number;
-  pid: number;
-  profiling: boolean;
-}
-
-function profileWindow(server: Server): (phase: WindowEvent['phase']) => void {
-  return (phase) => {
-    if (server.profiling) server.child.send(phase === 'start' ? 'profile-start' : 'profile-stop');
-  };
-}
-
-async function startServer(kind: Kind, threshold: number, nodeFlags: readonly string[], label: string): Promise<Server> {
-  const profile =
-    PROFILE_DIR !== null && PROFILE_KINDS.has(kind) ? ['--profile', join(PROFILE_DIR, `${kind}-${label}.cpuprofile`)] : [];
-  const child = new LineChild(
-    `${kind} server`,
-    SERVER_CPU,
-    [...nodeFlags, '--import', 'tsx', SERVER_MAIN, kind, 'echo', '--deflate-threshold', String(threshold), ...profile],
-    serverEnv(kind),
-  );
-  try {
-    const line = await child.nextLine(30_000, 'start');
-    const [word, port, pid, masking] = line.split(' ');
-    if (word !== 'ready') throw new BenchFailure(`${kind} server: unexpected first line '${line}'`);
-    const expectedMasking = kind === 'hotline' ? 'none' : kind === 'ws' ? 'js' : 'bufferutil';
-    if (masking !== expectedMasking) throw new BenchFailure(`${kind} server masks with '${masking}'`);
-    if (Number(pid) !== child.pid) throw new BenchFailure(`${kind} server: pid ${pid}, expected ${child.pid} (taskset did not exec?)`);
-    return { child, kind, port: Number(port), pid: child.pid, profiling: profile.length > 0 };
-  } catch (error) {
-    await child.stop(null, 1_000);
-    throw error;
-  }
-}
-
-async function stopServer(server: Server): Promise<void> {
-  await server.child.stop('exit', 10_000);
-}
-
-class LoadGenerator {
-  private readonly child: LineChild;
-  private nextId = 1;
-
-  private constructor(child: LineChild) {
-    this.child = child;
-  }
-
-  static async start(): Promise<LoadGenerator> {
-    const child = new LineChild('load generator', LOAD_CPU, ['--import', 'tsx', LOAD_MAIN], process.env);
-    const line = await child.nextLine(30_000, 'start');
-    if (line !== 'ready') throw new BenchFailure(`load generator: unexpected first line '${line}'`);
-    return new LoadGenerator(child);
-  }
-
-  async run<R extends JobAnswer['type']>(
-    job: Job,
-    expect: R,
-    onWindow?: (phase: WindowEvent['phase']) => void,
-  ): Promise<Extract<JobAnswer, { type: R }>> {
-    const id = this.nextId++;
-    this.child.send(JSON.stringify({ ...job, id }));
-    let answer: JobAnswer | WindowEvent;
-    for (;;) {
-      const line = await this.child.nextLine(180_000, `job ${job.type}`);
-      answer = JSON.parse(line) as JobAnswer | WindowEvent;
-      if (answer.type !== 'window') break;
-      if (answer.id !== id) throw new BenchFailure(`load generator: window of job ${answer.id} during job ${id}`);
-      onWindow?.(answer.phase);
-    }
-    if (answer.id !== id) throw new BenchFailure(`load generator answered job ${answer.id}, expected ${id}`);
-    if (answer.type === 'error') throw new BenchFailure(`load generator, ${job.type}: ${answer.message}`);
-    if (answer.type !== expect) throw new BenchFailure(`load generator answered ${answer.type} to ${job.type}`);
-    return answer as Extract<JobAnswer, { type: R }>;
-  }
-
-  stop(): Promise<void> {
-    return this.child.stop(null, 5_000);
-  }
-}
-
-/** Asks a server a one-line question; returns the answer's JSON part. */
-async function ask<T>(server: Server, command: string, timeoutMs = 30_000): Promise<{ head: string; json: T }> {
-  server.child.send(command);
-  const line = await server.child.nextLine(timeoutMs, command);
-  const match = /^(\S+(?: \d+)?) (\{.*\})$/.exec(line);
-  if (match === null || !match[1]!.startsWith(command)) throw new BenchFailure(`${server.kind} server: unexpected answer '${line}' to ${command}`);
-  return { head: match[1]!, json: JSON.parse(match[2]!) as T };
-}
 
 // --------------------------------------------------------------------------------------
 // scenarios
@@ -229,42 +105,25 @@ interface Metric {
   compressedKey?: string;
 }
 
-interface Measurement {
-  values: Record<string, number>;
-  serverCpu: number | null;
-  serverSystem: number | null;
-  loadBusy: number | null;
-  othersOnCore: number | null;
-  othersOnLoadCore: number | null;
+interface DeflateMeasurement extends Measurement {
   negotiated: string;
   /** What the server kept for permessage-deflate (memory scenario). */
   held?: Record<string, number>;
-  checked: string;
 }
 
-interface Scenario {
+interface Scenario extends ScenarioBase<DeflateMeasurement> {
   group: Group;
-  name: string;
   threshold: number;
   metrics: readonly Metric[];
-  nodeFlags?: readonly string[];
-  measure(load: LoadGenerator, server: Server): Promise<Measurement>;
 }
 
 const perSecond = (value: number): string => `${formatCount(value)}/s`;
 const perCpuSecond = (value: number): string => formatCount(value);
 const bytes = (value: number): string => `${formatNumber(value)} B`;
 
-function timedTarget(server: Server): Timed & { port: number } {
-  return {
-    port: server.port,
-    serverPid: server.pid,
-    serverCore: SERVER_CPU,
-    loadCore: LOAD_CPU,
-    spin: SPIN,
-    warmupMs: WARMUP_MS,
-    measureMs: MEASURE_MS,
-  };
+/** server-main.ts's arguments for an echo server compressing from `threshold` bytes. */
+function serverOf(threshold: number, nodeFlags: readonly string[] = []): Scenario['server'] {
+  return { args: ['echo', '--deflate-threshold', String(threshold)], nodeFlags };
 }
 
 const CHAT: Omit<DeflateMessages, 'clientThreshold'> = { payload: 'chat', size: 0, variety: 512, verifyReplies: 4 };
@@ -288,6 +147,8 @@ function echoScenario(
     group,
     name,
     threshold,
+    throughput: true,
+    server: serverOf(threshold),
     metrics: [
       { key: 'rate', label: 'messages/s', format: perSecond, rate: true },
       { key: 'perCpu', label: 'messages per server CPU-second', format: perCpuSecond },
@@ -298,7 +159,7 @@ function echoScenario(
       const result = await load.run(
         {
           type: 'deflateEcho',
-          ...timedTarget(server),
+          ...timedTarget(server, settings),
           path: '/echo',
           connections: 100,
           inFlight,
@@ -309,89 +170,49 @@ function echoScenario(
         profileWindow(server),
       );
       return {
-        values: {
+        ...timedMeasurement(result, {
           rate: result.count / result.seconds,
           perCpu: result.count / (result.serverCpu * result.seconds),
           in: result.receivedBytesPerMessage,
           out: result.sentBytesPerMessage,
           inCompressed: result.receivedCompressed,
           outCompressed: result.sentCompressed,
-        },
-        serverCpu: result.serverCpu,
-        serverSystem: result.serverSystem,
-        loadBusy: result.loadCpu - result.loadSpinIdle,
-        othersOnCore: Math.max(0, result.serverCoreBusy - result.serverCpu),
-        othersOnLoadCore: Math.max(0, result.loadCoreBusy - result.loadCpu),
+        }),
         negotiated: result.negotiated,
-        checked: result.checked,
       };
     },
   };
-}
-
-/** V8's view of the server's memory (see heapFigures in server-main.ts). */
-interface HeapFigures {
-  newSpace: number;
-  oldSpaces: number;
-  heapUsed: number;
-  external: number;
-  arrayBuffers: number;
-}
-
-async function serverGc(server: Server): Promise<{ connections: number; heap: HeapFigures }> {
-  const { head, json } = await ask<HeapFigures>(server, 'gc');
-  return { connections: Number(head.split(' ')[1]), heap: json };
 }
 
 const memoryScenario: Scenario = {
   group: 'memory',
   name: `RSS per connection at ${MEMORY_CONNECTIONS.toLocaleString('en-US')}, one 2 KiB message each, default flags`,
   threshold: DEFAULT_THRESHOLD,
+  throughput: false,
+  server: serverOf(DEFAULT_THRESHOLD, ['--expose-gc']),
   metrics: [{ key: 'perConnection', label: 'bytes/connection', format: bytes }],
-  nodeFlags: ['--expose-gc'],
   async measure(load, server) {
     const open = (connections: number, concurrency: number, hold: boolean) =>
       load.run({ type: 'deflateOpen', port: server.port, path: '/echo', connections, concurrency, hold, ...MEMORY_MESSAGE }, 'deflateOpened');
-    // Warm-up: connections that negotiate, echo once compressed and close, so that code and
-    // pools any first connection brings in are not counted per connection.
-    await open(200, 50, false);
-    let idle = await serverGc(server);
-    for (let i = 0; i < 20 && idle.connections !== 0; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      idle = await serverGc(server);
-    }
-    if (idle.connections !== 0) throw new BenchFailure(`${server.kind} server still holds ${idle.connections} connections after the warm-up`);
-    const before = processRssBytes(server.pid);
-    const opened = await open(MEMORY_CONNECTIONS, 200, true);
-    const loaded = await serverGc(server);
-    const after = processRssBytes(server.pid);
-    const { json: held } = await ask<Record<string, number>>(server, 'deflate-state');
+    let held: Record<string, number> = {};
+    const memory = await measureIdleConnections(server, MEMORY_CONNECTIONS, {
+      // Connections that negotiate, echo once compressed and close, so that code and pools
+      // any first connection brings in are not counted per connection.
+      warmUp: () => open(200, 50, false),
+      open: () => open(MEMORY_CONNECTIONS, 200, true),
+      async between(stage) {
+        if (stage === 'after') held = (await ask<Record<string, number>>(server, 'deflate-state')).json;
+      },
+    });
     await load.run({ type: 'closeAll' }, 'closed');
-    if (opened.connections !== MEMORY_CONNECTIONS || loaded.connections !== MEMORY_CONNECTIONS) {
-      throw new BenchFailure(`opened ${opened.connections} connections, the server holds ${loaded.connections}, expected ${MEMORY_CONNECTIONS}`);
-    }
+    const opened = memory.opened;
     if (opened.compressedReplies !== MEMORY_CONNECTIONS) {
       throw new BenchFailure(`only ${opened.compressedReplies} of ${MEMORY_CONNECTIONS} replies came back compressed`);
     }
-    const perConnection = (field: keyof HeapFigures): number => (loaded.heap[field] - idle.heap[field]) / MEMORY_CONNECTIONS;
     return {
-      values: {
-        perConnection: (after - before) / MEMORY_CONNECTIONS,
-        before,
-        after,
-        heapUsed: perConnection('heapUsed'),
-        newSpace: perConnection('newSpace'),
-        oldSpaces: perConnection('oldSpaces'),
-        external: perConnection('external'),
-      },
-      serverCpu: null,
-      serverSystem: null,
-      loadBusy: null,
-      othersOnCore: null,
-      othersOnLoadCore: null,
+      ...untimedMeasurement(memory.values, `RSS ${(memory.before / 2 ** 20).toFixed(1)} -> ${(memory.after / 2 ** 20).toFixed(1)} MiB; ${opened.checked}`),
       negotiated: opened.negotiated,
       held,
-      checked: `RSS ${(before / 2 ** 20).toFixed(1)} -> ${(after / 2 ** 20).toFixed(1)} MiB; ${opened.checked}`,
     };
   },
 };
@@ -422,28 +243,6 @@ const GROUPS: ReadonlyArray<{ group: Group; title: string }> = [
 
 // --------------------------------------------------------------------------------------
 
-function slug(text: string): string {
-  return text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
-}
-
-function sourceState(): string {
-  try {
-    const root = join(here, '..');
-    const head = execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-    const changed = execFileSync('git', ['-C', root, 'status', '--porcelain', '--', 'src'], { encoding: 'utf8' })
-      .split('\n')
-      .filter((line) => line.trim() !== '').length;
-    return changed === 0 ? `src at ${head}` : `src at ${head} + ${changed} changed file${changed === 1 ? '' : 's'}`;
-  } catch {
-    return 'src (no git)';
-  }
-}
-
-function wsVersion(): string {
-  const require = createRequire(import.meta.url);
-  return (require('ws/package.json') as { version: string }).version;
-}
-
 /** Sizes of a message set, plain and compressed on its own (as the load generator sends them). */
 function describeMessages(spec: Omit<DeflateMessages, 'clientThreshold'>): string {
   const payloads = deflatePayloads(spec);
@@ -454,21 +253,14 @@ function describeMessages(spec: Omit<DeflateMessages, 'clientThreshold'>): strin
   return `${payloads.length} distinct, ${range}, each compressed on its own to ${mean(packed).toFixed(0)} B on average (${(mean(plain) / mean(packed)).toFixed(1)}x)`;
 }
 
-function pct(share: number | null | undefined): string {
-  return `${((share ?? 0) * 100).toFixed(0)}%`;
-}
-
 async function main(): Promise<void> {
   const started = Date.now();
   const loadStart = loadavg()[0]!;
-  if (process.platform !== 'linux') throw new BenchFailure('this benchmark reads /proc: it runs on Linux only');
-  if (cpus().length < 2) throw new BenchFailure('this benchmark needs two CPUs (server and load generator pinned apart)');
-  checkTaskset([SERVER_CPU, LOAD_CPU]);
-  if (PROFILE_DIR !== null) mkdirSync(PROFILE_DIR, { recursive: true });
+  preflight(settings);
 
-  const only = args.only?.toLowerCase();
+  const only = settings.only?.toLowerCase();
   const scenarios = SCENARIOS.filter((s) => only === undefined || s.name.toLowerCase().includes(only) || s.group.includes(only));
-  if (scenarios.length === 0) throw new BenchFailure(`--only ${args.only}: no scenario matches`);
+  if (scenarios.length === 0) throw new BenchFailure(`--only ${settings.only}: no scenario matches`);
 
   const describeKind = (kind: Kind): string =>
     kind === 'hotline' ? `hotline (${sourceState()})` : kind === 'ws' ? `ws ${wsVersion()} (plain JS masking)` : `ws ${wsVersion()} + bufferutil`;
@@ -478,71 +270,22 @@ async function main(): Promise<void> {
   );
   console.log(
     `each server alone on CPU ${SERVER_CPU} in a fresh process per measurement, load generator on CPU ${LOAD_CPU}; ` +
-      `${ROUNDS} round${ROUNDS === 1 ? '' : 's'}, ${WARMUP_MS} ms warm-up + ${MEASURE_MS} ms counted per measurement` +
-      (QUICK ? ' [quick]' : '') +
+      `${settings.rounds} round${settings.rounds === 1 ? '' : 's'}, ${settings.warmupMs} ms warm-up + ${settings.measureMs} ms counted per measurement` +
+      (settings.quick ? ' [quick]' : '') +
       `; load average ${loadStart.toFixed(2)}`,
   );
 
-  const load = await LoadGenerator.start();
-  const samples = new Samples();
-  const cpu = new Samples();
-  const loadBusy = new Samples();
-  const others = new Samples();
-  const othersLoad = new Samples();
+  const results = new Results();
+  const { samples, checks } = results;
   const negotiated = new Map<string, Set<string>>();
   const held = new Map<string, Record<string, number>>();
-  const checks = new Map<string, string>();
-  const underBusy = new Map<string, string[]>();
-  const key = (scenario: Scenario, kind: Kind, metric: string): string => `${scenario.name}|${kind}|${metric}`;
-  let measurements = 0;
-  try {
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const [index, scenario] of scenarios.entries()) {
-        for (const kind of rotate(KINDS, round + index)) {
-          const label = `${slug(scenario.name)}-r${round + 1}`;
-          const server = await startServer(kind, scenario.threshold, scenario.nodeFlags ?? [], label);
-          let m: Measurement;
-          try {
-            if (!server.child.running) throw new BenchFailure(`${kind} server died`);
-            m = await scenario.measure(load, server);
-            if (!server.child.running) throw new BenchFailure(`${kind} server died during the measurement`);
-          } catch (error) {
-            const message = error instanceof Error ? error.message : String(error);
-            throw new BenchFailure(`[${kind}] ${scenario.name}, round ${round + 1}: ${message}`);
-          } finally {
-            await stopServer(server);
-          }
-          measurements++;
-          for (const [metric, value] of Object.entries(m.values)) samples.add(key(scenario, kind, metric), value);
-          if (m.serverCpu !== null) {
-            cpu.add(key(scenario, kind, 'cpu'), m.serverCpu);
-            if (m.serverCpu < BUSY_THRESHOLD) {
-              const list = underBusy.get(scenario.group) ?? [];
-              list.push(`${kind} r${round + 1} ${pct(m.serverCpu)}`);
-              underBusy.set(scenario.group, list);
-            }
-          }
-          if (m.loadBusy !== null) loadBusy.add(scenario.group, m.loadBusy);
-          if (m.othersOnCore !== null) others.add(scenario.group, m.othersOnCore);
-          if (m.othersOnLoadCore !== null) othersLoad.add(scenario.group, m.othersOnLoadCore);
-          const set = negotiated.get(kind) ?? new Set<string>();
-          set.add(m.negotiated);
-          negotiated.set(kind, set);
-          if (m.held !== undefined) held.set(key(scenario, kind, 'held'), m.held);
-          checks.set(key(scenario, kind, 'checked'), m.checked);
-          if (args.samples === true) {
-            const values = scenario.metrics.map((metric) => `${metric.label} ${metric.format(m.values[metric.key]!)}`).join(', ');
-            const busy = m.serverCpu === null ? '' : `, server CPU ${pct(m.serverCpu)} (kernel ${pct(m.serverSystem)})`;
-            const gen = m.loadBusy === null ? '' : `, load generator busy ${pct(m.loadBusy)}`;
-            const rest = m.othersOnCore === null ? '' : `, others on the cores ${pct(m.othersOnCore)} / ${pct(m.othersOnLoadCore)}`;
-            console.log(`  r${round + 1} ${kind.padEnd(13)} ${scenario.name}: ${values}${busy}${gen}${rest}; ${m.checked}`);
-          }
-        }
-      }
-    }
-  } finally {
-    await load.stop();
-  }
+  const key = (scenario: Scenario, kind: Kind, metric: string): string => results.key(scenario, kind, metric);
+  await runRounds(scenarios, KINDS, settings, results, (scenario, kind, _round, m) => {
+    const set = negotiated.get(kind) ?? new Set<string>();
+    set.add(m.negotiated);
+    negotiated.set(kind, set);
+    if (m.held !== undefined) held.set(key(scenario, kind, 'held'), m.held);
+  });
 
   const columns: Column[] = [
     { header: 'scenario', align: 'left' },
@@ -556,14 +299,8 @@ async function main(): Promise<void> {
     if (inGroup.length === 0) continue;
     const rows: string[][] = [];
     for (const scenario of inGroup) {
-      const busy = (kind: Kind): number | null => {
-        const list = cpu.get(key(scenario, kind, 'cpu'));
-        return list.length === 0 ? null : median(list);
-      };
-      const bound = (kind: Kind): boolean => {
-        const share = busy(kind);
-        return share !== null && share < BUSY_THRESHOLD;
-      };
+      const busy = (kind: Kind): number | null => results.busy(scenario, kind);
+      const bound = (kind: Kind): boolean => results.bound(scenario, kind);
       for (const [i, metric] of scenario.metrics.entries()) {
         const marks = metric.rate === true;
         const value = (kind: Kind): string => {
@@ -590,26 +327,7 @@ async function main(): Promise<void> {
     console.log('');
     console.log(title);
     console.log(formatTable(columns, rows));
-    let worst = { spread: 0, where: '' };
-    for (const scenario of inGroup) {
-      for (const kind of KINDS) {
-        const spread = samples.spread(key(scenario, kind, scenario.metrics[0]!.key));
-        if (spread > worst.spread) worst = { spread, where: `${kind}, ${scenario.name}` };
-      }
-    }
-    if (ROUNDS > 1) console.log(`  largest spread between rounds: ${(worst.spread * 100).toFixed(0)}% (${worst.where})`);
-    const idle = underBusy.get(group);
-    if (idle !== undefined) {
-      console.log(`  measurements with the server under ${BUSY_THRESHOLD * 100}% busy (values are lower bounds): ${idle.join(', ')}`);
-    }
-    const gen = loadBusy.get(group);
-    const share = (list: readonly number[]): string => `median ${pct(median(list))}, max ${pct(Math.max(...list))}`;
-    if (gen.length > 0) {
-      console.log(
-        `  over the windows: load generator busy ${SPIN ? '(CPU minus idle spinning) ' : ''}${share(gen)}; other processes on the ` +
-          `server's core ${share(others.get(group))}, on the load generator's ${share(othersLoad.get(group))}`,
-      );
-    }
+    results.printFooter(group, inGroup, KINDS, settings);
     for (const scenario of inGroup) {
       if (scenario.group !== 'chat' || scenario.threshold !== DEFAULT_THRESHOLD) continue;
       const shares = KINDS.map((kind) => `${kind} ${pct(samples.median(key(scenario, kind, 'inCompressed')))}`).join(', ');
@@ -621,12 +339,7 @@ async function main(): Promise<void> {
     }
     if (group === 'memory') {
       for (const scenario of inGroup) {
-        const describe = (kind: Kind): string => {
-          const before = samples.median(key(scenario, kind, 'before'));
-          const after = samples.median(key(scenario, kind, 'after'));
-          return `${kind} ${(before / 2 ** 20).toFixed(1)} -> ${(after / 2 ** 20).toFixed(1)} MiB`;
-        };
-        console.log(`  RSS: ${KINDS.map(describe).join(', ')}`);
+        console.log(`  RSS: ${describeRss(results, scenario, KINDS)}`);
         for (const kind of KINDS) {
           const m = (field: string): string => formatNumber(samples.median(key(scenario, kind, field)));
           console.log(
@@ -684,32 +397,20 @@ async function main(): Promise<void> {
       '      share of those messages sent compressed (RSV1). CPU columns: the server process (all threads, zlib\'s pool included)\n' +
       '      over the window, as a share of one core (median).',
   );
-  if (lowerBounds) {
-    console.log(
-      `  ≥ : the server was busy less than ${BUSY_THRESHOLD * 100}% of the window, so something else (the load generator,\n` +
-        '      round trips between the processes) limited it: the true capacity is at least this. A ratio is marked ≥ or ≤\n' +
-        '      when only one side is such a bound, and "?" when both are.',
-    );
-  }
+  if (lowerBounds) console.log(LOWER_BOUND_NOTE);
   console.log(
     '  memory: the server runs with --expose-gc (GC forced twice before each RSS reading) and first serves 200 connections\n' +
       '      that negotiate, echo one compressed message and close; then every connection negotiates, sends one compressed\n' +
       '      2 KiB message, gets it back compressed (checked) and stays open, idle.',
   );
   console.log(
-    `all ${measurements} measurements verified (negotiation, every echo counted and of the right type, the first replies of\n` +
+    `all ${results.measurements} measurements verified (negotiation, every echo counted and of the right type, the first replies of\n` +
       '  each connection in full, inflated where compressed); ' +
       `load average ${loadStart.toFixed(2)} -> ${loadavg()[0]!.toFixed(2)}; took ${((Date.now() - started) / 1000).toFixed(0)} s`,
   );
-  if (args.samples === true) {
-    for (const [name, text] of checks) console.log(`  checked ${name.replace(/\|checked$/, '')}: ${text}`);
+  if (settings.samples) {
+    for (const [name, list] of checks) console.log(`  checked ${name.replace(/\|checked$/, '')}: ${list[list.length - 1]}`);
   }
 }
 
-try {
-  await main();
-} catch (error) {
-  killAllChildren();
-  console.error(error instanceof Error ? `${error.name}: ${error.message}` : error);
-  process.exitCode = 1;
-}
+await runBench(main);

@@ -1,5 +1,6 @@
-// The fuzz targets of scripts/fuzz.ts, seeded and short (~2 s each), inside `npm test`:
-// random and mutated frames, heads, extension headers and hotline.v1 requests must raise
+// The fuzz targets of scripts/fuzz/targets/, seeded and short (~2 s each), inside `npm test`:
+// random and mutated frames (also in many tiny fragments, dribbled, and compressed to
+// inflate big), heads, extension headers and hotline.v1 requests must raise
 // only the documented typed errors, keep every invariant (the RFC close code on each
 // failure, the same outcome however the bytes are split, …), stay within a per-input time
 // budget and keep the heap flat. The harness itself is tested too: planted exceptions,
@@ -8,19 +9,14 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ProtocolErrorCode } from '../src/protocol/index.js';
-import {
-  CLOSE_CODE_SAMPLES,
-  decodeInput,
-  evaluate,
-  formatFinding,
-  PUBLIC_TARGETS,
-  RFC_CLOSE_CODES,
-  runCloseCodeSample,
-  runInWorker,
-  runTarget,
-  TARGETS,
-  type Target,
-} from '../scripts/fuzz.js';
+import { decodeInput, type Target } from '../scripts/fuzz/driver/input.js';
+import { formatFinding } from '../scripts/fuzz/driver/report.js';
+import { evaluate } from '../scripts/fuzz/driver/evaluate.js';
+import { runTarget } from '../scripts/fuzz/driver/run.js';
+import { runInWorker } from '../scripts/fuzz/driver/worker.js';
+import { CLOSE_CODE_SAMPLES, runCloseCodeSample } from '../scripts/fuzz/shared/close-code-samples.js';
+import { RFC_CLOSE_CODES } from '../scripts/fuzz/shared/frame-oracle.js';
+import { PUBLIC_TARGETS, TARGETS } from '../scripts/fuzz/targets/index.js';
 
 /** Fixed seeds: a failure here reproduces with `npm run fuzz -- --target NAME --seed SEED`. */
 const SEEDS: Readonly<Record<string, number>> = {
@@ -32,9 +28,16 @@ const SEEDS: Readonly<Record<string, number>> = {
   'http-response': 7231,
   extensions: 9110,
   'parse-request': 1001,
+  fragments: 6455_1,
+  dribble: 6455_2,
+  inflate: 7692_1,
 };
 
 const MS = 2_000;
+/** Targets whose inputs are large (a message in ~100,000 frames, weighed after GC) get longer. */
+const MS_OF: Readonly<Record<string, number>> = { fragments: 4_000 };
+/** Executions a run must reach to count: a weighed message costs two full collections of this process. */
+const MIN_EXECUTIONS_OF: Readonly<Record<string, number>> = { fragments: 5 };
 /** Generous: the suite shares the machine with other test files. Per-input times are in the milliseconds. */
 const BUDGET_MS = 5_000;
 const MEMORY_BOUND = 32 * 1024 * 1024;
@@ -55,15 +58,16 @@ describe('fuzz targets, seeded and short', { timeout: 120_000 }, () => {
   });
 
   for (const name of PUBLIC_TARGETS) {
-    test(`${name}: no findings in ${MS / 1000} s (seed ${SEEDS[name] ?? '?'})`, async () => {
+    const ms = MS_OF[name] ?? MS;
+    test(`${name}: no findings in ${ms / 1000} s (seed ${SEEDS[name] ?? '?'})`, async () => {
       const report = await runTarget(target(name), {
         seed: SEEDS[name] ?? 1,
-        ms: MS,
+        ms,
         budgetMs: BUDGET_MS,
         memoryBoundBytes: MEMORY_BOUND,
         minimizeMs: 3_000,
       });
-      assert.ok(report.executions >= 20, `only ${report.executions} executions ran`);
+      assert.ok(report.executions >= (MIN_EXECUTIONS_OF[name] ?? 20), `only ${report.executions} executions ran`);
       assert.deepEqual(report.findings.map(formatFinding), []);
       if (name.startsWith('frame-')) {
         frameExecutions += report.executions;
@@ -122,6 +126,18 @@ describe('the harness finds what it claims to find', { timeout: 180_000 }, () =>
     assert.deepEqual({ data: small.data.toString('hex'), splits: small.splits }, { data: 'dead', splits: [] });
     assert.equal(evaluate(target('selftest-exception'), small)?.key, finding?.key);
     assert.match(formatFinding(finding!), /seed=3 iteration=\d+[\s\S]*replay: npm run fuzz -- --target selftest-exception --replay 00000000dead/);
+  });
+
+  test('a message assembled from fragments that pins the reads they came in (a planted bug)', async () => {
+    const report = await runTarget(target('selftest-fragments'), { seed: 3, ms: 4_000, minimizeMs: 1_000, maxFindings: 1 });
+    assert.ok(report.findings.length >= 1, `no finding in ${report.executions} executions`);
+    assert.equal(report.findings[0]?.key, 'assembly-memory');
+    assert.match(report.findings[0]?.message ?? '', /bytes of a fragmented message held \d+ bytes after GC/);
+  });
+
+  test('a finding made in a worker reaches the report (and so the exit status)', async () => {
+    const report = await runInWorker('selftest-exception', { seed: 3, ms: 1_000, minimizeMs: 2_000 });
+    assert.deepEqual(report.findings.map((f) => f.kind), ['exception']);
   });
 
   test('a slow input', async () => {
