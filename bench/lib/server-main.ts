@@ -152,8 +152,6 @@ async function startHotline(mode: Mode, deflate: Deflate | null): Promise<Runnin
       },
     },
     endpoint,
-    // 10,000 subscribers and the publisher: one past serve()'s default bound.
-    maxConnections: 0,
   });
   publish = (data) => void server.publish(TOPIC, data);
   const fanout = server.endpoints.get('/fanout')!;
