@@ -54,6 +54,8 @@ export {
   channelsEndpoint,
   type ChannelConnectionData,
   type ChannelsEndpointOptions,
+  type ContractRpcHandler,
+  type RpcHandlers,
 } from './server/channels.js';
 export { createApp, type App, type AppOptions } from './server/app.js';
 export { Logger, type LogLevel } from './server/log.js';
@@ -94,4 +96,4 @@ export {
   type OriginCheck,
   type ProtocolErrorCode,
 } from './protocol/index.js';
-export { ChannelCloseCode } from './wire/index.js';
+export { ChannelCloseCode, defineContract, type Contract, type NoContract, type RpcContract } from './wire/index.js';

@@ -76,7 +76,10 @@ export interface ChannelRules {
 }
 
 export interface RpcMethod<A = unknown> {
+  /** Checks (and may transform) the params: invalid ones are answered `bad_request` and the handler is not called. */
   schema?: StandardSchemaV1;
+  /** Checks the handler's answer (a contract's `result`): one outside it is answered `internal` and told to `onError`. */
+  result?: StandardSchemaV1;
   handler(params: unknown, context: RequestContext<A>): Json | undefined | Promise<Json | undefined>;
 }
 

@@ -1,4 +1,4 @@
-import { encodeOk, validateWith, type RpcRequest } from '../wire/index.js';
+import { encodeOk, validateWith, type Json, type RpcRequest } from '../wire/index.js';
 import type { HubCore } from './core.js';
 import type { Session } from './session.js';
 
@@ -10,14 +10,21 @@ export async function rpc<A>(core: HubCore<A>, session: Session<A>, request: Rpc
   // Own properties only: "constructor" or "__proto__" name no method.
   const entry = Object.hasOwn(methods, method) ? methods[method] : undefined;
   if (entry === undefined) return session.fail(id, 'not_found', `no rpc method ${JSON.stringify(method)}`);
-  const { handler, schema } = typeof entry === 'function' ? { handler: entry, schema: undefined } : entry;
+  const { handler, schema, result: resultSchema } = typeof entry === 'function' ? { handler: entry, schema: undefined, result: undefined } : entry;
   let params: unknown = request.params;
   if (schema !== undefined) {
     const checked = await validateWith(schema, params);
     if (!checked.ok) return session.fail(id, 'bad_request', `invalid params for ${method}: ${checked.message}`);
     params = checked.value;
   }
-  const result = await handler(params, session.context);
+  let result = await handler(params, session.context);
+  if (resultSchema !== undefined) {
+    // The contract promises callers this type: an answer outside it is the server's bug
+    // (answered `internal`, told to onError), never passed on as if it were valid.
+    const checked = await validateWith(resultSchema, result ?? null);
+    if (!checked.ok) throw new Error(`rpc ${method} answered a result outside its contract: ${checked.message}`);
+    result = checked.value as Json;
+  }
   if (session.closed) return;
   session.reply(encodeOk(id, { result: result ?? null }));
 }

@@ -90,8 +90,10 @@ const FINAL_CODES: readonly string[] = ['forbidden', 'unauthorized', 'not_found'
  * One channel of a client. Subscribing is remembered: after a reconnect the channel
  * subscribes again from the last offset seen, so `message` handlers see every message
  * once and in order; when that is impossible `subscribed` says `recovered: false`.
+ * `T` is what subscribers receive, `In` what publishers send (they differ when a contract's
+ * schema transforms the data).
  */
-export class Channel<T = Json> extends Emitter<ChannelEvents<T>> {
+export class Channel<T = Json, In = T> extends Emitter<ChannelEvents<T>> {
   private current: ChannelState = 'unsubscribed';
   private last: ChannelPosition | null = null;
   /** subscribe() calls waiting for the answer. */
@@ -146,7 +148,7 @@ export class Channel<T = Json> extends Emitter<ChannelEvents<T>> {
    * Publishes `data`; resolves with its offset and how many subscribers it reached. Retried
    * after a reconnect with the same idempotency key, so it is delivered exactly once.
    */
-  publish(data: T, options: { key?: string } = {}): Promise<{ offset: number; delivered: number }> {
+  publish(data: In, options: { key?: string } = {}): Promise<{ offset: number; delivered: number }> {
     return this.host.publishTo(this.name, data as Json, options.key);
   }
 

@@ -1,5 +1,13 @@
 import {
   ChannelCloseCode,
+  type ChannelDataOf,
+  type ChannelInputOf,
+  type ChannelNameOf,
+  type Contract,
+  type NoContract,
+  type RpcNameOf,
+  type RpcParamsOf,
+  type RpcResultOf,
   DEFAULT_HISTORY_LIMIT,
   SUBPROTOCOL,
   parseServerMessage,
@@ -22,6 +30,9 @@ import { Timer } from './timer.js';
 export type { WebSocketConstructorLike, WebSocketLike } from './connection.js';
 
 export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+/** An rpc call's params and options: the params may be left out only when they may be undefined. */
+type RpcArguments<P> = undefined extends P ? [params?: P, options?: { timeout?: number }] : [params: P, options?: { timeout?: number }];
 
 export interface ClientOptions {
   /** The WebSocket class: by default the platform's (browsers); in Node pass `WebSocket` from 'hotline'. */
@@ -99,7 +110,7 @@ function unguessableId(): string {
  * connect timeout, heartbeat and token refresh ({@link Connection}), a channel its
  * resubscription backoff ({@link Channel}), the client the wait before reconnecting.
  */
-export class HotlineClient extends Emitter<ClientEvents> {
+export class HotlineClient<C extends Contract = NoContract> extends Emitter<ClientEvents> {
   readonly url: string;
   private readonly options: ClientOptions;
   private readonly WebSocketClass: WebSocketConstructorLike;
@@ -146,9 +157,14 @@ export class HotlineClient extends Emitter<ClientEvents> {
     return this.currentState;
   }
 
-  /** The channel `name` (one object per name); typed by `T` or by a Standard Schema. */
+  /**
+   * The channel `name` (one object per name): typed by the client's contract, by `T`, or by
+   * a Standard Schema (types only: the server checks the data).
+   */
   channel<S extends StandardSchemaV1>(name: string, options: { schema: S }): Channel<InferOutput<S>>;
-  channel<T = Json>(name: string): Channel<T>;
+  channel<T = never, N extends ChannelNameOf<C> = ChannelNameOf<C>>(
+    name: N,
+  ): [T] extends [never] ? Channel<ChannelDataOf<C, N>, ChannelInputOf<C, N>> : Channel<T>;
   channel(name: string): Channel<unknown> {
     let channel = this.channels.get(name);
     if (channel === undefined) {
@@ -158,11 +174,18 @@ export class HotlineClient extends Emitter<ClientEvents> {
     return channel;
   }
 
-  /** Calls a server rpc method. Not retried after a drop (it may have run): fails with 'disconnected'. */
-  rpc<R = Json>(method: string, params?: Json, options: { timeout?: number } = {}): Promise<R> {
+  /**
+   * Calls a server rpc method, typed by the client's contract (or `R`). Not retried after a
+   * drop (it may have run): fails with 'disconnected'.
+   */
+  rpc<R = never, M extends RpcNameOf<C> = RpcNameOf<C>>(
+    method: M,
+    ...args: RpcArguments<RpcParamsOf<C, M>>
+  ): Promise<[R] extends [never] ? RpcResultOf<C, M> : R> {
+    const [params, options = {}] = args as [Json | undefined, { timeout?: number }?];
     const fields: Record<string, Json> = { method };
     if (params !== undefined) fields.params = params;
-    return this.ask('rpc', fields, 'fail', options.timeout).then((reply) => reply.result as R);
+    return this.ask('rpc', fields, 'fail', options.timeout).then((reply) => reply.result as [R] extends [never] ? RpcResultOf<C, M> : R);
   }
 
   /** Closes for good: no reconnection; queued and pending requests fail with 'closed'. */
@@ -399,6 +422,6 @@ export class HotlineClient extends Emitter<ClientEvents> {
 }
 
 /** Connects to a hotline.v1 endpoint (such as ws://host/ws) and stays connected. */
-export function connect(url: string, options: ClientOptions = {}): HotlineClient {
-  return new HotlineClient(url, options);
+export function connect<C extends Contract = NoContract>(url: string, options: ClientOptions & { contract?: C } = {}): HotlineClient<C> {
+  return new HotlineClient<C>(url, options);
 }

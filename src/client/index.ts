@@ -12,5 +12,16 @@ export {
 } from './channel.js';
 export { backoffDelay, type BackoffOptions } from './backoff.js';
 export { HotlineError, type ClientErrorCode } from './errors.js';
-export { ChannelCloseCode } from '../wire/index.js';
+export { ChannelCloseCode, defineContract } from '../wire/index.js';
+export type {
+  ChannelDataOf,
+  ChannelInputOf,
+  ChannelNameOf,
+  Contract,
+  NoContract,
+  RpcContract,
+  RpcNameOf,
+  RpcParamsOf,
+  RpcResultOf,
+} from '../wire/index.js';
 export type { InferOutput, Json, Member, StandardSchemaV1 } from '../wire/index.js';

@@ -7,15 +7,34 @@ import {
   type UpgradeRequest,
   type WebSocketServerOptions,
 } from '../node/server.js';
-import { SUBPROTOCOL, type Member } from '../wire/index.js';
+import {
+  SUBPROTOCOL,
+  type Contract,
+  type HasRpc,
+  type Json,
+  type Member,
+  type NoContract,
+  type RpcHandlerParamsOf,
+  type RpcNameOf,
+  type InferInput,
+} from '../wire/index.js';
+import type { RequestContext } from '../channels/index.js';
 
 /**
  * The hub's options and the endpoint's (`slowConsumer` defaults to 'try-again-later' here:
  * a subscriber too slow for live messages is closed with 1013 and recovers them).
  */
-export interface ChannelsEndpointOptions<A>
-  extends ChannelHubOptions<A>,
+export interface ChannelsEndpointOptions<A, C extends Contract = NoContract>
+  extends Omit<ChannelHubOptions<A>, 'rpc'>,
     Omit<WebSocketServerOptions<ChannelConnectionData<A>>, 'handlers' | 'upgrade' | 'protocols'> {
+  /**
+   * The endpoint's channels and rpc methods with their schemas, shared with the SDK
+   * (`defineContract`): each channel's schema becomes its rule (beside `channels`), and the
+   * rpc handlers below are typed by it, their answers checked against each `result`.
+   */
+  contract?: C;
+  /** Rpc methods: by the contract's names and types when there is one. */
+  rpc?: RpcHandlers<A, C>;
   /**
    * Largest message in bytes (default 256 KiB, what the largest hotline.v1 request needs;
    * more when `maxDataLength` is raised). Larger ones close the connection with 1009.
@@ -31,6 +50,20 @@ export interface ChannelsEndpointOptions<A>
     req: UpgradeRequest,
   ): ChannelIdentity<A> | { reject: UpgradeRejection } | Promise<ChannelIdentity<A> | { reject: UpgradeRejection }>;
 }
+
+/** A handler of the contract's method M: params as its schema produces them, an answer its `result` accepts. */
+export type ContractRpcHandler<A, C, M extends string> = (
+  params: RpcHandlerParamsOf<C, M>,
+  context: RequestContext<A>,
+) => ContractResult<C, M> | Promise<ContractResult<C, M>>;
+
+type ContractResult<C, M extends string> = C extends { rpc: Record<M, { result: infer S }> } ? InferInput<S> : Json | undefined;
+
+/** The endpoint's rpc methods: the contract's, each typed, or any without one. */
+export type RpcHandlers<A, C> =
+  HasRpc<C> extends true
+    ? { [M in RpcNameOf<C>]: ContractRpcHandler<A, C, M> }
+    : NonNullable<ChannelHubOptions<A>['rpc']>;
 
 /** A channel connection's data: its identity, and the hub's view of it once open. */
 export interface ChannelConnectionData<A> {
@@ -111,6 +144,22 @@ class ConnectionClient<A> implements ChannelClient<A> {
   }
 }
 
+/** The hub's options: the contract's schemas joined to the channel rules and rpc methods. */
+function hubOptions<A, C extends Contract>(options: ChannelsEndpointOptions<A, C>): ChannelHubOptions<A> {
+  const { contract, rpc, ...rest } = options;
+  const methods = (rpc ?? {}) as NonNullable<ChannelHubOptions<A>['rpc']>;
+  if (contract === undefined) return { ...rest, rpc: methods };
+  const channels: NonNullable<ChannelHubOptions<A>['channels']> = { ...rest.channels };
+  for (const [pattern, schema] of Object.entries(contract.channels ?? {})) channels[pattern] = { ...channels[pattern], schema };
+  const typed: NonNullable<ChannelHubOptions<A>['rpc']> = {};
+  for (const [name, entry] of Object.entries(methods)) {
+    const declared = Object.hasOwn(contract.rpc ?? {}, name) ? contract.rpc![name] : undefined;
+    const method = typeof entry === 'function' ? { handler: entry } : entry;
+    typed[name] = { ...method, schema: declared?.params ?? method.schema, result: declared?.result ?? method.result };
+  }
+  return { ...rest, channels, rpc: typed };
+}
+
 /** The hub's view of a connection, once open: always a ConnectionClient (made in `open`). */
 function clientOf<A>(conn: WebSocketConnection<ChannelConnectionData<A>>): ConnectionClient<A> | null {
   return conn.data.client as ConnectionClient<A> | null;
@@ -122,10 +171,10 @@ function clientOf<A>(conn: WebSocketConnection<ChannelConnectionData<A>>): Conne
  * {@link ChannelHub}. The hub keeps each channel's subscribers; a channel message is
  * encoded (and compressed) once as a shared frame and written to every live one.
  */
-export function channelsEndpoint<A = undefined>(
-  options: ChannelsEndpointOptions<A> = {},
+export function channelsEndpoint<A = undefined, C extends Contract = NoContract>(
+  options: ChannelsEndpointOptions<A, C> = {},
 ): { server: WebSocketServer<ChannelConnectionData<A>>; hub: ChannelHub<A>; ready: Promise<void> } {
-  const hub = new ChannelHub<A, ConnectionClient<A>>(options);
+  const hub = new ChannelHub<A, ConnectionClient<A>>(hubOptions(options));
   const { authenticate } = options;
   const server = new WebSocketServer<ChannelConnectionData<A>>({
     ...options,

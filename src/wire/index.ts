@@ -66,3 +66,18 @@ export {
 } from './encode.js';
 export { parseServerMessage, replyFor } from './parse-server.js';
 export { validateWith, type InferOutput, type StandardIssue, type StandardResult, type StandardSchemaV1 } from './standard-schema.js';
+export {
+  defineContract,
+  type ChannelDataOf,
+  type ChannelInputOf,
+  type ChannelNameOf,
+  type Contract,
+  type HasRpc,
+  type InferInput,
+  type NoContract,
+  type RpcContract,
+  type RpcHandlerParamsOf,
+  type RpcNameOf,
+  type RpcParamsOf,
+  type RpcResultOf,
+} from './contract.js';
