@@ -10,7 +10,7 @@ import {
   type HandshakeErrorCode,
 } from '../../../src/protocol/index.js';
 import type { ExtensionOffer } from '../../../src/protocol/extensions-header.js';
-import { buildRejectResponse } from '../../../src/protocol/handshake.js';
+import { buildRejectResponse } from '../../../src/protocol/reject-response.js';
 import { HttpHeadParser, type HttpRequestHead, type HttpResponseHead } from '../../../src/protocol/http-head.js';
 import { chunksOf, latin1, type FuzzInput, type Problem } from '../driver/input.js';
 import { outcome } from '../driver/outcomes.js';
