@@ -52,13 +52,13 @@ import {
 } from './lib/frames.js';
 import { medianRatio, nowNs, rotate, sample, Samples, settle, type Sample } from './lib/stats.js';
 import {
+  columnsOf,
   formatCount,
   formatNumber,
   formatPercent,
   formatRatio,
   formatSize,
   formatTable,
-  type Column,
 } from './lib/table.js';
 import { loadWsCodecs, type WsCodec, type WsFrameOptions } from './lib/ws-internals.js';
 import { allocatorDescription, relaunchWithPinnedMalloc } from './lib/allocator.js';
@@ -507,18 +507,7 @@ async function main(): Promise<void> {
     }
   }
 
-  const columns: Column[] = [
-    { header: 'scenario', align: 'left' },
-    { header: 'size' },
-    { header: 'hotline MB/s' },
-    { header: 'ws MB/s' },
-    { header: 'ws+bu MB/s' },
-    { header: 'hotline/ws' },
-    { header: 'hotline/ws+bu' },
-    { header: 'hotline frames/s' },
-    { header: 'ws frames/s' },
-    { header: 'ws+bu frames/s' },
-  ];
+  const columns = columnsOf('scenario', 'size', 'hotline MB/s', 'ws MB/s', 'ws+bu MB/s', 'hotline/ws', 'hotline/ws+bu', 'hotline frames/s', 'ws frames/s', 'ws+bu frames/s');
   const rows: string[][] = [];
   let worstSpread = { value: 0, where: '' };
   for (const scenario of scenarios) {

@@ -54,27 +54,10 @@ import { cpus, loadavg } from 'node:os';
 import { deflateAlone } from './lib/deflate-frames.js';
 import { deflatePayloads } from './lib/deflate-payloads.js';
 import type { DeflateMessages } from './lib/load-jobs.js';
-import { ALL_KINDS, ask, BenchFailure, LOAD_CPU, profileWindow, SERVER_CPU, type Kind } from './lib/processes.js';
-import {
-  benchArgs,
-  describeRss,
-  LOWER_BOUND_NOTE,
-  measureIdleConnections,
-  pct,
-  preflight,
-  Results,
-  runBench,
-  runRounds,
-  sourceState,
-  timedMeasurement,
-  timedTarget,
-  untimedMeasurement,
-  wsVersion,
-  type Measurement,
-  type ScenarioBase,
-} from './lib/rounds.js';
-import { medianRatio } from './lib/stats.js';
-import { formatCount, formatNumber, formatRatio, formatTable, type Column } from './lib/table.js';
+import { ALL_KINDS, ask, BenchFailure, type Kind } from './lib/processes.js';
+import { benchArgs, describeRss, describeWindows, groupsToShow, LOWER_BOUND_NOTE, measureIdleConnections, pct, preflight, Results, runBench, runRounds, runTimed, sourceState, timedMeasurement, untimedMeasurement, wsVersion } from './lib/rounds.js';
+import type { Measurement, ScenarioBase } from './lib/rounds.js';
+import { columnsOf, formatCount, formatNumber, formatTable } from './lib/table.js';
 
 /** Both ws and hotline compress messages from this size on by default. */
 const DEFAULT_THRESHOLD = 1024;
@@ -156,19 +139,8 @@ function echoScenario(
       { key: 'out', label: 'wire B/msg client->server', format: bytes, compressedKey: 'outCompressed' },
     ],
     async measure(load, server) {
-      const result = await load.run(
-        {
-          type: 'deflateEcho',
-          ...timedTarget(server, settings),
-          path: '/echo',
-          connections: 100,
-          inFlight,
-          ...messages,
-          clientThreshold: threshold,
-        },
-        'deflateRate',
-        profileWindow(server),
-      );
+      const job = { type: 'deflateEcho', path: '/echo', connections: 100, inFlight, ...messages, clientThreshold: threshold } as const;
+      const result = await runTimed(load, server, settings, job, 'deflateRate');
       return {
         ...timedMeasurement(result, {
           rate: result.count / result.seconds,
@@ -268,12 +240,7 @@ async function main(): Promise<void> {
     `permessage-deflate: ${KINDS.map(describeKind).join(' vs ')}; ` +
       `node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} x${cpus().length}`,
   );
-  console.log(
-    `each server alone on CPU ${SERVER_CPU} in a fresh process per measurement, load generator on CPU ${LOAD_CPU}; ` +
-      `${settings.rounds} round${settings.rounds === 1 ? '' : 's'}, ${settings.warmupMs} ms warm-up + ${settings.measureMs} ms counted per measurement` +
-      (settings.quick ? ' [quick]' : '') +
-      `; load average ${loadStart.toFixed(2)}`,
-  );
+  console.log(`${describeWindows(settings)}; load average ${loadStart.toFixed(2)}`);
 
   const results = new Results();
   const { samples, checks } = results;
@@ -287,39 +254,29 @@ async function main(): Promise<void> {
     if (m.held !== undefined) held.set(key(scenario, kind, 'held'), m.held);
   });
 
-  const columns: Column[] = [
-    { header: 'scenario', align: 'left' },
-    ...KINDS.map((kind) => ({ header: kind === 'ws-bufferutil' ? 'ws+bufferutil' : kind })),
-    ...OTHERS.map((kind) => ({ header: `hotline/${SHORT[kind]}` })),
-    ...KINDS.map((kind) => ({ header: `CPU ${SHORT[kind]}` })),
-  ];
+  const columns = columnsOf(
+    'scenario',
+    ...KINDS.map((kind) => (kind === 'ws-bufferutil' ? 'ws+bufferutil' : kind)),
+    ...OTHERS.map((kind) => `hotline/${SHORT[kind]}`),
+    ...KINDS.map((kind) => `CPU ${SHORT[kind]}`),
+  );
   let lowerBounds = false;
-  for (const { group, title } of GROUPS) {
-    const inGroup = scenarios.filter((s) => s.group === group);
-    if (inGroup.length === 0) continue;
+  for (const { group, title, scenarios: inGroup } of groupsToShow(GROUPS, scenarios)) {
     const rows: string[][] = [];
     for (const scenario of inGroup) {
-      const busy = (kind: Kind): number | null => results.busy(scenario, kind);
-      const bound = (kind: Kind): boolean => results.bound(scenario, kind);
       for (const [i, metric] of scenario.metrics.entries()) {
         const marks = metric.rate === true;
         const value = (kind: Kind): string => {
-          const v = samples.median(key(scenario, kind, metric.key));
           const compressed =
             metric.compressedKey === undefined ? '' : ` (${pct(samples.median(key(scenario, kind, metric.compressedKey)))} deflated)`;
-          return `${marks && bound(kind) ? '≥ ' : ''}${metric.format(v)}${compressed}`;
+          return `${results.valueCell(scenario, kind, metric, marks)}${compressed}`;
         };
-        const ratio = (other: Kind): string => {
-          const r = medianRatio(samples.get(key(scenario, 'hotline', metric.key)), samples.get(key(scenario, other, metric.key)));
-          if (!marks) return formatRatio(r);
-          const mark = bound('hotline') && !bound(other) ? '≥ ' : !bound('hotline') && bound(other) ? '≤ ' : '';
-          return `${mark}${formatRatio(r)}${bound('hotline') && bound(other) ? ' ?' : ''}`;
-        };
+        const ratio = (other: Kind): string => results.ratioCell(scenario, other, metric.key, marks);
         const share = (kind: Kind): string => {
-          const s = busy(kind);
+          const s = results.busy(scenario, kind);
           return s === null || i > 0 ? '' : pct(s);
         };
-        if (marks && KINDS.some(bound)) lowerBounds = true;
+        if (marks && KINDS.some((kind) => results.bound(scenario, kind))) lowerBounds = true;
         const name = scenario.metrics.length > 1 ? (i === 0 ? `${scenario.name}: ${metric.label}` : `  ${metric.label}`) : scenario.name;
         rows.push([name, ...KINDS.map(value), ...OTHERS.map(ratio), ...KINDS.map(share)]);
       }

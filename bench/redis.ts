@@ -35,7 +35,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { processCpuSeconds } from './lib/proc.js';
-import { formatCount, formatNumber, formatTable, type Column } from './lib/table.js';
+import { columnsOf, formatCount, formatNumber, formatTable } from './lib/table.js';
 import { RedisNodeProcess } from '../test/support/redis-node.js';
 import { RedisServer, redisServerInstalled } from '../test/support/redis-server.js';
 
@@ -286,17 +286,7 @@ async function main(): Promise<void> {
   } finally {
     await redis.close();
   }
-  const columns: Column[] = [
-    { header: 'setup', align: 'left' },
-    { header: 'deliveries/s' },
-    { header: 'publishes/s' },
-    { header: 'vs memory' },
-    { header: 'p50 ms' },
-    { header: 'p99 ms' },
-    { header: 'nodes CPU' },
-    { header: 'redis CPU' },
-    { header: 'load CPU' },
-  ];
+  const columns = columnsOf('setup', 'deliveries/s', 'publishes/s', 'vs memory', 'p50 ms', 'p99 ms', 'nodes CPU', 'redis CPU', 'load CPU');
   const baseline = results[0]!.deliveriesPerSecond;
   const rows = results.map((r) => [
     r.setup.name,

@@ -53,27 +53,10 @@ import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { LatencyResult, RateResult } from './lib/load-jobs.js';
-import { ALL_KINDS, BenchFailure, LOAD_CPU, profileWindow, SERVER_CPU, type Kind, type Server } from './lib/processes.js';
-import {
-  benchArgs,
-  describeRss,
-  LOWER_BOUND_NOTE,
-  measureIdleConnections,
-  preflight,
-  Results,
-  runBench,
-  runRounds,
-  slug,
-  sourceState,
-  timedMeasurement,
-  timedTarget,
-  untimedMeasurement,
-  wsVersion,
-  type Measurement,
-  type ScenarioBase,
-} from './lib/rounds.js';
-import { medianRatio } from './lib/stats.js';
-import { formatCount, formatNumber, formatRatio, formatTable, type Column } from './lib/table.js';
+import { ALL_KINDS, BenchFailure, type Kind, type Server } from './lib/processes.js';
+import { benchArgs, describeRss, describeWindows, groupsToShow, LOWER_BOUND_NOTE, measureIdleConnections, preflight, Results, runBench, runRounds, runTimed, slug, sourceState, timedMeasurement, untimedMeasurement, wsVersion } from './lib/rounds.js';
+import type { Measurement, ScenarioBase } from './lib/rounds.js';
+import { columnsOf, formatCount, formatNumber, formatTable } from './lib/table.js';
 
 const { settings, values: args } = benchArgs({ 'heap-snapshot': { type: 'string' } }, { warmupMs: 700, quickWarmupMs: 200 });
 const IDLE_CONNECTIONS = settings.quick ? 2_000 : 10_000;
@@ -112,19 +95,7 @@ function echoScenario(size: number, binary: boolean, inFlight: number): Scenario
     metrics: [{ key: 'rate', label: 'messages/s', format: perSecond }],
     throughput: true,
     async measure(load, server) {
-      const result = await load.run(
-        {
-          type: 'echo',
-          ...timedTarget(server, settings),
-          path: '/echo',
-          connections: 100,
-          inFlight,
-          binary,
-          size,
-        },
-        'rate',
-        profileWindow(server),
-      );
+      const result = await runTimed(load, server, settings, { type: 'echo', path: '/echo', connections: 100, inFlight, binary, size }, 'rate');
       return rateMeasurement(result);
     },
   };
@@ -140,16 +111,7 @@ const latencyScenario: Scenario = {
   ],
   throughput: false,
   async measure(load, server) {
-    const result: LatencyResult = await load.run(
-      {
-        type: 'latency',
-        ...timedTarget(server, settings),
-        path: '/echo',
-        size: 32,
-      },
-      'latency',
-      profileWindow(server),
-    );
+    const result: LatencyResult = await runTimed(load, server, settings, { type: 'latency', path: '/echo', size: 32 }, 'latency');
     return timedMeasurement(result, { p50: result.p50Us, p99: result.p99Us, rate: result.roundTrips / result.seconds });
   },
 };
@@ -162,19 +124,7 @@ function fanoutScenario(subscribers: number): Scenario {
     metrics: [{ key: 'rate', label: 'deliveries/s', format: perSecond }],
     throughput: true,
     async measure(load, server) {
-      const result = await load.run(
-        {
-          type: 'fanout',
-          ...timedTarget(server, settings),
-          path: '/fanout',
-          subscribers,
-          inFlight: 8,
-          size: 32,
-          lagLimit: 64,
-        },
-        'rate',
-        profileWindow(server),
-      );
+      const result = await runTimed(load, server, settings, { type: 'fanout', path: '/fanout', subscribers, inFlight: 8, size: 32, lagLimit: 64 }, 'rate');
       return rateMeasurement(result);
     },
   };
@@ -189,16 +139,7 @@ const handshakeScenario: Scenario = {
   metrics: [{ key: 'rate', label: 'connections/s', format: perSecond }],
   throughput: true,
   async measure(load, server) {
-    const result = await load.run(
-      {
-        type: 'handshake',
-        ...timedTarget(server, settings),
-        path: '/echo',
-        concurrency: HANDSHAKE_CONCURRENCY,
-      },
-      'rate',
-      profileWindow(server),
-    );
+    const result = await runTimed(load, server, settings, { type: 'handshake', path: '/echo', concurrency: HANDSHAKE_CONCURRENCY }, 'rate');
     return rateMeasurement(result);
   },
 };
@@ -278,51 +219,26 @@ async function main(): Promise<void> {
     `server: hotline (${sourceState()}) vs ws ${wsVersion()} (plain JS masking) and ws + bufferutil; ` +
       `node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} x${cpus().length}`,
   );
-  console.log(
-    `each server alone on CPU ${SERVER_CPU} in a fresh process per measurement, load generator on CPU ${LOAD_CPU}; ` +
-      `${settings.rounds} round${settings.rounds === 1 ? '' : 's'}, ${settings.warmupMs} ms warm-up + ${settings.measureMs} ms counted per measurement` +
-      (settings.quick ? ' [quick]' : ''),
-  );
+  console.log(describeWindows(settings));
 
   const results = new Results();
   const { samples, checks } = results;
   const key = (scenario: Scenario, kind: Kind, metric: string): string => results.key(scenario, kind, metric);
   await runRounds(scenarios, KINDS, settings, results);
 
-  const columns: Column[] = [
-    { header: 'scenario', align: 'left' },
-    { header: 'hotline' },
-    { header: 'ws' },
-    { header: 'ws+bufferutil' },
-    { header: 'hotline/ws' },
-    { header: 'hotline/ws+bu' },
-    { header: 'CPU hotline' },
-    { header: 'CPU ws' },
-    { header: 'CPU ws+bu' },
-  ];
+  const columns = columnsOf('scenario', 'hotline', 'ws', 'ws+bufferutil', 'hotline/ws', 'hotline/ws+bu', 'CPU hotline', 'CPU ws', 'CPU ws+bu');
   let lowerBounds = false;
-  for (const { group, title } of GROUPS) {
-    const inGroup = scenarios.filter((s) => s.group === group);
-    if (inGroup.length === 0) continue;
+  for (const { group, title, scenarios: inGroup } of groupsToShow(GROUPS, scenarios)) {
     const rows: string[][] = [];
     for (const scenario of inGroup) {
-      const busy = (kind: Kind): number | null => results.busy(scenario, kind);
-      const bound = (kind: Kind): boolean => results.bound(scenario, kind);
+      if (KINDS.some((kind) => results.bound(scenario, kind))) lowerBounds = true;
       for (const metric of scenario.metrics) {
-        const value = (kind: Kind): string => {
-          const v = samples.median(key(scenario, kind, metric.key));
-          return `${bound(kind) ? '≥ ' : ''}${metric.format(v)}`;
-        };
-        const ratio = (other: Kind): string => {
-          const r = medianRatio(samples.get(key(scenario, 'hotline', metric.key)), samples.get(key(scenario, other, metric.key)));
-          const mark = bound('hotline') && !bound(other) ? '≥ ' : !bound('hotline') && bound(other) ? '≤ ' : '';
-          return `${mark}${formatRatio(r)}${bound('hotline') && bound(other) ? ' ?' : ''}`;
-        };
+        const value = (kind: Kind): string => results.valueCell(scenario, kind, metric);
+        const ratio = (other: Kind): string => results.ratioCell(scenario, other, metric.key);
         const share = (kind: Kind): string => {
-          const s = busy(kind);
+          const s = results.busy(scenario, kind);
           return s === null ? '-' : `${(s * 100).toFixed(0)}%`;
         };
-        if (KINDS.some(bound)) lowerBounds = true;
         const name = scenario.metrics.length > 1 ? `${scenario.name}: ${metric.label}` : scenario.name;
         rows.push([name, value('hotline'), value('ws'), value('ws-bufferutil'), ratio('ws'), ratio('ws-bufferutil'), share('hotline'), share('ws'), share('ws-bufferutil')]);
       }

@@ -241,6 +241,29 @@ function spinUntilDone(spin: boolean, run: Failable): void {
   setImmediate(turn);
 }
 
+/**
+ * The timed part of a job: the event loop kept spinning when asked, the warm-up (and what
+ * `warmedUp` says must settle first), then the counted window. `mark` reads the job's
+ * counts at the window's start and end. Null when the run ended meanwhile.
+ */
+async function countedWindow<M>(
+  job: { serverPid: number; serverCore: number; loadCore: number; spin: boolean; warmupMs: number; measureMs: number },
+  run: Failable,
+  mark: (edge: 'start' | 'end') => M,
+  warmedUp?: () => Promise<unknown>,
+): Promise<{ stats: WindowStats; from: M; to: M } | null> {
+  spinUntilDone(job.spin, run);
+  await delay(job.warmupMs);
+  if (warmedUp !== undefined) await warmedUp();
+  if (run.done) return null;
+  const meter = windowMeter(job);
+  const from = mark('start');
+  await delay(job.measureMs);
+  if (run.done) return null;
+  const stats = meter.stop();
+  return { stats, from, to: mark('end') };
+}
+
 function payloadFor(binary: boolean, size: number): Buffer {
   return binary ? binaryPayload(size) : Buffer.from(textPayload(size));
 }
@@ -290,25 +313,19 @@ function runEcho(job: EchoJob): Promise<RateResult> {
   });
   let clients: RawClient[] = [];
   return drive(run, async () => {
-      clients = await openClients(run, job.port, job.path, job.connections, 64, () => new FrameCounter(reply, 1), handler);
-      if (run.done) return;
-      for (const client of clients) {
-        client.write(burst);
-        client.sent = job.inFlight;
-        sent += job.inFlight;
-      }
-      spinUntilDone(job.spin, run);
-    await delay(job.warmupMs);
-      if (run.done) return;
-      const meter = windowMeter(job);
-      const from = received;
-      await delay(job.measureMs);
-      if (run.done) return;
-      const stats = meter.stop();
-      const counted = received - from;
-      sending = false;
-      if (received === sent) finish(stats, counted);
-      else windowDone = () => finish(stats, counted);
+    clients = await openClients(run, job.port, job.path, job.connections, 64, () => new FrameCounter(reply, 1), handler);
+    if (run.done) return;
+    for (const client of clients) {
+      client.write(burst);
+      client.sent = job.inFlight;
+      sent += job.inFlight;
+    }
+    const window = await countedWindow(job, run, () => received);
+    if (window === null) return;
+    const counted = window.to - window.from;
+    sending = false;
+    if (received === sent) finish(window.stats, counted);
+    else windowDone = () => finish(window.stats, counted);
   });
 }
 
@@ -348,15 +365,12 @@ function runLatency(job: LatencyJob): Promise<LatencyResult> {
     client.stamp = process.hrtime.bigint();
     client.write(frame);
     client.sent = 1;
-    spinUntilDone(job.spin, run);
-    await delay(job.warmupMs);
-    if (run.done) return;
-    const meter = windowMeter(job);
-    recording = true;
-    await delay(job.measureMs);
-    if (run.done) return;
-    recording = false;
-    const stats = meter.stop();
+    // Round trips are recorded within the window only.
+    const window = await countedWindow(job, run, (edge) => {
+      recording = edge === 'start';
+    });
+    if (window === null) return;
+    const stats = window.stats;
     sending = false;
     const finish = (): void => {
       if (recorded < 100) return run.fail(`${what}: only ${recorded} round trips`);
@@ -462,15 +476,10 @@ function runFanout(job: FanoutJob): Promise<RateResult> {
     publishing = true;
     pump();
 
-    spinUntilDone(job.spin, run);
-    await delay(job.warmupMs);
-    if (run.done) return;
-    const meter = windowMeter(job);
-    const from = deliveries;
-    await delay(job.measureMs);
-    if (run.done) return;
-    const stats = meter.stop();
-    const counted = deliveries - from;
+    const window = await countedWindow(job, run, () => deliveries);
+    if (window === null) return;
+    const { stats } = window;
+    const counted = window.to - window.from;
     publishing = false;
 
     const finish = (): void => {
@@ -535,15 +544,10 @@ function runHandshakes(job: HandshakeJob): Promise<RateResult> {
   };
   return drive(run, async () => {
     for (let i = 0; i < job.concurrency; i++) launch();
-    spinUntilDone(job.spin, run);
-    await delay(job.warmupMs);
-    if (run.done) return;
-    const meter = windowMeter(job);
-    const from = completed;
-    await delay(job.measureMs);
-    if (run.done) return;
-    const stats = meter.stop();
-    const counted = completed - from;
+    const window = await countedWindow(job, run, () => completed);
+    if (window === null) return;
+    const { stats } = window;
+    const counted = window.to - window.from;
     launching = false;
     const finish = (): void =>
       run.finish({
@@ -562,13 +566,30 @@ function runHandshakes(job: HandshakeJob): Promise<RateResult> {
 
 let held: RawClient[] = [];
 
-function runOpen(job: OpenJob): Promise<OpenResult> {
-  const what = `open ${job.connections}`;
-  const run = new Run<OpenResult>(SETUP_TIMEOUT_MS + DRAIN_TIMEOUT_MS, what);
-  const payload = payloadFor(false, 32);
-  const frame = clientFrame(OPCODE_TEXT, payload);
-  const reply = serverFrame(OPCODE_TEXT, payload);
-  const request = upgradeRequest(job.port, job.path);
+/** How {@link openEchoOnce} opens one kind of connection. */
+interface OpenOnce<R> {
+  request: Buffer;
+  /** The frame counter a new connection starts with. */
+  counter(): FrameSink;
+  /** A connection opened: send its one message (and set `client.sent = 1`), or call `noMessage`. */
+  open(client: RawClient, noMessage: () => void): void;
+  /** Every connection is in: what must still settle before the job answers (the checks of replies). */
+  pending?(): Promise<unknown>;
+  /** What the job answers, once every connection is in (and held, with `hold`). */
+  result(ready: number): R;
+}
+
+/**
+ * Opens `job.connections` connections, `job.concurrency` at a time; each echoes one message
+ * (or none), then is closed with a closing handshake, or held idle (`job.hold`) until a
+ * `closeAll` job. Anything else the server does fails the run.
+ */
+function openEchoOnce<R>(
+  run: Run<R>,
+  what: string,
+  job: { port: number; connections: number; concurrency: number; hold: boolean },
+  how: OpenOnce<R>,
+): void {
   const clients = new Set<RawClient>();
   const kept: RawClient[] = [];
   let succeeded = false;
@@ -578,15 +599,19 @@ function runOpen(job: OpenJob): Promise<OpenResult> {
   let started = 0;
   let ready = 0;
 
+  const complete = (): void => {
+    if (run.done) return;
+    held.push(...kept);
+    succeeded = true;
+    run.finish(how.result(ready));
+  };
   const settle = (client: RawClient): void => {
     ready++;
     if (job.hold) kept.push(client);
-    if (started < job.connections) launch();
-    else if (ready === job.connections) {
-      held.push(...kept);
-      succeeded = true;
-      run.finish({ type: 'opened', connections: ready, held: held.length });
-    }
+    if (started < job.connections) return launch();
+    if (ready !== job.connections) return;
+    if (how.pending === undefined) complete();
+    else void how.pending().then(complete);
   };
   const afterEcho = (client: RawClient): void => {
     if (job.hold) {
@@ -599,14 +624,7 @@ function runOpen(job: OpenJob): Promise<OpenResult> {
     client.write(CLIENT_CLOSE);
   };
   const handler = strictHandler(run, what, {
-    open(client) {
-      if (job.echoOnce) {
-        client.write(frame);
-        client.sent = 1;
-      } else {
-        afterEcho(client);
-      }
-    },
+    open: (client) => how.open(client, () => afterEcho(client)),
     frames(client, count) {
       client.received += count;
       if (client.sent === 1) {
@@ -627,9 +645,27 @@ function runOpen(job: OpenJob): Promise<OpenResult> {
   });
   const launch = (): void => {
     started++;
-    clients.add(new RawClient(job.port, handler, new FrameCounter(job.echoOnce ? reply : SERVER_CLOSE, Infinity), request));
+    clients.add(new RawClient(job.port, handler, how.counter(), how.request));
   };
   for (let i = 0; i < Math.min(job.concurrency, job.connections); i++) launch();
+}
+
+function runOpen(job: OpenJob): Promise<OpenResult> {
+  const what = `open ${job.connections}`;
+  const run = new Run<OpenResult>(SETUP_TIMEOUT_MS + DRAIN_TIMEOUT_MS, what);
+  const payload = payloadFor(false, 32);
+  const frame = clientFrame(OPCODE_TEXT, payload);
+  const reply = serverFrame(OPCODE_TEXT, payload);
+  openEchoOnce<OpenResult>(run, what, job, {
+    request: upgradeRequest(job.port, job.path),
+    counter: () => new FrameCounter(job.echoOnce ? reply : SERVER_CLOSE, Infinity),
+    open(client, noMessage) {
+      if (!job.echoOnce) return noMessage();
+      client.write(frame);
+      client.sent = 1;
+    },
+    result: (ready) => ({ type: 'opened', connections: ready, held: held.length }),
+  });
   if (job.connections === 0) run.finish({ type: 'opened', connections: 0, held: held.length });
   return run.promise;
 }
@@ -736,18 +772,11 @@ function runDeflateEcho(job: DeflateEchoJob): Promise<DeflateRateResult> {
       client.counter = new DeflateReplyCounter(received, verifier, start);
     }
     for (const client of clients) send(client, job.inFlight);
-    spinUntilDone(job.spin, run);
-    await delay(job.warmupMs);
-    // The full checks of the first replies (some asynchronous) happen in the warm-up: let
-    // them end before the window starts.
-    await Promise.all(checks);
-    if (run.done) return;
-    const meter = windowMeter(job);
-    const from = { received: { ...received }, sent: { ...sent } };
-    await delay(job.measureMs);
-    if (run.done) return;
-    const stats = meter.stop();
-    const to = { received: { ...received }, sent: { ...sent } };
+    // The full checks of the first replies (some asynchronous) happen in the warm-up: they
+    // end before the window starts.
+    const window = await countedWindow(job, run, () => ({ received: { ...received }, sent: { ...sent } }), () => Promise.all(checks));
+    if (window === null) return;
+    const { stats, from, to } = window;
     sending = false;
 
     const finish = (): void => {
@@ -791,54 +820,17 @@ function runDeflateOpen(job: DeflateOpenJob): Promise<DeflateOpenResult> {
   const run = new Run<DeflateOpenResult>(2 * SETUP_TIMEOUT_MS + DRAIN_TIMEOUT_MS, what);
   const messages = clientMessages(deflatePayloads(job), job.clientThreshold);
   const n = messages.payloads.length;
-  const request = upgradeRequest(job.port, job.path, DEFLATE_OFFER);
   const received: WireTotals = { frames: 0, bytes: 0, compressed: 0 };
-  const clients = new Set<RawClient>();
-  const kept: RawClient[] = [];
   const verifiers = new Set<ReplyVerifier>();
   const checks: Array<Promise<void>> = [];
-  let succeeded = false;
   run.onEnd(() => {
     for (const verifier of verifiers) verifier.close();
-    if (!succeeded) for (const client of clients) client.destroy();
   });
   let agreed: Negotiated | null = null;
-  let started = 0;
   let opened = 0;
-  let ready = 0;
-
-  const settle = (client: RawClient): void => {
-    ready++;
-    if (job.hold) kept.push(client);
-    if (started < job.connections) return launch();
-    if (ready !== job.connections) return;
-    void Promise.all(checks).then(() => {
-      if (run.done) return;
-      held.push(...kept);
-      succeeded = true;
-      run.finish({
-        type: 'deflateOpened',
-        connections: ready,
-        held: held.length,
-        negotiated: agreed?.header ?? '',
-        compressedReplies: received.compressed,
-        checked:
-          `${ready} connections, each echoed one message (${received.compressed} replies compressed), every reply checked in full, ` +
-          `${agreed === null ? '' : verifiedHow(agreed)}`,
-      });
-    });
-  };
-  const afterEcho = (client: RawClient): void => {
-    if (job.hold) {
-      client.handler = heldHandler;
-      return settle(client);
-    }
-    // Closing handshake: our close frame, the server's, then its FIN.
-    client.counter = new FrameCounter(SERVER_CLOSE, Infinity);
-    client.received = 0;
-    client.write(CLIENT_CLOSE);
-  };
-  const handler = strictHandler(run, what, {
+  openEchoOnce<DeflateOpenResult>(run, what, job, {
+    request: upgradeRequest(job.port, job.path, DEFLATE_OFFER),
+    counter: () => NO_FRAMES,
     open(client) {
       let negotiated: Negotiated;
       try {
@@ -863,29 +855,18 @@ function runDeflateOpen(job: DeflateOpenJob): Promise<DeflateOpenResult> {
       client.write(messages.ring.subarray(messages.offsets[start]!, messages.offsets[start + 1]!));
       client.sent = 1;
     },
-    frames(client, count) {
-      client.received += count;
-      if (client.sent === 1) {
-        client.sent = 0;
-        if (count !== 1) return run.fail(`${what}: ${count} replies to one message`);
-        afterEcho(client);
-      } else if (client.received > 1) {
-        run.fail(`${what}: more than one close frame`);
-      }
-    },
-    end() {},
-    closed(client) {
-      clients.delete(client);
-      if (run.done) return;
-      if (job.hold || !client.ended || client.received !== 1) return run.fail(`${what}: a connection closed early`);
-      settle(client);
-    },
+    pending: () => Promise.all(checks),
+    result: (ready) => ({
+      type: 'deflateOpened',
+      connections: ready,
+      held: held.length,
+      negotiated: agreed?.header ?? '',
+      compressedReplies: received.compressed,
+      checked:
+        `${ready} connections, each echoed one message (${received.compressed} replies compressed), every reply checked in full, ` +
+        `${agreed === null ? '' : verifiedHow(agreed)}`,
+    }),
   });
-  const launch = (): void => {
-    started++;
-    clients.add(new RawClient(job.port, handler, NO_FRAMES, request));
-  };
-  for (let i = 0; i < Math.min(job.concurrency, job.connections); i++) launch();
   if (job.connections === 0) {
     run.finish({ type: 'deflateOpened', connections: 0, held: held.length, negotiated: '', compressedReplies: 0, checked: 'nothing' });
   }

@@ -15,12 +15,13 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { checkTaskset, killAllChildren } from './children.js';
-import type { Timed } from './load-jobs.js';
+import type { Job, JobAnswer, Timed } from './load-jobs.js';
 import { processRssBytes } from './proc.js';
 import {
   BenchFailure,
   LOAD_CPU,
   LoadGenerator,
+  profileWindow,
   SERVER_CPU,
   serverGc,
   startServer,
@@ -30,7 +31,8 @@ import {
   type Server,
   type ServerStart,
 } from './processes.js';
-import { median, rotate, Samples } from './stats.js';
+import { median, medianRatio, rotate, Samples } from './stats.js';
+import { formatRatio } from './table.js';
 
 /** A throughput measurement whose server was less busy than this is a lower bound. */
 export const BUSY_THRESHOLD = 0.9;
@@ -96,6 +98,20 @@ export function timedTarget(server: Server, settings: BenchSettings): Timed & { 
     warmupMs: settings.warmupMs,
     measureMs: settings.measureMs,
   };
+}
+
+/** A timed job's own fields: where the server is and how the window runs are {@link timedTarget}'s. */
+type TimedJobFields<J> = J extends Timed ? Omit<J, keyof Timed | 'port'> : never;
+
+/** Runs a timed job against `server`, the server profiled over the counted window when asked. */
+export function runTimed<R extends JobAnswer['type']>(
+  load: LoadGenerator,
+  server: Server,
+  settings: BenchSettings,
+  job: TimedJobFields<Job>,
+  expect: R,
+): Promise<Extract<JobAnswer, { type: R }>> {
+  return load.run({ ...job, ...timedTarget(server, settings) } as Job, expect, profileWindow(server));
 }
 
 export function slug(text: string): string {
@@ -247,6 +263,23 @@ export class Results {
     return scenario.throughput && share !== null && share < BUSY_THRESHOLD;
   }
 
+  /** A figure of `kind` in a cell, marked ≥ when it is only a lower bound (with `marks`). */
+  valueCell(scenario: ScenarioBase<Measurement>, kind: Kind, metric: { key: string; format: (value: number) => string }, marks = true): string {
+    return `${marks && this.bound(scenario, kind) ? '≥ ' : ''}${metric.format(this.samples.median(this.key(scenario, kind, metric.key)))}`;
+  }
+
+  /**
+   * hotline's figure over `other`'s in a cell: the median of the per-round ratios, marked ≥ or
+   * ≤ when one side is only a lower bound and "?" when both are (with `marks`).
+   */
+  ratioCell(scenario: ScenarioBase<Measurement>, other: Kind, metricKey: string, marks = true): string {
+    const ratio = formatRatio(medianRatio(this.samples.get(this.key(scenario, 'hotline', metricKey)), this.samples.get(this.key(scenario, other, metricKey))));
+    if (!marks) return ratio;
+    const ours = this.bound(scenario, 'hotline');
+    const theirs = this.bound(scenario, other);
+    return `${ours && !theirs ? '≥ ' : !ours && theirs ? '≤ ' : ''}${ratio}${ours && theirs ? ' ?' : ''}`;
+  }
+
   /** The lines under a group's table: spread between rounds, lower bounds, the cores' other use. */
   printFooter(group: string, inGroup: ReadonlyArray<ScenarioBase<Measurement>>, kinds: readonly Kind[], settings: BenchSettings): void {
     let worst = { spread: 0, where: '' };
@@ -270,6 +303,20 @@ export class Results {
       );
     }
   }
+}
+
+/** The groups that have scenarios to report, in their order, each with its scenarios. */
+export function groupsToShow<G extends { group: string }, S extends { group: string }>(groups: readonly G[], scenarios: readonly S[]): Array<G & { scenarios: S[] }> {
+  return groups.map((g) => ({ ...g, scenarios: scenarios.filter((s) => s.group === g.group) })).filter((g) => g.scenarios.length > 0);
+}
+
+/** The line that says where each process runs and how long each measurement is. */
+export function describeWindows(settings: BenchSettings): string {
+  return (
+    `each server alone on CPU ${SERVER_CPU} in a fresh process per measurement, load generator on CPU ${LOAD_CPU}; ` +
+    `${settings.rounds} round${settings.rounds === 1 ? '' : 's'}, ${settings.warmupMs} ms warm-up + ${settings.measureMs} ms counted per measurement` +
+    (settings.quick ? ' [quick]' : '')
+  );
 }
 
 /** The note printed when any figure is a lower bound. */

@@ -6,6 +6,11 @@ export interface Column {
   align?: 'left' | 'right';
 }
 
+/** The columns of a report: the first (what each row is) aligned left, the figures right. */
+export function columnsOf(first: string, ...figures: string[]): Column[] {
+  return [{ header: first, align: 'left' }, ...figures.map((header) => ({ header }))];
+}
+
 /** Lays out `rows` under `columns`, padded to the widest cell, with a rule under the header. */
 export function formatTable(columns: readonly Column[], rows: readonly (readonly string[])[]): string {
   const widths = columns.map((column, i) =>

@@ -1,9 +1,9 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { parseArgs } from 'node:util';
 import { buildClientRequest, validateServerResponse } from '../protocol/handshake.js';
 import { HttpHeadParser } from '../protocol/http-head.js';
 import { CloseCode, WebSocketProtocol } from '../protocol/index.js';
+import { parseCommandArgs, USAGE_ERROR, usageError } from './args.js';
 
 export const BENCH_USAGE = `usage: hotline bench URL [--scenario echo|latency|handshakes|all] [--connections 100]
                     [--in-flight 8] [--size 32] [--binary] [--seconds 5] [--protocol P]
@@ -199,25 +199,18 @@ async function handshakeScenario(o: Options): Promise<string[]> {
 
 /** Runs `hotline bench`; resolves to the exit code. */
 export async function benchCommand(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        scenario: { type: 'string', default: 'all' },
-        connections: { type: 'string', default: '100' },
-        'in-flight': { type: 'string', default: '8' },
-        size: { type: 'string', default: '32' },
-        binary: { type: 'boolean', default: false },
-        seconds: { type: 'string', default: '5' },
-        protocol: { type: 'string', multiple: true },
-      },
-      strict: true,
-    });
-  } catch (error) {
-    process.stderr.write(`hotline: ${(error as Error).message}\n${BENCH_USAGE}`);
-    return 2;
+  const parsed = parseCommandArgs(args, {
+    scenario: { type: 'string', default: 'all' },
+    connections: { type: 'string', default: '100' },
+    'in-flight': { type: 'string', default: '8' },
+    size: { type: 'string', default: '32' },
+    binary: { type: 'boolean', default: false },
+    seconds: { type: 'string', default: '5' },
+    protocol: { type: 'string', multiple: true },
+  });
+  if (typeof parsed === 'string') {
+    process.stderr.write(`hotline: ${parsed}\n${BENCH_USAGE}`);
+    return USAGE_ERROR;
   }
   const { values, positionals } = parsed;
   let url: URL;
@@ -227,13 +220,12 @@ export async function benchCommand(args: string[]): Promise<number> {
     if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new Error('the URL must be ws:// or wss://');
   } catch (error) {
     process.stderr.write(`hotline: ${(error as Error).message}\n${BENCH_USAGE}`);
-    return 2;
+    return USAGE_ERROR;
   }
   const numbers = { connections: Number(values.connections), inFlight: Number(values['in-flight']), size: Number(values.size), seconds: Number(values.seconds) };
   for (const [name, value] of Object.entries(numbers)) {
     if (!Number.isInteger(value) || value < (name === 'size' ? 0 : 1)) {
-      process.stderr.write(`hotline: --${name === 'inFlight' ? 'in-flight' : name} must be a whole number\n`);
-      return 2;
+      return usageError(`--${name === 'inFlight' ? 'in-flight' : name} must be a whole number`);
     }
   }
   const options: Options = { url, protocols: values.protocol ?? [], binary: values.binary, ...numbers };
@@ -243,8 +235,7 @@ export async function benchCommand(args: string[]): Promise<number> {
   for (const name of chosen) {
     const run = scenarios[name as keyof typeof scenarios];
     if (run === undefined) {
-      process.stderr.write(`hotline: unknown scenario '${name}' (echo, latency, handshakes, all)\n`);
-      return 2;
+      return usageError(`unknown scenario '${name}' (echo, latency, handshakes, all)`);
     }
     try {
       rows.push(await run(options));

@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
 import { WebSocket } from '../node/client.js';
 import { CloseCode } from '../protocol/close-code.js';
+import { parseCommandArgs, usageError as fail } from './args.js';
 
 export const CONNECT_USAGE = `usage: hotline connect URL [--protocol P ...] [--header 'Name: value' ...] [--json] [--no-deflate]
 
@@ -25,29 +25,15 @@ function time(): string {
   return new Date().toISOString().slice(11, 23);
 }
 
-function fail(message: string): number {
-  process.stderr.write(`hotline: ${message}\n`);
-  return 2;
-}
-
 /** Runs `hotline connect`: resolves to the exit code once the connection is over. */
 export async function connectCommand(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        protocol: { type: 'string', multiple: true },
-        header: { type: 'string', multiple: true },
-        json: { type: 'boolean', default: false },
-        'no-deflate': { type: 'boolean', default: false },
-      },
-      strict: true,
-    });
-  } catch (error) {
-    return fail(`${(error as Error).message}\n${CONNECT_USAGE}`);
-  }
+  const parsed = parseCommandArgs(args, {
+    protocol: { type: 'string', multiple: true },
+    header: { type: 'string', multiple: true },
+    json: { type: 'boolean', default: false },
+    'no-deflate': { type: 'boolean', default: false },
+  });
+  if (typeof parsed === 'string') return fail(`${parsed}\n${CONNECT_USAGE}`);
   const { values, positionals } = parsed;
   if (positionals.length !== 1) return fail(`connect takes one URL\n${CONNECT_USAGE}`);
   const headers: Record<string, string> = {};
@@ -66,8 +52,7 @@ export async function connectCommand(args: string[]): Promise<number> {
   try {
     ws = new WebSocket(positionals[0]!, values.protocol ?? [], { headers, perMessageDeflate: !values['no-deflate'] });
   } catch (error) {
-    process.stderr.write(`hotline: ${(error as Error).message}\n`);
-    return 2;
+    return fail((error as Error).message);
   }
   ws.binaryType = 'nodebuffer';
   return new Promise<number>((resolve) => {

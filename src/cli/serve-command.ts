@@ -6,6 +6,7 @@ import { createApp } from '../server/app.js';
 import { Logger } from '../server/log.js';
 import { describeServeOptions, OptionError, parseServeArgs, type ServeConfig } from '../server/options.js';
 import { serve } from '../server/serve.js';
+import { usageError as fail } from './args.js';
 
 export const SERVE_USAGE = `usage: hotline serve [options]
 
@@ -21,11 +22,6 @@ Serves:
 Browsers may connect from the server's own origin (and --origin); clients without an Origin
 header always. Durations are in milliseconds, sizes in bytes.
 ${describeServeOptions()}`;
-
-function fail(message: string): number {
-  process.stderr.write(`hotline: ${message}\n`);
-  return 2;
-}
 
 /** The startup line of an operator surface: where it is, and who may use it. */
 function adminLine(url: string, access: AdminAccess, turnedOff: boolean, flag: string): string {

@@ -170,13 +170,7 @@ describe('resubscription', () => {
     assert.deepEqual(channel.position, { epoch: 'e1', offset: 2 }, 'the replay starts after what was seen');
     for (const offset of [2, 3, 4, 4, 5, 6]) channel.receive(offset, `r${offset}`);
     assert.deepEqual(seen.offsets, [1, 2, 3, 4, 5, 6]);
-    assert.deepEqual(
-      seen.subscribed.map((e) => [e.recovered, e.first]),
-      [
-        [false, true],
-        [true, false],
-      ],
-    );
+    assert.deepEqual(seen.subscribed.map((e) => [e.recovered, e.first]), [[false, true], [true, false]]);
   });
 
   test('recovered:false jumps to the answer’s offset: nothing older is delivered', () => {
@@ -238,13 +232,7 @@ describe('a gap in offsets', () => {
     answer(host, 'e1', 19, true);
     for (let offset = 13; offset <= 21; offset++) channel.receive(offset, `m${offset}`);
     assert.deepEqual(seen.offsets, [11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21]);
-    assert.deepEqual(
-      seen.subscribed.map((e) => [e.recovered, e.first]),
-      [
-        [false, true],
-        [true, false],
-      ],
-    );
+    assert.deepEqual(seen.subscribed.map((e) => [e.recovered, e.first]), [[false, true], [true, false]]);
   });
 
   test('a resync goes subscribed → resyncing → subscribed, on the same connection', () => {
@@ -269,14 +257,7 @@ describe('a gap in offsets', () => {
     answer(host, 'e1', 40, false);
     channel.receive(41, 'live');
     assert.deepEqual(seen.offsets, [1, 41]);
-    assert.deepEqual(
-      seen.subscribed.map((e) => [e.recovered, e.first]),
-      [
-        [false, true],
-        [false, false],
-      ],
-      'the application is told',
-    );
+    assert.deepEqual(seen.subscribed.map((e) => [e.recovered, e.first]), [[false, true], [false, false]], 'the application is told');
   });
 
   test('a second hole after the resync starts another resync', () => {

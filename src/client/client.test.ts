@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { connect, type ClientOptions, type ClientState, type HotlineClient, type WebSocketLike } from './client.js';
 import { HotlineError } from './errors.js';
 import { MAX_TIMEOUT } from './timer.js';
-import type { ChannelState, SubscribedEvent } from './channel.js';
+import type { Channel, ChannelState, SubscribedEvent } from './channel.js';
 
 type Request = { op: string; id: number; [field: string]: unknown };
 
@@ -101,6 +101,13 @@ function start(options: ClientOptions = {}): { client: HotlineClient; server: Re
   return { client, server, states, closes };
 }
 
+/** {@link start}, with the first socket accepted: the client is open. */
+function opened(options: ClientOptions = {}): ReturnType<typeof start> {
+  const started = start(options);
+  started.server.last().accept();
+  return started;
+}
+
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function waitFor(condition: () => boolean, what: string, ms = 5_000): Promise<void> {
@@ -130,6 +137,53 @@ async function settled(promise: Promise<unknown>, ms = 50): Promise<boolean> {
   return done;
 }
 
+interface SubscribedRoom extends Omit<ReturnType<typeof start>, 'states'> {
+  channel: Channel<unknown>;
+  /** What subscribe() resolved to. */
+  subscribed: SubscribedEvent;
+  /** The channel's states (not the client's). */
+  states: ChannelState[];
+  errors: Error[];
+  /** The `subscribed` events. */
+  events: SubscribedEvent[];
+  /** The offsets of the messages delivered. */
+  got: number[];
+}
+
+/**
+ * A client whose channel 'room' is subscribed (its sub answered on the first socket, by
+ * default at e:0), with the channel's events recorded from the start.
+ */
+async function subscribedRoom(options: ClientOptions = {}, at = { epoch: 'e', offset: 0 }): Promise<SubscribedRoom> {
+  const { client, server, closes } = opened(options);
+  const channel = client.channel<unknown>('room');
+  const states: ChannelState[] = [];
+  const errors: Error[] = [];
+  const events: SubscribedEvent[] = [];
+  const got: number[] = [];
+  channel.on('state', (state) => states.push(state));
+  channel.on('error', (error) => errors.push(error));
+  channel.on('subscribed', (event) => events.push(event));
+  const subscribed = channel.subscribe((_d, meta) => got.push(meta.offset));
+  server.last().reply({ op: 'ok', id: server.last().last('sub').id, ...at, recovered: false });
+  return { client, server, closes, channel, subscribed: await subscribed, states, errors, events, got };
+}
+
+/**
+ * The channel's subscription ended for good with `code`: one error event, the channel
+ * errored, and the next connection does not subscribe it again.
+ */
+async function assertEndedForGood(server: ReturnType<typeof fakeServer>, channel: { state: ChannelState }, errors: Error[], code: string): Promise<void> {
+  assert.equal(errors.length, 1);
+  assert.ok(errors[0] instanceof HotlineError && errors[0].code === code);
+  assert.equal(channel.state, 'errored');
+  const sockets = server.sockets.length;
+  server.last().drop();
+  await waitFor(() => server.sockets.length === sockets + 1, 'the reconnect');
+  server.last().accept();
+  assert.deepEqual(server.last().sent, [], 'not subscribed again');
+}
+
 describe('connection state', () => {
   test('connects with the hotline.v1 subprotocol and goes open', () => {
     const { client, server, states } = start();
@@ -144,8 +198,7 @@ describe('connection state', () => {
   });
 
   test('a drop reconnects after a backoff: open → reconnecting → open, with a close event', async () => {
-    const { client, server, states, closes } = start();
-    server.last().accept();
+    const { client, server, states, closes } = opened();
     server.last().drop(1006);
     assert.equal(client.state, 'reconnecting');
     assert.deepEqual(closes, [{ code: 1006, reason: '', willRetry: true }]);
@@ -156,8 +209,7 @@ describe('connection state', () => {
   });
 
   test('failed attempts stay in reconnecting and keep trying', async () => {
-    const { client, server, states } = start();
-    server.last().accept();
+    const { client, server, states } = opened();
     server.last().drop();
     for (let n = 2; n <= 4; n++) {
       await waitFor(() => server.sockets.length === n, `attempt ${n}`);
@@ -171,8 +223,7 @@ describe('connection state', () => {
   });
 
   test('reconnect.retries bounds the attempts; then the client is closed', async () => {
-    const { client, server, closes } = start({ reconnect: { initial: 10, max: 20, retries: 2 } });
-    server.last().accept();
+    const { client, server, closes } = opened({ reconnect: { initial: 10, max: 20, retries: 2 } });
     server.last().drop();
     await waitFor(() => server.sockets.length === 2, 'retry 1');
     server.last().drop();
@@ -193,8 +244,7 @@ describe('connection state', () => {
     global.addEventListener = target.addEventListener.bind(target);
     global.removeEventListener = target.removeEventListener.bind(target);
     try {
-      const { client, server } = start({ reconnect: { initial: 60_000, max: 60_000 } });
-      server.last().accept();
+      const { client, server } = opened({ reconnect: { initial: 60_000, max: 60_000 } });
       server.last().drop();
       await delay(20);
       target.dispatchEvent(new Event('online'));
@@ -215,8 +265,7 @@ describe('connection state', () => {
 describe('final close codes', () => {
   for (const code of [1002, 1003, 1007, 1008, 4401, 4403]) {
     test(`${code}: no retry, state closed, requests fail`, async () => {
-      const { client, server, states, closes } = start();
-      server.last().accept();
+      const { client, server, states, closes } = opened();
       const inFlight = client.rpc('slow');
       server.last().drop(code, 'go away');
       assert.equal(client.state, 'closed');
@@ -232,8 +281,7 @@ describe('final close codes', () => {
 
   test('other codes are retried: 1000, 1001, 1006, 1011, 4000', async () => {
     for (const code of [1000, 1001, 1006, 1011, 4000]) {
-      const { client, server, closes } = start();
-      server.last().accept();
+      const { client, server, closes } = opened();
       server.last().drop(code);
       assert.equal(client.state, 'reconnecting', `after ${code}`);
       assert.equal(closes[0]!.willRetry, true);
@@ -243,8 +291,7 @@ describe('final close codes', () => {
   });
 
   test('finalCloseCodes replaces the defaults', async () => {
-    const { client, server } = start({ finalCloseCodes: [4500] });
-    server.last().accept();
+    const { client, server } = opened({ finalCloseCodes: [4500] });
     server.last().drop(1008);
     await waitFor(() => server.sockets.length === 2, 'a retry after 1008');
     server.last().accept();
@@ -300,8 +347,7 @@ describe('the request queue', () => {
   });
 
   test('while reconnecting, requests queue and go out after the reconnect', async () => {
-    const { client, server } = start();
-    server.last().accept();
+    const { client, server } = opened();
     server.last().drop();
     const queued = client.rpc('later');
     await waitFor(() => server.sockets.length === 2, 'the reconnect');
@@ -316,8 +362,7 @@ describe('the request queue', () => {
 
 describe('requests in flight when the connection drops', () => {
   test('publish, history and presence go again with the same text (same key); rpc fails with disconnected', async () => {
-    const { client, server } = start();
-    server.last().accept();
+    const { client, server } = opened();
     const channel = client.channel('room');
     const published = channel.publish({ text: 'hi' });
     const history = channel.history({ limit: 2 });
@@ -347,8 +392,7 @@ describe('requests in flight when the connection drops', () => {
   });
 
   test('every publish carries the same unguessable sender id, across reconnects; another client has another', async () => {
-    const { client, server } = start();
-    server.last().accept();
+    const { client, server } = opened();
     void client.channel('room').publish(1).catch(() => {});
     const sender = server.last().last('pub').sender;
     assert.match(String(sender), /^[0-9a-f-]{32,36}$/, 'a UUID or 128 random bits');
@@ -369,8 +413,7 @@ describe('requests in flight when the connection drops', () => {
   });
 
   test('each publish gets its own key unless one is given', () => {
-    const { client, server } = start();
-    server.last().accept();
+    const { client, server } = opened();
     const channel = client.channel('room');
     void channel.publish(1).catch(() => {});
     void channel.publish(2).catch(() => {});
@@ -382,8 +425,7 @@ describe('requests in flight when the connection drops', () => {
   });
 
   test('an answer that arrives for an old connection’s request is ignored', async () => {
-    const { client, server } = start();
-    server.last().accept();
+    const { client, server } = opened();
     const old = server.last();
     const published = client.channel('c').publish(1);
     const id = old.last('pub').id;
@@ -400,8 +442,7 @@ describe('requests in flight when the connection drops', () => {
 
 describe('answers and timeouts', () => {
   test('an err answer rejects with the server’s code and message', async () => {
-    const { client, server } = start();
-    server.last().accept();
+    const { client, server } = opened();
     const call = client.rpc('secret');
     server.last().reply({ op: 'err', id: server.last().last('rpc').id, code: 'forbidden', message: 'no' });
     await assert.rejects(call, (error) => {
@@ -414,8 +455,7 @@ describe('answers and timeouts', () => {
   });
 
   test('requestTimeout, and a per-call rpc timeout: no answer fails with timeout; a late answer is ignored', async () => {
-    const { client, server } = start({ requestTimeout: 40 });
-    server.last().accept();
+    const { client, server } = opened({ requestTimeout: 40 });
     const history = client.channel('c').history();
     const call = client.rpc('slow', null, { timeout: 20 });
     await assert.rejects(call, isCode('timeout'));
@@ -469,8 +509,7 @@ describe('heartbeat', () => {
   });
 
   test('pingInterval 0 sends no pings', async () => {
-    const { client, server } = start({ pingInterval: 0 });
-    server.last().accept();
+    const { client, server } = opened({ pingInterval: 0 });
     await delay(150);
     assert.deepEqual(server.last().sent, []);
     client.close();
@@ -479,8 +518,7 @@ describe('heartbeat', () => {
 
 describe('close()', () => {
   test('while open: pending requests fail with closed, the socket closes with 1000, nothing reconnects', async () => {
-    const { client, server, states } = start();
-    server.last().accept();
+    const { client, server, states } = opened();
     const call = client.rpc('pending');
     const published = client.channel('c').publish(1);
     client.close();
@@ -497,8 +535,7 @@ describe('close()', () => {
   });
 
   test('while reconnecting: the retry is cancelled and queued requests fail', async () => {
-    const { client, server } = start({ reconnect: { initial: 50, max: 50 } });
-    server.last().accept();
+    const { client, server } = opened({ reconnect: { initial: 50, max: 50 } });
     server.last().drop();
     const queued = client.rpc('queued');
     client.close();
@@ -520,16 +557,9 @@ describe('close()', () => {
 
 describe('subscriptions', () => {
   test('resubscribes from the last offset seen; the replay is deduplicated by offset', async () => {
-    const { client, server } = start();
-    server.last().accept();
-    const channel = client.channel<string>('room');
-    const got: number[] = [];
-    const events: SubscribedEvent[] = [];
-    channel.on('subscribed', (event) => events.push(event));
-    const subscribed = channel.subscribe((_data, meta) => got.push(meta.offset));
+    const { client, server, subscribed, got, events } = await subscribedRoom({}, { epoch: 'e1', offset: 3 });
     let socket = server.last();
-    socket.reply({ op: 'ok', id: socket.last('sub').id, epoch: 'e1', offset: 3, recovered: false });
-    assert.deepEqual(await subscribed, { epoch: 'e1', offset: 3, recovered: false, first: true });
+    assert.deepEqual(subscribed, { epoch: 'e1', offset: 3, recovered: false, first: true });
     for (const offset of [4, 5]) socket.reply({ op: 'msg', ch: 'room', offset, data: `m${offset}` });
     socket.drop();
     await waitFor(() => server.sockets.length === 2, 'the reconnect');
@@ -545,8 +575,7 @@ describe('subscriptions', () => {
   });
 
   test('concurrent subscribe() calls share one sub; a later one answers from where the channel stands', async () => {
-    const { client, server } = start();
-    server.last().accept();
+    const { client, server } = opened();
     const channel = client.channel('room');
     const a = channel.subscribe();
     const b = channel.subscribe();
@@ -560,61 +589,28 @@ describe('subscriptions', () => {
   });
 
   test('a refused resubscription ends the subscription with an error event; it is not retried', async () => {
-    const { client, server } = start();
-    server.last().accept();
-    const channel = client.channel('room');
-    const errors: Error[] = [];
-    channel.on('error', (error) => errors.push(error));
-    const subscribed = channel.subscribe();
-    server.last().reply({ op: 'ok', id: server.last().last('sub').id, epoch: 'e', offset: 0, recovered: false });
-    await subscribed;
+    const { client, server, channel, errors } = await subscribedRoom();
     server.last().drop();
     await waitFor(() => server.sockets.length === 2, 'the reconnect');
     server.last().accept();
     server.last().reply({ op: 'err', id: server.last().last('sub').id, code: 'forbidden', message: 'not any more' });
-    assert.equal(errors.length, 1);
-    assert.ok(errors[0] instanceof HotlineError && errors[0].code === 'forbidden');
-    assert.equal(channel.state, 'errored');
-    server.last().drop();
-    await waitFor(() => server.sockets.length === 3, 'another reconnect');
-    server.last().accept();
-    assert.deepEqual(server.last().sent, [], 'not subscribed again');
+    await assertEndedForGood(server, channel, errors, 'forbidden');
     client.close();
   });
 
   test('an unsub pushed by the server ends the subscription with an error event; later messages are dropped, no resubscription', async () => {
-    const { client, server } = start();
-    server.last().accept();
-    const channel = client.channel('room');
-    const errors: Error[] = [];
-    const got: number[] = [];
-    channel.on('error', (error) => errors.push(error));
-    const subscribed = channel.subscribe((_d, meta) => got.push(meta.offset));
-    server.last().reply({ op: 'ok', id: server.last().last('sub').id, epoch: 'e', offset: 0, recovered: false });
-    await subscribed;
+    const { client, server, channel, errors, got } = await subscribedRoom();
     server.last().reply({ op: 'msg', ch: 'room', offset: 1, data: 1 });
     server.last().reply({ op: 'unsub', ch: 'room', code: 'forbidden', message: 'no longer allowed to read room' });
     server.last().reply({ op: 'msg', ch: 'room', offset: 2, data: 2 });
     assert.deepEqual(got, [1]);
-    assert.equal(errors.length, 1);
-    assert.ok(errors[0] instanceof HotlineError && errors[0].code === 'forbidden');
-    assert.equal(channel.state, 'errored');
-    server.last().drop();
-    await waitFor(() => server.sockets.length === 2, 'the reconnect');
-    server.last().accept();
-    assert.deepEqual(server.last().sent, [], 'not subscribed again');
+    await assertEndedForGood(server, channel, errors, 'forbidden');
     client.close();
   });
 
   test('unsubscribe() sends unsub and later messages of the channel are dropped', async () => {
-    const { client, server } = start();
-    server.last().accept();
-    const channel = client.channel('room');
-    const got: number[] = [];
-    const subscribed = channel.subscribe((_d, meta) => got.push(meta.offset));
+    const { client, server, channel, got } = await subscribedRoom();
     const socket = server.last();
-    socket.reply({ op: 'ok', id: socket.last('sub').id, epoch: 'e', offset: 0, recovered: false });
-    await subscribed;
     socket.reply({ op: 'msg', ch: 'room', offset: 1, data: 1 });
     channel.unsubscribe();
     assert.deepEqual(socket.ops, ['sub', 'unsub']);
@@ -624,8 +620,7 @@ describe('subscriptions', () => {
   });
 
   test('subscribe() then unsubscribe() before the answer: the subscribe promise still settles', async () => {
-    const { client, server } = start();
-    server.last().accept();
+    const { client, server } = opened();
     const channel = client.channel('room');
     const subscribed = channel.subscribe();
     subscribed.catch(() => {});
@@ -639,14 +634,7 @@ describe('subscriptions', () => {
   });
 
   test('a drop moves every subscribed channel to waiting; the reconnect subscribes them again', async () => {
-    const { client, server } = start();
-    server.last().accept();
-    const channel = client.channel('room');
-    const states: ChannelState[] = [];
-    channel.on('state', (state) => states.push(state));
-    const subscribed = channel.subscribe();
-    server.last().reply({ op: 'ok', id: server.last().last('sub').id, epoch: 'e', offset: 0, recovered: false });
-    await subscribed;
+    const { client, server, channel, states } = await subscribedRoom();
     server.last().drop();
     assert.equal(channel.state, 'waiting');
     await waitFor(() => server.sockets.length === 2, 'the reconnect');
@@ -657,8 +645,7 @@ describe('subscriptions', () => {
   });
 
   test('first is true for a channel’s first subscription, even when it is made after a reconnect', async () => {
-    const { client, server } = start();
-    server.last().accept();
+    const { client, server } = opened();
     server.last().drop();
     const channel = client.channel('late');
     const subscribed = channel.subscribe();
@@ -688,8 +675,7 @@ const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)
 describe('a channel’s subscription retries on its own', () => {
   test('a sub unanswered within requestTimeout is retried on that channel alone after a backoff; the connection stays and other channels keep receiving', async (t) => {
     mockTime(t);
-    const { client, server, closes } = start({ requestTimeout: 1000, resubscribe: { initial: 500, max: 500 } });
-    server.last().accept();
+    const { client, server, closes } = opened({ requestTimeout: 1000, resubscribe: { initial: 500, max: 500 } });
     const socket = server.last();
     const steady: number[] = [];
     const steadySubscribed = client.channel('steady').subscribe((_d, meta) => steady.push(meta.offset));
@@ -736,8 +722,7 @@ describe('a channel’s subscription retries on its own', () => {
 
   test('a sub answered internal, then ok: retried with a growing backoff, ends subscribed, no error event', async (t) => {
     mockTime(t);
-    const { client, server } = start({ resubscribe: { initial: 100, factor: 2, max: 1000 } });
-    server.last().accept();
+    const { client, server } = opened({ resubscribe: { initial: 100, factor: 2, max: 1000 } });
     const socket = server.last();
     const channel = client.channel('flaky');
     const states: string[] = [];
@@ -773,8 +758,7 @@ describe('a channel’s subscription retries on its own', () => {
 
   test('a sub answered rate_limited is retried; forbidden ends it: errored, an error event, subscribe() rejects, never again', async (t) => {
     mockTime(t);
-    const { client, server } = start({ resubscribe: { initial: 100, max: 100 } });
-    server.last().accept();
+    const { client, server } = opened({ resubscribe: { initial: 100, max: 100 } });
     const socket = server.last();
     const channel = client.channel('private');
     const errors: Error[] = [];
@@ -795,16 +779,8 @@ describe('a channel’s subscription retries on its own', () => {
 
   test('a resync after a gap goes subscribed → resyncing → subscribed, and a resync sub that times out is retried', async (t) => {
     mockTime(t);
-    const { client, server } = start({ requestTimeout: 1000, resubscribe: { initial: 100, max: 100 } });
-    server.last().accept();
+    const { client, server, channel, states, got } = await subscribedRoom({ requestTimeout: 1000, resubscribe: { initial: 100, max: 100 } });
     const socket = server.last();
-    const channel = client.channel('room');
-    const states: ChannelState[] = [];
-    channel.on('state', (state) => states.push(state));
-    const got: number[] = [];
-    const subscribed = channel.subscribe((_d, meta) => got.push(meta.offset));
-    socket.reply({ op: 'ok', id: socket.last('sub').id, epoch: 'e', offset: 0, recovered: false });
-    await subscribed;
     socket.reply({ op: 'msg', ch: 'room', offset: 1, data: 1 });
     socket.reply({ op: 'msg', ch: 'room', offset: 3, data: 3 });
     assert.equal(channel.state, 'resyncing');
@@ -825,8 +801,7 @@ describe('a channel’s subscription retries on its own', () => {
 
 describe('typed answers', () => {
   test('an ok that lacks a field its request’s answer must have fails the request as internal', async () => {
-    const { client, server } = start();
-    server.last().accept();
+    const { client, server } = opened();
     const socket = server.last();
     const published = client.channel('c').publish(1);
     socket.reply({ op: 'ok', id: socket.last('pub').id, offset: 4 });
@@ -881,8 +856,7 @@ describe('token refresh', () => {
 
 describe('requests that close the connection', () => {
   test('1009 (message too big): requests in flight fail with too_large instead of going again; the client reconnects', async () => {
-    const { client, server, closes } = start();
-    server.last().accept();
+    const { client, server, closes } = opened();
     const huge = client.channel('room').publish('x'.repeat(100));
     const read = client.channel('room').history({ limit: 5 });
     server.last().drop(1009, 'message exceeds the limit of 1048576 bytes');
@@ -899,8 +873,7 @@ describe('requests that close the connection', () => {
   });
 
   test(`a request in flight at ${3} drops in a row (an answer too big for the client: it fails with 1006) fails with disconnected, and is not asked again`, async () => {
-    const { client, server } = start();
-    server.last().accept();
+    const { client, server } = opened();
     const read = client.channel('room').history({ limit: 20 });
     for (let connection = 1; connection <= 3; connection++) {
       const socket = server.last();
@@ -921,18 +894,8 @@ describe('requests that close the connection', () => {
 
 describe('a gap in a channel’s offsets', () => {
   test('unsub and sub since go out on the same connection; nothing before the new answer is delivered; the replay fills the hole', async () => {
-    const { client, server } = start();
-    server.last().accept();
-    const channel = client.channel<string>('room');
-    const states: ChannelState[] = [];
-    channel.on('state', (state) => states.push(state));
-    const got: number[] = [];
-    const events: SubscribedEvent[] = [];
-    channel.on('subscribed', (event) => events.push(event));
-    const subscribed = channel.subscribe((_data, meta) => got.push(meta.offset));
+    const { client, server, states, got, events } = await subscribedRoom({}, { epoch: 'e1', offset: 3 });
     const socket = server.last();
-    socket.reply({ op: 'ok', id: socket.last('sub').id, epoch: 'e1', offset: 3, recovered: false });
-    await subscribed;
     // 6 and 7 never arrive (a server that dropped them under backpressure).
     for (const offset of [4, 5, 8, 9]) socket.reply({ op: 'msg', ch: 'room', offset, data: `m${offset}` });
     assert.deepEqual(got, [4, 5]);
@@ -958,8 +921,7 @@ describe('a gap in a channel’s offsets', () => {
   });
 
   test('a gap while the resubscription cannot be answered: the reconnect resubscribes from the position', async () => {
-    const { client, server } = start();
-    server.last().accept();
+    const { client, server } = opened();
     const channel = client.channel<string>('room');
     const got: number[] = [];
     const subscribed = channel.subscribe((_data, meta) => got.push(meta.offset));
@@ -986,8 +948,7 @@ describe('history pages', () => {
     Array.from({ length: to - from + 1 }, (_, i) => ({ offset: from + i, data: `m${from + i}` }));
 
   test('pages are followed back with before until limit messages are in; the result is oldest first', async () => {
-    const { client, server } = start();
-    server.last().accept();
+    const { client, server } = opened();
     const socket = server.last();
     const read = client.channel<string>('room').history({ limit: 10 });
     assert.deepEqual(socket.last('history'), { op: 'history', id: socket.last('history').id, ch: 'room', limit: 10 });
@@ -1005,8 +966,7 @@ describe('history pages', () => {
   });
 
   test('without a limit the server’s default is asked for; an answer without more ends the read (an older server)', async () => {
-    const { client, server } = start();
-    server.last().accept();
+    const { client, server } = opened();
     const socket = server.last();
     const read = client.channel<string>('room').history({ before: 30 });
     assert.equal(socket.last('history').limit, 50);
@@ -1017,8 +977,7 @@ describe('history pages', () => {
   });
 
   test('a new epoch between pages starts the read over; an epoch that keeps changing fails with internal', async () => {
-    const { client, server } = start();
-    server.last().accept();
+    const { client, server } = opened();
     const socket = server.last();
     const answer = (epoch: string, messages: Array<{ offset: number; data: string }>, more: boolean): void =>
       socket.reply({ op: 'ok', id: socket.last('history').id, epoch, messages, more });

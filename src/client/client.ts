@@ -77,6 +77,8 @@ export type ClientEvents = {
   close: [event: { code: number; reason: string; willRetry: boolean }];
 };
 
+// 1002, 1003 and 1007 are the WebSocket protocol's refusals of what this side sent (a protocol
+// error, data of a kind or content it does not take): the same bytes would be refused again.
 const DEFAULT_FINAL_CODES: readonly number[] = [1002, 1003, 1007, ChannelCloseCode.PolicyViolation, ChannelCloseCode.Unauthorized, ChannelCloseCode.Forbidden];
 /** Pages of one history() read restarted because the channel's epoch changed under them. */
 const HISTORY_RESTARTS = 3;
@@ -296,7 +298,7 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
         this.ready(connection);
       },
       () => {
-        if (this.connection === connection) connection.abandon(4000, 'could not get a token');
+        if (this.connection === connection) connection.abandon('could not get a token');
       },
     );
   }
@@ -396,7 +398,7 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
   /** Ends for good: the state, the channels and the requests learn why; the socket closes. */
   private finish(error: HotlineError): void {
     this.shutdown(error);
-    this.detach(1000, '');
+    this.detach(1000, ''); // a normal closure
   }
 
   private shutdown(error: HotlineError): void {

@@ -37,6 +37,14 @@ export interface ConnectionEvents {
 const OPEN = 1;
 
 /**
+ * The code a connection ends with when the client gives up on it (it did not open in time,
+ * nothing answered a ping, no token came): one of the 4000–4999 codes RFC 6455 §7.4.2
+ * leaves to applications, reported in the client's `close` event and never sent. Not
+ * final: the client reconnects.
+ */
+export const ABANDONED = 4000;
+
+/**
  * One WebSocket from its opening to its end, and the timers that live as long as it does:
  * the connect timeout, the heartbeat and the token refresh. Once it ended or was closed,
  * it calls nothing and holds no timer.
@@ -73,7 +81,7 @@ export class Connection {
     };
     socket.onerror = () => {};
     // A server that accepted TCP but never answers the handshake.
-    this.connectTimer.set(options.connectTimeout ?? 10_000, () => this.abandon(4000, 'connect timeout'));
+    this.connectTimer.set(options.connectTimeout ?? 10_000, () => this.abandon('connect timeout'));
   }
 
   get open(): boolean {
@@ -97,7 +105,7 @@ export class Connection {
       this.heartbeat.set(tick, beat);
       const now = Date.now();
       if (this.pingSentAt !== 0) {
-        if (now - this.pingSentAt >= timeout) this.abandon(4000, 'heartbeat timeout');
+        if (now - this.pingSentAt >= timeout) this.abandon('heartbeat timeout');
       } else if (now - this.lastReceived >= interval) {
         this.pingSentAt = now;
         this.events.ping();
@@ -106,11 +114,11 @@ export class Connection {
     this.heartbeat.set(tick, beat);
   }
 
-  /** Gives up on a socket that looks dead, and ends as if it had closed with `code`. */
-  abandon(code: number, reason: string): void {
+  /** Gives up on a socket that looks dead (or is of no use), and ends as if it had closed with {@link ABANDONED}. */
+  abandon(reason: string): void {
     if (!this.live) return;
     this.close();
-    this.events.ended(code, reason);
+    this.events.ended(ABANDONED, reason);
   }
 
   /** Closes the socket without a word to the events (the client let go of it). */

@@ -1,4 +1,4 @@
-import { replyFor, type Json, type ReplyTo, type RequestOp, type ServerMessage } from '../wire/index.js';
+import { ChannelCloseCode, replyFor, type Json, type ReplyTo, type RequestOp, type ServerMessage } from '../wire/index.js';
 import { HotlineError } from './errors.js';
 import { Timer } from './timer.js';
 
@@ -10,8 +10,6 @@ import { Timer } from './timer.js';
  */
 export type OnDrop = 'resend' | 'fail' | 'forget';
 
-/** Message too big: the server refused something sent (or a client refused something received). */
-const MESSAGE_TOO_BIG = 1009;
 /**
  * Drops a resent request may be in flight for before it fails instead: a request whose
  * answer is too big for this client fails the connection every time it is answered (the
@@ -184,7 +182,7 @@ export class Requests {
 /** Why a request in flight when the connection closed is not sent again; undefined to resend it, null to forget it. */
 function notResent(request: Pending, code: number): HotlineError | null | undefined {
   if (request.onDrop === 'forget') return null;
-  if (code === MESSAGE_TOO_BIG) {
+  if (code === ChannelCloseCode.MessageTooBig) {
     // Sending the same bytes again brings the same 1009.
     return new HotlineError('too_large', 'the connection closed with 1009 (message too big) while this request was in flight; it is not sent again');
   }

@@ -2,12 +2,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Buffer } from 'node:buffer';
-import {
-  buildRejectResponse,
-  buildServerResponse,
-  validateClientRequest,
-  type ServerHandshakeOptions,
-} from '../protocol/handshake.js';
+import { buildServerResponse, validateClientRequest, type ServerHandshakeOptions } from '../protocol/handshake.js';
+import { buildRejectResponse } from '../protocol/reject-response.js';
 import { HandshakeError } from '../protocol/errors.js';
 import { formatExtensions } from '../protocol/extensions-header.js';
 import { negotiateDeflateServer, type DeflateServerOptions } from '../protocol/permessage-deflate.js';

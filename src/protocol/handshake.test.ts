@@ -8,7 +8,6 @@ import { HttpHeadParser, type HttpRequestHead, type HttpResponseHead } from './h
 import {
   WEBSOCKET_GUID,
   buildClientRequest,
-  buildRejectResponse,
   buildServerResponse,
   computeAccept,
   generateKey,
@@ -16,6 +15,7 @@ import {
   validateServerResponse,
   type ServerHandshakeOptions,
 } from './handshake.js';
+import { buildRejectResponse } from './reject-response.js';
 import { SAMPLE_KEY, SAMPLE_ACCEPT, SAMPLE_REQUEST } from '../../test/support/rfc6455-samples.js';
 
 

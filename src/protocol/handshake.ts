@@ -1,8 +1,12 @@
+// The opening handshake of RFC 6455 §4, both sides: the client's request and the checks of
+// the server's answer, the server's checks of a request and its 101. The HTTP head is read
+// by http-head.ts, the extension header's grammar is extensions-header.ts's, and the answer
+// to a refused upgrade is reject-response.ts's.
 import { createHash, randomBytes } from 'node:crypto';
-import { Buffer } from 'node:buffer';
 import { HandshakeError } from './errors.js';
 import { type ExtensionOffer, formatExtensions, parseExtensions, parseTokenList } from './extensions-header.js';
-import { type HttpRequestHead, type HttpResponseHead, isToken, trimOws } from './http-head.js';
+import { asciiLower, extraFieldLines, fieldLine, hasToken } from './header-fields.js';
+import { type HttpRequestHead, type HttpResponseHead, isToken, isVisibleAscii, trimOws } from './http-head.js';
 
 /** The fixed GUID of RFC 6455 §1.3 that the server appends to the key. */
 export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -22,48 +26,6 @@ export function generateKey(): string {
 const KEY = /^[A-Za-z0-9+/]{21}[AQgw]==$/;
 // 20 bytes (SHA-1): 27 digits and "=".
 const ACCEPT = /^[A-Za-z0-9+/]{27}=$/;
-
-function asciiLower(s: string): string {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x41 && c <= 0x5a) return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
-  }
-  return s;
-}
-
-// Field values we emit: visible ASCII, SP and HTAB. Excluding obs-text keeps the head pure
-// ASCII, so it encodes the same whether the caller writes it as UTF-8 or Latin-1.
-function isFieldValue(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (!(c === 0x09 || (c >= 0x20 && c <= 0x7e))) return false;
-  }
-  return true;
-}
-
-function isVisibleAscii(s: string): boolean {
-  return s.length > 0 && /^[\x21-\x7e]+$/.test(s);
-}
-
-function fieldLine(name: string, value: string): string {
-  if (!isToken(name)) throw new TypeError(`header name ${JSON.stringify(name)} is not a token`);
-  if (!isFieldValue(value)) {
-    throw new TypeError(`value of header ${name} contains CR, LF, a control or a non-ASCII character`);
-  }
-  return `${name}: ${value}\r\n`;
-}
-
-function extraFieldLines(headers: Readonly<Record<string, string>> | undefined, reserved: ReadonlySet<string>): string {
-  let out = '';
-  if (headers === undefined) return out;
-  for (const [name, value] of Object.entries(headers)) {
-    if (reserved.has(asciiLower(name))) {
-      throw new TypeError(`header ${name} is set by the handshake and cannot be given in headers`);
-    }
-    out += fieldLine(name, value);
-  }
-  return out;
-}
 
 // Content-Length and Transfer-Encoding would make the peer expect a body where frames follow.
 const CLIENT_RESERVED: ReadonlySet<string> = new Set([
@@ -113,7 +75,7 @@ export function buildClientRequest(o: ClientRequestOptions): { key: string; requ
   if (!path.startsWith('/') || !isVisibleAscii(path)) {
     throw new TypeError(`path ${JSON.stringify(path)} must start with "/" and be visible ASCII (percent-encode the rest)`);
   }
-  if (!isVisibleAscii(o.host)) throw new TypeError(`host ${JSON.stringify(o.host)} is empty or not visible ASCII`);
+  if (o.host === '' || !isVisibleAscii(o.host)) throw new TypeError(`host ${JSON.stringify(o.host)} is empty or not visible ASCII`);
   const key = o.key ?? generateKey();
   if (!KEY.test(key)) throw new TypeError('key must be the base64 encoding of 16 bytes');
   const protocols = o.protocols ?? [];
@@ -188,9 +150,6 @@ function upgradeNames(value: string): string[] | null {
   return out;
 }
 
-function hasToken(list: readonly string[] | null, lowerCaseToken: string): boolean {
-  return list !== null && list.some((t) => asciiLower(t) === lowerCaseToken);
-}
 
 /**
  * Checks a client's opening handshake (RFC 6455 §4.2.1) and selects a subprotocol.
@@ -318,100 +277,6 @@ export function buildServerResponse(o: {
     response += `Sec-WebSocket-Extensions: ${formatExtensions(o.extensions)}\r\n`;
   }
   return response + extraFieldLines(o.headers, SERVER_RESERVED) + '\r\n';
-}
-
-const REASONS: Readonly<Record<number, string>> = {
-  200: 'OK',
-  201: 'Created',
-  202: 'Accepted',
-  203: 'Non-Authoritative Information',
-  205: 'Reset Content',
-  206: 'Partial Content',
-  300: 'Multiple Choices',
-  301: 'Moved Permanently',
-  302: 'Found',
-  303: 'See Other',
-  305: 'Use Proxy',
-  307: 'Temporary Redirect',
-  308: 'Permanent Redirect',
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  402: 'Payment Required',
-  403: 'Forbidden',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  406: 'Not Acceptable',
-  407: 'Proxy Authentication Required',
-  408: 'Request Timeout',
-  409: 'Conflict',
-  410: 'Gone',
-  411: 'Length Required',
-  412: 'Precondition Failed',
-  413: 'Content Too Large',
-  414: 'URI Too Long',
-  415: 'Unsupported Media Type',
-  416: 'Range Not Satisfiable',
-  417: 'Expectation Failed',
-  421: 'Misdirected Request',
-  422: 'Unprocessable Content',
-  425: 'Too Early',
-  426: 'Upgrade Required',
-  428: 'Precondition Required',
-  429: 'Too Many Requests',
-  431: 'Request Header Fields Too Large',
-  451: 'Unavailable For Legal Reasons',
-  500: 'Internal Server Error',
-  501: 'Not Implemented',
-  502: 'Bad Gateway',
-  503: 'Service Unavailable',
-  504: 'Gateway Timeout',
-  505: 'HTTP Version Not Supported',
-  511: 'Network Authentication Required',
-};
-
-/**
- * A complete plain-text HTTP/1.1 response refusing the upgrade, to be written as UTF-8
- * before closing. `Connection` given in `headers` (a 426's `Upgrade`) is kept with `close`
- * appended; `Content-Type` given in `headers` replaces the default.
- * @throws RangeError for a status outside 200–599 or one that forbids a body (204, 304);
- * TypeError for an invalid header or one of Content-Length and Transfer-Encoding.
- */
-export function buildRejectResponse(
-  status: number,
-  message: string,
-  headers: Readonly<Record<string, string>> = {},
-): string {
-  if (!Number.isInteger(status) || status < 200 || status > 599 || status === 204 || status === 304) {
-    throw new RangeError(`status ${status} cannot carry a rejection message`);
-  }
-  let connection = 'close';
-  let contentType = 'text/plain; charset=utf-8';
-  let extra = '';
-  for (const [name, value] of Object.entries(headers)) {
-    const lower = asciiLower(name);
-    if (lower === 'content-length' || lower === 'transfer-encoding') {
-      throw new TypeError(`header ${name} is computed by buildRejectResponse`);
-    } else if (lower === 'connection') {
-      fieldLine(name, value);
-      if (!hasToken(parseTokenList(value), 'close')) connection = `${value}, close`;
-      else connection = value;
-    } else if (lower === 'content-type') {
-      fieldLine(name, value);
-      contentType = value;
-    } else {
-      extra += fieldLine(name, value);
-    }
-  }
-  const reason = REASONS[status] ?? '';
-  return (
-    `HTTP/1.1 ${status} ${reason}\r\n` +
-    `Connection: ${connection}\r\n` +
-    `Content-Type: ${contentType}\r\n` +
-    `Content-Length: ${Buffer.byteLength(message, 'utf8')}\r\n` +
-    extra +
-    '\r\n' +
-    message
-  );
 }
 
 /**

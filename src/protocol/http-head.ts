@@ -261,7 +261,8 @@ function hasControl(s: string): boolean {
   return false;
 }
 
-function isVisibleAscii(s: string): boolean {
+/** Whether every character of `s` is visible ASCII (0x21–0x7E); true for ''. */
+export function isVisibleAscii(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c < 0x21 || c > 0x7e) return false;

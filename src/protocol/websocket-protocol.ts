@@ -5,8 +5,8 @@ import { InvalidStateError, ProtocolError } from './errors.js';
 import { FrameDecoder, type FrameSink } from './frame-decoder.js';
 import type { DeflateCodec } from './deflate-codec.js';
 import { encodeFrame, encodeTextFrame } from './frame-encoder.js';
+import { MessageAssembler } from './message-assembly.js';
 import { MAX_CONTROL_PAYLOAD, Opcode, RSV1, type ControlOpcode, type Role } from './opcode.js';
-import { isValidUtf8, Utf8Validator } from './utf8.js';
 
 /**
  * What a {@link WebSocketProtocol} reports. Handlers run synchronously inside `receiveData`;
@@ -67,7 +67,9 @@ function toBuffer(data: Uint8Array): Buffer {
  * The sans-I/O WebSocket connection (RFC 6455 after the opening handshake): bytes in,
  * events and bytes out, no sockets and no timers. Whoever owns the transport feeds it
  * `receiveData`/`receiveEof`, writes what `takeOutgoing` returns, and closes the transport
- * when `shouldCloseTransport` says so (after writing what is queued).
+ * when `shouldCloseTransport` says so (after writing what is queued). It reads frames with
+ * a {@link FrameDecoder}, puts messages together with a {@link MessageAssembler}, and
+ * answers pings; what it keeps itself is what is sent and the closing state.
  *
  * Closing handshake: `close()` queues our close frame (state Closing); the peer's close
  * frame completes it (state Closed). A close frame from the peer first is answered at
@@ -81,6 +83,8 @@ export class WebSocketProtocol implements FrameSink {
   private readonly decoder: FrameDecoder;
   private readonly masked: boolean;
   private readonly deflate: DeflateCodec | null;
+  /** The incoming message being put together from its frames. */
+  private readonly message: MessageAssembler;
 
   // Null while empty: an idle connection keeps no arrays.
   private outgoing: Buffer[] | null = null;
@@ -92,19 +96,6 @@ export class WebSocketProtocol implements FrameSink {
   #failure: ProtocolError | null = null;
   #eofReceived = false;
 
-  // The incoming message being assembled: its first piece as a view of the transport's
-  // read (a message in one frame and one read is never copied), then, from the second
-  // piece on, one buffer that doubles as it fills (up to maxPayload). Memory follows the
-  // message's size whatever the number of fragments: a message of 1-byte fragments costs
-  // its bytes, not an object per byte, and pins none of the reads they came in.
-  private messageBinary = false;
-  private messageCompressed = false;
-  private messageFirst: Buffer | null = null;
-  private messageBuffer: Buffer | null = null;
-  private messageLength = 0;
-  /** Created by the first text message: many connections only ever send binary, or nothing. */
-  private utf8: Utf8Validator | null = null;
-
   // Whether the last send left a message unfinished (fin: false).
   private sendingFragmented = false;
 
@@ -115,6 +106,7 @@ export class WebSocketProtocol implements FrameSink {
     this.maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
     this.autoPong = options.autoPong ?? true;
     this.deflate = options.deflate ?? null;
+    this.message = new MessageAssembler(this.maxPayload, this.deflate);
     this.decoder = new FrameDecoder(this, {
       role: options.role,
       maxPayload: this.maxPayload,
@@ -320,7 +312,7 @@ export class WebSocketProtocol implements FrameSink {
     if (this.#failure !== null) return;
     this.#failure = error;
     this.decoder.stop();
-    this.discardMessage();
+    this.message.discard();
     if (this.#closeSent === null && !this.#eofReceived && this.#closeReceived === null) {
       this.close(error.closeCode, truncateReason(error.message));
     }
@@ -344,85 +336,20 @@ export class WebSocketProtocol implements FrameSink {
     }
   }
 
-  private discardMessage(): void {
-    this.messageFirst = null;
-    this.messageBuffer = null;
-    this.messageLength = 0;
-  }
-
-  // FrameSink: message assembly.
+  // FrameSink: data frames go to the message being assembled.
 
   onDataFrameStart(opcode: number, _fin: boolean, rsv1: boolean, _length: number): void {
-    if (opcode === Opcode.Continuation) return;
-    this.messageBinary = opcode === Opcode.Binary;
-    // A compressed message is validated once inflated, not as its deflate bytes arrive.
-    this.messageCompressed = rsv1;
-    if (!this.messageBinary && !rsv1) (this.utf8 ??= new Utf8Validator()).reset();
+    if (opcode !== Opcode.Continuation) this.message.start(opcode, rsv1);
   }
 
   onDataPayload(chunk: Buffer): void {
-    if (!this.messageBinary && !this.messageCompressed && !this.utf8!.feed(chunk)) {
-      throw new ProtocolError('INVALID_UTF8', CloseCode.InvalidPayload, 'text message is not valid UTF-8');
-    }
-    if (this.messageLength === 0) {
-      this.messageFirst = chunk;
-      this.messageLength = chunk.length;
-      return;
-    }
-    const length = this.messageLength + chunk.length;
-    let buffer = this.messageBuffer;
-    if (buffer === null || buffer.length < length) {
-      buffer = this.grow(buffer, length);
-      if (this.messageFirst !== null) {
-        this.messageFirst.copy(buffer, 0);
-        this.messageFirst = null;
-      }
-    }
-    chunk.copy(buffer, this.messageLength);
-    this.messageLength = length;
-  }
-
-  /** A bigger assembly buffer holding what the old one held: double, at least `needed`, at most maxPayload. */
-  private grow(old: Buffer | null, needed: number): Buffer {
-    let capacity = Math.max(needed, (old?.length ?? 0) * 2, 1024);
-    if (this.maxPayload > 0) capacity = Math.min(capacity, Math.max(needed, this.maxPayload));
-    const buffer = Buffer.allocUnsafe(capacity);
-    if (old !== null) old.copy(buffer, 0, 0, this.messageLength);
-    this.messageBuffer = buffer;
-    return buffer;
+    this.message.append(chunk);
   }
 
   onDataFrameEnd(fin: boolean): void {
     if (!fin) return;
-    if (!this.messageBinary && !this.messageCompressed && !this.utf8!.complete) {
-      throw new ProtocolError('INVALID_UTF8', CloseCode.InvalidPayload, 'text message ends inside a character');
-    }
-    let data: Buffer;
-    if (this.messageBuffer !== null) data = this.messageBuffer.subarray(0, this.messageLength);
-    else data = this.messageFirst ?? EMPTY;
-    this.discardMessage();
-    if (this.messageCompressed) data = this.inflate(data);
-    this.handler.onMessage(data, this.messageBinary);
-  }
-
-  private inflate(data: Buffer): Buffer {
-    let inflated: Buffer | null;
-    try {
-      inflated = this.deflate!.decompress(data, this.maxPayload);
-    } catch {
-      throw new ProtocolError('INVALID_COMPRESSED_DATA', CloseCode.InvalidPayload, 'compressed message does not inflate');
-    }
-    if (inflated === null) {
-      throw new ProtocolError(
-        'MESSAGE_TOO_BIG',
-        CloseCode.MessageTooBig,
-        `message inflates past the limit of ${this.maxPayload} bytes`,
-      );
-    }
-    if (!this.messageBinary && !isValidUtf8(inflated)) {
-      throw new ProtocolError('INVALID_UTF8', CloseCode.InvalidPayload, 'text message is not valid UTF-8');
-    }
-    return inflated;
+    const data = this.message.finish();
+    this.handler.onMessage(data, this.message.binary);
   }
 
   onControlFrame(opcode: ControlOpcode, payload: Buffer): void {
@@ -435,7 +362,7 @@ export class WebSocketProtocol implements FrameSink {
       const info = parseClosePayload(payload);
       this.#closeReceived = info;
       this.decoder.stop();
-      this.discardMessage();
+      this.message.discard();
       if (this.#closeSent === null) {
         this.close(info.code === CloseCode.NoStatusReceived ? undefined : info.code);
       }

@@ -4,13 +4,7 @@ import { DEFAULTS as HUB_DEFAULTS } from '../channels/hub-options.js';
 import { DEFAULT_BACKPRESSURE_LIMIT } from '../node/connection-context.js';
 import { DEFAULT_CLOSE_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT } from '../node/timeouts.js';
 import { ARRIVAL_LIMITS, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_REQUESTS } from '../channels/intake.js';
-import {
-  DEFAULT_HISTORY_SIZE,
-  DEFAULT_HISTORY_TTL,
-  DEFAULT_IDEMPOTENCY_WINDOW,
-  DEFAULT_MAX_CHANNELS,
-  DEFAULT_MAX_HISTORY_BYTES,
-} from '../channels/index.js';
+import { DEFAULT_HISTORY_SIZE, DEFAULT_HISTORY_TTL, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_MAX_CHANNELS, DEFAULT_MAX_HISTORY_BYTES } from '../channels/index.js';
 import { DEFAULT_INFLATE_RATE } from '../node/inflate-budget.js';
 import { DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT, DEFAULT_MESSAGE_TIMEOUT } from '../node/server.js';
 import { DEFAULT_MAX_HISTORY_ANSWER_BYTES, DEFAULT_WIRE_LIMITS } from '../wire/index.js';

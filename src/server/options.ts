@@ -8,13 +8,7 @@
  */
 import { DEFAULTS as HUB_DEFAULTS } from '../channels/hub-options.js';
 import { ARRIVAL_LIMITS, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_REQUESTS } from '../channels/intake.js';
-import {
-  DEFAULT_HISTORY_SIZE,
-  DEFAULT_HISTORY_TTL,
-  DEFAULT_IDEMPOTENCY_WINDOW,
-  DEFAULT_MAX_CHANNELS,
-  DEFAULT_MAX_HISTORY_BYTES,
-} from '../channels/index.js';
+import { DEFAULT_HISTORY_SIZE, DEFAULT_HISTORY_TTL, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_MAX_CHANNELS, DEFAULT_MAX_HISTORY_BYTES } from '../channels/index.js';
 import { DEFAULT_INFLATE_RATE } from '../node/inflate-budget.js';
 import type { RateLimit } from '../channels/rate-limit.js';
 import { DEFAULT_BACKPRESSURE_LIMIT, type SlowConsumerPolicy } from '../node/connection-context.js';

@@ -4,11 +4,16 @@ export const SUBPROTOCOL = 'hotline.v1';
 /**
  * The close codes a hotline.v1 server ends a connection with, beyond the WebSocket
  * protocol's own (RFC 6455 names where the code is registered). Clients tell a drop to
- * recover from (1012, 1013) from a refusal not to retry as it is (1008, 4401).
+ * recover from (1012, 1013) from a refusal not to retry as it is (1008, 1009, 4401).
  */
 export const ChannelCloseCode = {
   /** Sustained abuse: too many bad or rate-limited requests. */
   PolicyViolation: 1008,
+  /**
+   * A message larger than the endpoint's maximum size (the WebSocket protocol closes with it):
+   * sending the same request again would bring the same close, so the SDK does not.
+   */
+  MessageTooBig: 1009,
   /** A channel's stream could not be re-read after an engine outage: subscribe afresh. */
   ServiceRestart: 1012,
   /** Too slow for a channel's messages: reconnect and recover what was missed. */

@@ -2,14 +2,18 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { exceedsJsonDepth } from './json-depth.js';
 
+/**
+ * The smallest maxDepth the text does not exceed: asserting it asserts both that the text
+ * exceeds one level less and that it does not exceed its own depth.
+ */
+function depthOf(text: string): number {
+  for (let depth = 0; depth <= 100; depth++) if (!exceedsJsonDepth(text, depth)) return depth;
+  return Infinity;
+}
+
 describe('exceedsJsonDepth', () => {
   test('counts the top-level container as level one', () => {
-    assert.equal(exceedsJsonDepth('{}', 1), false);
-    assert.equal(exceedsJsonDepth('{}', 0), true);
-    assert.equal(exceedsJsonDepth('1', 0), false);
-    assert.equal(exceedsJsonDepth('"x"', 0), false);
-    assert.equal(exceedsJsonDepth('{"a":[1,{"b":[]}]}', 4), false);
-    assert.equal(exceedsJsonDepth('{"a":[1,{"b":[]}]}', 3), true);
+    assert.deepEqual(['{}', '1', '"x"', '{"a":[1,{"b":[]}]}'].map(depthOf), [1, 0, 0, 4]);
   });
 
   test('siblings do not add up: depth is the deepest path, not the count', () => {
@@ -19,19 +23,21 @@ describe('exceedsJsonDepth', () => {
   });
 
   test('brackets inside strings are not counted, escaped quotes do not end them', () => {
-    assert.equal(exceedsJsonDepth('{"a":"[[[[{{{{"}', 1), false);
-    assert.equal(exceedsJsonDepth('{"a\\"[[[":"\\"{{{{\\""}', 1), false);
-    // An escaped backslash before a quote: the quote ends the string.
-    assert.equal(exceedsJsonDepth('{"a":"\\\\","b":[[]]}', 2), true);
-    assert.equal(exceedsJsonDepth('{"a":"\\\\\\"[[[[","b":[]}', 2), false);
-    // A string that starts right after a backslash-quote pair elsewhere.
-    assert.equal(exceedsJsonDepth('["\\\\\\\\",["x"]]', 1), true);
-    assert.equal(exceedsJsonDepth('["\\u005b\\u007b"]', 1), false);
+    const depths: Array<[text: string, depth: number]> = [
+      ['{"a":"[[[[{{{{"}', 1],
+      ['{"a\\"[[[":"\\"{{{{\\""}', 1],
+      // An escaped backslash before a quote: the quote ends the string.
+      ['{"a":"\\\\","b":[[]]}', 3],
+      ['{"a":"\\\\\\"[[[[","b":[]}', 2],
+      // A string that starts right after a backslash-quote pair elsewhere.
+      ['["\\\\\\\\",["x"]]', 2],
+      ['["\\u005b\\u007b"]', 1],
+    ];
+    for (const [text, depth] of depths) assert.equal(depthOf(text), depth, text);
   });
 
   test('an unterminated string ends the scan without counting what follows', () => {
-    assert.equal(exceedsJsonDepth('["abc[[[[[[', 1), false);
-    assert.equal(exceedsJsonDepth('"\\"', 0), false);
+    assert.deepEqual(['["abc[[[[[[', '"\\"'].map(depthOf), [1, 0]);
   });
 
   test('100,000 levels are refused at once, without a stack and without throwing', () => {

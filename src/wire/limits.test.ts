@@ -5,14 +5,8 @@ import { ErrorCode, isErrorCode, SUBPROTOCOL } from './codes.js';
 
 describe('limits', () => {
   test('the defaults of the design, frozen', () => {
-    assert.deepEqual(DEFAULT_WIRE_LIMITS, {
-      maxChannelNameLength: 200,
-      maxKeyLength: 128,
-      maxMethodLength: 100,
-      maxTokenLength: 8192,
-      maxHistoryLimit: 1000,
-      maxJsonDepth: 64,
-    });
+    const design = { maxChannelNameLength: 200, maxKeyLength: 128, maxMethodLength: 100, maxTokenLength: 8192, maxHistoryLimit: 1000, maxJsonDepth: 64 };
+    assert.deepEqual(DEFAULT_WIRE_LIMITS, design);
     assert.equal(Object.isFrozen(DEFAULT_WIRE_LIMITS), true);
     assert.equal(MAX_EPOCH_LENGTH, 64);
   });

@@ -31,6 +31,35 @@ export interface Target {
   check(input: FuzzInput): Problem | null;
 }
 
+/** What a target over labelled variants defines; {@link withVariants} makes it a {@link Target}. */
+export interface VariantTarget<V> extends Omit<Target, 'variants' | 'describeVariant' | 'generate' | 'check'> {
+  /** An input for the variant numbered `variant` (drawn before anything else). */
+  generate(rng: Rng, variant: number): Omit<FuzzInput, 'variant'>;
+  check(input: FuzzInput, variant: V): Problem | null;
+}
+
+/**
+ * A target over a list of labelled variants: each input's variant is drawn first (so a seed
+ * gives the same inputs as before), and an input whose variant is not in the list (a
+ * hand-made --replay) checks nothing.
+ */
+export function withVariants<V extends { label: string }>(variants: readonly V[], target: VariantTarget<V>): Target {
+  const { generate, check, ...rest } = target;
+  return {
+    ...rest,
+    variants: variants.length,
+    describeVariant: (v) => variants[v]?.label ?? '?',
+    generate(rng) {
+      const variant = rng.int(variants.length);
+      return { variant, ...generate(rng, variant) };
+    },
+    check(input) {
+      const variant = variants[input.variant];
+      return variant === undefined ? null : check(input, variant);
+    },
+  };
+}
+
 /** Serialized form of an input, for --replay: variant (u16), split count (u16), splits (u32 each), data. */
 export function encodeInput(input: FuzzInput): string {
   const head = Buffer.alloc(4 + 4 * input.splits.length);

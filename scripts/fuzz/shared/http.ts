@@ -10,7 +10,7 @@ import {
   type HandshakeErrorCode,
 } from '../../../src/protocol/index.js';
 import type { ExtensionOffer } from '../../../src/protocol/extensions-header.js';
-import { buildRejectResponse } from '../../../src/protocol/handshake.js';
+import { buildRejectResponse } from '../../../src/protocol/reject-response.js';
 import { HttpHeadParser, type HttpRequestHead, type HttpResponseHead } from '../../../src/protocol/http-head.js';
 import { chunksOf, latin1, type FuzzInput, type Problem } from '../driver/input.js';
 import { outcome } from '../driver/outcomes.js';
@@ -148,6 +148,22 @@ export function parseHead<K extends 'request' | 'response'>(kind: K, input: Fuzz
     }
   }
   return { head, error, rest, problem };
+}
+
+/**
+ * The head read whole and, when the input has splits, read again in those pieces: the
+ * outcome must be the same (else its `problem` says how they differ). Counts what came of it.
+ */
+export function parseHeadWholeAndSplit<K extends 'request' | 'response'>(kind: K, input: FuzzInput, maxHead: number): HeadOutcome<K extends 'request' ? HttpRequestHead : HttpResponseHead> {
+  const whole = parseHead(kind, input, maxHead, false);
+  if (whole.problem !== null) return whole;
+  if (input.splits.length > 0) {
+    const split = parseHead(kind, input, maxHead, true);
+    const problem = split.problem ?? sameHeadOutcome(whole, split);
+    if (problem !== null) return { ...whole, problem };
+  }
+  outcome(whole.error !== null ? `head ${whole.error.code}` : whole.head === null ? 'incomplete head' : 'head parsed');
+  return whole;
 }
 
 export function sameHeadOutcome(a: HeadOutcome<unknown>, b: HeadOutcome<unknown>): Problem | null {

@@ -7,7 +7,7 @@
 // after every read, with an independent reading of the bytes (shared/frame-walk.ts).
 import { Buffer } from 'node:buffer';
 import { WebSocketProtocol } from '../../../src/protocol/index.js';
-import { concatBuffers, type FuzzInput, type Problem, type Target } from '../driver/input.js';
+import { concatBuffers, type FuzzInput, type Problem, type Target, withVariants } from '../driver/input.js';
 import { mutateBytes } from '../driver/mutate.js';
 import { outcome } from '../driver/outcomes.js';
 import type { Rng } from '../driver/rng.js';
@@ -43,13 +43,10 @@ function dribbleSplits(rng: Rng, length: number): number[] {
 export function dribbleTarget(): Target {
   const corpus = buildFrameCorpus('server', VARIANTS[0]!, 0);
   const pool = corpus.map((specs) => concatBuffers(specs.map(encodeSpec)));
-  return {
+  return withVariants(VARIANTS, {
     name: 'dribble',
     description: 'frames and fragmented messages dribbled a byte or a few at a time: receivingPartial and receivedCount after every read match an independent reading',
-    variants: VARIANTS.length,
-    describeVariant: (v) => VARIANTS[v]?.label ?? '?',
     generate(rng) {
-      const variant = rng.int(VARIANTS.length);
       const specs: FrameSpec[] = [];
       for (let n = 1 + rng.int(4); n > 0; n--) {
         if (rng.chance(0.6)) specs.push(...rng.pick(corpus));
@@ -61,16 +58,14 @@ export function dribbleTarget(): Target {
       // An unfinished frame or message at the end: the state a dribbling peer leaves.
       if (rng.chance(0.5)) data = data.subarray(0, data.length - rng.int(Math.min(data.length, 12)));
       if (data.length > MAX_INPUT) data = data.subarray(0, MAX_INPUT);
-      return { variant, splits: dribbleSplits(rng, data.length), data };
+      return { splits: dribbleSplits(rng, data.length), data };
     },
-    check(input) {
-      const variant = VARIANTS[input.variant];
-      if (variant === undefined) return null;
+    check(input, variant) {
       const whole = runFrames(input, 'server', variant, false);
       if (whole.problem !== null) return whole.problem;
       return checkPartialState(input, variant);
     },
-  };
+  });
 }
 
 function checkPartialState(input: FuzzInput, variant: FrameVariant): Problem | null {

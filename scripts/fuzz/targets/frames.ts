@@ -3,7 +3,7 @@
 // structurally and byte-wise, whole and split at random points (the same events either way).
 import { Buffer } from 'node:buffer';
 import type { Role } from '../../../src/protocol/index.js';
-import { chooseSplits, concatBuffers, type Target } from '../driver/input.js';
+import { chooseSplits, concatBuffers, type Target, withVariants } from '../driver/input.js';
 import { INTERESTING_NUMBERS, mutateBytes } from '../driver/mutate.js';
 import type { Rng } from '../driver/rng.js';
 import { buildFrameCorpus } from '../shared/frame-corpus.js';
@@ -116,16 +116,13 @@ export function frameTarget(role: Role, deflate: boolean): Target {
     return out;
   };
 
-  return {
+  return withVariants(variants, {
     name: `frame-${role}${deflate ? '-deflate' : ''}`,
     description: `WebSocketProtocol as a ${role}${deflate ? ' with permessage-deflate (ZlibDeflateCodec)' : ''}: frames split at random points`,
-    variants: variants.length,
-    describeVariant: (v) => variants[v]?.label ?? '?',
     prepare() {
       for (let v = 0; v < variants.length; v++) corpusFor(v);
     },
-    generate(rng) {
-      const variant = rng.int(variants.length);
+    generate(rng, variant) {
       const corpus = corpusFor(variant);
       const r = rng.float();
       let data: Buffer;
@@ -143,11 +140,9 @@ export function frameTarget(role: Role, deflate: boolean): Target {
         data = concatBuffers(specs.map(encodeSpec));
         if (rng.chance(0.35)) data = mutateBytes(rng, data, corpus.bytes, dict, 1 + rng.size(7));
       }
-      return { variant, splits: chooseSplits(rng, data.length), data };
+      return { splits: chooseSplits(rng, data.length), data };
     },
-    check(input) {
-      const variant = variants[input.variant];
-      if (variant === undefined) return null;
+    check(input, variant) {
       const whole = runFrames(input, role, variant, false);
       if (whole.problem !== null) return whole.problem;
       if (input.splits.length === 0) return null;
@@ -163,5 +158,5 @@ export function frameTarget(role: Role, deflate: boolean): Target {
       }
       return null;
     },
-  };
+  });
 }

@@ -5,10 +5,10 @@ import { Buffer } from 'node:buffer';
 import { negotiateDeflateServer, type DeflateServerOptions, type HandshakeError, type HandshakeErrorCode } from '../../../src/protocol/index.js';
 import { buildServerResponse, computeAccept, validateClientRequest, validateServerResponse, type ServerHandshakeOptions } from '../../../src/protocol/handshake.js';
 import { HttpHeadParser } from '../../../src/protocol/http-head.js';
-import { chooseSplits, latin1, type Problem, type Target } from '../driver/input.js';
+import { chooseSplits, latin1, type Problem, type Target, withVariants } from '../driver/input.js';
 import { mutateBytes } from '../driver/mutate.js';
 import { outcome } from '../driver/outcomes.js';
-import { checkHandshakeError, checkRefusal, HTTP_DICT, mutateHttpLines, parseHead, sameHeadOutcome, SERVER_CODES } from '../shared/http.js';
+import { checkHandshakeError, checkRefusal, HTTP_DICT, mutateHttpLines, parseHeadWholeAndSplit, SERVER_CODES } from '../shared/http.js';
 
 interface RequestVariant {
   maxHead: number;
@@ -59,13 +59,10 @@ const REQUEST_CORPUS: readonly string[] = [
 
 export function requestTarget(): Target {
   const pool = REQUEST_CORPUS.map(latin1);
-  return {
+  return withVariants(REQUEST_VARIANTS, {
     name: 'http-request',
     description: 'HttpHeadParser (request) split at random points, validateClientRequest, negotiateDeflateServer, and the 101 or refusal written back',
-    variants: REQUEST_VARIANTS.length,
-    describeVariant: (v) => REQUEST_VARIANTS[v]?.label ?? '?',
     generate(rng) {
-      const variant = rng.int(REQUEST_VARIANTS.length);
       let data: Buffer;
       if (rng.chance(0.05)) data = rng.bytes(rng.size(600));
       else {
@@ -75,20 +72,11 @@ export function requestTarget(): Target {
         data = latin1(text);
         if (rng.chance(0.4)) data = mutateBytes(rng, data, pool, HTTP_DICT, 1 + rng.size(5), 40_000);
       }
-      return { variant, splits: chooseSplits(rng, data.length), data };
+      return { splits: chooseSplits(rng, data.length), data };
     },
-    check(input) {
-      const variant = REQUEST_VARIANTS[input.variant];
-      if (variant === undefined) return null;
-      const whole = parseHead('request', input, variant.maxHead, false);
+    check(input, variant) {
+      const whole = parseHeadWholeAndSplit('request', input, variant.maxHead);
       if (whole.problem !== null) return whole.problem;
-      if (input.splits.length > 0) {
-        const split = parseHead('request', input, variant.maxHead, true);
-        if (split.problem !== null) return split.problem;
-        const differ = sameHeadOutcome(whole, split);
-        if (differ !== null) return differ;
-      }
-      outcome(whole.error !== null ? `head ${whole.error.code}` : whole.head === null ? 'incomplete head' : 'head parsed');
       if (whole.error !== null) return checkRefusal(whole.error.status, whole.error.message, whole.error.headers);
       // An incomplete head: the server waits for more (until its handshake timeout).
       if (whole.head === null) return null;
@@ -133,7 +121,7 @@ export function requestTarget(): Target {
       }
       return null;
     },
-  };
+  });
 }
 
 /**

@@ -2,10 +2,10 @@
 // and acceptDeflateResponse for what a client offered.
 import { deflateClientOffer, HandshakeError, type DeflateClientOptions } from '../../../src/protocol/index.js';
 import { buildServerResponse, validateServerResponse } from '../../../src/protocol/handshake.js';
-import { chooseSplits, latin1, type Target } from '../driver/input.js';
+import { chooseSplits, latin1, type Target, withVariants } from '../driver/input.js';
 import { mutateBytes } from '../driver/mutate.js';
 import { outcome } from '../driver/outcomes.js';
-import { checkClientDeflate, checkHandshakeError, CLIENT_CODES, HTTP_DICT, mutateHttpLines, parseHead, SAMPLE_ACCEPT, SAMPLE_KEY, sameHeadOutcome } from '../shared/http.js';
+import { checkClientDeflate, checkHandshakeError, CLIENT_CODES, HTTP_DICT, mutateHttpLines, parseHeadWholeAndSplit, SAMPLE_ACCEPT, SAMPLE_KEY } from '../shared/http.js';
 
 
 interface ResponseVariant {
@@ -44,13 +44,10 @@ const RESPONSE_CORPUS: readonly string[] = [
 
 export function responseTarget(): Target {
   const pool = RESPONSE_CORPUS.map(latin1);
-  return {
+  return withVariants(RESPONSE_VARIANTS, {
     name: 'http-response',
     description: 'HttpHeadParser (response) split at random points, validateServerResponse and acceptDeflateResponse',
-    variants: RESPONSE_VARIANTS.length,
-    describeVariant: (v) => RESPONSE_VARIANTS[v]?.label ?? '?',
     generate(rng) {
-      const variant = rng.int(RESPONSE_VARIANTS.length);
       let text = rng.pick(RESPONSE_CORPUS);
       const rounds = rng.chance(0.2) ? 0 : 1 + rng.size(5);
       for (let i = 0; i < rounds; i++) {
@@ -60,20 +57,11 @@ export function responseTarget(): Target {
       }
       let data = latin1(text);
       if (rng.chance(0.4)) data = mutateBytes(rng, data, pool, HTTP_DICT, 1 + rng.size(5), 40_000);
-      return { variant, splits: chooseSplits(rng, data.length), data };
+      return { splits: chooseSplits(rng, data.length), data };
     },
-    check(input) {
-      const variant = RESPONSE_VARIANTS[input.variant];
-      if (variant === undefined) return null;
-      const whole = parseHead('response', input, variant.maxHead, false);
+    check(input, variant) {
+      const whole = parseHeadWholeAndSplit('response', input, variant.maxHead);
       if (whole.problem !== null) return whole.problem;
-      if (input.splits.length > 0) {
-        const split = parseHead('response', input, variant.maxHead, true);
-        if (split.problem !== null) return split.problem;
-        const differ = sameHeadOutcome(whole, split);
-        if (differ !== null) return differ;
-      }
-      outcome(whole.error !== null ? `head ${whole.error.code}` : whole.head === null ? 'incomplete head' : 'head parsed');
       if (whole.head === null) return null;
       const head = whole.head;
       const offer = variant.deflate === null ? undefined : [deflateClientOffer(variant.deflate)];
@@ -90,5 +78,5 @@ export function responseTarget(): Target {
       if (variant.deflate === null) return null;
       return checkClientDeflate(result.extensions, variant.deflate, head.status);
     },
-  };
+  });
 }

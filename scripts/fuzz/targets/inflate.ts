@@ -16,7 +16,7 @@ import type { ProtocolError} from '../../../src/protocol/index.js';
 import { WebSocketProtocol, type DeflateParams } from '../../../src/protocol/index.js';
 import { ZlibDeflateCodec } from '../../../src/node/deflate.js';
 import { InflateBudget } from '../../../src/node/inflate-budget.js';
-import { chooseSplits, chunksOf, concatBuffers, type FuzzInput, type Problem, type Target } from '../driver/input.js';
+import { chooseSplits, chunksOf, concatBuffers, type FuzzInput, type Problem, type Target, withVariants } from '../driver/input.js';
 import { mutateBytes } from '../driver/mutate.js';
 import { outcome } from '../driver/outcomes.js';
 import { Rng } from '../driver/rng.js';
@@ -116,31 +116,26 @@ export function inflateTarget(): Target {
     }
     return c;
   };
-  return {
+  return withVariants(VARIANTS, {
     name: 'inflate',
     description: 'compressed messages that inflate big, at full speed, through an inflate budget on a paused-time clock: 1009 past maxPayload, no inflating in debt, pauses change nothing delivered',
-    variants: VARIANTS.length,
-    describeVariant: (v) => VARIANTS[v]?.label ?? '?',
     prepare() {
       for (let v = 0; v < VARIANTS.length; v++) corpusFor(v);
     },
-    generate(rng) {
-      const variant = rng.int(VARIANTS.length);
+    generate(rng, variant) {
       const corpus = corpusFor(variant);
       let specs = [...rng.pick(corpus.specs)];
       if (rng.chance(0.3)) specs = [...specs, ...rng.pick(corpus.specs)];
       let data = concatBuffers(specs.map(encodeSpec));
       if (rng.chance(0.3)) data = mutateBytes(rng, data, corpus.bytes, DICT, 1 + rng.size(4), 4 << 20);
-      return { variant, splits: chooseSplits(rng, data.length), data };
+      return { splits: chooseSplits(rng, data.length), data };
     },
-    check(input) {
-      const variant = VARIANTS[input.variant];
-      if (variant === undefined) return null;
+    check(input, variant) {
       const whole = runFrames(input, 'server', variant, false);
       if (whole.problem !== null) return whole.problem;
       return checkBudget(input, variant, whole.events);
     },
-  };
+  });
 }
 
 /** An inflate budget whose clock is the time reading was paused; it records what each message took. */
