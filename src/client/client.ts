@@ -24,7 +24,10 @@ export type { WebSocketConstructorLike, WebSocketLike } from './connection.js';
 export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
 export interface ClientOptions {
-  /** The WebSocket class: by default the platform's (browsers); in Node pass `WebSocket` from 'hotline'. */
+  /**
+   * The WebSocket class. By default: in Node, hotline's (`hotline/client` resolves to a
+   * build that supplies it); elsewhere the platform's (browsers, workers).
+   */
   WebSocket?: WebSocketConstructorLike;
   /** Reconnection: full-jitter exponential backoff (defaults: 1 s, ×2, at most 30 s, unlimited). */
   reconnect?: BackoffOptions;
@@ -129,7 +132,7 @@ export class HotlineClient extends Emitter<ClientEvents> {
     const platform = (globalThis as { WebSocket?: WebSocketConstructorLike }).WebSocket;
     const WebSocketClass = options.WebSocket ?? platform;
     if (WebSocketClass === undefined) {
-      throw new TypeError("no WebSocket class: in Node, pass { WebSocket } from 'hotline'");
+      throw new TypeError("no WebSocket class: pass { WebSocket } (in Node, import 'hotline/client', which brings hotline's)");
     }
     this.WebSocketClass = WebSocketClass;
     this.requests = new Requests(options, {
