@@ -16,7 +16,7 @@ export interface PackedProject {
   /** The fresh project: package.json (type module) and node_modules/hotline from the tarball. */
   dir: string;
   tarball: string;
-  /** What `npm pack` printed on stderr: the lifecycle scripts it ran and their output. */
+  /** What `npm pack` printed besides its JSON: the lifecycle scripts it ran, and their output. */
   packLog: string;
   /** Paths inside the tarball. */
   files: string[];
@@ -37,14 +37,16 @@ function npm(args: string[], cwd: string): { stdout: string; stderr: string } {
 export function packAndInstall(): PackedProject {
   const dir = mkdtempSync(join(tmpdir(), 'hotline-packed-'));
   const packed = npm(['pack', '--pack-destination', dir, '--json'], ROOT);
-  const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as Array<{ filename: string; files: Array<{ path: string }> }>;
+  // The scripts print on stdout before npm's JSON.
+  const json = packed.stdout.indexOf('[\n');
+  const [info] = JSON.parse(packed.stdout.slice(json)) as Array<{ filename: string; files: Array<{ path: string }> }>;
   const tarball = join(dir, info!.filename);
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'hotline-user-app', private: true, type: 'module' }, null, 2));
   npm(['install', '--offline', '--no-audit', '--no-fund', '--no-package-lock', `./${info!.filename}`], dir);
   return {
     dir,
     tarball,
-    packLog: packed.stderr,
+    packLog: `${packed.stderr}\n${packed.stdout.slice(0, json)}`,
     files: info!.files.map((f) => f.path),
     bin: join(dir, 'node_modules', '.bin', 'hotline'),
     link(names) {
