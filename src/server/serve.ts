@@ -43,7 +43,9 @@ export interface AttachOptions {
 }
 
 export interface ServeOptions extends AttachOptions {
+  /** TCP port (default 0: a free one, which the running server's `port` tells). */
   port?: number;
+  /** Address to listen on (default '127.0.0.1': this machine only; '0.0.0.0' or '::' for every interface). */
   host?: string;
   /** Plain HTTP requests; without it they get 404 (426 on a WebSocket path). */
   request?: (req: IncomingMessage, res: ServerResponse) => void;
