@@ -35,7 +35,10 @@ export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 type RpcArguments<P> = undefined extends P ? [params?: P, options?: { timeout?: number }] : [params: P, options?: { timeout?: number }];
 
 export interface ClientOptions {
-  /** The WebSocket class: by default the platform's (browsers); in Node pass `WebSocket` from 'hotline'. */
+  /**
+   * The WebSocket class. By default: in Node, hotline's (`hotline/client` resolves to a
+   * build that supplies it); elsewhere the platform's (browsers, workers).
+   */
   WebSocket?: WebSocketConstructorLike;
   /** Reconnection: full-jitter exponential backoff (defaults: 1 s, ×2, at most 30 s, unlimited). */
   reconnect?: BackoffOptions;
@@ -142,7 +145,7 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
     const platform = (globalThis as { WebSocket?: WebSocketConstructorLike }).WebSocket;
     const WebSocketClass = options.WebSocket ?? platform;
     if (WebSocketClass === undefined) {
-      throw new TypeError("no WebSocket class: in Node, pass { WebSocket } from 'hotline'");
+      throw new TypeError("no WebSocket class: pass { WebSocket } (in Node, import 'hotline/client', which brings hotline's)");
     }
     this.WebSocketClass = WebSocketClass;
     this.requests = new Requests(options, {

@@ -173,6 +173,8 @@ export class WebSocketServer<T = undefined> {
   private readonly deflate: ServerDeflateOptions | null;
   /** Upgrades waiting for the `upgrade` hook's decision. */
   private pendingUpgrades = 0;
+  /** Closed with the server: see {@link closeWith}. */
+  private readonly owned: Array<{ close(): Promise<void> | void }> = [];
 
   /** Told of every connection that opens or closes (for logs and inspectors); null for none. */
   observer: ConnectionObserver | null = null;
@@ -334,6 +336,21 @@ export class WebSocketServer<T = undefined> {
   /** Stops the heartbeat; call when the server shuts down. */
   stop(): void {
     if (this.heartbeat !== null) clearInterval(this.heartbeat);
+  }
+
+  /**
+   * Closes `resource` when this server is shut down by `serve()`'s `close()` or `attach()`'s
+   * `closeConnections()`, once its connections are gone: what the endpoint owns (the
+   * channel endpoint's hub and engine, whose Redis connections would keep the process alive).
+   */
+  closeWith(resource: { close(): Promise<void> | void }): void {
+    this.owned.push(resource);
+  }
+
+  /** Closes what was given to {@link closeWith}; the shutdown calls it after the connections. */
+  async closeOwned(): Promise<void> {
+    const owned = this.owned.splice(0);
+    await Promise.all(owned.map((resource) => resource.close()));
   }
 
   private sweep(heartbeat: boolean, idle: number, messageTimeout: number): void {

@@ -1,7 +1,9 @@
 /**
  * hotline/protocol: the sans-I/O WebSocket core (RFC 6455). Bytes in, events and bytes
- * out; no sockets, no timers. Bring your own transport. permessage-deflate (RFC 7692) is
- * negotiated here and compressed by a codec the transport supplies.
+ * out; no sockets, no timers. Bring your own transport: the opening handshake of both
+ * sides (an HTTP head parser, request and response checks and builders) is here too, so a
+ * transport needs nothing else. permessage-deflate (RFC 7692) is negotiated here and
+ * compressed by a codec the transport supplies.
  */
 export { CloseCode, isApplicationCloseCode, isValidWireCloseCode } from './close-code.js';
 export {
@@ -18,6 +20,29 @@ export {
   type ProtocolErrorCode,
 } from './errors.js';
 export type { DeflateCodec } from './deflate-codec.js';
+export {
+  buildClientRequest,
+  buildRejectResponse,
+  buildServerResponse,
+  computeAccept,
+  generateKey,
+  validateClientRequest,
+  validateServerResponse,
+  WEBSOCKET_GUID,
+  type AcceptedRequest,
+  type ClientRequestOptions,
+  type ProtocolChooser,
+  type ServerHandshakeOptions,
+} from './handshake.js';
+export {
+  HttpHeadParser,
+  type HttpHead,
+  type HttpHeadFields,
+  type HttpHeadKind,
+  type HttpRequestHead,
+  type HttpResponseHead,
+} from './http-head.js';
+export { formatExtensions, parseExtensions, type ExtensionOffer } from './extensions-header.js';
 export {
   acceptDeflateResponse,
   deflateClientOffer,

@@ -211,6 +211,8 @@ export function channelsEndpoint<A = undefined, C extends Contract = NoContract>
       },
     },
   });
+  // Shutting the server down closes the hub's engine, so a Redis engine lets the process exit.
+  server.closeWith(hub);
   const ready = hub.start({
     broadcast(text, subscribers) {
       const frame = server.topics.frame(text);

@@ -43,7 +43,9 @@ export interface AttachOptions {
 }
 
 export interface ServeOptions extends AttachOptions {
+  /** TCP port (default 0: a free one, which the running server's `port` tells). */
   port?: number;
+  /** Address to listen on (default '127.0.0.1': this machine only; '0.0.0.0' or '::' for every interface). */
   host?: string;
   /** Plain HTTP requests; without it they get 404 (426 on a WebSocket path). */
   request?: (req: IncomingMessage, res: ServerResponse) => void;
@@ -67,7 +69,10 @@ export interface Endpoints {
   publish(topic: string, data: Exclude<SendData, Blob>, options?: ConnectionSendOptions): number;
   /** Connections subscribed to a topic, on every endpoint. */
   subscriberCount(topic: string): number;
-  /** Closes every connection with 1001, waits for them up to the shutdown timeout, then terminates the rest. */
+  /**
+   * Closes every connection with 1001, waits for them up to the shutdown timeout, terminates
+   * the rest, then closes what the endpoints own (a channel endpoint's engine).
+   */
   closeConnections(): Promise<void>;
 }
 
@@ -77,7 +82,11 @@ export interface RunningServer extends Endpoints {
   readonly host: string;
   /** Whether it serves https/wss. */
   readonly secure: boolean;
-  /** Stops accepting, closes every connection with 1001, waits, then terminates the rest. */
+  /**
+   * Stops accepting, closes every connection with 1001, waits, terminates the rest, and
+   * closes what the endpoints own (a channel endpoint's engine): nothing of it keeps the
+   * process alive afterwards.
+   */
   close(): Promise<void>;
 }
 
@@ -194,6 +203,7 @@ export function attach(server: Server | HttpsServer, options: AttachOptions): En
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       for (const endpoint of endpoints.values()) endpoint.terminateAll();
+      await Promise.all([...endpoints.values()].map((endpoint) => endpoint.closeOwned()));
     },
   };
 }
