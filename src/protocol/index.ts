@@ -22,7 +22,6 @@ export {
 export type { DeflateCodec } from './deflate-codec.js';
 export {
   buildClientRequest,
-  buildRejectResponse,
   buildServerResponse,
   computeAccept,
   generateKey,
@@ -34,6 +33,7 @@ export {
   type ProtocolChooser,
   type ServerHandshakeOptions,
 } from './handshake.js';
+export { buildRejectResponse } from './reject-response.js';
 export {
   HttpHeadParser,
   type HttpHead,

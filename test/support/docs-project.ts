@@ -4,7 +4,7 @@
 // --init` for a Node app) and `browser/` (strict, the DOM's types, resolved as a bundler
 // does, `/hotline.js` being the bundle `hotline serve` serves). Each block is one module.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { join } from 'node:path';
 import { where, type CodeBlock } from './docs-extract.js';
@@ -67,6 +67,11 @@ export function importedPackages(text: string): string[] {
   return [...names];
 }
 
+/** The DefinitelyTyped package of `name` (`@scope/pkg` is `@types/scope__pkg`). */
+function typesPackage(name: string): string {
+  return `@types/${name.startsWith('@') ? name.slice(1).replace('/', '__') : name}`;
+}
+
 /** Writes each block as a module of the project; links the packages they import. */
 export function writeSnippets(project: PackedProject, blocks: readonly CodeBlock[]): { files: SnippetFile[]; missing: Map<CodeBlock, string[]> } {
   mkdirSync(join(project.dir, 'node'), { recursive: true });
@@ -84,7 +89,10 @@ export function writeSnippets(project: PackedProject, blocks: readonly CodeBlock
     const source = `${kind}/${name}.${js ? 'js' : 'ts'}`;
     // A module of its own, so blocks' top-level names never meet.
     writeFileSync(join(project.dir, source), `${block.text}export {};\n`);
-    const absent = project.link(importedPackages(block.text));
+    const imported = importedPackages(block.text);
+    // A package without types of its own (ws) is typed by its DefinitelyTyped package.
+    const typings = imported.map(typesPackage).filter((name) => existsSync(join(ROOT, 'node_modules', name)));
+    const absent = project.link([...imported, ...typings]);
     if (absent.length > 0) missing.set(block, absent);
     return { block, source, output: join(project.dir, 'out', kind, `${name}.js`), browser: block.browser };
   });

@@ -17,6 +17,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { connect as connectTcp } from 'node:net';
 import { createInterface } from 'node:readline';
 import type { Browser } from 'playwright-core';
 import { WebSocket } from '../../src/node/client.js';
@@ -225,6 +226,8 @@ export class SnippetRunner {
     const problems: string[] = [];
     if (!(await child.waitForLine(new RegExp(EVALUATED)))) {
       problems.push(`did not come up (${child.exitCode === undefined ? 'no evaluated line' : `exited ${child.exitCode}`}):\n${child.tail()}`);
+    } else if (!(await acceptsConnections(port))) {
+      problems.push(`never listened on its port:\n${child.tail()}`);
     } else {
       for (const path of servedPaths(server)) {
         const failed = await handshake(`ws://127.0.0.1:${port}${path}`);
@@ -256,6 +259,28 @@ export class SnippetRunner {
     await this.browser?.close();
     await this.redis?.stop();
   }
+}
+
+/**
+ * Whether the port takes a TCP connection within 10 s. A snippet's module may finish
+ * evaluating before its server listens (`.listen()` is not awaited): each refused attempt
+ * is retried at once, since the next one is what tells.
+ */
+async function acceptsConnections(port: number): Promise<boolean> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const accepted = await new Promise<boolean>((resolve) => {
+      const socket = connectTcp(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (accepted) return true;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return false;
 }
 
 /** Runs every runnable snippet; the pairs decide which server each client needs. */
