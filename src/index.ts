@@ -42,7 +42,7 @@ export {
   type WebSocketPongEvent,
 } from './node/client.js';
 export { CloseEvent, type CloseEventInit } from './node/events.js';
-export { TopicRegistry } from './node/topics.js';
+export { TopicRegistry, TopicsDisabledError } from './node/topics.js';
 export {
   DEFAULT_DEFLATE_THRESHOLD,
   type DeflateTuning,
@@ -53,17 +53,31 @@ export type { ClientDeflateOptions } from './node/client.js';
 export {
   channelsEndpoint,
   type ChannelConnectionData,
+  type ChannelsEndpoint,
   type ChannelsEndpointOptions,
 } from './server/channels.js';
 export { createApp, type App, type AppOptions } from './server/app.js';
 export { Logger, type LogLevel } from './server/log.js';
 export {
+  CallError,
   ChannelError,
   ChannelHub,
+  ChannelsApi,
   MemoryEngine,
   EngineUnavailableError,
   type Broker,
   type BrokerListener,
+  type CallErrorCode,
+  type CallOptions,
+  type DisconnectOptions,
+  type NodeBus,
+  type NodeBusListener,
+  type ServerHistory,
+  type ServerHistoryOptions,
+  type ServerPublishOptions,
+  type ServerPublishResult,
+  type Target,
+  type UnsubscribeOptions,
   type ChannelClient,
   type ChannelHubOptions,
   type ChannelIdentity,
