@@ -12,5 +12,6 @@ export {
 } from './channel.js';
 export { backoffDelay, type BackoffOptions } from './backoff.js';
 export { HotlineError, type ClientErrorCode } from './errors.js';
+export type { CallHandler } from './handlers.js';
 export { ChannelCloseCode } from '../wire/index.js';
 export type { InferOutput, Json, Member, StandardSchemaV1 } from '../wire/index.js';
