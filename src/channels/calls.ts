@@ -38,7 +38,6 @@ export class ClientCalls {
         this.waiting.delete(call);
         reject(new CallError('timeout', `no reply to ${method} within ${timeout} ms`));
       }, timeout);
-      (timer as { unref?: () => void }).unref?.();
       this.waiting.set(call, { method, timer, resolve, reject });
       send(encodeCall(call, method, paramsJson, timeout));
     });

@@ -23,6 +23,8 @@ type Answer = Extract<Envelope, { k: 'done' | 'result' | 'failed' }>;
 
 /** What a node does for the commands that reach it: the hub, with its own connections. */
 export interface LocalTargets {
+  /** Whether the client is connected to this node. */
+  has(client: string): boolean;
   /** Carries out the action on the target's connections here; returns how many it reached. */
   act(to: Target, action: Action): number;
   /** Calls a client connected here and settles with its reply (or rejects with a CallError). */
@@ -54,7 +56,8 @@ export function nodeOf(client: string): string | null {
  * answer to that node, which finds the waiting command by its number. A user's command goes
  * to every node, and each answers how many of the user's connections it reached (0 when it
  * has none), so the sender waits for as many answers as the bus counted listeners; a
- * client's command goes to the node named in its client id. What waits is bounded: at most
+ * client's command goes to the node named in its client id (a client of this node is
+ * reached directly). What waits is bounded: at most
  * `maxPending` commands, each until its timeout, after which a late answer finds nothing.
  */
 export class NodeCommands {
@@ -75,6 +78,8 @@ export class NodeCommands {
 
   /** Carries out `action` on every connection of the target, wherever it is; resolves to how many it reached. */
   act(to: Target, action: Action): Promise<number> {
+    // A client of this node is reached without the bus.
+    if ('client' in to && this.local.has(to.client)) return Promise.resolve(this.local.act(to, action));
     const node = 'client' in to ? nodeOf(to.client) : undefined;
     if (node === null) return Promise.resolve(0);
     return new Promise<number>((resolve, reject) => {
@@ -106,6 +111,7 @@ export class NodeCommands {
 
   /** Calls a client wherever it is connected; settles with its reply. */
   call(client: string, method: string, paramsJson: string, timeout: number): Promise<Json> {
+    if (this.local.has(client)) return this.local.call(client, method, paramsJson, timeout);
     const node = nodeOf(client);
     if (node === null) return Promise.reject(new CallError('client_gone', `no client ${JSON.stringify(client)} is connected`));
     return new Promise<Json>((resolve, reject) => {
@@ -181,7 +187,6 @@ export class NodeCommands {
     }
     const r = ++this.last;
     const timer = setTimeout(() => this.settle(r, () => pending.fail(new CallError('timeout', `no ${what} within ${timeout} ms`))), timeout);
-    (timer as { unref?: () => void }).unref?.();
     this.pending.set(r, { ...pending, timer });
     return r;
   }

@@ -274,6 +274,7 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
       return [...this.sessions.values()].filter((session) => session.user === to.user && !session.closed);
     };
     return {
+      has: (client) => this.byClientId.has(client),
       act: (to: Target, action: Action): number => {
         let reached = 0;
         for (const session of sessionsOf(to)) {
