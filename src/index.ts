@@ -76,7 +76,7 @@ export {
   type ServerHistoryOptions,
   type ServerPublishOptions,
   type ServerPublishResult,
-  type Target,
+  type ConnectionTarget,
   type UnsubscribeOptions,
   type ChannelClient,
   type ChannelHubOptions,

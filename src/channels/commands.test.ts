@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Json } from '../wire/index.js';
 import { CallError } from './call-error.js';
-import { NodeCommands, nodeOf, type Action, type LocalTargets, type Target } from './commands.js';
+import { NodeCommands, nodeOf, type Action, type LocalTargets, type ConnectionTarget } from './commands.js';
 import type { NodeBus } from './engine.js';
 
 /** Nodes on one bus; a node can stop listening, or listen and never answer. */
@@ -53,7 +53,7 @@ class Network {
 /** A node's connections: client ids `NODE.N`, each with a user; what they were sent is kept. */
 class Node implements LocalTargets {
   readonly commands: NodeCommands;
-  readonly actions: Array<[Target, Action]> = [];
+  readonly actions: Array<[ConnectionTarget, Action]> = [];
   readonly clients = new Map<string, string>();
   /** The reply each client gives to a call. */
   replies = new Map<string, () => Promise<Json>>();
@@ -75,7 +75,7 @@ class Node implements LocalTargets {
     return this.clients.has(client);
   }
 
-  act(to: Target, action: Action): number {
+  act(to: ConnectionTarget, action: Action): number {
     this.actions.push([to, action]);
     if ('client' in to) return this.clients.has(to.client) ? 1 : 0;
     return [...this.clients.values()].filter((user) => user === to.user).length;

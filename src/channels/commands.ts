@@ -3,7 +3,7 @@ import { CallError, isCallErrorCode, type CallErrorCode } from './call-error.js'
 import type { NodeBus } from './engine.js';
 
 /** Whose connections a command is for: every connection of a user, on every node, or one connection by its client id. */
-export type Target = { user: string } | { client: string };
+export type ConnectionTarget = { user: string } | { client: string };
 
 /** What a command does to each connection it reaches. */
 export type Action =
@@ -13,7 +13,7 @@ export type Action =
 
 /** What travels between nodes: commands, and the answers that go back to the node that sent them. */
 type Envelope =
-  | { k: 'do'; r: number; from: string; to: Target; action: Action }
+  | { k: 'do'; r: number; from: string; to: ConnectionTarget; action: Action }
   | { k: 'call'; r: number; from: string; client: string; method: string; params: string; timeout: number }
   | { k: 'done'; r: number; n: number }
   | { k: 'result'; r: number; result: string }
@@ -26,7 +26,7 @@ export interface LocalTargets {
   /** Whether the client is connected to this node. */
   has(client: string): boolean;
   /** Carries out the action on the target's connections here; returns how many it reached. */
-  act(to: Target, action: Action): number;
+  act(to: ConnectionTarget, action: Action): number;
   /** Calls a client connected here and settles with its reply (or rejects with a CallError). */
   call(client: string, method: string, paramsJson: string, timeout: number): Promise<Json>;
 }
@@ -77,7 +77,7 @@ export class NodeCommands {
   }
 
   /** Carries out `action` on every connection of the target, wherever it is; resolves to how many it reached. */
-  act(to: Target, action: Action): Promise<number> {
+  act(to: ConnectionTarget, action: Action): Promise<number> {
     // A client of this node is reached without the bus.
     if ('client' in to && this.local.has(to.client)) return Promise.resolve(this.local.act(to, action));
     const node = 'client' in to ? nodeOf(to.client) : undefined;

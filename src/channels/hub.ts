@@ -1,7 +1,7 @@
 import { encodeOk, encodeUnsubPush, parseRequest, resolveWireLimits, type ErrorCode, type SubRequest, type WireLimits } from '../wire/index.js';
 import { authorize, ChannelRulebook } from './access.js';
 import { CallError } from './call-error.js';
-import { LocalBus, NodeCommands, type Action, type LocalTargets, type Target } from './commands.js';
+import { LocalBus, NodeCommands, type Action, type LocalTargets, type ConnectionTarget } from './commands.js';
 import type { HubCore } from './core.js';
 import { isNodeBus, isPresenceManager, type Broker, type ChannelMessage, type EngineListener, type NodeBus, type PresenceManager } from './engine.js';
 import { history } from './history.js';
@@ -266,7 +266,7 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
   private localTargets(): LocalTargets {
     // A user's sessions are found by a walk (a command is the application's, not a client's,
     // and identities change with `auth`); a client's by its id.
-    const sessionsOf = (to: Target): Array<Session<A>> => {
+    const sessionsOf = (to: ConnectionTarget): Array<Session<A>> => {
       if ('client' in to) {
         const session = this.byClientId.get(to.client);
         return session === undefined || session.closed ? [] : [session];
@@ -275,7 +275,7 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
     };
     return {
       has: (client) => this.byClientId.has(client),
-      act: (to: Target, action: Action): number => {
+      act: (to: ConnectionTarget, action: Action): number => {
         let reached = 0;
         for (const session of sessionsOf(to)) {
           if (action.k === 'send') {

@@ -43,7 +43,7 @@ export {
   type ServerHistoryOptions,
   type ServerPublishOptions,
   type ServerPublishResult,
-  type Target,
+  type ConnectionTarget,
   type UnsubscribeOptions,
 } from './server-api.js';
 export { DEFAULT_MAX_CHANNELS, DEFAULT_MAX_HISTORY_BYTES, MemoryEngine, type MemoryEngineOptions } from './memory-engine.js';

@@ -1,13 +1,13 @@
 import { encodeDirectMessage, exceedsJsonDepth, utf8Length, validateChannelName, type Json, type Member, type WireLimits } from '../wire/index.js';
 import type { ChannelRulebook } from './access.js';
 import { ChannelError } from './channel-error.js';
-import type { NodeCommands, Target } from './commands.js';
+import type { NodeCommands, ConnectionTarget } from './commands.js';
 import type { HubCore } from './core.js';
 import { historyPage } from './history.js';
 import { DEFAULTS } from './hub-options.js';
 import { checkData, fitsDataLength, SERVER_PUBLISHER, store } from './publish.js';
 
-export type { Target } from './commands.js';
+export type { ConnectionTarget } from './commands.js';
 
 export interface ServerPublishOptions {
   /**
@@ -122,14 +122,14 @@ export class ChannelsApi<A> {
    * channel, no offset: not kept, not recovered; for that, publish to a channel of the
    * user's). Resolves to how many connections it reached.
    */
-  async send(target: Target, data: unknown): Promise<number> {
+  async send(target: ConnectionTarget, data: unknown): Promise<number> {
     const to = this.checkTarget(target);
     const json = this.toJson(data, 'data');
     return this.commands.act(to, { k: 'send', text: encodeDirectMessage(json) });
   }
 
   /** Closes every connection of the target, on every node; resolves to how many it closed. */
-  async disconnect(target: Target, options: DisconnectOptions = {}): Promise<number> {
+  async disconnect(target: ConnectionTarget, options: DisconnectOptions = {}): Promise<number> {
     const to = this.checkTarget(target);
     const code = options.code ?? 4403;
     if (!(DISCONNECT_CODES.has(code) || (Number.isInteger(code) && code >= 3000 && code <= 4999))) {
@@ -145,7 +145,7 @@ export class ChannelsApi<A> {
    * `unsub` push with code `forbidden` (the SDK does not resubscribe by itself). It may
    * subscribe again if canSubscribe lets it. Resolves to how many subscriptions ended.
    */
-  async unsubscribe(target: Target, channel: string, options: UnsubscribeOptions = {}): Promise<number> {
+  async unsubscribe(target: ConnectionTarget, channel: string, options: UnsubscribeOptions = {}): Promise<number> {
     const to = this.checkTarget(target);
     this.checkChannel(channel);
     const message = options.reason ?? 'unsubscribed by the server';
@@ -176,7 +176,7 @@ export class ChannelsApi<A> {
   }
 
   /** Only the documented field, so nothing else travels between nodes. */
-  private checkTarget(target: Target): Target {
+  private checkTarget(target: ConnectionTarget): ConnectionTarget {
     const user = (target as { user?: unknown } | null)?.user;
     const client = (target as { client?: unknown } | null)?.client;
     if (typeof user === 'string' && user.length > 0 && client === undefined) return { user };
