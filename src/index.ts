@@ -42,7 +42,7 @@ export {
   type WebSocketPongEvent,
 } from './node/client.js';
 export { CloseEvent, type CloseEventInit } from './node/events.js';
-export { TopicRegistry } from './node/topics.js';
+export { TopicRegistry, TopicsDisabledError } from './node/topics.js';
 export {
   DEFAULT_DEFLATE_THRESHOLD,
   type DeflateTuning,
@@ -53,6 +53,7 @@ export type { ClientDeflateOptions } from './node/client.js';
 export {
   channelsEndpoint,
   type ChannelConnectionData,
+  type ChannelsEndpoint,
   type ChannelsEndpointOptions,
   type ContractRpcHandler,
   type RpcHandlers,
@@ -60,12 +61,25 @@ export {
 export { createApp, type App, type AppOptions } from './server/app.js';
 export { Logger, type LogLevel } from './server/log.js';
 export {
+  CallError,
   ChannelError,
   ChannelHub,
+  ChannelsApi,
   MemoryEngine,
   EngineUnavailableError,
   type Broker,
   type BrokerListener,
+  type CallErrorCode,
+  type CallOptions,
+  type DisconnectOptions,
+  type NodeBus,
+  type NodeBusListener,
+  type ServerHistory,
+  type ServerHistoryOptions,
+  type ServerPublishOptions,
+  type ServerPublishResult,
+  type ConnectionTarget,
+  type UnsubscribeOptions,
   type ChannelClient,
   type ChannelHubOptions,
   type ChannelIdentity,

@@ -15,6 +15,6 @@ export interface HubCore<A> {
   report(error: unknown, context: RequestContext<A>): void;
   /** A connection the hub closed itself (abuse, expiry, too slow): its subscriptions and presence go. */
   disconnect(client: ChannelClient<A>): void;
-  /** Drops a subscription the client did not ask to drop, and tells it so with an `unsub` push. */
-  endSubscription(session: Session<A>, channel: string, code: ErrorCode, message: string): void;
+  /** Drops a subscription the client did not ask to drop, and tells it so with an `unsub` push (false: there was none). */
+  endSubscription(session: Session<A>, channel: string, code: ErrorCode, message: string): boolean;
 }

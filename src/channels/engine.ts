@@ -79,7 +79,13 @@ export interface PresenceListener {
   presence(event: PresenceEvent): void;
 }
 
-export interface EngineListener extends BrokerListener, PresenceListener {}
+/** What a node bus tells the node that uses it. */
+export interface NodeBusListener {
+  /** A command or an answer from a node (this one included) to this node, or to every node. */
+  command?(text: string): void;
+}
+
+export interface EngineListener extends BrokerListener, PresenceListener, NodeBusListener {}
 
 /**
  * The messages that connections share, between the connections of one node and across
@@ -121,6 +127,28 @@ export interface PresenceManager {
   members(channel: string): Promise<Member[]>;
   /** Not called when the same object is the hub's broker (its {@link Broker.close} ends both). */
   close?(): Promise<void>;
+}
+
+/**
+ * Commands between the nodes that share an engine, to one node by its id or to all of them:
+ * the server API's commands for a user's or a client's connections (send, disconnect,
+ * unsubscribe, call) and their answers travel on it, to {@link NodeBusListener.command}.
+ * Delivery is at most once; the counts say how many nodes were listening, so that the
+ * sender knows how many answers to wait for. A hub whose engine is no node bus serves
+ * this node's connections alone.
+ */
+export interface NodeBus {
+  /** This node's id, without a '.': client ids are `NODE.N`, so a client's node is known from its id. */
+  readonly nodeId: string;
+  /** Sends to one node; resolves to whether a node listening under that id received it. */
+  sendToNode(node: string, text: string): Promise<boolean>;
+  /** Sends to every node, this one included; resolves to how many received it. */
+  sendToAll(text: string): Promise<number>;
+}
+
+export function isNodeBus(value: object): value is NodeBus {
+  const candidate = value as Partial<NodeBus>;
+  return typeof candidate.nodeId === 'string' && typeof candidate.sendToNode === 'function' && typeof candidate.sendToAll === 'function';
 }
 
 /** A broker that is its own presence manager: what the memory and Redis engines are. */

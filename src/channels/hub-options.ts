@@ -153,6 +153,21 @@ export interface ChannelHubOptions<A = unknown> {
   authenticateToken?(token: string, context: RequestContext<A>): ChannelIdentity<A> | Promise<ChannelIdentity<A>>;
   /** How long past expiry a connection may stay without re-authenticating before it is closed with 4401 (ms, default 30000). */
   authGrace?: number;
+  /** How long the server API's `call` waits for a client's reply unless told (ms, default 10000). */
+  callTimeout?: number;
+  /**
+   * Calls of the server API to one connection waiting for its reply (default 64): past it a
+   * call fails `too_many_pending` without being sent, so a client that never replies holds
+   * at most this many, each until its timeout.
+   */
+  maxPendingCalls?: number;
+  /**
+   * Commands of the server API (send, disconnect, unsubscribe, call) of this node waiting
+   * for other nodes' answers (default 10000); past it they fail `too_many_pending`.
+   */
+  maxPendingCommands?: number;
+  /** How long a send, disconnect or unsubscribe waits for every node it reached to answer (ms, default 5000). */
+  nodeTimeout?: number;
   /** An error that is not the peer's fault (an rpc handler or hook threw); default: console.error. */
   onError?(error: unknown, context: RequestContext<A>): void;
   now?: () => number;
@@ -168,4 +183,8 @@ export const DEFAULTS = {
   abuseWindow: 10_000,
   authGrace: 30_000,
   defaultHistoryLimit: DEFAULT_HISTORY_LIMIT,
+  callTimeout: 10_000,
+  maxPendingCalls: 64,
+  maxPendingCommands: 10_000,
+  nodeTimeout: 5_000,
 };

@@ -1,7 +1,9 @@
 import { encodeOk, encodeUnsubPush, parseRequest, resolveWireLimits, type ErrorCode, type SubRequest, type WireLimits } from '../wire/index.js';
 import { authorize, ChannelRulebook } from './access.js';
+import { CallError } from './call-error.js';
+import { LocalBus, NodeCommands, type Action, type LocalTargets, type ConnectionTarget } from './commands.js';
 import type { HubCore } from './core.js';
-import { isPresenceManager, type Broker, type ChannelMessage, type EngineListener, type PresenceManager } from './engine.js';
+import { isNodeBus, isPresenceManager, type Broker, type ChannelMessage, type EngineListener, type NodeBus, type PresenceManager } from './engine.js';
 import { history } from './history.js';
 import { DEFAULTS, type Broadcaster, type ChannelClient, type ChannelHubOptions } from './hub-options.js';
 import { authenticate } from './identity.js';
@@ -11,6 +13,7 @@ import { newChannelMetrics, type ChannelMetrics } from './metrics.js';
 import { join, leave, presence } from './presence.js';
 import { publish } from './publish.js';
 import { rpc } from './rpc.js';
+import { ChannelsApi } from './server-api.js';
 import { Session, type QueuedRequest } from './session.js';
 import { Subscription } from './subscription.js';
 
@@ -22,7 +25,9 @@ import { Subscription } from './subscription.js';
  * subscribes each channel in the broker once per node and broadcasts each message, encoded
  * once, to the live subscribers; a {@link Subscription} recovers from history before it
  * goes live. The other requests have a module each: publish, history, presence, rpc, and
- * identity (`auth`).
+ * identity (`auth`). The application's side is {@link api} ({@link ChannelsApi}); its
+ * commands for users' and clients' connections reach every node through the engine's
+ * {@link NodeBus} ({@link NodeCommands}), and this hub carries out those for its own.
  *
  * C is the server's own connection type: the broadcaster is handed the live subscribers as
  * the server passed them to {@link connect}.
@@ -33,7 +38,14 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
   readonly engine: Broker;
   /** Who is in each channel: the `presence` option, or the engine. */
   readonly presence: PresenceManager;
+  /** This node's id: the first part of its client ids (`NODE.N`). */
+  readonly nodeId: string;
+  /** The channels from the application's side: publish, presence, history, and users' and clients' connections. */
+  readonly api: ChannelsApi<A>;
   private readonly sessions = new Map<ChannelClient<A>, Session<A>>();
+  /** The same sessions by client id, for commands addressed to one. */
+  private readonly byClientId = new Map<string, Session<A>>();
+  private readonly commands: NodeCommands;
   private readonly channels: LocalChannels<A, C>;
   private readonly core: HubCore<A>;
   private readonly limits: WireLimits;
@@ -62,6 +74,21 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
       disconnect: (client) => this.forget(client),
       endSubscription: (session, channel, code, message) => this.endSubscription(session, channel, code, message),
     };
+    // The engine's node bus reaches every node; without one, this node alone.
+    const bus: NodeBus = isNodeBus(engine) ? engine : new LocalBus();
+    this.nodeId = bus.nodeId;
+    this.commands = new NodeCommands(
+      bus,
+      this.localTargets(),
+      {
+        maxPending: options.maxPendingCommands ?? DEFAULTS.maxPendingCommands,
+        nodeTimeout: options.nodeTimeout ?? DEFAULTS.nodeTimeout,
+      },
+      // No connection to blame: a malformed command from a node, or one that failed here.
+      (error) => console.error('hotline: a command from another node failed:', error),
+    );
+    if (bus instanceof LocalBus) bus.listen((text) => this.commands.receive(text));
+    this.api = new ChannelsApi(this.core, this.rules, this.limits, this.commands);
   }
 
   /** Starts the engine; the server calls it once, with how to reach a channel's live subscribers. */
@@ -73,12 +100,14 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
       health: (healthy) => {
         if (healthy) void this.channels.resync();
       },
+      command: (text) => this.commands.receive(text),
     };
     this.started ??= Promise.all([this.engine.start(listener), this.separatePresence?.start?.(listener)]).then(() => {});
     return this.started;
   }
 
   async close(): Promise<void> {
+    this.commands.close();
     await Promise.all([this.engine.close(), this.separatePresence?.close?.()]);
   }
 
@@ -86,6 +115,7 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
   connect(client: C, expiresAt?: number): void {
     const session = new Session(client, this.core);
     this.sessions.set(client, session);
+    this.byClientId.set(client.id, session);
     this.metrics.sessions++;
     session.setExpiry(expiresAt);
   }
@@ -126,6 +156,7 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
     if (session === undefined) return;
     session.end();
     this.sessions.delete(client);
+    this.byClientId.delete(client.id);
     this.metrics.sessions--;
     for (const channel of session.subscriptions.keys()) this.dropSubscription(session, channel);
   }
@@ -187,6 +218,9 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
       }
       session.reply(encodeOk(id, { epoch: position.epoch, offset: position.offset, recovered }));
       subscription.answer(position);
+      const ending = subscription.ending;
+      // Ended by the server while it was being answered: answered first, then ended.
+      if (ending !== null) return void this.endSubscription(session, channel, ending.code, ending.message);
       missed = recovered ? result.messages : [];
     } catch (error) {
       if (subscription.current) this.dropSubscription(session, channel);
@@ -211,12 +245,59 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
     this.channels.remove(subscription);
   }
 
-  /** Drops a subscription the client did not ask to drop, and tells it so. */
-  private endSubscription(session: Session<A>, channel: string, code: ErrorCode, message: string): void {
-    if (!session.subscriptions.has(channel)) return;
+  /**
+   * Drops a subscription the client did not ask to drop, and tells it so; one not answered
+   * yet ends right after its answer (a `sub` is always answered). False when there is none.
+   */
+  private endSubscription(session: Session<A>, channel: string, code: ErrorCode, message: string): boolean {
+    const subscription = session.subscriptions.get(channel);
+    if (subscription === undefined) return false;
+    if (!subscription.answered) {
+      subscription.ending ??= { code, message };
+      return true;
+    }
     // Unsubscribed as the member that joined: its leave is announced.
     this.dropSubscription(session, channel);
     session.reply(encodeUnsubPush(channel, code, message));
+    return true;
+  }
+
+  /** What the server API's commands do to this node's connections. */
+  private localTargets(): LocalTargets {
+    // A user's sessions are found by a walk (a command is the application's, not a client's,
+    // and identities change with `auth`); a client's by its id.
+    const sessionsOf = (to: ConnectionTarget): Array<Session<A>> => {
+      if ('client' in to) {
+        const session = this.byClientId.get(to.client);
+        return session === undefined || session.closed ? [] : [session];
+      }
+      return [...this.sessions.values()].filter((session) => session.user === to.user && !session.closed);
+    };
+    return {
+      has: (client) => this.byClientId.has(client),
+      act: (to: ConnectionTarget, action: Action): number => {
+        let reached = 0;
+        for (const session of sessionsOf(to)) {
+          if (action.k === 'send') {
+            if (session.closed) continue;
+            session.client.send(action.text);
+            reached++;
+          } else if (action.k === 'disconnect') {
+            if (session.closed) continue;
+            session.close(action.code, action.reason);
+            reached++;
+          } else if (this.endSubscription(session, action.ch, 'forbidden', action.message)) {
+            reached++;
+          }
+        }
+        return reached;
+      },
+      call: (client, method, paramsJson, timeout) => {
+        const session = this.byClientId.get(client);
+        if (session === undefined || session.closed) return Promise.reject(new CallError('client_gone', `no client ${JSON.stringify(client)} is connected`));
+        return session.calls.start((text) => session.client.send(text), method, paramsJson, timeout);
+      },
+    };
   }
 }
 

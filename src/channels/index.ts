@@ -1,4 +1,5 @@
 /** Channels: the hotline.v1 hub, the Broker and PresenceManager interfaces and the embedded memory engine. */
+export { CallError, type CallErrorCode } from './call-error.js';
 export { ChannelError } from './channel-error.js';
 export {
   DEFAULT_HISTORY_SIZE,
@@ -11,6 +12,8 @@ export {
   type Engine,
   type EngineListener,
   type HistoryQuery,
+  type NodeBus,
+  type NodeBusListener,
   type HistoryResult,
   type PresenceEvent,
   type PresenceListener,
@@ -32,6 +35,17 @@ export type {
   RpcMethod,
 } from './hub-options.js';
 export type { ChannelStats } from './local-channels.js';
+export {
+  ChannelsApi,
+  type CallOptions,
+  type DisconnectOptions,
+  type ServerHistory,
+  type ServerHistoryOptions,
+  type ServerPublishOptions,
+  type ServerPublishResult,
+  type ConnectionTarget,
+  type UnsubscribeOptions,
+} from './server-api.js';
 export { DEFAULT_MAX_CHANNELS, DEFAULT_MAX_HISTORY_BYTES, MemoryEngine, type MemoryEngineOptions } from './memory-engine.js';
 export { newChannelMetrics, type ChannelMetrics } from './metrics.js';
 export type { RateLimit } from './rate-limit.js';

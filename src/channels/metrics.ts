@@ -27,7 +27,7 @@ export interface ChannelMetrics {
 
 export function newChannelMetrics(): ChannelMetrics {
   return {
-    requests: { sub: 0, unsub: 0, pub: 0, presence: 0, history: 0, rpc: 0, ping: 0, auth: 0 },
+    requests: { sub: 0, unsub: 0, pub: 0, presence: 0, history: 0, rpc: 0, ping: 0, auth: 0, reply: 0 },
     errors: {
       bad_request: 0,
       unauthorized: 0,

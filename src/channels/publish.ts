@@ -1,39 +1,64 @@
 import { encodeOk, validateWith, type PubRequest } from '../wire/index.js';
 import { authorize, type ChannelRulebook } from './access.js';
+import { ChannelError } from './channel-error.js';
 import type { HubCore } from './core.js';
+import type { PublishResult } from './engine.js';
 import { DEFAULTS } from './hub-options.js';
 import type { Session } from './session.js';
 
+/** The publisher of the server's own publishes (the server API): apart from every client's, shared by every node. */
+export const SERVER_PUBLISHER = 'srv';
+
 /**
- * A `pub` request: the channel's schema checks (and may transform) the data, its JSON must
- * fit `maxDataLength`, canPublish must allow it; then the broker stores and delivers it and
- * the answer says its offset and how many subscribers it reached (0 for a repeated key).
+ * A `pub` request: the channel's data checks ({@link checkData}), canPublish must allow it;
+ * then the broker stores and delivers it ({@link store}) and the answer says its offset and
+ * how many subscribers it reached (0 for a repeated key).
  */
 export async function publish<A>(core: HubCore<A>, rules: ChannelRulebook, session: Session<A>, request: PubRequest): Promise<void> {
   const { ch: channel, id } = request;
-  const { options, metrics } = core;
   if (!session.take('pub')) return session.fail(id, 'rate_limited', 'publishing too fast');
-  let data: unknown = request.data;
-  const schema = rules.for(channel)?.schema;
-  if (schema !== undefined) {
-    const checked = await validateWith(schema, data);
-    if (!checked.ok) return session.fail(id, 'bad_request', `invalid data for ${channel}: ${checked.message}`);
-    data = checked.value;
-  }
-  const json = JSON.stringify(data) as string | undefined;
-  if (json === undefined) return session.fail(id, 'bad_request', 'data is not JSON');
-  const max = options.maxDataLength ?? DEFAULTS.maxDataLength;
-  if (json.length > max) return session.fail(id, 'too_large', `data is ${json.length} characters of JSON; the limit is ${max}`);
-  await authorize(options.canPublish?.(session.context, channel, data), channel, 'publish to');
+  const { value, json } = await checkData(core, rules, channel, request.data);
+  await authorize(core.options.canPublish?.(session.context, channel, value), channel, 'publish to');
   if (session.closed) return;
   const key = request.key;
-  const result = await core.broker.publish(channel, json, key === undefined ? {} : { key, publisher: publisherOf(session, request) });
-  if (result.conflict === true) {
-    return session.fail(id, 'bad_request', `key ${JSON.stringify(key)} was used for other data in ${channel}: use a fresh key for each message`);
-  }
-  if (result.duplicate) metrics.duplicatePublishes++;
-  else metrics.publishes++;
+  const result = await store(core, channel, json, key === undefined ? undefined : { key, publisher: publisherOf(session, request) });
   session.reply(encodeOk(id, { offset: result.offset, delivered: result.duplicate ? 0 : result.subscribers }));
+}
+
+/**
+ * What every publish's data goes through, from a client or from the server: the channel's
+ * schema checks (and may transform) it, and its JSON must fit `maxDataLength`. Throws a
+ * ChannelError (`bad_request`, `too_large`) otherwise.
+ */
+export async function checkData<A>(core: HubCore<A>, rules: ChannelRulebook, channel: string, data: unknown): Promise<{ value: unknown; json: string }> {
+  let value = data;
+  const schema = rules.for(channel)?.schema;
+  if (schema !== undefined) {
+    const checked = await validateWith(schema, value);
+    if (!checked.ok) throw new ChannelError('bad_request', `invalid data for ${channel}: ${checked.message}`);
+    value = checked.value;
+  }
+  const json = JSON.stringify(value) as string | undefined;
+  if (json === undefined) throw new ChannelError('bad_request', 'data is not JSON');
+  fitsDataLength(core, json, 'data');
+  return { value, json };
+}
+
+/** Refuses (`too_large`) JSON past `maxDataLength`. */
+export function fitsDataLength<A>(core: HubCore<A>, json: string, what: string): void {
+  const max = core.options.maxDataLength ?? DEFAULTS.maxDataLength;
+  if (json.length > max) throw new ChannelError('too_large', `${what} is ${json.length} characters of JSON; the limit is ${max}`);
+}
+
+/** Stores and delivers checked data; a key seen with other data is refused `bad_request`, and nothing is published. */
+export async function store<A>(core: HubCore<A>, channel: string, json: string, keyed?: { key: string; publisher: string }): Promise<PublishResult> {
+  const result = await core.broker.publish(channel, json, keyed ?? {});
+  if (result.conflict === true) {
+    throw new ChannelError('bad_request', `key ${JSON.stringify(keyed?.key)} was used for other data in ${channel}: use a fresh key for each message`);
+  }
+  if (result.duplicate) core.metrics.duplicatePublishes++;
+  else core.metrics.publishes++;
+  return result;
 }
 
 /**

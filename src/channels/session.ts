@@ -1,4 +1,5 @@
-import { ChannelCloseCode, encodeErr, encodePong, type ClientRequest, type ErrorCode, type Member, type PingRequest } from '../wire/index.js';
+import { ChannelCloseCode, encodeErr, encodeOk, encodePong, type ClientRequest, type ErrorCode, type Member, type PingRequest, type ReplyRequest } from '../wire/index.js';
+import { ClientCalls } from './calls.js';
 import { ChannelError } from './channel-error.js';
 import type { HubCore } from './core.js';
 import { EngineUnavailableError } from './engine.js';
@@ -7,8 +8,8 @@ import { RequestIntake, type IntakeOptions } from './intake.js';
 import { TokenBucket } from './rate-limit.js';
 import type { Subscription } from './subscription.js';
 
-/** A request the session queues (ping is answered at once). */
-export type QueuedRequest = Exclude<ClientRequest, PingRequest>;
+/** A request the session queues (ping and reply are answered at once). */
+export type QueuedRequest = Exclude<ClientRequest, PingRequest | ReplyRequest>;
 
 /** setTimeout's longest delay (2^31 − 1 ms, 24.8 days); a longer one fires at once. */
 const MAX_TIMER_DELAY = 2 ** 31 - 1;
@@ -26,6 +27,8 @@ export class Session<A> {
   user: string | undefined;
   closed = false;
   readonly subscriptions = new Map<string, Subscription<A>>();
+  /** The server API's calls to this connection that wait for its reply. */
+  readonly calls: ClientCalls;
   private authenticated: boolean;
   private expiresAt: number | undefined = undefined;
   private expiryTimer: ReturnType<typeof setTimeout> | null = null;
@@ -47,6 +50,7 @@ export class Session<A> {
     this.user = client.user;
     this.authenticated = options.authenticateToken === undefined || client.auth !== undefined;
     this.intake = new RequestIntake(intakeOptions(options), now, client);
+    this.calls = new ClientCalls(options.maxPendingCalls ?? DEFAULTS.maxPendingCalls);
     this.buckets = {
       pub: new TokenBucket(options.publishRate ?? DEFAULTS.publishRate, now),
       sub: new TokenBucket(options.subscribeRate ?? DEFAULTS.subscribeRate, now),
@@ -64,7 +68,8 @@ export class Session<A> {
   }
 
   /**
-   * A valid request: a ping is answered at once, the rest wait their turn. An op limited on
+   * A valid request: a ping is answered at once, and a reply (which nothing queued may wait
+   * for: an rpc handler may be awaiting it) settles its call at once; the rest wait their turn. An op limited on
    * arrival that comes too fast, or one past the bound of requests in flight of a client
    * that cannot pause, is refused without being queued.
    */
@@ -72,6 +77,7 @@ export class Session<A> {
     const tooFast = this.intake.refusal(request.op, this.core.now());
     if (tooFast !== null) return this.fail(request.id, 'rate_limited', tooFast);
     if (request.op === 'ping') return this.client.sendReliable(encodePong(request.id));
+    if (request.op === 'reply') return this.replied(request);
     const admitted = this.intake.admit(size);
     if (admitted === 'paused') this.core.metrics.readPauses++;
     if (admitted === 'refused') return this.fail(request.id, 'rate_limited', this.intake.boundMessage);
@@ -144,7 +150,7 @@ export class Session<A> {
   }
 
   /** Closes the connection from the hub's side; its subscriptions and presence go at once. */
-  close(code: ChannelCloseCode, reason: string): void {
+  close(code: number, reason: string): void {
     this.client.close(code, reason);
     this.core.disconnect(this.client);
   }
@@ -152,8 +158,19 @@ export class Session<A> {
   /** The connection is gone: nothing more is sent, and the expiry timer stops. */
   end(): void {
     this.closed = true;
+    this.calls.end();
     if (this.expiryTimer !== null) clearTimeout(this.expiryTimer);
     this.expiryTimer = null;
+  }
+
+  /**
+   * A reply to a call of the server's: `ok` when it settled one, `bad_request` (a strike)
+   * when none with its number is waiting, so replies to calls never made cannot be sent
+   * for free.
+   */
+  private replied(request: ReplyRequest): void {
+    if (this.calls.reply(request)) return this.reply(encodeOk(request.id));
+    this.fail(request.id, 'bad_request', `no call ${request.call} is waiting for a reply (it timed out, was answered already, or was never made)`);
   }
 
   /** Runs a request; a thrown ChannelError answers its code, anything else `internal`. */

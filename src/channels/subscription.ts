@@ -1,4 +1,4 @@
-import { ChannelCloseCode, encodeMsg } from '../wire/index.js';
+import { ChannelCloseCode, encodeMsg, type ErrorCode } from '../wire/index.js';
 import type { ChannelMessage, StreamPosition } from './engine.js';
 import type { ChannelMetrics } from './metrics.js';
 import type { Session } from './session.js';
@@ -16,6 +16,8 @@ export class Subscription<A> {
   buffer: ChannelMessage[] | null = [];
   /** Whether the sub was answered: presence events go out from then on. */
   answered = false;
+  /** Set when the server ended it before it was answered: it ends right after its answer. */
+  ending: { code: ErrorCode; message: string } | null = null;
   /** The stream's epoch and the last offset sent to this connection. */
   epoch = '';
   last = 0;

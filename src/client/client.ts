@@ -24,6 +24,7 @@ import { Channel, type ChannelHost, type HistoryOptions, type HistoryPage } from
 import { Connection, type WebSocketConstructorLike, type WebSocketLike } from './connection.js';
 import { Emitter } from './emitter.js';
 import { HotlineError, closedError } from './errors.js';
+import { CallHandlers, type CallHandler } from './handlers.js';
 import { Requests, type OnDrop } from './requests.js';
 import { Timer } from './timer.js';
 
@@ -78,6 +79,11 @@ export type ClientEvents = {
   state: [state: ClientState];
   /** A connection closed; `willRetry` says whether the client reconnects. */
   close: [event: { code: number; reason: string; willRetry: boolean }];
+  /**
+   * A message the server's application sent to this connection (`channels.send`), outside
+   * any channel: not recovered after a reconnect (what must not be missed goes in a channel).
+   */
+  message: [data: Json];
 };
 
 // 1002, 1003 and 1007 are the WebSocket protocol's refusals of what this side sent (a protocol
@@ -123,6 +129,7 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
   /** Sent with every publish, the same across reconnects, so that a retry's key is recognised. */
   private readonly sender = unguessableId();
   private readonly requests: Requests;
+  private readonly handlers = new CallHandlers();
   private readonly host: ChannelHost;
   private connection: Connection | null = null;
   private currentState: ClientState = 'connecting';
@@ -191,6 +198,16 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
     const fields: Record<string, Json> = { method };
     if (params !== undefined) fields.params = params;
     return this.ask('rpc', fields, 'fail', options.timeout).then((reply) => reply.result as [R] extends [never] ? RpcResultOf<C, M> : R);
+  }
+
+  /**
+   * Answers the server's calls of `method` (`channels.call(clientId, method, params)`, as
+   * Socket.IO's `emitWithAck`): the handler gets the params, and what it returns (or
+   * resolves to) is the reply; what it throws fails the call (with the error's `code`).
+   * A call with no handler is answered `not_found`. Returns the function that removes it.
+   */
+  handle<P = Json>(method: string, handler: CallHandler<P>): () => void {
+    return this.handlers.handle(method, handler as CallHandler);
   }
 
   /** Closes for good: no reconnection; queued and pending requests fail with 'closed'. */
@@ -366,6 +383,17 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
         // The server ended a subscription (the identity changed, or credentials expired).
         this.channels.get(message.ch)?.ended(new HotlineError(message.code, message.message));
         return;
+      case 'message':
+        this.emit('message', message.data);
+        return;
+      case 'call': {
+        // A call belongs to its connection: a reply after a reconnect would answer nothing.
+        const connection = this.connection;
+        this.handlers.run(message, (fields) => {
+          if (this.connection === connection) this.sendUnanswered('reply', fields);
+        });
+        return;
+      }
       default:
         if (message.id !== undefined) this.requests.answer(message.id, message);
     }
@@ -421,7 +449,7 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
   }
 
   /** A request whose answer nobody waits for: its `ok` or `pong` only shows the connection lives. */
-  private sendUnanswered(op: 'unsub' | 'ping', fields: Record<string, Json>): void {
+  private sendUnanswered(op: 'unsub' | 'ping' | 'reply', fields: Record<string, Json>): void {
     this.connection?.send(JSON.stringify({ op, id: this.requests.id(), ...fields }));
   }
 }

@@ -12,6 +12,7 @@ export {
 } from './channel.js';
 export { backoffDelay, type BackoffOptions } from './backoff.js';
 export { HotlineError, type ClientErrorCode } from './errors.js';
+export type { CallHandler } from './handlers.js';
 export { ChannelCloseCode, defineContract } from '../wire/index.js';
 export type {
   ChannelDataOf,

@@ -259,8 +259,9 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
     if (this.context.topics === undefined || this.closed) return;
     this.topicSet ??= new Set();
     if (this.topicSet.has(topic)) return;
-    this.topicSet.add(topic);
+    // First: it throws where topics are off.
     this.context.topics.add(topic, this);
+    this.topicSet.add(topic);
   }
 
   unsubscribe(topic: string): void {

@@ -77,6 +77,13 @@ export interface WebSocketServerOptions<T> extends ConnectionOptions, ServerHand
   /** Refuse upgrades (503) past this many open connections (default 0: no limit). */
   maxConnections?: number;
   /**
+   * Topics: `conn.subscribe(topic)` and `server.publish(topic, data)` (default true). When
+   * false they throw a `TopicsDisabledError`, and `serve()`'s publish passes this endpoint
+   * by. The channel endpoint turns them off: a raw publish would put frames into its
+   * hotline.v1 connections that are not hotline.v1 messages.
+   */
+  topics?: boolean;
+  /**
    * Accept permessage-deflate (RFC 7692) when a client offers it: `true` for the defaults
    * (the server resets its context per message, so a publish is compressed once for all;
    * messages from 1 KiB on are compressed). Default false.
@@ -207,7 +214,7 @@ export class WebSocketServer<T = undefined> {
     const deflate = options.perMessageDeflate ?? false;
     this.deflate = deflate === false ? null : deflate === true ? {} : deflate;
     const threshold = this.deflate?.threshold ?? DEFAULT_DEFLATE_THRESHOLD;
-    this.topics = new TopicRegistry<T>({ threshold, tuning: this.deflate ?? {} });
+    this.topics = new TopicRegistry<T>({ threshold, tuning: this.deflate ?? {} }, options.topics ?? true);
     this.context = new ConnectionContext(trackedHandlers, options, this.counters, this.topics, threshold);
     const interval = options.heartbeatInterval ?? DEFAULT_HEARTBEAT_INTERVAL;
     const idle = options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT;
@@ -315,7 +322,10 @@ export class WebSocketServer<T = undefined> {
     refuse(socket, rejection, this.context.closeTimeout);
   }
 
-  /** Sends to every subscriber of `topic`, encoding the frame once; returns how many it reached. */
+  /**
+   * Sends to every subscriber of `topic`, encoding the frame once; returns how many it reached.
+   * @throws TopicsDisabledError when this endpoint's topics are off (the channel endpoint).
+   */
   publish(topic: string, data: Exclude<SendData, Blob>, options?: ConnectionSendOptions): number {
     return this.topics.publish(topic, data, options);
   }

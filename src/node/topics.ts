@@ -10,6 +10,19 @@ export interface TopicDeflate {
 }
 
 /**
+ * Raised by a topic subscribe or publish on an endpoint whose topics are off: the channel
+ * endpoint's connections speak hotline.v1, and a raw publish would put frames into them
+ * that are not hotline.v1 messages. Publish to its channels with `channels.publish()`.
+ */
+export class TopicsDisabledError extends Error {
+  override readonly name = 'TopicsDisabledError';
+  readonly code = 'TOPICS_DISABLED';
+}
+
+const TOPICS_OFF =
+  "this endpoint's topics are off: its connections speak a protocol of their own (hotline.v1 on a channel endpoint: publish with channels.publish())";
+
+/**
  * Topic subscriptions of one server's connections. A publish encodes its frame once and
  * hands the same bytes to every subscriber; each subscriber's frames are then written
  * together once per tick, so a burst of publishes costs one write per subscriber.
@@ -17,9 +30,17 @@ export interface TopicDeflate {
 export class TopicRegistry<T> {
   private readonly topics = new Map<string, Set<WebSocketConnection<T>>>();
 
-  constructor(private readonly deflate: TopicDeflate = { threshold: DEFAULT_DEFLATE_THRESHOLD, tuning: {} }) {}
+  /**
+   * @param enabled When false, `add` and `publish` throw a {@link TopicsDisabledError}
+   * (`frame` still serves the server's own broadcasts).
+   */
+  constructor(
+    private readonly deflate: TopicDeflate = { threshold: DEFAULT_DEFLATE_THRESHOLD, tuning: {} },
+    readonly enabled = true,
+  ) {}
 
   add(topic: string, conn: WebSocketConnection<T>): void {
+    if (!this.enabled) throw new TopicsDisabledError(TOPICS_OFF);
     let subscribers = this.topics.get(topic);
     if (subscribers === undefined) {
       subscribers = new Set();
@@ -54,6 +75,7 @@ export class TopicRegistry<T> {
     options: ConnectionSendOptions = {},
     exclude?: WebSocketConnection<T>,
   ): number {
+    if (!this.enabled) throw new TopicsDisabledError(TOPICS_OFF);
     const subscribers = this.topics.get(topic);
     if (subscribers === undefined) return 0;
     const shared = this.frame(data, options);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { RedisClientOptions } from 'redis';
-import { EngineUnavailableError, retentionOf, type Engine, type EngineListener, type RetentionOptions } from '../channels/engine.js';
+import { EngineUnavailableError, retentionOf, type Engine, type EngineListener, type NodeBus, type RetentionOptions } from '../channels/engine.js';
 import type { ChannelMessage, HistoryQuery, HistoryResult, PublishOptions, PublishResult } from '../channels/engine.js';
 import type { Member } from '../wire/index.js';
 import { idempotencyKey, RedisKeys, sha1 } from './keys.js';
@@ -58,7 +58,9 @@ function newEpoch(now: number): string {
  * appends, trims and publishes atomically, so pub/sub order is offset order. Each node
  * subscribes once per channel on a dedicated connection ({@link ChannelStreams} keeps each
  * channel's delivery in order and without gaps), keeps its presence members
- * ({@link RedisPresence}) and subscriber counts ({@link NodeRegistry}), and beats.
+ * ({@link RedisPresence}) and subscriber counts ({@link NodeRegistry}), and beats. It is
+ * also the nodes' {@link NodeBus}: each node subscribes to a pub/sub channel of its own and
+ * to one of all nodes, and PUBLISH says how many nodes were listening.
  *
  * When Redis is unreachable every call fails promptly with {@link EngineUnavailableError},
  * `healthy` turns false and the listener hears `health(false)`. Once both connections are
@@ -66,7 +68,7 @@ function newEpoch(now: number): string {
  * node's counts and members, reads every subscribed channel from history after the last
  * message it delivered, and only then reports `health(true)`.
  */
-export class RedisEngine implements Engine {
+export class RedisEngine implements Engine, NodeBus {
   /** This node's id in Redis (its counts and presence members carry it). */
   readonly nodeId: string;
   readonly url: string;
@@ -90,6 +92,7 @@ export class RedisEngine implements Engine {
   private recoverAgain: ReturnType<typeof setTimeout> | null = null;
   private resyncQueued = false;
   private readonly onMessage = (payload: string, name: string): void => this.receive(payload, name);
+  private readonly onCommand = (payload: string): void => this.listener?.command?.(payload);
 
   /**
    * @param url `redis://[[user]:password@]host[:port][/db]`, or `rediss://` for TLS.
@@ -143,6 +146,8 @@ export class RedisEngine implements Engine {
     this.listener = listener;
     try {
       await this.link.connect({ lost: () => this.lost(), regained: () => this.regained() });
+      // Listening before start() settles, so that every node counts itself in sendToAll.
+      await this.link.deadline(this.link.subscriber.subscribe([this.keys.nodeBus(this.nodeId), this.keys.allNodesBus()], this.onCommand), 'subscribe');
     } catch (error) {
       await this.close();
       throw error;
@@ -214,6 +219,14 @@ export class RedisEngine implements Engine {
     const result = await this.read(channel, query);
     await this.streams.caughtUp(channel, result.position);
     return result;
+  }
+
+  async sendToNode(node: string, text: string): Promise<boolean> {
+    return Number(await this.link.deadline(this.link.commands.publish(this.keys.nodeBus(node), text), 'publish')) > 0;
+  }
+
+  async sendToAll(text: string): Promise<number> {
+    return Number(await this.link.deadline(this.link.commands.publish(this.keys.allNodesBus(), text), 'publish'));
   }
 
   setLocalSubscriberCount(channel: string, count: number): void {

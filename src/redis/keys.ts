@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
  * so that it falls in one cluster slot and one script may touch it all: its meta hash
  * (epoch, offset), its stream of messages, its idempotency keys and its presence hash; its
  * pub/sub channel is the tag itself. The nodes' liveness and counts share the tag `{live}`.
+ * The node bus's pub/sub channels (`bus:NODE`, `bus:all`) have no tag: they are no channel's.
  */
 export class RedisKeys {
   constructor(private readonly prefix: string) {
@@ -26,6 +27,16 @@ export class RedisKeys {
     if (!name.startsWith(this.prefix) || name.charCodeAt(open) !== 123 /* { */ || !name.endsWith('}')) return null;
     const inner = name.slice(open + 1, -1);
     return inner.includes('%') ? inner.replace(/%([0-9a-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))) : inner;
+  }
+
+  /** The pub/sub channel of one node's commands (the node bus). */
+  nodeBus(nodeId: string): string {
+    return `${this.prefix}bus:${nodeId}`;
+  }
+
+  /** The pub/sub channel of commands to every node. */
+  allNodesBus(): string {
+    return `${this.prefix}bus:all`;
   }
 
   /** The sorted set of live nodes, scored by when each stops being live. */

@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { ChannelHub, type ChannelClient, type ChannelHubOptions, type ChannelIdentity } from '../channels/index.js';
+import { ChannelHub, type ChannelClient, type ChannelHubOptions, type ChannelIdentity, type ChannelsApi } from '../channels/index.js';
 import type { WebSocketConnection } from '../node/connection.js';
 import {
   WebSocketServer,
@@ -26,7 +25,7 @@ import type { RequestContext } from '../channels/index.js';
  */
 export interface ChannelsEndpointOptions<A, C extends Contract = NoContract>
   extends Omit<ChannelHubOptions<A>, 'rpc'>,
-    Omit<WebSocketServerOptions<ChannelConnectionData<A>>, 'handlers' | 'upgrade' | 'protocols'> {
+    Omit<WebSocketServerOptions<ChannelConnectionData<A>>, 'handlers' | 'upgrade' | 'protocols' | 'topics'> {
   /**
    * The endpoint's channels and rpc methods with their schemas, shared with the SDK
    * (`defineContract`): each channel's schema becomes its rule (beside `channels`), and the
@@ -87,16 +86,13 @@ function channelsMaxPayload(maxDataLength: number | undefined): number {
 }
 const OPEN = 1;
 
-/** This process's part of every client id, so ids stay unique across nodes sharing an engine. */
-const NODE_ID = randomBytes(6).toString('base64url');
-let nextClient = 0;
-
 class ConnectionClient<A> implements ChannelClient<A> {
-  readonly id = `${NODE_ID}.${(nextClient++).toString(36)}`;
   /** Waiting for the connection to drain (or close). */
   private waiters: Array<() => void> = [];
 
   constructor(
+    /** `NODE.N`: the node's id (unique across nodes sharing an engine) and a counter. */
+    readonly id: string,
     readonly conn: WebSocketConnection<ChannelConnectionData<A>>,
     readonly auth: A,
     readonly member: Member | undefined,
@@ -166,18 +162,35 @@ function clientOf<A>(conn: WebSocketConnection<ChannelConnectionData<A>>): Conne
 }
 
 /**
+ * The channel endpoint: its WebSocket server, its hub, and the channels from the
+ * application's side ({@link ChannelsApi}: publish, presence, history, send, disconnect,
+ * unsubscribe, call), its methods bound so that they can be passed around.
+ */
+export interface ChannelsEndpoint<A>
+  extends Pick<ChannelsApi<A>, 'publish' | 'presence' | 'history' | 'send' | 'disconnect' | 'unsubscribe' | 'call'> {
+  readonly server: WebSocketServer<ChannelConnectionData<A>>;
+  readonly hub: ChannelHub<A>;
+  /** Settles once the engine started. */
+  readonly ready: Promise<void>;
+}
+
+/**
  * The `/ws` endpoint: WebSocket connections speaking hotline.v1 (the subprotocol is selected
  * when offered; a client that offers none is served the same protocol) through one
  * {@link ChannelHub}. The hub keeps each channel's subscribers; a channel message is
- * encoded (and compressed) once as a shared frame and written to every live one.
+ * encoded (and compressed) once as a shared frame and written to every live one. Raw
+ * topics are off on its server (`server.publish` throws a TopicsDisabledError): frames that
+ * are not hotline.v1 messages never reach its connections.
  */
 export function channelsEndpoint<A = undefined, C extends Contract = NoContract>(
   options: ChannelsEndpointOptions<A, C> = {},
-): { server: WebSocketServer<ChannelConnectionData<A>>; hub: ChannelHub<A>; ready: Promise<void> } {
+): ChannelsEndpoint<A> {
   const hub = new ChannelHub<A, ConnectionClient<A>>(hubOptions(options));
   const { authenticate } = options;
+  let nextClient = 0;
   const server = new WebSocketServer<ChannelConnectionData<A>>({
     ...options,
+    topics: false,
     maxPayload: options.maxPayload ?? channelsMaxPayload(options.maxDataLength),
     // A subscriber that cannot keep up is closed rather than left with a hole: the SDK
     // reconnects and recovers what it missed, paced by its own reading.
@@ -190,7 +203,8 @@ export function channelsEndpoint<A = undefined, C extends Contract = NoContract>
     },
     handlers: {
       open(conn) {
-        const client = new ConnectionClient(conn, conn.data.identity.auth, conn.data.identity.member, conn.data.identity.user);
+        const { identity } = conn.data;
+        const client = new ConnectionClient(`${hub.nodeId}.${(nextClient++).toString(36)}`, conn, identity.auth, identity.member, identity.user);
         conn.data.client = client;
         hub.connect(client, conn.data.identity.expiresAt);
       },
@@ -221,5 +235,17 @@ export function channelsEndpoint<A = undefined, C extends Contract = NoContract>
       return reached;
     },
   });
-  return { server, hub, ready };
+  const { api } = hub;
+  return {
+    server,
+    hub,
+    ready,
+    publish: api.publish.bind(api),
+    presence: api.presence.bind(api),
+    history: api.history.bind(api),
+    send: api.send.bind(api),
+    disconnect: api.disconnect.bind(api),
+    unsubscribe: api.unsubscribe.bind(api),
+    call: api.call.bind(api),
+  };
 }

@@ -65,7 +65,10 @@ export interface Endpoints {
    * are open or upgrading already.
    */
   upgrade(endpoint: WebSocketServer<unknown>, socket: Duplex, run: () => Promise<unknown>): void;
-  /** Publishes to a topic on every endpoint; returns how many connections it reached. */
+  /**
+   * Publishes to a topic on every endpoint with topics (not the channel endpoint: publish to
+   * its channels with `channels.publish()`); returns how many connections it reached.
+   */
   publish(topic: string, data: Exclude<SendData, Blob>, options?: ConnectionSendOptions): number;
   /** Connections subscribed to a topic, on every endpoint. */
   subscriberCount(topic: string): number;
@@ -185,12 +188,12 @@ export function attach(server: Server | HttpsServer, options: AttachOptions): En
     endpoints,
     publish(topic, data, sendOptions) {
       let reached = 0;
-      for (const endpoint of endpoints.values()) reached += endpoint.publish(topic, data, sendOptions);
+      for (const endpoint of endpoints.values()) if (endpoint.topics.enabled) reached += endpoint.publish(topic, data, sendOptions);
       return reached;
     },
     subscriberCount(topic) {
       let count = 0;
-      for (const endpoint of endpoints.values()) count += endpoint.subscriberCount(topic);
+      for (const endpoint of endpoints.values()) if (endpoint.topics.enabled) count += endpoint.subscriberCount(topic);
       return count;
     },
     async closeConnections() {

@@ -53,6 +53,16 @@ export function encodeMsg(ch: string, offset: number, dataJson: string): string 
   return `{"op":"msg","ch":${JSON.stringify(ch)},"offset":${JSON.stringify(offset)},"data":${dataJson}}`;
 }
 
+/** A server's call to a client's handler (see {@link ServerCall}), its params serialized by the caller. */
+export function encodeCall(call: number, method: string, paramsJson: string, timeout: number): string {
+  return `{"op":"call","call":${JSON.stringify(call)},"method":${JSON.stringify(method)},"params":${paramsJson},"timeout":${JSON.stringify(timeout)}}`;
+}
+
+/** A message to one connection, outside any channel (see {@link DirectMessage}). */
+export function encodeDirectMessage(dataJson: string): string {
+  return `{"op":"message","data":${dataJson}}`;
+}
+
 export function encodeJoin(ch: string, member: Member): string {
   return JSON.stringify({ op: 'join', ch, member });
 }

@@ -7,6 +7,7 @@ export {
   REQUEST_OPS,
   type ChannelMessage,
   type ClientRequest,
+  type DirectMessage,
   type ErrorMessage,
   type HistoryEntry,
   type HistoryOk,
@@ -23,12 +24,15 @@ export {
   type PresenceRequest,
   type PubOk,
   type PubRequest,
+  type ReplyError,
+  type ReplyRequest,
   type ReplyTo,
   type RequestOp,
   type RpcOk,
   type AuthOk,
   type AuthRequest,
   type RpcRequest,
+  type ServerCall,
   type ServerMessage,
   type ServerOp,
   type Since,
@@ -43,6 +47,8 @@ export {
   DEFAULT_MAX_HISTORY_ANSWER_BYTES,
   DEFAULT_WIRE_LIMITS,
   MAX_EPOCH_LENGTH,
+  MAX_REPLY_CODE_LENGTH,
+  MAX_REPLY_MESSAGE_LENGTH,
   resolveWireLimits,
   type WireLimits,
 } from './limits.js';
@@ -50,7 +56,9 @@ export { CHANNEL_NAME_PUNCTUATION, isValidChannelName, validateChannelName } fro
 export { exceedsJsonDepth } from './json-depth.js';
 export { parseRequest, type ParseRequestResult } from './parse-request.js';
 export {
+  encodeCall,
   encodeData,
+  encodeDirectMessage,
   encodeErr,
   encodeHistoryEntry,
   encodeHistoryOk,

@@ -49,3 +49,8 @@ export function resolveWireLimits(overrides: Partial<WireLimits> = {}): WireLimi
   }
   return limits;
 }
+
+/** The longest `error.code` of a `reply` (fixed: codes are short words). */
+export const MAX_REPLY_CODE_LENGTH = 64;
+/** The longest `error.message` of a `reply` (fixed). */
+export const MAX_REPLY_MESSAGE_LENGTH = 1024;

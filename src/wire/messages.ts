@@ -91,6 +91,26 @@ export interface AuthRequest {
   token: string;
 }
 
+/** Why a client could not answer a server's `call`: `not_found` when it has no handler for the method. */
+export interface ReplyError {
+  code: string;
+  message: string;
+}
+
+/**
+ * The client's answer to a server's {@link ServerCall} (an addition): exactly one of
+ * `result` and `error`. Like every request it is answered, with `ok`, or `bad_request`
+ * when no call with that number waits for a reply on this connection.
+ */
+export interface ReplyRequest {
+  op: 'reply';
+  id: number;
+  /** The `call` number of the server's call it answers. */
+  call: number;
+  result?: Json;
+  error?: ReplyError;
+}
+
 export type ClientRequest =
   | SubRequest
   | UnsubRequest
@@ -99,12 +119,13 @@ export type ClientRequest =
   | HistoryRequest
   | RpcRequest
   | PingRequest
-  | AuthRequest;
+  | AuthRequest
+  | ReplyRequest;
 
 export type RequestOp = ClientRequest['op'];
 
 /** Every request op, in the order the documentation lists them. */
-export const REQUEST_OPS: readonly RequestOp[] = ['sub', 'unsub', 'pub', 'presence', 'history', 'rpc', 'ping', 'auth'];
+export const REQUEST_OPS: readonly RequestOp[] = ['sub', 'unsub', 'pub', 'presence', 'history', 'rpc', 'ping', 'auth', 'reply'];
 
 // ---------------------------------------------------------------------------------------
 // Server to client
@@ -203,6 +224,30 @@ export interface UnsubPush {
   message: string;
 }
 
+/**
+ * The server calls a method the client registered (an addition; `socket.emitWithAck` in
+ * Socket.IO): the client answers with a `reply` request carrying the same `call` number,
+ * within `timeout` ms, after which the server no longer waits.
+ */
+export interface ServerCall {
+  op: 'call';
+  /** Numbers this connection's calls, from 1. */
+  call: number;
+  method: string;
+  params: Json;
+  /** How long the server waits for the reply (ms). */
+  timeout: number;
+}
+
+/**
+ * A message from the server's application to this connection (an addition), outside any
+ * channel: no offset, no history, not recovered after a reconnect.
+ */
+export interface DirectMessage {
+  op: 'message';
+  data: Json;
+}
+
 export interface ErrorMessage {
   op: 'err';
   /** The request's id; absent when the request could not be read far enough to find it. */
@@ -223,8 +268,9 @@ export interface ReplyTo {
   rpc: RpcOk;
   ping: Pong;
   auth: AuthOk;
+  reply: UnsubOk;
 }
 
-export type ServerMessage = OkReply | Pong | ChannelMessage | Join | Leave | UnsubPush | ErrorMessage;
+export type ServerMessage = OkReply | Pong | ChannelMessage | Join | Leave | UnsubPush | ServerCall | DirectMessage | ErrorMessage;
 
 export type ServerOp = ServerMessage['op'];

@@ -2,8 +2,8 @@ import { validateChannelName } from './channel-name.js';
 import { ErrorCode } from './codes.js';
 import { hasNonFiniteNumber } from './finite.js';
 import { exceedsJsonDepth } from './json-depth.js';
-import { DEFAULT_WIRE_LIMITS, MAX_EPOCH_LENGTH, type WireLimits } from './limits.js';
-import { REQUEST_OPS, type ClientRequest, type HistoryRequest, type Json, type PubRequest, type RequestOp, type Since } from './messages.js';
+import { DEFAULT_WIRE_LIMITS, MAX_EPOCH_LENGTH, MAX_REPLY_CODE_LENGTH, MAX_REPLY_MESSAGE_LENGTH, type WireLimits } from './limits.js';
+import { REQUEST_OPS, type ClientRequest, type HistoryRequest, type Json, type PubRequest, type ReplyError, type RequestOp, type Since } from './messages.js';
 
 export type ParseRequestResult =
   | { ok: true; request: ClientRequest }
@@ -116,7 +116,32 @@ function readRequest(op: RequestOp, id: number, fields: Fields, limits: WireLimi
       }
       return { op, id, token };
     }
+    case 'reply': {
+      const rawCall = own(fields, 'call');
+      if (rawCall === undefined) throw new FieldError('"call" is required');
+      const call = nonNegativeInteger(rawCall);
+      if (call === undefined) throw new FieldError('"call" must be a non-negative integer');
+      // null is a value for result, as for data: the server gets what the handler returned.
+      const hasResult = Object.hasOwn(fields, 'result');
+      const rawError = own(fields, 'error');
+      if (hasResult === (rawError !== undefined)) throw new FieldError('a reply carries exactly one of "result" and "error"');
+      if (hasResult) return { op, id, call, result: finiteJson(fields['result'], '"result"') };
+      return { op, id, call, error: replyError(rawError) };
+    }
   }
+}
+
+function replyError(value: unknown): ReplyError {
+  if (!isObject(value)) throw new FieldError('"error" must be an object with "code" and "message"');
+  const code = own(value, 'code');
+  if (typeof code !== 'string' || code.length === 0 || code.length > MAX_REPLY_CODE_LENGTH) {
+    throw new FieldError(`"error.code" must be a non-empty string of at most ${MAX_REPLY_CODE_LENGTH} characters`);
+  }
+  const message = own(value, 'message');
+  if (typeof message !== 'string' || message.length > MAX_REPLY_MESSAGE_LENGTH) {
+    throw new FieldError(`"error.message" must be a string of at most ${MAX_REPLY_MESSAGE_LENGTH} characters`);
+  }
+  return { code, message };
 }
 
 function channel(fields: Fields, limits: WireLimits): string {

@@ -45,7 +45,7 @@ describe('parseServerMessage', () => {
   });
 
   test('unknown ops, including client ops, are null', () => {
-    for (const op of ['sub', 'ping', 'OK', 'message', '', 1, null, 'constructor']) rejectsValue({ op, id: 1, ch: 'a', offset: 1, data: 1 });
+    for (const op of ['sub', 'ping', 'reply', 'OK', 'broadcast', '', 1, null, 'constructor']) rejectsValue({ op, id: 1, ch: 'a', offset: 1, data: 1 });
   });
 
   test('ids and offsets must be non-negative safe integers', () => {

@@ -37,6 +37,15 @@ export function parseServerMessage(text: string): ServerMessage | null {
       if (typeof ch !== 'string' || !isObject(member)) return null;
       return { op: value['op'] as 'join' | 'leave', ch, member: member as Member };
     }
+    case 'call': {
+      const call = counter(own(value, 'call'));
+      const method = own(value, 'method');
+      const timeout = counter(own(value, 'timeout'));
+      if (call === undefined || typeof method !== 'string' || timeout === undefined) return null;
+      return { op: 'call', call, method, params: Object.hasOwn(value, 'params') ? (value['params'] as Json) : null, timeout };
+    }
+    case 'message':
+      return Object.hasOwn(value, 'data') ? { op: 'message', data: value['data'] as Json } : null;
     case 'err':
       return readErr(value);
     case 'unsub': {
@@ -102,6 +111,7 @@ const requiredFields: { readonly [Op in RequestOp]: readonly string[] } = {
   rpc: ['result'],
   ping: [],
   auth: [],
+  reply: [],
 };
 
 /**

@@ -34,6 +34,8 @@ const WIRE_CORPUS: readonly string[] = [
   '{"op":"rpc","id":8,"method":"add","params":[1,2]}',
   '{"op":"ping","id":9}',
   '{"op":"auth","id":10,"token":"secret"}',
+  '{"op":"reply","id":13,"call":1,"result":{"confirmed":true}}',
+  '{"op":"reply","id":14,"call":2,"error":{"code":"not_found","message":"no handler for x"}}',
   '{"id":11,"op":"pub","ch":"x","data":"\\ud800 lone","key":null,"extra":{"__proto__":{"polluted":1}}}',
   '{"op":"sub","id":0,"ch":"user@example.com/orders=eu,1","since":null}',
   '[{"op":"ping","id":1}]',
@@ -45,7 +47,7 @@ const WIRE_VALUES: readonly string[] = [
   `"${'c'.repeat(201)}"`, '"room:1"', '"a b"', '"\\u0000"', '"\\ud83d\\ude00"', '{"epoch":"e","offset":-1}', '{"epoch":"","offset":0}',
   `{"epoch":"${'e'.repeat(65)}","offset":1}`, '"toString"', '"constructor"', '"__proto__"',
 ];
-const WIRE_KEYS = ['op', 'id', 'ch', 'data', 'key', 'since', 'limit', 'method', 'params', 'token', '__proto__', 'constructor', 'hasOwnProperty', 'toString', ''];
+const WIRE_KEYS = ['op', 'id', 'ch', 'data', 'key', 'since', 'limit', 'method', 'params', 'token', 'call', 'result', 'error', '__proto__', 'constructor', 'hasOwnProperty', 'toString', ''];
 const WIRE_DICT: readonly Buffer[] = ['{', '}', '[', ']', '"', '\\', ':', ',', '\\"', '\\\\', '\\u', 'null', '-', 'e9', '\u00e9', '\u{1F600}', '\ud7ff', '\ufeff'].map((s) => Buffer.from(s));
 
 /**
@@ -187,6 +189,14 @@ export function wireTarget(): Target {
       const token = request['token'];
       if (request['op'] === 'auth' && !(typeof token === 'string' && token.length >= 1 && token.length <= limits.maxTokenLength)) return { key: 'token', message: 'accepted a bad token' };
       if (request['op'] === 'pub' && !Object.hasOwn(request, 'data')) return { key: 'data', message: 'accepted a pub without data' };
+      if (request['op'] === 'reply') {
+        if (!(Number.isSafeInteger(request['call']) && (request['call'] as number) >= 0)) return { key: 'reply-call', message: `accepted call ${String(request['call'])}` };
+        const error = request['error'] as { code?: unknown; message?: unknown } | undefined;
+        if (Object.hasOwn(request, 'result') === (error !== undefined)) return { key: 'reply-shape', message: 'accepted a reply without exactly one of result and error' };
+        if (error !== undefined && !(typeof error.code === 'string' && error.code.length >= 1 && error.code.length <= 64 && typeof error.message === 'string' && error.message.length <= 1024)) {
+          return { key: 'reply-error', message: `accepted error ${JSON.stringify(error)}` };
+        }
+      }
       return null;
     },
   };

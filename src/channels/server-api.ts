@@ -1,0 +1,209 @@
+import { encodeDirectMessage, exceedsJsonDepth, utf8Length, validateChannelName, type Json, type Member, type WireLimits } from '../wire/index.js';
+import type { ChannelRulebook } from './access.js';
+import { ChannelError } from './channel-error.js';
+import type { NodeCommands, ConnectionTarget } from './commands.js';
+import type { HubCore } from './core.js';
+import { historyPage } from './history.js';
+import { DEFAULTS } from './hub-options.js';
+import { checkData, fitsDataLength, SERVER_PUBLISHER, store } from './publish.js';
+
+export type { ConnectionTarget } from './commands.js';
+
+export interface ServerPublishOptions {
+  /**
+   * Makes the publish idempotent, as a client's `key`: a repeat within the idempotency
+   * window is not delivered again. The server's keys are its own, shared by every node
+   * (a job retried on another node is recognised) and apart from every client's.
+   */
+  key?: string;
+}
+
+export interface ServerPublishResult {
+  epoch: string;
+  offset: number;
+  /** Subscribers it reached on every node; 0 for a repeated key. */
+  delivered: number;
+}
+
+export interface ServerHistoryOptions {
+  /** How many of the newest messages (default `defaultHistoryLimit`, at most the wire's `maxHistoryLimit`). */
+  limit?: number;
+  /** Only messages older than this offset. */
+  before?: number;
+}
+
+export interface ServerHistory {
+  epoch: string;
+  /** Oldest first. */
+  messages: Array<{ offset: number; data: Json }>;
+  /** Older messages are kept: read them with `before` set to the first offset here. */
+  more: boolean;
+}
+
+export interface DisconnectOptions {
+  /**
+   * The close code: 1000, 1001, 1008, 1011, 1012, 1013 or an application's 3000–4999
+   * (default 4403, after which the SDK does not reconnect; 1012 makes it reconnect).
+   */
+  code?: number;
+  /** At most 123 bytes of UTF-8 (default 'disconnected by the server'). */
+  reason?: string;
+}
+
+export interface UnsubscribeOptions {
+  /** The `message` of the `unsub` push (default 'unsubscribed by the server'). */
+  reason?: string;
+}
+
+export interface CallOptions {
+  /** How long to wait for the reply (ms, default `callTimeout`: 10000). */
+  timeout?: number;
+}
+
+/** Close codes an application may end a connection with, besides its own 3000–4999. */
+const DISCONNECT_CODES: ReadonlySet<number> = new Set([1000, 1001, 1008, 1011, 1012, 1013]);
+/** setTimeout's longest delay. */
+const MAX_TIMEOUT = 2 ** 31 - 1;
+
+/**
+ * The channels from the application's side (HTTP routes, jobs): publish as clients do,
+ * read presence and history, and reach users' and clients' connections on every node:
+ * send them a message, disconnect them, end a subscription, call a handler and await its
+ * reply. Arguments are checked as a client's requests are (a ChannelError with the code a
+ * client would get); reaching connections fails with a CallError.
+ */
+export class ChannelsApi<A> {
+  constructor(
+    private readonly core: HubCore<A>,
+    private readonly rules: ChannelRulebook,
+    private readonly limits: WireLimits,
+    private readonly commands: NodeCommands,
+  ) {}
+
+  /**
+   * Publishes as a client's `pub` does, without canPublish (the server decides): checked
+   * by the channel's schema, given the next offset of its epoch, kept in history and
+   * recovered after a reconnect like any other message.
+   */
+  async publish(channel: string, data: unknown, options: ServerPublishOptions = {}): Promise<ServerPublishResult> {
+    this.checkChannel(channel);
+    const { key } = options;
+    if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > this.limits.maxKeyLength)) {
+      throw new ChannelError('bad_request', `key must be a non-empty string of at most ${this.limits.maxKeyLength} characters`);
+    }
+    // Through JSON first, so that the schema sees what a client's publish would carry.
+    const { json } = await checkData(this.core, this.rules, channel, JSON.parse(this.toJson(data, 'data')));
+    const result = await store(this.core, channel, json, key === undefined ? undefined : { key, publisher: SERVER_PUBLISHER });
+    return { epoch: result.epoch, offset: result.offset, delivered: result.duplicate ? 0 : result.subscribers };
+  }
+
+  /** The members of the channel's subscribers on every node. */
+  async presence(channel: string): Promise<Member[]> {
+    this.checkChannel(channel);
+    return this.core.presence.members(channel);
+  }
+
+  /** The newest messages kept in the channel (before `before`), oldest first. */
+  async history(channel: string, options: ServerHistoryOptions = {}): Promise<ServerHistory> {
+    this.checkChannel(channel);
+    const limit = options.limit ?? this.core.options.defaultHistoryLimit ?? DEFAULTS.defaultHistoryLimit;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > this.limits.maxHistoryLimit) {
+      throw new ChannelError('bad_request', `limit must be an integer from 1 to ${this.limits.maxHistoryLimit}`);
+    }
+    const { before } = options;
+    if (before !== undefined && (!Number.isSafeInteger(before) || before < 0)) throw new ChannelError('bad_request', 'before must be an offset');
+    const result = await this.core.broker.history(channel, { limit: limit + 1, before });
+    const page = historyPage(result.messages, limit, Infinity);
+    return { epoch: result.position.epoch, messages: page.entries.map((e) => ({ offset: e.offset, data: JSON.parse(e.dataJson) as Json })), more: page.more };
+  }
+
+  /**
+   * Sends `data` to every connection of the target, on every node, as a `message` (no
+   * channel, no offset: not kept, not recovered; for that, publish to a channel of the
+   * user's). Resolves to how many connections it reached.
+   */
+  async send(target: ConnectionTarget, data: unknown): Promise<number> {
+    const to = this.checkTarget(target);
+    const json = this.toJson(data, 'data');
+    return this.commands.act(to, { k: 'send', text: encodeDirectMessage(json) });
+  }
+
+  /** Closes every connection of the target, on every node; resolves to how many it closed. */
+  async disconnect(target: ConnectionTarget, options: DisconnectOptions = {}): Promise<number> {
+    const to = this.checkTarget(target);
+    const code = options.code ?? 4403;
+    if (!(DISCONNECT_CODES.has(code) || (Number.isInteger(code) && code >= 3000 && code <= 4999))) {
+      throw new ChannelError('bad_request', `close code ${code} is not one an application may send (1000, 1001, 1008, 1011, 1012, 1013, 3000–4999)`);
+    }
+    const reason = options.reason ?? 'disconnected by the server';
+    if (typeof reason !== 'string' || utf8Length(reason) > 123) throw new ChannelError('bad_request', 'reason must be a string of at most 123 bytes of UTF-8');
+    return this.commands.act(to, { k: 'disconnect', code, reason });
+  }
+
+  /**
+   * Ends the target's subscriptions to `channel`, on every node: each client gets an
+   * `unsub` push with code `forbidden` (the SDK does not resubscribe by itself). It may
+   * subscribe again if canSubscribe lets it. Resolves to how many subscriptions ended.
+   */
+  async unsubscribe(target: ConnectionTarget, channel: string, options: UnsubscribeOptions = {}): Promise<number> {
+    const to = this.checkTarget(target);
+    this.checkChannel(channel);
+    const message = options.reason ?? 'unsubscribed by the server';
+    if (typeof message !== 'string' || message.length > 1024) throw new ChannelError('bad_request', 'reason must be a string of at most 1024 characters');
+    return this.commands.act(to, { k: 'unsub', ch: channel, message });
+  }
+
+  /**
+   * Calls the handler the client registered for `method` (`client.handle(method, fn)` in
+   * the SDK) and resolves with what it returned, wherever the client is connected. Fails
+   * with a CallError: `timeout`, `no_handler`, `handler_error`, `client_gone`,
+   * `too_many_pending`, `unavailable`.
+   */
+  async call<R = Json>(client: string, method: string, params: unknown = null, options: CallOptions = {}): Promise<R> {
+    if (typeof client !== 'string' || client.length === 0) throw new ChannelError('bad_request', 'client must be a client id');
+    if (typeof method !== 'string' || method.length === 0 || method.length > this.limits.maxMethodLength) {
+      throw new ChannelError('bad_request', `method must be a non-empty string of at most ${this.limits.maxMethodLength} characters`);
+    }
+    const timeout = options.timeout ?? this.core.options.callTimeout ?? DEFAULTS.callTimeout;
+    if (!Number.isSafeInteger(timeout) || timeout < 1 || timeout > MAX_TIMEOUT) throw new ChannelError('bad_request', `timeout must be whole ms from 1 to ${MAX_TIMEOUT}`);
+    const json = this.toJson(params, 'params');
+    return (await this.commands.call(client, method, json, timeout)) as R;
+  }
+
+  private checkChannel(channel: string): void {
+    const problem = typeof channel === 'string' ? validateChannelName(channel, this.limits.maxChannelNameLength) : 'it is not a string';
+    if (problem !== null) throw new ChannelError('bad_request', `${JSON.stringify(channel)} is not a channel name: ${problem}`);
+  }
+
+  /** Only the documented field, so nothing else travels between nodes. */
+  private checkTarget(target: ConnectionTarget): ConnectionTarget {
+    const user = (target as { user?: unknown } | null)?.user;
+    const client = (target as { client?: unknown } | null)?.client;
+    if (typeof user === 'string' && user.length > 0 && client === undefined) return { user };
+    if (typeof client === 'string' && client.length > 0 && user === undefined) return { client };
+    throw new ChannelError('bad_request', 'target must be { user: string } or { client: string }');
+  }
+
+  /**
+   * `value` as the JSON a client gets: refused (`bad_request`) when JSON cannot carry it (a
+   * cycle, a BigInt, a number like Infinity, which JSON.stringify would write as null) or
+   * it nests deeper than a client's request may; `too_large` past `maxDataLength`.
+   */
+  private toJson(value: unknown, what: string): string {
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(value, (_key, item: unknown) => {
+        if (typeof item === 'number' && !Number.isFinite(item)) throw new ChannelError('bad_request', `${what} holds ${item}, which JSON cannot carry`);
+        return item;
+      });
+    } catch (error) {
+      if (error instanceof ChannelError) throw error;
+      throw new ChannelError('bad_request', `${what} is not JSON: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (json === undefined) throw new ChannelError('bad_request', `${what} is not JSON`);
+    fitsDataLength(this.core, json, what);
+    // Level 1 is the message around it.
+    if (exceedsJsonDepth(json, this.limits.maxJsonDepth - 1)) throw new ChannelError('bad_request', `${what} nests deeper than ${this.limits.maxJsonDepth - 1} levels`);
+    return json;
+  }
+}
