@@ -13,7 +13,7 @@ import {
 } from '../wire/index.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { Channel, type ChannelHost, type HistoryOptions, type HistoryPage } from './channel.js';
-import { Connection, type WebSocketConstructorLike, type WebSocketLike } from './connection.js';
+import { Connection, type ConnectFailure, type WebSocketConstructorLike, type WebSocketLike } from './connection.js';
 import { Emitter } from './emitter.js';
 import { HotlineError, closedError } from './errors.js';
 import { Requests, type OnDrop } from './requests.js';
@@ -51,8 +51,20 @@ export interface ClientOptions {
    * (re)connect: a token, or a function that gets a fresh one. When the server says when
    * they expire, the client re-authenticates ahead of it without dropping subscriptions.
    * A token the server refuses closes the client.
+   *
+   * A function is also the refresher when the server refuses the upgrade itself with 401
+   * or 403 (seen in Node; browsers hide the status): the client calls it once and retries
+   * at once, and stops when refused again. Without a function it stops at the first such
+   * refusal.
    */
   token?: string | (() => string | Promise<string>);
+  /**
+   * Send the token in the upgrade URL's query string under this name (`tokenParam: 'token'`
+   * connects to `…/ws?token=…`), for a server that authenticates the upgrade, instead of
+   * as an `auth` message. Browsers cannot set headers on a WebSocket; query strings may
+   * be logged by proxies, so prefer short-lived tokens.
+   */
+  tokenParam?: string;
   /**
    * Close codes after which reconnecting is pointless (default: 1002, 1003, 1007, 1008 and
    * 4401/4403, which a server can use for authentication failures).
@@ -64,6 +76,13 @@ export type ClientEvents = {
   state: [state: ClientState];
   /** A connection closed; `willRetry` says whether the client reconnects. */
   close: [event: { code: number; reason: string; willRetry: boolean }];
+  /**
+   * Why the client could not get in: a connection attempt that failed before it opened
+   * (code `connect_failed`; `unauthorized`/`forbidden` for an upgrade refused with 401/403,
+   * with `status` wherever the platform reveals it), or credentials refused over the
+   * connection. Fired before the `close` event that says whether it retries.
+   */
+  error: [error: HotlineError];
 };
 
 const DEFAULT_FINAL_CODES: readonly number[] = [1002, 1003, 1007, ChannelCloseCode.PolicyViolation, ChannelCloseCode.Unauthorized, ChannelCloseCode.Forbidden];
@@ -112,6 +131,10 @@ export class HotlineClient extends Emitter<ClientEvents> {
   private currentState: ClientState = 'connecting';
   /** Failed connection attempts in a row: how far the backoff has grown. */
   private attempt = 0;
+  /** Set once the token was refreshed after an upgrade refused with 401/403; cleared on open. */
+  private refreshedAfterRefusal = false;
+  /** A token fetched for the next attempt (the refresh after a refusal), used once. */
+  private nextToken: string | null = null;
   /** The backoff before the next connection attempt. */
   private readonly retry = new Timer();
   private readonly onOnline = (): void => {
@@ -132,6 +155,8 @@ export class HotlineClient extends Emitter<ClientEvents> {
       throw new TypeError("no WebSocket class: in Node, pass { WebSocket } from 'hotline'");
     }
     this.WebSocketClass = WebSocketClass;
+    // With the token in the URL the socket is made later: an invalid URL must still throw here.
+    if (options.tokenParam !== undefined) new URL(url);
     this.requests = new Requests(options, {
       online: () => this.online(),
       send: (text) => this.connection?.send(text),
@@ -237,9 +262,29 @@ export class HotlineClient extends Emitter<ClientEvents> {
   }
 
   private open(): void {
+    const param = this.options.tokenParam;
+    if (param === undefined || this.options.token === undefined) {
+      this.openSocket(this.url);
+      return;
+    }
+    // The token goes in the URL: get it first. A client closed meanwhile opens nothing.
+    this.takeToken().then(
+      (token) => {
+        if (this.currentState === 'closed' || this.connection !== null) return;
+        const url = new URL(this.url);
+        url.searchParams.set(param, token);
+        this.openSocket(url.href);
+      },
+      () => {
+        if (this.currentState !== 'closed' && this.connection === null) this.disconnected(4000, 'could not get a token', { message: 'could not get a token' });
+      },
+    );
+  }
+
+  private openSocket(url: string): void {
     let socket: WebSocketLike;
     try {
-      socket = new this.WebSocketClass(this.url, SUBPROTOCOL);
+      socket = new this.WebSocketClass(url, SUBPROTOCOL);
     } catch (error) {
       // An invalid URL will never work.
       this.shutdown(new HotlineError('closed', `cannot connect: ${error instanceof Error ? error.message : String(error)}`));
@@ -250,7 +295,7 @@ export class HotlineClient extends Emitter<ClientEvents> {
       {
         opened: () => this.onOpen(connection),
         received: (text) => this.onMessage(text),
-        ended: (code, reason) => this.disconnected(code, reason),
+        ended: (code, reason, failure) => this.disconnected(code, reason, failure),
         ping: () => this.sendUnanswered('ping', {}),
       },
       this.options,
@@ -260,11 +305,12 @@ export class HotlineClient extends Emitter<ClientEvents> {
 
   private onOpen(connection: Connection): void {
     this.attempt = 0;
-    if (this.options.token === undefined) {
+    this.refreshedAfterRefusal = false;
+    if (this.options.token === undefined || this.options.tokenParam !== undefined) {
       this.ready(connection);
       return;
     }
-    this.tokenNow().then(
+    this.takeToken().then(
       (token) => {
         if (this.connection !== connection) return;
         // Sent first: the server handles a connection's requests in order, so everything
@@ -283,6 +329,13 @@ export class HotlineClient extends Emitter<ClientEvents> {
     return Promise.resolve(typeof token === 'string' ? token : token());
   }
 
+  /** The token for a connection: the one refreshed for it, if any, else a fresh one. */
+  private takeToken(): Promise<string> {
+    const fetched = this.nextToken;
+    this.nextToken = null;
+    return fetched === null ? this.tokenNow() : Promise.resolve(fetched);
+  }
+
   private sendAuth(connection: Connection, token: string): void {
     const auth = this.requests.make(
       'auth',
@@ -291,7 +344,9 @@ export class HotlineClient extends Emitter<ClientEvents> {
       (reply) => this.scheduleRefresh(connection, reply.expiresAt),
       (error) => {
         if (error.code === 'unauthorized' || error.code === 'forbidden' || error.code === 'bad_request') {
-          this.finish(new HotlineError(error.code, `authentication failed: ${error.message}`));
+          const failed = new HotlineError(error.code, `authentication failed: ${error.message}`);
+          this.emit('error', failed);
+          if (this.currentState !== 'closed') this.finish(failed);
         }
       },
     );
@@ -343,26 +398,62 @@ export class HotlineClient extends Emitter<ClientEvents> {
     }
   }
 
-  private disconnected(code: number, reason: string): void {
+  private disconnected(code: number, reason: string, failure?: ConnectFailure): void {
     this.detach();
     if (this.currentState === 'closed') return;
     // Requests in flight: idempotent ones go again after the reconnect, in their order, before
     // anything queued since; an rpc may have run, so it fails.
     this.requests.dropped(code);
+    // An upgrade refused with 401/403 will be refused again as it is: the client stops,
+    // unless it has a token function to refresh with, once.
+    let refused: HotlineError | null = null;
+    let refresh = false;
+    if (failure !== undefined) {
+      const error = connectError(failure);
+      this.emit('error', error);
+      if ((this.currentState as ClientState) === 'closed') return;
+      if (error.code === 'unauthorized' || error.code === 'forbidden') {
+        if (typeof this.options.token === 'function' && !this.refreshedAfterRefusal) refresh = true;
+        else refused = error;
+      }
+    }
     const finalCodes = this.options.finalCloseCodes ?? DEFAULT_FINAL_CODES;
     const retries = this.options.reconnect?.retries ?? Infinity;
-    const willRetry = !finalCodes.includes(code) && this.attempt < retries;
+    const willRetry = refused === null && (refresh || (!finalCodes.includes(code) && this.attempt < retries));
     this.emit('close', { code, reason, willRetry });
     // A listener may have closed the client (the compiler cannot know emit() may do that).
     if ((this.currentState as ClientState) === 'closed') return;
     if (!willRetry) {
-      this.shutdown(new HotlineError('closed', `the server closed the connection (${code}${reason ? ` ${reason}` : ''})`));
+      this.shutdown(refused ?? new HotlineError('closed', `the server closed the connection (${code}${reason ? ` ${reason}` : ''})`));
       return;
     }
     this.setState('reconnecting');
     for (const channel of this.channels.values()) channel.disconnected();
     if ((this.currentState as ClientState) !== 'reconnecting') return;
+    if (refresh) {
+      this.refreshedAfterRefusal = true;
+      this.refreshAndRetry();
+      return;
+    }
     this.retry.set(backoffDelay(this.attempt++, this.options.reconnect), () => this.open());
+  }
+
+  /** Gets a fresh token for the next attempt, then connects at once; no token: the client stops. */
+  private refreshAndRetry(): void {
+    this.tokenNow().then(
+      (token) => {
+        if (this.currentState !== 'reconnecting' || this.connection !== null) return;
+        this.nextToken = token;
+        this.open();
+      },
+      (error: unknown) => {
+        if (this.currentState === 'closed') return;
+        const failed = new HotlineError('unauthorized', `could not refresh the token: ${error instanceof Error ? error.message : String(error)}`);
+        this.emit('error', failed);
+        // A listener may have closed the client.
+        if ((this.currentState as ClientState) !== 'closed') this.finish(failed);
+      },
+    );
   }
 
   private detach(code?: number, reason?: string): void {
@@ -396,6 +487,13 @@ export class HotlineClient extends Emitter<ClientEvents> {
   private sendUnanswered(op: 'unsub' | 'ping', fields: Record<string, Json>): void {
     this.connection?.send(JSON.stringify({ op, id: this.requests.id(), ...fields }));
   }
+}
+
+/** The error a failed connection attempt is reported with. */
+function connectError({ status, message }: ConnectFailure): HotlineError {
+  if (status === undefined) return new HotlineError('connect_failed', `could not connect: ${message}`);
+  const code = status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' : 'connect_failed';
+  return new HotlineError(code, `the server refused the connection with HTTP ${status}`, status);
 }
 
 /** Connects to a hotline.v1 endpoint (such as ws://host/ws) and stays connected. */
