@@ -31,6 +31,7 @@ export {
   type SendData,
   type SlowConsumerPolicy,
 } from './node/connection.js';
+export type { TrustProxy } from './node/trust-proxy.js';
 export { MessageBroker, type BrokerCallback, type MessageBrokerOptions, type TopicPublisher } from './node/broker.js';
 export {
   ConnectError,
