@@ -1,3 +1,8 @@
+// The reconnecting hotline.v1 client. Its helpers each have a file: one socket and its timers
+// (connection.ts), where the token comes from and goes (credentials.ts), requests and their
+// queue (requests.ts), a channel's subscription (channel.ts), backoff and timers. What is
+// left is one job, the client's state machine (connect, authenticate, reconnect or stop,
+// route what arrives), a little past 450 lines with the options' documentation.
 import {
   ChannelCloseCode,
   DEFAULT_HISTORY_LIMIT,
@@ -14,6 +19,7 @@ import {
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { Channel, type ChannelHost, type HistoryOptions, type HistoryPage } from './channel.js';
 import { Connection, type ConnectFailure, type WebSocketConstructorLike, type WebSocketLike } from './connection.js';
+import { Credentials } from './credentials.js';
 import { Emitter } from './emitter.js';
 import { HotlineError, closedError } from './errors.js';
 import { Requests, type OnDrop } from './requests.js';
@@ -131,10 +137,7 @@ export class HotlineClient extends Emitter<ClientEvents> {
   private currentState: ClientState = 'connecting';
   /** Failed connection attempts in a row: how far the backoff has grown. */
   private attempt = 0;
-  /** Set once the token was refreshed after an upgrade refused with 401/403; cleared on open. */
-  private refreshedAfterRefusal = false;
-  /** A token fetched for the next attempt (the refresh after a refusal), used once. */
-  private nextToken: string | null = null;
+  private readonly credentials: Credentials;
   /** The backoff before the next connection attempt. */
   private readonly retry = new Timer();
   private readonly onOnline = (): void => {
@@ -155,8 +158,9 @@ export class HotlineClient extends Emitter<ClientEvents> {
       throw new TypeError("no WebSocket class: in Node, pass { WebSocket } from 'hotline'");
     }
     this.WebSocketClass = WebSocketClass;
+    this.credentials = new Credentials(options);
     // With the token in the URL the socket is made later: an invalid URL must still throw here.
-    if (options.tokenParam !== undefined) new URL(url);
+    if (this.credentials.inUrl) new URL(url);
     this.requests = new Requests(options, {
       online: () => this.online(),
       send: (text) => this.connection?.send(text),
@@ -262,18 +266,15 @@ export class HotlineClient extends Emitter<ClientEvents> {
   }
 
   private open(): void {
-    const param = this.options.tokenParam;
-    if (param === undefined || this.options.token === undefined) {
+    if (!this.credentials.inUrl) {
       this.openSocket(this.url);
       return;
     }
     // The token goes in the URL: get it first. A client closed meanwhile opens nothing.
-    this.takeToken().then(
+    this.credentials.take().then(
       (token) => {
         if (this.currentState === 'closed' || this.connection !== null) return;
-        const url = new URL(this.url);
-        url.searchParams.set(param, token);
-        this.openSocket(url.href);
+        this.openSocket(this.credentials.urlWith(this.url, token));
       },
       () => {
         if (this.currentState !== 'closed' && this.connection === null) this.disconnected(4000, 'could not get a token', { message: 'could not get a token' });
@@ -305,12 +306,12 @@ export class HotlineClient extends Emitter<ClientEvents> {
 
   private onOpen(connection: Connection): void {
     this.attempt = 0;
-    this.refreshedAfterRefusal = false;
-    if (this.options.token === undefined || this.options.tokenParam !== undefined) {
+    this.credentials.opened();
+    if (!this.credentials.inMessage) {
       this.ready(connection);
       return;
     }
-    this.takeToken().then(
+    this.credentials.take().then(
       (token) => {
         if (this.connection !== connection) return;
         // Sent first: the server handles a connection's requests in order, so everything
@@ -322,18 +323,6 @@ export class HotlineClient extends Emitter<ClientEvents> {
         if (this.connection === connection) connection.abandon(4000, 'could not get a token');
       },
     );
-  }
-
-  private tokenNow(): Promise<string> {
-    const token = this.options.token!;
-    return Promise.resolve(typeof token === 'string' ? token : token());
-  }
-
-  /** The token for a connection: the one refreshed for it, if any, else a fresh one. */
-  private takeToken(): Promise<string> {
-    const fetched = this.nextToken;
-    this.nextToken = null;
-    return fetched === null ? this.tokenNow() : Promise.resolve(fetched);
   }
 
   private sendAuth(connection: Connection, token: string): void {
@@ -354,11 +343,11 @@ export class HotlineClient extends Emitter<ClientEvents> {
   }
 
   private scheduleRefresh(connection: Connection, expiresAt: number | undefined): void {
-    if (expiresAt === undefined || typeof this.options.token !== 'function') return connection.refresh.clear();
+    if (expiresAt === undefined || !this.credentials.refreshable) return connection.refresh.clear();
     const left = expiresAt - Date.now();
     // Refresh with a quarter of the lifetime (at most a minute) to spare.
     connection.refresh.set(Math.max(0, left - Math.min(60_000, left / 4)), () => {
-      this.tokenNow().then(
+      this.credentials.fetch().then(
         (token) => {
           if (this.connection === connection && this.currentState === 'open') this.sendAuth(connection, token);
         },
@@ -413,7 +402,7 @@ export class HotlineClient extends Emitter<ClientEvents> {
       this.emit('error', error);
       if ((this.currentState as ClientState) === 'closed') return;
       if (error.code === 'unauthorized' || error.code === 'forbidden') {
-        if (typeof this.options.token === 'function' && !this.refreshedAfterRefusal) refresh = true;
+        if (this.credentials.refreshAfterRefusal()) refresh = true;
         else refused = error;
       }
     }
@@ -431,7 +420,6 @@ export class HotlineClient extends Emitter<ClientEvents> {
     for (const channel of this.channels.values()) channel.disconnected();
     if ((this.currentState as ClientState) !== 'reconnecting') return;
     if (refresh) {
-      this.refreshedAfterRefusal = true;
       this.refreshAndRetry();
       return;
     }
@@ -440,10 +428,10 @@ export class HotlineClient extends Emitter<ClientEvents> {
 
   /** Gets a fresh token for the next attempt, then connects at once; no token: the client stops. */
   private refreshAndRetry(): void {
-    this.tokenNow().then(
+    this.credentials.fetch().then(
       (token) => {
         if (this.currentState !== 'reconnecting' || this.connection !== null) return;
-        this.nextToken = token;
+        this.credentials.keep(token);
         this.open();
       },
       (error: unknown) => {
