@@ -3,34 +3,18 @@
 // CLI. `npm test` builds first; to run this file alone, run `npm run build` before it.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { echoHandlers } from '../src/server/echo.js';
 import { serve, type RunningServer } from '../src/server/serve.js';
 import { CLI, freePort, requireBuiltCli, startCli, type CliServer } from './support/cli-server.js';
+import { makeCertificate } from './support/tls-certificate.js';
 
 requireBuiltCli();
 
-/** A self-signed certificate for localhost and 127.0.0.1, made with openssl; null without it. */
-function makeCertificate(): { dir: string; key: Buffer; cert: Buffer } | null {
-  const dir = mkdtempSync(join(tmpdir(), 'hotline-tls-'));
-  const result = spawnSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')],
-    { stdio: 'ignore' },
-  );
-  if (result.error !== undefined || result.status !== 0) {
-    rmSync(dir, { recursive: true, force: true });
-    return null;
-  }
-  return { dir, key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
-}
-
-const certificate = makeCertificate();
-if (certificate === null) console.warn('\n*** openssl is missing or failed: hotline connect over wss:// is NOT tested ***\n');
+const certificate = makeCertificate('hotline connect over wss:// is');
 const noOpenssl = certificate === null ? 'openssl is missing' : false;
 
 /** A line the client prints: the time (HH:MM:SS.mmm), then what happened. */

@@ -5,12 +5,9 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket as WsSocket } from 'ws';
 import { WebSocket } from '../src/node/client.js';
@@ -21,6 +18,7 @@ import { computeAccept } from '../src/protocol/handshake.js';
 import { HttpHeadParser, type HttpRequestHead } from '../src/protocol/http-head.js';
 import { serve, type RunningServer } from '../src/server/serve.js';
 import { echoHandlers } from '../src/server/echo.js';
+import { makeCertificate } from './support/tls-certificate.js';
 
 const HOST = '127.0.0.1';
 const MiB = 1024 * 1024;
@@ -1094,26 +1092,7 @@ describe('opening handshake failures: error, then close 1006', () => {
 
 // ───────────────────────────── wss ─────────────────────────────
 
-function makeCertificate(): { dir: string; key: Buffer; cert: Buffer } | null {
-  const dir = mkdtempSync(join(tmpdir(), 'hotline-tls-'));
-  const result = spawnSync(
-    'openssl',
-    [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1',
-      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
-  if (result.error !== undefined || result.status !== 0) {
-    rmSync(dir, { recursive: true, force: true });
-    return null;
-  }
-  return { dir, key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
-}
-
-const certificate = makeCertificate();
-if (certificate === null) console.warn('\n*** openssl is missing or failed: the wss:// tests are SKIPPED ***\n');
+const certificate = makeCertificate('the wss:// tests are');
 const noOpenssl = certificate === null ? 'openssl is missing: wss:// is not tested' : false;
 
 describe('wss:// against an https server with a certificate made at test time', { skip: noOpenssl }, () => {
