@@ -31,17 +31,20 @@ export {
   type SendData,
   type SlowConsumerPolicy,
 } from './node/connection.js';
+export type { TrustProxy } from './node/trust-proxy.js';
 export { MessageBroker, type BrokerCallback, type MessageBrokerOptions, type TopicPublisher } from './node/broker.js';
 export {
+  ConnectError,
   WebSocket,
   type BinaryType,
+  type ConnectErrorCode,
   type WebSocketData,
   type WebSocketEventMap,
   type WebSocketMessageEvent,
   type WebSocketOptions,
   type WebSocketPongEvent,
 } from './node/client.js';
-export { CloseEvent, type CloseEventInit } from './node/events.js';
+export { CloseEvent, ErrorEvent, type CloseEventInit, type ErrorEventInit } from './node/events.js';
 export { TopicRegistry, TopicsDisabledError } from './node/topics.js';
 export {
   DEFAULT_DEFLATE_THRESHOLD,

@@ -7,6 +7,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { networkInterfaces } from 'node:os';
 import WebSocket from 'ws';
 import { chromiumSkip, launchChromium } from './support/chromium.js';
 import { CLI, requireBuiltCli } from './support/cli-server.js';
@@ -176,7 +177,22 @@ describe('the inspector and /metrics of hotline serve', { timeout: 120_000 }, ()
 
   test('bound to 0.0.0.0 without a secret: both off, and the startup lines say why', async () => {
     const server = await serve(['--host', '0.0.0.0']);
-    assert.match(server.output(), /^hotline listening on http:\/\/0\.0\.0\.0:\d+\/\n/);
+    // The startup lines give URLs to open, never 0.0.0.0: this machine's address for other
+    // machines (its first one beyond loopback, if any), and 127.0.0.1 for this one.
+    const external = Object.values(networkInterfaces()).flat().find((i) => i !== undefined && !i.internal && i.family === 'IPv4')?.address;
+    const local = `http://127.0.0.1:${server.port}/`;
+    assert.match(server.output(), /^hotline listening on http:\/\/0\.0\.0\.0:\d+\/ \(every interface\)\n/);
+    assert.ok(
+      server.output().includes(
+        external === undefined
+          ? `\n  open       ${local} (no address beyond this machine was found)\n`
+          : `\n  open       http://${external}:${server.port}/ from other machines, ${local} from this one\n`,
+      ),
+      server.output(),
+    );
+    assert.ok(server.output().includes(`\n  echo       ws://${external ?? '127.0.0.1'}:${server.port}/echo\n`), server.output());
+    assert.match(server.output(), /\n {2}engine {5}memory: channels, history and presence live in this process and are lost on restart/);
+    assert.equal((await get(`${local}healthz`)).status, 200);
     assert.match(server.output(), /\n {2}inspect {4}off: listening beyond loopback without an admin secret \(set HOTLINE_ADMIN_SECRET, or --inspector to open it to anyone\)\n/);
     assert.match(server.output(), /\n {2}metrics {4}off: listening beyond loopback without an admin secret \(set HOTLINE_ADMIN_SECRET, or --metrics to open it to anyone\)\n/);
     assert.deepEqual(await get(`${server.http}/metrics`).then((r) => [r.status, r.text]), [404, 'metrics are turned off\n']);
@@ -191,7 +207,8 @@ describe('the inspector and /metrics of hotline serve', { timeout: 120_000 }, ()
 
   test('bound to 0.0.0.0 with a secret: both on, behind it', async () => {
     const server = await serve(['--host', '0.0.0.0', '--admin-secret', SECRET]);
-    assert.match(server.output(), /\n {2}metrics {4}http:\/\/0\.0\.0\.0:\d+\/metrics \(admin secret required\)\n/);
+    assert.match(server.output(), /\n {2}metrics {4}http:\/\/[\d.]+:\d+\/metrics \(admin secret required\)\n/);
+    assert.doesNotMatch(server.output(), /\n {2}metrics {4}http:\/\/0\.0\.0\.0/);
     assert.equal((await get(`${server.http}/metrics`)).status, 401);
     assert.equal((await get(`${server.http}/metrics`, { authorization: `Bearer ${SECRET}` })).status, 200);
     assert.equal((await get(`${server.http}/inspect`)).status, 401);

@@ -5,9 +5,17 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { echoHandlers } from '../src/server/echo.js';
+import { serve, type RunningServer } from '../src/server/serve.js';
 import { CLI, freePort, requireBuiltCli, startCli, type CliServer } from './support/cli-server.js';
+import { makeCertificate } from './support/tls-certificate.js';
 
 requireBuiltCli();
+
+const certificate = makeCertificate('hotline connect over wss:// is');
+const noOpenssl = certificate === null ? 'openssl is missing' : false;
 
 /** A line the client prints: the time (HH:MM:SS.mmm), then what happened. */
 const TIME = String.raw`\d\d:\d\d:\d\d\.\d{3}`;
@@ -82,6 +90,37 @@ function connect(args: string[]): Session {
     exit,
   };
 }
+
+describe('hotline connect against a wss:// server whose certificate it does not trust', { skip: noOpenssl, timeout: 30_000 }, () => {
+  let server: RunningServer;
+  before(async () => {
+    server = await serve({ port: 0, tls: { cert: certificate!.cert, key: certificate!.key }, websocket: { '/echo': echoHandlers } });
+  });
+  after(async () => {
+    await server.close();
+    rmSync(certificate!.dir, { recursive: true, force: true });
+  });
+
+  test("a TLS error with Node's code, and how to trust the certificate; trusted, it connects", async () => {
+    const url = `wss://localhost:${server.port}/echo`;
+    const refused = connect([url]);
+    assert.equal(await refused.exit, 1);
+    assert.equal(
+      refused.stderr(),
+      `hotline: ${url}: TLS error (DEPTH_ZERO_SELF_SIGNED_CERT): the certificate is not trusted (NODE_EXTRA_CA_CERTS=FILE adds a CA)\n`,
+    );
+    const withCa = spawn(process.execPath, [CLI, 'connect', url], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, NODE_EXTRA_CA_CERTS: join(certificate!.dir, 'cert.pem') },
+    });
+    let stdout = '';
+    withCa.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    withCa.stdin!.end();
+    const [code] = (await once(withCa, 'exit')) as [number | null];
+    assert.match(stdout, /connected to wss:\/\/localhost:\d+\/echo/);
+    assert.equal(code, 0);
+  });
+});
 
 describe('hotline connect against hotline serve', { timeout: 60_000 }, () => {
   let server: CliServer;
@@ -183,17 +222,54 @@ describe('hotline connect against hotline serve', { timeout: 60_000 }, () => {
     assert.equal(await s.exit, 0);
   });
 
-  test('a closed port exits 1 with a clear message', async () => {
-    const port = await freePort();
-    const s = session([`ws://127.0.0.1:${port}/echo`]);
+  /** Runs `hotline connect` to a URL that will not open: exit 1, and one line on stderr that names the URL. */
+  async function failure(url: string, args: string[] = []): Promise<string> {
+    const s = session([url, ...args]);
     // The standard input stays open, as in a terminal.
     assert.equal(await s.exit, 1);
-    // One line that names the URL and says what went wrong.
     const message = s.stderr();
     assert.match(message, /^hotline: [^\n]+\n$/, 'one line');
-    assert.ok(message.includes(`ws://127.0.0.1:${port}/echo`), message);
-    assert.match(message, /could not connect/);
+    assert.ok(message.startsWith(`hotline: ${url}: `), message);
     assert.equal(s.stdout(), '');
+    return message.slice(`hotline: ${url}: `.length, -1);
+  }
+
+  test('a closed port: connection refused', async () => {
+    const port = await freePort();
+    assert.equal(await failure(`ws://127.0.0.1:${port}/echo`), `connection refused: nothing listens on 127.0.0.1:${port}`);
+  });
+
+  test('a path with no endpoint: 404', async () => {
+    assert.equal(await failure(`${server.ws}/nowhere`), '404 Not Found: no WebSocket endpoint at /nowhere (check the path)');
+  });
+
+  test('an Origin the server does not allow: 403', async () => {
+    assert.equal(
+      await failure(`${server.ws}/echo`, ['--header', 'Origin: https://evil.example']),
+      "403 Forbidden: the server refused these credentials, or the Origin (--header 'Origin: URL' sets one)",
+    );
+  });
+
+  test('credentials wanted: 401 (the inspector of a server with an admin secret), and the right ones connect', async () => {
+    const secret = 'a'.repeat(32);
+    const guarded = await startCli(0, [], { env: { ...process.env, HOTLINE_ADMIN_SECRET: secret } });
+    try {
+      assert.equal(
+        await failure(`${guarded.ws}/inspect/ws`),
+        "401 Unauthorized: the server wants credentials (such as --header 'Authorization: Bearer TOKEN')",
+      );
+      const s = session([`${guarded.ws}/inspect/ws`, '--header', `Authorization: Bearer ${secret}`]);
+      await s.waitFor(/connected to/, 'the connected line');
+      s.type('/quit');
+      assert.equal(await s.exit, 0);
+    } finally {
+      await guarded.stop();
+    }
+  });
+
+  test('a wss:// URL to a plain server: a TLS error that says so', async () => {
+    const url = `wss://127.0.0.1:${server.port}/echo`;
+    assert.match(await failure(url), /^TLS error \([^)]+\): is it a plain ws:\/\/ server\?$/);
   });
 
   test('bad usage exits 2 with the usage', async () => {

@@ -2,7 +2,7 @@
 // `-h`) on every command prints that command's usage on stdout and exits 0.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { CLI, requireBuiltCli } from './support/cli-server.js';
 
@@ -15,7 +15,21 @@ function hotline(args: string[]): Promise<{ code: number; stdout: string; stderr
   });
 }
 
-for (const command of ['serve', 'connect', 'bench']) {
+/** The commands `hotline --help` lists: each must answer --help (a new command is covered as it is listed). */
+function listedCommands(): string[] {
+  requireBuiltCli();
+  const help = execFileSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' });
+  const section = /\ncommands:\n((?: {2}\S+ +.+\n)+)/.exec(help);
+  assert.ok(section, help);
+  return [...section[1]!.matchAll(/^ {2}(\S+)/gm)].map((m) => m[1]!);
+}
+
+const commands = listedCommands();
+test('hotline --help lists its commands', () => {
+  for (const known of ['serve', 'connect', 'bench']) assert.ok(commands.includes(known), `${known} is listed: ${commands.join(', ')}`);
+});
+
+for (const command of commands) {
   test(`hotline ${command} --help prints its usage and exits 0`, async () => {
     for (const flag of ['--help', '-h']) {
       const { code, stdout, stderr } = await hotline([command, flag]);

@@ -5,20 +5,20 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket as WsSocket } from 'ws';
 import { WebSocket } from '../src/node/client.js';
-import { CloseEvent } from '../src/node/events.js';
+import { CloseEvent, ErrorEvent } from '../src/node/events.js';
+import { ConnectError } from '../src/node/client-handshake.js';
+import { HandshakeError, ProtocolError } from '../src/protocol/errors.js';
 import { computeAccept } from '../src/protocol/handshake.js';
 import { HttpHeadParser, type HttpRequestHead } from '../src/protocol/http-head.js';
 import { serve, type RunningServer } from '../src/server/serve.js';
 import { echoHandlers } from '../src/server/echo.js';
+import { makeCertificate } from './support/tls-certificate.js';
 
 const HOST = '127.0.0.1';
 const MiB = 1024 * 1024;
@@ -44,6 +44,8 @@ interface Recorded {
   /** Event types in the order they fired. */
   readonly events: string[];
   readonly messages: unknown[];
+  /** The `error` of each error event: why the connection failed. */
+  readonly causes: unknown[];
   readonly closed: Promise<CloseEvent>;
 }
 
@@ -51,14 +53,18 @@ interface Recorded {
 function record(ws: WebSocket): Recorded {
   const events: string[] = [];
   const messages: unknown[] = [];
+  const causes: unknown[] = [];
   ws.addEventListener('open', () => events.push('open'));
   ws.addEventListener('message', (event) => {
     events.push('message');
     messages.push(event.data);
   });
   ws.addEventListener('error', (event) => {
-    assert.equal(event.constructor, Event, 'error is a plain Event');
+    // An ErrorEvent, as Node's own WebSocket fires: browser code sees an Event; Node code, why.
+    assert.equal(event.constructor, ErrorEvent, 'error is an ErrorEvent');
+    assert.equal(event.message, event.error instanceof Error ? event.error.message : 'the connection closed without a closing handshake');
     events.push('error');
+    causes.push(event.error);
   });
   const closed = new Promise<CloseEvent>((resolve) => {
     ws.addEventListener('close', (event) => {
@@ -66,7 +72,7 @@ function record(ws: WebSocket): Recorded {
       resolve(event);
     });
   });
-  return { events, messages, closed };
+  return { events, messages, causes, closed };
 }
 
 function opened(ws: WebSocket): Promise<void> {
@@ -837,6 +843,7 @@ describe('every way a connection ends', () => {
       const event = await rec.closed;
       assert.deepEqual(closeOf(event), { code: 1006, reason: '', wasClean: false });
       assert.deepEqual(rec.events, ['open', 'message', 'error', 'close']);
+      assert.ok(rec.causes[0] instanceof ProtocolError && rec.causes[0].code === 'MASK_FORBIDDEN', String(rec.causes[0]));
       const frames = await seen.promise;
       assert.equal(frames.length, 1);
       assert.ok(frames[0]!.masked, 'client frames are masked');
@@ -954,6 +961,7 @@ describe('every way a connection ends', () => {
       assert.deepEqual(closeOf(await rec.closed), { code: 1006, reason: '', wasClean: false });
       assert.deepEqual(rec.events, ['error', 'close']);
       assert.equal(ws.readyState, WebSocket.CLOSED);
+      assert.ok(rec.causes[0] instanceof ConnectError && rec.causes[0].code === 'ABORTED', String(rec.causes[0]));
     } finally {
       await server.close();
     }
@@ -963,18 +971,28 @@ describe('every way a connection ends', () => {
 // ───────────────────────────── opening handshake failures ─────────────────────────────
 
 describe('opening handshake failures: error, then close 1006', () => {
-  async function expectHandshakeFailure(ws: WebSocket): Promise<void> {
+  /** Resolves to the error event's `error`: why it failed. */
+  async function expectHandshakeFailure(ws: WebSocket): Promise<unknown> {
     const rec = record(ws);
     assert.deepEqual(closeOf(await rec.closed), { code: 1006, reason: '', wasClean: false });
     assert.deepEqual(rec.events, ['error', 'close']);
     assert.equal(ws.readyState, WebSocket.CLOSED);
     assert.equal(ws.protocol, '');
+    return rec.causes[0];
   }
 
-  test('404 from the hotline server', async () => {
+  function assertHandshakeError(cause: unknown, code: string, status: number): void {
+    assert.ok(cause instanceof HandshakeError, `a HandshakeError, not ${String(cause)}`);
+    assert.equal(cause.code, code);
+    assert.equal(cause.status, status);
+  }
+
+  test('404 from the hotline server: the error event carries the status', async () => {
     const server = await startHotlineEcho();
     try {
-      await expectHandshakeFailure(openSocket(`ws://${HOST}:${server.port}/nowhere`));
+      const cause = await expectHandshakeFailure(openSocket(`ws://${HOST}:${server.port}/nowhere`));
+      assertHandshakeError(cause, 'UNEXPECTED_STATUS', 404);
+      assert.equal((cause as Error).message, 'expected status 101, got 404 Not Found');
     } finally {
       await server.close();
     }
@@ -988,7 +1006,7 @@ describe('opening handshake failures: error, then close 1006', () => {
       );
     });
     try {
-      await expectHandshakeFailure(openSocket(raw.url));
+      assertHandshakeError(await expectHandshakeFailure(openSocket(raw.url)), 'BAD_ACCEPT', 101);
     } finally {
       await raw.close();
     }
@@ -997,7 +1015,7 @@ describe('opening handshake failures: error, then close 1006', () => {
   test('a subprotocol that was not offered', async () => {
     const raw = await startRaw((socket, head) => socket.write(switchingProtocols(head, 'Sec-WebSocket-Protocol: sneaky\r\n')));
     try {
-      await expectHandshakeFailure(openSocket(raw.url, ['chat']));
+      assertHandshakeError(await expectHandshakeFailure(openSocket(raw.url, ['chat'])), 'UNEXPECTED_PROTOCOL', 101);
     } finally {
       await raw.close();
     }
@@ -1006,7 +1024,7 @@ describe('opening handshake failures: error, then close 1006', () => {
   test('an extension that was not offered', async () => {
     const raw = await startRaw((socket, head) => socket.write(switchingProtocols(head, 'Sec-WebSocket-Extensions: permessage-deflate\r\n')));
     try {
-      await expectHandshakeFailure(openSocket(raw.url, [], { perMessageDeflate: false }));
+      assertHandshakeError(await expectHandshakeFailure(openSocket(raw.url, [], { perMessageDeflate: false })), 'UNEXPECTED_EXTENSION', 101);
     } finally {
       await raw.close();
     }
@@ -1023,7 +1041,8 @@ describe('opening handshake failures: error, then close 1006', () => {
     test(`an unacceptable permessage-deflate answer: ${answer}`, async () => {
       const raw = await startRaw((socket, head) => socket.write(switchingProtocols(head, `Sec-WebSocket-Extensions: ${answer}\r\n`)));
       try {
-        await expectHandshakeFailure(openSocket(raw.url, [], { perMessageDeflate: { clientMaxWindowBits: false } }));
+        const cause = await expectHandshakeFailure(openSocket(raw.url, [], { perMessageDeflate: { clientMaxWindowBits: false } }));
+        assert.ok(cause instanceof HandshakeError && cause.status === 101, String(cause));
       } finally {
         await raw.close();
       }
@@ -1033,7 +1052,7 @@ describe('opening handshake failures: error, then close 1006', () => {
   test('a malformed response head', async () => {
     const raw = await startRaw((socket) => socket.write('HTTP/1.1 101 OK\nUpgrade: websocket\r\n\r\n'));
     try {
-      await expectHandshakeFailure(openSocket(raw.url));
+      assertHandshakeError(await expectHandshakeFailure(openSocket(raw.url)), 'MALFORMED_HTTP', 400);
     } finally {
       await raw.close();
     }
@@ -1042,7 +1061,8 @@ describe('opening handshake failures: error, then close 1006', () => {
   test('the server closes the connection before answering', async () => {
     const raw = await startRaw((socket) => socket.end());
     try {
-      await expectHandshakeFailure(openSocket(raw.url));
+      const cause = await expectHandshakeFailure(openSocket(raw.url));
+      assert.ok(cause instanceof ConnectError && cause.code === 'NO_RESPONSE', String(cause));
     } finally {
       await raw.close();
     }
@@ -1052,14 +1072,16 @@ describe('opening handshake failures: error, then close 1006', () => {
     const raw = await startRaw(() => {});
     const url = raw.url;
     await raw.close();
-    await expectHandshakeFailure(openSocket(url));
+    const cause = await expectHandshakeFailure(openSocket(url));
+    assert.equal((cause as NodeJS.ErrnoException).code, 'ECONNREFUSED');
   });
 
   test('a server that never answers: handshakeTimeout', async () => {
     const raw = await startRaw(() => {});
     try {
       const started = Date.now();
-      await expectHandshakeFailure(openSocket(raw.url, [], { handshakeTimeout: 250 }));
+      const cause = await expectHandshakeFailure(openSocket(raw.url, [], { handshakeTimeout: 250 }));
+      assert.ok(cause instanceof ConnectError && cause.code === 'HANDSHAKE_TIMEOUT', String(cause));
       const elapsed = Date.now() - started;
       assert.ok(elapsed >= 240 && elapsed < 2000, `failed after ${elapsed} ms`);
     } finally {
@@ -1070,26 +1092,7 @@ describe('opening handshake failures: error, then close 1006', () => {
 
 // ───────────────────────────── wss ─────────────────────────────
 
-function makeCertificate(): { dir: string; key: Buffer; cert: Buffer } | null {
-  const dir = mkdtempSync(join(tmpdir(), 'hotline-tls-'));
-  const result = spawnSync(
-    'openssl',
-    [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1',
-      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
-  if (result.error !== undefined || result.status !== 0) {
-    rmSync(dir, { recursive: true, force: true });
-    return null;
-  }
-  return { dir, key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
-}
-
-const certificate = makeCertificate();
-if (certificate === null) console.warn('\n*** openssl is missing or failed: the wss:// tests are SKIPPED ***\n');
+const certificate = makeCertificate('the wss:// tests are');
 const noOpenssl = certificate === null ? 'openssl is missing: wss:// is not tested' : false;
 
 describe('wss:// against an https server with a certificate made at test time', { skip: noOpenssl }, () => {
@@ -1132,6 +1135,8 @@ describe('wss:// against an https server with a certificate made at test time', 
     const rec = record(ws);
     assert.deepEqual(closeOf(await rec.closed), { code: 1015, reason: '', wasClean: false });
     assert.deepEqual(rec.events, ['error', 'close']);
+    // Node's TLS error, with its code: what to fix is in it.
+    assert.equal((rec.causes[0] as NodeJS.ErrnoException).code, 'DEPTH_ZERO_SELF_SIGNED_CERT');
   });
 
   test('a wss:// URL to a plain TCP server: the TLS handshake fails, 1015', async () => {

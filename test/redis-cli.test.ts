@@ -36,7 +36,8 @@ async function serveCli(url: string): Promise<Cli> {
     const timer = setTimeout(() => reject(new Error(`hotline serve did not start within 60 s: ${output.join('\n')}`)), 60_000);
     lines.on('line', (line) => {
       output.push(line);
-      if (line.startsWith('hotline listening on')) {
+      // The last startup line.
+      if (line.startsWith('  metrics ')) {
         clearTimeout(timer);
         resolve();
       }
@@ -68,6 +69,14 @@ describe('hotline serve --redis', { skip: skip ? 'redis-server not installed' : 
     for (const client of clients) client.terminate();
     for (const server of servers) server.child.kill('SIGKILL');
     await redis?.close();
+  });
+
+  test('the startup lines name the engine: the Redis URL, without its password', () => {
+    for (const server of servers) {
+      const line = server.output.find((l) => l.startsWith('  engine '));
+      assert.equal(line, `  engine     redis ${redis.url.replace(':pw@', ':***@')}`);
+      assert.ok(redis.url.includes(':pw@'), redis.url);
+    }
   });
 
   test('two servers share channels; /healthz is 503 while Redis is down and 200 again after', async () => {

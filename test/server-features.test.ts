@@ -3,9 +3,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { connect, type Socket } from 'node:net';
-import WebSocket from 'ws';
+import WebSocket, { WebSocketServer as WsServer } from 'ws';
 import { attach, MessageBroker, serve, SendResult, type ConnectionHandlers, type RunningServer, type WebSocketConnection } from '../src/index.js';
 import { buildClientRequest } from '../src/protocol/handshake.js';
 import { clientFrame } from './support/attack.js';
@@ -339,6 +340,79 @@ describe('attach', () => {
       wrongPath.terminate();
       ws.close();
       await once(ws, 'close');
+    } finally {
+      await endpoints.closeConnections();
+      http.closeAllConnections();
+      http.close();
+    }
+  });
+});
+
+describe('attach beside other upgrade listeners on the same http server', { timeout: 10_000 }, () => {
+  // A `ws` server with noServer, and a listener of its own that takes one path and leaves
+  // the rest, as Vite's HMR does: each registered before attach() and after it.
+  for (const order of ['before', 'after'] as const) {
+    test(`a ws server whose listener is added ${order} attach() keeps its path; hotline keeps its own`, async () => {
+      const http = createServer();
+      const wss = new WsServer({ noServer: true });
+      wss.on('connection', (socket) => socket.on('message', (data) => socket.send(`ws: ${String(data)}`)));
+      const other = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+        if (req.url === '/hmr') wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+      };
+      if (order === 'before') http.on('upgrade', other);
+      const endpoints = attach(http, { websocket: { '/echo': { message: (conn, m) => conn.send(`hotline: ${String(m)}`) } } });
+      if (order === 'after') http.on('upgrade', other);
+      http.listen(0, '127.0.0.1');
+      await once(http, 'listening');
+      const port = (http.address() as { port: number }).port;
+      try {
+        for (const [path, answer] of [
+          ['/hmr', 'ws: ping'],
+          ['/echo', 'hotline: ping'],
+        ] as const) {
+          const ws = await client({ port }, path);
+          const reply = nextMessage(ws);
+          ws.send('ping');
+          assert.equal(await reply, answer);
+          ws.close();
+          await once(ws, 'close');
+        }
+        assert.equal(endpoints.endpoints.get('/echo')!.counters.rejected, 0);
+      } finally {
+        for (const ws of wss.clients) ws.terminate();
+        wss.close();
+        await endpoints.closeConnections();
+        http.closeAllConnections();
+        http.close();
+      }
+    });
+  }
+
+  test('a path nobody serves: left to the other listener while there is one, 404 once hotline is alone', async () => {
+    const http = createServer();
+    const endpoints = attach(http, { websocket: { '/echo': { message() {} } } });
+    let seenByOther = 0;
+    const other = (_req: unknown, socket: Duplex): void => {
+      seenByOther++;
+      // This listener answers what it does not serve itself, as a server of its own would.
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    };
+    http.on('upgrade', other);
+    http.listen(0, '127.0.0.1');
+    await once(http, 'listening');
+    const port = (http.address() as { port: number }).port;
+    try {
+      const answer = async (): Promise<number> => {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/elsewhere`);
+        ws.on('error', () => {});
+        const [, response] = (await once(ws, 'unexpected-response')) as [unknown, { statusCode: number }];
+        ws.terminate();
+        return response.statusCode;
+      };
+      assert.equal(await answer(), 400, "the other listener's answer, untouched");
+      assert.equal(seenByOther, 1);
+      http.off('upgrade', other);
+      assert.equal(await answer(), 404);
     } finally {
       await endpoints.closeConnections();
       http.closeAllConnections();

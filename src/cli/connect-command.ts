@@ -1,6 +1,8 @@
+import { STATUS_CODES } from 'node:http';
 import { createInterface } from 'node:readline';
-import { WebSocket } from '../node/client.js';
+import { ConnectError, WebSocket } from '../node/client.js';
 import { CloseCode } from '../protocol/close-code.js';
+import { HandshakeError } from '../protocol/errors.js';
 import { parseCommandArgs, usageError as fail } from './args.js';
 
 export const CONNECT_USAGE = `usage: hotline connect URL [--protocol P ...] [--header 'Name: value' ...] [--json] [--no-deflate]
@@ -12,6 +14,8 @@ Type a line to send it as a text message. Commands:
 At the end of input (Ctrl-D, or a pipe that ends) it waits until 0.3 s pass without a
 message, so replies to what was sent are shown, then closes.
 Received messages are shown with the time; --json pretty-prints JSON text.
+A connection that fails says why: refused (nothing listens), the server's HTTP answer to
+the upgrade (404 no such endpoint, 401 credentials wanted, 403 refused), or a TLS error.
 Exit status: 0 after a clean close, 1 when the connection fails or ends abnormally, 2 for bad usage.
 `;
 
@@ -23,6 +27,52 @@ const COLORS = { in: '\x1b[36m', out: '\x1b[32m', system: '\x1b[33m', error: '\x
 
 function time(): string {
   return new Date().toISOString().slice(11, 23);
+}
+
+/** TLS errors whose fix is to trust the server's certificate authority. */
+const UNTRUSTED_CERTIFICATE = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+]);
+
+/**
+ * Why a connection never opened, in one line a user can act on, from the error event's
+ * `error` (and the close code, which marks a failed TLS handshake).
+ */
+export function explainConnectFailure(url: URL, cause: unknown, closeCode: number): string {
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  const message = cause instanceof Error ? cause.message : 'no reason given';
+  if (cause instanceof HandshakeError) {
+    if (cause.code !== 'UNEXPECTED_STATUS') return `the answer is not a WebSocket upgrade: ${message}`;
+    const status = `${cause.status} ${STATUS_CODES[cause.status] ?? ''}`.trimEnd();
+    switch (cause.status) {
+      case 404:
+        return `${status}: no WebSocket endpoint at ${url.pathname} (check the path)`;
+      case 401:
+        return `${status}: the server wants credentials (such as --header 'Authorization: Bearer TOKEN')`;
+      case 403:
+        return `${status}: the server refused these credentials, or the Origin (--header 'Origin: URL' sets one)`;
+      default:
+        return `the server answered ${status} instead of upgrading`;
+    }
+  }
+  if (closeCode === CloseCode.TlsHandshake) {
+    const hint = typeof code === 'string' && UNTRUSTED_CERTIFICATE.has(code)
+      ? ': the certificate is not trusted (NODE_EXTRA_CA_CERTS=FILE adds a CA)'
+      : /wrong version number|packet length too long/i.test(message)
+        ? ': is it a plain ws:// server?'
+        : '';
+    return `TLS error (${typeof code === 'string' ? code : message})${hint}`;
+  }
+  if (code === 'ECONNREFUSED') return `connection refused: nothing listens on ${url.host}`;
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `host not found: ${url.hostname}`;
+  if (cause instanceof ConnectError) {
+    if (cause.code === 'NO_RESPONSE') return `${message} (not a WebSocket server, or a wss:// server reached with ws://?)`;
+    return message;
+  }
+  return `could not connect: ${message}`;
 }
 
 /** Runs `hotline connect`: resolves to the exit code once the connection is over. */
@@ -37,10 +87,16 @@ export async function connectCommand(args: string[]): Promise<number> {
   const { values, positionals } = parsed;
   if (positionals.length !== 1) return fail(`connect takes one URL\n${CONNECT_USAGE}`);
   const headers: Record<string, string> = {};
+  // Origin is the handshake's own field (the client's `origin` option); a user testing an
+  // origin check writes it as a header.
+  let origin: string | undefined;
   for (const header of values.header ?? []) {
     const colon = header.indexOf(':');
     if (colon <= 0) return fail(`--header must look like 'Name: value', not '${header}'`);
-    headers[header.slice(0, colon).trim()] = header.slice(colon + 1).trim();
+    const name = header.slice(0, colon).trim();
+    const value = header.slice(colon + 1).trim();
+    if (name.toLowerCase() === 'origin') origin = value;
+    else headers[name] = value;
   }
   const colored = process.stdout.isTTY === true && process.env.NO_COLOR === undefined;
   const paint: Painter = (text, color) => (colored ? `${COLORS[color]}${text}\x1b[0m` : text);
@@ -50,7 +106,7 @@ export async function connectCommand(args: string[]): Promise<number> {
 
   let ws: WebSocket;
   try {
-    ws = new WebSocket(positionals[0]!, values.protocol ?? [], { headers, perMessageDeflate: !values['no-deflate'] });
+    ws = new WebSocket(positionals[0]!, values.protocol ?? [], { headers, origin, perMessageDeflate: !values['no-deflate'] });
   } catch (error) {
     return fail((error as Error).message);
   }
@@ -68,6 +124,10 @@ export async function connectCommand(args: string[]): Promise<number> {
       }, 300);
     };
     const input = createInterface({ input: process.stdin, terminal: false });
+    let failure: unknown;
+    ws.addEventListener('error', (event) => {
+      failure = event.error;
+    });
     ws.addEventListener('open', () => {
       opened = true;
       const details = [ws.protocol && `protocol ${ws.protocol}`, ws.extensions && `extensions ${ws.extensions}`].filter(Boolean);
@@ -101,10 +161,7 @@ export async function connectCommand(args: string[]): Promise<number> {
       if (quietTimer !== null) clearTimeout(quietTimer);
       input.close();
       if (!opened) {
-        const why =
-          event.code === CloseCode.TlsHandshake
-            ? 'the TLS handshake failed (is the server certificate trusted? NODE_EXTRA_CA_CERTS=FILE adds a CA)'
-            : 'could not connect (nothing listening, or the server refused the upgrade)';
+        const why = explainConnectFailure(new URL(ws.url), failure, event.code);
         process.stderr.write(paint(`hotline: ${ws.url}: ${why}\n`, 'error'));
         resolve(1);
         return;

@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
 import type { Engine } from '../channels/index.js';
 import type * as RedisModule from '../redis/index.js';
-import { isLoopbackAddress, type AdminAccess } from '../server/admin.js';
+import { isLoopbackAddress } from '../server/admin.js';
 import { createApp } from '../server/app.js';
 import { Logger } from '../server/log.js';
 import { describeServeOptions, OptionError, parseServeArgs, type ServeConfig } from '../server/options.js';
 import { serve } from '../server/serve.js';
 import { usageError as fail } from './args.js';
+import { banner, MEMORY_ENGINE } from './banner.js';
 
 export const SERVE_USAGE = `usage: hotline serve [options]
 
@@ -22,14 +23,6 @@ Serves:
 Browsers may connect from the server's own origin (and --origin); clients without an Origin
 header always. Durations are in milliseconds, sizes in bytes.
 ${describeServeOptions()}`;
-
-/** The startup line of an operator surface: where it is, and who may use it. */
-function adminLine(url: string, access: AdminAccess, turnedOff: boolean, flag: string): string {
-  if (access === 'secret') return `${url} (admin secret required)`;
-  if (access === 'open') return url;
-  if (turnedOff) return `off (--no-${flag})`;
-  return `off: listening beyond loopback without an admin secret (set HOTLINE_ADMIN_SECRET, or --${flag} to open it to anyone)`;
-}
 
 /** The soft limit on open files (Linux), or null where it cannot be read. */
 function openFileLimit(): number | null {
@@ -70,6 +63,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   }
 
   let engine: Engine | undefined;
+  let engineShown = MEMORY_ENGINE;
   if (config.redis !== undefined) {
     // Loaded only when asked for: the `redis` package is an optional peer dependency.
     let redis: typeof RedisModule;
@@ -80,6 +74,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       return 1;
     }
     engine = new redis.RedisEngine(config.redis);
+    engineShown = `redis ${(await import('../redis/link.js')).redactUrl(config.redis)}`;
   }
   const host = config.host!;
   const port = config.port!;
@@ -118,14 +113,15 @@ export async function serveCommand(args: string[]): Promise<number> {
     throw error;
   }
   const base = `${server.host.includes(':') ? `[${server.host}]` : server.host}:${server.port}`;
-  const [http, ws] = server.secure ? ['https', 'wss'] : ['http', 'ws'];
   process.stdout.write(
-    `hotline listening on ${http}://${base}/\n` +
-      `  echo       ${ws}://${base}/echo\n` +
-      `  channels   ${ws}://${base}/ws\n` +
-      `  demos      ${http}://${base}/demo/echo  ${http}://${base}/demo/chat\n` +
-      `  inspect    ${adminLine(`${http}://${base}/inspect`, app.admin.inspector, config.inspector === false, 'inspector')}\n` +
-      `  metrics    ${adminLine(`${http}://${base}/metrics`, app.admin.metrics, config.metrics === false, 'metrics')}\n`,
+    banner({
+      host: server.host,
+      port: server.port,
+      secure: server.secure,
+      engine: engineShown,
+      inspector: { access: app.admin.inspector, turnedOff: config.inspector === false },
+      metrics: { access: app.admin.metrics, turnedOff: config.metrics === false },
+    }),
   );
   const exposed = [app.admin.inspector === 'open' && 'the inspector', app.admin.metrics === 'open' && '/metrics'].filter(Boolean);
   if (exposed.length > 0 && !isLoopbackAddress(host)) {

@@ -1,3 +1,8 @@
+// The reconnecting hotline.v1 client. Its helpers each have a file: one socket and its timers
+// (connection.ts), where the token comes from and goes (credentials.ts), requests and their
+// queue (requests.ts), a channel's subscription (channel.ts), backoff and timers. What is
+// left is one job, the client's state machine (connect, authenticate, reconnect or stop,
+// route what arrives), a little past 450 lines with the options' documentation.
 import {
   ChannelCloseCode,
   type ChannelDataOf,
@@ -21,7 +26,8 @@ import {
 } from '../wire/index.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { Channel, type ChannelHost, type HistoryOptions, type HistoryPage } from './channel.js';
-import { Connection, type WebSocketConstructorLike, type WebSocketLike } from './connection.js';
+import { Connection, type ConnectFailure, type WebSocketConstructorLike, type WebSocketLike } from './connection.js';
+import { Credentials } from './credentials.js';
 import { Emitter } from './emitter.js';
 import { HotlineError, closedError } from './errors.js';
 import { CallHandlers, type CallHandler } from './handlers.js';
@@ -66,8 +72,20 @@ export interface ClientOptions {
    * (re)connect: a token, or a function that gets a fresh one. When the server says when
    * they expire, the client re-authenticates ahead of it without dropping subscriptions.
    * A token the server refuses closes the client.
+   *
+   * A function is also the refresher when the server refuses the upgrade itself with 401
+   * or 403 (seen in Node; browsers hide the status): the client calls it once and retries
+   * at once, and stops when refused again. Without a function it stops at the first such
+   * refusal.
    */
   token?: string | (() => string | Promise<string>);
+  /**
+   * Send the token in the upgrade URL's query string under this name (`tokenParam: 'token'`
+   * connects to `…/ws?token=…`), for a server that authenticates the upgrade, instead of
+   * as an `auth` message. Browsers cannot set headers on a WebSocket; query strings may
+   * be logged by proxies, so prefer short-lived tokens.
+   */
+  tokenParam?: string;
   /**
    * Close codes after which reconnecting is pointless (default: 1002, 1003, 1007, 1008 and
    * 4401/4403, which a server can use for authentication failures).
@@ -84,6 +102,13 @@ export type ClientEvents = {
    * any channel: not recovered after a reconnect (what must not be missed goes in a channel).
    */
   message: [data: Json];
+  /**
+   * Why the client could not get in: a connection attempt that failed before it opened
+   * (code `connect_failed`; `unauthorized`/`forbidden` for an upgrade refused with 401/403,
+   * with `status` wherever the platform reveals it), or credentials refused over the
+   * connection. Fired before the `close` event that says whether it retries.
+   */
+  error: [error: HotlineError];
 };
 
 // 1002, 1003 and 1007 are the WebSocket protocol's refusals of what this side sent (a protocol
@@ -135,6 +160,7 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
   private currentState: ClientState = 'connecting';
   /** Failed connection attempts in a row: how far the backoff has grown. */
   private attempt = 0;
+  private readonly credentials: Credentials;
   /** The backoff before the next connection attempt. */
   private readonly retry = new Timer();
   private readonly onOnline = (): void => {
@@ -155,6 +181,9 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
       throw new TypeError("no WebSocket class: pass { WebSocket } (in Node, import 'hotline/client', which brings hotline's)");
     }
     this.WebSocketClass = WebSocketClass;
+    this.credentials = new Credentials(options);
+    // With the token in the URL the socket is made later: an invalid URL must still throw here.
+    if (this.credentials.inUrl) new URL(url);
     this.requests = new Requests(options, {
       online: () => this.online(),
       send: (text) => this.connection?.send(text),
@@ -282,9 +311,26 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
   }
 
   private open(): void {
+    if (!this.credentials.inUrl) {
+      this.openSocket(this.url);
+      return;
+    }
+    // The token goes in the URL: get it first. A client closed meanwhile opens nothing.
+    this.credentials.take().then(
+      (token) => {
+        if (this.currentState === 'closed' || this.connection !== null) return;
+        this.openSocket(this.credentials.urlWith(this.url, token));
+      },
+      () => {
+        if (this.currentState !== 'closed' && this.connection === null) this.disconnected(4000, 'could not get a token', { message: 'could not get a token' });
+      },
+    );
+  }
+
+  private openSocket(url: string): void {
     let socket: WebSocketLike;
     try {
-      socket = new this.WebSocketClass(this.url, SUBPROTOCOL);
+      socket = new this.WebSocketClass(url, SUBPROTOCOL);
     } catch (error) {
       // An invalid URL will never work.
       this.shutdown(new HotlineError('closed', `cannot connect: ${error instanceof Error ? error.message : String(error)}`));
@@ -295,7 +341,7 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
       {
         opened: () => this.onOpen(connection),
         received: (text) => this.onMessage(text),
-        ended: (code, reason) => this.disconnected(code, reason),
+        ended: (code, reason, failure) => this.disconnected(code, reason, failure),
         ping: () => this.sendUnanswered('ping', {}),
       },
       this.options,
@@ -305,11 +351,12 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
 
   private onOpen(connection: Connection): void {
     this.attempt = 0;
-    if (this.options.token === undefined) {
+    this.credentials.opened();
+    if (!this.credentials.inMessage) {
       this.ready(connection);
       return;
     }
-    this.tokenNow().then(
+    this.credentials.take().then(
       (token) => {
         if (this.connection !== connection) return;
         // Sent first: the server handles a connection's requests in order, so everything
@@ -323,11 +370,6 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
     );
   }
 
-  private tokenNow(): Promise<string> {
-    const token = this.options.token!;
-    return Promise.resolve(typeof token === 'string' ? token : token());
-  }
-
   private sendAuth(connection: Connection, token: string): void {
     const auth = this.requests.make(
       'auth',
@@ -336,7 +378,9 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
       (reply) => this.scheduleRefresh(connection, reply.expiresAt),
       (error) => {
         if (error.code === 'unauthorized' || error.code === 'forbidden' || error.code === 'bad_request') {
-          this.finish(new HotlineError(error.code, `authentication failed: ${error.message}`));
+          const failed = new HotlineError(error.code, `authentication failed: ${error.message}`);
+          this.emit('error', failed);
+          if (this.currentState !== 'closed') this.finish(failed);
         }
       },
     );
@@ -344,11 +388,11 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
   }
 
   private scheduleRefresh(connection: Connection, expiresAt: number | undefined): void {
-    if (expiresAt === undefined || typeof this.options.token !== 'function') return connection.refresh.clear();
+    if (expiresAt === undefined || !this.credentials.refreshable) return connection.refresh.clear();
     const left = expiresAt - Date.now();
     // Refresh with a quarter of the lifetime (at most a minute) to spare.
     connection.refresh.set(Math.max(0, left - Math.min(60_000, left / 4)), () => {
-      this.tokenNow().then(
+      this.credentials.fetch().then(
         (token) => {
           if (this.connection === connection && this.currentState === 'open') this.sendAuth(connection, token);
         },
@@ -399,26 +443,61 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
     }
   }
 
-  private disconnected(code: number, reason: string): void {
+  private disconnected(code: number, reason: string, failure?: ConnectFailure): void {
     this.detach();
     if (this.currentState === 'closed') return;
     // Requests in flight: idempotent ones go again after the reconnect, in their order, before
     // anything queued since; an rpc may have run, so it fails.
     this.requests.dropped(code);
+    // An upgrade refused with 401/403 will be refused again as it is: the client stops,
+    // unless it has a token function to refresh with, once.
+    let refused: HotlineError | null = null;
+    let refresh = false;
+    if (failure !== undefined) {
+      const error = connectError(failure);
+      this.emit('error', error);
+      if ((this.currentState as ClientState) === 'closed') return;
+      if (error.code === 'unauthorized' || error.code === 'forbidden') {
+        if (this.credentials.refreshAfterRefusal()) refresh = true;
+        else refused = error;
+      }
+    }
     const finalCodes = this.options.finalCloseCodes ?? DEFAULT_FINAL_CODES;
     const retries = this.options.reconnect?.retries ?? Infinity;
-    const willRetry = !finalCodes.includes(code) && this.attempt < retries;
+    const willRetry = refused === null && (refresh || (!finalCodes.includes(code) && this.attempt < retries));
     this.emit('close', { code, reason, willRetry });
     // A listener may have closed the client (the compiler cannot know emit() may do that).
     if ((this.currentState as ClientState) === 'closed') return;
     if (!willRetry) {
-      this.shutdown(new HotlineError('closed', `the server closed the connection (${code}${reason ? ` ${reason}` : ''})`));
+      this.shutdown(refused ?? new HotlineError('closed', `the server closed the connection (${code}${reason ? ` ${reason}` : ''})`));
       return;
     }
     this.setState('reconnecting');
     for (const channel of this.channels.values()) channel.disconnected();
     if ((this.currentState as ClientState) !== 'reconnecting') return;
+    if (refresh) {
+      this.refreshAndRetry();
+      return;
+    }
     this.retry.set(backoffDelay(this.attempt++, this.options.reconnect), () => this.open());
+  }
+
+  /** Gets a fresh token for the next attempt, then connects at once; no token: the client stops. */
+  private refreshAndRetry(): void {
+    this.credentials.fetch().then(
+      (token) => {
+        if (this.currentState !== 'reconnecting' || this.connection !== null) return;
+        this.credentials.keep(token);
+        this.open();
+      },
+      (error: unknown) => {
+        if (this.currentState === 'closed') return;
+        const failed = new HotlineError('unauthorized', `could not refresh the token: ${error instanceof Error ? error.message : String(error)}`);
+        this.emit('error', failed);
+        // A listener may have closed the client.
+        if ((this.currentState as ClientState) !== 'closed') this.finish(failed);
+      },
+    );
   }
 
   private detach(code?: number, reason?: string): void {
@@ -452,6 +531,13 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
   private sendUnanswered(op: 'unsub' | 'ping' | 'reply', fields: Record<string, Json>): void {
     this.connection?.send(JSON.stringify({ op, id: this.requests.id(), ...fields }));
   }
+}
+
+/** The error a failed connection attempt is reported with. */
+function connectError({ status, message }: ConnectFailure): HotlineError {
+  if (status === undefined) return new HotlineError('connect_failed', `could not connect: ${message}`);
+  const code = status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' : 'connect_failed';
+  return new HotlineError(code, `the server refused the connection with HTTP ${status}`, status);
 }
 
 /** Connects to a hotline.v1 endpoint (such as ws://host/ws) and stays connected. */

@@ -25,16 +25,38 @@ export interface ConnectionOptions {
   pingTimeout?: number;
 }
 
+/**
+ * What is known of a connection attempt that failed before it opened. `status` is the HTTP
+ * status the server refused the upgrade with, when the WebSocket class reveals it: hotline's
+ * Node client does (its error event's `error.status`); browsers never do.
+ */
+export interface ConnectFailure {
+  status?: number;
+  message: string;
+}
+
 export interface ConnectionEvents {
   opened(): void;
   received(text: string): void;
-  /** The socket closed, or was given up on: the connection is over, nothing more comes from it. */
-  ended(code: number, reason: string): void;
+  /**
+   * The socket closed, or was given up on: the connection is over, nothing more comes from
+   * it. `failure` is set when it never opened.
+   */
+  ended(code: number, reason: string, failure?: ConnectFailure): void;
   /** Time for the heartbeat's application ping. */
   ping(): void;
 }
 
 const OPEN = 1;
+
+/** Reads an error event the way hotline's Node client fills it; a browser's says nothing. */
+function failureOf(event: unknown): ConnectFailure {
+  const { error, message } = (event ?? {}) as { error?: unknown; message?: unknown };
+  const status = (error as { status?: unknown } | null | undefined)?.status;
+  const text = error instanceof Error ? error.message : typeof message === 'string' && message !== '' ? message : 'the connection failed before it opened';
+  // A 101 with something wrong in it is no refusal.
+  return typeof status === 'number' && status >= 200 && status <= 599 ? { status, message: text } : { message: text };
+}
 
 /**
  * The code a connection ends with when the client gives up on it (it did not open in time,
@@ -55,6 +77,8 @@ export class Connection {
   private readonly connectTimer = new Timer();
   private readonly heartbeat = new Timer();
   private live = true;
+  private opened = false;
+  private failure: ConnectFailure | undefined;
   private lastReceived = 0;
   /** When the unanswered ping went out; 0 when none is. */
   private pingSentAt = 0;
@@ -65,6 +89,7 @@ export class Connection {
     private readonly options: ConnectionOptions,
   ) {
     socket.onopen = () => {
+      this.opened = true;
       this.connectTimer.clear();
       this.lastReceived = Date.now();
       events.opened();
@@ -77,9 +102,11 @@ export class Connection {
     };
     socket.onclose = ({ code, reason }) => {
       this.stop();
-      events.ended(code, reason);
+      events.ended(code, reason, this.opened ? undefined : (this.failure ?? { message: `closed before it opened (${code})` }));
     };
-    socket.onerror = () => {};
+    socket.onerror = (event) => {
+      if (!this.opened) this.failure ??= failureOf(event);
+    };
     // A server that accepted TCP but never answers the handshake.
     this.connectTimer.set(options.connectTimeout ?? 10_000, () => this.abandon('connect timeout'));
   }
@@ -118,7 +145,7 @@ export class Connection {
   abandon(reason: string): void {
     if (!this.live) return;
     this.close();
-    this.events.ended(ABANDONED, reason);
+    this.events.ended(ABANDONED, reason, this.opened ? undefined : { message: reason });
   }
 
   /** Closes the socket without a word to the events (the client let go of it). */

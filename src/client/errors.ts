@@ -13,13 +13,21 @@ export type ClientErrorCode =
   /** The client was closed. */
   | 'closed'
   /** The request was withdrawn (a subscribe followed by unsubscribe before the answer). */
-  | 'cancelled';
+  | 'cancelled'
+  /**
+   * A connection attempt failed before it opened: the network, or the server refused the
+   * upgrade (`status` says with what, where the platform reveals it; 401 and 403 are
+   * `unauthorized` and `forbidden` instead).
+   */
+  | 'connect_failed';
 
 export class HotlineError extends Error {
   override readonly name = 'HotlineError';
   constructor(
     readonly code: ClientErrorCode,
     message: string,
+    /** The HTTP status the server refused the upgrade with, when known. */
+    readonly status?: number,
   ) {
     super(message);
   }

@@ -10,6 +10,29 @@ import { ZlibDeflateCodec, type PerMessageDeflateOptions } from './deflate.js';
 /** The client's permessage-deflate: what it offers, and how it compresses. */
 export interface ClientDeflateOptions extends DeflateClientOptions, PerMessageDeflateOptions {}
 
+/** Why the Node client's handshake failed without a response that says why. */
+export type ConnectErrorCode =
+  /** No response within `handshakeTimeout`. */
+  | 'HANDSHAKE_TIMEOUT'
+  /** The server closed the connection without a response. */
+  | 'NO_RESPONSE'
+  /** `close()` was called before the connection opened. */
+  | 'ABORTED';
+
+/**
+ * A connection attempt that failed with no HTTP status to tell (those are `HandshakeError`s,
+ * and socket failures keep Node's own error and `code`, such as ECONNREFUSED).
+ */
+export class ConnectError extends Error {
+  override readonly name = 'ConnectError';
+  constructor(
+    readonly code: ConnectErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** Connects to the URL's host and port (ws: or wss:), over TLS for wss: with SNI for a host name. */
 export function dial(url: URL, tlsOptions: ConnectionOptions = {}): Socket {
   const secure = url.protocol === 'wss:';

@@ -10,10 +10,11 @@ import { isAnyArrayBuffer } from 'node:util/types';
 import { CloseCode, WebSocketProtocol, type CloseInfo, type ProtocolHandler } from '../protocol/index.js';
 import { BufferedAmount } from './buffered-amount.js';
 import { bytesOf, checkMaxPayload, checkMilliseconds, closeArguments, parseProtocols, parseWebSocketUrl } from './client-arguments.js';
-import { ClientHandshake, dial, type ClientDeflateOptions, type HandshakeResult } from './client-handshake.js';
+import { ClientHandshake, ConnectError, dial, type ClientDeflateOptions, type HandshakeResult } from './client-handshake.js';
 import { DEFAULT_DEFLATE_THRESHOLD, type ZlibDeflateCodec } from './deflate.js';
 import {
   CloseEvent,
+  ErrorEvent,
   EventHandlerTarget,
   toArrayBuffer,
   toUsvString,
@@ -50,7 +51,7 @@ export interface WebSocketOptions {
   perMessageDeflate?: boolean | ClientDeflateOptions;
 }
 
-export type { ClientDeflateOptions } from './client-handshake.js';
+export { ConnectError, type ClientDeflateOptions, type ConnectErrorCode } from './client-handshake.js';
 
 export type BinaryType = 'blob' | 'arraybuffer' | 'nodebuffer';
 
@@ -121,6 +122,8 @@ export class WebSocket extends EventHandlerTarget {
   #tlsEstablished = false;
   #tlsFailed = false;
   #socketClosed = false;
+  /** Why the connection failed, first cause only: the `error` event's `error`. */
+  #failure: unknown = undefined;
   readonly #buffered = new BufferedAmount();
 
   // Sends behind a Blob being read (Blob reads are asynchronous; messages keep their order).
@@ -159,16 +162,20 @@ export class WebSocket extends EventHandlerTarget {
     });
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => this.#onEnd());
-    socket.on('error', () => {
-      // What failed is not exposed (browsers do not expose it either); 'close' follows and
-      // reports the closure. Only a failed TLS handshake gets a code of its own.
+    socket.on('error', (error) => {
+      // 'close' follows and reports the closure; the error event carries this as its cause.
+      // A failed TLS handshake also gets a close code of its own.
+      this.#failure ??= error;
       if (this.#secure && this.#tcpConnected && !this.#tlsEstablished) this.#tlsFailed = true;
     });
     socket.on('close', () => this.#onSocketClose());
     // Written before the connection is up: the socket buffers it until then.
     socket.write(this.#handshake.request, 'latin1');
 
-    this.#handshakeTimer = setTimeout(() => this.#failHandshake(), handshakeTimeout);
+    this.#handshakeTimer = setTimeout(
+      () => this.#failHandshake(new ConnectError('HANDSHAKE_TIMEOUT', `no answer to the upgrade within ${handshakeTimeout} ms`)),
+      handshakeTimeout,
+    );
     this.#handshakeTimer.unref();
   }
 
@@ -247,6 +254,7 @@ export class WebSocket extends EventHandlerTarget {
     if (this.#readyState === CONNECTING) {
       // Failing the connection: no handshake to finish; error and close (1006) follow.
       this.#readyState = CLOSING;
+      this.#failure ??= new ConnectError('ABORTED', 'close() was called before the connection opened');
       this.#abandonHandshake();
       return;
     }
@@ -278,10 +286,10 @@ export class WebSocket extends EventHandlerTarget {
     let accepted: HandshakeResult | null;
     try {
       accepted = handshake.push(chunk);
-    } catch {
-      // A malformed head, a status other than 101, a wrong accept, an unoffered
-      // subprotocol or extension: all fail the connection with 1006.
-      this.#failHandshake();
+    } catch (error) {
+      // A malformed head, a status other than 101 (the error's `status`), a wrong accept,
+      // an unoffered subprotocol or extension: all fail the connection with 1006.
+      this.#failHandshake(error);
       return;
     }
     if (accepted === null) return;
@@ -303,8 +311,9 @@ export class WebSocket extends EventHandlerTarget {
     if (rest.length > 0 && !this.#socket.destroyed) this.#receive(rest);
   }
 
-  #failHandshake(): void {
+  #failHandshake(cause: unknown): void {
     if (this.#protocol !== null || this.#handshake === null) return;
+    this.#failure ??= cause;
     this.#abandonHandshake();
   }
 
@@ -385,7 +394,12 @@ export class WebSocket extends EventHandlerTarget {
     const wasClean = protocol !== null && received !== null && protocol.closeSent !== null && protocol.failure === null;
     this.#readyState = CLOSED;
     this.#queue = [];
-    if (received === null) this.dispatchEvent(new Event('error'));
+    if (received === null) {
+      if (this.#handshake !== null) this.#failure ??= new ConnectError('NO_RESPONSE', 'the server closed the connection before answering the upgrade');
+      const error = protocol?.failure ?? this.#failure;
+      const message = error instanceof Error ? error.message : 'the connection closed without a closing handshake';
+      this.dispatchEvent(new ErrorEvent('error', { error, message }));
+    }
     this.dispatchEvent(new CloseEvent('close', { code, reason: received?.reason ?? '', wasClean }));
   }
 
@@ -463,11 +477,11 @@ export class WebSocket extends EventHandlerTarget {
     this.setHandler('message', value);
   }
 
-  get onerror(): Handler<Event> {
+  get onerror(): Handler<ErrorEvent> {
     return this.getHandler('error');
   }
 
-  set onerror(value: Handler<Event>) {
+  set onerror(value: Handler<ErrorEvent>) {
     this.setHandler('error', value);
   }
 

@@ -79,8 +79,11 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
     data: T,
     protocol: string,
     codec: ZlibDeflateCodec | null = null,
+    /** The client's address when trusted proxies tell it; else the socket's, looked up on use. */
+    remoteAddress?: string,
   ) {
     this.socket = socket;
+    this.address = remoteAddress;
     this.context = context;
     this.data = data;
     this.protocol = protocol;
@@ -147,7 +150,10 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
     return this.socket.bytesWritten;
   }
 
-  /** The peer's IP address (looked up on first use: most applications never ask). */
+  /**
+   * The client's IP address: the peer's (looked up on first use: most applications never
+   * ask), or, with `trustProxy`, the one the trusted proxies forwarded.
+   */
   get remoteAddress(): string {
     this.address ??= this.socket.remoteAddress ?? '';
     return this.address;

@@ -68,6 +68,56 @@ export class CloseEvent extends Event {
   }
 }
 
+export interface ErrorEventInit extends EventInitDict {
+  message?: string;
+  error?: unknown;
+}
+
+/**
+ * The DOM's `ErrorEvent`, which Node 20 lacks as a global: the `error` event of a
+ * connection that failed. Browsers hide why (a page must not probe the network), so their
+ * `error` event is a plain Event; in Node, as in Node's own WebSocket, `error` says why:
+ * a `HandshakeError` whose `status` is the server's answer to the upgrade (401, 404, …),
+ * the socket's error (`code` ECONNREFUSED, ENOTFOUND, a TLS code such as
+ * DEPTH_ZERO_SELF_SIGNED_CERT), a `ConnectError` (no answer in time, none at all), or the
+ * `ProtocolError` the connection was failed with.
+ */
+export class ErrorEvent extends Event {
+  readonly #message: string;
+  readonly #error: unknown;
+
+  constructor(type: string, init: ErrorEventInit = {}) {
+    super(type, init);
+    this.#message = init.message === undefined ? '' : String(init.message);
+    this.#error = init.error;
+  }
+
+  get message(): string {
+    return this.#message;
+  }
+
+  get error(): unknown {
+    return this.#error;
+  }
+
+  /** The DOM's script location fields: always empty here. */
+  get filename(): string {
+    return '';
+  }
+
+  get lineno(): number {
+    return 0;
+  }
+
+  get colno(): number {
+    return 0;
+  }
+
+  get [Symbol.toStringTag](): string {
+    return 'ErrorEvent';
+  }
+}
+
 /**
  * A `message` event's data for `binaryType` 'arraybuffer': an ArrayBuffer holding exactly
  * `data`, without a copy when `data` already spans one alone.
@@ -88,7 +138,7 @@ export type WebSocketPongEvent = Omit<MessageEvent, 'data'> & { readonly data: B
 export interface WebSocketEventMap {
   open: Event;
   message: WebSocketMessageEvent;
-  error: Event;
+  error: ErrorEvent;
   close: CloseEvent;
   pong: WebSocketPongEvent;
 }

@@ -24,6 +24,7 @@ import { DEFAULT_DEFLATE_THRESHOLD, ZlibDeflateCodec, type PerMessageDeflateOpti
 import { inflateBudget } from './inflate-budget.js';
 import { DEFAULT_CLOSE_TIMEOUT } from './timeouts.js';
 import { TopicRegistry } from './topics.js';
+import { compileTrustProxy, type ClientAddress, type TrustProxy } from './trust-proxy.js';
 
 /** A server's permessage-deflate: what it negotiates, and how it compresses. */
 export interface ServerDeflateOptions extends DeflateServerOptions, PerMessageDeflateOptions {}
@@ -89,6 +90,13 @@ export interface WebSocketServerOptions<T> extends ConnectionOptions, ServerHand
    * messages from 1 KiB on are compressed). Default false.
    */
   perMessageDeflate?: boolean | ServerDeflateOptions;
+  /**
+   * Believe `X-Forwarded-For` and `Forwarded` from these proxies, as Express's and Fastify's
+   * option: `true` (every hop), a number of proxies in front, or their addresses and CIDRs
+   * (`['10.0.0.0/8']`, `'loopback'`). The client's address found through them is the
+   * connection's `remoteAddress`. Default false: the headers are ignored (anyone can send them).
+   */
+  trustProxy?: TrustProxy;
 }
 
 export interface ServerCounters extends ConnectionCounters {
@@ -182,6 +190,8 @@ export class WebSocketServer<T = undefined> {
   private pendingUpgrades = 0;
   /** Closed with the server: see {@link closeWith}. */
   private readonly owned: Array<{ close(): Promise<void> | void }> = [];
+  /** Finds the client behind trusted proxies; null when none is trusted. */
+  private readonly clientAddress: ClientAddress | null;
 
   /** Told of every connection that opens or closes (for logs and inspectors); null for none. */
   observer: ConnectionObserver | null = null;
@@ -197,6 +207,7 @@ export class WebSocketServer<T = undefined> {
 
   constructor(options: WebSocketServerOptions<T>) {
     this.options = options;
+    this.clientAddress = compileTrustProxy(options.trustProxy);
     const handlers = options.handlers;
     const connections = this.connections;
     const trackedHandlers: ConnectionHandlers<T> = {
@@ -283,7 +294,8 @@ export class WebSocketServer<T = undefined> {
               this.deflate!,
               inflateBudget(this.context.inflateRate, this.context.maxPayload ?? DEFAULT_MAX_PAYLOAD),
             );
-      const conn = new WebSocketConnection<T>(socket as Socket, this.context, connectionData, accepted.protocol ?? '', codec);
+      const address = this.clientAddress?.((socket as Socket).remoteAddress ?? '', head.headers);
+      const conn = new WebSocketConnection<T>(socket as Socket, this.context, connectionData, accepted.protocol ?? '', codec, address);
       this.connections.add(conn);
       this.counters.accepted++;
       conn.start(rest);

@@ -154,8 +154,8 @@ export class RedisLink {
   }
 }
 
-/** The URL without its password, for messages. */
-function redactUrl(url: string): string {
+/** The URL without its password, for messages (and `hotline serve`'s startup lines). */
+export function redactUrl(url: string): string {
   return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
 }
 

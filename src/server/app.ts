@@ -31,6 +31,7 @@ type EndpointLimits = Pick<
   | 'closeTimeout'
   | 'backpressureLimit'
   | 'slowConsumer'
+  | 'trustProxy'
 >;
 /** The limits of the channel hub behind /ws, as it names them. */
 type HubLimits = Pick<
@@ -116,6 +117,7 @@ export function createApp(options: AppOptions = {}): App {
     closeTimeout: options.closeTimeout,
     backpressureLimit: options.backpressureLimit,
     slowConsumer: options.slowConsumer,
+    trustProxy: options.trustProxy,
     origins: sameOrigin(origins),
   };
   const echo = new WebSocketServer<undefined>({ ...common, handlers: echoHandlers });

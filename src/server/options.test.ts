@@ -30,6 +30,7 @@ test('without arguments: the defaults, which are the library constants', () => {
   assert.deepEqual(config, {
     port: 8080,
     host: '127.0.0.1',
+    trustProxy: undefined,
     tlsCert: undefined,
     tlsKey: undefined,
     redis: undefined,
@@ -134,6 +135,14 @@ test('a repeated option: the last one wins, for switches too', () => {
   assert.equal(parseServeArgs(['--inspector', '--no-inspector']).inspector, false);
   assert.equal(parseServeArgs(['--no-inspector', '--inspector']).inspector, true);
   assert.deepEqual(parseServeArgs(['--origin', '*']).origins, ['*']);
+});
+
+test('--trust-proxy: a number of proxies, true, or addresses and CIDRs that add up', () => {
+  assert.equal(parseServeArgs(['--trust-proxy', '1']).trustProxy, 1);
+  assert.equal(parseServeArgs(['--trust-proxy=true']).trustProxy, true);
+  assert.deepEqual(parseServeArgs(['--trust-proxy', '10.0.0.0/8, loopback', '--trust-proxy', '::1']).trustProxy, ['10.0.0.0/8', 'loopback', '::1']);
+  assert.equal(error(['--trust-proxy', 'proxy.example']), "--trust-proxy: 'proxy.example' is not an IP address, a CIDR range or loopback/linklocal/uniquelocal (a number of proxies, 'true', or addresses and CIDRs)");
+  assert.equal(error(['--trust-proxy', '10.0.0.0/33']), "--trust-proxy: '10.0.0.0/33' has an invalid prefix length (a number of proxies, 'true', or addresses and CIDRs)");
 });
 
 test('bad values: one line naming the option, its unit and what was given', () => {

@@ -14,6 +14,7 @@ import type { RateLimit } from '../channels/rate-limit.js';
 import { DEFAULT_BACKPRESSURE_LIMIT, type SlowConsumerPolicy } from '../node/connection-context.js';
 import { DEFAULT_CLOSE_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT } from '../node/timeouts.js';
 import { DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT, DEFAULT_MESSAGE_TIMEOUT } from '../node/server.js';
+import { compileTrustProxy, type TrustProxy } from '../node/trust-proxy.js';
 import { parseOrigin } from '../protocol/origin.js';
 import { ChannelCloseCode, DEFAULT_MAX_HISTORY_ANSWER_BYTES, DEFAULT_WIRE_LIMITS } from '../wire/index.js';
 import { MIN_ADMIN_SECRET_LENGTH } from './admin.js';
@@ -120,6 +121,22 @@ const rate: Kind<RateLimit> = {
   show: (value) => (value.burst === undefined ? String(value.perSecond) : `${value.perSecond}:${value.burst}`),
 };
 
+/** `true`, a number of proxies, or addresses and CIDRs (comma-separated; a repeated flag adds more). */
+const trustProxy: Kind<TrustProxy> = {
+  arg: 'HOPS|ADDRESSES',
+  parse(value, name) {
+    const parsed: TrustProxy = value === 'true' ? true : value === 'false' ? false : /^\d{1,3}$/.test(value) ? Number(value) : value.split(',').map((a) => a.trim());
+    try {
+      compileTrustProxy(parsed);
+    } catch (error) {
+      throw new OptionError(`${name}: ${(error as Error).message.replace(/^trustProxy: /, '')} (a number of proxies, 'true', or addresses and CIDRs)`);
+    }
+    return parsed;
+  },
+  show: (value) => (Array.isArray(value) ? value.join(',') : String(value)),
+  combine: (earlier, later) => (Array.isArray(earlier) && Array.isArray(later) ? [...earlier, ...later] : later),
+};
+
 /** Allowed origins: each an origin, or '*' for any. */
 const origins: Kind<string[]> = {
   arg: 'ORIGIN',
@@ -157,6 +174,11 @@ export const SERVE_OPTIONS = {
     }),
     default: '127.0.0.1',
     help: 'address to listen on; 0.0.0.0 or :: for every interface (see --admin-secret)',
+  }),
+  trustProxy: option({
+    section: 'Listening',
+    kind: trustProxy,
+    help: "behind proxies: believe X-Forwarded-For and Forwarded from them, for the client's address in logs and the inspector. A number of proxies in front (1: one load balancer), their addresses or CIDRs (10.0.0.0/8, loopback, uniquelocal), or true for every hop. Default: the headers are ignored (anyone can send them)",
   }),
   tlsCert: option({ section: 'Listening', kind: text('FILE'), help: 'PEM certificate: serve https and wss (with --tls-key)' }),
   tlsKey: option({ section: 'Listening', kind: text('FILE'), help: 'PEM private key of --tls-cert' }),

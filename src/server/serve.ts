@@ -135,7 +135,9 @@ function pathOf(url: string | undefined): string {
 
 /**
  * Adds WebSocket endpoints to an existing `http` or `https` server: upgrades to their
- * paths are handled, upgrades to other paths get 404.
+ * paths are handled. An upgrade to another path is left to the server's other 'upgrade'
+ * listeners (a `ws` server with `noServer`, Vite's HMR) when it has any, counted as the
+ * upgrade arrives, so listeners added after this call count too; with none, it gets 404.
  */
 export function attach(server: Server | HttpsServer, options: AttachOptions): Endpoints {
   const endpoints = new Map<string, WebSocketServer<unknown>>();
@@ -177,6 +179,9 @@ export function attach(server: Server | HttpsServer, options: AttachOptions): En
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const endpoint = endpoints.get(pathOf(req.url));
     if (endpoint === undefined) {
+      // Answering here would write over whatever another listener makes of it. Alone, the
+      // answer is due: node:http leaves an upgrade that nobody answers open.
+      if (server.listenerCount('upgrade') > 1) return;
       refuse(socket, { status: 404, message: 'no WebSocket endpoint at this path' }, closeTimeout);
       return;
     }
