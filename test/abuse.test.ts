@@ -21,22 +21,11 @@ import { echoHandlers } from '../src/server/echo.js';
 import { Logger } from '../src/server/log.js';
 import { serve, type RunningServer } from '../src/server/serve.js';
 import { WebSocketServer, type WebSocketServerOptions } from '../src/node/server.js';
+import { quietWindow, sleep, waitFor, within } from './support/wait.js';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 /** Waits are generous: the suite shares the machine. Tests assert outcomes, never speeds. */
 const WAIT = 20_000;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function waitFor(condition: () => boolean, what: string, ms = WAIT): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 // ───────────────────────────── raw peers ─────────────────────────────
 
@@ -399,7 +388,7 @@ class GoodClients {
           failure = error;
           return;
         }
-        await sleep(20);
+        await sleep(20); // pacing
       }
     })();
     return {
@@ -642,7 +631,7 @@ describe('a flood of handshakes past maxConnections', { timeout: 60_000 }, () =>
       const channels = channelsEndpoint<undefined>({
         maxConnections: MAX,
         authenticate: async () => {
-          await sleep(50);
+          await sleep(50); // a slow hook, so that the flood arrives while upgrades are pending
           return { auth: undefined };
         },
       });
@@ -690,7 +679,7 @@ async function floodUntilStalled(peer: RawPeer, endpoint: WebSocketServer<unknow
     let last = -1;
     let since = Date.now();
     while (true) {
-      await sleep(20);
+      await sleep(20); // a stall shows only as bytesReceived standing still for a while
       const conn = busiest(endpoint);
       const received = conn?.bytesReceived ?? 0;
       if (received !== last) {
@@ -747,7 +736,7 @@ describe('a client that never reads', { timeout: 120_000 }, () => {
       peer.socket.pause();
       const sent = await floodUntilStalled(peer, h.echo, LIMIT, (i) => frame(0x2, message(i)), 64, 16_384);
       const stalledAt = busiest(h.echo)!.bytesReceived;
-      await sleep(500);
+      await quietWindow(500);
       assert.equal(busiest(h.echo)!.bytesReceived, stalledAt, 'read backpressure: the server reads nothing more from it');
       assert.ok(sampler.max() <= BOUND, `the server buffered ${sampler.max()} bytes for one peer (limit ${LIMIT})`);
       // The peer reads at last: every message was echoed, in order, or dropped (only echoes
@@ -893,7 +882,7 @@ describe('ping floods', { timeout: 90_000 }, () => {
         const COUNT = 20_000;
         for (let batch = 0; batch < COUNT; batch += 1000) {
           peer.socket.write(Buffer.concat(Array.from({ length: 1000 }, (_, j) => frame(0x9, pingPayload(batch + j, 16)))));
-          await sleep(1);
+          await sleep(1); // pacing
         }
         await waitFor(() => (peer.reader?.count(0xa) ?? 0) >= COUNT, 'every pong', 60_000);
         assertPongs(peer, COUNT, 16);
@@ -967,9 +956,9 @@ describe('floods on /ws (default hub limits, the clock stopped during each flood
       for (let i = 1; i <= 2000 && client.ws.readyState === WebSocket.OPEN; i++) {
         const value = request(i);
         client.ws.send(typeof value === 'string' ? value : JSON.stringify(value));
-        if (i % 100 === 0) await sleep(1);
+        if (i % 100 === 0) await sleep(1); // pacing
       }
-      const close = await Promise.race([client.closed, sleep(WAIT).then(() => ({ code: -1, reason: 'still open' }))]);
+      const close = await within(client.closed, 'the flooding connection to be closed', WAIT);
       return { log: client.log, close };
     } finally {
       stopped = null;

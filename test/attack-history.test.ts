@@ -12,7 +12,8 @@ import { once } from 'node:events';
 import { WebSocket as WsWebSocket } from 'ws';
 import { HotlineError } from '../src/client/index.js';
 import { assertServed, describeReport, MiB, Neighbour, RssSampler, startTarget, type AttackTarget } from './support/attack.js';
-import { closeClients, KiB, publishBig, range, sdk, waitFor, webSocketWith, type Big } from './support/delivery.js';
+import { closeClients, KiB, publishBig, range, sdk, webSocketWith, type Big } from './support/delivery.js';
+import { waitFor } from './support/wait.js';
 
 const MAX_ANSWER = 512 * KiB;
 
@@ -57,7 +58,7 @@ test('five history requests at once on 100 × 60 KiB: every one answered, each p
     if (answer.id !== undefined) answers.set(answer.id, { answer, bytes: data.length });
   });
   for (let id = 1; id <= 5; id++) ws.send(JSON.stringify({ op: 'history', id, ch: BIG, limit: 100 }));
-  await waitFor(() => answers.size === 5, 'five answers', 20_000, () => `${answers.size} answered`);
+  await waitFor(() => answers.size === 5, 'five answers', { ms: 20_000, state: () => `${answers.size} answered` });
   process.stdout.write(`history: ${answers.size} of 5 answered, pages of ${[...answers.values()].map((a) => `${a.answer.messages?.length} messages / ${(a.bytes / KiB).toFixed(0)} KiB`).join(', ')}\n`);
   for (const { answer, bytes } of answers.values()) {
     assert.equal(answer.op, 'ok');

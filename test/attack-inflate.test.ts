@@ -21,6 +21,7 @@ import {
   startTarget,
   type AttackTarget,
 } from './support/attack.js';
+import { sleep } from './support/wait.js';
 
 /** How long each attack runs. */
 const ATTACK_MS = 3_000;
@@ -194,10 +195,6 @@ function parseHeader(bytes: Buffer): { opcode: number; length: number; headerLen
   if (short === 126) return bytes.length < 4 ? null : { opcode: bytes[0]! & 0x0f, length: bytes.readUInt16BE(2), headerLength: 4 };
   if (short === 127) return bytes.length < 10 ? null : { opcode: bytes[0]! & 0x0f, length: Number(bytes.readBigUInt64BE(2)), headerLength: 10 };
   return { opcode: bytes[0]! & 0x0f, length: short, headerLength: 2 };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 }
 
 async function metric(name: string, endpoint: string): Promise<number> {

@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { WebSocket as WsWebSocket } from 'ws';
 import { assertServed, describeReport, MiB, Neighbour, RssSampler, startTarget, type AttackTarget } from './support/attack.js';
-import { closeClients, KiB, publishBig, range, recordChannel, sdk, tcpOf, waitFor, type Big } from './support/delivery.js';
+import { closeClients, KiB, publishBig, range, recordChannel, sdk, tcpOf, type Big } from './support/delivery.js';
+import { waitFor } from './support/wait.js';
 import { CutProxy } from './support/sdk-proxy.js';
 
 let target: AttackTarget;
@@ -61,7 +62,7 @@ test('40 × 60 KiB published while an SDK client was cut off: after recovered:tr
   const [live] = await publishBig(publisher.channel<Big>('recovery:big'), 1, 60 * KiB, 40);
   const report = (): string =>
     `offsets seen ${seen.offsets[0]}–${seen.offsets.at(-1)} (${seen.offsets.length}: ${JSON.stringify(seen.offsets)}), subscribed ${JSON.stringify(seen.subscribed.map((e) => e.recovered))}`;
-  await waitFor(() => seen.offsets.at(-1) === live, 'the live message after the replay', 20_000, report);
+  await waitFor(() => seen.offsets.at(-1) === live, 'the live message after the replay', { ms: 20_000, state: report });
   process.stdout.write(
     `recovery: offsets seen ${seen.offsets[0]}–${seen.offsets.at(-1)} (${seen.offsets.length}), subscribed ${JSON.stringify(seen.subscribed.map((e) => e.recovered))}\n`,
   );
@@ -105,7 +106,7 @@ test('a resubscription that does not read its replay: the server holds about one
   const closed = new Promise<number>((resolve) => stalled.once('close', (code: number) => resolve(code)));
   let closeCode: number | null = null;
   void closed.then((code) => (closeCode = code));
-  await waitFor(() => received.filter((m) => m.op === 'msg').length >= 110 || closeCode !== null, 'the replay and the live messages', 30_000, () => `${received.length} received`);
+  await waitFor(() => received.filter((m) => m.op === 'msg').length >= 110 || closeCode !== null, 'the replay and the live messages', { ms: 30_000, state: () => `${received.length} received` });
   const rssPeak = peak.stop();
   stalled.close();
   const msgs = received.filter((m) => m.op === 'msg').map((m) => m.offset);

@@ -10,7 +10,8 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { WebSocket as WsWebSocket } from 'ws';
 import { assertServed, describeReport, MiB, Neighbour, RssSampler, startTarget, type AttackTarget } from './support/attack.js';
-import { closeClients, KiB, publishBig, range, recordChannel, sdk, tcpOf, waitFor, webSocketWith, type Big } from './support/delivery.js';
+import { closeClients, KiB, publishBig, range, recordChannel, sdk, tcpOf, webSocketWith, type Big } from './support/delivery.js';
+import { waitFor } from './support/wait.js';
 import { CutProxy } from './support/sdk-proxy.js';
 
 /** At most this many 60 KiB messages per attack: well past what the kernel's socket buffers and 1 MiB hold. */
@@ -71,7 +72,7 @@ describe('against hotline serve', () => {
     const rssPeak = peak.stop();
     const report = await neighbour.report();
     socket.resume();
-    await waitFor(() => code !== null, 'the close', 30_000, () => `${got.length} received`);
+    await waitFor(() => code !== null, 'the close', { ms: 30_000, state: () => `${got.length} received` });
     const offsets = got.filter((m) => m.op === 'msg').map((m) => m.offset!);
     process.stdout.write(
       `slow consumer: ${published.length} published, ${offsets.length} received (${offsets[0]}–${offsets.at(-1)}), close ${code}; ` +
@@ -99,7 +100,7 @@ describe('the SDK', () => {
     child = spawn(process.execPath, ['--import', 'tsx', SERVER_SCRIPT, '0'], { stdio: ['pipe', 'pipe', 'inherit'] });
     let output = '';
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-    await waitFor(() => /sdk-server ready port=\d+/.test(output), 'the server', 30_000, () => output);
+    await waitFor(() => /sdk-server ready port=\d+/.test(output), 'the server', { ms: 30_000, state: () => output });
     port = Number(/sdk-server ready port=(\d+)/.exec(output)![1]);
   });
 
@@ -130,7 +131,7 @@ describe('the SDK', () => {
     const url = `ws://127.0.0.1:${port}/ws`;
     const published = await publishBig(sdk(url).channel<Big>('slow:sdk'), 300, 60 * KiB);
     proxy.release();
-    await waitFor(() => seen.offsets.at(-1) === published.at(-1), 'every message', 60_000, () => `${seen.offsets.length} seen, closes ${JSON.stringify(closes)}`);
+    await waitFor(() => seen.offsets.at(-1) === published.at(-1), 'every message', { ms: 60_000, state: () => `${seen.offsets.length} seen, closes ${JSON.stringify(closes)}` });
     process.stdout.write(`slow SDK subscriber: ${seen.offsets.length} of ${published.length} seen, closes ${JSON.stringify(closes)}, subscribed ${JSON.stringify(seen.subscribed.map((e) => e.recovered))}\n`);
     assert.deepEqual(seen.offsets, range(first.offset + 1, first.offset + 300), 'every offset once, in order');
     assert.deepEqual(seen.seqs, range(0, 299));

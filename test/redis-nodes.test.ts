@@ -5,7 +5,8 @@
 // and a node killed with SIGKILL whose presence members leave within the node TTL.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ChannelsClient, waitUntil, type WireMessage } from './support/channels-client.js';
+import { ChannelsClient, type WireMessage } from './support/channels-client.js';
+import { waitFor } from './support/wait.js';
 import { RedisNodeProcess } from './support/redis-node.js';
 import { RedisServer, redisServerInstalled } from './support/redis-server.js';
 
@@ -143,7 +144,7 @@ describe('three hotline nodes on one Redis', { skip: skip ? 'redis-server not in
       return (answer.members ?? []).map((m) => String(m['id'])).sort();
     };
     for (const w of watchers) {
-      await waitUntil(async () => (await ids(w)).length === 4, 'all four members on every node');
+      await waitFor(async () => (await ids(w)).length === 4, 'all four members on every node');
       assert.deepEqual(await ids(w), ['doomed-a', 'doomed-b', 'watcher0', 'watcher1']);
     }
     const before = await watchers[0]!.request('pub', { ch, data: 'before' });
