@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { WebSocket as WsWebSocket } from 'ws';
-import { assertServed, describeReport, MiB, Neighbour, RssSampler, startTarget, type AttackTarget } from './support/attack.js';
+import { assertServed, attackFixture, describeReport, MiB, RssSampler, startTarget } from './support/attack.js';
 import { closeClients, KiB, publishBig, range, recordChannel, sdk, tcpOf, webSocketWith, type Big } from './support/delivery.js';
 import { waitFor } from './support/wait.js';
 import { CutProxy } from './support/sdk-proxy.js';
@@ -32,30 +32,18 @@ async function publishUntil(url: string, channel: string, done: () => Promise<bo
 }
 
 describe('against hotline serve', () => {
-  let target: AttackTarget;
-  let neighbour: Neighbour;
-
-  before(async () => {
-    target = await startTarget([], { nodeArgs: ['--max-old-space-size=256'] });
-    neighbour = await Neighbour.start(target.ws);
-    target.baseline = target.rss();
-  });
-
-  after(async () => {
-    closeClients();
-    await neighbour?.stop();
-    await target?.stop();
-  });
+  const fixture = attackFixture(() => startTarget([], { nodeArgs: ['--max-old-space-size=256'] }));
+  after(() => closeClients());
 
   async function slowCloses(): Promise<number> {
-    const { text } = await target.get('/metrics');
+    const { text } = await fixture.target.get('/metrics');
     return Number(/^hotline_slow_consumer_closes_total\{endpoint="\/ws"\} (\d+)/m.exec(text)?.[1] ?? 0);
   }
 
   test('a subscriber that stops reading: closed with 1013 after a contiguous run, the server bounded, the neighbour served', { timeout: 90_000 }, async () => {
     const closesBefore = await slowCloses();
-    const peak = new RssSampler(target.pid);
-    const reader = new WsWebSocket(`${target.ws}/ws`, 'hotline.v1', { perMessageDeflate: false });
+    const peak = new RssSampler(fixture.target.pid);
+    const reader = new WsWebSocket(`${fixture.target.ws}/ws`, 'hotline.v1', { perMessageDeflate: false });
     await once(reader, 'open');
     const got: Array<{ op: string; offset?: number }> = [];
     reader.on('message', (data: Buffer) => got.push(JSON.parse(data.toString()) as { op: string; offset?: number }));
@@ -68,23 +56,23 @@ describe('against hotline serve', () => {
     socket.pause();
 
     let closed = false;
-    const published = await publishUntil(target.ws + '/ws', 'slow:feed', async () => (closed = (await slowCloses()) > closesBefore));
+    const published = await publishUntil(fixture.target.ws + '/ws', 'slow:feed', async () => (closed = (await slowCloses()) > closesBefore));
     const rssPeak = peak.stop();
-    const report = await neighbour.report();
+    const report = await fixture.neighbour.report();
     socket.resume();
     await waitFor(() => code !== null, 'the close', { ms: 30_000, state: () => `${got.length} received` });
     const offsets = got.filter((m) => m.op === 'msg').map((m) => m.offset!);
     process.stdout.write(
       `slow consumer: ${published.length} published, ${offsets.length} received (${offsets[0]}–${offsets.at(-1)}), close ${code}; ` +
-        `RSS baseline ${(target.baseline / MiB).toFixed(1)} MiB, peak ${(rssPeak / MiB).toFixed(1)} MiB; neighbour ${describeReport(report)}\n`,
+        `RSS baseline ${(fixture.target.baseline / MiB).toFixed(1)} MiB, peak ${(rssPeak / MiB).toFixed(1)} MiB; neighbour ${describeReport(report)}\n`,
     );
     assert.ok(closed, `closed as a slow consumer within ${MAX_MESSAGES} messages`);
     assert.deepEqual(offsets, range(from + 1, from + offsets.length), 'a contiguous run: no hole');
     assert.ok(offsets.length < published.length, 'it stopped getting messages');
     // 1013 when it read its buffer within closeTimeout (5 s); after that the server drops TCP.
     assert.ok(code === 1013 || code === 1006, `closed with ${code}`);
-    assert.ok(target.alive());
-    assert.ok(rssPeak - target.baseline < 96 * MiB, `RSS grew ${((rssPeak - target.baseline) / MiB).toFixed(1)} MiB`);
+    assert.ok(fixture.target.alive());
+    assert.ok(rssPeak - fixture.target.baseline < 96 * MiB, `RSS grew ${((rssPeak - fixture.target.baseline) / MiB).toFixed(1)} MiB`);
     assertServed(report);
   });
 });

@@ -2,20 +2,24 @@
 // /proc), and a well-behaved neighbour in a process of its own whose round trips show that
 // the server still serves everyone else while it is attacked.
 //
-//   const target = await startTarget(['--max-connections', '100'], { nodeArgs: ['--max-old-space-size=512'] });
-//   const neighbour = await Neighbour.start(target.ws);
-//   const peak = new RssSampler(target.pid);
-//   … the attack …
-//   const report = await neighbour.report();
-//   assertServed(report);                        // no failure, round trips within bounds
-//   assert.ok(peak.stop() < target.baseline + 64 * MiB);
+//   const fixture = attackFixture(() => startTarget(['--max-connections', '100'], { nodeArgs: ['--max-old-space-size=512'] }));
+//   test('…', async () => {
+//     const { target, neighbour } = fixture;
+//     const peak = new RssSampler(target.pid);
+//     … the attack …
+//     const report = await neighbour.report();
+//     assertServed(report);                        // no failure, round trips within bounds
+//     assert.ok(peak.stop() < target.baseline + 64 * MiB);
+//   });
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import { Buffer } from 'node:buffer';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
 import { startCli, type CliServer, type StartOptions } from './cli-server.js';
 import type { NeighbourOptions, NeighbourReport } from './neighbour.js';
 
@@ -88,6 +92,55 @@ export class RssSampler {
 }
 
 const NEIGHBOUR_SCRIPT = fileURLToPath(new URL('./neighbour.ts', import.meta.url));
+
+/** What an attack runs against: a server process (`hotline serve`, or a script of test/support). */
+export interface Attackable {
+  readonly ws: string;
+  /** RSS before the attack. */
+  baseline: number;
+  rss(): number;
+  stop(): Promise<unknown>;
+}
+
+/**
+ * The setting of an attack file (or suite): before its tests, the target `start` gives, a
+ * neighbour beside it, `prepare` (data the attack needs in place), then the target's
+ * baseline RSS; after them, both stopped. The tests read `fixture.target` and
+ * `fixture.neighbour`.
+ */
+export function attackFixture<T extends Attackable>(start: () => Promise<T>, prepare?: (target: T) => Promise<void>): { readonly target: T; readonly neighbour: Neighbour } {
+  let target: T | undefined;
+  let neighbour: Neighbour | undefined;
+  before(async () => {
+    target = await start();
+    neighbour = await Neighbour.start(target.ws);
+    await prepare?.(target);
+    target.baseline = target.rss();
+  });
+  after(async () => {
+    await neighbour?.stop();
+    await target?.stop();
+  });
+  return {
+    get target() {
+      assert.ok(target !== undefined, 'the target did not start');
+      return target;
+    },
+    get neighbour() {
+      assert.ok(neighbour !== undefined, 'the neighbour did not start');
+      return neighbour;
+    },
+  };
+}
+
+/** A hotline.v1 connection with `ws` (no compression), once it is open. */
+export function openChannels(url: string): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, ['hotline.v1'], { perMessageDeflate: false });
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
 
 /** The parent's side of ./neighbour.ts: start it, ask for reports, stop it. */
 export class Neighbour {

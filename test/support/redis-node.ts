@@ -24,6 +24,7 @@ import { channelsEndpoint } from '../../src/server/channels.js';
 import { serve } from '../../src/server/serve.js';
 import { MemoryEngine, type Engine } from '../../src/channels/index.js';
 import { RedisEngine, type RedisEngineOptions } from '../../src/redis/index.js';
+import { stopWhenTold } from './stop-when-told.js';
 
 export interface NodeOptions {
   url?: string;
@@ -74,24 +75,11 @@ async function runNode(options: NodeOptions): Promise<void> {
   const nodeId = engine instanceof RedisEngine ? engine.nodeId : 'memory';
   process.stdout.write(`redis-node ready port=${server.port} node=${nodeId}\n`);
 
-  let stopping = false;
-  function stop(): void {
-    if (stopping) return;
-    stopping = true;
+  stopWhenTold(async () => {
     clearInterval(watch);
-    server
-      .close()
-      .then(() => endpoint.hub.close())
-      .then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-  }
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-  process.stdin.on('end', stop);
-  process.stdin.on('error', stop);
-  process.stdin.resume();
+    await server.close();
+    await endpoint.hub.close();
+  });
 }
 
 /** REDIS_NODE_TRACE=1: every call into and out of the engine, on stderr (for debugging tests). */
