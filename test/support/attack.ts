@@ -17,9 +17,9 @@ import { Buffer } from 'node:buffer';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { ChildLines } from './child-lines.js';
 import { startCli, type CliServer, type StartOptions } from './cli-server.js';
 import type { NeighbourOptions, NeighbourReport } from './neighbour.js';
 
@@ -144,16 +144,10 @@ export function openChannels(url: string): Promise<WebSocket> {
 
 /** The parent's side of ./neighbour.ts: start it, ask for reports, stop it. */
 export class Neighbour {
-  private readonly lines: string[] = [];
-  private waiters: Array<() => void> = [];
+  private readonly lines: ChildLines;
 
   private constructor(private readonly child: ChildProcess) {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      this.lines.push(line);
-      const waiting = this.waiters;
-      this.waiters = [];
-      for (const wake of waiting) wake();
-    });
+    this.lines = new ChildLines(child);
     child.stderr!.resume();
   }
 
@@ -163,16 +157,16 @@ export class Neighbour {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const neighbour = new Neighbour(child);
-    const line = await neighbour.nextLine((l) => l === 'neighbour ready' || l.startsWith('neighbour failed'), 20_000);
+    const line = await neighbour.lines.next((l) => l === 'neighbour ready' || l.startsWith('neighbour failed'), 'the neighbour to start', 20_000);
     if (line !== 'neighbour ready') throw new Error(line);
     return neighbour;
   }
 
   /** The round trips since the last report (or the start). */
   async report(): Promise<NeighbourReport> {
-    const from = this.lines.length;
+    const from = this.lines.all.length;
     this.child.stdin!.write('report\n');
-    const line = await this.nextLine((l) => l.startsWith('neighbour report '), 20_000, from);
+    const line = await this.lines.next((l) => l.startsWith('neighbour report '), 'a report from the neighbour', 20_000, from);
     return JSON.parse(line.slice('neighbour report '.length)) as NeighbourReport;
   }
 
@@ -183,22 +177,6 @@ export class Neighbour {
     await exited;
   }
 
-  private async nextLine(test: (line: string) => boolean, ms: number, from = 0): Promise<string> {
-    const deadline = Date.now() + ms;
-    for (let seen = from; ; ) {
-      for (; seen < this.lines.length; seen++) if (test(this.lines[seen]!)) return this.lines[seen]!;
-      if (this.child.exitCode !== null) throw new Error(`the neighbour exited (${this.child.exitCode}): ${this.lines.join(' | ')}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`the neighbour printed no matching line within ${ms} ms: ${this.lines.join(' | ')}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.min(left, 200));
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
 }
 
 export interface ServedBounds {
