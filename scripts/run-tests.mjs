@@ -7,14 +7,14 @@
 // both. PART keeps only files whose path contains it. The files run in two groups, one after
 // the other (scripts/test-files.mjs says which file goes where): the serial group one file
 // at a time with the machine to itself, since its tests measure RSS, a neighbour's latency
-// or work done in a time budget; then the rest, N files at a time (default 4: most of them
-// wait on sockets and child processes more than they compute).
+// or work done in a time budget; then the rest, N files at a time (default 3 on two cores:
+// most of them wait on sockets and child processes more than they compute).
 import { spawnSync } from 'node:child_process';
 import { findTestFiles, groupTestFiles } from './test-files.mjs';
 
 const args = process.argv.slice(2);
 const roots = args.includes('--unit') ? ['src'] : args.includes('--integration') ? ['test'] : ['src', 'test'];
-let concurrency = 4;
+let concurrency = 3;
 const filter = [];
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--concurrency') concurrency = Number(args[++i]);
@@ -33,12 +33,16 @@ if (files.length === 0) {
 
 const { serial, concurrent } = groupTestFiles(files);
 let status = 0;
-for (const [group, n] of [
-  [serial, 1],
-  [concurrent, concurrency],
+const took = [];
+for (const [name, group, n] of [
+  ['serial', serial, 1],
+  ['concurrent', concurrent, concurrency],
 ]) {
   if (group.length === 0) continue;
+  const started = Date.now();
   const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${n}`, '--test-reporter=spec', ...group], { stdio: 'inherit' });
   if (result.status !== 0) status = result.status ?? 1;
+  took.push(`${name}: ${group.length} files in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }
+console.log(`\n${took.join('; ')}`);
 process.exit(status);

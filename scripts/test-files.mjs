@@ -34,10 +34,17 @@ export function findTestFiles(roots = ['src', 'test']) {
  */
 const SERIAL = [/^test\/attack-/, /^test\/deflate-limits\./, /^test\/server-many\./, /^test\/fuzz\./, /^test\/conformance\//, /^test\/cli-bench\./];
 
+/**
+ * Attacks that measure nothing: a browser refused with 403 (attack-origin), an identity's
+ * subscriptions ended by an auth or an expiry (attack-identity-switch). Pass or fail does not
+ * depend on what runs beside them.
+ */
+const NOT_SERIAL = [/^test\/attack-origin\./, /^test\/attack-identity-switch\./];
+
 /** Whether a file belongs to the serial group. */
 export function isSerial(file) {
   const path = file.split(sep).join('/');
-  return SERIAL.some((pattern) => pattern.test(path));
+  return SERIAL.some((pattern) => pattern.test(path)) && !NOT_SERIAL.some((pattern) => pattern.test(path));
 }
 
 /** The files split into the serial group and the concurrent one, each still sorted. */
