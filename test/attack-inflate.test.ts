@@ -9,9 +9,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { constants as zlib, deflateRawSync } from 'node:zlib';
 import { assertServed, attackFixture, clientFrame, describeReport, MiB, RssSampler, startTarget } from './support/attack.js';
+import { upgradeSocket } from './support/raw-upgrade.js';
 import { sleep } from './support/wait.js';
 
 /** How long each attack runs. */
@@ -59,42 +60,16 @@ class DeflatePeer {
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
   }
 
-  static open(port: number, path: string): Promise<DeflatePeer> {
-    return new Promise((resolve, reject) => {
-      const socket = connect({ host: '127.0.0.1', port });
-      const peer = new DeflatePeer(socket);
-      let head = Buffer.alloc(0);
-      const onHead = (chunk: Buffer): void => {
-        head = Buffer.concat([head, chunk]);
-        const end = head.indexOf('\r\n\r\n');
-        if (end === -1) return;
-        socket.off('data', onHead);
-        const text = head.subarray(0, end).toString();
-        if (!text.startsWith('HTTP/1.1 101') || !/sec-websocket-extensions: permessage-deflate/i.test(text)) {
-          socket.destroy();
-          reject(new Error(`no permessage-deflate upgrade: ${text.split('\r\n')[0]}`));
-          return;
-        }
-        socket.on('data', (data: Buffer) => peer.read(data));
-        peer.read(head.subarray(end + 4));
-        resolve(peer);
-      };
-      socket.on('data', onHead);
-      socket.on('error', (error) => reject(error));
-      socket.write(
-        [
-          `GET ${path} HTTP/1.1`,
-          `Host: 127.0.0.1:${port}`,
-          'Upgrade: websocket',
-          'Connection: Upgrade',
-          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
-          'Sec-WebSocket-Version: 13',
-          'Sec-WebSocket-Extensions: permessage-deflate',
-          '',
-          '',
-        ].join('\r\n'),
-      );
-    });
+  static async open(port: number, path: string): Promise<DeflatePeer> {
+    const { socket, head, rest } = await upgradeSocket(port, path, ['Sec-WebSocket-Extensions: permessage-deflate']);
+    if (!/sec-websocket-extensions: permessage-deflate/i.test(head)) {
+      socket.destroy();
+      throw new Error(`no permessage-deflate in the upgrade: ${head}`);
+    }
+    const peer = new DeflatePeer(socket);
+    socket.on('data', (data: Buffer) => peer.read(data));
+    peer.read(rest);
+    return peer;
   }
 
   /** Writes `frame` again and again, as fast as the server takes it, until `until` or the close. */

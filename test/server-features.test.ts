@@ -9,6 +9,7 @@ import WebSocket from 'ws';
 import { attach, MessageBroker, serve, SendResult, type ConnectionHandlers, type RunningServer, type WebSocketConnection } from '../src/index.js';
 import { buildClientRequest } from '../src/protocol/handshake.js';
 import { clientFrame } from './support/attack.js';
+import { upgradeSocket } from './support/raw-upgrade.js';
 import { waitFor } from './support/wait.js';
 
 const quiet: ConnectionHandlers<undefined> = { message() {} };
@@ -25,21 +26,7 @@ function nextMessage(ws: WebSocket): Promise<string> {
 
 /** A raw TCP client that completes the handshake and then does only what the test says. */
 async function rawClient(port: number, path = '/ws'): Promise<Socket> {
-  const socket = connect(port, '127.0.0.1');
-  await once(socket, 'connect');
-  socket.write(buildClientRequest({ host: `127.0.0.1:${port}`, path }).request);
-  await new Promise<void>((resolve) => {
-    let head = '';
-    const onData = (chunk: Buffer): void => {
-      head += chunk.toString('latin1');
-      if (head.includes('\r\n\r\n')) {
-        socket.off('data', onData);
-        resolve();
-      }
-    };
-    socket.on('data', onData);
-  });
-  return socket;
+  return (await upgradeSocket(port, path)).socket;
 }
 
 /** A masked text frame, as a client sends it. */

@@ -16,12 +16,13 @@ import { after, before } from 'node:test';
 import { Buffer } from 'node:buffer';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { ChildLines } from './child-lines.js';
 import { startCli, type CliServer, type StartOptions } from './cli-server.js';
 import type { NeighbourOptions, NeighbourReport } from './neighbour.js';
+import { upgradeSocket } from './raw-upgrade.js';
 
 export type { NeighbourReport } from './neighbour.js';
 
@@ -243,44 +244,12 @@ export interface RawConnection {
 }
 
 /** Upgrades a TCP connection to `path` on 127.0.0.1:`port` (with extra header lines) and resolves after the 101. */
-export function rawConnect(port: number, path: string, headers: readonly string[] = []): Promise<RawConnection> {
-  return new Promise((resolve, reject) => {
-    const socket = netConnect({ host: '127.0.0.1', port });
-    let buffered = Buffer.alloc(0);
-    let upgraded = false;
-    const closed = new Promise<void>((done) => socket.once('close', () => done()));
-    socket.on('error', (error) => {
-      if (!upgraded) reject(error);
-    });
-    socket.on('data', (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      if (upgraded) return;
-      const end = buffered.indexOf('\r\n\r\n');
-      if (end === -1) return;
-      const head = buffered.subarray(0, end).toString();
-      if (!head.startsWith('HTTP/1.1 101')) {
-        socket.destroy();
-        reject(new Error(`upgrade refused: ${head.split('\r\n')[0]}`));
-        return;
-      }
-      upgraded = true;
-      buffered = buffered.subarray(end + 4);
-      resolve({ socket, received: () => buffered, closed });
-    });
-    socket.write(
-      [
-        `GET ${path} HTTP/1.1`,
-        `Host: 127.0.0.1:${port}`,
-        'Upgrade: websocket',
-        'Connection: Upgrade',
-        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
-        'Sec-WebSocket-Version: 13',
-        ...headers,
-        '',
-        '',
-      ].join('\r\n'),
-    );
-  });
+export async function rawConnect(port: number, path: string, headers: readonly string[] = []): Promise<RawConnection> {
+  const { socket, rest } = await upgradeSocket(port, path, headers);
+  let buffered = rest;
+  const closed = new Promise<void>((done) => socket.once('close', () => done()));
+  socket.on('data', (chunk: Buffer) => (buffered = Buffer.concat([buffered, chunk])));
+  return { socket, received: () => buffered, closed };
 }
 
 /** The close frame's code in what a server sent (the first close frame), or null. */
