@@ -21,6 +21,7 @@ import { echoHandlers } from '../src/server/echo.js';
 import { Logger } from '../src/server/log.js';
 import { serve, type RunningServer } from '../src/server/serve.js';
 import { WebSocketServer, type WebSocketServerOptions } from '../src/node/server.js';
+import { ChannelsClient, type WireMessage } from './support/channels-client.js';
 import { quietWindow, sleep, waitFor, within } from './support/wait.js';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
@@ -217,81 +218,8 @@ function closeCodeOf(f: ServerFrame | undefined): number | null {
 
 // ───────────────────────────── well-behaved clients ─────────────────────────────
 
-interface WireMessage {
-  op: string;
-  id?: number;
-  ch?: string;
-  code?: string;
-  message?: string;
-  data?: unknown;
-  [field: string]: unknown;
-}
-
-/** A hotline.v1 client over `ws`: every message the server sent is kept in `log`. */
-class HotlineClient {
-  readonly log: WireMessage[] = [];
-  readonly closed: Promise<{ code: number; reason: string }>;
-  private nextId = 1;
-  private waiters: Array<{ test: (m: WireMessage) => boolean; resolve: (m: WireMessage) => void }> = [];
-
-  private constructor(readonly ws: WebSocket) {
-    this.closed = new Promise((resolve) => ws.on('close', (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() })));
-    ws.on('error', () => {});
-    ws.on('message', (raw: Buffer) => {
-      const message = JSON.parse(raw.toString()) as WireMessage;
-      this.log.push(message);
-      const waiting = this.waiters;
-      this.waiters = [];
-      for (const w of waiting) {
-        if (w.test(message)) w.resolve(message);
-        else this.waiters.push(w);
-      }
-    });
-  }
-
-  static async open(port: number, path = '/ws'): Promise<HotlineClient> {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, ['hotline.v1'], { perMessageDeflate: false });
-    const client = new HotlineClient(ws);
-    await once(ws, 'open');
-    return client;
-  }
-
-  send(value: unknown): void {
-    this.ws.send(JSON.stringify(value));
-  }
-
-  request(op: string, fields: Record<string, unknown> = {}): Promise<WireMessage> {
-    const id = this.nextId++;
-    const answer = this.waitFor((m) => m.id === id && ['ok', 'err', 'pong'].includes(m.op), `the answer to request ${id}`);
-    this.send({ op, id, ...fields });
-    return answer;
-  }
-
-  /** The first message (already logged or still to come) that passes `test`. */
-  waitFor(test: (m: WireMessage) => boolean, what: string, ms = WAIT): Promise<WireMessage> {
-    const found = this.log.find(test);
-    if (found !== undefined) return Promise.resolve(found);
-    return new Promise((resolve, reject) => {
-      const waiter = {
-        test,
-        resolve: (m: WireMessage) => {
-          clearTimeout(timer);
-          resolve(m);
-        },
-      };
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== waiter);
-        reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
-      }, ms);
-      this.waiters.push(waiter);
-    });
-  }
-
-  async close(): Promise<void> {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.close(1000);
-    await this.closed;
-  }
-}
+/** A raw hotline.v1 client of `path`, with the generous limit for its requests and waits. */
+const openHotline = (port: number, path = '/ws'): Promise<ChannelsClient> => ChannelsClient.connect(`ws://127.0.0.1:${port}${path}`, { timeout: WAIT });
 
 /** A `ws` client on /echo that checks its messages come back unchanged. */
 class EchoClient {
@@ -352,12 +280,12 @@ class GoodClients {
 
   private constructor(
     readonly echo: EchoClient,
-    readonly hotline: HotlineClient,
+    readonly hotline: ChannelsClient,
   ) {}
 
   static async open(port: number): Promise<GoodClients> {
     const echo = await EchoClient.open(port);
-    const hotline = await HotlineClient.open(port);
+    const hotline = await openHotline(port);
     const sub = await hotline.request('sub', { ch: 'good:room' });
     assert.equal(sub.op, 'ok', JSON.stringify(sub));
     const good = new GoodClients(echo, hotline);
@@ -371,7 +299,7 @@ class GoodClients {
     await this.echo.roundTrip(n);
     const ok = await this.hotline.request('pub', { ch: 'good:room', data: { n } });
     assert.equal(ok.op, 'ok', `the well-behaved hotline.v1 client got ${JSON.stringify(ok)}`);
-    await this.hotline.waitFor((m) => m.op === 'msg' && m.ch === 'good:room' && (m.data as { n?: number }).n === n, `its message ${n}`);
+    await this.hotline.waitFor((m) => m.op === 'msg' && m.ch === 'good:room' && (m.data as { n?: number }).n === n, `its message ${n}`, undefined, 0);
   }
 
   /** Runs check() over and over until stopped; stop() rethrows the first failure and returns the rounds. */
@@ -774,7 +702,7 @@ describe('a client that never reads', { timeout: 120_000 }, () => {
 
   /** Publishes ~4 KiB messages to `news`, 64 at a time, until `done()`; returns how many. */
   async function publishUntil(path: string, done: () => boolean): Promise<number> {
-    const publisher = await HotlineClient.open(h.port, path);
+    const publisher = await openHotline(h.port, path);
     let published = 0;
     try {
       while (!done()) {
@@ -806,7 +734,7 @@ describe('a client that never reads', { timeout: 120_000 }, () => {
       peer.socket.resume();
       await waitFor(() => news(peer).length + dropped() === published, `all ${published} messages to be delivered or dropped`, 60_000);
       // One more once it reads again: it arrives, and the offsets show what was dropped.
-      const publisher = await HotlineClient.open(h.port);
+      const publisher = await openHotline(h.port);
       assert.equal((await publisher.request('pub', { ch: 'news', data: 'after' })).op, 'ok');
       await publisher.close();
       await waitFor(() => news(peer).some((m) => m.data === 'after'), 'the message after the drops');
@@ -950,7 +878,7 @@ describe('floods on /ws (default hub limits, the clock stopped during each flood
 
   /** Sends requests until the server closes the connection (at most 2000); returns what came back. */
   async function flood(port: number, request: (i: number) => unknown): Promise<{ log: WireMessage[]; close: { code: number; reason: string } }> {
-    const client = await HotlineClient.open(port);
+    const client = await openHotline(port);
     stopped = Date.now();
     try {
       for (let i = 1; i <= 2000 && client.ws.readyState === WebSocket.OPEN; i++) {
@@ -1052,15 +980,15 @@ describe('deeply nested and huge JSON on /ws (the app, maxPayload 256 KiB)', { t
 
   test('nesting past 64 levels (and 100 000 levels): bad_request without an id; the connection stays usable', async () => {
     const background = h.good.background();
-    const client = await HotlineClient.open(h.port);
+    const client = await openHotline(h.port);
     try {
       const nested = (depth: number): string => `{"op":"pub","id":7,"ch":"x","data":${'['.repeat(depth - 1)}${']'.repeat(depth - 1)}}`;
       client.ws.send(nested(64));
-      assert.equal((await client.waitFor((m) => m.id === 7, 'the 64-level answer')).op, 'ok', '64 levels are allowed');
+      assert.equal((await client.waitFor((m) => m.id === 7, 'the 64-level answer', undefined, 0)).op, 'ok', '64 levels are allowed');
       for (const depth of [65, 100_000]) {
         const at = client.log.length;
         client.ws.send(nested(depth));
-        const answer = await client.waitFor((m) => client.log.indexOf(m) >= at, `the answer to ${depth} levels`);
+        const answer = await client.waitFor(() => true, `the answer to ${depth} levels`, undefined, at);
         assert.deepEqual(answer, { op: 'err', code: 'bad_request', message: 'the message nests objects and arrays deeper than 64 levels' });
       }
       assert.equal((await client.request('ping')).op, 'pong', 'the connection still works');
@@ -1071,7 +999,7 @@ describe('deeply nested and huge JSON on /ws (the app, maxPayload 256 KiB)', { t
   });
 
   test('publish data over maxDataLength (64 Ki characters): too_large with the id', async () => {
-    const client = await HotlineClient.open(h.port);
+    const client = await openHotline(h.port);
     try {
       const answer = await client.request('pub', { ch: 'x', data: 'd'.repeat(70_000) });
       assert.equal(answer.op, 'err');
@@ -1085,7 +1013,7 @@ describe('deeply nested and huge JSON on /ws (the app, maxPayload 256 KiB)', { t
 
   test('a message over maxPayload: 1009, and the connection is closed', async () => {
     const background = h.good.background();
-    const client = await HotlineClient.open(h.port);
+    const client = await openHotline(h.port);
     client.ws.send(JSON.stringify({ op: 'pub', id: 1, ch: 'x', data: 'd'.repeat(MAX_PAYLOAD) }));
     const close = await client.closed;
     assert.equal(close.code, 1009);
