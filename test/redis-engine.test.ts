@@ -12,7 +12,7 @@ import { EngineUnavailableError, type ChannelMessage, type Engine } from '../src
 import { RedisEngine, type RedisEngineOptions } from '../src/redis/index.js';
 import { engineSuite, Recorder } from './support/engine-suite.js';
 import { freePort, RedisServer, redisServerInstalled, skipWithoutRedis } from './support/redis-server.js';
-import { sleep, waitFor } from './support/wait.js';
+import { quietWindow, waitFor } from './support/wait.js';
 
 type Raw = ReturnType<typeof createClient>;
 
@@ -511,8 +511,8 @@ describe('redis engine', { skip: !redisServerInstalled() && process.env.CI !== '
       const fresh = await b.publish('fresh', '1');
       await waitFor(() => recorder.on('fresh').length === 1, 'the fresh channel message');
       assert.equal(recorder.on('fresh')[0]!.epoch, fresh.epoch);
-      // Kept real: a window in which a message of the new epoch would have arrived (none may).
-      await sleep(50);
+      // A message of the new epoch would have arrived in this window (none may).
+      await quietWindow(50);
       assert.deepEqual(recorder.on('lost').map((m) => m.epoch), [old.epoch], 'no message of the new epoch');
       // Subscribing again starts over in the new epoch.
       await a.unsubscribe('lost');

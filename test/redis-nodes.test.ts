@@ -90,7 +90,7 @@ describe('three hotline nodes on one Redis', { skip: skip ? 'redis-server not in
     for (const [i, sub] of subscribers.entries()) {
       await sub.until(() => sub.messages(ch).length >= total, `subscriber ${i} to get ${total} messages`, 20_000);
     }
-    // Kept real: a duplicate would come after the last message; in this window it would have.
+    // A duplicate would come after the last message: in this window it would have.
     await quietWindow(100);
     for (const [i, sub] of subscribers.entries()) {
       const got = sub.messages(ch);
@@ -123,7 +123,7 @@ describe('three hotline nodes on one Redis', { skip: skip ? 'redis-server not in
     assert.deepEqual([answer.op, answer.recovered, answer.epoch, answer.offset], ['ok', true, epoch, 25]);
     for (let n = 26; n <= 30; n++) assert.equal((await publisher.request('pub', { ch, data: n })).op, 'ok');
     await second.until(() => second.messages(ch).length >= 25, 'the missed and the live messages');
-    // Kept real: a duplicate would come after the last message; in this window it would have.
+    // A duplicate would come after the last message: in this window it would have.
     await quietWindow(100);
     const got = second.messages(ch);
     assert.deepEqual(

@@ -23,7 +23,7 @@ import {
 import { CutProxy } from './support/sdk-proxy.js';
 import { killAll, standbyServer, startServer, stopServer, type ServerProcess } from './support/sdk-process.js';
 import { publishLoop } from './support/delivery.js';
-import { sleep, waitFor, within } from './support/wait.js';
+import { quietWindow, sleep, waitFor, within } from './support/wait.js';
 
 // ───────────────────────────── clients and helpers ─────────────────────────────
 
@@ -305,9 +305,8 @@ describe('with the server running', () => {
     await assert.rejects(within(pending, 'the pending rpc'), isCode('disconnected'));
     assert.deepEqual(closes, [{ code: 1008, reason: 'kicked', willRetry: false }]);
     assert.equal(client.state, 'closed');
-    // Kept real: no event says "no attempt"; five times the longest backoff (200 ms) passes
-    // without a new connection.
-    await sleep(1000);
+    // Five times the longest backoff (200 ms) passes without a new connection.
+    await quietWindow(1000);
     assert.equal(proxy.accepted, 1);
     assert.deepEqual(states, ['open', 'closed']);
     await assert.rejects(client.channel('x').publish(1), isCode('closed'));
@@ -336,8 +335,8 @@ describe('with the server running', () => {
     await assert.rejects(queued, isCode('closed'));
     proxy.mode = 'forward';
     const accepted = proxy.accepted;
-    // Kept real: more than three times the backoff (300 ms) passes without an attempt.
-    await sleep(1000);
+    // More than three times the backoff (300 ms) passes without an attempt.
+    await quietWindow(1000);
     assert.equal(proxy.accepted, accepted, 'no connection attempt after close()');
     assert.equal(proxy.open, 0);
     await assert.rejects(away.rpc('echo', 1), isCode('closed'));

@@ -558,7 +558,7 @@ describe('one hotline echo server under bad input', { timeout: 60_000 }, () => {
       const silent = await rawPeer();
       const partial = await rawPeer();
       partial.socket.write(`GET /echo HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nUpgrade: websocket\r\n`);
-      // Kept real: nothing marks a head that is still incomplete; in this window an answer to it would come.
+      // Nothing marks a head still incomplete: an answer to it would have come in this window.
       await quietWindow(100);
       await good.assertEchoes();
       const another = await GoodClient.open(server.port);

@@ -71,15 +71,3 @@ export function within<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Prom
 export function quietWindow(ms: number): Promise<void> {
   return sleep(ms);
 }
-
-/** Whether `promise` settles within `ms` (a real wait: for proving that something has not happened yet). */
-export async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let done = false;
-  const mark = (): void => {
-    done = true;
-  };
-  promise.then(mark, mark);
-  const deadline = now() + ms;
-  while (!done && now() < deadline) await sleep(Math.min(5, deadline - now()));
-  return done;
-}
