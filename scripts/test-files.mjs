@@ -1,7 +1,8 @@
 // The test files of the project: every *.test.ts under src/ (unit tests, beside the code) and
-// test/ (integration, conformance and end-to-end tests), sorted.
+// test/ (integration, conformance and end-to-end tests), sorted; and the two groups the
+// runner makes of them.
 import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 
 function find(dir, out) {
   let entries;
@@ -21,4 +22,32 @@ function find(dir, out) {
 /** Test files under the given roots (default: src and test). */
 export function findTestFiles(roots = ['src', 'test']) {
   return roots.flatMap((root) => find(root, [])).sort();
+}
+
+/**
+ * Files whose figures are only honest with the machine to themselves, so they run one at a
+ * time with nothing beside them: the attacks (RSS of a real server, a neighbour's round
+ * trips), memory per connection (deflate-limits), thousands of connections against a
+ * deadline (server-many), fuzzing on a time budget that counts executions (fuzz), the
+ * conformance cases with their fail-fast deadlines, and the CLI's own load generator
+ * (cli-bench). Everything else runs several files at a time.
+ */
+const SERIAL = [/^test\/attack-/, /^test\/deflate-limits\./, /^test\/server-many\./, /^test\/fuzz\./, /^test\/conformance\//, /^test\/cli-bench\./];
+
+/**
+ * Attacks that measure nothing: a browser refused with 403 (attack-origin), an identity's
+ * subscriptions ended by an auth or an expiry (attack-identity-switch). Pass or fail does not
+ * depend on what runs beside them.
+ */
+const NOT_SERIAL = [/^test\/attack-origin\./, /^test\/attack-identity-switch\./];
+
+/** Whether a file belongs to the serial group. */
+export function isSerial(file) {
+  const path = file.split(sep).join('/');
+  return SERIAL.some((pattern) => pattern.test(path)) && !NOT_SERIAL.some((pattern) => pattern.test(path));
+}
+
+/** The files split into the serial group and the concurrent one, each still sorted. */
+export function groupTestFiles(files) {
+  return { serial: files.filter(isSerial), concurrent: files.filter((file) => !isSerial(file)) };
 }

@@ -21,22 +21,12 @@ import { echoHandlers } from '../src/server/echo.js';
 import { Logger } from '../src/server/log.js';
 import { serve, type RunningServer } from '../src/server/serve.js';
 import { WebSocketServer, type WebSocketServerOptions } from '../src/node/server.js';
+import { ChannelsClient, type WireMessage } from './support/channels-client.js';
+import { quietWindow, sleep, waitFor, within } from './support/wait.js';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 /** Waits are generous: the suite shares the machine. Tests assert outcomes, never speeds. */
 const WAIT = 20_000;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function waitFor(condition: () => boolean, what: string, ms = WAIT): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 // ───────────────────────────── raw peers ─────────────────────────────
 
@@ -228,81 +218,8 @@ function closeCodeOf(f: ServerFrame | undefined): number | null {
 
 // ───────────────────────────── well-behaved clients ─────────────────────────────
 
-interface WireMessage {
-  op: string;
-  id?: number;
-  ch?: string;
-  code?: string;
-  message?: string;
-  data?: unknown;
-  [field: string]: unknown;
-}
-
-/** A hotline.v1 client over `ws`: every message the server sent is kept in `log`. */
-class HotlineClient {
-  readonly log: WireMessage[] = [];
-  readonly closed: Promise<{ code: number; reason: string }>;
-  private nextId = 1;
-  private waiters: Array<{ test: (m: WireMessage) => boolean; resolve: (m: WireMessage) => void }> = [];
-
-  private constructor(readonly ws: WebSocket) {
-    this.closed = new Promise((resolve) => ws.on('close', (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() })));
-    ws.on('error', () => {});
-    ws.on('message', (raw: Buffer) => {
-      const message = JSON.parse(raw.toString()) as WireMessage;
-      this.log.push(message);
-      const waiting = this.waiters;
-      this.waiters = [];
-      for (const w of waiting) {
-        if (w.test(message)) w.resolve(message);
-        else this.waiters.push(w);
-      }
-    });
-  }
-
-  static async open(port: number, path = '/ws'): Promise<HotlineClient> {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, ['hotline.v1'], { perMessageDeflate: false });
-    const client = new HotlineClient(ws);
-    await once(ws, 'open');
-    return client;
-  }
-
-  send(value: unknown): void {
-    this.ws.send(JSON.stringify(value));
-  }
-
-  request(op: string, fields: Record<string, unknown> = {}): Promise<WireMessage> {
-    const id = this.nextId++;
-    const answer = this.waitFor((m) => m.id === id && ['ok', 'err', 'pong'].includes(m.op), `the answer to request ${id}`);
-    this.send({ op, id, ...fields });
-    return answer;
-  }
-
-  /** The first message (already logged or still to come) that passes `test`. */
-  waitFor(test: (m: WireMessage) => boolean, what: string, ms = WAIT): Promise<WireMessage> {
-    const found = this.log.find(test);
-    if (found !== undefined) return Promise.resolve(found);
-    return new Promise((resolve, reject) => {
-      const waiter = {
-        test,
-        resolve: (m: WireMessage) => {
-          clearTimeout(timer);
-          resolve(m);
-        },
-      };
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== waiter);
-        reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
-      }, ms);
-      this.waiters.push(waiter);
-    });
-  }
-
-  async close(): Promise<void> {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.close(1000);
-    await this.closed;
-  }
-}
+/** A raw hotline.v1 client of `path`, with the generous limit for its requests and waits. */
+const openHotline = (port: number, path = '/ws'): Promise<ChannelsClient> => ChannelsClient.connect(`ws://127.0.0.1:${port}${path}`, { timeout: WAIT });
 
 /** A `ws` client on /echo that checks its messages come back unchanged. */
 class EchoClient {
@@ -363,12 +280,12 @@ class GoodClients {
 
   private constructor(
     readonly echo: EchoClient,
-    readonly hotline: HotlineClient,
+    readonly hotline: ChannelsClient,
   ) {}
 
   static async open(port: number): Promise<GoodClients> {
     const echo = await EchoClient.open(port);
-    const hotline = await HotlineClient.open(port);
+    const hotline = await openHotline(port);
     const sub = await hotline.request('sub', { ch: 'good:room' });
     assert.equal(sub.op, 'ok', JSON.stringify(sub));
     const good = new GoodClients(echo, hotline);
@@ -382,7 +299,7 @@ class GoodClients {
     await this.echo.roundTrip(n);
     const ok = await this.hotline.request('pub', { ch: 'good:room', data: { n } });
     assert.equal(ok.op, 'ok', `the well-behaved hotline.v1 client got ${JSON.stringify(ok)}`);
-    await this.hotline.waitFor((m) => m.op === 'msg' && m.ch === 'good:room' && (m.data as { n?: number }).n === n, `its message ${n}`);
+    await this.hotline.waitFor((m) => m.op === 'msg' && m.ch === 'good:room' && (m.data as { n?: number }).n === n, `its message ${n}`, undefined, 0);
   }
 
   /** Runs check() over and over until stopped; stop() rethrows the first failure and returns the rounds. */
@@ -399,7 +316,7 @@ class GoodClients {
           failure = error;
           return;
         }
-        await sleep(20);
+        await sleep(20); // pacing
       }
     })();
     return {
@@ -642,7 +559,7 @@ describe('a flood of handshakes past maxConnections', { timeout: 60_000 }, () =>
       const channels = channelsEndpoint<undefined>({
         maxConnections: MAX,
         authenticate: async () => {
-          await sleep(50);
+          await sleep(50); // a slow hook, so that the flood arrives while upgrades are pending
           return { auth: undefined };
         },
       });
@@ -690,7 +607,7 @@ async function floodUntilStalled(peer: RawPeer, endpoint: WebSocketServer<unknow
     let last = -1;
     let since = Date.now();
     while (true) {
-      await sleep(20);
+      await sleep(20); // a stall shows only as bytesReceived standing still for a while
       const conn = busiest(endpoint);
       const received = conn?.bytesReceived ?? 0;
       if (received !== last) {
@@ -747,7 +664,7 @@ describe('a client that never reads', { timeout: 120_000 }, () => {
       peer.socket.pause();
       const sent = await floodUntilStalled(peer, h.echo, LIMIT, (i) => frame(0x2, message(i)), 64, 16_384);
       const stalledAt = busiest(h.echo)!.bytesReceived;
-      await sleep(500);
+      await quietWindow(500);
       assert.equal(busiest(h.echo)!.bytesReceived, stalledAt, 'read backpressure: the server reads nothing more from it');
       assert.ok(sampler.max() <= BOUND, `the server buffered ${sampler.max()} bytes for one peer (limit ${LIMIT})`);
       // The peer reads at last: every message was echoed, in order, or dropped (only echoes
@@ -785,7 +702,7 @@ describe('a client that never reads', { timeout: 120_000 }, () => {
 
   /** Publishes ~4 KiB messages to `news`, 64 at a time, until `done()`; returns how many. */
   async function publishUntil(path: string, done: () => boolean): Promise<number> {
-    const publisher = await HotlineClient.open(h.port, path);
+    const publisher = await openHotline(h.port, path);
     let published = 0;
     try {
       while (!done()) {
@@ -817,7 +734,7 @@ describe('a client that never reads', { timeout: 120_000 }, () => {
       peer.socket.resume();
       await waitFor(() => news(peer).length + dropped() === published, `all ${published} messages to be delivered or dropped`, 60_000);
       // One more once it reads again: it arrives, and the offsets show what was dropped.
-      const publisher = await HotlineClient.open(h.port);
+      const publisher = await openHotline(h.port);
       assert.equal((await publisher.request('pub', { ch: 'news', data: 'after' })).op, 'ok');
       await publisher.close();
       await waitFor(() => news(peer).some((m) => m.data === 'after'), 'the message after the drops');
@@ -893,7 +810,7 @@ describe('ping floods', { timeout: 90_000 }, () => {
         const COUNT = 20_000;
         for (let batch = 0; batch < COUNT; batch += 1000) {
           peer.socket.write(Buffer.concat(Array.from({ length: 1000 }, (_, j) => frame(0x9, pingPayload(batch + j, 16)))));
-          await sleep(1);
+          await sleep(1); // pacing
         }
         await waitFor(() => (peer.reader?.count(0xa) ?? 0) >= COUNT, 'every pong', 60_000);
         assertPongs(peer, COUNT, 16);
@@ -961,15 +878,15 @@ describe('floods on /ws (default hub limits, the clock stopped during each flood
 
   /** Sends requests until the server closes the connection (at most 2000); returns what came back. */
   async function flood(port: number, request: (i: number) => unknown): Promise<{ log: WireMessage[]; close: { code: number; reason: string } }> {
-    const client = await HotlineClient.open(port);
+    const client = await openHotline(port);
     stopped = Date.now();
     try {
       for (let i = 1; i <= 2000 && client.ws.readyState === WebSocket.OPEN; i++) {
         const value = request(i);
         client.ws.send(typeof value === 'string' ? value : JSON.stringify(value));
-        if (i % 100 === 0) await sleep(1);
+        if (i % 100 === 0) await sleep(1); // pacing
       }
-      const close = await Promise.race([client.closed, sleep(WAIT).then(() => ({ code: -1, reason: 'still open' }))]);
+      const close = await within(client.closed, 'the flooding connection to be closed', WAIT);
       return { log: client.log, close };
     } finally {
       stopped = null;
@@ -1063,15 +980,15 @@ describe('deeply nested and huge JSON on /ws (the app, maxPayload 256 KiB)', { t
 
   test('nesting past 64 levels (and 100 000 levels): bad_request without an id; the connection stays usable', async () => {
     const background = h.good.background();
-    const client = await HotlineClient.open(h.port);
+    const client = await openHotline(h.port);
     try {
       const nested = (depth: number): string => `{"op":"pub","id":7,"ch":"x","data":${'['.repeat(depth - 1)}${']'.repeat(depth - 1)}}`;
       client.ws.send(nested(64));
-      assert.equal((await client.waitFor((m) => m.id === 7, 'the 64-level answer')).op, 'ok', '64 levels are allowed');
+      assert.equal((await client.waitFor((m) => m.id === 7, 'the 64-level answer', undefined, 0)).op, 'ok', '64 levels are allowed');
       for (const depth of [65, 100_000]) {
         const at = client.log.length;
         client.ws.send(nested(depth));
-        const answer = await client.waitFor((m) => client.log.indexOf(m) >= at, `the answer to ${depth} levels`);
+        const answer = await client.waitFor(() => true, `the answer to ${depth} levels`, undefined, at);
         assert.deepEqual(answer, { op: 'err', code: 'bad_request', message: 'the message nests objects and arrays deeper than 64 levels' });
       }
       assert.equal((await client.request('ping')).op, 'pong', 'the connection still works');
@@ -1082,7 +999,7 @@ describe('deeply nested and huge JSON on /ws (the app, maxPayload 256 KiB)', { t
   });
 
   test('publish data over maxDataLength (64 Ki characters): too_large with the id', async () => {
-    const client = await HotlineClient.open(h.port);
+    const client = await openHotline(h.port);
     try {
       const answer = await client.request('pub', { ch: 'x', data: 'd'.repeat(70_000) });
       assert.equal(answer.op, 'err');
@@ -1096,7 +1013,7 @@ describe('deeply nested and huge JSON on /ws (the app, maxPayload 256 KiB)', { t
 
   test('a message over maxPayload: 1009, and the connection is closed', async () => {
     const background = h.good.background();
-    const client = await HotlineClient.open(h.port);
+    const client = await openHotline(h.port);
     client.ws.send(JSON.stringify({ op: 'pub', id: 1, ch: 'x', data: 'd'.repeat(MAX_PAYLOAD) }));
     const close = await client.closed;
     assert.equal(close.code, 1009);

@@ -4,11 +4,11 @@
 // answered 503 with Retry-After before any WebSocket state exists, the process stays
 // small, the neighbour already connected is served throughout, and the slots come back
 // once the flood goes away.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
-import { assertServed, clientFrame, describeReport, MiB, Neighbour, RssSampler, startTarget, type AttackTarget } from './support/attack.js';
+import { assertServed, attackFixture, clientFrame, describeReport, MiB, RssSampler, startTarget } from './support/attack.js';
 import { upgradeRequest, type UpgradeAnswer } from './support/raw-upgrade.js';
 
 const MAX_CONNECTIONS = 64;
@@ -22,24 +22,12 @@ const CHANNELS = 40;
 // Set HOTLINE_ATTACK_UNLIMITED=1 to measure the same flood without the limit (--max-connections 0).
 const LIMIT = process.env.HOTLINE_ATTACK_UNLIMITED === '1' ? 0 : MAX_CONNECTIONS;
 
-let target: AttackTarget;
-let neighbour: Neighbour;
-
-before(async () => {
-  target = await startTarget(['--max-connections', String(LIMIT)], { nodeArgs: ['--max-old-space-size=256'] });
-  neighbour = await Neighbour.start(target.ws);
-  target.baseline = target.rss();
-});
-
-after(async () => {
-  await neighbour?.stop();
-  await target?.stop();
-});
+const fixture = attackFixture(() => startTarget(['--max-connections', String(LIMIT)], { nodeArgs: ['--max-old-space-size=256'] }));
 
 /** One upgrade; on /ws, once accepted, it subscribes and resolves when every subscription is answered. */
 function attempt(path: string, n: number): Promise<UpgradeAnswer> {
   let subscribed = false;
-  return upgradeRequest(target.port, path, {
+  return upgradeRequest(fixture.target.port, path, {
     headers: path === '/ws' ? ['Sec-WebSocket-Protocol: hotline.v1'] : [],
     afterUpgrade(socket, received) {
       if (path !== '/ws') return true;
@@ -54,14 +42,14 @@ function attempt(path: string, n: number): Promise<UpgradeAnswer> {
 }
 
 async function metric(name: string): Promise<number> {
-  const { text } = await target.get('/metrics');
+  const { text } = await fixture.target.get('/metrics');
   let sum = 0;
   for (const line of text.split('\n')) if (line.startsWith(`${name}{`)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
   return sum;
 }
 
 test(`a flood of ${FLOOD} upgrades against --max-connections ${MAX_CONNECTIONS}: 503 past the limit, memory bounded, the neighbour served`, { timeout: 120_000 }, async () => {
-  const peak = new RssSampler(target.pid);
+  const peak = new RssSampler(fixture.target.pid);
   const accepted: Socket[] = [];
   const refusals: string[] = [];
   let next = 0;
@@ -78,14 +66,14 @@ test(`a flood of ${FLOOD} upgrades against --max-connections ${MAX_CONNECTIONS}:
   };
   await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
   const rssPeak = peak.stop();
-  const report = await neighbour.report();
+  const report = await fixture.neighbour.report();
   const rejectedTotal = await metric('hotline_upgrades_rejected_total');
   process.stdout.write(
-    `connections (limit ${LIMIT}): ${accepted.length} accepted, ${refusals.length} refused; baseline ${(target.baseline / MiB).toFixed(1)} MiB, ` +
+    `connections (limit ${LIMIT}): ${accepted.length} accepted, ${refusals.length} refused; baseline ${(fixture.target.baseline / MiB).toFixed(1)} MiB, ` +
       `peak ${(rssPeak / MiB).toFixed(1)} MiB; neighbour ${describeReport(report)}\n`,
   );
 
-  assert.ok(target.alive(), 'the server is still running');
+  assert.ok(fixture.target.alive(), 'the server is still running');
   assert.equal(accepted.length, MAX_CONNECTIONS - NEIGHBOUR_CONNECTIONS, 'exactly the free slots were accepted');
   assert.equal(refusals.length, FLOOD - accepted.length);
   for (const response of refusals) {
@@ -97,7 +85,7 @@ test(`a flood of ${FLOOD} upgrades against --max-connections ${MAX_CONNECTIONS}:
   }
   assert.equal(rejectedTotal, refusals.length, 'every refusal is counted in hotline_upgrades_rejected_total');
   // Measured: +12 MiB here (62 connections, 1,438 refusals); +65 MiB with no limit (1,500 connections, 30,000 subscriptions).
-  const growth = rssPeak - target.baseline;
+  const growth = rssPeak - fixture.target.baseline;
   assert.ok(growth < 32 * MiB, `RSS grew ${(growth / MiB).toFixed(1)} MiB (under 32 MiB)`);
   assertServed(report);
 
@@ -107,7 +95,7 @@ test(`a flood of ${FLOOD} upgrades against --max-connections ${MAX_CONNECTIONS}:
     if ((await metric('hotline_connections')) === NEIGHBOUR_CONNECTIONS) break;
     await new Promise((resolve) => setImmediate(resolve));
   }
-  const again = await upgradeRequest(target.port, '/echo');
+  const again = await upgradeRequest(fixture.target.port, '/echo');
   assert.match(again.response, /^HTTP\/1\.1 101 /);
   again.socket.destroy();
 });

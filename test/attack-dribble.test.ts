@@ -8,21 +8,10 @@
 // app's /echo and /ws with messageTimeout 1 s, a heartbeat of 2 s and an idle timeout of
 // 4 s, which the attackers outlive by sending a byte every 150 ms (before the fix they were
 // all still open after 10 s).
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import {
-  assertServed,
-  clientFrame,
-  closeCodeIn,
-  describeReport,
-  MiB,
-  Neighbour,
-  rawConnect,
-  RssSampler,
-  type AttackTarget,
-  type RawConnection,
-} from './support/attack.js';
+import { assertServed, attackFixture, clientFrame, closeCodeIn, describeReport, MiB, rawConnect, type RawConnection, RssSampler } from './support/attack.js';
 import { startLimitsTarget } from './support/limits-target.js';
 
 const MESSAGE_TIMEOUT = 1_000;
@@ -30,22 +19,10 @@ const DRIBBLE_MS = 150;
 /** Attackers of each kind. */
 const EACH = 200;
 
-let target: AttackTarget;
-let neighbour: Neighbour;
-
-before(async () => {
-  target = await startLimitsTarget({ messageTimeout: MESSAGE_TIMEOUT, heartbeatInterval: 2_000, idleTimeout: 4_000 }, ['--max-old-space-size=256']);
-  neighbour = await Neighbour.start(target.ws);
-  target.baseline = target.rss();
-});
-
-after(async () => {
-  await neighbour?.stop();
-  await target?.stop();
-});
+const fixture = attackFixture(() => startLimitsTarget({ messageTimeout: MESSAGE_TIMEOUT, heartbeatInterval: 2_000, idleTimeout: 4_000 }, ['--max-old-space-size=256']));
 
 async function metric(name: string, endpoint: string): Promise<number> {
-  const { text } = await target.get('/metrics');
+  const { text } = await fixture.target.get('/metrics');
   const line = text.split('\n').find((l) => l.startsWith(`${name}{endpoint="${endpoint}"} `));
   return line === undefined ? Number.NaN : Number(line.split(' ')[1]);
 }
@@ -83,8 +60,8 @@ function dribbledPing(conn: RawConnection): Dribbler {
 }
 
 test(`${3 * EACH} connections dribbling a frame, a fragmented message or a ping past the heartbeat and idle timeouts: failed with 1008 after messageTimeout, the neighbour served`, { timeout: 60_000 }, async () => {
-  await neighbour.report();
-  const peak = new RssSampler(target.pid);
+  await fixture.neighbour.report();
+  const peak = new RssSampler(fixture.target.pid);
   const kinds = [dribbledFrame, endlessMessage, dribbledPing];
   const attackers: Dribbler[] = [];
   // Dribbling starts with the first connection: connecting them all takes longer than the
@@ -94,7 +71,7 @@ test(`${3 * EACH} connections dribbling a frame, a fragmented message or a ping 
   }, DRIBBLE_MS);
   for (const kind of kinds) {
     for (let i = 0; i < EACH; i++) {
-      const attacker = kind(await rawConnect(target.port, kind === endlessMessage ? '/ws' : '/echo'));
+      const attacker = kind(await rawConnect(fixture.target.port, kind === endlessMessage ? '/ws' : '/echo'));
       void attacker.conn.closed.then(() => (attacker.closedAt = Date.now()));
       attackers.push(attacker);
     }
@@ -107,7 +84,7 @@ test(`${3 * EACH} connections dribbling a frame, a fragmented message or a ping 
   ]);
   clearInterval(timer);
   const rssPeak = peak.stop();
-  const report = await neighbour.report();
+  const report = await fixture.neighbour.report();
   const open = attackers.filter((a) => a.closedAt === 0).length;
   const codes = new Map<number | null, number>();
   for (const a of attackers) codes.set(closeCodeIn(a.conn.received()), (codes.get(closeCodeIn(a.conn.received())) ?? 0) + 1);
@@ -117,10 +94,10 @@ test(`${3 * EACH} connections dribbling a frame, a fragmented message or a ping 
   const timeouts = (await metric('hotline_message_timeouts_total', '/echo')) + (await metric('hotline_message_timeouts_total', '/ws'));
   process.stdout.write(
     `dribble: ${attackers.length - open} of ${attackers.length} closed, after ${fastest} to ${slowest} ms; close codes ${JSON.stringify([...codes])}; ` +
-      `message timeouts counted ${timeouts}; RSS baseline ${(target.baseline / MiB).toFixed(1)} MiB, peak ${(rssPeak / MiB).toFixed(1)} MiB; neighbour ${describeReport(report)}\n`,
+      `message timeouts counted ${timeouts}; RSS baseline ${(fixture.target.baseline / MiB).toFixed(1)} MiB, peak ${(rssPeak / MiB).toFixed(1)} MiB; neighbour ${describeReport(report)}\n`,
   );
   for (const a of attackers) a.conn.socket.destroy();
-  assert.ok(target.alive(), 'the server is still running');
+  assert.ok(fixture.target.alive(), 'the server is still running');
   assert.equal(open, 0, 'every dribbling connection was closed');
   assert.deepEqual([...codes], [[1008, attackers.length]], 'each with a close frame of 1008 (not a heartbeat termination)');
   for (const a of attackers) {
@@ -135,7 +112,7 @@ test(`${3 * EACH} connections dribbling a frame, a fragmented message or a ping 
 });
 
 test('a message that takes a while but completes within messageTimeout is echoed; the neighbour is served', { timeout: 30_000 }, async () => {
-  const conn = await rawConnect(target.port, '/echo');
+  const conn = await rawConnect(fixture.target.port, '/echo');
   const payload = Buffer.alloc(40, 0x63);
   const frame = clientFrame(0x2, payload);
   // Half the timeout in pieces, then the rest.
@@ -156,7 +133,7 @@ test('a message that takes a while but completes within messageTimeout is echoed
   });
   assert.deepEqual(echoed, Buffer.concat([Buffer.from([0x82, payload.length]), payload]));
   conn.socket.destroy();
-  assertServed(await neighbour.report(), { count: 1 });
+  assertServed(await fixture.neighbour.report(), { count: 1 });
 });
 
 /** The first whole data frame (header included) among a server's frames, or null. */

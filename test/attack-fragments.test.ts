@@ -2,38 +2,15 @@
 // the wire; what it costs the server must stay near the message's own size, whatever the
 // number of fragments (a buffer per fragment made ~130 bytes of server memory per byte
 // sent: five such messages killed a server with a 256 MiB heap).
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import {
-  assertServed,
-  clientFrame,
-  describeReport,
-  MiB,
-  Neighbour,
-  rawConnect,
-  RssSampler,
-  startTarget,
-  type AttackTarget,
-  type RawConnection,
-} from './support/attack.js';
+import { assertServed, attackFixture, clientFrame, describeReport, MiB, rawConnect, type RawConnection, RssSampler, startTarget } from './support/attack.js';
 
 const MESSAGE = 900_000;
 const ATTACKERS = 5;
 
-let target: AttackTarget;
-let neighbour: Neighbour;
-
-before(async () => {
-  target = await startTarget([], { nodeArgs: ['--max-old-space-size=256'] });
-  neighbour = await Neighbour.start(target.ws);
-  target.baseline = target.rss();
-});
-
-after(async () => {
-  await neighbour?.stop();
-  await target?.stop();
-});
+const fixture = attackFixture(() => startTarget([], { nodeArgs: ['--max-old-space-size=256'] }));
 
 /** Writes the message as 1-byte frames, in 64 KiB writes that wait for the socket to drain. */
 async function sendInOneByteFragments(conn: RawConnection, size: number): Promise<void> {
@@ -57,8 +34,8 @@ async function sendInOneByteFragments(conn: RawConnection, size: number): Promis
 }
 
 test(`${ATTACKERS} messages of ${MESSAGE} one-byte fragments: echoed whole, server memory near their size, the neighbour served`, { timeout: 120_000 }, async () => {
-  const peak = new RssSampler(target.pid);
-  const attackers = await Promise.all(Array.from({ length: ATTACKERS }, () => rawConnect(target.port, '/echo')));
+  const peak = new RssSampler(fixture.target.pid);
+  const attackers = await Promise.all(Array.from({ length: ATTACKERS }, () => rawConnect(fixture.target.port, '/echo')));
   await Promise.all(attackers.map((conn) => sendInOneByteFragments(conn, MESSAGE)));
   // Each gets its message back whole: a 10-byte header (64-bit length) and the payload.
   await Promise.all(
@@ -75,7 +52,7 @@ test(`${ATTACKERS} messages of ${MESSAGE} one-byte fragments: echoed whole, serv
     ),
   );
   const rssPeak = peak.stop();
-  const report = await neighbour.report();
+  const report = await fixture.neighbour.report();
   for (const conn of attackers) {
     const echoed = conn.received();
     assert.equal(echoed[0], 0x81, 'one text frame');
@@ -83,10 +60,10 @@ test(`${ATTACKERS} messages of ${MESSAGE} one-byte fragments: echoed whole, serv
     assert.ok(echoed.subarray(10, 10 + MESSAGE).every((b) => b === 0x61), 'the payload, byte for byte');
     conn.socket.destroy();
   }
-  assert.ok(target.alive(), 'the server is still running');
-  const growth = rssPeak - target.baseline;
+  assert.ok(fixture.target.alive(), 'the server is still running');
+  const growth = rssPeak - fixture.target.baseline;
   process.stdout.write(
-    `fragments: baseline ${(target.baseline / MiB).toFixed(1)} MiB, peak ${(rssPeak / MiB).toFixed(1)} MiB; neighbour ${describeReport(report)}\n`,
+    `fragments: baseline ${(fixture.target.baseline / MiB).toFixed(1)} MiB, peak ${(rssPeak / MiB).toFixed(1)} MiB; neighbour ${describeReport(report)}\n`,
   );
   // Payloads in assembly and their echoes: ~9 MB; allow for buffers, GC and the sockets.
   assert.ok(growth < 64 * MiB, `RSS grew ${(growth / MiB).toFixed(1)} MiB (under 64 MiB)`);
@@ -95,9 +72,9 @@ test(`${ATTACKERS} messages of ${MESSAGE} one-byte fragments: echoed whole, serv
 
 test('one message of 1-byte fragments, each read padded with 64 KiB of unsolicited pongs: the server holds the message, not the reads', { timeout: 120_000 }, async () => {
   const FRAGMENTS = 1280;
-  const conn = await rawConnect(target.port, '/echo');
-  const base = target.rss();
-  const peak = new RssSampler(target.pid);
+  const conn = await rawConnect(fixture.target.port, '/echo');
+  const base = fixture.target.rss();
+  const peak = new RssSampler(fixture.target.pid);
   const pongs = Buffer.concat(Array.from({ length: 500 }, () => clientFrame(0xa, Buffer.alloc(125))));
   const byte = Buffer.from('b');
   let sent = 0;
@@ -125,5 +102,5 @@ test('one message of 1-byte fragments, each read padded with 64 KiB of unsolicit
   process.stdout.write(`padded fragments: ${(sent / MiB).toFixed(0)} MiB sent, RSS grew ${(growth / MiB).toFixed(1)} MiB\n`);
   // Keeping each fragment's read would hold 64 KiB per byte: 80 MiB here.
   assert.ok(growth < 32 * MiB, `RSS grew ${(growth / MiB).toFixed(1)} MiB while ${(sent / MiB).toFixed(0)} MiB were sent (under 32 MiB)`);
-  assertServed(await neighbour.report());
+  assertServed(await fixture.neighbour.report());
 });

@@ -3,36 +3,15 @@
 // requests: two connections grew a server by gigabytes. Now a read creates nothing, and
 // history has a rate limit of its own (`historyRate`), so a flood is answered rate_limited
 // and, after `abuseLimit` strikes, closed with 1008.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import WebSocket from 'ws';
-import { assertServed, describeReport, MiB, Neighbour, RssSampler, startTarget, type AttackTarget } from './support/attack.js';
+import { assertServed, attackFixture, describeReport, MiB, openChannels, RssSampler, startTarget } from './support/attack.js';
 
 const ATTACKERS = 2;
 const ROUNDS = 4;
 const REQUESTS = 50_000;
 
-let target: AttackTarget;
-let neighbour: Neighbour;
-
-before(async () => {
-  target = await startTarget([], { nodeArgs: ['--max-old-space-size=512'] });
-  neighbour = await Neighbour.start(target.ws);
-  target.baseline = target.rss();
-});
-
-after(async () => {
-  await neighbour?.stop();
-  await target?.stop();
-});
-
-function open(url: string): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, ['hotline.v1'], { perMessageDeflate: false });
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
-}
+const fixture = attackFixture(() => startTarget([], { nodeArgs: ['--max-old-space-size=512'] }));
 
 interface Outcome {
   /** From the first request sent to the close. */
@@ -44,7 +23,7 @@ interface Outcome {
 
 /** One connection sends REQUESTS history requests, each for a new name; resolves once all are answered or it is closed. */
 async function flood(attacker: number, round: number): Promise<Outcome> {
-  const ws = await open(`${target.ws}/ws`);
+  const ws = await openChannels(`${fixture.target.ws}/ws`);
   const outcome: Outcome = { ms: 0, ok: 0, limited: 0, closed: null };
   const started = Date.now();
   return new Promise((resolve) => {
@@ -64,24 +43,24 @@ async function flood(attacker: number, round: number): Promise<Outcome> {
 }
 
 test(`${ATTACKERS} connections × ${ROUNDS} rounds of ${REQUESTS} history requests for new names: rate limited, closed with 1008, RSS bounded, the neighbour served`, { timeout: 180_000 }, async () => {
-  const peak = new RssSampler(target.pid);
+  const peak = new RssSampler(fixture.target.pid);
   const outcomes: Outcome[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     outcomes.push(...(await Promise.all(Array.from({ length: ATTACKERS }, (_, i) => flood(i, round)))));
   }
   const rssPeak = peak.stop();
-  const report = await neighbour.report();
+  const report = await fixture.neighbour.report();
   process.stdout.write(
-    `history-flood: baseline ${(target.baseline / MiB).toFixed(1)} MiB, peak ${(rssPeak / MiB).toFixed(1)} MiB; outcomes ${JSON.stringify(outcomes)}; neighbour ${describeReport(report)}\n`,
+    `history-flood: baseline ${(fixture.target.baseline / MiB).toFixed(1)} MiB, peak ${(rssPeak / MiB).toFixed(1)} MiB; outcomes ${JSON.stringify(outcomes)}; neighbour ${describeReport(report)}\n`,
   );
-  assert.ok(target.alive(), 'the server is still running');
+  assert.ok(fixture.target.alive(), 'the server is still running');
   for (const outcome of outcomes) {
     assert.equal(outcome.closed, 1008, 'the flood was closed for abuse');
     // The burst, and what 20/s refills while the flood is read (a loaded machine reads slowly).
     assert.ok(outcome.ok <= 100 + 20 * (outcome.ms / 1000 + 1), `${outcome.ok} history requests were carried out in ${outcome.ms} ms`);
     assert.ok(outcome.limited >= 99, 'the rest were answered rate_limited until the close');
   }
-  const growth = rssPeak - target.baseline;
+  const growth = rssPeak - fixture.target.baseline;
   assert.ok(growth < 48 * MiB, `RSS grew ${(growth / MiB).toFixed(1)} MiB (under 48 MiB)`);
   assertServed(report);
 });

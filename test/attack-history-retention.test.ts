@@ -3,41 +3,20 @@
 // everything published in the last 5 minutes: 8 connections publishing 60 KiB at 45/s grew
 // a server by ~26 MiB a second until it died. The engine's total (maxHistoryBytes, 64 MiB)
 // and its channel count (maxChannels) bound it: the oldest history goes first.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import WebSocket from 'ws';
-import { assertServed, describeReport, MiB, Neighbour, RssSampler, startTarget, type AttackTarget } from './support/attack.js';
+import { assertServed, attackFixture, describeReport, MiB, openChannels, RssSampler, startTarget } from './support/attack.js';
 
 const ATTACKERS = 8;
 const PER_SECOND = 45;
 const SECONDS = 12;
 const DATA = 'x'.repeat(60 * 1024 - 2);
 
-let target: AttackTarget;
-let neighbour: Neighbour;
-
-before(async () => {
-  target = await startTarget([], { nodeArgs: ['--max-old-space-size=512'] });
-  neighbour = await Neighbour.start(target.ws);
-  target.baseline = target.rss();
-});
-
-after(async () => {
-  await neighbour?.stop();
-  await target?.stop();
-});
-
-function open(url: string): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, ['hotline.v1'], { perMessageDeflate: false });
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
-}
+const fixture = attackFixture(() => startTarget([], { nodeArgs: ['--max-old-space-size=512'] }));
 
 /** Publishes PER_SECOND times a second for SECONDS, each to a new channel; resolves with the answers' codes. */
 async function publishToNewChannels(attacker: number): Promise<Map<string, number>> {
-  const ws = await open(`${target.ws}/ws`);
+  const ws = await openChannels(`${fixture.target.ws}/ws`);
   const total = PER_SECOND * SECONDS;
   const codes = new Map<string, number>();
   let answered = 0;
@@ -63,14 +42,14 @@ async function publishToNewChannels(attacker: number): Promise<Map<string, numbe
 }
 
 test(`${ATTACKERS} connections publish 60 KiB at ${PER_SECOND}/s to new channels for ${SECONDS} s: RSS bounded, the neighbour served`, { timeout: 120_000 }, async () => {
-  const peak = new RssSampler(target.pid);
+  const peak = new RssSampler(fixture.target.pid);
   const results = await Promise.all(Array.from({ length: ATTACKERS }, (_, i) => publishToNewChannels(i)));
   const rssPeak = peak.stop();
-  const report = await neighbour.report();
+  const report = await fixture.neighbour.report();
   process.stdout.write(
-    `history-retention: baseline ${(target.baseline / MiB).toFixed(1)} MiB, peak ${(rssPeak / MiB).toFixed(1)} MiB; answers ${JSON.stringify(results.map((r) => Object.fromEntries(r)))}; neighbour ${describeReport(report)}\n`,
+    `history-retention: baseline ${(fixture.target.baseline / MiB).toFixed(1)} MiB, peak ${(rssPeak / MiB).toFixed(1)} MiB; answers ${JSON.stringify(results.map((r) => Object.fromEntries(r)))}; neighbour ${describeReport(report)}\n`,
   );
-  assert.ok(target.alive(), 'the server is still running');
+  assert.ok(fixture.target.alive(), 'the server is still running');
   for (const codes of results) {
     // A server that falls behind (a loaded machine) reads a backlog later than it was sent,
     // and its buckets take tokens when they process: a few may be answered rate_limited.
@@ -80,7 +59,7 @@ test(`${ATTACKERS} connections publish 60 KiB at ${PER_SECOND}/s to new channels
   // 8 × 45/s × 12 s × 60 KiB = 253 MiB published (it grew the server by ~26 MiB/s); the
   // engine keeps 64 MiB of it, and V8 lets ~20 MB/s of parsed requests pile up a while
   // before it collects them: the RSS levels off near +140 MiB (the same after 16 s).
-  const growth = rssPeak - target.baseline;
+  const growth = rssPeak - fixture.target.baseline;
   assert.ok(growth < 176 * MiB, `RSS grew ${(growth / MiB).toFixed(1)} MiB (under 176 MiB)`);
   assertServed(report);
 });

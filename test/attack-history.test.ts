@@ -6,37 +6,31 @@
 // answer (the other four were dropped by the slow-consumer policy); the SDK reading 20 ×
 // 60 KiB over hotline's Node client (maxPayload 1 MiB) was closed with 1009 and asked
 // again on every reconnect (a loop: 55 reconnects in 30 s).
-import { after, afterEach, before, test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { WebSocket as WsWebSocket } from 'ws';
 import { HotlineError } from '../src/client/index.js';
-import { assertServed, describeReport, MiB, Neighbour, RssSampler, startTarget, type AttackTarget } from './support/attack.js';
-import { closeClients, KiB, publishBig, range, sdk, waitFor, webSocketWith, type Big } from './support/delivery.js';
+import { assertServed, attackFixture, describeReport, MiB, RssSampler, startTarget } from './support/attack.js';
+import { closeClients, KiB, publishBig, range, sdk, webSocketWith, type Big } from './support/delivery.js';
+import { waitFor } from './support/wait.js';
 
 const MAX_ANSWER = 512 * KiB;
 
-let target: AttackTarget;
-let neighbour: Neighbour;
 /** 100 × 60 KiB: the memory engine's whole history of one channel. */
 const BIG = 'history:big';
 let bigOffsets: number[];
 
-before(async () => {
-  target = await startTarget([], { nodeArgs: ['--max-old-space-size=256'] });
-  neighbour = await Neighbour.start(target.ws);
-  const publisher = sdk(target.ws + '/ws');
-  bigOffsets = await publishBig(publisher.channel<Big>(BIG), 100, 60 * KiB);
-  closeClients();
-  target.baseline = target.rss();
-});
+const fixture = attackFixture(
+  () => startTarget([], { nodeArgs: ['--max-old-space-size=256'] }),
+  async (target) => {
+    const publisher = sdk(target.ws + '/ws');
+    bigOffsets = await publishBig(publisher.channel<Big>(BIG), 100, 60 * KiB);
+    closeClients();
+  },
+);
 
 afterEach(() => closeClients());
-
-after(async () => {
-  await neighbour?.stop();
-  await target?.stop();
-});
 
 interface Answer {
   op: string;
@@ -48,8 +42,8 @@ interface Answer {
 }
 
 test('five history requests at once on 100 × 60 KiB: every one answered, each page under 512 KiB, following pages reads all 100', { timeout: 60_000 }, async () => {
-  const peak = new RssSampler(target.pid);
-  const ws = new WsWebSocket(`${target.ws}/ws`, 'hotline.v1', { perMessageDeflate: false, maxPayload: 64 * MiB });
+  const peak = new RssSampler(fixture.target.pid);
+  const ws = new WsWebSocket(`${fixture.target.ws}/ws`, 'hotline.v1', { perMessageDeflate: false, maxPayload: 64 * MiB });
   await once(ws, 'open');
   const answers = new Map<number, { answer: Answer; bytes: number }>();
   ws.on('message', (data: Buffer) => {
@@ -57,7 +51,7 @@ test('five history requests at once on 100 × 60 KiB: every one answered, each p
     if (answer.id !== undefined) answers.set(answer.id, { answer, bytes: data.length });
   });
   for (let id = 1; id <= 5; id++) ws.send(JSON.stringify({ op: 'history', id, ch: BIG, limit: 100 }));
-  await waitFor(() => answers.size === 5, 'five answers', 20_000, () => `${answers.size} answered`);
+  await waitFor(() => answers.size === 5, 'five answers', { ms: 20_000, state: () => `${answers.size} answered` });
   process.stdout.write(`history: ${answers.size} of 5 answered, pages of ${[...answers.values()].map((a) => `${a.answer.messages?.length} messages / ${(a.bytes / KiB).toFixed(0)} KiB`).join(', ')}\n`);
   for (const { answer, bytes } of answers.values()) {
     assert.equal(answer.op, 'ok');
@@ -85,16 +79,16 @@ test('five history requests at once on 100 × 60 KiB: every one answered, each p
   assert.deepEqual(read, bigOffsets);
   ws.close();
   const rssPeak = peak.stop();
-  const report = await neighbour.report();
-  process.stdout.write(`history: RSS baseline ${(target.baseline / MiB).toFixed(1)} MiB, peak ${(rssPeak / MiB).toFixed(1)} MiB; neighbour ${describeReport(report)}\n`);
-  assert.ok(target.alive());
-  assert.ok(rssPeak - target.baseline < 64 * MiB, `RSS grew ${((rssPeak - target.baseline) / MiB).toFixed(1)} MiB`);
+  const report = await fixture.neighbour.report();
+  process.stdout.write(`history: RSS baseline ${(fixture.target.baseline / MiB).toFixed(1)} MiB, peak ${(rssPeak / MiB).toFixed(1)} MiB; neighbour ${describeReport(report)}\n`);
+  assert.ok(fixture.target.alive());
+  assert.ok(rssPeak - fixture.target.baseline < 64 * MiB, `RSS grew ${((rssPeak - fixture.target.baseline) / MiB).toFixed(1)} MiB`);
   assertServed(report);
 });
 
 test('the SDK over hotline’s Node client (maxPayload 1 MiB) reads 20 × 60 KiB of history: no 1009, one connection', { timeout: 60_000 }, async () => {
   let connections = 0;
-  const client = sdk(target.ws + '/ws', { WebSocket: webSocketWith({ maxPayload: 1024 * 1024 }, () => connections++) });
+  const client = sdk(fixture.target.ws + '/ws', { WebSocket: webSocketWith({ maxPayload: 1024 * 1024 }, () => connections++) });
   const closes: number[] = [];
   client.on('close', (event) => closes.push(event.code));
   const result = await client.channel<Big>(BIG).history({ limit: 20 });
@@ -122,7 +116,7 @@ test('an answer larger than the client accepts fails its connection: asked 3 tim
   let connections = 0;
   // A client that accepts less than one history page (but more than one message). Its
   // WebSocket fails the connection on the big answer: the SDK sees 1006, not 1009.
-  const client = sdk(target.ws + '/ws', { WebSocket: webSocketWith({ maxPayload: 128 * KiB }, () => connections++) });
+  const client = sdk(fixture.target.ws + '/ws', { WebSocket: webSocketWith({ maxPayload: 128 * KiB }, () => connections++) });
   const closes: Array<{ code: number; willRetry: boolean }> = [];
   client.on('close', (event) => closes.push({ code: event.code, willRetry: event.willRetry }));
   const started = Date.now();
@@ -143,7 +137,7 @@ test('an answer larger than the client accepts fails its connection: asked 3 tim
 
 test('a publish larger than the server accepts (1009 from the server): it fails with too_large at once, and is not sent again', { timeout: 60_000 }, async () => {
   let connections = 0;
-  const client = sdk(target.ws + '/ws', { WebSocket: webSocketWith({ perMessageDeflate: false }, () => connections++) });
+  const client = sdk(fixture.target.ws + '/ws', { WebSocket: webSocketWith({ perMessageDeflate: false }, () => connections++) });
   const closes: number[] = [];
   client.on('close', (event) => closes.push(event.code));
   await client.channel('history:huge').subscribe();

@@ -5,39 +5,20 @@
 // bounds stop it: /ws refuses a message larger than a hotline.v1 request can be (1009,
 // decided as the inflating passes the limit), and every connection may inflate only
 // `inflateRate` bytes per second: past it, reading from it pauses until the budget refills.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { constants as zlib, deflateRawSync } from 'node:zlib';
-import {
-  assertServed,
-  clientFrame,
-  describeReport,
-  MiB,
-  Neighbour,
-  RssSampler,
-  startTarget,
-  type AttackTarget,
-} from './support/attack.js';
+import { assertServed, attackFixture, clientFrame, describeReport, MiB, RssSampler, startTarget } from './support/attack.js';
+import { upgradeSocket } from './support/raw-upgrade.js';
+import { sleep } from './support/wait.js';
 
 /** How long each attack runs. */
 const ATTACK_MS = 3_000;
 
-let target: AttackTarget;
-let neighbour: Neighbour;
-
-before(async () => {
-  target = await startTarget([], { nodeArgs: ['--max-old-space-size=256'] });
-  neighbour = await Neighbour.start(target.ws);
-  target.baseline = target.rss();
-});
-
-after(async () => {
-  await neighbour?.stop();
-  await target?.stop();
-});
+const fixture = attackFixture(() => startTarget([], { nodeArgs: ['--max-old-space-size=256'] }));
 
 /** The server's CPU time so far (user + system), in ms, from /proc/PID/stat. */
 function cpuMs(pid: number): number {
@@ -79,42 +60,16 @@ class DeflatePeer {
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
   }
 
-  static open(port: number, path: string): Promise<DeflatePeer> {
-    return new Promise((resolve, reject) => {
-      const socket = connect({ host: '127.0.0.1', port });
-      const peer = new DeflatePeer(socket);
-      let head = Buffer.alloc(0);
-      const onHead = (chunk: Buffer): void => {
-        head = Buffer.concat([head, chunk]);
-        const end = head.indexOf('\r\n\r\n');
-        if (end === -1) return;
-        socket.off('data', onHead);
-        const text = head.subarray(0, end).toString();
-        if (!text.startsWith('HTTP/1.1 101') || !/sec-websocket-extensions: permessage-deflate/i.test(text)) {
-          socket.destroy();
-          reject(new Error(`no permessage-deflate upgrade: ${text.split('\r\n')[0]}`));
-          return;
-        }
-        socket.on('data', (data: Buffer) => peer.read(data));
-        peer.read(head.subarray(end + 4));
-        resolve(peer);
-      };
-      socket.on('data', onHead);
-      socket.on('error', (error) => reject(error));
-      socket.write(
-        [
-          `GET ${path} HTTP/1.1`,
-          `Host: 127.0.0.1:${port}`,
-          'Upgrade: websocket',
-          'Connection: Upgrade',
-          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
-          'Sec-WebSocket-Version: 13',
-          'Sec-WebSocket-Extensions: permessage-deflate',
-          '',
-          '',
-        ].join('\r\n'),
-      );
-    });
+  static async open(port: number, path: string): Promise<DeflatePeer> {
+    const { socket, head, rest } = await upgradeSocket(port, path, ['Sec-WebSocket-Extensions: permessage-deflate']);
+    if (!/sec-websocket-extensions: permessage-deflate/i.test(head)) {
+      socket.destroy();
+      throw new Error(`no permessage-deflate in the upgrade: ${head}`);
+    }
+    const peer = new DeflatePeer(socket);
+    socket.on('data', (data: Buffer) => peer.read(data));
+    peer.read(rest);
+    return peer;
   }
 
   /** Writes `frame` again and again, as fast as the server takes it, until `until` or the close. */
@@ -196,12 +151,8 @@ function parseHeader(bytes: Buffer): { opcode: number; length: number; headerLen
   return { opcode: bytes[0]! & 0x0f, length: short, headerLength: 2 };
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
-}
-
 async function metric(name: string, endpoint: string): Promise<number> {
-  const { text } = await target.get('/metrics');
+  const { text } = await fixture.target.get('/metrics');
   const line = text.split('\n').find((l) => l.startsWith(`${name}{endpoint="${endpoint}"} `));
   return line === undefined ? Number.NaN : Number(line.split(' ')[1]);
 }
@@ -209,9 +160,9 @@ async function metric(name: string, endpoint: string): Promise<number> {
 test('1 MiB compressed pings on /ws at full speed from two connections: refused with 1009 before any parsing, the neighbour served', { timeout: 60_000 }, async () => {
   const frame = compressedFrame(paddedPing(MiB));
   assert.ok(frame.length < 1_200, `the frame is ${frame.length} bytes`);
-  await neighbour.report();
-  const peak = new RssSampler(target.pid);
-  const cpuBefore = cpuMs(target.pid);
+  await fixture.neighbour.report();
+  const peak = new RssSampler(fixture.target.pid);
+  const cpuBefore = cpuMs(fixture.target.pid);
   const started = Date.now();
   const until = started + ATTACK_MS;
   const closes: Array<number | null> = [];
@@ -220,7 +171,7 @@ test('1 MiB compressed pings on /ws at full speed from two connections: refused 
   // Each attacker connects again as soon as it is closed, until the time is up.
   const attack = async (): Promise<void> => {
     while (Date.now() < until) {
-      const peer = await DeflatePeer.open(target.port, '/ws');
+      const peer = await DeflatePeer.open(fixture.target.port, '/ws');
       await peer.flood(frame, until);
       await Promise.race([peer.closed, sleep(until - Date.now())]);
       answered += peer.dataFrames;
@@ -230,15 +181,15 @@ test('1 MiB compressed pings on /ws at full speed from two connections: refused 
     }
   };
   await Promise.all([attack(), attack()]);
-  const cpu = (cpuMs(target.pid) - cpuBefore) / (Date.now() - started);
+  const cpu = (cpuMs(fixture.target.pid) - cpuBefore) / (Date.now() - started);
   const rssPeak = peak.stop();
-  const report = await neighbour.report();
+  const report = await fixture.neighbour.report();
   const refused = closes.filter((code) => code === 1009).length;
   process.stdout.write(
     `inflate /ws 1 MiB: ${closes.length} connections, ${refused} closed with 1009, ${answered} pongs; server CPU ${(cpu * 100).toFixed(0)}%; ` +
-      `RSS baseline ${(target.baseline / MiB).toFixed(1)} MiB, peak ${(rssPeak / MiB).toFixed(1)} MiB; neighbour ${describeReport(report)}\n`,
+      `RSS baseline ${(fixture.target.baseline / MiB).toFixed(1)} MiB, peak ${(rssPeak / MiB).toFixed(1)} MiB; neighbour ${describeReport(report)}\n`,
   );
-  assert.ok(target.alive(), 'the server is still running');
+  assert.ok(fixture.target.alive(), 'the server is still running');
   // The last connection of each attacker may still be open when the time is up.
   assert.ok(refused >= closes.length - 2 && refused > 0, `${refused} of ${closes.length} connections closed with 1009`);
   assert.deepEqual([...reasons].filter((r) => r !== ''), ['message inflates past the limit of 262144 bytes']);
@@ -249,29 +200,29 @@ test('1 MiB compressed pings on /ws at full speed from two connections: refused 
 test('compressed 1 MiB echoes and 200 KiB pings at full speed: slowed to inflateRate, nothing lost, the neighbour served, CPU bounded', { timeout: 60_000 }, async () => {
   const echoFrame = compressedFrame('x'.repeat(MiB));
   const pingFrame = compressedFrame(paddedPing(200 * 1024));
-  await neighbour.report();
+  await fixture.neighbour.report();
   const pausesBefore = (await metric('hotline_inflate_pauses_total', '/echo')) + (await metric('hotline_inflate_pauses_total', '/ws'));
-  const peak = new RssSampler(target.pid);
-  const cpuBefore = cpuMs(target.pid);
+  const peak = new RssSampler(fixture.target.pid);
+  const cpuBefore = cpuMs(fixture.target.pid);
   const started = Date.now();
   const until = started + ATTACK_MS;
-  const [echo, ws] = await Promise.all([DeflatePeer.open(target.port, '/echo'), DeflatePeer.open(target.port, '/ws')]);
+  const [echo, ws] = await Promise.all([DeflatePeer.open(fixture.target.port, '/echo'), DeflatePeer.open(fixture.target.port, '/ws')]);
   const [echoSent, wsSent] = await Promise.all([echo.flood(echoFrame, until), ws.flood(pingFrame, until)]);
   const elapsed = (Date.now() - started) / 1000;
   const answered = [echo.dataFrames, ws.dataFrames];
   const codes = [echo.closeCode, ws.closeCode];
   echo.socket.destroy();
   ws.socket.destroy();
-  const cpu = (cpuMs(target.pid) - cpuBefore) / (Date.now() - started);
+  const cpu = (cpuMs(fixture.target.pid) - cpuBefore) / (Date.now() - started);
   const rssPeak = peak.stop();
-  const report = await neighbour.report();
+  const report = await fixture.neighbour.report();
   const pauses = (await metric('hotline_inflate_pauses_total', '/echo')) + (await metric('hotline_inflate_pauses_total', '/ws'));
   process.stdout.write(
     `inflate throttled: echoes ${answered[0]} of ${echoSent} sent, pongs ${answered[1]} of ${wsSent} sent in ${elapsed.toFixed(1)} s; ` +
       `close ${codes.join(', ')}; pauses ${pauses - pausesBefore}; server CPU ${(cpu * 100).toFixed(0)}%; ` +
-      `RSS baseline ${(target.baseline / MiB).toFixed(1)} MiB, peak ${(rssPeak / MiB).toFixed(1)} MiB; neighbour ${describeReport(report)}\n`,
+      `RSS baseline ${(fixture.target.baseline / MiB).toFixed(1)} MiB, peak ${(rssPeak / MiB).toFixed(1)} MiB; neighbour ${describeReport(report)}\n`,
   );
-  assert.ok(target.alive(), 'the server is still running');
+  assert.ok(fixture.target.alive(), 'the server is still running');
   assert.deepEqual(codes, [null, null], 'the attackers are slowed, not closed');
   // The budget (4 MiB/s, a burst of one second's worth) bounds what each connection
   // inflates: at most the burst plus the rate for the time, plus the message that overdraws it.
@@ -280,13 +231,13 @@ test('compressed 1 MiB echoes and 200 KiB pings at full speed: slowed to inflate
   assert.ok(answered[1]! > 0 && answered[1]! <= allowed(200 * 1024), `${answered[1]} pongs (at most ${allowed(200 * 1024)})`);
   assert.ok(pauses > pausesBefore, 'the pauses are counted in /metrics');
   assert.ok(cpu < 0.4, `the server used ${(cpu * 100).toFixed(0)}% of a core (under 40%)`);
-  assert.ok(rssPeak - target.baseline < 64 * MiB, `RSS grew ${((rssPeak - target.baseline) / MiB).toFixed(1)} MiB (under 64 MiB)`);
+  assert.ok(rssPeak - fixture.target.baseline < 64 * MiB, `RSS grew ${((rssPeak - fixture.target.baseline) / MiB).toFixed(1)} MiB (under 64 MiB)`);
   assertServed(report);
 });
 
 test('ten compressed 1 MiB messages sent at once on /echo: every one echoed, the budget only delays them', { timeout: 60_000 }, async () => {
   const messages = Array.from({ length: 10 }, (_, i) => String.fromCharCode(0x61 + i).repeat(MiB));
-  const peer = await DeflatePeer.open(target.port, '/echo');
+  const peer = await DeflatePeer.open(fixture.target.port, '/echo');
   const started = Date.now();
   peer.socket.write(Buffer.concat(messages.map((m) => compressedFrame(m))));
   await Promise.race([peer.frames(messages.length), peer.closed]);

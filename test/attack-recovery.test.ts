@@ -6,36 +6,25 @@
 // offsets 2–24 after recovered:true, and nothing more (not even a live message after):
 // the replay was queued in one tick past 1 MiB, the `drop` policy discarded the rest, and
 // the SDK did not notice the gap. A stalled resubscription got 29 of 110.
-import { after, afterEach, before, test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { WebSocket as WsWebSocket } from 'ws';
-import { assertServed, describeReport, MiB, Neighbour, RssSampler, startTarget, type AttackTarget } from './support/attack.js';
-import { closeClients, KiB, publishBig, range, recordChannel, sdk, tcpOf, waitFor, type Big } from './support/delivery.js';
+import { assertServed, attackFixture, describeReport, MiB, RssSampler, startTarget } from './support/attack.js';
+import { closeClients, KiB, publishBig, range, recordChannel, sdk, tcpOf, type Big } from './support/delivery.js';
+import { waitFor } from './support/wait.js';
 import { CutProxy } from './support/sdk-proxy.js';
 
-let target: AttackTarget;
-let neighbour: Neighbour;
+const fixture = attackFixture(() => startTarget([], { nodeArgs: ['--max-old-space-size=256'] }));
 const proxies: CutProxy[] = [];
-
-before(async () => {
-  target = await startTarget([], { nodeArgs: ['--max-old-space-size=256'] });
-  neighbour = await Neighbour.start(target.ws);
-  target.baseline = target.rss();
-});
 
 afterEach(async () => {
   closeClients();
   for (const proxy of proxies.splice(0)) await proxy.close();
 });
 
-after(async () => {
-  await neighbour?.stop();
-  await target?.stop();
-});
-
 test('40 × 60 KiB published while an SDK client was cut off: after recovered:true it sees every offset once, in order', { timeout: 60_000 }, async () => {
-  const proxy = await CutProxy.start(target.port);
+  const proxy = await CutProxy.start(fixture.target.port);
   proxies.push(proxy);
   const subscriber = sdk(`ws://127.0.0.1:${proxy.port}/ws`);
   const channel = subscriber.channel<Big>('recovery:big');
@@ -43,7 +32,7 @@ test('40 × 60 KiB published while an SDK client was cut off: after recovered:tr
   await channel.subscribe();
   // One message first: a channel with no history and no subscribers is forgotten (and
   // would come back in a new epoch, not recoverable).
-  const publisher = sdk(target.ws + '/ws');
+  const publisher = sdk(fixture.target.ws + '/ws');
   const first = await publisher.channel<Big>('recovery:big').publish({ seq: -1, pad: '' });
   await waitFor(() => seen.offsets.length === 1, 'the first message');
   seen.offsets.length = 0;
@@ -61,7 +50,7 @@ test('40 × 60 KiB published while an SDK client was cut off: after recovered:tr
   const [live] = await publishBig(publisher.channel<Big>('recovery:big'), 1, 60 * KiB, 40);
   const report = (): string =>
     `offsets seen ${seen.offsets[0]}–${seen.offsets.at(-1)} (${seen.offsets.length}: ${JSON.stringify(seen.offsets)}), subscribed ${JSON.stringify(seen.subscribed.map((e) => e.recovered))}`;
-  await waitFor(() => seen.offsets.at(-1) === live, 'the live message after the replay', 20_000, report);
+  await waitFor(() => seen.offsets.at(-1) === live, 'the live message after the replay', { ms: 20_000, state: report });
   process.stdout.write(
     `recovery: offsets seen ${seen.offsets[0]}–${seen.offsets.at(-1)} (${seen.offsets.length}), subscribed ${JSON.stringify(seen.subscribed.map((e) => e.recovered))}\n`,
   );
@@ -75,15 +64,15 @@ test('40 × 60 KiB published while an SDK client was cut off: after recovered:tr
 
 test('a resubscription that does not read its replay: the server holds about one backpressure limit, then delivers it all', { timeout: 60_000 }, async () => {
   const channel = 'recovery:stalled';
-  const publisher = sdk(target.ws + '/ws');
+  const publisher = sdk(fixture.target.ws + '/ws');
   const head = await publisher.channel<Big>(channel).publish({ seq: -1, pad: '' });
   // 100 × 60 KiB kept in history (the memory engine's default keeps 100).
   await publishBig(publisher.channel<Big>(channel), 100, 60 * KiB);
 
-  const peak = new RssSampler(target.pid);
+  const peak = new RssSampler(fixture.target.pid);
   // A raw client that asks for all 100 and does not read: its socket's receive buffer fills,
   // then the server's. Each replayed message waits for the connection to drain.
-  const stalled = new WsWebSocket(`${target.ws}/ws`, 'hotline.v1', { perMessageDeflate: false });
+  const stalled = new WsWebSocket(`${fixture.target.ws}/ws`, 'hotline.v1', { perMessageDeflate: false });
   await once(stalled, 'open');
   const received: Array<{ op: string; offset?: number }> = [];
   stalled.on('message', (data: Buffer) => received.push(JSON.parse(data.toString()) as { op: string; offset?: number }));
@@ -100,22 +89,22 @@ test('a resubscription that does not read its replay: the server holds about one
   // replay is through (10 × 60 KiB, under the 1 MiB a subscription may keep).
   await publishBig(publisher.channel<Big>(channel), 10, 60 * KiB, 100);
   const rssStalled = peak.peak;
-  const report = await neighbour.report();
+  const report = await fixture.neighbour.report();
   tcpOf(stalled).resume();
   const closed = new Promise<number>((resolve) => stalled.once('close', (code: number) => resolve(code)));
   let closeCode: number | null = null;
   void closed.then((code) => (closeCode = code));
-  await waitFor(() => received.filter((m) => m.op === 'msg').length >= 110 || closeCode !== null, 'the replay and the live messages', 30_000, () => `${received.length} received`);
+  await waitFor(() => received.filter((m) => m.op === 'msg').length >= 110 || closeCode !== null, 'the replay and the live messages', { ms: 30_000, state: () => `${received.length} received` });
   const rssPeak = peak.stop();
   stalled.close();
   const msgs = received.filter((m) => m.op === 'msg').map((m) => m.offset);
   process.stdout.write(
-    `stalled replay: ${msgs.length} msgs, RSS baseline ${(target.baseline / MiB).toFixed(1)} MiB, peak ${(rssPeak / MiB).toFixed(1)} MiB (while stalled ${(rssStalled / MiB).toFixed(1)}); neighbour ${describeReport(report)}\n`,
+    `stalled replay: ${msgs.length} msgs, RSS baseline ${(fixture.target.baseline / MiB).toFixed(1)} MiB, peak ${(rssPeak / MiB).toFixed(1)} MiB (while stalled ${(rssStalled / MiB).toFixed(1)}); neighbour ${describeReport(report)}\n`,
   );
   assert.equal((received[0] as unknown as { recovered: boolean }).recovered, true);
   assert.equal(closeCode, null, 'not closed');
   assert.deepEqual(msgs, range(head.offset + 1, head.offset + 110), 'the replay and the live messages after it, in order, none twice');
-  assert.ok(target.alive());
-  assert.ok(rssPeak - target.baseline < 96 * MiB, `RSS grew ${((rssPeak - target.baseline) / MiB).toFixed(1)} MiB`);
+  assert.ok(fixture.target.alive());
+  assert.ok(rssPeak - fixture.target.baseline < 96 * MiB, `RSS grew ${((rssPeak - fixture.target.baseline) / MiB).toFixed(1)} MiB`);
   assertServed(report);
 });

@@ -5,47 +5,28 @@
 // the attacker likes. With the bound, the server stops reading the connection while
 // maxPendingRequests are in flight: the attacker's writes stall in TCP instead, every
 // request is still answered once, and the neighbour is served throughout.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import WebSocket from 'ws';
-import { assertServed, describeReport, MiB, Neighbour, RssSampler } from './support/attack.js';
+import { assertServed, attackFixture, describeReport, MiB, openChannels, RssSampler } from './support/attack.js';
 import { HubServer } from './support/hub-process.js';
 
 const ATTACKERS = 2;
 const REQUESTS = 60_000;
 
-let server: HubServer;
-let neighbour: Neighbour;
-
-before(async () => {
-  server = await HubServer.start(
+const fixture = attackFixture(() =>
+  HubServer.start(
     {
       slowHook: true,
       // An application that allows fast reads: only the pending bound stands in the way.
       hub: { historyRate: { perSecond: 1e9, burst: 1e9 }, abuseLimit: 1e9 },
     },
     ['--max-old-space-size=512'],
-  );
-  neighbour = await Neighbour.start(server.ws);
-  server.baseline = server.rss();
-});
-
-after(async () => {
-  await neighbour?.stop();
-  await server?.stop();
-});
-
-function open(url: string): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, ['hotline.v1'], { perMessageDeflate: false });
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
-}
+  ),
+);
 
 /** Sends `count` history requests (ids 1..count) at once and resolves with how often each id was answered. */
 async function flood(count: number): Promise<{ answers: Uint8Array; closed: number | null }> {
-  const ws = await open(`${server.ws}/ws`);
+  const ws = await openChannels(`${fixture.target.ws}/ws`);
   const answers = new Uint8Array(count + 1);
   let answered = 0;
   let closed: number | null = null;
@@ -69,22 +50,22 @@ async function flood(count: number): Promise<{ answers: Uint8Array; closed: numb
 }
 
 test(`${ATTACKERS} connections flood ${REQUESTS} history requests behind an asynchronous hook: every one answered once, RSS bounded, the neighbour served`, { timeout: 180_000 }, async () => {
-  const peak = new RssSampler(server.pid);
+  const peak = new RssSampler(fixture.target.pid);
   const results = await Promise.all(Array.from({ length: ATTACKERS }, () => flood(REQUESTS)));
   const rssPeak = peak.stop();
-  const report = await neighbour.report();
-  const stats = await server.stats();
+  const report = await fixture.neighbour.report();
+  const stats = await fixture.target.stats();
   process.stdout.write(
-    `request-queue: baseline ${(server.baseline / MiB).toFixed(1)} MiB, peak ${(rssPeak / MiB).toFixed(1)} MiB, read pauses ${stats.pauses}; neighbour ${describeReport(report)}\n`,
+    `request-queue: baseline ${(fixture.target.baseline / MiB).toFixed(1)} MiB, peak ${(rssPeak / MiB).toFixed(1)} MiB, read pauses ${stats.pauses}; neighbour ${describeReport(report)}\n`,
   );
-  assert.ok(server.alive(), 'the server is still running');
+  assert.ok(fixture.target.alive(), 'the server is still running');
   for (const { answers, closed } of results) {
     assert.equal(closed, null, 'the attacker was not closed');
     const unanswered = answers.subarray(1).findIndex((n) => n !== 1);
     assert.equal(unanswered, -1, `request ${unanswered + 1} was answered ${answers[unanswered + 1]} times`);
   }
   assert.ok((stats.pauses ?? 0) > 0, 'the server paused reading the attackers');
-  const growth = rssPeak - server.baseline;
+  const growth = rssPeak - fixture.target.baseline;
   assert.ok(growth < 48 * MiB, `RSS grew ${(growth / MiB).toFixed(1)} MiB (under 48 MiB)`);
   assertServed(report);
 });

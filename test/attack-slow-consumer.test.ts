@@ -9,8 +9,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { WebSocket as WsWebSocket } from 'ws';
-import { assertServed, describeReport, MiB, Neighbour, RssSampler, startTarget, type AttackTarget } from './support/attack.js';
-import { closeClients, KiB, publishBig, range, recordChannel, sdk, tcpOf, waitFor, webSocketWith, type Big } from './support/delivery.js';
+import { assertServed, attackFixture, describeReport, MiB, RssSampler, startTarget } from './support/attack.js';
+import { closeClients, KiB, publishBig, range, recordChannel, sdk, tcpOf, webSocketWith, type Big } from './support/delivery.js';
+import { waitFor } from './support/wait.js';
 import { CutProxy } from './support/sdk-proxy.js';
 
 /** At most this many 60 KiB messages per attack: well past what the kernel's socket buffers and 1 MiB hold. */
@@ -31,30 +32,18 @@ async function publishUntil(url: string, channel: string, done: () => Promise<bo
 }
 
 describe('against hotline serve', () => {
-  let target: AttackTarget;
-  let neighbour: Neighbour;
-
-  before(async () => {
-    target = await startTarget([], { nodeArgs: ['--max-old-space-size=256'] });
-    neighbour = await Neighbour.start(target.ws);
-    target.baseline = target.rss();
-  });
-
-  after(async () => {
-    closeClients();
-    await neighbour?.stop();
-    await target?.stop();
-  });
+  const fixture = attackFixture(() => startTarget([], { nodeArgs: ['--max-old-space-size=256'] }));
+  after(() => closeClients());
 
   async function slowCloses(): Promise<number> {
-    const { text } = await target.get('/metrics');
+    const { text } = await fixture.target.get('/metrics');
     return Number(/^hotline_slow_consumer_closes_total\{endpoint="\/ws"\} (\d+)/m.exec(text)?.[1] ?? 0);
   }
 
   test('a subscriber that stops reading: closed with 1013 after a contiguous run, the server bounded, the neighbour served', { timeout: 90_000 }, async () => {
     const closesBefore = await slowCloses();
-    const peak = new RssSampler(target.pid);
-    const reader = new WsWebSocket(`${target.ws}/ws`, 'hotline.v1', { perMessageDeflate: false });
+    const peak = new RssSampler(fixture.target.pid);
+    const reader = new WsWebSocket(`${fixture.target.ws}/ws`, 'hotline.v1', { perMessageDeflate: false });
     await once(reader, 'open');
     const got: Array<{ op: string; offset?: number }> = [];
     reader.on('message', (data: Buffer) => got.push(JSON.parse(data.toString()) as { op: string; offset?: number }));
@@ -67,23 +56,23 @@ describe('against hotline serve', () => {
     socket.pause();
 
     let closed = false;
-    const published = await publishUntil(target.ws + '/ws', 'slow:feed', async () => (closed = (await slowCloses()) > closesBefore));
+    const published = await publishUntil(fixture.target.ws + '/ws', 'slow:feed', async () => (closed = (await slowCloses()) > closesBefore));
     const rssPeak = peak.stop();
-    const report = await neighbour.report();
+    const report = await fixture.neighbour.report();
     socket.resume();
-    await waitFor(() => code !== null, 'the close', 30_000, () => `${got.length} received`);
+    await waitFor(() => code !== null, 'the close', { ms: 30_000, state: () => `${got.length} received` });
     const offsets = got.filter((m) => m.op === 'msg').map((m) => m.offset!);
     process.stdout.write(
       `slow consumer: ${published.length} published, ${offsets.length} received (${offsets[0]}–${offsets.at(-1)}), close ${code}; ` +
-        `RSS baseline ${(target.baseline / MiB).toFixed(1)} MiB, peak ${(rssPeak / MiB).toFixed(1)} MiB; neighbour ${describeReport(report)}\n`,
+        `RSS baseline ${(fixture.target.baseline / MiB).toFixed(1)} MiB, peak ${(rssPeak / MiB).toFixed(1)} MiB; neighbour ${describeReport(report)}\n`,
     );
     assert.ok(closed, `closed as a slow consumer within ${MAX_MESSAGES} messages`);
     assert.deepEqual(offsets, range(from + 1, from + offsets.length), 'a contiguous run: no hole');
     assert.ok(offsets.length < published.length, 'it stopped getting messages');
     // 1013 when it read its buffer within closeTimeout (5 s); after that the server drops TCP.
     assert.ok(code === 1013 || code === 1006, `closed with ${code}`);
-    assert.ok(target.alive());
-    assert.ok(rssPeak - target.baseline < 96 * MiB, `RSS grew ${((rssPeak - target.baseline) / MiB).toFixed(1)} MiB`);
+    assert.ok(fixture.target.alive());
+    assert.ok(rssPeak - fixture.target.baseline < 96 * MiB, `RSS grew ${((rssPeak - fixture.target.baseline) / MiB).toFixed(1)} MiB`);
     assertServed(report);
   });
 });
@@ -99,7 +88,7 @@ describe('the SDK', () => {
     child = spawn(process.execPath, ['--import', 'tsx', SERVER_SCRIPT, '0'], { stdio: ['pipe', 'pipe', 'inherit'] });
     let output = '';
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-    await waitFor(() => /sdk-server ready port=\d+/.test(output), 'the server', 30_000, () => output);
+    await waitFor(() => /sdk-server ready port=\d+/.test(output), 'the server', { ms: 30_000, state: () => output });
     port = Number(/sdk-server ready port=(\d+)/.exec(output)![1]);
   });
 
@@ -130,7 +119,7 @@ describe('the SDK', () => {
     const url = `ws://127.0.0.1:${port}/ws`;
     const published = await publishBig(sdk(url).channel<Big>('slow:sdk'), 300, 60 * KiB);
     proxy.release();
-    await waitFor(() => seen.offsets.at(-1) === published.at(-1), 'every message', 60_000, () => `${seen.offsets.length} seen, closes ${JSON.stringify(closes)}`);
+    await waitFor(() => seen.offsets.at(-1) === published.at(-1), 'every message', { ms: 60_000, state: () => `${seen.offsets.length} seen, closes ${JSON.stringify(closes)}` });
     process.stdout.write(`slow SDK subscriber: ${seen.offsets.length} of ${published.length} seen, closes ${JSON.stringify(closes)}, subscribed ${JSON.stringify(seen.subscribed.map((e) => e.recovered))}\n`);
     assert.deepEqual(seen.offsets, range(first.offset + 1, first.offset + 300), 'every offset once, in order');
     assert.deepEqual(seen.seqs, range(0, 299));

@@ -9,8 +9,10 @@ import { ChannelError } from '../src/channels/index.js';
 import { connect, type HotlineClient } from '../src/client/index.js';
 import { WebSocket } from '../src/node/client.js';
 import type { UpgradeRequest } from '../src/node/server.js';
-import { channelsEndpoint, type ChannelsEndpointOptions } from '../src/server/channels.js';
-import { serve, type RunningServer } from '../src/server/serve.js';
+import type { ChannelsEndpointOptions } from '../src/server/channels.js';
+import { ChannelsClient } from './support/channels-client.js';
+import { startChannels, type ChannelsServer } from './support/channels-server.js';
+import { waitFor } from './support/wait.js';
 
 interface User {
   id: string;
@@ -28,42 +30,22 @@ function header(req: UpgradeRequest, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-const servers: RunningServer[] = [];
+const servers: Array<ChannelsServer<User | undefined>> = [];
 const clients: HotlineClient[] = [];
 after(async () => {
   for (const client of clients) client.close();
   for (const server of servers) await server.close();
 });
 
+/** A channel server with these options, closed after the file; resolves with its /ws URL. */
 async function start(options: ChannelsEndpointOptions<User | undefined>): Promise<string> {
-  const endpoint = channelsEndpoint<User | undefined>(options);
-  await endpoint.ready;
-  const server = await serve({ port: 0, websocket: { '/ws': endpoint.server } });
+  const server = await startChannels<User | undefined>(options);
   servers.push(server);
-  return `ws://127.0.0.1:${server.port}/ws`;
+  return server.url();
 }
 
-/** Opens a raw hotline.v1 connection with `ws` and answers requests by id. */
-async function rawClient(url: string, headers: Record<string, string> = {}): Promise<{ request(body: object): Promise<Record<string, unknown>>; ws: WsClient }> {
-  const ws = new WsClient(url, 'hotline.v1', { headers });
-  await once(ws, 'open');
-  const waiting = new Map<number, (reply: Record<string, unknown>) => void>();
-  ws.on('message', (data) => {
-    const message = JSON.parse(String(data)) as Record<string, unknown>;
-    if (typeof message.id === 'number') waiting.get(message.id)?.(message);
-  });
-  let nextId = 1;
-  return {
-    ws,
-    request(body) {
-      const id = nextId++;
-      return new Promise((resolve) => {
-        waiting.set(id, resolve);
-        ws.send(JSON.stringify({ ...body, id }));
-      });
-    },
-  };
-}
+/** A raw hotline.v1 client (closed with its server). */
+const rawClient = (url: string, headers: Record<string, string> = {}): Promise<ChannelsClient> => ChannelsClient.connect(url, { headers });
 
 function refusedWith(url: string, headers: Record<string, string> = {}): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -91,8 +73,8 @@ describe('a token in the Authorization header (Node clients), checked before the
     assert.equal(await refusedWith(url), 401);
     assert.equal(await refusedWith(url, { authorization: 'Bearer nope' }), 403);
     const client = await rawClient(url, { authorization: 'Bearer token-ada' });
-    assert.equal((await client.request({ op: 'sub', ch: 'room:1' })).op, 'ok');
-    assert.deepEqual((await client.request({ op: 'presence', ch: 'room:1' })).members, [{ id: 'ada' }]);
+    assert.equal((await client.request('sub', { ch: 'room:1' })).op, 'ok');
+    assert.deepEqual((await client.request('presence', { ch: 'room:1' })).members, [{ id: 'ada' }]);
     client.ws.close();
   });
 
@@ -118,7 +100,7 @@ describe('a token in a cookie or the query string (browsers)', () => {
     const url = await start({ authenticate });
     assert.equal(await refusedWith(url, { cookie: 'other=1' }), 401);
     const client = await rawClient(url, { cookie: 'theme=dark; session=token-ada' });
-    assert.equal((await client.request({ op: 'ping' })).op, 'pong');
+    assert.equal((await client.request('ping')).op, 'pong');
     client.ws.close();
   });
 
@@ -126,7 +108,7 @@ describe('a token in a cookie or the query string (browsers)', () => {
     const url = await start({ authenticate });
     assert.equal(await refusedWith(`${url}?token=nope`), 401);
     const client = await rawClient(`${url}?token=token-lin`);
-    assert.equal((await client.request({ op: 'ping' })).op, 'pong');
+    assert.equal((await client.request('ping')).op, 'pong');
     client.ws.close();
   });
 });
@@ -141,27 +123,29 @@ describe('a token in the first message (the auth op), with expiry and refresh', 
   test('requests before auth are unauthorized; after it they work', async () => {
     const url = await start({ authenticateToken });
     const client = await rawClient(url);
-    const refused = await client.request({ op: 'sub', ch: 'room:1' });
+    const refused = await client.request('sub', { ch: 'room:1' });
     assert.equal(refused.op, 'err');
     assert.equal(refused.code, 'unauthorized');
-    assert.equal((await client.request({ op: 'auth', token: 'nope' })).code, 'unauthorized');
-    const ok = await client.request({ op: 'auth', token: 'token-ada' });
+    assert.equal((await client.request('auth', { token: 'nope' })).code, 'unauthorized');
+    const ok = await client.request('auth', { token: 'token-ada' });
     assert.equal(ok.op, 'ok');
     assert.equal(typeof ok.expiresAt, 'number');
-    assert.equal((await client.request({ op: 'sub', ch: 'room:1' })).op, 'ok');
+    assert.equal((await client.request('sub', { ch: 'room:1' })).op, 'ok');
     client.ws.close();
   });
 
-  test('expired credentials: requests refused, then closed with 4401 after the grace period', async () => {
+  test('expired credentials: subscriptions end, requests refused, then closed with 4401 after the grace period', async () => {
     const url = await start({ authenticateToken, authGrace: 300 });
     const client = await rawClient(url);
-    await client.request({ op: 'auth', token: 'token-ada' });
-    await new Promise((resolve) => setTimeout(resolve, 700));
-    const refused = await client.request({ op: 'pub', ch: 'room:1', data: 1 });
+    await client.request('auth', { token: 'token-ada' });
+    assert.equal((await client.request('sub', { ch: 'room:1' })).op, 'ok');
+    // At expiry the server ends the subscription: the moment the credentials ran out.
+    const ended = await client.waitFor((m) => m.op === 'unsub' && m.ch === 'room:1', 'the subscription to end at expiry');
+    assert.equal(ended.code, 'unauthorized');
+    const refused = await client.request('pub', { ch: 'room:1', data: 1 });
     assert.equal(refused.code, 'unauthorized');
     assert.match(String(refused.message), /expired/);
-    const [code] = (await once(client.ws, 'close')) as [number];
-    assert.equal(code, 4401);
+    assert.equal((await client.closed).code, 4401);
   });
 
   test('the SDK refreshes its token before expiry and keeps its subscriptions', async () => {
@@ -173,12 +157,12 @@ describe('a token in the first message (the auth op), with expiry and refresh', 
     const received: number[] = [];
     await subscriber.channel<number>('room:2').subscribe((n) => received.push(n));
     await publisher.channel<number>('room:2').publish(1);
-    // Three lifetimes: only refreshes keep the subscriber (and the publisher) going.
-    await new Promise((resolve) => setTimeout(resolve, 1_800));
+    // Three refreshes: the first token (600 ms) and the grace (300 ms) are long over by the
+    // third, so only refreshes keep the subscriber (and the publisher) going.
+    await waitFor(() => issued >= 4, 'three refreshes');
     await publisher.channel<number>('room:2').publish(2);
-    for (let i = 0; i < 50 && received.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    await waitFor(() => received.length === 2, 'the message after the refreshes');
     assert.deepEqual(received, [1, 2]);
-    assert.ok(issued >= 3, `the token was refreshed (${issued} issued)`);
     assert.equal(subscriber.state, 'open');
   });
 });
@@ -194,11 +178,11 @@ describe('per-channel permissions', () => {
       canPublish: ({ auth }, channel) => auth?.rooms.includes(channel) ?? false,
     });
     const lin = await rawClient(url, { authorization: 'token-lin' });
-    assert.equal((await lin.request({ op: 'sub', ch: 'room:2' })).op, 'ok');
-    const refused = await lin.request({ op: 'sub', ch: 'room:1' });
+    assert.equal((await lin.request('sub', { ch: 'room:2' })).op, 'ok');
+    const refused = await lin.request('sub', { ch: 'room:1' });
     assert.equal(refused.code, 'forbidden');
-    assert.equal((await lin.request({ op: 'pub', ch: 'room:1', data: 'hi' })).code, 'forbidden');
-    assert.equal((await lin.request({ op: 'history', ch: 'room:1' })).code, 'forbidden');
+    assert.equal((await lin.request('pub', { ch: 'room:1', data: 'hi' })).code, 'forbidden');
+    assert.equal((await lin.request('history', { ch: 'room:1' })).code, 'forbidden');
     lin.ws.close();
   });
 });

@@ -10,6 +10,7 @@ import { serve, type RunningServer } from '../src/server/serve.js';
 import { echoHandlers } from '../src/server/echo.js';
 import type { ConnectionHandlers, WebSocketConnection } from '../src/node/connection.js';
 import { chromiumSkip, launchChromium } from './support/chromium.js';
+import { waitFor } from './support/wait.js';
 
 const MiB = 1024 * 1024;
 const SMALL_MAX_PAYLOAD = 1024;
@@ -246,16 +247,6 @@ function controlEndpoint(closes: ServerClose[]): ConnectionHandlers<undefined> {
 
 function js(value: unknown): string {
   return JSON.stringify(value);
-}
-
-async function waitFor<T>(find: () => T | undefined, what: string, ms = 5_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const found = find();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 // Decided once, when the file loads; every test carries it so the runner counts the skips.

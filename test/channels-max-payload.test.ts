@@ -4,29 +4,16 @@
 // is parsed. docs/reliability.md, "Huge JSON" and "Compressed requests".
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serve } from '../src/index.js';
-import { channelsEndpoint, DEFAULT_CHANNELS_MAX_PAYLOAD, type ChannelsEndpointOptions } from '../src/server/channels.js';
-import { ChannelsClient } from './support/channels-client.js';
-
-async function withServer(options: ChannelsEndpointOptions<undefined>, run: (url: string) => Promise<void>): Promise<void> {
-  const endpoint = channelsEndpoint(options);
-  await endpoint.ready;
-  const server = await serve({ port: 0, websocket: { '/ws': endpoint.server } });
-  try {
-    await run(`ws://127.0.0.1:${server.port}/ws`);
-  } finally {
-    await server.close();
-    await endpoint.hub.close();
-  }
-}
+import { DEFAULT_CHANNELS_MAX_PAYLOAD } from '../src/server/channels.js';
+import { withChannels } from './support/channels-server.js';
 
 /** A string whose JSON is exactly `units` UTF-16 units long, 3 bytes of UTF-8 for each but its quotes. */
 const widest = (units: number): string => '€'.repeat(units - 2);
 
 test('the default is 256 KiB: the largest publish the hub allows passes, a larger message gets 1009', async () => {
   assert.equal(DEFAULT_CHANNELS_MAX_PAYLOAD, 256 * 1024);
-  await withServer({}, async (url) => {
-    const client = await ChannelsClient.connect(url);
+  await withChannels({}, async (s) => {
+    const client = await s.connect();
     const data = widest(64 * 1024);
     const request = { op: 'pub', id: 1, ch: `c${'h'.repeat(199)}`, key: 'k'.repeat(128), data };
     const bytes = Buffer.byteLength(JSON.stringify(request));
@@ -42,13 +29,13 @@ test('the default is 256 KiB: the largest publish the hub allows passes, a large
 });
 
 test('a raised maxDataLength raises the default with it; maxPayload set by hand is kept', async () => {
-  await withServer({ maxDataLength: 128 * 1024 }, async (url) => {
-    const client = await ChannelsClient.connect(url);
+  await withChannels({ maxDataLength: 128 * 1024 }, async (s) => {
+    const client = await s.connect();
     client.sendJson({ op: 'pub', id: 1, ch: 'big', data: widest(128 * 1024) });
     assert.equal((await client.answer(1)).op, 'ok');
   });
-  await withServer({ maxPayload: 1024 * 1024 }, async (url) => {
-    const client = await ChannelsClient.connect(url);
+  await withChannels({ maxPayload: 1024 * 1024 }, async (s) => {
+    const client = await s.connect();
     // Past the hub's maxDataLength, within maxPayload: parsed, and answered too_large.
     client.sendJson({ op: 'pub', id: 1, ch: 'big', data: 'x'.repeat(500_000) });
     const answer = await client.answer(1);

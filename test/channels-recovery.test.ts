@@ -3,54 +3,17 @@
 // order; resumes that cannot be served say recovered:false; idempotent publishes.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serve, type RunningServer } from '../src/index.js';
 import { MemoryEngine } from '../src/channels/index.js';
-import { channelsEndpoint, type ChannelsEndpointOptions } from '../src/server/channels.js';
-import { ChannelsClient, sleep, waitUntil, type WireMessage } from './support/channels-client.js';
+import type { ChannelsEndpointOptions } from '../src/server/channels.js';
+import { ok, type ChannelsClient, type WireMessage } from './support/channels-client.js';
+import { withChannels, type ChannelsServer } from './support/channels-server.js';
+import { quietWindow, waitFor } from './support/wait.js';
 
 const fast = { perSecond: 1_000_000, burst: 1_000_000 };
 
-interface Started {
-  server: RunningServer;
-  endpoint: ReturnType<typeof channelsEndpoint>;
-  connect(): Promise<ChannelsClient>;
-  close(): Promise<void>;
-}
-
-async function start(options: ChannelsEndpointOptions<undefined> = {}): Promise<Started> {
-  const endpoint = channelsEndpoint({ publishRate: fast, subscribeRate: fast, ...options });
-  await endpoint.ready;
-  const server = await serve({ port: 0, websocket: { '/ws': endpoint.server } });
-  const clients: ChannelsClient[] = [];
-  return {
-    server,
-    endpoint,
-    async connect() {
-      const client = await ChannelsClient.connect(`ws://127.0.0.1:${server.port}/ws`, { timeout: 10_000 });
-      clients.push(client);
-      return client;
-    },
-    async close() {
-      for (const client of clients) client.terminate();
-      await server.close();
-      await endpoint.hub.close();
-    },
-  };
-}
-
-async function withServer(options: ChannelsEndpointOptions<undefined>, body: (s: Started) => Promise<void>): Promise<void> {
-  const s = await start(options);
-  try {
-    await body(s);
-  } finally {
-    await s.close();
-  }
-}
-
-async function ok(client: ChannelsClient, op: string, fields: Record<string, unknown> = {}): Promise<WireMessage> {
-  const answer = await client.request(op, fields);
-  assert.equal(answer.op, op === 'ping' ? 'pong' : 'ok', `${op} ${JSON.stringify(fields)} was answered ${JSON.stringify(answer)}`);
-  return answer;
+/** A server with rates no test here reaches. */
+function withServer(options: ChannelsEndpointOptions<undefined>, body: (s: ChannelsServer<undefined>) => Promise<void>): Promise<void> {
+  return withChannels({ publishRate: fast, subscribeRate: fast, ...options }, body);
 }
 
 /**
@@ -140,7 +103,7 @@ describe('recovery after missing messages', () => {
         assertContiguous(handled, 1, last, `before drop ${round}`);
 
         // Miss at least 500 while the publisher goes on.
-        await waitUntil(() => publisher.acked >= last + 500, `500 messages published after ${last}`, 10_000);
+        await waitFor(() => publisher.acked >= last + 500, `500 messages published after ${last}`, 10_000);
 
         // Come back and resume, the publisher still publishing.
         subscriber = await s.connect();
@@ -155,7 +118,7 @@ describe('recovery after missing messages', () => {
         resumedAt = resumed.offset!;
       }
       // Let live traffic flow after the last resume, then stop and drain.
-      await waitUntil(() => publisher.acked >= resumedAt + 300, '300 live messages after the last resume', 10_000);
+      await waitFor(() => publisher.acked >= resumedAt + 300, '300 live messages after the last resume', 10_000);
       const final = await publisher.stop();
       await subscriber.until(() => subscriber.messages(channel).at(-1)?.offset === final, `the last offset ${final}`, 10_000);
       await ok(subscriber, 'ping');
@@ -178,7 +141,7 @@ describe('recovery after missing messages', () => {
       const publisher = new Publisher(await s.connect(), channel, 2);
       const watcher = await s.connect();
       const { epoch } = await ok(watcher, 'sub', { ch: channel, since: { epoch: 'none', offset: 0 } });
-      await waitUntil(() => publisher.acked >= 600, '600 published', 10_000);
+      await waitFor(() => publisher.acked >= 600, '600 published', 10_000);
       const a = await s.connect();
       const b = await s.connect();
       const [ra, rb] = await Promise.all([
@@ -187,7 +150,7 @@ describe('recovery after missing messages', () => {
       ]);
       assert.equal(ra.recovered, true);
       assert.equal(rb.recovered, true);
-      await waitUntil(() => publisher.acked >= Math.max(ra.offset!, rb.offset!) + 200, 'more live traffic', 10_000);
+      await waitFor(() => publisher.acked >= Math.max(ra.offset!, rb.offset!) + 200, 'more live traffic', 10_000);
       const final = await publisher.stop();
       for (const c of [a, b, watcher]) await c.until(() => c.messages(channel).at(-1)?.offset === final, 'the end', 10_000);
       assertContiguous(a.messages(channel), 11, final, 'a');
@@ -296,7 +259,7 @@ describe('resumes that cannot be served', () => {
       const other = await s.connect();
       const sub = await ok(other, 'sub', { ch: 'ahead', since: { epoch, offset: 7 } });
       assert.deepEqual([sub.recovered, sub.offset], [false, 1]);
-      await sleep(20);
+      await quietWindow(20);
       assert.deepEqual(other.messages('ahead'), []);
     });
   });
@@ -360,7 +323,7 @@ describe('idempotent publishes over the wire', () => {
         'every repeat is answered with the first offset',
       );
       assert.equal(answers.filter((a) => a.delivered === 1).length, 1);
-      await sleep(30);
+      await quietWindow(30);
       await ok(watcher, 'ping');
       assert.equal(watcher.messages('burst').length, 1);
     });

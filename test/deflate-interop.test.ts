@@ -360,7 +360,13 @@ const echoWithCommands: ConnectionHandlers<undefined> = {
   },
 };
 
-describe('hotline server ← ws clients', { timeout: 60_000 }, () => {
+/**
+ * Each case may take this long before it fails as hung. Per case, not per suite: a suite of
+ * fifty cases takes what the machine gives it while other test files run beside it.
+ */
+const PER_CASE = { timeout: 30_000 };
+
+describe('hotline server ← ws clients', () => {
   let server: RunningServer;
   let proxy: RecordingProxy;
 
@@ -378,7 +384,7 @@ describe('hotline server ← ws clients', { timeout: 60_000 }, () => {
 
   for (const s of SERVER_CASES) {
     for (const c of WS_OFFERS) {
-      test(`server ${s.name} ← ws perMessageDeflate ${c.name}`, async () => {
+      test(`server ${s.name} ← ws perMessageDeflate ${c.name}`, PER_CASE, async () => {
         const nextWire = proxy.nextConnection();
         const peer = await WsPeer.open(`ws://127.0.0.1:${proxy.port}${s.path}`, { perMessageDeflate: c.options, maxPayload: MAX_PAYLOAD } satisfies WsClientOptions);
         const wire = await nextWire;
@@ -422,7 +428,7 @@ describe('hotline server ← ws clients', { timeout: 60_000 }, () => {
   // back than the window minus 262 bytes of lookahead, so the oldest history is out of reach
   // whenever history and message fill nearly a power of two.
   for (const [first, second, again] of [[250, 200, 40], [2000, 1900, 140]] as const) {
-    test(`server context takeover refers back as far as a live zlib context: ${first} B + ${second} B sent, then the first ${again} B again`, async () => {
+    test(`server context takeover refers back as far as a live zlib context: ${first} B + ${second} B sent, then the first ${again} B again`, PER_CASE, async () => {
       const nextWire = proxy.nextConnection();
       const peer = await WsPeer.open(`ws://127.0.0.1:${proxy.port}/takeover`, { perMessageDeflate: { threshold: 0 } });
       const wire = await nextWire;
@@ -451,7 +457,7 @@ describe('hotline server ← ws clients', { timeout: 60_000 }, () => {
     });
   }
 
-  test('conn.send(blob, { compress }) follows compress as other sends do', async () => {
+  test('conn.send(blob, { compress }) follows compress as other sends do', PER_CASE, async () => {
     const nextWire = proxy.nextConnection();
     const peer = await WsPeer.open(`ws://127.0.0.1:${proxy.port}/defaults`, { perMessageDeflate: true });
     const wire = await nextWire;
@@ -472,7 +478,7 @@ describe('hotline server ← ws clients', { timeout: 60_000 }, () => {
     }
   });
 
-  test('a publish reaches deflate, plain and context-takeover subscribers with the same text', async () => {
+  test('a publish reaches deflate, plain and context-takeover subscribers with the same text', PER_CASE, async () => {
     const pub = await serve({
       port: 0,
       host: '127.0.0.1',
@@ -605,7 +611,7 @@ const HOTLINE_OFFERS: HotlineOfferCase[] = [
   { name: '{ clientMaxWindowBits: 10, threshold: 0 }', options: { clientMaxWindowBits: 10, threshold: 0 }, offer: { clientMaxWindowBits: 10 }, threshold: 0 },
 ];
 
-describe('hotline client → ws servers', { timeout: 60_000 }, () => {
+describe('hotline client → ws servers', () => {
   const servers: Array<{ wss: WsServer; proxy: RecordingProxy; answers: Array<string | undefined> }> = [];
 
   before(async () => {
@@ -643,7 +649,7 @@ describe('hotline client → ws servers', { timeout: 60_000 }, () => {
 
   for (const [index, s] of WS_SERVER_CASES.entries()) {
     for (const c of HOTLINE_OFFERS) {
-      test(`ws server perMessageDeflate ${s.name} ← hotline client perMessageDeflate ${c.name}`, async () => {
+      test(`ws server perMessageDeflate ${s.name} ← hotline client perMessageDeflate ${c.name}`, PER_CASE, async () => {
         const { proxy, answers } = servers[index]!;
         const nextWire = proxy.nextConnection();
         const peer = await HotlinePeer.open(`ws://127.0.0.1:${proxy.port}/`, { perMessageDeflate: c.options, maxPayload: MAX_PAYLOAD });
@@ -689,7 +695,7 @@ describe('hotline client → ws servers', { timeout: 60_000 }, () => {
 
 // ───────────────────────────── the client's extensions attribute ─────────────────────────────
 
-describe("hotline client: extensions is the server's header value", { timeout: 30_000 }, () => {
+describe("hotline client: extensions is the server's header value", () => {
   // RFC 6455 §4.1 defines the extensions in use as the value of the server's
   // Sec-WebSocket-Extensions, and the WHATWG WebSocket's `extensions` returns them; Chromium
   // shows the value exactly as sent (checked by hand against these same answers).
@@ -698,7 +704,7 @@ describe("hotline client: extensions is the server's header value", { timeout: 3
     ['permessage-deflate; server_max_window_bits="10"', { serverMaxWindowBits: 10 }],
   ];
   for (const [answer, offer] of answers) {
-    test(`an answer of ${answer} is reported as sent`, async () => {
+    test(`an answer of ${answer} is reported as sent`, PER_CASE, async () => {
       const server = createNetServer((socket) => {
         socket.on('error', () => {});
         let head = '';

@@ -27,6 +27,7 @@ import {
   rawHandshake,
   type WireFrame,
 } from './support/deflate-wire.js';
+import { waitFor } from './support/wait.js';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
@@ -367,12 +368,11 @@ async function openMany(port: number, count: number, concurrency: number, socket
 
 async function waitForConnections(server: MemoryServer, count: number): Promise<Usage> {
   // Polls the child's count, not a clock: the sockets' closes reach it in their own time.
-  for (let attempt = 0; ; attempt++) {
-    const usage = await server.usage();
-    if (usage.connections === count) return usage;
-    if (attempt > 200) throw new Error(`the server still has ${usage.connections} connections, expected ${count}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
+  let last: Usage | undefined;
+  return waitFor(async () => ((last = await server.usage()).connections === count ? last : undefined), `the server to have ${count} connections`, {
+    every: 25,
+    state: () => `it has ${last?.connections}`,
+  });
 }
 
 const kib = (bytes: number): string => `${(bytes / KiB).toFixed(2)} KiB`;

@@ -8,6 +8,7 @@ import { request } from 'node:http';
 import parsePrometheusTextFormat, { type PrometheusFamily } from 'parse-prometheus-text-format';
 import WebSocket from 'ws';
 import { requireBuiltCli, startCli, type CliServer } from './support/cli-server.js';
+import { waitFor } from './support/wait.js';
 
 requireBuiltCli();
 
@@ -73,14 +74,11 @@ describe('/metrics and /healthz of hotline serve', { timeout: 60_000 }, () => {
   }
 
   /** Scrapes until `check` holds (the server counts some things after the client sees them). */
-  async function scrapeUntil(check: (families: Families) => boolean, what: string): Promise<Families> {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
+  function scrapeUntil(check: (families: Families) => boolean, what: string): Promise<Families> {
+    return waitFor(async () => {
       const families = await scrape();
-      if (check(families)) return families;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for /metrics to show ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+      return check(families) && families;
+    }, `/metrics to show ${what}`, { ms: 10_000, every: 50 });
   }
 
   async function openWs(path: string, protocol?: string): Promise<WebSocket> {
@@ -158,15 +156,8 @@ describe('/metrics and /healthz of hotline serve', { timeout: 60_000 }, () => {
     assert.equal(ws.protocol, 'hotline.v1');
     const replies: Array<Record<string, unknown>> = [];
     ws.on('message', (data: Buffer) => replies.push(JSON.parse(data.toString()) as Record<string, unknown>));
-    const reply = async (find: (r: Record<string, unknown>) => boolean, what: string): Promise<Record<string, unknown>> => {
-      const deadline = Date.now() + 10_000;
-      for (;;) {
-        const found = replies.find(find);
-        if (found !== undefined) return found;
-        if (Date.now() > deadline) throw new Error(`no ${what}: ${JSON.stringify(replies)}`);
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-    };
+    const reply = (find: (r: Record<string, unknown>) => boolean, what: string): Promise<Record<string, unknown>> =>
+      waitFor(() => replies.find(find), what, { ms: 10_000, state: () => JSON.stringify(replies) });
     ws.send(JSON.stringify({ op: 'sub', id: 1, ch: 'metrics:test' }));
     assert.equal((await reply((r) => r.id === 1, 'sub answer')).op, 'ok');
     ws.send(JSON.stringify({ op: 'pub', id: 2, ch: 'metrics:test', data: { n: 1 } }));

@@ -7,7 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { ChannelsClient, waitUntil } from './support/channels-client.js';
+import { ChannelsClient } from './support/channels-client.js';
+import { waitFor } from './support/wait.js';
 import { freePort, RedisServer, redisServerInstalled } from './support/redis-server.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
@@ -92,14 +93,14 @@ describe('hotline serve --redis', { skip: skip ? 'redis-server not installed' : 
     assert.equal(await health(a), 200);
 
     await redis.stop({ save: true });
-    await waitUntil(async () => (await health(a)) === 503 && (await health(b)) === 503, '503 on both', 10_000);
+    await waitFor(async () => (await health(a)) === 503 && (await health(b)) === 503, '503 on both', 10_000);
     const refused = await publisher.request('pub', { ch: 'cli', data: 2 });
     assert.deepEqual([refused.op, refused.code], ['err', 'internal']);
     assert.match(refused.message ?? '', /^unavailable: /);
     assert.equal(subscriber.ws.readyState, subscriber.ws.OPEN, 'connections stay open');
 
     await redis.restart();
-    await waitUntil(async () => (await health(a)) === 200 && (await health(b)) === 200, '200 on both', 15_000);
+    await waitFor(async () => (await health(a)) === 200 && (await health(b)) === 200, '200 on both', 15_000);
     assert.equal((await publisher.request('pub', { ch: 'cli', data: 3 })).offset, 2);
     await subscriber.until(() => subscriber.messages('cli').length === 2, 'the message after the outage');
   });

@@ -12,6 +12,7 @@ import { EngineUnavailableError, type ChannelMessage, type Engine } from '../src
 import { RedisEngine, type RedisEngineOptions } from '../src/redis/index.js';
 import { engineSuite, Recorder } from './support/engine-suite.js';
 import { freePort, RedisServer, redisServerInstalled, skipWithoutRedis } from './support/redis-server.js';
+import { quietWindow, waitFor } from './support/wait.js';
 
 type Raw = ReturnType<typeof createClient>;
 
@@ -40,14 +41,6 @@ after(async () => {
   await server?.close();
 });
 
-async function eventually(condition: () => boolean | Promise<boolean>, what: string, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
 /** Closes the connection with this client name from the server side (as a network fault would). */
 async function killConnection(client: Raw, name: string): Promise<void> {
   const list = String(await client.sendCommand(['CLIENT', 'LIST']));
@@ -56,8 +49,6 @@ async function killConnection(client: Raw, name: string): Promise<void> {
   const id = /\bid=(\d+)/.exec(line)![1]!;
   await client.sendCommand(['CLIENT', 'KILL', 'ID', id]);
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Moves every TTL under `prefix` forward by `ms` (deleting what runs out): Redis's clock, advanced. */
 async function advanceTtls(client: Raw, prefix: string, ms: number): Promise<void> {
@@ -242,7 +233,8 @@ describe('redis engine', { skip: !redisServerInstalled() && process.env.CI !== '
       const { engine } = await nodes.start({ idempotencyWindow: 150 });
       assert.deepEqual(await engine.publish('idem', '1', { key: 'k' }), { epoch: (await engine.history('idem')).position.epoch, offset: 1, duplicate: false, subscribers: 0 });
       assert.equal((await engine.publish('idem', '1', { key: 'k' })).duplicate, true);
-      await sleep(250);
+      const { raw } = await redis();
+      await waitFor(async () => (await raw.exists(`${nodes.prefix}{idem}:key:k`)) === 0, 'Redis to expire the idempotency key');
       const again = await engine.publish('idem', '1', { key: 'k' });
       assert.deepEqual([again.offset, again.duplicate], [2, false]);
     } finally {
@@ -254,10 +246,12 @@ describe('redis engine', { skip: !redisServerInstalled() && process.env.CI !== '
     const nodes = new Nodes();
     try {
       const { engine } = await nodes.start({ historyTtl: 1_000, idempotencyWindow: 100, nodeTtl: 150 });
-      const idle = await engine.publish('idle', '1');
       await engine.subscribe('kept');
       const kept = await engine.publish('kept', '1');
-      await sleep(1_600);
+      // Published last, so by the time Redis expires it, the kept channel's first expiry has passed too.
+      const idle = await engine.publish('idle', '1');
+      const { raw } = await redis();
+      await waitFor(async () => (await raw.exists(`${nodes.prefix}{idle}:meta`)) === 0, 'Redis to expire the idle channel');
       const after = await engine.history('idle', { since: { epoch: idle.epoch, offset: 1 } });
       assert.equal(after.recovered, false);
       assert.notEqual(after.position.epoch, idle.epoch);
@@ -282,20 +276,20 @@ describe('redis engine', { skip: !redisServerInstalled() && process.env.CI !== '
       // Counted on a channel of their own, so that the offsets of 'x' below start at 1.
       a.engine.setLocalSubscriberCount('n', 2);
       b.engine.setLocalSubscriberCount('n', 3);
-      await eventually(async () => (await counted(a.engine, 'n')) === 5, 'the sum of both nodes');
+      await waitFor(async () => (await counted(a.engine, 'n')) === 5, 'the sum of both nodes');
       await Promise.all(range(1, 50).map((n) => (n % 2 === 0 ? a : b).engine.publish('x', String(n))));
-      await eventually(() => a.recorder.on('x').length === 50 && b.recorder.on('x').length === 50, 'both nodes get all 50');
+      await waitFor(() => a.recorder.on('x').length === 50 && b.recorder.on('x').length === 50, 'both nodes get all 50');
       assert.deepEqual(offsets(a.recorder.on('x')), range(1, 50));
       assert.deepEqual(offsets(b.recorder.on('x')), range(1, 50));
       await b.engine.join('x', 'cb', { id: 'ub' });
-      await eventually(() => a.recorder.presenceOn('x').length === 1, 'the join on the other node');
+      await waitFor(() => a.recorder.presenceOn('x').length === 1, 'the join on the other node');
       assert.deepEqual(a.recorder.presenceOn('x')[0], { channel: 'x', kind: 'join', client: 'cb', member: { id: 'ub' } });
       assert.deepEqual(await a.engine.members('x'), [{ id: 'ub' }]);
       // A node that closes takes its counts and members with it.
       await b.engine.close();
       assert.equal(await counted(a.engine, 'n'), 2);
       assert.deepEqual(await a.engine.members('x'), []);
-      await eventually(() => a.recorder.presenceOn('x').some((e) => e.kind === 'leave' && e.client === 'cb'), 'the leave');
+      await waitFor(() => a.recorder.presenceOn('x').some((e) => e.kind === 'leave' && e.client === 'cb'), 'the leave');
     } finally {
       await nodes.close();
     }
@@ -330,12 +324,12 @@ describe('redis engine', { skip: !redisServerInstalled() && process.env.CI !== '
       a.engine.setLocalSubscriberCount('hb', 1);
       b.engine.setLocalSubscriberCount('hb', 4);
       await b.engine.join('hb', 'cb', { id: 'ub' });
-      await eventually(async () => (await counted(a.engine, 'hb')) === 5, 'both counts');
+      await waitFor(async () => (await counted(a.engine, 'hb')) === 5, 'both counts');
       // b freezes: no more heartbeats, as if the process hung or died.
       clearInterval((b.engine as unknown as { heartbeat: ReturnType<typeof setInterval> }).heartbeat);
       const frozen = Date.now();
-      await eventually(async () => (await counted(a.engine, 'hb')) === 1, 'b counted no more', 2_000);
-      await eventually(() => a.recorder.presenceOn('hb').some((e) => e.kind === 'leave' && e.client === 'cb'), 'b member leave', 2_000);
+      await waitFor(async () => (await counted(a.engine, 'hb')) === 1, 'b counted no more', 2_000);
+      await waitFor(() => a.recorder.presenceOn('hb').some((e) => e.kind === 'leave' && e.client === 'cb'), 'b member leave', 2_000);
       assert.deepEqual(await a.engine.members('hb'), []);
       assert.ok(Date.now() - frozen < 2_000, `gone within about the node TTL and a heartbeat (${Date.now() - frozen} ms)`);
     } finally {
@@ -352,13 +346,13 @@ describe('redis engine', { skip: !redisServerInstalled() && process.env.CI !== '
       await a.engine.subscribe('c');
       a.engine.setLocalSubscriberCount('c', 2);
       b.engine.setLocalSubscriberCount('c', 3);
-      await eventually(async () => (await counted(a.engine, 'c')) === 5, 'both nodes counted');
+      await waitFor(async () => (await counted(a.engine, 'c')) === 5, 'both nodes counted');
       const before = (await a.engine.history('c')).position.offset;
       // The live-node set turned into a string: the count's script fails, the publish's does not.
       await raw.set(`${nodes.prefix}nodes:{live}`, 'not a sorted set');
       const published = await a.engine.publish('c', '"still"');
       assert.deepEqual([published.offset, published.duplicate, published.subscribers], [before + 1, false, 2], "this node's 2, not 5");
-      await eventually(() => a.recorder.on('c').some((m) => m.data === '"still"'), 'the message went out');
+      await waitFor(() => a.recorder.on('c').some((m) => m.data === '"still"'), 'the message went out');
       await raw.del(`${nodes.prefix}nodes:{live}`);
     } finally {
       await nodes.close();
@@ -436,9 +430,9 @@ describe('redis engine', { skip: !redisServerInstalled() && process.env.CI !== '
       await engine.subscribe('down');
       await engine.join('down', 'c1', { id: 'u1' });
       const first = await engine.publish('down', '1');
-      await eventually(() => recorder.on('down').length === 1, 'the first message');
+      await waitFor(() => recorder.on('down').length === 1, 'the first message');
       await own.stop({ save: true });
-      await eventually(() => !engine.healthy, 'unhealthy');
+      await waitFor(() => !engine.healthy, 'unhealthy');
       assert.deepEqual(recorder.healthChanges, [false]);
       for (const call of [
         () => engine.publish('down', '2'),
@@ -452,13 +446,13 @@ describe('redis engine', { skip: !redisServerInstalled() && process.env.CI !== '
         assert.ok(Date.now() - started < 500, `promptly (${Date.now() - started} ms), not after the 2000 ms command timeout`);
       }
       await own.restart();
-      await eventually(() => engine.healthy, 'healthy again');
+      await waitFor(() => engine.healthy, 'healthy again');
       assert.deepEqual(recorder.healthChanges, [false, true]);
       const second = await engine.publish('down', '2');
       assert.deepEqual([second.epoch, second.offset], [first.epoch, 2], 'the saved stream goes on');
-      await eventually(() => recorder.on('down').length === 2, 'the live message after the outage');
+      await waitFor(() => recorder.on('down').length === 2, 'the live message after the outage');
       // The member that joined while Redis was down was added when it came back.
-      await eventually(async () => (await engine.members('down')).length === 2, 'both members');
+      await waitFor(async () => (await engine.members('down')).length === 2, 'both members');
     } finally {
       await engine.close();
       await own.close();
@@ -473,20 +467,21 @@ describe('redis engine', { skip: !redisServerInstalled() && process.env.CI !== '
       const b = await nodes.start();
       await a.engine.subscribe('gap');
       for (let n = 1; n <= 5; n++) await b.engine.publish('gap', String(n));
-      await eventually(() => a.recorder.on('gap').length === 5, 'the first five');
+      await waitFor(() => a.recorder.on('gap').length === 5, 'the first five');
       const { raw } = await redis();
       await killConnection(raw, `hotline:${a.engine.nodeId}:sub`);
       // (a may be back within milliseconds: its health changes are recorded, not polled.)
-      await eventually(() => a.recorder.healthChanges.includes(false), 'a notices');
+      await waitFor(() => a.recorder.healthChanges.includes(false), 'a notices');
       for (let n = 6; n <= 25; n++) await b.engine.publish('gap', String(n));
-      await eventually(() => a.recorder.healthChanges.includes(true), 'a is back');
+      await waitFor(() => a.recorder.healthChanges.includes(true), 'a is back');
       await b.engine.publish('gap', '26');
-      await eventually(() => a.recorder.on('gap').length >= 26, 'all 26 on a');
-      await sleep(50);
-      assert.deepEqual(offsets(a.recorder.on('gap')), range(1, 26));
+      // A last message after the replay: whatever came twice would stand before it.
+      await b.engine.publish('gap', '27');
+      await waitFor(() => a.recorder.on('gap').some((m) => m.data === '27'), 'all 27 on a');
+      assert.deepEqual(offsets(a.recorder.on('gap')), range(1, 27));
       assert.deepEqual(
         a.recorder.on('gap').map((m) => m.data),
-        range(1, 26).map(String),
+        range(1, 27).map(String),
       );
       assert.deepEqual(a.recorder.healthChanges, [false, true]);
     } finally {
@@ -506,23 +501,24 @@ describe('redis engine', { skip: !redisServerInstalled() && process.env.CI !== '
       await a.subscribe('lost');
       await a.subscribe('fresh');
       const old = await b.publish('lost', '1');
-      await eventually(() => recorder.on('lost').length === 1, 'the first message');
+      await waitFor(() => recorder.on('lost').length === 1, 'the first message');
       // Redis loses the channels (as a restart without persistence would).
       await raw.del([`${prefix}{lost}:meta`, `${prefix}{lost}:log`, `${prefix}{fresh}:meta`]);
       const renewed = await b.publish('lost', '2');
       assert.notEqual(renewed.epoch, old.epoch);
-      await eventually(() => recorder.healthChanges.includes(true), 'a resync request');
+      await waitFor(() => recorder.healthChanges.includes(true), 'a resync request');
       // A channel that had delivered nothing simply goes on in the new epoch.
       const fresh = await b.publish('fresh', '1');
-      await eventually(() => recorder.on('fresh').length === 1, 'the fresh channel message');
+      await waitFor(() => recorder.on('fresh').length === 1, 'the fresh channel message');
       assert.equal(recorder.on('fresh')[0]!.epoch, fresh.epoch);
-      await sleep(50);
+      // A message of the new epoch would have arrived in this window (none may).
+      await quietWindow(50);
       assert.deepEqual(recorder.on('lost').map((m) => m.epoch), [old.epoch], 'no message of the new epoch');
       // Subscribing again starts over in the new epoch.
       await a.unsubscribe('lost');
       await a.subscribe('lost');
       await b.publish('lost', '3');
-      await eventually(() => recorder.on('lost').length === 2, 'the new subscription');
+      await waitFor(() => recorder.on('lost').length === 2, 'the new subscription');
       assert.deepEqual([recorder.on('lost')[1]!.epoch, recorder.on('lost')[1]!.offset], [renewed.epoch, 2]);
     } finally {
       await a.close();
@@ -549,19 +545,19 @@ describe('redis engine', { skip: !redisServerInstalled() && process.env.CI !== '
         assert.ok(messages.some((m) => /within 300 ms/.test(m)), 'the rest time out');
         assert.ok(elapsed < 1_500, `all settled within ${elapsed} ms`);
         // The heartbeat (every 300 ms) times out too: the engine reports itself unhealthy.
-        await eventually(() => !engine.healthy, 'unhealthy while Redis does not answer', 5_000);
+        await waitFor(() => !engine.healthy, 'unhealthy while Redis does not answer', 5_000);
         assert.deepEqual(recorder.healthChanges, [false]);
       } finally {
         process.kill(own.pid!, 'SIGCONT');
       }
-      await eventually(async () => {
+      await waitFor(async () => {
         try {
           return (await engine.publish('stuck', '"after"')).offset > 1;
         } catch {
           return false;
         }
       }, 'working again');
-      await eventually(() => engine.healthy, 'healthy again', 10_000);
+      await waitFor(() => engine.healthy, 'healthy again', 10_000);
       assert.deepEqual(recorder.healthChanges, [false, true]);
     } finally {
       await engine.close();

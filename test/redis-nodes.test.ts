@@ -5,7 +5,8 @@
 // and a node killed with SIGKILL whose presence members leave within the node TTL.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ChannelsClient, waitUntil, type WireMessage } from './support/channels-client.js';
+import { ChannelsClient, type WireMessage } from './support/channels-client.js';
+import { quietWindow, waitFor } from './support/wait.js';
 import { RedisNodeProcess } from './support/redis-node.js';
 import { RedisServer, redisServerInstalled } from './support/redis-server.js';
 
@@ -89,7 +90,8 @@ describe('three hotline nodes on one Redis', { skip: skip ? 'redis-server not in
     for (const [i, sub] of subscribers.entries()) {
       await sub.until(() => sub.messages(ch).length >= total, `subscriber ${i} to get ${total} messages`, 20_000);
     }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // A duplicate would come after the last message: in this window it would have.
+    await quietWindow(100);
     for (const [i, sub] of subscribers.entries()) {
       const got = sub.messages(ch);
       assert.equal(got.length, total, `subscriber ${i} (node ${Math.floor(i / 3)}): no duplicates`);
@@ -121,7 +123,8 @@ describe('three hotline nodes on one Redis', { skip: skip ? 'redis-server not in
     assert.deepEqual([answer.op, answer.recovered, answer.epoch, answer.offset], ['ok', true, epoch, 25]);
     for (let n = 26; n <= 30; n++) assert.equal((await publisher.request('pub', { ch, data: n })).op, 'ok');
     await second.until(() => second.messages(ch).length >= 25, 'the missed and the live messages');
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // A duplicate would come after the last message: in this window it would have.
+    await quietWindow(100);
     const got = second.messages(ch);
     assert.deepEqual(
       got.map((m) => [m.offset, m.data]),
@@ -143,7 +146,7 @@ describe('three hotline nodes on one Redis', { skip: skip ? 'redis-server not in
       return (answer.members ?? []).map((m) => String(m['id'])).sort();
     };
     for (const w of watchers) {
-      await waitUntil(async () => (await ids(w)).length === 4, 'all four members on every node');
+      await waitFor(async () => (await ids(w)).length === 4, 'all four members on every node');
       assert.deepEqual(await ids(w), ['doomed-a', 'doomed-b', 'watcher0', 'watcher1']);
     }
     const before = await watchers[0]!.request('pub', { ch, data: 'before' });

@@ -16,12 +16,10 @@ import assert from 'node:assert/strict';
 import { ChannelsClient, type WireMessage } from './support/channels-client.js';
 import { RedisNodeProcess } from './support/redis-node.js';
 import { RedisServer, redisServerInstalled } from './support/redis-server.js';
+import { sleep, within } from './support/wait.js';
 
 const skip = !redisServerInstalled() && process.env.CI !== 'true';
 if (skip) process.stderr.write('\n*** SKIPPED: redis-server not installed — the Redis outage tests did not run ***\n\n');
-
-/** The publisher's pacing between requests (not a wait for anything). */
-const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Publishes `"n"` for n = 1, 2, … one at a time until `stop()` is called; every answer is
@@ -63,7 +61,7 @@ class Publisher {
         this.answered = new Promise((resolve) => (settle = resolve));
         wake();
         // A steady stream, not a flood: the point is a publish in flight at every moment.
-        await pause(answer.op === 'ok' ? 3 : 20);
+        await sleep(answer.op === 'ok' ? 3 : 20); // pacing, not a wait for anything
       }
     } finally {
       this.running = false;
@@ -209,8 +207,7 @@ describe('Redis stopped and restarted mid-stream', { skip: skip ? 'redis-server 
     const acksBefore = publisher.acked.length;
     await redis.restart();
     // The old stream cannot be re-read: the node closes its subscribers of the channel.
-    const closed = await Promise.race([subscriber.closed, pause(15_000).then(() => null)]);
-    assert.ok(closed !== null, 'the subscriber was closed');
+    const closed = await within(subscriber.closed, 'the subscriber to be closed');
     assert.equal(closed.code, 1012);
     const before = subscriber.messages(ch);
     // Everything acknowledged in the old epoch had arrived.

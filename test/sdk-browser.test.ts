@@ -16,19 +16,19 @@
 // dist/hotline.js or the CLI is missing.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { WebSocket as NodeWebSocket } from '../src/node/client.js';
-import { connect, type Channel, type HotlineClient, type WebSocketConstructorLike } from '../src/client/index.js';
+import { connect, type HotlineClient, type WebSocketConstructorLike } from '../src/client/index.js';
 import { chromiumSkip, launchChromium } from './support/chromium.js';
-import { freePort } from './support/cli-server.js';
+import { CLI, freePort, startCli, type CliServer } from './support/cli-server.js';
+import { publishLoop } from './support/delivery.js';
 import { CutProxy } from './support/sdk-proxy.js';
+import { waitFor } from './support/wait.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const bundle = fileURLToPath(new URL('../dist/hotline.js', import.meta.url));
 
 // hotline's WebSocket does not type-check as the SDK's WebSocketConstructorLike (see
@@ -37,84 +37,11 @@ const HotlineWebSocket = NodeWebSocket as unknown as WebSocketConstructorLike;
 
 const CHANNEL = 'browser:feed';
 
-interface Cli {
-  child: ChildProcess;
-  port: number;
-}
-
-const children = new Set<ChildProcess>();
-
-async function startCli(port: number): Promise<Cli> {
-  // The page comes from the server's port and connects through the proxy's, so its origin is not
-  // the one its WebSocket reaches: allow it.
-  const child = spawn(process.execPath, [cli, 'serve', '--port', String(port), '--origin', `http://127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  let output = '';
-  child.stdout!.setEncoding('utf8');
-  child.stderr!.setEncoding('utf8');
-  // Keep draining both pipes for the whole run: the server logs connections.
-  child.stderr!.on('data', (chunk: string) => {
-    output += chunk;
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`hotline serve did not start within 20 s: ${output}`)), 20_000);
-    child.stdout!.on('data', (chunk: string) => {
-      if (output.length < 10_000) output += chunk;
-      const match = /listening on http:\/\/[\d.]+:(\d+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, port: Number(match[1]) });
-      }
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`hotline serve exited (${code ?? signal}) before it was ready: ${output}`));
-    });
-  });
-}
-
-async function stopCli(server: Cli, signal: 'SIGKILL' | 'SIGTERM'): Promise<void> {
-  if (server.child.exitCode !== null || server.child.signalCode !== null) return;
-  const exited = once(server.child, 'exit');
-  server.child.kill(signal);
-  await exited;
-}
-
-const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor(condition: () => boolean, what: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await delay(10);
-  }
-}
-
-/** A publisher in Node that publishes {seq} continuously (each publish awaited) until stopped. */
-function publishLoop(channel: Channel<{ seq: number }>, from: number, pause = 20) {
-  const results: Array<{ seq: number; offset: number }> = [];
-  const errors: unknown[] = [];
-  let running = true;
-  const done = (async () => {
-    for (let seq = from; running; seq++) {
-      try {
-        results.push({ seq, offset: (await channel.publish({ seq })).offset });
-      } catch (error) {
-        errors.push(error);
-      }
-      await delay(pause);
-    }
-  })();
-  return {
-    results,
-    errors,
-    async stop(): Promise<void> {
-      running = false;
-      await done;
-    },
-  };
-}
+/**
+ * The page comes from the server's port and connects through the proxy's, so its origin is
+ * not the one its WebSocket reaches: allow it.
+ */
+const allowPages = (port: number): string[] => ['--origin', `http://127.0.0.1:${port}`];
 
 /** The page's side: the SDK from /hotline.js, the platform WebSocket, a log of what the app saw. */
 function pageScript(url: string): string {
@@ -156,7 +83,7 @@ function assertContiguous(offsets: number[], from: number, what: string): void {
 }
 
 describe('the SDK in Chromium, loaded from hotline serve', { skip: chromiumSkip() }, () => {
-  let server: Cli;
+  let server: CliServer;
   let port: number;
   let proxy: CutProxy;
   let browser: Browser | undefined;
@@ -175,12 +102,12 @@ describe('the SDK in Chromium, loaded from hotline serve', { skip: chromiumSkip(
 
   before(
     async () => {
-      if (!existsSync(bundle) || !existsSync(cli)) {
+      if (!existsSync(bundle) || !existsSync(CLI)) {
         const built = spawnSync('npm', ['run', 'build'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
         assert.equal(built.status, 0, 'npm run build failed');
       }
-      server = await startCli(await freePort());
-      port = server.port;
+      port = await freePort();
+      server = await startCli(port, allowPages(port));
       proxy = await CutProxy.start(port);
       browser = await launchChromium();
       page = await browser.newPage();
@@ -194,10 +121,7 @@ describe('the SDK in Chromium, loaded from hotline serve', { skip: chromiumSkip(
     publisher?.close();
     await browser?.close();
     await proxy?.close();
-    for (const child of children) {
-      child.kill('SIGKILL');
-      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
-    }
+    await server?.stop('SIGKILL');
   });
 
   test('(a) a cut connection with the server up: recovered, exactly once, in order; (b) a server restart: recovered:false, then new messages', async () => {
@@ -208,7 +132,7 @@ describe('the SDK in Chromium, loaded from hotline serve', { skip: chromiumSkip(
 
     // ── (a) the page's connection is cut; the server keeps everything ──
     const channel = publisher.channel<{ seq: number }>(CHANNEL);
-    let loop = publishLoop(channel, 0);
+    let loop = publishLoop(channel, 20);
     await waitFor(() => loop.results.length >= 10, 'the first publishes');
     await waitInPage('window.sdk.messages.length >= 5', 'the first messages');
     proxy.mode = 'reset';
@@ -234,15 +158,15 @@ describe('the SDK in Chromium, loaded from hotline serve', { skip: chromiumSkip(
     for (const m of partA) assert.equal(m.seq, seqByOffset.get(m.offset), `payload at offset ${m.offset}`);
 
     // ── (b) the server dies and comes back empty ──
-    await stopCli(server, 'SIGKILL');
+    await server.stop('SIGKILL');
     await waitInPage("window.sdk.client.state === 'reconnecting'", 'the page to notice the crash');
-    server = await startCli(port);
+    server = await startCli(port, allowPages(port));
     await waitInPage('window.sdk.subscribed.length === 3', 'the resubscription after the restart');
     const restarted = (await inPage<PageEvent[]>('window.sdk.subscribed'))[2]!;
     assert.equal(restarted.recovered, false, 'the restarted memory engine has no history: the page must be told');
     assert.equal(restarted.first, false);
     assert.notEqual(restarted.epoch, first.epoch, 'a new epoch');
-    loop = publishLoop(channel, 1000);
+    loop = publishLoop(channel, 20, 1000);
     await waitInPage(`window.sdk.messages.filter((m) => m.epoch === ${JSON.stringify(restarted.epoch)}).length >= 10`, 'new messages after the restart');
     await loop.stop();
     assert.deepEqual(loop.errors, []);

@@ -22,6 +22,8 @@ import {
 } from '../src/client/index.js';
 import { CutProxy } from './support/sdk-proxy.js';
 import { killAll, standbyServer, startServer, stopServer, type ServerProcess } from './support/sdk-process.js';
+import { publishLoop } from './support/delivery.js';
+import { quietWindow, sleep, waitFor, within } from './support/wait.js';
 
 // ───────────────────────────── clients and helpers ─────────────────────────────
 
@@ -47,30 +49,6 @@ async function proxyTo(port: number, mode: 'forward' | 'tarpit' = 'forward'): Pr
 }
 
 const wsUrl = (port: number): string => `ws://127.0.0.1:${port}/ws`;
-
-const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Waits for a condition, polling; the limit is generous, the test never asserts on time. */
-async function waitFor(condition: () => boolean, what: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await delay(10);
-  }
-}
-
-/** Settles with the promise, or fails when it takes longer than `ms`. */
-async function within<T>(promise: Promise<T>, what: string, ms = 15_000): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, limit]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 function isCode(code: string): (error: unknown) => boolean {
   return (error) => {
@@ -102,32 +80,6 @@ function recordStates(client: HotlineClient): ClientState[] {
   const states: ClientState[] = [];
   client.on('state', (state) => states.push(state));
   return states;
-}
-
-/** A publisher that publishes {seq} continuously, each publish awaited, until stopped. */
-function publishLoop(channel: Channel<Seq>, pause = 5) {
-  const results: Array<{ seq: number; offset: number }> = [];
-  const errors: unknown[] = [];
-  let running = true;
-  const done = (async () => {
-    for (let seq = 0; running; seq++) {
-      try {
-        const { offset } = await channel.publish({ seq });
-        results.push({ seq, offset });
-      } catch (error) {
-        errors.push(error);
-      }
-      await delay(pause);
-    }
-  })();
-  return {
-    results,
-    errors,
-    async stop(): Promise<void> {
-      running = false;
-      await within(done, 'the publisher to stop');
-    },
-  };
 }
 
 /** Offsets rise by one from `from` + 1, with no gap and no repeat. */
@@ -255,7 +207,7 @@ describe('with the server running', () => {
     await waitFor(() => publisher.state === 'open', 'the publisher to be back');
     proxy.freeze('toServer');
     const neverArrived = outgoing.publish({ n: 2 });
-    await delay(300);
+    await waitFor(() => proxy.toServer.dropped > 0, 'the frozen link to swallow the publish');
     assert.equal(got.length, 2, 'the frozen publish has not reached the server');
     proxy.cut();
     const sentAgain = await within(neverArrived, 'the resent publish');
@@ -278,8 +230,9 @@ describe('with the server running', () => {
     assert.deepEqual(await within(client.rpc('echo', { a: [1, 2] }), 'echo'), { a: [1, 2] }, 'the connection is still fine');
     await assert.rejects(client.rpc('nope'), isCode('not_found'));
 
+    const forwarded = proxy.toServer.forwarded;
     const inFlight = client.rpc('never', null, { timeout: 10_000 });
-    await delay(100);
+    await waitFor(() => proxy.toServer.forwarded > forwarded, 'the rpc to reach the server');
     proxy.cut();
     // Not retried: the server may have run it.
     await assert.rejects(within(inFlight, 'the rpc to fail'), isCode('disconnected'));
@@ -304,7 +257,9 @@ describe('with the server running', () => {
     const channel = client.channel<Seq>('queue:feed');
     const publishes = [0, 1, 2, 3, 4].map((seq) => channel.publish({ seq }));
     const history = channel.history({ limit: 5 });
-    await delay(500);
+    // Two more attempts turned away with the requests queued: none of them went out.
+    const refused = proxy.accepted;
+    await waitFor(() => proxy.accepted >= refused + 2, 'two reconnect attempts');
     assert.deepEqual(got, [], 'nothing goes out while disconnected');
     proxy.mode = 'forward';
     const offsets = (await within(Promise.all(publishes), 'the queued publishes')).map((r) => r.offset);
@@ -350,8 +305,8 @@ describe('with the server running', () => {
     await assert.rejects(within(pending, 'the pending rpc'), isCode('disconnected'));
     assert.deepEqual(closes, [{ code: 1008, reason: 'kicked', willRetry: false }]);
     assert.equal(client.state, 'closed');
-    // Well past the whole backoff window: no new connection was attempted.
-    await delay(1000);
+    // Five times the longest backoff (200 ms) passes without a new connection.
+    await quietWindow(1000);
     assert.equal(proxy.accepted, 1);
     assert.deepEqual(states, ['open', 'closed']);
     await assert.rejects(client.channel('x').publish(1), isCode('closed'));
@@ -380,7 +335,8 @@ describe('with the server running', () => {
     await assert.rejects(queued, isCode('closed'));
     proxy.mode = 'forward';
     const accepted = proxy.accepted;
-    await delay(1000);
+    // More than three times the backoff (300 ms) passes without an attempt.
+    await quietWindow(1000);
     assert.equal(proxy.accepted, accepted, 'no connection attempt after close()');
     assert.equal(proxy.open, 0);
     await assert.rejects(away.rpc('echo', 1), isCode('closed'));
@@ -430,7 +386,8 @@ test('SIGKILL and restart: the app is told recovered:false, then live messages f
   await stopServer(server, 'SIGKILL');
   await waitFor(() => subscriber.state === 'reconnecting', 'the subscriber to notice the crash');
   const beforeRestart = seen.messages().length;
-  await delay(500);
+  // The scenario: the server stays down a while, so the client retries against nothing.
+  await sleep(500);
   server = await replacement.listen();
 
   await waitFor(() => seen.subscribed().length >= 2, 'the resubscription');
@@ -529,7 +486,8 @@ test('200 clients after a restart come back spread over the backoff window, not 
     await stopServer(server, 'SIGKILL');
     const killedAt = Date.now();
     await waitFor(() => fleet.every((c) => c.state === 'reconnecting'), 'every client to notice');
-    await delay(Math.max(0, killedAt + 1500 - Date.now()));
+    // The scenario: the server stays down 1.5 s, past the first backoff window.
+    await sleep(killedAt + 1500 - Date.now());
     server = await replacement.listen();
     const restart = server.readyAt;
     await waitFor(() => reopenedAt.every((t) => t > 0), `${COUNT} clients to reopen`, 30_000);

@@ -9,7 +9,8 @@
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Channel, ChannelState, HotlineClient, HotlineError } from '../src/client/index.js';
-import { closeClients, sdk, waitFor } from './support/delivery.js';
+import { closeClients, sdk } from './support/delivery.js';
+import { waitFor } from './support/wait.js';
 import { killAll, startServer, stopServer, type ServerProcess } from './support/sdk-process.js';
 
 const wsUrl = (port: number): string => `ws://127.0.0.1:${port}/ws`;
@@ -77,13 +78,13 @@ describe('a channel the server cannot subscribe for now', () => {
         throw error;
       },
     );
-    await waitFor(() => flakyStates.filter((s) => s === 'retrying (internal)').length >= 3, 'three refusals', 20_000, () => flakyStates.join(', '));
+    await waitFor(() => flakyStates.filter((s) => s === 'retrying (internal)').length >= 3, 'three refusals', { ms: 20_000, state: () => flakyStates.join(', ') });
 
     // While it keeps being refused, the other channel is served on the same connection.
     const publisher = sdk(url);
     const steadyOut = publisher.channel<number>('steady:feed');
     for (let n = 1; n <= 20; n++) await steadyOut.publish(n);
-    await waitFor(() => steadyGot.length === 20, 'the steady channel’s 20 messages', 20_000, () => `${steadyGot.length}`);
+    await waitFor(() => steadyGot.length === 20, 'the steady channel’s 20 messages', { ms: 20_000, state: () => `${steadyGot.length}` });
     assert.deepEqual(steadyGot, Array.from({ length: 20 }, (_, i) => i + 1));
     assert.notEqual(flaky.state, 'subscribed');
     assert.equal(outcome, 'pending', 'subscribe() waits, it does not fail');

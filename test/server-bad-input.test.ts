@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { serve, type RunningServer } from '../src/server/serve.js';
 import { echoHandlers } from '../src/server/echo.js';
+import { quietWindow, waitFor } from './support/wait.js';
 
 const MAX_PAYLOAD = 64 * 1024;
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
@@ -65,11 +66,7 @@ class RawPeer {
   }
 
   async waitForBytes(condition: (bytes: Buffer) => boolean, what: string, ms = 5_000): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!condition(this.bytes)) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; got ${JSON.stringify(this.bytes.toString('latin1'))}`);
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    await waitFor(() => condition(this.bytes), what, { ms, state: () => `got ${JSON.stringify(this.bytes.toString('latin1'))}` });
   }
 
   destroy(): void {
@@ -524,7 +521,8 @@ describe('one hotline echo server under bad input', { timeout: 60_000 }, () => {
       peers.push(peer);
       // A masked text frame header announcing 16-bit length, cut after the first length byte.
       peer.socket.write(Buffer.from([0x81, 0xfe, 0x00]));
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      const stalled = [...server.endpoints.get('/echo')!.connections].at(-1)!;
+      await waitFor(() => stalled.partialSince !== 0, 'the server to hold the half frame');
       await good.assertEchoes();
       const another = await GoodClient.open(server.port);
       await another.assertEchoes();
@@ -540,9 +538,11 @@ describe('one hotline echo server under bad input', { timeout: 60_000 }, () => {
       peer.socket.pause();
       const chunk = Buffer.alloc(32 * 1024, 0x5a);
       const total = 16 * 1024 * 1024;
+      const endpoint = server.endpoints.get('/echo')!;
+      const stalled = [...endpoint.connections].at(-1)!;
       for (let sent = 0; sent < total; sent += chunk.length) peer.socket.write(frame(0x2, chunk));
-      // Give the server time to read, echo and stall.
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      // The server reads, echoes, and stops reading once its echoes back up.
+      await waitFor(() => stalled.readingPaused, 'the server to stop reading the peer that does not read');
       for (let i = 0; i < 5; i++) await good.assertEchoes();
       const another = await GoodClient.open(server.port);
       await another.assertEchoes();
@@ -550,10 +550,7 @@ describe('one hotline echo server under bad input', { timeout: 60_000 }, () => {
       peer.destroy();
       await peer.closed;
       // The server notices the reset and forgets the connection; it keeps serving.
-      const endpoint = server.endpoints.get('/echo')!;
-      const deadline = Date.now() + 2_000;
-      while (endpoint.connections.size > 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
-      assert.equal(endpoint.connections.size, 1, 'only the well-behaved client should be left');
+      await waitFor(() => endpoint.connections.size === 1, 'only the well-behaved client to be left', 2_000);
       await good.assertEchoes();
     });
 
@@ -561,7 +558,8 @@ describe('one hotline echo server under bad input', { timeout: 60_000 }, () => {
       const silent = await rawPeer();
       const partial = await rawPeer();
       partial.socket.write(`GET /echo HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nUpgrade: websocket\r\n`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      // Nothing marks a head still incomplete: an answer to it would have come in this window.
+      await quietWindow(100);
       await good.assertEchoes();
       const another = await GoodClient.open(server.port);
       await another.assertEchoes();

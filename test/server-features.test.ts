@@ -10,6 +10,8 @@ import WebSocket, { WebSocketServer as WsServer } from 'ws';
 import { attach, MessageBroker, serve, SendResult, type ConnectionHandlers, type RunningServer, type WebSocketConnection } from '../src/index.js';
 import { buildClientRequest } from '../src/protocol/handshake.js';
 import { clientFrame } from './support/attack.js';
+import { upgradeSocket } from './support/raw-upgrade.js';
+import { waitFor } from './support/wait.js';
 
 const quiet: ConnectionHandlers<undefined> = { message() {} };
 
@@ -25,34 +27,12 @@ function nextMessage(ws: WebSocket): Promise<string> {
 
 /** A raw TCP client that completes the handshake and then does only what the test says. */
 async function rawClient(port: number, path = '/ws'): Promise<Socket> {
-  const socket = connect(port, '127.0.0.1');
-  await once(socket, 'connect');
-  socket.write(buildClientRequest({ host: `127.0.0.1:${port}`, path }).request);
-  await new Promise<void>((resolve) => {
-    let head = '';
-    const onData = (chunk: Buffer): void => {
-      head += chunk.toString('latin1');
-      if (head.includes('\r\n\r\n')) {
-        socket.off('data', onData);
-        resolve();
-      }
-    };
-    socket.on('data', onData);
-  });
-  return socket;
+  return (await upgradeSocket(port, path)).socket;
 }
 
 /** A masked text frame, as a client sends it. */
 function clientTextFrame(text: string): Buffer {
   return clientFrame(0x1, Buffer.from(text));
-}
-
-async function waitFor(condition: () => boolean, what: string, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 describe('topics', () => {
@@ -204,7 +184,7 @@ describe('the upgrade hook', () => {
       websocket: {
         '/ws': {
           async upgrade(req) {
-            await new Promise((resolve) => setTimeout(resolve, 5));
+            await new Promise((resolve) => setImmediate(resolve)); // an asynchronous hook
             const token = new URL(req.url ?? '/', 'http://x').searchParams.get('token');
             if (token === 'crash') throw new Error('hook failure');
             if (token !== 'secret') return { reject: { status: 401, message: 'bad token', headers: { 'WWW-Authenticate': 'Bearer' } } };
@@ -258,24 +238,19 @@ describe('refused upgrades', () => {
   const held = (http: ReturnType<typeof createServer>): Promise<number> =>
     new Promise((resolve, reject) => http.getConnections((error, count) => (error ? reject(error) : resolve(count))));
 
-  /** Waits up to `ms` for the server to hold no socket; resolves to what it holds then, and when. */
-  async function released(http: ReturnType<typeof createServer>, ms: number): Promise<{ count: number; took: number }> {
-    const since = Date.now();
-    let count = await held(http);
-    while (count > 0 && Date.now() - since < ms) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-      count = await held(http);
-    }
-    return { count, took: Date.now() - since };
-  }
-
-  test('a refused peer that never reads nor closes loses its socket within closeTimeout; one that closes, at once', async () => {
+  test('a refused peer that never reads nor closes loses its socket when closeTimeout runs out; one that closes, at once', async (t) => {
+    // The refusal's timer is mocked: the test moves it, and waits (on real time) for the
+    // sockets the server holds.
+    t.mock.timers.enable({ apis: ['setTimeout'] });
     const CLOSE_TIMEOUT = 300;
     const http = createServer();
     const endpoints = attach(http, {
       websocket: { '/ws': { handlers: quiet, upgrade: () => ({ reject: { status: 401, message: 'who are you' } }) }, '/echo': quiet },
       endpoint: { closeTimeout: CLOSE_TIMEOUT },
     });
+    // The 404 is refused in the 'upgrade' event itself, before this listener runs.
+    let upgrades = 0;
+    http.on('upgrade', () => upgrades++);
     http.listen(0, '127.0.0.1');
     await once(http, 'listening');
     const port = (http.address() as { port: number }).port;
@@ -293,13 +268,17 @@ describe('refused upgrades', () => {
         peer.write(request);
         peers.push(peer);
       }
-      await waitFor(() => endpoints.endpoints.get('/ws')!.counters.rejected === 1 && endpoints.endpoints.get('/echo')!.counters.rejected === 1, 'the refusals');
-      const { count, took } = await released(http, CLOSE_TIMEOUT + 2_000);
-      assert.equal(count, 0, `the server still holds ${count} refused sockets after ${took} ms`);
-      assert.ok(took < CLOSE_TIMEOUT + 1_000, `closed after ${took} ms (closeTimeout ${CLOSE_TIMEOUT})`);
+      await waitFor(
+        () => upgrades === 3 && endpoints.endpoints.get('/ws')!.counters.rejected === 1 && endpoints.endpoints.get('/echo')!.counters.rejected === 1,
+        'the refusals',
+      );
+      t.mock.timers.tick(CLOSE_TIMEOUT - 1);
+      assert.equal(await held(http), 3, 'the server holds the refused sockets until closeTimeout');
+      t.mock.timers.tick(1);
+      await waitFor(async () => (await held(http)) === 0, 'the refused sockets to be destroyed at closeTimeout');
       assert.ok(peers.every((peer) => !peer.destroyed), 'the peers never closed their side');
 
-      // A peer that reads its answer and closes frees its socket without waiting for the timer.
+      // A peer that reads its answer and closes frees its socket with the timer still running.
       const polite = connect(port, '127.0.0.1');
       peers.push(polite);
       polite.write(requests[0]!);
@@ -308,10 +287,9 @@ describe('refused upgrades', () => {
       await once(polite, 'end');
       assert.match(answer, /^HTTP\/1\.1 401 /);
       polite.end();
-      const after = await released(http, CLOSE_TIMEOUT + 2_000);
-      assert.equal(after.count, 0);
-      assert.ok(after.took < CLOSE_TIMEOUT, `closed ${after.took} ms after the peer, before the timer`);
+      await waitFor(async () => (await held(http)) === 0, 'the socket to be released as the peer closed, before its timer');
     } finally {
+      t.mock.timers.reset();
       for (const peer of peers) peer.destroy();
       await endpoints.closeConnections();
       http.closeAllConnections();
@@ -430,13 +408,17 @@ describe('liveness', () => {
     });
     try {
       const live = await client(server);
+      let livePings = 0;
+      live.on('ping', () => livePings++);
       const dead = await rawClient(server.port);
       dead.pause(); // reads nothing, answers nothing
       const endpoint = server.endpoints.get('/ws')!;
       await waitFor(() => endpoint.counters.heartbeatTimeouts === 1, 'the silent peer to be terminated');
       await waitFor(() => closes.length === 1, 'its close handler');
       assert.deepEqual(closes, [1006]);
-      await new Promise((resolve) => setTimeout(resolve, 350));
+      // The live peer answers three more heartbeats and stays.
+      const pingsThen = livePings;
+      await waitFor(() => livePings >= pingsThen + 3, 'three more heartbeats to the live peer');
       assert.equal(live.readyState, WebSocket.OPEN);
       assert.equal(endpoint.connections.size, 1);
       live.close();

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { serve, type RunningServer } from '../src/server/serve.js';
 import { echoHandlers } from '../src/server/echo.js';
+import { waitFor } from './support/wait.js';
 
 const CONNECTIONS = 2_000;
 const MESSAGES_EACH = 5;
@@ -141,10 +142,7 @@ describe('many concurrent connections', () => {
       // Messages that came after the five would have arrived before the close.
       assert.ok(clients.every((c) => c.received.length === MESSAGES_EACH), 'a client got more than its own messages');
 
-      const deadlineForServer = Date.now() + 5_000;
-      while (serverCloses.length < CONNECTIONS && Date.now() < deadlineForServer) {
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      await waitFor(() => serverCloses.length >= CONNECTIONS, "the server's close handler to run for every connection", { ms: 5_000, state: () => `${serverCloses.length} ran` });
       assert.equal(serverCloses.length, CONNECTIONS, "the server's close handler should run once per connection");
       assert.deepEqual(
         serverCloses.filter((c) => c.code !== 1000 || c.reason !== 'done').slice(0, 5),

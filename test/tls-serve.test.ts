@@ -15,6 +15,7 @@ import { channelsEndpoint } from '../src/server/channels.js';
 import { echoHandlers } from '../src/server/echo.js';
 import { serve, type RunningServer } from '../src/server/serve.js';
 import { CLI, requireBuiltCli } from './support/cli-server.js';
+import { waitFor } from './support/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hotline-tls-'));
 const certFile = join(dir, 'cert.pem');
@@ -67,7 +68,7 @@ test('the SDK over wss, with a WebSocket class that trusts the CA', async () => 
     const got: string[] = [];
     await client.channel<string>('secure').subscribe((text) => got.push(text));
     await client.channel<string>('secure').publish('hello');
-    for (let i = 0; i < 100 && got.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    await waitFor(() => got.length > 0, 'the message');
     assert.deepEqual(got, ['hello']);
   } finally {
     client.close();

@@ -16,6 +16,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import WebSocket from 'ws';
 import { chromiumSkip, launchChromium } from './support/chromium.js';
 import { freePort, requireBuiltCli, startCli, type CliServer } from './support/cli-server.js';
+import { waitFor } from './support/wait.js';
 
 requireBuiltCli();
 
@@ -35,23 +36,8 @@ function screenshotPath(name: string): string {
   return join(SCRATCH_SCREENSHOTS, name);
 }
 
-/** Waits until `check` gives a value other than undefined/false; fails with `what` after `ms`. */
-async function until<T>(check: () => Promise<T | undefined | false> | T | undefined | false, what: string, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${ms} ms waiting for ${what}${last instanceof Error ? ` (last error: ${last.message})` : ''}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+/** How the tests wait on a page: patiently, and through its reloads. */
+const PAGE = { ms: 20_000, every: 50, tolerate: true };
 
 const texts = (page: Page, selector: string): Promise<string[]> => page.locator(selector).allTextContents();
 const text = async (page: Page, selector: string): Promise<string> => ((await page.locator(selector).textContent()) ?? '').trim();
@@ -186,7 +172,7 @@ describe('the pages of hotline serve, in Chromium', { timeout: 180_000 }, () => 
     }
     assert.deepEqual(await texts(page, 'code[data-ws]'), [`ws://127.0.0.1:${port}/echo`, `ws://127.0.0.1:${port}/ws`, `ws://127.0.0.1:${port}/inspect/ws`]);
     assert.equal(await text(page, 'a[data-http="/metrics"]'), `http://127.0.0.1:${port}/metrics`);
-    await until(async () => (await text(page, '#health')).startsWith('healthy'), 'the health check');
+    await waitFor(async () => (await text(page, '#health')).startsWith('healthy'), 'the health check', PAGE);
     assert.match(await text(page, '#snippet-cli'), new RegExp(`hotline connect ws://127\\.0\\.0\\.1:${port}/echo`));
     // The stylesheet and the page script came through.
     assert.equal(await page.evaluate<string>("getComputedStyle(document.querySelector('.site-header')).display"), 'flex');
@@ -208,7 +194,7 @@ describe('the pages of hotline serve, in Chromium', { timeout: 180_000 }, () => 
     // Enter in the URL field connects, like the Connect button.
     await page.focus('#url');
     await page.keyboard.press('Enter');
-    await until(async () => (await text(page, '#state')) === 'OPEN', 'the state OPEN');
+    await waitFor(async () => (await text(page, '#state')) === 'OPEN', 'the state OPEN', PAGE);
     assert.match(await text(page, '#extensions'), /^permessage-deflate/, 'Chromium offers permessage-deflate and hotline accepts it');
     assert.equal(await page.isDisabled('#connect'), true);
     assert.equal(await page.isEnabled('#disconnect'), true);
@@ -217,10 +203,10 @@ describe('the pages of hotline serve, in Chromium', { timeout: 180_000 }, () => 
 
     await page.keyboard.type('hello, hotline ✓');
     await page.keyboard.press('Enter');
-    await until(async () => (await texts(page, '#log li.received .text')).some((t) => t.startsWith('hello, hotline ✓')), 'the echo');
+    await waitFor(async () => (await texts(page, '#log li.received .text')).some((t) => t.startsWith('hello, hotline ✓')), 'the echo', PAGE);
     await page.fill('#message', '{"json": [1, 2, 3]}');
     await page.click('#send');
-    await until(async () => (await texts(page, '#log li.received .text')).some((t) => t.startsWith('{"json": [1, 2, 3]}')), 'the second echo');
+    await waitFor(async () => (await texts(page, '#log li.received .text')).some((t) => t.startsWith('{"json": [1, 2, 3]}')), 'the second echo', PAGE);
 
     const sent = page.locator('#log li.sent').first();
     assert.equal(await sent.locator('.dir').textContent(), '→ sent');
@@ -237,7 +223,7 @@ describe('the pages of hotline serve, in Chromium', { timeout: 180_000 }, () => 
     assert.equal(await page.locator('#log').getAttribute('aria-live'), 'polite');
 
     await page.click('#disconnect');
-    await until(async () => (await text(page, '#state')) === 'CLOSED', 'the state CLOSED');
+    await waitFor(async () => (await text(page, '#state')) === 'CLOSED', 'the state CLOSED', PAGE);
     assert.match(await text(page, '#close-info'), /^code 1000, no reason, clean$/);
     assert.ok((await texts(page, '#log li.system .text')).some((t) => t.startsWith('closed: code 1000')));
     assert.equal(await page.isDisabled('#message'), true);
@@ -266,20 +252,20 @@ describe('the pages of hotline serve, in Chromium', { timeout: 180_000 }, () => 
       await page.press('#text', 'Enter');
     };
     const sees = (page: Page, nick: string, message: string): Promise<true> =>
-      until(async () => (await messages(page)).some((m) => m.nick === nick && m.text === message) || undefined, `${nick}'s "${message}"`);
+      waitFor(async () => (await messages(page)).some((m) => m.nick === nick && m.text === message) || undefined, `${nick}'s "${message}"`, PAGE);
 
     test('two users in one room see each other, typing and presence; a newcomer gets the history', { skip }, async () => {
       ada = await openPage(await newContext(), `${base}/demo/chat?room=lobby&nick=Ada`);
       lin = await openPage(await newContext(), `${base}/demo/chat?room=lobby&nick=Lin`);
       for (const page of [ada, lin]) {
-        await until(async () => (await text(page, '#state')) === 'open', 'the state open');
+        await waitFor(async () => (await text(page, '#state')) === 'open', 'the state open', PAGE);
         assert.equal(await text(page, '#room-name'), 'lobby');
       }
       await assertAccessibleBasics(ada);
 
       // Presence, built by the pages on presence:lobby: each lists the other.
-      await until(async () => (await people(ada)).includes('Lin') || undefined, 'Lin in Ada’s presence list');
-      await until(async () => (await people(lin)).includes('Ada') || undefined, 'Ada in Lin’s presence list');
+      await waitFor(async () => (await people(ada)).includes('Lin') || undefined, 'Lin in Ada’s presence list', PAGE);
+      await waitFor(async () => (await people(lin)).includes('Ada') || undefined, 'Ada in Lin’s presence list', PAGE);
       assert.deepEqual(await people(ada), ['Ada', 'Lin']);
       // The server's presence has no member: `hotline serve` authenticates nobody.
       assert.equal(await ada.locator('#members li').count(), 0);
@@ -291,10 +277,10 @@ describe('the pages of hotline serve, in Chromium', { timeout: 180_000 }, () => 
 
       // Lin types: Ada sees it; Lin's message then ends it.
       await lin.locator('#text').pressSequentially('Hello Ada', { delay: 20 });
-      await until(async () => (await text(ada, '#typing')) === 'Lin is typing…', 'Lin is typing… on Ada’s page');
+      await waitFor(async () => (await text(ada, '#typing')) === 'Lin is typing…', 'Lin is typing… on Ada’s page', PAGE);
       await lin.press('#text', 'Enter');
       await sees(ada, 'Lin', 'Hello Ada');
-      await until(async () => (await text(ada, '#typing')) === '', 'the typing indicator to end with the message');
+      await waitFor(async () => (await text(ada, '#typing')) === '', 'the typing indicator to end with the message', PAGE);
 
       const adaSees = await messages(ada);
       assert.deepEqual(
@@ -310,7 +296,7 @@ describe('the pages of hotline serve, in Chromium', { timeout: 180_000 }, () => 
 
       // The screenshot: both users, Lin typing again.
       await lin.locator('#text').pressSequentially('Look at the inspector', { delay: 20 });
-      await until(async () => (await text(ada, '#typing')) === 'Lin is typing…', 'Lin typing again');
+      await waitFor(async () => (await text(ada, '#typing')) === 'Lin is typing…', 'Lin typing again', PAGE);
       await ada.screenshot({ path: screenshotPath('chat.png'), animations: 'disabled' });
       await lin.press('#text', 'Enter');
       await sees(ada, 'Lin', 'Look at the inspector');
@@ -319,7 +305,7 @@ describe('the pages of hotline serve, in Chromium', { timeout: 180_000 }, () => 
       // (Sam comes through a proxy, for the next test.)
       proxy = await DropProxy.start(port);
       sam = await openPage(await newContext(), `http://127.0.0.1:${proxy.port}/demo/chat?room=lobby&nick=Sam`);
-      await until(async () => (await messages(sam)).length === 3 || undefined, 'the history on Sam’s page');
+      await waitFor(async () => (await messages(sam)).length === 3 || undefined, 'the history on Sam’s page', PAGE);
       assert.ok((await notices(sam)).some((n) => n.endsWith('3 earlier messages:')));
       await say(ada, 'Welcome, Sam');
       await sees(sam, 'Ada', 'Welcome, Sam');
@@ -332,17 +318,17 @@ describe('the pages of hotline serve, in Chromium', { timeout: 180_000 }, () => 
 
     test('a dropped connection comes back and recovers the messages it missed', { skip }, async () => {
       assert.ok(sam !== undefined && proxy !== undefined, 'runs after the test above');
-      await until(async () => (await text(sam, '#state')) === 'open', 'Sam connected');
+      await waitFor(async () => (await text(sam, '#state')) === 'open', 'Sam connected', PAGE);
       // The network between Sam and the server fails, and stays down for a while.
       proxy.blocked = true;
       proxy.drop();
-      await until(async () => (await text(sam, '#state')) === 'reconnecting', 'Sam reconnecting');
+      await waitFor(async () => (await text(sam, '#state')) === 'reconnecting', 'Sam reconnecting', PAGE);
       await say(ada, 'Sam, are you there?');
       await say(ada, 'You will see this later');
       await sees(lin, 'Ada', 'You will see this later');
       proxy.blocked = false;
-      await until(async () => (await text(sam, '#state')) === 'open', 'Sam open again');
-      await until(async () => (await notices(sam)).some((n) => n.endsWith('reconnected: recovered 2 missed messages')), '"recovered 2 missed messages"');
+      await waitFor(async () => (await text(sam, '#state')) === 'open', 'Sam open again', PAGE);
+      await waitFor(async () => (await notices(sam)).some((n) => n.endsWith('reconnected: recovered 2 missed messages')), '"recovered 2 missed messages"', PAGE);
       await sees(sam, 'Ada', 'You will see this later');
       assert.deepEqual(
         (await messages(sam)).map((m) => [m.text, m.stale]),
@@ -364,17 +350,17 @@ describe('the pages of hotline serve, in Chromium', { timeout: 180_000 }, () => 
       assert.ok(ada !== undefined && lin !== undefined, 'runs after the test above');
       await server!.stop('SIGKILL');
       for (const page of [ada, lin]) {
-        await until(async () => (await text(page, '#state')) === 'reconnecting', 'the state reconnecting');
-        await until(async () => (await notices(page)).some((n) => n.includes('connection lost: code 1006')), 'the lost connection in the log');
+        await waitFor(async () => (await text(page, '#state')) === 'reconnecting', 'the state reconnecting', PAGE);
+        await waitFor(async () => (await notices(page)).some((n) => n.includes('connection lost: code 1006')), 'the lost connection in the log', PAGE);
       }
       // Sent while the server is down: the SDK queues it until the connection is back.
       await say(ada, 'sent while the server was down');
 
       server = await startCli(port, ['--inspector-previews']);
       for (const page of [ada, lin]) {
-        await until(async () => (await text(page, '#state')) === 'open', 'the state open again');
+        await waitFor(async () => (await text(page, '#state')) === 'open', 'the state open again', PAGE);
         // The memory engine lost the history: the subscription says recovered: false.
-        await until(async () => (await notices(page)).some((n) => n.includes('history lost, reloaded')), '"history lost, reloaded"');
+        await waitFor(async () => (await notices(page)).some((n) => n.includes('history lost, reloaded')), '"history lost, reloaded"', PAGE);
         assert.ok((await notices(page)).some((n) => n.endsWith('connection: open again')));
       }
       for (const page of [ada, lin]) await sees(page, 'Ada', 'sent while the server was down');
@@ -395,13 +381,13 @@ describe('the pages of hotline serve, in Chromium', { timeout: 180_000 }, () => 
         );
       }
       // Presence comes back on its own.
-      await until(async () => (await people(ada)).includes('Lin') || undefined, 'Lin in Ada’s list after the restart');
+      await waitFor(async () => (await people(ada)).includes('Lin') || undefined, 'Lin in Ada’s list after the restart', PAGE);
       assert.deepEqual(pageErrors, []);
     });
 
     test('the inspector shows a connection appear and disappear, with its frames and the chat channels', { skip }, async () => {
       const page = await openPage(await newContext(), `${base}/inspect`);
-      await until(async () => (await text(page, '#feed-state')) === 'open', 'the inspector feed');
+      await waitFor(async () => (await text(page, '#feed-state')) === 'open', 'the inspector feed', PAGE);
       await assertAccessibleBasics(page);
 
       const ws = new WebSocket(`${server!.ws}/echo`);
@@ -411,13 +397,14 @@ describe('the pages of hotline serve, in Chromium', { timeout: 180_000 }, () => 
       await once(ws, 'message');
 
       // The frame in, and its echo out, name the connection's id.
-      const id = await until(
+      const id = await waitFor(
         async () => (await page.locator('#frames tr[data-direction="in"]', { hasText: token }).first().getAttribute('data-connection')) ?? undefined,
         'the frame in the frames list',
+        PAGE,
       );
       assert.equal(await page.locator(`#frames tr[data-direction="out"][data-connection="${id}"]`, { hasText: token }).count(), 1);
       const row = page.locator(`#connections tr[data-id="${id}"]`);
-      await until(async () => (await row.count()) === 1, 'the connection in the table');
+      await waitFor(async () => (await row.count()) === 1, 'the connection in the table', PAGE);
       const cells = await row.locator('td').allTextContents();
       assert.equal(cells[0], `#${id}`);
       assert.equal(cells[1], '/echo');
@@ -426,16 +413,16 @@ describe('the pages of hotline serve, in Chromium', { timeout: 180_000 }, () => 
       assert.match(cells[5]!, /^\d+ s$/);
 
       // The chat pages' channels, two subscribers each; their /ws connections.
-      await until(async () => (await text(page, '#channels tr[data-name="chat:lobby"] td:nth-child(2)')) === '2', 'chat:lobby with 2 subscribers');
+      await waitFor(async () => (await text(page, '#channels tr[data-name="chat:lobby"] td:nth-child(2)')) === '2', 'chat:lobby with 2 subscribers', PAGE);
       assert.equal(await page.locator('#connections tr[data-endpoint="/ws"]').count(), 2);
       // The chart has its two lines.
-      await until(async () => ((await page.locator('#chart polyline.line-in').getAttribute('points')) ?? '').includes(' '), 'two points on the chart');
+      await waitFor(async () => ((await page.locator('#chart polyline.line-in').getAttribute('points')) ?? '').includes(' '), 'two points on the chart', PAGE);
       assert.equal(await page.locator('#chart polyline').count(), 2);
       await page.screenshot({ path: screenshotPath('inspect.png'), animations: 'disabled' });
 
       ws.close(1000);
       await once(ws, 'close');
-      await until(async () => (await row.count()) === 0, 'the connection to leave the table');
+      await waitFor(async () => (await row.count()) === 0, 'the connection to leave the table', PAGE);
       assert.deepEqual(pageErrors, []);
     });
   });

@@ -83,7 +83,7 @@ describe('schemas', () => {
         version: 1 as const,
         vendor: 'test',
         validate: async (value: unknown) => {
-          await new Promise((resolve) => setTimeout(resolve, 5));
+          await new Promise((resolve) => setImmediate(resolve)); // decides an event-loop turn later
           return typeof value === 'number' ? { value: value * 2 } : { issues: [{ message: 'not a number' }] };
         },
       },

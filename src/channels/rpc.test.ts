@@ -19,7 +19,7 @@ describe('rpc', () => {
           nothing: () => undefined,
           whoami: (_params, { client }) => client.auth?.user,
           later: async () => {
-            await new Promise((resolve) => setTimeout(resolve, 5));
+            await new Promise((resolve) => setImmediate(resolve)); // answers an event-loop turn later
             return { done: true };
           },
         },

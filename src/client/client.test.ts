@@ -1,12 +1,13 @@
 // The client's state machine with a fake WebSocket class and no network: the test plays the
-// server, opening, answering and dropping sockets by hand. Timers are real and short; the
-// tests wait for what must happen (a new socket, a rejection) rather than measure time.
+// server, opening, answering and dropping sockets by hand. Where time matters (backoffs,
+// timeouts, heartbeats) the clock is mocked and the test moves it: what must happen by a
+// time is asserted then, and what must never happen is asserted after a long jump.
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type ClientOptions, type ClientState, type HotlineClient, type WebSocketLike } from './client.js';
 import { HotlineError } from './errors.js';
 import { MAX_TIMEOUT } from './timer.js';
-import type { Channel, ChannelState, SubscribedEvent } from './channel.js';
+import type { ChannelState, SubscribedEvent } from './channel.js';
 
 type Request = { op: string; id: number; [field: string]: unknown };
 
@@ -101,21 +102,53 @@ function start(options: ClientOptions = {}): { client: HotlineClient; server: Re
   return { client, server, states, closes };
 }
 
-/** {@link start}, with the first socket accepted: the client is open. */
-function opened(options: ClientOptions = {}): ReturnType<typeof start> {
-  const started = start(options);
-  started.server.last().accept();
-  return started;
+/**
+ * Mocked timers for the client's own (setTimeout and Date); the fake sockets' setImmediate
+ * stays real. Math.random is pinned just under 1, so every full-jitter wait is the top of
+ * its window, minus 1 ms.
+ */
+function mockTime(t: TestContext): void {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
+  t.mock.method(Math, 'random', () => 0.9999);
 }
 
-const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** Lets promise callbacks and setImmediate callbacks run (they are not mocked). */
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-async function waitFor(condition: () => boolean, what: string, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(5);
+/** Moves the mocked clock by `ms` and lets what that set off run. */
+async function advance(t: TestContext, ms: number): Promise<void> {
+  t.mock.timers.tick(ms);
+  await turn();
+}
+
+/** The longest reconnect backoff of {@link FAST}: one attempt is due within it. */
+const BACKOFF = 40;
+
+/** Long past any backoff or timeout of these tests: what has not happened by then never will. */
+const LONG = 60_000;
+
+/**
+ * Moves the mocked clock 1 ms at a time, letting callbacks run after each, until `condition`
+ * holds; resolves with how far it moved. Fails past `limit` ms.
+ */
+async function tickUntil(t: TestContext, condition: () => boolean, what: string, limit = LONG): Promise<number> {
+  for (let elapsed = 0; !condition(); elapsed++) {
+    if (elapsed > limit) throw new Error(`${what} did not happen within ${limit} ms of mocked time`);
+    await advance(t, 1);
+    if (condition()) return elapsed + 1;
   }
+  return 0;
+}
+
+/** Whether `promise` is still pending once pending callbacks have run. */
+async function isPending(promise: Promise<unknown>): Promise<boolean> {
+  let pending = true;
+  promise.then(
+    () => (pending = false),
+    () => (pending = false),
+  );
+  await turn();
+  return pending;
 }
 
 function isCode(code: string): (error: unknown) => boolean {
@@ -127,63 +160,6 @@ function isCode(code: string): (error: unknown) => boolean {
 }
 
 /** Whether a promise settled by the time pending callbacks ran (without waiting for it). */
-async function settled(promise: Promise<unknown>, ms = 50): Promise<boolean> {
-  let done = false;
-  promise.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  await delay(ms);
-  return done;
-}
-
-interface SubscribedRoom extends Omit<ReturnType<typeof start>, 'states'> {
-  channel: Channel<unknown>;
-  /** What subscribe() resolved to. */
-  subscribed: SubscribedEvent;
-  /** The channel's states (not the client's). */
-  states: ChannelState[];
-  errors: Error[];
-  /** The `subscribed` events. */
-  events: SubscribedEvent[];
-  /** The offsets of the messages delivered. */
-  got: number[];
-}
-
-/**
- * A client whose channel 'room' is subscribed (its sub answered on the first socket, by
- * default at e:0), with the channel's events recorded from the start.
- */
-async function subscribedRoom(options: ClientOptions = {}, at = { epoch: 'e', offset: 0 }): Promise<SubscribedRoom> {
-  const { client, server, closes } = opened(options);
-  const channel = client.channel<unknown>('room');
-  const states: ChannelState[] = [];
-  const errors: Error[] = [];
-  const events: SubscribedEvent[] = [];
-  const got: number[] = [];
-  channel.on('state', (state) => states.push(state));
-  channel.on('error', (error) => errors.push(error));
-  channel.on('subscribed', (event) => events.push(event));
-  const subscribed = channel.subscribe((_d, meta) => got.push(meta.offset));
-  server.last().reply({ op: 'ok', id: server.last().last('sub').id, ...at, recovered: false });
-  return { client, server, closes, channel, subscribed: await subscribed, states, errors, events, got };
-}
-
-/**
- * The channel's subscription ended for good with `code`: one error event, the channel
- * errored, and the next connection does not subscribe it again.
- */
-async function assertEndedForGood(server: ReturnType<typeof fakeServer>, channel: { state: ChannelState }, errors: Error[], code: string): Promise<void> {
-  assert.equal(errors.length, 1);
-  assert.ok(errors[0] instanceof HotlineError && errors[0].code === code);
-  assert.equal(channel.state, 'errored');
-  const sockets = server.sockets.length;
-  server.last().drop();
-  await waitFor(() => server.sockets.length === sockets + 1, 'the reconnect');
-  server.last().accept();
-  assert.deepEqual(server.last().sent, [], 'not subscribed again');
-}
-
 describe('connection state', () => {
   test('connects with the hotline.v1 subprotocol and goes open', () => {
     const { client, server, states } = start();
@@ -197,56 +173,72 @@ describe('connection state', () => {
     client.close();
   });
 
-  test('a drop reconnects after a backoff: open → reconnecting → open, with a close event', async () => {
-    const { client, server, states, closes } = opened();
+  test('a drop reconnects after a backoff: open → reconnecting → open, with a close event', async (t) => {
+    mockTime(t);
+    const { client, server, states, closes } = start();
+    server.last().accept();
     server.last().drop(1006);
     assert.equal(client.state, 'reconnecting');
     assert.deepEqual(closes, [{ code: 1006, reason: '', willRetry: true }]);
-    await waitFor(() => server.sockets.length === 2, 'a second socket');
+    await turn();
+    assert.equal(server.sockets.length, 1, 'not before the backoff');
+    await advance(t, BACKOFF);
+    assert.equal(server.sockets.length, 2, 'a second socket after it');
     server.last().accept();
     assert.deepEqual(states, ['open', 'reconnecting', 'open']);
     client.close();
   });
 
-  test('failed attempts stay in reconnecting and keep trying', async () => {
-    const { client, server, states } = opened();
+  test('failed attempts stay in reconnecting and keep trying', async (t) => {
+    mockTime(t);
+    const { client, server, states } = start();
+    server.last().accept();
     server.last().drop();
     for (let n = 2; n <= 4; n++) {
-      await waitFor(() => server.sockets.length === n, `attempt ${n}`);
+      await advance(t, BACKOFF);
+      assert.equal(server.sockets.length, n, `attempt ${n}`);
       server.last().drop();
       assert.equal(client.state, 'reconnecting');
     }
-    await waitFor(() => server.sockets.length === 5, 'attempt 5');
+    await advance(t, BACKOFF);
+    assert.equal(server.sockets.length, 5, 'attempt 5');
     server.last().accept();
     assert.deepEqual(states, ['open', 'reconnecting', 'open']);
     client.close();
   });
 
-  test('reconnect.retries bounds the attempts; then the client is closed', async () => {
-    const { client, server, closes } = opened({ reconnect: { initial: 10, max: 20, retries: 2 } });
+  test('reconnect.retries bounds the attempts; then the client is closed', async (t) => {
+    mockTime(t);
+    const { client, server, closes } = start({ reconnect: { initial: 10, max: 20, retries: 2 } });
+    server.last().accept();
     server.last().drop();
-    await waitFor(() => server.sockets.length === 2, 'retry 1');
+    await advance(t, 20);
+    assert.equal(server.sockets.length, 2, 'retry 1');
     server.last().drop();
-    await waitFor(() => server.sockets.length === 3, 'retry 2');
+    await advance(t, 20);
+    assert.equal(server.sockets.length, 3, 'retry 2');
     server.last().drop();
     assert.equal(client.state, 'closed');
     assert.deepEqual(
       closes.map((c) => c.willRetry),
       [true, true, false],
     );
-    await delay(100);
+    await advance(t, LONG);
     assert.equal(server.sockets.length, 3);
   });
 
-  test('a browser "online" event skips the rest of the backoff', async () => {
+  test('a browser "online" event skips the rest of the backoff', async (t) => {
     const target = new EventTarget();
     const global = globalThis as { addEventListener?: unknown; removeEventListener?: unknown };
     global.addEventListener = target.addEventListener.bind(target);
     global.removeEventListener = target.removeEventListener.bind(target);
     try {
-      const { client, server } = opened({ reconnect: { initial: 60_000, max: 60_000 } });
+      mockTime(t);
+      const { client, server } = start({ reconnect: { initial: 60_000, max: 60_000 } });
+      server.last().accept();
       server.last().drop();
-      await delay(20);
+      await advance(t, 20);
+      assert.equal(server.sockets.length, 1, 'still waiting out the backoff');
       target.dispatchEvent(new Event('online'));
       assert.equal(server.sockets.length, 2, 'reconnected at once');
       server.last().accept();
@@ -264,8 +256,10 @@ describe('connection state', () => {
 
 describe('final close codes', () => {
   for (const code of [1002, 1003, 1007, 1008, 4401, 4403]) {
-    test(`${code}: no retry, state closed, requests fail`, async () => {
-      const { client, server, states, closes } = opened();
+    test(`${code}: no retry, state closed, requests fail`, async (t) => {
+      mockTime(t);
+      const { client, server, states, closes } = start();
+      server.last().accept();
       const inFlight = client.rpc('slow');
       server.last().drop(code, 'go away');
       assert.equal(client.state, 'closed');
@@ -274,26 +268,32 @@ describe('final close codes', () => {
       await assert.rejects(inFlight, isCode('disconnected'));
       await assert.rejects(client.rpc('later'), isCode('closed'));
       await assert.rejects(client.channel('c').subscribe(), isCode('closed'));
-      await delay(100);
+      await advance(t, LONG);
       assert.equal(server.sockets.length, 1, 'never reconnected');
     });
   }
 
-  test('other codes are retried: 1000, 1001, 1006, 1011, 4000', async () => {
+  test('other codes are retried: 1000, 1001, 1006, 1011, 4000', async (t) => {
+    mockTime(t);
     for (const code of [1000, 1001, 1006, 1011, 4000]) {
-      const { client, server, closes } = opened();
+      const { client, server, closes } = start();
+      server.last().accept();
       server.last().drop(code);
       assert.equal(client.state, 'reconnecting', `after ${code}`);
       assert.equal(closes[0]!.willRetry, true);
-      await waitFor(() => server.sockets.length === 2, `a reconnect after ${code}`);
+      await advance(t, BACKOFF);
+      assert.equal(server.sockets.length, 2, `a reconnect after ${code}`);
       client.close();
     }
   });
 
-  test('finalCloseCodes replaces the defaults', async () => {
-    const { client, server } = opened({ finalCloseCodes: [4500] });
+  test('finalCloseCodes replaces the defaults', async (t) => {
+    mockTime(t);
+    const { client, server } = start({ finalCloseCodes: [4500] });
+    server.last().accept();
     server.last().drop(1008);
-    await waitFor(() => server.sockets.length === 2, 'a retry after 1008');
+    await advance(t, BACKOFF);
+    assert.equal(server.sockets.length, 2, 'a retry after 1008');
     server.last().accept();
     server.last().drop(4500);
     assert.equal(client.state, 'closed');
@@ -333,9 +333,13 @@ describe('the request queue', () => {
     await assert.rejects(second, isCode('closed'));
   });
 
-  test('queue_timeout: a request that waited longer than queueTimeout fails and is never sent', async () => {
+  test('queue_timeout: a request that waited longer than queueTimeout fails and is never sent', async (t) => {
+    mockTime(t);
     const { client, server } = start({ queueTimeout: 50 });
     const waited = client.channel('c').publish('stale');
+    await advance(t, 49);
+    assert.equal(await isPending(waited), true, 'not before queueTimeout');
+    await advance(t, 1);
     await assert.rejects(waited, isCode('queue_timeout'));
     // Its place is free again.
     const fresh = client.rpc('fresh');
@@ -346,11 +350,14 @@ describe('the request queue', () => {
     client.close();
   });
 
-  test('while reconnecting, requests queue and go out after the reconnect', async () => {
-    const { client, server } = opened();
+  test('while reconnecting, requests queue and go out after the reconnect', async (t) => {
+    mockTime(t);
+    const { client, server } = start();
+    server.last().accept();
     server.last().drop();
     const queued = client.rpc('later');
-    await waitFor(() => server.sockets.length === 2, 'the reconnect');
+    await advance(t, BACKOFF);
+    assert.equal(server.sockets.length, 2, 'the reconnect');
     assert.deepEqual(server.last().sent, []);
     server.last().accept();
     assert.deepEqual(server.last().ops, ['rpc']);
@@ -361,8 +368,10 @@ describe('the request queue', () => {
 });
 
 describe('requests in flight when the connection drops', () => {
-  test('publish, history and presence go again with the same text (same key); rpc fails with disconnected', async () => {
-    const { client, server } = opened();
+  test('publish, history and presence go again with the same text (same key); rpc fails with disconnected', async (t) => {
+    mockTime(t);
+    const { client, server } = start();
+    server.last().accept();
     const channel = client.channel('room');
     const published = channel.publish({ text: 'hi' });
     const history = channel.history({ limit: 2 });
@@ -375,7 +384,8 @@ describe('requests in flight when the connection drops', () => {
     first.drop();
     await assert.rejects(called, isCode('disconnected'));
     const later = client.rpc('after-the-drop');
-    await waitFor(() => server.sockets.length === 2, 'the reconnect');
+    await advance(t, BACKOFF);
+    assert.equal(server.sockets.length, 2, 'the reconnect');
     const second = server.last();
     second.accept();
     assert.deepEqual(second.ops, ['pub', 'history', 'presence', 'rpc'], 'retried first, in their order, then the queue');
@@ -391,13 +401,16 @@ describe('requests in flight when the connection drops', () => {
     client.close();
   });
 
-  test('every publish carries the same unguessable sender id, across reconnects; another client has another', async () => {
-    const { client, server } = opened();
+  test('every publish carries the same unguessable sender id, across reconnects; another client has another', async (t) => {
+    mockTime(t);
+    const { client, server } = start();
+    server.last().accept();
     void client.channel('room').publish(1).catch(() => {});
     const sender = server.last().last('pub').sender;
     assert.match(String(sender), /^[0-9a-f-]{32,36}$/, 'a UUID or 128 random bits');
     server.last().drop();
-    await waitFor(() => server.sockets.length === 2, 'the reconnect');
+    await advance(t, BACKOFF);
+    assert.equal(server.sockets.length, 2, 'the reconnect');
     server.last().accept();
     void client.channel('room').publish(2).catch(() => {});
     assert.deepEqual(
@@ -413,7 +426,8 @@ describe('requests in flight when the connection drops', () => {
   });
 
   test('each publish gets its own key unless one is given', () => {
-    const { client, server } = opened();
+    const { client, server } = start();
+    server.last().accept();
     const channel = client.channel('room');
     void channel.publish(1).catch(() => {});
     void channel.publish(2).catch(() => {});
@@ -424,15 +438,18 @@ describe('requests in flight when the connection drops', () => {
     client.close();
   });
 
-  test('an answer that arrives for an old connection’s request is ignored', async () => {
-    const { client, server } = opened();
+  test('an answer that arrives for an old connection’s request is ignored', async (t) => {
+    mockTime(t);
+    const { client, server } = start();
+    server.last().accept();
     const old = server.last();
     const published = client.channel('c').publish(1);
     const id = old.last('pub').id;
     old.drop();
     old.reply({ op: 'ok', id, offset: 1, delivered: 1 });
-    assert.equal(await settled(published, 10), false);
-    await waitFor(() => server.sockets.length === 2, 'the reconnect');
+    assert.equal(await isPending(published), true);
+    await advance(t, BACKOFF);
+    assert.equal(server.sockets.length, 2, 'the reconnect');
     server.last().accept();
     server.last().reply({ op: 'ok', id: server.last().last('pub').id, offset: 1, delivered: 0 });
     assert.deepEqual(await published, { offset: 1, delivered: 0 });
@@ -442,7 +459,8 @@ describe('requests in flight when the connection drops', () => {
 
 describe('answers and timeouts', () => {
   test('an err answer rejects with the server’s code and message', async () => {
-    const { client, server } = opened();
+    const { client, server } = start();
+    server.last().accept();
     const call = client.rpc('secret');
     server.last().reply({ op: 'err', id: server.last().last('rpc').id, code: 'forbidden', message: 'no' });
     await assert.rejects(call, (error) => {
@@ -454,25 +472,37 @@ describe('answers and timeouts', () => {
     client.close();
   });
 
-  test('requestTimeout, and a per-call rpc timeout: no answer fails with timeout; a late answer is ignored', async () => {
-    const { client, server } = opened({ requestTimeout: 40 });
+  test('requestTimeout, and a per-call rpc timeout: no answer fails with timeout; a late answer is ignored', async (t) => {
+    mockTime(t);
+    const { client, server } = start({ requestTimeout: 40 });
+    server.last().accept();
     const history = client.channel('c').history();
     const call = client.rpc('slow', null, { timeout: 20 });
+    await advance(t, 19);
+    assert.equal(await isPending(call), true, 'the rpc, before its 20 ms');
+    await advance(t, 1);
     await assert.rejects(call, isCode('timeout'));
+    await advance(t, 19);
+    assert.equal(await isPending(history), true, 'the history read, before requestTimeout');
+    await advance(t, 1);
     await assert.rejects(history, isCode('timeout'));
     server.last().reply({ op: 'ok', id: server.last().last('rpc').id, result: 'late' });
     assert.equal(client.state, 'open', 'a timeout does not end the connection');
     client.close();
   });
 
-  test('connectTimeout: a socket that does not open is abandoned, and the client tries again', async () => {
+  test('connectTimeout: a socket that does not open is abandoned, and the client tries again', async (t) => {
+    mockTime(t);
     const { client, server, closes, states } = start({ connectTimeout: 50 });
     const hung = server.last();
-    await waitFor(() => closes.length === 1, 'the connect timeout');
+    await advance(t, 49);
+    assert.deepEqual(closes, [], 'not before connectTimeout');
+    await advance(t, 1);
     assert.deepEqual(closes, [{ code: 4000, reason: 'connect timeout', willRetry: true }]);
     assert.equal(hung.closeCalls.length, 1, 'the hung socket was closed');
     assert.equal(client.state, 'reconnecting');
-    await waitFor(() => server.sockets.length === 2, 'a second attempt');
+    await advance(t, BACKOFF);
+    assert.equal(server.sockets.length, 2, 'a second attempt');
     // The abandoned socket opening late changes nothing.
     hung.accept();
     assert.equal(client.state, 'reconnecting');
@@ -484,41 +514,55 @@ describe('answers and timeouts', () => {
 });
 
 describe('heartbeat', () => {
-  test('pings after pingInterval of silence; answered pings keep the connection', async () => {
+  test('pings after pingInterval of silence; answered pings keep the connection', async (t) => {
+    mockTime(t);
     const { client, server } = start({ pingInterval: 60, pingTimeout: 120 });
     const socket = server.last();
     socket.autoPong = true;
     socket.accept();
-    await waitFor(() => socket.ops.filter((op) => op === 'ping').length >= 4, 'four pings');
+    const pings = (): number => socket.ops.filter((op) => op === 'ping').length;
+    // Each pong comes back at once: the silence before a ping is the time since the last one.
+    for (let n = 1; n <= 4; n++) {
+      const silence = await tickUntil(t, () => pings() === n, `ping ${n}`);
+      assert.ok(silence >= 60, `ping ${n} after ${silence} ms of silence`);
+    }
     assert.equal(client.state, 'open');
     assert.equal(server.sockets.length, 1);
     assert.deepEqual(socket.closeCalls, []);
     client.close();
   });
 
-  test('an unanswered ping drops the connection with heartbeat timeout, and the client reconnects', async () => {
+  test('an unanswered ping drops the connection with heartbeat timeout, and the client reconnects', async (t) => {
+    mockTime(t);
     const { client, server, closes } = start({ pingInterval: 60, pingTimeout: 60 });
     const silent = server.last();
     silent.accept();
-    await waitFor(() => closes.length === 1, 'the heartbeat timeout');
-    assert.ok(silent.ops.includes('ping'));
+    const silence = await tickUntil(t, () => silent.ops.includes('ping'), 'a ping');
+    assert.ok(silence >= 60, `the ping after ${silence} ms of silence`);
+    const unanswered = await tickUntil(t, () => closes.length === 1, 'the heartbeat timeout');
+    assert.ok(unanswered >= 60, `given up ${unanswered} ms after the ping`);
     assert.deepEqual(closes, [{ code: 4000, reason: 'heartbeat timeout', willRetry: true }]);
     assert.equal(silent.closeCalls.length, 1, 'the dead socket was closed');
-    await waitFor(() => server.sockets.length === 2, 'the reconnect');
+    await advance(t, BACKOFF);
+    assert.equal(server.sockets.length, 2, 'the reconnect');
     client.close();
   });
 
-  test('pingInterval 0 sends no pings', async () => {
-    const { client, server } = opened({ pingInterval: 0 });
-    await delay(150);
+  test('pingInterval 0 sends no pings', async (t) => {
+    mockTime(t);
+    const { client, server } = start({ pingInterval: 0 });
+    server.last().accept();
+    await advance(t, LONG);
     assert.deepEqual(server.last().sent, []);
     client.close();
   });
 });
 
 describe('close()', () => {
-  test('while open: pending requests fail with closed, the socket closes with 1000, nothing reconnects', async () => {
-    const { client, server, states } = opened();
+  test('while open: pending requests fail with closed, the socket closes with 1000, nothing reconnects', async (t) => {
+    mockTime(t);
+    const { client, server, states } = start();
+    server.last().accept();
     const call = client.rpc('pending');
     const published = client.channel('c').publish(1);
     client.close();
@@ -530,17 +574,19 @@ describe('close()', () => {
     await assert.rejects(client.rpc('after'), isCode('closed'));
     client.close();
     assert.deepEqual(states, ['open', 'closed'], 'a second close() does nothing');
-    await delay(100);
+    await advance(t, LONG);
     assert.equal(server.sockets.length, 1);
   });
 
-  test('while reconnecting: the retry is cancelled and queued requests fail', async () => {
-    const { client, server } = opened({ reconnect: { initial: 50, max: 50 } });
+  test('while reconnecting: the retry is cancelled and queued requests fail', async (t) => {
+    mockTime(t);
+    const { client, server } = start({ reconnect: { initial: 50, max: 50 } });
+    server.last().accept();
     server.last().drop();
     const queued = client.rpc('queued');
     client.close();
     await assert.rejects(queued, isCode('closed'));
-    await delay(150);
+    await advance(t, LONG);
     assert.equal(server.sockets.length, 1);
   });
 
@@ -556,13 +602,22 @@ describe('close()', () => {
 });
 
 describe('subscriptions', () => {
-  test('resubscribes from the last offset seen; the replay is deduplicated by offset', async () => {
-    const { client, server, subscribed, got, events } = await subscribedRoom({}, { epoch: 'e1', offset: 3 });
+  test('resubscribes from the last offset seen; the replay is deduplicated by offset', async (t) => {
+    mockTime(t);
+    const { client, server } = start();
+    server.last().accept();
+    const channel = client.channel<string>('room');
+    const got: number[] = [];
+    const events: SubscribedEvent[] = [];
+    channel.on('subscribed', (event) => events.push(event));
+    const subscribed = channel.subscribe((_data, meta) => got.push(meta.offset));
     let socket = server.last();
-    assert.deepEqual(subscribed, { epoch: 'e1', offset: 3, recovered: false, first: true });
+    socket.reply({ op: 'ok', id: socket.last('sub').id, epoch: 'e1', offset: 3, recovered: false });
+    assert.deepEqual(await subscribed, { epoch: 'e1', offset: 3, recovered: false, first: true });
     for (const offset of [4, 5]) socket.reply({ op: 'msg', ch: 'room', offset, data: `m${offset}` });
     socket.drop();
-    await waitFor(() => server.sockets.length === 2, 'the reconnect');
+    await advance(t, BACKOFF);
+    assert.equal(server.sockets.length, 2, 'the reconnect');
     socket = server.last();
     socket.accept();
     const sub = socket.last('sub');
@@ -575,7 +630,8 @@ describe('subscriptions', () => {
   });
 
   test('concurrent subscribe() calls share one sub; a later one answers from where the channel stands', async () => {
-    const { client, server } = opened();
+    const { client, server } = start();
+    server.last().accept();
     const channel = client.channel('room');
     const a = channel.subscribe();
     const b = channel.subscribe();
@@ -588,29 +644,67 @@ describe('subscriptions', () => {
     client.close();
   });
 
-  test('a refused resubscription ends the subscription with an error event; it is not retried', async () => {
-    const { client, server, channel, errors } = await subscribedRoom();
+  test('a refused resubscription ends the subscription with an error event; it is not retried', async (t) => {
+    mockTime(t);
+    const { client, server } = start();
+    server.last().accept();
+    const channel = client.channel('room');
+    const errors: Error[] = [];
+    channel.on('error', (error) => errors.push(error));
+    const subscribed = channel.subscribe();
+    server.last().reply({ op: 'ok', id: server.last().last('sub').id, epoch: 'e', offset: 0, recovered: false });
+    await subscribed;
     server.last().drop();
-    await waitFor(() => server.sockets.length === 2, 'the reconnect');
+    await advance(t, BACKOFF);
+    assert.equal(server.sockets.length, 2, 'the reconnect');
     server.last().accept();
     server.last().reply({ op: 'err', id: server.last().last('sub').id, code: 'forbidden', message: 'not any more' });
-    await assertEndedForGood(server, channel, errors, 'forbidden');
+    assert.equal(errors.length, 1);
+    assert.ok(errors[0] instanceof HotlineError && errors[0].code === 'forbidden');
+    assert.equal(channel.state, 'errored');
+    server.last().drop();
+    await advance(t, BACKOFF);
+    assert.equal(server.sockets.length, 3, 'another reconnect');
+    server.last().accept();
+    assert.deepEqual(server.last().sent, [], 'not subscribed again');
     client.close();
   });
 
-  test('an unsub pushed by the server ends the subscription with an error event; later messages are dropped, no resubscription', async () => {
-    const { client, server, channel, errors, got } = await subscribedRoom();
+  test('an unsub pushed by the server ends the subscription with an error event; later messages are dropped, no resubscription', async (t) => {
+    mockTime(t);
+    const { client, server } = start();
+    server.last().accept();
+    const channel = client.channel('room');
+    const errors: Error[] = [];
+    const got: number[] = [];
+    channel.on('error', (error) => errors.push(error));
+    const subscribed = channel.subscribe((_d, meta) => got.push(meta.offset));
+    server.last().reply({ op: 'ok', id: server.last().last('sub').id, epoch: 'e', offset: 0, recovered: false });
+    await subscribed;
     server.last().reply({ op: 'msg', ch: 'room', offset: 1, data: 1 });
     server.last().reply({ op: 'unsub', ch: 'room', code: 'forbidden', message: 'no longer allowed to read room' });
     server.last().reply({ op: 'msg', ch: 'room', offset: 2, data: 2 });
     assert.deepEqual(got, [1]);
-    await assertEndedForGood(server, channel, errors, 'forbidden');
+    assert.equal(errors.length, 1);
+    assert.ok(errors[0] instanceof HotlineError && errors[0].code === 'forbidden');
+    assert.equal(channel.state, 'errored');
+    server.last().drop();
+    await advance(t, BACKOFF);
+    assert.equal(server.sockets.length, 2, 'the reconnect');
+    server.last().accept();
+    assert.deepEqual(server.last().sent, [], 'not subscribed again');
     client.close();
   });
 
   test('unsubscribe() sends unsub and later messages of the channel are dropped', async () => {
-    const { client, server, channel, got } = await subscribedRoom();
+    const { client, server } = start();
+    server.last().accept();
+    const channel = client.channel('room');
+    const got: number[] = [];
+    const subscribed = channel.subscribe((_d, meta) => got.push(meta.offset));
     const socket = server.last();
+    socket.reply({ op: 'ok', id: socket.last('sub').id, epoch: 'e', offset: 0, recovered: false });
+    await subscribed;
     socket.reply({ op: 'msg', ch: 'room', offset: 1, data: 1 });
     channel.unsubscribe();
     assert.deepEqual(socket.ops, ['sub', 'unsub']);
@@ -620,7 +714,8 @@ describe('subscriptions', () => {
   });
 
   test('subscribe() then unsubscribe() before the answer: the subscribe promise still settles', async () => {
-    const { client, server } = opened();
+    const { client, server } = start();
+    server.last().accept();
     const channel = client.channel('room');
     const subscribed = channel.subscribe();
     subscribed.catch(() => {});
@@ -628,28 +723,40 @@ describe('subscriptions', () => {
     const socket = server.last();
     socket.reply({ op: 'ok', id: socket.last('sub').id, epoch: 'e', offset: 0, recovered: false });
     socket.reply({ op: 'ok', id: socket.last('unsub').id });
-    const done = await settled(subscribed, 100);
+    const pending = await isPending(subscribed);
     client.close();
-    assert.ok(done, 'an awaited subscribe() hangs forever');
+    assert.equal(pending, false, 'an awaited subscribe() hangs forever');
   });
 
-  test('a drop moves every subscribed channel to waiting; the reconnect subscribes them again', async () => {
-    const { client, server, channel, states } = await subscribedRoom();
+  test('a drop moves every subscribed channel to waiting; the reconnect subscribes them again', async (t) => {
+    mockTime(t);
+    const { client, server } = start();
+    server.last().accept();
+    const channel = client.channel('room');
+    const states: ChannelState[] = [];
+    channel.on('state', (state) => states.push(state));
+    const subscribed = channel.subscribe();
+    server.last().reply({ op: 'ok', id: server.last().last('sub').id, epoch: 'e', offset: 0, recovered: false });
+    await subscribed;
     server.last().drop();
     assert.equal(channel.state, 'waiting');
-    await waitFor(() => server.sockets.length === 2, 'the reconnect');
+    await advance(t, BACKOFF);
+    assert.equal(server.sockets.length, 2, 'the reconnect');
     server.last().accept();
     server.last().reply({ op: 'ok', id: server.last().last('sub').id, epoch: 'e', offset: 0, recovered: true });
     client.close();
     assert.deepEqual(states, ['subscribing', 'subscribed', 'waiting', 'subscribing', 'subscribed', 'unsubscribed']);
   });
 
-  test('first is true for a channel’s first subscription, even when it is made after a reconnect', async () => {
-    const { client, server } = opened();
+  test('first is true for a channel’s first subscription, even when it is made after a reconnect', async (t) => {
+    mockTime(t);
+    const { client, server } = start();
+    server.last().accept();
     server.last().drop();
     const channel = client.channel('late');
     const subscribed = channel.subscribe();
-    await waitFor(() => server.sockets.length === 2, 'the reconnect');
+    await advance(t, BACKOFF);
+    assert.equal(server.sockets.length, 2, 'the reconnect');
     const socket = server.last();
     socket.accept();
     socket.reply({ op: 'ok', id: socket.last('sub').id, epoch: 'e', offset: 0, recovered: false });
@@ -659,23 +766,11 @@ describe('subscriptions', () => {
   });
 });
 
-/**
- * Mocked timers for the client's own (setTimeout and Date); the fake sockets' setImmediate
- * stays real. Math.random is pinned just under 1, so every full-jitter wait is the top of
- * its window, minus 1 ms.
- */
-function mockTime(t: TestContext): void {
-  t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
-  t.mock.method(Math, 'random', () => 0.9999);
-}
-
-/** Lets promise callbacks and setImmediate callbacks run (they are not mocked). */
-const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
 describe('a channel’s subscription retries on its own', () => {
   test('a sub unanswered within requestTimeout is retried on that channel alone after a backoff; the connection stays and other channels keep receiving', async (t) => {
     mockTime(t);
-    const { client, server, closes } = opened({ requestTimeout: 1000, resubscribe: { initial: 500, max: 500 } });
+    const { client, server, closes } = start({ requestTimeout: 1000, resubscribe: { initial: 500, max: 500 } });
+    server.last().accept();
     const socket = server.last();
     const steady: number[] = [];
     const steadySubscribed = client.channel('steady').subscribe((_d, meta) => steady.push(meta.offset));
@@ -722,7 +817,8 @@ describe('a channel’s subscription retries on its own', () => {
 
   test('a sub answered internal, then ok: retried with a growing backoff, ends subscribed, no error event', async (t) => {
     mockTime(t);
-    const { client, server } = opened({ resubscribe: { initial: 100, factor: 2, max: 1000 } });
+    const { client, server } = start({ resubscribe: { initial: 100, factor: 2, max: 1000 } });
+    server.last().accept();
     const socket = server.last();
     const channel = client.channel('flaky');
     const states: string[] = [];
@@ -758,7 +854,8 @@ describe('a channel’s subscription retries on its own', () => {
 
   test('a sub answered rate_limited is retried; forbidden ends it: errored, an error event, subscribe() rejects, never again', async (t) => {
     mockTime(t);
-    const { client, server } = opened({ resubscribe: { initial: 100, max: 100 } });
+    const { client, server } = start({ resubscribe: { initial: 100, max: 100 } });
+    server.last().accept();
     const socket = server.last();
     const channel = client.channel('private');
     const errors: Error[] = [];
@@ -779,8 +876,16 @@ describe('a channel’s subscription retries on its own', () => {
 
   test('a resync after a gap goes subscribed → resyncing → subscribed, and a resync sub that times out is retried', async (t) => {
     mockTime(t);
-    const { client, server, channel, states, got } = await subscribedRoom({ requestTimeout: 1000, resubscribe: { initial: 100, max: 100 } });
+    const { client, server } = start({ requestTimeout: 1000, resubscribe: { initial: 100, max: 100 } });
+    server.last().accept();
     const socket = server.last();
+    const channel = client.channel('room');
+    const states: ChannelState[] = [];
+    channel.on('state', (state) => states.push(state));
+    const got: number[] = [];
+    const subscribed = channel.subscribe((_d, meta) => got.push(meta.offset));
+    socket.reply({ op: 'ok', id: socket.last('sub').id, epoch: 'e', offset: 0, recovered: false });
+    await subscribed;
     socket.reply({ op: 'msg', ch: 'room', offset: 1, data: 1 });
     socket.reply({ op: 'msg', ch: 'room', offset: 3, data: 3 });
     assert.equal(channel.state, 'resyncing');
@@ -801,7 +906,8 @@ describe('a channel’s subscription retries on its own', () => {
 
 describe('typed answers', () => {
   test('an ok that lacks a field its request’s answer must have fails the request as internal', async () => {
-    const { client, server } = opened();
+    const { client, server } = start();
+    server.last().accept();
     const socket = server.last();
     const published = client.channel('c').publish(1);
     socket.reply({ op: 'ok', id: socket.last('pub').id, offset: 4 });
@@ -855,15 +961,18 @@ describe('token refresh', () => {
 });
 
 describe('requests that close the connection', () => {
-  test('1009 (message too big): requests in flight fail with too_large instead of going again; the client reconnects', async () => {
-    const { client, server, closes } = opened();
+  test('1009 (message too big): requests in flight fail with too_large instead of going again; the client reconnects', async (t) => {
+    mockTime(t);
+    const { client, server, closes } = start();
+    server.last().accept();
     const huge = client.channel('room').publish('x'.repeat(100));
     const read = client.channel('room').history({ limit: 5 });
     server.last().drop(1009, 'message exceeds the limit of 1048576 bytes');
     await assert.rejects(huge, isCode('too_large'));
     await assert.rejects(read, isCode('too_large'));
     assert.deepEqual(closes, [{ code: 1009, reason: 'message exceeds the limit of 1048576 bytes', willRetry: true }]);
-    await waitFor(() => server.sockets.length === 2, 'the reconnect');
+    await advance(t, BACKOFF);
+    assert.equal(server.sockets.length, 2, 'the reconnect');
     server.last().accept();
     assert.deepEqual(server.last().ops, [], 'nothing was sent again');
     const later = client.rpc('echo');
@@ -872,20 +981,24 @@ describe('requests that close the connection', () => {
     client.close();
   });
 
-  test(`a request in flight at ${3} drops in a row (an answer too big for the client: it fails with 1006) fails with disconnected, and is not asked again`, async () => {
-    const { client, server } = opened();
+  test(`a request in flight at ${3} drops in a row (an answer too big for the client: it fails with 1006) fails with disconnected, and is not asked again`, async (t) => {
+    mockTime(t);
+    const { client, server } = start();
+    server.last().accept();
     const read = client.channel('room').history({ limit: 20 });
     for (let connection = 1; connection <= 3; connection++) {
       const socket = server.last();
       assert.deepEqual(socket.ops, ['history'], `connection ${connection} asks`);
       socket.drop(1006);
       if (connection < 3) {
-        await waitFor(() => server.sockets.length === connection + 1, `reconnect ${connection}`);
+        await advance(t, BACKOFF);
+        assert.equal(server.sockets.length, connection + 1, `reconnect ${connection}`);
         server.last().accept();
       }
     }
     await assert.rejects(read, (error: unknown) => isCode('disconnected')(error) && /3 times/.test((error as Error).message));
-    await waitFor(() => server.sockets.length === 4, 'the client reconnects all the same');
+    await advance(t, BACKOFF);
+    assert.equal(server.sockets.length, 4, 'the client reconnects all the same');
     server.last().accept();
     assert.deepEqual(server.last().ops, [], 'the request is not asked a fourth time');
     client.close();
@@ -894,8 +1007,18 @@ describe('requests that close the connection', () => {
 
 describe('a gap in a channel’s offsets', () => {
   test('unsub and sub since go out on the same connection; nothing before the new answer is delivered; the replay fills the hole', async () => {
-    const { client, server, states, got, events } = await subscribedRoom({}, { epoch: 'e1', offset: 3 });
+    const { client, server } = start();
+    server.last().accept();
+    const channel = client.channel<string>('room');
+    const states: ChannelState[] = [];
+    channel.on('state', (state) => states.push(state));
+    const got: number[] = [];
+    const events: SubscribedEvent[] = [];
+    channel.on('subscribed', (event) => events.push(event));
+    const subscribed = channel.subscribe((_data, meta) => got.push(meta.offset));
     const socket = server.last();
+    socket.reply({ op: 'ok', id: socket.last('sub').id, epoch: 'e1', offset: 3, recovered: false });
+    await subscribed;
     // 6 and 7 never arrive (a server that dropped them under backpressure).
     for (const offset of [4, 5, 8, 9]) socket.reply({ op: 'msg', ch: 'room', offset, data: `m${offset}` });
     assert.deepEqual(got, [4, 5]);
@@ -920,8 +1043,10 @@ describe('a gap in a channel’s offsets', () => {
     client.close();
   });
 
-  test('a gap while the resubscription cannot be answered: the reconnect resubscribes from the position', async () => {
-    const { client, server } = opened();
+  test('a gap while the resubscription cannot be answered: the reconnect resubscribes from the position', async (t) => {
+    mockTime(t);
+    const { client, server } = start();
+    server.last().accept();
     const channel = client.channel<string>('room');
     const got: number[] = [];
     const subscribed = channel.subscribe((_data, meta) => got.push(meta.offset));
@@ -931,7 +1056,8 @@ describe('a gap in a channel’s offsets', () => {
     socket.reply({ op: 'msg', ch: 'room', offset: 1, data: 'm1' });
     socket.reply({ op: 'msg', ch: 'room', offset: 3, data: 'm3' });
     socket.drop();
-    await waitFor(() => server.sockets.length === 2, 'the reconnect');
+    await advance(t, BACKOFF);
+    assert.equal(server.sockets.length, 2, 'the reconnect');
     socket = server.last();
     socket.accept();
     assert.deepEqual(socket.ops, ['sub']);
@@ -948,15 +1074,18 @@ describe('history pages', () => {
     Array.from({ length: to - from + 1 }, (_, i) => ({ offset: from + i, data: `m${from + i}` }));
 
   test('pages are followed back with before until limit messages are in; the result is oldest first', async () => {
-    const { client, server } = opened();
+    const { client, server } = start();
+    server.last().accept();
     const socket = server.last();
     const read = client.channel<string>('room').history({ limit: 10 });
     assert.deepEqual(socket.last('history'), { op: 'history', id: socket.last('history').id, ch: 'room', limit: 10 });
     socket.reply({ op: 'ok', id: socket.last('history').id, epoch: 'e', messages: page(17, 20), more: true });
-    await waitFor(() => socket.ops.length === 2, 'the second page');
+    await turn();
+    assert.equal(socket.ops.length, 2, 'the second page');
     assert.deepEqual({ ...socket.last('history'), id: 0 }, { op: 'history', id: 0, ch: 'room', limit: 6, before: 17 });
     socket.reply({ op: 'ok', id: socket.last('history').id, epoch: 'e', messages: page(13, 16), more: true });
-    await waitFor(() => socket.ops.length === 3, 'the third page');
+    await turn();
+    assert.equal(socket.ops.length, 3, 'the third page');
     assert.deepEqual({ ...socket.last('history'), id: 0 }, { op: 'history', id: 0, ch: 'room', limit: 2, before: 13 });
     socket.reply({ op: 'ok', id: socket.last('history').id, epoch: 'e', messages: page(11, 12), more: true });
     const result = await read;
@@ -966,7 +1095,8 @@ describe('history pages', () => {
   });
 
   test('without a limit the server’s default is asked for; an answer without more ends the read (an older server)', async () => {
-    const { client, server } = opened();
+    const { client, server } = start();
+    server.last().accept();
     const socket = server.last();
     const read = client.channel<string>('room').history({ before: 30 });
     assert.equal(socket.last('history').limit, 50);
@@ -977,51 +1107,58 @@ describe('history pages', () => {
   });
 
   test('a new epoch between pages starts the read over; an epoch that keeps changing fails with internal', async () => {
-    const { client, server } = opened();
+    const { client, server } = start();
+    server.last().accept();
     const socket = server.last();
     const answer = (epoch: string, messages: Array<{ offset: number; data: string }>, more: boolean): void =>
       socket.reply({ op: 'ok', id: socket.last('history').id, epoch, messages, more });
     const read = client.channel<string>('room').history({ limit: 4 });
     answer('e1', page(9, 10), true);
-    await waitFor(() => socket.ops.length === 2, 'the second page');
+    await turn();
+    assert.equal(socket.ops.length, 2, 'the second page');
     answer('e2', page(1, 2), false);
-    await waitFor(() => socket.ops.length === 3, 'a read from the start');
+    await turn();
+    assert.equal(socket.ops.length, 3, 'a read from the start');
     assert.equal(socket.last('history').before, undefined);
     assert.equal(socket.last('history').limit, 4);
     answer('e2', page(1, 2), false);
     assert.deepEqual(await read, { epoch: 'e2', messages: page(1, 2), more: false });
 
     const unstable = client.channel<string>('room').history({ limit: 4 });
+    const failed = assert.rejects(unstable, isCode('internal'));
     for (let i = 0; i < 8; i++) {
-      const sent = socket.ops.length;
+      const sent: number = socket.ops.length;
       answer(`x${i}`, page(9, 10), true);
-      await waitFor(() => socket.ops.length > sent || i === 7, 'the next page');
+      await turn();
+      if (i < 7) assert.equal(socket.ops.length, sent + 1, 'the next page');
     }
-    await assert.rejects(unstable, isCode('internal'));
+    await failed;
     client.close();
   });
 });
 
 describe('close() from inside a listener', () => {
-  test('from a close listener: the client stays closed', async () => {
+  test('from a close listener: the client stays closed', async (t) => {
+    mockTime(t);
     const { client, server, states } = start();
     client.on('close', () => client.close());
     server.last().accept();
     server.last().drop();
-    await delay(150);
+    await advance(t, LONG);
     const after = { state: client.state, sockets: server.sockets.length, states: [...states] };
     client.close();
     assert.deepEqual(after, { state: 'closed', sockets: 1, states: ['open', 'closed'] });
   });
 
-  test('from a state listener on reconnecting: the client stays closed', async () => {
+  test('from a state listener on reconnecting: the client stays closed', async (t) => {
+    mockTime(t);
     const { client, server } = start();
     client.on('state', (state) => {
       if (state === 'reconnecting') client.close();
     });
     server.last().accept();
     server.last().drop();
-    await delay(150);
+    await advance(t, LONG);
     const after = { state: client.state, sockets: server.sockets.length };
     // The revived attempt's connect timer outlives close() (the state already says closed):
     // open its socket so that close() can clean up.

@@ -43,6 +43,7 @@ import {
   writeFrame,
   type ReadFrame,
 } from './wire.js';
+import { quietWindow } from '../support/wait.js';
 
 /** Where the harness's transport delivers what the peer sends. */
 export interface LinkListener {
@@ -268,10 +269,6 @@ class PeerOutput {
     if (!isUtf8(reason)) this.emit({ kind: 'violation', detail: `close reason that is not valid UTF-8: ${describeBytes(reason)}` });
     this.emit({ kind: 'close', code, reason });
   }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** A counting semaphore: at most `limit` holders at a time. */
@@ -599,7 +596,7 @@ async function runCaseInner(peer: Peer, c: ConformanceCase): Promise<CaseReport>
       await waitFor(() => eofSeen, c.timeoutMs);
     }
     // Let anything already in flight arrive, so that a frame after the close is seen.
-    if (!eofSeen) await delay(10);
+    if (!eofSeen) await quietWindow(10);
   } catch (error) {
     failures.push(`harness error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   } finally {

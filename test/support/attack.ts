@@ -2,22 +2,27 @@
 // /proc), and a well-behaved neighbour in a process of its own whose round trips show that
 // the server still serves everyone else while it is attacked.
 //
-//   const target = await startTarget(['--max-connections', '100'], { nodeArgs: ['--max-old-space-size=512'] });
-//   const neighbour = await Neighbour.start(target.ws);
-//   const peak = new RssSampler(target.pid);
-//   … the attack …
-//   const report = await neighbour.report();
-//   assertServed(report);                        // no failure, round trips within bounds
-//   assert.ok(peak.stop() < target.baseline + 64 * MiB);
+//   const fixture = attackFixture(() => startTarget(['--max-connections', '100'], { nodeArgs: ['--max-old-space-size=512'] }));
+//   test('…', async () => {
+//     const { target, neighbour } = fixture;
+//     const peak = new RssSampler(target.pid);
+//     … the attack …
+//     const report = await neighbour.report();
+//     assertServed(report);                        // no failure, round trips within bounds
+//     assert.ok(peak.stop() < target.baseline + 64 * MiB);
+//   });
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import { Buffer } from 'node:buffer';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { connect as netConnect, type Socket } from 'node:net';
-import { createInterface } from 'node:readline';
+import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+import { ChildLines } from './child-lines.js';
 import { startCli, type CliServer, type StartOptions } from './cli-server.js';
 import type { NeighbourOptions, NeighbourReport } from './neighbour.js';
+import { upgradeSocket } from './raw-upgrade.js';
 
 export type { NeighbourReport } from './neighbour.js';
 
@@ -89,18 +94,61 @@ export class RssSampler {
 
 const NEIGHBOUR_SCRIPT = fileURLToPath(new URL('./neighbour.ts', import.meta.url));
 
+/** What an attack runs against: a server process (`hotline serve`, or a script of test/support). */
+export interface Attackable {
+  readonly ws: string;
+  /** RSS before the attack. */
+  baseline: number;
+  rss(): number;
+  stop(): Promise<unknown>;
+}
+
+/**
+ * The setting of an attack file (or suite): before its tests, the target `start` gives, a
+ * neighbour beside it, `prepare` (data the attack needs in place), then the target's
+ * baseline RSS; after them, both stopped. The tests read `fixture.target` and
+ * `fixture.neighbour`.
+ */
+export function attackFixture<T extends Attackable>(start: () => Promise<T>, prepare?: (target: T) => Promise<void>): { readonly target: T; readonly neighbour: Neighbour } {
+  let target: T | undefined;
+  let neighbour: Neighbour | undefined;
+  before(async () => {
+    target = await start();
+    neighbour = await Neighbour.start(target.ws);
+    await prepare?.(target);
+    target.baseline = target.rss();
+  });
+  after(async () => {
+    await neighbour?.stop();
+    await target?.stop();
+  });
+  return {
+    get target() {
+      assert.ok(target !== undefined, 'the target did not start');
+      return target;
+    },
+    get neighbour() {
+      assert.ok(neighbour !== undefined, 'the neighbour did not start');
+      return neighbour;
+    },
+  };
+}
+
+/** A hotline.v1 connection with `ws` (no compression), once it is open. */
+export function openChannels(url: string): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, ['hotline.v1'], { perMessageDeflate: false });
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
 /** The parent's side of ./neighbour.ts: start it, ask for reports, stop it. */
 export class Neighbour {
-  private readonly lines: string[] = [];
-  private waiters: Array<() => void> = [];
+  private readonly lines: ChildLines;
 
   private constructor(private readonly child: ChildProcess) {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      this.lines.push(line);
-      const waiting = this.waiters;
-      this.waiters = [];
-      for (const wake of waiting) wake();
-    });
+    this.lines = new ChildLines(child);
     child.stderr!.resume();
   }
 
@@ -110,16 +158,16 @@ export class Neighbour {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const neighbour = new Neighbour(child);
-    const line = await neighbour.nextLine((l) => l === 'neighbour ready' || l.startsWith('neighbour failed'), 20_000);
+    const line = await neighbour.lines.next((l) => l === 'neighbour ready' || l.startsWith('neighbour failed'), 'the neighbour to start', 20_000);
     if (line !== 'neighbour ready') throw new Error(line);
     return neighbour;
   }
 
   /** The round trips since the last report (or the start). */
   async report(): Promise<NeighbourReport> {
-    const from = this.lines.length;
+    const from = this.lines.all.length;
     this.child.stdin!.write('report\n');
-    const line = await this.nextLine((l) => l.startsWith('neighbour report '), 20_000, from);
+    const line = await this.lines.next((l) => l.startsWith('neighbour report '), 'a report from the neighbour', 20_000, from);
     return JSON.parse(line.slice('neighbour report '.length)) as NeighbourReport;
   }
 
@@ -130,22 +178,6 @@ export class Neighbour {
     await exited;
   }
 
-  private async nextLine(test: (line: string) => boolean, ms: number, from = 0): Promise<string> {
-    const deadline = Date.now() + ms;
-    for (let seen = from; ; ) {
-      for (; seen < this.lines.length; seen++) if (test(this.lines[seen]!)) return this.lines[seen]!;
-      if (this.child.exitCode !== null) throw new Error(`the neighbour exited (${this.child.exitCode}): ${this.lines.join(' | ')}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`the neighbour printed no matching line within ${ms} ms: ${this.lines.join(' | ')}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.min(left, 200));
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
 }
 
 export interface ServedBounds {
@@ -212,44 +244,12 @@ export interface RawConnection {
 }
 
 /** Upgrades a TCP connection to `path` on 127.0.0.1:`port` (with extra header lines) and resolves after the 101. */
-export function rawConnect(port: number, path: string, headers: readonly string[] = []): Promise<RawConnection> {
-  return new Promise((resolve, reject) => {
-    const socket = netConnect({ host: '127.0.0.1', port });
-    let buffered = Buffer.alloc(0);
-    let upgraded = false;
-    const closed = new Promise<void>((done) => socket.once('close', () => done()));
-    socket.on('error', (error) => {
-      if (!upgraded) reject(error);
-    });
-    socket.on('data', (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      if (upgraded) return;
-      const end = buffered.indexOf('\r\n\r\n');
-      if (end === -1) return;
-      const head = buffered.subarray(0, end).toString();
-      if (!head.startsWith('HTTP/1.1 101')) {
-        socket.destroy();
-        reject(new Error(`upgrade refused: ${head.split('\r\n')[0]}`));
-        return;
-      }
-      upgraded = true;
-      buffered = buffered.subarray(end + 4);
-      resolve({ socket, received: () => buffered, closed });
-    });
-    socket.write(
-      [
-        `GET ${path} HTTP/1.1`,
-        `Host: 127.0.0.1:${port}`,
-        'Upgrade: websocket',
-        'Connection: Upgrade',
-        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
-        'Sec-WebSocket-Version: 13',
-        ...headers,
-        '',
-        '',
-      ].join('\r\n'),
-    );
-  });
+export async function rawConnect(port: number, path: string, headers: readonly string[] = []): Promise<RawConnection> {
+  const { socket, rest } = await upgradeSocket(port, path, headers);
+  let buffered = rest;
+  const closed = new Promise<void>((done) => socket.once('close', () => done()));
+  socket.on('data', (chunk: Buffer) => (buffered = Buffer.concat([buffered, chunk])));
+  return { socket, received: () => buffered, closed };
 }
 
 /** The close frame's code in what a server sent (the first close frame), or null. */

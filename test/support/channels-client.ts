@@ -1,6 +1,8 @@
 // A hotline.v1 client for tests that speaks raw JSON over a `ws` WebSocket: requests get
 // the next id and resolve with the answer that carries it (ok, pong or err, never
-// rejected on err), and every message the server sent is kept, in order, in `log`.
+// rejected on err), and every message the server sent is kept, in order, in `log`. Below
+// it, the checks every channel test makes of an answer (ok, err).
+import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 
 /** A message from the server as it came off the wire (loosely typed: tests check shapes). */
@@ -232,15 +234,24 @@ export class ChannelsClient {
   }
 }
 
-/** Waits until `condition` holds, polling. */
-export async function waitUntil(condition: () => boolean | Promise<boolean>, what: string, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+/** Checks that a request was answered ok (pong for a ping). */
+export function assertOk(answer: WireMessage, op: string, fields: Record<string, unknown> = {}): void {
+  assert.equal(answer.op, op === 'ping' ? 'pong' : 'ok', `${op} ${JSON.stringify(fields)} was answered ${JSON.stringify(answer)}`);
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Sends a request and checks it was answered ok (or pong). */
+export async function ok(client: ChannelsClient, op: string, fields: Record<string, unknown> = {}): Promise<WireMessage> {
+  const answer = await client.request(op, fields);
+  assertOk(answer, op, fields);
+  return answer;
+}
+
+/** Checks an err answer's exact shape and code (with `id`, or none); returns its message. */
+export function assertErr(answer: WireMessage, code: string, id: number | undefined): string {
+  const expected: Record<string, unknown> = { op: 'err', code, message: answer.message };
+  if (id !== undefined) expected['id'] = id;
+  assert.deepEqual(answer, expected);
+  assert.equal(typeof answer.message, 'string');
+  assert.ok(answer.message!.length > 0, 'the message says something');
+  return answer.message!;
 }

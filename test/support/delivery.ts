@@ -1,9 +1,10 @@
-// Helpers for the delivery tests (attack-recovery, attack-slow-consumer, attack-history):
-// SDK clients over hotline's Node WebSocket, payloads that do not compress, and waits on
-// conditions rather than on time.
+// Helpers for the SDK delivery tests (attack-recovery, attack-slow-consumer, attack-history,
+// sdk-faults, sdk-browser, sdk-resubscribe): SDK clients over hotline's Node WebSocket,
+// payloads that do not compress, a steady publisher.
 import { randomBytes } from 'node:crypto';
 import { WebSocket as NodeWebSocket, type WebSocketOptions } from '../../src/node/client.js';
 import { connect, type Channel, type ClientOptions, type HotlineClient, type SubscribedEvent, type WebSocketConstructorLike } from '../../src/client/index.js';
+import { sleep, within } from './wait.js';
 
 export const KiB = 1024;
 
@@ -60,15 +61,30 @@ export function recordChannel(channel: Channel<Big>): {
   return seen;
 }
 
-const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Waits for a condition, polling; the limit is generous, no test asserts on time. */
-export async function waitFor(condition: () => boolean, what: string, ms = 20_000, state?: () => string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}${state === undefined ? '' : `: ${state()}`}`);
-    await delay(10);
-  }
+/** A publisher that publishes {seq} from `from` on, each publish awaited and `pause` ms apart, until stopped. */
+export function publishLoop(channel: Channel<{ seq: number }>, pause = 5, from = 0): { results: Array<{ seq: number; offset: number }>; errors: unknown[]; stop(): Promise<void> } {
+  const results: Array<{ seq: number; offset: number }> = [];
+  const errors: unknown[] = [];
+  let running = true;
+  const done = (async () => {
+    for (let seq = from; running; seq++) {
+      try {
+        results.push({ seq, offset: (await channel.publish({ seq })).offset });
+      } catch (error) {
+        errors.push(error);
+      }
+      // Pacing, not a wait for anything.
+      await sleep(pause);
+    }
+  })();
+  return {
+    results,
+    errors,
+    async stop(): Promise<void> {
+      running = false;
+      await within(done, 'the publisher to stop');
+    },
+  };
 }
 
 /** Offsets from..to, inclusive. */

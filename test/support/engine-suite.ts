@@ -5,6 +5,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChannelMessage, Engine, EngineListener, PresenceEvent } from '../../src/channels/index.js';
+import { quietWindow, waitFor } from './wait.js';
 
 /** What the suite asks the engine under test to be configured with. */
 export interface EngineSuiteOptions {
@@ -49,14 +50,6 @@ export class Recorder implements EngineListener {
 
   presenceOn(channel: string): PresenceEvent[] {
     return this.presences.filter((e) => e.channel === channel);
-  }
-}
-
-async function eventually(condition: () => boolean, what: string, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
   }
 }
 
@@ -333,7 +326,7 @@ export function engineSuite(name: string, make: (options: EngineSuiteOptions) =>
           assert.equal(next.offset, 2, 'a duplicate takes no offset');
           const plain = await engine.publish(ch, '"plain"');
           assert.equal(plain.offset, 3);
-          await eventually(() => recorder.on(ch).length === 3, 'three deliveries');
+          await waitFor(() => recorder.on(ch).length === 3, 'three deliveries');
           assert.deepEqual(
             recorder.on(ch).map((m) => [m.offset, m.data]),
             [
@@ -384,7 +377,7 @@ export function engineSuite(name: string, make: (options: EngineSuiteOptions) =>
           // A publisher whose name looks like another's scope prefix does not reach it.
           assert.equal((await engine.publish(ch, '"x"', { key: 'k', publisher: 'u' })).duplicate, false);
           assert.equal((await engine.publish(ch, '"y"', { key: 'victim:k', publisher: 'u:' })).duplicate, false);
-          await eventually(() => recorder.on(ch).length === 5, 'five deliveries');
+          await waitFor(() => recorder.on(ch).length === 5, 'five deliveries');
           assert.deepEqual(
             recorder.on(ch).map((m) => m.data),
             ['"mine"', '"theirs"', '"anon"', '"x"', '"y"'],
@@ -444,7 +437,7 @@ export function engineSuite(name: string, make: (options: EngineSuiteOptions) =>
             await engine.publish(quiet, `"q${n}"`);
             if (n % 2 === 0) await engine.publish(b, `"b${n}"`);
           }
-          await eventually(() => recorder.on(a).length === 30 && recorder.on(b).length === 15, 'the deliveries');
+          await waitFor(() => recorder.on(a).length === 30 && recorder.on(b).length === 15, 'the deliveries');
           assert.deepEqual(
             recorder.on(a).map((m) => m.offset),
             Array.from({ length: 30 }, (_, i) => i + 1),
@@ -463,7 +456,7 @@ export function engineSuite(name: string, make: (options: EngineSuiteOptions) =>
             'channel and epoch on every message',
           );
           // The quiet channel was never subscribed: nothing of it arrived.
-          await new Promise((resolve) => setTimeout(resolve, 20));
+          await quietWindow(20);
           assert.deepEqual(recorder.on(quiet), []);
         }));
 
@@ -472,7 +465,7 @@ export function engineSuite(name: string, make: (options: EngineSuiteOptions) =>
           const ch = channelName('dl-concurrent');
           await engine.subscribe(ch);
           await Promise.all(Array.from({ length: 100 }, (_, n) => engine.publish(ch, String(n))));
-          await eventually(() => recorder.on(ch).length === 100, '100 deliveries');
+          await waitFor(() => recorder.on(ch).length === 100, '100 deliveries');
           assert.deepEqual(
             recorder.on(ch).map((m) => m.offset),
             Array.from({ length: 100 }, (_, i) => i + 1),
@@ -486,19 +479,19 @@ export function engineSuite(name: string, make: (options: EngineSuiteOptions) =>
           await engine.subscribe(ch);
           await engine.subscribe(marker);
           await engine.publish(ch, '"before"');
-          await eventually(() => recorder.on(ch).length === 1, 'the first delivery');
+          await waitFor(() => recorder.on(ch).length === 1, 'the first delivery');
           await engine.unsubscribe(ch);
           await engine.publish(ch, '"while away"');
           await engine.publish(marker, '"marker"');
-          await eventually(() => recorder.on(marker).length === 1, 'the marker');
-          await new Promise((resolve) => setTimeout(resolve, 20));
+          await waitFor(() => recorder.on(marker).length === 1, 'the marker');
+          await quietWindow(20);
           assert.deepEqual(
             recorder.on(ch).map((m) => m.data),
             ['"before"'],
           );
           await engine.subscribe(ch);
           await engine.publish(ch, '"back"');
-          await eventually(() => recorder.on(ch).length === 2, 'the delivery after resubscribing');
+          await waitFor(() => recorder.on(ch).length === 2, 'the delivery after resubscribing');
           assert.deepEqual(
             recorder.on(ch).map((m) => [m.offset, m.data]),
             [
@@ -513,7 +506,7 @@ export function engineSuite(name: string, make: (options: EngineSuiteOptions) =>
           const ch = channelName('dl-after-sub');
           await engine.subscribe(ch);
           const published = await engine.publish(ch, '"first"');
-          await eventually(() => recorder.on(ch).length === 1, 'the delivery');
+          await waitFor(() => recorder.on(ch).length === 1, 'the delivery');
           assert.deepEqual(recorder.on(ch)[0], { channel: ch, epoch: published.epoch, offset: 1, data: '"first"' });
         }));
     });
@@ -526,7 +519,7 @@ export function engineSuite(name: string, make: (options: EngineSuiteOptions) =>
           assert.deepEqual(await engine.members(ch), []);
           await engine.join(ch, 'c1', { id: 'u1', name: 'Ada' });
           await engine.join(ch, 'c2', { id: 'u2', name: 'Lin' });
-          await eventually(() => recorder.presenceOn(ch).length === 2, 'two joins');
+          await waitFor(() => recorder.presenceOn(ch).length === 2, 'two joins');
           assert.deepEqual(recorder.presenceOn(ch), [
             { channel: ch, kind: 'join', client: 'c1', member: { id: 'u1', name: 'Ada' } },
             { channel: ch, kind: 'join', client: 'c2', member: { id: 'u2', name: 'Lin' } },
@@ -537,7 +530,7 @@ export function engineSuite(name: string, make: (options: EngineSuiteOptions) =>
             ['u1', 'u2'],
           );
           await engine.leave(ch, 'c1');
-          await eventually(() => recorder.presenceOn(ch).length === 3, 'the leave');
+          await waitFor(() => recorder.presenceOn(ch).length === 3, 'the leave');
           assert.deepEqual(recorder.presenceOn(ch)[2], { channel: ch, kind: 'leave', client: 'c1', member: { id: 'u1', name: 'Ada' } });
           assert.deepEqual(await engine.members(ch), [{ id: 'u2', name: 'Lin' }]);
         }));
@@ -560,8 +553,8 @@ export function engineSuite(name: string, make: (options: EngineSuiteOptions) =>
           await engine.join(ch, 'c1', { id: 'u1' });
           await engine.leave(ch, 'nobody');
           await engine.join(ch, 'c2', { id: 'u2' });
-          await eventually(() => recorder.presenceOn(ch).length >= 2, 'the joins');
-          await new Promise((resolve) => setTimeout(resolve, 20));
+          await waitFor(() => recorder.presenceOn(ch).length >= 2, 'the joins');
+          await quietWindow(20);
           assert.deepEqual(
             recorder.presenceOn(ch).map((e) => [e.kind, e.client]),
             [
@@ -579,8 +572,8 @@ export function engineSuite(name: string, make: (options: EngineSuiteOptions) =>
           await engine.subscribe(marker);
           await engine.join(ch, 'c1', { id: 'u1' });
           await engine.join(marker, 'c9', { id: 'u9' });
-          await eventually(() => recorder.presenceOn(marker).length === 1, 'the marker join');
-          await new Promise((resolve) => setTimeout(resolve, 20));
+          await waitFor(() => recorder.presenceOn(marker).length === 1, 'the marker join');
+          await quietWindow(20);
           assert.deepEqual(recorder.presenceOn(ch), []);
           assert.deepEqual(await engine.members(ch), [{ id: 'u1' }]);
           await engine.leave(ch, 'c1');
@@ -595,13 +588,8 @@ export function engineSuite(name: string, make: (options: EngineSuiteOptions) =>
           assert.equal((await engine.publish(ch, '"none yet"')).subscribers, 0);
           // Engines spanning nodes may apply the count asynchronously.
           const counted = async (n: number): Promise<void> => {
-            const deadline = Date.now() + 3_000;
-            for (;;) {
-              const { subscribers } = await engine.publish(ch, '"probe"');
-              if (subscribers === n) return;
-              if (Date.now() > deadline) assert.equal(subscribers, n);
-              await new Promise((resolve) => setTimeout(resolve, 2));
-            }
+            let last = -1;
+            await waitFor(async () => (last = (await engine.publish(ch, '"probe"')).subscribers) === n, `a publish to count ${n}`, { ms: 3_000, state: () => `it counted ${last}` });
           };
           engine.setLocalSubscriberCount(ch, 3);
           await counted(3);

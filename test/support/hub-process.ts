@@ -1,8 +1,8 @@
 // The parent's side of ./hub-server.ts: start it, read its stats, stop it.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { rssOf } from './attack.js';
+import { ChildLines } from './child-lines.js';
 
 const SCRIPT = fileURLToPath(new URL('./hub-server.ts', import.meta.url));
 
@@ -17,12 +17,11 @@ export class HubServer {
   readonly pid: number;
   /** RSS once it listened (set again by a test before its attack). */
   baseline: number;
-  private readonly lines: string[] = [];
-  private waiters: Array<() => void> = [];
-  private output = '';
 
   private constructor(
     private readonly child: ChildProcess,
+    private readonly lines: ChildLines,
+    private readonly stderr: () => string,
     readonly port: number,
   ) {
     this.pid = child.pid!;
@@ -35,30 +34,14 @@ export class HubServer {
 
   static async start(options: Record<string, unknown> = {}, nodeArgs: readonly string[] = []): Promise<HubServer> {
     const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', SCRIPT, JSON.stringify(options)], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let output = '';
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-    const lines = createInterface({ input: child.stdout! });
-    const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`hub-server printed no ready line within 20 s: ${output}`)), 20_000);
-      child.once('exit', (code) => reject(new Error(`hub-server exited (${code}): ${output}`)));
-      const onLine = (line: string): void => {
-        const match = /^hub-server ready port=(\d+)$/.exec(line);
-        if (match === null) return;
-        clearTimeout(timer);
-        lines.off('line', onLine);
-        resolve(Number(match[1]));
-      };
-      lines.on('line', onLine);
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const lines = new ChildLines(child);
+    const ready = await lines.next((line) => /^hub-server ready port=\d+$/.test(line), 'hub-server to listen', 20_000).catch((error: Error) => {
+      child.kill('SIGKILL');
+      throw new Error(`${error.message}; stderr: ${stderr}`);
     });
-    const server = new HubServer(child, port);
-    lines.on('line', (line) => {
-      server.lines.push(line);
-      const waiting = server.waiters;
-      server.waiters = [];
-      for (const wake of waiting) wake();
-    });
-    child.stderr!.on('data', (chunk: string) => (server.output += chunk));
-    return server;
+    return new HubServer(child, lines, () => stderr, Number(/port=(\d+)/.exec(ready)![1]));
   }
 
   rss(): number {
@@ -71,27 +54,14 @@ export class HubServer {
 
   /** What the process wrote to stderr. */
   errors(): string {
-    return this.output;
+    return this.stderr();
   }
 
   async stats(): Promise<HubServerStats> {
-    const from = this.lines.length;
+    const from = this.lines.all.length;
     this.child.stdin!.write('stats\n');
-    const deadline = Date.now() + 20_000;
-    for (let seen = from; ; ) {
-      for (; seen < this.lines.length; seen++) {
-        const line = this.lines[seen]!;
-        if (line.startsWith('hub-server stats ')) return JSON.parse(line.slice('hub-server stats '.length)) as HubServerStats;
-      }
-      if (Date.now() > deadline || !this.alive()) throw new Error(`hub-server gave no stats: ${this.output}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 200);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
+    const line = await this.lines.next((l) => l.startsWith('hub-server stats '), `stats from hub-server (stderr: ${this.stderr()})`, 20_000, from);
+    return JSON.parse(line.slice('hub-server stats '.length)) as HubServerStats;
   }
 
   async stop(): Promise<void> {

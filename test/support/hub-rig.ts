@@ -9,7 +9,7 @@ import type { ChannelMessage, Engine, EngineListener, HistoryQuery, HistoryResul
 import { ChannelHub } from '../../src/channels/hub.js';
 import type { Broadcaster, ChannelClient, ChannelHubOptions } from '../../src/channels/hub-options.js';
 import { MemoryEngine } from '../../src/channels/memory-engine.js';
-import type { WireMessage } from './channels-client.js';
+import { assertOk, type WireMessage } from './channels-client.js';
 
 /** Who a fake connection is: a user's name, or undefined before it authenticates. */
 export type Auth = { user: string } | undefined;
@@ -208,7 +208,7 @@ export class Rig {
 
   async ok(client: FakeClient, op: string, fields: Record<string, unknown> = {}): Promise<Sent> {
     const answer = await this.request(client, op, fields);
-    assert.equal(answer.op, op === 'ping' ? 'pong' : 'ok', `${op} ${JSON.stringify(fields)} answered ${JSON.stringify(answer)}`);
+    assertOk(answer, op, fields);
     return answer;
   }
 }

@@ -12,12 +12,13 @@
 //
 // Serves `/ws` (hotline.v1) and `/echo` on 127.0.0.1, prints `hub-server ready port=PORT`,
 // and answers each stdin line `stats` with `hub-server stats JSON` ({rss, heapUsed, pauses,
-// sessions}). Exits when stdin ends or on SIGTERM.
+// sessions}). Exits when stdin ends or on SIGTERM or SIGINT.
 import { createInterface } from 'node:readline';
 import { ChannelError, type ChannelHubOptions, type ChannelIdentity } from '../../src/channels/index.js';
 import { channelsEndpoint } from '../../src/server/channels.js';
 import { echoHandlers } from '../../src/server/echo.js';
 import { serve } from '../../src/server/serve.js';
+import { stopWhenTold } from './stop-when-told.js';
 
 interface Options {
   slowHook?: boolean;
@@ -54,24 +55,13 @@ await endpoint.ready;
 const server = await serve({ port: 0, host: '127.0.0.1', websocket: { '/ws': endpoint.server, '/echo': echoHandlers } });
 process.stdout.write(`hub-server ready port=${server.port}\n`);
 
-let stopping = false;
-function stop(): void {
-  if (stopping) return;
-  stopping = true;
-  server
-    .close()
-    .then(() => endpoint.hub.close())
-    .then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-}
-process.once('SIGTERM', stop);
-createInterface({ input: process.stdin })
-  .on('line', (line) => {
-    if (line !== 'stats') return;
-    const { rss, heapUsed } = process.memoryUsage();
-    const metrics = endpoint.hub.metrics as unknown as Record<string, unknown>;
-    process.stdout.write(`hub-server stats ${JSON.stringify({ rss, heapUsed, pauses: metrics['readPauses'] ?? null, sessions: metrics['sessions'] })}\n`);
-  })
-  .on('close', stop);
+stopWhenTold(async () => {
+  await server.close();
+  await endpoint.hub.close();
+});
+createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line !== 'stats') return;
+  const { rss, heapUsed } = process.memoryUsage();
+  const metrics = endpoint.hub.metrics as unknown as Record<string, unknown>;
+  process.stdout.write(`hub-server stats ${JSON.stringify({ rss, heapUsed, pauses: metrics['readPauses'] ?? null, sessions: metrics['sessions'] })}\n`);
+});

@@ -6,13 +6,14 @@
 // OPTIONS_JSON holds WebSocketServerOptions for both endpoints (messageTimeout,
 // heartbeatInterval, idleTimeout, inflateRate, maxPayload, …). It serves /metrics as the
 // app does (the endpoint counters), prints `listening on http://127.0.0.1:PORT/` once it
-// listens, and exits on SIGTERM or when its stdin ends. The parent's side is
+// listens, and exits on SIGTERM or SIGINT or when its stdin ends. The parent's side is
 // startLimitsTarget in ./limits-target.ts.
 import { serve } from '../../src/server/serve.js';
 import { channelsEndpoint } from '../../src/server/channels.js';
 import { echoHandlers } from '../../src/server/echo.js';
 import { endpointMetrics, PrometheusText } from '../../src/server/metrics.js';
 import { WebSocketServer, type WebSocketServerOptions } from '../../src/node/server.js';
+import { stopWhenTold } from './stop-when-told.js';
 
 const options = JSON.parse(process.argv[2] ?? '{}') as Omit<WebSocketServerOptions<undefined>, 'handlers'>;
 const common = { perMessageDeflate: true, ...options };
@@ -43,14 +44,7 @@ const server = await serve({
 });
 process.stdout.write(`listening on http://127.0.0.1:${server.port}/\n`);
 
-let stopping = false;
-const stop = async (): Promise<void> => {
-  if (stopping) return;
-  stopping = true;
+stopWhenTold(async () => {
   await server.close();
   await channels.hub.close();
-  process.exit(0);
-};
-process.on('SIGTERM', () => void stop());
-process.stdin.on('end', () => void stop());
-process.stdin.resume();
+});

@@ -1,5 +1,6 @@
 // A WebSocket upgrade request written by hand over TCP, for tests that look at the exact
-// answer: the status line, the headers and the body of a refusal, or the 101.
+// answer (the status line, the headers and the body of a refusal, or the 101), or that take
+// the upgraded socket and write frames by hand.
 import { Buffer } from 'node:buffer';
 import { connect, type Socket } from 'node:net';
 
@@ -52,18 +53,51 @@ export function upgradeRequest(port: number, path: string, options: UpgradeOptio
     });
     socket.on('end', finish);
     socket.on('close', finish);
-    socket.write(
-      [
-        `GET ${path} HTTP/1.1`,
-        `Host: ${options.host ?? `127.0.0.1:${port}`}`,
-        'Upgrade: websocket',
-        'Connection: Upgrade',
-        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
-        'Sec-WebSocket-Version: 13',
-        ...(options.headers ?? []),
-        '',
-        '',
-      ].join('\r\n'),
-    );
+    socket.write(upgradeHead(path, options.host ?? `127.0.0.1:${port}`, options.headers));
+  });
+}
+
+/** The request of an upgrade to `path`, with extra header lines. */
+export function upgradeHead(path: string, host: string, headers: readonly string[] = []): string {
+  return [`GET ${path} HTTP/1.1`, `Host: ${host}`, 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13', ...headers, '', ''].join('\r\n');
+}
+
+export interface UpgradedSocket {
+  socket: Socket;
+  /** The 101's head, without its empty line. */
+  head: string;
+  /** What came after the head in the same read (frames the server sent at once). */
+  rest: Buffer;
+}
+
+/**
+ * Upgrades a TCP connection to `path` on 127.0.0.1:`port` by hand and resolves once the 101
+ * is in; from then on the socket's data is the caller's (nothing here reads it any more),
+ * and so is noticing its end (errors are swallowed: a reset shows as 'close'). A refusal
+ * rejects with its status line.
+ */
+export function upgradeSocket(port: number, path: string, headers: readonly string[] = []): Promise<UpgradedSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let received = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      received = Buffer.concat([received, chunk]);
+      const end = received.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      socket.off('data', onData);
+      socket.off('error', reject);
+      // A peer that resets later shows as the socket closing; an unheard 'error' would end the test process.
+      socket.on('error', () => {});
+      const head = received.subarray(0, end).toString('latin1');
+      if (!head.startsWith('HTTP/1.1 101 ')) {
+        socket.destroy();
+        reject(new Error(`upgrade refused: ${head.split('\r\n')[0]}`));
+        return;
+      }
+      resolve({ socket, head, rest: received.subarray(end + 4) });
+    };
+    socket.on('data', onData);
+    socket.on('error', reject);
+    socket.write(upgradeHead(path, `127.0.0.1:${port}`, headers));
   });
 }

@@ -18,12 +18,13 @@
 // line, and kills or stops the node.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { channelsEndpoint } from '../../src/server/channels.js';
 import { serve } from '../../src/server/serve.js';
 import { MemoryEngine, type Engine } from '../../src/channels/index.js';
 import { RedisEngine, type RedisEngineOptions } from '../../src/redis/index.js';
+import { ChildLines } from './child-lines.js';
+import { stopWhenTold } from './stop-when-told.js';
 
 export interface NodeOptions {
   url?: string;
@@ -74,24 +75,11 @@ async function runNode(options: NodeOptions): Promise<void> {
   const nodeId = engine instanceof RedisEngine ? engine.nodeId : 'memory';
   process.stdout.write(`redis-node ready port=${server.port} node=${nodeId}\n`);
 
-  let stopping = false;
-  function stop(): void {
-    if (stopping) return;
-    stopping = true;
+  stopWhenTold(async () => {
     clearInterval(watch);
-    server
-      .close()
-      .then(() => endpoint.hub.close())
-      .then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-  }
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-  process.stdin.on('end', stop);
-  process.stdin.on('error', stop);
-  process.stdin.resume();
+    await server.close();
+    await endpoint.hub.close();
+  });
 }
 
 /** REDIS_NODE_TRACE=1: every call into and out of the engine, on stderr (for debugging tests). */
@@ -133,19 +121,18 @@ const ROOT = join(dirname(SCRIPT), '..', '..');
 
 /** A node started by a test or benchmark: `node --import tsx test/support/redis-node.ts`. */
 export class RedisNodeProcess {
-  readonly lines: string[] = [];
+  /** Every line the node printed, in order. */
+  readonly lines: string[];
   readonly exited: Promise<void>;
   port = 0;
   nodeId = '';
-  private lineWaiters: Array<() => void> = [];
+  private readonly output: ChildLines;
 
   private constructor(readonly child: ChildProcess) {
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     child.stdin!.on('error', () => {});
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      this.lines.push(line);
-      for (const wake of this.lineWaiters.splice(0)) wake();
-    });
+    this.output = new ChildLines(child);
+    this.lines = this.output.all;
   }
 
   /** Starts a node (pinned to `cpu` with taskset when given) and waits until it listens. */
@@ -193,22 +180,8 @@ export class RedisNodeProcess {
    * The first line (already printed or still to come) that passes `test`, looking only at
    * lines from index `from` on (`lines.length` now: only lines still to come).
    */
-  async waitForLine(test: (line: string) => boolean, ms: number, from = 0): Promise<string> {
-    const deadline = Date.now() + ms;
-    let seen = from;
-    for (;;) {
-      for (; seen < this.lines.length; seen++) if (test(this.lines[seen]!)) return this.lines[seen]!;
-      if (!this.running) throw new Error(`the node exited (${this.child.exitCode ?? this.child.signalCode})`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`the node printed no matching line within ${ms} ms (got: ${this.lines.join(' | ')})`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.min(left, 100));
-        this.lineWaiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
+  waitForLine(test: (line: string) => boolean, ms: number, from = 0): Promise<string> {
+    return this.output.next(test, 'a matching line from the node', ms, from);
   }
 
   /** SIGKILL: a crash, nothing cleaned up. */

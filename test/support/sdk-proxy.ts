@@ -26,6 +26,8 @@ interface Pair {
 export class CutProxy {
   /** Connections accepted so far, in every mode. */
   accepted = 0;
+  /** Bytes forwarded to the server, and bytes a freeze dropped on their way there. */
+  readonly toServer = { forwarded: 0, dropped: 0 };
   mode: ProxyMode;
   /** The port `forward` connects to. */
   target: number;
@@ -117,7 +119,12 @@ export class CutProxy {
     // The server went away (or was never there): the client sees its connection end too.
     upstream.on('close', () => this.destroy(pair, false));
     client.on('data', (chunk: Buffer) => {
-      if (!pair.dropToServer) upstream.write(chunk);
+      if (pair.dropToServer) {
+        this.toServer.dropped += chunk.length;
+        return;
+      }
+      this.toServer.forwarded += chunk.length;
+      upstream.write(chunk);
     });
     upstream.on('data', (chunk: Buffer) => {
       if (!pair.dropToClient) client.write(chunk);

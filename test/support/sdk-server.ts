@@ -27,6 +27,7 @@ import { channelsEndpoint } from '../../src/server/channels.js';
 import { MemoryEngine } from '../../src/channels/memory-engine.js';
 import { ChannelError } from '../../src/channels/channel-error.js';
 import type { Json } from '../../src/wire/index.js';
+import { stopWhenTold } from './stop-when-told.js';
 
 interface ServerOptions {
   historySize?: number;
@@ -87,20 +88,7 @@ if (options.standby === true) {
 const server = await serve({ port, websocket: { '/ws': endpoint.server } });
 process.stdout.write(`sdk-server ready port=${server.port} at=${Date.now()}\n`);
 
-let stopping = false;
-function stop(): void {
-  if (stopping) return;
-  stopping = true;
-  server
-    .close()
-    .then(() => endpoint.hub.close())
-    .then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-}
-process.once('SIGTERM', stop);
-process.once('SIGINT', stop);
-process.stdin.on('end', stop);
-process.stdin.on('error', stop);
-process.stdin.resume();
+stopWhenTold(async () => {
+  await server.close();
+  await endpoint.hub.close();
+});
