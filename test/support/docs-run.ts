@@ -5,7 +5,7 @@
 //   so); then each WebSocket path it serves (the keys of `websocket: {…}`, else `/`) must
 //   complete an opening and a closing handshake.
 // - A snippet that opens `ws://127.0.0.1:8080/PATH` is a client of the nearest server
-//   snippet of its document that serves PATH, or else of `hotline serve` (the packed
+//   snippet above it in its document that serves PATH (below it, if none above does), or else of `hotline serve` (the packed
 //   `hotline` command) for /echo and /ws. It must exit 0 by itself (Node) or open every
 //   WebSocket it makes without an uncaught error (Chromium).
 // - Any other snippet must exit 0 by itself; so must one that serves on port 0 (a whole
@@ -81,7 +81,9 @@ export function pairClients(files: readonly SnippetFile[]): Map<SnippetFile, Sni
     if (isServer(file) || needs.length === 0) continue;
     const candidates = servers
       .filter((s) => s.block.file === file.block.file && needs.every((p) => servedPaths(s).includes(p)))
-      .sort((a, b) => Math.abs(a.block.line - file.block.line) - Math.abs(b.block.line - file.block.line) || a.block.line - b.block.line);
+      // A document reads downwards: a client is for the server shown above it, the nearest
+      // one; a server below it only when none above serves its paths.
+      .sort((a, b) => Number(a.block.line > file.block.line) - Number(b.block.line > file.block.line) || Math.abs(a.block.line - file.block.line) - Math.abs(b.block.line - file.block.line));
     if (candidates[0] !== undefined) pairs.set(file, candidates[0]);
     else if (needs.every((p) => HOTLINE_SERVE_PATHS.includes(p))) pairs.set(file, 'hotline serve');
     else pairs.set(file, `no server snippet in ${file.block.file} serves ${needs.join(', ')}, nor does hotline serve`);
