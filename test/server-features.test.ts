@@ -248,9 +248,15 @@ describe('refused upgrades', () => {
       websocket: { '/ws': { handlers: quiet, upgrade: () => ({ reject: { status: 401, message: 'who are you' } }) }, '/echo': quiet },
       endpoint: { closeTimeout: CLOSE_TIMEOUT },
     });
-    // The 404 is refused in the 'upgrade' event itself, before this listener runs.
+    // The 404 is refused in the 'upgrade' event itself. Counted around the event rather than
+    // by a listener of its own: attach() leaves unknown paths to any other 'upgrade' listener.
     let upgrades = 0;
-    http.on('upgrade', () => upgrades++);
+    const emit = http.emit.bind(http);
+    http.emit = ((event: string | symbol, ...args: unknown[]): boolean => {
+      const heard = (emit as (name: string | symbol, ...rest: unknown[]) => boolean)(event, ...args);
+      if (event === 'upgrade') upgrades++;
+      return heard;
+    }) as typeof http.emit;
     http.listen(0, '127.0.0.1');
     await once(http, 'listening');
     const port = (http.address() as { port: number }).port;
