@@ -4,7 +4,7 @@
  *
  *   node --import tsx bench/server.ts [--quick] [--only NAME] [--rounds N] [--samples] [--sleep]
  *                                     [--profile DIR] [--profile-kinds hotline,ws,...]
- *                                     [--heap-snapshot DIR]
+ *                                     [--heap-snapshot DIR] [--baseline CHECKOUT]
  *
  * --quick          a short smoke run (one round, short windows, fewer idle connections)
  * --only NAME      only the scenarios whose group or name contains NAME (case-insensitive),
@@ -13,6 +13,10 @@
  * --samples        also print every round's values, CPU shares and checks
  * --sleep          let the load generator sleep in epoll between events (by default it spins:
  *                  see below)
+ * --baseline CHECKOUT  also measure hotline as another checkout has it (e.g. a worktree of
+ *                  an older commit: `git worktree add ../base COMMIT`, with node_modules), in
+ *                  the same rounds, with a hotline/baseline column: a regression check that
+ *                  does not depend on how busy the machine was between two runs
  * --heap-snapshot DIR  in the memory scenarios, also write heap snapshots of each server
  *                  before and after opening the idle connections (compare them with
  *                  bench/lib/heap-summary.ts); this disturbs the RSS figures of that run
@@ -53,16 +57,18 @@ import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { LatencyResult, RateResult } from './lib/load-jobs.js';
-import { ALL_KINDS, BenchFailure, type Kind, type Server } from './lib/processes.js';
+import { ALL_KINDS, BenchFailure, setBaseline, type Kind, type Server } from './lib/processes.js';
 import { benchArgs, describeRss, describeWindows, groupsToShow, LOWER_BOUND_NOTE, measureIdleConnections, preflight, Results, runBench, runRounds, runTimed, slug, sourceState, timedMeasurement, untimedMeasurement, wsVersion } from './lib/rounds.js';
 import type { Measurement, ScenarioBase } from './lib/rounds.js';
 import { columnsOf, formatCount, formatNumber, formatTable } from './lib/table.js';
 
-const { settings, values: args } = benchArgs({ 'heap-snapshot': { type: 'string' } }, { warmupMs: 700, quickWarmupMs: 200 });
+const { settings, values: args } = benchArgs({ 'heap-snapshot': { type: 'string' }, baseline: { type: 'string' } }, { warmupMs: 700, quickWarmupMs: 200 });
 const IDLE_CONNECTIONS = settings.quick ? 2_000 : 10_000;
 const SNAPSHOT_DIR = typeof args['heap-snapshot'] === 'string' ? resolve(args['heap-snapshot']) : null;
 
-const KINDS: readonly Kind[] = ALL_KINDS;
+const BASELINE = typeof args['baseline'] === 'string' ? resolve(args['baseline']) : null;
+if (BASELINE !== null) setBaseline(BASELINE);
+const KINDS: readonly Kind[] = BASELINE === null ? ALL_KINDS : [...ALL_KINDS, 'baseline'];
 type Mode = 'echo' | 'fanout';
 
 // --------------------------------------------------------------------------------------
@@ -219,6 +225,7 @@ async function main(): Promise<void> {
     `server: hotline (${sourceState()}) vs ws ${wsVersion()} (plain JS masking) and ws + bufferutil; ` +
       `node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} x${cpus().length}`,
   );
+  if (BASELINE !== null) console.log(`baseline: hotline at ${BASELINE} (${sourceState(BASELINE)})`);
   console.log(describeWindows(settings));
 
   const results = new Results();
@@ -226,7 +233,12 @@ async function main(): Promise<void> {
   const key = (scenario: Scenario, kind: Kind, metric: string): string => results.key(scenario, kind, metric);
   await runRounds(scenarios, KINDS, settings, results);
 
-  const columns = columnsOf('scenario', 'hotline', 'ws', 'ws+bufferutil', 'hotline/ws', 'hotline/ws+bu', 'CPU hotline', 'CPU ws', 'CPU ws+bu');
+  const withBaseline = BASELINE !== null;
+  const columns = columnsOf(
+    'scenario', 'hotline', 'ws', 'ws+bufferutil', ...(withBaseline ? ['baseline'] : []),
+    'hotline/ws', 'hotline/ws+bu', ...(withBaseline ? ['hotline/baseline'] : []),
+    'CPU hotline', 'CPU ws', 'CPU ws+bu', ...(withBaseline ? ['CPU baseline'] : []),
+  );
   let lowerBounds = false;
   for (const { group, title, scenarios: inGroup } of groupsToShow(GROUPS, scenarios)) {
     const rows: string[][] = [];
@@ -240,7 +252,12 @@ async function main(): Promise<void> {
           return s === null ? '-' : `${(s * 100).toFixed(0)}%`;
         };
         const name = scenario.metrics.length > 1 ? `${scenario.name}: ${metric.label}` : scenario.name;
-        rows.push([name, value('hotline'), value('ws'), value('ws-bufferutil'), ratio('ws'), ratio('ws-bufferutil'), share('hotline'), share('ws'), share('ws-bufferutil')]);
+        const extra = (cell: string): string[] => (withBaseline ? [cell] : []);
+        rows.push([
+          name, value('hotline'), value('ws'), value('ws-bufferutil'), ...extra(value('baseline')),
+          ratio('ws'), ratio('ws-bufferutil'), ...extra(ratio('baseline')),
+          share('hotline'), share('ws'), share('ws-bufferutil'), ...extra(share('baseline')),
+        ]);
       }
     }
     console.log('');

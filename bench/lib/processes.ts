@@ -15,8 +15,19 @@ const LOAD_MAIN = join(here, 'load-main.ts');
 export const SERVER_CPU = 0;
 export const LOAD_CPU = 1;
 
-export type Kind = 'hotline' | 'ws' | 'ws-bufferutil';
+/** 'baseline' is hotline from another checkout (see setBaseline), to compare two versions in one run. */
+export type Kind = 'hotline' | 'ws' | 'ws-bufferutil' | 'baseline';
 export const ALL_KINDS: readonly Kind[] = ['hotline', 'ws', 'ws-bufferutil'];
+
+let baselineMain: string | null = null;
+
+/**
+ * Points the 'baseline' kind at another checkout of hotline (e.g. a `git worktree` of an older
+ * commit): its own bench/lib/server-main.ts runs its own src/, beside this one's, in the same run.
+ */
+export function setBaseline(checkout: string): void {
+  baselineMain = join(checkout, 'bench', 'lib', 'server-main.ts');
+}
 
 export class BenchFailure extends Error {
   override name = 'BenchFailure';
@@ -51,17 +62,19 @@ export interface Server {
 /** Starts a server and checks its first line: its port, its pid (taskset exec'd it) and how it masks. */
 export async function startServer(kind: Kind, start: ServerStart): Promise<Server> {
   const profile = start.profileFile === null ? [] : ['--profile', start.profileFile];
+  if (kind === 'baseline' && baselineMain === null) throw new BenchFailure('the baseline kind needs setBaseline(checkout) first');
+  const [main, asKind] = kind === 'baseline' ? [baselineMain!, 'hotline'] : [SERVER_MAIN, kind];
   const child = new LineChild(
     `${kind} server`,
     SERVER_CPU,
-    [...(start.nodeFlags ?? []), '--import', 'tsx', SERVER_MAIN, kind, ...start.args, ...profile],
+    [...(start.nodeFlags ?? []), '--import', 'tsx', main, asKind, ...start.args, ...profile],
     serverEnv(kind, start.env ?? {}),
   );
   try {
     const line = await child.nextLine(30_000, 'start');
     const [word, port, pid, masking] = line.split(' ');
     if (word !== 'ready') throw new BenchFailure(`${kind} server: unexpected first line '${line}'`);
-    const expectedMasking = kind === 'hotline' ? 'none' : kind === 'ws' ? 'js' : 'bufferutil';
+    const expectedMasking = kind === 'hotline' || kind === 'baseline' ? 'none' : kind === 'ws' ? 'js' : 'bufferutil';
     if (masking !== expectedMasking) throw new BenchFailure(`${kind} server masks with '${masking}'`);
     if (Number(pid) !== child.pid) throw new BenchFailure(`${kind} server: pid ${pid}, expected ${child.pid} (taskset did not exec?)`);
     return { child, kind, port: Number(port), pid: child.pid, profiling: profile.length > 0 };

@@ -119,9 +119,9 @@ export function slug(text: string): string {
 }
 
 /** The commit the servers' source is at, and whether src/ has changes on top of it. */
-export function sourceState(): string {
+/** Which commit's src/ a checkout (this one by default) runs, and whether it has local changes. */
+export function sourceState(root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')): string {
   try {
-    const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
     const head = execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
     const changed = execFileSync('git', ['-C', root, 'status', '--porcelain', '--', 'src'], { encoding: 'utf8' })
       .split('\n')
