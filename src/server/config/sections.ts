@@ -108,3 +108,26 @@ export interface ProxyConfig {
   /** Proxy calls in flight at once, every connection together (default 1000); past it refused. */
   maxInFlight?: number;
 }
+
+/**
+ * What a verified connection token carries, as the identity's `auth` of a token-authenticated
+ * connection: `sub` is the user (and presence member id), `info` the member's public data,
+ * `channels` the channels (names, or prefixes ending in `*`) the `claim` access lets it into.
+ */
+export interface TokenClaims {
+  sub: string;
+  exp?: number;
+  info?: Record<string, unknown>;
+  channels?: string[];
+  [claim: string]: unknown;
+}
+
+/**
+ * Checks a subscription token sent with a `sub` request (namespaces whose `subscribe` is
+ * `token`): resolves when it allows `user` (undefined: anonymous) into `channel`, and
+ * rejects with a ChannelError (`unauthorized` for a bad or expired token, `forbidden` for
+ * a good one that is for another channel or user) otherwise.
+ */
+export interface SubscriptionTokenVerifier {
+  verify(token: string, channel: string, user: string | undefined): Promise<void>;
+}
