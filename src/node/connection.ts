@@ -62,7 +62,8 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
   /** The sans-I/O core (named apart from `protocol`, the subprotocol, as WHATWG names that). */
   readonly #protocol: WebSocketProtocol;
   private readonly pump: FramePump;
-  private readonly pacer: ReadPacer;
+  /** Created when reading first needs pacing (a pause, a partial frame, backpressure): most connections never do. */
+  private pacer: ReadPacer | null = null;
   /** Set when permessage-deflate was negotiated. */
   private readonly codec: ZlibDeflateCodec | null;
   /** Created on the first subscribe: most connections of an echo or RPC server have none. */
@@ -94,7 +95,6 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
       deflate: codec ?? undefined,
     });
     this.pump = new FramePump(socket, this.#protocol, context.closeTimeout);
-    this.pacer = new ReadPacer(socket, this.#protocol, this, context.backpressureLimit);
 
     socket.setNoDelay(true);
     socket.setTimeout(0);
@@ -120,16 +120,16 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
    * delivered, then nothing more until `resume()` (the peer's writes stall in TCP).
    */
   pause(): void {
-    this.pacer.pauseByUser();
+    this.paced().pauseByUser();
   }
 
   resume(): void {
-    this.pacer.resumeByUser();
+    this.pacer?.resumeByUser();
   }
 
   /** Whether `pause()` is in effect. */
   get isPaused(): boolean {
-    return this.pacer.pausedByUser;
+    return this.pacer?.pausedByUser ?? false;
   }
 
   /**
@@ -138,7 +138,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
    * server's sweep reads it to enforce `messageTimeout`.
    */
   get partialSince(): number {
-    return this.pacer.partialSince;
+    return this.pacer?.partialSince ?? 0;
   }
 
   /** Bytes read from and written to the socket so far, framing included. */
@@ -175,7 +175,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
 
   /** Whether this side stopped reading from the peer (backpressure, the inflate budget or pause()). */
   get readingPaused(): boolean {
-    return this.pacer.paused;
+    return this.pacer?.paused ?? false;
   }
 
   get readyState(): number {
@@ -184,7 +184,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
 
   /** Bytes handed to the socket and not yet written out, plus those still queued here. */
   get bufferedAmount(): number {
-    return this.pacer.bufferedAmount;
+    return this.socket.writableLength + this.#protocol.bufferedAmount;
   }
 
   /** Buffered bytes past which the connection is a slow consumer (its server's option). */
@@ -301,7 +301,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
     const pause = this.codec?.budget?.takePause() ?? 0;
     if (pause > 0) {
       if (counters !== undefined) counters.inflatePauses++;
-      this.pacer.throttleFor(pause);
+      this.paced().throttleFor(pause);
     }
     if (tap !== null) tap(this as WebSocketConnection<unknown>, 'in', message);
     this.context.handlers.message(this, message);
@@ -434,11 +434,21 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
       this.reportError(error);
     }
     this.pump.endRead();
-    this.pacer.afterRead(now);
+    if (this.pacer !== null || this.#protocol.receivingPartial || this.bufferedAmount > this.context.backpressureLimit) {
+      this.paced().afterRead(now);
+    }
+  }
+
+  private paced(): ReadPacer {
+    if (this.pacer === null) {
+      this.pacer = new ReadPacer(this.socket, this.#protocol, this, this.context.backpressureLimit);
+      if (this.closed) this.pacer.stop();
+    }
+    return this.pacer;
   }
 
   private onDrain(): void {
-    this.pacer.onDrain();
+    this.pacer?.onDrain();
     if (this.drainWanted && !this.closed) {
       this.drainWanted = false;
       this.call(() => this.context.handlers.drain?.(this));
@@ -452,7 +462,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
 
   private onTransportClose(): void {
     this.pump.stop();
-    this.pacer.stop();
+    this.pacer?.stop();
     if (this.closed) return;
     this.closed = true;
     if (this.context.topics !== undefined && this.topicSet !== null) {

@@ -84,7 +84,8 @@ export class WebSocketProtocol implements FrameSink {
   private readonly masked: boolean;
   private readonly deflate: DeflateCodec | null;
   /** The incoming message being put together from its frames. */
-  private readonly message: MessageAssembler;
+  /** Created by the first data message: an idle connection keeps none. */
+  private message: MessageAssembler | null = null;
 
   // Null while empty: an idle connection keeps no arrays.
   private outgoing: Buffer[] | null = null;
@@ -106,7 +107,6 @@ export class WebSocketProtocol implements FrameSink {
     this.maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
     this.autoPong = options.autoPong ?? true;
     this.deflate = options.deflate ?? null;
-    this.message = new MessageAssembler(this.maxPayload, this.deflate);
     this.decoder = new FrameDecoder(this, {
       role: options.role,
       maxPayload: this.maxPayload,
@@ -312,7 +312,7 @@ export class WebSocketProtocol implements FrameSink {
     if (this.#failure !== null) return;
     this.#failure = error;
     this.decoder.stop();
-    this.message.discard();
+    this.message?.discard();
     if (this.#closeSent === null && !this.#eofReceived && this.#closeReceived === null) {
       this.close(error.closeCode, truncateReason(error.message));
     }
@@ -339,17 +339,19 @@ export class WebSocketProtocol implements FrameSink {
   // FrameSink: data frames go to the message being assembled.
 
   onDataFrameStart(opcode: number, _fin: boolean, rsv1: boolean, _length: number): void {
-    if (opcode !== Opcode.Continuation) this.message.start(opcode, rsv1);
+    // The decoder refuses a continuation with no message begun, so `message` exists for one.
+    if (opcode !== Opcode.Continuation) (this.message ??= new MessageAssembler(this.maxPayload, this.deflate)).start(opcode, rsv1);
   }
 
   onDataPayload(chunk: Buffer): void {
-    this.message.append(chunk);
+    this.message!.append(chunk);
   }
 
   onDataFrameEnd(fin: boolean): void {
     if (!fin) return;
-    const data = this.message.finish();
-    this.handler.onMessage(data, this.message.binary);
+    const message = this.message!;
+    const data = message.finish();
+    this.handler.onMessage(data, message.binary);
   }
 
   onControlFrame(opcode: ControlOpcode, payload: Buffer): void {
@@ -362,7 +364,7 @@ export class WebSocketProtocol implements FrameSink {
       const info = parseClosePayload(payload);
       this.#closeReceived = info;
       this.decoder.stop();
-      this.message.discard();
+      this.message?.discard();
       if (this.#closeSent === null) {
         this.close(info.code === CloseCode.NoStatusReceived ? undefined : info.code);
       }
