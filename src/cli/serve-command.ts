@@ -94,6 +94,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       maxConnections: config.maxConnections,
       handshakeTimeout: config.handshakeTimeout,
       shutdownTimeout: config.shutdownTimeout,
+      reconnectWindow: config.reconnectWindow,
     });
   } catch (error) {
     await app.close();

@@ -1,3 +1,6 @@
+/** The largest reconnect delay unless told (ms). */
+export const DEFAULT_BACKOFF_MAX = 30_000;
+
 /** Reconnection delays: exponential backoff with full jitter. */
 export interface BackoffOptions {
   /** First delay's upper bound (ms, default 1000). */
@@ -18,7 +21,7 @@ export interface BackoffOptions {
 export function backoffDelay(attempt: number, options: BackoffOptions = {}, random: () => number = Math.random): number {
   const initial = options.initial ?? 1000;
   const factor = options.factor ?? 2;
-  const max = options.max ?? 30_000;
+  const max = options.max ?? DEFAULT_BACKOFF_MAX;
   const ceiling = Math.min(max, initial * Math.pow(factor, attempt));
   return Math.floor(random() * ceiling);
 }

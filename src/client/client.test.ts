@@ -189,6 +189,37 @@ describe('connection state', () => {
     client.close();
   });
 
+  test("a server going away with a reconnect hint: one random wait within its window replaces the backoff", async (t) => {
+    mockTime(t);
+    const { client, server, closes } = start({ reconnect: { initial: 20, max: 60_000 } });
+    server.last().accept();
+    server.last().drop(1001, 'server shutting down; reconnect within 5000 ms');
+    assert.deepEqual(closes, [{ code: 1001, reason: 'server shutting down; reconnect within 5000 ms', willRetry: true }]);
+    // Math.random is pinned at 0.9999: the wait is the top of the window, 4999 ms, not the 20 ms backoff.
+    await advance(t, 4_998);
+    assert.equal(server.sockets.length, 1, 'still spreading: not before the drawn delay');
+    await advance(t, 1);
+    assert.equal(server.sockets.length, 2, 'reconnected within the window');
+    server.last().accept();
+    // The next plain drop is back on the backoff, from its first step.
+    server.last().drop(1006);
+    await advance(t, 19);
+    assert.equal(server.sockets.length, 3, 'the backoff: within its first 20 ms');
+    client.close();
+  });
+
+  test('a reconnect hint longer than reconnect.max is capped by it', async (t) => {
+    mockTime(t);
+    const { client, server } = start({ reconnect: { initial: 20, max: 1_000 } });
+    server.last().accept();
+    server.last().drop(1001, 'server shutting down; reconnect within 300000 ms');
+    await advance(t, 998);
+    assert.equal(server.sockets.length, 1);
+    await advance(t, 1);
+    assert.equal(server.sockets.length, 2, 'within reconnect.max');
+    client.close();
+  });
+
   test('failed attempts stay in reconnecting and keep trying', async (t) => {
     mockTime(t);
     const { client, server, states } = start();

@@ -17,6 +17,7 @@ import {
   DEFAULT_HISTORY_LIMIT,
   SUBPROTOCOL,
   parseServerMessage,
+  reconnectWindowOf,
   type HistoryOk,
   type InferOutput,
   type Json,
@@ -25,7 +26,7 @@ import {
   type RequestOp,
   type StandardSchemaV1,
 } from '../wire/index.js';
-import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { backoffDelay, DEFAULT_BACKOFF_MAX, type BackoffOptions } from './backoff.js';
 import { Channel, type ChannelHost, type HistoryOptions, type HistoryPage } from './channel.js';
 import { Connection, type ConnectFailure, type WebSocketConstructorLike, type WebSocketLike } from './connection.js';
 import { Credentials } from './credentials.js';
@@ -480,7 +481,18 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
       this.refreshAndRetry();
       return;
     }
-    this.retry.set(backoffDelay(this.attempt++, this.options.reconnect), () => this.open());
+    this.retry.set(this.reconnectDelay(reason), () => this.open());
+  }
+
+  /**
+   * How long to wait before the next attempt: a server going away may ask for the reconnects
+   * to be spread over a window (a deploy), and then one uniformly random delay within it
+   * (capped by `reconnect.max`) replaces the backoff; else the backoff's next delay.
+   */
+  private reconnectDelay(reason: string): number {
+    const window = reconnectWindowOf(reason);
+    if (window === null) return backoffDelay(this.attempt++, this.options.reconnect);
+    return Math.floor(Math.random() * Math.min(window, this.options.reconnect?.max ?? DEFAULT_BACKOFF_MAX));
   }
 
   /** Gets a fresh token for the next attempt, then connects at once; no token: the client stops. */

@@ -16,10 +16,10 @@ import { DEFAULT_CLOSE_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT } from '../node/timeou
 import { DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT, DEFAULT_MESSAGE_TIMEOUT } from '../node/server.js';
 import { compileTrustProxy, type TrustProxy } from '../node/trust-proxy.js';
 import { parseOrigin } from '../protocol/origin.js';
-import { ChannelCloseCode, DEFAULT_MAX_HISTORY_ANSWER_BYTES, DEFAULT_WIRE_LIMITS } from '../wire/index.js';
+import { ChannelCloseCode, DEFAULT_MAX_HISTORY_ANSWER_BYTES, DEFAULT_WIRE_LIMITS, MAX_RECONNECT_WINDOW } from '../wire/index.js';
 import { MIN_ADMIN_SECRET_LENGTH } from './admin.js';
 import type { LogLevel } from './log.js';
-import { DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT } from './serve.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_RECONNECT_WINDOW, DEFAULT_SHUTDOWN_TIMEOUT } from './serve.js';
 
 /** A value that cannot be used; the message is one line that names the option. */
 export class OptionError extends Error {
@@ -256,6 +256,12 @@ export const SERVE_OPTIONS = {
   }),
   closeTimeout: option({ section: 'Connections', kind: ms(1), default: DEFAULT_CLOSE_TIMEOUT, help: "wait for the peer's close frame this long, then drop the socket" }),
   shutdownTimeout: option({ section: 'Connections', kind: ms(0), default: DEFAULT_SHUTDOWN_TIMEOUT, help: 'on SIGTERM/SIGINT, wait this long for clients to answer 1001' }),
+  reconnectWindow: option({
+    section: 'Connections',
+    kind: whole('MS', 'milliseconds', 0, MAX_RECONNECT_WINDOW, (n) => `${n} ms`),
+    default: DEFAULT_RECONNECT_WINDOW,
+    help: "on SIGTERM/SIGINT, the 1001 close asks clients to spread their reconnects over this long (the SDK waits a random time within it), so a rolling deploy does not bring a node's clients to the others at once (0: no hint)",
+  }),
   backpressureLimit: option({ section: 'Connections', kind: bytes(1), default: DEFAULT_BACKPRESSURE_LIMIT, help: 'unsent bytes a connection may buffer; past it reading from it pauses and --slow-consumer applies' }),
   slowConsumer: option({
     section: 'Connections',

@@ -6,6 +6,7 @@ import type { Duplex } from 'node:stream';
 import { Buffer } from 'node:buffer';
 import { validateClientRequest } from '../protocol/handshake.js';
 import { HandshakeError } from '../protocol/errors.js';
+import { CloseCode } from '../protocol/close-code.js';
 import { HttpHeadParser, type HttpRequestHead } from '../protocol/http-head.js';
 import {
   refuse,
@@ -17,6 +18,7 @@ import {
 } from '../node/server.js';
 import type { ConnectionHandlers, ConnectionSendOptions, SendData } from '../node/connection.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT } from '../node/timeouts.js';
+import { withReconnectHint } from '../wire/reconnect-hint.js';
 
 /** Options shared by every endpoint (limits, subprotocols, origins, heartbeats). */
 export type EndpointOptions = Omit<WebSocketServerOptions<undefined>, 'handlers'>;
@@ -34,6 +36,12 @@ export interface AttachOptions {
   endpoint?: EndpointOptions;
   /** How long a graceful shutdown waits for closing handshakes before terminating (ms, default 5000). */
   shutdownTimeout?: number;
+  /**
+   * On shutdown, the 1001 close reason asks clients to spread their reconnects over this
+   * many ms (default 5000; 0: no hint). The SDK waits a random time within it, so a node's
+   * clients do not all reconnect to the others at once in a rolling deploy.
+   */
+  reconnectWindow?: number;
   /**
    * WebSocket connections at once across every endpoint, upgrades in progress included;
    * past it an upgrade is answered `503` with `Retry-After: 5` (default 10000, 0 = no
@@ -94,6 +102,8 @@ export interface RunningServer extends Endpoints {
 }
 
 export const DEFAULT_SHUTDOWN_TIMEOUT = 5_000;
+/** The reconnect spread a shutdown asks of clients (ms): see {@link AttachOptions.reconnectWindow}. */
+export const DEFAULT_RECONNECT_WINDOW = 5_000;
 /**
  * Each connection holds a file descriptor and ~10 KiB when idle (more with traffic and
  * compression): 10,000 stays well inside a 20,000-descriptor limit with room for handshakes
@@ -188,6 +198,7 @@ export function attach(server: Server | HttpsServer, options: AttachOptions): En
     upgrade(endpoint, socket, () => endpoint.handleUpgrade(req, socket, head));
   });
   const shutdownTimeout = options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT;
+  const goingAway = withReconnectHint('server shutting down', options.reconnectWindow ?? DEFAULT_RECONNECT_WINDOW);
   return {
     upgrade,
     endpoints,
@@ -204,7 +215,7 @@ export function attach(server: Server | HttpsServer, options: AttachOptions): En
     async closeConnections() {
       for (const endpoint of endpoints.values()) {
         endpoint.stop();
-        endpoint.closeAll();
+        endpoint.closeAll(CloseCode.GoingAway, goingAway);
       }
       const deadline = Date.now() + shutdownTimeout;
       while ([...endpoints.values()].some((e) => e.connections.size > 0) && Date.now() < deadline) {

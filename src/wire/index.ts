@@ -3,6 +3,7 @@
  * shared by the server and the SDK. Imports nothing, so it runs in browsers as it is.
  */
 export { SUBPROTOCOL, ChannelCloseCode, ErrorCode, isErrorCode } from './codes.js';
+export { MAX_RECONNECT_WINDOW, reconnectWindowOf, withReconnectHint } from './reconnect-hint.js';
 export {
   REQUEST_OPS,
   type ChannelMessage,
