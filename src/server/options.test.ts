@@ -9,7 +9,7 @@ import { DEFAULT_INFLATE_RATE } from '../node/inflate-budget.js';
 import { DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT, DEFAULT_MESSAGE_TIMEOUT } from '../node/server.js';
 import { DEFAULT_MAX_HISTORY_ANSWER_BYTES, DEFAULT_WIRE_LIMITS } from '../wire/index.js';
 import { describeServeOptions, envOf, flagOf, OptionError, parseServeArgs, SERVE_OPTIONS, type ServeOptionKey } from './options.js';
-import { DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT } from './serve.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_RECONNECT_WINDOW, DEFAULT_SHUTDOWN_TIMEOUT } from './serve.js';
 
 const KEYS = Object.keys(SERVE_OPTIONS) as ServeOptionKey[];
 
@@ -51,6 +51,7 @@ test('without arguments: the defaults, which are the library constants', () => {
     inflateRate: DEFAULT_INFLATE_RATE,
     closeTimeout: DEFAULT_CLOSE_TIMEOUT,
     shutdownTimeout: DEFAULT_SHUTDOWN_TIMEOUT,
+    reconnectWindow: DEFAULT_RECONNECT_WINDOW,
     backpressureLimit: DEFAULT_BACKPRESSURE_LIMIT,
     slowConsumer: undefined,
     publishRate: HUB_DEFAULTS.publishRate,
