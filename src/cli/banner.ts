@@ -12,6 +12,8 @@ export interface BannerInput {
   engine: string;
   inspector: { access: AdminAccess; turnedOff: boolean };
   metrics: { access: AdminAccess; turnedOff: boolean };
+  /** Worker processes sharing the port (default 1: this process alone). */
+  workers?: number;
 }
 
 type Interfaces = NodeJS.Dict<NetworkInterfaceInfo[]>;
@@ -61,6 +63,7 @@ export function banner(input: BannerInput, interfaces?: Interfaces): string {
     `  echo       ${ws}://${base}/echo`,
     `  channels   ${ws}://${base}/ws`,
     `  engine     ${input.engine}`,
+    ...((input.workers ?? 1) > 1 ? [`  workers    ${input.workers} processes share the port (each holds its own inspector and /metrics)`] : []),
     `  demos      ${http}://${base}/demo/echo  ${http}://${base}/demo/chat`,
     `  inspect    ${adminLine(`${http}://${base}/inspect`, input.inspector.access, input.inspector.turnedOff, 'inspector')}`,
     `  metrics    ${adminLine(`${http}://${base}/metrics`, input.metrics.access, input.metrics.turnedOff, 'metrics')}`,

@@ -8,6 +8,7 @@ import { describeServeOptions, OptionError, parseServeArgs, type ServeConfig } f
 import { serve } from '../server/serve.js';
 import { usageError as fail } from './args.js';
 import { banner, MEMORY_ENGINE } from './banner.js';
+import { isRestartedWorker, superviseWorkers, workerCount, workerNumber } from './workers.js';
 
 export const SERVE_USAGE = `usage: hotline serve [options]
 
@@ -46,6 +47,13 @@ export async function serveCommand(args: string[]): Promise<number> {
     if (error instanceof OptionError) return fail(error.message);
     throw error;
   }
+  const workers = workerCount(config.workers!);
+  if (workers > 1 && config.redis === undefined) {
+    return fail(`--workers ${config.workers} needs --redis: each worker is a process of its own, and only a shared engine lets a message published on one reach subscribers on the others`);
+  }
+  if (workers > 1 && workerNumber() === 0) return superviseWorkers(workers, (line) => process.stderr.write(`${line}\n`));
+  // A worker holds its share of the connection limit: the primary hands connections out in turn.
+  if (workers > 1 && config.maxConnections! > 0) config.maxConnections = Math.ceil(config.maxConnections! / workers);
   const logger = new Logger(config.logLevel!);
   let tls: { cert: Buffer; key: Buffer } | undefined;
   if (config.tlsCert !== undefined && config.tlsKey !== undefined) {
@@ -114,7 +122,8 @@ export async function serveCommand(args: string[]): Promise<number> {
     throw error;
   }
   const base = `${server.host.includes(':') ? `[${server.host}]` : server.host}:${server.port}`;
-  process.stdout.write(
+  // One banner for the whole server: worker 1 prints it, naming how many share the port.
+  if (workerNumber() <= 1 && !isRestartedWorker()) process.stdout.write(
     banner({
       host: server.host,
       port: server.port,
@@ -122,6 +131,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       engine: engineShown,
       inspector: { access: app.admin.inspector, turnedOff: config.inspector === false },
       metrics: { access: app.admin.metrics, turnedOff: config.metrics === false },
+      workers,
     }),
   );
   const exposed = [app.admin.inspector === 'open' && 'the inspector', app.admin.metrics === 'open' && '/metrics'].filter(Boolean);
@@ -140,7 +150,11 @@ export async function serveCommand(args: string[]): Promise<number> {
     process.stderr.write("hotline: warning: --origin '*' lets every web site open /echo and /ws with its visitors' cookies\n");
   }
   const running = server;
+  let stopping = false;
   const stop = (signal: string): void => {
+    // Once: a worker may hear SIGINT from the terminal and SIGTERM from its primary.
+    if (stopping) return;
+    stopping = true;
     logger.log('info', 'shutdown', { signal, connections: [...running.endpoints.values()].reduce((n, e) => n + e.connections.size, 0) });
     running
       .close()

@@ -137,6 +137,19 @@ const trustProxy: Kind<TrustProxy> = {
   combine: (earlier, later) => (Array.isArray(earlier) && Array.isArray(later) ? [...earlier, ...later] : later),
 };
 
+/** A number of worker processes, or 'auto' for one per core. */
+const MAX_WORKERS = 256;
+const workerKind: Kind<number | 'auto'> = {
+  arg: 'N|auto',
+  parse(value, name) {
+    if (value === 'auto') return 'auto';
+    const n = /^\d{1,3}$/.test(value) ? Number(value) : NaN;
+    if (!(n >= 1 && n <= MAX_WORKERS)) throw new OptionError(`${name} must be a number of processes from 1 to ${MAX_WORKERS}, or auto, not '${value}'`);
+    return n;
+  },
+  show: String,
+};
+
 /** Allowed origins: each an origin, or '*' for any. */
 const origins: Kind<string[]> = {
   arg: 'ORIGIN',
@@ -188,6 +201,12 @@ export const SERVE_OPTIONS = {
       if (!/^rediss?:\/\//.test(value)) throw new OptionError(`${name} must be a redis:// or rediss:// URL, not '${value}'`);
     }),
     help: 'redis://[:password@]host[:port][/db] (rediss:// for TLS): share channels, history and presence with every node on the same Redis. Without it they live in this process and are lost on restart',
+  }),
+  workers: option({
+    section: 'Listening',
+    kind: workerKind,
+    default: 1,
+    help: "worker processes behind the one port (Node's cluster module), sharing channels through --redis, which more than one needs; 'auto': one per core. A worker that dies is restarted; SIGTERM drains them all. --max-connections is shared out among them",
   }),
   logLevel: option({ section: 'Listening', kind: choice(LOG_LEVELS, 'LEVEL'), default: 'info' as LogLevel, help: 'debug (every message), info (connections), warn, error or silent' }),
 
