@@ -1,6 +1,7 @@
 // The layering of docs/architecture.md, enforced: imports go down the picture, never up;
-// the sans-I/O core stays free of sockets and timers; the server side has no runtime
-// dependencies beyond Node; the browser SDK imports no Node built-ins.
+// the sans-I/O core stays free of sockets and timers; the protocol core and Node I/O have no
+// runtime dependencies beyond Node (hotline serve: Ajv for its config); the browser SDK
+// imports no Node built-ins.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
@@ -37,14 +38,14 @@ const allowedBuiltins: Record<string, readonly string[] | true> = {
   entry: true,
 };
 
-/** Third-party packages a layer may import at run time (the core and server: none). */
+/** Third-party packages a layer may import at run time (the core: none; the server: a JSON Schema validator for config files and channel schemas). */
 const allowedPackages: Record<string, readonly string[]> = {
   protocol: [],
   wire: [],
   client: [],
   channels: [],
   node: [],
-  server: [],
+  server: ['ajv'],
   cli: [],
   entry: [],
   redis: ['redis', 'ioredis'],

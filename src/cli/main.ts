@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchCommand, BENCH_USAGE } from './bench-command.js';
+import { configCommand, CONFIG_USAGE } from './config-command.js';
 import { connectCommand, CONNECT_USAGE } from './connect-command.js';
 import { serveCommand, SERVE_USAGE } from './serve-command.js';
 
@@ -10,17 +11,20 @@ const USAGE = `usage: hotline <command> [options]
 
 commands:
   serve     run the server: WebSocket endpoints, demo pages, inspector, metrics
+  config    check a config file of hotline serve, or write a starter one
   connect   an interactive terminal client for any WebSocket URL
   bench     load-test a WebSocket echo endpoint: messages/s, latency, handshakes/s
 
 hotline --version prints the version; hotline COMMAND --help, a command's usage.
 
 ${SERVE_USAGE}
+${CONFIG_USAGE}
 ${CONNECT_USAGE}
 ${BENCH_USAGE}`;
 
 const COMMANDS: Record<string, { run(args: string[]): Promise<number>; usage: string }> = {
   serve: { run: serveCommand, usage: SERVE_USAGE },
+  config: { run: configCommand, usage: CONFIG_USAGE },
   connect: { run: connectCommand, usage: CONNECT_USAGE },
   bench: { run: benchCommand, usage: BENCH_USAGE },
 };

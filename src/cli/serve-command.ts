@@ -4,7 +4,8 @@ import type * as RedisModule from '../redis/index.js';
 import { isLoopbackAddress } from '../server/admin.js';
 import { createApp } from '../server/app.js';
 import { Logger } from '../server/log.js';
-import { describeServeOptions, OptionError, parseServeArgs, type ServeConfig } from '../server/options.js';
+import { ConfigError, CONFIG_ENV, loadServeConfig, sectionHelpEntries, type LoadedConfig } from '../server/config/load.js';
+import { describeEntries, describeServeOptions, OptionError } from '../server/options.js';
 import { serve } from '../server/serve.js';
 import { usageError as fail } from './args.js';
 import { banner, MEMORY_ENGINE } from './banner.js';
@@ -23,7 +24,12 @@ Serves:
 
 Browsers may connect from the server's own origin (and --origin); clients without an Origin
 header always. Durations are in milliseconds, sizes in bytes.
-${describeServeOptions()}`;
+
+Every option is also a key of the config file (camelCase: --idle-timeout is idleTimeout) and
+a variable (HOTLINE_IDLE_TIMEOUT); a flag wins over a variable, a variable over the file.
+  --config FILE               a config file: JSON with comments (hotline config init writes
+                              one; hotline config check FILE checks it). Also ${CONFIG_ENV}
+${describeServeOptions()}${describeEntries(sectionHelpEntries())}`;
 
 /** The soft limit on open files (Linux), or null where it cannot be read. */
 function openFileLimit(): number | null {
@@ -40,13 +46,18 @@ const DESCRIPTOR_HEADROOM = 256;
 
 /** Runs `hotline serve`; resolves to an exit code, or -1 while serving (until a signal). */
 export async function serveCommand(args: string[]): Promise<number> {
-  let config: ServeConfig;
+  let loaded: LoadedConfig;
   try {
-    config = parseServeArgs(args, process.env);
+    loaded = loadServeConfig(args, process.env);
   } catch (error) {
     if (error instanceof OptionError) return fail(error.message);
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      return 1;
+    }
     throw error;
   }
+  const { config, sections } = loaded;
   const workers = workerCount(config.workers!);
   if (workers > 1 && config.redis === undefined) {
     return fail(`--workers ${config.workers} needs --redis: each worker is a process of its own, and only a shared engine lets a message published on one reach subscribers on the others`);
@@ -87,7 +98,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   const host = config.host!;
   const port = config.port!;
   // The table's keys are AppOptions' names; the few that are not the app's are ignored there.
-  const app = createApp({ ...config, perMessageDeflate: config.deflate, logger, engine });
+  const app = createApp({ ...config, ...sections, perMessageDeflate: config.deflate, logger, engine });
   await app.ready;
   let server;
   try {

@@ -8,7 +8,8 @@ import { DEFAULT_HISTORY_SIZE, DEFAULT_HISTORY_TTL, DEFAULT_IDEMPOTENCY_WINDOW, 
 import { DEFAULT_INFLATE_RATE } from '../node/inflate-budget.js';
 import { DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT, DEFAULT_MESSAGE_TIMEOUT } from '../node/server.js';
 import { DEFAULT_MAX_HISTORY_ANSWER_BYTES, DEFAULT_WIRE_LIMITS } from '../wire/index.js';
-import { describeServeOptions, envOf, flagOf, OptionError, parseServeArgs, SERVE_OPTIONS, type ServeOptionKey } from './options.js';
+import { parseServeArgs } from './config/load.js';
+import { describeServeOptions, envOf, flagOf, OptionError, SERVE_OPTIONS, type ServeOptionKey } from './options.js';
 import { DEFAULT_MAX_CONNECTIONS, DEFAULT_RECONNECT_WINDOW, DEFAULT_SHUTDOWN_TIMEOUT } from './serve.js';
 
 const KEYS = Object.keys(SERVE_OPTIONS) as ServeOptionKey[];
@@ -52,6 +53,7 @@ test('without arguments: the defaults, which are the library constants', () => {
     closeTimeout: DEFAULT_CLOSE_TIMEOUT,
     shutdownTimeout: DEFAULT_SHUTDOWN_TIMEOUT,
     reconnectWindow: DEFAULT_RECONNECT_WINDOW,
+    workers: 1,
     backpressureLimit: DEFAULT_BACKPRESSURE_LIMIT,
     slowConsumer: undefined,
     publishRate: HUB_DEFAULTS.publishRate,
@@ -188,8 +190,10 @@ test('the admin secret also comes from HOTLINE_ADMIN_SECRET; the flag wins; an e
   assert.equal(parseServeArgs(['--admin-secret', 'b'.repeat(20)], { HOTLINE_ADMIN_SECRET: secret }).adminSecret, 'b'.repeat(20));
   assert.equal(parseServeArgs([], { HOTLINE_ADMIN_SECRET: '' }).adminSecret, undefined);
   assert.equal(error([], { HOTLINE_ADMIN_SECRET: 'short' }), 'HOTLINE_ADMIN_SECRET must be at least 16 visible ASCII characters without spaces (try: openssl rand -hex 16)');
-  // Only options marked for the environment read it (for now).
-  assert.equal(parseServeArgs([], { HOTLINE_PORT: '1' }).port, 8080);
+  // Every option reads its variable; a flag wins over it.
+  assert.equal(parseServeArgs([], { HOTLINE_PORT: '1' }).port, 1);
+  assert.equal(parseServeArgs(['--port', '2'], { HOTLINE_PORT: '1' }).port, 2);
+  assert.equal(error([], { HOTLINE_PORT: 'x' }), "HOTLINE_PORT must be a whole number from 0 to 65535, not 'x'");
 });
 
 test('--help documents every option with its unit and default', () => {

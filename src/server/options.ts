@@ -1,8 +1,8 @@
 /**
- * Every knob of `hotline serve`, defined once: how it is written (a flag, and for some an
- * environment variable), how its value is parsed and checked, its default, and the line of
- * `--help` that documents it. The CLI reads flags through it; a config file and HOTLINE_*
- * variables are meant to go through the same table.
+ * Every knob of `hotline serve`, defined once: its kind (how it is parsed from a flag, a
+ * HOTLINE_* variable or a config file, and checked: config/kinds.ts), its default, and the
+ * line of `--help` that documents it. The config file's schema and reference are generated
+ * from this table (config/schema.ts).
  *
  * Durations are milliseconds and sizes bytes, as everywhere in hotline.
  */
@@ -10,32 +10,16 @@ import { DEFAULTS as HUB_DEFAULTS } from '../channels/hub-options.js';
 import { ARRIVAL_LIMITS, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_REQUESTS } from '../channels/intake.js';
 import { DEFAULT_HISTORY_SIZE, DEFAULT_HISTORY_TTL, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_MAX_CHANNELS, DEFAULT_MAX_HISTORY_BYTES } from '../channels/index.js';
 import { DEFAULT_INFLATE_RATE } from '../node/inflate-budget.js';
-import type { RateLimit } from '../channels/rate-limit.js';
 import { DEFAULT_BACKPRESSURE_LIMIT, type SlowConsumerPolicy } from '../node/connection-context.js';
 import { DEFAULT_CLOSE_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT } from '../node/timeouts.js';
 import { DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT, DEFAULT_MESSAGE_TIMEOUT } from '../node/server.js';
-import { compileTrustProxy, type TrustProxy } from '../node/trust-proxy.js';
-import { parseOrigin } from '../protocol/origin.js';
 import { ChannelCloseCode, DEFAULT_MAX_HISTORY_ANSWER_BYTES, DEFAULT_WIRE_LIMITS, MAX_RECONNECT_WINDOW } from '../wire/index.js';
 import { MIN_ADMIN_SECRET_LENGTH } from './admin.js';
+import { bytes, choice, count, ms, OptionError, origins, rate, text, toggle, trustProxy, whole, workerCountKind, type Kind } from './config/kinds.js';
 import type { LogLevel } from './log.js';
 import { DEFAULT_MAX_CONNECTIONS, DEFAULT_RECONNECT_WINDOW, DEFAULT_SHUTDOWN_TIMEOUT } from './serve.js';
 
-/** A value that cannot be used; the message is one line that names the option. */
-export class OptionError extends Error {
-  readonly code = 'BAD_OPTION';
-}
-
-/** How one kind of value is read from text and shown. */
-interface Kind<V> {
-  /** The placeholder in --help (MS, BYTES, …); none for a switch. */
-  arg?: string;
-  /** `name` is how the user wrote the option (--idle-timeout, HOTLINE_ADMIN_SECRET), for errors. */
-  parse(text: string, name: string): V;
-  show(value: V): string;
-  /** For an option given more than once: combine (lists), instead of the last one winning. */
-  combine?(earlier: V, later: V): V;
-}
+export { OptionError };
 
 type Section = 'Listening' | 'Browsers and operators' | 'Connections' | 'Channels (/ws)' | 'Channel state (memory engine)';
 
@@ -47,123 +31,7 @@ export interface OptionDef<V> {
   help: string;
   /** The flag when it is not the kebab-case of the key. */
   flag?: string;
-  /** Also read from HOTLINE_<KEY> when the flag is absent. */
-  env?: boolean;
 }
-
-const MAX_INT = 2 ** 31 - 1;
-
-/** A whole number from `min` to `max` (timers beyond 2^31-1 ms fire at once in Node, so that is the cap). */
-function whole(arg: string, unit: string, min: number, max = MAX_INT, show: (n: number) => string = String): Kind<number> {
-  return {
-    arg,
-    parse(text, name) {
-      const n = /^\d{1,10}$/.test(text) ? Number(text) : NaN;
-      if (!(n >= min && n <= max)) {
-        throw new OptionError(`${name} must be a whole number${unit === '' ? '' : ` of ${unit}`} from ${min} to ${max}, not '${text}'`);
-      }
-      return n;
-    },
-    show,
-  };
-}
-
-const ms = (min: number): Kind<number> => whole('MS', 'milliseconds', min, MAX_INT, (n) => `${n} ms`);
-const bytes = (min: number): Kind<number> =>
-  whole('BYTES', 'bytes', min, MAX_INT, (n) => (n >= 1024 && n % 1024 === 0 ? `${n} = ${n % 1048576 === 0 ? `${n / 1048576} MiB` : `${n / 1024} KiB`}` : `${n} bytes`));
-const count = (min: number): Kind<number> => whole('N', '', min);
-
-function choice<T extends string>(values: readonly T[], arg: string): Kind<T> {
-  return {
-    arg,
-    parse(text, name) {
-      if (!(values as readonly string[]).includes(text)) throw new OptionError(`${name} must be one of ${values.join(', ')}, not '${text}'`);
-      return text as T;
-    },
-    show: (value) => value,
-  };
-}
-
-function text(arg: string, check?: (value: string, name: string) => void): Kind<string> {
-  return {
-    arg,
-    parse(value, name) {
-      check?.(value, name);
-      return value;
-    },
-    show: (value) => value,
-  };
-}
-
-/** A switch: `--x` and `--no-x` on the command line; true/false (1/0, on/off, yes/no) in the environment. */
-const toggle: Kind<boolean> = {
-  parse(value, name) {
-    const lower = value.toLowerCase();
-    if (['true', '1', 'on', 'yes'].includes(lower)) return true;
-    if (['false', '0', 'off', 'no'].includes(lower)) return false;
-    throw new OptionError(`${name} must be true or false, not '${value}'`);
-  },
-  show: (value) => (value ? 'on' : 'off'),
-};
-
-/** PER_SECOND[:BURST]: a token bucket refilled at PER_SECOND that holds BURST. */
-const rate: Kind<RateLimit> = {
-  arg: 'RATE[:BURST]',
-  parse(value, name) {
-    const match = /^(\d{1,7}(?:\.\d{1,3})?)(?::(\d{1,7}))?$/.exec(value);
-    const perSecond = match === null ? NaN : Number(match[1]);
-    const burst = match?.[2] === undefined ? undefined : Number(match[2]);
-    if (!(perSecond > 0) || (burst !== undefined && burst < 1)) {
-      throw new OptionError(`${name} must be requests per second, optionally with a burst: 50 or 50:100, not '${value}'`);
-    }
-    return burst === undefined ? { perSecond } : { perSecond, burst };
-  },
-  show: (value) => (value.burst === undefined ? String(value.perSecond) : `${value.perSecond}:${value.burst}`),
-};
-
-/** `true`, a number of proxies, or addresses and CIDRs (comma-separated; a repeated flag adds more). */
-const trustProxy: Kind<TrustProxy> = {
-  arg: 'HOPS|ADDRESSES',
-  parse(value, name) {
-    const parsed: TrustProxy = value === 'true' ? true : value === 'false' ? false : /^\d{1,3}$/.test(value) ? Number(value) : value.split(',').map((a) => a.trim());
-    try {
-      compileTrustProxy(parsed);
-    } catch (error) {
-      throw new OptionError(`${name}: ${(error as Error).message.replace(/^trustProxy: /, '')} (a number of proxies, 'true', or addresses and CIDRs)`);
-    }
-    return parsed;
-  },
-  show: (value) => (Array.isArray(value) ? value.join(',') : String(value)),
-  combine: (earlier, later) => (Array.isArray(earlier) && Array.isArray(later) ? [...earlier, ...later] : later),
-};
-
-/** A number of worker processes, or 'auto' for one per core. */
-const MAX_WORKERS = 256;
-const workerKind: Kind<number | 'auto'> = {
-  arg: 'N|auto',
-  parse(value, name) {
-    if (value === 'auto') return 'auto';
-    const n = /^\d{1,3}$/.test(value) ? Number(value) : NaN;
-    if (!(n >= 1 && n <= MAX_WORKERS)) throw new OptionError(`${name} must be a number of processes from 1 to ${MAX_WORKERS}, or auto, not '${value}'`);
-    return n;
-  },
-  show: String,
-};
-
-/** Allowed origins: each an origin, or '*' for any. */
-const origins: Kind<string[]> = {
-  arg: 'ORIGIN',
-  parse(value, name) {
-    if (value === '*') return ['*'];
-    try {
-      return [parseOrigin(value)];
-    } catch (error) {
-      throw new OptionError(`${name}: ${(error as Error).message}, or '*'`);
-    }
-  },
-  show: (value) => value.join(' '),
-  combine: (earlier, later) => [...earlier, ...later],
-};
 
 const secret = text('SECRET', (value, name) => {
   if (value.length < MIN_ADMIN_SECRET_LENGTH || !/^[\x21-\x7e]+$/.test(value)) {
@@ -204,7 +72,7 @@ export const SERVE_OPTIONS = {
   }),
   workers: option({
     section: 'Listening',
-    kind: workerKind,
+    kind: workerCountKind,
     default: 1,
     help: "worker processes behind the one port (Node's cluster module), sharing channels through --redis, which more than one needs; 'auto': one per core. A worker that dies is restarted; SIGTERM drains them all. --max-connections is shared out among them",
   }),
@@ -220,7 +88,6 @@ export const SERVE_OPTIONS = {
   adminSecret: option({
     section: 'Browsers and operators',
     kind: secret,
-    env: true,
     help: 'required by the inspector and /metrics (Authorization: Bearer SECRET, or the inspector\'s sign-in). Prefer the variable HOTLINE_ADMIN_SECRET: command lines are visible to other users',
   }),
   inspector: option({
@@ -357,62 +224,8 @@ export function envOf(key: ServeOptionKey): string {
   return `HOTLINE_${kebab(key).replace(/-/g, '_').toUpperCase()}`;
 }
 
-const KEYS = Object.keys(SERVE_OPTIONS) as ServeOptionKey[];
-const isSwitch = (key: ServeOptionKey): boolean => SERVE_OPTIONS[key].kind.arg === undefined;
-
-/**
- * Reads `hotline serve`'s arguments (and the variables of options marked `env`) into a
- * config with every default applied. `--x VALUE` and `--x=VALUE` both work; a repeated
- * option's last value wins, except for lists, which add up; `--x`/`--no-x` the same.
- * @throws OptionError with a one-line message.
- */
-export function parseServeArgs(args: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): ServeConfig {
-  const byFlag = new Map<string, [ServeOptionKey, boolean | undefined]>();
-  for (const key of KEYS) {
-    if (isSwitch(key)) {
-      byFlag.set(flagOf(key), [key, true]);
-      byFlag.set(`no-${flagOf(key)}`, [key, false]);
-    } else byFlag.set(flagOf(key), [key, undefined]);
-  }
-  const given = new Map<ServeOptionKey, unknown>();
-  const set = (key: ServeOptionKey, value: unknown): void => {
-    const kind = SERVE_OPTIONS[key].kind as Kind<unknown>;
-    const earlier = given.get(key);
-    given.set(key, earlier !== undefined && kind.combine ? kind.combine(earlier, value) : value);
-  };
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (!arg.startsWith('--')) throw new OptionError(`unexpected argument '${arg}' (hotline serve --help lists the options)`);
-    const eq = arg.indexOf('=');
-    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
-    const entry = byFlag.get(name);
-    if (entry === undefined) throw new OptionError(`unknown option --${name} (hotline serve --help lists the options)`);
-    const [key, switchValue] = entry;
-    if (switchValue !== undefined) {
-      if (eq !== -1) throw new OptionError(`--${name} takes no value`);
-      set(key, switchValue);
-      continue;
-    }
-    let value: string;
-    if (eq !== -1) value = arg.slice(eq + 1);
-    else {
-      if (i + 1 >= args.length) throw new OptionError(`--${name} needs a value: --${name} ${SERVE_OPTIONS[key].kind.arg}`);
-      value = args[++i]!;
-    }
-    set(key, SERVE_OPTIONS[key].kind.parse(value, `--${name}`));
-  }
-  for (const key of KEYS) {
-    const variable = envOf(key);
-    const value = env[variable];
-    if (SERVE_OPTIONS[key].env === true && !given.has(key) && value !== undefined && value !== '') {
-      given.set(key, SERVE_OPTIONS[key].kind.parse(value, variable));
-    }
-  }
-  const config = {} as Record<ServeOptionKey, unknown>;
-  for (const key of KEYS) config[key] = given.has(key) ? given.get(key) : SERVE_OPTIONS[key].default;
-  if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) throw new OptionError('--tls-cert and --tls-key go together');
-  return config as ServeConfig;
-}
+/** The options' keys, in the table's order. */
+export const SERVE_OPTION_KEYS = Object.keys(SERVE_OPTIONS) as ServeOptionKey[];
 
 /** Words of `text` in lines of at most `width` characters. */
 function wrap(text: string, width: number): string[] {
@@ -428,24 +241,42 @@ function wrap(text: string, width: number): string[] {
   return lines;
 }
 
-/** The options part of `hotline serve --help`: every option, its unit and its default. */
-export function describeServeOptions(): string {
+/** One line of --help: a section heading is printed where it changes. */
+export interface HelpEntry {
+  section: string;
+  flag: string;
+  kind: Kind<unknown>;
+  help: string;
+  default?: unknown;
+}
+
+/** Entries of --help in columns: the flag and its placeholder, then the text wrapped, with the default. */
+export function describeEntries(entries: readonly HelpEntry[]): string {
   const lines: string[] = [];
-  let section: Section | null = null;
+  let section: string | null = null;
   const column = 30;
-  for (const key of KEYS) {
-    const def = SERVE_OPTIONS[key] as OptionDef<unknown>;
-    if (def.section !== section) {
-      section = def.section;
+  for (const entry of entries) {
+    if (entry.section !== section) {
+      section = entry.section;
       lines.push('', `${section}:`);
     }
-    const flag = flagOf(key);
-    const usage = `  ${def.kind.arg === undefined ? `--${flag}, --no-${flag}` : `--${flag} ${def.kind.arg}`}`;
-    const empty = def.default === undefined || (Array.isArray(def.default) && def.default.length === 0);
-    const text = wrap(`${def.help}${empty ? '' : ` [default: ${def.kind.show(def.default)}]`}`, 98 - column);
+    const { flag, kind } = entry;
+    const usage = `  ${kind.arg === undefined ? `--${flag}, --no-${flag}` : `--${flag} ${kind.arg}`}`;
+    const empty = entry.default === undefined || (Array.isArray(entry.default) && entry.default.length === 0);
+    const text = wrap(`${entry.help}${empty ? '' : ` [default: ${kind.show(entry.default)}]`}`, 98 - column);
     if (usage.length >= column) lines.push(usage);
     else lines.push(usage.padEnd(column) + text.shift()!);
     for (const line of text) lines.push(' '.repeat(column) + line);
   }
   return lines.join('\n') + '\n';
+}
+
+/** The options part of `hotline serve --help`: every option, its unit and its default. */
+export function describeServeOptions(): string {
+  return describeEntries(
+    SERVE_OPTION_KEYS.map((key) => {
+      const def = SERVE_OPTIONS[key] as OptionDef<unknown>;
+      return { section: def.section, flag: flagOf(key), kind: def.kind, help: def.help, default: def.default };
+    }),
+  );
 }
