@@ -1,10 +1,11 @@
 /**
  * JSON with comments (JSONC, as tsconfig.json): `//` and `/* *\/` comments and trailing
- * commas are allowed, nothing else beyond JSON. A parser of its own rather than a stripper
- * in front of JSON.parse, because JSON.parse does not always say where the error is, and
- * a config error must name the line and column. Duplicate keys are errors (the second
- * would silently win), and `__proto__` is an ordinary key.
+ * commas are allowed, nothing else beyond JSON. Read with VS Code's jsonc-parser, which says
+ * where each error is (a config error must name the line and column); on top of it,
+ * duplicate keys are errors (the second would silently win), nesting is bounded, and
+ * `__proto__` is an ordinary key.
  */
+import { printParseErrorCode, visit } from 'jsonc-parser';
 
 /** A syntax error at a 1-based line and column. */
 export class JsoncError extends Error {
@@ -18,140 +19,78 @@ export class JsoncError extends Error {
   }
 }
 
-/** Nesting deeper than this is refused: a config never needs it, and recursion must stay bounded. */
+/** Nesting deeper than this is refused: a config never needs it. */
 const MAX_DEPTH = 64;
-const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
-const LITERALS: ReadonlyArray<[string, unknown]> = [
-  ['true', true],
-  ['false', false],
-  ['null', null],
-];
+
+/** jsonc-parser's error names (printParseErrorCode), said as a person would. */
+const REASONS: Record<string, string> = {
+  InvalidSymbol: 'unexpected character',
+  InvalidNumberFormat: 'a number is not valid',
+  PropertyNameExpected: 'expected a key in double quotes',
+  ValueExpected: 'expected a value',
+  ColonExpected: "expected ':' after a key",
+  CommaExpected: "expected ','",
+  CloseBraceExpected: "expected '}'",
+  CloseBracketExpected: "expected ']'",
+  EndOfFileExpected: 'unexpected text after the end of the value',
+  InvalidCommentToken: 'a comment is not valid',
+  UnexpectedEndOfComment: 'a /* comment is never closed',
+  UnexpectedEndOfString: 'a string is never closed',
+  UnexpectedEndOfNumber: 'a number ends too soon',
+  InvalidUnicode: 'a \\u escape is not valid',
+  InvalidEscapeCharacter: 'a string holds a bad escape',
+  InvalidCharacter: 'a string holds a control character',
+};
+
+type Container = { kind: 'object'; value: Record<string, unknown>; key: string | null } | { kind: 'array'; value: unknown[] };
 
 export function parseJsonc(text: string): unknown {
-  let i = 0;
-
-  const fail = (reason: string, at = i): never => {
-    let line = 1;
-    let start = 0;
-    for (let k = 0; k < at && k < text.length; k++) {
-      if (text[k] === '\n') {
-        line++;
-        start = k + 1;
-      }
-    }
-    throw new JsoncError(line, at - start + 1, reason);
+  const stack: Container[] = [];
+  let root: unknown;
+  let done = false;
+  const fail = (line: number, character: number, reason: string): never => {
+    throw new JsoncError(line + 1, character + 1, reason);
   };
-  const describe = (at: number): string => (at >= text.length ? 'the end of the file' : JSON.stringify(text[at]));
-
-  const skip = (): void => {
-    while (i < text.length) {
-      const c = text[i]!;
-      if (c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\uFEFF') i++;
-      else if (c === '/' && text[i + 1] === '/') {
-        while (i < text.length && text[i] !== '\n') i++;
-      } else if (c === '/' && text[i + 1] === '*') {
-        const end = text.indexOf('*/', i + 2);
-        if (end === -1) fail('a /* comment is never closed');
-        i = end + 2;
-      } else return;
+  const put = (value: unknown): void => {
+    const top = stack[stack.length - 1];
+    if (top === undefined) {
+      root = value;
+      done = true;
+    } else if (top.kind === 'array') top.value.push(value);
+    else {
+      // defineProperty: `__proto__` becomes an own key (which the schema then calls unknown), never the prototype.
+      Object.defineProperty(top.value, top.key!, { value, enumerable: true, writable: true, configurable: true });
+      top.key = null;
     }
   };
-
-  const string = (): string => {
-    const start = i;
-    i++;
-    while (i < text.length && text[i] !== '"') {
-      if (text[i] === '\\') i++;
-      if (text[i] === '\n') fail('a string does not end on its line');
-      i++;
-    }
-    if (i >= text.length) fail('a string is never closed', start);
-    i++;
-    try {
-      return JSON.parse(text.slice(start, i)) as string;
-    } catch {
-      return fail('a string holds a bad escape or a control character', start);
-    }
+  const open = (container: Container, line: number, character: number): void => {
+    if (stack.length >= MAX_DEPTH) fail(line, character, `nested deeper than ${MAX_DEPTH} levels`);
+    put(container.value);
+    stack.push(container);
   };
-
-  const value = (depth: number): unknown => {
-    skip();
-    const c = text[i];
-    if (c === '{' || c === '[') {
-      if (depth >= MAX_DEPTH) fail(`nested deeper than ${MAX_DEPTH} levels`);
-      return c === '{' ? object(depth + 1) : array(depth + 1);
-    }
-    if (c === '"') return string();
-    NUMBER.lastIndex = i;
-    const number = NUMBER.exec(text);
-    if (number !== null) {
-      i += number[0].length;
-      return Number(number[0]);
-    }
-    for (const [word, literal] of LITERALS) {
-      if (text.startsWith(word, i)) {
-        i += word.length;
-        return literal;
-      }
-    }
-    return fail(`expected a value, found ${describe(i)}`);
-  };
-
-  /** After an element: a comma (a trailing one allowed) or the closing bracket; true when closed. */
-  const next = (close: string, what: string): boolean => {
-    skip();
-    if (text[i] === close) {
-      i++;
-      return true;
-    }
-    if (text[i] !== ',') fail(`expected ',' or '${close}' after ${what}, found ${describe(i)}`);
-    i++;
-    skip();
-    if (text[i] === close) {
-      i++;
-      return true;
-    }
-    return false;
-  };
-
-  const object = (depth: number): Record<string, unknown> => {
-    const result: Record<string, unknown> = {};
-    i++;
-    skip();
-    if (text[i] === '}') {
-      i++;
-      return result;
-    }
-    for (;;) {
-      skip();
-      if (text[i] !== '"') fail(`expected a key in double quotes, found ${describe(i)}`);
-      const at = i;
-      const key = string();
-      if (Object.hasOwn(result, key)) fail(`the key ${JSON.stringify(key)} appears twice`, at);
-      skip();
-      if (text[i] !== ':') fail(`expected ':' after the key ${JSON.stringify(key)}, found ${describe(i)}`);
-      i++;
-      Object.defineProperty(result, key, { value: value(depth), enumerable: true, writable: true, configurable: true });
-      if (next('}', 'a property')) return result;
-    }
-  };
-
-  const array = (depth: number): unknown[] => {
-    const result: unknown[] = [];
-    i++;
-    skip();
-    if (text[i] === ']') {
-      i++;
-      return result;
-    }
-    for (;;) {
-      result.push(value(depth));
-      if (next(']', 'an element')) return result;
-    }
-  };
-
-  const result = value(0);
-  skip();
-  if (i < text.length) fail(`unexpected ${describe(i)} after the end of the value`);
-  return result;
+  visit(
+    text,
+    {
+      onObjectBegin: (_offset, _length, line, character) => open({ kind: 'object', value: {}, key: null }, line, character),
+      onArrayBegin: (_offset, _length, line, character) => open({ kind: 'array', value: [] }, line, character),
+      onObjectEnd: () => void stack.pop(),
+      onArrayEnd: () => void stack.pop(),
+      onObjectProperty: (property, _offset, _length, line, character) => {
+        const top = stack[stack.length - 1] as Extract<Container, { kind: 'object' }>;
+        if (Object.hasOwn(top.value, property)) fail(line, character, `the key ${JSON.stringify(property)} appears twice`);
+        top.key = property;
+      },
+      onLiteralValue: (value) => put(value),
+      onError: (error, offset, length, line, character) => {
+        const name = printParseErrorCode(error);
+        const inside = stack[stack.length - 1]?.kind;
+        const reason = name === 'CommaExpected' && inside !== undefined ? `expected ',' or '${inside === 'object' ? '}' : ']'}'` : (REASONS[name] ?? 'not valid JSON');
+        const found = offset < text.length ? `, found ${JSON.stringify(text.slice(offset, offset + Math.max(1, Math.min(length, 20))))}` : '';
+        fail(line, character, reason + found);
+      },
+    },
+    { allowTrailingComma: true, disallowComments: false, allowEmptyContent: false },
+  );
+  if (!done) fail(0, 0, 'expected a value');
+  return root;
 }

@@ -38,11 +38,12 @@ test('JSONC: comments and trailing commas are allowed; errors say the line and c
     }
     return 'parsed';
   };
-  assert.equal(at('{\n  "a": 1\n  "b": 2\n}'), `line 3, column 3: expected ',' or '}' after a property, found "\\""`);
+  assert.equal(at('{\n  "a": 1\n  "b": 2\n}'), `line 3, column 3: expected ',' or '}', found "\\"b\\""`);
   assert.equal(at('{ "a": }'), 'line 1, column 8: expected a value, found "}"');
   assert.equal(at('{ "a": 1, "a": 2 }'), 'line 1, column 11: the key "a" appears twice');
-  assert.equal(at('{ "a": 1 } x'), 'line 1, column 12: unexpected "x" after the end of the value');
-  assert.equal(at('/* never closed'), 'line 1, column 1: a /* comment is never closed');
+  assert.equal(at('{ "a": 1 } x'), 'line 1, column 12: unexpected character, found "x"');
+  assert.equal(at('/* never closed'), 'line 1, column 1: a /* comment is never closed, found "/* never closed"');
+  assert.equal(at(''), 'line 1, column 1: expected a value');
   assert.equal(at('['.repeat(100)), 'line 1, column 65: nested deeper than 64 levels');
   // __proto__ is a key like any other: the schema then calls it unknown.
   const parsed = parseJsonc('{ "__proto__": { "polluted": true } }') as Record<string, unknown>;
