@@ -18,7 +18,8 @@ export const CloseCode = {
   InvalidPayload: 1007,
   /**
    * A message broke the endpoint's policy. hotline sends it for a frame or message not
-   * completed within `messageTimeout` and for a slow consumer under `slowConsumer: 'close'`.
+   * completed within `messageTimeout`, for a slow consumer under `slowConsumer: 'close'`,
+   * and for sustained abuse of the channel protocol.
    */
   PolicyViolation: 1008,
   /** A frame or message was larger than the receiver's `maxPayload`. */
@@ -31,7 +32,8 @@ export const CloseCode = {
   ServiceRestart: 1012,
   /**
    * The endpoint is temporarily overloaded; reconnect later. hotline sends it to a slow
-   * consumer (the default `slowConsumer` policy) so the client reconnects and recovers.
+   * consumer (`slowConsumer: 'try-again-later'`, and a channel subscriber too slow for its
+   * replay) so that the client reconnects and recovers what it missed.
    */
   TryAgainLater: 1013,
   /** A gateway or proxy received an invalid response from the server behind it. */
