@@ -209,6 +209,7 @@ export class Channel<T = Json, In = T> extends Emitter<ChannelEvents<T>> {
    * again from its position on the same connection (requests are handled in order, so
    * nothing of the old subscription follows the new one's answer), and the replay fills
    * the hole or the answer says `recovered: false`.
+   * @internal Called by the client; an application listens to `message` instead.
    */
   receive(offset: number, data: Json): void {
     const last = this.last;
@@ -222,17 +223,17 @@ export class Channel<T = Json, In = T> extends Emitter<ChannelEvents<T>> {
     this.emit('message', data as T, { offset, epoch: last.epoch });
   }
 
-  /** A `join` or `leave` push for this channel: emitted as that event. */
+  /** @internal Called by the client: a `join` or `leave` push for this channel, emitted as that event. */
   presenceEvent(kind: 'join' | 'leave', member: Member): void {
     this.emit(kind, member);
   }
 
-  /** The connection is up (and authenticated): a channel waiting for it subscribes. */
+  /** @internal Called by the client: the connection is up (and authenticated); a channel waiting for it subscribes. */
   connected(): void {
     if (this.current === 'waiting') this.join();
   }
 
-  /** The connection is gone, and the server's subscription with it: made again on the next one. */
+  /** @internal Called by the client: the connection is gone, and the server's subscription with it; made again on the next one. */
   disconnected(): void {
     if (!this.wanted) return;
     this.attempt = null;
@@ -240,12 +241,12 @@ export class Channel<T = Json, In = T> extends Emitter<ChannelEvents<T>> {
     this.set('waiting');
   }
 
-  /** The server ended the subscription (an `unsub` push): not resumed. */
+  /** @internal Called by the client: the server ended the subscription (an `unsub` push); not resumed. */
   ended(error: HotlineError): void {
     if (this.wanted) this.stop('errored', error);
   }
 
-  /** The client closed for good. */
+  /** @internal Called by the client: it closed for good. */
   closed(error: HotlineError): void {
     if (this.wanted) this.stop('unsubscribed', error);
   }
