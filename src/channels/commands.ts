@@ -9,7 +9,7 @@ export type ConnectionTarget =
       user: string;
     }
   | {
-      /** One connection's client id, `NODE.N`, as the server gave it in the `welcome`. */
+      /** One connection's client id, `NODE.N`, as hooks and rpc handlers see it in `context.client.id`. */
       client: string;
     };
 

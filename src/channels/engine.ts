@@ -19,7 +19,7 @@ export interface ChannelMessage {
   epoch: string;
   /** Its place in the epoch: one more than the message before. */
   offset: number;
-  /** The message as JSON text, parsed by nobody on the way. */
+  /** The message as JSON text; engines store and pass it on without parsing it. */
   data: string;
 }
 

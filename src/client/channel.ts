@@ -27,7 +27,7 @@ export interface HistoryPage<T> {
   messages: Array<{
     /** The message's offset in `epoch`. */
     offset: number;
-    /** The message as published (as the contract's schema gives it, with one). */
+    /** The message as published (typed by the channel's contract, when there is one). */
     data: T;
   }>;
   /** Older messages are kept: read them with `history({ before: messages[0].offset })`. */

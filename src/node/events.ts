@@ -164,7 +164,7 @@ export interface WebSocketEventMap {
   error: ErrorEvent;
   /** The connection is closed; the last event. */
   close: CloseEvent;
-  /** A pong arrived, the answer to a ping (Node-only). */
+  /** A pong arrived: the answer to `ping()`, or an unsolicited one (Node-only). */
   pong: WebSocketPongEvent;
 }
 

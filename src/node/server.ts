@@ -126,7 +126,7 @@ export interface ServerCounters extends ConnectionCounters {
   accepted: number;
   /** Upgrades refused with an HTTP status: failed checks, `maxConnections`, the `upgrade` hook. */
   rejected: number;
-  /** Connections terminated for not answering a heartbeat ping before the next one. */
+  /** Connections terminated for sending nothing, not even a pong, between two heartbeat pings. */
   heartbeatTimeouts: number;
   /** Connections closed (1001) for sending nothing within `idleTimeout`. */
   idleCloses: number;

@@ -59,7 +59,7 @@ export interface ClientRequestOptions {
   path?: string;
   /** Subprotocols to offer in `Sec-WebSocket-Protocol`, in preference order; each a token, none repeated. */
   protocols?: readonly string[];
-  /** Extensions to offer in `Sec-WebSocket-Extensions` (for example from `deflateOffer`); none by default. */
+  /** Extensions to offer in `Sec-WebSocket-Extensions` (for example `deflateClientOffer()`); none by default. */
   extensions?: readonly ExtensionOffer[];
   /** The `Origin` header, sent as given; omitted when undefined (as a non-browser client may). */
   origin?: string;
@@ -278,7 +278,7 @@ export function buildServerResponse(o: {
   accept: string;
   /** The selected subprotocol; none when undefined or empty. */
   protocol?: string;
-  /** The extension responses accepted (for example from `negotiateDeflateServer`). */
+  /** The extension responses accepted (for example `negotiateDeflateServer()`'s `response`). */
   extensions?: readonly ExtensionOffer[];
   /** Additional header fields; the ones the handshake sets itself are refused. */
   headers?: Readonly<Record<string, string>>;
