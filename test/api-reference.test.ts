@@ -16,7 +16,7 @@ const script = join(root, 'scripts', 'api-reference.mjs');
 /** Runs the coverage check (TypeDoc converts the whole project: seconds, not milliseconds). */
 function check(args: string[] = []): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    execFile(process.execPath, [script, '--check', ...args], { cwd: root, timeout: 120_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [script, '--check', ...args], { cwd: root, timeout: 300_000 }, (error, stdout, stderr) => {
       done({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
     });
   });
