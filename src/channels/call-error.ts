@@ -13,9 +13,15 @@ import type { ReplyError } from '../wire/index.js';
  */
 export type CallErrorCode = 'timeout' | 'no_handler' | 'handler_error' | 'client_gone' | 'too_many_pending' | 'unavailable';
 
+/**
+ * The rejection of a server API command for connections (`send`, `disconnect`,
+ * `unsubscribe`, `call` on a user or client): `code` says which of the failures above it was.
+ */
 export class CallError extends Error {
+  /** Always `'CallError'`. */
   override readonly name = 'CallError';
   constructor(
+    /** Which failure: see {@link CallErrorCode}. */
     readonly code: CallErrorCode,
     message: string,
     /** With `handler_error` and `no_handler`: what the client answered. */

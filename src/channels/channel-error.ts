@@ -6,8 +6,10 @@ import type { ErrorCode } from '../wire/index.js';
  * Anything else thrown is answered as `internal` and reported on the server.
  */
 export class ChannelError extends Error {
+  /** Always `'ChannelError'`. */
   override readonly name = 'ChannelError';
   constructor(
+    /** The `err` reply's `code`, such as `forbidden` or `not_found`; the client sees it and the message. */
     readonly code: ErrorCode,
     message: string,
   ) {

@@ -3,7 +3,15 @@ import { CallError, isCallErrorCode, type CallErrorCode } from './call-error.js'
 import type { NodeBus } from './engine.js';
 
 /** Whose connections a command is for: every connection of a user, on every node, or one connection by its client id. */
-export type ConnectionTarget = { user: string } | { client: string };
+export type ConnectionTarget =
+  | {
+      /** The user id every connection of that user authenticated as (`ChannelIdentity.user`). */
+      user: string;
+    }
+  | {
+      /** One connection's client id, `NODE.N`, as hooks and rpc handlers see it in `context.client.id`. */
+      client: string;
+    };
 
 /** What a command does to each connection it reaches. */
 export type Action =

@@ -2,6 +2,10 @@ import type { Member } from '../wire/index.js';
 
 /** A channel's place in its stream: offsets rise by one per message within an epoch. */
 export interface StreamPosition {
+  /**
+   * Names one unbroken run of the channel's stream. A new epoch starts when the history
+   * was lost (a fresh engine, an evicted or expired channel), and its offsets restart.
+   */
   epoch: string;
   /** The offset of the newest message; 0 before the first. */
   offset: number;
@@ -9,12 +13,17 @@ export interface StreamPosition {
 
 /** A message as an engine stores and delivers it; `data` is its JSON text. */
 export interface ChannelMessage {
+  /** The channel it was published to. */
   channel: string;
+  /** The stream's epoch when it was published. */
   epoch: string;
+  /** Its place in the epoch: one more than the message before. */
   offset: number;
+  /** The message as JSON text; engines store and pass it on without parsing it. */
   data: string;
 }
 
+/** What {@link Broker.publish} did: the message's position, and whether it was a repeat. */
 export interface PublishResult extends StreamPosition {
   /** True when the idempotency key was seen: nothing was published, `offset` is the first one's. */
   duplicate: boolean;
@@ -28,6 +37,7 @@ export interface PublishResult extends StreamPosition {
   subscribers: number;
 }
 
+/** Options of one {@link Broker.publish}. */
 export interface PublishOptions {
   /** Makes the publish idempotent within the engine's window. */
   key?: string;
@@ -38,6 +48,7 @@ export interface PublishOptions {
   publisher?: string;
 }
 
+/** Which part of a channel's history {@link Broker.history} reads: to recover from a position (`since`), or to page back. */
 export interface HistoryQuery {
   /** Messages after this position; the epoch must match and nothing after it may be trimmed. */
   since?: StreamPosition;
@@ -47,6 +58,7 @@ export interface HistoryQuery {
   before?: number;
 }
 
+/** What {@link Broker.history} read, and whether it recovered from `since`. */
 export interface HistoryResult {
   /** Where the stream stood when it was read. */
   position: StreamPosition;
@@ -58,10 +70,13 @@ export interface HistoryResult {
 
 /** A presence change on a channel, seen by every node. */
 export interface PresenceEvent {
+  /** The channel joined or left. */
   channel: string;
+  /** `join` when the connection's member arrived, `leave` when it went (it left or its connection closed). */
   kind: 'join' | 'leave';
   /** Identifies the connection (unique across nodes). */
   client: string;
+  /** The member as it joined: its id and info. */
   member: Member;
 }
 
@@ -85,6 +100,7 @@ export interface NodeBusListener {
   command?(text: string): void;
 }
 
+/** What an {@link Engine} tells the node that uses it: messages, health, presence and commands. */
 export interface EngineListener extends BrokerListener, PresenceListener, NodeBusListener {}
 
 /**
@@ -101,13 +117,20 @@ export interface Broker {
   start(listener: BrokerListener): Promise<void>;
   /** Appends to the channel's history and delivers to every subscribed node. */
   publish(channel: string, data: string, options?: PublishOptions): Promise<PublishResult>;
+  /** Starts delivering the channel's messages, from every node, to this node's listener; again is a no-op. */
   subscribe(channel: string): Promise<void>;
+  /** Stops delivering the channel's messages to this node; its history is kept. */
   unsubscribe(channel: string): Promise<void>;
+  /**
+   * Reads the channel's history: without a query, all that is kept. With `since`, the
+   * messages after it, all or none (`recovered: false` when some are gone or more than `limit`).
+   */
   history(channel: string, query?: HistoryQuery): Promise<HistoryResult>;
   /** This node's subscriber count for a channel changed: publish results add up every node's. */
   setLocalSubscriberCount(channel: string, count: number): void;
   /** Whether the broker can serve now (its backend reachable). */
   readonly healthy: boolean;
+  /** Stops delivering and releases the backend (timers, connections); the broker is not used again. */
   close(): Promise<void>;
 }
 
@@ -122,8 +145,11 @@ export interface PresenceManager {
    * broker too: its {@link Broker.start} listener is an {@link EngineListener}.
    */
   start?(listener: PresenceListener): Promise<void>;
+  /** Adds the connection `client` as `member` of the channel; announced as a `join` the first time only. */
   join(channel: string, client: string, member: Member): Promise<void>;
+  /** Removes the connection's member from the channel, announced as a `leave`; a no-op if it was not in. */
   leave(channel: string, client: string): Promise<void>;
+  /** The channel's members on every node, one per joined connection (a user on two tabs is there twice). */
   members(channel: string): Promise<Member[]>;
   /** Not called when the same object is the hub's broker (its {@link Broker.close} ends both). */
   close?(): Promise<void>;
@@ -146,6 +172,7 @@ export interface NodeBus {
   sendToAll(text: string): Promise<number>;
 }
 
+/** Whether an engine also carries commands between nodes (the Redis engine does, the memory engine's single node needs none). */
 export function isNodeBus(value: object): value is NodeBus {
   const candidate = value as Partial<NodeBus>;
   return typeof candidate.nodeId === 'string' && typeof candidate.sendToNode === 'function' && typeof candidate.sendToAll === 'function';
@@ -153,10 +180,13 @@ export function isNodeBus(value: object): value is NodeBus {
 
 /** A broker that is its own presence manager: what the memory and Redis engines are. */
 export interface Engine extends Broker, PresenceManager {
+  /** Starts delivering messages, presence events (and commands, for a node bus) to `listener`; called once, first. */
   start(listener: EngineListener): Promise<void>;
+  /** Ends both roles: stops delivering and releases the backend. */
   close(): Promise<void>;
 }
 
+/** Whether a broker also keeps presence, so the hub need not be given a separate presence manager. */
 export function isPresenceManager(value: object): value is PresenceManager {
   const candidate = value as Partial<PresenceManager>;
   return typeof candidate.join === 'function' && typeof candidate.leave === 'function' && typeof candidate.members === 'function';
@@ -177,8 +207,11 @@ export interface RetentionOptions {
   now?: () => number;
 }
 
+/** Messages kept per channel by default (`historySize`). */
 export const DEFAULT_HISTORY_SIZE = 100;
+/** How long a message stays in history by default (`historyTtl`): 5 minutes, in ms. */
 export const DEFAULT_HISTORY_TTL = 5 * 60_000;
+/** How long a publish key is remembered by default (`idempotencyWindow`): 2 minutes, in ms. */
 export const DEFAULT_IDEMPOTENCY_WINDOW = 2 * 60_000;
 
 /** The retention options with their defaults. */
@@ -193,6 +226,8 @@ export function retentionOf(options: RetentionOptions): Required<RetentionOption
 
 /** Raised by an engine that cannot serve a request now (its backend is unreachable). */
 export class EngineUnavailableError extends Error {
+  /** Always `'EngineUnavailableError'`. */
   override readonly name = 'EngineUnavailableError';
+  /** Always `'ENGINE_UNAVAILABLE'`; the hub answers the request with an `internal` err whose message begins `unavailable:`. */
   readonly code = 'ENGINE_UNAVAILABLE';
 }

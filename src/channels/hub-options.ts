@@ -28,12 +28,17 @@ export interface ChannelClient<A = unknown> {
   readonly backpressureLimit: number;
   /** Settles once the connection wrote out what it had buffered, or closed. */
   drained(): Promise<void>;
+  /**
+   * Closes the connection with a WebSocket close code (1008 for abuse, 1013 for a slow
+   * consumer, 4401 after an expired identity, …); the server then calls the hub's `disconnect`.
+   */
   close(code: number, reason: string): void;
   /**
    * Stops reading the connection's requests (frames already read may still arrive), and
    * starts again. Without them, requests past `maxPendingRequests` are refused instead.
    */
   pause?(): void;
+  /** Reads the connection's requests again after {@link pause}. */
   resume?(): void;
 }
 
@@ -48,6 +53,7 @@ export interface Broadcaster<C> {
 
 /** What hooks and rpc handlers are told about the request. */
 export interface RequestContext<A = unknown> {
+  /** The connection the request came on: its id, user, member, and `close` to end it. */
   client: ChannelClient<A>;
   /** The connection's identity now: from the upgrade, or from its latest `auth` request. */
   auth: A;
@@ -55,7 +61,9 @@ export interface RequestContext<A = unknown> {
 
 /** Who a connection is: what hooks see, its presence member, and when that stops being true. */
 export interface ChannelIdentity<A> {
+  /** What the application's hooks see as `context.auth`: claims, roles, whatever it decided. */
   auth: A;
+  /** How the connection appears in presence (id and info); without one it does not appear. */
   member?: Member;
   /**
    * Who this is, stable across tokens (a user id): idempotency keys are scoped to it, so a
@@ -70,19 +78,26 @@ export interface ChannelIdentity<A> {
 /** A hook's answer: true allows; false answers `forbidden`; a thrown ChannelError answers its code. */
 export type Permission = boolean | Promise<boolean>;
 
+/** What applies to the channels a {@link ChannelHubOptions.channels} key matches. */
 export interface ChannelRules {
   /** Validates (and may transform) published data: invalid data is answered `bad_request` and never delivered. */
   schema?: StandardSchemaV1;
 }
 
+/** An rpc method with checks: its params' schema, its result's schema, and the handler. */
 export interface RpcMethod<A = unknown> {
   /** Checks (and may transform) the params: invalid ones are answered `bad_request` and the handler is not called. */
   schema?: StandardSchemaV1;
   /** Checks the handler's answer (a contract's `result`): one outside it is answered `internal` and told to `onError`. */
   result?: StandardSchemaV1;
+  /**
+   * Answers the call: its result goes to the caller as `result` (undefined as null). A
+   * thrown {@link ChannelError} answers its code; anything else `internal`, told to `onError`.
+   */
   handler(params: unknown, context: RequestContext<A>): Json | undefined | Promise<Json | undefined>;
 }
 
+/** A {@link ChannelHub}'s engine, limits, rates, rules and the application's hooks; every one optional. */
 export interface ChannelHubOptions<A = unknown> {
   /**
    * Where messages go between connections and nodes (default: a {@link MemoryEngine} with
@@ -128,6 +143,7 @@ export interface ChannelHubOptions<A = unknown> {
    * ms close the connection with 1008 (default 100 within 10000 ms).
    */
   abuseLimit?: number;
+  /** The window `abuseLimit` counts answers in (ms, default 10000). */
   abuseWindow?: number;
   /** Newest messages a `history` without `limit` returns (default 50). */
   defaultHistoryLimit?: number;
@@ -139,6 +155,10 @@ export interface ChannelHubOptions<A = unknown> {
   maxHistoryAnswerBytes?: number;
   /** Rules per channel: keys are names, or prefixes ending in `*` ("chat:*"); the longest match wins. */
   channels?: Record<string, ChannelRules>;
+  /**
+   * The methods clients may call with `rpc`, by name: a handler alone, or an {@link RpcMethod}
+   * with schemas. A name not here is answered `not_found`.
+   */
   rpc?: Record<string, RpcMethod<A> | RpcMethod<A>['handler']>;
   /** May this connection subscribe (also asked for `history` and `presence`)? */
   canSubscribe?(context: RequestContext<A>, channel: string): Permission;
@@ -170,6 +190,7 @@ export interface ChannelHubOptions<A = unknown> {
   nodeTimeout?: number;
   /** An error that is not the peer's fault (an rpc handler or hook threw); default: console.error. */
   onError?(error: unknown, context: RequestContext<A>): void;
+  /** Clock (ms since the epoch) for rates, expiry and grace; tests pass their own. Default `Date.now`. */
   now?: () => number;
 }
 

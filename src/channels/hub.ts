@@ -33,6 +33,7 @@ import { Subscription } from './subscription.js';
  * the server passed them to {@link connect}.
  */
 export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<A>> {
+  /** Counters of every operation since the hub started, for /metrics. */
   readonly metrics: ChannelMetrics = newChannelMetrics();
   /** Where messages go: the `engine` option, or a memory engine. */
   readonly engine: Broker;
@@ -106,6 +107,7 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
     return this.started;
   }
 
+  /** Fails the server API's waiting commands and closes the engine (and a separate presence manager). */
   async close(): Promise<void> {
     this.commands.close();
     await Promise.all([this.engine.close(), this.separatePresence?.close?.()]);

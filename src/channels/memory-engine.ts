@@ -14,6 +14,7 @@ import {
 } from './engine.js';
 import { RetentionLedger, type Retained } from './retention.js';
 
+/** A {@link MemoryEngine}'s retention and its bounds on memory. */
 export interface MemoryEngineOptions extends RetentionOptions {
   /**
    * What history and publish keys may hold across all channels, in UTF-16 code units of

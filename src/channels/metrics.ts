@@ -13,7 +13,12 @@ export interface ChannelMetrics {
   /** Messages written to subscribers, live or replayed. */
   deliveries: number;
   /** Subscriptions that asked to recover, by outcome. */
-  recoveries: { recovered: number; notRecovered: number };
+  recoveries: {
+    /** Answered `recovered: true`: every missed message was replayed. */
+    recovered: number;
+    /** Answered `recovered: false`: the client must reload what it shows. */
+    notRecovered: number;
+  };
   /** Connections closed with 1008 for sustained abuse. */
   abuseCloses: number;
   /** Times a connection stopped being read because maxPendingRequests of its requests were waiting. */
@@ -22,6 +27,7 @@ export interface ChannelMetrics {
   slowConsumerCloses: number;
   /** Open sessions and their subscriptions, now. */
   sessions: number;
+  /** Subscriptions held by those sessions, now. */
   subscriptions: number;
 }
 

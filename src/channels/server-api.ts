@@ -9,6 +9,7 @@ import { checkData, fitsDataLength, SERVER_PUBLISHER, store } from './publish.js
 
 export type { ConnectionTarget } from './commands.js';
 
+/** Options of {@link ChannelsApi.publish}. */
 export interface ServerPublishOptions {
   /**
    * Makes the publish idempotent, as a client's `key`: a repeat within the idempotency
@@ -18,13 +19,17 @@ export interface ServerPublishOptions {
   key?: string;
 }
 
+/** Where {@link ChannelsApi.publish} put the message, and how many it reached. */
 export interface ServerPublishResult {
+  /** The channel's epoch: with `offset`, a position a client can subscribe `since`. */
   epoch: string;
+  /** The message's offset (for a repeated key, the first publish's). */
   offset: number;
   /** Subscribers it reached on every node; 0 for a repeated key. */
   delivered: number;
 }
 
+/** Which page of history {@link ChannelsApi.history} reads. */
 export interface ServerHistoryOptions {
   /** How many of the newest messages (default `defaultHistoryLimit`, at most the wire's `maxHistoryLimit`). */
   limit?: number;
@@ -32,14 +37,22 @@ export interface ServerHistoryOptions {
   before?: number;
 }
 
+/** A page of a channel's history, as {@link ChannelsApi.history} read it. */
 export interface ServerHistory {
+  /** The channel's current epoch: subscribe `since` it and the last offset to follow on without a gap. */
   epoch: string;
   /** Oldest first. */
-  messages: Array<{ offset: number; data: Json }>;
+  messages: Array<{
+    /** The message's offset in `epoch`. */
+    offset: number;
+    /** The message as published, parsed. */
+    data: Json;
+  }>;
   /** Older messages are kept: read them with `before` set to the first offset here. */
   more: boolean;
 }
 
+/** How {@link ChannelsApi.disconnect} closes a user's or client's connections. */
 export interface DisconnectOptions {
   /**
    * The close code: 1000, 1001, 1008, 1011, 1012, 1013 or an application's 3000–4999
@@ -50,11 +63,13 @@ export interface DisconnectOptions {
   reason?: string;
 }
 
+/** How {@link ChannelsApi.unsubscribe} ends a user's or client's subscription to a channel. */
 export interface UnsubscribeOptions {
   /** The `message` of the `unsub` push (default 'unsubscribed by the server'). */
   reason?: string;
 }
 
+/** Options of {@link ChannelsApi.call}, a call to a client's handler. */
 export interface CallOptions {
   /** How long to wait for the reply (ms, default `callTimeout`: 10000). */
   timeout?: number;

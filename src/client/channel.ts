@@ -5,23 +5,36 @@ import { Timer } from './timer.js';
 
 /** Where a channel's stream stands: what a subscription resumes from after a reconnect. */
 export interface ChannelPosition {
+  /** The run of the channel's stream the offset belongs to; a new epoch means history was lost. */
   epoch: string;
+  /** The offset of the last message in that epoch (0 before the first). */
   offset: number;
 }
 
+/** Where a delivered message sits in its channel's stream (the second argument of a `message` listener). */
 export interface MessageMeta {
+  /** Its offset: one more than the message delivered before it. */
   offset: number;
+  /** The epoch its offset belongs to. */
   epoch: string;
 }
 
 /** A page of a channel's history, oldest first. */
 export interface HistoryPage<T> {
+  /** The epoch the offsets belong to: subscribing `since` it and the last offset follows on without a gap. */
   epoch: string;
-  messages: Array<{ offset: number; data: T }>;
+  /** The messages, oldest first. */
+  messages: Array<{
+    /** The message's offset in `epoch`. */
+    offset: number;
+    /** The message as published (typed by the channel's contract, when there is one). */
+    data: T;
+  }>;
   /** Older messages are kept: read them with `history({ before: messages[0].offset })`. */
   more: boolean;
 }
 
+/** Which page of history {@link Channel.history} reads. */
 export interface HistoryOptions {
   /** How many of the newest messages (default 50, as the server's default; at most 1000). */
   limit?: number;
@@ -51,12 +64,17 @@ export interface SubscribedEvent extends ChannelPosition {
  */
 export type ChannelState = 'unsubscribed' | 'waiting' | 'subscribing' | 'subscribed' | 'resyncing' | 'retrying' | 'errored';
 
+/** The events of a {@link Channel} and their listeners' arguments. */
 export type ChannelEvents<T> = {
+  /** A message, delivered once and in offset order, live or replayed after a reconnect. */
   message: [data: T, meta: MessageMeta];
+  /** The server answered a (re)subscription; check `recovered` after a reconnect. */
   subscribed: [event: SubscribedEvent];
   /** The state changed; `error` says why for `retrying` and `errored`. */
   state: [state: ChannelState, error?: Error];
+  /** A connection subscribed to the channel, with this presence member. */
   join: [member: Member];
+  /** A connection with this member unsubscribed or disconnected. */
   leave: [member: Member];
   /**
    * The server refused the subscription for good, or ended it itself (the connection's
@@ -106,12 +124,14 @@ export class Channel<T = Json, In = T> extends Emitter<ChannelEvents<T>> {
   private readonly rejoin = new Timer();
 
   constructor(
+    /** The channel's name, as given to `client.channel()`. */
     readonly name: string,
     private readonly host: ChannelHost,
   ) {
     super();
   }
 
+  /** Where the subscription stands; every change is a `state` event. */
   get state(): ChannelState {
     return this.current;
   }
@@ -137,6 +157,10 @@ export class Channel<T = Json, In = T> extends Emitter<ChannelEvents<T>> {
     });
   }
 
+  /**
+   * Ends the subscription (and its resubscribing after reconnects); a `subscribe()` still
+   * waiting rejects `cancelled`. Listeners stay: a later `subscribe()` uses them again.
+   */
   unsubscribe(): void {
     if (!this.wanted) return;
     // First, so that a subscribe() from a state listener goes out after it.
@@ -148,7 +172,18 @@ export class Channel<T = Json, In = T> extends Emitter<ChannelEvents<T>> {
    * Publishes `data`; resolves with its offset and how many subscribers it reached. Retried
    * after a reconnect with the same idempotency key, so it is delivered exactly once.
    */
-  publish(data: In, options: { key?: string } = {}): Promise<{ offset: number; delivered: number }> {
+  publish(
+    data: In,
+    options: {
+      /** Your own idempotency key; by default the client makes one, so retries are recognised anyway. */
+      key?: string;
+    } = {},
+  ): Promise<{
+    /** The message's offset in the channel's epoch. */
+    offset: number;
+    /** Subscribers it reached, on every node; 0 when the server had it already (a repeat). */
+    delivered: number;
+  }> {
     return this.host.publishTo(this.name, data as Json, options.key);
   }
 
@@ -161,6 +196,7 @@ export class Channel<T = Json, In = T> extends Emitter<ChannelEvents<T>> {
     return this.host.historyOf(this.name, options) as Promise<HistoryPage<T>>;
   }
 
+  /** The members of the channel's current subscribers, on every node; keep it current with `join` and `leave`. */
   presence(): Promise<Member[]> {
     return this.host.presenceOf(this.name);
   }
@@ -173,6 +209,7 @@ export class Channel<T = Json, In = T> extends Emitter<ChannelEvents<T>> {
    * again from its position on the same connection (requests are handled in order, so
    * nothing of the old subscription follows the new one's answer), and the replay fills
    * the hole or the answer says `recovered: false`.
+   * @internal Called by the client; an application listens to `message` instead.
    */
   receive(offset: number, data: Json): void {
     const last = this.last;
@@ -186,16 +223,17 @@ export class Channel<T = Json, In = T> extends Emitter<ChannelEvents<T>> {
     this.emit('message', data as T, { offset, epoch: last.epoch });
   }
 
+  /** @internal Called by the client: a `join` or `leave` push for this channel, emitted as that event. */
   presenceEvent(kind: 'join' | 'leave', member: Member): void {
     this.emit(kind, member);
   }
 
-  /** The connection is up (and authenticated): a channel waiting for it subscribes. */
+  /** @internal Called by the client: the connection is up (and authenticated); a channel waiting for it subscribes. */
   connected(): void {
     if (this.current === 'waiting') this.join();
   }
 
-  /** The connection is gone, and the server's subscription with it: made again on the next one. */
+  /** @internal Called by the client: the connection is gone, and the server's subscription with it; made again on the next one. */
   disconnected(): void {
     if (!this.wanted) return;
     this.attempt = null;
@@ -203,12 +241,12 @@ export class Channel<T = Json, In = T> extends Emitter<ChannelEvents<T>> {
     this.set('waiting');
   }
 
-  /** The server ended the subscription (an `unsub` push): not resumed. */
+  /** @internal Called by the client: the server ended the subscription (an `unsub` push); not resumed. */
   ended(error: HotlineError): void {
     if (this.wanted) this.stop('errored', error);
   }
 
-  /** The client closed for good. */
+  /** @internal Called by the client: it closed for good. */
   closed(error: HotlineError): void {
     if (this.wanted) this.stop('unsubscribed', error);
   }

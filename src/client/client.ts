@@ -95,10 +95,21 @@ export interface ClientOptions {
   finalCloseCodes?: readonly number[];
 }
 
+/** The events of a {@link HotlineClient} and their listeners' arguments. */
 export type ClientEvents = {
+  /** The client's state changed (see {@link HotlineClient.state}). */
   state: [state: ClientState];
   /** A connection closed; `willRetry` says whether the client reconnects. */
-  close: [event: { code: number; reason: string; willRetry: boolean }];
+  close: [
+    event: {
+      /** The WebSocket close code (1006 when the connection dropped without one). */
+      code: number;
+      /** The close reason the server gave, or `''`. */
+      reason: string;
+      /** False after a final close code (`finalCloseCodes`), a refused upgrade, or the last of `reconnect.retries`: the client closes for good. */
+      willRetry: boolean;
+    },
+  ];
   /**
    * A message the server's application sent to this connection (`channels.send`), outside
    * any channel: not recovered after a reconnect (what must not be missed goes in a channel).
@@ -149,6 +160,7 @@ function unguessableId(): string {
  * resubscription backoff ({@link Channel}), the client the wait before reconnecting.
  */
 export class HotlineClient<C extends Contract = NoContract> extends Emitter<ClientEvents> {
+  /** The endpoint URL as given to {@link connect} (the token, when sent in the URL, is added per attempt). */
   readonly url: string;
   private readonly options: ClientOptions;
   private readonly WebSocketClass: WebSocketConstructorLike;
@@ -196,6 +208,7 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
     this.open();
   }
 
+  /** `connecting` until the first connection opens, `open` while connected, `reconnecting` after a drop, `closed` for good. */
   get state(): ClientState {
     return this.currentState;
   }
@@ -204,7 +217,13 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
    * The channel `name` (one object per name): typed by the client's contract, by `T`, or by
    * a Standard Schema (types only: the server checks the data).
    */
-  channel<S extends StandardSchemaV1>(name: string, options: { schema: S }): Channel<InferOutput<S>>;
+  channel<S extends StandardSchemaV1>(
+    name: string,
+    options: {
+      /** Types the channel's data as this schema's output; the client does not run it. */
+      schema: S;
+    },
+  ): Channel<InferOutput<S>>;
   channel<T = never, N extends ChannelNameOf<C> = ChannelNameOf<C>>(
     name: N,
   ): [T] extends [never] ? Channel<ChannelDataOf<C, N>, ChannelInputOf<C, N>> : Channel<T>;
@@ -554,6 +573,12 @@ function connectError({ status, message }: ConnectFailure): HotlineError {
 }
 
 /** Connects to a hotline.v1 endpoint (such as ws://host/ws) and stays connected. */
-export function connect<C extends Contract = NoContract>(url: string, options: ClientOptions & { contract?: C } = {}): HotlineClient<C> {
+export function connect<C extends Contract = NoContract>(
+  url: string,
+  options: ClientOptions & {
+    /** The app's contract: types channels' data and rpc calls (for the compiler; nothing is sent). */
+    contract?: C;
+  } = {},
+): HotlineClient<C> {
   return new HotlineClient<C>(url, options);
 }

@@ -2,12 +2,27 @@ import { Timer } from './timer.js';
 
 /** The part of the WebSocket interface the client uses: the browser's, or hotline's for Node. */
 export interface WebSocketLike {
+  /** The WHATWG readyState: 0 connecting, 1 open, 2 closing, 3 closed. */
   readonly readyState: number;
+  /** Sends one text frame (the client only sends JSON text). */
   send(data: string): void;
+  /** Starts the closing handshake, with a code of 1000 or 3000–4999. */
   close(code?: number, reason?: string): void;
+  /** Set by the client: the connection opened. */
   onopen: Handler<unknown>;
-  onmessage: Handler<{ data: unknown }>;
-  onclose: Handler<{ code: number; reason: string }>;
+  /** Set by the client: a message arrived. */
+  onmessage: Handler<{
+    /** The message; the client reads text frames only (a string). */
+    data: unknown;
+  }>;
+  /** Set by the client: the connection closed, or never opened. */
+  onclose: Handler<{
+    /** The close code (1006 when the connection dropped without a close frame). */
+    code: number;
+    /** The close reason, or `''`. */
+    reason: string;
+  }>;
+  /** Set by the client: the connection failed; `onclose` follows. */
   onerror: Handler<unknown>;
 }
 

@@ -21,9 +21,15 @@ export type ClientErrorCode =
    */
   | 'connect_failed';
 
+/**
+ * Every failure the client reports: a rejected request, a refused subscription, a
+ * connection that could not get in. Branch on `code`, not on the message.
+ */
 export class HotlineError extends Error {
+  /** Always `'HotlineError'`. */
   override readonly name = 'HotlineError';
   constructor(
+    /** The server's `err` code, or one of the client's own (see {@link ClientErrorCode}). */
     readonly code: ClientErrorCode,
     message: string,
     /** The HTTP status the server refused the upgrade with, when known. */

@@ -7,11 +7,14 @@ import type { SendData } from './connection-context.js';
 export interface TopicPublisher {
   /** Sends to the topic's subscribed connections; returns how many it reached. */
   publish(topic: string, data: Exclude<SendData, Blob>): number;
+  /** How many connections are subscribed to `topic`. */
   subscriberCount(topic: string): number;
 }
 
+/** A broker subscriber: called synchronously by `publish` with the message and the channel it went to. */
 export type BrokerCallback<M> = (message: M, channel: string) => void;
 
+/** How a {@link MessageBroker} reports failing callbacks and which servers' topics it also publishes to. */
 export interface MessageBrokerOptions {
   /** Told of a callback that threw (default: console.error); delivery to the others goes on. */
   onError?: (error: unknown, channel: string) => void;
@@ -39,6 +42,10 @@ export class MessageBroker<M = unknown> {
     this.servers = options.servers ?? [];
   }
 
+  /**
+   * Calls `callback` for every later publish to `channel`, until {@link unsubscribe}. The
+   * same callback twice on one channel is called once.
+   */
   subscribe(channel: string, callback: BrokerCallback<M>): void {
     const callbacks = this.channels.get(channel);
     if (callbacks === undefined) this.channels.set(channel, new Set([callback]));

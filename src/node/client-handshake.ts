@@ -24,8 +24,10 @@ export type ConnectErrorCode =
  * and socket failures keep Node's own error and `code`, such as ECONNREFUSED).
  */
 export class ConnectError extends Error {
+  /** Always `'ConnectError'`. */
   override readonly name = 'ConnectError';
   constructor(
+    /** Why: no answer in time, none at all, or aborted by `close()`. */
     readonly code: ConnectErrorCode,
     message: string,
   ) {

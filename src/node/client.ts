@@ -53,8 +53,10 @@ export interface WebSocketOptions {
 
 export { ConnectError, type ClientDeflateOptions, type ConnectErrorCode } from './client-handshake.js';
 
+/** How a binary message's `data` is delivered: a Blob (the default), an ArrayBuffer, or a Node Buffer (no copy). */
 export type BinaryType = 'blob' | 'arraybuffer' | 'nodebuffer';
 
+/** What {@link WebSocket.send} takes: a string goes as text, the rest as binary. */
 export type WebSocketData = string | ArrayBufferLike | ArrayBufferView | Blob;
 
 type Handler<E extends Event> = EventHandler<WebSocket, E>;
@@ -87,16 +89,26 @@ type Queued =
  * task), in the order the spec queues them.
  */
 export class WebSocket extends EventHandlerTarget {
+  /** `readyState` 0: the opening handshake is under way; `send` throws. */
   static readonly CONNECTING = CONNECTING;
+  /** `readyState` 1: open; messages flow both ways. */
   static readonly OPEN = OPEN;
+  /** `readyState` 2: the closing handshake has begun; what is sent is discarded. */
   static readonly CLOSING = CLOSING;
+  /** `readyState` 3: closed, or the connection never opened. */
   static readonly CLOSED = CLOSED;
+  /** {@link WebSocket.CONNECTING}, also on instances as in browsers. */
   declare readonly CONNECTING: typeof CONNECTING;
+  /** {@link WebSocket.OPEN}, also on instances. */
   declare readonly OPEN: typeof OPEN;
+  /** {@link WebSocket.CLOSING}, also on instances. */
   declare readonly CLOSING: typeof CLOSING;
+  /** {@link WebSocket.CLOSED}, also on instances. */
   declare readonly CLOSED: typeof CLOSED;
   // EventTarget's own methods, typed for a WebSocket's events.
+  /** EventTarget's `addEventListener`, typed for {@link WebSocketEventMap}: `open`, `message`, `error`, `close` and Node's `pong`. */
   declare addEventListener: ListenerMethod<WebSocket, WebSocketEventMap, AddListenerOptions>;
+  /** EventTarget's `removeEventListener`, typed like {@link addEventListener}. */
   declare removeEventListener: ListenerMethod<WebSocket, WebSocketEventMap, ListenerOptions>;
 
   readonly #url: string;
@@ -461,6 +473,7 @@ export class WebSocket extends EventHandlerTarget {
     this.#buffered.settle((this.#pump?.taken ?? 0) - this.#socket.writableLength);
   }
 
+  /** Handler of the `open` event: the handshake succeeded and `protocol` and `extensions` are set. */
   get onopen(): Handler<Event> {
     return this.getHandler('open');
   }
@@ -469,6 +482,7 @@ export class WebSocket extends EventHandlerTarget {
     this.setHandler('open', value);
   }
 
+  /** Handler of the `message` event: `data` is a string for text, and for binary what `binaryType` says. */
   get onmessage(): Handler<WebSocketEventMap['message']> {
     return this.getHandler('message');
   }
@@ -477,6 +491,7 @@ export class WebSocket extends EventHandlerTarget {
     this.setHandler('message', value);
   }
 
+  /** Handler of the `error` event, fired before `close` when the connection failed; its `error` says why. */
   get onerror(): Handler<ErrorEvent> {
     return this.getHandler('error');
   }
@@ -485,6 +500,7 @@ export class WebSocket extends EventHandlerTarget {
     this.setHandler('error', value);
   }
 
+  /** Handler of the `close` event, fired once, last, however the connection ended (also if it never opened). */
   get onclose(): Handler<CloseEvent> {
     return this.getHandler('close');
   }

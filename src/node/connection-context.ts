@@ -8,8 +8,10 @@ import type { TopicRegistry } from './topics.js';
 // The surface of a server's connections: what their owner is told (handlers), how they are
 // set up (options, and the context they share), what they count, and the shapes of a send.
 
+/** What a connection sends: a string as text, bytes or a Blob as binary (unless `binary` says otherwise). */
 export type SendData = string | ArrayBuffer | ArrayBufferView | Blob;
 
+/** How one message is sent: its type, compression, and whether it may pass the backpressure limit. */
 export interface ConnectionSendOptions {
   /** Send a string as binary, or bytes as text (they must be UTF-8). */
   binary?: boolean;
@@ -36,13 +38,20 @@ export const SendResult = {
 
 /** What a connection's owner is told. Every handler is optional but `message`. */
 export interface ConnectionHandlers<T = unknown> {
+  /** The connection is open: the handshake's 101 is written and it may send. Runs before its first `message`. */
   open?(conn: WebSocketConnection<T>): void;
   /** Text arrives as a string, binary as a Buffer. */
   message(conn: WebSocketConnection<T>, message: string | Buffer): void;
+  /**
+   * The connection ended, once, however it ended: `code` and `reason` are the peer's close
+   * frame, or 1005 (it had no code) / 1006 (TCP ended without one) and `''`.
+   */
   close?(conn: WebSocketConnection<T>, code: number, reason: string): void;
   /** The connection's buffered bytes fell back under the limit after a send returned -1. */
   drain?(conn: WebSocketConnection<T>): void;
+  /** A ping arrived; its pong is already queued. */
   ping?(conn: WebSocketConnection<T>, payload: Buffer): void;
+  /** A pong arrived: the answer to `conn.ping()` or the server's heartbeat, or an unsolicited one. */
   pong?(conn: WebSocketConnection<T>, payload: Buffer): void;
   /** A handler threw: the connection is failed with 1011 and this is told once. */
   error?(conn: WebSocketConnection<T>, error: unknown): void;
@@ -56,6 +65,7 @@ export interface ConnectionHandlers<T = unknown> {
  */
 export type SlowConsumerPolicy = 'drop' | 'close' | 'try-again-later';
 
+/** Limits and policies every connection of a server shares (part of `WebSocketServerOptions`). */
 export interface ConnectionOptions {
   /** Largest incoming message, in bytes (default 1 MiB). */
   maxPayload?: number;

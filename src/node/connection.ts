@@ -123,6 +123,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
     this.paced().pauseByUser();
   }
 
+  /** Undoes `pause()`; reading stays paused while backpressure or the inflate budget also holds it. */
   resume(): void {
     this.pacer?.resumeByUser();
   }
@@ -146,6 +147,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
     return this.socket.bytesRead;
   }
 
+  /** Bytes written to the socket so far, framing included (see {@link bytesReceived}). */
   get bytesSent(): number {
     return this.socket.bytesWritten;
   }
@@ -178,6 +180,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
     return this.pacer?.paused ?? false;
   }
 
+  /** 1 (open), 2 (closing handshake under way) or 3 (closed), numbered like the WHATWG `readyState`. */
   get readyState(): number {
     return this.closed ? ProtocolState.Closed : this.#protocol.state;
   }
@@ -232,6 +235,11 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
     return this.queued(frame.length);
   }
 
+  /**
+   * Sends a ping (at most 125 bytes; a string as UTF-8); the answer reaches the `pong`
+   * handler. Does nothing once the closing handshake has begun. The server's own
+   * heartbeat (`heartbeatInterval`) pings by itself.
+   */
   ping(payload?: string | Uint8Array): void {
     if (this.closed || !this.#protocol.canSend) return;
     this.#protocol.ping(payload);
@@ -261,6 +269,11 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
     this.socket.destroy();
   }
 
+  /**
+   * Subscribes this connection to `topic`, so that the server's `publish` (and other
+   * connections' {@link publish}) reach it; again is a no-op, and it ends with the connection.
+   * @throws TopicsDisabledError on an endpoint whose topics are off (the channel endpoint).
+   */
   subscribe(topic: string): void {
     if (this.context.topics === undefined || this.closed) return;
     this.topicSet ??= new Set();
@@ -270,15 +283,18 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
     this.topicSet.add(topic);
   }
 
+  /** Ends this connection's subscription to `topic`; a no-op when it had none. */
   unsubscribe(topic: string): void {
     if (this.context.topics === undefined || this.topicSet === null || !this.topicSet.delete(topic)) return;
     this.context.topics.remove(topic, this);
   }
 
+  /** Whether this connection is subscribed to `topic`. */
   isSubscribed(topic: string): boolean {
     return this.topicSet?.has(topic) ?? false;
   }
 
+  /** The topics this connection is subscribed to, as a fresh array. */
   get subscriptions(): string[] {
     return this.topicSet === null ? [] : [...this.topicSet];
   }

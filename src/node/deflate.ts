@@ -181,4 +181,5 @@ export interface PerMessageDeflateOptions extends DeflateTuning {
   threshold?: number;
 }
 
+/** Messages under 1 KiB go uncompressed by default: below it deflate saves little and costs CPU. */
 export const DEFAULT_DEFLATE_THRESHOLD = 1024;

@@ -11,9 +11,13 @@ export interface EventInitDict {
   composed?: boolean;
 }
 
+/** The DOM's `CloseEventInit`: what a {@link CloseEvent} is built from. */
 export interface CloseEventInit extends EventInitDict {
+  /** Whether the closing handshake completed; default false. */
   wasClean?: boolean;
+  /** The close code, converted as a Web IDL unsigned short (modulo 2^16); default 0. */
   code?: number;
+  /** The close reason, lone surrogates replaced by U+FFFD; default `''`. */
   reason?: string;
 }
 
@@ -59,17 +63,22 @@ export class CloseEvent extends Event {
     return this.#init.code;
   }
 
+  /** The close reason the peer sent (UTF-8, at most 123 bytes), or `''`. */
   get reason(): string {
     return this.#init.reason;
   }
 
+  /** `'CloseEvent'`, so `Object.prototype.toString` names it as browsers do. */
   get [Symbol.toStringTag](): string {
     return 'CloseEvent';
   }
 }
 
+/** The DOM's `ErrorEventInit`: what an {@link ErrorEvent} is built from. */
 export interface ErrorEventInit extends EventInitDict {
+  /** A readable description; default `''`. */
   message?: string;
+  /** The error itself, whatever was thrown or reported; default undefined. */
   error?: unknown;
 }
 
@@ -92,10 +101,12 @@ export class ErrorEvent extends Event {
     this.#error = init.error;
   }
 
+  /** A readable description of the failure, the error's message. */
   get message(): string {
     return this.#message;
   }
 
+  /** Why the connection failed: a `HandshakeError`, `ConnectError`, `ProtocolError` or Node's socket error (see the class). */
   get error(): unknown {
     return this.#error;
   }
@@ -105,14 +116,17 @@ export class ErrorEvent extends Event {
     return '';
   }
 
+  /** Always 0: there is no script location. */
   get lineno(): number {
     return 0;
   }
 
+  /** Always 0: there is no script location. */
   get colno(): number {
     return 0;
   }
 
+  /** `'ErrorEvent'`, as in browsers. */
   get [Symbol.toStringTag](): string {
     return 'ErrorEvent';
   }
@@ -129,17 +143,28 @@ export function toArrayBuffer(data: Buffer): ArrayBuffer {
 }
 
 /** A `message` event: `data` is a string for text, and for binary what `binaryType` says. */
-export type WebSocketMessageEvent = Omit<MessageEvent, 'data'> & { readonly data: string | Blob | ArrayBuffer | Buffer };
+export type WebSocketMessageEvent = Omit<MessageEvent, 'data'> & {
+  /** The message: a string for text; a Blob, ArrayBuffer or Buffer for binary, as `binaryType` says. */
+  readonly data: string | Blob | ArrayBuffer | Buffer;
+};
 
 /** The Node-only `pong` event: `data` is the pong's payload. */
-export type WebSocketPongEvent = Omit<MessageEvent, 'data'> & { readonly data: Buffer };
+export type WebSocketPongEvent = Omit<MessageEvent, 'data'> & {
+  /** The pong's payload, at most 125 bytes. */
+  readonly data: Buffer;
+};
 
 /** Events a WebSocket fires; `pong` is Node-only. */
 export interface WebSocketEventMap {
+  /** The opening handshake succeeded. */
   open: Event;
+  /** A whole message arrived. */
   message: WebSocketMessageEvent;
+  /** The connection failed (or never opened); `close` follows. */
   error: ErrorEvent;
+  /** The connection is closed; the last event. */
   close: CloseEvent;
+  /** A pong arrived: the answer to `ping()`, or an unsolicited one (Node-only). */
   pong: WebSocketPongEvent;
 }
 

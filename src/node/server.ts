@@ -31,8 +31,11 @@ export interface ServerDeflateOptions extends DeflateServerOptions, PerMessageDe
 
 /** An upgrade refused before the handshake completes, answered as plain HTTP. */
 export interface UpgradeRejection {
+  /** The HTTP status, 200–599 except 204 and 304 (for example 401, 403, 503). */
   status: number;
+  /** The plain-text body; empty by default. */
   message?: string;
+  /** Extra header fields, such as `Retry-After` or `WWW-Authenticate`; Content-Length is computed. */
   headers?: Record<string, string>;
 }
 
@@ -41,23 +44,41 @@ export interface UpgradeRejection {
  * and so does the lighter object the standalone server makes from its own parse.
  */
 export interface UpgradeRequest {
+  /** The request method (always `GET`: other methods are refused before the hook runs). */
   readonly method?: string;
+  /** The request target: path and query, such as `/ws?token=…`. */
   readonly url?: string;
   /** Lower-case names. */
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
-  readonly socket: { readonly remoteAddress?: string };
+  /** The TCP connection; its `remoteAddress` is the direct peer's, a proxy's when there is one. */
+  readonly socket: {
+    /** The peer's IP address (undefined once the socket is gone). */
+    readonly remoteAddress?: string;
+  };
 }
 
 /** Hears connections open and close, whatever the handlers do. */
 export interface ConnectionObserver {
+  /** A connection opened; called before the handlers' `open`. */
   open?(conn: WebSocketConnection<unknown>): void;
+  /** A connection closed, with the code and reason its `close` handler gets; called before the handler. */
   close?(conn: WebSocketConnection<unknown>, code: number, reason: string): void;
 }
 
 /** What an `upgrade` hook decides: the connection's data, or a refusal. */
-export type UpgradeDecision<T> = { data: T } | { reject: UpgradeRejection };
+export type UpgradeDecision<T> =
+  | {
+      /** Accept: the new connection's `data`. */
+      data: T;
+    }
+  | {
+      /** Refuse with this HTTP answer instead of the 101. */
+      reject: UpgradeRejection;
+    };
 
+/** A {@link WebSocketServer}'s options: the handlers, the handshake's checks, timers, limits and compression. */
 export interface WebSocketServerOptions<T> extends ConnectionOptions, ServerHandshakeOptions {
+  /** What the server's connections tell the application: `message` is required, the rest optional. */
   handlers: ConnectionHandlers<T>;
   /**
    * Runs after the request passed the handshake checks and before the 101 is written:
@@ -99,10 +120,15 @@ export interface WebSocketServerOptions<T> extends ConnectionOptions, ServerHand
   trustProxy?: TrustProxy;
 }
 
+/** What a {@link WebSocketServer} counts since it started (its `counters`; the metrics read them). */
 export interface ServerCounters extends ConnectionCounters {
+  /** Upgrades answered with 101. */
   accepted: number;
+  /** Upgrades refused with an HTTP status: failed checks, `maxConnections`, the `upgrade` hook. */
   rejected: number;
+  /** Connections terminated for sending nothing, not even a pong, between two heartbeat pings. */
   heartbeatTimeouts: number;
+  /** Connections closed (1001) for sending nothing within `idleTimeout`. */
   idleCloses: number;
   /** Connections failed for not completing a frame or message within `messageTimeout`. */
   messageTimeouts: number;
@@ -162,8 +188,11 @@ function ignoreError(): void {}
  * {@link handleUpgrade}.
  */
 export class WebSocketServer<T = undefined> {
+  /** The open connections (those whose `close` has not run); do not add or delete. */
   readonly connections = new Set<WebSocketConnection<T>>();
+  /** The topic subscriptions of this server's connections, behind `conn.subscribe` and {@link publish}. */
   readonly topics: TopicRegistry<T>;
+  /** Running totals for metrics; read them, do not write them. */
   readonly counters: ServerCounters = {
     accepted: 0,
     rejected: 0,
@@ -342,6 +371,7 @@ export class WebSocketServer<T = undefined> {
     return this.topics.publish(topic, data, options);
   }
 
+  /** How many of this server's connections are subscribed to `topic`. */
   subscriberCount(topic: string): number {
     return this.topics.subscriberCount(topic);
   }
@@ -351,6 +381,7 @@ export class WebSocketServer<T = undefined> {
     for (const conn of this.connections) conn.close(code, reason);
   }
 
+  /** Destroys every connection's socket at once, without a closing handshake (after `closeAll` timed out, say). */
   terminateAll(): void {
     for (const conn of this.connections) conn.terminate();
   }
@@ -365,7 +396,10 @@ export class WebSocketServer<T = undefined> {
    * `closeConnections()`, once its connections are gone: what the endpoint owns (the
    * channel endpoint's hub and engine, whose Redis connections would keep the process alive).
    */
-  closeWith(resource: { close(): Promise<void> | void }): void {
+  closeWith(resource: {
+    /** Releases the resource; awaited by {@link closeOwned}. */
+    close(): Promise<void> | void;
+  }): void {
     this.owned.push(resource);
   }
 

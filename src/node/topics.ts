@@ -15,7 +15,9 @@ export interface TopicDeflate {
  * that are not hotline.v1 messages. Publish to its channels with `channels.publish()`.
  */
 export class TopicsDisabledError extends Error {
+  /** Always `'TopicsDisabledError'`. */
   override readonly name = 'TopicsDisabledError';
+  /** Always `'TOPICS_DISABLED'`. */
   readonly code = 'TOPICS_DISABLED';
 }
 
@@ -39,6 +41,11 @@ export class TopicRegistry<T> {
     readonly enabled = true,
   ) {}
 
+  /**
+   * Adds `conn` to `topic`'s subscribers (a set: twice is once). Connections call it from
+   * `subscribe`, which also records the topic so the connection leaves it when it closes.
+   * @throws TopicsDisabledError when the registry is not enabled.
+   */
   add(topic: string, conn: WebSocketConnection<T>): void {
     if (!this.enabled) throw new TopicsDisabledError(TOPICS_OFF);
     let subscribers = this.topics.get(topic);
@@ -49,6 +56,7 @@ export class TopicRegistry<T> {
     subscribers.add(conn);
   }
 
+  /** Removes `conn` from `topic`'s subscribers; a topic left with none is forgotten. */
   remove(topic: string, conn: WebSocketConnection<T>): void {
     const subscribers = this.topics.get(topic);
     if (subscribers === undefined) return;
@@ -56,10 +64,12 @@ export class TopicRegistry<T> {
     if (subscribers.size === 0) this.topics.delete(topic);
   }
 
+  /** How many connections are subscribed to `topic` (0 for an unknown topic). */
   subscriberCount(topic: string): number {
     return this.topics.get(topic)?.size ?? 0;
   }
 
+  /** The topics that have at least one subscriber, as a fresh array. */
   get topicNames(): string[] {
     return [...this.topics.keys()];
   }

@@ -6,9 +6,11 @@ import { isValidUtf8 } from './utf8.js';
 /** A close reason may take what is left of a control frame's 125 bytes after the code. */
 export const MAX_CLOSE_REASON_BYTES = 123;
 
+/** A close frame's content, as {@link parseClosePayload} read it. */
 export interface CloseInfo {
   /** The code in the frame, or 1005 (NoStatusReceived) when it had none. */
   code: number;
+  /** The UTF-8 reason, at most 123 bytes; empty when the frame had none. */
   reason: string;
 }
 

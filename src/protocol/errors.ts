@@ -26,9 +26,15 @@ export type ProtocolErrorCode =
  * A violation of RFC 6455 by the peer. `closeCode` is what the connection is failed with.
  */
 export class ProtocolError extends Error {
+  /** Always `'ProtocolError'`, so logs tell it apart from other errors. */
   override readonly name = 'ProtocolError';
   constructor(
+    /** Which rule was broken; stable, unlike the message. */
     readonly code: ProtocolErrorCode,
+    /**
+     * The close code the connection is failed with: 1002 for most violations, 1007 for bad
+     * UTF-8, 1009 for a message over `maxPayload`; for `LOCAL_FAILURE`, the code this side chose.
+     */
     readonly closeCode: CloseCode,
     message: string,
   ) {
@@ -36,6 +42,7 @@ export class ProtocolError extends Error {
   }
 }
 
+/** Machine-readable identifiers of every way an opening handshake can fail, on either side. */
 export type HandshakeErrorCode =
   | 'HEAD_TOO_LARGE'
   | 'MALFORMED_HTTP'
@@ -63,11 +70,15 @@ export type HandshakeErrorCode =
  * response answers it; on the client side `status` is the server's status, if any.
  */
 export class HandshakeError extends Error {
+  /** Always `'HandshakeError'`. */
   override readonly name = 'HandshakeError';
   constructor(
+    /** What was wrong; stable, unlike the message. */
     readonly code: HandshakeErrorCode,
+    /** Server side: the HTTP status to refuse with (400, 403, 405, 426, 431, 505). Client side: the status the server sent. */
     readonly status: number,
     message: string,
+    /** Header fields the refusal must carry, such as `Allow: GET` for 405 or `Sec-WebSocket-Version: 13` for 426. */
     readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(message);
@@ -76,7 +87,9 @@ export class HandshakeError extends Error {
 
 /** An operation that the connection's current state does not allow (for example, sending after close). */
 export class InvalidStateError extends Error {
+  /** Always `'InvalidStateError'`, the name the browser's DOMException uses for the same mistake. */
   override readonly name = 'InvalidStateError';
+  /** Always `'INVALID_STATE'`. */
   readonly code = 'INVALID_STATE';
 }
 

@@ -3,6 +3,7 @@ import { isToken, isTokenChar, trimOws } from './http-head.js';
 
 /** One element of a `Sec-WebSocket-Extensions` list: an extension and its parameters, in order. */
 export interface ExtensionOffer {
+  /** The extension token as written, for example `permessage-deflate`. */
   name: string;
   /** `true` for a parameter given without a value. Order and duplicates are kept. */
   params: Array<[name: string, value: string | true]>;

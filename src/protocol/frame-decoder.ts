@@ -19,6 +19,7 @@ export interface FrameSink {
   onControlFrame(opcode: ControlOpcode, payload: Buffer): void;
 }
 
+/** How a {@link FrameDecoder} checks what it reads; fixed for the decoder's life. */
 export interface FrameDecoderOptions {
   /** 'server' requires masked frames; 'client' rejects them. */
   role: Role;
@@ -121,6 +122,7 @@ export class FrameDecoder {
     if (this.state !== STOPPED) this.paused = true;
   }
 
+  /** Whether {@link pause} holds input undecoded until {@link resume}. */
   get isPaused(): boolean {
     return this.paused;
   }
@@ -141,6 +143,7 @@ export class FrameDecoder {
     this.held = null;
   }
 
+  /** Whether the decoder ignores input for good: after {@link stop}, or once a check or sink call threw. */
   get stopped(): boolean {
     return this.state === STOPPED;
   }

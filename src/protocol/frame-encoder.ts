@@ -2,6 +2,7 @@ import { Buffer } from 'node:buffer';
 import { randomFillSync } from 'node:crypto';
 import { maskInPlace } from './mask.js';
 
+/** How one frame is encoded: fragmenting, compression bit and masking. All default to off except `fin`. */
 export interface FrameOptions {
   /** Last frame of its message (default true). */
   fin?: boolean;

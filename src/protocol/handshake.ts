@@ -51,13 +51,17 @@ const SERVER_RESERVED: ReadonlySet<string> = new Set([
   'transfer-encoding',
 ]);
 
+/** What {@link buildClientRequest} puts in the client's opening handshake. */
 export interface ClientRequestOptions {
   /** `host[:port]`, exactly as it goes in the Host header. */
   host: string;
   /** Path and query; defaults to `'/'`. */
   path?: string;
+  /** Subprotocols to offer in `Sec-WebSocket-Protocol`, in preference order; each a token, none repeated. */
   protocols?: readonly string[];
+  /** Extensions to offer in `Sec-WebSocket-Extensions` (for example `deflateClientOffer()`); none by default. */
   extensions?: readonly ExtensionOffer[];
+  /** The `Origin` header, sent as given; omitted when undefined (as a non-browser client may). */
   origin?: string;
   /** Additional header fields; the ones the handshake sets itself are refused. */
   headers?: Readonly<Record<string, string>>;
@@ -70,7 +74,12 @@ export interface ClientRequestOptions {
  * @throws TypeError for a subprotocol that is not a token or is repeated (the browser
  * API's SyntaxError), an invalid path, host, key, origin or header.
  */
-export function buildClientRequest(o: ClientRequestOptions): { key: string; request: string } {
+export function buildClientRequest(o: ClientRequestOptions): {
+  /** The `Sec-WebSocket-Key` sent: keep it for {@link validateServerResponse}. */
+  key: string;
+  /** The whole request head, ending in the blank line, ready to write to the socket. */
+  request: string;
+} {
   const path = o.path === undefined || o.path === '' ? '/' : o.path;
   if (!path.startsWith('/') || !isVisibleAscii(path)) {
     throw new TypeError(`path ${JSON.stringify(path)} must start with "/" and be visible ASCII (percent-encode the rest)`);
@@ -106,6 +115,7 @@ export function buildClientRequest(o: ClientRequestOptions): { key: string; requ
 /** Picks a subprotocol from the client's offer; an answer the client did not offer is ignored. */
 export type ProtocolChooser = (offered: readonly string[]) => string | undefined | null;
 
+/** What a server accepts in {@link validateClientRequest}; without options any origin and no subprotocol. */
 export interface ServerHandshakeOptions {
   /** Supported subprotocols in preference order, or a chooser (only called when the client offers some). */
   protocols?: readonly string[] | ProtocolChooser;
@@ -117,15 +127,21 @@ export interface ServerHandshakeOptions {
   origins?: readonly string[] | ((origin: string | undefined, host: string) => boolean);
 }
 
+/** A valid opening handshake, as {@link validateClientRequest} read it: what the 101 answer needs. */
 export interface AcceptedRequest {
+  /** The client's `Sec-WebSocket-Key`. */
   key: string;
+  /** The `Sec-WebSocket-Accept` value computed from `key`, for {@link buildServerResponse}. */
   accept: string;
   /** The selected subprotocol, if any. */
   protocol: string | undefined;
+  /** Every subprotocol the client offered, in its order; empty when it sent none. */
   offeredProtocols: string[];
   /** The client's offers; negotiation is the extension layer's job. */
   extensions: ExtensionOffer[];
+  /** The `Origin` header, undefined when absent (non-browser clients usually send none). */
   origin: string | undefined;
+  /** The `Host` header as sent, `host[:port]`. */
   host: string;
 }
 
@@ -258,9 +274,13 @@ function selectProtocol(
  * @throws TypeError for an invalid accept value, subprotocol, extension or header.
  */
 export function buildServerResponse(o: {
+  /** `Sec-WebSocket-Accept`: {@link AcceptedRequest.accept}. */
   accept: string;
+  /** The selected subprotocol; none when undefined or empty. */
   protocol?: string;
+  /** The extension responses accepted (for example `negotiateDeflateServer()`'s `response`). */
   extensions?: readonly ExtensionOffer[];
+  /** Additional header fields; the ones the handshake sets itself are refused. */
   headers?: Readonly<Record<string, string>>;
 }): string {
   if (!ACCEPT.test(o.accept)) throw new TypeError('accept must be the base64 encoding of a SHA-1 digest');
@@ -287,8 +307,20 @@ export function buildServerResponse(o: {
  */
 export function validateServerResponse(
   head: HttpResponseHead,
-  expected: { key: string; protocols?: readonly string[]; extensions?: readonly ExtensionOffer[] },
-): { protocol: string; extensions: ExtensionOffer[] } {
+  expected: {
+    /** The key the request was sent with ({@link buildClientRequest}'s `key`). */
+    key: string;
+    /** The subprotocols offered; the server may select only one of them. */
+    protocols?: readonly string[];
+    /** The extensions offered; the server may accept only those. */
+    extensions?: readonly ExtensionOffer[];
+  },
+): {
+  /** The subprotocol the server selected, `''` for none. */
+  protocol: string;
+  /** The extensions the server accepted, with its parameters. */
+  extensions: ExtensionOffer[];
+} {
   const status = head.status;
   const h = head.headers;
   if (status !== 101) {

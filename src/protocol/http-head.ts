@@ -13,17 +13,23 @@ export interface HttpHeadFields {
 
 /** A parsed HTTP/1.1 request line and header block. */
 export interface HttpRequestHead extends HttpHeadFields {
+  /** The method as sent (case-sensitive: the handshake requires `GET`). */
   method: string;
+  /** The request target as sent: normally origin-form, path and query (`/ws?room=1`). */
   target: string;
 }
 
 /** A parsed HTTP/1.1 status line and header block. */
 export interface HttpResponseHead extends HttpHeadFields {
+  /** The three-digit status code, for example 101. */
   status: number;
+  /** The reason phrase after the code, possibly empty. */
   statusText: string;
 }
 
+/** Which head a parser reads: a server reads requests, a client reads the response. */
 export type HttpHeadKind = 'request' | 'response';
+/** The parsed head of kind `K`: {@link HttpRequestHead} or {@link HttpResponseHead}. */
 export type HttpHead<K extends HttpHeadKind> = K extends 'request' ? HttpRequestHead : HttpResponseHead;
 
 const CR = 0x0d;

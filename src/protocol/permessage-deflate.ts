@@ -146,7 +146,12 @@ function checkWindowBits(what: string, bits: number | undefined): void {
 export function negotiateDeflateServer(
   offers: readonly ExtensionOffer[],
   options: DeflateServerOptions = {},
-): { params: DeflateParams; response: ExtensionOffer } | null {
+): {
+  /** The agreed parameters, from the server's side, for the connection's deflate context. */
+  params: DeflateParams;
+  /** The `Sec-WebSocket-Extensions` element to answer with in the 101. */
+  response: ExtensionOffer;
+} | null {
   checkWindowBits('serverMaxWindowBits', options.serverMaxWindowBits);
   checkWindowBits('clientMaxWindowBits', options.clientMaxWindowBits);
   const serverCap = options.serverMaxWindowBits ?? 15;

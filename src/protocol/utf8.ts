@@ -22,6 +22,7 @@ export class Utf8Validator {
     return this.pending === 0 && !this.failed;
   }
 
+  /** Starts over for a new message, forgetting a partial code point and an earlier failure. */
   reset(): void {
     this.pending = 0;
     this.low = 0x80;

@@ -17,6 +17,7 @@ export interface ProtocolHandler {
   onMessage(data: Buffer, binary: boolean): void;
   /** A ping arrived; with `autoPong` (the default) its pong is already queued. */
   onPing?(payload: Buffer): void;
+  /** A pong arrived: the answer to a {@link WebSocketProtocol.ping} or an unsolicited heartbeat. */
   onPong?(payload: Buffer): void;
   /** The peer's close frame arrived; the answering close frame, if one was due, is queued. */
   onClose?(info: CloseInfo): void;
@@ -24,7 +25,9 @@ export interface ProtocolHandler {
   onProtocolError?(error: ProtocolError): void;
 }
 
+/** How a {@link WebSocketProtocol} behaves; fixed for the connection's life. */
 export interface ProtocolOptions {
+  /** Which side this is: a `'server'` requires masked frames and sends unmasked ones, a `'client'` the reverse. */
   role: Role;
   /** Largest incoming message in bytes; 0 for no limit. Default 1 MiB. */
   maxPayload?: number;
@@ -37,6 +40,7 @@ export interface ProtocolOptions {
   deflate?: DeflateCodec;
 }
 
+/** How {@link WebSocketProtocol.send} frames one message (or one piece of it). */
 export interface SendOptions {
   /** Send as binary; by default strings go as text and bytes as binary. */
   binary?: boolean;
@@ -52,9 +56,17 @@ export interface SendOptions {
 }
 
 /** The connection's place in the closing handshake, numbered like the WHATWG readyState. */
-export const ProtocolState = { Open: 1, Closing: 2, Closed: 3 } as const;
+export const ProtocolState = {
+  /** Data flows both ways; no close frame sent or received. */
+  Open: 1,
+  /** One close frame has gone one way; the other is awaited (or, after ours, nothing more is sent). */
+  Closing: 2,
+  /** Both close frames exchanged, the connection failed, or the transport ended. */
+  Closed: 3,
+} as const;
 export type ProtocolState = (typeof ProtocolState)[keyof typeof ProtocolState];
 
+/** The default `maxPayload`, 1 MiB: a larger incoming message fails the connection with 1009. */
 export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 
 const EMPTY = Buffer.alloc(0);
@@ -76,7 +88,9 @@ function toBuffer(data: Uint8Array): Buffer {
  * once. After our close frame nothing more is sent; after the peer's, nothing more is read.
  */
 export class WebSocketProtocol implements FrameSink {
+  /** Which side of the connection this is (from {@link ProtocolOptions.role}). */
   readonly role: Role;
+  /** Largest incoming message in bytes, 0 for no limit: the option, or {@link DEFAULT_MAX_PAYLOAD}. */
   readonly maxPayload: number;
   private readonly handler: ProtocolHandler;
   private readonly autoPong: boolean;
@@ -134,6 +148,7 @@ export class WebSocketProtocol implements FrameSink {
     return this.#eofReceived;
   }
 
+  /** Where the closing handshake stands; Closed also after a failure or the transport's end of stream. */
   get state(): ProtocolState {
     if (this.#failure !== null || this.#eofReceived) return ProtocolState.Closed;
     if (this.#closeSent !== null && this.#closeReceived !== null) return ProtocolState.Closed;
@@ -199,6 +214,7 @@ export class WebSocketProtocol implements FrameSink {
     this.decoder.pause();
   }
 
+  /** Whether {@link pause} holds incoming bytes undecoded until {@link resume}. */
   get paused(): boolean {
     return this.decoder.isPaused;
   }
@@ -278,10 +294,18 @@ export class WebSocketProtocol implements FrameSink {
     this.outgoingLength += frame.length;
   }
 
+  /**
+   * Queues a ping; the peer's pong arrives at {@link ProtocolHandler.onPong}. A string goes
+   * as UTF-8. Throws a RangeError over 125 bytes, an InvalidStateError after our close frame.
+   */
   ping(payload: string | Uint8Array = EMPTY): void {
     this.sendControl(Opcode.Ping, payload);
   }
 
+  /**
+   * Queues a pong: unsolicited as a one-way heartbeat, or to answer a ping by hand when
+   * `autoPong` is off. Throws like {@link ping}.
+   */
   pong(payload: string | Uint8Array = EMPTY): void {
     this.sendControl(Opcode.Pong, payload);
   }

@@ -71,6 +71,7 @@ function newEpoch(now: number): string {
 export class RedisEngine implements Engine, NodeBus {
   /** This node's id in Redis (its counts and presence members carry it). */
   readonly nodeId: string;
+  /** The URL it connects to, as given to the constructor: it may hold a password, so do not log it. */
   readonly url: string;
   private readonly historySize: number;
   private readonly historyTtl: number;

@@ -55,6 +55,7 @@ type HubLimits = Pick<
 /** What the memory engine keeps, when no other engine is given. */
 type MemoryLimits = Pick<MemoryEngineOptions, 'historySize' | 'historyTtl' | 'maxHistoryBytes' | 'maxChannels' | 'idempotencyWindow'>;
 
+/** What {@link createApp} composes the application from: endpoint and hub limits, the engine, the operator surfaces. All optional; `hotline serve` fills them from its flags. */
 export interface AppOptions extends EndpointLimits, HubLimits, MemoryLimits {
   /** How deeply a /ws request may nest objects and arrays (default 64). */
   maxJsonDepth?: number;
@@ -80,6 +81,7 @@ export interface AppOptions extends EndpointLimits, HubLimits, MemoryLimits {
   inspectorPreviews?: boolean;
   /** The channel engine (default: in memory, lost on restart). */
   engine?: Engine;
+  /** Where connection events (and, at `debug`, every message) are logged (default: `info` to stdout). */
   logger?: Logger;
   /** Where the pages are (default: the package's web/ folder). */
   webRoot?: string;
@@ -89,19 +91,30 @@ export interface AppOptions extends EndpointLimits, HubLimits, MemoryLimits {
 
 /** The `hotline serve` application: its WebSocket endpoints and its HTTP paths. */
 export interface App {
+  /** The WebSocket endpoints by path, for `serve({ websocket })`: /echo, /ws, and /inspect/ws unless the inspector is off. */
   websocket: Record<string, WebSocketServer<unknown>>;
+  /** Answers the plain HTTP paths (pages, the SDK, /healthz, /metrics, …), for `serve({ request })`. */
   request(req: IncomingMessage, res: ServerResponse): void;
   /** Resolves once the channel engine has started. */
   ready: Promise<void>;
   /** Who may use the operator surfaces, as decided from the options. */
-  admin: { inspector: AdminAccess; metrics: AdminAccess };
+  admin: {
+    /** Whether /inspect is open, behind the admin secret, or off. */
+    inspector: AdminAccess;
+    /** Whether /metrics is open, behind the admin secret, or off. */
+    metrics: AdminAccess;
+  };
+  /** The metrics now, in the Prometheus text format (what /metrics serves). */
   metrics(): string;
+  /** Whether the channel engine can serve now (false while Redis is unreachable). */
   healthy(): boolean;
+  /** Stops the inspector and closes the channel hub and its engine; the connections are `serve()`'s to close. */
   close(): Promise<void>;
 }
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/** Builds the application `hotline serve` runs, without listening: hand it to `serve()`. */
 export function createApp(options: AppOptions = {}): App {
   const logger = options.logger ?? new Logger('info');
   const webRoot = options.webRoot ?? join(packageRoot, 'web');

@@ -47,7 +47,19 @@ export interface ChannelsEndpointOptions<A, C extends Contract = NoContract>
    */
   authenticate?(
     req: UpgradeRequest,
-  ): ChannelIdentity<A> | { reject: UpgradeRejection } | Promise<ChannelIdentity<A> | { reject: UpgradeRejection }>;
+  ):
+    | ChannelIdentity<A>
+    | {
+        /** Refuse the upgrade with this HTTP answer. */
+        reject: UpgradeRejection;
+      }
+    | Promise<
+        | ChannelIdentity<A>
+        | {
+            /** Refuse the upgrade with this HTTP answer. */
+            reject: UpgradeRejection;
+          }
+      >;
 }
 
 /** A handler of the contract's method M: params as its schema produces them, an answer its `result` accepts. */
@@ -66,7 +78,9 @@ export type RpcHandlers<A, C> =
 
 /** A channel connection's data: its identity, and the hub's view of it once open. */
 export interface ChannelConnectionData<A> {
+  /** What `authenticate` decided at the upgrade (a later `auth` request changes the hub's view, not this). */
   identity: ChannelIdentity<A>;
+  /** The connection as the hub sees it; null until it opens. */
   client: ChannelClient<A> | null;
 }
 
@@ -168,7 +182,9 @@ function clientOf<A>(conn: WebSocketConnection<ChannelConnectionData<A>>): Conne
  */
 export interface ChannelsEndpoint<A>
   extends Pick<ChannelsApi<A>, 'publish' | 'presence' | 'history' | 'send' | 'disconnect' | 'unsubscribe' | 'call'> {
+  /** The WebSocket server to mount at a path (`serve({ websocket: { '/ws': endpoint.server } })`); its topics are off. */
   readonly server: WebSocketServer<ChannelConnectionData<A>>;
+  /** The channel hub behind it: its engine, metrics and node id. */
   readonly hub: ChannelHub<A>;
   /** Settles once the engine started. */
   readonly ready: Promise<void>;

@@ -66,7 +66,9 @@ export interface ServeOptions extends AttachOptions {
   tls?: TlsOptions;
 }
 
+/** What `attach()` returns, and `serve()` through its running server: the endpoints and what acts on all of them. */
 export interface Endpoints {
+  /** Each endpoint's WebSocket server by path, such as `'/ws'`: its connections, counters and topics. */
   readonly endpoints: ReadonlyMap<string, WebSocketServer<unknown>>;
   /**
    * Hands an upgrade to `endpoint` through `run`, or answers 503 when `maxConnections`
@@ -87,9 +89,16 @@ export interface Endpoints {
   closeConnections(): Promise<void>;
 }
 
+/** A server that `serve()` started: listening, until {@link RunningServer.close}. */
 export interface RunningServer extends Endpoints {
+  /**
+   * The node:http server that plain HTTP requests are handed to (the `request` option). It
+   * does not listen itself: `serve()` accepts connections and passes non-upgrades to it.
+   */
   readonly http: Server;
+  /** The port it listens on: the one the OS chose when `port` was 0 (the default). */
   readonly port: number;
+  /** The address it listens on, as given in `host` (default `'127.0.0.1'`). */
   readonly host: string;
   /** Whether it serves https/wss. */
   readonly secure: boolean;

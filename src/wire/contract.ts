@@ -8,7 +8,9 @@ import type { StandardSchemaV1 } from './standard-schema.js';
 
 /** An rpc method: what its params must be (checked by the server), and what it answers. */
 export interface RpcContract {
+  /** The params' schema: the server refuses others `bad_request`; callers are typed by its input. */
   params?: StandardSchemaV1;
+  /** The result's schema: the server answers `internal` rather than send a result outside it. */
   result?: StandardSchemaV1;
 }
 
@@ -17,7 +19,9 @@ export interface RpcContract {
  * as in the endpoint's `channels` rules), and rpc methods by name.
  */
 export interface Contract {
+  /** Each channel's (or pattern's) data schema: publishes are checked by it, subscribers typed by its output. */
   channels?: Record<string, StandardSchemaV1>;
+  /** The rpc methods clients may call, by name. */
   rpc?: Record<string, RpcContract>;
 }
 
@@ -68,7 +72,12 @@ export type RpcNameOf<C> = [RpcOf<C>] extends [never] ? string : keyof RpcOf<C> 
 /** The params a caller of method M sends (optional JSON without a contract or params schema). */
 export type RpcParamsOf<C, M extends string> = [RpcOf<C>] extends [never]
   ? Json | undefined
-  : RpcOf<C>[M] extends { params: infer S } ? InferInput<S> : Json | undefined;
+  : RpcOf<C>[M] extends {
+        /** The method's params schema, when it declares one. */
+        params: infer S;
+      }
+    ? InferInput<S>
+    : Json | undefined;
 
 /** The params method M's handler receives: the params schema's output. */
 export type RpcHandlerParamsOf<C, M extends string> = [RpcOf<C>] extends [never]
@@ -78,7 +87,12 @@ export type RpcHandlerParamsOf<C, M extends string> = [RpcOf<C>] extends [never]
 /** What method M answers (JSON without a contract or result schema). */
 export type RpcResultOf<C, M extends string> = [RpcOf<C>] extends [never]
   ? Json
-  : RpcOf<C>[M] extends { result: infer S } ? Output<S> : Json;
+  : RpcOf<C>[M] extends {
+        /** The method's result schema, when it declares one. */
+        result: infer S;
+      }
+    ? Output<S>
+    : Json;
 
 /** Whether C declares rpc methods (then handlers are typed by it). */
 export type HasRpc<C> = [RpcOf<C>] extends [never] ? false : true;

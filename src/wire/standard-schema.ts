@@ -4,11 +4,23 @@
  * whichever of them the application uses, without depending on any.
  */
 export interface StandardSchemaV1<Input = unknown, Output = Input> {
+  /** The spec's properties, under a key no library uses for anything else. */
   readonly '~standard': {
+    /** The spec's version: 1. */
     readonly version: 1;
+    /** The implementing library, such as `'zod'` or `'valibot'`. */
     readonly vendor: string;
+    /** Checks `value`: the (possibly transformed) value, or the issues; may be async. */
     readonly validate: (value: unknown) => StandardResult<Output> | Promise<StandardResult<Output>>;
-    readonly types?: { readonly input: Input; readonly output: Output } | undefined;
+    /** Type carriers for inference only; never read at run time. */
+    readonly types?:
+      | {
+          /** What the schema accepts. */
+          readonly input: Input;
+          /** What it produces. */
+          readonly output: Output;
+        }
+      | undefined;
   };
 }
 
