@@ -120,7 +120,7 @@ test('the count: blocks checked, programs type-checked and run, and every opt-ou
   const ran = all.filter((v) => v.ran !== undefined);
   const notRun = blocks.filter((b) => verdictOf(b).checked === 'typescript' && verdictOf(b).ran === undefined);
   t.diagnostic(`${blocks.length} code blocks: ${blocks.length - optedOut.length} checked (${typed.length} type-checked, ${ran.length} of them run; ` +
-    `${all.filter((v) => v.checked === 'shell').length} shell, ${all.filter((v) => v.checked === 'wire').length} wire, ${all.filter((v) => v.checked === 'text').length} text), ${optedOut.length} opted out`);
+    `${all.filter((v) => v.checked === 'shell').length} shell, ${all.filter((v) => v.checked === 'wire').length} wire, ${all.filter((v) => v.checked === 'text').length} text, ${all.filter((v) => v.checked === 'nginx').length} nginx), ${optedOut.length} opted out`);
   for (const block of optedOut) t.diagnostic(`opted out: ${where(block)}: ${block.notChecked!}`);
   for (const block of notRun) t.diagnostic(`type-checked, not run: ${where(block)}: ${verdictOf(block).notRun ?? ''}`);
   assert.equal(ran.length + notRun.length, typed.length);

@@ -1,6 +1,6 @@
 // Every code block of the docs gets a verdict: how it was checked (type-checked, run, shell
 // commands, wire messages, paths), or the reason it opted out, and what is wrong with it.
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import type { CodeBlock } from './docs-extract.js';
@@ -8,9 +8,10 @@ import { CODE_LANGS, typeCheck, writeSnippets, type SnippetFile } from './docs-p
 import { runSnippets, type RunKind } from './docs-run.js';
 import { checkShell, type ShellContext } from './docs-shell.js';
 import { checkJsonLines, checkPlainText } from './docs-text.js';
+import { NGINX, testBlock } from './nginx.js';
 import { ROOT, type PackedProject } from './packed.js';
 
-export type CheckKind = 'typescript' | 'shell' | 'wire' | 'text';
+export type CheckKind = 'typescript' | 'shell' | 'wire' | 'text' | 'nginx';
 
 export interface Verdict {
   /** How it was checked; null when it opted out (`optedOut` says why) or could not be. */
@@ -66,6 +67,16 @@ export async function checkBlocks(blocks: readonly CodeBlock[], project: PackedP
     } else if (block.lang === 'json' || block.lang === 'jsonl') {
       verdict.checked = 'wire';
       verdict.problems.push(...checkJsonLines(block.text));
+    } else if (block.lang === 'nginx') {
+      // nginx -t here; test/nginx-deploy.test.ts also runs the deployment guide's block in front of hotline.
+      verdict.checked = 'nginx';
+      if (!existsSync(NGINX)) {
+        if (process.env.CI === 'true') verdict.problems.push('nginx is not installed: CI must check nginx blocks (.ci/run installs it)');
+        else verdict.notRun = 'nginx is not installed here';
+      } else {
+        const refusal = testBlock(block.text);
+        if (refusal !== null) verdict.problems.push(`nginx -t refuses it: ${refusal}`);
+      }
     } else if (PLAIN_LANGS.has(block.lang)) {
       verdict.checked = 'text';
       verdict.problems.push(...checkPlainText(block.text, ROOT));
