@@ -124,7 +124,7 @@ export class NodeCommands {
     return new Promise<R>((resolve, reject) => {
       let expected = Infinity;
       const answers: T[] = [];
-      const r = this.open(this.limits.nodeTimeout, 'the nodes to answer', {
+      const r = this.open(this.limits.nodeTimeout, 'answer from every node', {
         answer: (answer) => {
           const kept = accept(answer);
           if (kept === undefined) return;

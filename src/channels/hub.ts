@@ -149,6 +149,11 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
     return this.channels.stats();
   }
 
+  /** The user a connection is (after its latest `auth`), for the inspector. */
+  userOf(client: C): string | undefined {
+    return this.sessions.get(client)?.user;
+  }
+
   /** Local subscribers of a channel (recovering or live). */
   localSubscribers(channel: string): number {
     return this.channels.subscribers(channel);
