@@ -11,6 +11,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import { ApiCallLog } from './calls.js';
 import { ApiError, apiErrorOf } from './errors.js';
@@ -21,6 +22,8 @@ import { openApiDocument } from './openapi.js';
 export const MIN_API_KEY_LENGTH = 16;
 /** How long a request's body may take to arrive by default (ms). */
 export const DEFAULT_API_REQUEST_TIMEOUT = 10_000;
+/** How long a connection closed with its body unread stays half-open, unread, for its answer to be read. */
+const LINGER_MS = 2_000;
 
 export interface ApiHandlerOptions {
   /** Required as `Authorization: apikey KEY`; without one every /api/ path answers 404. */
@@ -39,6 +42,29 @@ export interface ApiHandler {
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
+
+/**
+ * Closes a connection whose request body was not read, once its answer is written: its
+ * side is shut (FIN after the answer) and nothing more is read, and it is destroyed after
+ * LINGER_MS or when the client closes. Closing at once, with the client's unread bytes in
+ * the kernel, would send a reset that can wipe the answer out of the client's buffer
+ * before it reads it; reading on would cost what the caller chose to send.
+ */
+function lingerThenClose(req: IncomingMessage): void {
+  const socket: Socket = req.socket;
+  socket.destroySoon = function lingering(this: Socket): void {
+    this.end();
+    // Node resumed the request to drain its body. Pausing the stream does not stop a socket
+    // whose reads node:http's parser took over (as it does after serve() hands it one), so
+    // the handle is told too: nothing more is read from the caller.
+    req.pause();
+    this.pause();
+    (this as unknown as { _handle?: { readStop?(): unknown } | null })._handle?.readStop?.();
+    const timer = setTimeout(() => this.destroy(), LINGER_MS);
+    timer.unref();
+    this.once('close', () => clearTimeout(timer));
+  };
+}
 
 function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
@@ -117,7 +143,10 @@ export function apiHandler(options: ApiHandlerOptions): ApiHandler {
     const fail = (error: ApiError): void => {
       const headers: Record<string, string> = {};
       // A body not read (refused early, or cut off) is not left for keep-alive to drain.
-      if (!req.complete) headers.connection = 'close';
+      if (!req.complete) {
+        headers.connection = 'close';
+        lingerThenClose(req);
+      }
       if (error.status === 401) headers['www-authenticate'] = 'apikey';
       if (error.status === 405) headers.allow = label === 'openapi' ? 'GET, HEAD' : 'POST';
       answer(res, error.status, { error: { code: error.code, message: error.message } }, headers);
