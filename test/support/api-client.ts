@@ -33,7 +33,7 @@ export function callApi(base: string, name: string, body: unknown, options: ApiC
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        let parsed: ApiAnswer['body'] = null;
+        let parsed: ApiAnswer['body'];
         try {
           parsed = JSON.parse(text) as ApiAnswer['body'];
         } catch {
