@@ -5,18 +5,19 @@
 //   refused before reading, a chunked body that grows past the cap is cut off there; both
 //   413 and the connection closed.
 // - A body that trickles in is answered 408 after requestTimeout and its connection closed.
-// The app runs in a process of its own (the API key cannot be set from the CLI yet), a
-// neighbour beside it is served throughout, and the server's RSS stays near its baseline.
+// The target is a real `hotline serve --api-key KEY`; a neighbour beside it is served
+// throughout, and the server's RSS stays near its baseline.
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { connect as connectTcp, type Socket } from 'node:net';
 import { test } from 'node:test';
-import { assertServed, attackFixture, describeReport, MiB, RssSampler } from './support/attack.js';
-import { startAppTarget } from './support/app-server.js';
+import { assertServed, attackFixture, describeReport, MiB, RssSampler, startTarget } from './support/attack.js';
 
 const KEY = 'attack-api-key-0123456789';
 const REQUEST_TIMEOUT = 1_000;
-const fixture = attackFixture(() => startAppTarget({ api: { key: KEY, requestTimeout: REQUEST_TIMEOUT } }, ['--max-old-space-size=256']));
+const fixture = attackFixture(() =>
+  startTarget(['--api-key', KEY, '--api-request-timeout', String(REQUEST_TIMEOUT)], { nodeArgs: ['--max-old-space-size=256'] }),
+);
 
 interface RawExchange {
   /** What the server answered, head and body. */

@@ -52,14 +52,19 @@ const JSON_TYPE = 'application/json; charset=utf-8';
  */
 function lingerThenClose(req: IncomingMessage): void {
   const socket: Socket = req.socket;
+  // Pausing the stream does not stop a socket whose reads node:http's parser took over (as
+  // it does after serve() hands it one), so the handle is told too.
+  const stopReading = (): void => {
+    req.pause();
+    socket.pause();
+    (socket as unknown as { _handle?: { readStop?(): unknown } | null })._handle?.readStop?.();
+  };
+  // From now: not while the answer is written either.
+  stopReading();
   socket.destroySoon = function lingering(this: Socket): void {
     this.end();
-    // Node resumed the request to drain its body. Pausing the stream does not stop a socket
-    // whose reads node:http's parser took over (as it does after serve() hands it one), so
-    // the handle is told too: nothing more is read from the caller.
-    req.pause();
-    this.pause();
-    (this as unknown as { _handle?: { readStop?(): unknown } | null })._handle?.readStop?.();
+    // Node resumed the request to drain its body: undone.
+    stopReading();
     const timer = setTimeout(() => this.destroy(), LINGER_MS);
     timer.unref();
     this.once('close', () => clearTimeout(timer));
