@@ -26,8 +26,8 @@ export async function startScriptTarget(script: string, options: Record<string, 
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${name} printed no startup line within 20 s:\n${output}`));
-    }, 20_000);
+      reject(new Error(`${name} printed no startup line within 60 s:\n${output}`));
+    }, 60_000);
     const onData = (): void => {
       const match = /listening on http:\/\/127\.0\.0\.1:(\d+)\//.exec(output);
       if (match === null) return;
