@@ -27,7 +27,7 @@ export async function startScriptTarget(script: string, options: Record<string, 
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`${name} printed no startup line within 60 s:\n${output}`));
-    }, 60_000);
+    }, 60_000); // generous: a tsx-compiled app on a busy shared machine
     const onData = (): void => {
       const match = /listening on http:\/\/127\.0\.0\.1:(\d+)\//.exec(output);
       if (match === null) return;

@@ -9,10 +9,10 @@
  * refused before reading; a body that grows past it is cut off at the cap) within
  * `requestTimeout`; past either the connection is closed after the answer.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import { sameSecret } from '../admin.js';
 import { ApiCallLog } from './calls.js';
 import { ApiError, apiErrorOf } from './errors.js';
 import { API_METHODS, type ApiContext } from './methods.js';
@@ -71,10 +71,6 @@ function lingerThenClose(req: IncomingMessage): void {
   };
 }
 
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
-}
-
 /** `path.to.field: message`, naming the field as the caller wrote it. */
 function describe(error: ErrorObject): string {
   const at = error.instancePath
@@ -91,7 +87,7 @@ function describe(error: ErrorObject): string {
 export function apiHandler(options: ApiHandlerOptions): ApiHandler {
   const { key, maxBodyBytes, requestTimeout, context } = options;
   const calls = new ApiCallLog(options.previews);
-  const expected = key === undefined ? undefined : digest(`apikey ${key}`);
+  const expected = key === undefined ? undefined : `apikey ${key}`;
   const ajv = new Ajv2020({ allErrors: false, strict: true });
   const validators = new Map<string, ValidateFunction>();
   if (key !== undefined) for (const [name, method] of Object.entries(API_METHODS)) validators.set(name, ajv.compile(method.request));
@@ -104,7 +100,7 @@ export function apiHandler(options: ApiHandlerOptions): ApiHandler {
 
   const authorized = (req: IncomingMessage): boolean => {
     const given = req.headers.authorization;
-    return expected !== undefined && typeof given === 'string' && timingSafeEqual(digest(given.replace(/^apikey\b/i, 'apikey')), expected);
+    return expected !== undefined && typeof given === 'string' && sameSecret(given.replace(/^apikey\b/i, 'apikey'), expected);
   };
 
   /** The body, up to the cap and within the timeout; rejects with the ApiError to answer. */
