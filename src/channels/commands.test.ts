@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Json } from '../wire/index.js';
 import { CallError } from './call-error.js';
-import { NodeCommands, nodeOf, type Action, type LocalTargets, type ConnectionTarget } from './commands.js';
+import { NodeCommands, nodeOf, type Action, type LocalTargets, type ConnectionTarget, type Question } from './commands.js';
 import type { NodeBus } from './engine.js';
 
 /** Nodes on one bus; a node can stop listening, or listen and never answer. */
@@ -42,7 +42,7 @@ class Network {
       const deliver = (): void => {
         if (!node.deaf) node.commands.receive(text);
       };
-      const isAnswer = /^\{"k":"(done|result|failed)"/.test(text);
+      const isAnswer = /^\{"k":"(done|told|result|failed)"/.test(text);
       if (this.holdAnswers && isAnswer) this.held.push(deliver);
       else setImmediate(deliver);
     }
@@ -81,6 +81,10 @@ class Node implements LocalTargets {
     return [...this.clients.values()].filter((user) => user === to.user).length;
   }
 
+  tell(question: Question): Json {
+    return { node: this.id, question, clients: this.clients.size };
+  }
+
   call(client: string): Promise<Json> {
     const reply = this.replies.get(client);
     if (!this.clients.has(client) || reply === undefined) return Promise.reject(new CallError('client_gone', `no client ${client}`));
@@ -105,6 +109,43 @@ test("a user's command reaches every node and counts the user's connections on a
   for (const node of [a, b, c]) assert.deepEqual(node.actions, [[{ user: 'ada' }, send]], `node ${node.id} carried it out`);
   assert.equal(await c.commands.act({ user: 'nobody' }, send), 0, 'every node answered 0');
   assert.equal(a.commands.waiting, 0);
+});
+
+test('a question is answered by every node, this one included, and waits for all of them', async () => {
+  const net = new Network();
+  const a = new Node(net, 'a', { 1: 'ada', 2: 'lin' });
+  new Node(net, 'b', { 1: 'ada' });
+  net.holdAnswers = true;
+  const asked = a.commands.ask({ q: 'info' });
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+  net.releaseAnswers();
+  const answers = (await asked) as Array<{ node: string; question: Question; clients: number }>;
+  assert.deepEqual(
+    answers.sort((x, y) => x.node.localeCompare(y.node)),
+    [
+      { node: 'a', question: { q: 'info' }, clients: 2 },
+      { node: 'b', question: { q: 'info' }, clients: 1 },
+    ],
+  );
+  assert.equal(a.commands.waiting, 0);
+});
+
+test('a question a node never answers fails with timeout after the node timeout', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const net = new Network();
+  const a = new Node(net, 'a', { 1: 'ada' }, { maxPending: 10, nodeTimeout: 500 });
+  new Node(net, 'b', {});
+  net.nodes.get('b')!.deaf = true;
+  const asked = a.commands.ask({ q: 'channels', limit: 10 });
+  const outcome: { error?: unknown } = {};
+  asked.catch((e: unknown) => (outcome.error = e));
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(typeof outcome.error, 'undefined', 'still waiting for b');
+  t.mock.timers.tick(500);
+  await Promise.resolve();
+  assert.ok(outcome.error instanceof CallError && outcome.error.code === 'timeout', String(outcome.error));
 });
 
 test('answers that overtake the count of listening nodes are counted', async () => {

@@ -19,15 +19,23 @@ export type Action =
   | { k: 'disconnect'; code: number; reason: string }
   | { k: 'unsub'; ch: string; message: string };
 
+/**
+ * What a node is asked about itself (the server API's `info` and `channels`): its figures,
+ * or its channels whose names match `pattern`, after `after` in name order, at most `limit`.
+ */
+export type Question = { q: 'info' } | { q: 'channels'; pattern?: string; after?: string; limit: number };
+
 /** What travels between nodes: commands, and the answers that go back to the node that sent them. */
 type Envelope =
   | { k: 'do'; r: number; from: string; to: ConnectionTarget; action: Action }
   | { k: 'call'; r: number; from: string; client: string; method: string; params: string; timeout: number }
+  | { k: 'ask'; r: number; from: string; question: Question }
   | { k: 'done'; r: number; n: number }
+  | { k: 'told'; r: number; answer: Json }
   | { k: 'result'; r: number; result: string }
   | { k: 'failed'; r: number; code: CallErrorCode; message: string; remote?: ReplyError };
 
-type Answer = Extract<Envelope, { k: 'done' | 'result' | 'failed' }>;
+type Answer = Extract<Envelope, { k: 'done' | 'told' | 'result' | 'failed' }>;
 
 /** What a node does for the commands that reach it: the hub, with its own connections. */
 export interface LocalTargets {
@@ -37,6 +45,8 @@ export interface LocalTargets {
   act(to: ConnectionTarget, action: Action): number;
   /** Calls a client connected here and settles with its reply (or rejects with a CallError). */
   call(client: string, method: string, paramsJson: string, timeout: number): Promise<Json>;
+  /** Answers a question about this node. */
+  tell(question: Question): Json;
 }
 
 export interface CommandLimits {
@@ -90,27 +100,55 @@ export class NodeCommands {
     if ('client' in to && this.local.has(to.client)) return Promise.resolve(this.local.act(to, action));
     const node = 'client' in to ? nodeOf(to.client) : undefined;
     if (node === null) return Promise.resolve(0);
-    return new Promise<number>((resolve, reject) => {
+    return this.gather(
+      (r) => ({ k: 'do', r, from: this.bus.nodeId, to, action }),
+      node,
+      (answer) => (answer.k === 'done' ? answer.n : undefined),
+      (counts) => counts.reduce((sum, n) => sum + n, 0),
+    );
+  }
+
+  /** Asks every node (this one too) about itself; resolves to their answers, once all of them answered. */
+  ask(question: Question): Promise<Json[]> {
+    return this.gather(
+      (r) => ({ k: 'ask', r, from: this.bus.nodeId, question }),
+      undefined,
+      (answer) => (answer.k === 'told' ? answer.answer : undefined),
+      (answers) => answers,
+    );
+  }
+
+  /**
+   * Sends a command to one node, or to every node, and waits for as many answers as the
+   * bus counted listeners (or the node timeout); `accept` keeps the answers of its kind,
+   * `combine` makes the result of them.
+   */
+  private gather<T, R>(
+    command: (r: number) => Envelope,
+    node: string | undefined,
+    accept: (answer: Answer) => T | undefined,
+    combine: (answers: T[]) => R,
+  ): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
       let expected = Infinity;
-      let answers = 0;
-      let reached = 0;
-      const r = this.open(this.limits.nodeTimeout, 'the nodes to answer', {
+      const answers: T[] = [];
+      const r = this.open(this.limits.nodeTimeout, 'answer from every node', {
         answer: (answer) => {
-          if (answer.k !== 'done') return;
-          answers++;
-          reached += answer.n;
-          if (answers >= expected) this.settle(r, () => resolve(reached));
+          const kept = accept(answer);
+          if (kept === undefined) return;
+          answers.push(kept);
+          if (answers.length >= expected) this.settle(r, () => resolve(combine(answers)));
         },
         fail: reject,
       });
       if (r === null) return;
-      const text = JSON.stringify({ k: 'do', r, from: this.bus.nodeId, to, action } satisfies Envelope);
+      const text = JSON.stringify(command(r));
       const sent = node === undefined ? this.bus.sendToAll(text) : this.bus.sendToNode(node, text).then(Number);
       sent.then(
         (listening) => {
           // Answers may come before the count (they travel on another connection).
           expected = listening;
-          if (answers >= expected) this.settle(r, () => resolve(reached));
+          if (answers.length >= expected) this.settle(r, () => resolve(combine(answers)));
         },
         (error: unknown) => this.settle(r, () => reject(unavailable(error))),
       );
@@ -174,7 +212,11 @@ export class NodeCommands {
         );
         return;
       }
+      case 'ask':
+        this.answer(envelope.from, { k: 'told', r: envelope.r, answer: this.local.tell(envelope.question) });
+        return;
       case 'done':
+      case 'told':
       case 'result':
       case 'failed':
         if (envelope.k !== 'failed' || isCallErrorCode(envelope.code)) this.pending.get(envelope.r)?.answer(envelope);

@@ -1,9 +1,10 @@
-import { encodeOk, encodeUnsubPush, parseRequest, resolveWireLimits, type ErrorCode, type SubRequest, type WireLimits } from '../wire/index.js';
+import { encodeOk, encodeUnsubPush, parseRequest, resolveWireLimits, type ErrorCode, type Json, type SubRequest, type WireLimits } from '../wire/index.js';
 import { authorize, ChannelRulebook } from './access.js';
 import { CallError } from './call-error.js';
-import { LocalBus, NodeCommands, type Action, type LocalTargets, type ConnectionTarget } from './commands.js';
+import { LocalBus, NodeCommands, type Action, type LocalTargets, type ConnectionTarget, type Question } from './commands.js';
 import type { HubCore } from './core.js';
 import { isNodeBus, isPresenceManager, type Broker, type ChannelMessage, type EngineListener, type NodeBus, type PresenceManager } from './engine.js';
+import { globMatch } from './glob.js';
 import { history } from './history.js';
 import { DEFAULTS, type Broadcaster, type ChannelClient, type ChannelHubOptions } from './hub-options.js';
 import { authenticate } from './identity.js';
@@ -54,6 +55,8 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
   /** The presence manager when it is not the engine itself: started and closed on its own. */
   private readonly separatePresence: PresenceManager | null;
   private started: Promise<void> | null = null;
+  /** When this hub was made, for the `info` of its node. */
+  private readonly since: number;
 
   constructor(options: ChannelHubOptions<A> = {}) {
     const engine = options.engine ?? new MemoryEngine({ now: options.now });
@@ -65,6 +68,7 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
     this.limits = resolveWireLimits(options.limits);
     this.rules = new ChannelRulebook(options.channels);
     this.channels = new LocalChannels(engine, this.metrics);
+    this.since = (options.now ?? Date.now)();
     this.core = {
       options,
       broker: engine,
@@ -145,6 +149,11 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
   /** Channels with subscribers on this node: their subscribers (and how many are live) and messages delivered. */
   channelStats(): ChannelStats[] {
     return this.channels.stats();
+  }
+
+  /** The user a connection is (after its latest `auth`), for the inspector. */
+  userOf(client: C): string | undefined {
+    return this.sessions.get(client)?.user;
   }
 
   /** Local subscribers of a channel (recovering or live). */
@@ -299,7 +308,33 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
         if (session === undefined || session.closed) return Promise.reject(new CallError('client_gone', `no client ${JSON.stringify(client)} is connected`));
         return session.calls.start((text) => session.client.send(text), method, paramsJson, timeout);
       },
+      tell: (question) => this.tell(question),
     };
+  }
+
+  /** This node's answer to the server API's `info` and `channels` (see NodeInfo and NodeChannels in server-api.ts). */
+  private tell(question: Question): Json {
+    if (question.q === 'info') {
+      const users = new Set<string>();
+      for (const session of this.sessions.values()) if (session.user !== undefined) users.add(session.user);
+      return {
+        node: this.nodeId,
+        connections: this.sessions.size,
+        users: users.size,
+        channels: this.channels.count,
+        subscriptions: this.metrics.subscriptions,
+        uptime: Math.floor((this.core.now() - this.since) / 1000),
+      };
+    }
+    const { pattern, after, limit } = question;
+    const names: string[] = [];
+    for (const name of this.channels.names()) {
+      if ((after === undefined || name > after) && (pattern === undefined || globMatch(pattern, name))) names.push(name);
+    }
+    // The first `limit` by name on every node make the first `limit` of all nodes, counted whole.
+    names.sort();
+    const more = names.length > limit;
+    return { channels: names.slice(0, limit).map((name) => [name, this.channels.subscribers(name)]), more };
   }
 }
 

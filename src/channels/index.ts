@@ -37,7 +37,11 @@ export type {
 export type { ChannelStats } from './local-channels.js';
 export {
   ChannelsApi,
+  MAX_CHANNELS_LIMIT,
   type CallOptions,
+  type ChannelsPage,
+  type ChannelsQuery,
+  type NodeInfo,
   type DisconnectOptions,
   type ServerHistory,
   type ServerHistoryOptions,

@@ -149,6 +149,16 @@ export class LocalChannels<A, C extends ChannelClient<A>> {
     return [...this.channels].map(([name, local]) => ({ name, subscribers: local.subscriptions.size, live: local.live.size, messages: local.messages }));
   }
 
+  /** How many channels have subscribers on this node. */
+  get count(): number {
+    return this.channels.size;
+  }
+
+  /** The names of the channels with subscribers on this node. */
+  names(): IterableIterator<string> {
+    return this.channels.keys();
+  }
+
   /** Subscribers of a channel on this node, recovering or live. */
   subscribers(channel: string): number {
     return this.channels.get(channel)?.subscriptions.size ?? 0;

@@ -35,6 +35,11 @@ export interface ServerHistoryOptions {
   limit?: number;
   /** Only messages older than this offset. */
   before?: number;
+  /**
+   * Stop adding older messages once the page holds this many bytes of JSON (at least one
+   * message, however big; default: no limit). `more` then tells the caller to page on.
+   */
+  maxBytes?: number;
 }
 
 /** A page of a channel's history, as {@link ChannelsApi.history} read it. */
@@ -74,6 +79,42 @@ export interface CallOptions {
   /** How long to wait for the reply (ms, default `callTimeout`: 10000). */
   timeout?: number;
 }
+
+/** One node's figures, as the server API's `info` gives them. */
+export interface NodeInfo {
+  /** The node's id: the first part of its clients' ids. */
+  node: string;
+  /** Open hotline.v1 connections. */
+  connections: number;
+  /** Distinct users among them (anonymous connections not counted). */
+  users: number;
+  /** Channels with subscribers on the node. */
+  channels: number;
+  /** Subscriptions held on the node. */
+  subscriptions: number;
+  /** Seconds since the node started. */
+  uptime: number;
+}
+
+export interface ChannelsQuery {
+  /** Only channels whose names match: `*` stands for any run of characters (`chat:*`). */
+  pattern?: string;
+  /** Only channels whose names sort after this one: the last name of the previous page. */
+  after?: string;
+  /** How many at most (default 100, at most {@link MAX_CHANNELS_LIMIT}). */
+  limit?: number;
+}
+
+export interface ChannelsPage {
+  /** By name, with their subscribers on every node. */
+  channels: Array<{ name: string; subscribers: number }>;
+  /** More channels match: ask again with `after` set to the last name here. */
+  more: boolean;
+}
+
+/** The most channels one `channels` page lists: what every node sends is bounded by it. */
+export const MAX_CHANNELS_LIMIT = 1000;
+const DEFAULT_CHANNELS_LIMIT = 100;
 
 /** Close codes an application may end a connection with, besides its own 3000–4999. */
 const DISCONNECT_CODES: ReadonlySet<number> = new Set([1000, 1001, 1008, 1011, 1012, 1013]);
@@ -128,8 +169,38 @@ export class ChannelsApi<A> {
     const { before } = options;
     if (before !== undefined && (!Number.isSafeInteger(before) || before < 0)) throw new ChannelError('bad_request', 'before must be an offset');
     const result = await this.core.broker.history(channel, { limit: limit + 1, before });
-    const page = historyPage(result.messages, limit, Infinity);
+    const { maxBytes = Infinity } = options;
+    if (maxBytes !== Infinity && (!Number.isSafeInteger(maxBytes) || maxBytes < 1)) throw new ChannelError('bad_request', 'maxBytes must be a positive integer');
+    const page = historyPage(result.messages, limit, maxBytes);
     return { epoch: result.position.epoch, messages: page.entries.map((e) => ({ offset: e.offset, data: JSON.parse(e.dataJson) as Json })), more: page.more };
+  }
+
+  /**
+   * The channels with subscribers on any node, by name, with their subscribers on every
+   * node added up: a page of at most `limit`, each node sending at most that many.
+   */
+  async channels(query: ChannelsQuery = {}): Promise<ChannelsPage> {
+    const { pattern, after, limit = DEFAULT_CHANNELS_LIMIT } = query;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_CHANNELS_LIMIT) throw new ChannelError('bad_request', `limit must be an integer from 1 to ${MAX_CHANNELS_LIMIT}`);
+    const longest = this.limits.maxChannelNameLength;
+    if (pattern !== undefined && (typeof pattern !== 'string' || pattern.length > longest)) throw new ChannelError('bad_request', `pattern must be a string of at most ${longest} characters`);
+    if (after !== undefined && (typeof after !== 'string' || after.length > longest)) throw new ChannelError('bad_request', `after must be a string of at most ${longest} characters`);
+    const answers = (await this.commands.ask({ q: 'channels', pattern, after, limit })) as unknown as Array<{ channels: Array<[string, number]>; more: boolean }>;
+    const subscribers = new Map<string, number>();
+    let more = false;
+    for (const answer of answers) {
+      more ||= answer.more;
+      for (const [name, count] of answer.channels) subscribers.set(name, (subscribers.get(name) ?? 0) + count);
+    }
+    const names = [...subscribers.keys()].sort();
+    if (names.length > limit) more = true;
+    return { channels: names.slice(0, limit).map((name) => ({ name, subscribers: subscribers.get(name)! })), more };
+  }
+
+  /** Every node's figures, by node id. */
+  async info(): Promise<NodeInfo[]> {
+    const nodes = (await this.commands.ask({ q: 'info' })) as unknown as NodeInfo[];
+    return nodes.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
   }
 
   /**

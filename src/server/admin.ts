@@ -52,7 +52,7 @@ function digest(text: string): Buffer {
 }
 
 /** Constant-time comparison of two strings of any length. */
-function sameSecret(given: string, expected: string): boolean {
+export function sameSecret(given: string, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected));
 }
 

@@ -8,15 +8,18 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MemoryEngine, type ChannelHubOptions, type Engine, type MemoryEngineOptions } from '../channels/index.js';
+import { DEFAULT_MAX_HISTORY_ANSWER_BYTES } from '../wire/index.js';
 import type { WebSocketConnection } from '../node/connection.js';
 import { WebSocketServer, type WebSocketServerOptions } from '../node/server.js';
 import { sameOrigin } from '../protocol/origin.js';
 import { AdminGate, adminAccess, isLoopbackAddress, type AdminAccess } from './admin.js';
-import { channelsEndpoint } from './channels.js';
+import { apiHandler, DEFAULT_API_REQUEST_TIMEOUT, MIN_API_KEY_LENGTH } from './api/http.js';
+import { channelsEndpoint, channelsMaxPayload, type ChannelsEndpointOptions } from './channels.js';
+import type { ApiConfig, NamespacesConfig } from './config/sections.js';
 import { echoHandlers } from './echo.js';
 import { Inspector } from './inspector.js';
 import { Logger } from './log.js';
-import { channelMetrics, endpointMetrics, PrometheusText } from './metrics.js';
+import { apiMetrics, channelMetrics, endpointMetrics, PrometheusText } from './metrics.js';
 import { routes } from './routes.js';
 
 /** The limits of /echo and /ws, as the endpoints name them. */
@@ -79,6 +82,15 @@ export interface AppOptions extends EndpointLimits, HubLimits, MemoryLimits {
   metrics?: boolean;
   /** Whether the inspector shows the start of each message (default false: they may hold secrets). */
   inspectorPreviews?: boolean;
+  /** The HTTP API for backends under /api/ (off without `api.key`). */
+  api?: ApiConfig;
+  /** Channel options by name pattern; shown by the inspector. */
+  namespaces?: NamespacesConfig;
+  /**
+   * Who may connect to /ws, decided before the upgrade (see channelsEndpoint's option):
+   * an application's own check. Default: everyone, anonymously.
+   */
+  authenticate?: ChannelsEndpointOptions<unknown>['authenticate'];
   /** The channel engine (default: in memory, lost on restart). */
   engine?: Engine;
   /** Where connection events (and, at `debug`, every message) are logged (default: `info` to stdout). */
@@ -134,8 +146,11 @@ export function createApp(options: AppOptions = {}): App {
     origins: sameOrigin(origins),
   };
   const echo = new WebSocketServer<undefined>({ ...common, handlers: echoHandlers });
-  const channels = channelsEndpoint({
+  const apiKey = options.api?.key;
+  if (apiKey !== undefined && apiKey.length < MIN_API_KEY_LENGTH) throw new TypeError(`api.key must be at least ${MIN_API_KEY_LENGTH} characters`);
+  const channels = channelsEndpoint<unknown>({
     ...common,
+    authenticate: options.authenticate,
     engine:
       options.engine ??
       new MemoryEngine({
@@ -169,6 +184,13 @@ export function createApp(options: AppOptions = {}): App {
     metrics: adminAccess(options.metrics, options.adminSecret, loopback),
   };
   const gate = new AdminGate(options.adminSecret, loopback);
+  const api = apiHandler({
+    key: apiKey,
+    maxBodyBytes: options.api?.maxBodyBytes ?? channelsMaxPayload(options.maxDataLength),
+    requestTimeout: options.api?.requestTimeout ?? DEFAULT_API_REQUEST_TIMEOUT,
+    previews: options.inspectorPreviews ?? false,
+    context: { channels: channels.hub.api, maxHistoryBytes: options.maxHistoryAnswerBytes ?? DEFAULT_MAX_HISTORY_ANSWER_BYTES },
+  });
   const inspector = new Inspector(options.inspectorPreviews ?? false);
   const inspect = new WebSocketServer<undefined>({
     // Only the inspector's own page needs it: '*' does not apply.
@@ -187,7 +209,7 @@ export function createApp(options: AppOptions = {}): App {
     '/echo': echo as WebSocketServer<unknown>,
     '/ws': channels.server as WebSocketServer<unknown>,
   };
-  inspector.watch(endpoints, channels.hub);
+  inspector.watch(endpoints, channels.hub, { calls: api.calls, namespaces: options.namespaces });
 
   // Connection events at info level; every message at debug level.
   for (const [endpoint, server] of Object.entries(endpoints)) {
@@ -241,14 +263,25 @@ export function createApp(options: AppOptions = {}): App {
         Object.entries(endpoints).map(([path, server]) => [path, server.connections.size, server.counters]),
       );
       channelMetrics(text, channels.hub.metrics, channels.hub.engine.healthy);
+      apiMetrics(text, api.calls.counters());
       text.family('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', [[{}, process.memoryUsage.rss()]]);
       return text.toString();
     },
-    request: routes({ webRoot, sdkRoot, admin, gate, healthy: () => app.healthy(), metrics: () => app.metrics() }),
+    request: withApi(api.handle, routes({ webRoot, sdkRoot, admin, gate, healthy: () => app.healthy(), metrics: () => app.metrics() })),
     async close() {
       inspector.stop();
       await channels.hub.close();
     },
   };
   return app;
+}
+
+/** The HTTP API's paths first, then the app's others. */
+function withApi(
+  api: (req: IncomingMessage, res: ServerResponse) => boolean,
+  rest: (req: IncomingMessage, res: ServerResponse) => void,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    if (!api(req, res)) rest(req, res);
+  };
 }

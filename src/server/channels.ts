@@ -94,8 +94,8 @@ export interface ChannelConnectionData<A> {
 export const DEFAULT_CHANNELS_MAX_PAYLOAD = 256 * 1024;
 const ENVELOPE = 64 * 1024;
 
-/** The default for `/ws`, grown with `maxDataLength` when that is raised. */
-function channelsMaxPayload(maxDataLength: number | undefined): number {
+/** The default for `/ws` (and the HTTP API's body), grown with `maxDataLength` when that is raised. */
+export function channelsMaxPayload(maxDataLength: number | undefined): number {
   return maxDataLength === undefined ? DEFAULT_CHANNELS_MAX_PAYLOAD : Math.max(DEFAULT_CHANNELS_MAX_PAYLOAD, 3 * maxDataLength + ENVELOPE);
 }
 const OPEN = 1;

@@ -1,5 +1,7 @@
 import type { WebSocketConnection } from '../node/connection.js';
 import type { WebSocketServer } from '../node/server.js';
+import type { ApiCallLog } from './api/calls.js';
+import type { NamespacesConfig } from './config/sections.js';
 
 /** How many recent messages the inspector keeps to show. */
 const INSPECT_FRAMES = 200;
@@ -31,15 +33,29 @@ export class Inspector {
   private frameCount = 0;
   private timer: NodeJS.Timeout | null = null;
   private endpoints: Record<string, WebSocketServer<unknown>> = {};
-  private hub: { channelStats(): Array<{ name: string; subscribers: number; messages: number }> } | null = null;
+  private hub: {
+    channelStats(): Array<{ name: string; subscribers: number; messages: number }>;
+    userOf(client: never): string | undefined;
+  } | null = null;
+  private api: ApiCallLog | null = null;
+  private namespaces: object[] = [];
   private last = { time: 0, in: 0, out: 0, channels: new Map<string, number>() };
 
   /** @param previews Whether frames carry the start of their contents (which may hold secrets). */
   constructor(private readonly previews: boolean) {}
 
-  watch(endpoints: Record<string, WebSocketServer<unknown>>, hub: NonNullable<Inspector['hub']>): void {
+  /** What it shows: the endpoints' connections, the hub's channels and users, the API's calls and the namespaces. */
+  watch(endpoints: Record<string, WebSocketServer<unknown>>, hub: NonNullable<Inspector['hub']>, extra: { calls?: ApiCallLog; namespaces?: NamespacesConfig } = {}): void {
     this.endpoints = endpoints;
     this.hub = hub;
+    this.api = extra.calls ?? null;
+    // A namespace's schema may be long: whether it has one is what the page shows.
+    this.namespaces = Object.entries(extra.namespaces ?? {}).map(([pattern, { schema, publishRate, ...rest }]) => ({
+      pattern,
+      ...rest,
+      ...(publishRate && { publishRate: `${publishRate.perSecond}/s${publishRate.burst === undefined ? '' : ` burst ${publishRate.burst}`}` }),
+      schema: schema !== undefined,
+    }));
   }
 
   idOf(conn: WebSocketConnection<unknown>): number {
@@ -140,9 +156,18 @@ export class Inspector {
           age: now - entry.since,
           bytesIn: conn.bytesReceived,
           bytesOut: conn.bytesSent,
+          user: this.userOf(conn),
         });
       }
     }
-    return { type: 'snapshot', time: now, previews: this.previews, connections, channels, rates, frames };
+    const api = this.api?.latest() ?? { calls: [], total: 0 };
+    return { type: 'snapshot', time: now, previews: this.previews, connections, channels, rates, frames, api, namespaces: this.namespaces };
+  }
+
+  /** The user of a /ws connection (null when anonymous, or not a channel connection). */
+  private userOf(conn: WebSocketConnection<unknown>): string | null {
+    const client = (conn.data as { client?: unknown } | undefined)?.client;
+    if (client === undefined || client === null || this.hub === null) return null;
+    return this.hub.userOf(client as never) ?? null;
   }
 }

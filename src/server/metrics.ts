@@ -69,3 +69,13 @@ export function channelMetrics(text: PrometheusText, m: ChannelMetrics, engineHe
     .family('hotline_channel_subscriptions', 'gauge', 'Channel subscriptions held.', [[{}, m.subscriptions]])
     .family('hotline_engine_healthy', 'gauge', '1 while the channel engine can serve.', [[{}, engineHealthy ? 1 : 0]]);
 }
+
+/** The HTTP API's calls, by method (`unknown` for paths that name none) and status. */
+export function apiMetrics(text: PrometheusText, calls: Array<{ method: string; status: string; count: number }>): void {
+  text.family(
+    'hotline_api_requests_total',
+    'counter',
+    'HTTP API calls, by method and status.',
+    calls.map(({ method, status, count }) => [{ method, status }, count]),
+  );
+}

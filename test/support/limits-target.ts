@@ -1,5 +1,7 @@
-// Starts ./limits-server.ts (the app's endpoints with options the CLI cannot set yet) as an
-// AttackTarget, the same shape startTarget gives for `hotline serve`.
+// Starts a server script of test/support in a process of its own (./limits-server.ts: the
+// app's endpoints with options the CLI cannot set yet; ./app-server.ts: the whole app) as
+// an AttackTarget, the same shape startTarget gives for `hotline serve`. The script prints
+// `listening on http://127.0.0.1:PORT/` once it listens.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -7,8 +9,13 @@ import { rssOf, type AttackTarget } from './attack.js';
 
 const SCRIPT = fileURLToPath(new URL('./limits-server.ts', import.meta.url));
 
-export async function startLimitsTarget(options: Record<string, unknown>, nodeArgs: readonly string[] = []): Promise<AttackTarget> {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', SCRIPT, JSON.stringify(options)], {
+export function startLimitsTarget(options: Record<string, unknown>, nodeArgs: readonly string[] = []): Promise<AttackTarget> {
+  return startScriptTarget(SCRIPT, options, nodeArgs);
+}
+
+export async function startScriptTarget(script: string, options: Record<string, unknown>, nodeArgs: readonly string[] = []): Promise<AttackTarget> {
+  const name = script.slice(script.lastIndexOf('/') + 1, -'.ts'.length);
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, JSON.stringify(options)], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let output = '';
@@ -19,8 +26,8 @@ export async function startLimitsTarget(options: Record<string, unknown>, nodeAr
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`limits-server printed no startup line within 20 s:\n${output}`));
-    }, 20_000);
+      reject(new Error(`${name} printed no startup line within 60 s:\n${output}`));
+    }, 60_000); // generous: a tsx-compiled app on a busy shared machine
     const onData = (): void => {
       const match = /listening on http:\/\/127\.0\.0\.1:(\d+)\//.exec(output);
       if (match === null) return;
@@ -31,7 +38,7 @@ export async function startLimitsTarget(options: Record<string, unknown>, nodeAr
     };
     const onExit = (code: number | null): void => {
       clearTimeout(timer);
-      reject(new Error(`limits-server exited (${code}) before its startup line:\n${output}`));
+      reject(new Error(`${name} exited (${code}) before its startup line:\n${output}`));
     };
     child.stdout!.on('data', onData);
     child.once('exit', onExit);

@@ -2,6 +2,9 @@
 //   { type: 'snapshot', time, previews, connections: [{ id, endpoint, address, protocol, extensions, age, bytesIn, bytesOut }],
 //     channels: [{ name, subscribers, rate }], rates: { in, out }, frames: [{ time, connection, endpoint,
 //     direction: 'in' | 'out', type: 'text' | 'binary', size, preview }] }
+//     api: { calls: [{ time, method, status, code?, duration, preview? }], total },
+//     namespaces: [{ pattern, subscribe?, publish?, history?, presenceRead?, presence?, historySize?, historyTtl?, publishRate?, schema }] }
+// Each connection also has `user` (null when anonymous). The API calls are the last ones kept, oldest first.
 // The first snapshot carries the frames the server kept; later ones only the new frames.
 // `preview` is null unless the server was started with --inspector-previews (messages may hold secrets).
 /* global document, WebSocket, setTimeout */
@@ -28,6 +31,10 @@ const ui = {
   pause: $('pause'),
   clear: $('clear'),
   filter: $('filter'),
+  apiCalls: $('api-calls').tBodies[0],
+  apiCount: $('api-count'),
+  namespacesPanel: $('namespaces-panel'),
+  namespaces: $('namespaces').tBodies[0],
 };
 
 /** { time, in, out } for the last minute. */
@@ -88,7 +95,7 @@ function render(snapshot) {
   ui.connectionCount.textContent = `(${connections.length})`;
   ui.connections.replaceChildren(
     ...(connections.length === 0
-      ? [empty(8, 'No connections to /echo or /ws right now.')]
+      ? [empty(9, 'No connections to /echo or /ws right now.')]
       : connections.map((c) =>
           el(
             'tr',
@@ -96,6 +103,7 @@ function render(snapshot) {
             cell(`#${c.id}`, 'num'),
             cell(c.endpoint, 'mono'),
             cell(c.address || '?', 'mono'),
+            cell(c.user ?? '—', 'mono'),
             cell(c.protocol || '—'),
             cell(c.extensions ? c.extensions.replace(/;\s*/g, ';\n') : '—', 'mono wrap'),
             cell(formatAge(c.age), 'num'),
@@ -124,9 +132,58 @@ function render(snapshot) {
   drawChart(now);
   ui.rates.textContent = `now: in ${snapshot.rates.in.toFixed(1)}/s (to the server) · out ${snapshot.rates.out.toFixed(1)}/s (from the server)`;
 
+  renderApi(snapshot.api ?? { calls: [], total: 0 }, snapshot.previews);
+  renderNamespaces(snapshot.namespaces ?? []);
+
   frames.push(...snapshot.frames);
   if (frames.length > MAX_FRAMES) frames.splice(0, frames.length - MAX_FRAMES);
   if (!paused) showFrames();
+}
+
+function renderApi(api, previews) {
+  ui.apiCount.textContent = `(${api.total} in all)`;
+  const calls = [...api.calls].reverse();
+  ui.apiCalls.replaceChildren(
+    ...(calls.length === 0
+      ? [empty(6, 'No API calls yet.')]
+      : calls.map((c) =>
+          el(
+            'tr',
+            { 'data-method': c.method, 'data-status': c.status },
+            cell(clockTime(new Date(c.time))),
+            cell(c.method, 'mono'),
+            cell(c.status, 'num'),
+            cell(c.code ?? '—', 'mono'),
+            cell(c.duration.toFixed(1), 'num'),
+            cell(previews ? (c.preview ?? '') : 'hidden', 'mono wrap'),
+          ),
+        )),
+  );
+}
+
+function renderNamespaces(namespaces) {
+  ui.namespacesPanel.hidden = namespaces.length === 0;
+  ui.namespaces.replaceChildren(
+    ...namespaces.map((n) => {
+      const other = [
+        n.presence === false && 'presence off',
+        n.historySize !== undefined && `history ${n.historySize}`,
+        n.historyTtl !== undefined && `ttl ${n.historyTtl} ms`,
+        n.publishRate !== undefined && `rate ${n.publishRate}`,
+        n.schema && 'schema',
+      ].filter(Boolean);
+      return el(
+        'tr',
+        { 'data-pattern': n.pattern },
+        cell(n.pattern, 'mono'),
+        cell(n.subscribe ?? 'authenticated'),
+        cell(n.publish ?? 'server'),
+        cell(n.history ?? n.subscribe ?? 'authenticated'),
+        cell(n.presenceRead ?? n.subscribe ?? 'authenticated'),
+        cell(other.join(', ') || '—'),
+      );
+    }),
+  );
 }
 
 function showFrames() {

@@ -162,7 +162,8 @@ export const SECTION_SETTINGS: readonly SectionSetting[] = [
       throw new OptionError(`${name} must be at least ${MIN_ADMIN_SECRET_LENGTH} visible ASCII characters without spaces (try: openssl rand -hex 16)`);
     }
   }), 'the HTTP API key (Authorization: apikey KEY); without one the API is off'),
-  setting('api', 'maxBodyBytes', bytes(1), 'largest HTTP API request body'),
+  setting('api', 'maxBodyBytes', bytes(1), 'largest HTTP API request body; larger ones 413 [default: 256 KiB, more with --max-data-length]'),
+  setting('api', 'requestTimeout', ms(1), 'how long an HTTP API request body may take to arrive; slower ones 408 [default: 10000 ms]'),
   endpoint('connect'),
   endpoint('subscribe'),
   endpoint('publish'),

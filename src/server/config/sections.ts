@@ -86,8 +86,13 @@ export interface TokenConfig {
 export interface ApiConfig {
   /** Required as `Authorization: apikey KEY`; without one the API is off (404). */
   key?: string;
-  /** Largest request body, bytes (default 64 KiB + what a publish of maxDataLength needs). */
+  /**
+   * Largest request body, bytes (default 256 KiB, what a publish of maxDataLength needs;
+   * more when maxDataLength is raised). A larger one is answered 413 and its connection closed.
+   */
   maxBodyBytes?: number;
+  /** How long a request's body may take to arrive, ms (default 10000); past it 408 and the connection closed. */
+  requestTimeout?: number;
 }
 
 /** One proxy hook: the backend URL the server POSTs to, and how long it waits. */

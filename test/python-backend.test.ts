@@ -1,0 +1,89 @@
+// The issue's headline: a backend in Python, standard library only
+// (test/support/python-backend.py), drives a hotline server as an app's backend would. It
+// mints an HS256 connection token with hmac/hashlib/base64; an SDK client connects with
+// it and subscribes; the backend publishes through the HTTP API (urllib), reads presence
+// and history, is refused with a wrong key, and disconnects the user. The test checks
+// what the client saw and what the backend was answered.
+//
+// The server is the app (createApp) in a process of its own, its connections verified by
+// the test's HS256 stand-in (test/support/app-server.ts `jwtSecret`) until `hotline serve
+// --config` and its token verification are on this branch.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { connect, type HotlineClient } from '../src/client/index.js';
+import { WebSocket as HotlineWebSocket } from '../src/node/client.js';
+import type { AttackTarget } from './support/attack.js';
+import { startAppTarget } from './support/app-server.js';
+import { ChildLines } from './support/child-lines.js';
+import { within } from './support/wait.js';
+
+const PYTHON = '/usr/bin/python3';
+const SCRIPT = fileURLToPath(new URL('./support/python-backend.py', import.meta.url));
+const KEY = 'python-backend-api-key-0123';
+const SECRET = 'python-backend-hmac-secret-0123456789abcdef';
+const python = spawnSync(PYTHON, ['--version']).status === 0;
+if (!python) process.stderr.write(`\n*** SKIPPED: ${PYTHON} not found — the Python backend test did not run ***\n\n`);
+
+let server: AttackTarget;
+let backend: ChildProcess | undefined;
+let client: HotlineClient | undefined;
+
+before(async () => {
+  if (python) server = await startAppTarget({ api: { key: KEY }, jwtSecret: SECRET });
+});
+after(async () => {
+  client?.close();
+  backend?.kill();
+  await server?.stop();
+});
+
+test('a Python backend issues a token, publishes, reads presence and history, and disconnects the user', { skip: python ? false : `${PYTHON} not found` }, async () => {
+  backend = spawn(PYTHON, [SCRIPT, server.http, KEY, SECRET, 'ada', 'chat:lobby'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = new ChildLines(backend);
+  const said = async <T>(kind: string): Promise<T> => {
+    const line = await lines.next((l) => l.startsWith(`${kind} `), `the backend's ${kind} line`, 15_000);
+    return JSON.parse(line.slice(kind.length + 1)) as T;
+  };
+
+  const { token } = await said<{ token: string }>('token');
+  assert.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/, 'a compact JWT');
+  client = connect(`${server.ws}/ws?token=${token}`, { WebSocket: HotlineWebSocket, pingInterval: 0 });
+  const closed = new Promise<{ code: number; reason: string; willRetry: boolean }>((resolve) => client!.on('close', resolve));
+  const channel = client.channel<{ text: string }>('chat:lobby');
+  const received: Array<{ text: string; offset: number }> = [];
+  const first = new Promise<void>((resolve) =>
+    channel.on('message', (data, meta) => {
+      received.push({ ...data, offset: meta.offset });
+      resolve();
+    }),
+  );
+  await within(channel.subscribe(), 'the subscription');
+  backend.stdin!.write('go\n');
+
+  const published = await said<{ status: number; result: { epoch: string; offset: number; delivered: number } }>('publish');
+  assert.equal(published.status, 200);
+  assert.equal(published.result.delivered, 1);
+  await within(first, 'the published message at the client');
+  assert.deepEqual(received, [{ text: 'hello from python', offset: published.result.offset }]);
+
+  const presence = await said<{ status: number; result: { members: unknown[] } }>('presence');
+  assert.deepEqual(presence, { status: 200, result: { members: [{ id: 'ada', info: { name: 'Ada' } }] } });
+
+  const history = await said<{ status: number; result: { epoch: string; messages: unknown[]; more: boolean } }>('history');
+  assert.deepEqual(history, {
+    status: 200,
+    result: { epoch: published.result.epoch, messages: [{ offset: published.result.offset, data: { text: 'hello from python' } }], more: false },
+  });
+
+  const badKey = await said<{ status: number; error: { code: string } }>('bad-key');
+  assert.equal(badKey.status, 401);
+  assert.equal(badKey.error.code, 'unauthorized');
+
+  const disconnected = await said<{ status: number; result: { disconnected: number } }>('disconnect');
+  assert.deepEqual(disconnected, { status: 200, result: { disconnected: 1 } });
+  assert.deepEqual(await within(closed, 'the close at the client'), { code: 4403, reason: 'logged out', willRetry: false });
+  const code = await new Promise<number | null>((resolve) => (backend!.exitCode !== null ? resolve(backend!.exitCode) : backend!.once('exit', (exit: number | null) => resolve(exit))));
+  assert.equal(code, 0, 'the backend finished cleanly');
+});
