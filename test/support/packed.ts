@@ -1,11 +1,12 @@
 // The package as a user gets it: `npm pack` of this checkout (its prepack and prepare
 // scripts run, as on a publish), installed with `npm install ./hotline-X.tgz` into a fresh
-// project in a temporary directory. Installing a local tarball needs no network; hotline
-// has no dependencies of its own. What the user's project would install beside it (zod,
-// redis, @types/node, a framework) is linked from this checkout's node_modules instead,
-// since no registry is reached from the tests.
+// project in a temporary directory. Installing a local tarball needs no network. hotline's
+// own dependencies (jose, ajv, jsonc-parser), which a user's npm would fetch, are linked
+// from this checkout's node_modules, at the versions its lockfile holds, as is what the
+// user's project would install beside it (zod, redis, @types/node, a framework): no
+// registry is reached from the tests.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, existsSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,7 +42,9 @@ export function packAndInstall(): PackedProject {
   const json = packed.stdout.indexOf('[\n');
   const [info] = JSON.parse(packed.stdout.slice(json)) as Array<{ filename: string; files: Array<{ path: string }> }>;
   const tarball = join(dir, info!.filename);
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'hotline-user-app', private: true, type: 'module' }, null, 2));
+  const own = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {};
+  const dependencies = Object.fromEntries(Object.keys(own).map((name) => [name, `file:${join(ROOT, 'node_modules', name)}`]));
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'hotline-user-app', private: true, type: 'module', dependencies }, null, 2));
   npm(['install', '--offline', '--no-audit', '--no-fund', '--no-package-lock', `./${info!.filename}`], dir);
   return {
     dir,
