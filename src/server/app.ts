@@ -11,6 +11,9 @@ import { MemoryEngine, type ChannelHubOptions, type Engine, type MemoryEngineOpt
 import type { WebSocketConnection } from '../node/connection.js';
 import { WebSocketServer, type WebSocketServerOptions } from '../node/server.js';
 import { sameOrigin } from '../protocol/origin.js';
+import type { ProxyConfig } from './config/sections.js';
+import { PROXY_DEFAULTS } from './proxy/backend.js';
+import { ProxyHooks } from './proxy/hooks.js';
 import { AdminGate, adminAccess, isLoopbackAddress, type AdminAccess } from './admin.js';
 import { channelsEndpoint } from './channels.js';
 import { echoHandlers } from './echo.js';
@@ -78,6 +81,12 @@ export interface AppOptions extends EndpointLimits, HubLimits, MemoryLimits {
   metrics?: boolean;
   /** Whether the inspector shows the start of each message (default false: they may hold secrets). */
   inspectorPreviews?: boolean;
+  /**
+   * Calls to the app's backend on connect, subscribe, publish and rpc (docs/serve/proxy.md):
+   * it decides after the server's own rules, may rewrite published data, and answers rpc
+   * methods. Default: none.
+   */
+  proxy?: ProxyConfig;
   /** The channel engine (default: in memory, lost on restart). */
   engine?: Engine;
   logger?: Logger;
@@ -121,6 +130,8 @@ export function createApp(options: AppOptions = {}): App {
     origins: sameOrigin(origins),
   };
   const echo = new WebSocketServer<undefined>({ ...common, handlers: echoHandlers });
+  // The backend's answers may carry a publish's data: room for the largest one a client may send.
+  const proxy = options.proxy === undefined ? undefined : new ProxyHooks(options.proxy, logger, { maxAnswerBytes: proxyAnswerBytes(options.maxDataLength) });
   const channels = channelsEndpoint({
     ...common,
     engine:
@@ -148,6 +159,9 @@ export function createApp(options: AppOptions = {}): App {
     abuseLimit: options.abuseLimit,
     abuseWindow: options.abuseWindow,
     limits: { maxJsonDepth: options.maxJsonDepth },
+    proxy: proxy?.channelProxy(),
+    authenticate: proxy?.authenticate(),
+    keepHeaders: proxy?.keepHeaders,
   });
 
   const loopback = isLoopbackAddress(options.host ?? '127.0.0.1');
@@ -234,8 +248,14 @@ export function createApp(options: AppOptions = {}): App {
     request: routes({ webRoot, sdkRoot, admin, gate, healthy: () => app.healthy(), metrics: () => app.metrics() }),
     async close() {
       inspector.stop();
+      proxy?.close();
       await channels.hub.close();
     },
   };
   return app;
+}
+
+/** The largest backend answer by default: 256 KiB, or what a publish of `maxDataLength` needs once that is raised. */
+function proxyAnswerBytes(maxDataLength: number | undefined): number | undefined {
+  return maxDataLength === undefined ? undefined : Math.max(PROXY_DEFAULTS.maxAnswerBytes, 3 * maxDataLength + 64 * 1024);
 }
