@@ -76,20 +76,20 @@ export class ProxyHooks {
     const proxy: ChannelProxy<unknown> = {};
     if (subscribe !== undefined) {
       proxy.subscribe = async (context, channel) => {
-        const answer = subscribeAnswer(await this.ask('subscribe', subscribe, context, { channel }));
+        const answer = await this.ask('subscribe', subscribe, context, { channel }, subscribeAnswer);
         if (!answer.allow) throw new ChannelError(answer.code ?? 'forbidden', answer.reason ?? `the backend refused the subscription to ${channel}`);
       };
     }
     if (publish !== undefined) {
       proxy.publish = async (context, channel, data) => {
-        const answer = publishAnswer(await this.ask('publish', publish, context, { channel, data: data as Json }));
+        const answer = await this.ask('publish', publish, context, { channel, data: data as Json }, publishAnswer);
         if (!answer.allow) throw new ChannelError(answer.code ?? 'forbidden', answer.reason ?? `the backend refused the publish to ${channel}`);
         return answer.data === undefined ? undefined : { data: answer.data };
       };
     }
     if (rpc !== undefined) {
       proxy.rpc = async (context, method, params) => {
-        const answer = rpcAnswer(await this.ask('rpc', rpc, context, params === undefined ? { method } : { method, params }));
+        const answer = await this.ask('rpc', rpc, context, params === undefined ? { method } : { method, params }, rpcAnswer);
         if ('error' in answer) throw new ChannelError(answer.error.code, answer.error.message ?? `${method} failed`);
         return answer.result;
       };
@@ -142,12 +142,12 @@ export class ProxyHooks {
     this.backend.close();
   }
 
-  /** POSTs one hub request's hook; a failure becomes the `internal` ChannelError the client sees. */
-  private async ask(name: HookName, hook: Hook, context: RequestContext<unknown>, fields: Record<string, Json>): Promise<unknown> {
+  /** POSTs one hub request's hook and checks the answer; a failure becomes the `internal` ChannelError the client sees. */
+  private async ask<T>(name: HookName, hook: Hook, context: RequestContext<unknown>, fields: Record<string, Json>, check: (answer: unknown) => T): Promise<T> {
     const client = context.client;
     const body = { ...base(client.id, context.user, client.headers ?? {}, hook.headers), ...fields };
     try {
-      return await this.backend.post(hook.url, body, hook.timeout, client.id);
+      return check(await this.backend.post(hook.url, body, hook.timeout, client.id));
     } catch (error) {
       throw new ChannelError('internal', refusalText(name, hook, this.failed(name, hook, error)));
     }
