@@ -102,11 +102,17 @@ class Handler(BaseHTTPRequestHandler):
             in_flight += 1
             max_in_flight = max(max_in_flight, in_flight)
             now = in_flight
+        answering = True
         try:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             say("backend %s %d %s" % (self.path[1:], now, json.dumps(body, sort_keys=True)))
             answer = HOOKS[self.path](body)
             raw = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
+            # Done before the answer leaves: the server may send the next call the moment it
+            # reads this one, and that one must not count this one as still in flight.
+            with lock:
+                in_flight -= 1
+                answering = False
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(raw)))
@@ -115,8 +121,9 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server gave up waiting (its timeout): nobody to answer
         finally:
-            with lock:
-                in_flight -= 1
+            if answering:
+                with lock:
+                    in_flight -= 1
 
     def log_message(self, *args):
         pass

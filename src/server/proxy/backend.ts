@@ -1,9 +1,9 @@
 /**
  * The HTTP side of the proxy hooks: POSTs a JSON body to the backend and reads its JSON
- * answer, within bounds the clients cannot move: a deadline per call (waiting for a slot
- * included), calls in flight server-wide (past it refused without calling) and per
- * connection (past it waiting, within the deadline), the answer's size, and the sockets
- * (keep-alive, at most one per call in flight). Every way a call fails is a BackendFailure
+ * answer, within bounds the clients cannot move: calls in flight server-wide (past it
+ * refused without calling) and per connection (past it waiting, at most the timeout), the
+ * time of each call, the answer's size, and the sockets (keep-alive, at most one per call
+ * in flight). Every way a call fails is a BackendFailure
  * whose kind says whose fault it is; hooks.ts turns it into what the client sees.
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
@@ -12,7 +12,8 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 /**
  * Why a call to the backend gave no usable answer:
  * - `busy`: `maxInFlight` calls were already in flight; the backend was not called;
- * - `timeout`: no whole answer within the hook's timeout (a wait for a slot included);
+ * - `timeout`: no whole answer within the hook's timeout, or no slot of the connection's
+ *   free within it;
  * - `unreachable`: no connection (ECONNREFUSED, a reset, DNS);
  * - `status`: an HTTP status other than 200;
  * - `too_large`: an answer longer than `maxAnswerBytes`;
@@ -77,25 +78,24 @@ export class Backend {
    * BackendFailure.
    */
   async post(url: URL, body: unknown, timeout: number, lane?: string): Promise<unknown> {
-    const deadline = new Deadline(timeout);
+    if (lane !== undefined) await this.enter(lane, timeout);
     try {
-      if (lane !== undefined) await this.enter(lane, deadline);
+      if (this.inFlight >= this.options.maxInFlight) {
+        this.refused++;
+        throw new BackendFailure('busy', `${this.options.maxInFlight} calls to the backend are in flight already`);
+      }
+      this.inFlight++;
+      // The call's own time starts once it is sent: a call given only the rest of its wait
+      // would often be abandoned while the backend still works on it.
+      const deadline = new Deadline(timeout);
       try {
-        if (this.inFlight >= this.options.maxInFlight) {
-          this.refused++;
-          throw new BackendFailure('busy', `${this.options.maxInFlight} calls to the backend are in flight already`);
-        }
-        this.inFlight++;
-        try {
-          return await this.send(url, Buffer.from(JSON.stringify(body)), deadline);
-        } finally {
-          this.inFlight--;
-        }
+        return await this.send(url, Buffer.from(JSON.stringify(body)), deadline);
       } finally {
-        if (lane !== undefined) this.leave(lane);
+        deadline.clear();
+        this.inFlight--;
       }
     } finally {
-      deadline.clear();
+      if (lane !== undefined) this.leave(lane);
     }
   }
 
@@ -104,8 +104,8 @@ export class Backend {
     this.https.destroy();
   }
 
-  /** Takes one of the connection's slots, waiting (within the deadline) while it has none free. */
-  private enter(key: string, deadline: Deadline): Promise<void> {
+  /** Takes one of the connection's slots, waiting (at most `timeout` ms) while it has none free. */
+  private enter(key: string, timeout: number): Promise<void> {
     let lane = this.lanes.get(key);
     if (lane === undefined) this.lanes.set(key, (lane = { running: 0, waiting: [] }));
     if (lane.running < this.options.maxInFlightPerConnection) {
@@ -115,15 +115,16 @@ export class Backend {
     const queued = lane;
     return new Promise((resolve, reject) => {
       const go = (): void => {
-        deadline.onExpiry(null);
+        clearTimeout(timer);
         queued.running++;
         resolve();
       };
-      queued.waiting.push(go);
-      deadline.onExpiry(() => {
+      const timer = setTimeout(() => {
         queued.waiting.splice(queued.waiting.indexOf(go), 1);
-        reject(new BackendFailure('timeout', `no slot among the connection's ${this.options.maxInFlightPerConnection} calls in flight within ${deadline.ms} ms`));
-      });
+        if (queued.running === 0 && queued.waiting.length === 0) this.lanes.delete(key);
+        reject(new BackendFailure('timeout', `no slot among the connection's ${this.options.maxInFlightPerConnection} calls in flight within ${timeout} ms`));
+      }, timeout);
+      queued.waiting.push(go);
     });
   }
 
