@@ -6,13 +6,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import WebSocket from 'ws';
 import type { ProxyConfig } from '../src/server/config/sections.js';
 import type { AttackTarget } from './support/attack.js';
 import { ChannelsClient, assertErr, ok } from './support/channels-client.js';
 import { freePort } from './support/cli-server.js';
 import { startScriptTarget } from './support/limits-target.js';
-import { PythonBackend, pythonMissing } from './support/proxy-backend.js';
+import { PythonBackend, pythonMissing, refusal } from './support/proxy-backend.js';
 
 const APP = fileURLToPath(new URL('./support/app-server.ts', import.meta.url));
 const missing = pythonMissing();
@@ -23,23 +22,6 @@ const TIMEOUT = 1_000;
 function hooks(base: (hook: string) => string): ProxyConfig {
   const hook = (name: string) => ({ url: base(name), timeout: TIMEOUT });
   return { connect: hook('connect'), subscribe: hook('subscribe'), publish: hook('publish'), rpc: hook('rpc') };
-}
-
-/** An upgrade the server refused: its status, body and headers. */
-function refusal(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, ['hotline.v1'], { headers });
-    ws.once('open', () => {
-      ws.terminate();
-      reject(new Error('the upgrade was accepted'));
-    });
-    ws.once('unexpected-response', (_req, res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-      res.once('end', () => resolve({ status: res.statusCode!, body, headers: res.headers }));
-    });
-    ws.once('error', () => {});
-  });
 }
 
 /** The newest `proxy failed` log line of a hook and kind the server wrote. */

@@ -3,6 +3,7 @@
 // in flight. Tests skip loudly when python3 is not installed.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
 import { ChildLines } from './child-lines.js';
 
 const SCRIPT = fileURLToPath(new URL('./proxy-backend.py', import.meta.url));
@@ -32,8 +33,13 @@ export class PythonBackend {
   }
 
   /** Starts the backend; `hold` is how long its slow answers sleep (s). */
-  static async start(hold = 5): Promise<PythonBackend> {
-    const child = spawn('python3', [SCRIPT, String(hold)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  static start(hold = 5): Promise<PythonBackend> {
+    return PythonBackend.run(SCRIPT, [String(hold)]);
+  }
+
+  /** Starts another Python backend that prints `backend listening PORT` once it listens. */
+  static async run(script: string, args: readonly string[]): Promise<PythonBackend> {
+    const child = spawn('python3', [script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
     const lines = new ChildLines(child);
     const line = await lines.next((l) => l.startsWith('backend listening '), 'the backend to listen', 20_000);
     return new PythonBackend(child, Number(line.slice('backend listening '.length)), lines);
@@ -80,3 +86,21 @@ function parse(line: string): BackendRequest {
   const [, hook, inFlight, json] = /^backend (\S+) (\d+) (.*)$/.exec(line)!;
   return { hook: hook!, inFlight: Number(inFlight), body: JSON.parse(json!) as Record<string, unknown> };
 }
+
+/** An upgrade the server refused: its status, body and headers. */
+export function refusal(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, ['hotline.v1'], { headers });
+    ws.once('open', () => {
+      ws.terminate();
+      reject(new Error('the upgrade was accepted'));
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      res.once('end', () => resolve({ status: res.statusCode!, body, headers: res.headers }));
+    });
+    ws.once('error', () => {});
+  });
+}
+
