@@ -142,6 +142,9 @@ describe('proxy hooks against a Python backend', { skip: missing ?? false }, () 
     assert.ok(Date.now() - started < 4_000, 'answered at the timeout, not when the backend woke');
     await ok(ada, 'sub', { ch: 'open:3' });
     await logged(server, 'subscribe', 'timeout');
+    const metrics = await server.get('/metrics');
+    assert.match(metrics.text, /^hotline_proxy_failures_total\{hook="subscribe",kind="timeout"\} [1-9]/m);
+    assert.match(metrics.text, /^hotline_proxy_calls_total\{hook="subscribe"\} [1-9]/m);
     const upgrade = await refusal(`${server.ws}/ws?slow`);
     assert.equal(upgrade.status, 503);
     assert.equal(upgrade.headers['retry-after'], '1');

@@ -125,6 +125,12 @@ class Handler(BaseHTTPRequestHandler):
                 with lock:
                     in_flight -= 1
 
+    def handle(self):
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server closed a kept-alive connection, or gave up on an answer
+
     def log_message(self, *args):
         pass
 

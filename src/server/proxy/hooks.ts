@@ -13,6 +13,7 @@ import type { UpgradeRejection, UpgradeRequest } from '../../node/server.js';
 import type { Json, JsonObject } from '../../wire/index.js';
 import type { ProxyConfig, ProxyEndpointConfig, TokenClaims } from '../config/sections.js';
 import type { Logger } from '../log.js';
+import type { PrometheusText } from '../metrics.js';
 import { connectAnswer, publishAnswer, rpcAnswer, subscribeAnswer, type ConnectRequest, type ProxyRequestBase } from './answers.js';
 import { Backend, BackendFailure, PROXY_DEFAULTS } from './backend.js';
 
@@ -32,6 +33,9 @@ interface Hook {
 
 export class ProxyHooks {
   readonly backend: Backend;
+  /** Calls made, by hook; failed ones by hook and kind (`subscribe timeout`), for /metrics. */
+  readonly calls = new Map<HookName, number>();
+  readonly failures = new Map<string, number>();
   private readonly hooks: Partial<Record<HookName, Hook>>;
   /** Failures logged per hook and kind in the current second, so a flood of them is not a flood of log lines. */
   private logged = new Map<string, number>();
@@ -114,6 +118,7 @@ export class ProxyHooks {
         address: req.socket.remoteAddress ?? '',
       };
       let answer;
+      this.count('connect');
       try {
         answer = connectAnswer(await this.backend.post(hook.url, body, hook.timeout));
       } catch (error) {
@@ -142,10 +147,27 @@ export class ProxyHooks {
     this.backend.close();
   }
 
+  /** The proxy's figures for /metrics. */
+  metrics(text: PrometheusText): void {
+    const failures = [...this.failures].map(([key, n]): [Record<string, string>, number] => {
+      const [hook, kind] = key.split(' ') as [string, string];
+      return [{ hook, kind }, n];
+    });
+    text
+      .family('hotline_proxy_calls_total', 'counter', 'Proxy hook calls to the backend, by hook (refused ones included).', [...this.calls].map(([hook, n]) => [{ hook }, n]))
+      .family('hotline_proxy_failures_total', 'counter', 'Proxy hook calls that gave no usable answer, by hook and kind.', failures)
+      .family('hotline_proxy_in_flight', 'gauge', 'Proxy hook calls in flight now.', [[{}, this.backend.inFlight]]);
+  }
+
+  private count(name: HookName): void {
+    this.calls.set(name, (this.calls.get(name) ?? 0) + 1);
+  }
+
   /** POSTs one hub request's hook and checks the answer; a failure becomes the `internal` ChannelError the client sees. */
   private async ask<T>(name: HookName, hook: Hook, context: RequestContext<unknown>, fields: Record<string, Json>, check: (answer: unknown) => T): Promise<T> {
     const client = context.client;
     const body = { ...base(client.id, context.user, client.headers ?? {}, hook.headers), ...fields };
+    this.count(name);
     try {
       return check(await this.backend.post(hook.url, body, hook.timeout, client.id));
     } catch (error) {
@@ -162,6 +184,7 @@ export class ProxyHooks {
       this.logged = new Map();
     }
     const key = `${name} ${failure.kind}`;
+    this.failures.set(key, (this.failures.get(key) ?? 0) + 1);
     const count = (this.logged.get(key) ?? 0) + 1;
     this.logged.set(key, count);
     if (count <= LOG_LINES_PER_SECOND) {
