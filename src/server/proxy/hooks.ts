@@ -127,6 +127,7 @@ export class ProxyHooks {
         return { reject: { status, message: refusalText('connect', hook, failure), headers: status === 503 ? { 'Retry-After': '1' } : {} } };
       }
       if (!answer.allow) return { reject: { status: answer.status ?? 403, message: answer.reason ?? 'the backend refused the connection' } };
+      if (answer.user === undefined && answer.info === undefined && answer.expiresAt === undefined) return prior;
       const user = answer.user ?? prior.user;
       const claims = prior.auth as TokenClaims | undefined;
       const info = (answer.info ?? claims?.info) as JsonObject | undefined;
