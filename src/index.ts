@@ -85,6 +85,7 @@ export {
   type UnsubscribeOptions,
   type ChannelClient,
   type ChannelHubOptions,
+  type ChannelProxy,
   type ChannelIdentity,
   type ChannelMessage,
   type ChannelMetrics,

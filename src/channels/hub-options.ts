@@ -12,6 +12,8 @@ export interface ChannelClient<A = unknown> {
   readonly member: Member | undefined;
   /** Who the upgrade authenticated (see {@link ChannelIdentity.user}). */
   readonly user?: string;
+  /** The upgrade request's headers the server kept for hooks (lower-case names), if any. */
+  readonly headers?: Readonly<Record<string, string>>;
   /**
    * Sends one JSON text frame of live traffic (a presence event): past the connection's
    * backpressure limit its slow-consumer policy applies, which on /ws closes it with 1013.
@@ -57,6 +59,8 @@ export interface RequestContext<A = unknown> {
   client: ChannelClient<A>;
   /** The connection's identity now: from the upgrade, or from its latest `auth` request. */
   auth: A;
+  /** Who the connection is now (see {@link ChannelIdentity.user}): from the upgrade or its latest `auth`. */
+  user?: string;
 }
 
 /** Who a connection is: what hooks see, its presence member, and when that stops being true. */
@@ -95,6 +99,25 @@ export interface RpcMethod<A = unknown> {
    * thrown {@link ChannelError} answers its code; anything else `internal`, told to `onError`.
    */
   handler(params: unknown, context: RequestContext<A>): Json | undefined | Promise<Json | undefined>;
+}
+
+/**
+ * Decisions and answers asked of the application's backend (`hotline serve`'s proxy hooks),
+ * after the hub's own rules allowed the request: they add to those rules, never replace
+ * them. Each rejects with a ChannelError to refuse (its code answers the client; a backend
+ * that failed or did not answer is `internal`, which clients may retry).
+ */
+export interface ChannelProxy<A = unknown> {
+  /** Asked once per `sub`, after canSubscribe allowed it (not for history, presence or an `auth` recheck). */
+  subscribe?(context: RequestContext<A>, channel: string): Promise<void>;
+  /**
+   * Asked once per `pub`, after the data passed the channel's checks and canPublish:
+   * resolves to `{ data }` to publish that instead (checked by the channel's rules again),
+   * or undefined to publish it as it is.
+   */
+  publish?(context: RequestContext<A>, channel: string, data: unknown): Promise<{ data: unknown } | undefined>;
+  /** Answers an `rpc` whose method is not among the `rpc` option's. */
+  rpc?(context: RequestContext<A>, method: string, params: Json | undefined): Promise<Json>;
 }
 
 /** A {@link ChannelHub}'s engine, limits, rates, rules and the application's hooks; every one optional. */
@@ -164,6 +187,8 @@ export interface ChannelHubOptions<A = unknown> {
   canSubscribe?(context: RequestContext<A>, channel: string): Permission;
   /** May this connection publish this data here? */
   canPublish?(context: RequestContext<A>, channel: string, data: unknown): Permission;
+  /** The application's backend, asked after the rules above (subscribe, publish) or for rpc methods not in `rpc`. */
+  proxy?: ChannelProxy<A>;
   /**
    * Checks the token of an `auth` request (sent by clients that cannot authenticate in the
    * upgrade request, and to refresh expiring credentials): an identity, or a thrown

@@ -210,6 +210,8 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
     const max = this.core.options.maxSubscriptions ?? DEFAULTS.maxSubscriptions;
     if (session.subscriptions.size >= max) return session.fail(id, 'too_large', `at most ${max} subscriptions per connection`);
     await authorize(this.core.options.canSubscribe?.(session.context, channel), channel, 'subscribe to');
+    // The backend is asked last: what the rules refuse costs it nothing.
+    await this.core.options.proxy?.subscribe?.(session.context, channel);
     if (session.closed) return;
     // The credentials may have expired while the hook decided.
     if (session.refused(id)) return;

@@ -29,6 +29,7 @@ export type {
   ChannelClient,
   ChannelIdentity,
   ChannelHubOptions,
+  ChannelProxy,
   ChannelRules,
   Permission,
   RequestContext,

@@ -17,12 +17,32 @@ export const SERVER_PUBLISHER = 'srv';
 export async function publish<A>(core: HubCore<A>, rules: ChannelRulebook, session: Session<A>, request: PubRequest): Promise<void> {
   const { ch: channel, id } = request;
   if (!session.take('pub')) return session.fail(id, 'rate_limited', 'publishing too fast');
-  const { value, json } = await checkData(core, rules, channel, request.data);
-  await authorize(core.options.canPublish?.(session.context, channel, value), channel, 'publish to');
+  const checked = await checkData(core, rules, channel, request.data);
+  await authorize(core.options.canPublish?.(session.context, channel, checked.value), channel, 'publish to');
+  const json = await askProxy(core, rules, session, channel, checked);
   if (session.closed) return;
   const key = request.key;
   const result = await store(core, channel, json, key === undefined ? undefined : { key, publisher: publisherOf(session, request) });
   session.reply(encodeOk(id, { offset: result.offset, delivered: result.duplicate ? 0 : result.subscribers }));
+}
+
+/**
+ * The backend's say on a publish (`proxy.publish`), asked once the rules allowed it: it may
+ * refuse it, or rewrite the data, which then goes through the channel's checks again. A
+ * rewrite the checks refuse is the backend's fault, not the client's: `internal`, reported.
+ */
+async function askProxy<A>(core: HubCore<A>, rules: ChannelRulebook, session: Session<A>, channel: string, checked: { value: unknown; json: string }): Promise<string> {
+  const hook = core.options.proxy?.publish;
+  if (hook === undefined) return checked.json;
+  const answer = await hook(session.context, channel, checked.value);
+  if (answer === undefined) return checked.json;
+  try {
+    return (await checkData(core, rules, channel, answer.data)).json;
+  } catch (error) {
+    if (!(error instanceof ChannelError)) throw error;
+    core.report(new Error(`the backend rewrote a publish to ${channel} into data the channel refuses: ${error.message}`), session.context);
+    throw new ChannelError('internal', `the backend rewrote the data into something ${channel} does not accept`);
+  }
 }
 
 /**

@@ -2,14 +2,23 @@ import { encodeOk, validateWith, type Json, type RpcRequest } from '../wire/inde
 import type { HubCore } from './core.js';
 import type { Session } from './session.js';
 
-/** An `rpc` request: the method's schema checks (and may transform) the params, then its handler answers. */
+/**
+ * An `rpc` request: the method's schema checks (and may transform) the params, then its
+ * handler answers; a method the hub does not have goes to the backend (`proxy.rpc`) if any.
+ */
 export async function rpc<A>(core: HubCore<A>, session: Session<A>, request: RpcRequest): Promise<void> {
   const { id, method } = request;
   if (!session.take('rpc')) return session.fail(id, 'rate_limited', 'calling too fast');
   const methods = core.options.rpc ?? {};
   // Own properties only: "constructor" or "__proto__" name no method.
   const entry = Object.hasOwn(methods, method) ? methods[method] : undefined;
-  if (entry === undefined) return session.fail(id, 'not_found', `no rpc method ${JSON.stringify(method)}`);
+  if (entry === undefined) {
+    const proxy = core.options.proxy?.rpc;
+    if (proxy === undefined) return session.fail(id, 'not_found', `no rpc method ${JSON.stringify(method)}`);
+    const answer = await proxy(session.context, method, request.params);
+    if (session.closed) return;
+    return session.reply(encodeOk(id, { result: answer }));
+  }
   const { handler, schema, result: resultSchema } = typeof entry === 'function' ? { handler: entry, schema: undefined, result: undefined } : entry;
   let params: unknown = request.params;
   if (schema !== undefined) {

@@ -59,7 +59,7 @@ export class Session<A> {
   }
 
   get context(): RequestContext<A> {
-    return { client: this.client, auth: this.auth };
+    return { client: this.client, auth: this.auth, user: this.user };
   }
 
   /** Takes one of the op's tokens: false when the connection does it too fast. */

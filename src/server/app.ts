@@ -12,6 +12,9 @@ import { DEFAULT_MAX_HISTORY_ANSWER_BYTES } from '../wire/index.js';
 import type { WebSocketConnection } from '../node/connection.js';
 import { WebSocketServer, type WebSocketServerOptions } from '../node/server.js';
 import { sameOrigin } from '../protocol/origin.js';
+import type { ProxyConfig } from './config/sections.js';
+import { PROXY_DEFAULTS } from './proxy/backend.js';
+import { ProxyHooks } from './proxy/hooks.js';
 import { AdminGate, adminAccess, isLoopbackAddress, type AdminAccess } from './admin.js';
 import { apiHandler, DEFAULT_API_REQUEST_TIMEOUT, MIN_API_KEY_LENGTH } from './api/http.js';
 import { channelsEndpoint, channelsMaxPayload, type ChannelsEndpointOptions } from './channels.js';
@@ -91,6 +94,12 @@ export interface AppOptions extends EndpointLimits, HubLimits, MemoryLimits {
    * an application's own check. Default: everyone, anonymously.
    */
   authenticate?: ChannelsEndpointOptions<unknown>['authenticate'];
+  /**
+   * Calls to the app's backend on connect, subscribe, publish and rpc (docs/serve/proxy.md):
+   * it decides after the server's own rules, may rewrite published data, and answers rpc
+   * methods. Default: none.
+   */
+  proxy?: ProxyConfig;
   /** The channel engine (default: in memory, lost on restart). */
   engine?: Engine;
   /** Where connection events (and, at `debug`, every message) are logged (default: `info` to stdout). */
@@ -146,11 +155,13 @@ export function createApp(options: AppOptions = {}): App {
     origins: sameOrigin(origins),
   };
   const echo = new WebSocketServer<undefined>({ ...common, handlers: echoHandlers });
+  // The backend's answers may carry a publish's data: room for the largest one a client may send.
+  const proxy = options.proxy === undefined ? undefined : new ProxyHooks(options.proxy, logger, { maxAnswerBytes: proxyAnswerBytes(options.maxDataLength) });
+  const upgradeCheck = options.authenticate;
   const apiKey = options.api?.key;
   if (apiKey !== undefined && apiKey.length < MIN_API_KEY_LENGTH) throw new TypeError(`api.key must be at least ${MIN_API_KEY_LENGTH} characters`);
   const channels = channelsEndpoint<unknown>({
     ...common,
-    authenticate: options.authenticate,
     engine:
       options.engine ??
       new MemoryEngine({
@@ -176,6 +187,10 @@ export function createApp(options: AppOptions = {}): App {
     abuseLimit: options.abuseLimit,
     abuseWindow: options.abuseWindow,
     limits: { maxJsonDepth: options.maxJsonDepth },
+    proxy: proxy?.channelProxy(),
+    // The application's (or the token's) check first; a connect hook decides after it.
+    authenticate: proxy === undefined ? options.authenticate : proxy.authenticate(upgradeCheck === undefined ? undefined : async (req, client) => upgradeCheck(req, client)),
+    keepHeaders: proxy?.keepHeaders,
   });
 
   const loopback = isLoopbackAddress(options.host ?? '127.0.0.1');
@@ -264,12 +279,14 @@ export function createApp(options: AppOptions = {}): App {
       );
       channelMetrics(text, channels.hub.metrics, channels.hub.engine.healthy);
       apiMetrics(text, api.calls.counters());
+      proxy?.metrics(text);
       text.family('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', [[{}, process.memoryUsage.rss()]]);
       return text.toString();
     },
     request: withApi(api.handle, routes({ webRoot, sdkRoot, admin, gate, healthy: () => app.healthy(), metrics: () => app.metrics() })),
     async close() {
       inspector.stop();
+      proxy?.close();
       await channels.hub.close();
     },
   };
@@ -284,4 +301,9 @@ function withApi(
   return (req, res) => {
     if (!api(req, res)) rest(req, res);
   };
+}
+
+/** The largest backend answer by default: 256 KiB, or what a publish of `maxDataLength` needs once that is raised. */
+function proxyAnswerBytes(maxDataLength: number | undefined): number | undefined {
+  return maxDataLength === undefined ? undefined : Math.max(PROXY_DEFAULTS.maxAnswerBytes, 3 * maxDataLength + 64 * 1024);
 }

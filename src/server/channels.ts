@@ -43,10 +43,13 @@ export interface ChannelsEndpointOptions<A, C extends Contract = NoContract>
    * Who may connect, decided before the upgrade completes: an identity, or a refusal with
    * an HTTP status (401 without credentials, 403 with bad ones). Default: everyone, as
    * `{ auth: undefined }`, with no presence member. With `authenticateToken` set, an
-   * identity whose `auth` is undefined must send an `auth` request first.
+   * identity whose `auth` is undefined must send an `auth` request first. `client` is the
+   * id the connection will have once open.
    */
   authenticate?(
     req: UpgradeRequest,
+    /** The id the connection will have (`context.client.id` in hooks), decided at the upgrade. */
+    client: string,
   ):
     | ChannelIdentity<A>
     | {
@@ -60,6 +63,11 @@ export interface ChannelsEndpointOptions<A, C extends Contract = NoContract>
             reject: UpgradeRejection;
           }
       >;
+  /**
+   * Upgrade request headers kept with each connection for hooks (`client.headers`; lower-case
+   * names, default none): only these, so a connection holds no more of its request than hooks need.
+   */
+  keepHeaders?: readonly string[];
 }
 
 /** A handler of the contract's method M: params as its schema produces them, an answer its `result` accepts. */
@@ -82,6 +90,10 @@ export interface ChannelConnectionData<A> {
   identity: ChannelIdentity<A>;
   /** The connection as the hub sees it; null until it opens. */
   client: ChannelClient<A> | null;
+  /** The client id decided at the upgrade. */
+  id: string;
+  /** The upgrade headers kept (`keepHeaders`). */
+  headers?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -111,6 +123,7 @@ class ConnectionClient<A> implements ChannelClient<A> {
     readonly auth: A,
     readonly member: Member | undefined,
     readonly user: string | undefined,
+    readonly headers: Readonly<Record<string, string>> | undefined,
   ) {}
 
   send(text: string): void {
@@ -170,6 +183,17 @@ function hubOptions<A, C extends Contract>(options: ChannelsEndpointOptions<A, C
   return { ...rest, channels, rpc: typed };
 }
 
+/** The named headers of the upgrade request (repeated ones joined with ", "), or undefined when none are kept. */
+function keptHeaders(req: UpgradeRequest, names: readonly string[]): Record<string, string> | undefined {
+  if (names.length === 0) return undefined;
+  const kept: Record<string, string> = {};
+  for (const name of names) {
+    const value = req.headers[name];
+    if (value !== undefined) kept[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return kept;
+}
+
 /** The hub's view of a connection, once open: always a ConnectionClient (made in `open`). */
 function clientOf<A>(conn: WebSocketConnection<ChannelConnectionData<A>>): ConnectionClient<A> | null {
   return conn.data.client as ConnectionClient<A> | null;
@@ -203,6 +227,7 @@ export function channelsEndpoint<A = undefined, C extends Contract = NoContract>
 ): ChannelsEndpoint<A> {
   const hub = new ChannelHub<A, ConnectionClient<A>>(hubOptions(options));
   const { authenticate } = options;
+  const keepHeaders = (options.keepHeaders ?? []).map((name) => name.toLowerCase());
   let nextClient = 0;
   const server = new WebSocketServer<ChannelConnectionData<A>>({
     ...options,
@@ -213,14 +238,15 @@ export function channelsEndpoint<A = undefined, C extends Contract = NoContract>
     slowConsumer: options.slowConsumer ?? 'try-again-later',
     protocols: [SUBPROTOCOL],
     async upgrade(req) {
-      const decided = authenticate === undefined ? { auth: undefined as A } : await authenticate(req);
+      const id = `${hub.nodeId}.${(nextClient++).toString(36)}`;
+      const decided = authenticate === undefined ? { auth: undefined as A } : await authenticate(req, id);
       if ('reject' in decided) return decided;
-      return { data: { identity: decided, client: null } };
+      return { data: { identity: decided, client: null, id, headers: keptHeaders(req, keepHeaders) } };
     },
     handlers: {
       open(conn) {
-        const { identity } = conn.data;
-        const client = new ConnectionClient(`${hub.nodeId}.${(nextClient++).toString(36)}`, conn, identity.auth, identity.member, identity.user);
+        const { identity, id, headers } = conn.data;
+        const client = new ConnectionClient(id, conn, identity.auth, identity.member, identity.user, headers);
         conn.data.client = client;
         hub.connect(client, conn.data.identity.expiresAt);
       },

@@ -1,6 +1,6 @@
 // The whole `hotline serve` application (createApp: /ws, /echo, the HTTP API, the
 // inspector, /metrics) in a process of its own, with AppOptions the CLI cannot set yet
-// (the API key, until the config file lands), on the memory engine or on Redis:
+// (the API key, proxy hooks), on the memory engine or on Redis:
 //
 //   node --import tsx test/support/app-server.ts OPTIONS_JSON
 //
@@ -10,7 +10,7 @@
 // them from an HS256 connection token in `?token=` (its `sub` the user and member id, its
 // `info` the member's info; a bad token refused with 401): a stand-in for the server's own
 // token verification until that lands.
-// Prints `listening on http://127.0.0.1:PORT/ node=NODE_ID` once it listens; exits on
+// Logs at warn level to stderr. Prints `listening on http://127.0.0.1:PORT/ node=NODE_ID` once it listens; exits on
 // SIGTERM or when its stdin ends. The parent's side is startAppTarget below.
 import { fileURLToPath } from 'node:url';
 import type { ChannelIdentity, Engine } from '../../src/channels/index.js';
@@ -70,11 +70,11 @@ async function run(options: AppServerOptions): Promise<void> {
   const app = createApp({
     ...appOptions,
     engine,
-    logger: new Logger('warn'),
+    logger: new Logger('warn', (line) => process.stderr.write(line)),
     authenticate: jwtSecret !== undefined ? await fromToken(jwtSecret) : users === true ? fromQuery() : undefined,
   });
   await app.ready;
-  const server = await serve({ port: 0, host: '127.0.0.1', websocket: app.websocket, request: app.request });
+  const server = await serve({ port: 0, host: '127.0.0.1', websocket: app.websocket, request: app.request, shutdownTimeout: 500 });
   const node = engine !== undefined && 'nodeId' in engine ? String(engine.nodeId) : 'memory';
   process.stdout.write(`listening on http://127.0.0.1:${server.port}/ node=${node}\n`);
   stopWhenTold(async () => {

@@ -4,6 +4,7 @@
 // `listening on http://127.0.0.1:PORT/` once it listens.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rssOf, type AttackTarget } from './attack.js';
 
@@ -13,8 +14,9 @@ export function startLimitsTarget(options: Record<string, unknown>, nodeArgs: re
   return startScriptTarget(SCRIPT, options, nodeArgs);
 }
 
-export async function startScriptTarget(script: string, options: Record<string, unknown>, nodeArgs: readonly string[] = []): Promise<AttackTarget> {
-  const name = script.slice(script.lastIndexOf('/') + 1, -'.ts'.length);
+/** Starts a server script of test/support that prints `listening on http://127.0.0.1:PORT/`, given its options as JSON. */
+export async function startScriptTarget(script: string, options: unknown, nodeArgs: readonly string[] = []): Promise<AttackTarget> {
+  const name = basename(script);
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, JSON.stringify(options)], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });

@@ -110,8 +110,20 @@ export interface ProxyConfig {
   subscribe?: ProxyEndpointConfig;
   publish?: ProxyEndpointConfig;
   rpc?: ProxyEndpointConfig;
-  /** Proxy calls in flight at once, every connection together (default 1000); past it refused. */
+  /**
+   * Proxy calls in flight at once, every connection together (default 1000); past it a call
+   * is refused without reaching the backend (`internal` to the client, 503 to an upgrade).
+   * It also bounds the sockets open to the backend.
+   */
   maxInFlight?: number;
+  /**
+   * Proxy calls of one connection in flight at once (default 8; only rpc calls run side by
+   * side, subscribes and publishes go one at a time); more wait their turn, within their
+   * timeout, so one connection cannot take the whole `maxInFlight`.
+   */
+  maxInFlightPerConnection?: number;
+  /** Largest answer read from the backend, bytes (default 256 KiB); a longer one is the backend's fault (`internal`). */
+  maxAnswerBytes?: number;
 }
 
 /**
