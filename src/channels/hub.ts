@@ -66,6 +66,7 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
     this.channels = new LocalChannels(engine, this.metrics);
     this.core = {
       options,
+      rules: this.rules,
       broker: engine,
       presence: presenceManager,
       metrics: this.metrics,
@@ -198,12 +199,12 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
     if (session.subscriptions.has(channel)) return session.fail(id, 'bad_request', `already subscribed to ${channel}`);
     const max = this.core.options.maxSubscriptions ?? DEFAULTS.maxSubscriptions;
     if (session.subscriptions.size >= max) return session.fail(id, 'too_large', `at most ${max} subscriptions per connection`);
-    await authorize(this.core.options.canSubscribe?.(session.context, channel), channel, 'subscribe to');
+    await authorize(this.core.options.canSubscribe?.(session.context, channel, request.token), channel, 'subscribe to');
     if (session.closed) return;
     // The credentials may have expired while the hook decided.
     if (session.refused(id)) return;
 
-    const subscription = new Subscription(session, channel, this.metrics);
+    const subscription = new Subscription(session, channel, this.metrics, request.token);
     session.subscriptions.set(channel, subscription);
     this.metrics.subscriptions++;
     let missed: ChannelMessage[];

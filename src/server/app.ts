@@ -12,10 +12,12 @@ import type { WebSocketConnection } from '../node/connection.js';
 import { WebSocketServer, type WebSocketServerOptions } from '../node/server.js';
 import { sameOrigin } from '../protocol/origin.js';
 import { AdminGate, adminAccess, isLoopbackAddress, type AdminAccess } from './admin.js';
-import { channelsEndpoint } from './channels.js';
+import { channelsEndpoint, type ChannelsEndpointOptions } from './channels.js';
+import type { NamespacesConfig, SubscriptionTokenVerifier } from './config/sections.js';
 import { echoHandlers } from './echo.js';
 import { Inspector } from './inspector.js';
 import { Logger } from './log.js';
+import { compileNamespaces } from './namespaces.js';
 import { channelMetrics, endpointMetrics, PrometheusText } from './metrics.js';
 import { routes } from './routes.js';
 
@@ -78,6 +80,17 @@ export interface AppOptions extends EndpointLimits, HubLimits, MemoryLimits {
   metrics?: boolean;
   /** Whether the inspector shows the start of each message (default false: they may hold secrets). */
   inspectorPreviews?: boolean;
+  /**
+   * Channel options by name pattern: who may subscribe, publish, read history and presence,
+   * the data's schema, presence on/off, history and publish rate (namespaces.ts). With any,
+   * a channel in none is refused `forbidden`; without, every channel is open to everyone.
+   * Give a non-memory `engine` the namespaces' retention yourself (namespaceRetention).
+   */
+  namespaces?: NamespacesConfig;
+  /** Checks the subscription tokens of namespaces whose `subscribe` is `token` (none: such subs are refused `unauthorized`). */
+  subscriptionTokens?: SubscriptionTokenVerifier;
+  /** Who connects to /ws, decided at the upgrade (default: everyone, anonymously). */
+  authenticate?: ChannelsEndpointOptions<unknown>['authenticate'];
   /** The channel engine (default: in memory, lost on restart). */
   engine?: Engine;
   logger?: Logger;
@@ -121,8 +134,12 @@ export function createApp(options: AppOptions = {}): App {
     origins: sameOrigin(origins),
   };
   const echo = new WebSocketServer<undefined>({ ...common, handlers: echoHandlers });
-  const channels = channelsEndpoint({
+  const namespaces = options.namespaces === undefined ? undefined : compileNamespaces<unknown>(options.namespaces, options.subscriptionTokens);
+  const { retention, ...namespaceRules } = namespaces ?? {};
+  const channels = channelsEndpoint<unknown>({
     ...common,
+    ...namespaceRules,
+    authenticate: options.authenticate,
     engine:
       options.engine ??
       new MemoryEngine({
@@ -131,6 +148,7 @@ export function createApp(options: AppOptions = {}): App {
         maxHistoryBytes: options.maxHistoryBytes,
         maxChannels: options.maxChannels,
         idempotencyWindow: options.idempotencyWindow,
+        channelRetention: retention,
       }),
     publishRate: options.publishRate,
     subscribeRate: options.subscribeRate,
