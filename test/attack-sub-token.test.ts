@@ -19,7 +19,7 @@ writeFileSync(config, JSON.stringify({ namespaces: { '*': { subscribe: 'anyone',
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const fixture = attackFixture(() => startTarget(['--config', config]));
-const ATTACKERS = 4;
+const ATTACKERS = 2;
 const REQUESTS = 250;
 /** How long the attackers keep at it, reconnecting after each close (ms). */
 const DURATION = 2_500;
