@@ -38,14 +38,18 @@ const allowedBuiltins: Record<string, readonly string[] | true> = {
   entry: true,
 };
 
-/** Third-party packages a layer may import at run time (the core: none; the server: a JSON Schema validator for config files and channel schemas). */
+/**
+ * Third-party packages a layer may import at run time (the core: none; the server: a JSON
+ * Schema validator for config files and channel schemas, a JSONC parser for config files,
+ * and JWT verification).
+ */
 const allowedPackages: Record<string, readonly string[]> = {
   protocol: [],
   wire: [],
   client: [],
   channels: [],
   node: [],
-  server: ['ajv'],
+  server: ['ajv', 'jsonc-parser', 'jose'],
   cli: [],
   entry: [],
   redis: ['redis', 'ioredis'],

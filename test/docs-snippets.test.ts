@@ -52,6 +52,11 @@ npm run no-such-script
 {"op":"sub","id":1}
 \`\`\`
 
+\`\`\`jsonc
+// a hotline serve config file
+{ "prot": 8080 }
+\`\`\`
+
 \`\`\`
 A diagram of src/nowhere/ and src/wire/.
 \`\`\`
@@ -74,6 +79,7 @@ const PLANTED_FAILURES: RegExp[][] = [
   [/exited 1:[\s\S]*SyntaxError/],
   [/hotline serve has no flag --no-such-flag/, /npm run no-such-script: package.json has no such script/],
   [/neither a valid request \("ch" is required\) nor a server message/],
+  [/the config block: unknown key prot \(did you mean port\?\)/],
   [/names src\/nowhere\/, which does not exist/],
   [/nothing to check in this block/],
   [/needs a reason/],
@@ -120,7 +126,7 @@ test('the count: blocks checked, programs type-checked and run, and every opt-ou
   const ran = all.filter((v) => v.ran !== undefined);
   const notRun = blocks.filter((b) => verdictOf(b).checked === 'typescript' && verdictOf(b).ran === undefined);
   t.diagnostic(`${blocks.length} code blocks: ${blocks.length - optedOut.length} checked (${typed.length} type-checked, ${ran.length} of them run; ` +
-    `${all.filter((v) => v.checked === 'shell').length} shell, ${all.filter((v) => v.checked === 'wire').length} wire, ${all.filter((v) => v.checked === 'text').length} text, ${all.filter((v) => v.checked === 'nginx').length} nginx), ${optedOut.length} opted out`);
+    `${all.filter((v) => v.checked === 'shell').length} shell, ${all.filter((v) => v.checked === 'wire').length} wire, ${all.filter((v) => v.checked === 'config').length} config, ${all.filter((v) => v.checked === 'text').length} text, ${all.filter((v) => v.checked === 'nginx').length} nginx), ${optedOut.length} opted out`);
   for (const block of optedOut) t.diagnostic(`opted out: ${where(block)}: ${block.notChecked!}`);
   for (const block of notRun) t.diagnostic(`type-checked, not run: ${where(block)}: ${verdictOf(block).notRun ?? ''}`);
   assert.equal(ran.length + notRun.length, typed.length);

@@ -1,4 +1,5 @@
 import type { ErrorCode } from '../wire/index.js';
+import type { ChannelRulebook } from './access.js';
 import type { Broker, PresenceManager } from './engine.js';
 import type { ChannelClient, ChannelHubOptions, RequestContext } from './hub-options.js';
 import type { ChannelMetrics } from './metrics.js';
@@ -7,6 +8,8 @@ import type { Session } from './session.js';
 /** What the hub's parts share: its options, the engine's two parts, its counters and clock. */
 export interface HubCore<A> {
   readonly options: ChannelHubOptions<A>;
+  /** The rules of each channel (schema, presence, publish rate). */
+  readonly rules: ChannelRulebook;
   readonly broker: Broker;
   readonly presence: PresenceManager;
   readonly metrics: ChannelMetrics;

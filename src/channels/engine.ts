@@ -203,8 +203,20 @@ export interface RetentionOptions {
   historyTtl?: number;
   /** How long a publish key is remembered for idempotent publishes (ms, default 120000). */
   idempotencyWindow?: number;
+  /**
+   * A channel's own history size and age, where they differ from the engine's (a server's
+   * namespaces): asked when a channel is published to or read, so it must be cheap and
+   * give the same answer for the same channel. Absent fields take the engine's.
+   */
+  channelRetention?: (channel: string) => ChannelRetention | undefined;
   /** Clock (ms); tests pass their own. */
   now?: () => number;
+}
+
+/** One channel's retention, overriding the engine's. */
+export interface ChannelRetention {
+  historySize?: number;
+  historyTtl?: number;
 }
 
 /** Messages kept per channel by default (`historySize`). */
@@ -220,8 +232,15 @@ export function retentionOf(options: RetentionOptions): Required<RetentionOption
     historySize: options.historySize ?? DEFAULT_HISTORY_SIZE,
     historyTtl: options.historyTtl ?? DEFAULT_HISTORY_TTL,
     idempotencyWindow: options.idempotencyWindow ?? DEFAULT_IDEMPOTENCY_WINDOW,
+    channelRetention: options.channelRetention ?? (() => undefined),
     now: options.now ?? Date.now,
   };
+}
+
+/** A channel's history size and age: its own where `channelRetention` gives them, else the engine's. */
+export function retentionFor(retention: Required<RetentionOptions>, channel: string): { historySize: number; historyTtl: number } {
+  const own = retention.channelRetention(channel);
+  return { historySize: own?.historySize ?? retention.historySize, historyTtl: own?.historyTtl ?? retention.historyTtl };
 }
 
 /** Raised by an engine that cannot serve a request now (its backend is unreachable). */

@@ -21,7 +21,8 @@ import { pace } from './subscription.js';
 export async function history<A>(core: HubCore<A>, session: Session<A>, request: HistoryRequest): Promise<void> {
   const { id, ch: channel, before } = request;
   const { options } = core;
-  await authorize(options.canSubscribe?.(session.context, channel), channel, 'read');
+  const check = options.canReadHistory ?? options.canSubscribe;
+  await authorize(check?.call(options, session.context, channel), channel, 'read');
   const limit = request.limit ?? options.defaultHistoryLimit ?? DEFAULTS.defaultHistoryLimit;
   const result = await core.broker.history(channel, { limit: limit + 1, before });
   const page = historyPage(result.messages, limit, options.maxHistoryAnswerBytes ?? DEFAULT_MAX_HISTORY_ANSWER_BYTES);

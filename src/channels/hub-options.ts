@@ -61,6 +61,8 @@ export interface RequestContext<A = unknown> {
   auth: A;
   /** Who the connection is now (see {@link ChannelIdentity.user}): from the upgrade or its latest `auth`. */
   user?: string;
+  /** Whether the connection holds a subscription to the channel (the hub's contexts say; others may not). */
+  isSubscribed?(channel: string): boolean;
 }
 
 /** Who a connection is: what hooks see, its presence member, and when that stops being true. */
@@ -86,6 +88,14 @@ export type Permission = boolean | Promise<boolean>;
 export interface ChannelRules {
   /** Validates (and may transform) published data: invalid data is answered `bad_request` and never delivered. */
   schema?: StandardSchemaV1;
+  /**
+   * Whether the channel keeps presence (default true). False: subscribers never join its
+   * member list, nobody is told of joins and leaves, and a `presence` request is answered
+   * `not_found`.
+   */
+  presence?: boolean;
+  /** Publishes per second per connection to these channels, instead of `publishRate`: one bucket per connection and rule. */
+  publishRate?: RateLimit;
 }
 
 /** An rpc method with checks: its params' schema, its result's schema, and the handler. */
@@ -183,8 +193,16 @@ export interface ChannelHubOptions<A = unknown> {
    * with schemas. A name not here is answered `not_found`.
    */
   rpc?: Record<string, RpcMethod<A> | RpcMethod<A>['handler']>;
-  /** May this connection subscribe (also asked for `history` and `presence`)? */
-  canSubscribe?(context: RequestContext<A>, channel: string): Permission;
+  /**
+   * May this connection subscribe (also asked for `history` and `presence` unless their own
+   * hooks are given)? `token` is the `sub` request's subscription token, if it sent one;
+   * asked again after an `auth`, with the token the subscription was made with.
+   */
+  canSubscribe?(context: RequestContext<A>, channel: string, token?: string): Permission;
+  /** May this connection read the channel's history (default: canSubscribe, without a token)? */
+  canReadHistory?(context: RequestContext<A>, channel: string): Permission;
+  /** May this connection read the channel's presence (default: canSubscribe, without a token)? */
+  canReadPresence?(context: RequestContext<A>, channel: string): Permission;
   /** May this connection publish this data here? */
   canPublish?(context: RequestContext<A>, channel: string, data: unknown): Permission;
   /** The application's backend, asked after the rules above (subscribe, publish) or for rpc methods not in `rpc`. */

@@ -71,6 +71,7 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
     this.since = (options.now ?? Date.now)();
     this.core = {
       options,
+      rules: this.rules,
       broker: engine,
       presence: presenceManager,
       metrics: this.metrics,
@@ -209,14 +210,14 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
     if (session.subscriptions.has(channel)) return session.fail(id, 'bad_request', `already subscribed to ${channel}`);
     const max = this.core.options.maxSubscriptions ?? DEFAULTS.maxSubscriptions;
     if (session.subscriptions.size >= max) return session.fail(id, 'too_large', `at most ${max} subscriptions per connection`);
-    await authorize(this.core.options.canSubscribe?.(session.context, channel), channel, 'subscribe to');
+    await authorize(this.core.options.canSubscribe?.(session.context, channel, request.token), channel, 'subscribe to');
     // The backend is asked last: what the rules refuse costs it nothing.
     await this.core.options.proxy?.subscribe?.(session.context, channel);
     if (session.closed) return;
     // The credentials may have expired while the hook decided.
     if (session.refused(id)) return;
 
-    const subscription = new Subscription(session, channel, this.metrics);
+    const subscription = new Subscription(session, channel, this.metrics, request.token);
     session.subscriptions.set(channel, subscription);
     this.metrics.subscriptions++;
     let missed: ChannelMessage[];

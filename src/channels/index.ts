@@ -21,6 +21,7 @@ export {
   type PublishOptions,
   type PublishResult,
   type RetentionOptions,
+  type ChannelRetention,
   type StreamPosition,
 } from './engine.js';
 export { ChannelHub } from './hub.js';

@@ -1,6 +1,7 @@
 import type { Member } from '../wire/index.js';
 import { ChannelError } from './channel-error.js';
 import {
+  retentionFor,
   retentionOf,
   type ChannelMessage,
   type Engine,
@@ -63,6 +64,9 @@ interface ChannelState {
   subscribed: boolean;
   localSubscribers: number;
   members: Map<string, Member>;
+  /** Its history size and age (the engine's, or its own through channelRetention). */
+  historySize: number;
+  historyTtl: number;
 }
 
 let epochCounter = 0;
@@ -84,7 +88,7 @@ function newEpoch(now: number): string {
 export class MemoryEngine implements Engine {
   private readonly channels = new Map<string, ChannelState>();
   private listener: EngineListener | null = null;
-  private readonly historySize: number;
+  private readonly retention: Required<RetentionOptions>;
   private readonly historyTtl: number;
   private readonly idempotencyWindow: number;
   private readonly maxChannels: number;
@@ -95,7 +99,8 @@ export class MemoryEngine implements Engine {
   readonly healthy = true;
 
   constructor(options: MemoryEngineOptions = {}) {
-    ({ historySize: this.historySize, historyTtl: this.historyTtl, idempotencyWindow: this.idempotencyWindow, now: this.now } = retentionOf(options));
+    this.retention = retentionOf(options);
+    ({ historyTtl: this.historyTtl, idempotencyWindow: this.idempotencyWindow, now: this.now } = this.retention);
     this.maxChannels = options.maxChannels ?? DEFAULT_MAX_CHANNELS;
     this.ledger = new RetentionLedger(options.maxHistoryBytes ?? DEFAULT_MAX_HISTORY_BYTES, (state, entry) => this.evictEntry(state, entry));
   }
@@ -130,10 +135,10 @@ export class MemoryEngine implements Engine {
       }
     }
     const message: ChannelMessage = { channel, epoch: state.epoch, offset: ++state.offset, data };
-    if (this.historySize > 0) {
+    if (state.historySize > 0) {
       const stored: Stored = { message, at: now, cost: ENTRY_OVERHEAD + channel.length + data.length, live: true };
       state.history.push(stored);
-      if (state.history.length > this.historySize) this.ledger.released(state.history.shift()!);
+      if (state.history.length > state.historySize) this.ledger.released(state.history.shift()!);
       this.ledger.add(state, stored);
     }
     if (key !== undefined) {
@@ -253,6 +258,7 @@ export class MemoryEngine implements Engine {
       subscribed: false,
       localSubscribers: 0,
       members: new Map(),
+      ...retentionFor(this.retention, channel),
     };
     this.channels.set(channel, state);
     return state;
@@ -306,8 +312,8 @@ export class MemoryEngine implements Engine {
   }
 
   private trim(state: ChannelState, now: number): void {
-    if (this.historyTtl > 0) {
-      const cutoff = now - this.historyTtl;
+    if (state.historyTtl > 0) {
+      const cutoff = now - state.historyTtl;
       let drop = 0;
       while (drop < state.history.length && state.history[drop]!.at <= cutoff) drop++;
       if (drop > 0) for (const stored of state.history.splice(0, drop)) this.ledger.released(stored);

@@ -16,7 +16,7 @@ export const SERVER_PUBLISHER = 'srv';
  */
 export async function publish<A>(core: HubCore<A>, rules: ChannelRulebook, session: Session<A>, request: PubRequest): Promise<void> {
   const { ch: channel, id } = request;
-  if (!session.take('pub')) return session.fail(id, 'rate_limited', 'publishing too fast');
+  if (!session.takePublish(rules.for(channel))) return session.fail(id, 'rate_limited', 'publishing too fast');
   const checked = await checkData(core, rules, channel, request.data);
   await authorize(core.options.canPublish?.(session.context, channel, checked.value), channel, 'publish to');
   const json = await askProxy(core, rules, session, channel, checked);

@@ -3,7 +3,7 @@ import { ClientCalls } from './calls.js';
 import { ChannelError } from './channel-error.js';
 import type { HubCore } from './core.js';
 import { EngineUnavailableError } from './engine.js';
-import { DEFAULTS, type ChannelClient, type ChannelHubOptions, type ChannelIdentity, type RequestContext } from './hub-options.js';
+import { DEFAULTS, type ChannelClient, type ChannelHubOptions, type ChannelIdentity, type ChannelRules, type RequestContext } from './hub-options.js';
 import { RequestIntake, type IntakeOptions } from './intake.js';
 import { TokenBucket } from './rate-limit.js';
 import type { Subscription } from './subscription.js';
@@ -36,6 +36,8 @@ export class Session<A> {
   /** Arrival rate limits, and the requests read and not yet answered (ping aside). */
   private readonly intake: RequestIntake;
   private readonly buckets: Record<'pub' | 'sub' | 'rpc', TokenBucket>;
+  /** Publish buckets of rules with their own rate: at most one per rule (the server's configuration bounds them). */
+  private readonly ruleBuckets = new Map<ChannelRules, TokenBucket>();
   /** Times of recent bad or rate-limited requests. */
   private readonly strikes: number[] = [];
 
@@ -59,12 +61,21 @@ export class Session<A> {
   }
 
   get context(): RequestContext<A> {
-    return { client: this.client, auth: this.auth, user: this.user };
+    return { client: this.client, auth: this.auth, user: this.user, isSubscribed: (channel) => this.subscriptions.has(channel) };
   }
 
   /** Takes one of the op's tokens: false when the connection does it too fast. */
   take(op: 'pub' | 'sub' | 'rpc'): boolean {
     return this.buckets[op].take(this.core.now());
+  }
+
+  /** Takes a publish token for a channel: from its rules' own bucket when they set a rate, else the connection's. */
+  takePublish(rules: ChannelRules | undefined): boolean {
+    const rate = rules?.publishRate;
+    if (rate === undefined) return this.take('pub');
+    let bucket = this.ruleBuckets.get(rules!);
+    if (bucket === undefined) this.ruleBuckets.set(rules!, (bucket = new TokenBucket(rate, this.core.now())));
+    return bucket.take(this.core.now());
   }
 
   /**

@@ -28,6 +28,8 @@ export class Subscription<A> {
     readonly session: Session<A>,
     readonly channel: string,
     private readonly metrics: ChannelMetrics,
+    /** The subscription token it was made with: asked again when the identity changes. */
+    readonly token?: string,
   ) {}
 
   /** False once the connection closed or dropped this subscription. */

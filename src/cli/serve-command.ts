@@ -4,6 +4,7 @@ import type * as RedisModule from '../redis/index.js';
 import { isLoopbackAddress } from '../server/admin.js';
 import { createApp } from '../server/app.js';
 import { Logger } from '../server/log.js';
+import { namespaceRetention } from '../server/namespaces.js';
 import { ConfigError, CONFIG_ENV, loadServeConfig, sectionHelpEntries, type LoadedConfig } from '../server/config/load.js';
 import { describeEntries, describeServeOptions, OptionError } from '../server/options.js';
 import { serve } from '../server/serve.js';
@@ -92,7 +93,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       process.stderr.write(`hotline: --redis needs the redis package: npm install redis (${(error as Error).message})\n`);
       return 1;
     }
-    engine = new redis.RedisEngine(config.redis);
+    engine = new redis.RedisEngine(config.redis, { channelRetention: sections.namespaces === undefined ? undefined : namespaceRetention(sections.namespaces) });
     engineShown = `redis ${(await import('../redis/link.js')).redactUrl(config.redis)}`;
   }
   const host = config.host!;

@@ -32,8 +32,8 @@ function fakeHost(): FakeHost {
     delays: [],
     online: () => host.isOnline,
     closed: () => host.isClosed,
-    sub(name, since, done, failed) {
-      host.calls.push(since === null ? `sub ${name}` : `sub ${name} since ${since.epoch}:${since.offset}`);
+    sub(name, since, token, done, failed) {
+      host.calls.push(`${since === null ? `sub ${name}` : `sub ${name} since ${since.epoch}:${since.offset}`}${token === undefined ? '' : ` token ${token}`}`);
       host.subs.push({ since, done, failed });
     },
     unsub(name) {
@@ -470,6 +470,64 @@ describe('states', () => {
     assert.equal(channel.state, 'subscribing', 'the answer to the first sub is not the second’s');
     answer(host, 'e', 1, false);
     assert.deepEqual(states, ['subscribing', 'unsubscribed', 'subscribing', 'subscribed']);
+  });
+});
+
+describe('subscription tokens', () => {
+  test('a token is sent with every sub; getToken is asked afresh before each, the resubscribe included', async () => {
+    const host = fakeHost();
+    const fixed = new Channel<Json>('private:1', host);
+    fixed.configure({ token: 't0' });
+    void fixed.subscribe();
+    assert.deepEqual(host.calls, ['sub private:1 token t0']);
+
+    const asked: string[] = [];
+    const fresh = new Channel<Json>('private:2', host);
+    fresh.configure({ token: 'ignored', getToken: (channel) => Promise.resolve(`${channel}#${asked.push(channel)}`) });
+    const subscribed = fresh.subscribe();
+    assert.equal(fresh.state, 'subscribing');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(host.calls.slice(1), ['sub private:2 token private:2#1']);
+    answer(host, 'e', 3, false);
+    await subscribed;
+    fresh.disconnected();
+    fresh.connected();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(host.calls.slice(2), ['sub private:2 since e:3 token private:2#2']);
+  });
+
+  test('getToken failing ends the subscription: errored, unauthorized, nothing sent', async () => {
+    const host = fakeHost();
+    const channel = new Channel<Json>('private:1', host);
+    const seen = listen(channel);
+    channel.configure({ getToken: () => Promise.reject(new Error('the backend said no')) });
+    const subscribed = channel.subscribe();
+    assert.equal(await outcome(subscribed), 'rejected unauthorized');
+    assert.deepEqual(host.calls, []);
+    assert.deepEqual(seen.states, ['subscribing', 'errored (unauthorized)']);
+    assert.match(seen.errors[0]!.message, /getToken\(private:1\) failed: the backend said no/);
+  });
+
+  test('a token fetched after the connection dropped is not sent on it; the reconnect asks again', async () => {
+    const host = fakeHost();
+    const channel = new Channel<Json>('private:1', host);
+    let release: (token: string) => void = () => {};
+    let asked = 0;
+    channel.configure({ getToken: () => new Promise<string>((resolve) => ((asked++), (release = resolve))) });
+    void channel.subscribe();
+    await new Promise((resolve) => setImmediate(resolve));
+    host.isOnline = false;
+    channel.disconnected();
+    release('late');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(host.calls, [], 'not sent while offline');
+    host.isOnline = true;
+    channel.connected();
+    await new Promise((resolve) => setImmediate(resolve));
+    release('fresh');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(asked, 2);
+    assert.deepEqual(host.calls, ['sub private:1 token fresh']);
   });
 });
 

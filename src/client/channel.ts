@@ -90,8 +90,8 @@ export interface ChannelHost {
   online(): boolean;
   /** Whether the client is closed for good. */
   closed(): boolean;
-  /** Sends `sub`; one of the callbacks runs when the answer arrives (or it times out). */
-  sub(name: string, since: ChannelPosition | null, done: (reply: SubOk) => void, failed: (error: HotlineError) => void): void;
+  /** Sends `sub` (with a subscription token, if any); one of the callbacks runs when the answer arrives (or it times out). */
+  sub(name: string, since: ChannelPosition | null, token: string | undefined, done: (reply: SubOk) => void, failed: (error: HotlineError) => void): void;
   /** Sends `unsub` if the connection is open. */
   unsub(name: string): void;
   /** How long to wait before the `retry`-th (from 0) retry of a subscription refused for now. */
@@ -99,6 +99,18 @@ export interface ChannelHost {
   publishTo(name: string, data: Json, key: string | undefined): Promise<{ offset: number; delivered: number }>;
   historyOf(name: string, options: HistoryOptions): Promise<HistoryPage<Json>>;
   presenceOf(name: string): Promise<Member[]>;
+}
+
+/** How a channel proves it may be subscribed to, on servers that ask (private channels). */
+export interface SubscribeOptions {
+  /** A subscription token from the application's backend, sent with every `sub`. */
+  token?: string;
+  /**
+   * Fetches a fresh subscription token before each `sub` (the first and every resubscribe
+   * after a reconnect): tokens expire. Wins over `token`. A failure ends the subscription
+   * (`errored`, code `unauthorized`).
+   */
+  getToken?(channel: string): string | Promise<string>;
 }
 
 /** Refusals that subscribing again cannot change: the subscription ends. */
@@ -122,6 +134,8 @@ export class Channel<T = Json, In = T> extends Emitter<ChannelEvents<T>> {
   private retries = 0;
   /** The wait before subscribing again after a refusal for now. */
   private readonly rejoin = new Timer();
+  /** How it proves it may subscribe (client.channel's options). */
+  private access: SubscribeOptions = {};
 
   constructor(
     /** The channel's name, as given to `client.channel()`. */
@@ -134,6 +148,11 @@ export class Channel<T = Json, In = T> extends Emitter<ChannelEvents<T>> {
   /** Where the subscription stands; every change is a `state` event. */
   get state(): ChannelState {
     return this.current;
+  }
+
+  /** Sets the subscription token (or how to get one) the next `sub` sends. */
+  configure(options: SubscribeOptions): void {
+    this.access = { token: options.token, getToken: options.getToken };
   }
 
   /** The last message delivered (or where the last answer started); null before the first answer. */
@@ -263,16 +282,30 @@ export class Channel<T = Json, In = T> extends Emitter<ChannelEvents<T>> {
     const attempt = {};
     this.attempt = attempt;
     const first = this.last === null;
-    this.host.sub(
-      this.name,
-      this.last,
-      (reply) => {
-        if (this.attempt === attempt) this.joined(reply, first);
-      },
-      (error) => {
-        if (this.attempt === attempt) this.refused(error);
-      },
-    );
+    const send = (token: string | undefined): void => {
+      // Fetching the token took time: the connection may be gone, or this attempt abandoned.
+      if (this.attempt !== attempt || !this.host.online()) return;
+      this.host.sub(
+        this.name,
+        this.last,
+        token,
+        (reply) => {
+          if (this.attempt === attempt) this.joined(reply, first);
+        },
+        (error) => {
+          if (this.attempt === attempt) this.refused(error);
+        },
+      );
+    };
+    const { getToken } = this.access;
+    if (getToken === undefined) send(this.access.token);
+    else {
+      Promise.resolve()
+        .then(() => getToken(this.name))
+        .then(send, (error: unknown) => {
+          if (this.attempt === attempt) this.refused(new HotlineError('unauthorized', `getToken(${this.name}) failed: ${error instanceof Error ? error.message : String(error)}`));
+        });
+    }
     this.set(state);
   }
 

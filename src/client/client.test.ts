@@ -331,6 +331,30 @@ describe('final close codes', () => {
   });
 });
 
+describe('subscription tokens', () => {
+  test("channel(name, { token }) sends the token with its sub; getToken's fresh one goes with the resubscribe after a reconnect", async (t) => {
+    mockTime(t);
+    const { client, server } = start();
+    server.last().accept();
+    let n = 0;
+    const fixed = client.channel('private:a', { token: 'tok-a' }).subscribe();
+    const fresh = client.channel('private:b', { getToken: (channel) => `${channel}-${++n}` }).subscribe();
+    const socket = server.last();
+    await turn();
+    const subs = socket.requests.filter((r) => r.op === 'sub');
+    assert.deepEqual(subs.map((r) => [r.ch, r.token]), [['private:a', 'tok-a'], ['private:b', 'private:b-1']]);
+    for (const sub of subs) socket.reply({ op: 'ok', id: sub.id, epoch: 'e', offset: 0, recovered: false });
+    await Promise.all([fixed, fresh]);
+    socket.drop();
+    await advance(t, BACKOFF);
+    assert.equal(server.sockets.length, 2);
+    server.last().accept();
+    await turn();
+    assert.deepEqual(server.last().requests.filter((r) => r.op === 'sub').map((r) => [r.ch, r.token]).sort(), [['private:a', 'tok-a'], ['private:b', 'private:b-2']]);
+    client.close();
+  });
+});
+
 describe('the request queue', () => {
   test('requests made before the connection opens go out when it does: subscriptions first, then in order', async () => {
     const { client, server } = start();

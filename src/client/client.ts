@@ -27,7 +27,7 @@ import {
   type StandardSchemaV1,
 } from '../wire/index.js';
 import { backoffDelay, DEFAULT_BACKOFF_MAX, type BackoffOptions } from './backoff.js';
-import { Channel, type ChannelHost, type HistoryOptions, type HistoryPage } from './channel.js';
+import { Channel, type ChannelHost, type HistoryOptions, type HistoryPage, type SubscribeOptions } from './channel.js';
 import { Connection, type ConnectFailure, type WebSocketConstructorLike, type WebSocketLike } from './connection.js';
 import { Credentials } from './credentials.js';
 import { Emitter } from './emitter.js';
@@ -222,17 +222,20 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
     options: {
       /** Types the channel's data as this schema's output; the client does not run it. */
       schema: S;
-    },
+    } & SubscribeOptions,
   ): Channel<InferOutput<S>>;
   channel<T = never, N extends ChannelNameOf<C> = ChannelNameOf<C>>(
     name: N,
+    options?: SubscribeOptions,
   ): [T] extends [never] ? Channel<ChannelDataOf<C, N>, ChannelInputOf<C, N>> : Channel<T>;
-  channel(name: string): Channel<unknown> {
+  channel(name: string, options?: SubscribeOptions): Channel<unknown> {
     let channel = this.channels.get(name);
     if (channel === undefined) {
       channel = new Channel<unknown>(name, this.host);
       this.channels.set(name, channel);
     }
+    // A private channel's token (or how to get one): the latest given is used from the next sub on.
+    if (options !== undefined && (options.token !== undefined || options.getToken !== undefined)) channel.configure(options);
     return channel;
   }
 
@@ -271,9 +274,10 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
     return {
       online: () => this.online(),
       closed: () => this.currentState === 'closed',
-      sub: (name, since, done, failed) => {
+      sub: (name, since, token, done, failed) => {
         const fields: Record<string, Json> = { ch: name };
         if (since !== null) fields.since = { epoch: since.epoch, offset: since.offset };
+        if (token !== undefined) fields.token = token;
         // Not resent after a drop: the channel subscribes again from where it then stands.
         this.requests.send(this.requests.make('sub', fields, 'forget', done, failed));
       },

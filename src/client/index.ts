@@ -9,6 +9,7 @@ export {
   type HistoryPage,
   type MessageMeta,
   type SubscribedEvent,
+  type SubscribeOptions,
 } from './channel.js';
 export { backoffDelay, type BackoffOptions } from './backoff.js';
 export { HotlineError, type ClientErrorCode } from './errors.js';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { RedisClientOptions } from 'redis';
-import { EngineUnavailableError, retentionOf, type Engine, type EngineListener, type NodeBus, type RetentionOptions } from '../channels/engine.js';
+import { EngineUnavailableError, retentionFor, retentionOf, type Engine, type EngineListener, type NodeBus, type RetentionOptions } from '../channels/engine.js';
 import type { ChannelMessage, HistoryQuery, HistoryResult, PublishOptions, PublishResult } from '../channels/engine.js';
 import type { Member } from '../wire/index.js';
 import { idempotencyKey, RedisKeys, sha1 } from './keys.js';
@@ -73,6 +73,7 @@ export class RedisEngine implements Engine, NodeBus {
   readonly nodeId: string;
   /** The URL it connects to, as given to the constructor: it may hold a password, so do not log it. */
   readonly url: string;
+  private readonly retention: Required<RetentionOptions>;
   private readonly historySize: number;
   private readonly historyTtl: number;
   private readonly idempotencyWindow: number;
@@ -101,7 +102,8 @@ export class RedisEngine implements Engine, NodeBus {
   constructor(url = 'redis://127.0.0.1:6379', options: RedisEngineOptions = {}) {
     this.url = url;
     this.keys = new RedisKeys(options.prefix ?? 'hotline:');
-    ({ historySize: this.historySize, historyTtl: this.historyTtl, idempotencyWindow: this.idempotencyWindow, now: this.now } = retentionOf(options));
+    this.retention = retentionOf(options);
+    ({ historySize: this.historySize, historyTtl: this.historyTtl, idempotencyWindow: this.idempotencyWindow, now: this.now } = this.retention);
     this.channelExpiry = this.historyTtl > 0 ? Math.max(this.historyTtl, this.idempotencyWindow) : 0;
     const nodeTtl = options.nodeTtl ?? DEFAULT_NODE_TTL;
     this.heartbeatInterval = options.heartbeatInterval ?? Math.max(50, Math.floor(nodeTtl / 3));
@@ -167,12 +169,13 @@ export class RedisEngine implements Engine, NodeBus {
     const keys = [this.keys.key(channel, 'meta'), this.keys.key(channel, 'log')];
     if (options.key !== undefined) keys.push(this.keys.key(channel, idempotencyKey(options.key, options.publisher)));
     const now = this.now();
+    const own = this.retentionOf(channel);
     const published = this.link.run(PUBLISH, keys, [
       newEpoch(now),
       String(now),
-      String(this.historySize),
-      String(this.historyTtl),
-      String(this.channelExpiry),
+      String(own.historySize),
+      String(own.historyTtl),
+      String(own.expiry),
       String(this.idempotencyWindow),
       this.keys.pubsubName(channel),
       data,
@@ -266,19 +269,27 @@ export class RedisEngine implements Engine, NodeBus {
     await this.link.close();
   }
 
+  /** A channel's history size and age, and how long its keys outlive its last publish (0: forever). */
+  private retentionOf(channel: string): { historySize: number; historyTtl: number; expiry: number } {
+    const own = retentionFor(this.retention, channel);
+    if (own.historySize === this.historySize && own.historyTtl === this.historyTtl) return { ...own, expiry: this.channelExpiry };
+    return { ...own, expiry: own.historyTtl > 0 ? Math.max(own.historyTtl, this.idempotencyWindow) : 0 };
+  }
+
   /** The history read itself, without waiting for the live stream. */
   private async read(channel: string, query: HistoryQuery): Promise<HistoryResult> {
     const since = query.since;
     const now = this.now();
+    const own = this.retentionOf(channel);
     const reply = (await this.link.run(
       HISTORY,
       [this.keys.key(channel, 'meta'), this.keys.key(channel, 'log')],
       [
         newEpoch(now),
         String(now),
-        String(this.historySize),
-        String(this.historyTtl),
-        String(this.channelExpiry),
+        String(own.historySize),
+        String(own.historyTtl),
+        String(own.expiry),
         since === undefined ? 'newest' : 'since',
         since?.epoch ?? '',
         String(since?.offset ?? 0),

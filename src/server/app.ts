@@ -18,10 +18,11 @@ import { ProxyHooks } from './proxy/hooks.js';
 import { AdminGate, adminAccess, isLoopbackAddress, type AdminAccess } from './admin.js';
 import { apiHandler, DEFAULT_API_REQUEST_TIMEOUT, MIN_API_KEY_LENGTH } from './api/http.js';
 import { channelsEndpoint, channelsMaxPayload, type ChannelsEndpointOptions } from './channels.js';
-import type { ApiConfig, NamespacesConfig } from './config/sections.js';
+import type { ApiConfig, NamespacesConfig, SubscriptionTokenVerifier } from './config/sections.js';
 import { echoHandlers } from './echo.js';
 import { Inspector } from './inspector.js';
 import { Logger } from './log.js';
+import { compileNamespaces } from './namespaces.js';
 import { apiMetrics, channelMetrics, endpointMetrics, PrometheusText } from './metrics.js';
 import { routes } from './routes.js';
 
@@ -87,12 +88,16 @@ export interface AppOptions extends EndpointLimits, HubLimits, MemoryLimits {
   inspectorPreviews?: boolean;
   /** The HTTP API for backends under /api/ (off without `api.key`). */
   api?: ApiConfig;
-  /** Channel options by name pattern; shown by the inspector. */
-  namespaces?: NamespacesConfig;
   /**
-   * Who may connect to /ws, decided before the upgrade (see channelsEndpoint's option):
-   * an application's own check. Default: everyone, anonymously.
+   * Channel options by name pattern: who may subscribe, publish, read history and presence,
+   * the data's schema, presence on/off, history and publish rate (namespaces.ts). With any,
+   * a channel in none is refused `forbidden`; without, every channel is open to everyone.
+   * Give a non-memory `engine` the namespaces' retention yourself (namespaceRetention).
    */
+  namespaces?: NamespacesConfig;
+  /** Checks the subscription tokens of namespaces whose `subscribe` is `token` (none: such subs are refused `unauthorized`). */
+  subscriptionTokens?: SubscriptionTokenVerifier;
+  /** Who connects to /ws, decided at the upgrade (default: everyone, anonymously). */
   authenticate?: ChannelsEndpointOptions<unknown>['authenticate'];
   /**
    * Calls to the app's backend on connect, subscribe, publish and rpc (docs/serve/proxy.md):
@@ -160,8 +165,11 @@ export function createApp(options: AppOptions = {}): App {
   const upgradeCheck = options.authenticate;
   const apiKey = options.api?.key;
   if (apiKey !== undefined && apiKey.length < MIN_API_KEY_LENGTH) throw new TypeError(`api.key must be at least ${MIN_API_KEY_LENGTH} characters`);
+  const namespaces = options.namespaces === undefined ? undefined : compileNamespaces<unknown>(options.namespaces, options.subscriptionTokens);
+  const { retention, ...namespaceRules } = namespaces ?? {};
   const channels = channelsEndpoint<unknown>({
     ...common,
+    ...namespaceRules,
     engine:
       options.engine ??
       new MemoryEngine({
@@ -170,6 +178,7 @@ export function createApp(options: AppOptions = {}): App {
         maxHistoryBytes: options.maxHistoryBytes,
         maxChannels: options.maxChannels,
         idempotencyWindow: options.idempotencyWindow,
+        channelRetention: retention,
       }),
     publishRate: options.publishRate,
     subscribeRate: options.subscribeRate,

@@ -3,7 +3,7 @@ export interface WireLimits {
   maxChannelNameLength: number;
   maxKeyLength: number;
   maxMethodLength: number;
-  /** The longest token an `auth` request may carry. */
+  /** The longest token an `auth` request (a connection token) or a `sub` request (a subscription token) may carry. */
   maxTokenLength: number;
   /** The largest `limit` a history request may ask for. */
   maxHistoryLimit: number;

@@ -30,6 +30,8 @@ export interface SubRequest {
   ch: string;
   /** Present to recover the messages published after this position. */
   since?: Since;
+  /** A subscription token for the channel, signed by the application's backend (private channels). */
+  token?: string;
 }
 
 export interface UnsubRequest {

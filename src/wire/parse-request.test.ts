@@ -39,6 +39,19 @@ describe('parseRequest: every op', () => {
     });
   });
 
+  test('sub with a subscription token: kept as sent; empty, non-string or past maxTokenLength is bad_request', () => {
+    accepts('{"op":"sub","id":1,"ch":"private:1","token":"a.b.c"}', { op: 'sub', id: 1, ch: 'private:1', token: 'a.b.c' });
+    accepts(json({ op: 'sub', id: 1, ch: 'p', token: 't'.repeat(8192) }), { op: 'sub', id: 1, ch: 'p', token: 't'.repeat(8192) });
+    for (const token of ['', 42, 't'.repeat(8193)]) {
+      const result = parseRequest(json({ op: 'sub', id: 5, ch: 'p', token }));
+      assert.equal(result.ok, false, String(token).slice(0, 20));
+      if (!result.ok) {
+        assert.equal(result.id, 5);
+        assert.equal(result.message, '"token" must be a non-empty string of at most 8192 characters');
+      }
+    }
+  });
+
   test('unsub, presence, ping', () => {
     accepts('{"op":"unsub","id":2,"ch":"room:1"}', { op: 'unsub', id: 2, ch: 'room:1' });
     accepts('{"op":"presence","id":4,"ch":"room:1"}', { op: 'presence', id: 4, ch: 'room:1' });

@@ -3,7 +3,7 @@ import { ErrorCode } from './codes.js';
 import { hasNonFiniteNumber } from './finite.js';
 import { exceedsJsonDepth } from './json-depth.js';
 import { DEFAULT_WIRE_LIMITS, MAX_EPOCH_LENGTH, MAX_REPLY_CODE_LENGTH, MAX_REPLY_MESSAGE_LENGTH, type WireLimits } from './limits.js';
-import { REQUEST_OPS, type ClientRequest, type HistoryRequest, type Json, type PubRequest, type ReplyError, type RequestOp, type Since } from './messages.js';
+import { REQUEST_OPS, type ClientRequest, type HistoryRequest, type Json, type PubRequest, type ReplyError, type RequestOp, type Since, type SubRequest } from './messages.js';
 
 export type ParseRequestResult =
   | { ok: true; request: ClientRequest }
@@ -55,12 +55,23 @@ export function parseRequest(text: string, limits: WireLimits = DEFAULT_WIRE_LIM
   }
 }
 
+/** A token (`auth`'s, or a `sub`'s subscription token): a non-empty string within maxTokenLength. */
+function tokenField(token: unknown, limits: WireLimits): string {
+  if (typeof token !== 'string' || token.length === 0 || token.length > limits.maxTokenLength) {
+    throw new FieldError(`"token" must be a non-empty string of at most ${limits.maxTokenLength} characters`);
+  }
+  return token;
+}
+
 function readRequest(op: RequestOp, id: number, fields: Fields, limits: WireLimits): ClientRequest {
   switch (op) {
     case 'sub': {
       const ch = channel(fields, limits);
       const since = readSince(fields);
-      return since === undefined ? { op, id, ch } : { op, id, ch, since };
+      const request: SubRequest = since === undefined ? { op, id, ch } : { op, id, ch, since };
+      const token = own(fields, 'token');
+      if (token !== undefined) request.token = tokenField(token, limits);
+      return request;
     }
     case 'unsub':
       return { op, id, ch: channel(fields, limits) };
@@ -109,13 +120,8 @@ function readRequest(op: RequestOp, id: number, fields: Fields, limits: WireLimi
     }
     case 'ping':
       return { op, id };
-    case 'auth': {
-      const token = own(fields, 'token');
-      if (typeof token !== 'string' || token.length === 0 || token.length > limits.maxTokenLength) {
-        throw new FieldError(`"token" must be a non-empty string of at most ${limits.maxTokenLength} characters`);
-      }
-      return { op, id, token };
-    }
+    case 'auth':
+      return { op, id, token: tokenField(own(fields, 'token'), limits) };
     case 'reply': {
       const rawCall = own(fields, 'call');
       if (rawCall === undefined) throw new FieldError('"call" is required');

@@ -1,5 +1,8 @@
 // Every code block of the docs gets a verdict: how it was checked (type-checked, run, shell
-// commands, wire messages, paths), or the reason it opted out, and what is wrong with it.
+// commands, wire messages, config files, paths), or the reason it opted out, and what is
+// wrong with it. A ```jsonc block is a `hotline serve` config file (JSON with comments, as
+// the files are written): the config loader checks it, so every key and value in the docs is
+// one the server accepts; ```json blocks are wire messages.
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -10,8 +13,20 @@ import { checkShell, type ShellContext } from './docs-shell.js';
 import { checkJsonLines, checkPlainText } from './docs-text.js';
 import { NGINX, testBlock } from './nginx.js';
 import { ROOT, type PackedProject } from './packed.js';
+import { ConfigError, parseConfigText } from '../../src/server/config/load.js';
 
-export type CheckKind = 'typescript' | 'shell' | 'wire' | 'text' | 'nginx';
+export type CheckKind = 'typescript' | 'shell' | 'wire' | 'config' | 'text' | 'nginx';
+
+/** A config file's problems, as `hotline config check` would print them. */
+function checkConfigFile(text: string): string[] {
+  try {
+    parseConfigText('the config block', text);
+    return [];
+  } catch (error) {
+    if (error instanceof ConfigError) return [...error.lines];
+    throw error;
+  }
+}
 
 export interface Verdict {
   /** How it was checked; null when it opted out (`optedOut` says why) or could not be. */
@@ -64,6 +79,9 @@ export async function checkBlocks(blocks: readonly CodeBlock[], project: PackedP
     } else if (SHELL_LANGS.has(block.lang)) {
       verdict.checked = 'shell';
       verdict.problems.push(...checkShell(block.text, shell));
+    } else if (block.lang === 'jsonc') {
+      verdict.checked = 'config';
+      verdict.problems.push(...checkConfigFile(block.text));
     } else if (block.lang === 'json' || block.lang === 'jsonl') {
       verdict.checked = 'wire';
       verdict.problems.push(...checkJsonLines(block.text));

@@ -13,7 +13,12 @@ export interface EngineSuiteOptions {
   historySize: number;
   /** How long publish keys are remembered (ms). */
   idempotencyWindow: number;
+  /** Channels with their own retention (a server's namespaces): those named `suite:own:…`. */
+  channelRetention: (channel: string) => { historySize?: number; historyTtl?: number } | undefined;
 }
+
+/** The retention of `suite:own:…` channels: fewer messages, for less time, than the engine's. */
+export const OWN_RETENTION = { historySize: 3, historyTtl: 1_000 };
 
 export interface EngineFixture {
   /** A new engine, not started: the suite starts it with its own listener. */
@@ -29,6 +34,7 @@ export interface EngineFixture {
 export const ENGINE_SUITE_OPTIONS: Readonly<EngineSuiteOptions> = Object.freeze({
   historySize: 20,
   idempotencyWindow: 60_000,
+  channelRetention: (channel: string) => (channel.startsWith('suite:own:') ? OWN_RETENTION : undefined),
 });
 
 /** A listener that records what the engine delivers. */
@@ -155,6 +161,24 @@ export function engineSuite(name: string, make: (options: EngineSuiteOptions) =>
     });
 
     describe('history', () => {
+      test("a channel's own retention (channelRetention) bounds its history; other channels keep the engine's", () =>
+        withEngine(async (engine, _recorder, fixture) => {
+          const own = channelName('own');
+          const other = channelName('other');
+          await publishMany(engine, own, 10);
+          await publishMany(engine, other, 10);
+          const kept = await engine.history(own);
+          assert.deepEqual(kept.messages.map((m) => JSON.parse(m.data) as string), ['m8', 'm9', 'm10'], 'its own historySize');
+          assert.equal((await engine.history(other)).messages.length, 10, "the engine's historySize");
+          // Recovering from before what it keeps is not recovered.
+          const position = kept.position;
+          assert.equal((await engine.history(own, { since: { epoch: position.epoch, offset: 5 } })).recovered, false);
+          if (fixture.advance === undefined) return;
+          await fixture.advance(OWN_RETENTION.historyTtl + 1);
+          assert.deepEqual((await engine.history(own)).messages, [], 'its own historyTtl');
+          assert.equal((await engine.history(other)).messages.length, 10, "the engine's historyTtl (none here) keeps the rest");
+        }));
+
       test('messages keep their channel, epoch, offset and data text', () =>
         withEngine(async (engine) => {
           const ch = channelName('fields');
