@@ -12,7 +12,9 @@ import type { WebSocketConnection } from '../node/connection.js';
 import { WebSocketServer, type WebSocketServerOptions } from '../node/server.js';
 import { sameOrigin } from '../protocol/origin.js';
 import { AdminGate, adminAccess, isLoopbackAddress, type AdminAccess } from './admin.js';
+import { tokenAuthentication, type TokenAuth } from './auth/index.js';
 import { channelsEndpoint } from './channels.js';
+import type { SubscriptionTokenVerifier, TokenConfig } from './config/sections.js';
 import { echoHandlers } from './echo.js';
 import { Inspector } from './inspector.js';
 import { Logger } from './log.js';
@@ -87,6 +89,14 @@ export interface AppOptions extends EndpointLimits, HubLimits, MemoryLimits {
   webRoot?: string;
   /** Where dist/hotline.js is (default: the package's dist/ folder). */
   sdkRoot?: string;
+  /**
+   * Connection tokens (JWT) on /ws: read from `Authorization: Bearer`, the cookie, the query
+   * parameter; verified before the upgrade (401 with the reason otherwise) and again by the
+   * `auth` request that refreshes them. Without it, /ws authenticates nobody.
+   */
+  token?: TokenConfig;
+  /** Checks subscription tokens (default: built from `token`, with the same keys). */
+  subscriptionTokens?: SubscriptionTokenVerifier;
 }
 
 /** The `hotline serve` application: its WebSocket endpoints and its HTTP paths. */
@@ -134,8 +144,14 @@ export function createApp(options: AppOptions = {}): App {
     origins: sameOrigin(origins),
   };
   const echo = new WebSocketServer<undefined>({ ...common, handlers: echoHandlers });
-  const channels = channelsEndpoint({
+  // Built first: a bad key or short secret stops the server before it listens.
+  const tokens = options.token === undefined ? undefined : tokenAuthentication(options.token);
+  const subscriptionTokens = options.subscriptionTokens ?? tokens?.subscriptions;
+  void subscriptionTokens; // checked on `sub` requests by the namespaces (issue 17, cfg)
+  const channels = channelsEndpoint<TokenAuth | undefined>({
     ...common,
+    authenticate: tokens?.connections.authenticate,
+    authenticateToken: tokens?.connections.authenticateToken,
     engine:
       options.engine ??
       new MemoryEngine({
