@@ -97,7 +97,7 @@ export class RemoteKeySet {
     try {
       response = await fetch(this.url, { signal, redirect: 'error', headers: { accept: 'application/jwk-set+json, application/json' } });
     } catch (error) {
-      throw new Error(signal.aborted ? `no answer from the JWKS URL within ${this.timeout} ms` : `the JWKS URL could not be fetched: ${(error as Error).message}`);
+      throw new Error(signal.aborted ? `no answer from the JWKS URL within ${this.timeout} ms` : `the JWKS URL could not be fetched: ${(error as Error).message}`, { cause: error });
     }
     if (response.status !== 200) {
       await response.body?.cancel();
@@ -127,7 +127,7 @@ async function readLimited(response: Response, limit: number, signal: AbortSigna
     }
   } catch (error) {
     await reader.cancel().catch(() => {});
-    if (signal.aborted) throw new Error(`the key set did not arrive within ${timeout} ms`);
+    if (signal.aborted) throw new Error(`the key set did not arrive within ${timeout} ms`, { cause: error });
     throw error;
   }
   return Buffer.concat(chunks).toString('utf8');

@@ -67,8 +67,11 @@ export class TokenVerifier {
   private readonly accepted: ReadonlySet<string>;
   private readonly options: JWTVerifyOptions;
 
-  /** @throws TokenConfigError for a configuration the server must not start with. */
-  constructor(config: TokenConfig) {
+  /**
+   * `now` is the JWKS cache's clock (tests move it); token times are checked against the real one.
+   * @throws TokenConfigError for a configuration the server must not start with.
+   */
+  constructor(config: TokenConfig, now?: () => number) {
     if (config.hmacSecret !== undefined) {
       const secret = Buffer.from(config.hmacSecret, 'utf8');
       if (secret.length < MIN_HMAC_SECRET_BYTES) {
@@ -95,7 +98,7 @@ export class TokenVerifier {
         throw new TokenConfigError(`token.jwksUrl is not a URL: ${config.jwksUrl}`);
       }
       if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TokenConfigError('token.jwksUrl must be an http(s) URL');
-      this.keySet = new RemoteKeySet(url, { timeout: config.jwksTimeout, cooldown: config.jwksCooldown });
+      this.keySet = new RemoteKeySet(url, { timeout: config.jwksTimeout, cooldown: config.jwksCooldown, now });
       const keySet = this.keySet;
       this.jwks = { algorithms: ASYMMETRIC_ALGORITHMS, key: (header, token) => keySet.key(header, token) };
     }
