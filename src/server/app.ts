@@ -46,6 +46,7 @@ type HubLimits = Pick<
   | 'unsubscribeRate'
   | 'pingRate'
   | 'authRate'
+  | 'authGrace'
   | 'maxPendingRequests'
   | 'maxPendingBytes'
   | 'maxHistoryAnswerBytes'
@@ -169,6 +170,7 @@ export function createApp(options: AppOptions = {}): App {
     unsubscribeRate: options.unsubscribeRate,
     pingRate: options.pingRate,
     authRate: options.authRate,
+    authGrace: options.authGrace,
     maxPendingRequests: options.maxPendingRequests,
     maxPendingBytes: options.maxPendingBytes,
     maxHistoryAnswerBytes: options.maxHistoryAnswerBytes,

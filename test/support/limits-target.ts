@@ -1,5 +1,6 @@
-// Starts ./limits-server.ts (the app's endpoints with options the CLI cannot set yet) as an
-// AttackTarget, the same shape startTarget gives for `hotline serve`.
+// Starts ./limits-server.ts (the app's endpoints with options the CLI cannot set yet), or
+// another server script such as ./app-server.ts, as an AttackTarget, the same shape
+// startTarget gives for `hotline serve`.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -7,8 +8,14 @@ import { rssOf, type AttackTarget } from './attack.js';
 
 const SCRIPT = fileURLToPath(new URL('./limits-server.ts', import.meta.url));
 
-export async function startLimitsTarget(options: Record<string, unknown>, nodeArgs: readonly string[] = []): Promise<AttackTarget> {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', SCRIPT, JSON.stringify(options)], {
+export function startLimitsTarget(options: Record<string, unknown>, nodeArgs: readonly string[] = []): Promise<AttackTarget> {
+  return startScriptTarget(SCRIPT, options, nodeArgs);
+}
+
+/** Starts a server script of test/support that prints `listening on http://127.0.0.1:PORT/`, given its options as JSON. */
+export async function startScriptTarget(script: string, options: Record<string, unknown>, nodeArgs: readonly string[] = []): Promise<AttackTarget> {
+  const name = script.slice(script.lastIndexOf('/') + 1);
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, JSON.stringify(options)], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let output = '';
@@ -19,7 +26,7 @@ export async function startLimitsTarget(options: Record<string, unknown>, nodeAr
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`limits-server printed no startup line within 20 s:\n${output}`));
+      reject(new Error(`${name} printed no startup line within 20 s:\n${output}`));
     }, 20_000);
     const onData = (): void => {
       const match = /listening on http:\/\/127\.0\.0\.1:(\d+)\//.exec(output);
@@ -31,7 +38,7 @@ export async function startLimitsTarget(options: Record<string, unknown>, nodeAr
     };
     const onExit = (code: number | null): void => {
       clearTimeout(timer);
-      reject(new Error(`limits-server exited (${code}) before its startup line:\n${output}`));
+      reject(new Error(`${name} exited (${code}) before its startup line:\n${output}`));
     };
     child.stdout!.on('data', onData);
     child.once('exit', onExit);
