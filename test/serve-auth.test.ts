@@ -7,6 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { AttackTarget } from './support/attack.js';
 import { ChannelsClient, ok, assertErr } from './support/channels-client.js';
@@ -53,29 +54,26 @@ describe('connecting with a token', () => {
     }
   });
 
-  test('a token minted by Python with only its standard library (hmac, hashlib, base64, json) is accepted', async (t) => {
-    const python = spawnSync('python3', ['--version']);
-    if (python.error !== undefined) {
+  test('the Python program of docs/serve/auth.md (standard library only: hmac, hashlib, base64, json) mints a token the server accepts', async (t) => {
+    if (spawnSync('python3', ['--version']).error !== undefined) {
       process.stderr.write('serve-auth: SKIPPED the Python test: python3 is not installed\n');
       t.skip('python3 is not installed');
       return;
     }
-    const program = [
-      'import base64, hashlib, hmac, json, sys, time',
-      'b64 = lambda raw: base64.urlsafe_b64encode(raw).rstrip(b"=").decode()',
-      'part = lambda obj: b64(json.dumps(obj, separators=(",", ":")).encode())',
-      'signing_input = part({"alg": "HS256", "typ": "JWT"}) + "." + part({"sub": "from-python", "aud": "hotline", "iss": "backend", "exp": int(time.time()) + 600, "info": {"lang": "python"}})',
-      'signature = hmac.new(sys.argv[1].encode(), signing_input.encode(), hashlib.sha256).digest()',
-      'print(signing_input + "." + b64(signature))',
-    ].join('\n');
-    const minted = spawnSync('python3', ['-c', program, SECRET], { encoding: 'utf8' });
+    const doc = readFileSync(fileURLToPath(new URL('../docs/serve/auth.md', import.meta.url)), 'utf8');
+    const program = /```python\n([\s\S]*?)```/.exec(doc)?.[1];
+    assert.ok(program !== undefined, 'docs/serve/auth.md has a python block');
+    const minted = spawnSync('python3', ['-c', program], { encoding: 'utf8', env: { ...process.env, HOTLINE_TOKEN_HMAC_SECRET: SECRET } });
     assert.equal(minted.status, 0, minted.stderr);
-    const client = await open('/ws', { authorization: `Bearer ${minted.stdout.trim()}` });
+    // The documented program sets no aud/iss: a server configured with the secret alone.
+    const plain = await startScriptTarget(APP_SERVER, { token: { hmacSecret: SECRET } });
+    const client = await ChannelsClient.connect(`${plain.ws}/ws`, { headers: { authorization: `Bearer ${minted.stdout.trim()}` } });
     try {
       await ok(client, 'sub', { ch: 'lobby:py' });
-      assert.deepEqual((await ok(client, 'presence', { ch: 'lobby:py' })).members, [{ id: 'from-python', info: { lang: 'python' } }]);
+      assert.deepEqual((await ok(client, 'presence', { ch: 'lobby:py' })).members, [{ id: 'alice', info: { name: 'Alice' } }]);
     } finally {
       await client.close();
+      await plain.stop();
     }
   });
 });
