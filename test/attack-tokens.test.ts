@@ -76,7 +76,7 @@ test('tokens with random kids: every one refused 401 "unknown key", the JWKS fet
   await first.close();
   const peak = new RssSampler(target.pid);
   const before = jwks.requests;
-  const tokens = await Promise.all(Array.from({ length: 1500 }, randomKid));
+  const tokens = await Promise.all(Array.from({ length: 600 }, randomKid));
   const started = performance.now();
   const answers = await attempts(tokens, 20);
   const elapsed = performance.now() - started;
@@ -168,7 +168,7 @@ test('a key set that never arrived: a token is answered 503 within the timeout, 
 
 test('cost per attempt: ES256 tokens with bad signatures (a verify each, ~3x an RS256 one) refused as fast as they come, the neighbour served', { timeout: 60_000 }, async () => {
   const { neighbour } = fixture;
-  const forged = await Promise.all(Array.from({ length: 1500 }, () => signWith({ sub: 'mallory', exp: nowSeconds() + 600 }, 'ES256', stranger.privateKey, 'known')));
+  const forged = await Promise.all(Array.from({ length: 600 }, () => signWith({ sub: 'mallory', exp: nowSeconds() + 600 }, 'ES256', stranger.privateKey, 'known')));
   const started = performance.now();
   const answers = await attempts(forged, 20);
   const elapsed = performance.now() - started;
