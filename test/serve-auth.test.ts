@@ -7,9 +7,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { AttackTarget } from './support/attack.js';
+import { startTarget, type AttackTarget } from './support/attack.js';
 import { ChannelsClient, ok, assertErr } from './support/channels-client.js';
 import { startScriptTarget } from './support/limits-target.js';
 import { upgradeRequest } from './support/raw-upgrade.js';
@@ -168,6 +170,28 @@ describe('configuration', () => {
       await client.close();
     } finally {
       await strict.stop();
+    }
+  });
+
+  test('hotline serve --config FILE with the secret in HOTLINE_TOKEN_HMAC_SECRET: a token connects as its sub, a bad one gets 401 with its reason', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hotline-auth-'));
+    const file = join(dir, 'hotline.json');
+    writeFileSync(file, JSON.stringify({ token: { cookie: 'hl_token', audience: 'hotline', issuer: 'backend', required: true } }));
+    const cli = await startTarget(['--config', file], { env: { ...process.env, HOTLINE_TOKEN_HMAC_SECRET: SECRET } });
+    try {
+      const client = await ChannelsClient.connect(`${cli.ws}/ws`, { headers: { cookie: `hl_token=${await token({ sub: 'cli-user' })}` } });
+      await ok(client, 'sub', { ch: 'lobby:cli' });
+      assert.deepEqual((await ok(client, 'presence', { ch: 'lobby:cli' })).members, [{ id: 'cli-user' }]);
+      await client.close();
+      const expired = await upgradeRequest(cli.port, `/ws?token=${await token({ sub: 'a', exp: nowSeconds() - 60 })}`);
+      assert.equal(expired.status, 401);
+      assert.ok(expired.response.includes('error_description="expired"'), expired.response);
+      const none = await upgradeRequest(cli.port, '/ws');
+      assert.equal(none.status, 401);
+      assert.equal(none.body, 'a token is required');
+    } finally {
+      await cli.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
