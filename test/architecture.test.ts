@@ -38,14 +38,14 @@ const allowedBuiltins: Record<string, readonly string[] | true> = {
   entry: true,
 };
 
-/** Third-party packages a layer may import at run time (the core: none; the server: a JSON Schema validator for config files and channel schemas). */
+/** Third-party packages a layer may import at run time (the core: none; the server: a JSON Schema validator for config files and channel schemas, and jose for JWT verification). */
 const allowedPackages: Record<string, readonly string[]> = {
   protocol: [],
   wire: [],
   client: [],
   channels: [],
   node: [],
-  server: ['ajv'],
+  server: ['ajv', 'jose'],
   cli: [],
   entry: [],
   redis: ['redis', 'ioredis'],
