@@ -13,6 +13,7 @@ export { TokenVerifier, MIN_HMAC_SECRET_BYTES, DEFAULT_CLOCK_TOLERANCE, MAX_TOKE
 export { RemoteKeySet, DEFAULT_JWKS_COOLDOWN, DEFAULT_JWKS_TIMEOUT, JWKS_MAX_AGE, MAX_JWKS_BYTES } from './jwks.js';
 export { TokenError, TokenConfigError, REFUSAL_TEXT, type TokenRefusal } from './errors.js';
 
+/** What `token` builds: the verifier, the /ws endpoint's connection checks, and the subscription-token check. */
 export interface TokenAuthentication {
   readonly verifier: TokenVerifier;
   readonly connections: ConnectionTokens;

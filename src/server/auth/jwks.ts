@@ -23,12 +23,14 @@ export const MAX_JWKS_BYTES = 512 * 1024;
 type LocalSet = ReturnType<typeof createLocalJWKSet>;
 type Key = Awaited<ReturnType<LocalSet>>;
 
+/** The fetch timeout and cooldown (ms), and the cache's clock (tests move it). */
 export interface RemoteKeySetOptions {
   timeout?: number;
   cooldown?: number;
   now?: () => number;
 }
 
+/** One JWKS URL's keys, fetched at most once per cooldown (see the file's header). */
 export class RemoteKeySet {
   /** Fetches started, successful or not (for tests and metrics). */
   fetches = 0;

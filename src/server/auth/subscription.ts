@@ -12,9 +12,11 @@ import type { SubscriptionTokenVerifier } from '../config/sections.js';
 import { TokenError } from './errors.js';
 import type { TokenVerifier } from './verify.js';
 
+/** The subscription-token check `sub` requests of `token` namespaces ask (see the file's header). */
 export class SubscriptionTokens implements SubscriptionTokenVerifier {
   constructor(private readonly verifier: TokenVerifier) {}
 
+  /** Resolves when the token lets `user` into `channel`; a ChannelError (`unauthorized`, `forbidden`, `internal`) otherwise. */
   async verify(token: string, channel: string, user: string | undefined): Promise<void> {
     let claims;
     try {

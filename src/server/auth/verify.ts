@@ -58,6 +58,7 @@ export interface VerifyRequirements {
   required?: string[];
 }
 
+/** Checks tokens against the configured keys; built once at startup, shared by connection and subscription tokens. */
 export class TokenVerifier {
   private readonly hmac: KeySource | undefined;
   private readonly publicKey: KeySource | undefined;
