@@ -61,7 +61,8 @@ function header(headers: Readonly<Record<string, string | string[] | undefined>>
   return Array.isArray(value) ? value[0] : value;
 }
 
-function cookie(headers: Readonly<Record<string, string | string[] | undefined>>, name: string): string | undefined {
+/** A cookie's value from a request's Cookie header (the first of that name). */
+export function cookie(headers: Readonly<Record<string, string | string[] | undefined>>, name: string): string | undefined {
   const all = header(headers, 'cookie');
   if (all === undefined) return undefined;
   for (const part of all.split(';')) {

@@ -17,8 +17,9 @@ import { PROXY_DEFAULTS } from './proxy/backend.js';
 import { ProxyHooks } from './proxy/hooks.js';
 import { AdminGate, adminAccess, isLoopbackAddress, type AdminAccess } from './admin.js';
 import { apiHandler, DEFAULT_API_REQUEST_TIMEOUT, MIN_API_KEY_LENGTH } from './api/http.js';
+import { tokenAuthentication } from './auth/index.js';
 import { channelsEndpoint, channelsMaxPayload, type ChannelsEndpointOptions } from './channels.js';
-import type { ApiConfig, NamespacesConfig, SubscriptionTokenVerifier } from './config/sections.js';
+import type { ApiConfig, NamespacesConfig, SubscriptionTokenVerifier, TokenConfig } from './config/sections.js';
 import { echoHandlers } from './echo.js';
 import { Inspector } from './inspector.js';
 import { Logger } from './log.js';
@@ -51,6 +52,7 @@ type HubLimits = Pick<
   | 'unsubscribeRate'
   | 'pingRate'
   | 'authRate'
+  | 'authGrace'
   | 'maxPendingRequests'
   | 'maxPendingBytes'
   | 'maxHistoryAnswerBytes'
@@ -113,6 +115,14 @@ export interface AppOptions extends EndpointLimits, HubLimits, MemoryLimits {
   webRoot?: string;
   /** Where dist/hotline.js is (default: the package's dist/ folder). */
   sdkRoot?: string;
+  /**
+   * Connection tokens (JWT) on /ws: read from `Authorization: Bearer`, the cookie, the query
+   * parameter; verified before the upgrade (401 with the reason otherwise) and again by the
+   * `auth` request that refreshes them. Without it, /ws authenticates nobody.
+   */
+  token?: TokenConfig;
+  /** Checks subscription tokens (default: built from `token`, with the same keys). */
+  subscriptionTokens?: SubscriptionTokenVerifier;
 }
 
 /** The `hotline serve` application: its WebSocket endpoints and its HTTP paths. */
@@ -160,16 +170,21 @@ export function createApp(options: AppOptions = {}): App {
     origins: sameOrigin(origins),
   };
   const echo = new WebSocketServer<undefined>({ ...common, handlers: echoHandlers });
+  // Built first: a bad key or short secret stops the server before it listens.
+  const tokens = options.token === undefined ? undefined : tokenAuthentication(options.token);
+  const subscriptionTokens = options.subscriptionTokens ?? tokens?.subscriptions;
+  // The token's check (or the application's) first; a connect hook decides after it.
+  const upgradeCheck = tokens?.connections.authenticate ?? options.authenticate;
   // The backend's answers may carry a publish's data: room for the largest one a client may send.
   const proxy = options.proxy === undefined ? undefined : new ProxyHooks(options.proxy, logger, { maxAnswerBytes: proxyAnswerBytes(options.maxDataLength) });
-  const upgradeCheck = options.authenticate;
   const apiKey = options.api?.key;
   if (apiKey !== undefined && apiKey.length < MIN_API_KEY_LENGTH) throw new TypeError(`api.key must be at least ${MIN_API_KEY_LENGTH} characters`);
-  const namespaces = options.namespaces === undefined ? undefined : compileNamespaces<unknown>(options.namespaces, options.subscriptionTokens);
+  const namespaces = options.namespaces === undefined ? undefined : compileNamespaces<unknown>(options.namespaces, subscriptionTokens);
   const { retention, ...namespaceRules } = namespaces ?? {};
   const channels = channelsEndpoint<unknown>({
     ...common,
     ...namespaceRules,
+    authenticateToken: tokens?.connections.authenticateToken,
     engine:
       options.engine ??
       new MemoryEngine({
@@ -188,6 +203,7 @@ export function createApp(options: AppOptions = {}): App {
     unsubscribeRate: options.unsubscribeRate,
     pingRate: options.pingRate,
     authRate: options.authRate,
+    authGrace: options.authGrace,
     maxPendingRequests: options.maxPendingRequests,
     maxPendingBytes: options.maxPendingBytes,
     maxHistoryAnswerBytes: options.maxHistoryAnswerBytes,
@@ -197,8 +213,7 @@ export function createApp(options: AppOptions = {}): App {
     abuseWindow: options.abuseWindow,
     limits: { maxJsonDepth: options.maxJsonDepth },
     proxy: proxy?.channelProxy(),
-    // The application's (or the token's) check first; a connect hook decides after it.
-    authenticate: proxy === undefined ? options.authenticate : proxy.authenticate(upgradeCheck === undefined ? undefined : async (req, client) => upgradeCheck(req, client)),
+    authenticate: proxy === undefined ? upgradeCheck : proxy.authenticate(upgradeCheck === undefined ? undefined : async (req, client) => upgradeCheck(req, client)),
     keepHeaders: proxy?.keepHeaders,
   });
 

@@ -1,6 +1,6 @@
 // The whole `hotline serve` application (createApp: /ws, /echo, the HTTP API, the
 // inspector, /metrics) in a process of its own, with AppOptions the CLI cannot set yet
-// (the API key, proxy hooks), on the memory engine or on Redis:
+// (the API key, proxy hooks, tokens), on the memory engine or on Redis:
 //
 //   node --import tsx test/support/app-server.ts OPTIONS_JSON
 //
@@ -10,8 +10,9 @@
 // them from an HS256 connection token in `?token=` (its `sub` the user and member id, its
 // `info` the member's info; a bad token refused with 401): a stand-in for the server's own
 // token verification until that lands.
-// Logs at warn level to stderr. Prints `listening on http://127.0.0.1:PORT/ node=NODE_ID` once it listens; exits on
-// SIGTERM or when its stdin ends. The parent's side is startAppTarget below.
+// Logs at warn level to stderr. Prints `listening on http://127.0.0.1:PORT/ node=NODE_ID` once it listens,
+// or `app-server failed: …` and exits 1 when createApp refuses the options; exits on SIGTERM
+// or when its stdin ends. The parent's side is startAppTarget below (or startScriptTarget).
 import { fileURLToPath } from 'node:url';
 import type { ChannelIdentity, Engine } from '../../src/channels/index.js';
 import type { UpgradeRejection } from '../../src/node/server.js';
@@ -67,12 +68,19 @@ async function run(options: AppServerOptions): Promise<void> {
   const { redis, users, jwtSecret, ...appOptions } = options;
   let engine: Engine | undefined;
   if (redis !== undefined) engine = new (await import('../../src/redis/index.js')).RedisEngine(redis);
-  const app = createApp({
-    ...appOptions,
-    engine,
-    logger: new Logger('warn', (line) => process.stderr.write(line)),
-    authenticate: jwtSecret !== undefined ? await fromToken(jwtSecret) : users === true ? fromQuery() : undefined,
-  });
+  let app;
+  try {
+    app = createApp({
+      ...appOptions,
+      engine,
+      logger: new Logger('warn', (line) => process.stderr.write(line)),
+      authenticate: jwtSecret !== undefined ? await fromToken(jwtSecret) : users === true ? fromQuery() : undefined,
+    });
+  } catch (error) {
+    // A refusal of the options (a short secret, a bad key) is what some tests look for.
+    process.stdout.write(`app-server failed: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
   await app.ready;
   const server = await serve({ port: 0, host: '127.0.0.1', websocket: app.websocket, request: app.request, shutdownTimeout: 500 });
   const node = engine !== undefined && 'nodeId' in engine ? String(engine.nodeId) : 'memory';

@@ -87,7 +87,7 @@ test('a file is checked whole: every problem, one line each, naming the key path
       'c.json: slowConsumer must be one of drop, close, try-again-later (got "wait")',
       'c.json: namespaces.a.history must be one of anyone, authenticated, claim, token, server (got "me")',
       'c.json: namespaces.b.presence must be true or false (got 1)',
-      'c.json: unknown key token.unknown (expected one of hmacSecret, publicKey, jwksUrl, algorithms, audience, issuer, clockTolerance, cookie, queryParam, required)',
+      'c.json: unknown key token.unknown (expected one of hmacSecret, publicKey, jwksUrl, jwksTimeout, jwksCooldown, algorithms, audience, issuer, clockTolerance, cookie, queryParam, required)',
       'c.json: proxy.rpc.url must be an http:// or https:// URL (got "ftp://x")',
     ],
   );

@@ -150,6 +150,8 @@ export const SECTION_SETTINGS: readonly SectionSetting[] = [
   }), 'HS256/384/512 shared secret for connection and subscription tokens (JWT)'),
   setting('token', 'publicKey', text('PEM'), 'PEM public key (SPKI) for RS*, PS*, ES* or EdDSA tokens'),
   setting('token', 'jwksUrl', urlText(''), 'a JWKS URL: keys chosen by kid, cached and refreshed'),
+  setting('token', 'jwksTimeout', ms(1), 'how long a JWKS fetch may take; tokens waiting on it get 503 past it [default: 5000 ms]'),
+  setting('token', 'jwksCooldown', ms(0), 'least time between two JWKS fetches, whatever kids tokens name [default: 30000 ms]'),
   setting('token', 'algorithms', list('ALGS', ALGORITHMS), 'accepted algorithms (default: those of the configured keys; never none)'),
   setting('token', 'audience', text('AUD'), 'required aud claim'),
   setting('token', 'issuer', text('ISS'), 'required iss claim'),

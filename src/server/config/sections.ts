@@ -66,6 +66,10 @@ export interface TokenConfig {
   publicKey?: string;
   /** A JWKS URL, fetched when needed, cached and refreshed (keys chosen by `kid`). */
   jwksUrl?: string;
+  /** How long a JWKS fetch may take, ms (default 5000); past it the tokens waiting on it are answered 503. */
+  jwksTimeout?: number;
+  /** The least time between two JWKS fetches, ms (default 30000): a token with an unknown `kid` fetches again at most this often. */
+  jwksCooldown?: number;
   /** Accepted algorithms (default: those of the configured key kinds; never `none`). */
   algorithms?: string[];
   /** Required `aud` when set. */
