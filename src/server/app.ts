@@ -97,8 +97,6 @@ export interface AppOptions extends EndpointLimits, HubLimits, MemoryLimits {
    * Give a non-memory `engine` the namespaces' retention yourself (namespaceRetention).
    */
   namespaces?: NamespacesConfig;
-  /** Checks the subscription tokens of namespaces whose `subscribe` is `token` (none: such subs are refused `unauthorized`). */
-  subscriptionTokens?: SubscriptionTokenVerifier;
   /** Who connects to /ws, decided at the upgrade (default: everyone, anonymously). */
   authenticate?: ChannelsEndpointOptions<unknown>['authenticate'];
   /**
@@ -121,7 +119,10 @@ export interface AppOptions extends EndpointLimits, HubLimits, MemoryLimits {
    * `auth` request that refreshes them. Without it, /ws authenticates nobody.
    */
   token?: TokenConfig;
-  /** Checks subscription tokens (default: built from `token`, with the same keys). */
+  /**
+   * Checks the subscription tokens of namespaces whose `subscribe` is `token` (default: built
+   * from `token`, with the same keys; none at all: such subs are refused `unauthorized`).
+   */
   subscriptionTokens?: SubscriptionTokenVerifier;
 }
 
