@@ -184,6 +184,7 @@ export class RedisEngine implements Engine, NodeBus {
       this.keys.pubsubName(channel),
       data,
       options.key === undefined ? '' : sha1(data),
+      this.link.sharded ? '1' : '0',
     ]);
     const [epoch, offset, outcome, subscribers] = (await published) as [string, number, number, number];
     const result: PublishResult = { epoch, offset: Number(offset), duplicate: Number(outcome) !== 0, subscribers: Number(subscribers) };
@@ -288,6 +289,7 @@ export class RedisEngine implements Engine, NodeBus {
         String(since?.offset ?? 0),
         String(query.limit ?? -1),
         String(query.before ?? 0),
+        this.link.sharded ? '1' : '0',
       ],
     )) as Array<string | number>;
     const epoch = String(reply[0]);

@@ -4,7 +4,8 @@
  * pub/sub order of a channel is its offset order.
  *
  * Key layout (P = the key prefix, C = the channel's name, escaped so that it has no braces):
- *   P{C}:meta       hash: epoch, offset (the newest offset of the epoch)
+ *   P{C}:meta       hash: epoch, offset (the newest offset of the epoch); on a cluster also
+ *                   replid, the primary's replication id when the epoch began
  *   P{C}:log        stream: entry id `<offset>-0`, fields d (data, JSON text) and t (ms time)
  *   P{C}:key:K      string: `<offset>,<data digest>` of an idempotent publish with key K,
  *                   when it had no publisher (PX = window)
@@ -41,15 +42,27 @@ function script(name: string, source: string): Script {
  * without its meta hash belongs to a lost epoch and is dropped.
  */
 const OPEN_CHANNEL = `
-local function open_channel(meta, log, candidate, expire)
+local function open_channel(meta, log, candidate, expire, rid)
   local epoch = redis.call('HGET', meta, 'epoch')
   if epoch then
     return epoch, tonumber(redis.call('HGET', meta, 'offset'))
   end
   redis.call('DEL', log)
   redis.call('HSET', meta, 'epoch', candidate, 'offset', 0)
+  if rid ~= '' then redis.call('HSET', meta, 'replid', rid) end
   if expire > 0 then redis.call('PEXPIRE', meta, expire) end
   return candidate, 0
+end
+
+-- On a cluster (check = '1'): a channel created under another replication id was carried
+-- over by a failover (a replica promoted), which may have lost its newest messages while
+-- nodes had delivered them; its epoch ends, so no position in it is taken as recovered.
+local function check_primary(meta, log, check)
+  if check ~= '1' then return '' end
+  local rid = string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)') or ''
+  local stored = redis.call('HGET', meta, 'replid')
+  if stored and stored ~= rid then redis.call('DEL', meta, log) end
+  return rid
 end
 
 -- The t field of a stream entry (fields come as a flat list: d, <data>, t, <time>).
@@ -65,7 +78,7 @@ end
 /**
  * KEYS: meta, log, subs[, idempotency key]
  * ARGV: epoch candidate, now, historySize, historyTtl, channel expiry (0: none),
- *       idempotency window, pub/sub name, data, data digest
+ *       idempotency window, pub/sub name, data, data digest, check the primary ('1' on a cluster)
  * Returns {epoch, offset, outcome, subscribers}: outcome 0 published, 1 a repeat of the
  * key, 2 the key with other data (nothing published; offset is the key's); subscribers is
  * the sum of the counts in subs whose node's heartbeat has not run out (0 unless published).
@@ -75,6 +88,7 @@ export const PUBLISH = script(
   `${OPEN_CHANNEL}
 local meta, log, subs, idem = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, size, ttl, expire = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local rid = check_primary(meta, log, ARGV[10])
 if idem then
   local epoch = redis.call('HGET', meta, 'epoch')
   local seen = redis.call('GET', idem)
@@ -87,7 +101,7 @@ if idem then
     return {epoch, tonumber(string.sub(seen, 1, comma - 1)), outcome, 0}
   end
 end
-local epoch = open_channel(meta, log, ARGV[1], expire)
+local epoch = open_channel(meta, log, ARGV[1], expire, rid)
 local offset = redis.call('HINCRBY', meta, 'offset', 1)
 if size > 0 then
   redis.call('XADD', log, 'MAXLEN', '~', size, offset .. '-0', 'd', ARGV[8], 't', now)
@@ -129,7 +143,7 @@ return {epoch, offset, 0, sum}
  * KEYS: meta, log
  * ARGV: epoch candidate, now, historySize, historyTtl, channel expiry (0: none),
  *       mode ('since' | 'newest'), since epoch, since offset, limit (-1: none),
- *       before (newest mode: only offsets under it; 0: none)
+ *       before (newest mode: only offsets under it; 0: none), check the primary ('1' on a cluster)
  * Returns {epoch, offset, recovered (0|1), offset1, data1, offset2, data2, ...}.
  *
  * What history holds: the newest historySize offsets (XADD's MAXLEN ~ may keep a few more
@@ -143,7 +157,8 @@ export const HISTORY = script(
 local meta, log = KEYS[1], KEYS[2]
 local now, size, ttl, expire = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local mode, limit = ARGV[6], tonumber(ARGV[9])
-local epoch, offset = open_channel(meta, log, ARGV[1], expire)
+local rid = check_primary(meta, log, ARGV[11])
+local epoch, offset = open_channel(meta, log, ARGV[1], expire, rid)
 local out = {epoch, offset, 0}
 local cutoff = -1
 if ttl > 0 then cutoff = now - ttl end
