@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { ChannelsClient } from './support/channels-client.js';
 import { waitFor } from './support/wait.js';
 import { freePort, RedisServer, redisServerInstalled } from './support/redis-server.js';
+import { RedisCluster, skipWithoutCluster } from './support/redis-cluster.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -27,9 +28,9 @@ function run(args: string[]): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-async function serveCli(url: string): Promise<Cli> {
+async function serveCli(url: string, flag = '--redis'): Promise<Cli> {
   const port = await freePort();
-  const child = run(['serve', '--port', String(port), '--redis', url, '--log-level', 'silent']);
+  const child = run(['serve', '--port', String(port), flag, url, '--log-level', 'silent']);
   const output: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (line) => output.push(line));
   const lines = createInterface({ input: child.stdout! });
@@ -124,5 +125,56 @@ describe('hotline serve --redis', { skip: skip ? 'redis-server not installed' : 
     const message = unreachable.stderr;
     assert.match(message, /cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ within 10000 ms: connect ECONNREFUSED/);
     assert.doesNotMatch(message, /secret/);
+  });
+});
+
+const skipCluster = skipWithoutCluster('the hotline serve --redis-cluster tests');
+
+describe('hotline serve --redis-cluster', { skip: skipCluster ? 'redis-server 7+ or redis-cli not installed' : false }, () => {
+  test('two servers on a 3-shard cluster share channels on every shard; --redis with it, or a bad URL, is refused', async () => {
+    const cluster = await RedisCluster.start();
+    const servers: Cli[] = [];
+    const clients: ChannelsClient[] = [];
+    try {
+      // One seed is enough: the rest of the cluster is found from it.
+      const seed = cluster.url.split(',')[1]!;
+      servers.push(...(await Promise.all([serveCli(seed, '--redis-cluster'), serveCli(cluster.url, '--redis-cluster')])));
+      assert.equal(servers[0]!.output.find((l) => l.startsWith('  engine ')), `  engine     redis cluster ${seed}`);
+      const [a, b] = servers as [Cli, Cli];
+      const subscriber = await ChannelsClient.connect(`ws://127.0.0.1:${a.port}/ws`);
+      const publisher = await ChannelsClient.connect(`ws://127.0.0.1:${b.port}/ws`);
+      clients.push(subscriber, publisher);
+      const channels = Array.from({ length: 12 }, (_, i) => `cli-cluster:${i}`);
+      const shards = new Set(await Promise.all(channels.map((ch) => cluster.primaryOf(`hotline:{${ch}}`))));
+      assert.equal(shards.size, 3, 'the channels fall on all three shards');
+      for (const ch of channels) assert.equal((await subscriber.request('sub', { ch })).op, 'ok');
+      for (const ch of channels) {
+        const answer = await publisher.request('pub', { ch, data: ch });
+        assert.deepEqual([answer.op, answer.offset, answer.delivered], ['ok', 1, 1], ch);
+      }
+      await subscriber.until(() => channels.every((ch) => subscriber.messages(ch).length === 1), 'a message on every channel, from the other server');
+      for (const ch of channels) assert.equal(subscriber.messages(ch)[0]!.data, ch);
+      assert.equal(await health(a), 200);
+
+      const outcome = async (args: string[]): Promise<{ code: number; stderr: string }> => {
+        const child = run(args);
+        let stderr = '';
+        child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        const [code] = (await once(child, 'exit')) as [number];
+        return { code, stderr };
+      };
+      const [both, bad] = await Promise.all([
+        outcome(['serve', '--port', '0', '--redis', seed, '--redis-cluster', seed]),
+        outcome(['serve', '--port', '0', '--redis-cluster', `${seed},http://x`]),
+      ]);
+      assert.equal(both.code, 2);
+      assert.match(both.stderr, /--redis and --redis-cluster: give one/);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /--redis-cluster must be redis:\/\/ or rediss:\/\/ URLs of cluster nodes separated by commas/);
+    } finally {
+      for (const client of clients) client.terminate();
+      for (const server of servers) server.child.kill('SIGKILL');
+      await cluster.close();
+    }
   });
 });

@@ -337,23 +337,24 @@ describe('redis engine', { skip: !redisServerInstalled() && process.env.CI !== '
     }
   });
 
-  test('a publish whose subscriber count cannot be read is still published, and counts this node', async () => {
+  test("subscriber counts live in the channel's own slot: the publish adds up live entries, and the sweep drops expired ones", async () => {
     const { raw } = await redis();
     const nodes = new Nodes();
     try {
-      const a = await nodes.start();
-      const b = await nodes.start();
+      const a = await nodes.start({ heartbeatInterval: 50 });
+      const b = await nodes.start({ heartbeatInterval: 50 });
       await a.engine.subscribe('c');
       a.engine.setLocalSubscriberCount('c', 2);
       b.engine.setLocalSubscriberCount('c', 3);
       await waitFor(async () => (await counted(a.engine, 'c')) === 5, 'both nodes counted');
-      const before = (await a.engine.history('c')).position.offset;
-      // The live-node set turned into a string: the count's script fails, the publish's does not.
-      await raw.set(`${nodes.prefix}nodes:{live}`, 'not a sorted set');
-      const published = await a.engine.publish('c', '"still"');
-      assert.deepEqual([published.offset, published.duplicate, published.subscribers], [before + 1, false, 2], "this node's 2, not 5");
-      await waitFor(() => a.recorder.on('c').some((m) => m.data === '"still"'), 'the message went out');
-      await raw.del(`${nodes.prefix}nodes:{live}`);
+      const subs = `${nodes.prefix}{c}:subs`;
+      assert.deepEqual(Object.keys(await raw.hGetAll(subs)).sort(), [a.engine.nodeId, b.engine.nodeId].sort(), 'one entry per node, under the channel’s hash tag');
+      // A node that stopped beating long ago: its entry's expiry has passed.
+      await raw.hSet(subs, 'gone-node', `7,${Date.now() - 1}`);
+      assert.equal((await a.engine.publish('c', '"x"')).subscribers, 5, 'an expired entry is not counted');
+      await waitFor(async () => !(await raw.hExists(subs, 'gone-node')), "a heartbeat's sweep removed it");
+      a.engine.setLocalSubscriberCount('c', 0);
+      await waitFor(async () => (await counted(a.engine, 'c')) === 3, "a node at 0 takes its entry out");
     } finally {
       await nodes.close();
     }

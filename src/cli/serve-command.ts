@@ -60,7 +60,8 @@ export async function serveCommand(args: string[]): Promise<number> {
   }
   const { config, sections } = loaded;
   const workers = workerCount(config.workers!);
-  if (workers > 1 && config.redis === undefined) {
+  if (config.redis !== undefined && config.redisCluster !== undefined) return fail('--redis and --redis-cluster: give one (--redis-cluster for a Redis Cluster)');
+  if (workers > 1 && config.redis === undefined && config.redisCluster === undefined) {
     return fail(`--workers ${config.workers} needs --redis: each worker is a process of its own, and only a shared engine lets a message published on one reach subscribers on the others`);
   }
   if (workers > 1 && workerNumber() === 0) return superviseWorkers(workers, (line) => process.stderr.write(`${line}\n`));
@@ -84,7 +85,8 @@ export async function serveCommand(args: string[]): Promise<number> {
 
   let engine: Engine | undefined;
   let engineShown = MEMORY_ENGINE;
-  if (config.redis !== undefined) {
+  const redisUrl = config.redis ?? config.redisCluster;
+  if (redisUrl !== undefined) {
     // Loaded only when asked for: the `redis` package is an optional peer dependency.
     let redis: typeof RedisModule;
     try {
@@ -93,8 +95,9 @@ export async function serveCommand(args: string[]): Promise<number> {
       process.stderr.write(`hotline: --redis needs the redis package: npm install redis (${(error as Error).message})\n`);
       return 1;
     }
-    engine = new redis.RedisEngine(config.redis, { channelRetention: sections.namespaces === undefined ? undefined : namespaceRetention(sections.namespaces) });
-    engineShown = `redis ${(await import('../redis/link.js')).redactUrl(config.redis)}`;
+    const cluster = config.redisCluster !== undefined;
+    engine = new redis.RedisEngine(redisUrl, { cluster, channelRetention: sections.namespaces === undefined ? undefined : namespaceRetention(sections.namespaces) });
+    engineShown = `${cluster ? 'redis cluster' : 'redis'} ${(await import('../redis/link.js')).redactUrl(redisUrl)}`;
   }
   const host = config.host!;
   const port = config.port!;

@@ -7,7 +7,7 @@ import { idempotencyKey, RedisKeys, sha1 } from './keys.js';
 import { RedisLink } from './link.js';
 import { NodeRegistry } from './nodes.js';
 import { RedisPresence } from './presence.js';
-import { HISTORY, PUBLISH } from './scripts.js';
+import { scriptsFor, type ScriptSet } from './scripts.js';
 import { ChannelStreams } from './streams.js';
 
 export interface RedisEngineOptions extends RetentionOptions {
@@ -28,6 +28,11 @@ export interface RedisEngineOptions extends RetentionOptions {
   maxQueuedCommands?: number;
   /** More options for node-redis' createClient (TLS certificates, username, database, …); the URL wins. */
   client?: RedisClientOptions;
+  /**
+   * The URL names seed nodes of a Redis Cluster (Redis 7+ or Valkey), separated by commas:
+   * `redis://n1:7000,redis://n2:7001`. Pub/sub is then sharded (SPUBLISH/SSUBSCRIBE).
+   */
+  cluster?: boolean;
 }
 
 export const DEFAULT_NODE_TTL = 15_000;
@@ -81,6 +86,7 @@ export class RedisEngine implements Engine, NodeBus {
   private readonly heartbeatInterval: number;
   private readonly now: () => number;
   private readonly keys: RedisKeys;
+  private readonly scripts: ScriptSet;
   private readonly link: RedisLink;
   private readonly streams: ChannelStreams;
   private readonly node: NodeRegistry;
@@ -97,7 +103,8 @@ export class RedisEngine implements Engine, NodeBus {
   private readonly onCommand = (payload: string): void => this.listener?.command?.(payload);
 
   /**
-   * @param url `redis://[[user]:password@]host[:port][/db]`, or `rediss://` for TLS.
+   * @param url `redis://[[user]:password@]host[:port][/db]`, or `rediss://` for TLS; with
+   *   `cluster: true`, the seed nodes' URLs separated by commas.
    */
   constructor(url = 'redis://127.0.0.1:6379', options: RedisEngineOptions = {}) {
     this.url = url;
@@ -127,9 +134,11 @@ export class RedisEngine implements Engine, NodeBus {
       connectTimeout,
       maxQueuedCommands: options.maxQueuedCommands ?? DEFAULT_MAX_QUEUED_COMMANDS,
       client: options.client,
+      cluster: options.cluster === true,
     });
-    this.node = new NodeRegistry(this.nodeId, this.link, this.keys, nodeTtl, this.now);
-    this.presence = new RedisPresence(this.nodeId, this.link, this.keys, nodeTtl, this.now);
+    this.scripts = scriptsFor(this.link.sharded);
+    this.node = new NodeRegistry(this.nodeId, this.link, this.keys, this.scripts, nodeTtl, this.now);
+    this.presence = new RedisPresence(this.nodeId, this.link, this.keys, this.scripts, nodeTtl, this.now);
     this.streams = new ChannelStreams({
       read: (channel, query) => this.read(channel, query),
       deliver: (message) => this.listener?.message(message),
@@ -150,7 +159,7 @@ export class RedisEngine implements Engine, NodeBus {
     try {
       await this.link.connect({ lost: () => this.lost(), regained: () => this.regained() });
       // Listening before start() settles, so that every node counts itself in sendToAll.
-      await this.link.deadline(this.link.subscriber.subscribe([this.keys.nodeBus(this.nodeId), this.keys.allNodesBus()], this.onCommand), 'subscribe');
+      await this.link.listen([this.keys.nodeBus(this.nodeId), this.keys.allNodesBus()], this.onCommand);
     } catch (error) {
       await this.close();
       throw error;
@@ -161,16 +170,15 @@ export class RedisEngine implements Engine, NodeBus {
   }
 
   /**
-   * One script stores and publishes; the channel's subscriber count over every node is read
-   * in the same write (node-redis pipelines commands of one tick), in another cluster slot.
-   * If only the count fails, the message went out: the answer gives this node's count.
+   * One script stores, publishes, and adds up the channel's subscribers over the live nodes
+   * (their counts sit in the channel's slot): one round trip to one shard.
    */
   async publish(channel: string, data: string, options: PublishOptions = {}): Promise<PublishResult> {
-    const keys = [this.keys.key(channel, 'meta'), this.keys.key(channel, 'log')];
+    const keys = [this.keys.key(channel, 'meta'), this.keys.key(channel, 'log'), this.keys.key(channel, 'subs')];
     if (options.key !== undefined) keys.push(this.keys.key(channel, idempotencyKey(options.key, options.publisher)));
     const now = this.now();
     const own = this.retentionOf(channel);
-    const published = this.link.run(PUBLISH, keys, [
+    const published = this.link.run(this.scripts.publish, keys, [
       newEpoch(now),
       String(now),
       String(own.historySize),
@@ -180,13 +188,11 @@ export class RedisEngine implements Engine, NodeBus {
       this.keys.pubsubName(channel),
       data,
       options.key === undefined ? '' : sha1(data),
+      this.link.sharded ? '1' : '0',
     ]);
-    const counted = this.node.count(channel);
-    counted.catch(() => {});
-    const [epoch, offset, outcome] = (await published) as [string, number, number];
-    const result: PublishResult = { epoch, offset: Number(offset), duplicate: Number(outcome) !== 0, subscribers: 0 };
+    const [epoch, offset, outcome, subscribers] = (await published) as [string, number, number, number];
+    const result: PublishResult = { epoch, offset: Number(offset), duplicate: Number(outcome) !== 0, subscribers: Number(subscribers) };
     if (Number(outcome) === 2) result.conflict = true;
-    if (!result.duplicate) result.subscribers = await counted.catch(() => this.node.localCount(channel));
     return result;
   }
 
@@ -194,13 +200,13 @@ export class RedisEngine implements Engine, NodeBus {
     if (this.streams.has(channel)) return;
     const stream = this.streams.open(channel);
     try {
-      await this.link.deadline(this.link.subscriber.subscribe(this.keys.pubsubName(channel), this.onMessage), 'subscribe');
+      await this.link.listen([this.keys.pubsubName(channel)], this.onMessage);
       // Where the stream stands now: older messages that still arrive live are repeats.
       await this.streams.position(channel);
     } catch (error) {
       if (this.streams.isOpen(channel, stream)) {
         this.streams.close(channel);
-        this.link.subscriber.unsubscribe(this.keys.pubsubName(channel), this.onMessage).catch(() => {});
+        this.link.unlisten(this.keys.pubsubName(channel), this.onMessage).catch(() => {});
       }
       throw error;
     }
@@ -209,7 +215,7 @@ export class RedisEngine implements Engine, NodeBus {
   async unsubscribe(channel: string): Promise<void> {
     if (!this.streams.has(channel)) return;
     this.streams.close(channel);
-    await this.link.deadline(this.link.subscriber.unsubscribe(this.keys.pubsubName(channel), this.onMessage), 'unsubscribe');
+    await this.link.unlisten(this.keys.pubsubName(channel), this.onMessage);
   }
 
   /**
@@ -226,11 +232,11 @@ export class RedisEngine implements Engine, NodeBus {
   }
 
   async sendToNode(node: string, text: string): Promise<boolean> {
-    return Number(await this.link.deadline(this.link.commands.publish(this.keys.nodeBus(node), text), 'publish')) > 0;
+    return (await this.link.publish(this.keys.nodeBus(node), text)) > 0;
   }
 
   async sendToAll(text: string): Promise<number> {
-    return Number(await this.link.deadline(this.link.commands.publish(this.keys.allNodesBus(), text), 'publish'));
+    return this.link.publish(this.keys.allNodesBus(), text);
   }
 
   setLocalSubscriberCount(channel: string, count: number): void {
@@ -261,7 +267,7 @@ export class RedisEngine implements Engine, NodeBus {
     this.heartbeat = null;
     const wasHealthy = this.isHealthy;
     this.isHealthy = false;
-    if (wasHealthy && this.link.commands.isReady) await Promise.allSettled([...this.presence.goodbyes(), ...this.node.goodbyes()]);
+    if (wasHealthy && this.link.commandsReady) await Promise.allSettled([...this.presence.goodbyes(), ...this.node.goodbyes()]);
     this.presence.clear();
     this.node.clear();
     this.streams.clear();
@@ -282,7 +288,7 @@ export class RedisEngine implements Engine, NodeBus {
     const now = this.now();
     const own = this.retentionOf(channel);
     const reply = (await this.link.run(
-      HISTORY,
+      this.scripts.history,
       [this.keys.key(channel, 'meta'), this.keys.key(channel, 'log')],
       [
         newEpoch(now),
@@ -295,6 +301,7 @@ export class RedisEngine implements Engine, NodeBus {
         String(since?.offset ?? 0),
         String(query.limit ?? -1),
         String(query.before ?? 0),
+        this.link.sharded ? '1' : '0',
       ],
     )) as Array<string | number>;
     const epoch = String(reply[0]);
@@ -353,6 +360,11 @@ export class RedisEngine implements Engine, NodeBus {
       try {
         if (this.isHealthy || this.closed) return;
         await this.streams.recover(async () => {
+          // node-redis resubscribes by itself; on a cluster a failover or a moved slot may
+          // leave one behind, and listening again costs nothing where it did not.
+          await this.link.probe();
+          await this.link.listen([this.keys.nodeBus(this.nodeId), this.keys.allNodesBus()], this.onCommand);
+          await this.link.listen([...this.streams.channels].map((channel) => this.keys.pubsubName(channel)), this.onMessage);
           await this.node.register();
           await this.presence.refresh();
         });
@@ -388,14 +400,20 @@ export class RedisEngine implements Engine, NodeBus {
     });
   }
 
-  /** The heartbeat: liveness, counts, members, and the sweep of expired members of subscribed channels. */
+  /**
+   * The heartbeat: members and counts, the sweep of expired members of subscribed channels,
+   * and a check that each subscribed channel's stream has reached where Redis stands (a
+   * message pub/sub never brought, say across a failover, is read from history).
+   */
   private async beat(): Promise<void> {
-    if (!this.isHealthy || !this.link.commands.isReady) return;
+    if (!this.isHealthy || !this.link.commandsReady) return;
     const now = this.now();
     try {
-      await this.node.beat(now);
+      await this.link.probe();
       await this.presence.refresh();
-      await this.presence.sweep(this.streams.channels, now, this.channelExpiry);
+      const channels = new Set([...this.streams.channels, ...this.node.channels]);
+      const swept = await this.presence.sweep(channels, now, this.channelExpiry, (channel) => this.node.entry(channel, now), this.node.keyTtl);
+      for (const { channel, epoch, offset } of swept) if (epoch !== null) this.streams.verify(channel, { epoch, offset });
     } catch (error) {
       // Connected, but Redis does not answer (stopped, overloaded, a half-open connection):
       // unhealthy until a full recovery goes through. A closed connection reports itself.

@@ -3,16 +3,17 @@ import { createHash } from 'node:crypto';
 /**
  * Where things live in Redis. Everything of a channel sits under one hash tag, `{channel}`,
  * so that it falls in one cluster slot and one script may touch it all: its meta hash
- * (epoch, offset), its stream of messages, its idempotency keys and its presence hash; its
- * pub/sub channel is the tag itself. The nodes' liveness and counts share the tag `{live}`.
- * The node bus's pub/sub channels (`bus:NODE`, `bus:all`) have no tag: they are no channel's.
+ * (epoch, offset), its stream of messages, its idempotency keys, its presence hash and its
+ * nodes' subscriber counts; its pub/sub channel is the tag itself. The node bus's pub/sub
+ * channels carry tags of their own (`bus:{NODE}`, `bus:{all}`): on a cluster each node's
+ * commands go through the shard of its id, and only broadcasts through one shard.
  */
 export class RedisKeys {
   constructor(private readonly prefix: string) {
     if (/[{}]/.test(prefix)) throw new RangeError('RedisEngine: the key prefix may not contain braces');
   }
 
-  /** A key of the channel: `meta`, `log`, `presence`, or an idempotency key's {@link idempotencyKey}. */
+  /** A key of the channel: `meta`, `log`, `presence`, `subs`, or an idempotency key's {@link idempotencyKey}. */
   key(channel: string, suffix: string): string {
     return `${this.prefix}{${tagged(channel)}}:${suffix}`;
   }
@@ -31,27 +32,12 @@ export class RedisKeys {
 
   /** The pub/sub channel of one node's commands (the node bus). */
   nodeBus(nodeId: string): string {
-    return `${this.prefix}bus:${nodeId}`;
+    return `${this.prefix}bus:{${nodeId}}`;
   }
 
   /** The pub/sub channel of commands to every node. */
   allNodesBus(): string {
-    return `${this.prefix}bus:all`;
-  }
-
-  /** The sorted set of live nodes, scored by when each stops being live. */
-  nodes(): string {
-    return `${this.prefix}nodes:{live}`;
-  }
-
-  /** The prefix of the nodes' count hashes (a node's id follows it). */
-  nodePrefix(): string {
-    return `${this.prefix}nodes:{live}:`;
-  }
-
-  /** A node's hash of subscriber counts, by channel. */
-  node(nodeId: string): string {
-    return this.nodePrefix() + nodeId;
+    return `${this.prefix}bus:{all}`;
   }
 }
 

@@ -1,11 +1,13 @@
 import type { RedisKeys } from './keys.js';
 import type { RedisLink } from './link.js';
-import { SUBSCRIBER_COUNT } from './scripts.js';
+import type { ScriptSet } from './scripts.js';
 
 /**
- * This node in Redis: its liveness (a score in the live-node set that the heartbeat moves
- * on) and its subscriber count per channel, which a publish adds up over the live nodes.
- * A node that stops beating drops out of the sum a node TTL later.
+ * This node's subscriber count per channel, in Redis: each channel has a hash of node id ->
+ * `<count>,<expiry>` under the channel's own hash tag, so the publish script adds up the
+ * live counts itself (no second call, and on a cluster no slot that every publish goes
+ * through). The heartbeat's sweep moves this node's expiry on; a node that stops beating
+ * drops out of the sum a node TTL later, and the next sweep removes its entry.
  */
 export class NodeRegistry {
   /** This node's subscriber count per channel, as the hub last said. */
@@ -15,6 +17,7 @@ export class NodeRegistry {
     readonly id: string,
     private readonly link: RedisLink,
     private readonly keys: RedisKeys,
+    private readonly scripts: ScriptSet,
     private readonly nodeTtl: number,
     private readonly now: () => number,
   ) {}
@@ -23,11 +26,13 @@ export class NodeRegistry {
   setCount(channel: string, count: number): void {
     if (count > 0) this.counts.set(channel, count);
     else if (!this.counts.delete(channel)) return;
-    const { commands } = this.link;
-    if (!commands.isReady) return;
-    const key = this.keys.node(this.id);
-    const write = count > 0 ? commands.hSet(key, channel, count) : commands.hDel(key, channel);
-    Promise.all([write, commands.pExpire(key, this.nodeTtl)]).catch(() => {});
+    if (!this.link.commandsReady) return;
+    this.write(channel).catch(() => {});
+  }
+
+  /** The channels this node has subscribers of. */
+  get channels(): IterableIterator<string> {
+    return this.counts.keys();
   }
 
   /** This node's own count of a channel. */
@@ -35,42 +40,34 @@ export class NodeRegistry {
     return this.counts.get(channel) ?? 0;
   }
 
-  /** The channel's subscribers on every live node. */
-  async count(channel: string): Promise<number> {
-    return Number(await this.link.run(SUBSCRIBER_COUNT, [this.keys.nodes()], [String(this.now()), this.keys.nodePrefix(), channel]));
+  /** The value of this node's entry in a channel's subs hash ('' when it has no subscribers there). */
+  entry(channel: string, now = this.now()): string {
+    const count = this.counts.get(channel);
+    return count === undefined ? '' : `${count},${now + this.nodeTtl}`;
   }
 
-  /** Writes this node's liveness and all its counts afresh. */
+  /** How long a channel's subs hash outlives its last write (its entries' expiry plus one TTL). */
+  get keyTtl(): number {
+    return 2 * this.nodeTtl;
+  }
+
+  /** Writes all of this node's counts afresh (after Redis came back). */
   async register(): Promise<void> {
-    const key = this.keys.node(this.id);
-    const multi = this.link.commands.multi().del(key);
-    if (this.counts.size > 0) multi.hSet(key, Object.fromEntries(this.counts));
-    multi.pExpire(key, this.nodeTtl).zAdd(this.keys.nodes(), { score: this.now() + this.nodeTtl, value: this.id });
-    await this.link.deadline(multi.exec(), 'register');
+    await Promise.all([...this.counts.keys()].map((channel) => this.write(channel)));
   }
 
-  /** Moves this node's liveness on, forgets nodes that stopped, and rewrites the counts if Redis lost them. */
-  async beat(now: number): Promise<void> {
-    const key = this.keys.node(this.id);
-    const nodes = this.keys.nodes();
-    const { commands } = this.link;
-    const [, , alive] = await this.link.deadline(
-      commands.multi().zAdd(nodes, { score: now + this.nodeTtl, value: this.id }).zRemRangeByScore(nodes, '-inf', now).pExpire(key, this.nodeTtl).exec(),
-      'heartbeat',
-    );
-    if (Number(alive) === 0 && this.counts.size > 0) {
-      // The counts hash expired (this process stalled) or Redis lost it: write it again.
-      await this.link.deadline(commands.multi().hSet(key, Object.fromEntries(this.counts)).pExpire(key, this.nodeTtl).exec(), 'heartbeat');
-    }
-  }
-
-  /** Takes this node out of Redis (a clean shutdown). */
+  /** Takes this node's counts out of Redis (a clean shutdown). */
   goodbyes(): Array<Promise<unknown>> {
-    const { commands } = this.link;
-    return [this.link.deadline(commands.zRem(this.keys.nodes(), this.id), 'close'), this.link.deadline(commands.del(this.keys.node(this.id)), 'close')];
+    const channels = [...this.counts.keys()];
+    this.counts.clear();
+    return channels.map((channel) => this.write(channel));
   }
 
   clear(): void {
     this.counts.clear();
+  }
+
+  private write(channel: string): Promise<unknown> {
+    return this.link.run(this.scripts.count, [this.keys.key(channel, 'subs')], [this.id, this.entry(channel), String(this.keyTtl)]);
   }
 }

@@ -2,7 +2,14 @@ import type { PresenceManager } from '../channels/index.js';
 import type { Member } from '../wire/index.js';
 import type { RedisKeys } from './keys.js';
 import type { RedisLink } from './link.js';
-import { JOIN, LEAVE, MEMBERS, SWEEP } from './scripts.js';
+import type { ScriptSet } from './scripts.js';
+
+/** Where a swept channel stands in Redis (epoch null: the channel does not exist). */
+export interface SweptChannel {
+  channel: string;
+  epoch: string | null;
+  offset: number;
+}
 
 /**
  * Presence in Redis: a hash per channel of client id -> `<node>,<expiry>,<member JSON>`.
@@ -18,6 +25,7 @@ export class RedisPresence implements PresenceManager {
     private readonly nodeId: string,
     private readonly link: RedisLink,
     private readonly keys: RedisKeys,
+    private readonly scripts: ScriptSet,
     private readonly nodeTtl: number,
     private readonly now: () => number,
   ) {}
@@ -31,7 +39,7 @@ export class RedisPresence implements PresenceManager {
     // Kept here first: if Redis cannot be reached now, the heartbeat adds it when it is back.
     const json = JSON.stringify(member);
     members.set(client, json);
-    await this.link.run(JOIN, [this.keys.key(channel, 'presence')], [this.keys.pubsubName(channel), String(this.keyTtl()), client, this.value(json)]);
+    await this.link.run(this.scripts.join, [this.keys.key(channel, 'presence')], [this.keys.pubsubName(channel), String(this.keyTtl()), client, this.value(json)]);
   }
 
   async leave(channel: string, client: string): Promise<void> {
@@ -44,7 +52,7 @@ export class RedisPresence implements PresenceManager {
   }
 
   async members(channel: string): Promise<Member[]> {
-    const reply = (await this.link.run(MEMBERS, [this.keys.key(channel, 'presence')], [String(this.now())])) as string[];
+    const reply = (await this.link.run(this.scripts.members, [this.keys.key(channel, 'presence')], [String(this.now())])) as string[];
     return reply.map((json) => JSON.parse(json) as Member);
   }
 
@@ -54,21 +62,26 @@ export class RedisPresence implements PresenceManager {
       [...this.local].map(([channel, members]) => {
         const args = [this.keys.pubsubName(channel), String(this.keyTtl())];
         for (const [client, json] of members) args.push(client, this.value(json));
-        return this.link.run(JOIN, [this.keys.key(channel, 'presence')], args);
+        return this.link.run(this.scripts.join, [this.keys.key(channel, 'presence')], args);
       }),
     );
   }
 
   /**
    * Removes the expired members of `channels` (a stopped node's), announcing their leaves,
-   * and keeps the channels' meta alive for `channelExpiry` (the subscribed channels: their
-   * epoch must outlive idle spells while anyone listens).
+   * keeps the channels' meta alive for `channelExpiry` (the subscribed channels: their
+   * epoch must outlive idle spells while anyone listens), and writes this node's subscriber
+   * counts (`count(channel)`: the subs hash entry, kept `countTtl` ms). Answers where each
+   * channel stands.
    */
-  async sweep(channels: Iterable<string>, now: number, channelExpiry: number): Promise<void> {
-    await Promise.all(
-      [...channels].map((channel) =>
-        this.link.run(SWEEP, [this.keys.key(channel, 'meta'), this.keys.key(channel, 'presence')], [String(now), this.keys.pubsubName(channel), String(channelExpiry)]),
-      ),
+  async sweep(channels: Iterable<string>, now: number, channelExpiry: number, count: (channel: string) => string, countTtl: number): Promise<SweptChannel[]> {
+    return Promise.all(
+      [...channels].map(async (channel) => {
+        const keys = [this.keys.key(channel, 'meta'), this.keys.key(channel, 'presence'), this.keys.key(channel, 'subs')];
+        const args = [String(now), this.keys.pubsubName(channel), String(channelExpiry), this.nodeId, count(channel), String(countTtl)];
+        const [, epoch, offset] = (await this.link.run(this.scripts.sweep, keys, args)) as [number, string | null, number];
+        return { channel, epoch: epoch ?? null, offset: Number(offset) };
+      }),
     );
   }
 
@@ -87,7 +100,7 @@ export class RedisPresence implements PresenceManager {
   }
 
   private announceLeave(channel: string, client: string): Promise<unknown> {
-    return this.link.run(LEAVE, [this.keys.key(channel, 'presence')], [this.keys.pubsubName(channel), client]);
+    return this.link.run(this.scripts.leave, [this.keys.key(channel, 'presence')], [this.keys.pubsubName(channel), client]);
   }
 
   /**

@@ -4,15 +4,15 @@
  * pub/sub order of a channel is its offset order.
  *
  * Key layout (P = the key prefix, C = the channel's name, escaped so that it has no braces):
- *   P{C}:meta       hash: epoch, offset (the newest offset of the epoch)
+ *   P{C}:meta       hash: epoch, offset (the newest offset of the epoch); on a cluster also
+ *                   replid, the primary's replication id when the epoch began
  *   P{C}:log        stream: entry id `<offset>-0`, fields d (data, JSON text) and t (ms time)
  *   P{C}:key:K      string: `<offset>,<data digest>` of an idempotent publish with key K,
  *                   when it had no publisher (PX = window)
  *   P{C}:pkey:H     the same for key K of publisher P, H = sha1(`<length of P>:P:K`)
  *   P{C}:presence   hash: client id -> `<node>,<expiry ms>,<member JSON>`
+ *   P{C}:subs       hash: node id -> `<that node's subscriber count>,<expiry ms>`
  *   P{C}            pub/sub channel: messages and presence events (not a key)
- *   Pnodes:{live}         sorted set: node id, scored by the time its heartbeat expires
- *   Pnodes:{live}:<node>  hash: channel -> that node's local subscriber count (PX = node TTL)
  *
  * Pub/sub payloads (the first character says what it is):
  *   m<epoch>,<offset>,<data>     a message (epochs are [0-9a-z], so the first two commas split)
@@ -20,7 +20,9 @@
  *   l<member JSON>\n<client>     a leave
  *
  * Scripts read the time from their caller (ARGV), never from Redis, so every node and the
- * stored `t` fields agree with the clock the engine was given.
+ * stored `t` fields agree with the clock the engine was given. Each script touches one
+ * channel's keys only (one cluster slot); on a cluster it publishes with SPUBLISH, whose
+ * channel P{C} has the same hash tag (see {@link shardedScripts}).
  */
 import { createHash } from 'node:crypto';
 
@@ -40,15 +42,27 @@ function script(name: string, source: string): Script {
  * without its meta hash belongs to a lost epoch and is dropped.
  */
 const OPEN_CHANNEL = `
-local function open_channel(meta, log, candidate, expire)
+local function open_channel(meta, log, candidate, expire, rid)
   local epoch = redis.call('HGET', meta, 'epoch')
   if epoch then
     return epoch, tonumber(redis.call('HGET', meta, 'offset'))
   end
   redis.call('DEL', log)
   redis.call('HSET', meta, 'epoch', candidate, 'offset', 0)
+  if rid ~= '' then redis.call('HSET', meta, 'replid', rid) end
   if expire > 0 then redis.call('PEXPIRE', meta, expire) end
   return candidate, 0
+end
+
+-- On a cluster (check = '1'): a channel created under another replication id was carried
+-- over by a failover (a replica promoted), which may have lost its newest messages while
+-- nodes had delivered them; its epoch ends, so no position in it is taken as recovered.
+local function check_primary(meta, log, check)
+  if check ~= '1' then return '' end
+  local rid = string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)') or ''
+  local stored = redis.call('HGET', meta, 'replid')
+  if stored and stored ~= rid then redis.call('DEL', meta, log) end
+  return rid
 end
 
 -- The t field of a stream entry (fields come as a flat list: d, <data>, t, <time>).
@@ -62,30 +76,32 @@ end
 `;
 
 /**
- * KEYS: meta, log[, idempotency key]
+ * KEYS: meta, log, subs[, idempotency key]
  * ARGV: epoch candidate, now, historySize, historyTtl, channel expiry (0: none),
- *       idempotency window, pub/sub name, data, data digest
- * Returns {epoch, offset, outcome}: 0 published, 1 a repeat of the key, 2 the key with
- * other data (nothing published; offset is the key's).
+ *       idempotency window, pub/sub name, data, data digest, check the primary ('1' on a cluster)
+ * Returns {epoch, offset, outcome, subscribers}: outcome 0 published, 1 a repeat of the
+ * key, 2 the key with other data (nothing published; offset is the key's); subscribers is
+ * the sum of the counts in subs whose node's heartbeat has not run out (0 unless published).
  */
 export const PUBLISH = script(
   'publish',
   `${OPEN_CHANNEL}
-local meta, log, idem = KEYS[1], KEYS[2], KEYS[3]
+local meta, log, subs, idem = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, size, ttl, expire = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local rid = check_primary(meta, log, ARGV[10])
 if idem then
   local epoch = redis.call('HGET', meta, 'epoch')
   local seen = redis.call('GET', idem)
   -- A key outliving its channel (it cannot, but for safety) belongs to a lost epoch.
   if epoch and seen then
     local comma = string.find(seen, ',', 1, true)
-    if not comma then return {epoch, tonumber(seen), 1} end
+    if not comma then return {epoch, tonumber(seen), 1, 0} end
     local outcome = 1
     if string.sub(seen, comma + 1) ~= ARGV[9] then outcome = 2 end
-    return {epoch, tonumber(string.sub(seen, 1, comma - 1)), outcome}
+    return {epoch, tonumber(string.sub(seen, 1, comma - 1)), outcome, 0}
   end
 end
-local epoch = open_channel(meta, log, ARGV[1], expire)
+local epoch = open_channel(meta, log, ARGV[1], expire, rid)
 local offset = redis.call('HINCRBY', meta, 'offset', 1)
 if size > 0 then
   redis.call('XADD', log, 'MAXLEN', '~', size, offset .. '-0', 'd', ARGV[8], 't', now)
@@ -113,7 +129,13 @@ if expire > 0 then
 end
 if idem then redis.call('SET', idem, offset .. ',' .. ARGV[9], 'PX', ARGV[6]) end
 redis.call('PUBLISH', ARGV[7], 'm' .. epoch .. ',' .. offset .. ',' .. ARGV[8])
-return {epoch, offset, 0}
+local counts = redis.call('HVALS', subs)
+local sum = 0
+for _, value in ipairs(counts) do
+  local comma = string.find(value, ',', 1, true)
+  if comma and tonumber(string.sub(value, comma + 1)) > now then sum = sum + tonumber(string.sub(value, 1, comma - 1)) end
+end
+return {epoch, offset, 0, sum}
 `,
 );
 
@@ -121,7 +143,7 @@ return {epoch, offset, 0}
  * KEYS: meta, log
  * ARGV: epoch candidate, now, historySize, historyTtl, channel expiry (0: none),
  *       mode ('since' | 'newest'), since epoch, since offset, limit (-1: none),
- *       before (newest mode: only offsets under it; 0: none)
+ *       before (newest mode: only offsets under it; 0: none), check the primary ('1' on a cluster)
  * Returns {epoch, offset, recovered (0|1), offset1, data1, offset2, data2, ...}.
  *
  * What history holds: the newest historySize offsets (XADD's MAXLEN ~ may keep a few more
@@ -135,7 +157,8 @@ export const HISTORY = script(
 local meta, log = KEYS[1], KEYS[2]
 local now, size, ttl, expire = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local mode, limit = ARGV[6], tonumber(ARGV[9])
-local epoch, offset = open_channel(meta, log, ARGV[1], expire)
+local rid = check_primary(meta, log, ARGV[11])
+local epoch, offset = open_channel(meta, log, ARGV[1], expire, rid)
 local out = {epoch, offset, 0}
 local cutoff = -1
 if ttl > 0 then cutoff = now - ttl end
@@ -252,19 +275,33 @@ return out
 
 /**
  * A subscribed channel's share of a node heartbeat: keeps its meta hash alive (a channel
- * with subscribers keeps its epoch), removes presence members whose expiry has passed (a
- * node that crashed stopped refreshing them) and publishes their leaves. Atomic, so two
- * nodes sweeping at once publish each leave once.
- * KEYS: meta, presence
- * ARGV: now, pub/sub name, channel expiry (0: none)
- * Returns how many members expired.
+ * with subscribers keeps its epoch), writes this node's subscriber count with a new expiry
+ * and drops the counts of nodes whose expiry passed, removes presence members whose
+ * expiry has passed (a node that crashed stopped refreshing them) and publishes their
+ * leaves. Atomic, so two nodes sweeping at once publish each leave once.
+ * KEYS: meta, presence, subs
+ * ARGV: now, pub/sub name, channel expiry (0: none), node id, `<count>,<expiry>` (or ''
+ *       when this node has no subscribers there), subs key expiry
+ * Returns {members expired, the channel's epoch (false: none), its offset}: where the
+ * channel stands, so that the node notices a message its pub/sub never brought.
  */
 export const SWEEP = script(
   'sweep',
   `
-local meta, presence = KEYS[1], KEYS[2]
+local meta, presence, subs = KEYS[1], KEYS[2], KEYS[3]
 local now, expire = tonumber(ARGV[1]), tonumber(ARGV[3])
 if expire > 0 then redis.call('PEXPIRE', meta, expire) end
+local counts = redis.call('HGETALL', subs)
+for i = 1, #counts, 2 do
+  local comma = string.find(counts[i + 1], ',', 1, true)
+  if counts[i] ~= ARGV[4] and (not comma or tonumber(string.sub(counts[i + 1], comma + 1)) <= now) then redis.call('HDEL', subs, counts[i]) end
+end
+if ARGV[5] ~= '' then
+  redis.call('HSET', subs, ARGV[4], ARGV[5])
+  redis.call('PEXPIRE', subs, ARGV[6])
+else
+  redis.call('HDEL', subs, ARGV[4])
+end
 local all = redis.call('HGETALL', presence)
 local gone = 0
 for i = 1, #all, 2 do
@@ -277,27 +314,47 @@ for i = 1, #all, 2 do
     gone = gone + 1
   end
 end
-return gone
+return {gone, redis.call('HGET', meta, 'epoch'), tonumber(redis.call('HGET', meta, 'offset') or 0)}
 `,
 );
 
 /**
- * Subscribers of a channel across the nodes whose heartbeat has not expired.
- * KEYS: the live-node sorted set
- * ARGV: now, node hash prefix (followed by a node id), channel
- * The node hashes share the sorted set's hash tag, so they live in its cluster slot.
+ * Writes (or, with an empty value, removes) this node's subscriber count of a channel.
+ * KEYS: subs
+ * ARGV: node id, `<count>,<expiry ms>` or '', subs key expiry (ms)
  */
-export const SUBSCRIBER_COUNT = script(
-  'subscriberCount',
+export const COUNT = script(
+  'count',
   `
-local nodes = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
-local sum = 0
-for _, node in ipairs(nodes) do
-  local n = redis.call('HGET', ARGV[2] .. node, ARGV[3])
-  if n then sum = sum + tonumber(n) end
-end
-return sum
+if ARGV[2] == '' then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
 `,
 );
 
-export const SCRIPTS = [PUBLISH, HISTORY, JOIN, LEAVE, MEMBERS, SWEEP, SUBSCRIBER_COUNT] as const;
+export const SCRIPTS = [PUBLISH, HISTORY, JOIN, LEAVE, MEMBERS, SWEEP, COUNT] as const;
+
+/** The scripts as a cluster runs them: SPUBLISH, so a message goes only to its channel's shard. */
+export interface ScriptSet {
+  readonly publish: Script;
+  readonly history: Script;
+  readonly join: Script;
+  readonly leave: Script;
+  readonly members: Script;
+  readonly sweep: Script;
+  readonly count: Script;
+}
+
+const PLAIN: ScriptSet = { publish: PUBLISH, history: HISTORY, join: JOIN, leave: LEAVE, members: MEMBERS, sweep: SWEEP, count: COUNT };
+
+function shard(plain: Script): Script {
+  return script(plain.name, plain.source.replaceAll("redis.call('PUBLISH',", "redis.call('SPUBLISH',"));
+}
+
+const SHARDED: ScriptSet = Object.fromEntries(Object.entries(PLAIN).map(([name, plain]) => [name, shard(plain)])) as unknown as ScriptSet;
+
+/** The scripts for sharded pub/sub (a cluster) or classic pub/sub. */
+export function scriptsFor(sharded: boolean): ScriptSet {
+  return sharded ? SHARDED : PLAIN;
+}

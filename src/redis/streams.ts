@@ -127,6 +127,25 @@ export class ChannelStreams {
   }
 
   /**
+   * Where the channel stands in Redis (the heartbeat reads it). A stream behind it may have
+   * missed a message that its pub/sub never brought (a shard failed over, a slot moved, and
+   * nothing was published since): it waits briefly for the live stream, then reads the gap
+   * from history. A stream in another epoch is read from history at once (and cut if it had
+   * delivered messages of the old one).
+   */
+  verify(channel: string, position: StreamPosition): void {
+    const stream = this.streams.get(channel);
+    const last = stream?.last;
+    if (stream === undefined || stream.broken || last == null || stream.waiting !== null) return;
+    if (last.epoch === position.epoch) {
+      if (last.offset < position.offset) void this.caughtUp(channel, position);
+      return;
+    }
+    stream.waiting = [];
+    void this.fill(stream);
+  }
+
+  /**
    * Redis is back (node-redis resubscribed every channel before it reported ready): every
    * stream holds its live messages from now on, `first` runs (the node registers again),
    * then each is read from history after the last message delivered, or positioned if it

@@ -35,6 +35,7 @@ test('without arguments: the defaults, which are the library constants', () => {
     tlsCert: undefined,
     tlsKey: undefined,
     redis: undefined,
+    redisCluster: undefined,
     logLevel: 'info',
     origins: [],
     adminSecret: undefined,

@@ -70,6 +70,16 @@ export const SERVE_OPTIONS = {
     }),
     help: 'redis://[:password@]host[:port][/db] (rediss:// for TLS): share channels, history and presence with every node on the same Redis. Without it they live in this process and are lost on restart',
   }),
+  redisCluster: option({
+    section: 'Listening',
+    kind: text('URLS', (value, name) => {
+      const seeds = value.split(',').filter((seed) => seed.trim() !== '');
+      if (seeds.length === 0 || seeds.some((seed) => !/^rediss?:\/\/[^,]+$/.test(seed.trim()))) {
+        throw new OptionError(`${name} must be redis:// or rediss:// URLs of cluster nodes separated by commas, not '${value}'`);
+      }
+    }),
+    help: 'redis://n1:7000,redis://n2:7001 (some nodes of a Redis Cluster, 7+, or Valkey; the first URL\'s password and TLS apply to all): as --redis, with each channel on its shard and sharded pub/sub',
+  }),
   workers: option({
     section: 'Listening',
     kind: workerCountKind,
