@@ -18,6 +18,7 @@ import { Inspector } from './inspector.js';
 import { Logger } from './log.js';
 import { channelMetrics, endpointMetrics, PrometheusText } from './metrics.js';
 import { routes } from './routes.js';
+import { sseEndpoint, type SseOptions } from './sse.js';
 
 /** The limits of /echo and /ws, as the endpoints name them. */
 type EndpointLimits = Pick<
@@ -85,6 +86,8 @@ export interface AppOptions extends EndpointLimits, HubLimits, MemoryLimits {
   webRoot?: string;
   /** Where dist/hotline.js is (default: the package's dist/ folder). */
   sdkRoot?: string;
+  /** /sse, the channels as Server-Sent Events: its limits (the endpoint's `trustProxy`, `backpressureLimit` and `closeTimeout` by default). */
+  sse?: SseOptions;
 }
 
 /** The `hotline serve` application: its WebSocket endpoints and its HTTP paths. */
@@ -170,6 +173,8 @@ export function createApp(options: AppOptions = {}): App {
       close: (conn) => inspector.remove(conn as WebSocketConnection<unknown>),
     },
   });
+  // /sse: the same hub, identity and permissions as /ws, over plain HTTP.
+  const sse = sseEndpoint(channels, { trustProxy: options.trustProxy, backpressureLimit: options.backpressureLimit, closeTimeout: options.closeTimeout, ...options.sse });
   const endpoints: Record<string, WebSocketServer<unknown>> = {
     '/echo': echo as WebSocketServer<unknown>,
     '/ws': channels.server as WebSocketServer<unknown>,
@@ -231,11 +236,17 @@ export function createApp(options: AppOptions = {}): App {
       text.family('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', [[{}, process.memoryUsage.rss()]]);
       return text.toString();
     },
-    request: routes({ webRoot, sdkRoot, admin, gate, healthy: () => app.healthy(), metrics: () => app.metrics() }),
+    request: withSse(sse.handleRequest, routes({ webRoot, sdkRoot, admin, gate, healthy: () => app.healthy(), metrics: () => app.metrics() })),
     async close() {
+      sse.close();
       inspector.stop();
       await channels.hub.close();
     },
   };
   return app;
+}
+
+/** /sse to the SSE endpoint, everything else to the plain routes. */
+function withSse(sse: (req: IncomingMessage, res: ServerResponse) => void, rest: (req: IncomingMessage, res: ServerResponse) => void) {
+  return (req: IncomingMessage, res: ServerResponse): void => ((req.url ?? '/').split('?')[0] === '/sse' ? sse(req, res) : rest(req, res));
 }
