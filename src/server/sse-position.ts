@@ -56,6 +56,7 @@ export type ResumeFrom =
   | { ok: false; message: string };
 
 const OFFSET = /^[0-9a-z]{1,11}$/;
+const TAG = /^[0-9a-z]{1,7}$/;
 
 /** Reads an id (`Last-Event-ID` or `since`) for the stream of `channels`. */
 export function decodePosition(text: string, channels: readonly string[]): ResumeFrom {
@@ -63,8 +64,7 @@ export function decodePosition(text: string, channels: readonly string[]): Resum
     return { ok: false, message: `the position is ${text.length} characters long, more than ${channels.length} channels can need` };
   }
   const parts = text.split(',');
-  if (parts[0] !== channelListTag(channels)) return { ok: true, positions: null };
-  if (parts.length !== channels.length + 1) return { ok: true, positions: null };
+  if (!TAG.test(parts[0]!)) return { ok: false, message: `${JSON.stringify(text.slice(0, 100))} is not a stream position (an event id of /sse)` };
   const positions: Array<ChannelPosition | null> = [];
   for (let i = 1; i < parts.length; i++) {
     const part = parts[i]!;
@@ -82,9 +82,11 @@ export function decodePosition(text: string, channels: readonly string[]): Resum
     }
     const offset = parseInt(offsetText, 36);
     if (colon < 1 || epoch.length === 0 || epoch.length > MAX_EPOCH || !OFFSET.test(offsetText) || !Number.isSafeInteger(offset)) {
-      return { ok: false, message: `the position of ${channels[i - 1]} (${JSON.stringify(part.slice(0, 100))}) is not epoch:offset` };
+      return { ok: false, message: `part ${i} of the position (${JSON.stringify(part.slice(0, 100))}) is not epoch:offset` };
     }
     positions.push({ epoch, offset });
   }
+  // Well formed, but written for another channel list.
+  if (parts[0] !== channelListTag(channels) || positions.length !== channels.length) return { ok: true, positions: null };
   return { ok: true, positions };
 }
