@@ -233,6 +233,7 @@ export function createApp(options: AppOptions = {}): App {
         Object.entries(endpoints).map(([path, server]) => [path, server.connections.size, server.counters]),
       );
       channelMetrics(text, channels.hub.metrics, channels.hub.engine.healthy);
+      sse.metrics(text);
       text.family('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', [[{}, process.memoryUsage.rss()]]);
       return text.toString();
     },

@@ -19,6 +19,7 @@ import { CloseCode } from '../protocol/close-code.js';
 import { isErrorCode, validateChannelName, type ErrorCode } from '../wire/index.js';
 import type { ChannelIdentity } from '../channels/index.js';
 import type { ChannelsEndpoint } from './channels.js';
+import type { PrometheusText } from './metrics.js';
 import { SseStream, type StreamResponse } from './sse-stream.js';
 import { decodePosition, maxPositionLength } from './sse-position.js';
 
@@ -67,6 +68,8 @@ export interface SseEndpoint {
   /** Open streams (started ones). */
   readonly streams: ReadonlySet<SseStream<unknown>>;
   readonly counters: SseCounters;
+  /** Adds the endpoint's families to a /metrics text. */
+  metrics(text: PrometheusText): void;
   /** Ends every stream (an `event: close` with 1001) and stops the heartbeat. */
   close(): void;
 }
@@ -184,6 +187,14 @@ export function sseEndpoint<A>(channels: ChannelsEndpoint<A>, options: SseOption
           starting--;
           if (response.writableEnded || response.destroyed) release();
         });
+    },
+    metrics(text) {
+      text
+        .family('hotline_sse_streams', 'gauge', 'Open SSE streams.', [[{}, streams.size]])
+        .family('hotline_sse_streams_accepted_total', 'counter', 'SSE streams started.', [[{}, counters.accepted]])
+        .family('hotline_sse_refused_total', 'counter', 'SSE requests answered with an HTTP error instead of a stream.', [[{}, counters.refused]])
+        .family('hotline_sse_slow_consumer_closes_total', 'counter', 'SSE streams closed for not reading fast enough.', [[{}, counters.slowConsumerCloses]])
+        .family('hotline_sse_idle_closes_total', 'counter', 'SSE streams dropped for reading nothing within the idle timeout.', [[{}, counters.idleCloses]]);
     },
     close() {
       clearInterval(heartbeat);
