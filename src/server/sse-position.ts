@@ -27,9 +27,12 @@ const MAX_EPOCH = 64;
 /** 2^53 − 1 in base 36. */
 const MAX_OFFSET_DIGITS = 11;
 
-/** The longest id a stream of `channels` channels can have (percent-encoding at most triples an epoch). */
+/**
+ * The longest id a stream of `channels` channels can have: percent-encoding writes a UTF-16
+ * unit as at most 9 characters (3 bytes of UTF-8). Engines' epochs take 1 each.
+ */
 export function maxPositionLength(channels: number): number {
-  return 7 + channels * (1 + 3 * MAX_EPOCH + 1 + MAX_OFFSET_DIGITS);
+  return 7 + channels * (1 + 9 * MAX_EPOCH + 1 + MAX_OFFSET_DIGITS);
 }
 
 /** The tag of a channel list: FNV-1a over the names joined by a newline (which no name holds). */
