@@ -18,7 +18,7 @@ import { waitFor } from './support/wait.js';
 const MAX_MESSAGES = 400;
 
 describe('/sse of hotline serve under attack', () => {
-  const fixture = attackFixture(() => startTarget(['--history-size', '1000', '--backpressure-limit', '1073741824'], { nodeArgs: ['--max-old-space-size=256'] }));
+  const fixture = attackFixture(() => startTarget(['--history-size', '1000'], { nodeArgs: ['--max-old-space-size=256'] }));
 
   async function metric(name: string): Promise<number> {
     const { text } = await fixture.target.get('/metrics');
