@@ -74,8 +74,11 @@ describe('GET /sse on hotline serve', () => {
     const a = client.channel('t2:a');
     const b = client.channel('t2:b');
     const first = await sse('ch=t2:a&ch=t2:b');
+    // Both channels hold a message: the memory engine forgets a channel with no history once
+    // its last subscriber leaves, and one it forgot comes back with a new epoch (not recovered).
     await a.publish('a1');
-    await first.until((r) => r.messages().length === 1, 'the first message');
+    await b.publish('b0');
+    await first.until((r) => r.messages().length === 2, 'the first messages');
     const resumeFrom = first.lastEventId;
     first.close();
     await b.publish('b1');
@@ -97,7 +100,7 @@ describe('GET /sse on hotline serve', () => {
         how,
       );
       const missed = resumed.messages().map((m) => `${m.ch}@${m.offset}=${String(m.data)}`);
-      assert.deepEqual(missed.sort(), ['t2:a@2=a2', 't2:b@1=b1', 't2:b@2=b2'], how);
+      assert.deepEqual(missed.sort(), ['t2:a@2=a2', 't2:b@2=b1', 't2:b@3=b2'], how);
       resumed.close();
     }
     // Live after a replay, no repeat: a third stream resumes from the end of the second.
