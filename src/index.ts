@@ -60,7 +60,9 @@ export {
   type ChannelsEndpointOptions,
   type ContractRpcHandler,
   type RpcHandlers,
+  type TransportClient,
 } from './server/channels.js';
+export { sseEndpoint, SSE_DEFAULTS, type SseEndpoint, type SseOptions, type SseCounters } from './server/sse.js';
 export { createApp, type App, type AppOptions } from './server/app.js';
 export { Logger, type LogLevel } from './server/log.js';
 export {

@@ -26,6 +26,7 @@ import { Logger } from './log.js';
 import { compileNamespaces } from './namespaces.js';
 import { apiMetrics, channelMetrics, endpointMetrics, PrometheusText } from './metrics.js';
 import { routes } from './routes.js';
+import { sseEndpoint, type SseOptions } from './sse.js';
 
 /** The limits of /echo and /ws, as the endpoints name them. */
 type EndpointLimits = Pick<
@@ -124,6 +125,8 @@ export interface AppOptions extends EndpointLimits, HubLimits, MemoryLimits {
    * from `token`, with the same keys; none at all: such subs are refused `unauthorized`).
    */
   subscriptionTokens?: SubscriptionTokenVerifier;
+  /** /sse, the channels as Server-Sent Events: its limits (the endpoint's `trustProxy`, `backpressureLimit` and `closeTimeout` by default). */
+  sse?: SseOptions;
 }
 
 /** The `hotline serve` application: its WebSocket endpoints and its HTTP paths. */
@@ -245,6 +248,8 @@ export function createApp(options: AppOptions = {}): App {
       close: (conn) => inspector.remove(conn as WebSocketConnection<unknown>),
     },
   });
+  // /sse: the same hub, identity and permissions as /ws, over plain HTTP.
+  const sse = sseEndpoint(channels, { trustProxy: options.trustProxy, backpressureLimit: options.backpressureLimit, closeTimeout: options.closeTimeout, ...options.sse });
   const endpoints: Record<string, WebSocketServer<unknown>> = {
     '/echo': echo as WebSocketServer<unknown>,
     '/ws': channels.server as WebSocketServer<unknown>,
@@ -305,11 +310,13 @@ export function createApp(options: AppOptions = {}): App {
       channelMetrics(text, channels.hub.metrics, channels.hub.engine.healthy);
       apiMetrics(text, api.calls.counters());
       proxy?.metrics(text);
+      sse.metrics(text);
       text.family('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', [[{}, process.memoryUsage.rss()]]);
       return text.toString();
     },
-    request: withApi(api.handle, routes({ webRoot, sdkRoot, admin, gate, healthy: () => app.healthy(), metrics: () => app.metrics() })),
+    request: withApi(api.handle, withSse(sse.handleRequest, routes({ webRoot, sdkRoot, admin, gate, healthy: () => app.healthy(), metrics: () => app.metrics() }))),
     async close() {
+      sse.close();
       inspector.stop();
       proxy?.close();
       await channels.hub.close();
@@ -331,4 +338,9 @@ function withApi(
 /** The largest backend answer by default: 256 KiB, or what a publish of `maxDataLength` needs once that is raised. */
 function proxyAnswerBytes(maxDataLength: number | undefined): number | undefined {
   return maxDataLength === undefined ? undefined : Math.max(PROXY_DEFAULTS.maxAnswerBytes, 3 * maxDataLength + 64 * 1024);
+}
+
+/** /sse to the SSE endpoint, everything else to the plain routes. */
+function withSse(sse: (req: IncomingMessage, res: ServerResponse) => void, rest: (req: IncomingMessage, res: ServerResponse) => void) {
+  return (req: IncomingMessage, res: ServerResponse): void => ((req.url ?? '/').split('?')[0] === '/sse' ? sse(req, res) : rest(req, res));
 }

@@ -84,6 +84,15 @@ export type RpcHandlers<A, C> =
     ? { [M in RpcNameOf<C>]: ContractRpcHandler<A, C, M> }
     : NonNullable<ChannelHubOptions<A>['rpc']>;
 
+/**
+ * A connection of another transport than the endpoint's WebSocket (an SSE stream) in the
+ * same hub: it writes each channel message itself, and says whether it took it (false: it
+ * is closed, or closing as too slow, never thinned).
+ */
+export interface TransportClient<A> extends ChannelClient<A> {
+  deliver(text: string): boolean;
+}
+
 /** A channel connection's data: its identity, and the hub's view of it once open. */
 export interface ChannelConnectionData<A> {
   /** What `authenticate` decided at the upgrade (a later `auth` request changes the hub's view, not this). */
@@ -212,6 +221,12 @@ export interface ChannelsEndpoint<A>
   readonly hub: ChannelHub<A>;
   /** Settles once the engine started. */
   readonly ready: Promise<void>;
+  /**
+   * Who a plain HTTP request to a transport beside the WebSocket (`sseEndpoint`) is, decided
+   * as an upgrade would be: the endpoint's `origins` (403), then its `authenticate`, told the
+   * id the connection will have (`client`).
+   */
+  identify(req: UpgradeRequest, client: string): Promise<ChannelIdentity<A> | { reject: UpgradeRejection }>;
 }
 
 /**
@@ -225,9 +240,10 @@ export interface ChannelsEndpoint<A>
 export function channelsEndpoint<A = undefined, C extends Contract = NoContract>(
   options: ChannelsEndpointOptions<A, C> = {},
 ): ChannelsEndpoint<A> {
-  const hub = new ChannelHub<A, ConnectionClient<A>>(hubOptions(options));
+  const hub = new ChannelHub<A, ConnectionClient<A> | TransportClient<A>>(hubOptions(options));
   const { authenticate } = options;
   const keepHeaders = (options.keepHeaders ?? []).map((name) => name.toLowerCase());
+  const origins = options.origins;
   let nextClient = 0;
   const server = new WebSocketServer<ChannelConnectionData<A>>({
     ...options,
@@ -271,9 +287,15 @@ export function channelsEndpoint<A = undefined, C extends Contract = NoContract>
   server.closeWith(hub);
   const ready = hub.start({
     broadcast(text, subscribers) {
-      const frame = server.topics.frame(text);
+      // Encoded as a frame once, when a WebSocket subscriber needs it.
+      let frame: ReturnType<typeof server.topics.frame> | null = null;
       let reached = 0;
-      for (const client of subscribers) if (frame.sendTo(client.conn)) reached++;
+      for (const client of subscribers) {
+        if (client instanceof ConnectionClient) {
+          frame ??= server.topics.frame(text);
+          if (frame.sendTo(client.conn)) reached++;
+        } else if (client.deliver(text)) reached++;
+      }
       return reached;
     },
   });
@@ -282,6 +304,18 @@ export function channelsEndpoint<A = undefined, C extends Contract = NoContract>
     server,
     hub,
     ready,
+    async identify(req, client) {
+      // As the handshake checks it, except that a list lets a request without Origin pass:
+      // browsers send none on a same-origin GET, as EventSource makes.
+      const origin = typeof req.headers.origin === 'string' ? req.headers.origin : undefined;
+      const host = typeof req.headers.host === 'string' ? req.headers.host : '';
+      if (origins !== undefined) {
+        const ok =
+          typeof origins === 'function' ? origins(origin, host) : origin === undefined || origins.some((o) => o.toLowerCase() === origin.toLowerCase());
+        if (!ok) return { reject: { status: 403, message: `origin ${origin ?? '(none)'} is not allowed` } };
+      }
+      return authenticate === undefined ? { auth: undefined as A } : authenticate(req, client);
+    },
     publish: api.publish.bind(api),
     presence: api.presence.bind(api),
     history: api.history.bind(api),

@@ -1,0 +1,132 @@
+// Attacks on /sse of a real `hotline serve`, with a neighbour on /ws and /echo beside them:
+//  - a reader that never reads while its channel publishes: its stream is closed once the
+//    backpressure limit (1 MiB) is waiting, after a contiguous run of events (never thinned),
+//    and a reconnect with Last-Event-ID recovers the rest; RSS stays bounded;
+//  - a flood of streams from one address: past 100 they are answered 429, and the server stays
+//    bounded; closing them frees the count;
+//  - huge queries: refused with a status (431 past the head limit, 400 past the channel limit)
+//    before anything is subscribed.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect as tcpConnect } from 'node:net';
+import { assertServed, attackFixture, describeReport, MiB, RssSampler, startTarget } from './support/attack.js';
+import { closeClients, KiB, noise, range, sdk } from './support/delivery.js';
+import { SseReader } from './support/sse-reader.js';
+import { waitFor } from './support/wait.js';
+
+/** At most this many 60 KiB messages: well past what the kernel's socket buffers and 1 MiB hold. */
+const MAX_MESSAGES = 400;
+
+describe('/sse of hotline serve under attack', () => {
+  const fixture = attackFixture(() => startTarget(['--history-size', '1000'], { nodeArgs: ['--max-old-space-size=256'] }));
+
+  async function metric(name: string): Promise<number> {
+    const { text } = await fixture.target.get('/metrics');
+    return Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+  }
+
+  test('a reader that never reads: closed after a contiguous run, recovers on reconnect; RSS bounded; the neighbour served', { timeout: 90_000 }, async () => {
+    const { target, neighbour } = fixture;
+    const closesBefore = await metric('hotline_sse_slow_consumer_closes_total');
+    const peak = new RssSampler(target.pid);
+    const reader = await SseReader.open(`${target.http}/sse?ch=slow:sse`);
+    await reader.until((r) => r.named('subscribed').length === 1, 'subscribed');
+    reader.socket.pause();
+
+    const publishers = Array.from({ length: 4 }, () => sdk(`${target.ws}/ws`).channel<{ seq: number; pad: string }>('slow:sse'));
+    const published: number[] = [];
+    let closed = false;
+    while (!closed && published.length < MAX_MESSAGES) {
+      for (let i = 0; i < 10; i++) published.push((await publishers[published.length % 4]!.publish({ seq: published.length, pad: noise(60 * KiB) })).offset);
+      closed = (await metric('hotline_sse_slow_consumer_closes_total')) > closesBefore;
+    }
+    const rssPeak = peak.stop();
+    const report = await neighbour.report();
+    reader.socket.resume();
+    await reader.until((r) => r.ended, 'the end of the stream', 30_000);
+    const offsets = reader.messages().map((m) => m.offset);
+    const close = reader.named('close');
+    process.stdout.write(
+      `slow SSE reader: ${published.length} published, ${offsets.length} received (${offsets[0]}–${offsets.at(-1)}), close ${JSON.stringify(close)}; ` +
+        `RSS baseline ${(target.baseline / MiB).toFixed(1)} MiB, peak ${(rssPeak / MiB).toFixed(1)} MiB; neighbour ${describeReport(report)}\n`,
+    );
+    assert.ok(closed, `closed as a slow consumer within ${MAX_MESSAGES} messages`);
+    assert.deepEqual(offsets, range(1, offsets.length), 'a contiguous run: no hole');
+    assert.ok(offsets.length < published.length, 'it stopped getting messages');
+    // The close event when it read its buffer within closeTimeout (5 s); after that the server drops the connection.
+    assert.ok(close.length === 0 || (close.length === 1 && close[0]!.code === 1013), JSON.stringify(close));
+    assert.ok(target.alive());
+    assert.ok(rssPeak - target.baseline < 96 * MiB, `RSS grew ${((rssPeak - target.baseline) / MiB).toFixed(1)} MiB`);
+    assertServed(report);
+
+    // The browser's reconnect: from the last id it read, the rest, exactly.
+    const resumed = await SseReader.open(`${target.http}/sse?ch=slow:sse`, { 'last-event-id': reader.lastEventId });
+    await resumed.until((r) => r.messages().length === published.length - offsets.length, 'the rest', { ms: 30_000 });
+    assert.deepEqual(resumed.named('subscribed').map((s) => [s.recovering, s.recovered]), [[true, true]]);
+    assert.deepEqual(
+      resumed.messages().map((m) => m.offset),
+      range(offsets.length + 1, published.length),
+    );
+    resumed.close();
+    closeClients();
+  });
+
+  test('a flood of streams from one address: 100 served, the rest 429; RSS bounded; the neighbour served; closing frees them', { timeout: 60_000 }, async () => {
+    const { target, neighbour } = fixture;
+    const peak = new RssSampler(target.pid);
+    const readers: SseReader[] = [];
+    try {
+      for (let i = 0; i < 130; i++) readers.push(await SseReader.open(`${target.http}/sse?ch=flood:${i % 7}`));
+      const statuses = readers.map((r) => r.status);
+      const served = statuses.filter((s) => s === 200).length;
+      const refused = readers.filter((r) => r.status === 429);
+      assert.equal(served, 100, `statuses: ${JSON.stringify(statuses)}`);
+      assert.equal(refused.length, 30);
+      assert.equal(refused[0]!.response.headers['retry-after'], '5');
+      assert.match(await refused[0]!.text(), /at most 100 streams per client address/);
+      assert.equal(await metric('hotline_sse_streams'), 100);
+    } finally {
+      for (const reader of readers) reader.close();
+    }
+    const rssPeak = peak.stop();
+    const report = await neighbour.report();
+    process.stdout.write(`SSE flood: RSS baseline ${(target.baseline / MiB).toFixed(1)} MiB, peak ${(rssPeak / MiB).toFixed(1)} MiB; neighbour ${describeReport(report)}\n`);
+    assert.ok(rssPeak - target.baseline < 64 * MiB, `RSS grew ${((rssPeak - target.baseline) / MiB).toFixed(1)} MiB`);
+    assertServed(report);
+    await waitFor(async () => (await metric('hotline_sse_streams')) === 0, 'the streams to close');
+    const again = await SseReader.open(`${target.http}/sse?ch=flood:0`);
+    assert.equal(again.status, 200, 'the count was freed');
+    again.close();
+  });
+
+  test('huge queries: 431 past the head limit, 400 past the channel limit; nothing subscribed; the neighbour served', async () => {
+    const { target, neighbour } = fixture;
+    const peak = new RssSampler(target.pid);
+    // 1 MiB of query on a raw socket: the server reads no further than its head limit.
+    const huge = (): Promise<string> =>
+      new Promise<string>((resolve, reject) => {
+        const socket = tcpConnect(target.port, '127.0.0.1', () => {
+          socket.write(`GET /sse?ch=${'a'.repeat(MiB)} HTTP/1.1\r\nHost: x\r\n\r\n`);
+        });
+        let text = '';
+        socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+        socket.on('close', () => resolve(text));
+        socket.on('error', (error: NodeJS.ErrnoException) => (error.code === 'ECONNRESET' || error.code === 'EPIPE' ? resolve(text) : reject(error)));
+      });
+    const many = Array.from({ length: 60 }, (_, i) => `ch=${'c'.repeat(150)}${i}`).join('&');
+    // Rounds of both, long enough for the neighbour's round trips to show it was served meanwhile.
+    for (let round = 0; round < 30; round++) {
+      const answers = await Promise.all(Array.from({ length: 4 }, huge));
+      for (const answer of answers) assert.match(answer.split('\r\n')[0] ?? '(nothing)', /^HTTP\/1\.1 431/, answer.slice(0, 200));
+      const refused = await SseReader.open(`${target.http}/sse?${many}`);
+      assert.equal(refused.status, 400);
+      assert.match(await refused.text(), /at most 32 channels per stream \(60 named\)/);
+    }
+    assert.equal(await metric('hotline_sse_streams'), 0);
+    const report = await neighbour.report();
+    const rssPeak = peak.stop();
+    assert.ok(target.alive());
+    assert.ok(rssPeak - target.baseline < 64 * MiB);
+    assertServed(report);
+  });
+});

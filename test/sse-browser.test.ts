@@ -1,0 +1,106 @@
+// A browser's own EventSource on /sse of a real `hotline serve --redis`, across a restart of
+// that server: Chromium reconnects by itself with Last-Event-ID, and the restarted process
+// (which remembers nothing: the position is in the id, the history in Redis) replays exactly
+// what a second node published while it was down, in order, once, then goes on live.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Browser, Page } from 'playwright-core';
+import { chromiumSkip, launchChromium } from './support/chromium.js';
+import { freePort, startCli, type CliServer } from './support/cli-server.js';
+import { closeClients, range, sdk } from './support/delivery.js';
+import { RedisServer, redisServerInstalled } from './support/redis-server.js';
+
+const CHANNEL = 'sse:feed';
+const OTHER = 'sse:other';
+
+const noRedis = !redisServerInstalled() && process.env.CI !== 'true';
+if (noRedis) process.stderr.write('\n*** SKIPPED: redis-server not installed — the EventSource restart test did not run ***\n\n');
+const skip = chromiumSkip() || (noRedis ? 'redis-server not installed' : false);
+
+interface PageLog {
+  messages: Array<{ ch: string; offset: number; data: number }>;
+  subscribed: Array<{ ch: string; recovering: boolean; recovered: boolean }>;
+  opens: number;
+  lastEventId: string;
+}
+
+describe('EventSource in Chromium against hotline serve --redis', { skip }, () => {
+  let redis: RedisServer;
+  let port: number;
+  let node: CliServer;
+  let other: CliServer;
+  let browser: Browser | undefined;
+  let page: Page;
+
+  const log = (): Promise<PageLog> => page.evaluate<PageLog>('window.log');
+  const waitInPage = async (expression: string, what: string): Promise<void> => {
+    try {
+      await page.waitForFunction(expression, undefined, { timeout: 20_000, polling: 20 });
+    } catch (error) {
+      throw new Error(`timed out waiting in the page for ${what}: ${JSON.stringify(await log())}`, { cause: error });
+    }
+  };
+
+  before(
+    async () => {
+      redis = await RedisServer.start();
+      port = await freePort();
+      node = await startCli(port, ['--redis', redis.url]);
+      other = await startCli(0, ['--redis', redis.url]);
+      browser = await launchChromium();
+      page = await browser.newPage();
+      await page.goto(`http://127.0.0.1:${port}/healthz`);
+    },
+    { timeout: 120_000 },
+  );
+
+  after(async () => {
+    closeClients();
+    await browser?.close();
+    await node?.stop('SIGKILL');
+    await other?.stop('SIGKILL');
+    await redis?.stop();
+  });
+
+  test('receives publishes; after a restart of its server, resumes with Last-Event-ID: the missed ones exactly once, in order', { timeout: 90_000 }, async () => {
+    await page.evaluate(`
+      window.log = { messages: [], subscribed: [], opens: 0, lastEventId: '' };
+      const source = new EventSource('/sse?ch=${CHANNEL}&ch=${OTHER}');
+      source.onopen = () => window.log.opens++;
+      source.onmessage = (event) => {
+        const msg = JSON.parse(event.data);
+        window.log.messages.push({ ch: msg.ch, offset: msg.offset, data: msg.data });
+        window.log.lastEventId = event.lastEventId;
+      };
+      source.addEventListener('subscribed', (event) => window.log.subscribed.push(JSON.parse(event.data)));
+    `);
+    await waitInPage('window.log.subscribed.length === 2', 'the subscribed events');
+    // Published through the other node: they reach this one through Redis.
+    const publisher = sdk(`${other.ws}/ws`).channel<number>(CHANNEL);
+    for (let i = 1; i <= 3; i++) await publisher.publish(i);
+    await waitInPage('window.log.messages.length === 3', 'the first three');
+
+    await node.stop('SIGTERM');
+    for (let i = 4; i <= 7; i++) await publisher.publish(i);
+    node = await startCli(port, ['--redis', redis.url]);
+    await waitInPage('window.log.opens === 2 && window.log.messages.length === 7', 'the four published while the server was down');
+    await publisher.publish(8);
+    await waitInPage('window.log.messages.length === 8', 'a live one after the replay');
+
+    const seen = await log();
+    assert.deepEqual(
+      seen.messages.map((m) => [m.offset, m.data]),
+      range(1, 8).map((n) => [n, n]),
+      'every message once, in order',
+    );
+    assert.deepEqual(
+      seen.subscribed.map((s) => [s.ch, s.recovering, s.recovered]),
+      [
+        [CHANNEL, false, false],
+        [OTHER, false, false],
+        [CHANNEL, true, true],
+        [OTHER, true, true],
+      ],
+    );
+  });
+});
