@@ -5,17 +5,19 @@
 // and history, is refused with a wrong key, and disconnects the user. The test checks
 // what the client saw and what the backend was answered.
 //
-// The server is the app (createApp) in a process of its own, its connections verified by
-// the test's HS256 stand-in (test/support/app-server.ts `jwtSecret`) until `hotline serve
-// --config` and its token verification are on this branch.
+// The server is `hotline serve --config FILE`, as an operator runs it: the file gives the
+// token secret, the API key and the namespace the client may use (with namespaces, a
+// channel in none is refused).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { connect, type HotlineClient } from '../src/client/index.js';
 import { WebSocket as HotlineWebSocket } from '../src/node/client.js';
-import type { AttackTarget } from './support/attack.js';
-import { startAppTarget } from './support/app-server.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startTarget, type AttackTarget } from './support/attack.js';
 import { ChildLines } from './support/child-lines.js';
 import { within } from './support/wait.js';
 
@@ -29,14 +31,26 @@ if (!python) process.stderr.write(`\n*** SKIPPED: ${PYTHON} not found — the Py
 let server: AttackTarget;
 let backend: ChildProcess | undefined;
 let client: HotlineClient | undefined;
+const dir = mkdtempSync(join(tmpdir(), 'hotline-python-backend-'));
 
 before(async () => {
-  if (python) server = await startAppTarget({ api: { key: KEY }, jwtSecret: SECRET });
+  if (!python) return;
+  const config = join(dir, 'hotline.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      token: { hmacSecret: SECRET },
+      api: { key: KEY },
+      namespaces: { 'chat:*': { subscribe: 'authenticated', publish: 'authenticated' } },
+    }),
+  );
+  server = await startTarget(['--config', config]);
 });
 after(async () => {
   client?.close();
   backend?.kill();
   await server?.stop();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test('a Python backend issues a token, publishes, reads presence and history, and disconnects the user', { skip: python ? false : `${PYTHON} not found` }, async () => {
