@@ -32,7 +32,7 @@ function file(name: string, text: string): string {
 const BAD_FILES: Array<[what: string, name: string, text: string, line: string]> = [
   ['a value of the wrong type', 'type.json', '{ "idleTimeout": "30s" }', 'type.json: idleTimeout must be a whole number (got "30s")'],
   ['an unknown key, with the likely one', 'unknown.json', '{\n  "port": 0,\n  "heartbeatIntervall": 1000\n}', 'unknown.json: unknown key heartbeatIntervall (did you mean heartbeatInterval?)'],
-  ['bad JSON, by line and column', 'syntax.json', '{\n  // a comment is fine\n  "port": 0\n  "host": "127.0.0.1"\n}', `syntax.json: line 4, column 3: expected ',' or '}' after a property, found "\\""`],
+  ['bad JSON, by line and column', 'syntax.json', '{\n  // a comment is fine\n  "port": 0\n  "host": "127.0.0.1"\n}', `syntax.json: line 4, column 3: expected ',' or '}', found "\\"host\\""`],
   [
     'a namespace value outside its choices',
     'namespace.json',
