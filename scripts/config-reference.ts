@@ -21,6 +21,7 @@ const EXAMPLES: Partial<Record<ServeOptionKey, unknown>> = {
   tlsCert: 'cert.pem',
   tlsKey: 'key.pem',
   redis: 'redis://127.0.0.1:6379',
+  redisCluster: 'redis://10.0.0.1:7000,redis://10.0.0.2:7000',
   adminSecret: 'a-long-random-secret',
   inspector: false,
   metrics: true,
@@ -33,6 +34,8 @@ const SECTION_EXAMPLES: Record<string, unknown> = {
   'token.hmacSecret': '(32+ characters; prefer the variable)',
   'token.publicKey': '-----BEGIN PUBLIC KEY-----…',
   'token.jwksUrl': 'https://auth.example/.well-known/jwks.json',
+  'token.jwksTimeout': 5000,
+  'token.jwksCooldown': 30000,
   'token.algorithms': ['RS256'],
   'token.audience': 'hotline',
   'token.issuer': 'https://auth.example',
@@ -41,12 +44,15 @@ const SECTION_EXAMPLES: Record<string, unknown> = {
   'token.queryParam': 'token',
   'token.required': true,
   'api.key': '(16+ characters; prefer the variable)',
+  'api.requestTimeout': 10000,
   'api.maxBodyBytes': 1048576,
   'proxy.connect': { url: 'http://127.0.0.1:3000/hotline/connect', timeout: 3000 },
   'proxy.subscribe': { url: 'http://127.0.0.1:3000/hotline/subscribe' },
   'proxy.publish': { url: 'http://127.0.0.1:3000/hotline/publish' },
   'proxy.rpc': { url: 'http://127.0.0.1:3000/hotline/rpc' },
   'proxy.maxInFlight': 1000,
+  'proxy.maxInFlightPerConnection': 8,
+  'proxy.maxAnswerBytes': 262144,
 };
 
 const code = (value: unknown): string => `\`${(typeof value === 'string' && value.startsWith('(') ? value : JSON.stringify(value)).replace(/\|/g, '\\|')}\``;

@@ -409,8 +409,9 @@ describe('the pages of hotline serve, in Chromium', { timeout: 180_000 }, () => 
       assert.equal(cells[0], `#${id}`);
       assert.equal(cells[1], '/echo');
       assert.equal(cells[2], '127.0.0.1');
-      assert.match(cells[4]!, /^permessage-deflate/);
-      assert.match(cells[5]!, /^\d+ s$/);
+      assert.equal(cells[3], '—', 'an /echo connection has no user');
+      assert.match(cells[5]!, /^permessage-deflate/);
+      assert.match(cells[6]!, /^\d+ s$/);
 
       // The chat pages' channels, two subscribers each; their /ws connections.
       await waitFor(async () => (await text(page, '#channels tr[data-name="chat:lobby"] td:nth-child(2)')) === '2', 'chat:lobby with 2 subscribers', PAGE);

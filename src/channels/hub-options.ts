@@ -125,7 +125,17 @@ export interface ChannelProxy<A = unknown> {
    * resolves to `{ data }` to publish that instead (checked by the channel's rules again),
    * or undefined to publish it as it is.
    */
-  publish?(context: RequestContext<A>, channel: string, data: unknown): Promise<{ data: unknown } | undefined>;
+  publish?(
+    context: RequestContext<A>,
+    channel: string,
+    data: unknown,
+  ): Promise<
+    | {
+        /** The data to publish instead. */
+        data: unknown;
+      }
+    | undefined
+  >;
   /** Answers an `rpc` whose method is not among the `rpc` option's. */
   rpc?(context: RequestContext<A>, method: string, params: Json | undefined): Promise<Json>;
 }

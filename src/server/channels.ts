@@ -90,6 +90,7 @@ export type RpcHandlers<A, C> =
  * is closed, or closing as too slow, never thinned).
  */
 export interface TransportClient<A> extends ChannelClient<A> {
+  /** Writes one channel message (hotline.v1 `msg` JSON) in the transport's form; false when it did not take it. */
   deliver(text: string): boolean;
 }
 
@@ -226,7 +227,16 @@ export interface ChannelsEndpoint<A>
    * as an upgrade would be: the endpoint's `origins` (403), then its `authenticate`, told the
    * id the connection will have (`client`).
    */
-  identify(req: UpgradeRequest, client: string): Promise<ChannelIdentity<A> | { reject: UpgradeRejection }>;
+  identify(
+    req: UpgradeRequest,
+    client: string,
+  ): Promise<
+    | ChannelIdentity<A>
+    | {
+        /** Refuse the request with this HTTP answer. */
+        reject: UpgradeRejection;
+      }
+  >;
 }
 
 /**

@@ -23,6 +23,7 @@ import type { PrometheusText } from './metrics.js';
 import { SseStream, type StreamResponse } from './sse-stream.js';
 import { decodePosition, maxPositionLength } from './sse-position.js';
 
+/** The limits and timing of an {@link sseEndpoint}; each optional, with the defaults of {@link SSE_DEFAULTS}. */
 export interface SseOptions {
   /** Channels one stream may name (default 32): every event's id carries a position for each. */
   maxChannels?: number;
@@ -44,29 +45,41 @@ export interface SseOptions {
   trustProxy?: TrustProxy;
 }
 
+/** The defaults of {@link SseOptions}: counts, and durations in ms. */
 export const SSE_DEFAULTS = {
+  /** Channels one stream may name. */
   maxChannels: 32,
+  /** Streams at once, every client together. */
   maxStreams: 10_000,
+  /** Streams at once from one client address. */
   maxStreamsPerAddress: 100,
+  /** Between two comment lines that keep a stream alive (ms). */
   heartbeatInterval: 15_000,
+  /** A stream whose client reads nothing of what waits for this long is dropped (ms). */
   idleTimeout: 120_000,
+  /** The `retry:` hint before jitter (ms). */
   retry: 2_000,
 };
 
 /** What an SSE endpoint counts, for /metrics and tests. */
 export interface SseCounters {
+  /** Streams started (every requested channel subscribed). */
   accepted: number;
   /** Requests answered with an HTTP error instead of a stream. */
   refused: number;
+  /** Streams closed (event `close`, 1013) because their client read too slowly; it reconnects and recovers. */
   slowConsumerCloses: number;
+  /** Streams dropped because their client read nothing for `idleTimeout`. */
   idleCloses: number;
 }
 
+/** Channels as Server-Sent Events beside a channel endpoint: what {@link sseEndpoint} returns. */
 export interface SseEndpoint {
   /** The request handler: mount it at a path (`/sse`) of any Node HTTP server or framework. */
   handleRequest(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void;
   /** Open streams (started ones). */
   readonly streams: ReadonlySet<SseStream<unknown>>;
+  /** What it counted since it started. */
   readonly counters: SseCounters;
   /** Adds the endpoint's families to a /metrics text. */
   metrics(text: PrometheusText): void;

@@ -171,6 +171,8 @@ export const SECTION_SETTINGS: readonly SectionSetting[] = [
   endpoint('publish'),
   endpoint('rpc'),
   setting('proxy', 'maxInFlight', count(1), 'proxy calls in flight at once, every connection together [default: 1000]'),
+  setting('proxy', 'maxInFlightPerConnection', count(1), "one connection's rpc calls to the backend at once; more wait their turn [default: 8]"),
+  setting('proxy', 'maxAnswerBytes', bytes(1), "the largest answer read from the backend; a longer one is the backend's fault (internal) [default: 262144 = 256 KiB, more with a larger maxDataLength]"),
 ];
 
 /** A setting's path in the file (token.hmacSecret), its flag and its variable. */
