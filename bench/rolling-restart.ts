@@ -38,8 +38,12 @@ const CLIENTS = Number(args.clients ?? (args.quick ? 200 : 1000));
 const WINDOW = Number(args.window);
 const NODES = 3;
 const CHANNEL = 'deploy';
-/** Publishes per second during the restarts: each must reach every client once, in order. */
-const PUBLISH_EVERY_MS = 50;
+/**
+ * One publish this often during the restarts: each must reach every client once, in order.
+ * Slow enough that what a client misses while away (up to the window plus a restart) stays
+ * within the Redis engine's history (100 messages), so that it can be recovered.
+ */
+const PUBLISH_EVERY_MS = 100;
 
 class BenchFailure extends Error {}
 
@@ -134,9 +138,10 @@ async function run(label: string, window: number, redis: string): Promise<RunRes
     await inFlight;
     await waitFor(() => watched.every((w) => w.last === seq), `every client got all ${seq} messages`, { ms: 30_000 });
 
-    if (disorder.length > 0) throw new BenchFailure(`${disorder.length} messages out of order or repeated, e.g. ${disorder[0]}`);
+    // A resubscription told `recovered: false` is not a loss (the client is told), but it is not what this measures.
     const notRecovered = watched.reduce((n, w) => n + w.notRecovered, 0);
-    if (notRecovered > 0) throw new BenchFailure(`${notRecovered} resubscriptions were not recovered`);
+    if (notRecovered > 0) throw new BenchFailure(`${notRecovered} resubscriptions were told recovered: false (more missed than history holds?)`);
+    if (disorder.length > 0) throw new BenchFailure(`${disorder.length} messages out of order or repeated, e.g. ${disorder[0]}`);
     const away = watched.flatMap((w) => w.away).sort((a, b) => a - b);
     const buckets = new Map<number, number>();
     for (const at of opens) buckets.set(Math.floor(at / 100), (buckets.get(Math.floor(at / 100)) ?? 0) + 1);
