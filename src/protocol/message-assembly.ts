@@ -24,8 +24,6 @@ export class MessageAssembler {
   private first: Buffer | null = null;
   private buffer: Buffer | null = null;
   private length = 0;
-  /** The whole message's size when its one frame's header said it (0: not known, it is fragmented). */
-  private expected = 0;
   /** Created by the first text message: many connections only ever send binary, or nothing. */
   private utf8: Utf8Validator | null = null;
 
@@ -34,13 +32,9 @@ export class MessageAssembler {
     private readonly deflate: DeflateCodec | null,
   ) {}
 
-  /**
-   * A message's first frame: `opcode` Text or Binary, `rsv1` set when it is compressed,
-   * `expected` its payload size when it is the only frame (else 0).
-   */
-  start(opcode: number, rsv1: boolean, expected = 0): void {
+  /** A message's first frame: `opcode` Text or Binary, `rsv1` set when it is compressed. */
+  start(opcode: number, rsv1: boolean): void {
     this.binary = opcode === Opcode.Binary;
-    this.expected = expected;
     // A compressed message is validated once inflated, not as its deflate bytes arrive.
     this.compressed = rsv1;
     if (!this.binary && !rsv1) (this.utf8 ??= new Utf8Validator()).reset();
@@ -95,13 +89,9 @@ export class MessageAssembler {
     this.length = 0;
   }
 
-  /**
-   * A bigger assembly buffer holding what the old one held: the message's size when its
-   * header said it (one allocation, one copy per piece), else double, at least `needed`,
-   * at most maxPayload.
-   */
+  /** A bigger assembly buffer holding what the old one held: double, at least `needed`, at most maxPayload. */
   private grow(old: Buffer | null, needed: number): Buffer {
-    let capacity = this.expected >= needed ? this.expected : Math.max(needed, (old?.length ?? 0) * 2, 1024);
+    let capacity = Math.max(needed, (old?.length ?? 0) * 2, 1024);
     if (this.maxPayload > 0) capacity = Math.min(capacity, Math.max(needed, this.maxPayload));
     const buffer = Buffer.allocUnsafe(capacity);
     if (old !== null) old.copy(buffer, 0, 0, this.length);

@@ -362,10 +362,9 @@ export class WebSocketProtocol implements FrameSink {
 
   // FrameSink: data frames go to the message being assembled.
 
-  onDataFrameStart(opcode: number, fin: boolean, rsv1: boolean, length: number): void {
+  onDataFrameStart(opcode: number, _fin: boolean, rsv1: boolean, _length: number): void {
     // The decoder refuses a continuation with no message begun, so `message` exists for one.
-    // A message in one frame has its size in the header: the assembler allocates it once.
-    if (opcode !== Opcode.Continuation) (this.message ??= new MessageAssembler(this.maxPayload, this.deflate)).start(opcode, rsv1, fin ? length : 0);
+    if (opcode !== Opcode.Continuation) (this.message ??= new MessageAssembler(this.maxPayload, this.deflate)).start(opcode, rsv1);
   }
 
   onDataPayload(chunk: Buffer): void {
