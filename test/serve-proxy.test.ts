@@ -12,6 +12,7 @@ import { ChannelsClient, assertErr, ok } from './support/channels-client.js';
 import { freePort } from './support/cli-server.js';
 import { startScriptTarget } from './support/limits-target.js';
 import { PythonBackend, pythonMissing, refusal } from './support/proxy-backend.js';
+import { waitFor } from './support/wait.js';
 
 const APP = fileURLToPath(new URL('./support/app-server.ts', import.meta.url));
 const missing = pythonMissing();
@@ -33,11 +34,8 @@ async function logged(server: AttackTarget, hook: string, kind: string): Promise
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as Record<string, unknown>)
       .find((l) => l.event === 'proxy failed' && l.hook === hook && l.kind === kind);
-  // stderr may trail the answer the client saw by a moment: wait on its arrival.
-  for (let i = 0; i < 200 && found() === undefined; i++) await new Promise((resolve) => setTimeout(resolve, 10));
-  const line = found();
-  assert.ok(line !== undefined, `the server logged the ${kind} ${hook}: ${server.output()}`);
-  return line;
+  // stderr may trail the answer the client saw by a moment: wait on the line's arrival.
+  return waitFor(found, `the server to log the ${kind} ${hook}`, { state: () => server.output() });
 }
 
 describe('proxy hooks against a Python backend', { skip: missing ?? false }, () => {
