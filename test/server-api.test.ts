@@ -10,6 +10,7 @@ import { connect, type HotlineClient, type HotlineError } from '../src/client/in
 import { WebSocket as HotlineWebSocket } from '../src/node/client.js';
 import { ChannelsClient, type WireMessage } from './support/channels-client.js';
 import { ServerApiNode } from './support/server-api-node.js';
+import { waitFor } from './support/wait.js';
 
 let node: ServerApiNode;
 const raws: ChannelsClient[] = [];
@@ -266,10 +267,3 @@ test('server.publish never reaches /ws: a raw topic publish passes it by, and it
   }
 });
 
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
