@@ -115,8 +115,9 @@ function deflateStateWs(clients: Iterable<unknown>): Record<string, number> {
 }
 
 /**
- * serve() refuses connections past 10,000 by default (503); the fan-out and memory scenarios
- * open 10,001 and 10,000, and ws has no such limit: the benchmark measures capacity.
+ * serve() refuses connections past 10,000 by default (503), and past 1,000 from one address
+ * (429); the fan-out and memory scenarios open 10,001 and 10,000 from this machine, and ws
+ * has no such limits: the benchmark measures capacity.
  */
 const NO_CONNECTION_LIMIT = 0;
 
@@ -130,7 +131,7 @@ async function startHotline(mode: Mode, deflate: Deflate | null): Promise<Runnin
   };
   if (mode === 'echo') {
     const { echoHandlers } = await import('../../src/server/echo.js');
-    const server = await serve({ port: 0, host: HOST, maxConnections: NO_CONNECTION_LIMIT, websocket: { '/echo': echoHandlers }, endpoint });
+    const server = await serve({ port: 0, host: HOST, maxConnections: NO_CONNECTION_LIMIT, maxConnectionsPerAddress: NO_CONNECTION_LIMIT, websocket: { '/echo': echoHandlers }, endpoint });
     const echo = server.endpoints.get('/echo')!;
     return { port: server.port, connections: () => echo.connections.size, deflateState: () => deflateStateHotline(echo.connections) };
   }
@@ -141,6 +142,7 @@ async function startHotline(mode: Mode, deflate: Deflate | null): Promise<Runnin
     port: 0,
     host: HOST,
     maxConnections: NO_CONNECTION_LIMIT,
+    maxConnectionsPerAddress: NO_CONNECTION_LIMIT,
     websocket: {
       '/fanout': {
         open(conn) {

@@ -67,6 +67,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   if (workers > 1 && workerNumber() === 0) return superviseWorkers(workers, (line) => process.stderr.write(`${line}\n`));
   // A worker holds its share of the connection limit: the primary hands connections out in turn.
   if (workers > 1 && config.maxConnections! > 0) config.maxConnections = Math.ceil(config.maxConnections! / workers);
+  if (workers > 1 && config.maxConnectionsPerAddress! > 0) config.maxConnectionsPerAddress = Math.ceil(config.maxConnectionsPerAddress! / workers);
   const logger = new Logger(config.logLevel!);
   let tls: { cert: Buffer; key: Buffer } | undefined;
   if (config.tlsCert !== undefined && config.tlsKey !== undefined) {
@@ -115,6 +116,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       // The app's endpoints have their own options; this one is for upgrades refused before reaching one.
       endpoint: { closeTimeout: config.closeTimeout },
       maxConnections: config.maxConnections,
+      maxConnectionsPerAddress: config.maxConnectionsPerAddress,
       handshakeTimeout: config.handshakeTimeout,
       shutdownTimeout: config.shutdownTimeout,
       reconnectWindow: config.reconnectWindow,

@@ -274,6 +274,15 @@ export class WebSocketServer<T = undefined> {
   }
 
   /**
+   * The client's address for an upgrade on `socket`: the peer's, or behind trusted proxies
+   * (`trustProxy`) the one they forwarded in `headers` (lower-case names).
+   */
+  clientAddressOf(socket: Duplex, headers: ReadonlyMap<string, string>): string {
+    const peer = (socket as Socket).remoteAddress ?? '';
+    return this.clientAddress?.(peer, headers) ?? peer;
+  }
+
+  /**
    * Completes the opening handshake on `socket`, or answers it with the HTTP error the
    * request deserves. Resolves to the connection, or null when the request was refused.
    * Without an `upgrade` hook the whole handshake happens before this returns.

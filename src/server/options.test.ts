@@ -10,7 +10,7 @@ import { DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT, DEFAULT_MESSAGE_TIMEO
 import { DEFAULT_MAX_HISTORY_ANSWER_BYTES, DEFAULT_WIRE_LIMITS } from '../wire/index.js';
 import { parseServeArgs } from './config/load.js';
 import { describeServeOptions, envOf, flagOf, OptionError, SERVE_OPTIONS, type ServeOptionKey } from './options.js';
-import { DEFAULT_MAX_CONNECTIONS, DEFAULT_RECONNECT_WINDOW, DEFAULT_SHUTDOWN_TIMEOUT } from './serve.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_RECONNECT_WINDOW, DEFAULT_SHUTDOWN_TIMEOUT } from './serve.js';
 
 const KEYS = Object.keys(SERVE_OPTIONS) as ServeOptionKey[];
 
@@ -43,6 +43,7 @@ test('without arguments: the defaults, which are the library constants', () => {
     inspectorPreviews: false,
     metrics: undefined,
     maxConnections: DEFAULT_MAX_CONNECTIONS,
+    maxConnectionsPerAddress: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
     // Per endpoint: each endpoint's own default applies (1 MiB and 'drop' on /echo, 256 KiB and 'try-again-later' on /ws).
     maxPayload: undefined,
     deflate: true,
@@ -80,6 +81,7 @@ test('without arguments: the defaults, which are the library constants', () => {
     idempotencyWindow: DEFAULT_IDEMPOTENCY_WINDOW,
   });
   assert.equal(DEFAULT_MAX_CONNECTIONS, 10_000);
+  assert.equal(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, 1000);
 });
 
 test('every knob is read from its flag, as --x V and --x=V', () => {

@@ -17,7 +17,7 @@ import { ChannelCloseCode, DEFAULT_MAX_HISTORY_ANSWER_BYTES, DEFAULT_WIRE_LIMITS
 import { MIN_ADMIN_SECRET_LENGTH } from './admin.js';
 import { bytes, choice, count, ms, OptionError, origins, rate, text, toggle, trustProxy, whole, workerCountKind, type Kind } from './config/kinds.js';
 import type { LogLevel } from './log.js';
-import { DEFAULT_MAX_CONNECTIONS, DEFAULT_RECONNECT_WINDOW, DEFAULT_SHUTDOWN_TIMEOUT } from './serve.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_RECONNECT_WINDOW, DEFAULT_SHUTDOWN_TIMEOUT } from './serve.js';
 
 export { OptionError };
 
@@ -118,6 +118,12 @@ export const SERVE_OPTIONS = {
     kind: count(0),
     default: DEFAULT_MAX_CONNECTIONS,
     help: 'WebSocket connections at once, every endpoint together; past it 503 (0: no limit)',
+  }),
+  maxConnectionsPerAddress: option({
+    section: 'Connections',
+    kind: count(0),
+    default: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+    help: 'WebSocket connections at once from one client address (IPv6: one /64; behind --trust-proxy, the forwarded one); past it 429 (0: no limit)',
   }),
   maxPayload: option({
     section: 'Connections',

@@ -19,6 +19,7 @@ import {
 import type { ConnectionHandlers, ConnectionSendOptions, SendData } from '../node/connection.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT } from '../node/timeouts.js';
 import { withReconnectHint } from '../wire/reconnect-hint.js';
+import { ConnectionsPerAddress } from './address-limit.js';
 
 /** Options shared by every endpoint (limits, subprotocols, origins, heartbeats). */
 export type EndpointOptions = Omit<WebSocketServerOptions<undefined>, 'handlers'>;
@@ -48,6 +49,13 @@ export interface AttachOptions {
    * limit). An endpoint's own `maxConnections` still applies to it as well.
    */
   maxConnections?: number;
+  /**
+   * WebSocket connections at once from one client address (IPv6: one /64), upgrades in
+   * progress included, across every endpoint; behind `trustProxy`, the address the endpoint
+   * finds. Past it an upgrade is answered `429` with `Retry-After: 5`, so that one client
+   * cannot take every place under `maxConnections` (default 1000, 0 = no limit).
+   */
+  maxConnectionsPerAddress?: number;
 }
 
 export interface ServeOptions extends AttachOptions {
@@ -72,9 +80,10 @@ export interface Endpoints {
   readonly endpoints: ReadonlyMap<string, WebSocketServer<unknown>>;
   /**
    * Hands an upgrade to `endpoint` through `run`, or answers 503 when `maxConnections`
-   * are open or upgrading already.
+   * are open or upgrading already, 429 when the client's address holds
+   * `maxConnectionsPerAddress` (found from `headers` behind the endpoint's trusted proxies).
    */
-  upgrade(endpoint: WebSocketServer<unknown>, socket: Duplex, run: () => Promise<unknown>): void;
+  upgrade(endpoint: WebSocketServer<unknown>, socket: Duplex, run: () => Promise<unknown>, headers?: ReadonlyMap<string, string>): void;
   /**
    * Publishes to a topic on every endpoint with topics (not the channel endpoint: publish to
    * its channels with `channels.publish()`); returns how many connections it reached.
@@ -119,6 +128,14 @@ export const DEFAULT_RECONNECT_WINDOW = 5_000;
  * and HTTP, and within ~100 MiB idle.
  */
 export const DEFAULT_MAX_CONNECTIONS = 10_000;
+/**
+ * A tenth of {@link DEFAULT_MAX_CONNECTIONS}: one address cannot fill the server, while an
+ * office, campus or carrier NAT with hundreds of users behind one IPv4 address is still served.
+ */
+export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 1000;
+
+/** The answer past `maxConnectionsPerAddress`: this address holds its share already. */
+export const TOO_MANY_FROM_ADDRESS = { status: 429, message: 'too many connections from this address', headers: { 'Retry-After': '5' } } as const;
 
 /**
  * A request to a WebSocket path that node:http did not treat as an upgrade (it lacks
@@ -172,7 +189,8 @@ export function attach(server: Server | HttpsServer, options: AttachOptions): En
   const closeTimeout = options.endpoint?.closeTimeout;
   // Upgrades handed to an endpoint and not yet settled (an `upgrade` hook may be awaiting).
   let upgrading = 0;
-  const upgrade = (endpoint: WebSocketServer<unknown>, socket: Duplex, run: () => Promise<unknown>): void => {
+  const perAddress = new ConnectionsPerAddress(options.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS);
+  const upgrade = (endpoint: WebSocketServer<unknown>, socket: Duplex, run: () => Promise<unknown>, headers: ReadonlyMap<string, string> = NO_HEADERS): void => {
     if (maxConnections > 0) {
       let open = upgrading;
       for (const each of endpoints.values()) open += each.connections.size;
@@ -181,6 +199,14 @@ export function attach(server: Server | HttpsServer, options: AttachOptions): En
         return;
       }
     }
+    const release = perAddress.take(endpoint.clientAddressOf(socket, headers));
+    if (release === null) {
+      endpoint.refuse(socket, { ...TOO_MANY_FROM_ADDRESS, headers: { ...TOO_MANY_FROM_ADDRESS.headers } });
+      return;
+    }
+    // The place is the socket's until it closes: refused, failed or after its closing handshake.
+    if (socket.destroyed) release();
+    else socket.once('close', release);
     upgrading++;
     let running: Promise<unknown>;
     try {
@@ -204,7 +230,7 @@ export function attach(server: Server | HttpsServer, options: AttachOptions): En
       refuse(socket, { status: 404, message: 'no WebSocket endpoint at this path' }, closeTimeout);
       return;
     }
-    upgrade(endpoint, socket, () => endpoint.handleUpgrade(req, socket, head));
+    upgrade(endpoint, socket, () => endpoint.handleUpgrade(req, socket, head), forwardingHeaders(req));
   });
   const shutdownTimeout = options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT;
   const goingAway = withReconnectHint('server shutting down', options.reconnectWindow ?? DEFAULT_RECONNECT_WINDOW);
@@ -283,7 +309,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       done();
       const endpoint = attached.endpoints.get(pathOf(head.target));
       if (endpoint !== undefined && head.headers.has('upgrade')) {
-        attached.upgrade(endpoint, socket, () => endpoint.acceptHead(head, socket, Buffer.from(parser.rest), upgradeRequest(head, socket)));
+        attached.upgrade(endpoint, socket, () => endpoint.acceptHead(head, socket, Buffer.from(parser.rest), upgradeRequest(head, socket)), head.headers);
         return;
       }
       // Plain HTTP (or an upgrade to a path of no endpoint): node:http takes it from here.
@@ -340,4 +366,19 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
 /** What the `upgrade` hook sees of a request the standalone server parsed itself. */
 function upgradeRequest(head: HttpRequestHead, socket: Socket): UpgradeRequest {
   return { method: head.method, url: head.target, headers: Object.fromEntries(head.headers), socket };
+}
+
+const NO_HEADERS: ReadonlyMap<string, string> = new Map();
+
+/** The request's headers that name the client behind proxies (all a per-address count reads). */
+function forwardingHeaders(req: IncomingMessage): ReadonlyMap<string, string> {
+  const xff = req.headers['x-forwarded-for'];
+  const forwarded = req.headers['forwarded'];
+  if (xff === undefined && forwarded === undefined) return NO_HEADERS;
+  const headers = new Map<string, string>();
+  // node:http joins repeated X-Forwarded-For lines itself; other headers may come as arrays.
+  for (const [name, value] of [['x-forwarded-for', xff], ['forwarded', forwarded]] as const) {
+    if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+  }
+  return headers;
 }

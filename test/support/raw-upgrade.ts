@@ -19,6 +19,8 @@ export interface UpgradeOptions {
   headers?: readonly string[];
   /** The Host header (default 127.0.0.1:PORT). */
   host?: string;
+  /** The local address to connect from (any of 127.0.0.0/8 on Linux), so a test can be several clients. */
+  localAddress?: string;
   /** Once a 101 arrived: what to do before resolving (write frames, wait for answers); it gets the bytes so far on every read. */
   afterUpgrade?: (socket: Socket, received: () => Buffer) => boolean;
 }
@@ -30,7 +32,7 @@ export interface UpgradeOptions {
  */
 export function upgradeRequest(port: number, path: string, options: UpgradeOptions = {}): Promise<UpgradeAnswer> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port });
+    const socket = connect({ host: '127.0.0.1', port, localAddress: options.localAddress });
     let received = Buffer.alloc(0);
     let settled = false;
     const finish = (): void => {
