@@ -34,10 +34,10 @@ type Answer = { epoch: string; offset: number; recovered: boolean } | { code: Er
 
 const MSG_PREFIX = '{"op":"msg","ch":"';
 
-/** The `data:` field of a hotline.v1 text; the same text for every subscriber is formatted once. */
+/** The `data:` field (and the blank line ending the event) of a hotline.v1 text; the same text for every subscriber is formatted once. */
 let lastText = '';
 let lastData = '';
-function dataField(text: string): string {
+export function dataField(text: string): string {
   if (text !== lastText) {
     lastText = text;
     // JSON.stringify never writes a line break, but an engine's stored data might hold one.
