@@ -21,7 +21,7 @@ import { tokenAuthentication } from './auth/index.js';
 import { channelsEndpoint, channelsMaxPayload, type ChannelsEndpointOptions } from './channels.js';
 import type { ApiConfig, NamespacesConfig, SubscriptionTokenVerifier, TokenConfig } from './config/sections.js';
 import { echoHandlers } from './echo.js';
-import { Inspector } from './inspector.js';
+import { Inspector, type InspectedStream } from './inspector.js';
 import { Logger } from './log.js';
 import { compileNamespaces } from './namespaces.js';
 import { apiMetrics, channelMetrics, endpointMetrics, PrometheusText } from './metrics.js';
@@ -270,7 +270,12 @@ export function createApp(options: AppOptions = {}): App {
     '/echo': echo as WebSocketServer<unknown>,
     '/ws': channels.server as WebSocketServer<unknown>,
   };
-  inspector.watch(endpoints, channels.hub, { calls: api.calls, namespaces: options.namespaces });
+  const streams = function* (): Iterable<InspectedStream> {
+    const { hub } = channels;
+    for (const stream of sse.streams) yield { endpoint: '/sse', id: stream.id, address: stream.address, since: stream.openedAt, user: hub.userOf(stream) };
+    for (const stream of session.sessions.values()) yield { endpoint: '/sse/session', id: stream.id, address: stream.address, since: stream.openedAt, user: hub.userOf(stream) };
+  };
+  inspector.watch(endpoints, channels.hub, { calls: api.calls, namespaces: options.namespaces, streams });
 
   // Connection events at info level; every message at debug level.
   for (const [endpoint, server] of Object.entries(endpoints)) {

@@ -20,6 +20,10 @@ export class SessionStream<A> implements TransportClient<A> {
   closed = false;
   /** POST bodies being read for this session now. */
   posting = 0;
+  /** The client's address (as the per-address count sees it), for the inspector. */
+  address = '';
+  /** When it opened (ms since the epoch), for the inspector. */
+  readonly openedAt = Date.now();
   private waiters: Array<() => void> = [];
   private lastProgress = Date.now();
   private closeTimer: ReturnType<typeof setTimeout> | null = null;

@@ -139,6 +139,7 @@ export function httpSessionEndpoint<A>(channels: ChannelsEndpoint<A>, options: H
     if (res.writableEnded || res.destroyed) return;
     const session = randomBytes(24).toString('base64url');
     const stream = new SessionStream<A>(id, identity, res, limits, () => counters.slowConsumerCloses++);
+    stream.address = admission.addressOf(req);
     bySession.set(session, { stream, credentials: credentialsOf(req), origin: header(req, 'origin'), host: header(req, 'host') ?? '' });
     byClient.set(id, stream);
     res.once('close', () => {

@@ -52,6 +52,10 @@ export class SseStream<A> implements TransportClient<A> {
   readonly user: string | undefined;
   /** Set once nothing more is written (closed by either side). */
   closed = false;
+  /** The client's address (as the per-address count sees it), for the inspector. */
+  address = '';
+  /** When it opened (ms since the epoch), for the inspector. */
+  readonly openedAt = Date.now();
   private started = false;
   private readonly index = new Map<string, number>();
   private readonly tag: string;

@@ -151,6 +151,7 @@ export function sseEndpoint<A>(channels: ChannelsEndpoint<A>, options: SseOption
     if (res.writableEnded || res.destroyed) return;
 
     const stream = new SseStream<A>(id, identity, names, res, limits, () => counters.slowConsumerCloses++);
+    stream.address = admission.addressOf(req);
     hub.connect(stream, identity.expiresAt);
     res.once('close', () => {
       stream.gone();
