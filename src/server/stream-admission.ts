@@ -19,11 +19,13 @@ export interface StreamAdmissionOptions {
   trustProxy?: TrustProxy;
 }
 
+/** Counts open HTTP streams, in all and per client address, and refuses those past the bounds. */
 export class StreamAdmission {
   private open = 0;
   private readonly byAddress = new Map<string, number>();
   private readonly clientAddress: ReturnType<typeof compileTrustProxy>;
 
+  /** A count with these bounds. */
   constructor(private readonly options: StreamAdmissionOptions) {
     this.clientAddress = compileTrustProxy(options.trustProxy);
   }
