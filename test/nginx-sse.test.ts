@@ -45,7 +45,7 @@ test("transports.md's nginx block: /sse events flow through unbuffered; the SDK 
   );
   reader.close();
 
-  const client = sdk(`ws://127.0.0.1:${nginx.port}/ws`, { reconnect: { initial: 20, max: 50 } });
+  const client = sdk(`ws://127.0.0.1:${nginx.port}/ws`, { reconnect: { initial: 20, max: 50 }, transports: ['websocket', 'sse'] });
   const channel = client.channel<{ n: number }>('nginx:feed');
   const got: number[] = [];
   channel.on('message', (data) => got.push(data.n));

@@ -35,7 +35,7 @@ ${blockWebSocket ? "window.WebSocket = class { constructor() { throw new DOMExce
 window.log = { events: [], offsets: [], seqs: [], subscribed: [] };
 window.ready = (async () => {
   const { connect } = await import('/hotline.js');
-  const client = connect(${JSON.stringify(url)}, { reconnect: { initial: 50, max: 200 }, fallback: { upgradeInterval: 300 } });
+  const client = connect(${JSON.stringify(url)}, { reconnect: { initial: 50, max: 200 }, transports: ['websocket', 'sse'], fallback: { upgradeInterval: 300 } });
   window.client = client;
   client.on('state', (state, transport) => window.log.events.push(state + ':' + transport));
   const channel = client.channel(${JSON.stringify(channel)});

@@ -38,6 +38,7 @@ describe('the SDK falls back to the HTTP session', () => {
     const events: Array<[ClientState, Transport | null]> = [];
     const client = sdk(`ws://127.0.0.1:${proxy.port}/ws?member=alice`, {
       reconnect: { initial: 20, max: 50 },
+      transports: ['websocket', 'sse'],
       fallback: { upgradeInterval: 300 },
     });
     client.on('state', (state, transport) => events.push([state, transport]));
@@ -97,6 +98,7 @@ describe('the SDK falls back to the HTTP session', () => {
   test('a WebSocket class that throws: the HTTP session at once, and it stays there', { timeout: 30_000 }, async () => {
     const client = sdk(`ws://127.0.0.1:${server.port}/ws?member=bob`, {
       WebSocket: ThrowingWebSocket as unknown as WebSocketConstructorLike,
+      transports: ['websocket', 'sse'],
       fallback: { upgradeInterval: 100 },
     });
     const states: Array<Transport | null> = [];

@@ -90,8 +90,7 @@ function fakeServer(): { sockets: FakeSocket[]; last: () => FakeSocket; WebSocke
   return { sockets, last: () => sockets.at(-1)!, WebSocket };
 }
 
-// WebSocket alone: these tests are about its connections; the fallback to the HTTP session has its own (test/sse-fallback.test.ts).
-const FAST: ClientOptions = { reconnect: { initial: 20, max: 40 }, pingInterval: 0, transports: ['websocket'] };
+const FAST: ClientOptions = { reconnect: { initial: 20, max: 40 }, pingInterval: 0 };
 
 function start(options: ClientOptions = {}): { client: HotlineClient; server: ReturnType<typeof fakeServer>; states: ClientState[]; closes: Array<{ code: number; reason: string; willRetry: boolean }> } {
   const server = fakeServer();

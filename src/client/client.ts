@@ -108,10 +108,11 @@ export interface ClientOptions {
    */
   finalCloseCodes?: readonly number[];
   /**
-   * The transports to use, in order of preference (default `['websocket', 'sse']`): the
-   * client falls back to the HTTP session when WebSockets do not get through (see
-   * `fallback`), and moves back to a WebSocket once one opens, resubscribing from its
-   * offsets, so no message is lost or repeated. `['sse']` uses the HTTP session alone.
+   * The transports to use, in order of preference (default `['websocket']`; the fallback is
+   * opt-in for now). With `['websocket', 'sse']` the client falls back to the HTTP session
+   * when WebSockets do not get through (see `fallback`), and moves back to a WebSocket once
+   * one opens, resubscribing from its offsets, so no message is lost or repeated. `['sse']`
+   * uses the HTTP session alone.
    */
   transports?: readonly Transport[];
   /** The HTTP session's URL (default: the WebSocket URL's host over http(s), path `/sse/session`). */
@@ -237,7 +238,7 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
       throw new TypeError("no WebSocket class: pass { WebSocket } (in Node, import 'hotline/client', which brings hotline's)");
     }
     this.WebSocketClass = WebSocketClass;
-    this.transports = options.transports ?? ['websocket', 'sse'];
+    this.transports = options.transports ?? ['websocket'];
     if (this.transports.length === 0 || this.transports.some((t) => t !== 'websocket' && t !== 'sse')) {
       throw new TypeError("transports: a list of 'websocket' and 'sse'");
     }
@@ -447,6 +448,9 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
               failure = { message: `the upgrade was refused with HTTP ${failure.status}` };
             }
           }
+          // The session did not open either (a proxy that drops everything, a cross-origin
+          // session URL): the next attempts are WebSockets again, then the session, in turn.
+          if (failure !== undefined && transport === 'sse') this.wsFailures = 0;
           this.disconnected(code, reason, failure);
         },
         ping: () => this.sendUnanswered('ping', {}),

@@ -92,6 +92,7 @@ function start(t: TestContext, options: ClientOptions) {
     fetch: sessions.fetch,
     reconnect: { initial: 20, max: 20 },
     pingInterval: 0,
+    transports: ['websocket', 'sse'],
     ...options,
   });
   client.on('state', (_state, transport) => transports.push(transport));
@@ -122,6 +123,19 @@ test('fallback.after: 1 falls back after one attempt; the timeout is connectTime
   await advance(t, 20);
   assert.equal(sessions.gets, 1);
   assert.equal(client.transport, 'sse');
+});
+
+test('a session that does not open either: WebSockets again, then the session, in turn', async (t) => {
+  let gets = 0;
+  const failing: FetchLike = async () => {
+    gets++;
+    return { ok: false, status: 502, body: null, text: async () => 'bad gateway' };
+  };
+  const { client } = start(t, { fetch: failing, fallback: { after: 1, timeout: 100 } });
+  for (let i = 0; i < 100 && gets < 3; i++) await advance(t, 10);
+  assert.equal(gets, 3);
+  assert.equal(NeverOpens.made.length, 3, 'one WebSocket attempt before each session attempt');
+  assert.equal(client.state, 'reconnecting');
 });
 
 test("transports: ['websocket'] never fetches, however many attempts fail", async (t) => {
