@@ -63,6 +63,16 @@ export {
   type TransportClient,
 } from './server/channels.js';
 export { sseEndpoint, SSE_DEFAULTS, type SseEndpoint, type SseOptions, type SseCounters } from './server/sse.js';
+export {
+  httpSessionEndpoint,
+  HTTP_SESSION_DEFAULTS,
+  SESSION_CONTENT_TYPE,
+  SESSION_HEADER,
+  type HttpSessionEndpoint,
+  type HttpSessionOptions,
+  type HttpSessionCounters,
+} from './server/http-session.js';
+export { StreamAdmission, type StreamAdmissionOptions } from './server/stream-admission.js';
 export { createApp, type App, type AppOptions } from './server/app.js';
 export { Logger, type LogLevel } from './server/log.js';
 export {

@@ -189,6 +189,26 @@ describe('hotline connect against hotline serve', { timeout: 60_000 }, () => {
     assert.match(s.stdout(), new RegExp(`^${TIME} disconnected: code 1000$`, 'm'));
   });
 
+  test('--transport sse: the hotline.v1 conversation over the HTTP session; a wrong URL says the status', async () => {
+    const s = session([`${server.ws}/ws`, '--transport', 'sse']);
+    await s.waitFor(new RegExp(`^${TIME} connected to http://127\\.0\\.0\\.1:${server.port}/sse/session \\(HTTP session\\)$`, 'm'), 'the connected line');
+    s.type('{"op":"sub","id":1,"ch":"cli:sse"}');
+    await s.waitFor(new RegExp(`^${TIME} < \\{"op":"ok","id":1,"epoch":"[^"]+","offset":0,"recovered":false\\}$`, 'm'), 'the sub answer');
+    s.type('{"op":"pub","id":2,"ch":"cli:sse","data":"over http"}');
+    await s.waitFor(new RegExp(`^${TIME} < \\{"op":"msg","ch":"cli:sse","offset":1,"data":"over http"\\}$`, 'm'), 'the message');
+    await s.waitFor(new RegExp(`^${TIME} < \\{"op":"ok","id":2,"offset":1,"delivered":1\\}$`, 'm'), 'the pub answer');
+    s.type('/ping');
+    await s.waitFor(new RegExp(`^${TIME} < \\{"op":"pong","id":1\\}$`, 'm'), 'the pong');
+    s.end();
+    assert.equal(await s.exit, 0);
+    assert.match(s.stdout(), new RegExp(`^${TIME} disconnected: code 1000$`, 'm'));
+    assert.equal(s.stderr(), '');
+
+    const wrong = session([`${server.http}/nowhere`, '--transport', 'sse']);
+    assert.equal(await wrong.exit, 1);
+    assert.equal(wrong.stderr(), `hotline: ${server.http}/nowhere: the server answered 404: not found\n`);
+  });
+
   test('--json leaves text that is not JSON as it came', async () => {
     const s = session([`${server.ws}/echo`, '--json']);
     await s.waitFor(/connected to/, 'the connected line');

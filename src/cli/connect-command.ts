@@ -4,8 +4,9 @@ import { ConnectError, WebSocket } from '../node/client.js';
 import { CloseCode } from '../protocol/close-code.js';
 import { HandshakeError } from '../protocol/errors.js';
 import { parseCommandArgs, usageError as fail } from './args.js';
+import { connectSession } from './connect-session.js';
 
-export const CONNECT_USAGE = `usage: hotline connect URL [--protocol P ...] [--header 'Name: value' ...] [--json] [--no-deflate]
+export const CONNECT_USAGE = `usage: hotline connect URL [--protocol P ...] [--header 'Name: value' ...] [--json] [--no-deflate] [--transport websocket|sse]
 
 Type a line to send it as a text message. Commands:
   /ping [text]            send a ping (the pong is shown)
@@ -14,6 +15,8 @@ Type a line to send it as a text message. Commands:
 At the end of input (Ctrl-D, or a pipe that ends) it waits until 0.3 s pass without a
 message, so replies to what was sent are shown, then closes.
 Received messages are shown with the time; --json pretty-prints JSON text.
+--transport sse talks hotline.v1 over the HTTP fallback session (ws://HOST/ws becomes
+http://HOST/sse/session): each line is POSTed as a request, /ping sends a hotline.v1 ping.
 A connection that fails says why: refused (nothing listens), the server's HTTP answer to
 the upgrade (404 no such endpoint, 401 credentials wanted, 403 refused), or a TLS error.
 Exit status: 0 after a clean close, 1 when the connection fails or ends abnormally, 2 for bad usage.
@@ -82,6 +85,7 @@ export async function connectCommand(args: string[]): Promise<number> {
     header: { type: 'string', multiple: true },
     json: { type: 'boolean', default: false },
     'no-deflate': { type: 'boolean', default: false },
+    transport: { type: 'string', default: 'websocket' },
   });
   if (typeof parsed === 'string') return fail(`${parsed}\n${CONNECT_USAGE}`);
   const { values, positionals } = parsed;
@@ -103,6 +107,28 @@ export async function connectCommand(args: string[]): Promise<number> {
   const print = (line: string): void => {
     process.stdout.write(`${line}\n`);
   };
+  const json = (text: string): string => {
+    if (!values.json) return text;
+    try {
+      return JSON.stringify(JSON.parse(text), null, 2);
+    } catch {
+      return text; // not JSON: shown as it came
+    }
+  };
+  if (values.transport !== 'websocket' && values.transport !== 'sse') return fail(`--transport is websocket or sse, not '${values.transport}'\n${CONNECT_USAGE}`);
+  if (values.transport === 'sse') {
+    if (origin !== undefined) headers.Origin = origin;
+    try {
+      return await connectSession(positionals[0]!, headers, {
+        print: (line) => print(paint(line, line.includes(' < ') ? 'in' : line.includes(' > ') ? 'out' : 'system')),
+        error: (line) => void process.stderr.write(`${paint(line, 'error')}\n`),
+        time,
+        show: json,
+      });
+    } catch (error) {
+      return fail((error as Error).message);
+    }
+  }
 
   let ws: WebSocket;
   try {
@@ -140,14 +166,7 @@ export async function connectCommand(args: string[]): Promise<number> {
       const data = event.data;
       let shown: string;
       if (typeof data === 'string') {
-        shown = data;
-        if (values.json) {
-          try {
-            shown = JSON.stringify(JSON.parse(data), null, 2);
-          } catch {
-            // not JSON: shown as it came
-          }
-        }
+        shown = json(data);
       } else {
         const bytes = data as Buffer;
         shown = `[binary, ${bytes.length} bytes] ${bytes.subarray(0, 64).toString('hex')}${bytes.length > 64 ? '…' : ''}`;

@@ -30,6 +30,7 @@ import { backoffDelay, DEFAULT_BACKOFF_MAX, type BackoffOptions } from './backof
 import { Channel, type ChannelHost, type HistoryOptions, type HistoryPage, type SubscribeOptions } from './channel.js';
 import { Connection, type ConnectFailure, type WebSocketConstructorLike, type WebSocketLike } from './connection.js';
 import { Credentials } from './credentials.js';
+import { defaultSessionUrl, HttpSessionSocket, type FetchLike } from './http-session.js';
 import { Emitter } from './emitter.js';
 import { HotlineError, closedError } from './errors.js';
 import { CallHandlers, type CallHandler } from './handlers.js';
@@ -39,6 +40,19 @@ import { Timer } from './timer.js';
 export type { WebSocketConstructorLike, WebSocketLike } from './connection.js';
 
 export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+/** How the client reaches the server: a WebSocket, or the HTTP session (a streamed GET and POSTed requests). */
+export type Transport = 'websocket' | 'sse';
+
+/** When the client gives up on the WebSocket for the HTTP session, and when it tries the WebSocket again. */
+export interface FallbackOptions {
+  /** WebSocket attempts in a row that fail before they open after which the HTTP session is used (default 2). */
+  after?: number;
+  /** A WebSocket attempt not open after this long counts as failed (ms, default 5000; `connectTimeout` when that is shorter). */
+  timeout?: number;
+  /** While on the HTTP session, the WebSocket is tried again this often (ms, default 30000); once it opens the client moves to it. */
+  upgradeInterval?: number;
+}
 
 /** An rpc call's params and options: the params may be left out only when they may be undefined. */
 type RpcArguments<P> = undefined extends P ? [params?: P, options?: { timeout?: number }] : [params: P, options?: { timeout?: number }];
@@ -93,12 +107,29 @@ export interface ClientOptions {
    * 4401/4403, which a server can use for authentication failures).
    */
   finalCloseCodes?: readonly number[];
+  /**
+   * The transports to use, in order of preference (default `['websocket']`; the fallback is
+   * opt-in for now). With `['websocket', 'sse']` the client falls back to the HTTP session
+   * when WebSockets do not get through (see `fallback`), and moves back to a WebSocket once
+   * one opens, resubscribing from its offsets, so no message is lost or repeated. `['sse']`
+   * uses the HTTP session alone.
+   */
+  transports?: readonly Transport[];
+  /** The HTTP session's URL (default: the WebSocket URL's host over http(s), path `/sse/session`). */
+  sessionUrl?: string;
+  /** When to fall back to the HTTP session and when to try the WebSocket again. */
+  fallback?: FallbackOptions;
+  /** The `fetch` the HTTP session uses (default: the platform's). */
+  fetch?: FetchLike;
 }
 
 /** The events of a {@link HotlineClient} and their listeners' arguments. */
 export type ClientEvents = {
-  /** The client's state changed (see {@link HotlineClient.state}). */
-  state: [state: ClientState];
+  /**
+   * The client's state changed (see {@link HotlineClient.state}), or, while open, the
+   * transport it uses (`transport` is the open connection's, null when there is none).
+   */
+  state: [state: ClientState, transport: Transport | null];
   /** A connection closed; `willRetry` says whether the client reconnects. */
   close: [
     event: {
@@ -171,6 +202,18 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
   private readonly handlers = new CallHandlers();
   private readonly host: ChannelHost;
   private connection: Connection | null = null;
+  /** The connection requests go out on: set once it is open and authenticated. */
+  private readyConnection: Connection | null = null;
+  /** The transport of the current connection (attempt or open). */
+  private using: Transport = 'websocket';
+  /** The transport the listeners were last told of. */
+  private announced: Transport | null = null;
+  /** WebSocket attempts in a row that failed before they opened. */
+  private wsFailures = 0;
+  /** A WebSocket tried while on the HTTP session; it replaces the session once open. */
+  private probe: Connection | null = null;
+  private readonly upgradeTimer = new Timer();
+  private readonly transports: readonly Transport[];
   private currentState: ClientState = 'connecting';
   /** Failed connection attempts in a row: how far the backoff has grown. */
   private attempt = 0;
@@ -195,6 +238,10 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
       throw new TypeError("no WebSocket class: pass { WebSocket } (in Node, import 'hotline/client', which brings hotline's)");
     }
     this.WebSocketClass = WebSocketClass;
+    this.transports = options.transports ?? ['websocket'];
+    if (this.transports.length === 0 || this.transports.some((t) => t !== 'websocket' && t !== 'sse')) {
+      throw new TypeError("transports: a list of 'websocket' and 'sse'");
+    }
     this.credentials = new Credentials(options);
     // With the token in the URL the socket is made later: an invalid URL must still throw here.
     if (this.credentials.inUrl) new URL(url);
@@ -211,6 +258,11 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
   /** `connecting` until the first connection opens, `open` while connected, `reconnecting` after a drop, `closed` for good. */
   get state(): ClientState {
     return this.currentState;
+  }
+
+  /** The transport of the open connection (`websocket`, or `sse` for the HTTP session); null while not open. */
+  get transport(): Transport | null {
+    return this.currentState === 'open' && this.readyConnection !== null ? this.using : null;
   }
 
   /**
@@ -326,25 +378,26 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
 
   /** Whether requests go out now: connected, and authenticated when a token is asked for. */
   private online(): boolean {
-    return this.currentState === 'open' && this.connection?.open === true;
+    return this.currentState === 'open' && this.connection !== null && this.connection === this.readyConnection && this.connection.open;
   }
 
   private setState(state: ClientState): void {
     if (this.currentState === state) return;
     this.currentState = state;
-    this.emit('state', state);
+    this.announced = this.transport;
+    this.emit('state', state, this.announced);
   }
 
   private open(): void {
     if (!this.credentials.inUrl) {
-      this.openSocket(this.url);
+      this.openSocket(undefined);
       return;
     }
     // The token goes in the URL: get it first. A client closed meanwhile opens nothing.
     this.credentials.take().then(
       (token) => {
         if (this.currentState === 'closed' || this.connection !== null) return;
-        this.openSocket(this.credentials.urlWith(this.url, token));
+        this.openSocket(token);
       },
       () => {
         if (this.currentState !== 'closed' && this.connection === null) this.disconnected(4000, 'could not get a token', { message: 'could not get a token' });
@@ -352,26 +405,139 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
     );
   }
 
-  private openSocket(url: string): void {
+  /** The transport of the next attempt: the WebSocket until it failed `fallback.after` times in a row, when the HTTP session may be used. */
+  private nextTransport(): Transport {
+    if (!this.transports.includes('sse')) return 'websocket';
+    if (!this.transports.includes('websocket')) return 'sse';
+    return this.wsFailures >= (this.options.fallback?.after ?? 2) ? 'sse' : 'websocket';
+  }
+
+  private urlFor(transport: Transport, token: string | undefined): string {
+    const base = transport === 'websocket' ? this.url : (this.options.sessionUrl ?? defaultSessionUrl(this.url));
+    return token === undefined ? base : this.credentials.urlWith(base, token);
+  }
+
+  private openSocket(token: string | undefined): void {
+    const transport = this.nextTransport();
     let socket: WebSocketLike;
     try {
-      socket = new this.WebSocketClass(url, SUBPROTOCOL);
+      socket = this.socketFor(transport, token);
     } catch (error) {
+      if (transport === 'websocket' && this.transports.includes('sse')) {
+        // A platform (or page) that cannot make WebSockets at all: the HTTP session at once.
+        this.wsFailures = Infinity;
+        return this.openSocket(token);
+      }
       // An invalid URL will never work.
       this.shutdown(new HotlineError('closed', `cannot connect: ${error instanceof Error ? error.message : String(error)}`));
       throw error;
     }
+    this.using = transport;
     const connection: Connection = new Connection(
       socket,
       {
         opened: () => this.onOpen(connection),
         received: (text) => this.onMessage(text),
-        ended: (code, reason, failure) => this.disconnected(code, reason, failure),
+        ended: (code, reason, failure) => {
+          if (failure !== undefined && transport === 'websocket' && this.transports.includes('sse')) {
+            this.wsFailures++;
+            // A refused upgrade may be a proxy's: the HTTP session next, whose own answer
+            // says whether the credentials are refused.
+            if (failure.status !== undefined) {
+              this.wsFailures = Math.max(this.wsFailures, this.options.fallback?.after ?? 2);
+              failure = { message: `the upgrade was refused with HTTP ${failure.status}` };
+            }
+          }
+          // The session did not open either (a proxy that drops everything, a cross-origin
+          // session URL): the next attempts are WebSockets again, then the session, in turn.
+          if (failure !== undefined && transport === 'sse') this.wsFailures = 0;
+          this.disconnected(code, reason, failure);
+        },
         ping: () => this.sendUnanswered('ping', {}),
       },
-      this.options,
+      transport === 'websocket' ? this.wsOptions() : this.options,
     );
     this.connection = connection;
+  }
+
+  private socketFor(transport: Transport, token: string | undefined): WebSocketLike {
+    if (transport === 'websocket') return new this.WebSocketClass(this.urlFor('websocket', token), SUBPROTOCOL);
+    const fetch = this.options.fetch ?? (globalThis as { fetch?: FetchLike }).fetch;
+    if (fetch === undefined) throw new TypeError('no fetch for the HTTP session: pass { fetch }');
+    return new HttpSessionSocket(this.urlFor('sse', token), fetch.bind(globalThis));
+  }
+
+  /** A WebSocket attempt's options: it gives up sooner when there is a fallback to go to. */
+  private wsOptions(): ClientOptions {
+    if (!this.transports.includes('sse')) return this.options;
+    const timeout = Math.min(this.options.fallback?.timeout ?? 5_000, this.options.connectTimeout ?? 10_000);
+    return { ...this.options, connectTimeout: timeout };
+  }
+
+  /** While on the HTTP session: a WebSocket is tried every `fallback.upgradeInterval` (or after `delay`). */
+  private scheduleUpgrade(delay = this.options.fallback?.upgradeInterval ?? 30_000): void {
+    if (!this.transports.includes('websocket') || this.using !== 'sse') return;
+    this.upgradeTimer.set(delay, () => {
+      if (this.currentState !== 'open' || this.using !== 'sse' || this.probe !== null) return;
+      if (!this.credentials.inUrl) return this.startProbe(undefined);
+      this.credentials.fetch().then(
+        (token) => {
+          if (this.currentState === 'open' && this.using === 'sse' && this.probe === null) this.startProbe(token);
+        },
+        () => this.scheduleUpgrade(),
+      );
+    });
+  }
+
+  private startProbe(token: string | undefined): void {
+    let socket: WebSocketLike;
+    try {
+      socket = this.socketFor('websocket', token);
+    } catch {
+      return this.scheduleUpgrade();
+    }
+    const probe: Connection = new Connection(
+      socket,
+      {
+        opened: () => this.upgradeTo(probe),
+        received: (text) => {
+          if (this.connection === probe) this.onMessage(text);
+        },
+        ended: (code, reason, failure) => {
+          if (this.probe === probe) {
+            this.probe = null;
+            this.scheduleUpgrade();
+          } else if (this.connection === probe) this.disconnected(code, reason, failure);
+        },
+        ping: () => this.sendUnanswered('ping', {}),
+      },
+      this.wsOptions(),
+    );
+    this.probe = probe;
+  }
+
+  /**
+   * A WebSocket opened while on the HTTP session: it takes over once no request is in flight
+   * (none is failed or resent for the move). The channels subscribe again on it from the
+   * last offset they delivered, and the session's stream is dropped unread from here on, so
+   * each message is delivered once, in order.
+   */
+  private upgradeTo(probe: Connection): void {
+    this.probe = null;
+    const old = this.connection;
+    if (this.currentState !== 'open' || old === null || old !== this.readyConnection || !this.requests.idle) {
+      probe.close(1000, '');
+      // Busy now: soon again, without waiting for a whole interval.
+      if (this.currentState === 'open' && this.using === 'sse') this.scheduleUpgrade(1_000);
+      return;
+    }
+    for (const channel of this.channels.values()) channel.disconnected();
+    old.close(1000, '');
+    this.connection = probe;
+    this.readyConnection = null;
+    this.using = 'websocket';
+    this.wsFailures = 0;
+    this.onOpen(probe);
   }
 
   private onOpen(connection: Connection): void {
@@ -428,7 +594,14 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
 
   private ready(connection: Connection): void {
     if (this.connection !== connection) return;
-    this.setState('open');
+    this.readyConnection = connection;
+    if (this.using === 'websocket') this.wsFailures = 0;
+    this.scheduleUpgrade();
+    if (this.currentState === 'open' && this.announced !== this.using) {
+      // Moved to another transport without closing: the same state, told with its transport.
+      this.announced = this.using;
+      this.emit('state', 'open', this.using);
+    } else this.setState('open');
     // A 'state' listener may have closed the client.
     if (this.connection !== connection) return;
     // Subscriptions first, so that publishes resent below are seen by them.
@@ -539,6 +712,10 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
   private detach(code?: number, reason?: string): void {
     this.connection?.close(code, reason);
     this.connection = null;
+    this.readyConnection = null;
+    this.upgradeTimer.clear();
+    this.probe?.close(1000, '');
+    this.probe = null;
   }
 
   /** Ends for good: the state, the channels and the requests learn why; the socket closes. */
@@ -550,6 +727,9 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
   private shutdown(error: HotlineError): void {
     this.setState('closed');
     this.retry.clear();
+    this.upgradeTimer.clear();
+    this.probe?.close(1000, '');
+    this.probe = null;
     const target = globalThis as { removeEventListener?: (type: string, listener: () => void) => void };
     target.removeEventListener?.('online', this.onOnline);
     for (const channel of this.channels.values()) channel.closed(error);

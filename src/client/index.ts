@@ -1,5 +1,16 @@
 /** hotline/client: the reconnecting hotline.v1 SDK for browsers and Node. */
-export { connect, HotlineClient, type ClientEvents, type ClientOptions, type ClientState, type WebSocketConstructorLike, type WebSocketLike } from './client.js';
+export {
+  connect,
+  HotlineClient,
+  type ClientEvents,
+  type ClientOptions,
+  type ClientState,
+  type FallbackOptions,
+  type Transport,
+  type WebSocketConstructorLike,
+  type WebSocketLike,
+} from './client.js';
+export type { FetchLike } from './http-session.js';
 export {
   Channel,
   type ChannelEvents,

@@ -104,6 +104,11 @@ export class Requests {
     };
   }
 
+  /** Whether no request is waiting for an answer on the connection. */
+  get idle(): boolean {
+    return this.inFlight.size === 0;
+  }
+
   /** Makes a request and sends it, or queues it until the connection is back. */
   ask<Op extends RequestOp>(op: Op, fields: Record<string, Json>, onDrop: OnDrop, timeout?: number): Promise<ReplyTo[Op]> {
     return new Promise((resolve, reject) => {

@@ -21,11 +21,12 @@ import { tokenAuthentication } from './auth/index.js';
 import { channelsEndpoint, channelsMaxPayload, type ChannelsEndpointOptions } from './channels.js';
 import type { ApiConfig, NamespacesConfig, SubscriptionTokenVerifier, TokenConfig } from './config/sections.js';
 import { echoHandlers } from './echo.js';
-import { Inspector } from './inspector.js';
+import { Inspector, type InspectedStream } from './inspector.js';
 import { Logger } from './log.js';
 import { compileNamespaces } from './namespaces.js';
 import { apiMetrics, channelMetrics, endpointMetrics, PrometheusText } from './metrics.js';
 import { routes } from './routes.js';
+import { httpSessionEndpoint, type HttpSessionOptions } from './http-session.js';
 import { sseEndpoint, type SseOptions } from './sse.js';
 
 /** The limits of /echo and /ws, as the endpoints name them. */
@@ -127,6 +128,11 @@ export interface AppOptions extends EndpointLimits, HubLimits, MemoryLimits {
   subscriptionTokens?: SubscriptionTokenVerifier;
   /** /sse, the channels as Server-Sent Events: its limits (the endpoint's `trustProxy`, `backpressureLimit` and `closeTimeout` by default). */
   sse?: SseOptions;
+  /**
+   * /sse/session, the HTTP fallback session of the SDK: its limits (its streams count with
+   * /sse's; `maxPayload`, `backpressureLimit` and `closeTimeout` are the endpoint's by default).
+   */
+  httpSession?: Omit<HttpSessionOptions, 'admission'>;
 }
 
 /** The `hotline serve` application: its WebSocket endpoints and its HTTP paths. */
@@ -250,11 +256,26 @@ export function createApp(options: AppOptions = {}): App {
   });
   // /sse: the same hub, identity and permissions as /ws, over plain HTTP.
   const sse = sseEndpoint(channels, { trustProxy: options.trustProxy, backpressureLimit: options.backpressureLimit, closeTimeout: options.closeTimeout, ...options.sse });
+  // /sse/session: the SDK's fallback, another transport of the same hub sessions, counted with /sse.
+  const session = httpSessionEndpoint(channels, {
+    admission: sse.admission,
+    maxPayload: options.maxPayload ?? channelsMaxPayload(options.maxDataLength),
+    backpressureLimit: options.backpressureLimit,
+    closeTimeout: options.closeTimeout,
+    heartbeatInterval: options.sse?.heartbeatInterval,
+    idleTimeout: options.sse?.idleTimeout,
+    ...options.httpSession,
+  });
   const endpoints: Record<string, WebSocketServer<unknown>> = {
     '/echo': echo as WebSocketServer<unknown>,
     '/ws': channels.server as WebSocketServer<unknown>,
   };
-  inspector.watch(endpoints, channels.hub, { calls: api.calls, namespaces: options.namespaces });
+  const streams = function* (): Iterable<InspectedStream> {
+    const { hub } = channels;
+    for (const stream of sse.streams) yield { endpoint: '/sse', id: stream.id, address: stream.address, since: stream.openedAt, user: hub.userOf(stream) };
+    for (const stream of session.sessions.values()) yield { endpoint: '/sse/session', id: stream.id, address: stream.address, since: stream.openedAt, user: hub.userOf(stream) };
+  };
+  inspector.watch(endpoints, channels.hub, { calls: api.calls, namespaces: options.namespaces, streams });
 
   // Connection events at info level; every message at debug level.
   for (const [endpoint, server] of Object.entries(endpoints)) {
@@ -311,12 +332,14 @@ export function createApp(options: AppOptions = {}): App {
       apiMetrics(text, api.calls.counters());
       proxy?.metrics(text);
       sse.metrics(text);
+      session.metrics(text);
       text.family('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', [[{}, process.memoryUsage.rss()]]);
       return text.toString();
     },
-    request: withApi(api.handle, withSse(sse.handleRequest, routes({ webRoot, sdkRoot, admin, gate, healthy: () => app.healthy(), metrics: () => app.metrics() }))),
+    request: withApi(api.handle, withSse(sse.handleRequest, session.handleRequest, routes({ webRoot, sdkRoot, admin, gate, healthy: () => app.healthy(), metrics: () => app.metrics() }))),
     async close() {
       sse.close();
+      session.close();
       inspector.stop();
       proxy?.close();
       await channels.hub.close();
@@ -340,7 +363,14 @@ function proxyAnswerBytes(maxDataLength: number | undefined): number | undefined
   return maxDataLength === undefined ? undefined : Math.max(PROXY_DEFAULTS.maxAnswerBytes, 3 * maxDataLength + 64 * 1024);
 }
 
-/** /sse to the SSE endpoint, everything else to the plain routes. */
-function withSse(sse: (req: IncomingMessage, res: ServerResponse) => void, rest: (req: IncomingMessage, res: ServerResponse) => void) {
-  return (req: IncomingMessage, res: ServerResponse): void => ((req.url ?? '/').split('?')[0] === '/sse' ? sse(req, res) : rest(req, res));
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** /sse to the SSE endpoint, /sse/session to the HTTP session, everything else to the plain routes. */
+function withSse(sse: Handler, session: Handler, rest: Handler): Handler {
+  return (req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/sse') sse(req, res);
+    else if (path === '/sse/session') session(req, res);
+    else rest(req, res);
+  };
 }

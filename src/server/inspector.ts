@@ -7,6 +7,19 @@ import type { NamespacesConfig } from './config/sections.js';
 const INSPECT_FRAMES = 200;
 const PREVIEW = 160;
 
+/** A connection of another transport than the WebSocket (an /sse stream, an HTTP session), as the inspector lists it. */
+export interface InspectedStream {
+  /** The path it was opened at. */
+  endpoint: string;
+  /** Its client id in the hub. */
+  id: string;
+  address: string;
+  /** When it opened (ms since the epoch). */
+  since: number;
+  /** Who it is (the hub's view), or undefined when anonymous. */
+  user: string | undefined;
+}
+
 interface InspectedFrame {
   time: number;
   connection: number;
@@ -38,6 +51,7 @@ export class Inspector {
     userOf(client: never): string | undefined;
   } | null = null;
   private api: ApiCallLog | null = null;
+  private streams: () => Iterable<InspectedStream> = () => [];
   private namespaces: object[] = [];
   private last = { time: 0, in: 0, out: 0, channels: new Map<string, number>() };
 
@@ -45,10 +59,15 @@ export class Inspector {
   constructor(private readonly previews: boolean) {}
 
   /** What it shows: the endpoints' connections, the hub's channels and users, the API's calls and the namespaces. */
-  watch(endpoints: Record<string, WebSocketServer<unknown>>, hub: NonNullable<Inspector['hub']>, extra: { calls?: ApiCallLog; namespaces?: NamespacesConfig } = {}): void {
+  watch(
+    endpoints: Record<string, WebSocketServer<unknown>>,
+    hub: NonNullable<Inspector['hub']>,
+    extra: { calls?: ApiCallLog; namespaces?: NamespacesConfig; streams?: () => Iterable<InspectedStream> } = {},
+  ): void {
     this.endpoints = endpoints;
     this.hub = hub;
     this.api = extra.calls ?? null;
+    this.streams = extra.streams ?? (() => []);
     // A namespace's schema may be long: whether it has one is what the page shows.
     this.namespaces = Object.entries(extra.namespaces ?? {}).map(([pattern, { schema, publishRate, ...rest }]) => ({
       pattern,
@@ -157,8 +176,25 @@ export class Inspector {
           bytesIn: conn.bytesReceived,
           bytesOut: conn.bytesSent,
           user: this.userOf(conn),
+          transport: 'websocket',
         });
       }
+    }
+    // The other transports' connections: no frames, subprotocol or byte counts of their own.
+    for (const stream of this.streams()) {
+      if (connections.length >= 500) break;
+      connections.push({
+        id: stream.id,
+        endpoint: stream.endpoint,
+        address: stream.address,
+        protocol: 'hotline.v1',
+        extensions: '',
+        age: now - stream.since,
+        bytesIn: null,
+        bytesOut: null,
+        user: stream.user ?? null,
+        transport: 'sse',
+      });
     }
     const api = this.api?.latest() ?? { calls: [], total: 0 };
     return { type: 'snapshot', time: now, previews: this.previews, connections, channels, rates, frames, api, namespaces: this.namespaces };

@@ -34,10 +34,10 @@ type Answer = { epoch: string; offset: number; recovered: boolean } | { code: Er
 
 const MSG_PREFIX = '{"op":"msg","ch":"';
 
-/** The `data:` field of a hotline.v1 text; the same text for every subscriber is formatted once. */
+/** The `data:` field (and the blank line ending the event) of a hotline.v1 text; the same text for every subscriber is formatted once. */
 let lastText = '';
 let lastData = '';
-function dataField(text: string): string {
+export function dataField(text: string): string {
   if (text !== lastText) {
     lastText = text;
     // JSON.stringify never writes a line break, but an engine's stored data might hold one.
@@ -52,6 +52,10 @@ export class SseStream<A> implements TransportClient<A> {
   readonly user: string | undefined;
   /** Set once nothing more is written (closed by either side). */
   closed = false;
+  /** The client's address (as the per-address count sees it), for the inspector. */
+  address = '';
+  /** When it opened (ms since the epoch), for the inspector. */
+  readonly openedAt = Date.now();
   private started = false;
   private readonly index = new Map<string, number>();
   private readonly tag: string;

@@ -3,42 +3,10 @@
 // client reads nothing, the slow-consumer close, and the overall cap on streams.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { channelsEndpoint } from './channels.js';
 import { sseEndpoint, type SseOptions } from './sse.js';
-
-class FakeResponse extends EventEmitter {
-  status = 0;
-  headers: Record<string, string | undefined> = {};
-  body = '';
-  writableLength = 0;
-  writableEnded = false;
-  headersSent = false;
-  destroyed = false;
-  writeHead(status: number, headers: Record<string, string | undefined>): this {
-    this.status = status;
-    this.headers = headers;
-    this.headersSent = true;
-    return this;
-  }
-  write(chunk: string): boolean {
-    this.body += chunk;
-    return true;
-  }
-  end(chunk?: string): this {
-    if (chunk !== undefined) this.body += chunk;
-    this.writableEnded = true;
-    return this;
-  }
-  destroy(): this {
-    if (!this.destroyed) {
-      this.destroyed = true;
-      this.emit('close');
-    }
-    return this;
-  }
-}
+import { FakeResponse } from '../../test/support/fake-response.js';
 
 function request(url: string, address = '192.0.2.1'): IncomingMessage {
   return { method: 'GET', url, headers: {}, socket: { remoteAddress: address } } as unknown as IncomingMessage;

@@ -13,7 +13,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { DEFAULT_BACKPRESSURE_LIMIT } from '../node/connection-context.js';
 import { DEFAULT_CLOSE_TIMEOUT } from '../node/timeouts.js';
-import { compileTrustProxy, type TrustProxy } from '../node/trust-proxy.js';
+import type { TrustProxy } from '../node/trust-proxy.js';
 import type { UpgradeRejection } from '../node/server.js';
 import { CloseCode } from '../protocol/close-code.js';
 import { isErrorCode, validateChannelName, type ErrorCode } from '../wire/index.js';
@@ -22,6 +22,7 @@ import type { ChannelsEndpoint } from './channels.js';
 import type { PrometheusText } from './metrics.js';
 import { SseStream, type StreamResponse } from './sse-stream.js';
 import { decodePosition, maxPositionLength } from './sse-position.js';
+import { StreamAdmission } from './stream-admission.js';
 
 /** The limits and timing of an {@link sseEndpoint}; each optional, with the defaults of {@link SSE_DEFAULTS}. */
 export interface SseOptions {
@@ -43,6 +44,8 @@ export interface SseOptions {
   closeTimeout?: number;
   /** Proxies whose `X-Forwarded-For`/`Forwarded` are believed for the per-address limit (as `trustProxy` of the WebSocket endpoints). */
   trustProxy?: TrustProxy;
+  /** The count of streams to share (HTTP sessions beside /sse use the same); by default one of its own from the limits above. */
+  admission?: StreamAdmission;
 }
 
 /** The defaults of {@link SseOptions}: counts, and durations in ms. */
@@ -85,6 +88,8 @@ export interface SseEndpoint {
   metrics(text: PrometheusText): void;
   /** Ends every stream (an `event: close` with 1001) and stops the heartbeat. */
   close(): void;
+  /** The count of streams it admits by (share it with an HTTP session endpoint). */
+  readonly admission: StreamAdmission;
 }
 
 /** A request's query may not be longer than the longest one the limits allow. */
@@ -105,13 +110,11 @@ export function sseEndpoint<A>(channels: ChannelsEndpoint<A>, options: SseOption
     backpressureLimit: options.backpressureLimit ?? DEFAULT_BACKPRESSURE_LIMIT,
     closeTimeout: options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT,
   };
-  const clientAddress = compileTrustProxy(options.trustProxy);
+  const admission = options.admission ?? new StreamAdmission({ maxStreams, maxStreamsPerAddress: perAddress, trustProxy: options.trustProxy });
   // The longest query the limits allow: every channel named with the longest name, and a since.
   const maxUrl = 64 + maxChannels * (4 + 3 * MAX_CHANNEL_NAME) + 6 + 3 * maxPositionLength(maxChannels);
   const { hub } = channels;
   const streams = new Set<SseStream<A>>();
-  const byAddress = new Map<string, number>();
-  let starting = 0;
   let next = 0;
   const counters: SseCounters = { accepted: 0, refused: 0, slowConsumerCloses: 0, idleCloses: 0 };
 
@@ -148,6 +151,7 @@ export function sseEndpoint<A>(channels: ChannelsEndpoint<A>, options: SseOption
     if (res.writableEnded || res.destroyed) return;
 
     const stream = new SseStream<A>(id, identity, names, res, limits, () => counters.slowConsumerCloses++);
+    stream.address = admission.addressOf(req);
     hub.connect(stream, identity.expiresAt);
     res.once('close', () => {
       stream.gone();
@@ -169,37 +173,21 @@ export function sseEndpoint<A>(channels: ChannelsEndpoint<A>, options: SseOption
   }
 
   return {
+    admission,
     streams: streams as ReadonlySet<SseStream<unknown>>,
     counters,
     handleRequest(req, res) {
       const response = res as StreamResponse;
       if (req.method !== 'GET') return refuse(response, { status: 405, message: 'GET /sse?ch=CHANNEL streams channel messages', headers: { Allow: 'GET' } });
       if ((req.url ?? '').length > maxUrl) return refuse(response, { status: 414, message: `the request is longer than ${maxChannels} channels need` });
-      const peer = req.socket.remoteAddress ?? '';
-      const address = clientAddress === null ? peer : clientAddress(peer, headerMap(req.headers));
-      const mine = byAddress.get(address) ?? 0;
-      if (streams.size + starting >= maxStreams) return refuse(response, { status: 503, message: 'too many streams', headers: { 'Retry-After': '5' } });
-      if (mine >= perAddress) return refuse(response, { status: 429, message: `at most ${perAddress} streams per client address`, headers: { 'Retry-After': '5' } });
-      byAddress.set(address, mine + 1);
-      starting++;
-      let released = false;
-      const release = (): void => {
-        if (released) return;
-        released = true;
-        const left = (byAddress.get(address) ?? 1) - 1;
-        if (left === 0) byAddress.delete(address);
-        else byAddress.set(address, left);
-      };
-      response.once('close', release);
+      // Counted from here (streams still being authenticated and subscribed too) until the response closes.
+      const refusal = admission.admit(req, response, 'streams');
+      if (refusal !== null) return refuse(response, refusal);
       open(req, response)
         .catch((error: unknown) => {
           console.error('hotline: an SSE stream failed to open:', error);
           if (!response.headersSent) refuse(response, { status: 500, message: 'internal error' });
           else response.destroy();
-        })
-        .finally(() => {
-          starting--;
-          if (response.writableEnded || response.destroyed) release();
         });
     },
     metrics(text) {
@@ -251,9 +239,3 @@ const STATUS: Record<ErrorCode, number> = {
   too_large: 400,
   internal: 500,
 };
-
-function headerMap(headers: IncomingMessage['headers']): Map<string, string> {
-  const map = new Map<string, string>();
-  for (const [name, value] of Object.entries(headers)) if (value !== undefined) map.set(name, Array.isArray(value) ? value.join(', ') : value);
-  return map;
-}

@@ -4,13 +4,15 @@
 //   node --import tsx test/support/sdk-server.ts PORT [OPTIONS_JSON]
 //
 // PORT 0 picks a free port. OPTIONS_JSON (all optional): {"historySize": n, "publishRate":
-// {"perSecond": n, "burst": n}, "subscribeRate": {…}, "standby": true, "unavailable": [CHANNEL…],
+// {"perSecond": n, "burst": n}, "subscribeRate": {…}, "standby": true, "session": true, "unavailable": [CHANNEL…],
 // "forbidden": [CHANNEL…]}. Subscribing to (or reading) a channel in "unavailable" fails with
 // `internal` (its permission check throws, as when the service behind it is down) until the
 // rpc `allow` names it; one in "forbidden" is refused with `forbidden`. With "standby", the server loads, prints
 // `sdk-server loaded`, and waits for a line `listen` on stdin before it listens: a test
 // starts the replacement of a server it is about to kill ahead of time, so that the restart
-// takes milliseconds however long a process takes to start. Once listening it prints one line,
+// takes milliseconds however long a process takes to start. With "session", it also serves /sse,
+// the HTTP fallback session (/sse/session), /hotline.js and a blank page (session-routes.ts).
+// Once listening it prints one line,
 //
 //   sdk-server ready port=PORT at=EPOCH_MS
 //
@@ -27,6 +29,7 @@ import { channelsEndpoint } from '../../src/server/channels.js';
 import { MemoryEngine } from '../../src/channels/memory-engine.js';
 import { ChannelError } from '../../src/channels/channel-error.js';
 import type { Json } from '../../src/wire/index.js';
+import { sessionRoutes } from './session-routes.js';
 import { stopWhenTold } from './stop-when-told.js';
 
 interface ServerOptions {
@@ -34,6 +37,7 @@ interface ServerOptions {
   publishRate?: { perSecond: number; burst: number };
   subscribeRate?: { perSecond: number; burst: number };
   standby?: boolean;
+  session?: boolean;
   unavailable?: string[];
   forbidden?: string[];
 }
@@ -49,6 +53,15 @@ const endpoint = channelsEndpoint({
   engine: new MemoryEngine({ historySize: options.historySize ?? 10_000, historyTtl: 0 }),
   publishRate: options.publishRate ?? { perSecond: 1000, burst: 1000 },
   ...(options.subscribeRate === undefined ? {} : { subscribeRate: options.subscribeRate }),
+  // With "session": the upgrade's (or the session GET's) `?member=NAME` is the presence member.
+  ...(options.session === true
+    ? {
+        authenticate: (req: { url?: string }) => {
+          const member = new URL(req.url ?? '/', 'http://x').searchParams.get('member');
+          return member === null ? { auth: undefined } : { auth: undefined, member: { id: member } };
+        },
+      }
+    : {}),
   canSubscribe: (_context, channel) => {
     const refused = unavailable.get(channel);
     if (refused !== undefined) {
@@ -85,10 +98,12 @@ if (options.standby === true) {
     process.stdin.on('data', onData);
   });
 }
-const server = await serve({ port, websocket: { '/ws': endpoint.server } });
+const routes = options.session === true ? sessionRoutes(endpoint) : undefined;
+const server = await serve({ port, websocket: { '/ws': endpoint.server }, request: routes?.request });
 process.stdout.write(`sdk-server ready port=${server.port} at=${Date.now()}\n`);
 
 stopWhenTold(async () => {
+  routes?.close();
   await server.close();
   await endpoint.hub.close();
 });

@@ -4,7 +4,8 @@
 //     direction: 'in' | 'out', type: 'text' | 'binary', size, preview }] }
 //     api: { calls: [{ time, method, status, code?, duration, preview? }], total },
 //     namespaces: [{ pattern, subscribe?, publish?, history?, presenceRead?, presence?, historySize?, historyTtl?, publishRate?, schema }] }
-// Each connection also has `user` (null when anonymous). The API calls are the last ones kept, oldest first.
+// Each connection also has `user` (null when anonymous) and `transport` ('websocket', or 'sse' for /sse streams and
+// HTTP sessions, whose bytes are null: not counted). The API calls are the last ones kept, oldest first.
 // The first snapshot carries the frames the server kept; later ones only the new frames.
 // `preview` is null unless the server was started with --inspector-previews (messages may hold secrets).
 /* global document, WebSocket, setTimeout */
@@ -95,7 +96,7 @@ function render(snapshot) {
   ui.connectionCount.textContent = `(${connections.length})`;
   ui.connections.replaceChildren(
     ...(connections.length === 0
-      ? [empty(9, 'No connections to /echo or /ws right now.')]
+      ? [empty(10, 'No connections to /echo, /ws, /sse or /sse/session right now.')]
       : connections.map((c) =>
           el(
             'tr',
@@ -107,8 +108,9 @@ function render(snapshot) {
             cell(c.protocol || '—'),
             cell(c.extensions ? c.extensions.replace(/;\s*/g, ';\n') : '—', 'mono wrap'),
             cell(formatAge(c.age), 'num'),
-            cell(formatBytes(c.bytesIn), 'num'),
-            cell(formatBytes(c.bytesOut), 'num'),
+            cell(c.bytesIn === null ? '—' : formatBytes(c.bytesIn), 'num'),
+            cell(c.bytesOut === null ? '—' : formatBytes(c.bytesOut), 'num'),
+            cell(c.transport ?? 'websocket'),
           ),
         )),
   );

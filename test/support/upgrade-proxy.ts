@@ -1,0 +1,89 @@
+// A reverse proxy in front of a server for the fallback tests, as a corporate proxy that breaks
+// WebSockets: plain HTTP requests (streamed both ways, so SSE flows) are forwarded; an
+// `Upgrade` is refused with 403 until `allowUpgrades` is set, then tunnelled. `cutStreams()`
+// drops every response in progress (a stream cut without a word, as a proxy timeout does).
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { once } from 'node:events';
+import type { Duplex } from 'node:stream';
+
+export class UpgradeProxy {
+  /** Whether upgrades get through (refused with 403 while false). */
+  allowUpgrades = false;
+  /** Upgrades refused so far. */
+  refusedUpgrades = 0;
+  private readonly responses = new Set<ServerResponse>();
+  private readonly tunnels = new Set<Socket | Duplex>();
+
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+    private readonly target: number,
+  ) {
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.forward(req, res));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
+  }
+
+  static async start(target: number): Promise<UpgradeProxy> {
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const address = server.address();
+    if (address === null || typeof address === 'string') throw new Error('the proxy has no port');
+    return new UpgradeProxy(server, address.port, target);
+  }
+
+  /** Drops every response in progress (streams and all). */
+  cutStreams(): number {
+    const cut = this.responses.size;
+    for (const res of this.responses) res.destroy();
+    return cut;
+  }
+
+  async close(): Promise<void> {
+    for (const res of this.responses) res.destroy();
+    for (const socket of this.tunnels) socket.destroy();
+    this.server.closeAllConnections();
+    this.server.close();
+    await once(this.server, 'close');
+  }
+
+  private forward(req: IncomingMessage, res: ServerResponse): void {
+    this.responses.add(res);
+    res.once('close', () => this.responses.delete(res));
+    const upstream = request({ host: '127.0.0.1', port: this.target, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      res.flushHeaders();
+      answer.pipe(res);
+      res.once('close', () => answer.destroy());
+    });
+    upstream.once('error', () => res.destroy());
+    res.once('close', () => upstream.destroy());
+    req.pipe(upstream);
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (!this.allowUpgrades) {
+      this.refusedUpgrades++;
+      socket.end('HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: 25\r\nconnection: close\r\n\r\nupgrades are not allowed\n');
+      return;
+    }
+    const upstream = connect(this.target, '127.0.0.1', () => {
+      const lines = [`${req.method} ${req.url} HTTP/1.1`];
+      for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
+      if (head.length > 0) upstream.write(head);
+      upstream.pipe(socket).pipe(upstream);
+    });
+    this.tunnels.add(socket);
+    this.tunnels.add(upstream);
+    const drop = (): void => {
+      socket.destroy();
+      upstream.destroy();
+      this.tunnels.delete(socket);
+      this.tunnels.delete(upstream);
+    };
+    upstream.once('error', drop).once('close', drop);
+    socket.once('error', drop).once('close', drop);
+  }
+}
