@@ -1,4 +1,4 @@
-import { ChannelCloseCode, encodeJoin, encodeLeave, encodeMsg } from '../wire/index.js';
+import { ChannelCloseCode, encodeEphemeral, encodeJoin, encodeLeave, encodeMsg, encodeUpdate } from '../wire/index.js';
 import type { Broker, ChannelMessage, PresenceEvent } from './engine.js';
 import type { Broadcaster, ChannelClient } from './hub-options.js';
 import type { ChannelMetrics } from './metrics.js';
@@ -133,15 +133,38 @@ export class LocalChannels<A, C extends ChannelClient<A>> {
     }
   }
 
-  /** A join or leave: to the channel's subscribers that were answered, but not the connection itself. */
+  /**
+   * A join, update or leave: to the channel's subscribers that were answered (the member's
+   * own connection too: its SDK keeps the same map as everyone, its own state included).
+   */
   presenceChanged(event: PresenceEvent): void {
     const local = this.channels.get(event.channel);
     if (local === undefined) return;
-    const text = event.kind === 'join' ? encodeJoin(event.channel, event.member) : encodeLeave(event.channel, event.member);
+    const encode = event.kind === 'join' ? encodeJoin : event.kind === 'update' ? encodeUpdate : encodeLeave;
+    const text = encode(event.channel, event.member);
     for (const [client, subscription] of local.subscriptions) {
       // Not before a subscription's answer: only once it has read history.
-      if (client.id !== event.client && subscription.answered) client.send(text);
+      if (subscription.answered) client.send(text);
     }
+  }
+
+  /**
+   * An ephemeral message: to the live subscribers only (one still recovering would get it
+   * out of place), and not to one that holds half its backpressure limit or more: ephemeral
+   * messages are dropped first, counted, so that its channel messages still fit.
+   */
+  deliverEphemeral(channel: string, data: string): void {
+    const local = this.channels.get(channel);
+    if (local === undefined || local.live.size === 0 || this.broadcaster === null) return;
+    let room: Set<C> | null = null;
+    for (const client of local.live) {
+      if (client.bufferedAmount < client.backpressureLimit / 2) continue;
+      room ??= new Set(local.live);
+      room.delete(client);
+      this.metrics.ephemeralDrops++;
+    }
+    const to = room ?? local.live;
+    if (to.size > 0) this.metrics.ephemeralDeliveries += this.broadcaster.broadcast(encodeEphemeral(channel, data), to);
   }
 
   /** Channels with subscribers on this node: their subscribers (and how many of them are live) and the messages delivered. */
