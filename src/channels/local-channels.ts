@@ -149,21 +149,21 @@ export class LocalChannels<A, C extends ChannelClient<A>> {
   }
 
   /**
-   * An ephemeral message: to the live subscribers only (one still recovering would get it
-   * out of place), and not to one that holds half its backpressure limit or more: ephemeral
-   * messages are dropped first, counted, so that its channel messages still fit.
+   * An ephemeral message: to every subscriber that was answered, live or still catching up
+   * (it has no offset, so no place in a replay to keep; a subscriber of an idle channel
+   * waits for the next message to go live, and must not miss cursors meanwhile). Not to
+   * one holding half its backpressure limit or more: ephemeral messages are dropped first,
+   * and counted, so that its channel messages still fit.
    */
   deliverEphemeral(channel: string, data: string): void {
     const local = this.channels.get(channel);
-    if (local === undefined || local.live.size === 0 || this.broadcaster === null) return;
-    let room: Set<C> | null = null;
-    for (const client of local.live) {
-      if (client.bufferedAmount < client.backpressureLimit / 2) continue;
-      room ??= new Set(local.live);
-      room.delete(client);
-      this.metrics.ephemeralDrops++;
+    if (local === undefined || this.broadcaster === null) return;
+    const to = new Set<C>();
+    for (const [client, subscription] of local.subscriptions) {
+      if (!subscription.answered) continue;
+      if (client.bufferedAmount >= client.backpressureLimit / 2) this.metrics.ephemeralDrops++;
+      else to.add(client);
     }
-    const to = room ?? local.live;
     if (to.size > 0) this.metrics.ephemeralDeliveries += this.broadcaster.broadcast(encodeEphemeral(channel, data), to);
   }
 
