@@ -92,12 +92,14 @@ export class ChannelPresence {
 
   /**
    * Sets this client's presence state on the channel (a cursor, "typing"): the others get
-   * an `update`. Kept and sent again after every resubscription; sent once subscribed.
+   * an `update`. Kept and sent again after every resubscription, so a connection that drops
+   * before the server answered does not fail it; a refusal (`too_large`, `rate_limited`,
+   * `bad_request` from the channel's state schema) does.
    */
   enter(state: JsonObject = {}): Promise<void> {
     this.keep();
     this.mine = state;
-    return this.host.subscribed() ? this.host.send(state) : Promise.resolve();
+    return this.host.subscribed() ? this.sendKept(state) : Promise.resolve();
   }
 
   /** Changes this client's state (the same as {@link enter}). */
@@ -109,7 +111,14 @@ export class ChannelPresence {
   leave(): Promise<void> {
     const had = this.mine !== null;
     this.mine = null;
-    return had && this.host.subscribed() ? this.host.send(null) : Promise.resolve();
+    return had && this.host.subscribed() ? this.sendKept(null) : Promise.resolve();
+  }
+
+  /** Sends a state; a drop is no failure: the resubscription sends what is kept then. */
+  private sendKept(state: JsonObject | null): Promise<void> {
+    return this.host.send(state).catch((error: unknown) => {
+      if ((error as { code?: unknown }).code !== 'disconnected') throw error;
+    });
   }
 
   // ─────────────── called by the channel ───────────────
