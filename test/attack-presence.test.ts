@@ -14,8 +14,9 @@ import { waitFor } from './support/wait.js';
 const ATTACKERS = 8;
 /** Requests each attacker sends, at most: past the abuse limit the server has closed it long before. */
 const FLOOD = 1500;
-/** The server's publish burst (the default 50/s, burst 100): what an attacker may spend at once. */
+/** The server's publish rate (the default 50/s, burst 100): what an attacker may spend. */
 const BURST = 100;
+const RATE = 50;
 
 const fixture = attackFixture(() => startTarget([], { nodeArgs: ['--max-old-space-size=256'] }));
 
@@ -51,15 +52,18 @@ test(`${ATTACKERS} attackers flood presence state: rate limited, closed 1008, th
   const attackers = await Promise.all(Array.from({ length: ATTACKERS }, () => peer(channel)));
   const peak = new RssSampler(fixture.target.pid);
   const cursor = 'c'.repeat(900);
+  const started = performance.now();
   await Promise.all(attackers.map(({ ws }) => flood(ws, FLOOD, (i) => JSON.stringify({ op: 'state', id: 10 + i, ch: channel, state: { cursor, i } }))));
   const codes = await Promise.all(attackers.map((a) => a.closeCode));
+  // What the bucket may have refilled while the flood lasted (a busy machine stretches it).
+  const allowed = BURST + Math.ceil((RATE * (performance.now() - started)) / 1000) + 1;
   const rssPeak = peak.stop();
   const report = await fixture.neighbour.report();
   assert.deepEqual(codes, Array(ATTACKERS).fill(1008), 'each attacker closed for sustained abuse');
   for (const attacker of attackers) {
     const oks = attacker.received.filter((m) => m['op'] === 'ok' && Number(m['id']) >= 10).length;
     const limited = attacker.received.filter((m) => m['op'] === 'err' && m['code'] === 'rate_limited').length;
-    assert.ok(oks <= BURST + 20, `at most the burst and what the rate refilled meanwhile was taken (${oks})`);
+    assert.ok(oks <= allowed, `at most the burst and what the rate refilled meanwhile was taken (${oks}, at most ${allowed})`);
     assert.ok(limited >= 100 - 1, `the rest answered rate_limited until the abuse close (${limited})`);
   }
   // The watcher stays subscribed and sees only the states that were taken.
@@ -67,7 +71,7 @@ test(`${ATTACKERS} attackers flood presence state: rate limited, closed 1008, th
   watcher.ws.send(ping);
   await waitFor(() => watcher.received.some((m) => m['op'] === 'pong'), 'the watcher is still served');
   const updates = watcher.received.filter((m) => m['op'] === 'update').length;
-  assert.ok(updates <= ATTACKERS * (BURST + 20), `updates at the watcher bounded by the attackers' rate (${updates})`);
+  assert.ok(updates <= ATTACKERS * allowed, `updates at the watcher bounded by the attackers' rate (${updates})`);
   assert.ok(fixture.target.alive(), 'the server is still running');
   const growth = rssPeak - fixture.target.baseline;
   process.stdout.write(
