@@ -82,12 +82,12 @@ test(`${ATTACKERS} attackers flood presence state: rate limited, closed 1008, th
   watcher.ws.close();
 });
 
-test('oversize states (100 KiB each, limit 1 KiB) within the publish burst: every one answered too_large, none reaches the watcher; the neighbour served', { timeout: 60_000 }, async () => {
+test('oversize states (20 KiB each, limit 1 KiB) within the publish burst: every one answered too_large, none reaches the watcher; the neighbour served', { timeout: 60_000 }, async () => {
   const channel = 'attack:state-size';
   const watcher = await peer(channel);
   const attackers = await Promise.all(Array.from({ length: ATTACKERS }, () => peer(channel)));
   const peak = new RssSampler(fixture.target.pid);
-  const big = 'x'.repeat(100 * 1024);
+  const big = 'x'.repeat(20 * 1024);
   // Within each attacker's burst: each one is refused for its size (past it, the flood test's rate applies).
   const COUNT = 80;
   await Promise.all(attackers.map(({ ws }) => flood(ws, COUNT, (i) => JSON.stringify({ op: 'state', id: 10 + i, ch: channel, state: { big, i } }))));
@@ -106,7 +106,7 @@ test('oversize states (100 KiB each, limit 1 KiB) within the publish burst: ever
   await waitFor(() => watcher.received.some((m) => m['op'] === 'update'), 'a state within the limit reaches the watcher');
   assert.ok(fixture.target.alive(), 'the server is still running');
   const growth = rssPeak - fixture.target.baseline;
-  process.stdout.write(`oversize states: ${ATTACKERS * COUNT} × 100 KiB refused; RSS peak ${(rssPeak / MiB).toFixed(1)} MiB; neighbour ${describeReport(report)}\n`);
+  process.stdout.write(`oversize states: ${ATTACKERS * COUNT} × 20 KiB refused; RSS peak ${(rssPeak / MiB).toFixed(1)} MiB; neighbour ${describeReport(report)}\n`);
   assert.ok(growth < 96 * MiB, `RSS grew ${(growth / MiB).toFixed(1)} MiB (under 96 MiB)`);
   assertServed(report, { count: 3 });
   for (const { ws } of attackers) ws.close();
