@@ -138,14 +138,28 @@ export function usePresence(name: string): PresenceView {
   };
 }
 
+/** How {@link usePublish}'s function publishes. */
+export interface PublishHookOptions {
+  /** Sends an ephemeral message: no offset, no history, not retried after a drop. */
+  ephemeral?: boolean;
+}
+
+/** What {@link usePublish}'s function resolves to. */
+export interface PublishHookResult {
+  /** The message's offset (absent for an ephemeral message, which has none). */
+  offset?: number;
+  /** Subscribers it reached, on every node. */
+  delivered: number;
+}
+
 /**
  * A stable function that publishes to the channel `name` (it does not subscribe):
  * `publish(data)`, or `publish(data, { ephemeral: true })`.
  */
-export function usePublish<In = Json>(name: string): (data: In, options?: { ephemeral?: boolean }) => Promise<{ offset?: number; delivered: number }> {
+export function usePublish<In = Json>(name: string): (data: In, options?: PublishHookOptions) => Promise<PublishHookResult> {
   const client = useClient();
   return useCallback(
-    (data: In, options: { ephemeral?: boolean } = {}) => {
+    (data: In, options: PublishHookOptions = {}) => {
       const channel = client.channel(name) as unknown as Channel<unknown, In>;
       return options.ephemeral === true ? channel.publish(data, { ephemeral: true }) : channel.publish(data);
     },

@@ -7,6 +7,7 @@ import type { ErrorCode } from './codes.js';
 /** Any value JSON can carry. */
 export type Json = null | boolean | number | string | Json[] | JsonObject;
 
+/** A JSON object: presence state, members, and the objects inside channel data. */
 export interface JsonObject {
   [key: string]: Json;
 }
