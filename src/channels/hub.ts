@@ -11,7 +11,7 @@ import { authenticate } from './identity.js';
 import { LocalChannels, type ChannelStats } from './local-channels.js';
 import { MemoryEngine } from './memory-engine.js';
 import { newChannelMetrics, type ChannelMetrics } from './metrics.js';
-import { join, leave, listsMembers, presence, presenceKey, setState } from './presence.js';
+import { assignPresenceKey, join, leave, listsMembers, presence, presenceKey, setState } from './presence.js';
 import { publish } from './publish.js';
 import { rpc } from './rpc.js';
 import { ChannelsApi } from './server-api.js';
@@ -230,6 +230,7 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
       if (session.presenceKey !== undefined) return session.fail(id, 'bad_request', 'a connection keeps one client id: send the same "sender" with every sub');
       session.sender = request.sender;
     }
+    await assignPresenceKey(session);
     await authorize(this.core.options.canSubscribe?.(session.context, channel, request.token), channel, 'subscribe to');
     // The backend is asked last: what the rules refuse costs it nothing.
     await this.core.options.proxy?.subscribe?.(session.context, channel);

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { encodeOk, validateWith, type JsonObject, type Member, type StateRequest } from '../wire/index.js';
 import { authorize } from './access.js';
 import { ChannelError } from './channel-error.js';
@@ -19,13 +18,25 @@ import type { Session } from './session.js';
  */
 
 /**
- * A connection's presence key (and its member's `client`): see above. Kept once made, so
- * that what the connection joined as is what it leaves as, until an `auth` changes it
- * ({@link replaceMember}).
+ * Makes the connection's presence key (its member's `client`; see above) at its first `sub`,
+ * and keeps it, so that what the connection joined as is what it leaves as, until an `auth`
+ * changes it ({@link replaceMember}). WebCrypto's SHA-256: this layer imports nothing of Node.
  */
+export async function assignPresenceKey<A>(session: Session<A>): Promise<void> {
+  if (session.presenceKey !== undefined) return;
+  if (session.sender === undefined) {
+    session.presenceKey = session.client.id;
+    return;
+  }
+  const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', new TextEncoder().encode(`${session.user ?? ''}\n${session.sender}`)));
+  let text = '';
+  for (const byte of digest.subarray(0, 16)) text += byte.toString(16).padStart(2, '0');
+  session.presenceKey ??= text;
+}
+
+/** The connection's presence key, once its first `sub` made it (its connection id before). */
 export function presenceKey<A>(session: Session<A>): string {
-  session.presenceKey ??= session.sender === undefined ? session.client.id : createHash('sha256').update(`${session.user ?? ''}\n${session.sender}`).digest('base64url').slice(0, 22);
-  return session.presenceKey;
+  return session.presenceKey ?? session.client.id;
 }
 
 /** The connection's member on a channel: its identity's fields, then the hub's `client` and `state`, which nothing else may set. */
@@ -117,7 +128,9 @@ export async function setState<A>(core: HubCore<A>, session: Session<A>, request
  */
 export async function replaceMember<A>(core: HubCore<A>, session: Session<A>, member: Member | undefined): Promise<void> {
   const formerKey = presenceKey(session);
+  const hadKey = session.presenceKey !== undefined;
   session.presenceKey = undefined;
+  if (hadKey) await assignPresenceKey(session);
   const former = session.member;
   session.member = member;
   if (JSON.stringify(former) === JSON.stringify(member) && formerKey === presenceKey(session)) return;
