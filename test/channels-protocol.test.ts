@@ -10,7 +10,7 @@ import { ChannelError, MemoryEngine } from '../src/channels/index.js';
 import type { ChannelsEndpointOptions } from '../src/server/channels.js';
 import { encodeTextFrame } from '../src/protocol/frame-encoder.js';
 import { Opcode } from '../src/protocol/opcode.js';
-import { assertErr, ChannelsClient, ok, type WireMessage } from './support/channels-client.js';
+import { assertErr, ChannelsClient, ok, type WireMessage, withoutClient } from './support/channels-client.js';
 import { withChannels, type ChannelsServer } from './support/channels-server.js';
 import { upgradeSocket } from './support/raw-upgrade.js';
 import { waitFor } from './support/wait.js';
@@ -84,7 +84,7 @@ describe('handshake', () => {
 
         const allowed = await ChannelsClient.connect(s.url(), { headers: { authorization: 'Bearer good' } });
         await ok(allowed, 'sub', { ch: 'room' });
-        assert.deepEqual((await ok(allowed, 'presence', { ch: 'room' })).members, [{ id: 'u1' }]);
+        assert.deepEqual(withoutClient((await ok(allowed, 'presence', { ch: 'room' })).members), [{ id: 'u1' }]);
         await allowed.close();
       },
     );
@@ -97,13 +97,15 @@ describe('every op, answered as docs/protocol.md shows', () => {
       for (let n = 1; n <= 41; n++) await s.endpoint.hub.engine.publish('room:1', JSON.stringify({ n }));
       const ada = await s.connect('user=u1');
       const sub = await ada.request('sub', { ch: 'room:1' });
-      assert.deepEqual(sub, { op: 'ok', id: 1, epoch: sub.epoch, offset: 41, recovered: false });
+      assert.deepEqual(sub, { op: 'ok', id: 1, epoch: sub.epoch, offset: 41, recovered: false, client: sub['client'] });
       assert.equal(typeof sub.epoch, 'string');
-      assert.deepEqual(await ada.request('presence', { ch: 'room:1' }), { op: 'ok', id: 2, members: [{ id: 'u1', name: 'Ada' }] });
+      const listed = await ada.request('presence', { ch: 'room:1' });
+      assert.deepEqual({ ...listed, members: withoutClient(listed.members) }, { op: 'ok', id: 2, members: [{ id: 'u1', name: 'Ada' }], count: 1 });
 
       const lin = await s.connect('user=u2');
       await ok(lin, 'sub', { ch: 'room:1' });
-      assert.deepEqual(await ada.waitFor((m) => m.op === 'join', 'the join', 2_000, 0), {
+      const joined = await ada.waitFor((m) => m.op === 'join' && m.member?.['id'] === 'u2', 'the join', 2_000, 0);
+      assert.deepEqual({ ...joined, member: withoutClient([joined.member!])[0] }, {
         op: 'join',
         ch: 'room:1',
         member: { id: 'u2', name: 'Lin' },
@@ -133,7 +135,7 @@ describe('every op, answered as docs/protocol.md shows', () => {
       const b = await s.connect('user=u2');
       const outsider = await s.connect();
       const sub = await ok(a, 'sub', { ch: 'room:2' });
-      assert.deepEqual(Object.keys(sub).sort(), ['epoch', 'id', 'offset', 'op', 'recovered']);
+      assert.deepEqual(Object.keys(sub).sort(), ['client', 'epoch', 'id', 'offset', 'op', 'recovered']);
       assert.deepEqual([sub.offset, sub.recovered], [0, false], 'a fresh channel: offset 0, nothing recovered');
       assert.ok(sub.epoch!.length >= 1 && sub.epoch!.length <= 64, `epoch ${sub.epoch} within 1 to 64 characters`);
       await ok(b, 'sub', { ch: 'room:2' });
@@ -191,26 +193,25 @@ describe('every op, answered as docs/protocol.md shows', () => {
       await ok(anon, 'sub', { ch: 'room' });
       await ok(lin, 'sub', { ch: 'room' });
       const presence = await anon.request('presence', { ch: 'room' });
-      assert.deepEqual(Object.keys(presence).sort(), ['id', 'members', 'op']);
+      assert.deepEqual(Object.keys(presence).sort(), ['count', 'id', 'members', 'op']);
       assert.deepEqual(
         presence.members!.map((m) => m['id']).sort(),
-        ['u1', 'u2'],
+        ['u1', 'u2', undefined],
+        'every subscriber is present, the anonymous one too',
       );
-      assert.deepEqual(await ada.waitFor((m) => m.op === 'join', 'the join', 2_000, 0), {
-        op: 'join',
-        ch: 'room',
-        member: { id: 'u2', name: 'Lin' },
-      });
+      const joined = await ada.waitFor((m) => m.op === 'join' && m.member?.['id'] === 'u2', 'the join', 2_000, 0);
+      assert.deepEqual({ ...joined, member: withoutClient([joined.member!])[0] }, { op: 'join', ch: 'room', member: { id: 'u2', name: 'Lin' } });
       await ok(lin, 'unsub', { ch: 'room' });
-      assert.deepEqual(await ada.waitFor((m) => m.op === 'leave', 'the leave', 2_000, 0), {
-        op: 'leave',
-        ch: 'room',
-        member: { id: 'u2', name: 'Lin' },
-      });
+      const left = await ada.waitFor((m) => m.op === 'leave', 'the leave', 2_000, 0);
+      assert.deepEqual({ ...left, member: withoutClient([left.member!])[0] }, { op: 'leave', ch: 'room', member: { id: 'u2', name: 'Lin' } });
       await anon.until(() => anon.ofOp('leave').length === 1, 'the leave at anon');
-      assert.deepEqual(lin.ofOp('join'), [], 'no join for oneself');
-      assert.deepEqual((await ok(anon, 'presence', { ch: 'room' })).members, [{ id: 'u1', name: 'Ada' }]);
-      assert.deepEqual((await ok(anon, 'presence', { ch: 'empty' })).members, []);
+      assert.deepEqual(
+        lin.ofOp('join').map((m) => m.member?.['id']),
+        ['u2'],
+        'its own join only: it subscribed last',
+      );
+      assert.deepEqual(withoutClient((await ok(anon, 'presence', { ch: 'room' })).members), [{ id: 'u1', name: 'Ada' }, {}]);
+      assert.deepEqual(withoutClient((await ok(anon, 'presence', { ch: 'empty' })).members), []);
     });
   });
 
@@ -607,7 +608,7 @@ describe('presence after abrupt disconnects', () => {
   const heartbeatInterval = 200;
 
   test('a client whose socket is destroyed without a close frame leaves presence', async () => {
-    await withServer({ heartbeatInterval, idleTimeout: 0 }, async (s) => {
+    await withServer({ heartbeatInterval, idleTimeout: 0, presenceGrace: 0 }, async (s) => {
       const ada = await s.connect('user=u1');
       const lin = await s.connect('user=u2');
       await ok(ada, 'sub', { ch: 'room' });
@@ -616,15 +617,15 @@ describe('presence after abrupt disconnects', () => {
       lin.terminate();
       // The server sees the TCP connection go at once: the leave comes from the close, not from a heartbeat.
       const leave = await ada.waitFor((m) => m.op === 'leave', 'the leave', 5_000);
-      assert.deepEqual(leave, { op: 'leave', ch: 'room', member: { id: 'u2', name: 'Lin' } });
+      assert.deepEqual({ ...leave, member: withoutClient([leave.member!])[0] }, { op: 'leave', ch: 'room', member: { id: 'u2', name: 'Lin' } });
       assert.equal(s.endpoint.server.counters.heartbeatTimeouts, 0);
-      assert.deepEqual((await ok(ada, 'presence', { ch: 'room' })).members, [{ id: 'u1', name: 'Ada' }]);
+      assert.deepEqual(withoutClient((await ok(ada, 'presence', { ch: 'room' })).members), [{ id: 'u1', name: 'Ada' }]);
       assert.equal(s.endpoint.hub.localSubscribers('room'), 1);
     });
   });
 
   test('a client that stops answering pings leaves presence within the heartbeat timeout', async () => {
-    await withServer({ heartbeatInterval, idleTimeout: 0 }, async (s) => {
+    await withServer({ heartbeatInterval, idleTimeout: 0, presenceGrace: 0 }, async (s) => {
       const ada = await s.connect('user=u1');
       await ok(ada, 'sub', { ch: 'room' });
       const ghost = await rawClient(s.server.port, '/ws?user=u3');
@@ -640,10 +641,10 @@ describe('presence after abrupt disconnects', () => {
         );
         // From here the raw client neither reads nor sends: no pong ever comes.
         const leave = await ada.waitFor((m) => m.op === 'leave', 'the ghost leaving', 5_000);
-        assert.deepEqual(leave, { op: 'leave', ch: 'room', member: { id: 'u3', name: 'Sam' } });
+        assert.deepEqual({ ...leave, member: withoutClient([leave.member!])[0] }, { op: 'leave', ch: 'room', member: { id: 'u3', name: 'Sam' } });
         // The heartbeat let it go (the idle timeout is off): one unanswered ping.
         assert.equal(s.endpoint.server.counters.heartbeatTimeouts, 1);
-        assert.deepEqual((await ok(ada, 'presence', { ch: 'room' })).members, [{ id: 'u1', name: 'Ada' }]);
+        assert.deepEqual(withoutClient((await ok(ada, 'presence', { ch: 'room' })).members), [{ id: 'u1', name: 'Ada' }]);
         // Ada answers pings (ws does by itself) and stays, three heartbeats more.
         const pingsThen = adaPings;
         await waitFor(() => adaPings >= pingsThen + 3, 'three more heartbeats to Ada');
@@ -656,7 +657,7 @@ describe('presence after abrupt disconnects', () => {
   });
 
   test('many abrupt disconnects at once: every one leaves, the survivors stay', async () => {
-    await withServer({ heartbeatInterval, idleTimeout: 0 }, async (s) => {
+    await withServer({ heartbeatInterval, idleTimeout: 0, presenceGrace: 0 }, async (s) => {
       const watcher = await s.connect('user=watcher');
       await ok(watcher, 'sub', { ch: 'crowd' });
       const crowd = await Promise.all(Array.from({ length: 20 }, (_, i) => s.connect(`user=p${i}`)));

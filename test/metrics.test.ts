@@ -180,9 +180,9 @@ describe('/metrics and /healthz of hotline serve', { timeout: 60_000 }, () => {
     assert.equal(delta('hotline_channel_sessions'), 1);
     assert.equal(delta('hotline_channel_subscriptions'), 1);
     assert.equal(delta('hotline_connections', { endpoint: '/ws' }), 1);
-    // Three requests in; three answers and a message out.
+    // Three requests in; three answers, its own presence join and a message out.
     assert.equal(delta('hotline_messages_received_total', { endpoint: '/ws' }), 3);
-    assert.equal(delta('hotline_messages_sent_total', { endpoint: '/ws' }), 4);
+    assert.equal(delta('hotline_messages_sent_total', { endpoint: '/ws' }), 5);
 
     ws.close(1000);
     await once(ws, 'close');

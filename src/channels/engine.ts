@@ -72,11 +72,14 @@ export interface HistoryResult {
 export interface PresenceEvent {
   /** The channel joined or left. */
   channel: string;
-  /** `join` when the connection's member arrived, `leave` when it went (it left or its connection closed). */
-  kind: 'join' | 'leave';
-  /** Identifies the connection (unique across nodes). */
+  /**
+   * `join` when the client's member arrived, `update` when it changed (its presence state),
+   * `leave` when it went (it left, or its connection closed and did not come back in time).
+   */
+  kind: 'join' | 'update' | 'leave';
+  /** The client's presence key (its public client id; unique across nodes). */
   client: string;
-  /** The member as it joined: its id and info. */
+  /** The member as it joined, changed or left: its id, info and state. */
   member: Member;
 }
 
@@ -84,6 +87,8 @@ export interface PresenceEvent {
 export interface BrokerListener {
   /** A message on a channel this node subscribed to, from any node; per channel in offset order. */
   message(message: ChannelMessage): void;
+  /** An ephemeral message (see {@link Broker.publishEphemeral}) on a channel this node subscribed to. */
+  ephemeral?(channel: string, data: string): void;
   /** The broker lost (false) or regained (true) its backend; channels must be recovered after it returns. */
   health?(healthy: boolean): void;
 }
@@ -117,6 +122,13 @@ export interface Broker {
   start(listener: BrokerListener): Promise<void>;
   /** Appends to the channel's history and delivers to every subscribed node. */
   publish(channel: string, data: string, options?: PublishOptions): Promise<PublishResult>;
+  /**
+   * Delivers to every node subscribed now, without an offset or history (an engine without
+   * it refuses ephemeral publishes); resolves to the channel's subscribers on every node.
+   */
+  publishEphemeral?(channel: string, data: string): Promise<number>;
+  /** The channel's subscribers on every node, as they were reported with {@link setLocalSubscriberCount}. */
+  subscriberCount?(channel: string): Promise<number>;
   /** Starts delivering the channel's messages, from every node, to this node's listener; again is a no-op. */
   subscribe(channel: string): Promise<void>;
   /** Stops delivering the channel's messages to this node; its history is kept. */
@@ -145,12 +157,21 @@ export interface PresenceManager {
    * broker too: its {@link Broker.start} listener is an {@link EngineListener}.
    */
   start?(listener: PresenceListener): Promise<void>;
-  /** Adds the connection `client` as `member` of the channel; announced as a `join` the first time only. */
-  join(channel: string, client: string, member: Member): Promise<void>;
-  /** Removes the connection's member from the channel, announced as a `leave`; a no-op if it was not in. */
-  leave(channel: string, client: string): Promise<void>;
-  /** The channel's members on every node, one per joined connection (a user on two tabs is there twice). */
-  members(channel: string): Promise<Member[]>;
+  /**
+   * Adds the client (by its presence key) as `member` of the channel, held by the connection
+   * `owner` (its connection id): announced as a `join` the first time, as an `update` when
+   * the member changed. A new owner takes the key over (the client reconnected).
+   */
+  join(channel: string, client: string, member: Member, owner?: string): Promise<void>;
+  /**
+   * Removes the client's member from the channel, announced as a `leave`; a no-op if it was
+   * not in, or (with `owner`) when another connection holds the key now (it came back).
+   */
+  leave(channel: string, client: string, owner?: string): Promise<void>;
+  /** The channel's members on every node, one per client (a user on two tabs is there twice); at most `limit`. */
+  members(channel: string, limit?: number): Promise<Member[]>;
+  /** How many members the channel has on every node. */
+  memberCount?(channel: string): Promise<number>;
   /** Not called when the same object is the hub's broker (its {@link Broker.close} ends both). */
   close?(): Promise<void>;
 }

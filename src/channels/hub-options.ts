@@ -89,11 +89,13 @@ export interface ChannelRules {
   /** Validates (and may transform) published data: invalid data is answered `bad_request` and never delivered. */
   schema?: StandardSchemaV1;
   /**
-   * Whether the channel keeps presence (default true). False: subscribers never join its
-   * member list, nobody is told of joins and leaves, and a `presence` request is answered
-   * `not_found`.
+   * Whether the channel keeps a member list (default true). False, for channels with huge
+   * audiences: subscribers are only counted, nobody is told of joins and leaves, a
+   * `presence` request is answered `{count}` alone, and `state` requests `not_found`.
    */
   presence?: boolean;
+  /** Validates (and may transform) presence state set with `state`: invalid state is answered `bad_request`. */
+  stateSchema?: StandardSchemaV1;
   /** Publishes per second per connection to these channels, instead of `publishRate`: one bucket per connection and rule. */
   publishRate?: RateLimit;
 }
@@ -154,6 +156,18 @@ export interface ChannelHubOptions<A = unknown> {
   limits?: Partial<WireLimits>;
   /** Largest published data, as JSON text (bytes of UTF-16 code units; default 65536). */
   maxDataLength?: number;
+  /**
+   * Members a `presence` answer lists at most (default 1000): past it, the answer holds the
+   * first ones, the `count` of all, and `truncated: true`.
+   */
+  maxPresenceMembers?: number;
+  /** The largest presence state (`state` request), as JSON text (UTF-16 code units, default 1024). */
+  maxPresenceStateLength?: number;
+  /**
+   * How long a disconnected client stays present (ms, default 5000): a reconnect with the
+   * same client id (`sender`) within it subscribes again without a leave and a join.
+   */
+  presenceGrace?: number;
   /** Subscriptions one connection may hold (default 1000). */
   maxSubscriptions?: number;
   /** Publishes per second per connection (default 50/s, burst 100). */
@@ -261,4 +275,7 @@ export const DEFAULTS = {
   maxPendingCalls: 64,
   maxPendingCommands: 10_000,
   nodeTimeout: 5_000,
+  maxPresenceMembers: 1000,
+  maxPresenceStateLength: 1024,
+  presenceGrace: 5_000,
 };

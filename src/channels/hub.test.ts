@@ -66,7 +66,7 @@ describe('permissions', () => {
 });
 
 describe('presence', () => {
-  test('join and leave reach the other subscribers, not the one joining; presence lists members', async () => {
+  test('every subscriber is present (anonymous ones by client id); join and leave reach every answered subscriber, the member itself too', async () => {
     await withRig({}, async (rig) => {
       const ada = rig.client('ada', { member: { id: 'ada', name: 'Ada' } });
       const lin = rig.client('lin', { member: { id: 'lin', name: 'Lin' } });
@@ -75,25 +75,22 @@ describe('presence', () => {
       await rig.ok(anon, 'sub', { ch: 'room' });
       await rig.ok(lin, 'sub', { ch: 'room' });
       await settle();
-      assert.deepEqual(ada.presenceEvents('room'), [['join', 'lin']]);
-      assert.deepEqual(anon.presenceEvents('room'), [['join', 'lin']]);
-      assert.deepEqual(lin.presenceEvents('room'), [], 'no join for oneself');
+      assert.deepEqual(ada.presenceEvents('room'), [['join', 'ada'], ['join', undefined], ['join', 'lin']]);
+      assert.deepEqual(anon.presenceEvents('room'), [['join', undefined], ['join', 'lin']]);
+      assert.deepEqual(lin.presenceEvents('room'), [['join', 'lin']], 'its own join, once answered');
       const listed = await rig.ok(anon, 'presence', { ch: 'room' });
+      assert.equal(listed['count'], 3);
       assert.deepEqual(
-        listed.members!.map((m) => m['id']).sort(),
-        ['ada', 'lin'],
-        'a connection without a member is not listed',
+        listed.members!.map((m) => [m['id'], m['client']]).sort(),
+        [[undefined, anon.id], ['ada', ada.id], ['lin', lin.id]],
+        'keyed by connection id when the client sent no sender id',
       );
       await rig.ok(lin, 'unsub', { ch: 'room' });
       rig.hub.disconnect(ada);
       await settle();
-      assert.deepEqual(anon.presenceEvents('room'), [
-        ['join', 'lin'],
-        ['leave', 'lin'],
-        ['leave', 'ada'],
-      ]);
-      assert.deepEqual(lin.presenceEvents('room'), [], 'no events after unsub');
-      assert.deepEqual((await rig.ok(anon, 'presence', { ch: 'room' })).members, []);
+      assert.deepEqual(anon.presenceEvents('room'), [['join', undefined], ['join', 'lin'], ['leave', 'lin']], 'an unsub leaves at once; a disconnect waits out the grace period');
+      assert.deepEqual(lin.presenceEvents('room'), [['join', 'lin']], 'no events after unsub');
+      assert.deepEqual((await rig.ok(anon, 'presence', { ch: 'room' })).members!.map((m) => m['id']), ['ada', undefined]);
     });
   });
 
@@ -102,11 +99,12 @@ describe('presence', () => {
       const ada = rig.client('ada');
       const outsider = rig.client('out');
       await rig.ok(ada, 'sub', { ch: 'room' });
-      assert.deepEqual((await rig.ok(outsider, 'presence', { ch: 'room' })).members, [{ id: 'ada' }]);
+      assert.deepEqual((await rig.ok(outsider, 'presence', { ch: 'room' })).members, [{ id: 'ada', client: ada.id }]);
       assert.deepEqual((await rig.ok(outsider, 'presence', { ch: 'empty' })).members, []);
     });
   });
 });
+
 
 describe('history pages', () => {
   const entryOf = (offset: number, data: string): number => JSON.stringify({ offset, data }).length + 1;

@@ -11,7 +11,7 @@ import { authenticate } from './identity.js';
 import { LocalChannels, type ChannelStats } from './local-channels.js';
 import { MemoryEngine } from './memory-engine.js';
 import { newChannelMetrics, type ChannelMetrics } from './metrics.js';
-import { join, leave, presence } from './presence.js';
+import { assignPresenceKey, join, leave, listsMembers, presence, presenceKey, setState } from './presence.js';
 import { publish } from './publish.js';
 import { rpc } from './rpc.js';
 import { ChannelsApi } from './server-api.js';
@@ -55,6 +55,12 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
   /** The presence manager when it is not the engine itself: started and closed on its own. */
   private readonly separatePresence: PresenceManager | null;
   private started: Promise<void> | null = null;
+  /**
+   * Leaves waiting out the presence grace of a disconnected client, by channel and key:
+   * a reconnect that subscribes again here within it cancels its leave (and elsewhere,
+   * takes the key over, so that the leave finds it held by another connection).
+   */
+  private readonly graceLeaves = new Map<string, ReturnType<typeof setTimeout>>();
   /** When this hub was made, for the `info` of its node. */
   private readonly since: number;
 
@@ -77,7 +83,8 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
       metrics: this.metrics,
       now: options.now ?? Date.now,
       report: options.onError ?? defaultOnError,
-      disconnect: (client) => this.forget(client),
+      // Closed by the hub (abuse, expiry, the server API): gone at once, with no grace.
+      disconnect: (client) => this.forget(client, false),
       endSubscription: (session, channel, code, message) => this.endSubscription(session, channel, code, message),
     };
     // The engine's node bus reaches every node; without one, this node alone.
@@ -102,6 +109,7 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
     this.channels.deliverThrough(broadcaster);
     const listener: EngineListener = {
       message: (message) => this.channels.deliver(message),
+      ephemeral: (channel, data) => this.channels.deliverEphemeral(channel, data),
       presence: (event) => this.channels.presenceChanged(event),
       health: (healthy) => {
         if (healthy) void this.channels.resync();
@@ -115,6 +123,8 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
   /** Fails the server API's waiting commands and closes the engine (and a separate presence manager). */
   async close(): Promise<void> {
     this.commands.close();
+    for (const timer of this.graceLeaves.values()) clearTimeout(timer);
+    this.graceLeaves.clear();
     await Promise.all([this.engine.close(), this.separatePresence?.close?.()]);
   }
 
@@ -127,9 +137,12 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
     session.setExpiry(expiresAt);
   }
 
-  /** A connection closed, cleanly or not: its subscriptions and presence go. */
+  /**
+   * A connection closed, cleanly or not: its subscriptions go, and its presence after the
+   * grace period (unless its client subscribes again meanwhile).
+   */
   disconnect(client: C): void {
-    this.forget(client);
+    this.forget(client, true);
   }
 
   /** A text frame from a connection. */
@@ -162,15 +175,15 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
     return this.channels.subscribers(channel);
   }
 
-  /** The connection is gone, or the hub closed it. */
-  private forget(client: ChannelClient<A>): void {
+  /** The connection is gone (`grace`: its presence waits for a reconnect), or the hub closed it. */
+  private forget(client: ChannelClient<A>, grace: boolean): void {
     const session = this.sessions.get(client);
     if (session === undefined) return;
     session.end();
     this.sessions.delete(client);
     this.byClientId.delete(client.id);
     this.metrics.sessions--;
-    for (const channel of session.subscriptions.keys()) this.dropSubscription(session, channel);
+    for (const channel of session.subscriptions.keys()) this.dropSubscription(session, channel, grace && !session.sentAway);
   }
 
   /** A request in its turn (an rpc: once those before it ran). */
@@ -192,6 +205,8 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
         return Promise.resolve();
       case 'pub':
         return publish(core, this.rules, session, request);
+      case 'state':
+        return setState(core, session, request);
       case 'history':
         return history(core, session, request);
       case 'presence':
@@ -210,6 +225,12 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
     if (session.subscriptions.has(channel)) return session.fail(id, 'bad_request', `already subscribed to ${channel}`);
     const max = this.core.options.maxSubscriptions ?? DEFAULTS.maxSubscriptions;
     if (session.subscriptions.size >= max) return session.fail(id, 'too_large', `at most ${max} subscriptions per connection`);
+    if (request.sender !== undefined && request.sender !== session.sender) {
+      // One client id per connection: the presence key of its subscriptions must not change under them.
+      if (session.presenceKey !== undefined) return session.fail(id, 'bad_request', 'a connection keeps one client id: send the same "sender" with every sub');
+      session.sender = request.sender;
+    }
+    await assignPresenceKey(session);
     await authorize(this.core.options.canSubscribe?.(session.context, channel, request.token), channel, 'subscribe to');
     // The backend is asked last: what the rules refuse costs it nothing.
     await this.core.options.proxy?.subscribe?.(session.context, channel);
@@ -230,7 +251,7 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
         if (recovered) this.metrics.recoveries.recovered++;
         else this.metrics.recoveries.notRecovered++;
       }
-      session.reply(encodeOk(id, { epoch: position.epoch, offset: position.offset, recovered }));
+      session.reply(encodeOk(id, { epoch: position.epoch, offset: position.offset, recovered, client: presenceKey(session) }));
       subscription.answer(position);
       const ending = subscription.ending;
       // Ended by the server while it was being answered: answered first, then ended.
@@ -247,16 +268,36 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
       },
       (error: unknown) => this.core.report(error, session.context),
     );
+    const waiting = this.graceLeaves.get(graceKey(channel, presenceKey(session)));
+    if (waiting !== undefined) {
+      clearTimeout(waiting);
+      this.graceLeaves.delete(graceKey(channel, presenceKey(session)));
+    }
     await join(this.core, session, channel);
   }
 
-  private dropSubscription(session: Session<A>, channel: string): void {
+  /**
+   * Ends a subscription. The connection's member leaves at once when it unsubscribed or was
+   * unsubscribed, and after the presence grace when it disconnected (`gone`), so that a
+   * client reconnecting meanwhile is neither a leave nor a join.
+   */
+  private dropSubscription(session: Session<A>, channel: string, gone = false): void {
     const subscription = session.subscriptions.get(channel);
     if (subscription === undefined) return;
     session.subscriptions.delete(channel);
     this.metrics.subscriptions--;
-    leave(this.core, session, channel);
+    // Out of the channel first: a member's own leave is not sent to it.
     this.channels.remove(subscription);
+    const grace = this.core.options.presenceGrace ?? DEFAULTS.presenceGrace;
+    if (!gone || grace <= 0 || !subscription.answered || !listsMembers(this.core, channel)) return leave(this.core, session, channel);
+    const key = graceKey(channel, presenceKey(session));
+    clearTimeout(this.graceLeaves.get(key));
+    const timer = setTimeout(() => {
+      if (this.graceLeaves.get(key) === timer) this.graceLeaves.delete(key);
+      leave(this.core, session, channel);
+    }, grace);
+    (timer as { unref?: () => void }).unref?.();
+    this.graceLeaves.set(key, timer);
   }
 
   /**
@@ -339,6 +380,11 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
     const more = names.length > limit;
     return { channels: names.slice(0, limit).map((name) => [name, this.channels.subscribers(name)]), more };
   }
+}
+
+/** A grace leave's entry: a channel name holds no newline. */
+function graceKey(channel: string, key: string): string {
+  return `${channel}\n${key}`;
 }
 
 function defaultOnError(error: unknown): void {

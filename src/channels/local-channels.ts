@@ -1,4 +1,4 @@
-import { ChannelCloseCode, encodeJoin, encodeLeave, encodeMsg } from '../wire/index.js';
+import { ChannelCloseCode, encodeEphemeral, encodeJoin, encodeLeave, encodeMsg, encodeUpdate } from '../wire/index.js';
 import type { Broker, ChannelMessage, PresenceEvent } from './engine.js';
 import type { Broadcaster, ChannelClient } from './hub-options.js';
 import type { ChannelMetrics } from './metrics.js';
@@ -133,15 +133,38 @@ export class LocalChannels<A, C extends ChannelClient<A>> {
     }
   }
 
-  /** A join or leave: to the channel's subscribers that were answered, but not the connection itself. */
+  /**
+   * A join, update or leave: to the channel's subscribers that were answered (the member's
+   * own connection too: its SDK keeps the same map as everyone, its own state included).
+   */
   presenceChanged(event: PresenceEvent): void {
     const local = this.channels.get(event.channel);
     if (local === undefined) return;
-    const text = event.kind === 'join' ? encodeJoin(event.channel, event.member) : encodeLeave(event.channel, event.member);
+    const encode = event.kind === 'join' ? encodeJoin : event.kind === 'update' ? encodeUpdate : encodeLeave;
+    const text = encode(event.channel, event.member);
     for (const [client, subscription] of local.subscriptions) {
       // Not before a subscription's answer: only once it has read history.
-      if (client.id !== event.client && subscription.answered) client.send(text);
+      if (subscription.answered) client.send(text);
     }
+  }
+
+  /**
+   * An ephemeral message: to every subscriber that was answered, live or still catching up
+   * (it has no offset, so no place in a replay to keep; a subscriber of an idle channel
+   * waits for the next message to go live, and must not miss cursors meanwhile). Not to
+   * one holding half its backpressure limit or more: ephemeral messages are dropped first,
+   * and counted, so that its channel messages still fit.
+   */
+  deliverEphemeral(channel: string, data: string): void {
+    const local = this.channels.get(channel);
+    if (local === undefined || this.broadcaster === null) return;
+    const to = new Set<C>();
+    for (const [client, subscription] of local.subscriptions) {
+      if (!subscription.answered) continue;
+      if (client.bufferedAmount >= client.backpressureLimit / 2) this.metrics.ephemeralDrops++;
+      else to.add(client);
+    }
+    if (to.size > 0) this.metrics.ephemeralDeliveries += this.broadcaster.broadcast(encodeEphemeral(channel, data), to);
   }
 
   /** Channels with subscribers on this node: their subscribers (and how many of them are live) and the messages delivered. */

@@ -63,7 +63,8 @@ interface ChannelState {
   keys: Map<string, SeenKey>;
   subscribed: boolean;
   localSubscribers: number;
-  members: Map<string, Member>;
+  /** Presence: client key -> its member, its JSON (to tell an update from a repeat) and the connection holding it. */
+  members: Map<string, { member: Member; json: string; owner: string | undefined }>;
   /** Its history size and age (the engine's, or its own through channelRetention). */
   historySize: number;
   historyTtl: number;
@@ -199,27 +200,50 @@ export class MemoryEngine implements Engine {
     else if (count > 0) this.state(channel, this.now()).localSubscribers = count;
   }
 
-  join(channel: string, client: string, member: Member): Promise<void> {
+  publishEphemeral(channel: string, data: string): Promise<number> {
+    // Nothing is created or kept: a channel nobody subscribed to has nobody to tell.
+    const state = this.channels.get(channel);
+    if (state === undefined) return Promise.resolve(0);
+    if (state.subscribed) this.listener?.ephemeral?.(channel, data);
+    return Promise.resolve(state.localSubscribers);
+  }
+
+  subscriberCount(channel: string): Promise<number> {
+    return Promise.resolve(this.channels.get(channel)?.localSubscribers ?? 0);
+  }
+
+  join(channel: string, client: string, member: Member, owner?: string): Promise<void> {
     const state = this.state(channel, this.now());
-    const known = state.members.has(client);
-    state.members.set(client, member);
-    if (!known && state.subscribed) this.listener?.presence({ channel, kind: 'join', client, member });
+    const known = state.members.get(client);
+    const json = JSON.stringify(member);
+    state.members.set(client, { member, json, owner });
+    const kind = known === undefined ? 'join' : known.json !== json ? 'update' : null;
+    if (kind !== null && state.subscribed) this.listener?.presence({ channel, kind, client, member });
     return Promise.resolve();
   }
 
-  leave(channel: string, client: string): Promise<void> {
+  leave(channel: string, client: string, owner?: string): Promise<void> {
     const state = this.channels.get(channel);
-    const member = state?.members.get(client);
-    if (state !== undefined && member !== undefined) {
+    const entry = state?.members.get(client);
+    if (state !== undefined && entry !== undefined && (owner === undefined || entry.owner === owner)) {
       state.members.delete(client);
-      if (state.subscribed) this.listener?.presence({ channel, kind: 'leave', client, member });
+      if (state.subscribed) this.listener?.presence({ channel, kind: 'leave', client, member: entry.member });
       this.forgetIfIdle(channel, state);
     }
     return Promise.resolve();
   }
 
-  members(channel: string): Promise<Member[]> {
-    return Promise.resolve([...(this.channels.get(channel)?.members.values() ?? [])]);
+  members(channel: string, limit = Infinity): Promise<Member[]> {
+    const out: Member[] = [];
+    for (const entry of this.channels.get(channel)?.members.values() ?? []) {
+      if (out.length >= limit) break;
+      out.push(entry.member);
+    }
+    return Promise.resolve(out);
+  }
+
+  memberCount(channel: string): Promise<number> {
+    return Promise.resolve(this.channels.get(channel)?.members.size ?? 0);
   }
 
   close(): Promise<void> {

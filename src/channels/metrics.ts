@@ -12,6 +12,17 @@ export interface ChannelMetrics {
   duplicatePublishes: number;
   /** Messages written to subscribers, live or replayed. */
   deliveries: number;
+  /** Ephemeral publishes (no offset, no history). */
+  ephemeralPublishes: number;
+  /** Ephemeral messages written to subscribers. */
+  ephemeralDeliveries: number;
+  /**
+   * Ephemeral messages not written to a subscriber that had half its backpressure limit
+   * buffered: they are dropped first, so that its channel messages still fit.
+   */
+  ephemeralDrops: number;
+  /** Presence states set or cleared (`state` requests carried out). */
+  stateUpdates: number;
   /** Subscriptions that asked to recover, by outcome. */
   recoveries: {
     /** Answered `recovered: true`: every missed message was replayed. */
@@ -33,7 +44,7 @@ export interface ChannelMetrics {
 
 export function newChannelMetrics(): ChannelMetrics {
   return {
-    requests: { sub: 0, unsub: 0, pub: 0, presence: 0, history: 0, rpc: 0, ping: 0, auth: 0, reply: 0 },
+    requests: { sub: 0, unsub: 0, pub: 0, state: 0, presence: 0, history: 0, rpc: 0, ping: 0, auth: 0, reply: 0 },
     errors: {
       bad_request: 0,
       unauthorized: 0,
@@ -46,6 +57,10 @@ export function newChannelMetrics(): ChannelMetrics {
     publishes: 0,
     duplicatePublishes: 0,
     deliveries: 0,
+    ephemeralPublishes: 0,
+    ephemeralDeliveries: 0,
+    ephemeralDrops: 0,
+    stateUpdates: 0,
     recoveries: { recovered: 0, notRecovered: 0 },
     abuseCloses: 0,
     readPauses: 0,

@@ -12,7 +12,8 @@ export const SERVER_PUBLISHER = 'srv';
 /**
  * A `pub` request: the channel's data checks ({@link checkData}), canPublish must allow it;
  * then the broker stores and delivers it ({@link store}) and the answer says its offset and
- * how many subscribers it reached (0 for a repeated key).
+ * how many subscribers it reached (0 for a repeated key). An ephemeral one goes through the
+ * same checks and rate, then to the subscribers of the moment only (no offset, no history).
  */
 export async function publish<A>(core: HubCore<A>, rules: ChannelRulebook, session: Session<A>, request: PubRequest): Promise<void> {
   const { ch: channel, id } = request;
@@ -21,6 +22,13 @@ export async function publish<A>(core: HubCore<A>, rules: ChannelRulebook, sessi
   await authorize(core.options.canPublish?.(session.context, channel, checked.value), channel, 'publish to');
   const json = await askProxy(core, rules, session, channel, checked);
   if (session.closed) return;
+  if (request.ephemeral === true) {
+    const ephemeral = core.broker.publishEphemeral;
+    if (ephemeral === undefined) throw new ChannelError('bad_request', 'this server\'s engine carries no ephemeral messages');
+    const delivered = await ephemeral.call(core.broker, channel, json);
+    core.metrics.ephemeralPublishes++;
+    return session.reply(encodeOk(id, { delivered }));
+  }
   const key = request.key;
   const result = await store(core, channel, json, key === undefined ? undefined : { key, publisher: publisherOf(session, request) });
   session.reply(encodeOk(id, { offset: result.offset, delivered: result.duplicate ? 0 : result.subscribers }));

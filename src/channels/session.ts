@@ -1,4 +1,4 @@
-import { ChannelCloseCode, encodeErr, encodeOk, encodePong, type ClientRequest, type ErrorCode, type Member, type PingRequest, type ReplyRequest } from '../wire/index.js';
+import { ChannelCloseCode, encodeErr, encodeOk, encodePong, type ClientRequest, type ErrorCode, type JsonObject, type Member, type PingRequest, type ReplyRequest } from '../wire/index.js';
 import { ClientCalls } from './calls.js';
 import { ChannelError } from './channel-error.js';
 import type { HubCore } from './core.js';
@@ -23,9 +23,17 @@ const MAX_TIMER_DELAY = 2 ** 31 - 1;
 export class Session<A> {
   auth: A;
   member: Member | undefined;
-  /** The authenticated user, which scopes idempotency keys. */
+  /** The authenticated user, which scopes idempotency keys and presence keys. */
   user: string | undefined;
+  /** The client's random id (the `sender` of its first `sub` that had one), kept across its reconnects. */
+  sender: string | undefined = undefined;
+  /** The key its presence is kept under (see presence.ts); made on its first join. */
+  presenceKey: string | undefined = undefined;
+  /** Its presence state per channel (`state` requests); gone with the subscription. */
+  readonly states = new Map<string, JsonObject>();
   closed = false;
+  /** Closed by the hub (abuse, expiry, the server API): its presence gets no grace period. */
+  sentAway = false;
   readonly subscriptions = new Map<string, Subscription<A>>();
   /** The server API's calls to this connection that wait for its reply. */
   readonly calls: ClientCalls;
@@ -160,8 +168,9 @@ export class Session<A> {
     }
   }
 
-  /** Closes the connection from the hub's side; its subscriptions and presence go at once. */
+  /** Closes the connection from the hub's side; its subscriptions and presence go at once (no grace: it was sent away). */
   close(code: number, reason: string): void {
+    this.sentAway = true;
     this.client.close(code, reason);
     this.core.disconnect(this.client);
   }

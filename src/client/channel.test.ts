@@ -16,6 +16,8 @@ interface SentSub {
 
 type FakeHost = ChannelHost & {
   calls: string[];
+  /** Channels whose presence was asked for (each subscription's answer syncs the live map). */
+  presenceCalls: string[];
   subs: SentSub[];
   isOnline: boolean;
   isClosed: boolean;
@@ -26,6 +28,7 @@ type FakeHost = ChannelHost & {
 function fakeHost(): FakeHost {
   const host: FakeHost = {
     calls: [],
+    presenceCalls: [],
     subs: [],
     isOnline: true,
     isClosed: false,
@@ -53,8 +56,16 @@ function fakeHost(): FakeHost {
       return Promise.resolve({ epoch: 'e', messages: [{ offset: 1, data: 'a' }], more: false });
     },
     presenceOf(name) {
-      host.calls.push(`presence ${name}`);
-      return Promise.resolve([{ id: 'u1' }]);
+      host.presenceCalls.push(name);
+      return Promise.resolve({ members: [{ id: 'u1', client: 'c1' }], count: 1, truncated: false });
+    },
+    publishEphemeral(name, data) {
+      host.calls.push(`eph ${name} ${JSON.stringify(data)}`);
+      return Promise.resolve({ delivered: 1 });
+    },
+    stateOf(name, state) {
+      host.calls.push(`state ${name} ${JSON.stringify(state)}`);
+      return Promise.resolve();
     },
   };
   return host;
@@ -543,8 +554,9 @@ describe('the host', () => {
     assert.deepEqual(got, ['x']);
     assert.deepEqual(await channel.publish({ a: 1 }, { key: 'k1' }), { offset: 1, delivered: 1 });
     assert.deepEqual(await channel.history({ limit: 3 }), { epoch: 'e', messages: [{ offset: 1, data: 'a' }], more: false });
-    assert.deepEqual(await channel.presence(), [{ id: 'u1' }]);
+    assert.deepEqual(await channel.presence.fetch(), { members: [{ id: 'u1', client: 'c1' }], count: 1, truncated: false });
     channel.unsubscribe();
-    assert.deepEqual(host.calls, ['sub room:1', 'pub room:1 {"a":1} k1', 'history room:1 {"limit":3}', 'presence room:1', 'unsub room:1']);
+    assert.deepEqual(host.calls, ['sub room:1', 'pub room:1 {"a":1} k1', 'history room:1 {"limit":3}', 'unsub room:1']);
+    assert.deepEqual(host.presenceCalls, ['room:1'], 'the live map is not kept until it is used');
   });
 });

@@ -1,6 +1,7 @@
-import type { Json, Member, SubOk } from '../wire/index.js';
+import type { Json, JsonObject, Member, SubOk } from '../wire/index.js';
 import { Emitter } from './emitter.js';
 import { HotlineError, closedError } from './errors.js';
+import { ChannelPresence, type PresenceSnapshot } from './presence.js';
 import { Timer } from './timer.js';
 
 /** Where a channel's stream stands: what a subscription resumes from after a reconnect. */
@@ -72,9 +73,16 @@ export type ChannelEvents<T> = {
   subscribed: [event: SubscribedEvent];
   /** The state changed; `error` says why for `retrying` and `errored`. */
   state: [state: ChannelState, error?: Error];
-  /** A connection subscribed to the channel, with this presence member. */
+  /**
+   * An ephemeral message (`publish(data, { ephemeral: true })`): to the subscribers of the
+   * moment only, with no offset, never replayed; not a `message`, so gaps stay exact.
+   */
+  ephemeral: [data: T];
+  /** A client subscribed to the channel, with this presence member. */
   join: [member: Member];
-  /** A connection with this member unsubscribed or disconnected. */
+  /** A member's presence state changed; this is its new member. */
+  update: [member: Member];
+  /** A client with this member unsubscribed, or disconnected and did not come back within the server's grace period. */
   leave: [member: Member];
   /**
    * The server refused the subscription for good, or ended it itself (the connection's
@@ -97,8 +105,12 @@ export interface ChannelHost {
   /** How long to wait before the `retry`-th (from 0) retry of a subscription refused for now. */
   retryDelay(retry: number): number;
   publishTo(name: string, data: Json, key: string | undefined): Promise<{ offset: number; delivered: number }>;
+  /** Sends an ephemeral publish; fails (not resent) when the connection drops first. */
+  publishEphemeral(name: string, data: Json): Promise<{ delivered: number }>;
   historyOf(name: string, options: HistoryOptions): Promise<HistoryPage<Json>>;
-  presenceOf(name: string): Promise<Member[]>;
+  presenceOf(name: string): Promise<PresenceSnapshot>;
+  /** Sends a `state` request (null clears the state). */
+  stateOf(name: string, state: JsonObject | null): Promise<void>;
 }
 
 /** How a channel proves it may be subscribed to, on servers that ask (private channels). */
@@ -136,6 +148,11 @@ export class Channel<T = Json, In = T> extends Emitter<ChannelEvents<T>> {
   private readonly rejoin = new Timer();
   /** How it proves it may subscribe (client.channel's options). */
   private access: SubscribeOptions = {};
+  /**
+   * Who is here: a live member map kept current across reconnects (`get()`, `subscribe(cb)`),
+   * and this client's presence state on the channel (`enter`, `update`, `leave`).
+   */
+  readonly presence: ChannelPresence;
 
   constructor(
     /** The channel's name, as given to `client.channel()`. */
@@ -143,6 +160,11 @@ export class Channel<T = Json, In = T> extends Emitter<ChannelEvents<T>> {
     private readonly host: ChannelHost,
   ) {
     super();
+    this.presence = new ChannelPresence({
+      fetch: () => host.presenceOf(name),
+      send: (state) => host.stateOf(name, state),
+      subscribed: () => this.current === 'subscribed',
+    });
   }
 
   /** Where the subscription stands; every change is a `state` event. */
@@ -190,19 +212,38 @@ export class Channel<T = Json, In = T> extends Emitter<ChannelEvents<T>> {
   /**
    * Publishes `data`; resolves with its offset and how many subscribers it reached. Retried
    * after a reconnect with the same idempotency key, so it is delivered exactly once.
+   *
+   * With `ephemeral: true` (cursors, typing, game ticks) it goes to the subscribers of the
+   * moment only, as an `ephemeral` event: no offset, no history, no recovery, no retry (it
+   * fails `disconnected` if the connection drops first), and it is the first thing the
+   * server drops for a slow subscriber. It counts against the same publish rate.
    */
   publish(
     data: In,
     options: {
+      /** Sends it as an ephemeral message (see above). */
+      ephemeral: true;
+    },
+  ): Promise<{
+    /** Subscribers it was sent to, on every node. */
+    delivered: number;
+  }>;
+  publish(
+    data: In,
+    options?: {
       /** Your own idempotency key; by default the client makes one, so retries are recognised anyway. */
       key?: string;
-    } = {},
+      /** False (the default): a message with an offset, kept in history. */
+      ephemeral?: false;
+    },
   ): Promise<{
     /** The message's offset in the channel's epoch. */
     offset: number;
     /** Subscribers it reached, on every node; 0 when the server had it already (a repeat). */
     delivered: number;
-  }> {
+  }>;
+  publish(data: In, options: { key?: string; ephemeral?: boolean } = {}): Promise<{ offset?: number; delivered: number }> {
+    if (options.ephemeral === true) return this.host.publishEphemeral(this.name, data as Json);
     return this.host.publishTo(this.name, data as Json, options.key);
   }
 
@@ -213,11 +254,6 @@ export class Channel<T = Json, In = T> extends Emitter<ChannelEvents<T>> {
    */
   history(options: HistoryOptions = {}): Promise<HistoryPage<T>> {
     return this.host.historyOf(this.name, options) as Promise<HistoryPage<T>>;
-  }
-
-  /** The members of the channel's current subscribers, on every node; keep it current with `join` and `leave`. */
-  presence(): Promise<Member[]> {
-    return this.host.presenceOf(this.name);
   }
 
   // ─────────────── called by the client ───────────────
@@ -242,9 +278,16 @@ export class Channel<T = Json, In = T> extends Emitter<ChannelEvents<T>> {
     this.emit('message', data as T, { offset, epoch: last.epoch });
   }
 
-  /** @internal Called by the client: a `join` or `leave` push for this channel, emitted as that event. */
-  presenceEvent(kind: 'join' | 'leave', member: Member): void {
+  /** @internal Called by the client: a `join`, `update` or `leave` push for this channel: the live map moves on, and the event is emitted. */
+  presenceEvent(kind: 'join' | 'update' | 'leave', member: Member): void {
+    if (!this.wanted) return;
+    this.presence.event(kind, member);
     this.emit(kind, member);
+  }
+
+  /** @internal Called by the client: an ephemeral message, delivered only while subscribed. */
+  receiveEphemeral(data: Json): void {
+    if (this.current === 'subscribed') this.emit('ephemeral', data as T);
   }
 
   /** @internal Called by the client: the connection is up (and authenticated); a channel waiting for it subscribes. */
@@ -320,6 +363,8 @@ export class Channel<T = Json, In = T> extends Emitter<ChannelEvents<T>> {
     const waiters = this.waiters;
     this.waiters = [];
     this.set('subscribed');
+    // Requests go in order, so the snapshot is read after this subscription joined.
+    if (this.current === 'subscribed') this.presence.resync(reply.client);
     this.emit('subscribed', event);
     for (const waiter of waiters) waiter.resolve(event);
   }
@@ -343,6 +388,7 @@ export class Channel<T = Json, In = T> extends Emitter<ChannelEvents<T>> {
     const waiters = this.waiters;
     this.waiters = [];
     const failed = state === 'errored';
+    this.presence.clear();
     this.set(state, failed ? error : undefined);
     if (failed) this.emit('error', error);
     for (const waiter of waiters) waiter.reject(error);

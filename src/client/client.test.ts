@@ -430,7 +430,7 @@ describe('requests in flight when the connection drops', () => {
     const channel = client.channel('room');
     const published = channel.publish({ text: 'hi' });
     const history = channel.history({ limit: 2 });
-    const presence = channel.presence();
+    const presence = channel.presence.fetch();
     const called = client.rpc('maybe-ran');
     const first = server.last();
     const pubText = first.sent.find((t) => t.includes('"op":"pub"'))!;
@@ -447,11 +447,11 @@ describe('requests in flight when the connection drops', () => {
     assert.equal(second.sent[0], pubText, 'the publish is resent unchanged: same idempotency key');
     second.reply({ op: 'ok', id: second.last('pub').id, offset: 9, delivered: 0 });
     second.reply({ op: 'ok', id: second.last('history').id, epoch: 'e', messages: [] });
-    second.reply({ op: 'ok', id: second.last('presence').id, members: [] });
+    second.reply({ op: 'ok', id: second.last('presence').id, members: [], count: 0 });
     second.reply({ op: 'ok', id: second.last('rpc').id, result: null });
     assert.deepEqual(await published, { offset: 9, delivered: 0 });
     assert.deepEqual((await history).messages, []);
-    assert.deepEqual(await presence, []);
+    assert.deepEqual(await presence, { members: [], count: 0, truncated: false });
     assert.equal(await later, null);
     client.close();
   });

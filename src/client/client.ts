@@ -330,15 +330,25 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
         const fields: Record<string, Json> = { ch: name };
         if (since !== null) fields.since = { epoch: since.epoch, offset: since.offset };
         if (token !== undefined) fields.token = token;
+        // The same id on every connection: a reconnect keeps its presence (see presence.ts on the server).
+        fields.sender = this.sender;
         // Not resent after a drop: the channel subscribes again from where it then stands.
         this.requests.send(this.requests.make('sub', fields, 'forget', done, failed));
       },
       unsub: (name) => this.sendUnanswered('unsub', { ch: name }),
       retryDelay: (retry) => backoffDelay(retry, this.options.resubscribe),
       publishTo: (name, data, key) =>
-        this.ask('pub', { ch: name, data, key: key ?? randomKey(), sender: this.sender }, 'resend').then(({ offset, delivered }) => ({ offset, delivered })),
+        this.ask('pub', { ch: name, data, key: key ?? randomKey(), sender: this.sender }, 'resend').then((reply) => {
+          if (!('offset' in reply)) throw new HotlineError('internal', 'the server answered a publish without its offset');
+          return { offset: reply.offset, delivered: reply.delivered };
+        }),
+      // A stale cursor or typing flag is worth nothing after a reconnect: not resent.
+      publishEphemeral: (name, data) => this.ask('pub', { ch: name, data, ephemeral: true }, 'fail').then(({ delivered }) => ({ delivered })),
       historyOf: (name, options) => this.historyOf(name, options),
-      presenceOf: (name) => this.ask('presence', { ch: name }, 'resend').then((reply) => reply.members as Member[]),
+      presenceOf: (name) =>
+        this.ask('presence', { ch: name }, 'resend').then((reply) => ({ members: (reply.members ?? []) as Member[], count: reply.count, truncated: reply.truncated === true })),
+      // The channel sends its state again after each resubscription: one lost in a drop is not resent here.
+      stateOf: (name, state) => this.ask('state', state === null ? { ch: name } : { ch: name, state }, 'fail').then(() => undefined),
     };
   }
 
@@ -617,8 +627,12 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
       case 'msg':
         this.channels.get(message.ch)?.receive(message.offset, message.data);
         return;
+      case 'ephemeral':
+        this.channels.get(message.ch)?.receiveEphemeral(message.data);
+        return;
       case 'join':
       case 'leave':
+      case 'update':
         this.channels.get(message.ch)?.presenceEvent(message.op, message.member);
         return;
       case 'unsub':

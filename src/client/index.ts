@@ -22,6 +22,7 @@ export {
   type SubscribedEvent,
   type SubscribeOptions,
 } from './channel.js';
+export { ChannelPresence, type PresenceSnapshot } from './presence.js';
 export { backoffDelay, type BackoffOptions } from './backoff.js';
 export { HotlineError, type ClientErrorCode } from './errors.js';
 export type { CallHandler } from './handlers.js';
@@ -37,4 +38,4 @@ export type {
   RpcParamsOf,
   RpcResultOf,
 } from '../wire/index.js';
-export type { InferOutput, Json, Member, StandardSchemaV1 } from '../wire/index.js';
+export type { InferOutput, Json, JsonObject, Member, StandardSchemaV1 } from '../wire/index.js';

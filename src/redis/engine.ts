@@ -243,16 +243,29 @@ export class RedisEngine implements Engine, NodeBus {
     this.node.setCount(channel, count);
   }
 
-  join(channel: string, client: string, member: Member): Promise<void> {
-    return this.presence.join(channel, client, member);
+  async publishEphemeral(channel: string, data: string): Promise<number> {
+    const now = String(this.now());
+    return Number(await this.link.run(this.scripts.ephemeral, [this.keys.key(channel, 'subs')], [this.keys.pubsubName(channel), now, data]));
   }
 
-  leave(channel: string, client: string): Promise<void> {
-    return this.presence.leave(channel, client);
+  async subscriberCount(channel: string): Promise<number> {
+    return Number(await this.link.run(this.scripts.subscribers, [this.keys.key(channel, 'subs')], [String(this.now())]));
   }
 
-  members(channel: string): Promise<Member[]> {
-    return this.presence.members(channel);
+  join(channel: string, client: string, member: Member, owner?: string): Promise<void> {
+    return this.presence.join(channel, client, member, owner);
+  }
+
+  leave(channel: string, client: string, owner?: string): Promise<void> {
+    return this.presence.leave(channel, client, owner);
+  }
+
+  members(channel: string, limit?: number): Promise<Member[]> {
+    return this.presence.members(channel, limit);
+  }
+
+  memberCount(channel: string): Promise<number> {
+    return this.presence.memberCount(channel);
   }
 
   /**
@@ -323,7 +336,9 @@ export class RedisEngine implements Engine, NodeBus {
       const b = payload.indexOf(',', a + 1);
       if (a < 0 || b < 0) return;
       this.streams.accept(channel, { channel, epoch: payload.slice(1, a), offset: Number(payload.slice(a + 1, b)), data: payload.slice(b + 1) });
-    } else if (kind === 106 /* j */ || kind === 108 /* l */) {
+    } else if (kind === 101 /* e */) {
+      this.listener.ephemeral?.(channel, payload.slice(1));
+    } else if (kind === 106 /* j */ || kind === 108 /* l */ || kind === 117 /* u */) {
       const newline = payload.indexOf('\n');
       if (newline < 0) return;
       let member: Member;
@@ -332,7 +347,7 @@ export class RedisEngine implements Engine, NodeBus {
       } catch {
         return;
       }
-      this.listener.presence({ channel, kind: kind === 106 ? 'join' : 'leave', client: payload.slice(newline + 1), member });
+      this.listener.presence({ channel, kind: kind === 106 ? 'join' : kind === 117 ? 'update' : 'leave', client: payload.slice(newline + 1), member });
     }
   }
 

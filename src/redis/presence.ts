@@ -12,14 +12,16 @@ export interface SweptChannel {
 }
 
 /**
- * Presence in Redis: a hash per channel of client id -> `<node>,<expiry>,<member JSON>`.
+ * Presence in Redis: a hash per channel of client key -> `<owner>,<expiry>,<member JSON>`.
  * This node keeps its own members too and refreshes their expiry with each heartbeat, so
  * that a node that stops is forgotten: a live node's sweep finds its expired members and
- * announces their leaves. Joins and leaves are announced on the channel's pub/sub.
+ * announces their leaves. A client that reconnected to another node within the grace
+ * period is taken over there (a new owner); this node's refresh and late leave leave it
+ * alone. Joins, updates and leaves are announced on the channel's pub/sub.
  */
 export class RedisPresence implements PresenceManager {
-  /** This node's members: channel -> client -> member JSON. */
-  private readonly local = new Map<string, Map<string, string>>();
+  /** This node's members: channel -> client key -> its member JSON and owning connection. */
+  private readonly local = new Map<string, Map<string, { json: string; owner: string }>>();
 
   constructor(
     private readonly nodeId: string,
@@ -30,7 +32,7 @@ export class RedisPresence implements PresenceManager {
     private readonly now: () => number,
   ) {}
 
-  async join(channel: string, client: string, member: Member): Promise<void> {
+  async join(channel: string, client: string, member: Member, owner = this.nodeId): Promise<void> {
     let members = this.local.get(channel);
     if (members === undefined) {
       members = new Map();
@@ -38,31 +40,38 @@ export class RedisPresence implements PresenceManager {
     }
     // Kept here first: if Redis cannot be reached now, the heartbeat adds it when it is back.
     const json = JSON.stringify(member);
-    members.set(client, json);
-    await this.link.run(this.scripts.join, [this.keys.key(channel, 'presence')], [this.keys.pubsubName(channel), String(this.keyTtl()), client, this.value(json)]);
+    members.set(client, { json, owner });
+    await this.link.run(this.scripts.join, [this.keys.key(channel, 'presence')], [this.keys.pubsubName(channel), String(this.keyTtl()), '0', client, this.value(owner, json)]);
   }
 
-  async leave(channel: string, client: string): Promise<void> {
+  async leave(channel: string, client: string, owner?: string): Promise<void> {
     const members = this.local.get(channel);
-    if (members !== undefined) {
+    const entry = members?.get(client);
+    if (members !== undefined && entry !== undefined && (owner === undefined || entry.owner === owner)) {
       members.delete(client);
       if (members.size === 0) this.local.delete(channel);
     }
-    await this.announceLeave(channel, client);
+    await this.announceLeave(channel, client, owner ?? '');
   }
 
-  async members(channel: string): Promise<Member[]> {
-    const reply = (await this.link.run(this.scripts.members, [this.keys.key(channel, 'presence')], [String(this.now())])) as string[];
+  async members(channel: string, limit?: number): Promise<Member[]> {
+    const reply = (await this.readMembers(channel, limit ?? -1)).slice(1) as string[];
     return reply.map((json) => JSON.parse(json) as Member);
   }
 
-  /** Refreshes the expiry of this node's members; ones Redis lost are added (and announced) again. */
+  async memberCount(channel: string): Promise<number> {
+    return Number((await this.readMembers(channel, 0))[0]);
+  }
+
+  /** Refreshes the expiry of this node's members; ones Redis lost are added (and announced) again, ones taken over elsewhere are let go. */
   async refresh(): Promise<void> {
     await Promise.all(
-      [...this.local].map(([channel, members]) => {
-        const args = [this.keys.pubsubName(channel), String(this.keyTtl())];
-        for (const [client, json] of members) args.push(client, this.value(json));
-        return this.link.run(this.scripts.join, [this.keys.key(channel, 'presence')], args);
+      [...this.local].map(async ([channel, members]) => {
+        const args = [this.keys.pubsubName(channel), String(this.keyTtl()), '1'];
+        for (const [client, { json, owner }] of members) args.push(client, this.value(owner, json));
+        const taken = (await this.link.run(this.scripts.join, [this.keys.key(channel, 'presence')], args)) as string[];
+        for (const client of taken) members.delete(client);
+        if (members.size === 0 && this.local.get(channel) === members) this.local.delete(channel);
       }),
     );
   }
@@ -89,7 +98,7 @@ export class RedisPresence implements PresenceManager {
   goodbyes(): Array<Promise<unknown>> {
     const leaves: Array<Promise<unknown>> = [];
     for (const [channel, members] of this.local) {
-      for (const client of members.keys()) leaves.push(this.announceLeave(channel, client));
+      for (const [client, { owner }] of members) leaves.push(this.announceLeave(channel, client, owner));
     }
     this.local.clear();
     return leaves;
@@ -99,8 +108,12 @@ export class RedisPresence implements PresenceManager {
     this.local.clear();
   }
 
-  private announceLeave(channel: string, client: string): Promise<unknown> {
-    return this.link.run(this.scripts.leave, [this.keys.key(channel, 'presence')], [this.keys.pubsubName(channel), client]);
+  private announceLeave(channel: string, client: string, owner: string): Promise<unknown> {
+    return this.link.run(this.scripts.leave, [this.keys.key(channel, 'presence')], [this.keys.pubsubName(channel), client, owner]);
+  }
+
+  private readMembers(channel: string, limit: number): Promise<unknown[]> {
+    return this.link.run(this.scripts.members, [this.keys.key(channel, 'presence')], [String(this.now()), String(limit)]) as Promise<unknown[]>;
   }
 
   /**
@@ -112,8 +125,8 @@ export class RedisPresence implements PresenceManager {
     return 2 * this.nodeTtl;
   }
 
-  /** A presence hash value: `<node>,<expiry>,<member JSON>`. */
-  private value(json: string): string {
-    return `${this.nodeId},${this.now() + this.nodeTtl},${json}`;
+  /** A presence hash value: `<owner>,<expiry>,<member JSON>` (a connection id holds no comma). */
+  private value(owner: string, json: string): string {
+    return `${owner},${this.now() + this.nodeTtl},${json}`;
   }
 }

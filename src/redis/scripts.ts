@@ -10,14 +10,17 @@
  *   P{C}:key:K      string: `<offset>,<data digest>` of an idempotent publish with key K,
  *                   when it had no publisher (PX = window)
  *   P{C}:pkey:H     the same for key K of publisher P, H = sha1(`<length of P>:P:K`)
- *   P{C}:presence   hash: client id -> `<node>,<expiry ms>,<member JSON>`
+ *   P{C}:presence   hash: client key -> `<owner>,<expiry ms>,<member JSON>`, owner the
+ *                   connection id (`NODE.N`) holding the key, or the node's id
  *   P{C}:subs       hash: node id -> `<that node's subscriber count>,<expiry ms>`
  *   P{C}            pub/sub channel: messages and presence events (not a key)
  *
  * Pub/sub payloads (the first character says what it is):
  *   m<epoch>,<offset>,<data>     a message (epochs are [0-9a-z], so the first two commas split)
  *   j<member JSON>\n<client>     a join; JSON text never holds a raw newline
+ *   u<member JSON>\n<client>     an update (the member changed: its presence state)
  *   l<member JSON>\n<client>     a leave
+ *   e<data>                      an ephemeral message (no offset, not stored)
  *
  * Scripts read the time from their caller (ARGV), never from Redis, so every node and the
  * stored `t` fields agree with the clock the engine was given. Each script touches one
@@ -208,44 +211,61 @@ return out
 /**
  * Adds or updates presence members of this node on one channel, publishing a join for each
  * that was not there (a new member, or one that other nodes expired while this node could
- * not reach Redis).
+ * not reach Redis) and an update for each whose member JSON changed. A refresh ('1') leaves
+ * alone a key another owner holds now (its client reconnected elsewhere) and answers it.
  * KEYS: presence
- * ARGV: pub/sub name, presence key expiry, then pairs of (client, stored value)
- * Returns how many joined.
+ * ARGV: pub/sub name, presence key expiry, refresh ('1' or '0'), then pairs of (client, stored value)
+ * Returns the clients a refresh left to their new owner.
  */
 export const JOIN = script(
   'join',
   `
 local presence = KEYS[1]
-local joined = 0
-for i = 3, #ARGV, 2 do
+local refresh = ARGV[3] == '1'
+local taken = {}
+local function owner_and_json(value)
+  local a = string.find(value, ',', 1, true)
+  local b = string.find(value, ',', a + 1, true)
+  return string.sub(value, 1, a - 1), string.sub(value, b + 1)
+end
+for i = 4, #ARGV, 2 do
   local client, value = ARGV[i], ARGV[i + 1]
-  if redis.call('HSET', presence, client, value) == 1 then
-    local a = string.find(value, ',', 1, true)
-    local b = string.find(value, ',', a + 1, true)
-    redis.call('PUBLISH', ARGV[1], 'j' .. string.sub(value, b + 1) .. '\\n' .. client)
-    joined = joined + 1
+  local owner, json = owner_and_json(value)
+  local old = redis.call('HGET', presence, client)
+  if not old then
+    redis.call('HSET', presence, client, value)
+    redis.call('PUBLISH', ARGV[1], 'j' .. json .. '\\n' .. client)
+  else
+    local old_owner, old_json = owner_and_json(old)
+    if refresh and old_owner ~= owner then
+      taken[#taken + 1] = client
+    else
+      redis.call('HSET', presence, client, value)
+      if old_json ~= json then redis.call('PUBLISH', ARGV[1], 'u' .. json .. '\\n' .. client) end
+    end
   end
 end
 local expire = tonumber(ARGV[2])
 if redis.call('PTTL', presence) < expire then redis.call('PEXPIRE', presence, expire) end
-return joined
+return taken
 `,
 );
 
 /**
- * Removes one presence member and publishes its leave, if it was there.
+ * Removes one presence member and publishes its leave, if it was there (and, with an
+ * owner, only if that connection still holds it: one that came back elsewhere stays).
  * KEYS: presence
- * ARGV: pub/sub name, client
- * Returns 1 when it was there.
+ * ARGV: pub/sub name, client, owner ('' for any)
+ * Returns 1 when it was removed.
  */
 export const LEAVE = script(
   'leave',
   `
 local value = redis.call('HGET', KEYS[1], ARGV[2])
 if not value then return 0 end
-redis.call('HDEL', KEYS[1], ARGV[2])
 local a = string.find(value, ',', 1, true)
+if ARGV[3] ~= '' and string.sub(value, 1, a - 1) ~= ARGV[3] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[2])
 local b = string.find(value, ',', a + 1, true)
 redis.call('PUBLISH', ARGV[1], 'l' .. string.sub(value, b + 1) .. '\\n' .. ARGV[2])
 return 1
@@ -253,23 +273,64 @@ return 1
 );
 
 /**
- * The members whose expiry has not passed, as member JSON texts.
+ * How many members have not expired, then the member JSON texts of the first `limit` of them.
  * KEYS: presence
- * ARGV: now
+ * ARGV: now, limit (-1: all)
  */
 export const MEMBERS = script(
   'members',
   `
 local all = redis.call('HGETALL', KEYS[1])
-local now = tonumber(ARGV[1])
-local out = {}
+local now, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+local out = {0}
 for i = 1, #all, 2 do
   local value = all[i + 1]
   local a = string.find(value, ',', 1, true)
   local b = string.find(value, ',', a + 1, true)
-  if tonumber(string.sub(value, a + 1, b - 1)) > now then out[#out + 1] = string.sub(value, b + 1) end
+  if tonumber(string.sub(value, a + 1, b - 1)) > now then
+    out[1] = out[1] + 1
+    if limit < 0 or #out <= limit then out[#out + 1] = string.sub(value, b + 1) end
+  end
 end
 return out
+`,
+);
+
+/** The sum of the live nodes' subscriber counts in a subs hash (publish has its own copy, inline). */
+const SUM_SUBSCRIBERS = `
+local function subscribers(subs, now)
+  local sum = 0
+  for _, value in ipairs(redis.call('HVALS', subs)) do
+    local comma = string.find(value, ',', 1, true)
+    if comma and tonumber(string.sub(value, comma + 1)) > now then sum = sum + tonumber(string.sub(value, 1, comma - 1)) end
+  end
+  return sum
+end
+`;
+
+/**
+ * An ephemeral message: published on the channel's pub/sub only (no offset, nothing kept).
+ * KEYS: subs
+ * ARGV: pub/sub name, now, data
+ * Returns the channel's subscribers on the live nodes.
+ */
+export const EPHEMERAL = script(
+  'ephemeral',
+  `${SUM_SUBSCRIBERS}
+redis.call('PUBLISH', ARGV[1], 'e' .. ARGV[3])
+return subscribers(KEYS[1], tonumber(ARGV[2]))
+`,
+);
+
+/**
+ * The channel's subscribers on the live nodes (a channel whose member list is off).
+ * KEYS: subs
+ * ARGV: now
+ */
+export const SUBSCRIBERS = script(
+  'subscribers',
+  `${SUM_SUBSCRIBERS}
+return subscribers(KEYS[1], tonumber(ARGV[1]))
 `,
 );
 
@@ -333,7 +394,7 @@ return 1
 `,
 );
 
-export const SCRIPTS = [PUBLISH, HISTORY, JOIN, LEAVE, MEMBERS, SWEEP, COUNT] as const;
+export const SCRIPTS = [PUBLISH, HISTORY, JOIN, LEAVE, MEMBERS, SWEEP, COUNT, EPHEMERAL, SUBSCRIBERS] as const;
 
 /** The scripts as a cluster runs them: SPUBLISH, so a message goes only to its channel's shard. */
 export interface ScriptSet {
@@ -344,9 +405,11 @@ export interface ScriptSet {
   readonly members: Script;
   readonly sweep: Script;
   readonly count: Script;
+  readonly ephemeral: Script;
+  readonly subscribers: Script;
 }
 
-const PLAIN: ScriptSet = { publish: PUBLISH, history: HISTORY, join: JOIN, leave: LEAVE, members: MEMBERS, sweep: SWEEP, count: COUNT };
+const PLAIN: ScriptSet = { publish: PUBLISH, history: HISTORY, join: JOIN, leave: LEAVE, members: MEMBERS, sweep: SWEEP, count: COUNT, ephemeral: EPHEMERAL, subscribers: SUBSCRIBERS };
 
 function shard(plain: Script): Script {
   return script(plain.name, plain.source.replaceAll("redis.call('PUBLISH',", "redis.call('SPUBLISH',"));

@@ -60,6 +60,9 @@ type HubLimits = Pick<
   | 'maxHistoryAnswerBytes'
   | 'maxSubscriptions'
   | 'maxDataLength'
+  | 'presenceGrace'
+  | 'maxPresenceMembers'
+  | 'maxPresenceStateLength'
   | 'abuseLimit'
   | 'abuseWindow'
 >;
@@ -219,6 +222,9 @@ export function createApp(options: AppOptions = {}): App {
     maxHistoryAnswerBytes: options.maxHistoryAnswerBytes,
     maxSubscriptions: options.maxSubscriptions,
     maxDataLength: options.maxDataLength,
+    presenceGrace: options.presenceGrace,
+    maxPresenceMembers: options.maxPresenceMembers,
+    maxPresenceStateLength: options.maxPresenceStateLength,
     abuseLimit: options.abuseLimit,
     abuseWindow: options.abuseWindow,
     limits: { maxJsonDepth: options.maxJsonDepth },

@@ -58,6 +58,10 @@ export function channelMetrics(text: PrometheusText, m: ChannelMetrics, engineHe
     .family('hotline_channel_publishes_total', 'counter', 'Messages published to channels.', [[{}, m.publishes]])
     .family('hotline_channel_duplicate_publishes_total', 'counter', 'Publishes answered as repeats of an idempotency key.', [[{}, m.duplicatePublishes]])
     .family('hotline_channel_deliveries_total', 'counter', 'Channel messages written to subscribers.', [[{}, m.deliveries]])
+    .family('hotline_channel_ephemeral_publishes_total', 'counter', 'Ephemeral publishes (no offset, no history).', [[{}, m.ephemeralPublishes]])
+    .family('hotline_channel_ephemeral_deliveries_total', 'counter', 'Ephemeral messages written to subscribers.', [[{}, m.ephemeralDeliveries]])
+    .family('hotline_channel_ephemeral_drops_total', 'counter', 'Ephemeral messages not written to a subscriber holding half its backpressure limit (dropped first, so that channel messages fit).', [[{}, m.ephemeralDrops]])
+    .family('hotline_channel_presence_states_total', 'counter', 'Presence states set or cleared.', [[{}, m.stateUpdates]])
     .family('hotline_channel_recoveries_total', 'counter', 'Subscriptions that asked to recover, by outcome.', [
       [{ outcome: 'recovered' }, m.recoveries.recovered],
       [{ outcome: 'not_recovered' }, m.recoveries.notRecovered],

@@ -197,6 +197,24 @@ export const SERVE_OPTIONS = {
     default: DEFAULT_MAX_HISTORY_ANSWER_BYTES,
     help: 'largest history answer, as JSON; longer histories are read in pages (more, before)',
   }),
+  presenceGrace: option({
+    section: 'Channels (/ws)',
+    kind: ms(0),
+    default: HUB_DEFAULTS.presenceGrace,
+    help: 'a disconnected client stays present this long: a reconnect with the same client id within it is neither a leave nor a join (0: leave at once)',
+  }),
+  maxPresenceMembers: option({
+    section: 'Channels (/ws)',
+    kind: count(1),
+    default: HUB_DEFAULTS.maxPresenceMembers,
+    help: 'members a presence answer lists; past it the first ones, the count of all, and truncated: true',
+  }),
+  maxPresenceStateLength: option({
+    section: 'Channels (/ws)',
+    kind: whole('CHARS', 'characters', 1),
+    default: HUB_DEFAULTS.maxPresenceStateLength,
+    help: "a client's presence state on a channel, as JSON text; past it too_large",
+  }),
   maxSubscriptions: option({ section: 'Channels (/ws)', kind: count(1), default: HUB_DEFAULTS.maxSubscriptions, help: 'channels one connection may subscribe to; past it too_large' }),
   maxDataLength: option({
     section: 'Channels (/ws)',

@@ -24,6 +24,7 @@ const PAGES: Record<string, string> = {
   '/': 'index.html',
   '/demo/echo': 'demo/echo.html',
   '/demo/chat': 'demo/chat.html',
+  '/demo/cursors': 'demo/cursors.html',
 };
 
 const TYPES: Record<string, string> = {

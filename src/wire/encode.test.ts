@@ -82,7 +82,7 @@ describe('encode', () => {
       '{"op":"ok","id":1,"epoch":"e\\"1","offset":42,"recovered":true}',
     );
     assert.equal(encodeOk(3, { offset: 43, delivered: 0 }), '{"op":"ok","id":3,"offset":43,"delivered":0}');
-    assert.equal(encodeOk(4, { members: [{ id: 'u1', name: 'Ada ✓' }] }), '{"op":"ok","id":4,"members":[{"id":"u1","name":"Ada ✓"}]}');
+    assert.equal(encodeOk(4, { members: [{ id: 'u1', name: 'Ada ✓' }], count: 1 }), '{"op":"ok","id":4,"members":[{"id":"u1","name":"Ada ✓"}],"count":1}');
     assert.equal(encodeOk(5, { epoch: 'e', messages: [{ offset: 1, data: 'x' }] }), '{"op":"ok","id":5,"epoch":"e","messages":[{"offset":1,"data":"x"}]}');
     for (const result of data) {
       assert.deepEqual(JSON.parse(encodeOk(6, { result })), { op: 'ok', id: 6, result });

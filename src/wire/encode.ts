@@ -4,7 +4,7 @@
  * serialized, so a publish is serialized once however many subscribers receive it.
  */
 import type { ErrorCode } from './codes.js';
-import type { AuthOk, HistoryOk, Json, Member, PresenceOk, PubOk, RpcOk, SubOk } from './messages.js';
+import type { AuthOk, EphemeralPubOk, HistoryOk, Json, Member, PresenceOk, PubOk, RpcOk, SubOk } from './messages.js';
 
 /**
  * The fields of an ok reply besides `op` and `id`, for any request op. An unsub's reply has
@@ -13,6 +13,7 @@ import type { AuthOk, HistoryOk, Json, Member, PresenceOk, PubOk, RpcOk, SubOk }
 export type OkFields =
   | Omit<SubOk, 'op' | 'id'>
   | Omit<PubOk, 'op' | 'id'>
+  | Omit<EphemeralPubOk, 'op' | 'id'>
   | Omit<PresenceOk, 'op' | 'id'>
   | Omit<HistoryOk, 'op' | 'id'>
   | Omit<RpcOk, 'op' | 'id'>
@@ -69,6 +70,16 @@ export function encodeJoin(ch: string, member: Member): string {
 
 export function encodeLeave(ch: string, member: Member): string {
   return JSON.stringify({ op: 'leave', ch, member });
+}
+
+/** A member's presence state changed (see {@link Update}). */
+export function encodeUpdate(ch: string, member: Member): string {
+  return JSON.stringify({ op: 'update', ch, member });
+}
+
+/** An ephemeral message around data serialized once by the caller (see {@link EphemeralMessage}). */
+export function encodeEphemeral(ch: string, dataJson: string): string {
+  return `{"op":"ephemeral","ch":${JSON.stringify(ch)},"data":${dataJson}}`;
 }
 
 /** The ok reply to a history request, from entries whose data is already serialized. */

@@ -7,11 +7,17 @@ import type { ErrorCode } from './codes.js';
 /** Any value JSON can carry. */
 export type Json = null | boolean | number | string | Json[] | JsonObject;
 
+/** A JSON object: presence state, members, and the objects inside channel data. */
 export interface JsonObject {
   [key: string]: Json;
 }
 
-/** A presence member: the JSON object the server attached to a connection. */
+/**
+ * A presence member: the JSON object the server attached to a connection's identity (its
+ * `id` and `info`, say), plus two fields the hub sets: `client`, the subscriber's public
+ * client id, and `state`, the presence state the client set on the channel, if any. Only
+ * `state` is the client's: it can never overwrite the identity's fields.
+ */
 export type Member = JsonObject;
 
 /** Where a subscriber stopped: the channel's epoch and the last offset it has seen. */
@@ -32,6 +38,13 @@ export interface SubRequest {
   since?: Since;
   /** A subscription token for the channel, signed by the application's backend (private channels). */
   token?: string;
+  /**
+   * The client's random id, kept across its reconnects (the same as `pub`'s `sender`): its
+   * presence is keyed by it (scoped to the connection's user), so a reconnect within the
+   * grace period is neither a leave nor a join. Never shown to others: members carry a
+   * digest of it as `client`.
+   */
+  sender?: string;
 }
 
 export interface UnsubRequest {
@@ -52,6 +65,23 @@ export interface PubRequest {
    * the connection has no authenticated user, so nobody else can hit them.
    */
   sender?: string;
+  /**
+   * True: to the channel's current subscribers only, with no offset, kept in no history,
+   * never recovered; delivered as `ephemeral`, and the first thing dropped for a slow reader.
+   */
+  ephemeral?: boolean;
+}
+
+/**
+ * Sets (or, without `state`, clears) the connection's presence state on a channel it is
+ * subscribed to: the other subscribers get an `update` with its member.
+ */
+export interface StateRequest {
+  op: 'state';
+  id: number;
+  ch: string;
+  /** A small JSON object (a cursor, "typing"); absent or null clears it. */
+  state?: JsonObject;
 }
 
 export interface PresenceRequest {
@@ -117,6 +147,7 @@ export type ClientRequest =
   | SubRequest
   | UnsubRequest
   | PubRequest
+  | StateRequest
   | PresenceRequest
   | HistoryRequest
   | RpcRequest
@@ -127,7 +158,7 @@ export type ClientRequest =
 export type RequestOp = ClientRequest['op'];
 
 /** Every request op, in the order the documentation lists them. */
-export const REQUEST_OPS: readonly RequestOp[] = ['sub', 'unsub', 'pub', 'presence', 'history', 'rpc', 'ping', 'auth', 'reply'];
+export const REQUEST_OPS: readonly RequestOp[] = ['sub', 'unsub', 'pub', 'state', 'presence', 'history', 'rpc', 'ping', 'auth', 'reply'];
 
 // ---------------------------------------------------------------------------------------
 // Server to client
@@ -141,6 +172,8 @@ export interface SubOk {
   offset: number;
   /** Whether every message after `since` was replayed; false without `since`. */
   recovered: boolean;
+  /** This connection's public client id: the `client` of its presence member. */
+  client?: string;
 }
 
 export interface UnsubOk {
@@ -156,10 +189,23 @@ export interface PubOk {
   delivered: number;
 }
 
+/** An ephemeral publish's answer: no offset, as it has none. */
+export interface EphemeralPubOk {
+  op: 'ok';
+  id: number;
+  /** How many subscribers it was sent to, on every node (as far as the server counts them). */
+  delivered: number;
+}
+
 export interface PresenceOk {
   op: 'ok';
   id: number;
-  members: Member[];
+  /** The members, up to the server's bound; absent on a channel whose member list is off (only `count` is kept). */
+  members?: Member[];
+  /** Subscribers of the channel on every node. */
+  count: number;
+  /** Present (true) when there are more members than the server lists: `members` holds the first ones. */
+  truncated?: boolean;
 }
 
 export interface HistoryEntry {
@@ -215,6 +261,20 @@ export interface Leave {
   member: Member;
 }
 
+/** A member's presence state changed (its `state` field, or its identity after an `auth`). */
+export interface Update {
+  op: 'update';
+  ch: string;
+  member: Member;
+}
+
+/** An ephemeral publish: no offset, so it is never part of a gap or a recovery. */
+export interface EphemeralMessage {
+  op: 'ephemeral';
+  ch: string;
+  data: Json;
+}
+
 /**
  * The server ended a subscription on its own (the connection's identity changed and may no
  * longer read the channel, or its credentials expired): no `msg` for it follows.
@@ -258,13 +318,14 @@ export interface ErrorMessage {
   message: string;
 }
 
-export type OkReply = SubOk | UnsubOk | PubOk | PresenceOk | HistoryOk | RpcOk | AuthOk;
+export type OkReply = SubOk | UnsubOk | PubOk | EphemeralPubOk | PresenceOk | HistoryOk | RpcOk | AuthOk;
 
 /** The successful answer to each request op. */
 export interface ReplyTo {
   sub: SubOk;
   unsub: UnsubOk;
-  pub: PubOk;
+  pub: PubOk | EphemeralPubOk;
+  state: UnsubOk;
   presence: PresenceOk;
   history: HistoryOk;
   rpc: RpcOk;
@@ -273,6 +334,6 @@ export interface ReplyTo {
   reply: UnsubOk;
 }
 
-export type ServerMessage = OkReply | Pong | ChannelMessage | Join | Leave | UnsubPush | ServerCall | DirectMessage | ErrorMessage;
+export type ServerMessage = OkReply | Pong | ChannelMessage | EphemeralMessage | Join | Leave | Update | UnsubPush | ServerCall | DirectMessage | ErrorMessage;
 
 export type ServerOp = ServerMessage['op'];

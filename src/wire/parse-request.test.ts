@@ -139,7 +139,7 @@ describe('parseRequest: the id', () => {
 
 describe('parseRequest: the op', () => {
   test('an unknown op is named, with the list of ops', () => {
-    refuses('{"op":"subscribe","id":3}', 3, 'unknown op "subscribe"; the ops are sub, unsub, pub, presence, history, rpc, ping, auth, reply');
+    refuses('{"op":"subscribe","id":3}', 3, 'unknown op "subscribe"; the ops are sub, unsub, pub, state, presence, history, rpc, ping, auth, reply');
     refuses('{"op":"SUB","id":3}', 3, /^unknown op "SUB";/);
     refuses('{"op":"","id":3}', 3, /^unknown op "";/);
     refuses('{"op":"ok","id":3}', 3, /^unknown op "ok";/);
@@ -151,7 +151,7 @@ describe('parseRequest: the op', () => {
   });
 
   test('a long or strange op is quoted and cut short in the message', () => {
-    refuses(json({ op: 'x'.repeat(10_000), id: 1 }), 1, `unknown op "${'x'.repeat(40)}…"; the ops are sub, unsub, pub, presence, history, rpc, ping, auth, reply`);
+    refuses(json({ op: 'x'.repeat(10_000), id: 1 }), 1, `unknown op "${'x'.repeat(40)}…"; the ops are sub, unsub, pub, state, presence, history, rpc, ping, auth, reply`);
     refuses(json({ op: 'a"b\n\u0000😀', id: 1 }), 1, /^unknown op "a\\"b\\n\\u0000😀";/);
   });
 

@@ -3,7 +3,7 @@ import { ErrorCode } from './codes.js';
 import { hasNonFiniteNumber } from './finite.js';
 import { exceedsJsonDepth } from './json-depth.js';
 import { DEFAULT_WIRE_LIMITS, MAX_EPOCH_LENGTH, MAX_REPLY_CODE_LENGTH, MAX_REPLY_MESSAGE_LENGTH, type WireLimits } from './limits.js';
-import { REQUEST_OPS, type ClientRequest, type HistoryRequest, type Json, type PubRequest, type ReplyError, type RequestOp, type Since, type SubRequest } from './messages.js';
+import { REQUEST_OPS, type ClientRequest, type HistoryRequest, type Json, type JsonObject, type PubRequest, type ReplyError, type RequestOp, type Since, type SubRequest } from './messages.js';
 
 export type ParseRequestResult =
   | { ok: true; request: ClientRequest }
@@ -71,6 +71,8 @@ function readRequest(op: RequestOp, id: number, fields: Fields, limits: WireLimi
       const request: SubRequest = since === undefined ? { op, id, ch } : { op, id, ch, since };
       const token = own(fields, 'token');
       if (token !== undefined) request.token = tokenField(token, limits);
+      const sender = own(fields, 'sender');
+      if (sender !== undefined) request.sender = keyField(sender, '"sender"', limits);
       return request;
     }
     case 'unsub':
@@ -81,11 +83,25 @@ function readRequest(op: RequestOp, id: number, fields: Fields, limits: WireLimi
       const data = finiteJson(fields['data'], '"data"');
       const key = own(fields, 'key');
       const sender = own(fields, 'sender');
-      if (key === undefined && sender === undefined) return { op, id, ch, data };
+      const ephemeral = own(fields, 'ephemeral');
+      if (key === undefined && sender === undefined && ephemeral === undefined) return { op, id, ch, data };
       const request: PubRequest = { op, id, ch, data };
       if (key !== undefined) request.key = keyField(key, '"key"', limits);
       if (sender !== undefined) request.sender = keyField(sender, '"sender"', limits);
+      if (ephemeral !== undefined && ephemeral !== false) {
+        if (ephemeral !== true) throw new FieldError('"ephemeral" must be true or false');
+        // Nothing is stored, so nothing could recognise a repeat.
+        if (key !== undefined) throw new FieldError('an ephemeral publish takes no "key": it is never stored, so it cannot be deduplicated');
+        request.ephemeral = true;
+      }
       return request;
+    }
+    case 'state': {
+      const ch = channel(fields, limits);
+      const state = own(fields, 'state');
+      if (state === undefined) return { op, id, ch };
+      if (!isObject(state)) throw new FieldError('"state" must be a JSON object (or null to clear it)');
+      return { op, id, ch, state: finiteJson(state, '"state"') as JsonObject };
     }
     case 'presence':
       return { op, id, ch: channel(fields, limits) };

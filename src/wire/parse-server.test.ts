@@ -91,7 +91,10 @@ describe('replyFor', () => {
     const sub = read({ op: 'ok', id: 1, epoch: 'e', offset: 0, recovered: false });
     assert.deepEqual(replyFor('sub', sub), sub);
     assert.equal(replyFor('pub', read({ op: 'ok', id: 1, offset: 4, delivered: 0 }))?.delivered, 0);
-    assert.deepEqual(replyFor('presence', read({ op: 'ok', id: 1, members: [] }))?.members, []);
+    assert.deepEqual(replyFor('presence', read({ op: 'ok', id: 1, members: [], count: 0 }))?.members, []);
+    assert.equal(replyFor('presence', read({ op: 'ok', id: 1, count: 7 }))?.count, 7, 'a channel whose member list is off: a count alone');
+    assert.equal(replyFor('presence', read({ op: 'ok', id: 1, members: [] })), null, 'count is required');
+    assert.equal(replyFor('pub', read({ op: 'ok', id: 1, delivered: 3 }))?.delivered, 3, 'an ephemeral publish: no offset');
     assert.equal(replyFor('history', read({ op: 'ok', id: 1, epoch: 'e', messages: [] }))?.epoch, 'e');
     assert.equal(replyFor('history', read({ op: 'ok', id: 1, epoch: 'e', messages: [], more: true }))?.more, true);
     assert.equal(parseServerMessage(JSON.stringify({ op: 'ok', id: 1, epoch: 'e', messages: [], more: 'yes' })), null, 'more is a boolean');

@@ -30,12 +30,18 @@ export function parseServerMessage(text: string): ServerMessage | null {
       if (typeof ch !== 'string' || offset === undefined || !Object.hasOwn(value, 'data')) return null;
       return { op: 'msg', ch, offset, data: value['data'] as Json };
     }
+    case 'ephemeral': {
+      const ch = own(value, 'ch');
+      if (typeof ch !== 'string' || !Object.hasOwn(value, 'data')) return null;
+      return { op: 'ephemeral', ch, data: value['data'] as Json };
+    }
     case 'join':
-    case 'leave': {
+    case 'leave':
+    case 'update': {
       const ch = own(value, 'ch');
       const member = own(value, 'member');
       if (typeof ch !== 'string' || !isObject(member)) return null;
-      return { op: value['op'] as 'join' | 'leave', ch, member: member as Member };
+      return { op: value['op'] as 'join' | 'leave' | 'update', ch, member: member as Member };
     }
     case 'call': {
       const call = counter(own(value, 'call'));
@@ -97,6 +103,9 @@ const okFieldChecks: ReadonlyArray<readonly [string, (value: unknown) => boolean
   ['members', (value) => Array.isArray(value) && value.every(isObject)],
   ['messages', (value) => Array.isArray(value) && value.every(isHistoryEntry)],
   ['more', (value) => typeof value === 'boolean'],
+  ['count', (value) => counter(value) !== undefined],
+  ['client', (value) => typeof value === 'string'],
+  ['truncated', (value) => typeof value === 'boolean'],
   ['expiresAt', (value) => typeof value === 'number' && Number.isFinite(value)],
   ['result', () => true],
 ];
@@ -105,8 +114,10 @@ const okFieldChecks: ReadonlyArray<readonly [string, (value: unknown) => boolean
 const requiredFields: { readonly [Op in RequestOp]: readonly string[] } = {
   sub: ['epoch', 'offset', 'recovered'],
   unsub: [],
-  pub: ['offset', 'delivered'],
-  presence: ['members'],
+  // An ephemeral publish has no offset: the SDK checks it for the others.
+  pub: ['delivered'],
+  state: [],
+  presence: ['count'],
   history: ['epoch', 'messages'],
   rpc: ['result'],
   ping: [],

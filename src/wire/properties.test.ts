@@ -166,8 +166,8 @@ describe('properties: server messages', () => {
       encodeOk(n, { offset: at, delivered }),
     ]),
     fc.tuple(id, fc.array(member, { maxLength: 4 })).map(([n, members]): [ServerMessage, string] => [
-      { op: 'ok', id: n, members },
-      encodeOk(n, { members }),
+      { op: 'ok', id: n, members, count: members.length },
+      encodeOk(n, { members, count: members.length }),
     ]),
     fc.tuple(id, json()).map(([n, result]): [ServerMessage, string] => [{ op: 'ok', id: n, result }, encodeOk(n, { result })]),
     id.map((n): [ServerMessage, string] => [{ op: 'ok', id: n }, encodeOk(n)]),

@@ -255,3 +255,8 @@ export function assertErr(answer: WireMessage, code: string, id: number | undefi
   assert.ok(answer.message!.length > 0, 'the message says something');
   return answer.message!;
 }
+
+/** Presence members without the `client` id the hub sets on each (it varies per connection). */
+export function withoutClient(members: ReadonlyArray<Record<string, unknown>> | undefined): Array<Record<string, unknown>> {
+  return (members ?? []).map(({ client: _client, ...rest }) => rest);
+}

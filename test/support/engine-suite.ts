@@ -41,9 +41,14 @@ export const ENGINE_SUITE_OPTIONS: Readonly<EngineSuiteOptions> = Object.freeze(
 export class Recorder implements EngineListener {
   readonly messages: ChannelMessage[] = [];
   readonly presences: PresenceEvent[] = [];
+  readonly ephemerals: Array<[channel: string, data: string]> = [];
 
   message(message: ChannelMessage): void {
     this.messages.push(message);
+  }
+
+  ephemeral(channel: string, data: string): void {
+    this.ephemerals.push([channel, data]);
   }
 
   presence(event: PresenceEvent): void {
@@ -557,6 +562,66 @@ export function engineSuite(name: string, make: (options: EngineSuiteOptions) =>
           await waitFor(() => recorder.presenceOn(ch).length === 3, 'the leave');
           assert.deepEqual(recorder.presenceOn(ch)[2], { channel: ch, kind: 'leave', client: 'c1', member: { id: 'u1', name: 'Ada' } });
           assert.deepEqual(await engine.members(ch), [{ id: 'u2', name: 'Lin' }]);
+        }));
+
+      test('a changed member is an update; the same member again tells nothing', () =>
+        withEngine(async (engine, recorder) => {
+          const ch = channelName('presence-update');
+          await engine.subscribe(ch);
+          await engine.join(ch, 'k1', { id: 'u1' }, 'n.1');
+          await engine.join(ch, 'k1', { id: 'u1', state: { x: 1 } }, 'n.1');
+          await engine.join(ch, 'k1', { id: 'u1', state: { x: 1 } }, 'n.1');
+          await engine.join(ch, 'k2', { id: 'u2' }, 'n.2');
+          await waitFor(() => recorder.presenceOn(ch).length >= 3, 'join, update, join');
+          await quietWindow(20);
+          assert.deepEqual(
+            recorder.presenceOn(ch).map((e) => [e.kind, e.client, e.member['state'] ?? null]),
+            [
+              ['join', 'k1', null],
+              ['update', 'k1', { x: 1 }],
+              ['join', 'k2', null],
+            ],
+          );
+        }));
+
+      test('a key taken over by another connection (a reconnect) stays when the old one leaves; the new one leaves it', () =>
+        withEngine(async (engine, recorder) => {
+          const ch = channelName('presence-owner');
+          await engine.subscribe(ch);
+          await engine.join(ch, 'k', { id: 'u' }, 'old.1');
+          await engine.join(ch, 'k', { id: 'u' }, 'new.1');
+          await engine.leave(ch, 'k', 'old.1');
+          assert.deepEqual(await engine.members(ch), [{ id: 'u' }], 'the late leave of the old connection changes nothing');
+          await engine.leave(ch, 'k', 'new.1');
+          assert.deepEqual(await engine.members(ch), []);
+          await waitFor(() => recorder.presenceOn(ch).length === 2, 'the join and the one leave');
+          await quietWindow(20);
+          assert.deepEqual(recorder.presenceOn(ch).map((e) => e.kind), ['join', 'leave']);
+        }));
+
+      test('members(limit) lists at most limit; memberCount counts them all', () =>
+        withEngine(async (engine) => {
+          const ch = channelName('presence-limit');
+          for (let n = 0; n < 5; n++) await engine.join(ch, `k${n}`, { n }, `c.${n}`);
+          assert.equal((await engine.members(ch, 2)).length, 2);
+          assert.equal((await engine.members(ch)).length, 5);
+          assert.equal(await engine.memberCount?.(ch), 5);
+        }));
+
+      test('ephemeral messages reach subscribed nodes, with no offset and nothing kept; the subscriber count comes back', () =>
+        withEngine(async (engine, recorder) => {
+          const ch = channelName('ephemeral');
+          await engine.subscribe(ch);
+          engine.setLocalSubscriberCount(ch, 3);
+          await waitFor(async () => (await engine.subscriberCount!(ch)) === 3, 'the count written');
+          assert.equal(await engine.publishEphemeral!(ch, '{"x":1}'), 3);
+          await waitFor(() => recorder.ephemerals.length === 1, 'the ephemeral message');
+          assert.deepEqual(recorder.ephemerals, [[ch, '{"x":1}']]);
+          const { position, messages } = await engine.history(ch);
+          assert.deepEqual([position.offset, messages], [0, []], 'no offset taken, nothing in history');
+          assert.equal((await engine.publish(ch, '"m"')).offset, 1, 'the next message is offset 1');
+          await waitFor(() => recorder.on(ch).length === 1, 'the message');
+          assert.deepEqual(recorder.on(ch).map((m) => m.offset), [1]);
         }));
 
       test('members are per connection: one user on two connections is listed twice, and leaves one at a time', () =>

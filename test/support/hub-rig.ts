@@ -141,7 +141,7 @@ export class FakeClient implements ChannelClient<Auth> {
   }
 
   presenceEvents(channel: string): Array<[string, unknown]> {
-    return this.log.filter((m) => (m.op === 'join' || m.op === 'leave') && m.ch === channel).map((m) => [m.op, m.member?.['id']]);
+    return this.log.filter((m) => (m.op === 'join' || m.op === 'leave' || m.op === 'update') && m.ch === channel).map((m) => [m.op, m.member?.['id']]);
   }
 }
 
@@ -330,18 +330,30 @@ export class ControlledEngine implements Engine {
     this.inner.setLocalSubscriberCount(channel, count);
   }
 
-  join(channel: string, client: string, member: Member): Promise<void> {
+  publishEphemeral(channel: string, data: string): Promise<number> {
+    return this.inner.publishEphemeral(channel, data);
+  }
+
+  subscriberCount(channel: string): Promise<number> {
+    return this.inner.subscriberCount(channel);
+  }
+
+  join(channel: string, client: string, member: Member, owner?: string): Promise<void> {
     const error = this.failure('join');
     if (error !== undefined) return Promise.reject(error);
-    return this.inner.join(channel, client, member);
+    return this.inner.join(channel, client, member, owner);
   }
 
-  leave(channel: string, client: string): Promise<void> {
-    return this.inner.leave(channel, client);
+  leave(channel: string, client: string, owner?: string): Promise<void> {
+    return this.inner.leave(channel, client, owner);
   }
 
-  members(channel: string): Promise<Member[]> {
-    return this.inner.members(channel);
+  members(channel: string, limit?: number): Promise<Member[]> {
+    return this.inner.members(channel, limit);
+  }
+
+  memberCount(channel: string): Promise<number> {
+    return this.inner.memberCount(channel);
   }
 
   close(): Promise<void> {

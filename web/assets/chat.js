@@ -1,31 +1,22 @@
 // The chat demo, on the hotline.v1 channels through the SDK served at /hotline.js.
 //
-// One room is three channels:
-//   chat:<room>      the messages: { id, nick, text, time }; history on join, recovery after a drop
-//   typing:<room>    { type: 'typing', id, nick }, sent at most every 2 s while typing
-//   presence:<room>  { type: 'here' | 'gone', id, nick }: application-level presence
-//
-// Presence. The protocol has presence built in (channel.presence(), 'join' and 'leave'
-// events), but its members are what the server's authentication attached to each
-// connection, and `hotline serve` authenticates nobody: its connections have no member,
-// so the server's list stays empty. The page therefore keeps its own list on top of a
-// channel: every page says { type: 'here' } on presence:<room> when it joins, every 3 s,
-// and when it sees someone new (so newcomers are listed at once), and { type: 'gone' }
-// when it leaves; "Here now" lists the nicknames heard from in the last 10 s. The
-// server's own list (channel.presence() plus join/leave events) is shown below it, for a
-// server whose authenticate() gives members.
+// One room is one channel, chat:<room>:
+//   its messages     { id, nick, text, time }: history on join, recovery after a drop
+//   its presence     every subscriber is a member; each page enters its nick as presence
+//                    state, and "Here now" is the SDK's live member map (channel.presence),
+//                    kept right across reconnects by the SDK and the server
+//   ephemeral        { type: 'typing', id, nick }, at most every 2 s while typing: to the
+//                    pages there now, kept nowhere, never replayed
 //
 // Reconnecting. The SDK reconnects by itself and resubscribes every channel from the last
 // message seen. Its 'subscribed' event says whether the missed messages were replayed
 // (recovered: true; they follow as ordinary messages) or could not be (recovered: false:
 // the server lost the history, as the memory engine does when it restarts), in which case
 // the page reloads the room's history.
-/* global document, window, location, history, sessionStorage, crypto, setInterval, URL, URLSearchParams */
+/* global document, location, history, sessionStorage, crypto, setInterval, URL, URLSearchParams */
 import { connect } from '/hotline.js';
 import { atBottom, el, shortTime, wsUrl } from './common.js';
 
-const HERE_EVERY = 3_000;
-const HERE_TTL = 10_000;
 const TYPING_EVERY = 2_000;
 const TYPING_SHOWN = 4_000;
 const HISTORY_LIMIT = 50;
@@ -84,7 +75,6 @@ client.on('state', (state) => {
     notice(everOpen ? 'connection: open again' : `connection: open (${client.url})`);
     everOpen = true;
     connected = true;
-    if (room !== null) sayHere(room);
   } else if (state === 'reconnecting') {
     notice('connection: reconnecting…', 'error');
   } else if (state === 'closed') {
@@ -151,8 +141,6 @@ function openRoom(name) {
   return {
     name,
     chat: client.channel(`chat:${name}`),
-    typing: client.channel(`typing:${name}`),
-    presence: client.channel(`presence:${name}`),
     /** Removes this room's listeners. */
     off: [],
     subscribedBefore: false,
@@ -163,13 +151,8 @@ function openRoom(name) {
     loading: 0,
     buffer: [],
     shown: new Set(),
-    /** id → { nick, seen } from presence:<room>. */
-    here: new Map(),
-    /** id → { nick, until } from typing:<room>. */
+    /** id → { nick, until } from the ephemeral typing messages. */
     typers: new Map(),
-    /** The server's presence members (empty on `hotline serve`). */
-    members: new Map(),
-    lastHere: 0,
     lastTyping: 0,
   };
 }
@@ -181,12 +164,11 @@ function join(name) {
   room = r;
   ui.roomName.textContent = name;
   ui.room.value = name;
-  ui.channels.textContent = `Channels: chat:${name} (messages), typing:${name}, presence:${name}`;
+  ui.channels.textContent = `Channel: chat:${name} (messages, presence, ephemeral typing)`;
   document.title = `${name} · Chat demo · hotline`;
   ui.messages.replaceChildren();
   ui.typing.textContent = '';
   showPeople(r);
-  showMembers(r);
   const url = new URL(location.href);
   url.searchParams.set('room', name);
   history.replaceState(null, '', url);
@@ -200,37 +182,24 @@ function join(name) {
       else showMessage(r, data, meta.epoch, meta.offset);
     }),
     r.chat.on('subscribed', (event) => subscribed(r, event)),
-    r.chat.on('join', (member) => {
-      r.members.set(memberKey(member), member);
-      showMembers(r);
-    }),
-    r.chat.on('leave', (member) => {
-      r.members.delete(memberKey(member));
-      showMembers(r);
-    }),
+    r.chat.presence.subscribe(() => showPeople(r)),
     r.chat.on('error', (error) => notice(`the room's subscription ended: ${error.message}`, 'error')),
-    r.typing.on('message', (data) => {
+    r.chat.on('ephemeral', (data) => {
       if (typeof data !== 'object' || data === null || data.type !== 'typing' || data.id === me.id) return;
       r.typers.set(String(data.id), { nick: cleanNick(data.nick ?? '') || 'someone', until: Date.now() + TYPING_SHOWN });
       showTyping(r);
     }),
-    r.presence.on('message', (data) => heard(r, data)),
   );
+  // The nick is this page's presence state: the SDK enters it again after every reconnect.
+  r.chat.presence.enter({ id: me.id, nick: me.nick }).catch(() => {});
   r.chat.subscribe().catch((error) => notice(`could not join ${name}: ${error.message}`, 'error'));
-  r.typing.subscribe().catch(() => {});
-  r.presence.subscribe().then(
-    () => sayHere(r),
-    () => {},
-  );
 }
 
 function leave(r) {
   for (const off of r.off) off();
   r.off = [];
-  if (client.state === 'open') r.presence.publish({ type: 'gone', id: me.id, nick: me.nick }).catch(() => {});
+  // Unsubscribing leaves the room's presence at once, for everyone.
   r.chat.unsubscribe();
-  r.typing.unsubscribe();
-  r.presence.unsubscribe();
 }
 
 /** After every (re)subscription of the chat channel. */
@@ -250,14 +219,6 @@ function subscribed(r, event) {
     r.offset = event.offset;
     void loadHistory(r, 'reload');
   }
-  r.chat.presence().then(
-    (members) => {
-      if (room !== r) return;
-      r.members = new Map(members.map((m) => [memberKey(m), m]));
-      showMembers(r);
-    },
-    () => {},
-  );
 }
 
 /**
@@ -298,53 +259,27 @@ async function loadHistory(r, why) {
   }
 }
 
-// ───────────────────────── presence (application level) ─────────────────────────
+// ───────────────────────── presence ─────────────────────────
 
-function sayHere(r) {
-  if (room !== r || client.state !== 'open') return;
-  r.lastHere = Date.now();
-  r.presence.publish({ type: 'here', id: me.id, nick: me.nick }).catch(() => {});
-}
-
-function heard(r, data) {
-  if (typeof data !== 'object' || data === null || typeof data.id !== 'string') return;
-  if (data.type === 'here') {
-    const known = r.here.get(data.id);
-    const nick = cleanNick(data.nick ?? '') || 'someone';
-    r.here.set(data.id, { nick, seen: Date.now() });
-    // Someone new: answer at once, so that they list us without waiting for our next turn.
-    if (known === undefined && data.id !== me.id && Date.now() - r.lastHere > 500) sayHere(r);
-    if (known === undefined || known.nick !== nick) showPeople(r);
-  } else if (data.type === 'gone') {
-    if (r.here.delete(data.id)) showPeople(r);
-    if (r.typers.delete(data.id)) showTyping(r);
-  }
-}
-
+/** "Here now": the live member map, each member's nick from its presence state. */
 function showPeople(r) {
-  const others = [...r.here.entries()]
-    .filter(([id]) => id !== me.id)
-    .map(([id, p]) => ({ id, nick: p.nick }))
+  if (room !== r) return;
+  const self = r.chat.presence.clientId;
+  const others = r.chat.presence
+    .get()
+    .filter((member) => member.client !== self)
+    .map((member) => ({ id: String(member.client), nick: cleanNick(String(member.state?.nick ?? '')) || 'someone' }))
     .sort((a, b) => a.nick.localeCompare(b.nick) || a.id.localeCompare(b.id));
   ui.people.replaceChildren(
-    el('li', { 'data-id': me.id }, el('span', { class: 'nick' }, me.nick), el('span', { class: 'you' }, '(you)')),
+    el('li', { 'data-id': self ?? me.id }, el('span', { class: 'nick' }, me.nick), el('span', { class: 'you' }, '(you)')),
     ...others.map((p) => el('li', { 'data-id': p.id }, el('span', { class: 'nick' }, p.nick))),
   );
-}
-
-function memberKey(member) {
-  return typeof member.id === 'string' || typeof member.id === 'number' ? `id:${member.id}` : JSON.stringify(member);
-}
-
-function showMembers(r) {
-  const members = [...r.members.values()];
-  ui.members.replaceChildren(
-    ...members.map((m) => el('li', {}, String(m.name ?? m.nick ?? m.id ?? JSON.stringify(m)))),
-  );
+  const identified = r.chat.presence.get().filter((member) => member.id !== undefined);
+  ui.members.replaceChildren(...identified.map((m) => el('li', {}, String(m.name ?? m.id))));
   ui.membersNote.textContent =
-    members.length > 0
-      ? `From channel.presence() on chat:${r.name}: members the server authenticated.`
-      : 'None: hotline serve authenticates nobody, so no connection has a member. "Here now" is kept by the pages.';
+    identified.length > 0
+      ? 'Members the server authenticated (their identity from authentication).'
+      : 'None with an identity: hotline serve authenticates nobody here. Everyone subscribed is still present, listed above from channel.presence.';
 }
 
 function showTyping(r) {
@@ -360,7 +295,7 @@ function showTyping(r) {
           : `${names.length} people are typing…`;
 }
 
-// Once a second: forget who stopped typing or went quiet; say we are here every few seconds.
+// Once a second: forget who stopped typing.
 setInterval(() => {
   const r = room;
   if (r === null) return;
@@ -373,20 +308,7 @@ setInterval(() => {
     }
   }
   if (typersChanged) showTyping(r);
-  let peopleChanged = false;
-  for (const [id, p] of r.here) {
-    if (now - p.seen > HERE_TTL) {
-      r.here.delete(id);
-      peopleChanged = true;
-    }
-  }
-  if (peopleChanged) showPeople(r);
-  if (now - r.lastHere >= HERE_EVERY) sayHere(r);
 }, 1_000);
-
-window.addEventListener('pagehide', () => {
-  if (room !== null && client.state === 'open') room.presence.publish({ type: 'gone', id: me.id, nick: me.nick }).catch(() => {});
-});
 
 // ───────────────────────── the forms ─────────────────────────
 
@@ -404,7 +326,7 @@ ui.nickForm.addEventListener('submit', (event) => {
   notice(`you are now ${nick} (were ${before})`);
   if (room !== null) {
     showPeople(room);
-    sayHere(room);
+    room.chat.presence.update({ id: me.id, nick }).catch(() => {});
   }
 });
 
@@ -440,7 +362,7 @@ ui.text.addEventListener('input', () => {
   const now = Date.now();
   if (now - r.lastTyping < TYPING_EVERY) return;
   r.lastTyping = now;
-  r.typing.publish({ type: 'typing', id: me.id, nick: me.nick }).catch(() => {});
+  r.chat.publish({ type: 'typing', id: me.id, nick: me.nick }, { ephemeral: true }).catch(() => {});
 });
 
 const wanted = (params.get('room') ?? '').trim();
