@@ -44,7 +44,7 @@ window.ready = (async () => {
   channel.on('message', (data, meta) => { window.log.offsets.push(meta.offset); window.log.seqs.push(data.seq); });
   await channel.subscribe();
   const own = await channel.publish({ seq: -1 });
-  const members = (await channel.presence()).map((m) => m.id);
+  const members = (await channel.presence.fetch()).members.map((m) => m.id);
   const echoed = await client.rpc('echo', { from: 'page' });
   return { transport: client.transport, own: own.offset, members, echoed };
 })();

@@ -64,7 +64,7 @@ describe('the SDK falls back to the HTTP session', () => {
     // Every op over the session.
     const own = await feed.publish({ seq: -1 });
     assert.ok(own.offset > 0);
-    assert.deepEqual((await feed.presence()).map((m) => m.id), ['alice']);
+    assert.deepEqual((await feed.presence.fetch()).members.map((m) => m.id), ['alice']);
     assert.deepEqual(await client.rpc<{ x: number }>('echo' as never, { x: 1 } as never), { x: 1 });
     const page = await feed.history({ limit: 5 });
     assert.equal(page.messages.length, 5);
@@ -111,7 +111,7 @@ describe('the SDK falls back to the HTTP session', () => {
     for (let n = 0; n < 5; n++) await channel.publish({ n });
     await waitFor(() => got.length === 5, 'its own messages');
     assert.deepEqual(got, [0, 1, 2, 3, 4]);
-    assert.deepEqual((await channel.presence()).map((m) => m.id), ['bob']);
+    assert.deepEqual((await channel.presence.fetch()).members.map((m) => m.id), ['bob']);
     // Probes keep failing to be made: it stays on the session, with nothing lost.
     const attempts = throwingAttempts;
     await waitFor(() => throwingAttempts >= attempts + 3, 'three more tries of a WebSocket');
