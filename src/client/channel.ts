@@ -1,4 +1,4 @@
-import type { Json, Member, SubOk } from '../wire/index.js';
+import type { Data, Json, Member, SubOk } from '../wire/index.js';
 import { Emitter } from './emitter.js';
 import { HotlineError, closedError } from './errors.js';
 import { Timer } from './timer.js';
@@ -96,7 +96,7 @@ export interface ChannelHost {
   unsub(name: string): void;
   /** How long to wait before the `retry`-th (from 0) retry of a subscription refused for now. */
   retryDelay(retry: number): number;
-  publishTo(name: string, data: Json, key: string | undefined): Promise<{ offset: number; delivered: number }>;
+  publishTo(name: string, data: Data, key: string | undefined): Promise<{ offset: number; delivered: number }>;
   historyOf(name: string, options: HistoryOptions): Promise<HistoryPage<Json>>;
   presenceOf(name: string): Promise<Member[]>;
 }
@@ -203,7 +203,7 @@ export class Channel<T = Json, In = T> extends Emitter<ChannelEvents<T>> {
     /** Subscribers it reached, on every node; 0 when the server had it already (a repeat). */
     delivered: number;
   }> {
-    return this.host.publishTo(this.name, data as Json, options.key);
+    return this.host.publishTo(this.name, data as Data, options.key);
   }
 
   /**

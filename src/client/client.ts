@@ -15,16 +15,21 @@ import {
   type RpcParamsOf,
   type RpcResultOf,
   DEFAULT_HISTORY_LIMIT,
+  MSGPACK_SUBPROTOCOL,
   SUBPROTOCOL,
   parseServerMessage,
+  parseServerMsgpack,
+  reviveBytes,
   reconnectWindowOf,
   type HistoryOk,
   type InferOutput,
+  type Data,
   type Json,
   type Member,
   type ReplyTo,
   type RequestOp,
   type StandardSchemaV1,
+  type WireEncoding,
 } from '../wire/index.js';
 import { backoffDelay, DEFAULT_BACKOFF_MAX, type BackoffOptions } from './backoff.js';
 import { Channel, type ChannelHost, type HistoryOptions, type HistoryPage, type SubscribeOptions } from './channel.js';
@@ -49,6 +54,13 @@ export interface ClientOptions {
    * build that supplies it); elsewhere the platform's (browsers, workers).
    */
   WebSocket?: WebSocketConstructorLike;
+  /**
+   * How messages are written (default `'json'`). `'msgpack'` offers the subprotocol
+   * `hotline.v1.msgpack`: binary frames, with Uint8Array data as msgpack `bin` instead of
+   * base64. A server without it selects `hotline.v1`, and the client speaks JSON there.
+   * Either way Uint8Array data published arrives as a Uint8Array (in JSON as `{"$bin": …}`).
+   */
+  encoding?: WireEncoding;
   /** Reconnection: full-jitter exponential backoff (defaults: 1 s, ×2, at most 30 s, unlimited). */
   reconnect?: BackoffOptions;
   /**
@@ -200,7 +212,7 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
     if (this.credentials.inUrl) new URL(url);
     this.requests = new Requests(options, {
       online: () => this.online(),
-      send: (text) => this.connection?.send(text),
+      send: (message) => this.connection?.send(message),
     });
     this.host = this.channelHost();
     const target = globalThis as { addEventListener?: (type: string, listener: () => void) => void };
@@ -355,7 +367,8 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
   private openSocket(url: string): void {
     let socket: WebSocketLike;
     try {
-      socket = new this.WebSocketClass(url, SUBPROTOCOL);
+      // msgpack first: the server takes it when it can, JSON otherwise.
+      socket = new this.WebSocketClass(url, this.options.encoding === 'msgpack' ? [MSGPACK_SUBPROTOCOL, SUBPROTOCOL] : SUBPROTOCOL);
     } catch (error) {
       // An invalid URL will never work.
       this.shutdown(new HotlineError('closed', `cannot connect: ${error instanceof Error ? error.message : String(error)}`));
@@ -365,7 +378,7 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
       socket,
       {
         opened: () => this.onOpen(connection),
-        received: (text) => this.onMessage(text),
+        received: (data) => this.onMessage(data),
         ended: (code, reason, failure) => this.disconnected(code, reason, failure),
         ping: () => this.sendUnanswered('ping', {}),
       },
@@ -437,9 +450,11 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
     connection.startHeartbeat();
   }
 
-  private onMessage(text: string): void {
-    const message = parseServerMessage(text);
+  private onMessage(data: string | Uint8Array): void {
+    const message = typeof data === 'string' ? parseServerMessage(data) : parseServerMsgpack(data);
     if (message === null) return;
+    // Bytes in JSON come as {"$bin": base64}: the app gets Uint8Arrays in either encoding.
+    if (typeof data === 'string' && data.includes('"$bin"')) reviveBytes(message);
     switch (message.op) {
       case 'msg':
         this.channels.get(message.ch)?.receive(message.offset, message.data);
@@ -558,14 +573,14 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
 
   // ───────────────────────── requests ─────────────────────────
 
-  private ask<Op extends RequestOp>(op: Op, fields: Record<string, Json>, onDrop: OnDrop, timeout?: number): Promise<ReplyTo[Op]> {
+  private ask<Op extends RequestOp>(op: Op, fields: Record<string, Data>, onDrop: OnDrop, timeout?: number): Promise<ReplyTo[Op]> {
     if (this.currentState === 'closed') return Promise.reject(closedError());
     return this.requests.ask(op, fields, onDrop, timeout);
   }
 
   /** A request whose answer nobody waits for: its `ok` or `pong` only shows the connection lives. */
-  private sendUnanswered(op: 'unsub' | 'ping' | 'reply', fields: Record<string, Json>): void {
-    this.connection?.send(JSON.stringify({ op, id: this.requests.id(), ...fields }));
+  private sendUnanswered(op: 'unsub' | 'ping' | 'reply', fields: Record<string, Data>): void {
+    this.connection?.send({ op, id: this.requests.id(), ...fields });
   }
 }
 

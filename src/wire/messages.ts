@@ -11,6 +11,13 @@ export interface JsonObject {
   [key: string]: Json;
 }
 
+/**
+ * Channel data as the SDK (and the server's hooks and schemas) hold it: JSON values and
+ * bytes. Bytes travel as msgpack `bin` on a `hotline.v1.msgpack` connection and as
+ * `{"$bin": "<base64>"}` in JSON; a Node Buffer is a Uint8Array too.
+ */
+export type Data = null | boolean | number | string | Uint8Array | Data[] | { [key: string]: Data };
+
 /** A presence member: the JSON object the server attached to a connection. */
 export type Member = JsonObject;
 
