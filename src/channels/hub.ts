@@ -62,6 +62,11 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
   private readonly channels: LocalChannels<A, C>;
   private readonly core: HubCore<A>;
   private readonly limits: WireLimits;
+  /**
+   * The most values a msgpack request may hold: as many as its data could hold and still fit
+   * `maxDataLength` as JSON (two characters a value at least, as in `0,`), and the envelope.
+   */
+  private readonly maxMsgpackValues: number;
   private readonly rules: ChannelRulebook;
   /** The presence manager when it is not the engine itself: started and closed on its own. */
   private readonly separatePresence: PresenceManager | null;
@@ -77,6 +82,7 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
     this.presence = presenceManager;
     this.separatePresence = (presenceManager as object) === engine ? null : presenceManager;
     this.limits = resolveWireLimits(options.limits);
+    this.maxMsgpackValues = Math.ceil((options.maxDataLength ?? DEFAULTS.maxDataLength) / 2) + 64;
     this.rules = new ChannelRulebook(options.channels);
     this.channels = new LocalChannels(engine, this.metrics);
     this.since = (options.now ?? Date.now)();
@@ -156,7 +162,7 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
     const session = this.sessions.get(client);
     if (session === undefined || session.closed) return;
     if (client.encoding !== 'msgpack' || bytes === undefined) return session.fail(undefined, 'bad_request', 'hotline.v1 messages are JSON text frames, not binary');
-    this.accept(session, parseMsgpackRequest(bytes, this.limits), bytes.length);
+    this.accept(session, parseMsgpackRequest(bytes, this.limits, this.maxMsgpackValues), bytes.length);
   }
 
   /** A request read in either encoding: refused, or queued in its turn (`size` counts toward the pending bound). */

@@ -76,8 +76,10 @@ describe('hotline.v1.msgpack requests', () => {
     refused(request(1, 0xc0, 0x01), /a map key must be a string/);
     refused(request(1, 0xc4, 0x01, 0x61, 0x01), /a map key must be a string/);
     refused(request(1, 0x91, 0xa1, 0x61, 0x01), /a map key must be a string/);
-    refused(request(1, 0xa2, 0x69, 0x64, 0x02), /a map repeats the key "id"/);
-    refused(request(1, 0xa1, 0x64, 0x82, 0xa1, 0x61, 0x01, 0xa1, 0x61, 0x02), /a map repeats the key "a"/);
+    refused(request(1, 0xa2, 0x69, 0x64, 0x02), /a map repeats a key/);
+    const repeatedInData = parseMsgpackRequest(request(1, 0xa1, 0x64, 0x82, 0xa1, 0x61, 0x01, 0xa1, 0x61, 0x02));
+    assert.deepEqual(repeatedInData, { ok: false, id: 1, code: 'bad_request', message: 'a map repeats a key' });
+    refused(request(1, 0xa1, 0x64, 0x82, 0xa1, 0x61, 0x01, 0xa1, 0x61, 0x02), /a map repeats a key/);
     refused(encode({ op: 'pub', id: 1, ch: 'a', data: JSON.parse('{"__proto__":{"polluted":1}}') as unknown }), /__proto__/);
     assert.equal(({} as { polluted?: number }).polluted, undefined);
   });
@@ -88,6 +90,15 @@ describe('hotline.v1.msgpack requests', () => {
     refused(request(1, 0xa1, 0x64, 0xdb, 0xff, 0xff, 0xff, 0xff, 0x61), /ends inside a value/);
     refused(request(1, 0xa1, 0x64, 0xc6, 0xff, 0xff, 0xff, 0xff, 0x61), /ends inside a value/);
     refused(request(1, 0xa1, 0x64, 0xcb, 0x00), /ends inside a value/);
+  });
+
+  test('a request holds at most maxValues values, keys included, counted before decoding', () => {
+    // {"id":1,"d":[nil × n]}: 4 values around the array, then the array and its n elements.
+    const frame = (n: number): Uint8Array => bytes(0x82, 0xa2, 0x69, 0x64, 0x01, 0xa1, 0x64, 0xdc, n >> 8, n & 255, ...new Uint8Array(n).fill(0xc0));
+    assert.equal(scanMsgpack(frame(100), 64, 105).problem, null);
+    assert.match(scanMsgpack(frame(101), 64, 105).problem ?? '', /more than 105 values/);
+    const parsed = parseMsgpackRequest(frame(60_000), DEFAULT_WIRE_LIMITS, 1000);
+    assert.ok(!parsed.ok && /more than 1000 values/.test(parsed.message));
   });
 
   test('malformed msgpack: not a map, a byte that is no type, bad UTF-8, bytes after the request', () => {

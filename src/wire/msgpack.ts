@@ -31,30 +31,36 @@ export interface MsgpackScan {
   problem: string | null;
   /** Whether it holds `bin` values (then they are given their JSON form). */
   hasBytes: boolean;
+  /** Entries its maps declare, all maps together: a decoded value with fewer had repeated keys. */
+  mapEntries: number;
 }
 
 const fatalUtf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** A map or array being read: items left (a map counts keys and values), and a map's keys so far. */
+/** A map or array being read: items left (a map counts keys and values). */
 interface Open {
   left: number;
-  keys: Set<string> | null;
+  map: boolean;
 }
 
 /**
  * One linear pass over untrusted msgpack, before any of it is decoded: exactly one value and
  * nothing after it; maps and arrays nested at most `maxDepth` levels (the request is level
- * 1, as for JSON); every count and length within the bytes that are left (so nothing is
- * allocated for a header that lies); map keys strings, none repeated; strings valid UTF-8;
- * no extension types (timestamps included: hotline.v1 data is JSON values and bytes).
+ * 1, as for JSON; bytes count as a level, as their JSON form does); every count and length
+ * within the bytes that are left (so nothing is allocated for a header that lies); map keys
+ * strings; strings valid UTF-8; no extension types (timestamps included: hotline.v1 data is
+ * JSON values and bytes). Repeated keys are found after decoding, by `mapEntries`: a set of
+ * keys per map here would cost more than the decoding itself.
  */
-export function scanMsgpack(bytes: Uint8Array, maxDepth: number): MsgpackScan {
+export function scanMsgpack(bytes: Uint8Array, maxDepth: number, maxValues = Infinity): MsgpackScan {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const end = bytes.length;
   const stack: Open[] = [];
   let at = 0;
   let hasBytes = false;
-  const fail = (problem: string): MsgpackScan => ({ problem, hasBytes });
+  let mapEntries = 0;
+  let values = 0;
+  const fail = (problem: string): MsgpackScan => ({ problem, hasBytes, mapEntries });
   const length = (size: 1 | 2 | 4): number => {
     if (at + size > end) return -1;
     const n = size === 1 ? bytes[at]! : size === 2 ? view.getUint16(at) : view.getUint32(at);
@@ -65,8 +71,9 @@ export function scanMsgpack(bytes: Uint8Array, maxDepth: number): MsgpackScan {
   while (!done) {
     if (at >= end) return fail('the message is not valid msgpack: it ends inside a value');
     const top = stack.length === 0 ? null : stack[stack.length - 1]!;
-    const isKey = top !== null && top.keys !== null && top.left % 2 === 0;
+    const isKey = top !== null && top.map && top.left % 2 === 0;
     const type = bytes[at++]!;
+    if (++values > maxValues) return fail(`the message holds more than ${maxValues} values (keys included)`);
     let container: 'map' | 'array' | null = null;
     let count = 0;
     let str = -1;
@@ -86,6 +93,8 @@ export function scanMsgpack(bytes: Uint8Array, maxDepth: number): MsgpackScan {
     } else if (type === 0xc4 || type === 0xc5 || type === 0xc6) {
       const size = length(type === 0xc4 ? 1 : type === 0xc5 ? 2 : 4);
       if (size < 0 || at + size > end) return fail('the message is not valid msgpack: it ends inside a value');
+      // A level, as their JSON form ({"$bin": …}) is one: the same request nests alike in either encoding.
+      if (stack.length + 1 > maxDepth) return fail(`the message nests maps and arrays deeper than ${maxDepth} levels`);
       hasBytes = true;
       at += size;
     } else if (type === 0xca || type === 0xcb || (type >= 0xcc && type <= 0xd3)) {
@@ -104,17 +113,8 @@ export function scanMsgpack(bytes: Uint8Array, maxDepth: number): MsgpackScan {
     if (isKey && str < 0) return fail('a map key must be a string');
     if (str >= 0) {
       if (at + str > end) return fail('the message is not valid msgpack: it ends inside a value');
-      let text: string;
-      try {
-        text = fatalUtf8.decode(bytes.subarray(at, at + str));
-      } catch {
-        return fail('a msgpack string is not valid UTF-8');
-      }
+      if (!isUtf8(bytes, at, at + str)) return fail('a msgpack string is not valid UTF-8');
       at += str;
-      if (isKey) {
-        if (top.keys!.has(text)) return fail(`a map repeats the key ${JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text)}`);
-        top.keys!.add(text);
-      }
     }
     if (top !== null) top.left--;
     if (container !== null) {
@@ -122,26 +122,64 @@ export function scanMsgpack(bytes: Uint8Array, maxDepth: number): MsgpackScan {
       const items = container === 'map' ? count * 2 : count;
       // Each item takes a byte at least: a count past what is left is a lie.
       if (items > end - at) return fail('the message is not valid msgpack: a count is larger than the message');
-      if (items > 0) stack.push({ left: items, keys: container === 'map' ? new Set() : null });
+      if (container === 'map') mapEntries += count;
+      if (items > 0) stack.push({ left: items, map: container === 'map' });
     }
     while (stack.length > 0 && stack[stack.length - 1]!.left === 0) stack.pop();
     if (stack.length === 0) done = true;
   }
   if (at !== end) return fail('the message is not valid msgpack: bytes follow the request');
-  return { problem: null, hasBytes };
+  return { problem: null, hasBytes, mapEntries };
+}
+
+/** Whether bytes[from, to) are valid UTF-8: ASCII at a glance, the rest by a fatal decoder. */
+function isUtf8(bytes: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    if (bytes[i]! >= 0x80) {
+      try {
+        fatalUtf8.decode(bytes.subarray(i, to));
+        return true;
+      } catch {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+/** The entries of every map (plain object) in a decoded value, counted as {@link MsgpackScan.mapEntries} counts what was declared. */
+function mapEntriesOf(value: unknown): number {
+  let entries = 0;
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const item = stack.pop();
+    if (typeof item !== 'object' || item === null || item instanceof Uint8Array) continue;
+    if (Array.isArray(item)) {
+      for (const element of item) if (typeof element === 'object' && element !== null) stack.push(element);
+      continue;
+    }
+    for (const key in item) {
+      entries++;
+      const child = (item as Record<string, unknown>)[key];
+      if (typeof child === 'object' && child !== null) stack.push(child);
+    }
+  }
+  return entries;
 }
 
 /**
  * Reads one client request from a msgpack frame. Never throws: like {@link parseRequest} for
  * JSON, anything wrong is a bad_request (with the id when it could be read), and the bytes
  * in it come out in their JSON form, so the server handles it as the same request in JSON.
+ * `maxValues` bounds the values (keys included) one request may hold: decoding in JavaScript
+ * costs more per value than JSON.parse does, and a msgpack value can be a single byte.
  */
-export function parseMsgpackRequest(bytes: Uint8Array, limits: WireLimits = DEFAULT_WIRE_LIMITS): ParseRequestResult {
+export function parseMsgpackRequest(bytes: Uint8Array, limits: WireLimits = DEFAULT_WIRE_LIMITS, maxValues = Infinity): ParseRequestResult {
   const first = bytes.length === 0 ? -1 : bytes[0]!;
   if ((first & 0xf0) !== 0x80 && first !== 0xde && first !== 0xdf) {
     return { ok: false, code: ErrorCode.BadRequest, message: 'a request must be a msgpack map' };
   }
-  const scan = scanMsgpack(bytes, limits.maxJsonDepth);
+  const scan = scanMsgpack(bytes, limits.maxJsonDepth, maxValues);
   if (scan.problem !== null) return { ok: false, code: ErrorCode.BadRequest, message: scan.problem };
   let value: unknown;
   try {
@@ -149,6 +187,13 @@ export function parseMsgpackRequest(bytes: Uint8Array, limits: WireLimits = DEFA
   } catch (error) {
     // The scan let it through, so this is the decoder's own refusal (a `__proto__` key).
     return { ok: false, code: ErrorCode.BadRequest, message: `the message is not valid msgpack: ${error instanceof Error ? error.message : String(error)}` };
+  }
+  // The decoder keeps the last of repeated keys, as JSON.parse does; here they are refused.
+  if (mapEntriesOf(value) !== scan.mapEntries) {
+    // Decoded by now: the request's id is answered when it is a valid one.
+    const id = (value as Record<string, unknown>)['id'];
+    const message = 'a map repeats a key';
+    return typeof id === 'number' && Number.isSafeInteger(id) && id >= 0 ? { ok: false, id, code: ErrorCode.BadRequest, message } : { ok: false, code: ErrorCode.BadRequest, message };
   }
   if (scan.hasBytes) formBytes(value);
   return parseRequestObject(value as Record<string, unknown>, limits);
