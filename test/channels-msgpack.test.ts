@@ -126,6 +126,27 @@ describe('bytes on a channel shared by msgpack and JSON subscribers', () => {
   });
 });
 
+describe('bytes through rpc', () => {
+  test('params arrive at the handler as Uint8Array from either encoding; a result holding bytes goes back in the caller\'s encoding', async () => {
+    const got: unknown[] = [];
+    const rpc = {
+      reverse: (params: unknown) => {
+        got.push(params);
+        return { reversed: Buffer.from(params as Uint8Array).reverse() };
+      },
+    };
+    await withChannels({ rpc: rpc as never }, async (s) => {
+      const m = await s.connect(undefined, MSGPACK);
+      const j = await s.connect();
+      const fromM = await ok(m, 'rpc', { method: 'reverse', params: bytes(1, 2, 3) });
+      same((fromM.result as { reversed: unknown }).reversed, bytes(3, 2, 1));
+      const fromJ = await ok(j, 'rpc', { method: 'reverse', params: { $bin: 'BAUG' } });
+      assert.deepEqual(fromJ.result, { reversed: { $bin: 'BgUE' } });
+      assert.deepEqual(got.map((p) => p instanceof Uint8Array && [...p]), [[1, 2, 3], [4, 5, 6]]);
+    });
+  });
+});
+
 let redis: RedisServer | null = null;
 after(async () => {
   await redis?.close();
