@@ -69,7 +69,7 @@ async function attack(frame: Buffer): Promise<Outcome> {
   const written: Array<Promise<void>> = [];
   for (let i = 0; i < FRAMES && ws.readyState === WebSocket.OPEN; i++) {
     written.push(new Promise((resolve) => ws.send(frame, () => resolve())));
-    if (i >= 4) await Promise.race([written[i - 4], closed]);
+    if (i >= 2) await Promise.race([written[i - 2], closed]);
   }
   await closed;
   return outcome;
@@ -78,7 +78,9 @@ async function attack(frame: Buffer): Promise<Outcome> {
 test(`${Object.keys(ATTACKS).length} kinds of hostile msgpack, ${FRAMES} frames of ~${FRAME / 1000} kB each: each refused bad_request before decoding, 1008 at the abuse limit, memory flat, the neighbour served`, { timeout: 120_000 }, async () => {
   const peak = new RssSampler(fixture.target.pid);
   const names = Object.keys(ATTACKS);
-  const outcomes = await Promise.all(names.map((name) => attack(ATTACKS[name]!())));
+  // Three attackers at a time: the point is what each frame costs, not saturating two shared cores.
+  const outcomes: Outcome[] = [];
+  for (let i = 0; i < names.length; i += 3) outcomes.push(...(await Promise.all(names.slice(i, i + 3).map((name) => attack(ATTACKS[name]!())))));
   const rssPeak = peak.stop();
   const report = await fixture.neighbour.report();
   const lines = names.map((name, i) => {

@@ -9,7 +9,8 @@ import { encode } from '@msgpack/msgpack';
 import { z } from 'zod';
 import { MemoryEngine, type Broker } from '../src/channels/index.js';
 import { RedisEngine } from '../src/redis/index.js';
-import { assertErr, ChannelsClient, MSGPACK_SUBPROTOCOL, ok, SUBPROTOCOL, type WireMessage } from './support/channels-client.js';
+import type { ChannelsClient} from './support/channels-client.js';
+import { assertErr, MSGPACK_SUBPROTOCOL, ok, SUBPROTOCOL, type WireMessage } from './support/channels-client.js';
 import { withChannels, type ChannelsServer } from './support/channels-server.js';
 import { RedisServer, skipWithoutRedis } from './support/redis-server.js';
 
