@@ -2,7 +2,7 @@
 // WebSocketProtocol in both roles, with and without permessage-deflate, input split at
 // random points), the HTTP head parser with the handshake checks of both sides, the
 // Sec-WebSocket-Extensions parser with permessage-deflate negotiation, and the hotline.v1
-// request parser.
+// request parsers (JSON text and msgpack).
 //
 //   npm run fuzz [-- --seconds 60 --seed N --target NAME[,NAME] --jobs 2]
 //   npm run fuzz -- --target NAME --replay HEX      (re-runs one reproducer)

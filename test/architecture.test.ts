@@ -41,13 +41,13 @@ const allowedBuiltins: Record<string, readonly string[] | true> = {
 };
 
 /**
- * Third-party packages a layer may import at run time (the core: none; the server: a JSON
- * Schema validator for config files and channel schemas, a JSONC parser for config files,
- * and JWT verification).
+ * Third-party packages a layer may import at run time (the core: none; the wire codec:
+ * MessagePack, for the hotline.v1.msgpack encoding; the server: a JSON Schema validator for
+ * config files and channel schemas, a JSONC parser for config files, and JWT verification).
  */
 const allowedPackages: Record<string, readonly string[]> = {
   protocol: [],
-  wire: [],
+  wire: ['@msgpack/msgpack'],
   client: [],
   // An optional peer dependency: only hotline/react imports it.
   react: ['react'],

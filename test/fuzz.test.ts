@@ -28,6 +28,7 @@ const SEEDS: Readonly<Record<string, number>> = {
   'http-response': 7231,
   extensions: 9110,
   'parse-request': 1001,
+  'parse-msgpack': 1002,
   fragments: 6455_1,
   dribble: 6455_2,
   inflate: 7692_1,

@@ -1,4 +1,4 @@
-import { DEFAULT_HISTORY_LIMIT, type Json, type Member, type StandardSchemaV1, type WireLimits } from '../wire/index.js';
+import { DEFAULT_HISTORY_LIMIT, type Json, type Member, type StandardSchemaV1, type WireEncoding, type WireLimits } from '../wire/index.js';
 import type { Broker, PresenceManager } from './engine.js';
 import type { RateLimit } from './rate-limit.js';
 
@@ -14,6 +14,12 @@ export interface ChannelClient<A = unknown> {
   readonly user?: string;
   /** The upgrade request's headers the server kept for hooks (lower-case names), if any. */
   readonly headers?: Readonly<Record<string, string>>;
+  /**
+   * How its requests arrive: `msgpack` for a `hotline.v1.msgpack` connection (binary frames),
+   * else JSON text frames. What the hub sends it is JSON text either way; the connection
+   * writes it in its encoding.
+   */
+  readonly encoding?: WireEncoding;
   /**
    * Sends one JSON text frame of live traffic (a presence event): past the connection's
    * backpressure limit its slow-consumer policy applies, which on /ws closes it with 1013.

@@ -1,4 +1,15 @@
-import { encodeOk, encodeUnsubPush, parseRequest, resolveWireLimits, type ErrorCode, type Json, type SubRequest, type WireLimits } from '../wire/index.js';
+import {
+  encodeOk,
+  encodeUnsubPush,
+  parseMsgpackRequest,
+  parseRequest,
+  resolveWireLimits,
+  type ErrorCode,
+  type Json,
+  type ParseRequestResult,
+  type SubRequest,
+  type WireLimits,
+} from '../wire/index.js';
 import { authorize, ChannelRulebook } from './access.js';
 import { CallError } from './call-error.js';
 import { LocalBus, NodeCommands, type Action, type LocalTargets, type ConnectionTarget, type Question } from './commands.js';
@@ -51,6 +62,11 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
   private readonly channels: LocalChannels<A, C>;
   private readonly core: HubCore<A>;
   private readonly limits: WireLimits;
+  /**
+   * The most values a msgpack request may hold: as many as its data could hold and still fit
+   * `maxDataLength` as JSON (two characters a value at least, as in `0,`), and the envelope.
+   */
+  private readonly maxMsgpackValues: number;
   private readonly rules: ChannelRulebook;
   /** The presence manager when it is not the engine itself: started and closed on its own. */
   private readonly separatePresence: PresenceManager | null;
@@ -72,6 +88,7 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
     this.presence = presenceManager;
     this.separatePresence = (presenceManager as object) === engine ? null : presenceManager;
     this.limits = resolveWireLimits(options.limits);
+    this.maxMsgpackValues = Math.ceil((options.maxDataLength ?? DEFAULTS.maxDataLength) / 2) + 64;
     this.rules = new ChannelRulebook(options.channels);
     this.channels = new LocalChannels(engine, this.metrics);
     this.since = (options.now ?? Date.now)();
@@ -145,19 +162,27 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
     this.forget(client, true);
   }
 
-  /** A text frame from a connection. */
+  /** A text frame from a connection: a request in JSON, unless the connection speaks msgpack. */
   handleText(client: C, text: string): void {
     const session = this.sessions.get(client);
     if (session === undefined || session.closed) return;
-    const parsed = parseRequest(text, this.limits);
-    if (!parsed.ok) return session.fail(parsed.id, parsed.code, parsed.message);
-    this.metrics.requests[parsed.request.op]++;
-    session.receive(parsed.request, text.length, (request) => this.execute(session, request));
+    if (client.encoding === 'msgpack') return session.fail(undefined, 'bad_request', 'hotline.v1.msgpack messages are msgpack binary frames, not text');
+    this.accept(session, parseRequest(text, this.limits), text.length);
   }
 
-  /** A binary frame: hotline.v1 is JSON text only. */
-  handleBinary(client: C): void {
-    this.sessions.get(client)?.fail(undefined, 'bad_request', 'hotline.v1 messages are JSON text frames, not binary');
+  /** A binary frame: a request in msgpack on a hotline.v1.msgpack connection; on a JSON one, refused. */
+  handleBinary(client: C, bytes?: Uint8Array): void {
+    const session = this.sessions.get(client);
+    if (session === undefined || session.closed) return;
+    if (client.encoding !== 'msgpack' || bytes === undefined) return session.fail(undefined, 'bad_request', 'hotline.v1 messages are JSON text frames, not binary');
+    this.accept(session, parseMsgpackRequest(bytes, this.limits, this.maxMsgpackValues), bytes.length);
+  }
+
+  /** A request read in either encoding: refused, or queued in its turn (`size` counts toward the pending bound). */
+  private accept(session: Session<A>, parsed: ParseRequestResult, size: number): void {
+    if (!parsed.ok) return session.fail(parsed.id, parsed.code, parsed.message);
+    this.metrics.requests[parsed.request.op]++;
+    session.receive(parsed.request, size, (request) => this.execute(session, request));
   }
 
   /** Channels with subscribers on this node: their subscribers (and how many are live) and messages delivered. */

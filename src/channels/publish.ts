@@ -1,4 +1,4 @@
-import { encodeOk, validateWith, type PubRequest } from '../wire/index.js';
+import { encodeOk, reviveBytes, stringifyWithBytes, validateWith, type PubRequest } from '../wire/index.js';
 import { authorize, type ChannelRulebook } from './access.js';
 import { ChannelError } from './channel-error.js';
 import type { HubCore } from './core.js';
@@ -59,14 +59,16 @@ async function askProxy<A>(core: HubCore<A>, rules: ChannelRulebook, session: Se
  * ChannelError (`bad_request`, `too_large`) otherwise.
  */
 export async function checkData<A>(core: HubCore<A>, rules: ChannelRulebook, channel: string, data: unknown): Promise<{ value: unknown; json: string }> {
-  let value = data;
+  // Bytes are Uint8Arrays for the schema and hooks, whichever encoding carried them; they
+  // are stored in their JSON form ({"$bin": base64}).
+  let value = reviveBytes(data);
   const schema = rules.for(channel)?.schema;
   if (schema !== undefined) {
     const checked = await validateWith(schema, value);
     if (!checked.ok) throw new ChannelError('bad_request', `invalid data for ${channel}: ${checked.message}`);
     value = checked.value;
   }
-  const json = JSON.stringify(value) as string | undefined;
+  const json = stringifyWithBytes(value);
   if (json === undefined) throw new ChannelError('bad_request', 'data is not JSON');
   fitsDataLength(core, json, 'data');
   return { value, json };

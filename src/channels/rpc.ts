@@ -1,4 +1,4 @@
-import { encodeOk, validateWith, type Json, type RpcRequest } from '../wire/index.js';
+import { encodeOk, reviveBytes, stringifyWithBytes, validateWith, type Json, type RpcRequest } from '../wire/index.js';
 import type { HubCore } from './core.js';
 import type { Session } from './session.js';
 
@@ -20,7 +20,8 @@ export async function rpc<A>(core: HubCore<A>, session: Session<A>, request: Rpc
     return session.reply(encodeOk(id, { result: answer }));
   }
   const { handler, schema, result: resultSchema } = typeof entry === 'function' ? { handler: entry, schema: undefined, result: undefined } : entry;
-  let params: unknown = request.params;
+  // Bytes as Uint8Array for the schema and handler, as publish data is.
+  let params: unknown = reviveBytes(request.params);
   if (schema !== undefined) {
     const checked = await validateWith(schema, params);
     if (!checked.ok) return session.fail(id, 'bad_request', `invalid params for ${method}: ${checked.message}`);
@@ -35,5 +36,12 @@ export async function rpc<A>(core: HubCore<A>, session: Session<A>, request: Rpc
     result = checked.value as Json;
   }
   if (session.closed) return;
-  session.reply(encodeOk(id, { result: result ?? null }));
+  session.reply(encodeOk(id, { result: withBytesAsJson(result ?? null) }));
+}
+
+/** A handler's result with any bytes in it in their JSON form (JSON.stringify would write a Uint8Array as an object of indices). */
+function withBytesAsJson(result: Json): Json {
+  if (typeof result !== 'object' || result === null) return result;
+  const json = stringifyWithBytes(result);
+  return json === undefined ? null : (JSON.parse(json) as Json);
 }

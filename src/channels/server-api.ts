@@ -1,4 +1,4 @@
-import { encodeDirectMessage, exceedsJsonDepth, utf8Length, validateChannelName, type Json, type Member, type WireLimits } from '../wire/index.js';
+import { binaryForm, encodeDirectMessage, exceedsJsonDepth, utf8Length, validateChannelName, type Json, type Member, type WireLimits } from '../wire/index.js';
 import type { ChannelRulebook } from './access.js';
 import { ChannelError } from './channel-error.js';
 import type { NodeCommands, ConnectionTarget } from './commands.js';
@@ -278,9 +278,11 @@ export class ChannelsApi<A> {
   private toJson(value: unknown, what: string): string {
     let json: string | undefined;
     try {
-      json = JSON.stringify(value, (_key, item: unknown) => {
+      json = JSON.stringify(value, function (this: Record<string, unknown>, key: string, item: unknown) {
         if (typeof item === 'number' && !Number.isFinite(item)) throw new ChannelError('bad_request', `${what} holds ${item}, which JSON cannot carry`);
-        return item;
+        // Bytes (a Uint8Array, a Buffer, any view) in their JSON form, not as toJSON or an index map writes them.
+        const raw = this[key];
+        return ArrayBuffer.isView(raw) ? binaryForm(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength)) : item;
       });
     } catch (error) {
       if (error instanceof ChannelError) throw error;

@@ -1,4 +1,4 @@
-import type { Json, JsonObject, Member, SubOk } from '../wire/index.js';
+import type { Data, Json, JsonObject, Member, SubOk } from '../wire/index.js';
 import { Emitter } from './emitter.js';
 import { HotlineError, closedError } from './errors.js';
 import { ChannelPresence, type PresenceSnapshot } from './presence.js';
@@ -104,9 +104,9 @@ export interface ChannelHost {
   unsub(name: string): void;
   /** How long to wait before the `retry`-th (from 0) retry of a subscription refused for now. */
   retryDelay(retry: number): number;
-  publishTo(name: string, data: Json, key: string | undefined): Promise<{ offset: number; delivered: number }>;
+  publishTo(name: string, data: Data, key: string | undefined): Promise<{ offset: number; delivered: number }>;
   /** Sends an ephemeral publish; fails (not resent) when the connection drops first. */
-  publishEphemeral(name: string, data: Json): Promise<{ delivered: number }>;
+  publishEphemeral(name: string, data: Data): Promise<{ delivered: number }>;
   historyOf(name: string, options: HistoryOptions): Promise<HistoryPage<Json>>;
   presenceOf(name: string): Promise<PresenceSnapshot>;
   /** Sends a `state` request (null clears the state). */
@@ -243,8 +243,8 @@ export class Channel<T = Json, In = T> extends Emitter<ChannelEvents<T>> {
     delivered: number;
   }>;
   publish(data: In, options: { key?: string; ephemeral?: boolean } = {}): Promise<{ offset?: number; delivered: number }> {
-    if (options.ephemeral === true) return this.host.publishEphemeral(this.name, data as Json);
-    return this.host.publishTo(this.name, data as Json, options.key);
+    if (options.ephemeral === true) return this.host.publishEphemeral(this.name, data as Data);
+    return this.host.publishTo(this.name, data as Data, options.key);
   }
 
   /**

@@ -15,16 +15,21 @@ import {
   type RpcParamsOf,
   type RpcResultOf,
   DEFAULT_HISTORY_LIMIT,
+  MSGPACK_SUBPROTOCOL,
   SUBPROTOCOL,
   parseServerMessage,
+  parseServerMsgpack,
+  reviveBytes,
   reconnectWindowOf,
   type HistoryOk,
   type InferOutput,
+  type Data,
   type Json,
   type Member,
   type ReplyTo,
   type RequestOp,
   type StandardSchemaV1,
+  type WireEncoding,
 } from '../wire/index.js';
 import { backoffDelay, DEFAULT_BACKOFF_MAX, type BackoffOptions } from './backoff.js';
 import { Channel, type ChannelHost, type HistoryOptions, type HistoryPage, type SubscribeOptions } from './channel.js';
@@ -63,6 +68,13 @@ export interface ClientOptions {
    * build that supplies it); elsewhere the platform's (browsers, workers).
    */
   WebSocket?: WebSocketConstructorLike;
+  /**
+   * How messages are written (default `'json'`). `'msgpack'` offers the subprotocol
+   * `hotline.v1.msgpack`: binary frames, with Uint8Array data as msgpack `bin` instead of
+   * base64. A server without it selects `hotline.v1`, and the client speaks JSON there.
+   * Either way Uint8Array data published arrives as a Uint8Array (in JSON as `{"$bin": …}`).
+   */
+  encoding?: WireEncoding;
   /** Reconnection: full-jitter exponential backoff (defaults: 1 s, ×2, at most 30 s, unlimited). */
   reconnect?: BackoffOptions;
   /**
@@ -247,7 +259,7 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
     if (this.credentials.inUrl) new URL(url);
     this.requests = new Requests(options, {
       online: () => this.online(),
-      send: (text) => this.connection?.send(text),
+      send: (message) => this.connection?.send(message),
     });
     this.host = this.channelHost();
     const target = globalThis as { addEventListener?: (type: string, listener: () => void) => void };
@@ -447,7 +459,7 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
       socket,
       {
         opened: () => this.onOpen(connection),
-        received: (text) => this.onMessage(text),
+        received: (data) => this.onMessage(data),
         ended: (code, reason, failure) => {
           if (failure !== undefined && transport === 'websocket' && this.transports.includes('sse')) {
             this.wsFailures++;
@@ -471,7 +483,8 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
   }
 
   private socketFor(transport: Transport, token: string | undefined): WebSocketLike {
-    if (transport === 'websocket') return new this.WebSocketClass(this.urlFor('websocket', token), SUBPROTOCOL);
+    // msgpack first: the server takes it when it can, JSON otherwise.
+    if (transport === 'websocket') return new this.WebSocketClass(this.urlFor('websocket', token), this.options.encoding === 'msgpack' ? [MSGPACK_SUBPROTOCOL, SUBPROTOCOL] : SUBPROTOCOL);
     const fetch = this.options.fetch ?? (globalThis as { fetch?: FetchLike }).fetch;
     if (fetch === undefined) throw new TypeError('no fetch for the HTTP session: pass { fetch }');
     return new HttpSessionSocket(this.urlFor('sse', token), fetch.bind(globalThis));
@@ -620,9 +633,11 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
     connection.startHeartbeat();
   }
 
-  private onMessage(text: string): void {
-    const message = parseServerMessage(text);
+  private onMessage(data: string | Uint8Array): void {
+    const message = typeof data === 'string' ? parseServerMessage(data) : parseServerMsgpack(data);
     if (message === null) return;
+    // Bytes in JSON come as {"$bin": base64}: the app gets Uint8Arrays in either encoding.
+    if (typeof data === 'string' && data.includes('"$bin"')) reviveBytes(message);
     switch (message.op) {
       case 'msg':
         this.channels.get(message.ch)?.receive(message.offset, message.data);
@@ -752,14 +767,14 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
 
   // ───────────────────────── requests ─────────────────────────
 
-  private ask<Op extends RequestOp>(op: Op, fields: Record<string, Json>, onDrop: OnDrop, timeout?: number): Promise<ReplyTo[Op]> {
+  private ask<Op extends RequestOp>(op: Op, fields: Record<string, Data>, onDrop: OnDrop, timeout?: number): Promise<ReplyTo[Op]> {
     if (this.currentState === 'closed') return Promise.reject(closedError());
     return this.requests.ask(op, fields, onDrop, timeout);
   }
 
   /** A request whose answer nobody waits for: its `ok` or `pong` only shows the connection lives. */
-  private sendUnanswered(op: 'unsub' | 'ping' | 'reply', fields: Record<string, Json>): void {
-    this.connection?.send(JSON.stringify({ op, id: this.requests.id(), ...fields }));
+  private sendUnanswered(op: 'unsub' | 'ping' | 'reply', fields: Record<string, Data>): void {
+    this.connection?.send({ op, id: this.requests.id(), ...fields });
   }
 }
 

@@ -1,18 +1,23 @@
+import { encodeMsgpack, encodingOf, stringifyWithBytes, type WireEncoding } from '../wire/index.js';
 import { Timer } from './timer.js';
 
 /** The part of the WebSocket interface the client uses: the browser's, or hotline's for Node. */
 export interface WebSocketLike {
   /** The WHATWG readyState: 0 connecting, 1 open, 2 closing, 3 closed. */
   readonly readyState: number;
-  /** Sends one text frame (the client only sends JSON text). */
-  send(data: string): void;
+  /** Sends one frame: JSON text, or msgpack bytes on a `hotline.v1.msgpack` connection. */
+  send(data: string | Uint8Array): void;
+  /** The subprotocol the server selected, once open: which encoding the connection speaks. */
+  readonly protocol?: string;
+  /** Set to `'arraybuffer'` by the client, so that binary frames arrive as bytes (browsers default to Blobs). */
+  binaryType?: string;
   /** Starts the closing handshake, with a code of 1000 or 3000–4999. */
   close(code?: number, reason?: string): void;
   /** Set by the client: the connection opened. */
   onopen: Handler<unknown>;
   /** Set by the client: a message arrived. */
   onmessage: Handler<{
-    /** The message; the client reads text frames only (a string). */
+    /** The message: a string for a text frame, an ArrayBuffer (or a Node Buffer) for a binary one. */
     data: unknown;
   }>;
   /** Set by the client: the connection closed, or never opened. */
@@ -52,7 +57,8 @@ export interface ConnectFailure {
 
 export interface ConnectionEvents {
   opened(): void;
-  received(text: string): void;
+  /** A text frame (JSON), or a binary frame's bytes (msgpack). */
+  received(data: string | Uint8Array): void;
   /**
    * The socket closed, or was given up on: the connection is over, nothing more comes from
    * it. `failure` is set when it never opened.
@@ -97,23 +103,29 @@ export class Connection {
   private lastReceived = 0;
   /** When the unanswered ping went out; 0 when none is. */
   private pingSentAt = 0;
+  /** What the server selected: JSON until the connection opens as `hotline.v1.msgpack`. */
+  encoding: WireEncoding = 'json';
 
   constructor(
     private readonly socket: WebSocketLike,
     private readonly events: ConnectionEvents,
     private readonly options: ConnectionOptions,
   ) {
+    // Binary frames as bytes, not Blobs that would need an asynchronous read.
+    if ('binaryType' in socket) socket.binaryType = 'arraybuffer';
     socket.onopen = () => {
       this.opened = true;
+      this.encoding = encodingOf(socket.protocol);
       this.connectTimer.clear();
       this.lastReceived = Date.now();
       events.opened();
     };
     socket.onmessage = ({ data }) => {
-      if (typeof data !== 'string') return;
+      const frame = typeof data === 'string' ? data : data instanceof ArrayBuffer ? new Uint8Array(data) : data instanceof Uint8Array ? data : null;
+      if (frame === null) return;
       this.lastReceived = Date.now();
       this.pingSentAt = 0;
-      events.received(data);
+      events.received(frame);
     };
     socket.onclose = ({ code, reason }) => {
       this.stop();
@@ -130,8 +142,10 @@ export class Connection {
     return this.live && this.socket.readyState === OPEN;
   }
 
-  send(text: string): void {
-    if (this.open) this.socket.send(text);
+  /** Sends a request in the connection's encoding; bytes in it go as msgpack `bin`, or in JSON as `{"$bin": base64}`. */
+  send(message: object): void {
+    if (!this.open) return;
+    this.socket.send(this.encoding === 'msgpack' ? encodeMsgpack(message) : (stringifyWithBytes(message) as string));
   }
 
   /**

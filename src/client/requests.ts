@@ -1,4 +1,4 @@
-import { ChannelCloseCode, replyFor, type Json, type ReplyTo, type RequestOp, type ServerMessage } from '../wire/index.js';
+import { ChannelCloseCode, replyFor, type Data, type ReplyTo, type RequestOp, type ServerMessage } from '../wire/index.js';
 import { HotlineError } from './errors.js';
 import { Timer } from './timer.js';
 
@@ -19,7 +19,8 @@ const MAX_DROPS_IN_FLIGHT = 3;
 
 interface Pending {
   readonly id: number;
-  readonly text: string;
+  /** The request as an object: encoded when sent, in the encoding of the connection it goes on. */
+  readonly message: Readonly<Record<string, unknown>>;
   readonly onDrop: OnDrop;
   /** ms for the server to answer once sent. */
   readonly timeout: number;
@@ -43,7 +44,7 @@ export interface RequestOptions {
 export interface RequestLink {
   /** Whether requests go out now (connected, and authenticated when that is asked for). */
   online(): boolean;
-  send(text: string): void;
+  send(message: object): void;
 }
 
 /**
@@ -74,7 +75,7 @@ export class Requests {
    */
   make<Op extends RequestOp>(
     op: Op,
-    fields: Record<string, Json>,
+    fields: Record<string, Data>,
     onDrop: OnDrop,
     done: (reply: ReplyTo[Op]) => void,
     failed: (error: HotlineError) => void,
@@ -84,7 +85,7 @@ export class Requests {
     const timer = new Timer();
     return {
       id,
-      text: JSON.stringify({ op, id, ...fields }),
+      message: { op, id, ...fields },
       onDrop,
       timeout,
       queuedAt: Date.now(),
@@ -110,7 +111,7 @@ export class Requests {
   }
 
   /** Makes a request and sends it, or queues it until the connection is back. */
-  ask<Op extends RequestOp>(op: Op, fields: Record<string, Json>, onDrop: OnDrop, timeout?: number): Promise<ReplyTo[Op]> {
+  ask<Op extends RequestOp>(op: Op, fields: Record<string, Data>, onDrop: OnDrop, timeout?: number): Promise<ReplyTo[Op]> {
     return new Promise((resolve, reject) => {
       const request = this.make(op, fields, onDrop, resolve, reject, timeout);
       if (this.link.online()) this.send(request);
@@ -126,7 +127,7 @@ export class Requests {
       this.inFlight.delete(request.id);
       request.fail(new HotlineError('timeout', `no answer within ${request.timeout} ms`));
     });
-    this.link.send(request.text);
+    this.link.send(request.message);
   }
 
   /** Sends everything queued, in order. */

@@ -7,7 +7,10 @@ import {
   type WebSocketServerOptions,
 } from '../node/server.js';
 import {
+  MSGPACK_SUBPROTOCOL,
   SUBPROTOCOL,
+  encodingOf,
+  msgpackOfJson,
   type Contract,
   type HasRpc,
   type Json,
@@ -16,7 +19,9 @@ import {
   type RpcHandlerParamsOf,
   type RpcNameOf,
   type InferInput,
+  type WireEncoding,
 } from '../wire/index.js';
+import { broadcastEncoded, type BroadcastRoute } from './encoded-broadcast.js';
 import type { RequestContext } from '../channels/index.js';
 
 /**
@@ -134,14 +139,19 @@ class ConnectionClient<A> implements ChannelClient<A> {
     readonly member: Member | undefined,
     readonly user: string | undefined,
     readonly headers: Readonly<Record<string, string>> | undefined,
-  ) {}
+  ) {
+    this.encoding = encodingOf(conn.protocol);
+  }
+
+  /** The connection's encoding, from the subprotocol it chose: what the hub sends as JSON is written in it. */
+  readonly encoding: WireEncoding;
 
   send(text: string): void {
-    this.conn.send(text);
+    this.conn.send(this.encoding === 'msgpack' ? msgpackOfJson(text) : text);
   }
 
   sendReliable(text: string): void {
-    this.conn.send(text, { force: true });
+    this.conn.send(this.encoding === 'msgpack' ? msgpackOfJson(text) : text, { force: true });
   }
 
   get bufferedAmount(): number {
@@ -262,7 +272,9 @@ export function channelsEndpoint<A = undefined, C extends Contract = NoContract>
     // A subscriber that cannot keep up is closed rather than left with a hole: the SDK
     // reconnects and recovers what it missed, paced by its own reading.
     slowConsumer: options.slowConsumer ?? 'try-again-later',
-    protocols: [SUBPROTOCOL],
+    // A client that offers msgpack at all asked for it (the SDK offers JSON beside it, for
+    // servers without it); one that offers none is served JSON.
+    protocols: [MSGPACK_SUBPROTOCOL, SUBPROTOCOL],
     async upgrade(req) {
       const id = `${hub.nodeId}.${(nextClient++).toString(36)}`;
       const decided = authenticate === undefined ? { auth: undefined as A } : await authenticate(req, id);
@@ -280,7 +292,7 @@ export function channelsEndpoint<A = undefined, C extends Contract = NoContract>
         const client = clientOf(conn);
         if (client === null) return;
         if (typeof message === 'string') hub.handleText(client, message);
-        else hub.handleBinary(client);
+        else hub.handleBinary(client, message);
       },
       close(conn) {
         const client = clientOf(conn);
@@ -295,20 +307,15 @@ export function channelsEndpoint<A = undefined, C extends Contract = NoContract>
   });
   // Shutting the server down closes the hub's engine, so a Redis engine lets the process exit.
   server.closeWith(hub);
-  const ready = hub.start({
-    broadcast(text, subscribers) {
-      // Encoded as a frame once, when a WebSocket subscriber needs it.
-      let frame: ReturnType<typeof server.topics.frame> | null = null;
-      let reached = 0;
-      for (const client of subscribers) {
-        if (client instanceof ConnectionClient) {
-          frame ??= server.topics.frame(text);
-          if (frame.sendTo(client.conn)) reached++;
-        } else if (client.deliver(text)) reached++;
-      }
-      return reached;
-    },
-  });
+  type Frame = ReturnType<typeof server.topics.frame>;
+  const route: BroadcastRoute<ConnectionClient<A> | TransportClient<A>, Frame> = {
+    encodingOf: (client) => (client instanceof ConnectionClient ? client.encoding : null),
+    frame: (encoding, text) => server.topics.frame(encoding === 'msgpack' ? msgpackOfJson(text) : text),
+    sendFrame: (frame, client) => frame.sendTo((client as ConnectionClient<A>).conn),
+    deliver: (client, text) => (client as TransportClient<A>).deliver(text),
+  };
+  // Made a frame once per encoding that has a WebSocket subscriber, when it needs it.
+  const ready = hub.start({ broadcast: (text, subscribers) => broadcastEncoded(text, subscribers, route) });
   const { api } = hub;
   return {
     server,

@@ -1,6 +1,7 @@
 /**
  * The hotline.v1 channel protocol: its messages, their validation and their encoding,
- * shared by the server and the SDK. Imports nothing, so it runs in browsers as it is.
+ * shared by the server and the SDK. Imports nothing but @msgpack/msgpack (for the msgpack
+ * encoding), so it runs in browsers as it is.
  */
 export { SUBPROTOCOL, ChannelCloseCode, ErrorCode, isErrorCode } from './codes.js';
 export { MAX_RECONNECT_WINDOW, reconnectWindowOf, withReconnectHint } from './reconnect-hint.js';
@@ -8,6 +9,7 @@ export {
   REQUEST_OPS,
   type ChannelMessage,
   type ClientRequest,
+  type Data,
   type DirectMessage,
   type ErrorMessage,
   type HistoryEntry,
@@ -59,7 +61,7 @@ export {
 } from './limits.js';
 export { CHANNEL_NAME_PUNCTUATION, isValidChannelName, validateChannelName } from './channel-name.js';
 export { exceedsJsonDepth } from './json-depth.js';
-export { parseRequest, type ParseRequestResult } from './parse-request.js';
+export { parseRequest, parseRequestObject, type ParseRequestResult } from './parse-request.js';
 export {
   encodeCall,
   encodeData,
@@ -79,7 +81,19 @@ export {
   type OkFields,
   utf8Length,
 } from './encode.js';
-export { parseServerMessage, replyFor } from './parse-server.js';
+export { parseServerMessage, readServerMessage, replyFor } from './parse-server.js';
+export { BINARY_KEY, binaryForm, bytesOfForm, fromBase64, reviveBytes, stringifyWithBytes, toBase64 } from './binary.js';
+export {
+  MSGPACK_SUBPROTOCOL,
+  encodeMsgpack,
+  encodingOf,
+  msgpackOfJson,
+  parseMsgpackRequest,
+  parseServerMsgpack,
+  scanMsgpack,
+  type MsgpackScan,
+  type WireEncoding,
+} from './msgpack.js';
 export { validateWith, type InferOutput, type StandardIssue, type StandardResult, type StandardSchemaV1 } from './standard-schema.js';
 export {
   defineContract,

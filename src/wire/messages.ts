@@ -13,6 +13,13 @@ export interface JsonObject {
 }
 
 /**
+ * Channel data as the SDK (and the server's hooks and schemas) hold it: JSON values and
+ * bytes. Bytes travel as msgpack `bin` on a `hotline.v1.msgpack` connection and as
+ * `{"$bin": "<base64>"}` in JSON; a Node Buffer is a Uint8Array too.
+ */
+export type Data = null | boolean | number | string | Uint8Array | Data[] | { [key: string]: Data };
+
+/**
  * A presence member: the JSON object the server attached to a connection's identity (its
  * `id` and `info`, say), plus two fields the hub sets: `client`, the subscriber's public
  * client id, and `state`, the presence state the client set on the channel, if any. Only

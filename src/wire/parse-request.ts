@@ -35,6 +35,18 @@ export function parseRequest(text: string, limits: WireLimits = DEFAULT_WIRE_LIM
     return badRequest(undefined, 'the message is not valid JSON');
   }
   if (!isObject(value)) return badRequest(undefined, 'a request must be a JSON object');
+  return readValue(value, limits);
+}
+
+/**
+ * Reads a request already decoded into an object (by JSON.parse, or from msgpack with its
+ * bytes in their JSON form): the checks after the encoding's own.
+ */
+export function parseRequestObject(value: Record<string, unknown>, limits: WireLimits = DEFAULT_WIRE_LIMITS): ParseRequestResult {
+  return readValue(value, limits);
+}
+
+function readValue(value: Fields, limits: WireLimits): ParseRequestResult {
 
   const rawId = own(value, 'id');
   if (rawId === undefined) return badRequest(undefined, '"id" is required');

@@ -16,6 +16,11 @@ export function parseServerMessage(text: string): ServerMessage | null {
   } catch {
     return null;
   }
+  return readServerMessage(value);
+}
+
+/** {@link parseServerMessage} for a message already decoded (from msgpack): null for anything but a well-formed server message. */
+export function readServerMessage(value: unknown): ServerMessage | null {
   if (!isObject(value)) return null;
   switch (own(value, 'op')) {
     case 'ok':

@@ -1,8 +1,11 @@
 // A hotline.v1 client for tests that speaks raw JSON over a `ws` WebSocket: requests get
 // the next id and resolve with the answer that carries it (ok, pong or err, never
 // rejected on err), and every message the server sent is kept, in order, in `log`. Below
-// it, the checks every channel test makes of an answer (ok, err).
+// it, the checks every channel test makes of an answer (ok, err). On a connection that
+// selected hotline.v1.msgpack it speaks msgpack instead (@msgpack/msgpack's own encode and
+// decode, not hotline's), and logs each binary frame decoded.
 import assert from 'node:assert/strict';
+import { decode, encode } from '@msgpack/msgpack';
 import WebSocket from 'ws';
 
 /** A message from the server as it came off the wire (loosely typed: tests check shapes). */
@@ -43,14 +46,17 @@ interface Waiter {
 }
 
 export const SUBPROTOCOL = 'hotline.v1';
+export const MSGPACK_SUBPROTOCOL = 'hotline.v1.msgpack';
 
 export class ChannelsClient {
   /** Every message the server sent, parsed, in arrival order. */
   readonly log: WireMessage[] = [];
   /** Text frames that were not JSON objects (there should be none). */
   readonly unparsed: string[] = [];
-  /** Binary frames received (there should be none). */
+  /** Binary frames received on a JSON connection (there should be none). */
   binaryFrames = 0;
+  /** Each msgpack frame as it came, beside its decoded message in `log` (msgpack connections only). */
+  readonly rawFrames: Buffer[] = [];
   /** Settles when the connection closes, with the code and reason the client saw. */
   readonly closed: Promise<CloseInfo>;
   private nextId = 1;
@@ -74,6 +80,19 @@ export class ChannelsClient {
     });
     ws.on('error', () => {});
     ws.on('message', (raw: Buffer, binary: boolean) => {
+      if (binary && this.msgpack) {
+        let message: unknown;
+        try {
+          message = decode(raw);
+        } catch {
+          this.unparsed.push(raw.toString('hex'));
+          return;
+        }
+        this.rawFrames.push(raw);
+        if (typeof message === 'object' && message !== null && !Array.isArray(message)) this.receive(message as WireMessage);
+        else this.unparsed.push(raw.toString('hex'));
+        return;
+      }
       if (binary) {
         this.binaryFrames++;
         return;
@@ -117,6 +136,11 @@ export class ChannelsClient {
     return client;
   }
 
+  /** Whether the server selected hotline.v1.msgpack: requests go as msgpack binary frames. */
+  get msgpack(): boolean {
+    return this.ws.protocol === MSGPACK_SUBPROTOCOL;
+  }
+
   /** The id the next request will get. */
   peekId(): number {
     return this.nextId;
@@ -126,7 +150,8 @@ export class ChannelsClient {
   request(op: string, fields: Record<string, unknown> = {}): Promise<WireMessage> {
     const id = this.nextId++;
     const answer = this.answer(id);
-    this.sendJson({ op, id, ...fields });
+    if (this.msgpack) this.sendBinary(encode({ op, id, ...fields }));
+    else this.sendJson({ op, id, ...fields });
     return answer;
   }
 

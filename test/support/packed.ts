@@ -1,7 +1,7 @@
 // The package as a user gets it: `npm pack` of this checkout (its prepack and prepare
 // scripts run, as on a publish), installed with `npm install ./hotline-X.tgz` into a fresh
 // project in a temporary directory. Installing a local tarball needs no network. hotline's
-// own dependencies (jose, ajv, jsonc-parser), which a user's npm would fetch, are linked
+// own dependencies (jose, ajv, jsonc-parser, @msgpack/msgpack), which a user's npm would fetch, are linked
 // from this checkout's node_modules, at the versions its lockfile holds, as is what the
 // user's project would install beside it (zod, redis, @types/node, a framework): no
 // registry is reached from the tests.
@@ -45,7 +45,9 @@ export function packAndInstall(): PackedProject {
   const own = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {};
   const dependencies = Object.fromEntries(Object.keys(own).map((name) => [name, `file:${join(ROOT, 'node_modules', name)}`]));
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'hotline-user-app', private: true, type: 'module', dependencies }, null, 2));
-  npm(['install', '--offline', '--no-audit', '--no-fund', '--no-package-lock', `./${info!.filename}`], dir);
+  // Without scripts: a dependency linked from a directory would run its `prepare` (its own
+  // build, @msgpack/msgpack's needs webpack), which the registry's tarball a user gets never does.
+  npm(['install', '--offline', '--no-audit', '--no-fund', '--no-package-lock', '--ignore-scripts', `./${info!.filename}`], dir);
   return {
     dir,
     tarball,

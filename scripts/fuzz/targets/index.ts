@@ -7,6 +7,7 @@ import { frameTarget } from './frames.js';
 import { requestTarget } from './http-request.js';
 import { inflateTarget } from './inflate.js';
 import { responseTarget } from './http-response.js';
+import { msgpackTarget } from './parse-msgpack.js';
 import { wireTarget } from './parse-request.js';
 import { SELF_TESTS } from './selftests.js';
 
@@ -23,6 +24,7 @@ export const TARGETS: ReadonlyMap<string, Target> = new Map(
     responseTarget(),
     extensionsTarget(),
     wireTarget(),
+    msgpackTarget(),
     ...SELF_TESTS,
     fragmentsTarget(true),
   ].map((t) => [t.name, t]),
