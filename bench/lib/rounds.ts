@@ -208,7 +208,8 @@ export function untimedMeasurement(values: Record<string, number>, checked: stri
 export interface ScenarioBase<M extends Measurement> {
   group: string;
   name: string;
-  metrics: ReadonlyArray<{ key: string; label: string; format(value: number): string }>;
+  /** `perCpu` metrics are per server CPU-second: never a lower bound, however idle the server was. */
+  metrics: ReadonlyArray<{ key: string; label: string; format(value: number): string; perCpu?: boolean }>;
   /** Whether a server busy under BUSY_THRESHOLD makes its figure a lower bound. */
   throughput: boolean;
   /** How to start the server for this scenario. */
@@ -269,13 +270,13 @@ export class Results {
   }
 
   /**
-   * hotline's figure over `other`'s in a cell: the median of the per-round ratios, marked ≥ or
-   * ≤ when one side is only a lower bound and "?" when both are (with `marks`).
+   * `of`'s figure (hotline's by default) over `other`'s in a cell: the median of the per-round
+   * ratios, marked ≥ or ≤ when one side is only a lower bound and "?" when both are (with `marks`).
    */
-  ratioCell(scenario: ScenarioBase<Measurement>, other: Kind, metricKey: string, marks = true): string {
-    const ratio = formatRatio(medianRatio(this.samples.get(this.key(scenario, 'hotline', metricKey)), this.samples.get(this.key(scenario, other, metricKey))));
+  ratioCell(scenario: ScenarioBase<Measurement>, other: Kind, metricKey: string, marks = true, of: Kind = 'hotline'): string {
+    const ratio = formatRatio(medianRatio(this.samples.get(this.key(scenario, of, metricKey)), this.samples.get(this.key(scenario, other, metricKey))));
     if (!marks) return ratio;
-    const ours = this.bound(scenario, 'hotline');
+    const ours = this.bound(scenario, of);
     const theirs = this.bound(scenario, other);
     return `${ours && !theirs ? '≥ ' : !ours && theirs ? '≤ ' : ''}${ratio}${ours && theirs ? ' ?' : ''}`;
   }
