@@ -9,7 +9,7 @@
  *                                     [--profile DIR] [--profile-kinds hotline,ws,...]
  *                                     [--heap-snapshot DIR] [--baseline CHECKOUT]
  *
- * --kinds LIST     only these servers (ws always runs: the ratios are to it)
+ * --kinds LIST     only these servers besides hotline and ws (which always run: the ratios are to ws)
  * --quick          a short smoke run (one round, short windows, fewer idle connections)
  * --only NAME      only the scenarios whose group or name contains NAME (case-insensitive),
  *                  e.g. "echo", "16 KiB", "fan-out", "latency", "handshake", "memory"
@@ -81,12 +81,12 @@ const NATIVE: ReadonlyMap<Kind, Availability> = new Map<Kind, Availability>([
   ['bun', bunAvailability()],
 ]);
 const AVAILABLE: readonly Kind[] = [...ALL_KINDS, ...NATIVE_KINDS.filter((kind) => NATIVE.get(kind)?.available === true)];
-/** --kinds picks among hotline, ws, ws-bufferutil, uws, bun (ws is always kept: every ratio is to it). */
+/** --kinds picks among ws-bufferutil, uws, bun (hotline and ws always run: every ratio is to ws). */
 const CHOSEN: readonly Kind[] = typeof args['kinds'] === 'string'
   ? (() => {
       const named = args['kinds'].split(',').map((k) => k.trim() as Kind);
       for (const kind of named) if (![...ALL_KINDS, ...NATIVE_KINDS].includes(kind)) throw new Error(`--kinds: unknown kind '${kind}'`);
-      return AVAILABLE.filter((kind) => kind === 'ws' || named.includes(kind));
+      return AVAILABLE.filter((kind) => kind === 'ws' || kind === 'hotline' || named.includes(kind));
     })()
   : AVAILABLE;
 const KINDS: readonly Kind[] = BASELINE === null ? CHOSEN : [...CHOSEN, 'baseline'];
@@ -108,7 +108,32 @@ const bytes = (value: number): string => `${formatNumber(value)} B`;
 
 /** The rate over the window, and per second of the server's CPU time over it (all its threads). */
 function rateMeasurement(result: RateResult): Measurement {
-  return timedMeasurement(result, { rate: result.count / result.seconds, perCpu: result.count / (result.serverCpu * result.seconds) });
+  const k = result.serverKernel;
+  const per = (n: number): number => n / Math.max(1, result.count);
+  return timedMeasurement(result, {
+    rate: result.count / result.seconds,
+    perCpu: result.count / (result.serverCpu * result.seconds),
+    // What the server asked of the kernel per message (or delivery, or connection).
+    reads: per(k.reads),
+    readSize: k.readBytes / Math.max(1, k.reads),
+    writes: per(k.writes),
+    writeSize: k.writtenBytes / Math.max(1, k.writes),
+    sleeps: per(k.sleeps),
+    kernelShare: result.serverSystem / Math.max(1e-9, result.serverCpu),
+  });
+}
+
+/** The line under a throughput group: the server's system calls and sleeps per unit counted, by kind (medians). */
+function describeIo(results: Results, scenario: Scenario, unit: string): string {
+  const m = (kind: Kind, field: string): number => results.samples.median(results.key(scenario, kind, field));
+  const f = (n: number): string => (n >= 10 ? n.toFixed(0) : n >= 1 ? n.toFixed(1) : n.toFixed(2));
+  return KINDS.map((kind) =>
+    // uWS and Bun read and write with recv/send, which /proc/<pid>/io does not count.
+    m(kind, 'reads') === 0 && m(kind, 'writes') === 0
+      ? `${SHORT[kind]} (recv/send: not counted) ${f(m(kind, 'sleeps'))} sleeps, kernel ${(m(kind, 'kernelShare') * 100).toFixed(0)}% of its CPU`
+      : `${SHORT[kind]} ${f(m(kind, 'reads'))} reads of ${formatNumber(m(kind, 'readSize'))} B, ${f(m(kind, 'writes'))} writes of ` +
+      `${formatNumber(m(kind, 'writeSize'))} B, ${f(m(kind, 'sleeps'))} sleeps, kernel ${(m(kind, 'kernelShare') * 100).toFixed(0)}% of its CPU`,
+  ).join('; ') + ` per ${unit}`;
 }
 
 /** A throughput row's metrics: per wall second, and per server CPU-second. */
@@ -313,6 +338,11 @@ async function main(): Promise<void> {
     console.log(title);
     console.log(formatTable(columns, rows));
     results.printFooter(group, inGroup, KINDS, settings);
+    const unit = group === 'echo' ? 'message' : group === 'fan-out' ? 'delivery' : group === 'handshakes' ? 'connection' : null;
+    if (unit !== null) {
+      console.log('  the server\'s system calls (all threads; /proc/<pid>/io) and sleeps (main thread\'s voluntary context switches):');
+      for (const scenario of inGroup) console.log(`    ${scenario.name}: ${describeIo(results, scenario, unit)}`);
+    }
     if (group === 'memory') {
       for (const scenario of inGroup) {
         console.log(`  ${scenario.name}: RSS ${describeRss(results, scenario, KINDS)}`);

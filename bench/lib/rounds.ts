@@ -362,8 +362,10 @@ export async function runRounds<S extends ScenarioBase<Measurement>>(
             const values = scenario.metrics.map((metric) => `${metric.label} ${metric.format(m.values[metric.key]!)}`).join(', ');
             const busy = m.serverCpu === null ? '' : `, server CPU ${pct(m.serverCpu)} (kernel ${pct(m.serverSystem)})`;
             const gen = m.loadBusy === null ? '' : `, load generator busy ${pct(m.loadBusy)}`;
+            const v = m.values;
+            const io = v['reads'] === undefined ? '' : `, per unit ${v['reads']!.toFixed(2)} reads of ${v['readSize']!.toFixed(0)} B, ${v['writes']!.toFixed(2)} writes, ${v['sleeps']!.toFixed(3)} sleeps`;
             const rest = m.othersOnCore === null ? '' : `, others on the cores ${pct(m.othersOnCore)} / ${pct(m.othersOnLoadCore)}`;
-            console.log(`  r${round + 1} ${kind.padEnd(13)} ${scenario.name}: ${values}${busy}${gen}${rest}; ${m.checked}`);
+            console.log(`  r${round + 1} ${kind.padEnd(13)} ${scenario.name}: ${values}${busy}${io}${gen}${rest}; ${m.checked}`);
           }
         }
       }
