@@ -127,12 +127,13 @@ function rateMeasurement(result: RateResult): Measurement {
 function describeIo(results: Results, scenario: Scenario, unit: string): string {
   const m = (kind: Kind, field: string): number => results.samples.median(results.key(scenario, kind, field));
   const f = (n: number): string => (n >= 10 ? n.toFixed(0) : n >= 1 ? n.toFixed(1) : n.toFixed(2));
-  return KINDS.map((kind) =>
-    // uWS and Bun read and write with recv/send, which /proc/<pid>/io does not count.
-    m(kind, 'reads') === 0 && m(kind, 'writes') === 0
-      ? `${SHORT[kind]} (recv/send: not counted) ${f(m(kind, 'sleeps'))} sleeps, kernel ${(m(kind, 'kernelShare') * 100).toFixed(0)}% of its CPU`
-      : `${SHORT[kind]} ${f(m(kind, 'reads'))} reads of ${formatNumber(m(kind, 'readSize'))} B, ${f(m(kind, 'writes'))} writes of ` +
-      `${formatNumber(m(kind, 'writeSize'))} B, ${f(m(kind, 'sleeps'))} sleeps, kernel ${(m(kind, 'kernelShare') * 100).toFixed(0)}% of its CPU`,
+  // uWS and Bun read (and Bun writes) with recv/send, which /proc/<pid>/io does not count.
+  const calls = (kind: Kind, what: 'reads' | 'writes', size: string): string =>
+    m(kind, what) === 0 ? `${what} not counted (recv/send)` : `${f(m(kind, what))} ${what} of ${formatNumber(m(kind, size))} B`;
+  return KINDS.map(
+    (kind) =>
+      `${SHORT[kind]} ${calls(kind, 'reads', 'readSize')}, ${calls(kind, 'writes', 'writeSize')}, ${f(m(kind, 'sleeps'))} sleeps, ` +
+      `kernel ${(m(kind, 'kernelShare') * 100).toFixed(0)}% of its CPU`,
   ).join('; ') + ` per ${unit}`;
 }
 
