@@ -258,7 +258,7 @@ describe('encodeTextFrame', () => {
 
 describe('one-buffer encodings (what a connection queues)', () => {
   test('encodeTextFrameBuffer is encodeTextFrame joined, for every option and size', () => {
-    const texts = ['', 'Hello', 'héllo wörld', '😀'.repeat(40), 'x'.repeat(125), 'y'.repeat(126), 'é'.repeat(40000), 'z'.repeat(70000), 'a\u0000b'];
+    const texts = ['', 'Hello', 'héllo wörld', '😀'.repeat(40), 'x'.repeat(125), 'y'.repeat(126), 'é'.repeat(40000), 'z'.repeat(70000), 'a\u0000b', 'lone \uD800 surrogate'];
     for (const text of texts) {
       for (const options of [{}, { fin: false }, { rsv1: true }, { mask: KEY }, { mask: KEY, fin: false, rsv1: true }]) {
         const one = encodeTextFrameBuffer(Opcode.Text, text, options);
