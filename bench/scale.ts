@@ -233,7 +233,9 @@ async function main(): Promise<void> {
   );
   const rows: Row[] = [];
   for (const kind of kinds) {
-    rows.push(await measure(kind, connections, server.raised ? connections + SPARE_DESCRIPTORS : server.limit, clientLimit));
+    const row = await measure(kind, connections, server.raised ? connections + SPARE_DESCRIPTORS : server.limit, clientLimit);
+    rows.push(row);
+    console.log(`  ${kind}: opened in ${row.openSeconds.toFixed(1)} s, ${formatNumber(row.rssPerConnection)} B each, load average ${loadavg()[0]!.toFixed(2)}`);
   }
   const columns = columnsOf('server', 'connections', 'open (s)', 'opened/s', 'RSS/conn', 'RSS total', 'idle CPU', 'publish->all p50', 'publish->all max');
   console.log('');
