@@ -129,7 +129,9 @@ function describeIo(results: Results, scenario: Scenario, unit: string): string 
   const f = (n: number): string => (n >= 10 ? n.toFixed(0) : n >= 1 ? n.toFixed(1) : n.toFixed(2));
   // uWS and Bun read (and Bun writes) with recv/send, which /proc/<pid>/io does not count.
   const calls = (kind: Kind, what: 'reads' | 'writes', size: string): string =>
-    m(kind, what) === 0 ? `${what} not counted (recv/send)` : `${f(m(kind, what))} ${what} of ${formatNumber(m(kind, size))} B`;
+    (kind === 'uws' || kind === 'bun') && m(kind, what) === 0
+      ? `${what} not counted (recv/send)`
+      : `${f(m(kind, what))} ${what} of ${formatNumber(m(kind, size))} B`;
   return KINDS.map(
     (kind) =>
       `${SHORT[kind]} ${calls(kind, 'reads', 'readSize')}, ${calls(kind, 'writes', 'writeSize')}, ${f(m(kind, 'sleeps'))} sleeps, ` +
