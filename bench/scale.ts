@@ -202,6 +202,8 @@ async function measure(kind: ScaleKind, connections: number, serverLimit: number
     };
   } finally {
     for (const client of clients) await client.stop(JSON.stringify({ type: 'exit' }), 10_000);
+    // hotline serve shuts down on SIGTERM; the bench servers on `exit`.
+    if (kind === 'serve' && server.running) server.process.kill('SIGTERM');
     await server.stop(kind === 'serve' ? null : 'exit', 10_000);
   }
 }
