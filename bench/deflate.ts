@@ -71,7 +71,7 @@ const KINDS: readonly Kind[] = String(args['kinds'] ?? '').split(',').map((k) =>
 });
 if (!KINDS.includes('hotline') || KINDS.length < 2) throw new Error('--kinds must name hotline and at least one ws kind');
 const OTHERS = KINDS.filter((kind) => kind !== 'hotline');
-const SHORT: Record<Kind, string> = { hotline: 'hotline', ws: 'ws', 'ws-bufferutil': 'ws+bu', baseline: 'baseline' };
+const SHORT: Record<Kind, string> = { hotline: 'hotline', ws: 'ws', 'ws-bufferutil': 'ws+bu', uws: 'uWS', bun: 'Bun', baseline: 'baseline' };
 
 // --------------------------------------------------------------------------------------
 // scenarios

@@ -1,11 +1,15 @@
 /**
  * Server benchmark: hotline's Node server beside a `ws` server, with ws's plain JavaScript
- * masking and with bufferutil, over real sockets on 127.0.0.1.
+ * masking and with bufferutil, and beside the native servers uWebSockets.js and Bun when they
+ * are installed (bench/lib/native-servers.ts; a missing one is skipped with a loud line),
+ * over real sockets on 127.0.0.1. Every figure is also given as a ratio to ws's in the same run.
  *
  *   node --import tsx bench/server.ts [--quick] [--only NAME] [--rounds N] [--samples] [--sleep]
+ *                                     [--kinds hotline,ws-bufferutil,uws,bun]
  *                                     [--profile DIR] [--profile-kinds hotline,ws,...]
  *                                     [--heap-snapshot DIR] [--baseline CHECKOUT]
  *
+ * --kinds LIST     only these servers besides hotline and ws (which always run: the ratios are to ws)
  * --quick          a short smoke run (one round, short windows, fewer idle connections)
  * --only NAME      only the scenarios whose group or name contains NAME (case-insensitive),
  *                  e.g. "echo", "16 KiB", "fan-out", "latency", "handshake", "memory"
@@ -57,18 +61,36 @@ import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { LatencyResult, RateResult } from './lib/load-jobs.js';
-import { ALL_KINDS, BenchFailure, setBaseline, type Kind, type Server } from './lib/processes.js';
+import { bunAvailability, uwsAvailability, type Availability } from './lib/native-servers.js';
+import { ALL_KINDS, BenchFailure, NATIVE_KINDS, setBaseline, type Kind, type Server } from './lib/processes.js';
 import { benchArgs, describeRss, describeWindows, groupsToShow, LOWER_BOUND_NOTE, measureIdleConnections, preflight, Results, runBench, runRounds, runTimed, slug, sourceState, timedMeasurement, untimedMeasurement, wsVersion } from './lib/rounds.js';
 import type { Measurement, ScenarioBase } from './lib/rounds.js';
 import { columnsOf, formatCount, formatNumber, formatTable } from './lib/table.js';
 
-const { settings, values: args } = benchArgs({ 'heap-snapshot': { type: 'string' }, baseline: { type: 'string' } }, { warmupMs: 700, quickWarmupMs: 200 });
+const { settings, values: args } = benchArgs(
+  { 'heap-snapshot': { type: 'string' }, baseline: { type: 'string' }, kinds: { type: 'string' } },
+  { warmupMs: 700, quickWarmupMs: 200 },
+);
 const IDLE_CONNECTIONS = settings.quick ? 2_000 : 10_000;
 const SNAPSHOT_DIR = typeof args['heap-snapshot'] === 'string' ? resolve(args['heap-snapshot']) : null;
 
 const BASELINE = typeof args['baseline'] === 'string' ? resolve(args['baseline']) : null;
 if (BASELINE !== null) setBaseline(BASELINE);
-const KINDS: readonly Kind[] = BASELINE === null ? ALL_KINDS : [...ALL_KINDS, 'baseline'];
+const NATIVE: ReadonlyMap<Kind, Availability> = new Map<Kind, Availability>([
+  ['uws', uwsAvailability()],
+  ['bun', bunAvailability()],
+]);
+const AVAILABLE: readonly Kind[] = [...ALL_KINDS, ...NATIVE_KINDS.filter((kind) => NATIVE.get(kind)?.available === true)];
+/** --kinds picks among ws-bufferutil, uws, bun (hotline and ws always run: every ratio is to ws). */
+const CHOSEN: readonly Kind[] = typeof args['kinds'] === 'string'
+  ? (() => {
+      const named = args['kinds'].split(',').map((k) => k.trim() as Kind);
+      for (const kind of named) if (![...ALL_KINDS, ...NATIVE_KINDS].includes(kind)) throw new Error(`--kinds: unknown kind '${kind}'`);
+      return AVAILABLE.filter((kind) => kind === 'ws' || kind === 'hotline' || named.includes(kind));
+    })()
+  : AVAILABLE;
+const KINDS: readonly Kind[] = BASELINE === null ? CHOSEN : [...CHOSEN, 'baseline'];
+const SHORT: Record<Kind, string> = { hotline: 'hotline', ws: 'ws', 'ws-bufferutil': 'ws+bu', uws: 'uWS', bun: 'Bun', baseline: 'baseline' };
 type Mode = 'echo' | 'fanout';
 
 // --------------------------------------------------------------------------------------
@@ -84,8 +106,45 @@ const perSecond = (value: number): string => `${formatCount(value)}/s`;
 const micros = (value: number): string => `${formatNumber(value)} µs`;
 const bytes = (value: number): string => `${formatNumber(value)} B`;
 
+/** The rate over the window, and per second of the server's CPU time over it (all its threads). */
 function rateMeasurement(result: RateResult): Measurement {
-  return timedMeasurement(result, { rate: result.count / result.seconds });
+  const k = result.serverKernel;
+  const per = (n: number): number => n / Math.max(1, result.count);
+  return timedMeasurement(result, {
+    rate: result.count / result.seconds,
+    perCpu: result.count / (result.serverCpu * result.seconds),
+    // What the server asked of the kernel per message (or delivery, or connection).
+    reads: per(k.reads),
+    readSize: k.readBytes / Math.max(1, k.reads),
+    writes: per(k.writes),
+    writeSize: k.writtenBytes / Math.max(1, k.writes),
+    sleeps: per(k.sleeps),
+    kernelShare: result.serverSystem / Math.max(1e-9, result.serverCpu),
+  });
+}
+
+/** The line under a throughput group: the server's system calls and sleeps per unit counted, by kind (medians). */
+function describeIo(results: Results, scenario: Scenario, unit: string): string {
+  const m = (kind: Kind, field: string): number => results.samples.median(results.key(scenario, kind, field));
+  const f = (n: number): string => (n >= 10 ? n.toFixed(0) : n >= 1 ? n.toFixed(1) : n.toFixed(2));
+  // uWS and Bun read (and Bun writes) with recv/send, which /proc/<pid>/io does not count.
+  const calls = (kind: Kind, what: 'reads' | 'writes', size: string): string =>
+    (kind === 'uws' || kind === 'bun') && m(kind, what) === 0
+      ? `${what} not counted (recv/send)`
+      : `${f(m(kind, what))} ${what} of ${formatNumber(m(kind, size))} B`;
+  return KINDS.map(
+    (kind) =>
+      `${SHORT[kind]} ${calls(kind, 'reads', 'readSize')}, ${calls(kind, 'writes', 'writeSize')}, ${f(m(kind, 'sleeps'))} sleeps, ` +
+      `kernel ${(m(kind, 'kernelShare') * 100).toFixed(0)}% of its CPU`,
+  ).join('; ') + ` per ${unit}`;
+}
+
+/** A throughput row's metrics: per wall second, and per server CPU-second. */
+function rateMetrics(label: string): Scenario['metrics'] {
+  return [
+    { key: 'rate', label, format: perSecond },
+    { key: 'perCpu', label: `${label.replace(/\/s$/, '')} per server CPU-second`, format: formatCount, perCpu: true },
+  ];
 }
 
 function serverOf(mode: Mode, options: { nodeFlags?: readonly string[]; env?: Record<string, string> } = {}): Scenario['server'] {
@@ -98,7 +157,7 @@ function echoScenario(size: number, binary: boolean, inFlight: number): Scenario
     group: 'echo',
     name: `echo ${label}, 100 conns x ${inFlight} in flight`,
     server: serverOf('echo'),
-    metrics: [{ key: 'rate', label: 'messages/s', format: perSecond }],
+    metrics: rateMetrics('messages/s'),
     throughput: true,
     async measure(load, server) {
       const result = await runTimed(load, server, settings, { type: 'echo', path: '/echo', connections: 100, inFlight, binary, size }, 'rate');
@@ -127,7 +186,7 @@ function fanoutScenario(subscribers: number): Scenario {
     group: 'fan-out',
     name: `publish 32 B text to ${subscribers.toLocaleString('en-US')} subscribers, 8 in flight`,
     server: serverOf('fanout'),
-    metrics: [{ key: 'rate', label: 'deliveries/s', format: perSecond }],
+    metrics: rateMetrics('deliveries/s'),
     throughput: true,
     async measure(load, server) {
       const result = await runTimed(load, server, settings, { type: 'fanout', path: '/fanout', subscribers, inFlight: 8, size: 32, lagLimit: 64 }, 'rate');
@@ -142,13 +201,21 @@ const handshakeScenario: Scenario = {
   group: 'handshakes',
   name: `connect, upgrade, close; ${HANDSHAKE_CONCURRENCY} at a time`,
   server: serverOf('echo'),
-  metrics: [{ key: 'rate', label: 'connections/s', format: perSecond }],
+  metrics: rateMetrics('connections/s'),
   throughput: true,
   async measure(load, server) {
     const result = await runTimed(load, server, settings, { type: 'handshake', path: '/echo', concurrency: HANDSHAKE_CONCURRENCY }, 'rate');
     return rateMeasurement(result);
   },
 };
+
+function describeKind(kind: Kind): string {
+  const state = NATIVE.get(kind);
+  if (kind === 'ws-bufferutil') return 'ws + bufferutil';
+  if (kind === 'uws') return `uWebSockets.js ${state?.available === true ? state.version : ''} (App().ws, app.publish)`;
+  if (kind === 'bun') return `Bun ${state?.available === true ? state.version : ''} (Bun.serve, server.publish)`;
+  return kind;
+}
 
 /** With --heap-snapshot, has the server write a heap snapshot named `<kind>-<label>-<stage>`. */
 async function snapshot(server: Server, label: string, stage: string): Promise<void> {
@@ -221,23 +288,34 @@ async function main(): Promise<void> {
   );
   if (scenarios.length === 0) throw new BenchFailure(`--only ${settings.only}: no scenario matches`);
 
+  const others = KINDS.filter((kind) => kind !== 'hotline' && kind !== 'ws' && kind !== 'baseline');
   console.log(
-    `server: hotline (${sourceState()}) vs ws ${wsVersion()} (plain JS masking) and ws + bufferutil; ` +
+    `server: hotline (${sourceState()}) vs ws ${wsVersion()} (plain JS masking)${others.length > 0 ? `, ${others.map(describeKind).join(', ')}` : ''}; ` +
       `node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} x${cpus().length}`,
   );
+  for (const [kind, state] of NATIVE) {
+    if (!state.available) console.log(`!! ${SHORT[kind]} SKIPPED: ${state.reason}`);
+  }
   if (BASELINE !== null) console.log(`baseline: hotline at ${BASELINE} (${sourceState(BASELINE)})`);
   console.log(describeWindows(settings));
+  console.log(`load generator: ${settings.spin ? 'spins (polls its event loop; default)' : 'sleeps in epoll between events (--sleep)'}`);
 
   const results = new Results();
   const { samples, checks } = results;
   const key = (scenario: Scenario, kind: Kind, metric: string): string => results.key(scenario, kind, metric);
   await runRounds(scenarios, KINDS, settings, results);
 
-  const withBaseline = BASELINE !== null;
+  // Every figure beside ws's; hotline's beside uWS's too, the fastest it is measured against.
+  const ratios: Array<[Kind, Kind]> = [
+    ...KINDS.filter((kind) => kind !== 'ws').map((kind): [Kind, Kind] => [kind, 'ws']),
+    ...(KINDS.includes('uws') ? [['hotline', 'uws'] as [Kind, Kind]] : []),
+    ...(BASELINE !== null ? [['hotline', 'baseline'] as [Kind, Kind]] : []),
+  ];
   const columns = columnsOf(
-    'scenario', 'hotline', 'ws', 'ws+bufferutil', ...(withBaseline ? ['baseline'] : []),
-    'hotline/ws', 'hotline/ws+bu', ...(withBaseline ? ['hotline/baseline'] : []),
-    'CPU hotline', 'CPU ws', 'CPU ws+bu', ...(withBaseline ? ['CPU baseline'] : []),
+    'scenario',
+    ...KINDS.map((kind) => SHORT[kind]),
+    ...ratios.map(([of, to]) => `${SHORT[of]}/${SHORT[to]}`),
+    ...KINDS.map((kind) => `CPU ${SHORT[kind]}`),
   );
   let lowerBounds = false;
   for (const { group, title, scenarios: inGroup } of groupsToShow(GROUPS, scenarios)) {
@@ -245,18 +323,17 @@ async function main(): Promise<void> {
     for (const scenario of inGroup) {
       if (KINDS.some((kind) => results.bound(scenario, kind))) lowerBounds = true;
       for (const metric of scenario.metrics) {
-        const value = (kind: Kind): string => results.valueCell(scenario, kind, metric);
-        const ratio = (other: Kind): string => results.ratioCell(scenario, other, metric.key);
+        const marks = metric.perCpu !== true;
         const share = (kind: Kind): string => {
           const s = results.busy(scenario, kind);
           return s === null ? '-' : `${(s * 100).toFixed(0)}%`;
         };
-        const name = scenario.metrics.length > 1 ? `${scenario.name}: ${metric.label}` : scenario.name;
-        const extra = (cell: string): string[] => (withBaseline ? [cell] : []);
+        const name = scenario.metrics.length > 1 && metric.key !== 'rate' ? `  ${metric.label}` : scenario.name;
         rows.push([
-          name, value('hotline'), value('ws'), value('ws-bufferutil'), ...extra(value('baseline')),
-          ratio('ws'), ratio('ws-bufferutil'), ...extra(ratio('baseline')),
-          share('hotline'), share('ws'), share('ws-bufferutil'), ...extra(share('baseline')),
+          name,
+          ...KINDS.map((kind) => results.valueCell(scenario, kind, metric, marks)),
+          ...ratios.map(([of, to]) => results.ratioCell(scenario, to, metric.key, marks, of)),
+          ...KINDS.map((kind) => (marks ? share(kind) : '')),
         ]);
       }
     }
@@ -264,6 +341,11 @@ async function main(): Promise<void> {
     console.log(title);
     console.log(formatTable(columns, rows));
     results.printFooter(group, inGroup, KINDS, settings);
+    const unit = group === 'echo' ? 'message' : group === 'fan-out' ? 'delivery' : group === 'handshakes' ? 'connection' : null;
+    if (unit !== null) {
+      console.log('  the server\'s system calls (all threads; /proc/<pid>/io) and sleeps (main thread\'s voluntary context switches):');
+      for (const scenario of inGroup) console.log(`    ${scenario.name}: ${describeIo(results, scenario, unit)}`);
+    }
     if (group === 'memory') {
       for (const scenario of inGroup) {
         console.log(`  ${scenario.name}: RSS ${describeRss(results, scenario, KINDS)}`);
@@ -279,7 +361,9 @@ async function main(): Promise<void> {
   console.log('');
   console.log('notes:');
   console.log(
-    '  CPU columns: the server process\'s CPU time (all threads) over the counted window, as a share of one core (median).',
+    '  CPU columns: the server process\'s CPU time (all threads) over the counted window, as a share of one core (median).\n' +
+      '  per server CPU-second: the count over the server\'s CPU time in the window, so a row that the load generator or the\n' +
+      '      round trips limited (server under 90% busy) still compares the servers\' cost per message.',
   );
   if (lowerBounds) console.log(LOWER_BOUND_NOTE);
   console.log(
@@ -292,7 +376,8 @@ async function main(): Promise<void> {
     `  fan-out: every connection is subscribed, the publisher (connected last) too; it keeps 8 publishes outstanding\n` +
       '      until it gets its own copy back, and pauses while any subscriber lags 64 publishes behind. hotline publishes\n' +
       "      with server.publish (one encoding, written per subscriber once per tick); ws loops over wss.clients calling\n" +
-      '      client.send(data, { binary }).',
+      '      client.send(data, { binary }); uWS subscribes in open and calls app.publish, Bun server.publish (both native\n' +
+      '      topic fan-out; their send-buffer limits raised to 64 MiB so that publish never skips a subscriber).',
   );
   console.log(
     `all ${results.measurements} measurements verified (echo sizes and types, the first message of each connection byte for byte,\n` +

@@ -59,13 +59,13 @@ export class LineChild {
   readonly exited: Promise<void>;
 
   /**
-   * Runs `node <nodeArgs>` pinned to `cpu` (taskset execs node, so the pid is node's),
-   * with `env` as its whole environment. stderr goes to ours.
+   * Runs `node <nodeArgs>` (or another `executable`, e.g. bun) pinned to `cpu` (taskset execs
+   * it, so the pid is its own), with `env` as its whole environment. stderr goes to ours.
    */
-  constructor(name: string, cpu: number, nodeArgs: readonly string[], env: NodeJS.ProcessEnv) {
+  constructor(name: string, cpu: number, nodeArgs: readonly string[], env: NodeJS.ProcessEnv, executable = process.execPath) {
     installCleanup();
     this.name = name;
-    this.process = spawn('taskset', ['-c', String(cpu), process.execPath, ...nodeArgs], {
+    this.process = spawn('taskset', ['-c', String(cpu), executable, ...nodeArgs], {
       env,
       stdio: ['pipe', 'pipe', 'inherit'],
     });

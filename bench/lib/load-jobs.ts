@@ -2,6 +2,7 @@
  * The jobs bench/server.ts hands its load generator (bench/lib/load-main.ts), and what
  * comes back: one JSON object per line each way.
  */
+import type { KernelCounters } from './proc.js';
 
 interface Target {
   port: number;
@@ -130,6 +131,8 @@ export interface WindowStats {
   loadCoreBusy: number;
   /** The share of the window a spinning load generator spent polling with nothing to read. */
   loadSpinIdle: number;
+  /** The server's system calls, bytes and sleeps over the window. */
+  serverKernel: KernelCounters;
 }
 
 export interface RateResult extends WindowStats {

@@ -45,7 +45,7 @@ import type {
   WindowEvent,
   WindowStats,
 } from './load-jobs.js';
-import { cpuBusySeconds, cpuShareMeter } from './proc.js';
+import { cpuBusySeconds, cpuShareMeter, kernelCountersSince, processKernelCounters } from './proc.js';
 import {
   CLIENT_CLOSE,
   clientFrame,
@@ -199,11 +199,13 @@ function windowMeter(job: { serverPid: number; serverCore: number; loadCore: num
   const coreStart = cpuBusySeconds(job.serverCore);
   const loadCoreStart = cpuBusySeconds(job.loadCore);
   const server = cpuShareMeter(job.serverPid);
+  const kernelStart = processKernelCounters(job.serverPid);
   const cpuStart = process.cpuUsage();
   const idleStart = spinning.idleSeconds;
   return {
     stop() {
       const { share, systemShare, wallSeconds } = server.stop();
+      const serverKernel = kernelCountersSince(kernelStart, processKernelCounters(job.serverPid));
       process.stdout.write(`${JSON.stringify({ type: 'window', phase: 'end', id: currentJobId } satisfies WindowEvent)}\n`);
       const cpu = process.cpuUsage(cpuStart);
       return {
@@ -214,6 +216,7 @@ function windowMeter(job: { serverPid: number; serverCore: number; loadCore: num
         serverCoreBusy: (cpuBusySeconds(job.serverCore) - coreStart) / wallSeconds,
         loadCoreBusy: (cpuBusySeconds(job.loadCore) - loadCoreStart) / wallSeconds,
         loadSpinIdle: job.spin ? (spinning.idleSeconds - idleStart) / wallSeconds : 0,
+        serverKernel,
       };
     },
   };

@@ -81,3 +81,49 @@ export function cpuBusySeconds(cpu: number, ticksPerSecond = clockTicksPerSecond
   const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
   return (user! + nice! + system! + irq! + softirq! + steal!) / ticksPerSecond;
 }
+
+/** What the kernel did for a process: its read and write system calls and bytes, and its main thread's sleeps. */
+export interface KernelCounters {
+  /** read-type system calls (read, readv, recvmsg...) of all its threads (/proc/<pid>/io syscr). */
+  reads: number;
+  /** write-type system calls (write, writev, sendmsg...) (syscw). */
+  writes: number;
+  /** Bytes those calls returned and took (rchar, wchar). */
+  readBytes: number;
+  writtenBytes: number;
+  /** Times its main thread gave up the CPU to wait (voluntary context switches: an epoll wait that slept). */
+  sleeps: number;
+  /** Times the scheduler took the CPU from it (nonvoluntary context switches). */
+  preemptions: number;
+}
+
+/** The kernel's counters of process `pid` so far (see {@link KernelCounters}). */
+export function processKernelCounters(pid: number): KernelCounters {
+  const io = readFileSync(`/proc/${pid}/io`, 'latin1');
+  const status = readFileSync(`/proc/${pid}/status`, 'latin1');
+  const field = (text: string, name: string): number => {
+    const match = new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text);
+    if (match === null) throw new Error(`no ${name} for process ${pid}`);
+    return Number(match[1]);
+  };
+  return {
+    reads: field(io, 'syscr'),
+    writes: field(io, 'syscw'),
+    readBytes: field(io, 'rchar'),
+    writtenBytes: field(io, 'wchar'),
+    sleeps: field(status, 'voluntary_ctxt_switches'),
+    preemptions: field(status, 'nonvoluntary_ctxt_switches'),
+  };
+}
+
+/** `end` less `start`, counter by counter. */
+export function kernelCountersSince(start: KernelCounters, end: KernelCounters): KernelCounters {
+  return {
+    reads: end.reads - start.reads,
+    writes: end.writes - start.writes,
+    readBytes: end.readBytes - start.readBytes,
+    writtenBytes: end.writtenBytes - start.writtenBytes,
+    sleeps: end.sleeps - start.sleeps,
+    preemptions: end.preemptions - start.preemptions,
+  };
+}

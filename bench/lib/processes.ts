@@ -7,17 +7,24 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LineChild } from './children.js';
+import { bunExecutable } from './native-servers.js';
 import type { Job, JobAnswer, WindowEvent } from './load-jobs.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SERVER_MAIN = join(here, 'server-main.ts');
+const BUN_SERVER_MAIN = join(here, 'bun-server-main.ts');
 const LOAD_MAIN = join(here, 'load-main.ts');
 export const SERVER_CPU = 0;
 export const LOAD_CPU = 1;
 
-/** 'baseline' is hotline from another checkout (see setBaseline), to compare two versions in one run. */
-export type Kind = 'hotline' | 'ws' | 'ws-bufferutil' | 'baseline';
+/**
+ * 'baseline' is hotline from another checkout (see setBaseline), to compare two versions in
+ * one run; 'uws' (uWebSockets.js) and 'bun' are native servers, run only where they are
+ * installed (bench/lib/native-servers.ts).
+ */
+export type Kind = 'hotline' | 'ws' | 'ws-bufferutil' | 'uws' | 'bun' | 'baseline';
 export const ALL_KINDS: readonly Kind[] = ['hotline', 'ws', 'ws-bufferutil'];
+export const NATIVE_KINDS: readonly Kind[] = ['uws', 'bun'];
 
 let baselineMain: string | null = null;
 
@@ -64,20 +71,28 @@ export async function startServer(kind: Kind, start: ServerStart): Promise<Serve
   const profile = start.profileFile === null ? [] : ['--profile', start.profileFile];
   if (kind === 'baseline' && baselineMain === null) throw new BenchFailure('the baseline kind needs setBaseline(checkout) first');
   const [main, asKind] = kind === 'baseline' ? [baselineMain!, 'hotline'] : [SERVER_MAIN, kind];
-  const child = new LineChild(
-    `${kind} server`,
-    SERVER_CPU,
-    [...(start.nodeFlags ?? []), '--import', 'tsx', main, asKind, ...start.args, ...profile],
-    serverEnv(kind, start.env ?? {}),
-  );
+  let child: LineChild;
+  if (kind === 'bun') {
+    // Node's flags mean nothing to Bun; its environment (e.g. MALLOC_ARENA_MAX) is passed on.
+    const bun = bunExecutable();
+    if (bun === null) throw new BenchFailure('bun server: no bun binary');
+    child = new LineChild(`${kind} server`, SERVER_CPU, [BUN_SERVER_MAIN, ...start.args], serverEnv(kind, start.env ?? {}), bun);
+  } else {
+    child = new LineChild(
+      `${kind} server`,
+      SERVER_CPU,
+      [...(start.nodeFlags ?? []), '--import', 'tsx', main, asKind, ...start.args, ...profile],
+      serverEnv(kind, start.env ?? {}),
+    );
+  }
   try {
     const line = await child.nextLine(30_000, 'start');
     const [word, port, pid, masking] = line.split(' ');
     if (word !== 'ready') throw new BenchFailure(`${kind} server: unexpected first line '${line}'`);
-    const expectedMasking = kind === 'hotline' || kind === 'baseline' ? 'none' : kind === 'ws' ? 'js' : 'bufferutil';
+    const expectedMasking = kind === 'hotline' || kind === 'baseline' ? 'none' : kind === 'ws' ? 'js' : kind === 'ws-bufferutil' ? 'bufferutil' : 'native';
     if (masking !== expectedMasking) throw new BenchFailure(`${kind} server masks with '${masking}'`);
     if (Number(pid) !== child.pid) throw new BenchFailure(`${kind} server: pid ${pid}, expected ${child.pid} (taskset did not exec?)`);
-    return { child, kind, port: Number(port), pid: child.pid, profiling: profile.length > 0 };
+    return { child, kind, port: Number(port), pid: child.pid, profiling: profile.length > 0 && kind !== 'bun' };
   } catch (error) {
     await child.stop(null, 1_000);
     throw error;

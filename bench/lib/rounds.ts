@@ -208,7 +208,8 @@ export function untimedMeasurement(values: Record<string, number>, checked: stri
 export interface ScenarioBase<M extends Measurement> {
   group: string;
   name: string;
-  metrics: ReadonlyArray<{ key: string; label: string; format(value: number): string }>;
+  /** `perCpu` metrics are per server CPU-second: never a lower bound, however idle the server was. */
+  metrics: ReadonlyArray<{ key: string; label: string; format(value: number): string; perCpu?: boolean }>;
   /** Whether a server busy under BUSY_THRESHOLD makes its figure a lower bound. */
   throughput: boolean;
   /** How to start the server for this scenario. */
@@ -269,13 +270,13 @@ export class Results {
   }
 
   /**
-   * hotline's figure over `other`'s in a cell: the median of the per-round ratios, marked ≥ or
-   * ≤ when one side is only a lower bound and "?" when both are (with `marks`).
+   * `of`'s figure (hotline's by default) over `other`'s in a cell: the median of the per-round
+   * ratios, marked ≥ or ≤ when one side is only a lower bound and "?" when both are (with `marks`).
    */
-  ratioCell(scenario: ScenarioBase<Measurement>, other: Kind, metricKey: string, marks = true): string {
-    const ratio = formatRatio(medianRatio(this.samples.get(this.key(scenario, 'hotline', metricKey)), this.samples.get(this.key(scenario, other, metricKey))));
+  ratioCell(scenario: ScenarioBase<Measurement>, other: Kind, metricKey: string, marks = true, of: Kind = 'hotline'): string {
+    const ratio = formatRatio(medianRatio(this.samples.get(this.key(scenario, of, metricKey)), this.samples.get(this.key(scenario, other, metricKey))));
     if (!marks) return ratio;
-    const ours = this.bound(scenario, 'hotline');
+    const ours = this.bound(scenario, of);
     const theirs = this.bound(scenario, other);
     return `${ours && !theirs ? '≥ ' : !ours && theirs ? '≤ ' : ''}${ratio}${ours && theirs ? ' ?' : ''}`;
   }
@@ -361,8 +362,10 @@ export async function runRounds<S extends ScenarioBase<Measurement>>(
             const values = scenario.metrics.map((metric) => `${metric.label} ${metric.format(m.values[metric.key]!)}`).join(', ');
             const busy = m.serverCpu === null ? '' : `, server CPU ${pct(m.serverCpu)} (kernel ${pct(m.serverSystem)})`;
             const gen = m.loadBusy === null ? '' : `, load generator busy ${pct(m.loadBusy)}`;
+            const v = m.values;
+            const io = v['reads'] === undefined ? '' : `, per unit ${v['reads']!.toFixed(2)} reads of ${v['readSize']!.toFixed(0)} B, ${v['writes']!.toFixed(2)} writes, ${v['sleeps']!.toFixed(3)} sleeps`;
             const rest = m.othersOnCore === null ? '' : `, others on the cores ${pct(m.othersOnCore)} / ${pct(m.othersOnLoadCore)}`;
-            console.log(`  r${round + 1} ${kind.padEnd(13)} ${scenario.name}: ${values}${busy}${gen}${rest}; ${m.checked}`);
+            console.log(`  r${round + 1} ${kind.padEnd(13)} ${scenario.name}: ${values}${busy}${io}${gen}${rest}; ${m.checked}`);
           }
         }
       }

@@ -3,9 +3,10 @@
  *
  *   node --import tsx bench/lib/server-main.ts <kind> <mode> [--profile FILE] [--deflate-threshold N]
  *
- * kind: hotline | ws | ws-bufferutil   (ws reads WS_NO_BUFFER_UTIL from the environment;
+ * kind: hotline | ws | ws-bufferutil | uws   (ws reads WS_NO_BUFFER_UTIL from the environment;
  *       the parent sets it for 'ws' and removes it for 'ws-bufferutil', and this script
- *       checks that ws's masking is what the kind says)
+ *       checks that ws's masking is what the kind says; uws is uWebSockets.js, native code;
+ *       Bun has a script of its own, bun-server-main.ts, run by the bun binary)
  * mode: echo    /echo sends every message back as it came (text as text, binary as binary)
  *       fanout  every connection to /fanout is subscribed to one topic, and every message
  *               a connection sends is published to all of them (the sender included)
@@ -14,9 +15,10 @@
  *       of N bytes and more: hotline with `perMessageDeflate: { threshold: N }` (endpoint
  *       option), ws with `perMessageDeflate: { threshold: N }`; all else at their defaults
  *
- * Both implementations are written as their users would write them: hotline through
- * `serve` (the echo handlers are the ones `hotline serve` uses), ws through its
- * WebSocketServer with a 'message' listener, broadcasting by looping over `wss.clients`.
+ * Every implementation is written as its users would write it: hotline through `serve` (the
+ * echo handlers are the ones `hotline serve` uses), ws through its WebSocketServer with a
+ * 'message' listener, broadcasting by looping over `wss.clients`; uWebSockets.js through
+ * App().ws() with its own topics (ws.subscribe, app.publish).
  *
  * Talks to the parent on stdio, one line at a time. Prints `ready <port> <pid> <masking>`
  * once listening; then answers
@@ -38,16 +40,20 @@ import { dirname, join } from 'node:path';
 import { getHeapSpaceStatistics, getHeapStatistics, writeHeapSnapshot } from 'node:v8';
 import { createInterface } from 'node:readline';
 import type { Buffer } from 'node:buffer';
+import type * as Uws from '@trufflesuite/uws-js-unofficial';
+import { uwsAddonPath } from './native-servers.js';
 
 const HOST = '127.0.0.1';
 const MAX_PAYLOAD = 1024 * 1024;
 const TOPIC = 'fanout';
 /** A server is started fresh for every measurement; none should live this long. */
 const MAX_LIFETIME_MS = 5 * 60_000;
+/** uWebSockets.js's per-socket send buffer limit, raised from 64 KiB: ws and hotline buffer without one. */
+const UWS_MAX_BACKPRESSURE = 64 * 1024 * 1024;
 /** Profiler sampling interval (µs): finer than --cpu-prof's 1 ms, for short windows. */
 const SAMPLING_INTERVAL_US = 250;
 
-type Kind = 'hotline' | 'ws' | 'ws-bufferutil';
+type Kind = 'hotline' | 'ws' | 'ws-bufferutil' | 'uws';
 type Mode = 'echo' | 'fanout';
 
 interface Running {
@@ -63,8 +69,8 @@ interface Deflate {
 }
 
 function parseKind(value: string | undefined): Kind {
-  if (value === 'hotline' || value === 'ws' || value === 'ws-bufferutil') return value;
-  throw new Error(`unknown kind '${value}' (hotline | ws | ws-bufferutil)`);
+  if (value === 'hotline' || value === 'ws' || value === 'ws-bufferutil' || value === 'uws') return value;
+  throw new Error(`unknown kind '${value}' (hotline | ws | ws-bufferutil | uws)`);
 }
 
 function parseMode(value: string | undefined): Mode {
@@ -204,6 +210,57 @@ async function startWs(mode: Mode, deflate: Deflate | null): Promise<Running> {
   return { port: address.port, connections: () => wss.clients.size, deflateState: () => deflateStateWs(wss.clients) };
 }
 
+/**
+ * uWebSockets.js (bench/lib/native-servers.ts checks it loads before any run). Its defaults
+ * would skew the comparison: messages over 16 KiB close the connection (maxPayloadLength),
+ * and a subscriber with over 64 KiB unsent is silently skipped by publish (maxBackpressure),
+ * so both are raised to what the other servers allow; idle timeouts and pings are off, as
+ * for the others.
+ */
+async function startUws(mode: Mode, deflate: Deflate | null): Promise<Running> {
+  if (deflate !== null) throw new Error('uws: the deflate benchmark does not run uWebSockets.js');
+  const addon = uwsAddonPath();
+  if (addon === null) throw new Error('uws: @trufflesuite/uws-js-unofficial is not installed');
+  const { App, us_socket_local_port } = createRequire(import.meta.url)(addon) as typeof Uws;
+  let open = 0;
+  const app = App();
+  const behaviour = {
+    maxPayloadLength: MAX_PAYLOAD,
+    maxBackpressure: UWS_MAX_BACKPRESSURE,
+    idleTimeout: 0,
+    sendPingsAutomatically: false,
+    close: () => {
+      open--;
+    },
+  };
+  if (mode === 'echo') {
+    app.ws('/echo', {
+      ...behaviour,
+      open: () => {
+        open++;
+      },
+      message: (ws, message, isBinary) => {
+        ws.send(message, isBinary);
+      },
+    });
+  } else {
+    app.ws('/fanout', {
+      ...behaviour,
+      open: (ws) => {
+        open++;
+        ws.subscribe(TOPIC);
+      },
+      message: (_ws, message, isBinary) => {
+        app.publish(TOPIC, message, isBinary);
+      },
+    });
+  }
+  const port = await new Promise<number>((resolve, reject) => {
+    app.listen(HOST, 0, (socket) => (socket === false ? reject(new Error('uws: listen failed')) : resolve(us_socket_local_port(socket))));
+  });
+  return { port, connections: () => open, deflateState: () => ({}) };
+}
+
 /** Where the memory is, by V8's account: bytes committed by the young and old generations, live JS objects, external memory. */
 function heapFigures(): Record<string, number> {
   const spaces = getHeapSpaceStatistics();
@@ -284,6 +341,9 @@ async function main(): Promise<void> {
   let running: Running;
   if (kind === 'hotline') {
     running = await startHotline(mode, deflate);
+  } else if (kind === 'uws') {
+    running = await startUws(mode, deflate);
+    masking = 'native';
   } else {
     running = await startWs(mode, deflate);
     const native = wsUsesBufferUtil();

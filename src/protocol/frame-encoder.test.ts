@@ -2,7 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
-import { encodeFrame, encodeFrameHeader, encodeTextFrame } from './frame-encoder.js';
+import { encodeFrame, encodeFrameBuffer, encodeFrameHeader, encodeTextFrame, encodeTextFrameBuffer } from './frame-encoder.js';
 import { Opcode } from './opcode.js';
 import { unicodeString } from '../../test/support/arbitraries.js';
 import { fromHex, seq, xorMask } from '../../test/support/bytes.js';
@@ -253,5 +253,40 @@ describe('encodeTextFrame', () => {
       ),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('one-buffer encodings (what a connection queues)', () => {
+  test('encodeTextFrameBuffer is encodeTextFrame joined, for every option and size', () => {
+    const texts = ['', 'Hello', 'héllo wörld', '😀'.repeat(40), 'x'.repeat(125), 'y'.repeat(126), 'é'.repeat(40000), 'z'.repeat(70000), 'a\u0000b', 'lone \uD800 surrogate'];
+    for (const text of texts) {
+      for (const options of [{}, { fin: false }, { rsv1: true }, { mask: KEY }, { mask: KEY, fin: false, rsv1: true }]) {
+        const one = encodeTextFrameBuffer(Opcode.Text, text, options);
+        assert.equal(one.toString('hex'), joined(encodeTextFrame(Opcode.Text, text, options)), `${text.slice(0, 10)} ${JSON.stringify(options)}`);
+      }
+    }
+  });
+
+  test('encodeTextFrameBuffer with a random mask unmasks to the text', () => {
+    fc.assert(
+      fc.property(unicodeString(100), (text) => {
+        const { payload } = parse(encodeTextFrameBuffer(Opcode.Text, text, { mask: true }));
+        assert.equal(Buffer.from(payload).toString(), text);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  test('encodeFrameBuffer is encodeFrame joined, and leaves the payload as it was', () => {
+    for (const n of [0, 1, 63, 64, 125, 126, 511, 512, 4097, 70000]) {
+      const payload = seq(n, (i) => (i * 7) & 0xff);
+      const copy = Buffer.from(payload);
+      for (const options of [{}, { fin: false, rsv1: true }, { mask: KEY }]) {
+        const one = encodeFrameBuffer(Opcode.Binary, payload, options);
+        assert.equal(one.toString('hex'), joined(encodeFrame(Opcode.Binary, payload, options)), `n=${n} ${JSON.stringify(options)}`);
+        assert.ok(one.buffer !== payload.buffer || n === 0, 'a copy, not a view of the payload');
+      }
+      assert.deepEqual(Buffer.from(payload), copy);
+    }
   });
 });

@@ -4,7 +4,7 @@ import { encodeClosePayload, parseClosePayload, type CloseInfo } from './close-f
 import { InvalidStateError, ProtocolError } from './errors.js';
 import { FrameDecoder, type FrameSink } from './frame-decoder.js';
 import type { DeflateCodec } from './deflate-codec.js';
-import { encodeFrame, encodeTextFrame } from './frame-encoder.js';
+import { encodeFrame, encodeFrameBuffer, encodeTextFrameBuffer } from './frame-encoder.js';
 import { MessageAssembler } from './message-assembly.js';
 import { MAX_CONTROL_PAYLOAD, Opcode, RSV1, type ControlOpcode, type Role } from './opcode.js';
 
@@ -70,6 +70,13 @@ export type ProtocolState = (typeof ProtocolState)[keyof typeof ProtocolState];
 export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * Payloads up to this size are copied behind their header into one buffer when sent: the
+ * writer would join the two pieces anyway, and one small copy costs less than a second
+ * buffer. Bigger ones go by reference.
+ */
+const SMALL_FRAME_COPY = 512;
 
 function toBuffer(data: Uint8Array): Buffer {
   return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -264,7 +271,7 @@ export class WebSocketProtocol implements FrameSink {
       }
     }
     if (bytes === undefined && typeof data === 'string' && (fragmentSize === 0 || data.length * 3 <= fragmentSize)) {
-      this.push(encodeTextFrame(opcode, data, { fin, mask: this.masked }));
+      this.pushFrame(encodeTextFrameBuffer(opcode, data, { fin, mask: this.masked }));
     } else {
       bytes ??= typeof data === 'string' ? Buffer.from(data) : data;
       if (fragmentSize > 0 && bytes.length > fragmentSize) {
@@ -275,6 +282,8 @@ export class WebSocketProtocol implements FrameSink {
           this.push(encodeFrame(opcode, piece, { fin: fin && last, rsv1: rsv1 && offset === 0, mask: this.masked }));
           opcode = Opcode.Continuation;
         }
+      } else if (this.masked || bytes.length <= SMALL_FRAME_COPY) {
+        this.pushFrame(encodeFrameBuffer(opcode, bytes, { fin, rsv1, mask: this.masked }));
       } else {
         this.push(encodeFrame(opcode, bytes, { fin, rsv1, mask: this.masked }));
       }
@@ -290,8 +299,7 @@ export class WebSocketProtocol implements FrameSink {
   sendEncoded(frame: Buffer): void {
     if (!this.canSend) throw new InvalidStateError('cannot send after the close frame');
     if (this.sendingFragmented) throw new InvalidStateError('a fragmented message is being sent');
-    (this.outgoing ??= []).push(frame);
-    this.outgoingLength += frame.length;
+    this.pushFrame(frame);
   }
 
   /**
@@ -350,6 +358,11 @@ export class WebSocketProtocol implements FrameSink {
       throw new RangeError(`control frame payload is ${bytes.length} bytes; the limit is 125`);
     }
     this.push(encodeFrame(opcode, bytes, { mask: this.masked }));
+  }
+
+  private pushFrame(frame: Buffer): void {
+    (this.outgoing ??= []).push(frame);
+    this.outgoingLength += frame.length;
   }
 
   private push(frames: Buffer[]): void {
