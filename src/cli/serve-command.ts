@@ -116,11 +116,15 @@ export async function serveCommand(args: string[]): Promise<number> {
       return 1;
     }
     const cluster = config.redisCluster !== undefined;
-    engine = new redis.RedisEngine(redisUrl, { cluster, channelRetention: sections.namespaces === undefined ? undefined : namespaceRetention(sections.namespaces) });
+    // The retention options hold for every engine; the memory engine's byte and channel bounds do not apply to Redis.
+    const { historySize, historyTtl, idempotencyWindow } = config;
+    engine = new redis.RedisEngine(redisUrl, { cluster, historySize, historyTtl, idempotencyWindow, channelRetention: sections.namespaces === undefined ? undefined : namespaceRetention(sections.namespaces) });
     engineShown = `${cluster ? 'redis cluster' : 'redis'} ${(await import('../redis/link.js')).redactUrl(redisUrl)}`;
   }
   const host = config.host!;
-  const port = config.port!;
+  // A worker does not listen: its primary holds the port and hands it connections.
+  const handed = workers > 1;
+  const port = handed ? primaryPort() : config.port!;
   // The table's keys are AppOptions' names; the few that are not the app's are ignored there.
   const app = createApp({ ...config, ...sections, perMessageDeflate: config.deflate, logger, engine });
   await app.ready;
