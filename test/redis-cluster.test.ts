@@ -32,6 +32,21 @@ function freshPrefix(): string {
   return `c${process.pid}x${prefixes++}:`;
 }
 
+/** Two nodes on the cluster, with a fresh key prefix, and the clients a test connects to them. */
+async function twoNodes(): Promise<{ c: RedisCluster; prefix: string; nodes: RedisNodeProcess[]; clients: ChannelsClient[]; connect(node: RedisNodeProcess): Promise<ChannelsClient> }> {
+  const c = await cluster();
+  const prefix = freshPrefix();
+  const engine = { cluster: true, prefix, commandTimeout: 1_000, heartbeatInterval: 200 };
+  const nodes = await Promise.all([0, 1].map(() => RedisNodeProcess.start({ url: c.url, engine })));
+  const clients: ChannelsClient[] = [];
+  const connect = async (node: RedisNodeProcess): Promise<ChannelsClient> => {
+    const client = await ChannelsClient.connect(node.url, { timeout: 10_000 });
+    clients.push(client);
+    return client;
+  };
+  return { c, prefix, nodes, clients, connect };
+}
+
 if (!skip) {
   engineSuite('redis cluster', async (options) => {
     const { url } = await cluster();
@@ -82,16 +97,7 @@ describe('the Redis engine on a Redis Cluster', { skip: skip ? 'redis-server 7+ 
   });
 
   test('a primary killed mid-stream and its replica promoted: every acknowledged message arrives once in order, or the subscriber is told', async () => {
-    const c = await cluster();
-    const prefix = freshPrefix();
-    const engine = { cluster: true, prefix, commandTimeout: 1_000, heartbeatInterval: 200 };
-    const nodes = await Promise.all([0, 1].map(() => RedisNodeProcess.start({ url: c.url, engine })));
-    const clients: ChannelsClient[] = [];
-    const connect = async (node: RedisNodeProcess): Promise<ChannelsClient> => {
-      const client = await ChannelsClient.connect(node.url, { timeout: 10_000 });
-      clients.push(client);
-      return client;
-    };
+    const { c, prefix, nodes, clients, connect } = await twoNodes();
     let publisher: Publisher | undefined;
     try {
       const ch = 'failover';
@@ -153,16 +159,7 @@ describe('the Redis engine on a Redis Cluster', { skip: skip ? 'redis-server 7+ 
   });
 
   test('a channel\'s slot migrated to another primary mid-stream (IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE): every acknowledged message arrives once in order, or the subscriber is told', async () => {
-    const c = await cluster();
-    const prefix = freshPrefix();
-    const engine = { cluster: true, prefix, commandTimeout: 1_000, heartbeatInterval: 200 };
-    const nodes = await Promise.all([0, 1].map(() => RedisNodeProcess.start({ url: c.url, engine })));
-    const clients: ChannelsClient[] = [];
-    const connect = async (node: RedisNodeProcess): Promise<ChannelsClient> => {
-      const client = await ChannelsClient.connect(node.url, { timeout: 10_000 });
-      clients.push(client);
-      return client;
-    };
+    const { c, prefix, nodes, clients, connect } = await twoNodes();
     let publisher: Publisher | undefined;
     try {
       const ch = 'migrating';
