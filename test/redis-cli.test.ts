@@ -6,6 +6,9 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChannelsClient } from './support/channels-client.js';
 import { waitFor } from './support/wait.js';
@@ -28,9 +31,9 @@ function run(args: string[]): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-async function serveCli(url: string, flag = '--redis'): Promise<Cli> {
+async function serveCli(url: string, flag = '--redis', more: string[] = []): Promise<Cli> {
   const port = await freePort();
-  const child = run(['serve', '--port', String(port), flag, url, '--log-level', 'silent']);
+  const child = run(['serve', '--port', String(port), flag, url, '--log-level', 'silent', ...more]);
   const output: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (line) => output.push(line));
   const lines = createInterface({ input: child.stdout! });
@@ -104,6 +107,36 @@ describe('hotline serve --redis', { skip: skip ? 'redis-server not installed' : 
     await waitFor(async () => (await health(a)) === 200 && (await health(b)) === 200, '200 on both', 15_000);
     assert.equal((await publisher.request('pub', { ch: 'cli', data: 3 })).offset, 2);
     await subscriber.until(() => subscriber.messages('cli').length === 2, 'the message after the outage');
+  });
+
+  test('--history-size and --history-ttl, or their config keys, are what the Redis engine keeps', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hotline-redis-history-'));
+    const file = join(dir, 'hotline.jsonc');
+    writeFileSync(file, '{ "historySize": 2 }\n');
+    const [flags, configured] = await Promise.all([serveCli(redis.url, '--redis', ['--history-size', '3', '--history-ttl', '1500']), serveCli(redis.url, '--redis', ['--config', file])]);
+    servers.push(flags, configured);
+    const offsetsOf = async (client: ChannelsClient, ch: string): Promise<number[]> => {
+      const reply = await client.request('history', { ch, limit: 100 });
+      assert.equal(reply.op, 'ok', JSON.stringify(reply));
+      return (reply.messages as Array<{ offset: number }>).map((m) => m.offset);
+    };
+    for (const [server, ch, kept] of [
+      [flags, 'kept-by-flag', [3, 4, 5]],
+      [configured, 'kept-by-config', [4, 5]],
+    ] as const) {
+      const client = await ChannelsClient.connect(`ws://127.0.0.1:${server.port}/ws`);
+      clients.push(client);
+      for (let i = 1; i <= 5; i++) assert.equal((await client.request('pub', { ch, data: i })).offset, i);
+      // Without them the engine kept its default of 100: all five.
+      assert.deepEqual(await offsetsOf(client, ch), kept, ch);
+      const { epoch } = await client.request('history', { ch, limit: 1 });
+      const resumed = await client.request('sub', { ch, since: { epoch, offset: 1 } });
+      assert.deepEqual([resumed.op, resumed.recovered], ['ok', false], `${ch}: offset 2 is gone, so recovering from 1 is not whole`);
+    }
+    // --history-ttl 1500: the messages go from history (the default keeps them 5 minutes).
+    const client = clients.at(-2)!;
+    // Asked every 200 ms: within the history request rate.
+    await waitFor(async () => (await offsetsOf(client, 'kept-by-flag')).length === 0, 'history emptied by --history-ttl', { ms: 10_000, every: 200 });
   });
 
   test('a URL that is not redis:// is refused; an unreachable Redis ends the command with the reason', async () => {

@@ -5,8 +5,9 @@ import { test, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { connect as tcpConnect } from 'node:net';
 import { connect, type HotlineClient } from '../src/client-node.js';
-import { CLI, requireBuiltCli, startCli } from './support/cli-server.js';
+import { CLI, requireBuiltCli, startCli, type CliServer } from './support/cli-server.js';
 import { RedisServer, skipWithoutRedis } from './support/redis-server.js';
 import { waitFor } from './support/wait.js';
 
@@ -32,15 +33,39 @@ test('--workers 2 without --redis refuses to start, saying what to add', () => {
   assert.equal(result.stderr.trim().split('\n').length, 1, 'one line');
 });
 
+/** The pids of the workers that told the primary they are ready, from its `worker_ready` lines. */
+function readyWorkers(server: CliServer): number[] {
+  return [...server.output().matchAll(/"event":"worker_ready".*?"pid":(\d+)/g)].map((m) => Number(m[1]));
+}
+
+/** `hotline serve --workers 2` on Redis, once both workers are ready for connections. */
+async function startWorkers(redis: RedisServer, args: string[] = []): Promise<{ server: CliServer; primary: number; workers: number[] }> {
+  // Three processes start: on a busy machine that takes a while.
+  const server = await startCli(0, ['--workers', '2', '--redis', redis.url, ...args], { logLevel: 'info', startTimeout: 60_000 });
+  cleanup.push(() => server.stop('SIGKILL'));
+  assert.match(server.output(), /workers +2 processes share the port/);
+  const workers = await waitFor(() => (readyWorkers(server).length === 2 ? readyWorkers(server) : null), 'two workers ready', 60_000);
+  assert.deepEqual([...workers].sort(), childrenOf(server.child.pid!).sort(), 'the ready workers are the primary\'s children');
+  return { server, primary: server.child.pid!, workers };
+}
+
+/** One plain HTTP request on its own connection: resolves to the answer's status line, or 'closed' when the connection closed without one. */
+function healthz(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = tcpConnect(port, '127.0.0.1');
+    let answer = '';
+    socket.on('connect', () => socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'));
+    socket.on('data', (chunk) => (answer += chunk.toString('latin1')));
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve(answer === '' ? 'closed' : answer.split('\r\n')[0]!));
+  });
+}
+
 async function scenario(t: TestContext, kill: boolean): Promise<void> {
   if (!skipWithoutRedis(t)) return;
   const redis = await RedisServer.start();
   cleanup.push(() => redis.stop());
-  const server = await startCli(0, ['--workers', '2', '--redis', redis.url, '--log-level', 'warn']);
-  cleanup.push(() => server.stop('SIGKILL'));
-  const primary = server.child.pid!;
-  assert.match(server.output(), /workers +2 processes share the port/);
-  const workers = await waitFor(() => (childrenOf(primary).length === 2 ? childrenOf(primary) : null), 'two workers');
+  const { server, primary, workers } = await startWorkers(redis);
 
   const url = `${server.ws}/ws`;
   const subscribers: Array<{ client: HotlineClient; seen: number[]; closes: number; unrecovered: number }> = [];
@@ -93,8 +118,45 @@ async function scenario(t: TestContext, kill: boolean): Promise<void> {
 
 test('--workers 2 with Redis: every message once and in order to every subscriber; SIGTERM drains every worker', (t) => scenario(t, false));
 
-// Found by this test and not yet fixed: after a worker is killed, clients reconnecting through
-// the primary sometimes get no handshake answer for long enough that the publisher's queued
-// publish fails with queue_timeout (2 of about 6 runs, under load). Kept running as a todo so
-// the failure stays visible without failing the suite; see the closing note.
-test('--workers 2 with Redis: the same through a worker killed and restarted', { todo: 'reconnects after a worker is killed sometimes hang (queue_timeout)' }, (t) => scenario(t, true));
+// Under Node's cluster port sharing this failed 2 runs in 12 on a busy machine: a client's
+// connection handed to the worker as it died was never answered (connect timeout), and with
+// one worker killed while the other was still starting the port closed and came back as
+// another (port 0), so the publisher's publish ended in queue_timeout. The two tests after it
+// pin each cause down.
+test('--workers 2 with Redis: the same through a worker killed and restarted', (t) => scenario(t, true));
+
+test('the port outlives its workers: with every worker killed, a connection made meanwhile waits and is served by their replacements', async (t) => {
+  if (!skipWithoutRedis(t)) return;
+  const redis = await RedisServer.start();
+  cleanup.push(() => redis.stop());
+  // A connection waits in the primary up to the handshake timeout: long, for replacements slow to start on a busy machine.
+  const { server, workers } = await startWorkers(redis, ['--handshake-timeout', '60000']);
+  for (const pid of workers) process.kill(pid, 'SIGKILL');
+  await waitFor(() => workers.every((pid) => server.output().includes(`(pid ${pid}) exited (SIGKILL); restarting it`)), 'the primary saw both die');
+  // Made before any replacement is ready: Node's cluster closed its shared port when the last
+  // worker was gone (refused; with port 0 the replacements listened on another port).
+  const answer = healthz(server.port);
+  await waitFor(() => readyWorkers(server).length === 4, 'two replacement workers ready', 60_000);
+  assert.equal(await answer, 'HTTP/1.1 200 OK');
+  assert.equal(await healthz(server.port), 'HTTP/1.1 200 OK', 'the same port serves on');
+});
+
+test('a worker killed with connections handed to it and not yet taken: each of them closes at once (its client retries), none is left unanswered', async (t) => {
+  if (!skipWithoutRedis(t)) return;
+  const redis = await RedisServer.start();
+  cleanup.push(() => redis.stop());
+  const { server, workers } = await startWorkers(redis);
+  // Stopped, the worker takes nothing from its channel: what the primary hands it waits there.
+  process.kill(workers[0]!, 'SIGSTOP');
+  const CONNECTIONS = 10;
+  const outcomes: string[] = [];
+  const answers = Array.from({ length: CONNECTIONS }, () => healthz(server.port).then((outcome) => outcomes.push(outcome)));
+  // The primary hands connections out in turn: the running worker answers its half.
+  await waitFor(() => outcomes.length === CONNECTIONS / 2, 'the running worker answered its half');
+  assert.ok(outcomes.every((o) => o === 'HTTP/1.1 200 OK'));
+  process.kill(workers[0]!, 'SIGKILL');
+  // Under Node's cluster port sharing the primary kept these open for good, answered by nobody.
+  await Promise.all(answers);
+  assert.deepEqual(outcomes.slice(CONNECTIONS / 2), Array(CONNECTIONS / 2).fill('closed'), 'the other half closed without an answer');
+  assert.equal(await healthz(server.port), 'HTTP/1.1 200 OK', 'a client that retries is served');
+});

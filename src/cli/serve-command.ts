@@ -10,7 +10,7 @@ import { describeEntries, describeServeOptions, OptionError } from '../server/op
 import { serve } from '../server/serve.js';
 import { usageError as fail } from './args.js';
 import { banner, MEMORY_ENGINE } from './banner.js';
-import { isRestartedWorker, superviseWorkers, workerCount, workerNumber } from './workers.js';
+import { isRestartedWorker, primaryPort, superviseWorkers, takeConnections, workerCount, workerNumber } from './workers.js';
 
 export const SERVE_USAGE = `usage: hotline serve [options]
 
@@ -45,6 +45,20 @@ function openFileLimit(): number | null {
 /** Descriptors kept for what is not a WebSocket: handshakes in progress, HTTP, files, Redis. */
 const DESCRIPTOR_HEADROOM = 256;
 
+/** The exit code for a port that cannot be listened on, having said why; null for another error. */
+function listenFailure(error: unknown, host: string, port: number): number | null {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') {
+    process.stderr.write(`hotline: port ${port} on ${host} is already in use; pick another with --port\n`);
+    return 1;
+  }
+  if (code === 'EACCES') {
+    process.stderr.write(`hotline: not allowed to listen on port ${port}; pick one above 1023 with --port\n`);
+    return 1;
+  }
+  return null;
+}
+
 /** Runs `hotline serve`; resolves to an exit code, or -1 while serving (until a signal). */
 export async function serveCommand(args: string[]): Promise<number> {
   let loaded: LoadedConfig;
@@ -64,7 +78,13 @@ export async function serveCommand(args: string[]): Promise<number> {
   if (workers > 1 && config.redis === undefined && config.redisCluster === undefined) {
     return fail(`--workers ${config.workers} needs --redis: each worker is a process of its own, and only a shared engine lets a message published on one reach subscribers on the others`);
   }
-  if (workers > 1 && workerNumber() === 0) return superviseWorkers(workers, (line) => process.stderr.write(`${line}\n`));
+  if (workers > 1 && workerNumber() === 0) {
+    try {
+      return await superviseWorkers({ count: workers, host: config.host!, port: config.port!, log: (line) => process.stderr.write(`${line}\n`), logger: new Logger(config.logLevel!), maxWait: config.handshakeTimeout! });
+    } catch (error) {
+      return listenFailure(error, config.host!, config.port!) ?? Promise.reject(error);
+    }
+  }
   // A worker holds its share of the connection limit: the primary hands connections out in turn.
   if (workers > 1 && config.maxConnections! > 0) config.maxConnections = Math.ceil(config.maxConnections! / workers);
   if (workers > 1 && config.maxConnectionsPerAddress! > 0) config.maxConnectionsPerAddress = Math.ceil(config.maxConnectionsPerAddress! / workers);
@@ -97,11 +117,15 @@ export async function serveCommand(args: string[]): Promise<number> {
       return 1;
     }
     const cluster = config.redisCluster !== undefined;
-    engine = new redis.RedisEngine(redisUrl, { cluster, channelRetention: sections.namespaces === undefined ? undefined : namespaceRetention(sections.namespaces) });
+    // The retention options hold for every engine; the memory engine's byte and channel bounds do not apply to Redis.
+    const { historySize, historyTtl, idempotencyWindow } = config;
+    engine = new redis.RedisEngine(redisUrl, { cluster, historySize, historyTtl, idempotencyWindow, channelRetention: sections.namespaces === undefined ? undefined : namespaceRetention(sections.namespaces) });
     engineShown = `${cluster ? 'redis cluster' : 'redis'} ${(await import('../redis/link.js')).redactUrl(redisUrl)}`;
   }
   const host = config.host!;
-  const port = config.port!;
+  // A worker does not listen: its primary holds the port and hands it connections.
+  const handed = workers > 1;
+  const port = handed ? primaryPort() : config.port!;
   // The table's keys are AppOptions' names; the few that are not the app's are ignored there.
   const app = createApp({ ...config, ...sections, perMessageDeflate: config.deflate, logger, engine });
   await app.ready;
@@ -120,24 +144,17 @@ export async function serveCommand(args: string[]): Promise<number> {
       handshakeTimeout: config.handshakeTimeout,
       shutdownTimeout: config.shutdownTimeout,
       reconnectWindow: config.reconnectWindow,
+      listen: !handed,
     });
   } catch (error) {
     await app.close();
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') {
-      process.stderr.write(`hotline: port ${port} on ${host} is already in use; pick another with --port\n`);
-      return 1;
-    }
     if (tls !== undefined && !(error as NodeJS.ErrnoException).syscall) {
       process.stderr.write(`hotline: the TLS certificate or key is not usable: ${(error as Error).message}\n`);
       return 1;
     }
-    if (code === 'EACCES') {
-      process.stderr.write(`hotline: not allowed to listen on port ${port}; pick one above 1023 with --port\n`);
-      return 1;
-    }
-    throw error;
+    return listenFailure(error, host, port) ?? Promise.reject(error);
   }
+  if (handed) takeConnections((socket) => server.accept(socket));
   const base = `${server.host.includes(':') ? `[${server.host}]` : server.host}:${server.port}`;
   // One banner for the whole server: worker 1 prints it, naming how many share the port.
   if (workerNumber() <= 1 && !isRestartedWorker()) process.stdout.write(

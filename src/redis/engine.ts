@@ -98,6 +98,8 @@ export class RedisEngine implements Engine, NodeBus {
   private closed = false;
   private recovering: Promise<void> | null = null;
   private recoverAgain: ReturnType<typeof setTimeout> | null = null;
+  /** Connection losses so far: a recovery that saw one happen while it ran goes again. */
+  private losses = 0;
   private resyncQueued = false;
   private readonly onMessage = (payload: string, name: string): void => this.receive(payload, name);
   private readonly onCommand = (payload: string): void => this.listener?.command?.(payload);
@@ -355,9 +357,14 @@ export class RedisEngine implements Engine, NodeBus {
 
   private lost(): void {
     if (this.closed || !this.started) return;
+    this.losses++;
     if (!this.isHealthy) return;
     this.isHealthy = false;
     this.listener?.health?.(false);
+    // On a cluster the link stays ready through a lost node connection, and no 'node-ready'
+    // need follow (a moved slot's old pub/sub connection is closed for good once its channels
+    // went to the new owner): recovery starts now, and retries until it goes through.
+    if (this.link.ready) void this.recover();
   }
 
   private regained(): void {
@@ -367,38 +374,54 @@ export class RedisEngine implements Engine, NodeBus {
 
   /**
    * Both connections are up: write this node's counts and members again, recover every
-   * channel's stream from history, and report health(true). Retried until it succeeds
-   * while the connections stay up.
+   * channel's stream from history, and report health(true). Tried again soon when it fails,
+   * when the connections are not up at its end, or when a connection was lost while it ran
+   * (what it re-read may predate that loss).
    */
   private recover(announce = true): Promise<void> {
-    this.recovering ??= (async () => {
-      try {
-        if (this.isHealthy || this.closed) return;
-        await this.streams.recover(async () => {
-          // node-redis resubscribes by itself; on a cluster a failover or a moved slot may
-          // leave one behind, and listening again costs nothing where it did not.
-          await this.link.probe();
-          await this.link.listen([this.keys.nodeBus(this.nodeId), this.keys.allNodesBus()], this.onCommand);
-          await this.link.listen([...this.streams.channels].map((channel) => this.keys.pubsubName(channel)), this.onMessage);
-          await this.node.register();
-          await this.presence.refresh();
-        });
-        if (!this.link.ready || this.closed) return;
-        this.isHealthy = true;
-        if (announce) this.listener?.health?.(true);
-      } catch {
-        if (!this.closed && this.recoverAgain === null) {
-          this.recoverAgain = setTimeout(() => {
-            this.recoverAgain = null;
-            this.regained();
-          }, RECOVER_RETRY);
-          this.recoverAgain.unref?.();
-        }
-      } finally {
-        this.recovering = null;
-      }
-    })();
+    if (this.isHealthy || this.closed) return Promise.resolve();
+    // Cleared in a later tick than it is set (a synchronous clear before the assignment
+    // would leave a settled promise here, and every later recover() would return it).
+    this.recovering ??= this.recoverOnce(announce).then((done) => {
+      this.recovering = null;
+      if (!done) this.recoverLater();
+    });
     return this.recovering;
+  }
+
+  /** One recovery; whether it went through (the engine is healthy again). */
+  private async recoverOnce(announce: boolean): Promise<boolean> {
+    try {
+      const losses = this.losses;
+      await this.streams.recover(async () => {
+        // node-redis resubscribes by itself; on a cluster a failover or a moved slot may
+        // leave one behind, and listening again costs nothing where it did not.
+        await this.link.probe();
+        await this.link.listen([this.keys.nodeBus(this.nodeId), this.keys.allNodesBus()], this.onCommand);
+        await this.link.listen([...this.streams.channels].map((channel) => this.keys.pubsubName(channel)), this.onMessage);
+        await this.node.register();
+        await this.presence.refresh();
+      });
+      if (this.closed) return true;
+      if (!this.link.ready || this.losses !== losses) return false;
+      this.isHealthy = true;
+      if (announce) this.listener?.health?.(true);
+      return true;
+    } catch {
+      return this.closed;
+    }
+  }
+
+  /** Tries recover() again after a pause, once the connections are up (else it waits and looks again). */
+  private recoverLater(): void {
+    if (this.closed || this.isHealthy || this.recoverAgain !== null) return;
+    this.recoverAgain = setTimeout(() => {
+      this.recoverAgain = null;
+      if (this.closed || this.isHealthy) return;
+      if (this.link.ready) void this.recover();
+      else this.recoverLater();
+    }, RECOVER_RETRY);
+    this.recoverAgain.unref?.();
   }
 
   /**

@@ -21,7 +21,7 @@ import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_R
 
 export { OptionError };
 
-type Section = 'Listening' | 'Browsers and operators' | 'Connections' | 'Channels (/ws)' | 'Channel state (memory engine)';
+type Section = 'Listening' | 'Browsers and operators' | 'Connections' | 'Channels (/ws)' | 'Channel state (every engine)' | 'Channel state (memory engine)';
 
 export interface OptionDef<V> {
   section: Section;
@@ -231,8 +231,9 @@ export const SERVE_OPTIONS = {
   }),
   abuseWindow: option({ section: 'Channels (/ws)', kind: ms(1), default: HUB_DEFAULTS.abuseWindow, help: 'the window of --abuse-limit' }),
 
-  historySize: option({ section: 'Channel state (memory engine)', kind: count(0), default: DEFAULT_HISTORY_SIZE, help: 'messages kept per channel for history and recovery (0: none)' }),
-  historyTtl: option({ section: 'Channel state (memory engine)', kind: ms(0), default: DEFAULT_HISTORY_TTL, help: 'how long a message stays in history (0: no limit)' }),
+  historySize: option({ section: 'Channel state (every engine)', kind: count(0), default: DEFAULT_HISTORY_SIZE, help: 'messages kept per channel for history and recovery (0: none)' }),
+  historyTtl: option({ section: 'Channel state (every engine)', kind: ms(0), default: DEFAULT_HISTORY_TTL, help: 'how long a message stays in history (0: no limit)' }),
+  idempotencyWindow: option({ section: 'Channel state (every engine)', kind: ms(1), default: DEFAULT_IDEMPOTENCY_WINDOW, help: 'how long a publish key is remembered' }),
   maxHistoryBytes: option({ section: 'Channel state (memory engine)', kind: bytes(1), default: DEFAULT_MAX_HISTORY_BYTES, help: 'history and publish keys kept across all channels; past it the oldest go first (recovering from before them: recovered false)' }),
   maxChannels: option({
     section: 'Channel state (memory engine)',
@@ -240,7 +241,6 @@ export const SERVE_OPTIONS = {
     default: DEFAULT_MAX_CHANNELS,
     help: 'channels kept; past it the least recently published one nobody uses is forgotten',
   }),
-  idempotencyWindow: option({ section: 'Channel state (memory engine)', kind: ms(1), default: DEFAULT_IDEMPOTENCY_WINDOW, help: 'how long a publish key is remembered' }),
 };
 
 export type ServeOptionKey = keyof typeof SERVE_OPTIONS;

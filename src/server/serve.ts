@@ -72,6 +72,11 @@ export interface ServeOptions extends AttachOptions {
    * against `handshakeTimeout` too.
    */
   tls?: TlsOptions;
+  /**
+   * `false`: no port of its own; connections come through the running server's `accept()`
+   * (a worker process that a primary hands accepted connections to). Default `true`.
+   */
+  listen?: boolean;
 }
 
 /** What `attach()` returns, and `serve()` through its running server: the endpoints and what acts on all of them. */
@@ -111,6 +116,8 @@ export interface RunningServer extends Endpoints {
   readonly host: string;
   /** Whether it serves https/wss. */
   readonly secure: boolean;
+  /** Serves a connection accepted elsewhere (handed over by another process) as if it had accepted it. */
+  accept(socket: Socket): void;
   /**
    * Stops accepting, closes every connection with 1001, waits, terminates the rest, and
    * closes what the endpoints own (a channel endpoint's engine): nothing of it keeps the
@@ -337,7 +344,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   // A failed TLS handshake concerns that connection only.
   listener.on('tlsClientError', (_error: Error, socket: Socket) => socket.destroy());
   const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
+  if (options.listen !== false) await new Promise<void>((resolve, reject) => {
     listener.once('error', reject);
     listener.listen(options.port ?? 0, host, () => {
       listener.off('error', reject);
@@ -353,6 +360,10 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     port,
     host,
     secure: options.tls !== undefined,
+    accept(socket) {
+      socket.setNoDelay(true);
+      listener.emit('connection', socket);
+    },
     async close() {
       const stopped = new Promise<void>((resolve) => listener.close(() => resolve()));
       await attached.closeConnections();

@@ -73,6 +73,8 @@ export interface StartOptions {
   /** Replaces `--log-level warn`. */
   logLevel?: string;
   env?: NodeJS.ProcessEnv;
+  /** How long the startup line may take (ms, default 15000): more for several processes on a busy machine. */
+  startTimeout?: number;
 }
 
 function startOnce(port: number, args: readonly string[], options: StartOptions): Promise<CliServer> {
@@ -84,11 +86,12 @@ function startOnce(port: number, args: readonly string[], options: StartOptions)
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   const exited = once(child, 'exit');
   exited.catch(() => {});
+  const startTimeout = options.startTimeout ?? 15_000;
   return new Promise<CliServer>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`hotline serve printed no startup line within 15 s:\n${output}`));
-    }, 15_000);
+      reject(new Error(`hotline serve printed no startup line within ${startTimeout / 1000} s:\n${output}`));
+    }, startTimeout);
     const onData = (): void => {
       const match = /listening on http:\/\/127\.0\.0\.1:(\d+)\//.exec(output);
       if (match === null) return;
