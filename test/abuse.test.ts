@@ -694,8 +694,10 @@ describe('a client that never reads', { timeout: 120_000 }, () => {
     const { peer, answer } = await RawPeer.upgrade(h.port, path, ['Sec-WebSocket-Protocol: hotline.v1']);
     assert.equal(answer.status, 101);
     peer.socket.write(frame(0x1, Buffer.from('{"op":"sub","id":1,"ch":"news"}')));
-    await waitFor(() => peer.frames.length === 1, 'the sub answer');
+    // The answer, then the subscriber's own presence join.
+    await waitFor(() => peer.frames.length === 2, 'the sub answer and its join');
     assert.match(peer.frames[0]!.payload.toString(), /^\{"op":"ok","id":1,/);
+    assert.match(peer.frames[1]!.payload.toString(), /^\{"op":"join",/);
     peer.socket.pause();
     return peer;
   }
@@ -897,9 +899,11 @@ describe('floods on /ws (default hub limits, the clock stopped during each flood
   const ABUSE_CLOSE = { code: 1008, reason: 'too many bad or rate-limited requests' };
 
   /** The answers as runs of [what, count]: `ok`, or an error code. */
+  /** The replies in `log`, in runs of the same kind; presence events (a subscriber sees its own join) are not replies. */
   function runs(log: WireMessage[]): Array<[string, number]> {
     const out: Array<[string, number]> = [];
     for (const m of log) {
+      if (m.op === 'join' || m.op === 'leave') continue;
       const what = m.op === 'ok' ? 'ok' : `${m.op} ${m.code ?? ''}`;
       const last = out[out.length - 1];
       if (last !== undefined && last[0] === what) last[1]++;
@@ -960,7 +964,7 @@ describe('floods on /ws (default hub limits, the clock stopped during each flood
     assert.deepEqual(oks, ['ok', 10]);
     assert.equal(tooLarge?.[0], 'err too_large');
     assert.ok(tooLarge[1] >= 90, `${tooLarge[1]} too_large answers, none of them a strike`);
-    assert.equal(log[10]!.message, 'at most 10 subscriptions per connection');
+    assert.equal(log.filter((m) => m.op !== 'join')[10]!.message, 'at most 10 subscriptions per connection');
     assert.deepEqual(limited, ['err rate_limited', 100]);
     assert.deepEqual(rest, []);
     await waitFor(() => tight.hub('subscriptions') === 1, 'only the well-behaved subscription to remain');
@@ -1145,9 +1149,10 @@ describe('half-open connections (heartbeatInterval 1 s)', { timeout: 60_000 }, (
     assert.equal(h.hub('subscriptions'), 2);
     // Then nothing: it never answers a ping.
     assert.equal(await peer.closedWithin(WAIT), true, 'the server terminates it');
-    const [subOk, ...rest] = peer.frames;
+    const [subOk, ownJoin, ...rest] = peer.frames;
     assert.match(subOk!.payload.toString(), /^\{"op":"ok","id":1,/);
-    assert.ok(rest.length >= 1 && rest.every((f) => f.opcode === 0x9), 'after the answer, only pings; no close frame (terminated)');
+    assert.match(ownJoin!.payload.toString(), /^\{"op":"join",/);
+    assert.ok(rest.length >= 1 && rest.every((f) => f.opcode === 0x9), 'after the answer and its own join, only pings; no close frame (terminated)');
     assert.equal(h.channels.counters.heartbeatTimeouts - timeoutsBefore, 1);
     await waitFor(() => h.hub('sessions') === 1 && h.hub('subscriptions') === 1, 'the session and its subscription to go');
     assert.ok((await background.stop()) >= 1, 'the well-behaved clients answer pings and stay');

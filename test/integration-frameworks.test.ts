@@ -92,7 +92,10 @@ for (const name of EXAMPLES) {
       const reader = client(`${ws}/ws`);
       const writer = client(`${ws}/ws`);
       const room = reader.channel<{ text: string; from: string }>('room:1');
-      const got = new Promise<{ text: string; from: string }>((resolve) => void room.subscribe(resolve));
+      let subscribed!: Promise<unknown>;
+      const got = new Promise<{ text: string; from: string }>((resolve) => (subscribed = room.subscribe(resolve)));
+      // Subscribed before the publish: a message published earlier is not the reader's to get.
+      await subscribed;
       const { offset } = await writer.channel('room:1').publish({ text: 'hello', from: name });
       assert.equal(offset, 1);
       assert.deepEqual(await got, { text: 'hello', from: name });

@@ -92,6 +92,8 @@ describe('many concurrent connections', () => {
       server = await serve({
         port: 0,
         host: '127.0.0.1',
+        // Every client comes from 127.0.0.1: capacity is measured, not one client's share.
+        maxConnectionsPerAddress: 0,
         websocket: {
           '/echo': {
             ...echoHandlers,
