@@ -149,11 +149,12 @@ describe('cross-site WebSocket hijacking of hotline serve, in Chromium', { skip,
       const ws = base.replace('http:', 'ws:');
       const echo = await probe(page, `${ws}/echo`, null, ['hello'], 1);
       assert.deepEqual([echo.opened, echo.messages], [true, ['hello']], `${ws}/echo`);
-      const channel = await probe(page, `${ws}/ws`, 'hotline.v1', [SUB, PUB], 3);
+      // The sub's answer, the client's own join, the publish's answer and its message.
+      const channel = await probe(page, `${ws}/ws`, 'hotline.v1', [SUB, PUB], 4);
       assert.equal(channel.opened, true);
       assert.deepEqual(
         channel.messages.map((m) => (JSON.parse(m) as { op: string }).op).sort(),
-        ['msg', 'ok', 'ok'],
+        ['join', 'msg', 'ok', 'ok'],
       );
       const inspector = await probe(page, `${ws}/inspect/ws`, null, [], 1);
       assert.equal(inspector.opened, true);

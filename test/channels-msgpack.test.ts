@@ -45,7 +45,8 @@ describe('negotiation', () => {
       const j = await s.connect();
       for (const client of [m, j]) {
         const sub = await ok(client, 'sub', { ch: `room:${client.msgpack ? 'm' : 'j'}` });
-        assert.deepEqual(Object.keys(sub).sort(), ['epoch', 'id', 'offset', 'op', 'recovered']);
+        assert.deepEqual(Object.keys(sub).sort(), ['client', 'epoch', 'id', 'offset', 'op', 'recovered']);
+        assert.ok(typeof sub['client'] === 'string' && sub['client'] !== '', `a client id in ${JSON.stringify(sub)}`);
         const pub = await ok(client, 'pub', { ch: 'room:x', data: { text: 'hi' } });
         assert.equal(typeof pub.offset, 'number');
         assert.deepEqual((await ok(client, 'history', { ch: 'room:x', limit: 1 })).messages, [{ offset: pub.offset, data: { text: 'hi' } }]);

@@ -182,7 +182,8 @@ describe('recovery after missing messages', () => {
       const c = await s.connect();
       const { epoch } = await ok(c, 'history', { ch: 'now' });
       const sub = await ok(c, 'sub', { ch: 'now', since: { epoch, offset: 5 } });
-      assert.deepEqual(sub, { op: 'ok', id: sub.id, epoch, offset: 5, recovered: true });
+      assert.ok(typeof sub['client'] === 'string' && sub['client'] !== '', `a client id in ${JSON.stringify(sub)}`);
+      assert.deepEqual(sub, { op: 'ok', id: sub.id, epoch, offset: 5, recovered: true, client: sub['client'] });
       await ok(p, 'pub', { ch: 'now', data: { n: 6 } });
       await c.until(() => c.messages('now').length === 1, 'the live message');
       assertContiguous(c.messages('now'), 6, 6, 'live');

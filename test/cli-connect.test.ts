@@ -19,6 +19,8 @@ const noOpenssl = certificate === null ? 'openssl is missing' : false;
 
 /** A line the client prints: the time (HH:MM:SS.mmm), then what happened. */
 const TIME = String.raw`\d\d:\d\d:\d\d\.\d{3}`;
+/** `text` as a regular expression matching it and nothing else. */
+const literal = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 interface Session {
   child: ChildProcess;
@@ -170,11 +172,16 @@ describe('hotline connect against hotline serve', { timeout: 60_000 }, () => {
     const s = session([`${server.ws}/ws`, '--protocol', 'hotline.v1', '--json']);
     await s.waitFor(new RegExp(`^${TIME} connected to ws://127\\.0\\.0\\.1:${server.port}/ws \\(protocol hotline\\.v1; extensions permessage-deflate`, 'm'), 'the connected line');
     s.type('{"op":"sub","id":1,"ch":"cli:json"}');
+    // The answer names the connection's presence member (`client`); its own join follows it.
     const answer = await s.waitFor(
-      new RegExp(`^${TIME} < \\{\\n  "op": "ok",\\n  "id": 1,\\n  "epoch": "([^"]+)",\\n  "offset": 0,\\n  "recovered": false\\n\\}$`, 'm'),
+      new RegExp(`^${TIME} < \\{\\n  "op": "ok",\\n  "id": 1,\\n  "epoch": "([^"]+)",\\n  "offset": 0,\\n  "recovered": false,\\n  "client": "([^"]+)"\\n\\}$`, 'm'),
       'the pretty-printed sub answer',
     );
     assert.ok(answer[1]!.length > 0);
+    await s.waitFor(
+      new RegExp(`^${TIME} < \\{\\n  "op": "join",\\n  "ch": "cli:json",\\n  "member": \\{\\n    "client": "${literal(answer[2]!)}"\\n  \\}\\n\\}$`, 'm'),
+      'its own join, pretty-printed',
+    );
     s.type('{"op":"pub","id":2,"ch":"cli:json","data":{"hello":["json",1]}}');
     await s.waitFor(
       new RegExp(`^${TIME} < \\{\\n  "op": "msg",\\n  "ch": "cli:json",\\n  "offset": 1,\\n  "data": \\{\\n    "hello": \\[\\n      "json",\\n      1\\n    \\]\\n  \\}\\n\\}$`, 'm'),
@@ -193,7 +200,8 @@ describe('hotline connect against hotline serve', { timeout: 60_000 }, () => {
     const s = session([`${server.ws}/ws`, '--transport', 'sse']);
     await s.waitFor(new RegExp(`^${TIME} connected to http://127\\.0\\.0\\.1:${server.port}/sse/session \\(HTTP session\\)$`, 'm'), 'the connected line');
     s.type('{"op":"sub","id":1,"ch":"cli:sse"}');
-    await s.waitFor(new RegExp(`^${TIME} < \\{"op":"ok","id":1,"epoch":"[^"]+","offset":0,"recovered":false\\}$`, 'm'), 'the sub answer');
+    const answer = await s.waitFor(new RegExp(`^${TIME} < \\{"op":"ok","id":1,"epoch":"[^"]+","offset":0,"recovered":false,"client":"([^"]+)"\\}$`, 'm'), 'the sub answer');
+    await s.waitFor(new RegExp(`^${TIME} < \\{"op":"join","ch":"cli:sse","member":\\{"client":"${literal(answer[1]!)}"\\}\\}$`, 'm'), 'its own join');
     s.type('{"op":"pub","id":2,"ch":"cli:sse","data":"over http"}');
     await s.waitFor(new RegExp(`^${TIME} < \\{"op":"msg","ch":"cli:sse","offset":1,"data":"over http"\\}$`, 'm'), 'the message');
     await s.waitFor(new RegExp(`^${TIME} < \\{"op":"ok","id":2,"offset":1,"delivered":1\\}$`, 'm'), 'the pub answer');

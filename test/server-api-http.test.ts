@@ -91,13 +91,16 @@ describe('methods', () => {
     assert.equal(older.epoch, page.epoch);
   });
 
-  test('presence: the members subscribed, anonymous connections without one', async () => {
+  test('presence: the members subscribed, anonymous connections too (without an id)', async () => {
     const sam = await connect('sam');
     const kim = await connect('kim');
     const anonymous = await connect();
     for (const client of [sam, kim, anonymous]) await ok(client, 'sub', { ch: 'room' });
-    const { members } = await apiResult<{ members: Array<{ id: string }> }>(server.http, 'presence', { channel: 'room' }, KEY);
-    assert.deepEqual(members.map((m) => m.id).sort(), ['kim', 'sam']);
+    const { members } = await apiResult<{ members: Array<{ id?: string; client: string }> }>(server.http, 'presence', { channel: 'room' }, KEY);
+    // One member per subscriber (sort puts the anonymous one, without an id, last), each with its own client id.
+    assert.deepEqual(members.map((m) => m.id).sort(), ['kim', 'sam', undefined]);
+    for (const member of members) assert.ok(typeof member.client === 'string' && member.client !== '', `a client id in ${JSON.stringify(member)}`);
+    assert.equal(new Set(members.map((m) => m.client)).size, 3, 'a client id per member');
   });
 
   test('channels: names with their subscriber counts, by pattern, in pages', async () => {

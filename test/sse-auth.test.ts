@@ -1,7 +1,8 @@
 // /sse admits a request as /ws admits an upgrade: the application's `authenticate` (cookie,
 // query token, Authorization header) and `canSubscribe` through the same hub, refusing with
 // the HTTP status before a stream starts. An SSE subscriber is a presence member like any
-// other, and sees others join; heartbeats are comment lines.
+// other (its own join first), and sees others join, update and leave; ephemeral messages come
+// as events without an id; heartbeats are comment lines.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -61,18 +62,40 @@ describe('/sse with an application authenticate and canSubscribe', () => {
   test('an SSE subscriber is in presence, sees others join and leave, and heartbeats arrive as comments', async () => {
     const reader = await SseReader.open(`${base}/sse?ch=room:p&token=alice`);
     await reader.until((r) => r.named('subscribed').length === 1, 'subscribed');
+    // Every subscriber is a member and gets its own join first, right after its `subscribed`.
+    await reader.until((r) => r.named('join').length >= 1, 'its own join event');
+    const own = reader.named('join')[0]!;
+    assert.equal(reader.events.findIndex((e) => e.event === 'join'), reader.events.findIndex((e) => e.event === 'subscribed') + 1);
+    assert.equal(typeof (own.member as { client?: unknown }).client, 'string');
+    assert.deepEqual(own, { op: 'join', ch: 'room:p', member: { id: 'alice', client: (own.member as { client: string }).client } });
     const bob = await ChannelsClient.connect(`${base.replace('http', 'ws')}/ws?token=bob`);
     await bob.request('sub', { ch: 'room:p' });
     const presence = await bob.request('presence', { ch: 'room:p' });
+    const members = presence.members as Array<{ id: string; client: string }>;
+    assert.deepEqual(members.map((m) => m.id).sort(), ['alice', 'bob']);
     assert.deepEqual(
-      (presence.members as Array<{ id: string }>).map((m) => m.id).sort(),
-      ['alice', 'bob'],
+      members.find((m) => m.id === 'alice'),
+      own.member,
     );
-    await reader.until((r) => r.named('join').length === 1, 'the join event');
-    assert.deepEqual(reader.named('join')[0], { op: 'join', ch: 'room:p', member: { id: 'bob' } });
+    const bobMember = members.find((m) => m.id === 'bob')!;
+    await reader.until((r) => r.named('join').length >= 2, "bob's join event");
+    assert.deepEqual(reader.named('join'), [own, { op: 'join', ch: 'room:p', member: bobMember }]);
+    // A presence state change is an `update` event; an ephemeral publish an `ephemeral` event without an id.
+    await bob.request('state', { ch: 'room:p', state: { typing: true } });
+    await reader.until((r) => r.named('update').length >= 1, 'the update event');
+    assert.deepEqual(reader.named('update'), [{ op: 'update', ch: 'room:p', member: { ...bobMember, state: { typing: true } } }]);
+    const idBefore = reader.lastEventId;
+    await bob.request('pub', { ch: 'room:p', data: { x: 1 }, ephemeral: true });
+    await reader.until((r) => r.named('ephemeral').length >= 1, 'the ephemeral event');
+    assert.deepEqual(reader.named('ephemeral'), [{ op: 'ephemeral', ch: 'room:p', data: { x: 1 } }]);
+    assert.match(reader.raw, /\nevent: ephemeral\ndata: [^\n]*\n\n/);
+    assert.doesNotMatch(reader.raw, /id: [^\n]*\nevent: ephemeral|event: ephemeral\nid:/);
+    assert.equal(reader.lastEventId, idBefore, 'an ephemeral message moves no position');
     await bob.close();
-    await reader.until((r) => r.named('leave').length === 1, 'the leave event');
+    await reader.until((r) => r.named('leave').length >= 1, 'the leave event');
+    assert.deepEqual(reader.named('leave'), [{ op: 'leave', ch: 'room:p', member: { ...bobMember, state: { typing: true } } }]);
     await reader.until((r) => r.comments >= 2, 'two heartbeats');
+    assert.equal(reader.named('join').length, 2, 'no other join');
     reader.close();
   });
 });

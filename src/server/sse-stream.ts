@@ -245,8 +245,12 @@ export class SseStream<A> implements TransportClient<A> {
     const op = text.slice(7, text.indexOf('"', 7));
     switch (op) {
       case 'join':
+      case 'update':
       case 'leave':
         return void this.res.write(`event: ${op}\n${dataField(text)}`);
+      // No offset, so no id: Last-Event-ID stays the position of the last channel message.
+      case 'ephemeral':
+        return void this.res.write(`event: ephemeral\n${dataField(text)}`);
       case 'message':
         return void this.res.write(`event: direct\n${dataField(text)}`);
       case 'unsub':
