@@ -206,14 +206,16 @@ export function attach(server: Server | HttpsServer, options: AttachOptions): En
         return;
       }
     }
-    const release = perAddress.take(endpoint.clientAddressOf(socket, headers));
-    if (release === null) {
-      endpoint.refuse(socket, { ...TOO_MANY_FROM_ADDRESS, headers: { ...TOO_MANY_FROM_ADDRESS.headers } });
-      return;
+    if (perAddress.max > 0) {
+      const release = perAddress.take(endpoint.clientAddressOf(socket, headers));
+      if (release === null) {
+        endpoint.refuse(socket, { ...TOO_MANY_FROM_ADDRESS, headers: { ...TOO_MANY_FROM_ADDRESS.headers } });
+        return;
+      }
+      // The place is the socket's until it closes: refused, failed or after its closing handshake.
+      if (socket.destroyed) release();
+      else socket.once('close', release);
     }
-    // The place is the socket's until it closes: refused, failed or after its closing handshake.
-    if (socket.destroyed) release();
-    else socket.once('close', release);
     upgrading++;
     let running: Promise<unknown>;
     try {
