@@ -283,5 +283,7 @@ export function assertErr(answer: WireMessage, code: string, id: number | undefi
 
 /** Presence members without the `client` id the hub sets on each (it varies per connection). */
 export function withoutClient(members: ReadonlyArray<Record<string, unknown>> | undefined): Array<Record<string, unknown>> {
+  // The server sets `client` on every member (random per run): checked to be there, then left out of comparisons.
+  for (const member of members ?? []) assert.ok(typeof member['client'] === 'string' && member['client'] !== '', `a client id in ${JSON.stringify(member)}`);
   return (members ?? []).map(({ client: _client, ...rest }) => rest);
 }
