@@ -51,12 +51,12 @@ export interface ChannelClient<A = unknown> {
 }
 
 /**
- * Writes one channel message to the live subscribers the hub keeps for it, as live traffic
- * (the slow-consumer policy applies): encoded, and compressed, once for all of them.
- * Returns how many it reached.
+ * Writes one push (a channel message, an ephemeral one, a presence event) to subscribers,
+ * as live traffic (the slow-consumer policy applies): encoded, and compressed, once for all
+ * of them. Returns how many it reached.
  */
 export interface Broadcaster<C> {
-  broadcast(text: string, subscribers: ReadonlySet<C>): number;
+  broadcast(text: string, subscribers: Iterable<C>): number;
 }
 
 /** What hooks and rpc handlers are told about the request. */

@@ -142,10 +142,13 @@ export class LocalChannels<A, C extends ChannelClient<A>> {
     if (local === undefined) return;
     const encode = event.kind === 'join' ? encodeJoin : event.kind === 'update' ? encodeUpdate : encodeLeave;
     const text = encode(event.channel, event.member);
-    for (const [client, subscription] of local.subscriptions) {
-      // Not before a subscription's answer: only once it has read history.
-      if (subscription.answered) client.send(text);
-    }
+    // Not before a subscription's answer: only once it has read history.
+    const to: C[] = [];
+    for (const [client, subscription] of local.subscriptions) if (subscription.answered) to.push(client);
+    if (to.length === 0) return;
+    // One frame per encoding for all of them, as a message (a state update can be a flood's unit).
+    if (this.broadcaster !== null) this.broadcaster.broadcast(text, to);
+    else for (const client of to) client.send(text);
   }
 
   /**
