@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { WebSocket } from 'ws';
-import { assertServed, attackFixture, describeReport, MiB, openChannels, RssSampler, startTarget } from './support/attack.js';
+import { asAttacker, assertServed, attackFixture, describeReport, MiB, openChannels, RssSampler, startTarget } from './support/attack.js';
 import { waitFor } from './support/wait.js';
 
 const ATTACKERS = 8;
@@ -53,8 +53,10 @@ test(`${ATTACKERS} attackers flood presence state: rate limited, closed 1008, th
   const peak = new RssSampler(fixture.target.pid);
   const cursor = 'c'.repeat(900);
   const started = performance.now();
-  await Promise.all(attackers.map(({ ws }) => flood(ws, FLOOD, (i) => JSON.stringify({ op: 'state', id: 10 + i, ch: channel, state: { cursor, i } }))));
-  const codes = await Promise.all(attackers.map((a) => a.closeCode));
+  const codes = await asAttacker(async () => {
+    await Promise.all(attackers.map(({ ws }) => flood(ws, FLOOD, (i) => JSON.stringify({ op: 'state', id: 10 + i, ch: channel, state: { cursor, i } }))));
+    return Promise.all(attackers.map((a) => a.closeCode));
+  });
   // What the bucket may have refilled while the flood lasted (a busy machine stretches it).
   const allowed = BURST + Math.ceil((RATE * (performance.now() - started)) / 1000) + 1;
   const rssPeak = peak.stop();
@@ -90,10 +92,12 @@ test('oversize states (20 KiB each, limit 1 KiB) within the publish burst: every
   const big = 'x'.repeat(20 * 1024);
   // Within each attacker's burst: each one is refused for its size (past it, the flood test's rate applies).
   const COUNT = 80;
-  await Promise.all(attackers.map(({ ws }) => flood(ws, COUNT, (i) => JSON.stringify({ op: 'state', id: 10 + i, ch: channel, state: { big, i } }))));
-  for (const attacker of attackers) {
-    await waitFor(() => attacker.received.filter((m) => m['code'] === 'too_large').length === COUNT, 'every oversize state answered too_large', 30_000);
-  }
+  await asAttacker(async () => {
+    await Promise.all(attackers.map(({ ws }) => flood(ws, COUNT, (i) => JSON.stringify({ op: 'state', id: 10 + i, ch: channel, state: { big, i } }))));
+    for (const attacker of attackers) {
+      await waitFor(() => attacker.received.filter((m) => m['code'] === 'too_large').length === COUNT, 'every oversize state answered too_large', 30_000);
+    }
+  });
   const rssPeak = peak.stop();
   const report = await fixture.neighbour.report();
   const attacker = attackers[0]!;
