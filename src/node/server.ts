@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Buffer } from 'node:buffer';
-import { buildServerResponse, validateClientRequest, type ServerHandshakeOptions } from '../protocol/handshake.js';
+import { buildServerResponse, validateClientRequest, type AcceptedRequest, type ServerHandshakeOptions } from '../protocol/handshake.js';
 import { buildRejectResponse } from '../protocol/reject-response.js';
 import { HandshakeError } from '../protocol/errors.js';
 import { formatExtensions } from '../protocol/extensions-header.js';
@@ -302,45 +302,38 @@ export class WebSocketServer<T = undefined> {
     request: UpgradeRequest,
     data?: T,
   ): Promise<WebSocketConnection<T> | null> {
-    let accepted;
+    return Promise.resolve(this.upgradeHead(head, socket, rest, request, data));
+  }
+
+  /**
+   * {@link acceptHead} for a server answering many handshakes: without an `upgrade` hook
+   * it returns the connection (or null, refused) at once, with no promise made; with one,
+   * a promise of it, as `acceptHead` does.
+   */
+  upgradeHead(
+    head: HttpRequestHead,
+    socket: Duplex,
+    rest: Buffer,
+    request: UpgradeRequest,
+    data?: T,
+  ): WebSocketConnection<T> | null | Promise<WebSocketConnection<T> | null> {
+    let accepted: AcceptedRequest;
     try {
       accepted = validateClientRequest(head, this.options);
     } catch (error) {
       if (!(error instanceof HandshakeError)) throw error;
       this.refuse(socket, { status: error.status, message: error.message, headers: { ...error.headers } });
-      return Promise.resolve(null);
+      return null;
     }
     const max = this.options.maxConnections ?? 0;
     // Handshakes still waiting for the upgrade hook count too, or a concurrent flood whose
     // hooks overlap would all pass the check.
     if (max > 0 && this.connections.size + this.pendingUpgrades >= max) {
       this.refuse(socket, TOO_MANY_CONNECTIONS);
-      return Promise.resolve(null);
+      return null;
     }
-    const complete = (connectionData: T): WebSocketConnection<T> | null => {
-      if (socket.destroyed) return null;
-      const negotiated = this.deflate === null ? null : negotiateDeflateServer(accepted.extensions, this.deflate);
-      const extensions = negotiated === null ? undefined : [negotiated.response];
-      socket.write(buildServerResponse({ accept: accepted.accept, protocol: accepted.protocol, extensions }));
-      const codec =
-        negotiated === null
-          ? null
-          : new ZlibDeflateCodec(
-              negotiated.params,
-              'server',
-              formatExtensions(extensions!),
-              this.deflate!,
-              inflateBudget(this.context.inflateRate, this.context.maxPayload ?? DEFAULT_MAX_PAYLOAD),
-            );
-      const address = this.clientAddress?.((socket as Socket).remoteAddress ?? '', head.headers);
-      const conn = new WebSocketConnection<T>(socket as Socket, this.context, connectionData, accepted.protocol ?? '', codec, address);
-      this.connections.add(conn);
-      this.counters.accepted++;
-      conn.start(rest);
-      return conn;
-    };
     const hook = this.options.upgrade;
-    if (hook === undefined) return Promise.resolve(complete(data as T));
+    if (hook === undefined) return this.complete(accepted, head, socket, rest, data as T);
     this.pendingUpgrades++;
     return Promise.resolve()
       .then(() => hook(request))
@@ -353,7 +346,7 @@ export class WebSocketServer<T = undefined> {
             this.refuse(socket, decision.reject);
             return null;
           }
-          return complete(decision.data);
+          return this.complete(accepted, head, socket, rest, decision.data);
         },
         (error: unknown) => {
           console.error('hotline: the upgrade hook threw; answered 500:', error);
@@ -416,6 +409,30 @@ export class WebSocketServer<T = undefined> {
   async closeOwned(): Promise<void> {
     const owned = this.owned.splice(0);
     await Promise.all(owned.map((resource) => resource.close()));
+  }
+
+  /** Writes the 101 and starts the connection, unless the socket went away while the hook decided. */
+  private complete(accepted: AcceptedRequest, head: HttpRequestHead, socket: Duplex, rest: Buffer, data: T): WebSocketConnection<T> | null {
+    if (socket.destroyed) return null;
+    const negotiated = this.deflate === null ? null : negotiateDeflateServer(accepted.extensions, this.deflate);
+    const extensions = negotiated === null ? undefined : [negotiated.response];
+    socket.write(buildServerResponse({ accept: accepted.accept, protocol: accepted.protocol, extensions }));
+    const codec =
+      negotiated === null
+        ? null
+        : new ZlibDeflateCodec(
+            negotiated.params,
+            'server',
+            formatExtensions(extensions!),
+            this.deflate!,
+            inflateBudget(this.context.inflateRate, this.context.maxPayload ?? DEFAULT_MAX_PAYLOAD),
+          );
+    const address = this.clientAddress?.((socket as Socket).remoteAddress ?? '', head.headers);
+    const conn = new WebSocketConnection<T>(socket as Socket, this.context, data, accepted.protocol ?? '', codec, address);
+    this.connections.add(conn);
+    this.counters.accepted++;
+    conn.start(rest);
+    return conn;
   }
 
   private sweep(heartbeat: boolean, idle: number, messageTimeout: number): void {

@@ -67,9 +67,10 @@ export class FrameDecoder {
   private remaining = 0;
   /**
    * The mask key (bytes 0–3) and header bytes that arrived split across chunks (4–11), in
-   * one small view of Node's shared buffer pool: an idle connection costs no buffer of its own.
+   * one small view of Node's shared buffer pool, made by the first frame that needs it: an
+   * idle connection keeps none (a Buffer object is ~100 bytes of heap).
    */
-  private readonly keyAndHeader = Buffer.allocUnsafe(12);
+  private keyAndHeader: Buffer | null = null;
   private phase = 0;
   private control: Buffer | null = null;
   private controlFilled = 0;
@@ -183,7 +184,7 @@ export class FrameDecoder {
             pos = this.gather(chunk, pos, 2);
             if (this.scratchFilled < 2) return;
             this.scratchFilled = 0;
-            this.readHeader(this.keyAndHeader[4]!, this.keyAndHeader[5]!);
+            this.readHeader(this.keyAndHeader![4]!, this.keyAndHeader![5]!);
           }
           break;
         }
@@ -199,7 +200,7 @@ export class FrameDecoder {
             pos = this.gather(chunk, pos, size);
             if (this.scratchFilled < size) return;
             this.scratchFilled = 0;
-            source = this.keyAndHeader;
+            source = this.keyAndHeader!;
             at = 4;
           }
           if (size === 2) this.readLength16(source.readUInt16BE(at));
@@ -208,16 +209,17 @@ export class FrameDecoder {
         }
         case MASK_KEY: {
           if (this.scratchFilled === 0 && end - pos >= 4) {
-            this.keyAndHeader[0] = chunk[pos]!;
-            this.keyAndHeader[1] = chunk[pos + 1]!;
-            this.keyAndHeader[2] = chunk[pos + 2]!;
-            this.keyAndHeader[3] = chunk[pos + 3]!;
+            const key = (this.keyAndHeader ??= Buffer.allocUnsafe(12));
+            key[0] = chunk[pos]!;
+            key[1] = chunk[pos + 1]!;
+            key[2] = chunk[pos + 2]!;
+            key[3] = chunk[pos + 3]!;
             pos += 4;
           } else {
             pos = this.gather(chunk, pos, 4);
             if (this.scratchFilled < 4) return;
             this.scratchFilled = 0;
-            this.keyAndHeader.copyWithin(0, 4, 8);
+            this.keyAndHeader!.copyWithin(0, 4, 8);
           }
           this.beginPayload();
           break;
@@ -229,7 +231,7 @@ export class FrameDecoder {
             pos = this.readControlPayload(chunk, pos, take);
           } else {
             const stop = pos + take;
-            if (this.masked) this.phase = maskInPlace(chunk, this.keyAndHeader, pos, stop, this.phase);
+            if (this.masked) this.phase = maskInPlace(chunk, this.keyAndHeader!, pos, stop, this.phase);
             this.remaining -= take;
             this.sink.onDataPayload(chunk.subarray(pos, stop));
             pos = stop;
@@ -246,7 +248,7 @@ export class FrameDecoder {
   /** Copies up to `need - scratchFilled` header bytes into the scratch area; returns the new position. */
   private gather(chunk: Buffer, pos: number, need: number): number {
     const n = Math.min(need - this.scratchFilled, chunk.length - pos);
-    chunk.copy(this.keyAndHeader, 4 + this.scratchFilled, pos, pos + n);
+    chunk.copy((this.keyAndHeader ??= Buffer.allocUnsafe(12)), 4 + this.scratchFilled, pos, pos + n);
     this.scratchFilled += n;
     return pos + n;
   }
@@ -362,7 +364,7 @@ export class FrameDecoder {
     const stop = pos + take;
     if (this.control === null && take === this.remaining) {
       // The whole payload is here: hand out a view.
-      if (this.masked) maskInPlace(chunk, this.keyAndHeader, pos, stop, 0);
+      if (this.masked) maskInPlace(chunk, this.keyAndHeader!, pos, stop, 0);
       this.remaining = 0;
       this.endControlFrame(chunk.subarray(pos, stop));
       return stop;
@@ -377,7 +379,7 @@ export class FrameDecoder {
     if (this.remaining === 0) {
       const payload = this.control;
       this.control = null;
-      if (this.masked) maskInPlace(payload, this.keyAndHeader, 0, payload.length, 0);
+      if (this.masked) maskInPlace(payload, this.keyAndHeader!, 0, payload.length, 0);
       this.endControlFrame(payload);
     }
     return stop;

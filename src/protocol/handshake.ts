@@ -2,10 +2,11 @@
 // the server's answer, the server's checks of a request and its 101. The HTTP head is read
 // by http-head.ts, the extension header's grammar is extensions-header.ts's, and the answer
 // to a refused upgrade is reject-response.ts's.
+import * as crypto from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 import { HandshakeError } from './errors.js';
 import { type ExtensionOffer, formatExtensions, parseExtensions, parseTokenList } from './extensions-header.js';
-import { asciiLower, extraFieldLines, fieldLine, hasToken } from './header-fields.js';
+import { asciiLower, equalsAsciiLower, extraFieldLines, fieldLine, hasToken } from './header-fields.js';
 import { type HttpRequestHead, type HttpResponseHead, isToken, isVisibleAscii, trimOws } from './http-head.js';
 
 /** The fixed GUID of RFC 6455 §1.3 that the server appends to the key. */
@@ -13,8 +14,13 @@ export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 /** `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key`: base64(SHA-1(key + GUID)). */
 export function computeAccept(key: string): string {
+  // One-shot hashing (Node 20.12 and later) makes no Hash object: it is a server's cost per handshake.
+  if (oneShotHash !== undefined) return oneShotHash('sha1', key + WEBSOCKET_GUID, 'base64');
   return createHash('sha1').update(key + WEBSOCKET_GUID, 'latin1').digest('base64');
 }
+
+/** `crypto.hash` where this Node has it (read from the namespace: older versions lack the export). */
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'base64') => string }).hash;
 
 /** A fresh `Sec-WebSocket-Key`: base64 of 16 random bytes. */
 export function generateKey(): string {
@@ -153,6 +159,16 @@ const UPGRADE_REQUIRED = {
 
 // Upgrade elements are protocol-name ["/" protocol-version] (RFC 7230 §6.7), so they are
 // not plain tokens. Returns the names, or null if the list is malformed.
+/** How many field lines are named `lowerCaseName` (in any case). */
+function countFields(rawHeaders: ReadonlyArray<readonly [string, string]>, lowerCaseName: string): number {
+  let count = 0;
+  for (let i = 0; i < rawHeaders.length; i++) {
+    const name = rawHeaders[i]![0];
+    if (equalsAsciiLower(name, lowerCaseName)) count++;
+  }
+  return count;
+}
+
 function upgradeNames(value: string): string[] | null {
   const out: string[] = [];
   for (const element of value.split(',')) {
@@ -182,18 +198,20 @@ export function validateClientRequest(head: HttpRequestHead, options: ServerHand
   // HTTP/1.1, or a later HTTP/1.x read as 1.1 (RFC 9112 §2.3). HTTP/1.0 has no Upgrade
   // (400); another major version is not what this server speaks at all (505, RFC 9110
   // §15.6.6): "HTTP/2.0" or "HTTP/9.9" on a request line is not HTTP/2 or anything else.
-  const [major, minor] = head.version.split('.').map(Number);
+  const dot = head.version.indexOf('.');
+  const major = Number(dot === -1 ? head.version : head.version.slice(0, dot));
+  const minor = dot === -1 ? NaN : Number(head.version.slice(dot + 1));
   if (major !== 1) {
     throw new HandshakeError('HTTP_VERSION_NOT_SUPPORTED', 505, `HTTP/${head.version} is not supported; upgrade over HTTP/1.1`);
   }
-  if (minor! < 1) {
+  if (minor < 1) {
     throw new HandshakeError('HTTP_VERSION', 400, `HTTP/${head.version} cannot upgrade; HTTP/1.1 is required`);
   }
 
   const host = h.get('host');
   if (host === undefined || host === '') throw new HandshakeError('MISSING_HOST', 400, 'missing Host header');
   // RFC 7230 §5.4: more than one Host field must be answered with 400.
-  if (head.rawHeaders.filter(([name]) => name.length === 4 && asciiLower(name) === 'host').length > 1) {
+  if (countFields(head.rawHeaders, 'host') > 1) {
     throw new HandshakeError('MISSING_HOST', 400, 'more than one Host header');
   }
 

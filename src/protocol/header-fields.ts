@@ -51,7 +51,19 @@ export function extraFieldLines(headers: Readonly<Record<string, string>> | unde
   return out;
 }
 
+/** Whether `s` is `lowerCase` with any of its ASCII letters in either case (no string made). */
+export function equalsAsciiLower(s: string, lowerCase: string): boolean {
+  if (s.length !== lowerCase.length) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== lowerCase.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
 /** Whether a parsed token list (null: malformed) holds `lowerCaseToken`, in any case. */
 export function hasToken(list: readonly string[] | null, lowerCaseToken: string): boolean {
-  return list !== null && list.some((t) => asciiLower(t) === lowerCaseToken);
+  if (list === null) return false;
+  for (let i = 0; i < list.length; i++) if (equalsAsciiLower(list[i]!, lowerCaseToken)) return true;
+  return false;
 }

@@ -84,11 +84,12 @@ export interface Endpoints {
   /** Each endpoint's WebSocket server by path, such as `'/ws'`: its connections, counters and topics. */
   readonly endpoints: ReadonlyMap<string, WebSocketServer<unknown>>;
   /**
-   * Hands an upgrade to `endpoint` through `run`, or answers 503 when `maxConnections`
+   * Hands an upgrade to `endpoint` through `run` (which may return a promise while it
+   * waits, as `handleUpgrade` does; a throw or a rejection destroys the socket), or answers 503 when `maxConnections`
    * are open or upgrading already, 429 when the client's address holds
    * `maxConnectionsPerAddress` (found from `headers` behind the endpoint's trusted proxies).
    */
-  upgrade(endpoint: WebSocketServer<unknown>, socket: Duplex, run: () => Promise<unknown>, headers?: ReadonlyMap<string, string>): void;
+  upgrade(endpoint: WebSocketServer<unknown>, socket: Duplex, run: () => unknown, headers?: ReadonlyMap<string, string>): void;
   /**
    * Publishes to a topic on every endpoint with topics (not the channel endpoint: publish to
    * its channels with `channels.publish()`); returns how many connections it reached.
@@ -197,7 +198,7 @@ export function attach(server: Server | HttpsServer, options: AttachOptions): En
   // Upgrades handed to an endpoint and not yet settled (an `upgrade` hook may be awaiting).
   let upgrading = 0;
   const perAddress = new ConnectionsPerAddress(options.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS);
-  const upgrade = (endpoint: WebSocketServer<unknown>, socket: Duplex, run: () => Promise<unknown>, headers: ReadonlyMap<string, string> = NO_HEADERS): void => {
+  const upgrade = (endpoint: WebSocketServer<unknown>, socket: Duplex, run: () => unknown, headers: ReadonlyMap<string, string> = NO_HEADERS): void => {
     if (maxConnections > 0) {
       let open = upgrading;
       for (const each of endpoints.values()) open += each.connections.size;
@@ -216,19 +217,24 @@ export function attach(server: Server | HttpsServer, options: AttachOptions): En
       if (socket.destroyed) release();
       else socket.once('close', release);
     }
-    upgrading++;
-    let running: Promise<unknown>;
+    let outcome: unknown;
     try {
-      running = run();
+      outcome = run();
     } catch (error) {
-      running = Promise.reject(error);
+      upgradeFailed(error, socket);
+      return;
     }
-    running
-      .catch((error: unknown) => {
-        console.error('hotline: an upgrade failed:', error);
-        socket.destroy();
-      })
-      .finally(() => upgrading--);
+    // Only an upgrade that waits (for an `upgrade` hook) is counted as in progress: one
+    // that completed here is already among the endpoint's connections, with no promise made.
+    if (!(outcome instanceof Promise)) return;
+    upgrading++;
+    outcome.then(
+      () => upgrading--,
+      (error: unknown) => {
+        upgrading--;
+        upgradeFailed(error, socket);
+      },
+    );
   };
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const endpoint = endpoints.get(pathOf(req.url));
@@ -298,47 +304,33 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   // it is told it does, or a kept-alive connection could dribble a request forever.
   http.emit('listening');
 
-  const readFirstRequest = (socket: Socket): void => {
-    const parser = new HttpHeadParser('request');
-    const seen: Buffer[] = [];
-    const timer = setTimeout(() => socket.destroy(), handshakeTimeout);
-    const onError = (): void => done();
-    const onData = (chunk: Buffer): void => {
-      seen.push(chunk);
-      let head;
-      try {
-        head = parser.push(chunk);
-      } catch (error) {
-        done();
-        if (error instanceof HandshakeError) refuse(socket, { status: error.status, message: error.message }, options.endpoint?.closeTimeout);
-        else socket.destroy();
-        return;
-      }
-      if (head === null) return;
-      done();
+  const reader: FirstRequestReader = {
+    handshakeTimeout,
+    closeTimeout: options.endpoint?.closeTimeout,
+    headRead(socket, head, parser, seen) {
       const endpoint = attached.endpoints.get(pathOf(head.target));
       if (endpoint !== undefined && head.headers.has('upgrade')) {
-        attached.upgrade(endpoint, socket, () => endpoint.acceptHead(head, socket, Buffer.from(parser.rest), upgradeRequest(head, socket)), head.headers);
+        const rest = Buffer.from(parser.rest);
+        attached.upgrade(endpoint, socket, () => endpoint.upgradeHead(head, socket, rest, new ParsedUpgradeRequest(head, socket)), head.headers);
         return;
       }
-      // Plain HTTP (or an upgrade to a path of no endpoint): node:http takes it from here.
-      socket.unshift(Buffer.concat(seen));
+      // Plain HTTP (or an upgrade to a path of no endpoint): node:http takes it from here,
+      // with Nagle off as net.Server's noDelay would have it (upgrades turn it off themselves).
+      socket.setNoDelay(true);
+      socket.unshift(seen.length === 1 ? seen[0]! : Buffer.concat(seen));
       http.emit('connection', socket);
       socket.resume();
-    };
-    function done(): void {
-      clearTimeout(timer);
-      socket.pause();
-      socket.off('data', onData);
-      socket.off('error', onError);
-    }
-    socket.on('error', onError);
-    socket.on('data', onData);
+    },
+  };
+  const readFirstRequest = (socket: Socket): void => {
+    FirstRequest.read(socket, reader);
   };
 
   const listener =
     options.tls === undefined
-      ? createNetServer({ noDelay: true }, readFirstRequest)
+      ? // No noDelay here: the connection sets it once upgraded (net.Server's option would
+        // set it on the handle without telling the socket, which would then set it again).
+        createNetServer(readFirstRequest)
       : createTlsServer({ handshakeTimeout, ...options.tls }, (socket) => {
           socket.setNoDelay(true);
           readFirstRequest(socket);
@@ -376,9 +368,114 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   };
 }
 
-/** What the `upgrade` hook sees of a request the standalone server parsed itself. */
-function upgradeRequest(head: HttpRequestHead, socket: Socket): UpgradeRequest {
-  return { method: head.method, url: head.target, headers: Object.fromEntries(head.headers), socket };
+/**
+ * What the `upgrade` hook sees of a request the standalone server parsed itself. Its
+ * headers object is made when first read: most endpoints have no hook, and never do.
+ */
+class ParsedUpgradeRequest implements UpgradeRequest {
+  #headers: Record<string, string> | null = null;
+
+  constructor(
+    private readonly head: HttpRequestHead,
+    /** The TCP connection (see {@link UpgradeRequest.socket}). */
+    readonly socket: Socket,
+  ) {}
+
+  /** `GET`. */
+  get method(): string {
+    return this.head.method;
+  }
+
+  /** Path and query. */
+  get url(): string {
+    return this.head.target;
+  }
+
+  /** Lower-case names, repeated fields joined with `', '`. */
+  get headers(): Readonly<Record<string, string>> {
+    return (this.#headers ??= Object.fromEntries(this.head.headers));
+  }
+}
+
+function upgradeFailed(error: unknown, socket: Duplex): void {
+  console.error('hotline: an upgrade failed:', error);
+  socket.destroy();
+}
+
+/** What {@link FirstRequest} hands the head it read to, and its limits. */
+interface FirstRequestReader {
+  readonly handshakeTimeout: number;
+  /** How long a refused request's socket may linger (see `refuse`). */
+  readonly closeTimeout: number | undefined;
+  /** A whole head arrived: `seen` is every chunk read so far, `parser.rest` what followed the head. */
+  headRead(socket: Socket, head: HttpRequestHead, parser: HttpHeadParser<'request'>, seen: Buffer[]): void;
+}
+
+/**
+ * The request being read on each socket, so that one set of listener functions serves all;
+ * a map rather than a property, which would stay on the socket for its whole life.
+ */
+const reading = new WeakMap<Socket, FirstRequest>();
+
+/**
+ * Reads a new connection's first request head, within the handshake timeout, with one
+ * object per connection and listener functions shared by all (a closure each would be
+ * made, and collected, on every handshake).
+ */
+class FirstRequest {
+  private readonly parser = new HttpHeadParser('request');
+  private readonly seen: Buffer[] = [];
+  private readonly timer: NodeJS.Timeout;
+
+  private constructor(
+    private readonly socket: Socket,
+    private readonly reader: FirstRequestReader,
+  ) {
+    this.timer = setTimeout(destroySocket, reader.handshakeTimeout, socket);
+  }
+
+  static read(socket: Socket, reader: FirstRequestReader): void {
+    reading.set(socket, new FirstRequest(socket, reader));
+    socket.on('error', FirstRequest.onError);
+    socket.on('data', FirstRequest.onData);
+  }
+
+  private static onError(this: Socket): void {
+    reading.get(this)?.done();
+  }
+
+  private static onData(this: Socket, chunk: Buffer): void {
+    reading.get(this)?.received(chunk);
+  }
+
+  private received(chunk: Buffer): void {
+    this.seen.push(chunk);
+    let head;
+    try {
+      head = this.parser.push(chunk);
+    } catch (error) {
+      this.done();
+      if (error instanceof HandshakeError) refuse(this.socket, { status: error.status, message: error.message }, this.reader.closeTimeout);
+      else this.socket.destroy();
+      return;
+    }
+    if (head === null) return;
+    this.done();
+    this.reader.headRead(this.socket, head, this.parser, this.seen);
+  }
+
+  private done(): void {
+    const socket = this.socket;
+    clearTimeout(this.timer);
+    socket.pause();
+    socket.off('data', FirstRequest.onData);
+    socket.off('error', FirstRequest.onError);
+    reading.delete(socket);
+  }
+}
+
+function destroySocket(socket: Socket): void {
+  socket.destroy();
 }
 
 const NO_HEADERS: ReadonlyMap<string, string> = new Map();
