@@ -61,7 +61,8 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
   private readonly context: ConnectionContext<T>;
   /** The sans-I/O core (named apart from `protocol`, the subprotocol, as WHATWG names that). */
   readonly #protocol: WebSocketProtocol;
-  private readonly pump: FramePump;
+  /** Made by the first read or write: an idle connection, open and silent, keeps none. */
+  private pumpState: FramePump | null = null;
   /** Created when reading first needs pacing (a pause, a partial frame, backpressure): most connections never do. */
   private pacer: ReadPacer | null = null;
   /** Set when permessage-deflate was negotiated. */
@@ -94,7 +95,6 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
       maxPayload: context.maxPayload,
       deflate: codec ?? undefined,
     });
-    this.pump = new FramePump(socket, this.#protocol, context.closeTimeout);
 
     socket.setNoDelay(true);
     socket.setTimeout(0);
@@ -107,6 +107,11 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
     socket.on('error', ignoreError);
     // The socket may have been paused while its upgrade request was read.
     socket.resume();
+  }
+
+  /** What moves the protocol's frames onto the socket (see {@link pumpState}). */
+  private get pump(): FramePump {
+    return (this.pumpState ??= new FramePump(this.socket, this.#protocol, this.context.closeTimeout));
   }
 
   /** Starts the connection once the handshake response is written; `head` holds early frames. */
@@ -477,7 +482,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
   }
 
   private onTransportClose(): void {
-    this.pump.stop();
+    this.pumpState?.stop();
     this.pacer?.stop();
     if (this.closed) return;
     this.closed = true;
