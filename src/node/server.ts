@@ -334,6 +334,8 @@ export class WebSocketServer<T = undefined> {
     }
     const hook = this.options.upgrade;
     if (hook === undefined) return this.complete(accepted, head, socket, rest, data as T);
+    // Frames the client sends before the hook decides wait in the socket, not dropped.
+    socket.pause();
     this.pendingUpgrades++;
     return Promise.resolve()
       .then(() => hook(request))

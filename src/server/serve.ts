@@ -310,12 +310,13 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     headRead(socket, head, parser, seen) {
       const endpoint = attached.endpoints.get(pathOf(head.target));
       if (endpoint !== undefined && head.headers.has('upgrade')) {
-        const rest = Buffer.from(parser.rest);
+        const rest = parser.rest.length === 0 ? NO_BYTES : Buffer.from(parser.rest);
         attached.upgrade(endpoint, socket, () => endpoint.upgradeHead(head, socket, rest, new ParsedUpgradeRequest(head, socket)), head.headers);
         return;
       }
       // Plain HTTP (or an upgrade to a path of no endpoint): node:http takes it from here,
       // with Nagle off as net.Server's noDelay would have it (upgrades turn it off themselves).
+      socket.pause();
       socket.setNoDelay(true);
       socket.unshift(seen.length === 1 ? seen[0]! : Buffer.concat(seen));
       http.emit('connection', socket);
@@ -464,10 +465,13 @@ class FirstRequest {
     this.reader.headRead(this.socket, head, this.parser, this.seen);
   }
 
+  /**
+   * Reading the head is over. The socket is not paused here: an upgrade completed at once
+   * reads on, and whoever waits before reading (an `upgrade` hook, node:http) pauses it.
+   */
   private done(): void {
     const socket = this.socket;
     clearTimeout(this.timer);
-    socket.pause();
     socket.off('data', FirstRequest.onData);
     socket.off('error', FirstRequest.onError);
     reading.delete(socket);
@@ -479,6 +483,7 @@ function destroySocket(socket: Socket): void {
 }
 
 const NO_HEADERS: ReadonlyMap<string, string> = new Map();
+const NO_BYTES = Buffer.alloc(0);
 
 /** The request's headers that name the client behind proxies (all a per-address count reads). */
 function forwardingHeaders(req: IncomingMessage): ReadonlyMap<string, string> {
