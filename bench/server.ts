@@ -55,14 +55,18 @@
  * - fan-out: 1,000 or 10,000 subscribers to one topic and one publisher; see the notes printed.
  * - handshakes: connect, upgrade (the 101 and its accept key checked), closing handshake.
  * - memory: RSS growth per idle connection at 10,000 connections after forced GC, with
- *   default flags and with lean ones (--max-semi-space-size=1, MALLOC_ARENA_MAX=2).
+ *   default flags and with lean ones (--max-semi-space-size=1, MALLOC_ARENA_MAX=2); then the
+ *   RSS growth per connection over 5,000 more, past the young generation's growth during
+ *   the first burst (with default flags V8 grows it to its cap there, about 2 KB of the
+ *   first figure per connection at 10,000, and keeps it).
  */
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { LatencyResult, RateResult } from './lib/load-jobs.js';
 import { bunAvailability, uwsAvailability, type Availability } from './lib/native-servers.js';
-import { ALL_KINDS, BenchFailure, NATIVE_KINDS, setBaseline, type Kind, type Server } from './lib/processes.js';
+import { ALL_KINDS, BenchFailure, NATIVE_KINDS, serverGc, setBaseline, type Kind, type Server } from './lib/processes.js';
+import { processRssBytes } from './lib/proc.js';
 import { benchArgs, describeRss, describeWindows, groupsToShow, LOWER_BOUND_NOTE, measureIdleConnections, preflight, Results, runBench, runRounds, runTimed, slug, sourceState, timedMeasurement, untimedMeasurement, wsVersion } from './lib/rounds.js';
 import type { Measurement, ScenarioBase } from './lib/rounds.js';
 import { columnsOf, formatCount, formatNumber, formatTable } from './lib/table.js';
@@ -72,6 +76,8 @@ const { settings, values: args } = benchArgs(
   { warmupMs: 700, quickWarmupMs: 200 },
 );
 const IDLE_CONNECTIONS = settings.quick ? 2_000 : 10_000;
+/** Opened after the idle connections are measured, for the RSS of one more (see memoryScenario). */
+const MARGINAL_CONNECTIONS = IDLE_CONNECTIONS / 2;
 const SNAPSHOT_DIR = typeof args['heap-snapshot'] === 'string' ? resolve(args['heap-snapshot']) : null;
 
 const BASELINE = typeof args['baseline'] === 'string' ? resolve(args['baseline']) : null;
@@ -231,7 +237,10 @@ function memoryScenario(lean: boolean): Scenario {
   return {
     group: 'memory',
     name: `RSS per idle connection at ${IDLE_CONNECTIONS.toLocaleString('en-US')}, ${lean ? 'lean flags' : 'default flags'}`,
-    metrics: [{ key: 'perConnection', label: 'bytes/connection', format: bytes }],
+    metrics: [
+      { key: 'perConnection', label: 'bytes/connection', format: bytes },
+      { key: 'marginal', label: `RSS per connection past ${IDLE_CONNECTIONS.toLocaleString('en-US')}`, format: bytes },
+    ],
     throughput: false,
     server: serverOf('echo', { nodeFlags: ['--expose-gc', ...(lean ? leanFlags : [])], env: lean ? leanEnv : {} }),
     async measure(load, server) {
@@ -244,9 +253,17 @@ function memoryScenario(lean: boolean): Scenario {
         open: () => open(IDLE_CONNECTIONS, 200, false, true),
         between: (stage) => snapshot(server, slug(lean ? 'lean' : 'default'), stage),
       });
+      // What one more connection costs once the first ones have grown V8's young
+      // generation (a cost of the burst, capped, not of each connection).
+      await open(MARGINAL_CONNECTIONS, 200, false, true);
+      const more = await serverGc(server);
+      if (more.connections !== IDLE_CONNECTIONS + MARGINAL_CONNECTIONS) {
+        throw new BenchFailure(`the server holds ${more.connections} connections, expected ${IDLE_CONNECTIONS + MARGINAL_CONNECTIONS}`);
+      }
+      const marginal = (processRssBytes(server.pid) - memory.after) / MARGINAL_CONNECTIONS;
       await load.run({ type: 'closeAll' }, 'closed');
       return untimedMeasurement(
-        memory.values,
+        { ...memory.values, marginal },
         `RSS ${(memory.before / 2 ** 20).toFixed(1)} -> ${(memory.after / 2 ** 20).toFixed(1)} MiB; the server held all ${memory.held} connections`,
       );
     },
@@ -328,7 +345,7 @@ async function main(): Promise<void> {
           const s = results.busy(scenario, kind);
           return s === null ? '-' : `${(s * 100).toFixed(0)}%`;
         };
-        const name = scenario.metrics.length > 1 && metric.key !== 'rate' ? `  ${metric.label}` : scenario.name;
+        const name = metric !== scenario.metrics[0] ? `  ${metric.label}` : scenario.name;
         rows.push([
           name,
           ...KINDS.map((kind) => results.valueCell(scenario, kind, metric, marks)),
