@@ -336,11 +336,15 @@ export class WebSocketServer<T = undefined> {
     if (hook === undefined) return this.complete(accepted, head, socket, rest, data as T);
     // Frames the client sends before the hook decides wait in the socket, not dropped.
     socket.pause();
+    // Nobody owns the socket while the hook decides, and a paused socket still reads: a
+    // reset meanwhile is an 'error' with no listener, which would end the process.
+    socket.on('error', ignoreError);
     this.pendingUpgrades++;
     return Promise.resolve()
       .then(() => hook(request))
       .finally(() => {
         this.pendingUpgrades--;
+        socket.off('error', ignoreError);
       })
       .then(
         (decision) => {
