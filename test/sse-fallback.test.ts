@@ -1,6 +1,6 @@
 // The SDK's HTTP fallback session in Node (its own fetch) against a real channel server in a
 // child process (test/support/sdk-server.ts with "session"): behind a proxy that refuses
-// `Upgrade` the client falls back after two refused WebSockets, does every op over the
+// `Upgrade` (it drops the Upgrade headers: the server answers 426) the client falls back at once, does every op over the
 // session (sub, pub, presence, rpc, history), survives a cut of its stream with each message
 // once and in order, and moves back to a WebSocket once the proxy lets upgrades through,
 // without a gap or a repeat. A WebSocket class that throws falls back at once.
@@ -51,7 +51,7 @@ describe('the SDK falls back to the HTTP session', () => {
     });
     await feed.subscribe();
     assert.equal(client.transport, 'sse');
-    // Refused with a status (403): not the credentials, as the session's own answer shows.
+    // Answered 426 (the proxy dropped the Upgrade headers): the session at once.
     assert.ok(proxy.refusedUpgrades >= 1, `${proxy.refusedUpgrades} upgrades refused first`);
     // The refused attempt left `connecting` for `reconnecting`; the session opened.
     assert.deepEqual(events, [['reconnecting', null], ['open', 'sse']]);
