@@ -173,6 +173,8 @@ export type ClientEvents = {
 // 1002, 1003 and 1007 are the WebSocket protocol's refusals of what this side sent (a protocol
 // error, data of a kind or content it does not take): the same bytes would be refused again.
 const DEFAULT_FINAL_CODES: readonly number[] = [1002, 1003, 1007, ChannelCloseCode.PolicyViolation, ChannelCloseCode.Unauthorized, ChannelCloseCode.Forbidden];
+/** The first try of a WebSocket after falling back when nothing proved WebSockets blocked (ms). */
+const FIRST_UPGRADE = 1_000;
 /** Pages of one history() read restarted because the channel's epoch changed under them. */
 const HISTORY_RESTARTS = 3;
 
@@ -225,6 +227,8 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
   private announced: Transport | null = null;
   /** WebSocket attempts in a row that failed before they opened. */
   private wsFailures = 0;
+  /** Set when a WebSocket proved blocked (answered without its Upgrade, or not constructible), not just failed. */
+  private wsBlocked = false;
   /** False once the session endpoint answered 404/405 (a server without it); true again when a WebSocket opens. */
   private sessionOffered = true;
   /** A WebSocket tried while on the HTTP session; it replaces the session once open. */
@@ -453,6 +457,7 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
       if (transport === 'websocket' && this.transports.includes('sse') && this.sessionOffered) {
         // A platform (or page) that cannot make WebSockets at all: the HTTP session at once.
         this.wsFailures = Infinity;
+        this.wsBlocked = true;
         return this.openSocket(token);
       }
       // An invalid URL will never work; nor will a WebSocket that cannot be made where the
@@ -495,6 +500,7 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
         else if (upgradeBlocked(failure.status)) {
           // Nothing between here and the server speaks WebSocket: the session at once.
           this.wsFailures = Math.max(this.wsFailures + 1, this.options.fallback?.after ?? 2);
+          this.wsBlocked = true;
           failure = { message: `the upgrade was answered with HTTP ${failure.status}: WebSockets do not get through` };
         }
       } else {
@@ -649,8 +655,11 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
     if (this.using === 'websocket') {
       this.wsFailures = 0;
       this.sessionOffered = true;
+      this.wsBlocked = false;
     }
-    this.scheduleUpgrade();
+    // WebSockets that failed without a word may have met a server that was down (a restart)
+    // rather than a proxy that blocks them: try one again soon, not after a whole interval.
+    this.scheduleUpgrade(this.wsBlocked ? undefined : Math.min(FIRST_UPGRADE, this.options.fallback?.upgradeInterval ?? 30_000));
     if (this.currentState === 'open' && this.announced !== this.using) {
       // Moved to another transport without closing: the same state, told with its transport.
       this.announced = this.using;

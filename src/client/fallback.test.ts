@@ -299,3 +299,28 @@ test('a session refused with 401 after WebSockets that failed without a status (
   assert.equal(refusing.gets, 1);
   assert.equal(NeverOpens.made.length, 2);
 });
+
+test('WebSockets that failed without a word (a server restarting looks the same): a WebSocket is tried 1 s after the session opened, and takes over', async (t) => {
+  const { client, sessions } = start(t, { transports: undefined, fallback: { timeout: 100 } });
+  for (let i = 0; i < 20 && sessions.gets === 0; i++) await advance(t, 20);
+  assert.equal(client.transport, 'sse');
+  const made = NeverOpens.made.length;
+  await advance(t, 999);
+  assert.equal(NeverOpens.made.length, made, 'not before 1 s');
+  await advance(t, 1);
+  assert.equal(NeverOpens.made.length, made + 1);
+  NeverOpens.made.at(-1)!.accept();
+  await advance(t, 0);
+  assert.equal(client.transport, 'websocket');
+});
+
+test('a WebSocket proved blocked (426): the next try waits the whole upgradeInterval', async (t) => {
+  const { client } = start(t, { transports: undefined, fallback: { upgradeInterval: 10_000 } });
+  NeverOpens.made[0]!.refuse(426);
+  await advance(t, 20);
+  assert.equal(client.transport, 'sse');
+  await advance(t, 9_999);
+  assert.equal(NeverOpens.made.length, 1);
+  await advance(t, 1);
+  assert.equal(NeverOpens.made.length, 2);
+});
