@@ -13,6 +13,11 @@ export class UpgradeProxy {
   allowUpgrades = false;
   /** Upgrades refused so far. */
   refusedUpgrades = 0;
+  /** While set, POSTs are read whole and held here (as a buffering proxy holds a request body) until {@link releasePosts}. */
+  holdPosts = false;
+  /** The server's answers to the POSTs released, in order. */
+  readonly releasedAnswers: number[] = [];
+  private held: Array<{ req: IncomingMessage; res: ServerResponse; body: Buffer }> = [];
   private readonly responses = new Set<ServerResponse>();
   private readonly tunnels = new Set<Socket | Duplex>();
 
@@ -49,16 +54,49 @@ export class UpgradeProxy {
     await once(this.server, 'close');
   }
 
+  /** POSTs held now (read whole). */
+  get heldPosts(): number {
+    return this.held.length;
+  }
+
+  /**
+   * Sends the held POSTs on to the server, each whole, whether or not its client still waits
+   * (a buffering proxy forwards what it read); an answer nobody waits for is dropped.
+   */
+  releasePosts(): void {
+    const held = this.held;
+    this.held = [];
+    for (const { req, res, body } of held) this.send(req, res, body);
+  }
+
   private forward(req: IncomingMessage, res: ServerResponse): void {
+    if (this.holdPosts && req.method === 'POST') {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.once('end', () => this.held.push({ req, res, body: Buffer.concat(chunks) }));
+      return;
+    }
+    this.send(req, res, null);
+  }
+
+  /** Forwards one request: its body streamed, or `body` when it was read already. */
+  private send(req: IncomingMessage, res: ServerResponse, body: Buffer | null): void {
     this.responses.add(res);
     res.once('close', () => this.responses.delete(res));
     const upstream = request({ host: '127.0.0.1', port: this.target, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      if (body !== null) this.releasedAnswers.push(answer.statusCode ?? 0);
+      if (res.destroyed) return void answer.resume();
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       res.flushHeaders();
       answer.pipe(res);
       res.once('close', () => answer.destroy());
     });
     upstream.once('error', () => res.destroy());
+    if (body !== null) {
+      // Held: it goes on even if its client left meanwhile.
+      upstream.end(body);
+      return;
+    }
     res.once('close', () => upstream.destroy());
     req.pipe(upstream);
   }
