@@ -227,6 +227,8 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
   private announced: Transport | null = null;
   /** WebSocket attempts in a row that failed before they opened. */
   private wsFailures = 0;
+  /** True while the constructor makes the first attempt: what cannot even start is thrown to connect()'s caller then. */
+  private constructing = false;
   /** Set when a WebSocket proved blocked (answered without its Upgrade, or not constructible), not just failed. */
   private wsBlocked = false;
   /** False once the session endpoint answered 404/405 (a server without it); true again when a WebSocket opens. */
@@ -273,7 +275,12 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
     this.host = this.channelHost();
     const target = globalThis as { addEventListener?: (type: string, listener: () => void) => void };
     target.addEventListener?.('online', this.onOnline);
-    this.open();
+    this.constructing = true;
+    try {
+      this.open();
+    } finally {
+      this.constructing = false;
+    }
   }
 
   /** `connecting` until the first connection opens, `open` while connected, `reconnecting` after a drop, `closed` for good. */
@@ -463,10 +470,10 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
       // An invalid URL will never work; nor will a WebSocket that cannot be made where the
       // server offers no session.
       const failed = new HotlineError('closed', `cannot connect: ${error instanceof Error ? error.message : String(error)}`);
-      const first = this.currentState === 'connecting';
+      const first = this.constructing;
       if (!first) this.emit('error', failed);
       if ((this.currentState as ClientState) !== 'closed') this.shutdown(failed);
-      // From connect() the caller sees it thrown; later (a reconnect's timer) the error event said it.
+      // From connect() the caller sees it thrown; later (a timer, a callback) the error event says it.
       if (first) throw error;
       return;
     }
@@ -508,8 +515,12 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
         // down): the next attempts are WebSockets again, then the session, in turn.
         this.wsFailures = 0;
         if (failure.status === 404 || failure.status === 405) {
+          // Not an attempt of its own: the WebSocket goes at once, as it would have without
+          // the fallback, and the app hears nothing of it.
           this.sessionOffered = false;
-          failure = undefined;
+          this.connection = null;
+          this.open();
+          return;
         }
       }
     }
