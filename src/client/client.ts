@@ -163,7 +163,7 @@ export type ClientEvents = {
   message: [data: Json];
   /**
    * Why the client could not get in: a connection attempt that failed before it opened
-   * (code `connect_failed`; `unauthorized`/`forbidden` for an upgrade refused with 401/403,
+   * (code `connect_failed`; `unauthorized`/`forbidden` for an upgrade or a session refused with 401/403,
    * with `status` wherever the platform reveals it), or credentials refused over the
    * connection. Fired before the `close` event that says whether it retries.
    */
