@@ -95,22 +95,28 @@ async function wsReader(port: number, channel: string): Promise<{ reader: Reader
   return { reader, close: () => ws.terminate() };
 }
 
-async function sseReader(port: number, channel: string): Promise<{ reader: Reader; close(): void }> {
-  const reader = new Reader();
-  const res = await new Promise<IncomingMessage>((resolve, reject) => {
-    request(`http://127.0.0.1:${port}/sse?ch=${channel}`, { agent: false }, resolve).on('error', reject).end();
-  });
+/** Calls `each` with every event (the text before its blank line) of an event stream. */
+function onEvents(res: IncomingMessage, each: (event: string) => void): void {
   let buffer = '';
   res.setEncoding('utf8').on('data', (chunk: string) => {
     buffer += chunk;
     let end: number;
     while ((end = buffer.indexOf('\n\n')) !== -1) {
-      const event = buffer.slice(0, end);
+      each(buffer.slice(0, end));
       buffer = buffer.slice(end + 2);
-      if (event.includes('event: subscribed')) reader.ready = true;
-      const at = event.indexOf('data: {"op":"msg"');
-      if (at !== -1) reader.check((JSON.parse(event.slice(at + 6)) as { offset: number }).offset);
     }
+  });
+}
+
+async function sseReader(port: number, channel: string): Promise<{ reader: Reader; close(): void }> {
+  const reader = new Reader();
+  const res = await new Promise<IncomingMessage>((resolve, reject) => {
+    request(`http://127.0.0.1:${port}/sse?ch=${channel}`, { agent: false }, resolve).on('error', reject).end();
+  });
+  onEvents(res, (event) => {
+    if (event.includes('event: subscribed')) reader.ready = true;
+    const at = event.indexOf('data: {"op":"msg"');
+    if (at !== -1) reader.check((JSON.parse(event.slice(at + 6)) as { offset: number }).offset);
   });
   return { reader, close: () => res.destroy() };
 }
@@ -136,20 +142,13 @@ class Session {
     session.res = res;
     let opened: () => void;
     const ready = new Promise<void>((resolve) => (opened = resolve));
-    let buffer = '';
-    res.setEncoding('utf8').on('data', (chunk: string) => {
-      buffer += chunk;
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) !== -1) {
-        const event = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const at = event.indexOf('data: ');
-        if (at === -1) continue;
-        if (event.startsWith('event: session')) {
-          session.id = (JSON.parse(event.slice(at + 6)) as { session: string }).session;
-          opened();
-        } else onText(event.slice(at + 6));
-      }
+    onEvents(res, (event) => {
+      const at = event.indexOf('data: ');
+      if (at === -1) return;
+      if (event.startsWith('event: session')) {
+        session.id = (JSON.parse(event.slice(at + 6)) as { session: string }).session;
+        opened();
+      } else onText(event.slice(at + 6));
     });
     await ready;
     return session;

@@ -6,6 +6,7 @@
 // without a gap or a repeat. A WebSocket class that throws falls back at once.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { Channel } from '../src/client/channel.js';
 import type { ClientState, Transport, WebSocketConstructorLike } from '../src/client/client.js';
 import { closeClients, publishLoop, range, sdk } from './support/delivery.js';
 import { killAll, startServer, type ServerProcess } from './support/sdk-process.js';
@@ -18,6 +19,17 @@ class ThrowingWebSocket {
     throwingAttempts++;
     throw new Error('WebSockets are blocked here');
   }
+}
+
+/** The offsets and the `seq`s of what a channel delivers, in order. */
+function received(feed: Channel<{ seq: number }>): { seen: number[]; seqs: number[] } {
+  const seen: number[] = [];
+  const seqs: number[] = [];
+  feed.on('message', (data, meta) => {
+    seen.push(meta.offset);
+    seqs.push(data.seq);
+  });
+  return { seen, seqs };
 }
 
 describe('the SDK falls back to the HTTP session', () => {
@@ -43,12 +55,7 @@ describe('the SDK falls back to the HTTP session', () => {
     });
     client.on('state', (state, transport) => events.push([state, transport]));
     const feed = client.channel<{ seq: number }>('fallback:feed');
-    const seen: number[] = [];
-    const seqs: number[] = [];
-    feed.on('message', (data, meta) => {
-      seen.push(meta.offset);
-      seqs.push(data.seq);
-    });
+    const { seen, seqs } = received(feed);
     await feed.subscribe();
     assert.equal(client.transport, 'sse');
     // Answered 426 (the proxy dropped the Upgrade headers): the session at once.
@@ -137,12 +144,7 @@ describe('the SDK falls back to the HTTP session', () => {
     const opens: number[] = [];
     client.on('state', (state) => state === 'open' && opens.push(Date.now()));
     const feed = client.channel<{ seq: number }>('cut:posts');
-    const seen: number[] = [];
-    const seqs: number[] = [];
-    feed.on('message', (data, meta) => {
-      seen.push(meta.offset);
-      seqs.push(data.seq);
-    });
+    const { seen, seqs } = received(feed);
     await feed.subscribe();
     const publisher = sdk(`ws://127.0.0.1:${server.port}/ws`);
     const loop = publishLoop(publisher.channel<{ seq: number }>('cut:posts'), 5);
