@@ -1,6 +1,7 @@
 /**
- * SSE against WebSocket: the same channel hub (`hotline serve`'s app, bench/lib/sse-server-main.ts)
- * read over /sse and over /ws, in a fresh server process for each transport.
+ * SSE and the SDK's HTTP session against WebSocket: the same channel hub (`hotline serve`'s
+ * app, bench/lib/sse-server-main.ts) read over /ws, /sse and /sse/session, in a fresh server
+ * process for each transport.
  *
  *   node --import tsx bench/sse.ts [--quick] [--subscribers N] [--idle N] [--seconds S]
  *
@@ -9,17 +10,20 @@
  * --seconds S      length of the counted window (default 3; --quick: 1, and 20 readers, 200 idle)
  *
  * Two figures per transport (memory first, on a fresh heap):
- * - deliveries: 4 publisher connections on /ws each keep 32 publishes of ~100 bytes in
- *   flight; deliveries/s counts the channel messages every reader received in the window, and
+ * - deliveries: 4 publisher connections each keep 32 publishes of ~100 bytes in flight (on
+ *   /ws, or for the session row HTTP sessions too, their publishes POSTed as the SDK does:
+ *   what waits goes in one POST, one POST at a time); deliveries/s counts the channel messages every reader received in the window, and
  *   the server's CPU time (user + system, from /proc) in the window divided by them gives its
  *   cost per delivery. Every reader checks its offsets: contiguous, no repeat (a gap or a
  *   repeat fails the benchmark).
  * - memory per idle reader: the server's RSS after N readers subscribed (each to a channel of
  *   its own), less its RSS before, over N.
- * Readers are this process's: `ws` clients for /ws, node:http responses parsed as SSE for /sse.
+ * Readers are this process's: `ws` clients for /ws, node:http responses parsed as SSE for /sse,
+ * and for /sse/session a streamed GET whose `sub` is POSTed, as the SDK's fallback does.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request, type IncomingMessage } from 'node:http';
+import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -44,7 +48,7 @@ const seconds = Number(args.seconds ?? (quick ? 1 : 3));
 const CHANNEL = 'bench:sse';
 const SERVER = fileURLToPath(new URL('./lib/sse-server-main.ts', import.meta.url));
 
-type Transport = 'sse' | 'ws';
+type Transport = 'sse' | 'ws' | 'session';
 
 interface Server {
   child: ChildProcess;
@@ -91,27 +95,109 @@ async function wsReader(port: number, channel: string): Promise<{ reader: Reader
   return { reader, close: () => ws.terminate() };
 }
 
-async function sseReader(port: number, channel: string): Promise<{ reader: Reader; close(): void }> {
-  const reader = new Reader();
-  const res = await new Promise<IncomingMessage>((resolve, reject) => {
-    request(`http://127.0.0.1:${port}/sse?ch=${channel}`, { agent: false }, resolve).on('error', reject).end();
-  });
+/** Calls `each` with every event (the text before its blank line) of an event stream. */
+function onEvents(res: IncomingMessage, each: (event: string) => void): void {
   let buffer = '';
   res.setEncoding('utf8').on('data', (chunk: string) => {
     buffer += chunk;
     let end: number;
     while ((end = buffer.indexOf('\n\n')) !== -1) {
-      const event = buffer.slice(0, end);
+      each(buffer.slice(0, end));
       buffer = buffer.slice(end + 2);
-      if (event.includes('event: subscribed')) reader.ready = true;
-      const at = event.indexOf('data: {"op":"msg"');
-      if (at !== -1) reader.check((JSON.parse(event.slice(at + 6)) as { offset: number }).offset);
     }
+  });
+}
+
+async function sseReader(port: number, channel: string): Promise<{ reader: Reader; close(): void }> {
+  const reader = new Reader();
+  const res = await new Promise<IncomingMessage>((resolve, reject) => {
+    request(`http://127.0.0.1:${port}/sse?ch=${channel}`, { agent: false }, resolve).on('error', reject).end();
+  });
+  onEvents(res, (event) => {
+    if (event.includes('event: subscribed')) reader.ready = true;
+    const at = event.indexOf('data: {"op":"msg"');
+    if (at !== -1) reader.check((JSON.parse(event.slice(at + 6)) as { offset: number }).offset);
   });
   return { reader, close: () => res.destroy() };
 }
 
-const open = (transport: Transport, port: number, channel: string) => (transport === 'sse' ? sseReader(port, channel) : wsReader(port, channel));
+/**
+ * One HTTP session as the SDK drives it: a streamed GET whose events are hotline.v1 texts, and
+ * requests POSTed as newline-delimited JSON, what waits in one POST, one POST at a time.
+ */
+class Session {
+  private id = '';
+  private outbox: string[] = [];
+  private posting = false;
+  private res: IncomingMessage | null = null;
+
+  private constructor(private readonly port: number) {}
+
+  static async open(port: number, onText: (text: string) => void): Promise<Session> {
+    const session = new Session(port);
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      request(`http://127.0.0.1:${port}/sse/session`, { agent: false, headers: { accept: 'text/event-stream' } }, resolve).on('error', reject).end();
+    });
+    if (res.statusCode !== 200) throw new Error(`the session GET was answered ${res.statusCode}`);
+    session.res = res;
+    let opened: () => void;
+    const ready = new Promise<void>((resolve) => (opened = resolve));
+    onEvents(res, (event) => {
+      const at = event.indexOf('data: ');
+      if (at === -1) return;
+      if (event.startsWith('event: session')) {
+        session.id = (JSON.parse(event.slice(at + 6)) as { session: string }).session;
+        opened();
+      } else onText(event.slice(at + 6));
+    });
+    await ready;
+    return session;
+  }
+
+  send(line: string): void {
+    this.outbox.push(line);
+    if (!this.posting && this.outbox.length === 1) queueMicrotask(() => this.post());
+  }
+
+  close(): void {
+    this.res?.destroy();
+  }
+
+  private post(): void {
+    if (this.posting || this.outbox.length === 0) return;
+    this.posting = true;
+    const body = this.outbox.splice(0, 100).join('\n');
+    const req = request(
+      `http://127.0.0.1:${this.port}/sse/session`,
+      { method: 'POST', headers: { 'content-type': 'application/x-ndjson', 'hotline-session': this.id, 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        res.resume();
+        res.once('end', () => {
+          if (res.statusCode !== 204) throw new Error(`a POST was answered ${res.statusCode}`);
+          this.posting = false;
+          this.post();
+        });
+      },
+    );
+    req.on('error', (error) => {
+      throw error;
+    });
+    req.end(body);
+  }
+}
+
+async function sessionReader(port: number, channel: string): Promise<{ reader: Reader; close(): void }> {
+  const reader = new Reader();
+  const session = await Session.open(port, (text) => {
+    if (text.startsWith('{"op":"ok"')) reader.ready = true;
+    else if (text.startsWith('{"op":"msg"')) reader.check((JSON.parse(text) as { offset: number }).offset);
+  });
+  session.send(JSON.stringify({ op: 'sub', id: 1, ch: channel }));
+  return { reader, close: () => session.close() };
+}
+
+const open = (transport: Transport, port: number, channel: string) =>
+  transport === 'sse' ? sseReader(port, channel) : transport === 'session' ? sessionReader(port, channel) : wsReader(port, channel);
 
 async function until(check: () => boolean, what: string, ms = 60_000): Promise<void> {
   const deadline = performance.now() + ms;
@@ -121,27 +207,37 @@ async function until(check: () => boolean, what: string, ms = 60_000): Promise<v
   }
 }
 
-/** Publishers on /ws, each keeping 32 publishes in flight until stopped. */
-async function publishers(port: number): Promise<{ stop(): Promise<void> }> {
+/** 4 publishers (on /ws, or HTTP sessions for the session row), each keeping 32 publishes in flight until stopped. */
+async function publishers(port: number, transport: Transport): Promise<{ stop(): Promise<void> }> {
   const payload = JSON.stringify({ text: 'x'.repeat(80) });
   let running = true;
-  const sockets = await Promise.all(
+  const closers = await Promise.all(
     Array.from({ length: 4 }, async () => {
-      const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, 'hotline.v1', { perMessageDeflate: false });
-      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
       let id = 0;
-      const send = (): void => ws.send(`{"op":"pub","id":${++id},"ch":"${CHANNEL}","data":${payload}}`);
-      ws.on('message', (data: Buffer) => {
-        if (data.toString().startsWith('{"op":"ok"') && running) send();
-      });
+      let send: () => void;
+      const answered = (text: string): void => {
+        if (text.startsWith('{"op":"ok"') && running) send();
+      };
+      let close: () => void;
+      if (transport === 'session') {
+        const session = await Session.open(port, answered);
+        send = () => session.send(`{"op":"pub","id":${++id},"ch":"${CHANNEL}","data":${payload}}`);
+        close = () => session.close();
+      } else {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, 'hotline.v1', { perMessageDeflate: false });
+        await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+        send = () => ws.send(`{"op":"pub","id":${++id},"ch":"${CHANNEL}","data":${payload}}`);
+        ws.on('message', (data: Buffer) => answered(data.toString()));
+        close = () => ws.close();
+      }
       for (let i = 0; i < 32; i++) send();
-      return ws;
+      return close;
     }),
   );
   return {
     async stop() {
       running = false;
-      for (const ws of sockets) ws.close();
+      for (const close of closers) close();
     },
   };
 }
@@ -160,7 +256,7 @@ async function measure(transport: Transport): Promise<{ rate: number; cpuPerDeli
 
     const subscribed = await Promise.all(Array.from({ length: readers }, () => open(transport, server.port, CHANNEL)));
     await until(() => subscribed.every((s) => s.reader.ready), 'the readers to subscribe');
-    const load = await publishers(server.port);
+    const load = await publishers(server.port, transport);
     // Warm up, then the counted window.
     await new Promise((resolve) => setTimeout(resolve, 500));
     const countAt = (): number => subscribed.reduce((n, s) => n + s.reader.count, 0);
@@ -180,14 +276,17 @@ async function measure(transport: Transport): Promise<{ rate: number; cpuPerDeli
 }
 
 const results: Array<[Transport, Awaited<ReturnType<typeof measure>>]> = [];
-for (const transport of ['ws', 'sse'] as const) results.push([transport, await measure(transport)]);
+const loadBefore = loadavg()[0]!;
+for (const transport of ['ws', 'sse', 'session'] as const) results.push([transport, await measure(transport)]);
 const ws = results[0]![1];
-console.log(`${readers} readers of one channel, 4 publishers × 32 in flight, ${seconds} s; ${idle} idle readers for memory`);
+// The 1-minute load average before and after: what else ran on the machine meanwhile.
+const loadDuring = `${loadBefore.toFixed(2)} → ${loadavg()[0]!.toFixed(2)}`;
+console.log(`${readers} readers of one channel, 4 publishers × 32 in flight, ${seconds} s; ${idle} idle readers for memory; load average during the run ${loadDuring}`);
 console.log(
   formatTable(
     columnsOf('transport', 'deliveries/s', 'server CPU µs/delivery', 'vs /ws per delivery', 'RSS per idle reader'),
     results.map(([transport, r]) => [
-      transport === 'ws' ? '/ws (WebSocket)' : '/sse (Server-Sent Events)',
+      transport === 'ws' ? '/ws (WebSocket)' : transport === 'sse' ? '/sse (Server-Sent Events)' : '/sse/session (SDK fallback: stream + POSTs)',
       formatCount(r.rate),
       formatNumber(r.cpuPerDelivery),
       `${formatNumber(r.cpuPerDelivery / ws.cpuPerDelivery)}×`,

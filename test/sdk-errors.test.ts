@@ -12,6 +12,7 @@ import { WebSocket } from '../src/node/client.js';
 import type { UpgradeRejection, UpgradeRequest } from '../src/node/server.js';
 import { channelsEndpoint, type ChannelsEndpointOptions } from '../src/server/channels.js';
 import { serve, type RunningServer } from '../src/server/serve.js';
+import { sessionRoutes } from './support/session-routes.js';
 
 const servers: RunningServer[] = [];
 const clients: HotlineClient[] = [];
@@ -229,6 +230,76 @@ describe('other refusals and failures: reported, and retried with backoff', () =
         ['connect_failed', undefined],
       ],
     );
+  });
+});
+
+describe('a server that refuses the credentials with 401 on the upgrade and on the HTTP session (the default transports)', () => {
+  /** One endpoint behind both paths: every upgrade and every session GET refused with 401, each counted. */
+  async function refusingBoth(): Promise<{ url: string; upgrades: string[]; sessionGets: number; routes: ReturnType<typeof sessionRoutes> }> {
+    const state = { url: '', upgrades: [] as string[], sessionGets: 0, routes: null as unknown as ReturnType<typeof sessionRoutes> };
+    const endpoint = channelsEndpoint({
+      authenticate(req: UpgradeRequest) {
+        // The session's GET comes here as the upgrade does: told apart by its path.
+        if ((req.url ?? '').startsWith('/sse/session')) state.sessionGets++;
+        else state.upgrades.push(req.url ?? '');
+        return { reject: UNAUTHORIZED };
+      },
+    });
+    await endpoint.ready;
+    state.routes = sessionRoutes(endpoint);
+    const server = await serve({ port: 0, websocket: { '/ws': endpoint.server }, request: state.routes.request });
+    servers.push(server);
+    state.url = `ws://127.0.0.1:${server.port}/ws`;
+    return state;
+  }
+
+  test("hotline's Node WebSocket sees the 401: the auth error once, closed after one upgrade, the session never asked", async () => {
+    const server = await refusingBoth();
+    const watched = watch(server.url);
+    await watched.reaches('closed');
+    assert.deepEqual(
+      watched.errors.map((e) => [e.code, e.status]),
+      [['unauthorized', 401]],
+    );
+    assert.deepEqual(watched.closes, [{ code: 1006, willRetry: false }]);
+    assert.equal(server.upgrades.length, 1);
+    assert.equal(server.sessionGets, 0);
+    server.routes.close();
+  });
+
+  test('a WebSocket that hides the status (as browsers do): two upgrades, one session GET whose 401 ends it, once', async () => {
+    const server = await refusingBoth();
+    const watched = watch(server.url, { WebSocket: WsClient as unknown as WebSocketConstructorLike });
+    await watched.reaches('closed');
+    assert.deepEqual(
+      watched.errors.map((e) => [e.code, e.status]),
+      [
+        ['connect_failed', undefined],
+        ['connect_failed', undefined],
+        ['unauthorized', 401],
+      ],
+    );
+    assert.deepEqual(
+      watched.closes.map((c) => c.willRetry),
+      [true, true, false],
+    );
+    assert.equal(server.upgrades.length, 2);
+    assert.equal(server.sessionGets, 1);
+    server.routes.close();
+  });
+
+  test('with a token function: refreshed once, the fresh token refused too, and no more requests', async () => {
+    const server = await refusingBoth();
+    let calls = 0;
+    const watched = watch(server.url, { tokenParam: 'token', token: () => `t${++calls}` });
+    await watched.reaches('closed');
+    assert.deepEqual(server.upgrades, ['/ws?token=t1', '/ws?token=t2']);
+    assert.equal(server.sessionGets, 0);
+    assert.deepEqual(
+      watched.errors.map((e) => e.code),
+      ['unauthorized', 'unauthorized'],
+    );
+    server.routes.close();
   });
 });
 

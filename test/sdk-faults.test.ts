@@ -114,7 +114,11 @@ after(async () => {
 describe('with the server running', () => {
   test('connections cut without a close frame: everything published meanwhile is recovered, exactly once, in order', async () => {
     const proxy = await proxyTo(server.port);
-    const subscriber = sdk(wsUrl(proxy.port), { reconnect: { initial: 300, max: 600 } });
+    // WebSocket only: `proxy.cut()` counts TCP connections, and with the default transports
+    // a session attempt made while the proxy resets (this server has no session: 404) can
+    // leave fetch's idle keep-alive connection in the count for a few seconds. Cuts of the
+    // HTTP session are test/sse-fallback.test.ts's.
+    const subscriber = sdk(wsUrl(proxy.port), { reconnect: { initial: 300, max: 600 }, transports: ['websocket'] });
     const states = recordStates(subscriber);
     const closes: Array<{ code: number; willRetry: boolean }> = [];
     subscriber.on('close', (event) => closes.push(event));

@@ -415,7 +415,9 @@ describe('the pages of hotline serve, in Chromium', { timeout: 180_000 }, () => 
 
       // The chat pages' channels, two subscribers each; their /ws connections.
       await waitFor(async () => (await text(page, '#channels tr[data-name="chat:lobby"] td:nth-child(2)')) === '2', 'chat:lobby with 2 subscribers', PAGE);
-      assert.equal(await page.locator('#connections tr[data-endpoint="/ws"]').count(), 2);
+      // After the restart a page may have come back on the HTTP session (its WebSockets failed
+      // while the server was down, as a blocked one would): it moves back to /ws within a second.
+      await waitFor(async () => (await page.locator('#connections tr[data-endpoint="/ws"]').count()) === 2, 'both chat pages on /ws', PAGE);
       // The chart has its two lines.
       await waitFor(async () => ((await page.locator('#chart polyline.line-in').getAttribute('points')) ?? '').includes(' '), 'two points on the chart', PAGE);
       assert.equal(await page.locator('#chart polyline').count(), 2);

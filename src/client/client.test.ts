@@ -90,7 +90,9 @@ function fakeServer(): { sockets: FakeSocket[]; last: () => FakeSocket; WebSocke
   return { sockets, last: () => sockets.at(-1)!, WebSocket };
 }
 
-const FAST: ClientOptions = { reconnect: { initial: 20, max: 40 }, pingInterval: 0 };
+// WebSocket only: these tests play a WebSocket server by hand and count its sockets; the
+// choice of transport (the default falls back to the HTTP session) is fallback.test.ts's.
+const FAST: ClientOptions = { reconnect: { initial: 20, max: 40 }, pingInterval: 0, transports: ['websocket'] };
 
 function start(options: ClientOptions = {}): { client: HotlineClient; server: ReturnType<typeof fakeServer>; states: ClientState[]; closes: Array<{ code: number; reason: string; willRetry: boolean }> } {
   const server = fakeServer();

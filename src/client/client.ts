@@ -120,11 +120,14 @@ export interface ClientOptions {
    */
   finalCloseCodes?: readonly number[];
   /**
-   * The transports to use, in order of preference (default `['websocket']`; the fallback is
-   * opt-in for now). With `['websocket', 'sse']` the client falls back to the HTTP session
-   * when WebSockets do not get through (see `fallback`), and moves back to a WebSocket once
-   * one opens, resubscribing from its offsets, so no message is lost or repeated. `['sse']`
-   * uses the HTTP session alone.
+   * The transports to use, in order of preference (default `['websocket', 'sse']`). The
+   * client falls back to the HTTP session when WebSockets do not get through (see
+   * `fallback`), and moves back to a WebSocket once one opens, resubscribing from its
+   * offsets, so no message is lost or repeated. An upgrade refused with a status the client
+   * can see (in Node: 401, 403, 429, 503…) is the server's answer, not a blocked WebSocket:
+   * no fallback then. A server without the session (404/405) leaves the client on
+   * WebSockets, saying nothing of it. `['websocket']` never falls back; `['sse']` uses the
+   * HTTP session alone.
    */
   transports?: readonly Transport[];
   /** The HTTP session's URL (default: the WebSocket URL's host over http(s), path `/sse/session`). */
@@ -160,7 +163,7 @@ export type ClientEvents = {
   message: [data: Json];
   /**
    * Why the client could not get in: a connection attempt that failed before it opened
-   * (code `connect_failed`; `unauthorized`/`forbidden` for an upgrade refused with 401/403,
+   * (code `connect_failed`; `unauthorized`/`forbidden` for an upgrade or a session refused with 401/403,
    * with `status` wherever the platform reveals it), or credentials refused over the
    * connection. Fired before the `close` event that says whether it retries.
    */
@@ -170,6 +173,8 @@ export type ClientEvents = {
 // 1002, 1003 and 1007 are the WebSocket protocol's refusals of what this side sent (a protocol
 // error, data of a kind or content it does not take): the same bytes would be refused again.
 const DEFAULT_FINAL_CODES: readonly number[] = [1002, 1003, 1007, ChannelCloseCode.PolicyViolation, ChannelCloseCode.Unauthorized, ChannelCloseCode.Forbidden];
+/** The first try of a WebSocket after falling back when nothing proved WebSockets blocked (ms). */
+const FIRST_UPGRADE = 1_000;
 /** Pages of one history() read restarted because the channel's epoch changed under them. */
 const HISTORY_RESTARTS = 3;
 
@@ -222,6 +227,12 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
   private announced: Transport | null = null;
   /** WebSocket attempts in a row that failed before they opened. */
   private wsFailures = 0;
+  /** True while the constructor makes the first attempt: what cannot even start is thrown to connect()'s caller then. */
+  private constructing = false;
+  /** Set when a WebSocket proved blocked (answered without its Upgrade, or not constructible), not just failed. */
+  private wsBlocked = false;
+  /** False once the session endpoint answered 404/405 (a server without it); true again when a WebSocket opens. */
+  private sessionOffered = true;
   /** A WebSocket tried while on the HTTP session; it replaces the session once open. */
   private probe: Connection | null = null;
   private readonly upgradeTimer = new Timer();
@@ -250,7 +261,7 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
       throw new TypeError("no WebSocket class: pass { WebSocket } (in Node, import 'hotline/client', which brings hotline's)");
     }
     this.WebSocketClass = WebSocketClass;
-    this.transports = options.transports ?? ['websocket'];
+    this.transports = options.transports ?? ['websocket', 'sse'];
     if (this.transports.length === 0 || this.transports.some((t) => t !== 'websocket' && t !== 'sse')) {
       throw new TypeError("transports: a list of 'websocket' and 'sse'");
     }
@@ -264,7 +275,12 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
     this.host = this.channelHost();
     const target = globalThis as { addEventListener?: (type: string, listener: () => void) => void };
     target.addEventListener?.('online', this.onOnline);
-    this.open();
+    this.constructing = true;
+    try {
+      this.open();
+    } finally {
+      this.constructing = false;
+    }
   }
 
   /** `connecting` until the first connection opens, `open` while connected, `reconnecting` after a drop, `closed` for good. */
@@ -431,7 +447,7 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
   private nextTransport(): Transport {
     if (!this.transports.includes('sse')) return 'websocket';
     if (!this.transports.includes('websocket')) return 'sse';
-    return this.wsFailures >= (this.options.fallback?.after ?? 2) ? 'sse' : 'websocket';
+    return this.sessionOffered && this.wsFailures >= (this.options.fallback?.after ?? 2) ? 'sse' : 'websocket';
   }
 
   private urlFor(transport: Transport, token: string | undefined): string {
@@ -445,14 +461,21 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
     try {
       socket = this.socketFor(transport, token);
     } catch (error) {
-      if (transport === 'websocket' && this.transports.includes('sse')) {
+      if (transport === 'websocket' && this.transports.includes('sse') && this.sessionOffered) {
         // A platform (or page) that cannot make WebSockets at all: the HTTP session at once.
         this.wsFailures = Infinity;
+        this.wsBlocked = true;
         return this.openSocket(token);
       }
-      // An invalid URL will never work.
-      this.shutdown(new HotlineError('closed', `cannot connect: ${error instanceof Error ? error.message : String(error)}`));
-      throw error;
+      // An invalid URL will never work; nor will a WebSocket that cannot be made where the
+      // server offers no session.
+      const failed = new HotlineError('closed', `cannot connect: ${error instanceof Error ? error.message : String(error)}`);
+      const first = this.constructing;
+      if (!first) this.emit('error', failed);
+      if ((this.currentState as ClientState) !== 'closed') this.shutdown(failed);
+      // From connect() the caller sees it thrown; later (a timer, a callback) the error event says it.
+      if (first) throw error;
+      return;
     }
     this.using = transport;
     const connection: Connection = new Connection(
@@ -460,26 +483,48 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
       {
         opened: () => this.onOpen(connection),
         received: (data) => this.onMessage(data),
-        ended: (code, reason, failure) => {
-          if (failure !== undefined && transport === 'websocket' && this.transports.includes('sse')) {
-            this.wsFailures++;
-            // A refused upgrade may be a proxy's: the HTTP session next, whose own answer
-            // says whether the credentials are refused.
-            if (failure.status !== undefined) {
-              this.wsFailures = Math.max(this.wsFailures, this.options.fallback?.after ?? 2);
-              failure = { message: `the upgrade was refused with HTTP ${failure.status}` };
-            }
-          }
-          // The session did not open either (a proxy that drops everything, a cross-origin
-          // session URL): the next attempts are WebSockets again, then the session, in turn.
-          if (failure !== undefined && transport === 'sse') this.wsFailures = 0;
-          this.disconnected(code, reason, failure);
-        },
+        ended: (code, reason, failure) => this.attemptEnded(transport, code, reason, failure),
         ping: () => this.sendUnanswered('ping', {}),
       },
       transport === 'websocket' ? this.wsOptions() : this.options,
     );
     this.connection = connection;
+  }
+
+  /**
+   * A connection of `transport` ended. Before it opened, the failure decides what the next
+   * attempt uses: a WebSocket that failed without a word (all a browser ever says) or that
+   * was answered as if no Upgrade had been asked for counts towards the fallback; one refused
+   * with any other status reached the server, whose answer stands as it would without a
+   * fallback (401/403 final, 429/503 retried with backoff). A session the server does not
+   * offer (404/405) is not tried again until a WebSocket opens, and is not reported: the
+   * client goes on as a WebSocket-only client would.
+   */
+  private attemptEnded(transport: Transport, code: number, reason: string, failure: ConnectFailure | undefined): void {
+    if (failure !== undefined && this.transports.includes('sse') && this.transports.includes('websocket')) {
+      if (transport === 'websocket') {
+        if (failure.status === undefined) this.wsFailures++;
+        else if (upgradeBlocked(failure.status)) {
+          // Nothing between here and the server speaks WebSocket: the session at once.
+          this.wsFailures = Math.max(this.wsFailures + 1, this.options.fallback?.after ?? 2);
+          this.wsBlocked = true;
+          failure = { message: `the upgrade was answered with HTTP ${failure.status}: WebSockets do not get through` };
+        }
+      } else {
+        // The session did not open either (a proxy that drops everything, a server that is
+        // down): the next attempts are WebSockets again, then the session, in turn.
+        this.wsFailures = 0;
+        if (failure.status === 404 || failure.status === 405) {
+          // Not an attempt of its own: the WebSocket goes at once, as it would have without
+          // the fallback, and the app hears nothing of it.
+          this.sessionOffered = false;
+          this.connection = null;
+          this.open();
+          return;
+        }
+      }
+    }
+    this.disconnected(code, reason, failure);
   }
 
   private socketFor(transport: Transport, token: string | undefined): WebSocketLike {
@@ -618,8 +663,14 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
   private ready(connection: Connection): void {
     if (this.connection !== connection) return;
     this.readyConnection = connection;
-    if (this.using === 'websocket') this.wsFailures = 0;
-    this.scheduleUpgrade();
+    if (this.using === 'websocket') {
+      this.wsFailures = 0;
+      this.sessionOffered = true;
+      this.wsBlocked = false;
+    }
+    // WebSockets that failed without a word may have met a server that was down (a restart)
+    // rather than a proxy that blocks them: try one again soon, not after a whole interval.
+    this.scheduleUpgrade(this.wsBlocked ? undefined : Math.min(FIRST_UPGRADE, this.options.fallback?.upgradeInterval ?? 30_000));
     if (this.currentState === 'open' && this.announced !== this.using) {
       // Moved to another transport without closing: the same state, told with its transport.
       this.announced = this.using;
@@ -776,6 +827,16 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
   private sendUnanswered(op: 'unsub' | 'ping' | 'reply', fields: Record<string, Data>): void {
     this.connection?.send({ op, id: this.requests.id(), ...fields });
   }
+}
+
+/**
+ * Whether an upgrade's answer says the WebSocket handshake never reached a WebSocket server:
+ * 426 (the Upgrade header was dropped on the way, as hotline serve answers a plain GET on a
+ * WebSocket path) or a plain 2xx/3xx page. Any other status is the server's (or its proxy's)
+ * answer to this client, and the session would get the same one.
+ */
+function upgradeBlocked(status: number): boolean {
+  return status === 426 || (status >= 200 && status < 400);
 }
 
 /** The error a failed connection attempt is reported with. */

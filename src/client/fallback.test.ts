@@ -6,6 +6,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type ClientOptions, type Transport } from './client.js';
+import type { HotlineError } from './errors.js';
 import type { WebSocketLike } from './connection.js';
 import type { FetchLike } from './http-session.js';
 
@@ -29,6 +30,12 @@ class NeverOpens implements WebSocketLike {
   accept(): void {
     this.readyState = 1;
     this.onopen?.({});
+  }
+  /** Refused with an HTTP status, as hotline's Node WebSocket reports it (browsers never do). */
+  refuse(status: number): void {
+    this.readyState = 3;
+    this.onerror?.({ error: Object.assign(new Error(`refused with ${status}`), { status }) });
+    this.onclose?.({ code: 1006, reason: '' });
   }
 }
 
@@ -96,8 +103,10 @@ function start(t: TestContext, options: ClientOptions) {
     ...options,
   });
   client.on('state', (_state, transport) => transports.push(transport));
+  const errors: HotlineError[] = [];
+  client.on('error', (error) => errors.push(error));
   t.after(() => client.close());
-  return { client, sessions, transports };
+  return { client, sessions, transports, errors };
 }
 
 test('two WebSocket attempts that do not open within fallback.timeout: the third attempt is the HTTP session', async (t) => {
@@ -184,4 +193,134 @@ test('a WebSocket that opens while a request is in flight waits; once none is, i
   const resub = next.sent.map((text) => JSON.parse(text) as { op: string; since?: { offset: number } }).find((r) => r.op === 'sub');
   assert.deepEqual(resub?.since, { epoch: 'e', offset: 6 });
   assert.deepEqual(got, [5, 6]);
+});
+
+/** A fetch whose every answer is `status`, counting its requests. */
+function answering(status: number): { fetch: FetchLike; gets: number } {
+  const state = {
+    gets: 0,
+    fetch: (async () => {
+      state.gets++;
+      return { ok: false, status, body: null, text: async () => 'no' };
+    }) as FetchLike,
+  };
+  return state;
+}
+
+test('the default transports fall back: no transports option, two WebSockets that do not open, then the session', async (t) => {
+  const { client, sessions } = start(t, { transports: undefined, fallback: { timeout: 1_000 } });
+  for (let i = 0; i < 2; i++) {
+    await advance(t, 1_000);
+    await advance(t, 20);
+  }
+  assert.equal(NeverOpens.made.length, 2);
+  assert.equal(sessions.gets, 1);
+  assert.equal(client.transport, 'sse');
+});
+
+for (const [status, code] of [
+  [401, 'unauthorized'],
+  [403, 'forbidden'],
+] as const) {
+  test(`an upgrade refused with ${status} (the status seen): no session, the same error and end as without a fallback`, async (t) => {
+    const { client, sessions, errors } = start(t, { transports: undefined });
+    NeverOpens.made[0]!.refuse(status);
+    await advance(t, 0);
+    assert.equal(client.state, 'closed');
+    assert.deepEqual(
+      errors.map((e) => [e.code, e.status]),
+      [[code, status]],
+    );
+    await advance(t, 60_000);
+    assert.equal(sessions.gets, 0);
+    assert.equal(NeverOpens.made.length, 1);
+  });
+}
+
+test('an upgrade refused with 503 or 429: retried as a WebSocket with backoff, never the session', async (t) => {
+  const { client, sessions, errors } = start(t, { transports: undefined });
+  for (const status of [503, 429, 503, 429]) {
+    NeverOpens.made.at(-1)!.refuse(status);
+    await advance(t, 20);
+  }
+  assert.equal(NeverOpens.made.length, 5);
+  assert.equal(sessions.gets, 0);
+  assert.deepEqual(
+    errors.map((e) => e.status),
+    [503, 429, 503, 429],
+  );
+  assert.equal(client.state, 'reconnecting');
+});
+
+test('an upgrade answered 426 (a proxy dropped the Upgrade headers): the session at once', async (t) => {
+  const { client, sessions } = start(t, { transports: undefined });
+  NeverOpens.made[0]!.refuse(426);
+  await advance(t, 20);
+  assert.equal(NeverOpens.made.length, 1);
+  assert.equal(sessions.gets, 1);
+  assert.equal(client.transport, 'sse');
+});
+
+for (const status of [404, 405]) {
+  test(`a server without the session (${status}): not reported, WebSockets with their backoff from then on, the session tried again once a WebSocket opened`, async (t) => {
+    const none = answering(status);
+    const { client, errors } = start(t, { transports: undefined, fetch: none.fetch, fallback: { timeout: 100 } });
+    for (let i = 0; i < 100 && NeverOpens.made.length < 8; i++) await advance(t, 20);
+    assert.equal(none.gets, 1, 'the session once');
+    assert.equal(NeverOpens.made.length, 8);
+    assert.ok(errors.length >= 7 && errors.every((e) => e.code === 'connect_failed' && !e.message.includes(String(status))), 'only the WebSockets\' failures are reported');
+    assert.equal(client.state, 'reconnecting');
+    // A WebSocket opens and drops: two failures later the session is tried again.
+    const attempts = NeverOpens.made.length;
+    for (let i = 0; i < 50 && NeverOpens.made.length === attempts; i++) await advance(t, 20);
+    NeverOpens.made.at(-1)!.accept();
+    await advance(t, 0);
+    assert.equal(client.state, 'open');
+    NeverOpens.made.at(-1)!.onclose?.({ code: 1006, reason: '' });
+    for (let i = 0; i < 100 && none.gets < 2; i++) await advance(t, 20);
+    assert.equal(none.gets, 2);
+  });
+}
+
+test('a session refused with 401 after WebSockets that failed without a status (a browser): the auth error once, closed, nothing more', async (t) => {
+  const refusing = answering(401);
+  const { client, errors } = start(t, { transports: undefined, fetch: refusing.fetch, fallback: { timeout: 100 } });
+  for (let i = 0; i < 50 && client.state !== 'closed'; i++) await advance(t, 20);
+  assert.equal(client.state, 'closed');
+  assert.deepEqual(
+    errors.map((e) => [e.code, e.status]),
+    [
+      ['connect_failed', undefined],
+      ['connect_failed', undefined],
+      ['unauthorized', 401],
+    ],
+  );
+  await advance(t, 60_000);
+  assert.equal(refusing.gets, 1);
+  assert.equal(NeverOpens.made.length, 2);
+});
+
+test('WebSockets that failed without a word (a server restarting looks the same): a WebSocket is tried 1 s after the session opened, and takes over', async (t) => {
+  const { client, sessions } = start(t, { transports: undefined, fallback: { timeout: 100 } });
+  for (let i = 0; i < 20 && sessions.gets === 0; i++) await advance(t, 20);
+  assert.equal(client.transport, 'sse');
+  const made = NeverOpens.made.length;
+  await advance(t, 999);
+  assert.equal(NeverOpens.made.length, made, 'not before 1 s');
+  await advance(t, 1);
+  assert.equal(NeverOpens.made.length, made + 1);
+  NeverOpens.made.at(-1)!.accept();
+  await advance(t, 0);
+  assert.equal(client.transport, 'websocket');
+});
+
+test('a WebSocket proved blocked (426): the next try waits the whole upgradeInterval', async (t) => {
+  const { client } = start(t, { transports: undefined, fallback: { upgradeInterval: 10_000 } });
+  NeverOpens.made[0]!.refuse(426);
+  await advance(t, 20);
+  assert.equal(client.transport, 'sse');
+  await advance(t, 9_999);
+  assert.equal(NeverOpens.made.length, 1);
+  await advance(t, 1);
+  assert.equal(NeverOpens.made.length, 2);
 });

@@ -101,6 +101,9 @@ export class HttpSessionSocket implements WebSocketLike {
       return this.failed(error instanceof Error ? error.message : String(error));
     }
     if (!response.ok || response.body === null) {
+      // No session here (a server without one, another path): nothing in the body matters,
+      // and dropping it unread closes the connection instead of pooling an idle one.
+      if (response.status === 404 || response.status === 405) return this.failed(`the server offers no session here (${response.status})`, response.status);
       const text = await response.text().catch(() => '');
       return this.failed(`the server answered ${response.status}${text.trim() === '' ? '' : `: ${text.trim().slice(0, 200)}`}`, response.status);
     }

@@ -1,6 +1,7 @@
 // A reverse proxy in front of a server for the fallback tests, as a corporate proxy that breaks
 // WebSockets: plain HTTP requests (streamed both ways, so SSE flows) are forwarded; an
-// `Upgrade` is refused with 403 until `allowUpgrades` is set, then tunnelled. `cutStreams()`
+// `Upgrade` goes on as a plain GET without its Upgrade headers (the server answers 426) until
+// `allowUpgrades` is set, then it is tunnelled. `cutStreams()`
 // drops every response in progress (a stream cut without a word, as a proxy timeout does).
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
@@ -8,10 +9,15 @@ import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 
 export class UpgradeProxy {
-  /** Whether upgrades get through (refused with 403 while false). */
+  /** Whether upgrades get through (forwarded without their Upgrade headers while false). */
   allowUpgrades = false;
   /** Upgrades refused so far. */
   refusedUpgrades = 0;
+  /** While set, POSTs are read whole and held here (as a buffering proxy holds a request body) until {@link releasePosts}. */
+  holdPosts = false;
+  /** The server's answers to the POSTs released, in order. */
+  readonly releasedAnswers: number[] = [];
+  private held: Array<{ req: IncomingMessage; res: ServerResponse; body: Buffer }> = [];
   private readonly responses = new Set<ServerResponse>();
   private readonly tunnels = new Set<Socket | Duplex>();
 
@@ -48,24 +54,84 @@ export class UpgradeProxy {
     await once(this.server, 'close');
   }
 
+  /** POSTs held now (read whole). */
+  get heldPosts(): number {
+    return this.held.length;
+  }
+
+  /**
+   * Sends the held POSTs on to the server, each whole, whether or not its client still waits
+   * (a buffering proxy forwards what it read); an answer nobody waits for is dropped.
+   */
+  releasePosts(): void {
+    const held = this.held;
+    this.held = [];
+    for (const { req, res, body } of held) this.send(req, res, body);
+  }
+
   private forward(req: IncomingMessage, res: ServerResponse): void {
+    if (this.holdPosts && req.method === 'POST') {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.once('end', () => this.held.push({ req, res, body: Buffer.concat(chunks) }));
+      return;
+    }
+    this.send(req, res, null);
+  }
+
+  /** Forwards one request: its body streamed, or `body` when it was read already. */
+  private send(req: IncomingMessage, res: ServerResponse, body: Buffer | null): void {
     this.responses.add(res);
     res.once('close', () => this.responses.delete(res));
     const upstream = request({ host: '127.0.0.1', port: this.target, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      if (body !== null) this.releasedAnswers.push(answer.statusCode ?? 0);
+      if (res.destroyed) return void answer.resume();
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       res.flushHeaders();
       answer.pipe(res);
       res.once('close', () => answer.destroy());
     });
     upstream.once('error', () => res.destroy());
+    if (body !== null) {
+      // Held: it goes on even if its client left meanwhile.
+      upstream.end(body);
+      return;
+    }
     res.once('close', () => upstream.destroy());
     req.pipe(upstream);
+  }
+
+  /**
+   * What a proxy that does not know WebSockets does: it drops the hop-by-hop `Connection` and
+   * `Upgrade` headers and forwards a plain GET, whose answer (hotline's 426 on a WebSocket
+   * path) goes back to the client, which never gets its 101.
+   */
+  private asPlainRequest(req: IncomingMessage, socket: Duplex): void {
+    const headers = { ...req.headers };
+    delete headers.connection;
+    delete headers.upgrade;
+    socket.on('error', () => {});
+    const upstream = request({ host: '127.0.0.1', port: this.target, method: req.method, path: req.url, headers }, (answer) => {
+      const lines = [`HTTP/1.1 ${answer.statusCode ?? 502} ${answer.statusMessage ?? ''}`];
+      for (let i = 0; i < answer.rawHeaders.length; i += 2) {
+        const name = answer.rawHeaders[i]!.toLowerCase();
+        if (name !== 'connection' && name !== 'upgrade' && name !== 'transfer-encoding') lines.push(`${answer.rawHeaders[i]}: ${answer.rawHeaders[i + 1]}`);
+      }
+      const body: Buffer[] = [];
+      answer.on('data', (chunk: Buffer) => body.push(chunk));
+      answer.once('end', () => {
+        const bytes = Buffer.concat(body);
+        socket.end(`${lines.filter((line) => !line.toLowerCase().startsWith('content-length:')).join('\r\n')}\r\ncontent-length: ${bytes.length}\r\nconnection: close\r\n\r\n${bytes.toString('latin1')}`, 'latin1');
+      });
+    });
+    upstream.once('error', () => socket.destroy());
+    upstream.end();
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     if (!this.allowUpgrades) {
       this.refusedUpgrades++;
-      socket.end('HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: 25\r\nconnection: close\r\n\r\nupgrades are not allowed\n');
+      this.asPlainRequest(req, socket);
       return;
     }
     const upstream = connect(this.target, '127.0.0.1', () => {
