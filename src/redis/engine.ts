@@ -3,6 +3,7 @@ import type { RedisClientOptions } from 'redis';
 import { EngineUnavailableError, retentionFor, retentionOf, type Engine, type EngineListener, type NodeBus, type RetentionOptions } from '../channels/engine.js';
 import type { ChannelMessage, HistoryQuery, HistoryResult, PublishOptions, PublishResult } from '../channels/engine.js';
 import type { Member } from '../wire/index.js';
+import { DEFAULT_NODE_TTL } from './defaults.js';
 import { idempotencyKey, RedisKeys, sha1 } from './keys.js';
 import { RedisLink } from './link.js';
 import { NodeRegistry } from './nodes.js';
@@ -35,7 +36,7 @@ export interface RedisEngineOptions extends RetentionOptions {
   cluster?: boolean;
 }
 
-export const DEFAULT_NODE_TTL = 15_000;
+export { DEFAULT_NODE_TTL };
 export const DEFAULT_COMMAND_TIMEOUT = 2_000;
 export const DEFAULT_CONNECT_TIMEOUT = 10_000;
 export const DEFAULT_MAX_QUEUED_COMMANDS = 10_000;

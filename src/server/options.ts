@@ -14,6 +14,7 @@ import { DEFAULT_BACKPRESSURE_LIMIT, type SlowConsumerPolicy } from '../node/con
 import { DEFAULT_CLOSE_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT } from '../node/timeouts.js';
 import { DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT, DEFAULT_MESSAGE_TIMEOUT } from '../node/server.js';
 import { ChannelCloseCode, DEFAULT_MAX_HISTORY_ANSWER_BYTES, DEFAULT_WIRE_LIMITS, MAX_RECONNECT_WINDOW } from '../wire/index.js';
+import { DEFAULT_NODE_TTL } from '../redis/defaults.js';
 import { MIN_ADMIN_SECRET_LENGTH } from './admin.js';
 import { bytes, choice, count, ms, OptionError, origins, rate, text, toggle, trustProxy, whole, workerCountKind, type Kind } from './config/kinds.js';
 import type { LogLevel } from './log.js';
@@ -79,6 +80,12 @@ export const SERVE_OPTIONS = {
       }
     }),
     help: 'redis://n1:7000,redis://n2:7001 (some nodes of a Redis Cluster, 7+, or Valkey; the first URL\'s password and TLS apply to all): as --redis, with each channel on its shard and sharded pub/sub',
+  }),
+  redisNodeTtl: option({
+    section: 'Listening',
+    kind: ms(100),
+    default: DEFAULT_NODE_TTL,
+    help: "with --redis: how long a node that stopped without saying goodbye (crashed, killed, cut off from Redis) stays present; the other nodes announce its members' leaves, and drop its subscriber counts, within this plus a third of it (the heartbeat). Shorter forgets a crash sooner, at more Redis traffic",
   }),
   workers: option({
     section: 'Listening',
