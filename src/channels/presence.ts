@@ -53,6 +53,11 @@ export function listsMembers<A>(core: HubCore<A>, channel: string): boolean {
   return core.rules.for(channel)?.presence !== false;
 }
 
+/** Whether the channel's subscribers are told of its joins and leaves: its rules' `joinLeave`, else the hub's. */
+export function pushesJoinLeave<A>(core: HubCore<A>, channel: string): boolean {
+  return core.rules.for(channel)?.joinLeave ?? core.options.joinLeave ?? DEFAULTS.joinLeave;
+}
+
 /**
  * A `presence` request: the channel's members (at most `maxPresenceMembers`, with
  * `truncated` when there are more) and their count; a channel whose member list is off

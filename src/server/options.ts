@@ -210,6 +210,12 @@ export const SERVE_OPTIONS = {
     default: HUB_DEFAULTS.presenceGrace,
     help: 'a disconnected client stays present this long: a reconnect with the same client id within it is neither a leave nor a join (0: leave at once)',
   }),
+  joinLeave: option({
+    section: 'Channels (/ws)',
+    kind: toggle,
+    default: HUB_DEFAULTS.joinLeave,
+    help: "push joins and leaves to a channel's subscribers (a namespace's joinLeave says otherwise for its channels). Each is a frame to every subscriber: off for channels of thousands, where presence still answers and state updates still go out",
+  }),
   maxPresenceMembers: option({
     section: 'Channels (/ws)',
     kind: count(1),
