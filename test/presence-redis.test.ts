@@ -4,6 +4,7 @@
 // from node A that reconnects to node B keeps its client id and is neither a leave nor a
 // join; and a node killed with SIGKILL (no goodbye) has its members and their state leave
 // the other node's clients within --redis-node-ttl plus one heartbeat (a third of it).
+// Ephemeral messages cross with their publisher's client id, which the server sets.
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Channel, HotlineClient, Member } from '../src/client/index.js';
@@ -91,6 +92,13 @@ describe('presence across two hotline serve --redis nodes', { skip: skip ? 'redi
     await waitFor(() => JSON.stringify(stateAtB()) === '{"typing":true}', 'the state set on A at a client of B');
     assert.deepEqual(seen, [['update', writer!.presence.clientId]], 'one update, no leave or join');
     assert.deepEqual(ids(watcher!), all, 'still the four, none twice');
+
+    // An ephemeral message crosses too, with its publisher's client id stamped by node A.
+    const got: Array<[unknown, string | undefined]> = [];
+    watcher!.on('ephemeral', (data, meta) => got.push([data, meta.client]));
+    await writer!.publish({ c: watcher!.presence.clientId, x: 1 }, { ephemeral: true });
+    await waitFor(() => got.length === 1, 'the ephemeral message at node B');
+    assert.deepEqual(got, [[{ c: watcher!.presence.clientId, x: 1 }, writer!.presence.clientId]]);
   });
 
   test('a client cut off from node A reconnects to node B with its client id: neither a leave nor a join, no ghost, no duplicate', async () => {

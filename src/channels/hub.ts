@@ -126,7 +126,7 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
     this.channels.deliverThrough(broadcaster);
     const listener: EngineListener = {
       message: (message) => this.channels.deliver(message),
-      ephemeral: (channel, data) => this.channels.deliverEphemeral(channel, data),
+      ephemeral: (channel, data, client) => this.channels.deliverEphemeral(channel, data, client),
       // Kept and counted either way; only the push of a join or leave is left out where it is off.
       presence: (event) => {
         if (event.kind === 'update' || pushesJoinLeave(this.core, event.channel)) this.channels.presenceChanged(event);

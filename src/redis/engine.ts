@@ -246,9 +246,11 @@ export class RedisEngine implements Engine, NodeBus {
     this.node.setCount(channel, count);
   }
 
-  async publishEphemeral(channel: string, data: string): Promise<number> {
+  async publishEphemeral(channel: string, data: string, client?: string): Promise<number> {
     const now = String(this.now());
-    return Number(await this.link.run(this.scripts.ephemeral, [this.keys.key(channel, 'subs')], [this.keys.pubsubName(channel), now, data]));
+    // `e<client>\n<data>`: data is JSON text, which has no raw newline, so a payload without one is data alone.
+    const payload = client === undefined ? data : `${client}\n${data}`;
+    return Number(await this.link.run(this.scripts.ephemeral, [this.keys.key(channel, 'subs')], [this.keys.pubsubName(channel), now, payload]));
   }
 
   async subscriberCount(channel: string): Promise<number> {
@@ -340,7 +342,9 @@ export class RedisEngine implements Engine, NodeBus {
       if (a < 0 || b < 0) return;
       this.streams.accept(channel, { channel, epoch: payload.slice(1, a), offset: Number(payload.slice(a + 1, b)), data: payload.slice(b + 1) });
     } else if (kind === 101 /* e */) {
-      this.listener.ephemeral?.(channel, payload.slice(1));
+      const newline = payload.indexOf('\n');
+      if (newline < 0) this.listener.ephemeral?.(channel, payload.slice(1));
+      else this.listener.ephemeral?.(channel, payload.slice(newline + 1), payload.slice(1, newline));
     } else if (kind === 106 /* j */ || kind === 108 /* l */ || kind === 117 /* u */) {
       const newline = payload.indexOf('\n');
       if (newline < 0) return;
