@@ -2,13 +2,16 @@
 // (from a config file) checks presence state, an invalid one answered `bad_request` naming
 // the field and a valid one reaching the other subscribers; `joinLeave: false` stops the
 // join and leave pushes while `presence` still answers the members and state updates still
-// go out; and the server-wide `--no-join-leave` with a namespace turning it back on.
+// go out; and the server-wide `--no-join-leave` with a namespace turning it back on. The
+// HTTP API's presence answers as a client's request does: bounded members, count, truncated,
+// and the count alone where the member list is off.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChannelsClient, assertErr, ok, type WireMessage } from './support/channels-client.js';
+import { apiResult } from './support/api-client.js';
 import { startCli, type CliServer } from './support/cli-server.js';
 import { waitFor } from './support/wait.js';
 
@@ -27,18 +30,26 @@ const dir = mkdtempSync(join(tmpdir(), 'hotline-presence-ns-'));
 let cli: CliServer;
 /** `--no-join-leave` server-wide, one namespace turning it on again. */
 let quiet: CliServer;
+/** The HTTP API on, at most 2 members listed. */
+let api: CliServer;
+const KEY = 'presence-api-key-0123456789';
 const clients: ChannelsClient[] = [];
 
 before(async () => {
   const config = join(dir, 'hotline.json');
   writeFileSync(config, `// presence per namespace\n${JSON.stringify({ namespaces: NAMESPACES, presenceGrace: 0 })}`);
   const quietNamespaces = JSON.stringify({ 'loud:*': { subscribe: 'anyone', joinLeave: true }, '*': { subscribe: 'anyone' } });
-  [cli, quiet] = await Promise.all([startCli(0, ['--config', config]), startCli(0, ['--no-join-leave', '--presence-grace', '0', '--namespaces', quietNamespaces])]);
+  const apiNamespaces = JSON.stringify({ 'count:*': { subscribe: 'anyone', presence: false }, '*': { subscribe: 'anyone' } });
+  [cli, quiet, api] = await Promise.all([
+    startCli(0, ['--config', config]),
+    startCli(0, ['--no-join-leave', '--presence-grace', '0', '--namespaces', quietNamespaces]),
+    startCli(0, ['--api-key', KEY, '--max-presence-members', '2', '--namespaces', apiNamespaces]),
+  ]);
 });
 
 after(async () => {
   for (const client of clients) client.terminate();
-  await Promise.all([cli?.stop(), quiet?.stop()]);
+  await Promise.all([cli?.stop(), quiet?.stop(), api?.stop()]);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -141,5 +152,25 @@ describe('joinLeave', () => {
       on.seen.map(([op]) => op),
       ['join', 'join', 'join', 'update', 'update', 'leave', 'update'],
     );
+  });
+});
+
+describe('the HTTP API presence', () => {
+  test('the members a client would get: at most maxPresenceMembers, the count of all, truncated; a count alone where the list is off', async () => {
+    const subscribers = [await connect(api), await connect(api), await connect(api)];
+    for (const client of subscribers) {
+      await ok(client, 'sub', { ch: 'list:a' });
+      await ok(client, 'sub', { ch: 'count:a' });
+    }
+    await ok(subscribers[0]!, 'state', { ch: 'list:a', state: { typing: true } });
+    const listed = await apiResult<{ members: Array<Record<string, unknown>>; count: number; truncated?: boolean }>(api.http, 'presence', { channel: 'list:a' }, KEY);
+    assert.deepEqual(Object.keys(listed).sort(), ['count', 'members', 'truncated']);
+    assert.equal(listed.count, 3);
+    assert.equal(listed.truncated, true);
+    assert.equal(listed.members.length, 2, 'maxPresenceMembers 2');
+    const wire = await ok(subscribers[1]!, 'presence', { ch: 'list:a' });
+    assert.deepEqual({ members: wire.members, count: wire.count, truncated: wire.truncated }, listed, "what a client's presence request gets");
+    assert.deepEqual(await apiResult(api.http, 'presence', { channel: 'count:a' }, KEY), { count: 3 });
+    assert.deepEqual(await apiResult(api.http, 'presence', { channel: 'list:nobody' }, KEY), { members: [], count: 0 });
   });
 });
