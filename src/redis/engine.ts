@@ -248,8 +248,9 @@ export class RedisEngine implements Engine, NodeBus {
 
   async publishEphemeral(channel: string, data: string, client?: string): Promise<number> {
     const now = String(this.now());
-    // `e<client>\n<data>`: data is JSON text, which has no raw newline, so a payload without one is data alone.
-    const payload = client === undefined ? data : `${client}\n${data}`;
+    // `E<client>\n<data>` (data is JSON text: no raw newline), a kind of its own so that a node
+    // of an older version, during a rolling deploy, ignores it rather than send `<client>\n` as data.
+    const payload = client === undefined ? `e${data}` : `E${client}\n${data}`;
     return Number(await this.link.run(this.scripts.ephemeral, [this.keys.key(channel, 'subs')], [this.keys.pubsubName(channel), now, payload]));
   }
 
@@ -342,9 +343,10 @@ export class RedisEngine implements Engine, NodeBus {
       if (a < 0 || b < 0) return;
       this.streams.accept(channel, { channel, epoch: payload.slice(1, a), offset: Number(payload.slice(a + 1, b)), data: payload.slice(b + 1) });
     } else if (kind === 101 /* e */) {
+      this.listener.ephemeral?.(channel, payload.slice(1));
+    } else if (kind === 69 /* E */) {
       const newline = payload.indexOf('\n');
-      if (newline < 0) this.listener.ephemeral?.(channel, payload.slice(1));
-      else this.listener.ephemeral?.(channel, payload.slice(newline + 1), payload.slice(1, newline));
+      if (newline > 0) this.listener.ephemeral?.(channel, payload.slice(newline + 1), payload.slice(1, newline));
     } else if (kind === 106 /* j */ || kind === 108 /* l */ || kind === 117 /* u */) {
       const newline = payload.indexOf('\n');
       if (newline < 0) return;
