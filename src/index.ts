@@ -90,6 +90,7 @@ export {
   type NodeBus,
   type NodeBusListener,
   type ServerHistory,
+  type ServerPresence,
   type ServerHistoryOptions,
   type ServerPublishOptions,
   type ServerPublishResult,

@@ -121,6 +121,23 @@ describe('presence through the SDK', () => {
     assert.equal(watcher.presence.get().length, 2, 'leave() clears the state; the client stays a member while subscribed');
   });
 
+  test("an ephemeral message carries its publisher's client id, set by the server: data claiming another's proves nothing", async () => {
+    const name = `cursor:${process.pid}:4`;
+    const reader = await joined(sdk(`${server.ws}/ws`), name);
+    const victim = await joined(sdk(`${server.ws}/ws`), name);
+    const liar = await joined(sdk(`${server.ws}/ws`), name);
+    const got: Array<[unknown, string | undefined]> = [];
+    reader.on('ephemeral', (data, meta) => got.push([data, meta.client]));
+    await liar.publish({ c: victim.presence.clientId, x: 0.5 }, { ephemeral: true });
+    await victim.publish({ x: 0.1 }, { ephemeral: true });
+    await waitFor(() => got.length === 2, 'both ephemeral messages');
+    assert.deepEqual(got, [
+      [{ c: victim.presence.clientId, x: 0.5 }, liar.presence.clientId],
+      [{ x: 0.1 }, victim.presence.clientId],
+    ]);
+    assert.notEqual(liar.presence.clientId, victim.presence.clientId);
+  });
+
   test('ephemeral messages arrive between channel messages without a gap or a resync, and are in no history', async () => {
     const name = `cursor:${process.pid}:3`;
     const reader = sdk(`${server.ws}/ws`).channel(name) as Channel<unknown>;

@@ -82,11 +82,11 @@ test('a Python backend issues a token, publishes, reads presence and history, an
   await within(first, 'the published message at the client');
   assert.deepEqual(received, [{ text: 'hello from python', offset: published.result.offset }]);
 
-  const presence = await said<{ status: number; result: { members: Array<Record<string, unknown>> } }>('presence');
+  const presence = await said<{ status: number; result: { members: Array<Record<string, unknown>>; count: number } }>('presence');
   // Each member carries the `client` id the server sets (random per run): a non-empty string.
   for (const member of presence.result?.members ?? []) assert.ok(typeof member['client'] === 'string' && member['client'] !== '', `a client id in ${JSON.stringify(member)}`);
   const members = presence.result?.members?.map(({ client: _client, ...rest }) => rest);
-  assert.deepEqual({ ...presence, result: { ...presence.result, members } }, { status: 200, result: { members: [{ id: 'ada', info: { name: 'Ada' } }] } });
+  assert.deepEqual({ ...presence, result: { ...presence.result, members } }, { status: 200, result: { members: [{ id: 'ada', info: { name: 'Ada' } }], count: 1 } });
 
   const history = await said<{ status: number; result: { epoch: string; messages: unknown[]; more: boolean } }>('history');
   assert.deepEqual(history, {

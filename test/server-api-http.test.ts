@@ -96,7 +96,9 @@ describe('methods', () => {
     const kim = await connect('kim');
     const anonymous = await connect();
     for (const client of [sam, kim, anonymous]) await ok(client, 'sub', { ch: 'room' });
-    const { members } = await apiResult<{ members: Array<{ id?: string; client: string }> }>(server.http, 'presence', { channel: 'room' }, KEY);
+    const { members, count, truncated } = await apiResult<{ members: Array<{ id?: string; client: string }>; count: number; truncated?: true }>(server.http, 'presence', { channel: 'room' }, KEY);
+    assert.equal(count, 3);
+    assert.equal(truncated, undefined, 'all of them listed');
     // One member per subscriber (sort puts the anonymous one, without an id, last), each with its own client id.
     assert.deepEqual(members.map((m) => m.id).sort(), ['kim', 'sam', undefined]);
     for (const member of members) assert.ok(typeof member.client === 'string' && member.client !== '', `a client id in ${JSON.stringify(member)}`);

@@ -87,7 +87,8 @@ describe('/sse with an application authenticate and canSubscribe', () => {
     const idBefore = reader.lastEventId;
     await bob.request('pub', { ch: 'room:p', data: { x: 1 }, ephemeral: true });
     await reader.until((r) => r.named('ephemeral').length >= 1, 'the ephemeral event');
-    assert.deepEqual(reader.named('ephemeral'), [{ op: 'ephemeral', ch: 'room:p', data: { x: 1 } }]);
+    // The server stamps who sent it: bob's member's client id.
+    assert.deepEqual(reader.named('ephemeral'), [{ op: 'ephemeral', ch: 'room:p', client: bobMember.client, data: { x: 1 } }]);
     assert.match(reader.raw, /\nevent: ephemeral\ndata: [^\n]*\n\n/);
     assert.doesNotMatch(reader.raw, /id: [^\n]*\nevent: ephemeral|event: ephemeral\nid:/);
     assert.equal(reader.lastEventId, idBefore, 'an ephemeral message moves no position');

@@ -87,8 +87,8 @@ export interface PresenceEvent {
 export interface BrokerListener {
   /** A message on a channel this node subscribed to, from any node; per channel in offset order. */
   message(message: ChannelMessage): void;
-  /** An ephemeral message (see {@link Broker.publishEphemeral}) on a channel this node subscribed to. */
-  ephemeral?(channel: string, data: string): void;
+  /** An ephemeral message (see {@link Broker.publishEphemeral}) on a channel this node subscribed to, with its publisher's client id. */
+  ephemeral?(channel: string, data: string, client?: string): void;
   /** The broker lost (false) or regained (true) its backend; channels must be recovered after it returns. */
   health?(healthy: boolean): void;
 }
@@ -125,8 +125,10 @@ export interface Broker {
   /**
    * Delivers to every node subscribed now, without an offset or history (an engine without
    * it refuses ephemeral publishes); resolves to the channel's subscribers on every node.
+   * `client` is the publisher's client id (its presence key), which the hub stamps on the
+   * message: the listener must get it back as it was.
    */
-  publishEphemeral?(channel: string, data: string): Promise<number>;
+  publishEphemeral?(channel: string, data: string, client?: string): Promise<number>;
   /** The channel's subscribers on every node, as they were reported with {@link setLocalSubscriberCount}. */
   subscriberCount?(channel: string): Promise<number>;
   /** Starts delivering the channel's messages, from every node, to this node's listener; again is a no-op. */

@@ -102,6 +102,8 @@ export interface ChannelRules {
   presence?: boolean;
   /** Validates (and may transform) presence state set with `state`: invalid state is answered `bad_request`. */
   stateSchema?: StandardSchemaV1;
+  /** Whether subscribers are told of joins and leaves, instead of the hub's `joinLeave` (see there). */
+  joinLeave?: boolean;
   /** Publishes per second per connection to these channels, instead of `publishRate`: one bucket per connection and rule. */
   publishRate?: RateLimit;
 }
@@ -174,6 +176,14 @@ export interface ChannelHubOptions<A = unknown> {
    * same client id (`sender`) within it subscribes again without a leave and a join.
    */
   presenceGrace?: number;
+  /**
+   * Whether a channel's subscribers are told of its joins and leaves (default true; a
+   * channel's rules may say otherwise). Each join and leave is one frame to every
+   * subscriber, so on a channel of N subscribers that come and go it is N² frames; off,
+   * members are still kept (`presence` answers them) and `update`s of presence state still
+   * go out, but the SDK's live map then only changes with updates and resubscriptions.
+   */
+  joinLeave?: boolean;
   /** Subscriptions one connection may hold (default 1000). */
   maxSubscriptions?: number;
   /** Publishes per second per connection (default 50/s, burst 100). */
@@ -284,4 +294,5 @@ export const DEFAULTS = {
   maxPresenceMembers: 1000,
   maxPresenceStateLength: 1024,
   presenceGrace: 5_000,
+  joinLeave: true,
 };

@@ -22,7 +22,7 @@ import { authenticate } from './identity.js';
 import { LocalChannels, type ChannelStats } from './local-channels.js';
 import { MemoryEngine } from './memory-engine.js';
 import { newChannelMetrics, type ChannelMetrics } from './metrics.js';
-import { assignPresenceKey, join, leave, listsMembers, presence, presenceKey, setState } from './presence.js';
+import { assignPresenceKey, join, leave, listsMembers, presence, presenceKey, pushesJoinLeave, setState } from './presence.js';
 import { publish } from './publish.js';
 import { rpc } from './rpc.js';
 import { ChannelsApi } from './server-api.js';
@@ -126,8 +126,11 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
     this.channels.deliverThrough(broadcaster);
     const listener: EngineListener = {
       message: (message) => this.channels.deliver(message),
-      ephemeral: (channel, data) => this.channels.deliverEphemeral(channel, data),
-      presence: (event) => this.channels.presenceChanged(event),
+      ephemeral: (channel, data, client) => this.channels.deliverEphemeral(channel, data, client),
+      // Kept and counted either way; only the push of a join or leave is left out where it is off.
+      presence: (event) => {
+        if (event.kind === 'update' || pushesJoinLeave(this.core, event.channel)) this.channels.presenceChanged(event);
+      },
       health: (healthy) => {
         if (healthy) void this.channels.resync();
       },

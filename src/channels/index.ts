@@ -52,6 +52,7 @@ export {
   type ConnectionTarget,
   type UnsubscribeOptions,
 } from './server-api.js';
+export type { PresenceSnapshot as ServerPresence } from './presence.js';
 export { DEFAULT_MAX_CHANNELS, DEFAULT_MAX_HISTORY_BYTES, MemoryEngine, type MemoryEngineOptions } from './memory-engine.js';
 export { newChannelMetrics, type ChannelMetrics } from './metrics.js';
 export type { RateLimit } from './rate-limit.js';

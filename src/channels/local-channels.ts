@@ -158,7 +158,7 @@ export class LocalChannels<A, C extends ChannelClient<A>> {
    * one holding half its backpressure limit or more: ephemeral messages are dropped first,
    * and counted, so that its channel messages still fit.
    */
-  deliverEphemeral(channel: string, data: string): void {
+  deliverEphemeral(channel: string, data: string, client?: string): void {
     const local = this.channels.get(channel);
     if (local === undefined || this.broadcaster === null) return;
     const to = new Set<C>();
@@ -167,7 +167,7 @@ export class LocalChannels<A, C extends ChannelClient<A>> {
       if (client.bufferedAmount >= client.backpressureLimit / 2) this.metrics.ephemeralDrops++;
       else to.add(client);
     }
-    if (to.size > 0) this.metrics.ephemeralDeliveries += this.broadcaster.broadcast(encodeEphemeral(channel, data), to);
+    if (to.size > 0) this.metrics.ephemeralDeliveries += this.broadcaster.broadcast(encodeEphemeral(channel, data, client), to);
   }
 
   /** Channels with subscribers on this node: their subscribers (and how many of them are live) and the messages delivered. */

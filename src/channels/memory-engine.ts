@@ -200,11 +200,11 @@ export class MemoryEngine implements Engine {
     else if (count > 0) this.state(channel, this.now()).localSubscribers = count;
   }
 
-  publishEphemeral(channel: string, data: string): Promise<number> {
+  publishEphemeral(channel: string, data: string, client?: string): Promise<number> {
     // Nothing is created or kept: a channel nobody subscribed to has nobody to tell.
     const state = this.channels.get(channel);
     if (state === undefined) return Promise.resolve(0);
-    if (state.subscribed) this.listener?.ephemeral?.(channel, data);
+    if (state.subscribed) this.listener?.ephemeral?.(channel, data, client);
     return Promise.resolve(state.localSubscribers);
   }
 

@@ -53,23 +53,39 @@ export function listsMembers<A>(core: HubCore<A>, channel: string): boolean {
   return core.rules.for(channel)?.presence !== false;
 }
 
+/** Whether the channel's subscribers are told of its joins and leaves: its rules' `joinLeave`, else the hub's. */
+export function pushesJoinLeave<A>(core: HubCore<A>, channel: string): boolean {
+  return core.rules.for(channel)?.joinLeave ?? core.options.joinLeave ?? DEFAULTS.joinLeave;
+}
+
+/** A channel's presence as a `presence` request and the server API answer it. */
+export interface PresenceSnapshot {
+  /** The members, at most `maxPresenceMembers`; absent on a channel whose member list is off. */
+  members?: Member[];
+  /** Members on every node (subscribers, on a channel whose member list is off). */
+  count: number;
+  /** There are more members than `members` lists. */
+  truncated?: true;
+}
+
 /**
- * A `presence` request: the channel's members (at most `maxPresenceMembers`, with
- * `truncated` when there are more) and their count; a channel whose member list is off
- * answers its subscriber count alone.
+ * The channel's members (at most `maxPresenceMembers`, with `truncated` when there are
+ * more) and their count; a channel whose member list is off: its subscriber count alone.
  */
+export async function presenceSnapshot<A>(core: HubCore<A>, channel: string): Promise<PresenceSnapshot> {
+  if (!listsMembers(core, channel)) return { count: (await core.broker.subscriberCount?.(channel)) ?? 0 };
+  const max = core.options.maxPresenceMembers ?? DEFAULTS.maxPresenceMembers;
+  const [members, counted] = await Promise.all([core.presence.members(channel, max), core.presence.memberCount?.(channel)]);
+  const count = counted ?? members.length;
+  return count > members.length ? { members, count, truncated: true } : { members, count };
+}
+
+/** A `presence` request: the channel's {@link presenceSnapshot}, once the connection may see it. */
 export async function presence<A>(core: HubCore<A>, session: Session<A>, id: number, channel: string): Promise<void> {
   const { options } = core;
   const check = options.canReadPresence ?? options.canSubscribe;
   await authorize(check?.call(options, session.context, channel), channel, 'see presence in');
-  if (!listsMembers(core, channel)) {
-    const count = (await core.broker.subscriberCount?.(channel)) ?? 0;
-    return session.reply(encodeOk(id, { count }));
-  }
-  const max = options.maxPresenceMembers ?? DEFAULTS.maxPresenceMembers;
-  const [members, counted] = await Promise.all([core.presence.members(channel, max), core.presence.memberCount?.(channel)]);
-  const count = counted ?? members.length;
-  session.reply(encodeOk(id, count > members.length ? { members, count, truncated: true } : { members, count }));
+  session.reply(encodeOk(id, { ...(await presenceSnapshot(core, channel)) }));
 }
 
 /** Joins (or, with a new state, updates) a channel whose sub was answered; a failure cannot be answered again, so it is reported. */

@@ -4,6 +4,7 @@ import { ChannelError } from './channel-error.js';
 import type { HubCore } from './core.js';
 import type { PublishResult } from './engine.js';
 import { DEFAULTS } from './hub-options.js';
+import { presenceKey } from './presence.js';
 import type { Session } from './session.js';
 
 /** The publisher of the server's own publishes (the server API): apart from every client's, shared by every node. */
@@ -25,7 +26,8 @@ export async function publish<A>(core: HubCore<A>, rules: ChannelRulebook, sessi
   if (request.ephemeral === true) {
     const ephemeral = core.broker.publishEphemeral;
     if (ephemeral === undefined) throw new ChannelError('bad_request', 'this server\'s engine carries no ephemeral messages');
-    const delivered = await ephemeral.call(core.broker, channel, json);
+    // The server says who sent it: a payload's claim to be another client proves nothing.
+    const delivered = await ephemeral.call(core.broker, channel, json, presenceKey(session));
     core.metrics.ephemeralPublishes++;
     return session.reply(encodeOk(id, { delivered }));
   }

@@ -5,6 +5,7 @@ import type { NodeCommands, ConnectionTarget } from './commands.js';
 import type { HubCore } from './core.js';
 import { historyPage } from './history.js';
 import { DEFAULTS } from './hub-options.js';
+import { presenceSnapshot, type PresenceSnapshot } from './presence.js';
 import { checkData, fitsDataLength, SERVER_PUBLISHER, store } from './publish.js';
 
 export type { ConnectionTarget } from './commands.js';
@@ -153,10 +154,20 @@ export class ChannelsApi<A> {
     return { epoch: result.epoch, offset: result.offset, delivered: result.duplicate ? 0 : result.subscribers };
   }
 
-  /** The members of the channel's subscribers on every node. */
+  /** The members of the channel's subscribers on every node, all of them (see {@link presenceSnapshot} for a bounded answer). */
   async presence(channel: string): Promise<Member[]> {
     this.checkChannel(channel);
     return this.core.presence.members(channel);
+  }
+
+  /**
+   * The channel's presence as a client's `presence` request gets it: at most
+   * `maxPresenceMembers` members, their `count` on every node and `truncated` when there
+   * are more; a channel whose member list is off answers its subscriber `count` alone.
+   */
+  async presenceSnapshot(channel: string): Promise<PresenceSnapshot> {
+    this.checkChannel(channel);
+    return presenceSnapshot(this.core, channel);
   }
 
   /** The newest messages kept in the channel (before `before`), oldest first. */

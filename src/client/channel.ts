@@ -20,6 +20,12 @@ export interface MessageMeta {
   epoch: string;
 }
 
+/** Who sent an ephemeral message, as the server tells it. */
+export interface EphemeralMeta {
+  /** The publisher's client id (its presence member's `client`), stamped by the server; absent from an older server. */
+  client?: string;
+}
+
 /** A page of a channel's history, oldest first. */
 export interface HistoryPage<T> {
   /** The epoch the offsets belong to: subscribing `since` it and the last offset follows on without a gap. */
@@ -77,7 +83,7 @@ export type ChannelEvents<T> = {
    * An ephemeral message (`publish(data, { ephemeral: true })`): to the subscribers of the
    * moment only, with no offset, never replayed; not a `message`, so gaps stay exact.
    */
-  ephemeral: [data: T];
+  ephemeral: [data: T, meta: EphemeralMeta];
   /** A client subscribed to the channel, with this presence member. */
   join: [member: Member];
   /** A member's presence state changed; this is its new member. */
@@ -286,8 +292,8 @@ export class Channel<T = Json, In = T> extends Emitter<ChannelEvents<T>> {
   }
 
   /** @internal Called by the client: an ephemeral message, delivered only while subscribed. */
-  receiveEphemeral(data: Json): void {
-    if (this.current === 'subscribed') this.emit('ephemeral', data as T);
+  receiveEphemeral(data: Json, client?: string): void {
+    if (this.current === 'subscribed') this.emit('ephemeral', data as T, client === undefined ? {} : { client });
   }
 
   /** @internal Called by the client: the connection is up (and authenticated); a channel waiting for it subscribes. */

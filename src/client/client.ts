@@ -694,7 +694,7 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
         this.channels.get(message.ch)?.receive(message.offset, message.data);
         return;
       case 'ephemeral':
-        this.channels.get(message.ch)?.receiveEphemeral(message.data);
+        this.channels.get(message.ch)?.receiveEphemeral(message.data, message.client);
         return;
       case 'join':
       case 'leave':

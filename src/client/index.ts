@@ -18,6 +18,7 @@ export {
   type ChannelState,
   type HistoryOptions,
   type HistoryPage,
+  type EphemeralMeta,
   type MessageMeta,
   type SubscribedEvent,
   type SubscribeOptions,

@@ -3,6 +3,7 @@ import type { RedisClientOptions } from 'redis';
 import { EngineUnavailableError, retentionFor, retentionOf, type Engine, type EngineListener, type NodeBus, type RetentionOptions } from '../channels/engine.js';
 import type { ChannelMessage, HistoryQuery, HistoryResult, PublishOptions, PublishResult } from '../channels/engine.js';
 import type { Member } from '../wire/index.js';
+import { DEFAULT_NODE_TTL } from './defaults.js';
 import { idempotencyKey, RedisKeys, sha1 } from './keys.js';
 import { RedisLink } from './link.js';
 import { NodeRegistry } from './nodes.js';
@@ -35,7 +36,7 @@ export interface RedisEngineOptions extends RetentionOptions {
   cluster?: boolean;
 }
 
-export const DEFAULT_NODE_TTL = 15_000;
+export { DEFAULT_NODE_TTL };
 export const DEFAULT_COMMAND_TIMEOUT = 2_000;
 export const DEFAULT_CONNECT_TIMEOUT = 10_000;
 export const DEFAULT_MAX_QUEUED_COMMANDS = 10_000;
@@ -245,9 +246,12 @@ export class RedisEngine implements Engine, NodeBus {
     this.node.setCount(channel, count);
   }
 
-  async publishEphemeral(channel: string, data: string): Promise<number> {
+  async publishEphemeral(channel: string, data: string, client?: string): Promise<number> {
     const now = String(this.now());
-    return Number(await this.link.run(this.scripts.ephemeral, [this.keys.key(channel, 'subs')], [this.keys.pubsubName(channel), now, data]));
+    // `E<client>\n<data>` (data is JSON text: no raw newline), a kind of its own so that a node
+    // of an older version, during a rolling deploy, ignores it rather than send `<client>\n` as data.
+    const payload = client === undefined ? `e${data}` : `E${client}\n${data}`;
+    return Number(await this.link.run(this.scripts.ephemeral, [this.keys.key(channel, 'subs')], [this.keys.pubsubName(channel), now, payload]));
   }
 
   async subscriberCount(channel: string): Promise<number> {
@@ -340,6 +344,9 @@ export class RedisEngine implements Engine, NodeBus {
       this.streams.accept(channel, { channel, epoch: payload.slice(1, a), offset: Number(payload.slice(a + 1, b)), data: payload.slice(b + 1) });
     } else if (kind === 101 /* e */) {
       this.listener.ephemeral?.(channel, payload.slice(1));
+    } else if (kind === 69 /* E */) {
+      const newline = payload.indexOf('\n');
+      if (newline > 0) this.listener.ephemeral?.(channel, payload.slice(newline + 1), payload.slice(1, newline));
     } else if (kind === 106 /* j */ || kind === 108 /* l */ || kind === 117 /* u */) {
       const newline = payload.indexOf('\n');
       if (newline < 0) return;

@@ -21,6 +21,7 @@
  *   u<member JSON>\n<client>     an update (the member changed: its presence state)
  *   l<member JSON>\n<client>     a leave
  *   e<data>                      an ephemeral message (no offset, not stored)
+ *   E<client>\n<data>            the same with its publisher's client id
  *
  * Scripts read the time from their caller (ARGV), never from Redis, so every node and the
  * stored `t` fields agree with the clock the engine was given. Each script touches one
@@ -311,13 +312,13 @@ end
 /**
  * An ephemeral message: published on the channel's pub/sub only (no offset, nothing kept).
  * KEYS: subs
- * ARGV: pub/sub name, now, data
+ * ARGV: pub/sub name, now, the pub/sub payload (`e<data>` or `E<client>\n<data>`)
  * Returns the channel's subscribers on the live nodes.
  */
 export const EPHEMERAL = script(
   'ephemeral',
   `${SUM_SUBSCRIBERS}
-redis.call('PUBLISH', ARGV[1], 'e' .. ARGV[3])
+redis.call('PUBLISH', ARGV[1], ARGV[3])
 return subscribers(KEYS[1], tonumber(ARGV[2]))
 `,
 );

@@ -61,6 +61,7 @@ type HubLimits = Pick<
   | 'maxSubscriptions'
   | 'maxDataLength'
   | 'presenceGrace'
+  | 'joinLeave'
   | 'maxPresenceMembers'
   | 'maxPresenceStateLength'
   | 'abuseLimit'
@@ -223,6 +224,7 @@ export function createApp(options: AppOptions = {}): App {
     maxSubscriptions: options.maxSubscriptions,
     maxDataLength: options.maxDataLength,
     presenceGrace: options.presenceGrace,
+    joinLeave: options.joinLeave,
     maxPresenceMembers: options.maxPresenceMembers,
     maxPresenceStateLength: options.maxPresenceStateLength,
     abuseLimit: options.abuseLimit,

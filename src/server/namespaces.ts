@@ -77,7 +77,9 @@ export function compileNamespaces<A>(config: NamespacesConfig, tokens?: Subscrip
   for (const [pattern, namespace] of Object.entries(config)) {
     const rules: CompiledNamespace = { pattern, config: namespace };
     if (namespace.schema !== undefined) rules.schema = jsonSchemaRule(namespace.schema);
+    if (namespace.stateSchema !== undefined) rules.stateSchema = jsonSchemaRule(namespace.stateSchema);
     if (namespace.presence === false) rules.presence = false;
+    if (namespace.joinLeave !== undefined) rules.joinLeave = namespace.joinLeave;
     if (namespace.publishRate !== undefined) rules.publishRate = namespace.publishRate;
     channels[pattern] = rules;
   }

@@ -7,6 +7,7 @@ import { ARRIVAL_LIMITS, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_REQUESTS
 import { DEFAULT_HISTORY_SIZE, DEFAULT_HISTORY_TTL, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_MAX_CHANNELS, DEFAULT_MAX_HISTORY_BYTES } from '../channels/index.js';
 import { DEFAULT_INFLATE_RATE } from '../node/inflate-budget.js';
 import { DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT, DEFAULT_MESSAGE_TIMEOUT } from '../node/server.js';
+import { DEFAULT_NODE_TTL } from '../redis/defaults.js';
 import { DEFAULT_MAX_HISTORY_ANSWER_BYTES, DEFAULT_WIRE_LIMITS } from '../wire/index.js';
 import { parseServeArgs } from './config/load.js';
 import { describeServeOptions, envOf, flagOf, OptionError, SERVE_OPTIONS, type ServeOptionKey } from './options.js';
@@ -36,6 +37,7 @@ test('without arguments: the defaults, which are the library constants', () => {
     tlsKey: undefined,
     redis: undefined,
     redisCluster: undefined,
+    redisNodeTtl: DEFAULT_NODE_TTL,
     logLevel: 'info',
     origins: [],
     adminSecret: undefined,
@@ -72,6 +74,7 @@ test('without arguments: the defaults, which are the library constants', () => {
     maxSubscriptions: HUB_DEFAULTS.maxSubscriptions,
     maxDataLength: HUB_DEFAULTS.maxDataLength,
     presenceGrace: HUB_DEFAULTS.presenceGrace,
+    joinLeave: HUB_DEFAULTS.joinLeave,
     maxPresenceMembers: HUB_DEFAULTS.maxPresenceMembers,
     maxPresenceStateLength: HUB_DEFAULTS.maxPresenceStateLength,
     maxJsonDepth: DEFAULT_WIRE_LIMITS.maxJsonDepth,

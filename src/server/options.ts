@@ -14,6 +14,7 @@ import { DEFAULT_BACKPRESSURE_LIMIT, type SlowConsumerPolicy } from '../node/con
 import { DEFAULT_CLOSE_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT } from '../node/timeouts.js';
 import { DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT, DEFAULT_MESSAGE_TIMEOUT } from '../node/server.js';
 import { ChannelCloseCode, DEFAULT_MAX_HISTORY_ANSWER_BYTES, DEFAULT_WIRE_LIMITS, MAX_RECONNECT_WINDOW } from '../wire/index.js';
+import { DEFAULT_NODE_TTL } from '../redis/defaults.js';
 import { MIN_ADMIN_SECRET_LENGTH } from './admin.js';
 import { bytes, choice, count, ms, OptionError, origins, rate, text, toggle, trustProxy, whole, workerCountKind, type Kind } from './config/kinds.js';
 import type { LogLevel } from './log.js';
@@ -79,6 +80,12 @@ export const SERVE_OPTIONS = {
       }
     }),
     help: 'redis://n1:7000,redis://n2:7001 (some nodes of a Redis Cluster, 7+, or Valkey; the first URL\'s password and TLS apply to all): as --redis, with each channel on its shard and sharded pub/sub',
+  }),
+  redisNodeTtl: option({
+    section: 'Listening',
+    kind: ms(100),
+    default: DEFAULT_NODE_TTL,
+    help: "with --redis: how long a node that stopped without saying goodbye (crashed, killed, cut off from Redis) stays present; the other nodes announce its members' leaves, and drop its subscriber counts, within this plus a third of it (the heartbeat). Shorter forgets a crash sooner, at more Redis traffic",
   }),
   workers: option({
     section: 'Listening',
@@ -202,6 +209,12 @@ export const SERVE_OPTIONS = {
     kind: ms(0),
     default: HUB_DEFAULTS.presenceGrace,
     help: 'a disconnected client stays present this long: a reconnect with the same client id within it is neither a leave nor a join (0: leave at once)',
+  }),
+  joinLeave: option({
+    section: 'Channels (/ws)',
+    kind: toggle,
+    default: HUB_DEFAULTS.joinLeave,
+    help: "push joins and leaves to a channel's subscribers (a namespace's joinLeave says otherwise for its channels). Each is a frame to every subscriber: off for channels of thousands, where presence still answers and state updates still go out",
   }),
   maxPresenceMembers: option({
     section: 'Channels (/ws)',

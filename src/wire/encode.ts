@@ -77,9 +77,10 @@ export function encodeUpdate(ch: string, member: Member): string {
   return JSON.stringify({ op: 'update', ch, member });
 }
 
-/** An ephemeral message around data serialized once by the caller (see {@link EphemeralMessage}). */
-export function encodeEphemeral(ch: string, dataJson: string): string {
-  return `{"op":"ephemeral","ch":${JSON.stringify(ch)},"data":${dataJson}}`;
+/** An ephemeral message around data serialized once by the caller, with its publisher's client id (see {@link EphemeralMessage}). */
+export function encodeEphemeral(ch: string, dataJson: string, client?: string): string {
+  const from = client === undefined ? '' : `"client":${JSON.stringify(client)},`;
+  return `{"op":"ephemeral","ch":${JSON.stringify(ch)},${from}"data":${dataJson}}`;
 }
 
 /** The ok reply to a history request, from entries whose data is already serialized. */

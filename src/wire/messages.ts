@@ -279,6 +279,8 @@ export interface Update {
 export interface EphemeralMessage {
   op: 'ephemeral';
   ch: string;
+  /** The publisher's client id (its presence member's `client`), set by the server: a payload cannot claim another's. */
+  client?: string;
   data: Json;
 }
 

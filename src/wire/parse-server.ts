@@ -37,8 +37,9 @@ export function readServerMessage(value: unknown): ServerMessage | null {
     }
     case 'ephemeral': {
       const ch = own(value, 'ch');
-      if (typeof ch !== 'string' || !Object.hasOwn(value, 'data')) return null;
-      return { op: 'ephemeral', ch, data: value['data'] as Json };
+      const client = own(value, 'client');
+      if (typeof ch !== 'string' || !Object.hasOwn(value, 'data') || (client !== undefined && typeof client !== 'string')) return null;
+      return client === undefined ? { op: 'ephemeral', ch, data: value['data'] as Json } : { op: 'ephemeral', ch, client, data: value['data'] as Json };
     }
     case 'join':
     case 'leave':

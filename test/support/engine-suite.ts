@@ -41,14 +41,14 @@ export const ENGINE_SUITE_OPTIONS: Readonly<EngineSuiteOptions> = Object.freeze(
 export class Recorder implements EngineListener {
   readonly messages: ChannelMessage[] = [];
   readonly presences: PresenceEvent[] = [];
-  readonly ephemerals: Array<[channel: string, data: string]> = [];
+  readonly ephemerals: Array<[channel: string, data: string, client?: string]> = [];
 
   message(message: ChannelMessage): void {
     this.messages.push(message);
   }
 
-  ephemeral(channel: string, data: string): void {
-    this.ephemerals.push([channel, data]);
+  ephemeral(channel: string, data: string, client?: string): void {
+    this.ephemerals.push(client === undefined ? [channel, data] : [channel, data, client]);
   }
 
   presence(event: PresenceEvent): void {
@@ -617,6 +617,10 @@ export function engineSuite(name: string, make: (options: EngineSuiteOptions) =>
           assert.equal(await engine.publishEphemeral!(ch, '{"x":1}'), 3);
           await waitFor(() => recorder.ephemerals.length === 1, 'the ephemeral message');
           assert.deepEqual(recorder.ephemerals, [[ch, '{"x":1}']]);
+          // The publisher's client id comes back as it was given (the hub stamps it on the message).
+          await engine.publishEphemeral!(ch, '{"x":2}', '5f0c9a1e2b7d4c3a');
+          await waitFor(() => recorder.ephemerals.length === 2, 'the second ephemeral message');
+          assert.deepEqual(recorder.ephemerals[1], [ch, '{"x":2}', '5f0c9a1e2b7d4c3a']);
           const { position, messages } = await engine.history(ch);
           assert.deepEqual([position.offset, messages], [0, []], 'no offset taken, nothing in history');
           assert.equal((await engine.publish(ch, '"m"')).offset, 1, 'the next message is offset 1');

@@ -330,8 +330,8 @@ export class ControlledEngine implements Engine {
     this.inner.setLocalSubscriberCount(channel, count);
   }
 
-  publishEphemeral(channel: string, data: string): Promise<number> {
-    return this.inner.publishEphemeral(channel, data);
+  publishEphemeral(channel: string, data: string, client?: string): Promise<number> {
+    return this.inner.publishEphemeral(channel, data, client);
   }
 
   subscriberCount(channel: string): Promise<number> {

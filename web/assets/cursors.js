@@ -63,10 +63,12 @@ function showMembers(members) {
 }
 
 channel.presence.subscribe(showMembers);
-channel.on('ephemeral', (data) => {
-  if (typeof data !== 'object' || data === null || typeof data.c !== 'string' || data.c === channel.presence.clientId) return;
-  if (!channel.presence.get().some((member) => member.client === data.c)) return;
-  const cursor = cursorOf(data.c);
+// Whose pointer it is comes from the server (`client`, stamped on the message), never from
+// the data: a page cannot move another's cursor.
+channel.on('ephemeral', (data, { client: from }) => {
+  if (typeof data !== 'object' || data === null || typeof from !== 'string' || from === channel.presence.clientId) return;
+  if (!channel.presence.get().some((member) => member.client === from)) return;
+  const cursor = cursorOf(from);
   cursor.style.left = `${Math.max(0, Math.min(1, Number(data.x))) * 100}%`;
   cursor.style.top = `${Math.max(0, Math.min(1, Number(data.y))) * 100}%`;
   cursor.hidden = false;
@@ -79,9 +81,9 @@ let pending = null;
 let timer = null;
 function send() {
   timer = null;
-  if (pending === null || channel.state !== 'subscribed' || channel.presence.clientId === undefined) return;
+  if (pending === null || channel.state !== 'subscribed') return;
   lastSent = performance.now();
-  channel.publish({ c: channel.presence.clientId, ...pending }, { ephemeral: true }).catch(() => {});
+  channel.publish(pending, { ephemeral: true }).catch(() => {});
   pending = null;
 }
 board.addEventListener('pointermove', (event) => {

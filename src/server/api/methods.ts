@@ -189,17 +189,25 @@ export const API_METHODS: Readonly<Record<string, ApiMethod>> = {
   },
   presence: {
     summary: "A channel's members on every node",
-    description: 'One member per subscribed connection that has one (authenticated connections: `id` is the user, `info` the token\'s `info`).',
+    description:
+      "What a client's `presence` request gets: one member per client subscribed on any node, anonymous ones included (`client` its client id, `state` its presence state; with an identity, `id` the user and `info` the token's `info`), at most `maxPresenceMembers` of them, `count` of all and `truncated: true` when there are more. A channel whose member list is off answers its subscriber `count` alone.",
     request: { type: 'object', properties: { channel }, required: ['channel'], additionalProperties: false },
     result: {
       type: 'object',
-      properties: { members: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, info: {} } } } },
-      required: ['members'],
+      properties: {
+        members: { type: 'array', items: { type: 'object', properties: { client: { type: 'string' }, id: { type: 'string' }, info: {}, state: { type: 'object' } }, required: ['client'] } },
+        count: { type: 'integer', minimum: 0 },
+        truncated: { const: true },
+      },
+      required: ['count'],
     },
-    example: { request: { channel: 'chat:lobby' }, result: { members: [{ id: 'ada', info: { name: 'Ada' } }, { id: 'lin' }] } },
+    example: {
+      request: { channel: 'chat:lobby' },
+      result: { members: [{ id: 'ada', info: { name: 'Ada' }, client: '5f0c9a1e2b7d4c3a8e6f1b2d3c4a5e6f' }, { client: '9b2e7f4a1c6d8e0f3a5b7c9d1e2f4a6b', state: { typing: true } }], count: 2 },
+    },
     errors: ['unavailable'],
     async run({ channels }, body) {
-      return { members: await channels.presence((body as { channel: string }).channel) };
+      return { ...(await channels.presenceSnapshot((body as { channel: string }).channel)) };
     },
   },
   channels: {

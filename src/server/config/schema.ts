@@ -30,9 +30,11 @@ export const NAMESPACE_SCHEMA: JsonSchema = {
     history: access,
     presenceRead: access,
     presence: { type: 'boolean' },
+    joinLeave: { type: 'boolean' },
     historySize: count(0).schema,
     historyTtl: ms(0).schema,
     schema: { type: 'object' },
+    stateSchema: { type: 'object' },
     publishRate: rate.schema,
   },
   additionalProperties: false,
@@ -110,11 +112,12 @@ function checkNamespaces(namespaces: NamespacesConfig, name: string): Namespaces
     if (problem !== null) throw new OptionError(`${where} is not a channel name or a prefix ending in '*': ${problem}`);
     const namespace: NamespaceConfig = { ...options };
     if (options.publishRate !== undefined) namespace.publishRate = rate.fromJson(options.publishRate, `${where}.publishRate`);
-    if (options.schema !== undefined) {
+    for (const key of ['schema', 'stateSchema'] as const) {
+      if (options[key] === undefined) continue;
       try {
-        newAjv().compile(options.schema);
+        newAjv().compile(options[key]);
       } catch (error) {
-        throw new OptionError(`${where}.schema is not a usable JSON Schema: ${(error as Error).message}`);
+        throw new OptionError(`${where}.${key} is not a usable JSON Schema: ${(error as Error).message}`);
       }
     }
     Object.defineProperty(normalized, pattern, { value: namespace, enumerable: true, writable: true, configurable: true });
@@ -144,7 +147,7 @@ const endpoint = (hook: string): SectionSetting =>
 
 /** The sections' leaves, in the order of --help and the reference. */
 export const SECTION_SETTINGS: readonly SectionSetting[] = [
-  setting('namespaces', undefined, json('JSON', NAMESPACES_SCHEMA, checkNamespaces), 'channel options by name pattern ("chat:*"): who may subscribe, publish, read history and presence; history, presence, schema, publish rate. With namespaces, a channel in none is refused. Default: every channel open to everyone'),
+  setting('namespaces', undefined, json('JSON', NAMESPACES_SCHEMA, checkNamespaces), 'channel options by name pattern ("chat:*"): who may subscribe, publish, read history and presence; history, presence, joinLeave, schema, stateSchema, publish rate. With namespaces, a channel in none is refused. Default: every channel open to everyone'),
   setting('token', 'hmacSecret', text('SECRET', (value, name) => {
     if (value.length < 32) throw new OptionError(`${name} must be at least 32 characters (try: openssl rand -hex 32)`);
   }), 'HS256/384/512 shared secret for connection and subscription tokens (JWT)'),

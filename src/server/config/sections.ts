@@ -41,12 +41,16 @@ export interface NamespaceConfig {
   presenceRead?: Access;
   /** Whether members are tracked (default true); off, presence answers only what the engine counts. */
   presence?: boolean;
+  /** Whether subscribers are pushed joins and leaves (default: the server's `joinLeave`, on); off, presence still answers. */
+  joinLeave?: boolean;
   /** Messages kept per channel for history and recovery (default: the engine's). */
   historySize?: number;
   /** How long a message stays in history, ms (default: the engine's). */
   historyTtl?: number;
   /** A JSON Schema (draft 2020-12) that published data must match; others get `bad_request`. */
   schema?: Record<string, unknown>;
+  /** A JSON Schema (draft 2020-12) that a client's presence state must match; others get `bad_request` naming the field. */
+  stateSchema?: Record<string, unknown>;
   /** Publishes per second per connection on these channels (default: the server-wide rate). */
   publishRate?: RateConfig;
 }
