@@ -4,10 +4,10 @@
  *
  *   node --import tsx bench/channels.ts [--quick] [--scenarios 1x10000,1000x10]
  *                                       [--kinds hotline,ws,socket.io] [--window S]
- *                                       [--baseline DIR] [--profile DIR]
+ *                                       [--in-flight W] [--baseline DIR] [--profile DIR]
  *   npm run bench -- channels
  *
- * Scenarios: 1 channel × 10,000 subscribers (2 publishers, 2 messages in flight each) and
+ * Scenarios: 1 channel × 10,000 subscribers (2 publishers, 8 messages in flight each) and
  * 1,000 channels × 10 subscribers (4 publishers, 64 in flight each); a message is in flight
  * until every subscriber of its channel has it. Each server (bench/lib/channels-server-main.ts)
  * runs alone on CPU 0, in a fresh process per scenario; the subscribers and publishers
@@ -18,6 +18,7 @@
  * stop, what is in flight arrives, and every subscriber is checked: each message once, in
  * order, none missing.
  *
+ * --in-flight W   messages each publisher keeps in flight, instead of the scenario's
  * --baseline DIR  adds `baseline`: hotline from another checkout (its own
  *                 bench/lib/channels-server-main.ts and src/), to compare two versions in one run
  * --profile DIR   writes a CPU profile of each hotline (and baseline) server's counted window
@@ -32,7 +33,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { LineChild } from './lib/children.js';
-import { cpuShareMeter, type CpuShare } from './lib/proc.js';
+import { cpuBusySeconds, cpuShareMeter, type CpuShare } from './lib/proc.js';
 import { BenchFailure, LOAD_CPU, SERVER_CPU } from './lib/processes.js';
 import { BUSY_THRESHOLD, runBench, sourceState, wsVersion } from './lib/rounds.js';
 import { columnsOf, formatCount, formatNumber, formatTable } from './lib/table.js';
@@ -50,7 +51,7 @@ interface Scenario {
   inFlight: number;
 }
 const SCENARIOS: readonly Scenario[] = [
-  { name: '1x10000', title: '1 channel × 10,000 subscribers', channels: 1, perChannel: 10_000, publishers: 2, inFlight: 2 },
+  { name: '1x10000', title: '1 channel × 10,000 subscribers', channels: 1, perChannel: 10_000, publishers: 2, inFlight: 8 },
   { name: '1000x10', title: '1,000 channels × 10 subscribers', channels: 1_000, perChannel: 10, publishers: 4, inFlight: 64 },
 ];
 const QUICK: Record<string, Partial<Scenario>> = { '1x10000': { perChannel: 2_000 }, '1000x10': { channels: 200 } };
@@ -65,6 +66,7 @@ const { values: args } = parseArgs({
     window: { type: 'string' },
     baseline: { type: 'string' },
     profile: { type: 'string' },
+    'in-flight': { type: 'string' },
   },
   strict: true,
 });
@@ -81,7 +83,9 @@ const chosen = args.scenarios === undefined ? SCENARIOS : String(args.scenarios)
   if (found === undefined) throw new Error(`--scenarios: unknown '${name}' (${SCENARIOS.map((s) => s.name).join(', ')})`);
   return found;
 });
-const scenarios = chosen.map((s) => (quick ? { ...s, ...QUICK[s.name] } : s));
+const inFlight = args['in-flight'] === undefined ? null : Number(args['in-flight']);
+if (inFlight !== null && !(Number.isInteger(inFlight) && inFlight > 0)) throw new Error('--in-flight must be a positive integer');
+const scenarios = chosen.map((s) => ({ ...s, ...(quick ? QUICK[s.name] : {}), ...(inFlight === null ? {} : { inFlight }) }));
 
 interface Row {
   kind: Kind;
@@ -94,6 +98,8 @@ interface Row {
   max: number;
   checked: string;
   loadAverage: [number, number];
+  /** How busy the server's CPU was with anything (other processes of a shared machine too). */
+  serverCore: number;
 }
 
 interface WindowEnd {
@@ -147,10 +153,12 @@ async function measure(scenario: Scenario, kind: Kind): Promise<Row> {
     await next(client, 'window', 30_000);
     const profiling = profileDir !== null && (kind === 'hotline' || kind === 'baseline');
     if (profiling) server.send('profile-start');
+    const coreBefore = cpuBusySeconds(SERVER_CPU);
     const serverCpu = cpuShareMeter(server.pid);
     const loadCpu = cpuShareMeter(client.pid);
     const end = await next<WindowEnd>(client, 'window', windowSeconds * 1000 + 30_000);
     const serverShare = serverCpu.stop();
+    const serverCore = (cpuBusySeconds(SERVER_CPU) - coreBefore) / serverShare.wallSeconds;
     const loadShare = loadCpu.stop();
     if (profiling) {
       server.send(`profile-stop ${join(profileDir!, `channels-${scenario.name}-${kind}.cpuprofile`)}`);
@@ -169,6 +177,7 @@ async function measure(scenario: Scenario, kind: Kind): Promise<Row> {
       max: end.max,
       checked: done.checked,
       loadAverage: [loadBefore, loadavg()[0]!],
+      serverCore,
     };
   } finally {
     // The server first: its side of every connection closes, not the client's ephemeral ports.
@@ -186,6 +195,11 @@ function ratio(a: Row, b: Row | undefined): string {
   if (busy(a) && busy(b)) return value;
   if (!busy(a) && !busy(b)) return `? ${value}`;
   return busy(a) ? `≤ ${value}` : `≥ ${value}`;
+}
+
+/** A latency in ms; -1 stands for one past the client's histogram (10 s). */
+function latency(ms: number): string {
+  return ms < 0 ? '> 10 s' : `${formatNumber(ms)} ms`;
 }
 
 function perCpu(row: Row): number {
@@ -207,8 +221,9 @@ async function main(): Promise<void> {
       const row = await measure(scenario, kind);
       rows.push(row);
       console.log(
-        `  ${scenario.name} ${kind}: ${formatCount(row.rate)} deliveries/s, server ${(row.server.share * 100).toFixed(0)}% busy, ` +
-          `p99 ${row.p99.toFixed(1)} ms, load average ${row.loadAverage.map((l) => l.toFixed(2)).join(' -> ')}`,
+        `  ${scenario.name} ${kind}: ${formatCount(row.rate)} deliveries/s, server ${(row.server.share * 100).toFixed(0)}% busy ` +
+          `(its CPU ${(row.serverCore * 100).toFixed(0)}% with other processes), load ${(row.load.share * 100).toFixed(0)}%, ` +
+          `p99 ${latency(row.p99)}, load average ${row.loadAverage.map((l) => l.toFixed(2)).join(' -> ')}`,
       );
     }
     const ws = rows.find((r) => r.kind === 'ws');
@@ -224,8 +239,8 @@ async function main(): Promise<void> {
         formatCount(perCpu(r)),
         ws === undefined || r === ws ? '' : `${(perCpu(r) / perCpu(ws)).toFixed(2)}×`,
         io === undefined || r === io ? '' : `${(perCpu(r) / perCpu(io)).toFixed(2)}×`,
-        `${formatNumber(r.p50)} ms`,
-        `${formatNumber(r.p99)} ms`,
+        latency(r.p50),
+        latency(r.p99),
         `${(r.load.share * 100).toFixed(0)}%`,
       ]),
     );

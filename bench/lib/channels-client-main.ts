@@ -56,7 +56,8 @@ const OPCODE_PONG = 0xa;
 const MESSAGE_PREFIX = Buffer.from(kind === 'hotline' ? '{"op":"msg",' : '{"type":"message",');
 const OK_PREFIX = Buffer.from('{"op":"ok",');
 const HISTOGRAM_STEP_US = 10;
-const histogram = new Uint32Array(200_001);
+/** 10 µs buckets up to 10 s; the last counts everything slower. */
+const histogram = new Uint32Array(1_000_001);
 
 let failed = false;
 let finished = false;
@@ -407,7 +408,8 @@ function quantile(q: number, total: number): number {
   let seen = 0;
   for (let i = 0; i < histogram.length; i++) {
     seen += histogram[i]!;
-    if (seen >= rank) return ((i + 1) * HISTOGRAM_STEP_US) / 1000;
+    // Past the last bucket: slower than the histogram reaches (-1: the parent prints "> 10 s").
+    if (seen >= rank) return i === histogram.length - 1 ? -1 : ((i + 1) * HISTOGRAM_STEP_US) / 1000;
   }
   return Number.NaN;
 }
