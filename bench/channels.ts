@@ -229,13 +229,14 @@ async function main(): Promise<void> {
     const ws = rows.find((r) => r.kind === 'ws');
     const io = rows.find((r) => r.kind === 'socket.io');
     const table = formatTable(
-      columnsOf('server', 'deliveries/s', 'vs ws', 'vs socket.io', 'server CPU', 'per server CPU-s', 'vs ws', 'vs socket.io', 'p50', 'p99', 'load CPU'),
+      columnsOf('server', 'deliveries/s', 'vs ws', 'vs socket.io', 'server CPU', 'its core', 'per server CPU-s', 'vs ws', 'vs socket.io', 'p50', 'p99', 'load CPU'),
       rows.map((r) => [
         `${busy(r) ? '' : '≥ '}${r.kind === 'ws' ? r.note : r.kind}`,
         formatCount(r.rate),
         ratio(r, ws),
         ratio(r, io),
         `${(r.server.share * 100).toFixed(0)}%`,
+        `${(r.serverCore * 100).toFixed(0)}%`,
         formatCount(perCpu(r)),
         ws === undefined || r === ws ? '' : `${(perCpu(r) / perCpu(ws)).toFixed(2)}×`,
         io === undefined || r === io ? '' : `${(perCpu(r) / perCpu(io)).toFixed(2)}×`,
@@ -257,12 +258,14 @@ async function main(): Promise<void> {
   console.log('notes:');
   console.log(
     '  deliveries/s: messages received by all subscribers together over the counted window. server CPU: its CPU time (user +\n' +
-      '      system, /proc) over the window\'s wall time. per server CPU-s: deliveries/s over that share, to compare servers\n' +
-      '      that the load process, not their own CPU, held back. load CPU: the same share for the subscribers and publishers.\n' +
+      '      system, /proc) over the window\'s wall time; its core: how busy that CPU was with anything (other processes of a\n' +
+      '      shared machine too). per server CPU-s: deliveries/s over the server\'s share, to compare servers that something\n' +
+      '      other than their own work held back. load CPU: the same share for the subscribers and publishers.\n' +
       '  p50/p99: from a message\'s send by its publisher to its arrival at a subscriber, over every delivery of the window\n' +
       '      (10 µs buckets); with a bounded number in flight this is queueing at full load, not an idle round trip.\n' +
-      `  ≥ : the server was busy less than ${BUSY_THRESHOLD * 100}% of the window (the load process limited it): its rate is a lower\n` +
-      '      bound of what it can do, and a ratio is marked ≥ or ≤ when one side is such a bound, "?" when both are.\n' +
+      `  ≥ : the server was busy less than ${BUSY_THRESHOLD * 100}% of the window (the load process, or other processes on its core when\n` +
+      '      "its core" is near 100%, held it back): its rate is a lower bound of what it can do, and a ratio is marked ≥ or ≤\n' +
+      '      when one side is such a bound, "?" when both are.\n' +
       '  hotline: `hotline serve`\'s app with its defaults, but for the per-address connection cap and the publish rate\n' +
       '      (lifted), no compression, and presence off (the others keep no member lists).',
   );
