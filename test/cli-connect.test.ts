@@ -214,7 +214,7 @@ describe('hotline connect against hotline serve', { timeout: 60_000 }, () => {
 
     const wrong = session([`${server.http}/nowhere`, '--transport', 'sse']);
     assert.equal(await wrong.exit, 1);
-    assert.equal(wrong.stderr(), `hotline: ${server.http}/nowhere: the server answered 404: not found\n`);
+    assert.equal(wrong.stderr(), `hotline: ${server.http}/nowhere: the server offers no session here (404)\n`);
   });
 
   test('--json leaves text that is not JSON as it came', async () => {

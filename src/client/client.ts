@@ -508,7 +508,8 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
           // Nothing between here and the server speaks WebSocket: the session at once.
           this.wsFailures = Math.max(this.wsFailures + 1, this.options.fallback?.after ?? 2);
           this.wsBlocked = true;
-          failure = { message: `the upgrade was answered with HTTP ${failure.status}: WebSockets do not get through` };
+          // A 404 may also be a wrong URL: it keeps its status (the session will say which).
+          if (failure.status !== 404) failure = { message: `the upgrade was answered with HTTP ${failure.status}: WebSockets do not get through` };
         }
       } else {
         // The session did not open either (a proxy that drops everything, a server that is
@@ -832,11 +833,13 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
 /**
  * Whether an upgrade's answer says the WebSocket handshake never reached a WebSocket server:
  * 426 (the Upgrade header was dropped on the way, as hotline serve answers a plain GET on a
- * WebSocket path) or a plain 2xx/3xx page. Any other status is the server's (or its proxy's)
- * answer to this client, and the session would get the same one.
+ * WebSocket path), a plain 2xx/3xx page, or 404 (a proxy that routes the HTTP paths and not
+ * the WebSocket one, as an nginx with a `location /sse` alone; a wrong URL gets 404 from the
+ * session too, and the client then stays on WebSockets). Any other status is the server's
+ * (or its proxy's) answer to this client, and the session would get the same one.
  */
 function upgradeBlocked(status: number): boolean {
-  return status === 426 || (status >= 200 && status < 400);
+  return status === 426 || status === 404 || (status >= 200 && status < 400);
 }
 
 /** The error a failed connection attempt is reported with. */

@@ -261,6 +261,19 @@ test('an upgrade answered 426 (a proxy dropped the Upgrade headers): the session
   assert.equal(client.transport, 'sse');
 });
 
+test('an upgrade answered 404 (a proxy that routes /sse and not /ws): the session at once; the error keeps its status', async (t) => {
+  const { client, sessions, errors } = start(t, { transports: undefined });
+  NeverOpens.made[0]!.refuse(404);
+  await advance(t, 20);
+  assert.equal(NeverOpens.made.length, 1);
+  assert.equal(sessions.gets, 1);
+  assert.equal(client.transport, 'sse');
+  assert.deepEqual(
+    errors.map((e) => [e.code, e.status]),
+    [['connect_failed', 404]],
+  );
+});
+
 for (const status of [404, 405]) {
   test(`a server without the session (${status}): not reported, WebSockets with their backoff from then on, the session tried again once a WebSocket opened`, async (t) => {
     const none = answering(status);
