@@ -647,3 +647,23 @@ describe('backpressure', () => {
     }
   });
 });
+
+describe('shutdown', () => {
+  test('close() ends kept-alive HTTP connections at once, while it still drains its WebSockets: no new request reaches a server going away', async () => {
+    const server = await serve({ port: 0, shutdownTimeout: 3_000, websocket: { '/ws': quiet }, request: (_req, res) => res.end('ok') });
+    // A peer that never answers the close keeps the drain going.
+    const stubborn = await rawClient(server.port);
+    const http = connect(server.port, '127.0.0.1');
+    await once(http, 'connect');
+    let answer = '';
+    http.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+    http.write('GET /page HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    await waitFor(() => answer.endsWith('ok'), 'the first answer, on a connection kept alive');
+    let drained = false;
+    const closing = server.close().then(() => (drained = true));
+    await once(http, 'close');
+    assert.equal(drained, false, 'closed while the drain still waits for the WebSocket peer');
+    stubborn.destroy();
+    await closing;
+  });
+});

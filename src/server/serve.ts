@@ -361,6 +361,9 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     },
     async close() {
       const stopped = new Promise<void>((resolve) => listener.close(() => resolve()));
+      // Nor on a kept-alive connection: a browser's EventSource reconnecting over one would
+      // open a stream on this server while it drains, to lose it moments later.
+      http.closeIdleConnections();
       await attached.closeConnections();
       http.closeAllConnections();
       http.close();
