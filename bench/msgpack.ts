@@ -16,12 +16,11 @@
  * second, deliveries per second of server CPU (user + system, from /proc, over the window),
  * and bytes on the wire per delivery. Readers are this process's `ws` clients.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { decode, encode } from '@msgpack/msgpack';
 import WebSocket from 'ws';
+import { startAppServer } from './lib/app-server.js';
 import { processCpuSeconds } from './lib/proc.js';
 import { columnsOf, formatCount, formatNumber, formatTable } from './lib/table.js';
 
@@ -39,31 +38,10 @@ const readers = Number(args.subscribers ?? (quick ? 40 : 200));
 const seconds = Number(args.seconds ?? (quick ? 1 : 3));
 const size = Number(args.bytes ?? 256);
 const CHANNEL = 'bench:msgpack';
-const SERVER = fileURLToPath(new URL('./lib/sse-server-main.ts', import.meta.url));
 const JSON_PROTOCOL = 'hotline.v1';
 const MSGPACK_PROTOCOL = 'hotline.v1.msgpack';
 
 type Mix = 'json' | 'msgpack' | 'mixed';
-
-interface Server {
-  child: ChildProcess;
-  port: number;
-  pid: number;
-}
-
-async function startServer(): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      out += chunk;
-      if (out.includes('\n')) resolve(out.split('\n')[0]!);
-    });
-    child.once('exit', (code) => reject(new Error(`the server exited with ${code}`)));
-  });
-  const [, port, pid] = line.split(' ');
-  return { child, port: Number(port), pid: Number(pid) };
-}
 
 /** One reader: counts deliveries and their bytes, checking each one. */
 class Reader {
@@ -138,7 +116,7 @@ interface Row {
 }
 
 async function measure(mix: Mix): Promise<Row> {
-  const server = await startServer();
+  const server = await startAppServer();
   try {
     const protocolOf = (i: number): string => (mix === 'json' ? JSON_PROTOCOL : mix === 'msgpack' ? MSGPACK_PROTOCOL : i % 2 === 0 ? JSON_PROTOCOL : MSGPACK_PROTOCOL);
     const subscribed: Array<{ reader: Reader; close(): void }> = [];

@@ -19,12 +19,11 @@
  * delivery; the ratio is presence updates to publishes. Readers are this process's `ws`
  * clients (JSON, hotline.v1), so they share two cores with the server.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
+import { startAppServer } from './lib/app-server.js';
 import { processCpuSeconds } from './lib/proc.js';
 import { columnsOf, formatCount, formatNumber, formatTable } from './lib/table.js';
 
@@ -44,30 +43,9 @@ const padLength = Number(args.bytes ?? 128);
 const WRITERS = 4;
 const IN_FLIGHT = 16;
 const CHANNEL = 'bench:presence';
-const SERVER = fileURLToPath(new URL('./lib/sse-server-main.ts', import.meta.url));
 const PAD = 'p'.repeat(padLength);
 
 type Kind = 'publish' | 'presence';
-
-interface Server {
-  child: ChildProcess;
-  port: number;
-  pid: number;
-}
-
-async function startServer(): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      out += chunk;
-      if (out.includes('\n')) resolve(out.split('\n')[0]!);
-    });
-    child.once('exit', (code) => reject(new Error(`the server exited with ${code}`)));
-  });
-  const [, port, pid] = line.split(' ');
-  return { child, port: Number(port), pid: Number(pid) };
-}
 
 interface Wire {
   op: string;
@@ -202,7 +180,7 @@ interface Row {
 }
 
 async function measure(kind: Kind): Promise<Row> {
-  const server = await startServer();
+  const server = await startAppServer();
   try {
     const subscribed: Array<{ ws: WebSocket; reader: Reader }> = [];
     for (let i = 0; i < readerCount; i += 50) subscribed.push(...(await Promise.all(Array.from({ length: Math.min(50, readerCount - i) }, () => subscribe(server.port)))));

@@ -21,13 +21,12 @@
  * Readers are this process's: `ws` clients for /ws, node:http responses parsed as SSE for /sse,
  * and for /sse/session a streamed GET whose `sub` is POSTed, as the SDK's fallback does.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { request, type IncomingMessage } from 'node:http';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
+import { startAppServer } from './lib/app-server.js';
 import { processCpuSeconds } from './lib/proc.js';
 import { columnsOf, formatCount, formatNumber, formatSize, formatTable } from './lib/table.js';
 import { rssOf } from '../test/support/attack.js';
@@ -46,29 +45,8 @@ const readers = Number(args.subscribers ?? (quick ? 20 : 100));
 const idle = Number(args.idle ?? (quick ? 200 : 2000));
 const seconds = Number(args.seconds ?? (quick ? 1 : 3));
 const CHANNEL = 'bench:sse';
-const SERVER = fileURLToPath(new URL('./lib/sse-server-main.ts', import.meta.url));
 
 type Transport = 'sse' | 'ws' | 'session';
-
-interface Server {
-  child: ChildProcess;
-  port: number;
-  pid: number;
-}
-
-async function startServer(): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      out += chunk;
-      if (out.includes('\n')) resolve(out.split('\n')[0]!);
-    });
-    child.once('exit', (code) => reject(new Error(`the server exited with ${code}`)));
-  });
-  const [, port, pid] = line.split(' ');
-  return { child, port: Number(port), pid: Number(pid) };
-}
 
 /** Counts one reader's channel messages, checking that offsets follow one another. */
 class Reader {
@@ -243,7 +221,7 @@ async function publishers(port: number, transport: Transport): Promise<{ stop():
 }
 
 async function measure(transport: Transport): Promise<{ rate: number; cpuPerDelivery: number; perIdle: number }> {
-  const server = await startServer();
+  const server = await startAppServer();
   try {
     // Memory per idle reader first, on a fresh heap: each reader on a channel of its own.
     const rssBefore = rssOf(server.pid);

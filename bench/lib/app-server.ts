@@ -1,0 +1,31 @@
+/**
+ * Starts bench/lib/sse-server-main.ts (`hotline serve`'s app with the benchmark's limits out
+ * of the way) in a process of its own, for the benchmarks that measure the channel hub
+ * through its endpoints (sse, msgpack, presence). Ending the child's stdin stops it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const SERVER = fileURLToPath(new URL('./sse-server-main.ts', import.meta.url));
+
+/** A running app server: its process, port and pid (for its CPU time and RSS). */
+export interface AppServer {
+  child: ChildProcess;
+  port: number;
+  pid: number;
+}
+
+/** Spawns the app server and resolves once it printed `ready <port> <pid>`. */
+export async function startAppServer(): Promise<AppServer> {
+  const child = spawn(process.execPath, ['--import', 'tsx', SERVER], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+      if (out.includes('\n')) resolve(out.split('\n')[0]!);
+    });
+    child.once('exit', (code) => reject(new Error(`the server exited with ${code}`)));
+  });
+  const [, port, pid] = line.split(' ');
+  return { child, port: Number(port), pid: Number(pid) };
+}
