@@ -7,11 +7,12 @@
 // Ephemeral messages cross with their publisher's client id, which the server sets.
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Channel, HotlineClient, Member } from '../src/client/index.js';
+import type { Channel, Member } from '../src/client/index.js';
 import { startCli, type CliServer } from './support/cli-server.js';
 import { closeClients, sdk } from './support/delivery.js';
 import { RedisServer, redisServerInstalled } from './support/redis-server.js';
 import { CutProxy } from './support/sdk-proxy.js';
+import { events, ids, joined } from './support/sdk-presence.js';
 import { quietWindow, waitFor } from './support/wait.js';
 
 const GRACE = 400;
@@ -20,28 +21,6 @@ const NODE_TTL = 1_500;
 
 const skip = !redisServerInstalled() && process.env.CI !== 'true';
 if (skip) process.stderr.write('\n*** SKIPPED: redis-server not installed — presence across Redis nodes did not run ***\n\n');
-
-/** The client ids a presence map holds, sorted (duplicates kept, so that one shows). */
-function ids(channel: Channel<unknown>): string[] {
-  return channel.presence
-    .get()
-    .map((member) => String(member['client']))
-    .sort();
-}
-
-/** Every presence event a channel emits from now on, as [kind, client id]. */
-function events(channel: Channel<unknown>): Array<[string, string]> {
-  const seen: Array<[string, string]> = [];
-  for (const kind of ['join', 'update', 'leave'] as const) channel.on(kind, (member: Member) => seen.push([kind, String(member['client'])]));
-  return seen;
-}
-
-async function joined(client: HotlineClient, name: string): Promise<Channel<unknown>> {
-  const channel = client.channel(name) as Channel<unknown>;
-  channel.presence.get();
-  await channel.subscribe();
-  return channel;
-}
 
 describe('presence across two hotline serve --redis nodes', { skip: skip ? 'redis-server not installed' : false }, () => {
   let redis: RedisServer;

@@ -7,10 +7,11 @@
 // resync, and are in no history.
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Channel, HotlineClient, Member } from '../src/client/index.js';
+import type { Channel } from '../src/client/index.js';
 import { startCli, type CliServer } from './support/cli-server.js';
 import { closeClients, sdk } from './support/delivery.js';
 import { CutProxy } from './support/sdk-proxy.js';
+import { events, ids, joined } from './support/sdk-presence.js';
 import { quietWindow, waitFor } from './support/wait.js';
 
 const GRACE = 400;
@@ -26,28 +27,6 @@ after(async () => {
   await proxy?.close();
   await server?.stop();
 });
-
-/** The client ids a presence map holds, sorted. */
-function ids(channel: Channel<unknown>): string[] {
-  return channel.presence
-    .get()
-    .map((member) => String(member['client']))
-    .sort();
-}
-
-/** Every presence event a channel emitted, as [kind, client id]. */
-function events(channel: Channel<unknown>): Array<[string, string]> {
-  const seen: Array<[string, string]> = [];
-  for (const kind of ['join', 'update', 'leave'] as const) channel.on(kind, (member: Member) => seen.push([kind, String(member['client'])]));
-  return seen;
-}
-
-async function joined(client: HotlineClient, name: string): Promise<Channel<unknown>> {
-  const channel = client.channel(name) as Channel<unknown>;
-  channel.presence.get();
-  await channel.subscribe();
-  return channel;
-}
 
 describe('presence through the SDK', () => {
   test('three anonymous pages: one closes, one reconnects through a cut; the members are exact throughout', async () => {
