@@ -125,6 +125,7 @@ function rateMeasurement(result: RateResult): Measurement {
     writes: per(k.writes),
     writeSize: k.writtenBytes / Math.max(1, k.writes),
     sleeps: per(k.sleeps),
+    pageFaults: per(k.pageFaults),
     kernelShare: result.serverSystem / Math.max(1e-9, result.serverCpu),
   });
 }
@@ -140,7 +141,7 @@ function describeIo(results: Results, scenario: Scenario, unit: string): string 
       : `${f(m(kind, what))} ${what} of ${formatNumber(m(kind, size))} B`;
   return KINDS.map(
     (kind) =>
-      `${SHORT[kind]} ${calls(kind, 'reads', 'readSize')}, ${calls(kind, 'writes', 'writeSize')}, ${f(m(kind, 'sleeps'))} sleeps, ` +
+      `${SHORT[kind]} ${calls(kind, 'reads', 'readSize')}, ${calls(kind, 'writes', 'writeSize')}, ${f(m(kind, 'sleeps'))} sleeps, ${f(m(kind, 'pageFaults'))} page faults, ` +
       `kernel ${(m(kind, 'kernelShare') * 100).toFixed(0)}% of its CPU`,
   ).join('; ') + ` per ${unit}`;
 }
