@@ -4,6 +4,7 @@
  *
  *   node --import tsx bench/scale.ts [--connections N] [--kinds serve,hotline,ws,uws,bun]
  *                                    [--publishes N] [--idle-seconds S] [--concurrency C]
+ *                                    [--client c|node] [--sleep]
  *   npm run build && npm run bench -- scale
  *
  * For each server: the server (alone on CPU 0) and the clients (processes of their own on
@@ -11,7 +12,12 @@
  * out of ephemeral ports) start; the clients open the connections, C at a time; then the
  * server's RSS growth per connection, its CPU share while all of them sit idle (heartbeats,
  * timers), and the time from a publish to its delivery at every connection (each checked:
- * every connection gets every publish once, in order), over --publishes publishes.
+ * every connection gets every publish once, in order), over --publishes publishes. Then
+ * (C client only) the same with 1 KiB of padding in each message, first with every
+ * connection reading and then with every tenth one not reading (opened with a 4 KiB
+ * receive buffer, so that the server soon holds what it cannot write): the time to reach
+ * the other 90%, and then how long the slow tenth takes to get everything once it reads,
+ * each message once and in order, none dropped without a close.
  *
  * Kinds: `serve` is `hotline serve` from dist/ (npm run build first) with its default flags
  * but for --max-connections 0, --log-level warn (info logs every connection) and a channel
@@ -25,10 +31,21 @@
  * not (the hard limit is lower and raising it needs CAP_SYS_RESOURCE), it says so loudly and
  * runs with the most connections the server's limit allows. Clients are split over as many
  * processes as their limit requires.
+ *
+ * Clients: `c` (the default) is bench/lib/scale-client.c, compiled with the system's `cc`
+ * at the start; `node` is bench/lib/scale-client-main.ts. Both speak the same jobs and check
+ * the same things. The Node client spends several microseconds of its core on each frame,
+ * so with every connection on one core its "publish to all" was the clients' time (about
+ * 200 ms for every server alike at 19,744 connections); the C client leaves the server's.
+ * The C client spins (polls epoll without sleeping, as bench/server.ts's load generator
+ * does by default); with --sleep it sleeps in epoll, and then each write of the server to
+ * a sleeping client pays for waking it on the other core (about 40% more per delivery on
+ * this machine). Without a compiler the run falls back to the Node client, says so with
+ * `!!`, and skips the slow-reader passes, which need the C client.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -43,11 +60,16 @@ import { columnsOf, formatNumber, formatTable } from './lib/table.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const CLI = join(here, '..', 'dist', 'cli', 'main.js');
 const CLIENT_MAIN = join(here, 'lib', 'scale-client-main.ts');
+const CLIENT_SOURCE = join(here, 'lib', 'scale-client.c');
 const SERVER_MAIN = join(here, 'lib', 'server-main.ts');
 const BUN_SERVER_MAIN = join(here, 'lib', 'bun-server-main.ts');
 /** Descriptors a process needs besides its connections (stdio, epoll, libuv, the listener...). */
 const SPARE_DESCRIPTORS = 256;
 const API_KEY = 'scale-bench-key-0123456789abcdef';
+/** Every SLOW_EVERY-th connection reads slowly in the last pass: 10%, as the issue asks. */
+const SLOW_EVERY = 10;
+/** Padding in each message of the last two passes, so that a slow reader's backlog reaches the server. */
+const PAD_BYTES = 1024;
 const CHANNEL = 'scale';
 const KINDS = ['serve', 'hotline', 'ws', 'uws', 'bun'] as const;
 type ScaleKind = (typeof KINDS)[number];
@@ -60,8 +82,11 @@ const { values: args } = parseArgs({
     'idle-seconds': { type: 'string', default: '10' },
     concurrency: { type: 'string', default: '256' },
     quick: { type: 'boolean', default: false },
+    client: { type: 'string', default: 'c' },
+    sleep: { type: 'boolean', default: false },
   },
 });
+if (args.client !== 'c' && args.client !== 'node') throw new Error(`--client must be c or node, not '${args.client}'`);
 const positive = (name: string, value: string | undefined): number => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
@@ -82,6 +107,21 @@ function descriptorLimit(wanted: number): { limit: number; raised: boolean } {
   if (tried.status === 0) return { limit: wanted, raised: true };
   const hard = Number(spawnSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).stdout.trim());
   return { limit: Number.isFinite(hard) ? hard : 1024, raised: false };
+}
+
+/** The client command: the C client compiled now, or the Node one (asked for, or when compiling fails, said loudly). */
+function clientCommand(): { executable: string; args: string[]; name: string; slowReaders: boolean } {
+  const node = { executable: process.execPath, args: ['--import', 'tsx', CLIENT_MAIN], name: 'Node (scale-client-main.ts)', slowReaders: false };
+  if (args.client === 'node') {
+    console.log('!! --client node: the 1 KiB and slow-reader passes need the C client and are skipped');
+    return node;
+  }
+  const binary = join(mkdtempSync(join(tmpdir(), 'hotline-scale-')), 'scale-client');
+  const built = spawnSync('cc', ['-O2', '-o', binary, CLIENT_SOURCE], { encoding: 'utf8' });
+  if (built.status === 0) return { executable: binary, args: args.sleep ? ['--sleep'] : [], name: `C (scale-client.c, epoll, ${args.sleep ? 'sleeping' : 'spinning'})`, slowReaders: true };
+  const why = built.error !== undefined ? built.error.message : built.stderr.trim().split('\n')[0];
+  console.log(`!! cannot compile ${CLIENT_SOURCE} (${why}): the Node client measures instead, "publish->all" is then mostly its own time, and the slow-reader passes are skipped`);
+  return node;
 }
 
 /** A child with `limit` descriptors (soft and hard), pinned to `cpu`, running node (or bun). */
@@ -142,12 +182,20 @@ interface Row {
   idleCpu: number;
   publishP50: number;
   publishMax: number;
+  /** With 1 KiB of padding, everyone reading; then with a tenth not reading (to the others), and the tenth's catching up. */
+  paddedP50: number | null;
+  paddedMax: number | null;
+  slowP50: number | null;
+  slowMax: number | null;
+  slowDrainMs: number | null;
   checked: string;
 }
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function measure(kind: ScaleKind, connections: number, serverLimit: number, clientLimit: number): Promise<Row> {
+type ClientCommand = ReturnType<typeof clientCommand>;
+
+async function measure(kind: ScaleKind, connections: number, serverLimit: number, clientLimit: number, command: ClientCommand): Promise<Row> {
   const { server, port } = await startServer(kind, serverLimit);
   const perClient = clientLimit - SPARE_DESCRIPTORS;
   const clients: LineChild[] = [];
@@ -156,7 +204,7 @@ async function measure(kind: ScaleKind, connections: number, serverLimit: number
     const pid = server.pid;
     const before = processRssBytes(pid);
     for (let opened = 0; opened < connections; opened += perClient) {
-      const client = child(`scale client ${clients.length + 1}`, LOAD_CPU, clientLimit, ['--import', 'tsx', CLIENT_MAIN]);
+      const client = child(`scale client ${clients.length + 1}`, LOAD_CPU, clientLimit, command.args, command.executable);
       clients.push(client);
       const line = await client.nextLine(30_000, 'ready');
       if (line !== '{"type":"ready"}') throw new BenchFailure(`${client.name}: unexpected first line '${line}'`);
@@ -167,7 +215,8 @@ async function measure(kind: ScaleKind, connections: number, serverLimit: number
     const protocol = kind === 'serve' ? 'hotline.v1' : null;
     const opens = clients.map((client, i) => {
       const count = Math.min(perClient, connections - i * perClient);
-      return ask(client, { type: 'open', port, path, protocol, count, concurrency: Math.ceil(CONCURRENCY / clients.length), subscribe }, 'opened', 600_000);
+      const slowEvery = command.slowReaders ? SLOW_EVERY : 0;
+      return ask(client, { type: 'open', port, path, protocol, count, concurrency: Math.ceil(CONCURRENCY / clients.length), subscribe, slowEvery }, 'opened', 600_000);
     });
     const opened = (await Promise.all(opens)).reduce((sum, a) => sum + (a.count ?? 0), 0);
     const openSeconds = (Date.now() - started) / 1000;
@@ -178,16 +227,34 @@ async function measure(kind: ScaleKind, connections: number, serverLimit: number
     await pause(IDLE_SECONDS * 1000);
     const idleCpu = idle.stop().share;
 
-    const times: number[] = [];
-    for (let seq = 1; seq <= PUBLISHES; seq++) {
-      // Every client process watches its connections; the first one publishes, told last so
-      // that the others watch before the message can reach them.
-      const watches = clients.slice(1).map((client) => ask(client, { type: 'publish', seq, via: 'watch' }, 'delivered', 120_000));
-      const publisher = ask(clients[0]!, { type: 'publish', seq, via: kind === 'serve' ? 'http' : 'socket', port, apiKey: API_KEY, channel: CHANNEL }, 'delivered', 120_000);
-      const answers = await Promise.all([publisher, ...watches]);
-      const said = answers[0]!.delivered ?? -1;
-      if (kind === 'serve' && said !== connections) throw new BenchFailure(`${kind}: publish ${seq} reached ${said} of ${connections} by the server's count`);
-      times.push(Math.max(...answers.map((a) => a.ms ?? 0)));
+    let seq = 0;
+    const publishes = async (pad: number): Promise<number[]> => {
+      const times: number[] = [];
+      for (const last = seq + PUBLISHES; seq < last; ) {
+        seq++;
+        // Every client process watches its connections; the first one publishes, told last so
+        // that the others watch before the message can reach them.
+        const watches = clients.slice(1).map((client) => ask(client, { type: 'publish', seq, via: 'watch' }, 'delivered', 120_000));
+        const via = kind === 'serve' ? 'http' : 'socket';
+        const publisher = ask(clients[0]!, { type: 'publish', seq, via, port, apiKey: API_KEY, channel: CHANNEL, pad }, 'delivered', 120_000);
+        const answers = await Promise.all([publisher, ...watches]);
+        const said = answers[0]!.delivered ?? -1;
+        if (kind === 'serve' && said !== connections) throw new BenchFailure(`${kind}: publish ${seq} reached ${said} of ${connections} by the server's count`);
+        times.push(Math.max(...answers.map((a) => a.ms ?? 0)));
+      }
+      return times;
+    };
+    const times = await publishes(0);
+    let padded: number[] | null = null;
+    let slow: number[] | null = null;
+    let slowDrainMs: number | null = null;
+    let slowCount = 0;
+    if (command.slowReaders) {
+      padded = await publishes(PAD_BYTES);
+      for (const client of clients) slowCount += (await ask(client, { type: 'slow' }, 'slowed', 10_000)).count ?? 0;
+      slow = await publishes(PAD_BYTES);
+      const drained = await Promise.all(clients.map((client) => ask(client, { type: 'drain' }, 'drained', 120_000)));
+      slowDrainMs = Math.max(...drained.map((a) => a.ms ?? 0));
     }
     return {
       kind,
@@ -198,7 +265,14 @@ async function measure(kind: ScaleKind, connections: number, serverLimit: number
       idleCpu,
       publishP50: median(times),
       publishMax: Math.max(...times),
-      checked: `${PUBLISHES} publishes, each to all ${connections} connections once and in order`,
+      paddedP50: padded === null ? null : median(padded),
+      paddedMax: padded === null ? null : Math.max(...padded),
+      slowP50: slow === null ? null : median(slow),
+      slowMax: slow === null ? null : Math.max(...slow),
+      slowDrainMs,
+      checked:
+        `${seq} publishes, each to all ${connections} connections once and in order` +
+        (slow === null ? '' : ` (the last ${PUBLISHES} with ${slowCount} connections not reading until the end)`),
     };
   } finally {
     for (const client of clients) await client.stop(JSON.stringify({ type: 'exit' }), 10_000);
@@ -224,6 +298,7 @@ async function main(): Promise<void> {
     }
   }
   const clientLimit = Math.min(server.limit, 65_536);
+  const command = clientCommand();
   const kinds = CHOSEN.filter((kind) => {
     const state = kind === 'uws' ? uwsAvailability() : kind === 'bun' ? bunAvailability() : null;
     if (state !== null && !state.available) console.log(`!! ${kind} SKIPPED: ${state.reason}`);
@@ -231,15 +306,20 @@ async function main(): Promise<void> {
   });
   console.log(
     `scale: ${connections.toLocaleString('en-US')} idle connections per server (server on CPU ${SERVER_CPU}, clients on CPU ${LOAD_CPU} ` +
-      `from 127.0.0.2-33, ${CONCURRENCY} opening at a time); descriptors ${server.raised ? 'raised with prlimit' : `limited to ${server.limit}`}`,
+      `from 127.0.0.2-33, ${CONCURRENCY} opening at a time); descriptors ${server.raised ? 'raised with prlimit' : `limited to ${server.limit}`}; ` +
+      `client ${command.name}`,
   );
   const rows: Row[] = [];
   for (const kind of kinds) {
-    const row = await measure(kind, connections, server.raised ? connections + SPARE_DESCRIPTORS : server.limit, clientLimit);
+    const row = await measure(kind, connections, server.raised ? connections + SPARE_DESCRIPTORS : server.limit, clientLimit, command);
     rows.push(row);
     console.log(`  ${kind}: opened in ${row.openSeconds.toFixed(1)} s, ${formatNumber(row.rssPerConnection)} B each, load average ${loadavg()[0]!.toFixed(2)}`);
   }
-  const columns = columnsOf('server', 'connections', 'open (s)', 'opened/s', 'RSS/conn', 'RSS total', 'idle CPU', 'publish->all p50', 'publish->all max');
+  const columns = columnsOf(
+    'server', 'connections', 'open (s)', 'opened/s', 'RSS/conn', 'RSS total', 'idle CPU', 'publish->all p50', 'publish->all max',
+    '1 KiB p50', '1 KiB max', '10% slow: rest p50', 'rest max', 'slow drained',
+  );
+  const ms = (value: number | null): string => (value === null ? '-' : `${value.toFixed(1)} ms`);
   console.log('');
   console.log(
     formatTable(
@@ -252,8 +332,13 @@ async function main(): Promise<void> {
         `${formatNumber(r.rssPerConnection)} B`,
         `${(r.rssAfter / 2 ** 20).toFixed(0)} MiB`,
         `${(r.idleCpu * 100).toFixed(1)}%`,
-        `${r.publishP50.toFixed(1)} ms`,
-        `${r.publishMax.toFixed(1)} ms`,
+        ms(r.publishP50),
+        ms(r.publishMax),
+        ms(r.paddedP50),
+        ms(r.paddedMax),
+        ms(r.slowP50),
+        ms(r.slowMax),
+        ms(r.slowDrainMs),
       ]),
     ),
   );
@@ -264,7 +349,9 @@ async function main(): Promise<void> {
       `      has no hook for one), over the connections. idle CPU: the server's CPU share over ${IDLE_SECONDS} s with every connection\n` +
       '      idle (hotline serve pings each one every 30 s by default; the raw servers have no heartbeat). publish->all: from\n' +
       '      the publish (the HTTP API call, or the message sent on connection 0) to the last connection receiving it; with\n' +
-      `      ${PUBLISHES} publishes the max stands in for p99.`,
+      `      ${PUBLISHES} publishes the max stands in for p99. 1 KiB: the same with ${PAD_BYTES} bytes of padding in each message.\n` +
+      `      10% slow: the same again while every ${SLOW_EVERY}th connection (4 KiB receive buffer) does not read, to the\n` +
+      '      other 90%; slow drained: from when they read again to when all of them have every message (C client only).',
   );
   for (const r of rows) console.log(`  checked ${r.kind}: ${r.checked}`);
   console.log(`  load average ${loadStart.toFixed(2)} -> ${loadavg()[0]!.toFixed(2)}; took ${((Date.now() - startedAt) / 1000).toFixed(0)} s`);
