@@ -52,6 +52,7 @@ const OTHER_FAMILIES: Record<string, PrometheusFamily['type']> = {
   hotline_channel_subscriptions: 'GAUGE',
   hotline_engine_healthy: 'GAUGE',
   process_resident_memory_bytes: 'GAUGE',
+  nodejs_heap_space_size_total_bytes: 'GAUGE',
 };
 
 describe('/metrics and /healthz of hotline serve', { timeout: 60_000 }, () => {

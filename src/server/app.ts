@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { MemoryEngine, type ChannelHubOptions, type Engine, type MemoryEngineOptions } from '../channels/index.js';
 import { DEFAULT_MAX_HISTORY_ANSWER_BYTES } from '../wire/index.js';
 import type { WebSocketConnection } from '../node/connection.js';
@@ -342,6 +343,9 @@ export function createApp(options: AppOptions = {}): App {
       sse.metrics(text);
       session.metrics(text);
       text.family('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', [[{}, process.memoryUsage.rss()]]);
+      // The young generation ("new") is what a burst of connections grows and V8 keeps (docs/benchmarks.md, idle memory).
+      const spaces = getHeapSpaceStatistics().map((space): [Record<string, string>, number] => [{ space: space.space_name.replace(/_space$/, '') }, space.space_size]);
+      text.family('nodejs_heap_space_size_total_bytes', 'gauge', 'Size of each V8 heap space in bytes.', spaces);
       return text.toString();
     },
     request: withApi(api.handle, withSse(sse.handleRequest, session.handleRequest, routes({ webRoot, sdkRoot, admin, gate, healthy: () => app.healthy(), metrics: () => app.metrics() }))),
