@@ -2,16 +2,19 @@
 // (from a config file) checks presence state, an invalid one answered `bad_request` naming
 // the field and a valid one reaching the other subscribers; `joinLeave: false` stops the
 // join and leave pushes while `presence` still answers the members and state updates still
-// go out; and the server-wide `--no-join-leave` with a namespace turning it back on. The
+// go out, and the `presence` answer says `joinLeave: false`, which the SDK's live map
+// reads; and the server-wide `--no-join-leave` with a namespace turning it back on. The
 // HTTP API's presence answers as a client's request does: bounded members, count, truncated,
 // and the count alone where the member list is off.
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChannelsClient, assertErr, ok, type WireMessage } from './support/channels-client.js';
 import { apiResult } from './support/api-client.js';
+import { closeClients, sdk } from './support/delivery.js';
+import { ids, joined } from './support/sdk-presence.js';
 import { startCli, type CliServer } from './support/cli-server.js';
 import { waitFor } from './support/wait.js';
 
@@ -126,6 +129,14 @@ describe('joinLeave', () => {
     assert.ok(members.includes(ids['second']!) && !members.includes(ids['third']!), 'the closed one gone from presence');
   });
 
+  test('the presence answer says joinLeave: false where none are pushed, and nothing where they are', async () => {
+    const client = await connect(cli);
+    await ok(client, 'sub', { ch: 'crowd:told' });
+    await ok(client, 'sub', { ch: 'chat:told' });
+    assert.equal((await ok(client, 'presence', { ch: 'crowd:told' })).joinLeave, false);
+    assert.equal('joinLeave' in (await ok(client, 'presence', { ch: 'chat:told' })), false);
+  });
+
   test('on by default elsewhere: the same steps push joins and the leave', async () => {
     const { seen, ids } = await crowd(cli, 'chat:small');
     const joins = seen.filter(([op]) => op === 'join');
@@ -152,6 +163,19 @@ describe('joinLeave', () => {
       on.seen.map(([op]) => op),
       ['join', 'join', 'join', 'update', 'update', 'leave', 'update'],
     );
+  });
+});
+
+describe("the SDK's live map", () => {
+  afterEach(() => closeClients());
+
+  test('channel.presence.joinLeave is false where no joins and leaves are pushed, true where they are', async () => {
+    const client = sdk(`${cli.ws}/ws`);
+    const crowd = await joined(client, 'crowd:sdk');
+    const chat = await joined(client, 'chat:sdk');
+    await waitFor(() => ids(crowd).length === 1 && ids(chat).length === 1, 'both maps filled from the server');
+    assert.equal(crowd.presence.joinLeave, false, 'the crowd channel pushes no joins or leaves: its map says it misses them');
+    assert.equal(chat.presence.joinLeave, true);
   });
 });
 

@@ -85,7 +85,10 @@ export async function presence<A>(core: HubCore<A>, session: Session<A>, id: num
   const { options } = core;
   const check = options.canReadPresence ?? options.canSubscribe;
   await authorize(check?.call(options, session.context, channel), channel, 'see presence in');
-  session.reply(encodeOk(id, { ...(await presenceSnapshot(core, channel)) }));
+  const snapshot = await presenceSnapshot(core, channel);
+  // A client keeping a live member map must know that no join or leave will move it.
+  const quiet = snapshot.members !== undefined && !pushesJoinLeave(core, channel);
+  session.reply(encodeOk(id, quiet ? { ...snapshot, joinLeave: false } : { ...snapshot }));
 }
 
 /** Joins (or, with a new state, updates) a channel whose sub was answered; a failure cannot be answered again, so it is reported. */

@@ -57,7 +57,7 @@ function fakeHost(): FakeHost {
     },
     presenceOf(name) {
       host.presenceCalls.push(name);
-      return Promise.resolve({ members: [{ id: 'u1', client: 'c1' }], count: 1, truncated: false });
+      return Promise.resolve({ members: [{ id: 'u1', client: 'c1' }], count: 1, truncated: false, joinLeave: true });
     },
     publishEphemeral(name, data) {
       host.calls.push(`eph ${name} ${JSON.stringify(data)}`);
@@ -554,7 +554,7 @@ describe('the host', () => {
     assert.deepEqual(got, ['x']);
     assert.deepEqual(await channel.publish({ a: 1 }, { key: 'k1' }), { offset: 1, delivered: 1 });
     assert.deepEqual(await channel.history({ limit: 3 }), { epoch: 'e', messages: [{ offset: 1, data: 'a' }], more: false });
-    assert.deepEqual(await channel.presence.fetch(), { members: [{ id: 'u1', client: 'c1' }], count: 1, truncated: false });
+    assert.deepEqual(await channel.presence.fetch(), { members: [{ id: 'u1', client: 'c1' }], count: 1, truncated: false, joinLeave: true });
     channel.unsubscribe();
     assert.deepEqual(host.calls, ['sub room:1', 'pub room:1 {"a":1} k1', 'history room:1 {"limit":3}', 'unsub room:1']);
     assert.deepEqual(host.presenceCalls, ['room:1'], 'the live map is not kept until it is used');

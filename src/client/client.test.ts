@@ -453,7 +453,7 @@ describe('requests in flight when the connection drops', () => {
     second.reply({ op: 'ok', id: second.last('rpc').id, result: null });
     assert.deepEqual(await published, { offset: 9, delivered: 0 });
     assert.deepEqual((await history).messages, []);
-    assert.deepEqual(await presence, { members: [], count: 0, truncated: false });
+    assert.deepEqual(await presence, { members: [], count: 0, truncated: false, joinLeave: true });
     assert.equal(await later, null);
     client.close();
   });

@@ -374,7 +374,7 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
       publishEphemeral: (name, data) => this.ask('pub', { ch: name, data, ephemeral: true }, 'fail').then(({ delivered }) => ({ delivered })),
       historyOf: (name, options) => this.historyOf(name, options),
       presenceOf: (name) =>
-        this.ask('presence', { ch: name }, 'resend').then((reply) => ({ members: (reply.members ?? []) as Member[], count: reply.count, truncated: reply.truncated === true })),
+        this.ask('presence', { ch: name }, 'resend').then((reply) => ({ members: (reply.members ?? []) as Member[], count: reply.count, truncated: reply.truncated === true, joinLeave: reply.joinLeave !== false })),
       // The channel sends its state again after each resubscription: one lost in a drop is not resent here.
       stateOf: (name, state) => this.ask('state', state === null ? { ch: name } : { ch: name, state }, 'fail').then(() => undefined),
     };

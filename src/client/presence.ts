@@ -8,6 +8,8 @@ export interface PresenceSnapshot {
   count: number;
   /** True when the server listed only the first members (there are `count`). */
   truncated: boolean;
+  /** False when the channel pushes no joins and leaves (its namespace's `joinLeave: false`). */
+  joinLeave: boolean;
 }
 
 /** What a channel's presence needs from its channel and client. */
@@ -38,6 +40,7 @@ export class ChannelPresence {
   private listing: Member[] | null = [];
   private total = 0;
   private cut = false;
+  private pushed = true;
   private self: string | undefined = undefined;
   private mine: JsonObject | null = null;
   /** Events kept while a snapshot is on its way; null when none is. */
@@ -69,6 +72,16 @@ export class ChannelPresence {
   /** True when the server listed only the first of `count` members (its bound): joins and leaves still arrive. */
   get truncated(): boolean {
     return this.cut;
+  }
+
+  /**
+   * False when the server said this channel pushes no joins and leaves (a namespace with
+   * `joinLeave: false`, for big audiences): the map then moves only with state updates
+   * and resubscriptions, so it misses who came and went since. Call {@link fetch} for who
+   * is there now. True until the server's list says otherwise.
+   */
+  get joinLeave(): boolean {
+    return this.pushed;
   }
 
   /** This client's own `client` id in the member list, once subscribed. */
@@ -149,6 +162,7 @@ export class ChannelPresence {
         for (const member of snapshot.members) this.map.set(keyOf(member), member);
         this.total = snapshot.count;
         this.cut = snapshot.truncated;
+        this.pushed = snapshot.joinLeave;
         const pending = this.pending ?? [];
         this.pending = null;
         this.sync = null;

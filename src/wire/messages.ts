@@ -213,6 +213,8 @@ export interface PresenceOk {
   count: number;
   /** Present (true) when there are more members than the server lists: `members` holds the first ones. */
   truncated?: boolean;
+  /** Present (false) when the channel pushes no `join` or `leave`: a member map kept from events then misses arrivals and departures. */
+  joinLeave?: boolean;
 }
 
 export interface HistoryEntry {

@@ -112,6 +112,7 @@ const okFieldChecks: ReadonlyArray<readonly [string, (value: unknown) => boolean
   ['count', (value) => counter(value) !== undefined],
   ['client', (value) => typeof value === 'string'],
   ['truncated', (value) => typeof value === 'boolean'],
+  ['joinLeave', (value) => typeof value === 'boolean'],
   ['expiresAt', (value) => typeof value === 'number' && Number.isFinite(value)],
   ['result', () => true],
 ];
