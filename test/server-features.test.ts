@@ -212,6 +212,32 @@ describe('the upgrade hook', () => {
     }
   });
 
+  test('sees the client address: the peer, or behind trusted proxies the one they forwarded, as the connection will have it', async () => {
+    const seen: Array<string | undefined> = [];
+    const opened: string[] = [];
+    const endpoint = {
+      upgrade(req: { clientAddress?: string }) {
+        seen.push(req.clientAddress);
+        return { data: undefined };
+      },
+      handlers: { open: (conn: WebSocketConnection) => opened.push(conn.remoteAddress), message() {} },
+    };
+    const trusting = await serve({ websocket: { '/ws': { ...endpoint, trustProxy: 'loopback' } } });
+    const plain = await serve({ websocket: { '/ws': endpoint } });
+    try {
+      const forwarded = { 'X-Forwarded-For': '203.0.113.9' };
+      for (const server of [trusting, plain]) {
+        const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws`, { headers: forwarded });
+        await once(ws, 'open');
+        ws.close();
+      }
+      assert.deepEqual(seen, ['203.0.113.9', '127.0.0.1'], 'the forwarded address only from a trusted proxy');
+      assert.deepEqual(opened, seen, 'what the hook saw is the connection’s remoteAddress');
+    } finally {
+      await Promise.all([trusting.close(), plain.close()]);
+    }
+  });
+
   test('maxConnections answers 503 past the limit and others keep working', async () => {
     const server = await serve({ websocket: { '/ws': { message: (conn, m) => conn.send(m) } }, endpoint: { maxConnections: 2 } });
     try {

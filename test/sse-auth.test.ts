@@ -34,6 +34,12 @@ describe('/sse with an application authenticate and canSubscribe', () => {
     assert.equal(await unknown.text(), 'unknown token\n');
   });
 
+  test('authenticate sees the client address a trusted proxy forwarded, as on /ws', async () => {
+    const refused = await SseReader.open(`${base}/sse?ch=room:1&token=where`, { 'x-forwarded-for': '203.0.113.9' });
+    assert.equal(refused.status, 403);
+    assert.equal(await refused.text(), 'from 203.0.113.9\n');
+  });
+
   test('a cookie, a query token and a bearer header each open a stream', async () => {
     for (const [how, url, headers] of [
       ['cookie', `${base}/sse?ch=room:1`, { cookie: 'theme=dark; session=alice' }],

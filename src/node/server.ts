@@ -24,7 +24,7 @@ import { DEFAULT_DEFLATE_THRESHOLD, ZlibDeflateCodec, type PerMessageDeflateOpti
 import { inflateBudget } from './inflate-budget.js';
 import { DEFAULT_CLOSE_TIMEOUT } from './timeouts.js';
 import { TopicRegistry } from './topics.js';
-import { compileTrustProxy, type ClientAddress, type TrustProxy } from './trust-proxy.js';
+import { compileTrustProxy, setClientAddress, type ClientAddress, type TrustProxy } from './trust-proxy.js';
 
 /** A server's permessage-deflate: what it negotiates, and how it compresses. */
 export interface ServerDeflateOptions extends DeflateServerOptions, PerMessageDeflateOptions {}
@@ -55,6 +55,12 @@ export interface UpgradeRequest {
     /** The peer's IP address (undefined once the socket is gone). */
     readonly remoteAddress?: string;
   };
+  /**
+   * The client's address, as the connection's `remoteAddress` will be: the peer's, or with
+   * the endpoint's `trustProxy` the one its trusted proxies forwarded. Set before the
+   * `upgrade` hook runs.
+   */
+  readonly clientAddress?: string;
 }
 
 /** Hears connections open and close, whatever the handlers do. */
@@ -277,8 +283,8 @@ export class WebSocketServer<T = undefined> {
    * The client's address for an upgrade on `socket`: the peer's, or behind trusted proxies
    * (`trustProxy`) the one they forwarded in `headers` (lower-case names).
    */
-  clientAddressOf(socket: Duplex, headers: ReadonlyMap<string, string>): string {
-    const peer = (socket as Socket).remoteAddress ?? '';
+  clientAddressOf(socket: Duplex | UpgradeRequest['socket'], headers: ReadonlyMap<string, string>): string {
+    const peer = (socket as UpgradeRequest['socket']).remoteAddress ?? '';
     return this.clientAddress?.(peer, headers) ?? peer;
   }
 
@@ -334,6 +340,8 @@ export class WebSocketServer<T = undefined> {
     }
     const hook = this.options.upgrade;
     if (hook === undefined) return this.complete(accepted, head, socket, rest, data as T);
+    // Behind a proxy, a hook deciding by address needs the client's, not the proxy's.
+    setClientAddress(request, this.clientAddressOf(socket, head.headers));
     // Frames the client sends before the hook decides wait in the socket, not dropped.
     socket.pause();
     // Nobody owns the socket while the hook decides, and a paused socket still reads: a

@@ -152,3 +152,15 @@ export function compileTrustProxy(option: TrustProxy | undefined): ClientAddress
     return byXff ?? byForwarded ?? peer;
   };
 }
+
+/** Request headers as a {@link ClientAddress} reads them: repeated fields joined with `', '`. */
+export function headerMap(headers: Readonly<Record<string, string | string[] | undefined>>): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const [name, value] of Object.entries(headers)) if (value !== undefined) map.set(name, Array.isArray(value) ? value.join(', ') : value);
+  return map;
+}
+
+/** Gives a request seen by an application's hook its `clientAddress` (see `UpgradeRequest`). */
+export function setClientAddress(request: object, address: string): void {
+  Object.defineProperty(request, 'clientAddress', { value: address, enumerable: true, configurable: true });
+}

@@ -6,6 +6,7 @@ import {
   type UpgradeRequest,
   type WebSocketServerOptions,
 } from '../node/server.js';
+import { headerMap, setClientAddress } from '../node/trust-proxy.js';
 import {
   MSGPACK_SUBPROTOCOL,
   SUBPROTOCOL,
@@ -331,6 +332,7 @@ export function channelsEndpoint<A = undefined, C extends Contract = NoContract>
           typeof origins === 'function' ? origins(origin, host) : origin === undefined || origins.some((o) => o.toLowerCase() === origin.toLowerCase());
         if (!ok) return { reject: { status: 403, message: `origin ${origin ?? '(none)'} is not allowed` } };
       }
+      if (req.clientAddress === undefined) setClientAddress(req, server.clientAddressOf(req.socket, headerMap(req.headers)));
       return authenticate === undefined ? { auth: undefined as A } : authenticate(req, client);
     },
     publish: api.publish.bind(api),

@@ -6,7 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import type { EventEmitter } from 'node:events';
-import { compileTrustProxy, type TrustProxy } from '../node/trust-proxy.js';
+import { compileTrustProxy, headerMap, type TrustProxy } from '../node/trust-proxy.js';
 import type { UpgradeRejection } from '../node/server.js';
 
 /** The bounds of a {@link StreamAdmission}. */
@@ -60,8 +60,3 @@ export class StreamAdmission {
   }
 }
 
-function headerMap(headers: IncomingMessage['headers']): Map<string, string> {
-  const map = new Map<string, string>();
-  for (const [name, value] of Object.entries(headers)) if (value !== undefined) map.set(name, Array.isArray(value) ? value.join(', ') : value);
-  return map;
-}

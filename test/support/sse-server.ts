@@ -5,7 +5,9 @@
 //
 //   node --import tsx test/support/sse-server.ts SSE_OPTIONS_JSON
 //
-// Tokens are user names (alice, bob); each user is a presence member `{"id": USER}`. Serves
+// Tokens are user names (alice, bob); each user is a presence member `{"id": USER}`. The
+// token `where` is refused 403 with the client address `authenticate` saw (loopback peers
+// are trusted proxies, so an X-Forwarded-For from the test is believed). Serves
 // `/ws`, `/echo` and `/sse` on 127.0.0.1 and prints `sse-server ready port=PORT`. Exits when
 // stdin ends or on SIGTERM or SIGINT.
 import { channelsEndpoint } from '../../src/server/channels.js';
@@ -27,9 +29,11 @@ function tokenOf(req: UpgradeRequest): string | undefined {
 }
 
 const channels = channelsEndpoint<{ user: string }>({
+  trustProxy: 'loopback',
   authenticate(req) {
     const token = tokenOf(req);
     if (token === undefined) return { reject: { status: 401, message: 'sign in first' } };
+    if (token === 'where') return { reject: { status: 403, message: `from ${req.clientAddress}` } };
     if (!USERS.has(token)) return { reject: { status: 403, message: 'unknown token' } };
     return { auth: { user: token }, user: token, member: { id: token } };
   },

@@ -23,7 +23,7 @@ export interface ProxyRequestBase {
 export interface ConnectRequest extends ProxyRequestBase {
   /** The upgrade's path and query string (`/ws?room=1`). */
   url: string;
-  /** The peer's address as the socket sees it. */
+  /** The client's address: the peer's, or behind `--trust-proxy` the one the trusted proxies forwarded. */
   address: string;
 }
 export interface SubscribeRequest extends ProxyRequestBase {

@@ -67,6 +67,16 @@ test('after a token: the backend is told the user, an allow keeps the identity, 
   });
 });
 
+test('behind trusted proxies the backend is told the client address they forwarded, not the proxy’s', async () => {
+  await withHooks(async (hooks) => {
+    const authenticate = hooks.authenticate()!;
+    answer = { allow: true };
+    sent.length = 0;
+    await authenticate({ ...req, clientAddress: '203.0.113.9' }, 'n.3');
+    assert.equal(sent[0]?.['address'], '203.0.113.9');
+  });
+});
+
 test('a refusal before the hook is final and costs the backend nothing; the backend’s own refusal has its status', async () => {
   await withHooks(async (hooks) => {
     const refusing: Authenticate = async () => ({ reject: { status: 401, message: 'bad token' } });

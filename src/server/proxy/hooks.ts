@@ -115,7 +115,7 @@ export class ProxyHooks {
       const body: ConnectRequest = {
         ...base(client, prior.user, req.headers, hook.headers),
         url: req.url ?? '/',
-        address: req.socket.remoteAddress ?? '',
+        address: req.clientAddress ?? req.socket.remoteAddress ?? '',
       };
       let answer;
       this.count('connect');
