@@ -18,36 +18,38 @@ interface Waiting {
 export class ClientCalls {
   /** The number of the latest call. */
   private last = 0;
-  private readonly waiting = new Map<number, Waiting>();
+  /** Made by the first call: most connections are never called, and an idle one is kept small. */
+  private waiting: Map<number, Waiting> | null = null;
 
   constructor(private readonly max: number) {}
 
   /** Calls waiting for a reply now. */
   get size(): number {
-    return this.waiting.size;
+    return this.waiting?.size ?? 0;
   }
 
   /** Sends the call with `send`; settles with the client's result, or rejects with a {@link CallError}. */
   start(send: (text: string) => void, method: string, paramsJson: string, timeout: number): Promise<Json> {
-    if (this.waiting.size >= this.max) {
+    if (this.size >= this.max) {
       return Promise.reject(new CallError('too_many_pending', `the connection already has ${this.max} calls waiting for a reply`));
     }
     const call = ++this.last;
+    const waiting = (this.waiting ??= new Map());
     return new Promise<Json>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.waiting.delete(call);
+        waiting.delete(call);
         reject(new CallError('timeout', `no reply to ${method} within ${timeout} ms`));
       }, timeout);
-      this.waiting.set(call, { method, timer, resolve, reject });
+      waiting.set(call, { method, timer, resolve, reject });
       send(encodeCall(call, method, paramsJson, timeout));
     });
   }
 
   /** A reply from the client: false when no call with its number is waiting. */
   reply(request: ReplyRequest): boolean {
-    const waiting = this.waiting.get(request.call);
+    const waiting = this.waiting?.get(request.call);
     if (waiting === undefined) return false;
-    this.waiting.delete(request.call);
+    this.waiting!.delete(request.call);
     clearTimeout(waiting.timer);
     const { error } = request;
     if (error === undefined) waiting.resolve(request.result ?? null);
@@ -58,6 +60,7 @@ export class ClientCalls {
 
   /** The connection closed: every call waiting fails with `client_gone`. */
   end(): void {
+    if (this.waiting === null) return;
     const waiting = [...this.waiting.values()];
     this.waiting.clear();
     for (const { timer, reject, method } of waiting) {

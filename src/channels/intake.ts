@@ -41,17 +41,17 @@ export class RequestIntake {
   pending = 0;
   pendingBytes = 0;
   paused = false;
-  private readonly buckets: Record<ArrivalOp, TokenBucket>;
+  /** Each op's bucket, made when the op first arrives: a bucket made then is as full as one made at connect. */
+  private readonly buckets: Record<ArrivalOp, TokenBucket | null> = { history: null, presence: null, unsub: null, ping: null, auth: null };
+  private readonly rates: IntakeOptions['rates'];
   private readonly maxCount: number;
   private readonly maxBytes: number;
 
   constructor(
     options: IntakeOptions,
-    now: number,
     private readonly connection: Pausable,
   ) {
-    const bucket = (op: ArrivalOp): TokenBucket => new TokenBucket(options.rates[op] ?? ARRIVAL_LIMITS[op].limit, now);
-    this.buckets = { history: bucket('history'), presence: bucket('presence'), unsub: bucket('unsub'), ping: bucket('ping'), auth: bucket('auth') };
+    this.rates = options.rates;
     this.maxCount = options.maxPendingRequests ?? DEFAULT_MAX_PENDING_REQUESTS;
     this.maxBytes = options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
   }
@@ -59,7 +59,9 @@ export class RequestIntake {
   /** Why this op may not be taken now (it came too fast), or null. Ops without an arrival limit pass. */
   refusal(op: RequestOp, now: number): string | null {
     if (!Object.hasOwn(ARRIVAL_LIMITS, op)) return null;
-    return this.buckets[op as ArrivalOp].take(now) ? null : ARRIVAL_LIMITS[op as ArrivalOp].refusal;
+    const arrival = op as ArrivalOp;
+    const bucket = (this.buckets[arrival] ??= new TokenBucket(this.rates[arrival] ?? ARRIVAL_LIMITS[arrival].limit, now));
+    return bucket.take(now) ? null : ARRIVAL_LIMITS[arrival].refusal;
   }
 
   /**

@@ -42,7 +42,7 @@ export function presenceKey<A>(session: Session<A>): string {
 /** The connection's member on a channel: its identity's fields, then the hub's `client` and `state`, which nothing else may set. */
 export function memberOf<A>(session: Session<A>, channel: string): Member {
   const member: Member = { ...(session.member ?? {}), client: presenceKey(session) };
-  const state = session.states.get(channel);
+  const state = session.states?.get(channel);
   if (state !== undefined) member['state'] = state;
   else delete member['state'];
   return member;
@@ -106,7 +106,7 @@ export async function join<A>(core: HubCore<A>, session: Session<A>, channel: st
  * came back since holds it now and stays); its leave is announced to the rest.
  */
 export function leave<A>(core: HubCore<A>, session: Session<A>, channel: string): void {
-  session.states.delete(channel);
+  session.states?.delete(channel);
   if (listsMembers(core, channel)) core.presence.leave(channel, presenceKey(session), session.client.id).catch(() => {});
 }
 
@@ -134,8 +134,8 @@ export async function setState<A>(core: HubCore<A>, session: Session<A>, request
     }
   }
   if (session.closed || !session.subscriptions.has(channel)) return;
-  if (state === undefined) session.states.delete(channel);
-  else session.states.set(channel, state);
+  if (state === undefined) session.states?.delete(channel);
+  else (session.states ??= new Map()).set(channel, state);
   core.metrics.stateUpdates++;
   await core.presence.join(channel, presenceKey(session), memberOf(session, channel), session.client.id);
   session.reply(encodeOk(id));

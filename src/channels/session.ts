@@ -5,7 +5,7 @@ import type { HubCore } from './core.js';
 import { EngineUnavailableError } from './engine.js';
 import { DEFAULTS, type ChannelClient, type ChannelHubOptions, type ChannelIdentity, type ChannelRules, type RequestContext } from './hub-options.js';
 import { RequestIntake, type IntakeOptions } from './intake.js';
-import { TokenBucket } from './rate-limit.js';
+import { TokenBucket, type RateLimit } from './rate-limit.js';
 import type { Subscription } from './subscription.js';
 
 /** A request the session queues (ping and reply are answered at once). */
@@ -13,6 +13,8 @@ export type QueuedRequest = Exclude<ClientRequest, PingRequest | ReplyRequest>;
 
 /** setTimeout's longest delay (2^31 − 1 ms, 24.8 days); a longer one fires at once. */
 const MAX_TIMER_DELAY = 2 ** 31 - 1;
+/** Where each connection's request queue starts: one settled promise shared by all, not one each. */
+const SETTLED: Promise<void> = Promise.resolve();
 
 /**
  * One connection's side of the hub: who it is and until when, its rate limits and strikes,
@@ -29,8 +31,8 @@ export class Session<A> {
   sender: string | undefined = undefined;
   /** The key its presence is kept under (see presence.ts); made on its first join. */
   presenceKey: string | undefined = undefined;
-  /** Its presence state per channel (`state` requests); gone with the subscription. */
-  readonly states = new Map<string, JsonObject>();
+  /** Its presence state per channel (`state` requests); gone with the subscription. Made by the first state. */
+  states: Map<string, JsonObject> | null = null;
   closed = false;
   /** Closed by the hub (abuse, expiry, the server API): its presence gets no grace period. */
   sentAway = false;
@@ -40,12 +42,13 @@ export class Session<A> {
   private authenticated: boolean;
   private expiresAt: number | undefined = undefined;
   private expiryTimer: ReturnType<typeof setTimeout> | null = null;
-  private queue: Promise<void> = Promise.resolve();
+  private queue: Promise<void> = SETTLED;
   /** Arrival rate limits, and the requests read and not yet answered (ping aside). */
   private readonly intake: RequestIntake;
-  private readonly buckets: Record<'pub' | 'sub' | 'rpc', TokenBucket>;
+  /** Each op's bucket, made by its first request (as full as one made at connect): most clients only subscribe. */
+  private readonly buckets: Record<'pub' | 'sub' | 'rpc', TokenBucket | null> = { pub: null, sub: null, rpc: null };
   /** Publish buckets of rules with their own rate: at most one per rule (the server's configuration bounds them). */
-  private readonly ruleBuckets = new Map<ChannelRules, TokenBucket>();
+  private ruleBuckets: Map<ChannelRules, TokenBucket> | null = null;
   /** Times of recent bad or rate-limited requests. */
   private readonly strikes: number[] = [];
 
@@ -54,18 +57,12 @@ export class Session<A> {
     private readonly core: HubCore<A>,
   ) {
     const options = core.options;
-    const now = core.now();
     this.auth = client.auth;
     this.member = client.member;
     this.user = client.user;
     this.authenticated = options.authenticateToken === undefined || client.auth !== undefined;
-    this.intake = new RequestIntake(intakeOptions(options), now, client);
+    this.intake = new RequestIntake(intakeOptions(options), client);
     this.calls = new ClientCalls(options.maxPendingCalls ?? DEFAULTS.maxPendingCalls);
-    this.buckets = {
-      pub: new TokenBucket(options.publishRate ?? DEFAULTS.publishRate, now),
-      sub: new TokenBucket(options.subscribeRate ?? DEFAULTS.subscribeRate, now),
-      rpc: new TokenBucket(options.rpcRate ?? DEFAULTS.rpcRate, now),
-    };
   }
 
   get context(): RequestContext<A> {
@@ -74,13 +71,21 @@ export class Session<A> {
 
   /** Takes one of the op's tokens: false when the connection does it too fast. */
   take(op: 'pub' | 'sub' | 'rpc'): boolean {
-    return this.buckets[op].take(this.core.now());
+    const now = this.core.now();
+    return (this.buckets[op] ??= new TokenBucket(this.rate(op), now)).take(now);
+  }
+
+  private rate(op: 'pub' | 'sub' | 'rpc'): RateLimit {
+    const { options } = this.core;
+    if (op === 'pub') return options.publishRate ?? DEFAULTS.publishRate;
+    return op === 'sub' ? (options.subscribeRate ?? DEFAULTS.subscribeRate) : (options.rpcRate ?? DEFAULTS.rpcRate);
   }
 
   /** Takes a publish token for a channel: from its rules' own bucket when they set a rate, else the connection's. */
   takePublish(rules: ChannelRules | undefined): boolean {
     const rate = rules?.publishRate;
     if (rate === undefined) return this.take('pub');
+    this.ruleBuckets ??= new Map();
     let bucket = this.ruleBuckets.get(rules!);
     if (bucket === undefined) this.ruleBuckets.set(rules!, (bucket = new TokenBucket(rate, this.core.now())));
     return bucket.take(this.core.now());
@@ -235,10 +240,18 @@ export class Session<A> {
   }
 }
 
+/** The intake's options of a hub, made once per hub: every connection's intake shares them. */
+const intakeOptionsOf = new WeakMap<object, IntakeOptions>();
+
 function intakeOptions<A>(o: ChannelHubOptions<A>): IntakeOptions {
-  return {
-    rates: { history: o.historyRate, presence: o.presenceRate, unsub: o.unsubscribeRate, ping: o.pingRate, auth: o.authRate },
-    maxPendingRequests: o.maxPendingRequests,
-    maxPendingBytes: o.maxPendingBytes,
-  };
+  let made = intakeOptionsOf.get(o);
+  if (made === undefined) {
+    made = {
+      rates: { history: o.historyRate, presence: o.presenceRate, unsub: o.unsubscribeRate, ping: o.pingRate, auth: o.authRate },
+      maxPendingRequests: o.maxPendingRequests,
+      maxPendingBytes: o.maxPendingBytes,
+    };
+    intakeOptionsOf.set(o, made);
+  }
+  return made;
 }
