@@ -17,26 +17,13 @@
  * and bytes on the wire per delivery. Readers are this process's `ws` clients.
  */
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { decode, encode } from '@msgpack/msgpack';
 import WebSocket from 'ws';
-import { startAppServer } from './lib/app-server.js';
+import { startAppServer, subscriberBenchArgs } from './lib/app-server.js';
 import { processCpuSeconds } from './lib/proc.js';
 import { columnsOf, formatCount, formatNumber, formatTable } from './lib/table.js';
 
-const { values: args } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    subscribers: { type: 'string' },
-    seconds: { type: 'string' },
-    bytes: { type: 'string' },
-  },
-  strict: true,
-});
-const quick = args.quick === true;
-const readers = Number(args.subscribers ?? (quick ? 40 : 200));
-const seconds = Number(args.seconds ?? (quick ? 1 : 3));
-const size = Number(args.bytes ?? 256);
+const { subscribers: readers, seconds, bytes: size } = subscriberBenchArgs({ subscribers: 200, quickSubscribers: 40, bytes: 256 });
 const CHANNEL = 'bench:msgpack';
 const JSON_PROTOCOL = 'hotline.v1';
 const MSGPACK_PROTOCOL = 'hotline.v1.msgpack';

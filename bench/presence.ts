@@ -21,25 +21,12 @@
  */
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { startAppServer } from './lib/app-server.js';
+import { startAppServer, subscriberBenchArgs } from './lib/app-server.js';
 import { processCpuSeconds } from './lib/proc.js';
 import { columnsOf, formatCount, formatNumber, formatTable } from './lib/table.js';
 
-const { values: args } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    subscribers: { type: 'string' },
-    seconds: { type: 'string' },
-    bytes: { type: 'string' },
-  },
-  strict: true,
-});
-const quick = args.quick === true;
-const readerCount = Number(args.subscribers ?? (quick ? 100 : 1000));
-const seconds = Number(args.seconds ?? (quick ? 1 : 3));
-const padLength = Number(args.bytes ?? 128);
+const { subscribers: readerCount, seconds, bytes: padLength } = subscriberBenchArgs({ subscribers: 1000, quickSubscribers: 100, bytes: 128 });
 const WRITERS = 4;
 const IN_FLIGHT = 16;
 const CHANNEL = 'bench:presence';

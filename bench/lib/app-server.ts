@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 const SERVER = fileURLToPath(new URL('./sse-server-main.ts', import.meta.url));
 
@@ -28,4 +29,33 @@ export async function startAppServer(): Promise<AppServer> {
   });
   const [, port, pid] = line.split(' ');
   return { child, port: Number(port), pid: Number(pid) };
+}
+
+/** What a subscribers benchmark of the app server (msgpack, presence) was asked for. */
+export interface SubscriberBenchArgs {
+  quick: boolean;
+  subscribers: number;
+  /** The counted window: 3 s, 1 with --quick. */
+  seconds: number;
+  bytes: number;
+}
+
+/** Reads `[--quick] [--subscribers N] [--seconds S] [--bytes N]` from the command line, with these defaults. */
+export function subscriberBenchArgs(defaults: { subscribers: number; quickSubscribers: number; bytes: number }): SubscriberBenchArgs {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      subscribers: { type: 'string' },
+      seconds: { type: 'string' },
+      bytes: { type: 'string' },
+    },
+    strict: true,
+  });
+  const quick = values.quick === true;
+  return {
+    quick,
+    subscribers: Number(values.subscribers ?? (quick ? defaults.quickSubscribers : defaults.subscribers)),
+    seconds: Number(values.seconds ?? (quick ? 1 : 3)),
+    bytes: Number(values.bytes ?? defaults.bytes),
+  };
 }
