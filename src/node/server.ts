@@ -341,7 +341,8 @@ export class WebSocketServer<T = undefined> {
     const hook = this.options.upgrade;
     if (hook === undefined) return this.complete(accepted, head, socket, rest, data as T);
     // Behind a proxy, a hook deciding by address needs the client's, not the proxy's.
-    setClientAddress(request, this.clientAddressOf(socket, head.headers));
+    const address = this.clientAddressOf(socket, head.headers);
+    setClientAddress(request, address);
     // Frames the client sends before the hook decides wait in the socket, not dropped.
     socket.pause();
     // Nobody owns the socket while the hook decides, and a paused socket still reads: a
@@ -360,7 +361,7 @@ export class WebSocketServer<T = undefined> {
             this.refuse(socket, decision.reject);
             return null;
           }
-          return this.complete(accepted, head, socket, rest, decision.data);
+          return this.complete(accepted, head, socket, rest, decision.data, address);
         },
         (error: unknown) => {
           console.error('hotline: the upgrade hook threw; answered 500:', error);
@@ -426,7 +427,8 @@ export class WebSocketServer<T = undefined> {
   }
 
   /** Writes the 101 and starts the connection, unless the socket went away while the hook decided. */
-  private complete(accepted: AcceptedRequest, head: HttpRequestHead, socket: Duplex, rest: Buffer, data: T): WebSocketConnection<T> | null {
+  /** `address`: the client's, when the hook's request already has it (else found here, behind trusted proxies only). */
+  private complete(accepted: AcceptedRequest, head: HttpRequestHead, socket: Duplex, rest: Buffer, data: T, address?: string): WebSocketConnection<T> | null {
     if (socket.destroyed) return null;
     const negotiated = this.deflate === null ? null : negotiateDeflateServer(accepted.extensions, this.deflate);
     const extensions = negotiated === null ? undefined : [negotiated.response];
@@ -441,7 +443,7 @@ export class WebSocketServer<T = undefined> {
             this.deflate!,
             inflateBudget(this.context.inflateRate, this.context.maxPayload ?? DEFAULT_MAX_PAYLOAD),
           );
-    const address = this.clientAddress?.((socket as Socket).remoteAddress ?? '', head.headers);
+    address ??= this.clientAddress?.((socket as Socket).remoteAddress ?? '', head.headers);
     const conn = new WebSocketConnection<T>(socket as Socket, this.context, data, accepted.protocol ?? '', codec, address);
     this.connections.add(conn);
     this.counters.accepted++;
