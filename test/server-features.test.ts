@@ -212,6 +212,37 @@ describe('the upgrade hook', () => {
     }
   });
 
+  test('a hook that decides at once (no promise) accepts, refuses with its status, or answers 500 when it throws', async () => {
+    const server = await serve({
+      websocket: {
+        '/ws': {
+          upgrade(req) {
+            const token = new URL(req.url ?? '/', 'http://x').searchParams.get('token');
+            if (token === 'crash') throw new Error('hook failure');
+            return token === 'secret' ? { data: undefined } : { reject: { status: 403, message: 'no' } };
+          },
+          handlers: { message: (conn, m) => conn.send(m) },
+        },
+      },
+    });
+    try {
+      const ok = await client(server, '/ws?token=secret');
+      ok.send('hi');
+      const [echoed] = (await once(ok, 'message')) as [Buffer];
+      assert.equal(echoed.toString(), 'hi');
+      ok.close();
+      for (const [token, status] of [['wrong', 403], ['crash', 500]] as const) {
+        const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws?token=${token}`);
+        const [, response] = (await once(ws, 'unexpected-response')) as [unknown, { statusCode: number }];
+        assert.equal(response.statusCode, status);
+        ws.on('error', () => {});
+        ws.terminate();
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
   test('sees the client address: the peer, or behind trusted proxies the one they forwarded, as the connection will have it', async () => {
     const seen: Array<string | undefined> = [];
     const opened: string[] = [];

@@ -24,6 +24,7 @@ import { DEFAULT_DEFLATE_THRESHOLD, ZlibDeflateCodec, type PerMessageDeflateOpti
 import { inflateBudget } from './inflate-budget.js';
 import { DEFAULT_CLOSE_TIMEOUT } from './timeouts.js';
 import { TopicRegistry } from './topics.js';
+import { isPromiseLike } from './promise-like.js';
 import { compileTrustProxy, setClientAddress, type ClientAddress, type TrustProxy } from './trust-proxy.js';
 
 /** A server's permessage-deflate: what it negotiates, and how it compresses. */
@@ -343,32 +344,44 @@ export class WebSocketServer<T = undefined> {
     // Behind a proxy, a hook deciding by address needs the client's, not the proxy's.
     const address = this.clientAddressOf(socket, head.headers);
     setClientAddress(request, address);
+    let decided: UpgradeDecision<T> | Promise<UpgradeDecision<T>>;
+    try {
+      decided = hook(request);
+    } catch (error) {
+      return this.hookFailed(socket, error);
+    }
+    // A hook that decided at once (nothing to authenticate) completes in this read, as no hook does.
+    if (!isPromiseLike(decided)) return this.decided(decided, accepted, head, socket, rest, address);
     // Frames the client sends before the hook decides wait in the socket, not dropped.
     socket.pause();
     // Nobody owns the socket while the hook decides, and a paused socket still reads: a
     // reset meanwhile is an 'error' with no listener, which would end the process.
     socket.on('error', ignoreError);
     this.pendingUpgrades++;
-    return Promise.resolve()
-      .then(() => hook(request))
+    return Promise.resolve(decided)
       .finally(() => {
         this.pendingUpgrades--;
         socket.off('error', ignoreError);
       })
       .then(
-        (decision) => {
-          if ('reject' in decision) {
-            this.refuse(socket, decision.reject);
-            return null;
-          }
-          return this.complete(accepted, head, socket, rest, decision.data, address);
-        },
-        (error: unknown) => {
-          console.error('hotline: the upgrade hook threw; answered 500:', error);
-          this.refuse(socket, { status: 500, message: 'internal error' });
-          return null;
-        },
+        (decision) => this.decided(decision, accepted, head, socket, rest, address),
+        (error: unknown) => this.hookFailed(socket, error),
       );
+  }
+
+  /** The hook's decision carried out: the 101 and the connection, or the refusal it chose. */
+  private decided(decision: UpgradeDecision<T>, accepted: AcceptedRequest, head: HttpRequestHead, socket: Duplex, rest: Buffer, address: string): WebSocketConnection<T> | null {
+    if ('reject' in decision) {
+      this.refuse(socket, decision.reject);
+      return null;
+    }
+    return this.complete(accepted, head, socket, rest, decision.data, address);
+  }
+
+  private hookFailed(socket: Duplex, error: unknown): null {
+    console.error('hotline: the upgrade hook threw; answered 500:', error);
+    this.refuse(socket, { status: 500, message: 'internal error' });
+    return null;
   }
 
   /**

@@ -2,10 +2,12 @@ import { ChannelHub, type ChannelClient, type ChannelHubOptions, type ChannelIde
 import type { WebSocketConnection } from '../node/connection.js';
 import {
   WebSocketServer,
+  type UpgradeDecision,
   type UpgradeRejection,
   type UpgradeRequest,
   type WebSocketServerOptions,
 } from '../node/server.js';
+import { isPromiseLike } from '../node/promise-like.js';
 import { headerMap, setClientAddress } from '../node/trust-proxy.js';
 import {
   MSGPACK_SUBPROTOCOL,
@@ -205,6 +207,17 @@ function hubOptions<A, C extends Contract>(options: ChannelsEndpointOptions<A, C
 }
 
 /** The named headers of the upgrade request (repeated ones joined with ", "), or undefined when none are kept. */
+/** The upgrade's decision from what `authenticate` decided: the connection's data, or its refusal. */
+function connectionData<A>(
+  decided: ChannelIdentity<A> | { reject: UpgradeRejection },
+  id: string,
+  req: UpgradeRequest,
+  keepHeaders: readonly string[],
+): UpgradeDecision<ChannelConnectionData<A>> {
+  if ('reject' in decided) return decided;
+  return { data: { identity: decided, client: null, id, headers: keptHeaders(req, keepHeaders) } };
+}
+
 function keptHeaders(req: UpgradeRequest, names: readonly string[]): Record<string, string> | undefined {
   if (names.length === 0) return undefined;
   const kept: Record<string, string> = {};
@@ -276,11 +289,14 @@ export function channelsEndpoint<A = undefined, C extends Contract = NoContract>
     // A client that offers msgpack at all asked for it (the SDK offers JSON beside it, for
     // servers without it); one that offers none is served JSON.
     protocols: [MSGPACK_SUBPROTOCOL, SUBPROTOCOL],
-    async upgrade(req) {
+    // Without an authenticate hook, or with one that decides at once, the upgrade completes
+    // in the read that brought it: no promise, no pause while nothing is awaited.
+    upgrade(req) {
       const id = `${hub.nodeId}.${(nextClient++).toString(36)}`;
-      const decided = authenticate === undefined ? { auth: undefined as A } : await authenticate(req, id);
-      if ('reject' in decided) return decided;
-      return { data: { identity: decided, client: null, id, headers: keptHeaders(req, keepHeaders) } };
+      if (authenticate === undefined) return connectionData<A>({ auth: undefined as A }, id, req, keepHeaders);
+      const decided = authenticate(req, id);
+      if (isPromiseLike(decided)) return Promise.resolve(decided).then((identity) => connectionData(identity, id, req, keepHeaders));
+      return connectionData(decided, id, req, keepHeaders);
     },
     handlers: {
       open(conn) {
