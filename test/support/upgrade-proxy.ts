@@ -39,10 +39,18 @@ export class UpgradeProxy {
     return new UpgradeProxy(server, address.port, target);
   }
 
-  /** Drops every response in progress (streams and all). */
+  /**
+   * Drops every response still being written (streams and all). An answer written whole is
+   * done, though its 'close' may come a little later than the client had it, so a client
+   * that awaited a request just before sees only its stream cut.
+   */
   cutStreams(): number {
-    const cut = this.responses.size;
-    for (const res of this.responses) res.destroy();
+    let cut = 0;
+    for (const res of this.responses) {
+      if (res.writableEnded) continue;
+      res.destroy();
+      cut++;
+    }
     return cut;
   }
 
