@@ -64,6 +64,7 @@ describe('hotline/react in Chromium', { skip: chromiumSkip() }, () => {
     await inPage('window.app.mount(true)');
     await until(`document.getElementById('state')?.textContent === 'open'`, 'the connection state');
     await until(`document.getElementById('members')?.textContent.split(',').length === 2`, 'both members');
+    assert.equal(await text('presence-flags'), 'truncated:false joinLeave:true', 'usePresence says the list is whole and live');
     await waitFor(() => room.presence.get().some((m) => (m['state'] as { color?: string } | undefined)?.color === 'teal'), "the page's presence state at the peer");
     assert.equal(await inPage<number>(`window.app.count('sub')`), 1, 'one sub, shared, despite StrictMode running every effect twice');
     assert.equal(await inPage<number>(`window.app.count('unsub')`), 0, 'no unsubscribe while mounted');

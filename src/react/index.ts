@@ -112,6 +112,10 @@ export interface PresenceView {
   members: readonly Member[];
   /** Subscribers on every node (more than `members.length` when the server's list is truncated). */
   count: number;
+  /** True when the server listed only the first of `count` members (its bound). */
+  truncated: boolean;
+  /** False on a channel that pushes no joins and leaves: `members` then misses who came and went (see `channel.presence.joinLeave`). */
+  joinLeave: boolean;
   /** This client's own id among the members (`member.client`), once subscribed. */
   clientId: string | undefined;
   /** Sets this client's presence state (sent again after every reconnect). */
@@ -131,6 +135,8 @@ export function usePresence(name: string): PresenceView {
   return {
     members,
     count: presence.count,
+    truncated: presence.truncated,
+    joinLeave: presence.joinLeave,
     clientId: presence.clientId,
     enter: useCallback((state?: JsonObject) => presence.enter(state), [presence]),
     update: useCallback((state: JsonObject) => presence.update(state), [presence]),

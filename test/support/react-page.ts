@@ -38,13 +38,18 @@ function Feed(): ReactNode {
 }
 
 function Who(): ReactNode {
-  const { members, enter } = usePresence(ROOM);
+  const { members, truncated, joinLeave, enter } = usePresence(ROOM);
   const [entered, setEntered] = useState(false);
   if (!entered) {
     setEntered(true);
     void enter({ color: 'teal' });
   }
-  return h('span', { id: 'members' }, members.map((m) => String((m['state'] as { color?: string } | undefined)?.color ?? '-')).join(','));
+  return h(
+    'span',
+    null,
+    h('span', { id: 'members' }, members.map((m) => String((m['state'] as { color?: string } | undefined)?.color ?? '-')).join(',')),
+    h('span', { id: 'presence-flags' }, `truncated:${truncated} joinLeave:${joinLeave}`),
+  );
 }
 
 function Ticks(): ReactNode {
