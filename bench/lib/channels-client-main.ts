@@ -94,6 +94,11 @@ interface Pub {
 
 const subs: Sub[] = [];
 const pubs: Pub[] = [];
+
+/** A publisher's counters, before it has sent anything; each kind adds how it sends. */
+function publisherState(index: number): Omit<Pub, 'send' | 'flush'> {
+  return { index, sent: 0, seq: new Int32Array(channels), outstanding: new Int32Array(RING), inFlight: 0 };
+}
 let publishing = false;
 let windowOpen = false;
 let deliveries = 0;
@@ -292,11 +297,7 @@ function messageData(pub: number, m: number, s: number, t: number): string {
 
 function rawPublisher(index: number, raw: Raw): Pub {
   return {
-    index,
-    sent: 0,
-    seq: new Int32Array(channels),
-    outstanding: new Int32Array(RING),
-    inFlight: 0,
+    ...publisherState(index),
     send(batch, channel, m, s, t) {
       const data = messageData(index, m, s, t);
       const request = kind === 'hotline' ? `{"op":"pub","id":${m},"ch":"c${channel}","data":${data}}` : `{"type":"publish","channel":"c${channel}","data":${data}}`;
@@ -345,11 +346,7 @@ function ioSubscriber(sub: Sub): void {
 
 function ioPublisher(index: number, socket: IoSocket): Pub {
   return {
-    index,
-    sent: 0,
-    seq: new Int32Array(channels),
-    outstanding: new Int32Array(RING),
-    inFlight: 0,
+    ...publisherState(index),
     send(_batch, channel, m, s, t) {
       socket.emit('publish', `c${channel}`, { pad: PAD, p: index, m, s, t });
     },
