@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { createClient } from 'redis';
 import { EngineUnavailableError, type ChannelMessage, type Engine } from '../src/channels/index.js';
 import { RedisEngine, type RedisEngineOptions } from '../src/redis/index.js';
+import { RedisLink } from '../src/redis/link.js';
+import { COUNT, scriptsFor, SWEEP } from '../src/redis/scripts.js';
 import { engineSuite, Recorder } from './support/engine-suite.js';
 import { freePort, RedisServer, redisServerInstalled, skipWithoutRedis } from './support/redis-server.js';
 import { quietWindow, waitFor } from './support/wait.js';
@@ -357,6 +359,46 @@ describe('redis engine', { skip: !redisServerInstalled() && process.env.CI !== '
       await waitFor(async () => (await counted(a.engine, 'c')) === 3, "a node at 0 takes its entry out");
     } finally {
       await nodes.close();
+    }
+  });
+
+  test('scripts are loaded at start and after Redis restarts; a write retried after NOSCRIPT carries the newest subscriber count', async () => {
+    const own = await RedisServer.start();
+    const looker = createClient({ url: own.url });
+    looker.on('error', () => {});
+    const shas = Object.values(scriptsFor(false)).map((script) => script.sha);
+    const loaded = async (): Promise<number[]> => (await looker.sendCommand(['SCRIPT', 'EXISTS', ...shas])) as number[];
+    const engine = new RedisEngine(own.url, { prefix: freshPrefix() });
+    const link = new RedisLink(own.url, 'link-test', { commandTimeout: 2_000, connectTimeout: 5_000, maxQueuedCommands: 100 });
+    try {
+      await engine.start(listener());
+      await looker.connect();
+      assert.deepEqual(await loaded(), shas.map(() => 1), 'every script in the cache before the first call');
+      await own.stop({ save: false });
+      await waitFor(() => !engine.healthy, 'unhealthy');
+      await own.restart();
+      await waitFor(() => engine.healthy, 'healthy again');
+      if (!looker.isReady) await waitFor(() => looker.isReady, 'the looking client back');
+      assert.deepEqual(await loaded(), shas.map(() => 1), 'loaded again into the restarted Redis');
+
+      // A cache flushed while connected: the sweep goes out first with a count of 2 and
+      // meets NOSCRIPT; a count of 3 (its script in the cache) is sent behind it and runs.
+      // The sweep's retry reaches Redis last, and must not put 2 back.
+      await link.connect({ lost: () => {}, regained: () => {} });
+      await looker.sendCommand(['SCRIPT', 'FLUSH']);
+      await looker.sendCommand(['SCRIPT', 'LOAD', COUNT.source]);
+      const keys = ['r{c}:meta', 'r{c}:presence', 'r{c}:subs'];
+      let entry = `2,${Date.now() + 60_000}`;
+      const sweep = link.run(SWEEP, keys, () => [String(Date.now()), 'r{c}', '0', 'n1', entry, '120000']);
+      entry = `3,${Date.now() + 60_000}`;
+      const count = link.run(COUNT, ['r{c}:subs'], () => ['n1', entry, '120000']);
+      await Promise.all([sweep, count]);
+      assert.equal(await looker.hGet('r{c}:subs', 'n1'), entry, 'the newest count stays');
+    } finally {
+      await link.close();
+      await engine.close();
+      await looker.close().catch(() => looker.destroy());
+      await own.close();
     }
   });
 

@@ -404,6 +404,7 @@ export class RedisEngine implements Engine, NodeBus {
         // node-redis resubscribes by itself; on a cluster a failover or a moved slot may
         // leave one behind, and listening again costs nothing where it did not.
         await this.link.probe();
+        await this.link.loadScripts(Object.values(this.scripts));
         await this.link.listen([this.keys.nodeBus(this.nodeId), this.keys.allNodesBus()], this.onCommand);
         await this.link.listen([...this.streams.channels].map((channel) => this.keys.pubsubName(channel)), this.onMessage);
         await this.node.register();

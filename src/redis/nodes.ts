@@ -68,6 +68,7 @@ export class NodeRegistry {
   }
 
   private write(channel: string): Promise<unknown> {
-    return this.link.run(this.scripts.count, [this.keys.key(channel, 'subs')], [this.id, this.entry(channel), String(this.keyTtl)]);
+    // The entry as it is when sent: a retried write must not carry an older count.
+    return this.link.run(this.scripts.count, [this.keys.key(channel, 'subs')], () => [this.id, this.entry(channel), String(this.keyTtl)]);
   }
 }

@@ -87,7 +87,7 @@ export class RedisPresence implements PresenceManager {
     return Promise.all(
       [...channels].map(async (channel) => {
         const keys = [this.keys.key(channel, 'meta'), this.keys.key(channel, 'presence'), this.keys.key(channel, 'subs')];
-        const args = [String(now), this.keys.pubsubName(channel), String(channelExpiry), this.nodeId, count(channel), String(countTtl)];
+        const args = (): string[] => [String(now), this.keys.pubsubName(channel), String(channelExpiry), this.nodeId, count(channel), String(countTtl)];
         const [, epoch, offset] = (await this.link.run(this.scripts.sweep, keys, args)) as [number, string | null, number];
         return { channel, epoch: epoch ?? null, offset: Number(offset) };
       }),
