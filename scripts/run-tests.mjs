@@ -9,6 +9,10 @@
 // at a time with the machine to itself, since its tests measure RSS, a neighbour's latency
 // or work done in a time budget; then the rest, N files at a time (default 3 on two cores:
 // most of them wait on sockets and child processes more than they compute).
+//
+// A test that hangs (a promise that never settles, a wait with no deadline) fails after
+// TEST_TIMEOUT_MS instead of holding the run until CI's limit: the longest test takes about
+// 45 s on a busy machine.
 import { spawnSync } from 'node:child_process';
 import { findTestFiles, groupTestFiles } from './test-files.mjs';
 
@@ -32,6 +36,7 @@ if (files.length === 0) {
 }
 
 const { serial, concurrent } = groupTestFiles(files);
+const TEST_TIMEOUT_MS = 240_000;
 let status = 0;
 const took = [];
 for (const [name, group, n] of [
@@ -40,7 +45,8 @@ for (const [name, group, n] of [
 ]) {
   if (group.length === 0) continue;
   const started = Date.now();
-  const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${n}`, '--test-reporter=spec', ...group], { stdio: 'inherit' });
+  const runner = ['--import', 'tsx', '--test', `--test-concurrency=${n}`, `--test-timeout=${TEST_TIMEOUT_MS}`, '--test-force-exit'];
+  const result = spawnSync(process.execPath, [...runner, '--test-reporter=spec', ...group], { stdio: 'inherit' });
   if (result.status !== 0) status = result.status ?? 1;
   took.push(`${name}: ${group.length} files in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }
