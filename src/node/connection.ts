@@ -17,6 +17,7 @@ import { SendResult, type ConnectionContext, type ConnectionSendOptions, type Se
 import type { ZlibDeflateCodec } from './deflate.js';
 import { FramePump } from './frame-pump.js';
 import { ReadPacer, type PacedReader } from './read-pacer.js';
+import { readIntoShared } from './shared-reads.js';
 
 export {
   ConnectionContext,
@@ -99,7 +100,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
     socket.setNoDelay(true);
     socket.setTimeout(0);
     (socket as OwnedSocket)[kConnection] = this as WebSocketConnection<unknown>;
-    socket.on('data', WebSocketConnection.onSocketData);
+    if (!readIntoShared(socket, WebSocketConnection.onSocketData)) socket.on('data', WebSocketConnection.onSocketData);
     socket.on('end', WebSocketConnection.onSocketEnd);
     socket.on('drain', WebSocketConnection.onSocketDrain);
     socket.on('close', WebSocketConnection.onSocketClose);

@@ -1,0 +1,80 @@
+// Reads a connection's socket into one buffer shared by every socket of the process, as
+// net.connect's documented `onread` option does for a client socket, and hands each read on
+// as a buffer of its own. Node otherwise allocates 64 KiB of native memory for every read
+// and shrinks it to what came: that allocation, and glibc handing the freed memory back to
+// the kernel and faulting it in again, cost more than copying what was read (measured in
+// docs/benchmarks.md, "Reads into one buffer"). A read is copied before anything else sees
+// it, so the protocol's views into a chunk stay valid for as long as it keeps them.
+//
+// net.Socket has no public way to turn this on after accept. It keeps the option in two
+// symbol-keyed slots that its read callback, pause() and resume() consult; they are found by
+// name here, and a socket whose Node lacks them, or that is not plain TCP (TLS decrypts in
+// its own wrap), reads through 'data' as before.
+import { Buffer } from 'node:buffer';
+import { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+
+/** Libuv reads at most this much at a time, so one read always fits. */
+const READ_SIZE = 64 * 1024;
+
+type ReadCallback = (this: Socket, nread: number, buffer: Buffer) => void;
+
+interface Slots {
+  buffer: symbol;
+  callback: symbol;
+}
+
+interface UserBufferHandle {
+  useUserBuffer(buffer: Uint8Array): void;
+}
+
+function findSlots(): Slots | null {
+  const probe = new Socket();
+  let buffer: symbol | undefined;
+  let callback: symbol | undefined;
+  for (const key of Object.getOwnPropertySymbols(probe)) {
+    if (key.description === 'kBuffer') buffer = key;
+    else if (key.description === 'kBufferCb') callback = key;
+  }
+  probe.destroy();
+  return buffer !== undefined && callback !== undefined ? { buffer, callback } : null;
+}
+
+let slots: Slots | null | undefined;
+let shared: Buffer | null = null;
+/** One read callback per receiver function, shared by its sockets (no closure per socket). */
+const callbacks = new WeakMap<(this: Socket, chunk: Buffer) => void, ReadCallback>();
+
+function copyingCallback(onChunk: (this: Socket, chunk: Buffer) => void): ReadCallback {
+  let callback = callbacks.get(onChunk);
+  if (callback === undefined) {
+    callback = function (nread, buffer) {
+      const chunk = Buffer.allocUnsafe(nread);
+      buffer.copy(chunk, 0, 0, nread);
+      onChunk.call(this, chunk);
+    };
+    callbacks.set(onChunk, callback);
+  }
+  return callback;
+}
+
+/**
+ * Delivers each read of `socket` to `onChunk` (with the socket as `this`), as a buffer the
+ * receiver owns; false when the socket cannot read this way (the caller listens to 'data').
+ * pause() and resume() work as with 'data'.
+ */
+export function readIntoShared(socket: Socket, onChunk: (this: Socket, chunk: Buffer) => void): boolean {
+  // Bytes already in the stream's queue (read while the upgrade hook decided) come out as
+  // 'data' events once it resumes: such a socket keeps 'data', so that they come first.
+  if (socket instanceof TLSSocket || socket.readableLength > 0) return false;
+  const handle = (socket as unknown as { _handle?: Partial<UserBufferHandle> | null })._handle;
+  if (handle == null || typeof handle.useUserBuffer !== 'function') return false;
+  slots ??= findSlots();
+  if (slots === null) return false;
+  shared ??= Buffer.allocUnsafeSlow(READ_SIZE);
+  const owned = socket as unknown as Record<symbol, unknown>;
+  owned[slots.buffer] = shared;
+  owned[slots.callback] = copyingCallback(onChunk);
+  (handle as UserBufferHandle).useUserBuffer(shared);
+  return true;
+}

@@ -1,0 +1,143 @@
+// Server connections read into one buffer shared by all sockets (src/node/shared-reads.ts)
+// and copy each read out before anything sees it. Seen from real sockets: what a handler
+// keeps stays intact while other connections read, pause() stops the reads and resume()
+// delivers what waited, and a socket with bytes already queued keeps reading through 'data'.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, connect, type Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import WebSocket from 'ws';
+import { serve, type WebSocketConnection } from '../src/index.js';
+import { readIntoShared } from '../src/node/shared-reads.js';
+import { waitFor } from './support/wait.js';
+
+/** A TCP server whose accepted sockets are handed to the test; and a client connected to it. */
+async function socketPair(): Promise<{ server: Socket; client: Socket; close(): void }> {
+  const accepted: Socket[] = [];
+  const listener = createServer((socket) => accepted.push(socket));
+  listener.listen(0, '127.0.0.1');
+  await once(listener, 'listening');
+  const port = (listener.address() as { port: number }).port;
+  const client = connect(port, '127.0.0.1');
+  await once(client, 'connect');
+  const server = await waitFor(() => accepted[0], 'the accepted socket');
+  return {
+    server,
+    client,
+    close() {
+      client.destroy();
+      server.destroy();
+      listener.close();
+    },
+  };
+}
+
+describe('reads into one shared buffer', () => {
+  test('a plain TCP socket reads this way: each read a buffer of its own, pause() holds reads back, resume() delivers them', async () => {
+    const pair = await socketPair();
+    try {
+      const chunks: Buffer[] = [];
+      assert.equal(
+        readIntoShared(pair.server, (chunk) => chunks.push(chunk)),
+        true,
+        'this Node has the slots that shared reads need',
+      );
+      pair.server.resume();
+      pair.client.write('first');
+      await waitFor(() => chunks.length === 1, 'the first read');
+      pair.client.write('second');
+      await waitFor(() => chunks.length === 2, 'the second read');
+      assert.deepEqual(chunks.map(String), ['first', 'second'], 'the first read is not overwritten by the second');
+
+      pair.server.pause();
+      pair.client.write('held');
+      // Paused, the socket does not read at all: the bytes wait in the kernel. Had it read
+      // them, it would have by the time a connection made after them is accepted.
+      const probe = await socketPair();
+      probe.close();
+      assert.equal(chunks.length, 2, 'nothing read while paused');
+      pair.server.resume();
+      await waitFor(() => chunks.length === 3, 'the held read after resume()');
+      assert.equal(String(chunks[2]), 'held');
+
+      const ended = once(pair.server, 'end');
+      pair.client.end();
+      await ended;
+    } finally {
+      pair.close();
+    }
+  });
+
+  test('a socket with bytes already queued in its stream keeps reading through data, so that they come first', async () => {
+    const pair = await socketPair();
+    try {
+      pair.server.pause();
+      pair.client.write('early');
+      await waitFor(() => pair.server.readableLength > 0, 'the early bytes queued in the stream');
+      assert.equal(readIntoShared(pair.server, () => {}), false);
+      pair.server.resume();
+      const [data] = (await once(pair.server, 'data')) as [Buffer];
+      assert.equal(String(data), 'early');
+    } finally {
+      pair.close();
+    }
+  });
+
+  test('40 connections at once, binary messages up to 200 KiB in fragments: every message a handler keeps comes back byte for byte', async () => {
+    const kept = new Map<WebSocketConnection<undefined>, Buffer[]>();
+    const server = await serve({
+      websocket: {
+        '/keep': {
+          message(conn, message) {
+            if (typeof message !== 'string') {
+              const list = kept.get(conn) ?? [];
+              list.push(message);
+              kept.set(conn, list);
+              return;
+            }
+            // 'done': send back all it kept, only now, after the other connections' reads.
+            for (const data of kept.get(conn) ?? []) conn.send(data, { binary: true });
+            kept.delete(conn);
+          },
+        },
+      },
+    });
+    try {
+      const clients = await Promise.all(
+        Array.from({ length: 40 }, async () => {
+          const ws = new WebSocket(`ws://127.0.0.1:${server.port}/keep`, { perMessageDeflate: false });
+          await once(ws, 'open');
+          return ws;
+        }),
+      );
+      const sent = clients.map(() => Array.from({ length: 12 }, (_, i) => randomBytes(1 + ((i * 17_389) % (200 * 1024)))));
+      const received = clients.map((ws, c) => {
+        const got: Buffer[] = [];
+        ws.on('message', (data: Buffer) => got.push(data));
+        return waitFor(() => got.length === sent[c]!.length && got, `connection ${c}'s messages back`, 30_000);
+      });
+      await Promise.all(
+        clients.map(async (ws, c) => {
+          for (const data of sent[c]!) {
+            // Three fragments: a message's parts come in different reads.
+            const third = Math.ceil(data.length / 3);
+            ws.send(data.subarray(0, third), { binary: true, fin: false });
+            ws.send(data.subarray(third, 2 * third), { binary: true, fin: false });
+            ws.send(data.subarray(2 * third), { binary: true, fin: true });
+            await new Promise<void>((resolve) => setImmediate(resolve));
+          }
+          ws.send('done');
+        }),
+      );
+      const got = await Promise.all(received);
+      for (const [c, messages] of got.entries()) {
+        assert.equal(messages.length, sent[c]!.length);
+        for (const [i, data] of messages.entries()) assert.ok(data.equals(sent[c]![i]!), `connection ${c}, message ${i} (${sent[c]![i]!.length} B) intact`);
+      }
+      for (const ws of clients) ws.close();
+    } finally {
+      await server.close();
+    }
+  });
+});
