@@ -49,6 +49,12 @@ describe('reads into one shared buffer', () => {
       pair.client.write('second');
       await waitFor(() => chunks.length === 2, 'the second read');
       assert.deepEqual(chunks.map(String), ['first', 'second'], 'the first read is not overwritten by the second');
+      // Each read has a store of exactly its size: one the protocol keeps (a partial message)
+      // holds its own bytes, not a slab of the buffer pool with other connections' reads.
+      assert.deepEqual(
+        chunks.map((chunk) => chunk.buffer.byteLength),
+        chunks.map((chunk) => chunk.length),
+      );
 
       pair.server.pause();
       pair.client.write('held');

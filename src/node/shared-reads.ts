@@ -49,7 +49,10 @@ function copyingCallback(onChunk: (this: Socket, chunk: Buffer) => void): ReadCa
   let callback = callbacks.get(onChunk);
   if (callback === undefined) {
     callback = function (nread, buffer) {
-      const chunk = Buffer.allocUnsafe(nread);
+      // A store of its own, as Node gives each read: a view the protocol keeps (a partial
+      // message, a paused read) then holds its own bytes, not a slab of the buffer pool
+      // shared with other connections' reads.
+      const chunk = Buffer.allocUnsafeSlow(nread);
       buffer.copy(chunk, 0, 0, nread);
       onChunk.call(this, chunk);
     };
