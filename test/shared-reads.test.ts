@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, connect, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import WebSocket from 'ws';
-import { serve, type WebSocketConnection } from '../src/index.js';
+import WebSocket, { WebSocketServer as WsServer } from 'ws';
+import { serve, WebSocket as HotlineWebSocket, type WebSocketConnection } from '../src/index.js';
 import { readIntoShared } from '../src/node/shared-reads.js';
 import { waitFor } from './support/wait.js';
 
@@ -144,6 +144,37 @@ describe('reads into one shared buffer', () => {
       for (const ws of clients) ws.close();
     } finally {
       await server.close();
+    }
+  });
+
+  test("hotline's Node client reads this way too: 20 clients at once, binary messages up to 200 KiB, every one kept intact", async () => {
+    const wss = new WsServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
+    await once(wss, 'listening');
+    const sent = new Map<string, Buffer[]>();
+    wss.on('connection', (ws, req) => {
+      const messages = Array.from({ length: 12 }, (_, i) => randomBytes(1 + ((i * 17_389) % (200 * 1024))));
+      sent.set(req.url!, messages);
+      for (const data of messages) ws.send(data);
+    });
+    try {
+      const port = (wss.address() as { port: number }).port;
+      const results = await Promise.all(
+        Array.from({ length: 20 }, async (_, c) => {
+          const client = new HotlineWebSocket(`ws://127.0.0.1:${port}/c${c}`);
+          client.binaryType = 'nodebuffer';
+          const got: Buffer[] = [];
+          client.addEventListener('message', (event) => got.push(event.data as Buffer));
+          await waitFor(() => got.length === 12, `client ${c}'s messages`, 30_000);
+          client.close();
+          return { path: `/c${c}`, got };
+        }),
+      );
+      for (const { path, got } of results) {
+        for (const [i, data] of got.entries()) assert.ok(data.equals(sent.get(path)![i]!), `${path}, message ${i} intact`);
+      }
+    } finally {
+      for (const ws of wss.clients) ws.terminate();
+      wss.close();
     }
   });
 });

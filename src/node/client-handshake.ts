@@ -6,6 +6,7 @@ import { buildClientRequest, validateServerResponse } from '../protocol/handshak
 import { HttpHeadParser } from '../protocol/http-head.js';
 import { acceptDeflateResponse, deflateClientOffer, type DeflateClientOptions } from '../protocol/index.js';
 import { ZlibDeflateCodec, type PerMessageDeflateOptions } from './deflate.js';
+import { sharedOnRead } from './shared-reads.js';
 
 /** The client's permessage-deflate: what it offers, and how it compresses. */
 export interface ClientDeflateOptions extends DeflateClientOptions, PerMessageDeflateOptions {}
@@ -36,13 +37,16 @@ export class ConnectError extends Error {
 }
 
 /** Connects to the URL's host and port (ws: or wss:), over TLS for wss: with SNI for a host name. */
-export function dial(url: URL, tlsOptions: ConnectionOptions = {}): Socket {
+export function dial(url: URL, tlsOptions: ConnectionOptions, onChunk: (chunk: Buffer) => void): Socket {
   const secure = url.protocol === 'wss:';
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   const port = url.port === '' ? (secure ? 443 : 80) : Number(url.port);
-  if (!secure) return netConnect({ host, port });
+  // Plain TCP reads into the process's shared buffer (see shared-reads.ts); TLS through 'data'.
+  if (!secure) return netConnect({ host, port, onread: sharedOnRead(onChunk) });
   // SNI takes host names only (RFC 6066 §3).
-  return tlsConnect({ ...tlsOptions, host, port, servername: tlsOptions.servername ?? (isIP(host) === 0 ? host : undefined) });
+  const socket = tlsConnect({ ...tlsOptions, host, port, servername: tlsOptions.servername ?? (isIP(host) === 0 ? host : undefined) });
+  socket.on('data', onChunk);
+  return socket;
 }
 
 /** What the server agreed to in its 101. */

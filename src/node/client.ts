@@ -161,7 +161,7 @@ export class WebSocket extends EventHandlerTarget {
     const deflateOptions = deflate === false ? null : deflate === true ? {} : deflate;
     this.#deflateThreshold = deflateOptions?.threshold ?? DEFAULT_DEFLATE_THRESHOLD;
     this.#handshake = new ClientHandshake(parsed, offered, deflateOptions, options);
-    this.#socket = dial(parsed, options.tls);
+    this.#socket = dial(parsed, options.tls ?? {}, (chunk) => this.#onData(chunk));
     if (this.#secure) {
       this.#socket.once('secureConnect', () => {
         this.#tlsEstablished = true;
@@ -172,7 +172,6 @@ export class WebSocket extends EventHandlerTarget {
     socket.once('connect', () => {
       this.#tcpConnected = true;
     });
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => this.#onEnd());
     socket.on('error', (error) => {
       // 'close' follows and reports the closure; the error event carries this as its cause.

@@ -6,6 +6,7 @@
 // docs/benchmarks.md, "Reads into one buffer"). A read is copied before anything else sees
 // it, so the protocol's views into a chunk stay valid for as long as it keeps them.
 //
+// A client socket of our own asks for it with net.connect's `onread` (sharedOnRead).
 // net.Socket has no public way to turn this on after accept. It keeps the option in two
 // symbol-keyed slots that its read callback, pause() and resume() consult; they are found by
 // name here, and a socket whose Node lacks them, or that is not plain TCP (TLS decrypts in
@@ -17,7 +18,8 @@ import { TLSSocket } from 'node:tls';
 /** Libuv reads at most this much at a time, so one read always fits. */
 const READ_SIZE = 64 * 1024;
 
-type ReadCallback = (this: Socket, nread: number, buffer: Buffer) => void;
+/** net's read callback: false would pause the socket; these always read on. */
+type ReadCallback = (this: Socket, nread: number, buffer: Buffer) => boolean;
 
 interface Slots {
   buffer: symbol;
@@ -42,6 +44,10 @@ function findSlots(): Slots | null {
 
 let slots: Slots | null | undefined;
 let shared: Buffer | null = null;
+
+function sharedBuffer(): Buffer {
+  return (shared ??= Buffer.allocUnsafeSlow(READ_SIZE));
+}
 /** One read callback per receiver function, shared by its sockets (no closure per socket). */
 const callbacks = new WeakMap<(this: Socket, chunk: Buffer) => void, ReadCallback>();
 
@@ -55,10 +61,19 @@ function copyingCallback(onChunk: (this: Socket, chunk: Buffer) => void): ReadCa
       const chunk = Buffer.allocUnsafeSlow(nread);
       buffer.copy(chunk, 0, 0, nread);
       onChunk.call(this, chunk);
+      return true;
     };
     callbacks.set(onChunk, callback);
   }
   return callback;
+}
+
+/**
+ * net.connect's `onread` option that reads into the shared buffer and hands `onChunk` each
+ * read as a buffer it owns (with the socket as `this`).
+ */
+export function sharedOnRead(onChunk: (this: Socket, chunk: Buffer) => void): { buffer: Buffer; callback: ReadCallback } {
+  return { buffer: sharedBuffer(), callback: copyingCallback(onChunk) };
 }
 
 /**
@@ -74,10 +89,10 @@ export function readIntoShared(socket: Socket, onChunk: (this: Socket, chunk: Bu
   if (handle == null || typeof handle.useUserBuffer !== 'function') return false;
   slots ??= findSlots();
   if (slots === null) return false;
-  shared ??= Buffer.allocUnsafeSlow(READ_SIZE);
+  const buffer = sharedBuffer();
   const owned = socket as unknown as Record<symbol, unknown>;
-  owned[slots.buffer] = shared;
+  owned[slots.buffer] = buffer;
   owned[slots.callback] = copyingCallback(onChunk);
-  (handle as UserBufferHandle).useUserBuffer(shared);
+  (handle as UserBufferHandle).useUserBuffer(buffer);
   return true;
 }
