@@ -48,6 +48,7 @@ let shared: Buffer | null = null;
 function sharedBuffer(): Buffer {
   return (shared ??= Buffer.allocUnsafeSlow(READ_SIZE));
 }
+
 /** One read callback per receiver function, shared by its sockets (no closure per socket). */
 const callbacks = new WeakMap<(this: Socket, chunk: Buffer) => void, ReadCallback>();
 

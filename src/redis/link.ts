@@ -182,15 +182,15 @@ export class RedisLink {
    * the one it was first sent with (a subscriber count must not go back).
    */
   async run(script: Script, keys: string[], args: string[] | (() => string[])): Promise<unknown> {
-    const argsNow = (): string[] => (typeof args === 'function' ? args() : args);
+    const tail = (): string[] => [String(keys.length), ...keys, ...(typeof args === 'function' ? args() : args)];
     // On a cluster the first key routes the script to its slot's primary (all keys share it).
     const send = (command: string[]): Promise<unknown> =>
       this.cluster !== null ? this.cluster.sendCommand(keys[0], false, command) : this.commands!.sendCommand(command);
     try {
-      return await this.deadline(send(['EVALSHA', script.sha, String(keys.length), ...keys, ...argsNow()]), script.name);
+      return await this.deadline(send(['EVALSHA', script.sha, ...tail()]), script.name);
     } catch (error) {
       if (!(error instanceof EngineUnavailableError) && messageOf(error).startsWith('NOSCRIPT')) {
-        return this.deadline(send(['EVAL', script.source, String(keys.length), ...keys, ...argsNow()]), script.name);
+        return this.deadline(send(['EVAL', script.source, ...tail()]), script.name);
       }
       throw error;
     }
@@ -200,16 +200,19 @@ export class RedisLink {
    * Loads the scripts into Redis (every primary of a cluster) before they are run. A NOSCRIPT
    * retry goes out behind whatever the connection sent meanwhile, so commands of one node
    * (a presence join and its leave, two counts) could reach Redis out of order; loaded
-   * first, a retry happens only after Redis lost its script cache while connected.
+   * first, a retry happens only after Redis lost its script cache while connected. On a
+   * cluster a shard that is down is skipped (its scripts load on first use, as before), so
+   * that one shard's outage does not hold the engine's recovery back.
    */
   async loadScripts(scripts: readonly Script[]): Promise<void> {
     const load = (client: Client): Promise<unknown> => Promise.all(scripts.map((script) => client.sendCommand(['SCRIPT', 'LOAD', script.source])));
     const cluster = this.cluster;
-    const work =
-      cluster !== null
-        ? Promise.all(cluster.masters.map(async (master) => load((await cluster.nodeClient(master)) as unknown as Client)))
-        : load(this.commands!);
-    await this.deadline(work, 'script load');
+    if (cluster === null) {
+      await this.deadline(load(this.commands!), 'script load');
+      return;
+    }
+    const primaries = cluster.masters.map(async (master) => load((await cluster.nodeClient(master)) as unknown as Client));
+    await this.deadline(Promise.allSettled(primaries), 'script load').catch(() => {});
   }
 
   /** Bounds a Redis call by the command timeout and turns "cannot reach Redis" into EngineUnavailableError. */
