@@ -10,9 +10,10 @@
 // or work done in a time budget; then the rest, N files at a time (default 3 on two cores:
 // most of them wait on sockets and child processes more than they compute).
 //
-// A test that hangs (a promise that never settles, a wait with no deadline) fails after
-// TEST_TIMEOUT_MS instead of holding the run until CI's limit: the longest test takes about
-// 45 s on a busy machine.
+// A test file that hangs (a promise that never settles, a wait with no deadline) fails after
+// TEST_TIMEOUT_MS instead of holding the run until CI's limit. Node's runner applies the
+// timeout to each file as a whole: the longest, test/docs-snippets.test.ts, took 82 s with
+// three files at a time, so the limit leaves it about three times that.
 import { spawnSync } from 'node:child_process';
 import { findTestFiles, groupTestFiles } from './test-files.mjs';
 
