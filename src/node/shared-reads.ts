@@ -49,32 +49,28 @@ function sharedBuffer(): Buffer {
   return (shared ??= Buffer.allocUnsafeSlow(READ_SIZE));
 }
 
-/** One read callback per receiver function, shared by its sockets (no closure per socket). */
-const callbacks = new WeakMap<(this: Socket, chunk: Buffer) => void, ReadCallback>();
-
-function copyingCallback(onChunk: (this: Socket, chunk: Buffer) => void): ReadCallback {
-  let callback = callbacks.get(onChunk);
-  if (callback === undefined) {
-    callback = function (nread, buffer) {
-      // A store of its own, as Node gives each read: a view the protocol keeps (a partial
-      // message, a paused read) then holds its own bytes, not a slab of the buffer pool
-      // shared with other connections' reads.
-      const chunk = Buffer.allocUnsafeSlow(nread);
-      buffer.copy(chunk, 0, 0, nread);
-      onChunk.call(this, chunk);
-      return true;
-    };
-    callbacks.set(onChunk, callback);
-  }
-  return callback;
+/** A read callback that hands `onChunk` a copy of each read. */
+function copying(onChunk: (this: Socket, chunk: Buffer) => void): ReadCallback {
+  return function (nread, buffer) {
+    // A store of its own, as Node gives each read: a view the protocol keeps (a partial
+    // message, a paused read) then holds its own bytes, not a slab of the buffer pool
+    // shared with other connections' reads.
+    const chunk = Buffer.allocUnsafeSlow(nread);
+    buffer.copy(chunk, 0, 0, nread);
+    onChunk.call(this, chunk);
+    return true;
+  };
 }
+
+/** The server's sockets share one callback per receiver function (no closure per socket). */
+const serverCallbacks = new WeakMap<(this: Socket, chunk: Buffer) => void, ReadCallback>();
 
 /**
  * net.connect's `onread` option that reads into the shared buffer and hands `onChunk` each
  * read as a buffer it owns (with the socket as `this`).
  */
 export function sharedOnRead(onChunk: (this: Socket, chunk: Buffer) => void): { buffer: Buffer; callback: ReadCallback } {
-  return { buffer: sharedBuffer(), callback: copyingCallback(onChunk) };
+  return { buffer: sharedBuffer(), callback: copying(onChunk) };
 }
 
 /**
@@ -93,7 +89,9 @@ export function readIntoShared(socket: Socket, onChunk: (this: Socket, chunk: Bu
   const buffer = sharedBuffer();
   const owned = socket as unknown as Record<symbol, unknown>;
   owned[slots.buffer] = buffer;
-  owned[slots.callback] = copyingCallback(onChunk);
+  let callback = serverCallbacks.get(onChunk);
+  if (callback === undefined) serverCallbacks.set(onChunk, (callback = copying(onChunk)));
+  owned[slots.callback] = callback;
   (handle as UserBufferHandle).useUserBuffer(buffer);
   return true;
 }
