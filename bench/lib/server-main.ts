@@ -136,8 +136,9 @@ async function startHotline(mode: Mode, deflate: Deflate | null): Promise<Runnin
     ...(deflate === null ? {} : { perMessageDeflate: { threshold: deflate.threshold } }),
   };
   if (mode === 'echo') {
-    const { echoHandlers } = await import('../../src/server/echo.js');
-    const server = await serve({ port: 0, host: HOST, maxConnections: NO_CONNECTION_LIMIT, maxConnectionsPerAddress: NO_CONNECTION_LIMIT, websocket: { '/echo': echoHandlers }, endpoint });
+    const { echoHandlers, echoOptions } = await import('../../src/server/echo.js');
+    const websocket = { '/echo': { ...echoOptions, handlers: echoHandlers } };
+    const server = await serve({ port: 0, host: HOST, maxConnections: NO_CONNECTION_LIMIT, maxConnectionsPerAddress: NO_CONNECTION_LIMIT, websocket, endpoint });
     const echo = server.endpoints.get('/echo')!;
     return { port: server.port, connections: () => echo.connections.size, deflateState: () => deflateStateHotline(echo.connections) };
   }

@@ -40,8 +40,11 @@ export const SendResult = {
 export interface ConnectionHandlers<T = unknown> {
   /** The connection is open: the handshake's 101 is written and it may send. Runs before its first `message`. */
   open?(conn: WebSocketConnection<T>): void;
-  /** Text arrives as a string, binary as a Buffer. */
-  message(conn: WebSocketConnection<T>, message: string | Buffer): void;
+  /**
+   * Text arrives as a string, binary as a Buffer; with `decodeText: false` text arrives as
+   * a Buffer too (its UTF-8, already checked). `isBinary` tells which the peer sent.
+   */
+  message(conn: WebSocketConnection<T>, message: string | Buffer, isBinary: boolean): void;
   /**
    * The connection ended, once, however it ended: `code` and `reason` are the peer's close
    * frame, or 1005 (it had no code) / 1006 (TCP ended without one) and `''`.
@@ -85,6 +88,13 @@ export interface ConnectionOptions {
    * slowed, and nothing it sent is lost.
    */
   inflateRate?: number;
+  /**
+   * `false` hands text messages to `message` as a Buffer of their UTF-8 (checked as valid,
+   * as always), as `ws` and uWebSockets.js do, instead of decoding each into a string
+   * (default true). For handlers that pass text on without reading it, such as a relay or
+   * an echo: they skip decoding it and encoding it again to send it.
+   */
+  decodeText?: boolean;
 }
 
 /** Counters a server keeps across its connections (for metrics). */
@@ -124,6 +134,8 @@ export class ConnectionContext<T = unknown> {
   readonly inflateRate: number;
   /** Smallest message compressed when a connection negotiated permessage-deflate. */
   readonly deflateThreshold: number;
+  /** Whether text messages reach `message` as strings (see {@link ConnectionOptions.decodeText}). */
+  readonly decodeText: boolean;
   /** Set while something inspects the server's messages. */
   tap: MessageTap | null = null;
 
@@ -138,6 +150,7 @@ export class ConnectionContext<T = unknown> {
     this.maxPayload = options.maxPayload;
     this.closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
     this.backpressureLimit = options.backpressureLimit ?? DEFAULT_BACKPRESSURE_LIMIT;
+    this.decodeText = options.decodeText ?? true;
     this.slowConsumer = options.slowConsumer ?? 'drop';
     this.inflateRate = options.inflateRate ?? DEFAULT_INFLATE_RATE;
     if (!(this.inflateRate >= 0 && Number.isFinite(this.inflateRate))) {

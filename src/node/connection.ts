@@ -313,7 +313,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
   // ProtocolHandler
 
   onMessage(data: Buffer, binary: boolean): void {
-    const message = binary ? data : data.toString();
+    const message = binary || !this.context.decodeText ? data : data.toString();
     const { counters, tap } = this.context;
     if (counters !== undefined) {
       counters.messagesIn++;
@@ -325,8 +325,8 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
       if (counters !== undefined) counters.inflatePauses++;
       this.paced().throttleFor(pause);
     }
-    if (tap !== null) tap(this as WebSocketConnection<unknown>, 'in', message);
-    this.context.handlers.message(this, message);
+    if (tap !== null) tap(this as WebSocketConnection<unknown>, 'in', binary ? data : String(message));
+    this.context.handlers.message(this, message, binary);
   }
 
   onPing(payload: Buffer): void {

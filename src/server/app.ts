@@ -21,7 +21,7 @@ import { apiHandler, DEFAULT_API_REQUEST_TIMEOUT, MIN_API_KEY_LENGTH } from './a
 import { tokenAuthentication } from './auth/index.js';
 import { channelsEndpoint, channelsMaxPayload, type ChannelsEndpointOptions } from './channels.js';
 import type { ApiConfig, NamespacesConfig, SubscriptionTokenVerifier, TokenConfig } from './config/sections.js';
-import { echoHandlers } from './echo.js';
+import { echoHandlers, echoOptions } from './echo.js';
 import { Inspector, type InspectedStream } from './inspector.js';
 import { Logger } from './log.js';
 import { compileNamespaces } from './namespaces.js';
@@ -184,7 +184,7 @@ export function createApp(options: AppOptions = {}): App {
     trustProxy: options.trustProxy,
     origins: sameOrigin(origins),
   };
-  const echo = new WebSocketServer<undefined>({ ...common, handlers: echoHandlers });
+  const echo = new WebSocketServer<undefined>({ ...common, ...echoOptions, handlers: echoHandlers });
   // Built first: a bad key or short secret stops the server before it listens.
   const tokens = options.token === undefined ? undefined : tokenAuthentication(options.token);
   const subscriptionTokens = options.subscriptionTokens ?? tokens?.subscriptions;

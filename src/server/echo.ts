@@ -1,8 +1,11 @@
-import type { ConnectionHandlers } from '../node/connection.js';
+import type { ConnectionHandlers, ConnectionOptions } from '../node/connection.js';
 
 /** The /echo endpoint: every message goes back as it came, text as text, binary as binary. */
 export const echoHandlers: ConnectionHandlers<undefined> = {
-  message(conn, message) {
-    conn.send(message);
+  message(conn, message, isBinary) {
+    conn.send(message, { binary: isBinary });
   },
 };
+
+/** Text is sent back as the bytes it came in (already checked as UTF-8): no string between. */
+export const echoOptions: ConnectionOptions = { decodeText: false };
