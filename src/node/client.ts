@@ -469,7 +469,8 @@ export class WebSocket extends EventHandlerTarget {
 
   /** Drops from bufferedAmount the messages whose frames the socket has written. */
   #settleWritten(): void {
-    this.#buffered.settle((this.#pump?.taken ?? 0) - this.#socket.writableLength);
+    const pump = this.#pump;
+    this.#buffered.settle(pump === null ? 0 : pump.taken - pump.unwritten);
   }
 
   /** Handler of the `open` event: the handshake succeeded and `protocol` and `extensions` are set. */

@@ -193,7 +193,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
 
   /** Bytes handed to the socket and not yet written out, plus those still queued here. */
   get bufferedAmount(): number {
-    return this.socket.writableLength + this.#protocol.bufferedAmount;
+    return (this.pumpState?.unwritten ?? this.socket.writableLength) + this.#protocol.bufferedAmount;
   }
 
   /** Buffered bytes past which the connection is a slow consumer (its server's option). */

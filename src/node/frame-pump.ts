@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { WebSocketProtocol } from '../protocol/index.js';
+import { DirectWriter } from './direct-writes.js';
 import { withSharedJoins, writeChunks } from './write.js';
 
 // Pumps with frames queued outside a read, flushed together once the event loop's I/O
@@ -35,12 +36,20 @@ export class FramePump {
   /** Inside a read: frames queued now go out when it ends, with no flush scheduled. */
   private reading = false;
   private closeTimer: NodeJS.Timeout | null = null;
+  private readonly writer: DirectWriter;
 
   constructor(
     private readonly socket: Socket,
     private readonly protocol: WebSocketProtocol,
     private readonly closeTimeout: number,
-  ) {}
+  ) {
+    this.writer = new DirectWriter(socket);
+  }
+
+  /** Bytes handed to the socket that it has not written yet. */
+  get unwritten(): number {
+    return this.socket.writableLength + this.writer.pending;
+  }
 
   /** Writes what the protocol queued once this pass of the loop's I/O is done, unless a read is under way. */
   schedule(): void {
@@ -78,7 +87,7 @@ export class FramePump {
     const queued = protocol.bufferedAmount;
     if (queued > 0 && writable) {
       this.taken += queued;
-      writeChunks(socket, protocol.takeOutgoing());
+      writeChunks(protocol.takeOutgoing(), this.writer);
     }
     if (protocol.shouldCloseTransport && writable) {
       socket.end();

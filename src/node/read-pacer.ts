@@ -6,6 +6,8 @@ const EMPTY = Buffer.alloc(0);
 
 /** What a {@link ReadPacer} asks of the connection it paces. */
 export interface PacedReader {
+  /** Bytes handed to the socket and not yet written out, plus those still queued in the protocol. */
+  readonly bufferedAmount: number;
   /** Decodes what the protocol kept while reading was paused (as a read does), then writes what that queued. */
   readKept(now: number): void;
 }
@@ -55,11 +57,6 @@ export class ReadPacer {
     return this.userPaused;
   }
 
-  /** Bytes handed to the socket and not yet written out, plus those still queued in the protocol. */
-  get bufferedAmount(): number {
-    return this.socket.writableLength + this.protocol.bufferedAmount;
-  }
-
   pauseByUser(): void {
     if (this.userPaused || this.stopped) return;
     this.userPaused = true;
@@ -84,7 +81,7 @@ export class ReadPacer {
       this.partialSince = now;
       this.partialCount = protocol.receivedCount;
     }
-    if (!this.backpressure && this.bufferedAmount > this.limit) {
+    if (!this.backpressure && this.reader.bufferedAmount > this.limit) {
       this.backpressure = true;
       this.pause(now);
       this.awaitWritten();
@@ -131,7 +128,7 @@ export class ReadPacer {
 
   private checkBuffered(): void {
     if (!this.backpressure || this.stopped) return;
-    if (this.bufferedAmount > this.limit) {
+    if (this.reader.bufferedAmount > this.limit) {
       this.awaitWritten();
       return;
     }

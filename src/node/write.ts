@@ -1,5 +1,5 @@
-import type { Socket } from 'node:net';
 import { Buffer } from 'node:buffer';
+import type { DirectWriter } from './direct-writes.js';
 
 /**
  * Frames written together up to this total size are joined into one buffer: one write,
@@ -12,18 +12,16 @@ const SMALL_CHUNK = 1024;
 
 /**
  * Writes queued frames to a socket in as few writes as possible: one buffer when they are
- * small together, otherwise a corked batch (Node hands it to the kernel as one vectored
- * write) in which big payloads go by reference and runs of small frames are joined.
- * Returns what the last `socket.write` returned (false once the socket's buffer is past
- * its high-water mark).
+ * small together, otherwise one vectored write in which big payloads go by reference and
+ * runs of small frames are joined. `writer` writes them straight to the stream where it
+ * can. Returns false once the socket's buffer is past its high-water mark.
  */
-export function writeChunks(socket: Socket, chunks: readonly Buffer[]): boolean {
-  if (chunks.length === 1) return socket.write(chunks[0]!);
+export function writeChunks(chunks: readonly Buffer[], writer: DirectWriter): boolean {
+  if (chunks.length === 1) return writer.write(chunks[0]!);
   let total = 0;
   for (const chunk of chunks) total += chunk.length;
-  if (total <= JOIN_LIMIT) return socket.write(joined(chunks, total));
-  socket.cork();
-  let ok = true;
+  if (total <= JOIN_LIMIT) return writer.write(joined(chunks, total));
+  const batch: Buffer[] = [];
   let runStart = 0;
   let runLength = 0;
   for (let i = 0; i <= chunks.length; i++) {
@@ -32,14 +30,13 @@ export function writeChunks(socket: Socket, chunks: readonly Buffer[]): boolean 
       runLength += chunk.length;
       continue;
     }
-    if (i - runStart === 1) ok = socket.write(chunks[runStart]!);
-    else if (i > runStart) ok = socket.write(Buffer.concat(chunks.slice(runStart, i), runLength));
-    if (chunk !== undefined) ok = socket.write(chunk);
+    if (i - runStart === 1) batch.push(chunks[runStart]!);
+    else if (i > runStart) batch.push(Buffer.concat(chunks.slice(runStart, i), runLength));
+    if (chunk !== undefined) batch.push(chunk);
     runStart = i + 1;
     runLength = 0;
   }
-  socket.uncork();
-  return ok;
+  return writer.writev(batch, total);
 }
 
 // Subscribers of one topic usually have identical queues (the same frames, published to

@@ -1,0 +1,178 @@
+// A connection's frames go straight to its socket's libuv stream (src/node/direct-writes.ts),
+// not through the socket's Writable. Seen from real sockets: nothing passes socket.write,
+// every byte arrives and is counted, a peer that stops reading leaves the bytes libuv still
+// holds in bufferedAmount until it reads, `drain` follows, and a write that fails closes the
+// connection.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import type { Socket } from 'node:net';
+import WebSocket from 'ws';
+import { serve, type WebSocketConnection } from '../src/index.js';
+import { waitFor } from './support/wait.js';
+
+/** The server side's socket of a connection: private, read here to watch its writes. */
+function socketOf(conn: WebSocketConnection<unknown>): Socket {
+  return Reflect.get(conn, 'socket') as Socket;
+}
+
+/** Counts the calls of `socket.write` from now on. */
+function countWrites(socket: Socket): { calls: number } {
+  const counter = { calls: 0 };
+  const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+  socket.write = ((...args: unknown[]) => {
+    counter.calls++;
+    return write(...args);
+  }) as Socket['write'];
+  return counter;
+}
+
+describe('writes straight to the stream', () => {
+  test('echoed frames never pass socket.write, and bytesSent counts every byte the peer read', async () => {
+    let writes: { calls: number } | null = null;
+    let server: WebSocketConnection<undefined> | null = null;
+    const app = await serve({
+      websocket: {
+        '/echo': {
+          open(conn) {
+            server = conn;
+            writes = countWrites(socketOf(conn as WebSocketConnection<unknown>));
+          },
+          message(conn, message) {
+            conn.send(message);
+          },
+        },
+      },
+    });
+    try {
+      const ws = new WebSocket(`ws://127.0.0.1:${app.port}/echo`, { perMessageDeflate: false });
+      await once(ws, 'open');
+      const got: string[] = [];
+      ws.on('message', (data: Buffer) => got.push(data.toString()));
+      const sent = Array.from({ length: 200 }, (_, i) => `message ${i} `.repeat(1 + (i % 50)));
+      for (const text of sent) ws.send(text);
+      await waitFor(() => got.length === sent.length, 'every echo', { state: () => `${got.length} of ${sent.length}` });
+      assert.deepEqual(got, sent);
+      assert.equal(writes!.calls, 0, 'no frame went through socket.write');
+      // The client's socket has read the 101 and every frame: bytesSent counts all of them.
+      const clientSocket = Reflect.get(ws, '_socket') as Socket;
+      assert.equal(server!.bytesSent, clientSocket.bytesRead);
+      ws.close();
+      await once(ws, 'close');
+    } finally {
+      await app.close();
+    }
+  });
+
+  test('a peer that stops reading: the bytes libuv holds count as buffered, send says backpressure, and drain follows once it reads', async () => {
+    let server: WebSocketConnection<undefined> | null = null;
+    let drains = 0;
+    const app = await serve({
+      websocket: {
+        '/feed': {
+          // Far above what the kernel's buffers take, so that the stream holds bytes itself.
+          backpressureLimit: 64 * 1024 * 1024,
+          handlers: {
+            open(conn) {
+              server = conn;
+            },
+            message() {},
+            drain() {
+              drains++;
+            },
+          },
+        },
+      },
+    });
+    try {
+      const ws = new WebSocket(`ws://127.0.0.1:${app.port}/feed`, { perMessageDeflate: false });
+      await once(ws, 'open');
+      const conn = await waitFor(() => server, 'the server connection');
+      const clientSocket = Reflect.get(ws, '_socket') as Socket;
+      clientSocket.pause();
+      const got: number[] = [];
+      ws.on('message', (data: Buffer) => got.push(data.readUInt32BE(0)));
+
+      // Sends of 16 KiB, each written on its own tick, until the kernel's buffers are full
+      // and what is left waits in libuv's queue: send then reports backpressure.
+      const payload = Buffer.alloc(16 * 1024);
+      let sent = 0;
+      let result = 0;
+      while (sent < 4000) {
+        payload.writeUInt32BE(sent, 0);
+        result = conn.send(Buffer.from(payload));
+        sent++;
+        await new Promise((resolve) => setImmediate(resolve));
+        if (result === -1 && conn.bufferedAmount > 1024 * 1024) break;
+      }
+      assert.equal(result, -1, `send reported backpressure within ${sent} messages`);
+      const socket = socketOf(conn as WebSocketConnection<unknown>);
+      assert.equal(socket.writableLength, 0, "the socket's Writable holds nothing: the bytes are in the stream");
+      assert.ok(conn.bufferedAmount > 1024 * 1024, `bufferedAmount ${conn.bufferedAmount} counts what the stream holds`);
+      // Sends that went out at once had their drain already; this one waits for the peer.
+      const drainsBefore = drains;
+
+      clientSocket.resume();
+      await waitFor(() => drains > drainsBefore, 'the drain handler');
+      assert.equal(conn.bufferedAmount, 0);
+      await waitFor(() => got.length === sent, 'every message', { state: () => `${got.length} of ${sent}` });
+      assert.deepEqual(got, Array.from({ length: sent }, (_, i) => i), 'each once, in order');
+      ws.close();
+      await once(ws, 'close');
+    } finally {
+      await app.close();
+    }
+  });
+
+  test('a peer that resets while the stream holds bytes: the connection closes with 1006, the server serves the next', async () => {
+    let server: WebSocketConnection<undefined> | null = null;
+    const closes: number[] = [];
+    const app = await serve({
+      websocket: {
+        '/feed': {
+          backpressureLimit: 64 * 1024 * 1024,
+          handlers: {
+            open(conn) {
+              server = conn;
+            },
+            message(conn, message) {
+              conn.send(message);
+            },
+            close(_conn, code) {
+              closes.push(code);
+            },
+          },
+        },
+      },
+    });
+    try {
+      const ws = new WebSocket(`ws://127.0.0.1:${app.port}/feed`, { perMessageDeflate: false });
+      ws.on('error', () => {});
+      await once(ws, 'open');
+      const conn = await waitFor(() => server, 'the server connection');
+      const clientSocket = Reflect.get(ws, '_socket') as Socket;
+      clientSocket.pause();
+      const payload = Buffer.alloc(64 * 1024);
+      for (let i = 0; i < 200 && conn.bufferedAmount < 1024 * 1024; i++) {
+        conn.send(payload);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      assert.ok(conn.bufferedAmount >= 1024 * 1024, 'the stream holds bytes');
+      clientSocket.resetAndDestroy();
+      await waitFor(() => closes.length === 1, 'the close handler');
+      assert.deepEqual(closes, [1006]);
+      assert.equal(conn.readyState, 3);
+
+      server = null;
+      const next = new WebSocket(`ws://127.0.0.1:${app.port}/feed`, { perMessageDeflate: false });
+      await once(next, 'open');
+      next.send('still here');
+      const [reply] = (await once(next, 'message')) as [Buffer];
+      assert.equal(reply.toString(), 'still here');
+      next.close();
+      await once(next, 'close');
+    } finally {
+      await app.close();
+    }
+  });
+});
