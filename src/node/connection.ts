@@ -216,16 +216,17 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
     }
     if (options.force !== true && this.overLimit()) return SendResult.Dropped;
     const before = protocol.bufferedAmount;
+    const binary = options.binary ?? typeof data !== 'string';
     if (typeof data === 'string') {
       const compress = this.codec !== null && this.shouldCompress(Buffer.byteLength(data), options);
-      protocol.send(data, { binary: options.binary, compress });
+      protocol.send(data, { binary, compress });
     } else {
       const bytes = toBytes(data);
       const compress = this.codec !== null && this.shouldCompress(bytes.length, options);
-      protocol.send(bytes, { binary: options.binary ?? true, compress });
+      protocol.send(bytes, { binary, compress });
     }
     const bytes = protocol.bufferedAmount - before;
-    this.sent(bytes, data);
+    this.sent(bytes, data, binary);
     return this.queued(bytes);
   }
 
@@ -350,13 +351,16 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
 
   // Internals
 
-  private sent(bytes: number, data: SendData): void {
+  /** Counts a message queued to send; a tap sees it as the peer will: text as a string, binary as bytes. */
+  private sent(bytes: number, data: SendData, binary = typeof data !== 'string'): void {
     const { counters, tap } = this.context;
     if (counters !== undefined) {
       counters.messagesOut++;
       counters.bytesOut += bytes;
     }
-    if (tap !== null) tap(this as WebSocketConnection<unknown>, 'out', typeof data === 'string' ? data : toBytes(data as ArrayBufferView));
+    if (tap === null) return;
+    const shown = typeof data === 'string' ? (binary ? Buffer.from(data) : data) : binary ? toBytes(data as ArrayBufferView) : toBytes(data as ArrayBufferView).toString();
+    tap(this as WebSocketConnection<unknown>, 'out', shown);
   }
 
   private shouldCompress(length: number, options: ConnectionSendOptions): boolean {
