@@ -5,11 +5,16 @@
 // connection.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import WebSocket from 'ws';
 import { serve, type WebSocketConnection } from '../src/index.js';
 import { waitFor } from './support/wait.js';
+
+const ECHO_ONCE = fileURLToPath(new URL('./support/echo-once-server.ts', import.meta.url));
 
 /** The server side's socket of a connection: private, read here to watch its writes. */
 function socketOf(conn: WebSocketConnection<unknown>): Socket {
@@ -174,5 +179,14 @@ describe('writes straight to the stream', () => {
     } finally {
       await app.close();
     }
+  });
+
+  test('with --pending-deprecation (process.binding would warn) frames go through socket.write, and nothing is printed', async () => {
+    const run = (flags: string[]) => promisify(execFile)(process.execPath, [...flags, '--import', 'tsx', ECHO_ONCE], { timeout: 60_000 });
+    const plain = await run([]);
+    assert.equal(plain.stdout.trim(), 'echo hello writes 0');
+    const warned = await run(['--pending-deprecation']);
+    assert.match(warned.stdout.trim(), /^echo hello writes [1-9]\d*$/);
+    assert.equal(warned.stderr, '', 'no deprecation warning');
   });
 });

@@ -1,7 +1,7 @@
 // Hands a connection's frames to its socket's libuv stream directly, as net.Socket's own
 // write does at its end, without the Writable stream around it: its state, a request
 // object and a callback per write, the callback deferred to the next tick. Measured in
-// docs/benchmarks.md, "Writes straight to the stream".
+// docs/benchmarks.md, "Text as bytes, and writes straight to the stream".
 //
 // The stream's write methods take a request object that only Node's stream_wrap binding
 // makes, and report through a shared state array whether the write completed at once (the
