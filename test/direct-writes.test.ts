@@ -11,25 +11,39 @@ import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import WebSocket from 'ws';
-import { serve, type WebSocketConnection } from '../src/index.js';
+import { serve, type ConnectionHandlers, type WebSocketConnection } from '../src/index.js';
+import { countWrites, socketOf } from './support/socket-writes.js';
 import { waitFor } from './support/wait.js';
 
 const ECHO_ONCE = fileURLToPath(new URL('./support/echo-once-server.ts', import.meta.url));
 
-/** The server side's socket of a connection: private, read here to watch its writes. */
-function socketOf(conn: WebSocketConnection<unknown>): Socket {
-  return Reflect.get(conn, 'socket') as Socket;
-}
-
-/** Counts the calls of `socket.write` from now on. */
-function countWrites(socket: Socket): { calls: number } {
-  const counter = { calls: 0 };
-  const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
-  socket.write = ((...args: unknown[]) => {
-    counter.calls++;
-    return write(...args);
-  }) as Socket['write'];
-  return counter;
+/**
+ * A server whose /feed may hold 64 MiB for a peer that does not read (far above what the
+ * kernel's buffers take, so that libuv's stream holds bytes itself), and a client of it
+ * whose socket is paused: it reads nothing until resumed.
+ */
+async function stalledFeed(handlers: Omit<ConnectionHandlers<undefined>, 'open'>) {
+  let opened: WebSocketConnection<undefined> | null = null;
+  const app = await serve({
+    websocket: {
+      '/feed': {
+        backpressureLimit: 64 * 1024 * 1024,
+        handlers: {
+          ...handlers,
+          open(conn) {
+            opened = conn;
+          },
+        },
+      },
+    },
+  });
+  const ws = new WebSocket(`ws://127.0.0.1:${app.port}/feed`, { perMessageDeflate: false });
+  ws.on('error', () => {});
+  await once(ws, 'open');
+  const conn = await waitFor(() => opened, 'the server connection');
+  const clientSocket = Reflect.get(ws, '_socket') as Socket;
+  clientSocket.pause();
+  return { app, ws, conn, clientSocket };
 }
 
 describe('writes straight to the stream', () => {
@@ -70,31 +84,14 @@ describe('writes straight to the stream', () => {
   });
 
   test('a peer that stops reading: the bytes libuv holds count as buffered, send says backpressure, and drain follows once it reads', async () => {
-    let server: WebSocketConnection<undefined> | null = null;
     let drains = 0;
-    const app = await serve({
-      websocket: {
-        '/feed': {
-          // Far above what the kernel's buffers take, so that the stream holds bytes itself.
-          backpressureLimit: 64 * 1024 * 1024,
-          handlers: {
-            open(conn) {
-              server = conn;
-            },
-            message() {},
-            drain() {
-              drains++;
-            },
-          },
-        },
+    const { app, ws, conn, clientSocket } = await stalledFeed({
+      message() {},
+      drain() {
+        drains++;
       },
     });
     try {
-      const ws = new WebSocket(`ws://127.0.0.1:${app.port}/feed`, { perMessageDeflate: false });
-      await once(ws, 'open');
-      const conn = await waitFor(() => server, 'the server connection');
-      const clientSocket = Reflect.get(ws, '_socket') as Socket;
-      clientSocket.pause();
       const got: number[] = [];
       ws.on('message', (data: Buffer) => got.push(data.readUInt32BE(0)));
 
@@ -130,33 +127,16 @@ describe('writes straight to the stream', () => {
   });
 
   test('a peer that resets while the stream holds bytes: the connection closes with 1006, the server serves the next', async () => {
-    let server: WebSocketConnection<undefined> | null = null;
     const closes: number[] = [];
-    const app = await serve({
-      websocket: {
-        '/feed': {
-          backpressureLimit: 64 * 1024 * 1024,
-          handlers: {
-            open(conn) {
-              server = conn;
-            },
-            message(conn, message) {
-              conn.send(message);
-            },
-            close(_conn, code) {
-              closes.push(code);
-            },
-          },
-        },
+    const { app, conn, clientSocket } = await stalledFeed({
+      message(conn, message) {
+        conn.send(message);
+      },
+      close(_conn, code) {
+        closes.push(code);
       },
     });
     try {
-      const ws = new WebSocket(`ws://127.0.0.1:${app.port}/feed`, { perMessageDeflate: false });
-      ws.on('error', () => {});
-      await once(ws, 'open');
-      const conn = await waitFor(() => server, 'the server connection');
-      const clientSocket = Reflect.get(ws, '_socket') as Socket;
-      clientSocket.pause();
       const payload = Buffer.alloc(64 * 1024);
       for (let i = 0; i < 200 && conn.bufferedAmount < 1024 * 1024; i++) {
         conn.send(payload);
@@ -168,7 +148,6 @@ describe('writes straight to the stream', () => {
       assert.deepEqual(closes, [1006]);
       assert.equal(conn.readyState, 3);
 
-      server = null;
       const next = new WebSocket(`ws://127.0.0.1:${app.port}/feed`, { perMessageDeflate: false });
       await once(next, 'open');
       next.send('still here');

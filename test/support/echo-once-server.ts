@@ -6,22 +6,17 @@
 // Prints `echo <reply> writes <count>` and exits 0. Run with --pending-deprecation it shows
 // that the frames then go through socket.write, with no deprecation warning on stderr.
 import { once } from 'node:events';
-import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { serve } from '../../src/server/serve.js';
+import { countWrites, socketOf } from './socket-writes.js';
 
-let writes = 0;
+let writes = { calls: 0 };
 const server = await serve({
   port: 0,
   websocket: {
     '/echo': {
       open(conn) {
-        const socket = Reflect.get(conn, 'socket') as Socket;
-        const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
-        socket.write = ((...args: unknown[]) => {
-          writes++;
-          return write(...args);
-        }) as Socket['write'];
+        writes = countWrites(socketOf(conn));
       },
       message(conn, message) {
         conn.send(message);
@@ -33,7 +28,7 @@ const ws = new WebSocket(`ws://127.0.0.1:${server.port}/echo`, { perMessageDefla
 await once(ws, 'open');
 ws.send('hello');
 const [reply] = (await once(ws, 'message')) as [Buffer];
-process.stdout.write(`echo ${reply.toString()} writes ${writes}\n`);
+process.stdout.write(`echo ${reply.toString()} writes ${writes.calls}\n`);
 ws.close();
 await once(ws, 'close');
 await server.close();
