@@ -359,7 +359,9 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
       counters.bytesOut += bytes;
     }
     if (tap === null) return;
-    const shown = typeof data === 'string' ? (binary ? Buffer.from(data) : data) : binary ? toBytes(data as ArrayBufferView) : toBytes(data as ArrayBufferView).toString();
+    let shown: string | Buffer;
+    if (typeof data === 'string') shown = binary ? Buffer.from(data) : data;
+    else shown = binary ? toBytes(data as ArrayBufferView) : toBytes(data as ArrayBufferView).toString();
     tap(this as WebSocketConnection<unknown>, 'out', shown);
   }
 
