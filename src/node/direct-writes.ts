@@ -152,10 +152,10 @@ export class DirectWriter {
       return !this.owesDrain;
     }
     if (!full) return true;
-    // Written at once, but as large as the Writable's mark: it would have returned false
-    // and emitted 'drain' once the write's callback ran.
-    if (this.pending === 0) process.nextTick(emitDrain, socket);
-    else this.owesDrain = true;
+    // Written at once (so nothing was pending: libuv queues behind a pending write), but
+    // as large as the Writable's mark: it would have returned false and emitted 'drain'
+    // once the write's callback ran.
+    process.nextTick(emitDrain, socket);
     return false;
   }
 
