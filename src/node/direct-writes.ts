@@ -121,6 +121,14 @@ export class DirectWriter {
     return this.dispatched(req, handle.writev(req, chunks, true), chunks, bytes);
   }
 
+  /**
+   * Whether the kernel holds every byte written, on a stream written directly: closing the
+   * socket then loses nothing. (TLS holds bytes of its own, and ends with an alert.)
+   */
+  get flushed(): boolean {
+    return this.pending === 0 && this.handle() !== null;
+  }
+
   /** The stream to write to directly, or null when this write goes through socket.write. */
   private handle(): StreamHandle | null {
     const socket = this.socket;

@@ -90,6 +90,15 @@ export class FramePump {
       writeChunks(protocol.takeOutgoing(), this.writer);
     }
     if (protocol.shouldCloseTransport && writable) {
+      // Closing handshake done (or the peer's FIN in) and every byte with the kernel: closing
+      // the socket sends them, then our FIN, as end() would, without a shutdown call and a
+      // wait for the peer's FIN (a third of a short connection's system calls). After a
+      // failure the peer may still be sending, and closing with unread bytes resets the
+      // connection, which can lose our close frame at the peer: that case ends and waits.
+      if (protocol.failure === null && this.writer.flushed) {
+        socket.destroy();
+        return;
+      }
       socket.end();
       this.armCloseTimer();
     }
