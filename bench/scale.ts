@@ -3,7 +3,8 @@
  * server process, as `hotline serve` runs them, and what they cost.
  *
  *   node --import tsx bench/scale.ts [--connections N] [--kinds serve,hotline,ws,uws,bun]
- *                                    [--publishes N] [--idle-seconds S] [--concurrency C]
+ *                                    [--publishes N] [--idle-seconds S] [--settle-seconds S]
+ *                                    [--concurrency C]
  *                                    [--client c|node] [--sleep]
  *   npm run build && npm run bench -- scale
  *
@@ -11,7 +12,8 @@
  * CPU 1, on raw sockets, spread over source addresses 127.0.0.2-33 so that no address runs
  * out of ephemeral ports) start; the clients open the connections, C at a time; then the
  * server's RSS growth per connection, its CPU share while all of them sit idle (heartbeats,
- * timers), and the time from a publish to its delivery at every connection (each checked:
+ * timers), its RSS growth per connection once they have sat idle --settle-seconds longer
+ * (V8 gives back, unforced, the young generation the burst of upgrades grew), and the time from a publish to its delivery at every connection (each checked:
  * every connection gets every publish once, in order), over --publishes publishes. Then
  * (C client only) the same with 1 KiB of padding in each message, first with every
  * connection reading and then with every tenth one not reading (opened with a 4 KiB
@@ -80,6 +82,7 @@ const { values: args } = parseArgs({
     kinds: { type: 'string', default: 'serve' },
     publishes: { type: 'string', default: '20' },
     'idle-seconds': { type: 'string', default: '10' },
+    'settle-seconds': { type: 'string', default: '30' },
     concurrency: { type: 'string', default: '256' },
     quick: { type: 'boolean', default: false },
     client: { type: 'string', default: 'c' },
@@ -95,6 +98,8 @@ const positive = (name: string, value: string | undefined): number => {
 const WANTED = args.quick ? 5_000 : positive('connections', args.connections);
 const PUBLISHES = args.quick ? 5 : positive('publishes', args.publishes);
 const IDLE_SECONDS = args.quick ? 2 : positive('idle-seconds', args['idle-seconds']);
+/** Idle time after the idle-CPU window before RSS is read again: V8's memory reducer shrinks the young generation some 25 s into a quiet spell. */
+const SETTLE_SECONDS = args.quick ? 2 : positive('settle-seconds', args['settle-seconds']);
 const CONCURRENCY = positive('concurrency', args.concurrency);
 const CHOSEN = String(args.kinds).split(',').map((k) => {
   if (!(KINDS as readonly string[]).includes(k.trim())) throw new Error(`--kinds: unknown kind '${k}' (${KINDS.join(', ')})`);
@@ -179,6 +184,8 @@ interface Row {
   openSeconds: number;
   rssPerConnection: number;
   rssAfter: number;
+  /** RSS growth per connection once every connection has sat idle IDLE_SECONDS + SETTLE_SECONDS. */
+  rssIdlePerConnection: number;
   idleCpu: number;
   publishP50: number;
   publishMax: number;
@@ -226,6 +233,8 @@ async function measure(kind: ScaleKind, connections: number, serverLimit: number
     const idle = cpuShareMeter(pid);
     await pause(IDLE_SECONDS * 1000);
     const idleCpu = idle.stop().share;
+    await pause(SETTLE_SECONDS * 1000);
+    const settled = processRssBytes(pid);
 
     let seq = 0;
     const publishes = async (pad: number): Promise<number[]> => {
@@ -262,6 +271,7 @@ async function measure(kind: ScaleKind, connections: number, serverLimit: number
       openSeconds,
       rssPerConnection: (after - before) / connections,
       rssAfter: after,
+      rssIdlePerConnection: (settled - before) / connections,
       idleCpu,
       publishP50: median(times),
       publishMax: Math.max(...times),
@@ -316,7 +326,7 @@ async function main(): Promise<void> {
     console.log(`  ${kind}: opened in ${row.openSeconds.toFixed(1)} s, ${formatNumber(row.rssPerConnection)} B each, load average ${loadavg()[0]!.toFixed(2)}`);
   }
   const columns = columnsOf(
-    'server', 'connections', 'open (s)', 'opened/s', 'RSS/conn', 'RSS total', 'idle CPU', 'publish->all p50', 'publish->all max',
+    'server', 'connections', 'open (s)', 'opened/s', 'RSS/conn', 'RSS total', 'idle CPU', `RSS/conn idle ${IDLE_SECONDS + SETTLE_SECONDS} s`, 'publish->all p50', 'publish->all max',
     '1 KiB p50', '1 KiB max', '10% slow: rest p50', 'rest max', 'slow drained',
   );
   const ms = (value: number | null): string => (value === null ? '-' : `${value.toFixed(1)} ms`);
@@ -332,6 +342,7 @@ async function main(): Promise<void> {
         `${formatNumber(r.rssPerConnection)} B`,
         `${(r.rssAfter / 2 ** 20).toFixed(0)} MiB`,
         `${(r.idleCpu * 100).toFixed(1)}%`,
+        `${formatNumber(r.rssIdlePerConnection)} B`,
         ms(r.publishP50),
         ms(r.publishMax),
         ms(r.paddedP50),
@@ -347,7 +358,8 @@ async function main(): Promise<void> {
   console.log(
     '  RSS/conn: growth of the server\'s RSS from before the first connection to 2 s after the last (no forced GC: hotline serve\n' +
       `      has no hook for one), over the connections. idle CPU: the server's CPU share over ${IDLE_SECONDS} s with every connection\n` +
-      '      idle (hotline serve pings each one every 30 s by default; the raw servers have no heartbeat). publish->all: from\n' +
+      '      idle (hotline serve pings each one every 30 s by default; the raw servers have no heartbeat). RSS/conn idle: the\n' +
+      `      same growth once every connection has sat idle ${IDLE_SECONDS + SETTLE_SECONDS} s, still without a forced GC. publish->all: from\n` +
       '      the publish (the HTTP API call, or the message sent on connection 0) to the last connection receiving it; with\n' +
       `      ${PUBLISHES} publishes the max stands in for p99. 1 KiB: the same with ${PAD_BYTES} bytes of padding in each message.\n` +
       `      10% slow: the same again while every ${SLOW_EVERY}th connection (4 KiB receive buffer) does not read, to the\n` +

@@ -58,7 +58,9 @@
  *   default flags and with lean ones (--max-semi-space-size=1, MALLOC_ARENA_MAX=2); then the
  *   RSS growth per connection over 5,000 more, past the young generation's growth during
  *   the first burst (with default flags V8 grows it to its cap there, about 2 KB of the
- *   first figure per connection at 10,000, and keeps it).
+ *   first figure per connection at 10,000, and keeps it while the server is busy); then the
+ *   RSS per connection once all 15,000 have sat idle 8 s, when a collection may give the
+ *   young generation back (measured from a server that sat idle as long before them).
  */
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -78,6 +80,13 @@ const { settings, values: args } = benchArgs(
 const IDLE_CONNECTIONS = settings.quick ? 2_000 : 10_000;
 /** Opened after the idle connections are measured, for the RSS of one more (see memoryScenario). */
 const MARGINAL_CONNECTIONS = IDLE_CONNECTIONS / 2;
+/**
+ * How long every connection then sits idle before the last reading: longer than the 5 s over
+ * which V8 judges its allocation rate, so that the next collection may give back the young
+ * generation the burst of upgrades grew (as V8's memory reducer does by itself, unforced,
+ * some 25 s into a quiet spell).
+ */
+const SETTLE_MS = settings.quick ? 6_000 : 8_000;
 const SNAPSHOT_DIR = typeof args['heap-snapshot'] === 'string' ? resolve(args['heap-snapshot']) : null;
 
 const BASELINE = typeof args['baseline'] === 'string' ? resolve(args['baseline']) : null;
@@ -232,6 +241,14 @@ async function snapshot(server: Server, label: string, stage: string): Promise<v
   if (line !== 'snapshot') throw new BenchFailure(`${server.kind} server: unexpected answer '${line}' to snapshot`);
 }
 
+/** Lets the server sit idle {@link SETTLE_MS}, then collects garbage twice, a second apart (V8 releases what it shrank at the next collection). */
+async function settle(server: Server): Promise<{ connections: number }> {
+  await new Promise((done) => setTimeout(done, SETTLE_MS));
+  await serverGc(server);
+  await new Promise((done) => setTimeout(done, 1_000));
+  return serverGc(server);
+}
+
 function memoryScenario(lean: boolean): Scenario {
   const leanFlags = ['--max-semi-space-size=1'];
   const leanEnv = { MALLOC_ARENA_MAX: '2' };
@@ -241,6 +258,7 @@ function memoryScenario(lean: boolean): Scenario {
     metrics: [
       { key: 'perConnection', label: 'bytes/connection', format: bytes },
       { key: 'marginal', label: `RSS per connection past ${IDLE_CONNECTIONS.toLocaleString('en-US')}`, format: bytes },
+      { key: 'settled', label: `RSS per connection, all ${(IDLE_CONNECTIONS + MARGINAL_CONNECTIONS).toLocaleString('en-US')} idle ${SETTLE_MS / 1000} s`, format: bytes },
     ],
     throughput: false,
     server: serverOf('echo', { nodeFlags: ['--expose-gc', ...(lean ? leanFlags : [])], env: lean ? leanEnv : {} }),
@@ -250,7 +268,12 @@ function memoryScenario(lean: boolean): Scenario {
       const memory = await measureIdleConnections(server, IDLE_CONNECTIONS, {
         // Connections that handshake, echo once and close, so that code and pools that any
         // first connection brings in are not counted per connection.
-        warmUp: () => open(200, 50, true, false),
+        // Then idle, as at the last reading, so that what idling gives back is not counted
+        // against the connections.
+        warmUp: async () => {
+          await open(200, 50, true, false);
+          await settle(server);
+        },
         open: () => open(IDLE_CONNECTIONS, 200, false, true),
         between: (stage) => snapshot(server, slug(lean ? 'lean' : 'default'), stage),
       });
@@ -262,9 +285,13 @@ function memoryScenario(lean: boolean): Scenario {
         throw new BenchFailure(`the server holds ${more.connections} connections, expected ${IDLE_CONNECTIONS + MARGINAL_CONNECTIONS}`);
       }
       const marginal = (processRssBytes(server.pid) - memory.after) / MARGINAL_CONNECTIONS;
+      // Idle for a while: what a server holding these connections for minutes keeps.
+      const settled = await settle(server);
+      if (settled.connections !== more.connections) throw new BenchFailure(`the server holds ${settled.connections} connections after idling, expected ${more.connections}`);
+      const settledPerConnection = (processRssBytes(server.pid) - memory.before) / settled.connections;
       await load.run({ type: 'closeAll' }, 'closed');
       return untimedMeasurement(
-        { ...memory.values, marginal },
+        { ...memory.values, marginal, settled: settledPerConnection },
         `RSS ${(memory.before / 2 ** 20).toFixed(1)} -> ${(memory.after / 2 ** 20).toFixed(1)} MiB; the server held all ${memory.held} connections`,
       );
     },
