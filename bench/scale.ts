@@ -13,8 +13,9 @@
  * out of ephemeral ports) start; the clients open the connections, C at a time; then the
  * server's RSS growth per connection, its CPU share while all of them sit idle (heartbeats,
  * timers), its RSS growth per connection once they have sat idle --settle-seconds longer
- * (V8 gives back, unforced, the young generation the burst of upgrades grew), and the time from a publish to its delivery at every connection (each checked:
- * every connection gets every publish once, in order), over --publishes publishes. Then
+ * (V8 gives back, unforced, the young generation the burst of upgrades grew), and the time
+ * from a publish to its delivery at every connection (each checked: every connection gets
+ * every publish once, in order), over --publishes publishes. Then
  * (C client only) the same with 1 KiB of padding in each message, first with every
  * connection reading and then with every tenth one not reading (opened with a 4 KiB
  * receive buffer, so that the server soon holds what it cannot write): the time to reach
