@@ -7,21 +7,14 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { once } from 'node:events';
-import type { Socket } from 'node:net';
 import { serve, type RunningServer, type WebSocketConnection } from '../src/index.js';
-import { clientFrame } from './support/attack.js';
-import { upgradeSocket } from './support/raw-upgrade.js';
+import { clientFrame, rawConnect, type RawConnection } from './support/attack.js';
+import { closePayload } from './support/bytes.js';
+import { waitFor, within } from './support/wait.js';
 
 const OPCODE_CLOSE = 0x8;
 const LONG_CLOSE_TIMEOUT = 10 * 60_000;
-const TEST_TIMEOUT = 20_000;
-
-function closePayload(code: number, reason = ''): Buffer {
-  const payload = Buffer.alloc(2 + Buffer.byteLength(reason));
-  payload.writeUInt16BE(code, 0);
-  payload.write(reason, 2);
-  return payload;
-}
+const TEST_TIMEOUT = 30_000;
 
 /** The server's close frame for `code` and `reason`, as it goes on the wire (unmasked). */
 function serverClose(code: number, reason = ''): Buffer {
@@ -29,23 +22,11 @@ function serverClose(code: number, reason = ''): Buffer {
   return Buffer.concat([Buffer.from([0x80 | OPCODE_CLOSE, payload.length]), payload]);
 }
 
-interface Peer {
-  socket: Socket;
-  /** Every byte the server sent after the 101. */
-  received(): Buffer;
-  /** Resolves on the server's FIN. */
-  ended: Promise<void>;
-}
-
-/** A raw client that reads everything, and keeps its own side open after the server's FIN. */
-async function halfOpenPeer(port: number): Promise<Peer> {
-  const { socket, rest } = await upgradeSocket(port, '/ws');
-  socket.allowHalfOpen = true;
-  let received = rest;
-  socket.on('data', (chunk: Buffer) => {
-    received = Buffer.concat([received, chunk]);
-  });
-  return { socket, received: () => received, ended: once(socket, 'end').then(() => undefined) };
+/** A raw client that keeps its own side open after the server's FIN; `ended` settles on that FIN. */
+async function halfOpenPeer(port: number): Promise<RawConnection & { ended: Promise<unknown> }> {
+  const peer = await rawConnect(port, '/ws');
+  peer.socket.allowHalfOpen = true;
+  return { ...peer, ended: once(peer.socket, 'end') };
 }
 
 async function closingServer(): Promise<{ app: RunningServer; opened: Promise<WebSocketConnection<undefined>>; closed: Promise<{ code: number; reason: string }> }> {
@@ -77,7 +58,7 @@ describe('closing handshake: the server closes TCP first', () => {
       const peer = await halfOpenPeer(app.port);
       await opened;
       peer.socket.write(clientFrame(OPCODE_CLOSE, closePayload(1000, 'bye')));
-      const [info] = await Promise.all([closed, peer.ended]);
+      const [info] = await within(Promise.all([closed, peer.ended]), "the server's close handler and its FIN");
       assert.deepEqual(info, { code: 1000, reason: 'bye' });
       assert.deepEqual(peer.received(), serverClose(1000), 'exactly one close frame (1000, no reason), then FIN');
       assert.equal(peer.socket.destroyed, false, 'the peer has not closed its side');
@@ -95,18 +76,10 @@ describe('closing handshake: the server closes TCP first', () => {
       const conn = await opened;
       conn.close(4001, 'done');
       const expected = serverClose(4001, 'done');
-      await new Promise<void>((resolve) => {
-        const check = (): void => {
-          if (peer.received().length < expected.length) return;
-          peer.socket.off('data', check);
-          resolve();
-        };
-        peer.socket.on('data', check);
-        check();
-      });
+      await waitFor(() => peer.received().length >= expected.length, "the server's close frame");
       assert.deepEqual(peer.received(), expected);
       peer.socket.write(clientFrame(OPCODE_CLOSE, closePayload(4001)));
-      const [info] = await Promise.all([closed, peer.ended]);
+      const [info] = await within(Promise.all([closed, peer.ended]), "the server's close handler and its FIN");
       assert.deepEqual(info, { code: 4001, reason: '' });
       assert.deepEqual(peer.received(), expected, 'nothing after the close frame but FIN');
       assert.equal(peer.socket.destroyed, false, 'the peer has not closed its side');

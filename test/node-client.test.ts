@@ -18,6 +18,7 @@ import { computeAccept } from '../src/protocol/handshake.js';
 import { HttpHeadParser, type HttpRequestHead } from '../src/protocol/http-head.js';
 import { serve, type RunningServer } from '../src/server/serve.js';
 import { echoHandlers } from '../src/server/echo.js';
+import { closePayload } from './support/bytes.js';
 import { makeCertificate } from './support/tls-certificate.js';
 
 const HOST = '127.0.0.1';
@@ -226,13 +227,6 @@ function serverFrame(opcode: number, payload: Buffer | string, mask?: Buffer): B
   if (!mask) return Buffer.concat([header, bytes]);
   const masked = Buffer.from(bytes.map((b, i) => b ^ mask[i % 4]!));
   return Buffer.concat([header, mask, masked]);
-}
-
-function closePayload(code: number, reason = ''): Buffer {
-  const out = Buffer.alloc(2 + Buffer.byteLength(reason));
-  out.writeUInt16BE(code, 0);
-  out.write(reason, 2);
-  return out;
 }
 
 interface ClientFrame {

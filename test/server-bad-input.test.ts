@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { serve, type RunningServer } from '../src/server/serve.js';
 import { echoHandlers } from '../src/server/echo.js';
+import { closePayload } from './support/bytes.js';
 import { quietWindow, waitFor } from './support/wait.js';
 
 const MAX_PAYLOAD = 64 * 1024;
@@ -152,13 +153,6 @@ function frame(opcode: number, payload: Buffer = Buffer.alloc(0), options: Frame
   const body = Buffer.from(payload);
   for (let i = 0; i < body.length; i++) body[i]! ^= mask[i & 3]!;
   return Buffer.concat([header, mask, body]);
-}
-
-function closePayload(code: number, reason = ''): Buffer {
-  const payload = Buffer.alloc(2 + Buffer.byteLength(reason));
-  payload.writeUInt16BE(code, 0);
-  payload.write(reason, 2);
-  return payload;
 }
 
 interface ServerFrame {

@@ -1,5 +1,5 @@
-// Byte helpers the codec tests share: hex literals, patterned buffers, and masking done the
-// plain way (a reference for the optimised maskInPlace).
+// Byte helpers the tests share: hex literals, patterned buffers, masking done the plain way
+// (a reference for the optimised maskInPlace), and close payloads built by hand.
 import { Buffer } from 'node:buffer';
 
 /** The bytes of a hex string; whitespace between them is ignored ('81 05 48'). */
@@ -19,4 +19,12 @@ export function xorMask(payload: Uint8Array, key: Uint8Array): Buffer {
   const out = Buffer.from(payload);
   for (let i = 0; i < out.length; i++) out[i] = out[i]! ^ key[i % 4]!;
   return out;
+}
+
+/** A close frame's payload: the code, then the reason as UTF-8. */
+export function closePayload(code: number, reason = ''): Buffer {
+  const payload = Buffer.alloc(2 + Buffer.byteLength(reason));
+  payload.writeUInt16BE(code, 0);
+  payload.write(reason, 2);
+  return payload;
 }
