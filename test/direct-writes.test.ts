@@ -7,7 +7,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import type { Socket } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import { Socket as NetSocket, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import WebSocket from 'ws';
@@ -79,6 +80,36 @@ describe('writes straight to the stream', () => {
       ws.close();
       await once(ws, 'close');
     } finally {
+      await app.close();
+    }
+  });
+
+  test("the 101 goes straight to the stream too: no server socket's write is called from accept to close", async () => {
+    const app = await serve({ websocket: { '/echo': { message: (conn, message) => conn.send(message) } } });
+    // Patched on the prototype, before the connection exists: the 101 is written before any handler runs.
+    const write = NetSocket.prototype.write as (this: Socket, ...args: unknown[]) => boolean;
+    let serverWrites = 0;
+    // An own property of net.Socket's prototype, shadowing the Writable's method until deleted.
+    NetSocket.prototype.write = function (this: Socket, ...args: unknown[]) {
+      if (this.localPort === app.port) serverWrites++;
+      return write.apply(this, args);
+    } as Socket['write'];
+    try {
+      const ws = new WebSocket(`ws://127.0.0.1:${app.port}/echo`, { perMessageDeflate: false });
+      let status = 0;
+      ws.once('upgrade', (response: IncomingMessage) => (status = response.statusCode ?? 0));
+      await once(ws, 'open');
+      assert.equal(status, 101);
+      ws.send('hello');
+      const [reply] = (await once(ws, 'message')) as [Buffer];
+      assert.equal(reply.toString(), 'hello');
+      ws.close(1000);
+      const [code] = (await once(ws, 'close')) as [number];
+      assert.equal(code, 1000);
+      assert.equal(serverWrites, 0, "the 101, the echo and the close frame went past socket.write");
+    } finally {
+      assert.ok(Reflect.deleteProperty(NetSocket.prototype, 'write'));
+      assert.equal(NetSocket.prototype.write, write);
       await app.close();
     }
   });

@@ -15,6 +15,7 @@ import {
 } from '../protocol/index.js';
 import { SendResult, type ConnectionContext, type ConnectionSendOptions, type SendData } from './connection-context.js';
 import type { ZlibDeflateCodec } from './deflate.js';
+import { DirectWriter } from './direct-writes.js';
 import { FramePump } from './frame-pump.js';
 import { ReadPacer, type PacedReader } from './read-pacer.js';
 import { readIntoShared } from './shared-reads.js';
@@ -115,8 +116,16 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
     return (this.pumpState ??= new FramePump(this.socket, this.#protocol, this.context.closeTimeout));
   }
 
-  /** Starts the connection once the handshake response is written; `head` holds early frames. */
-  start(head: Buffer): void {
+  /**
+   * Writes the handshake's `response` straight to the stream (no Writable state, request and
+   * callback for it), then starts the connection; `head` holds early frames.
+   */
+  start(response: string, head: Buffer): void {
+    const writer = new DirectWriter(this.socket);
+    writer.writeString(response);
+    // A response the kernel took whole leaves nothing to track: the pump, made by the first
+    // frame, gets a writer of its own, and an idle connection keeps neither.
+    if (writer.pending > 0) this.pumpState = new FramePump(this.socket, this.#protocol, this.context.closeTimeout, writer);
     this.call(() => this.context.handlers.open?.(this));
     if (head.length > 0) this.onData(head);
   }

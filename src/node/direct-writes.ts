@@ -13,7 +13,7 @@
 // What a direct write that went on in the background still holds counts as buffered
 // (DirectWriter.pending) until libuv says it is written, as the Writable counts its bytes
 // until their callback; 'drain' is emitted on the socket as the Writable would emit it.
-import type { Buffer } from 'node:buffer';
+import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { getSystemErrorName } from 'node:util';
@@ -22,7 +22,7 @@ import { getSystemErrorName } from 'node:util';
 interface WriteRequest {
   oncomplete: ((this: WriteRequest, status: number) => void) | null;
   /** Kept alive until written: libuv reads it in the background. */
-  data: Buffer | Buffer[] | null;
+  data: Buffer | Buffer[] | string | null;
   writer: DirectWriter | null;
   bytes: number;
 }
@@ -37,6 +37,7 @@ interface StreamWrapBinding {
 interface StreamHandle {
   writeBuffer(req: WriteRequest, data: Buffer): number;
   writev(req: WriteRequest, chunks: Buffer[], allBuffers: true): number;
+  writeUtf8String(req: WriteRequest, text: string): number;
   readonly writeQueueSize?: number;
 }
 
@@ -104,6 +105,17 @@ export class DirectWriter {
   }
 
   /**
+   * Writes `text` as UTF-8 (a handshake's response: the stream encodes it as it writes,
+   * with no Buffer made for it); returns what {@link write} returns.
+   */
+  writeString(text: string): boolean {
+    const handle = this.handle();
+    if (handle === null) return this.socket.write(text);
+    const req = (spare ??= new binding!.WriteWrap());
+    return this.dispatched(req, handle.writeUtf8String(req, text), text, Buffer.byteLength(text));
+  }
+
+  /**
    * Writes `chunks` in one vectored write (as a corked socket would); returns what
    * {@link write} returns.
    */
@@ -140,7 +152,7 @@ export class DirectWriter {
   }
 
   /** After the stream took a write: its error, or whether libuv goes on with it in the background. */
-  private dispatched(req: WriteRequest, error: number, data: Buffer | Buffer[], bytes: number): boolean {
+  private dispatched(req: WriteRequest, error: number, data: Buffer | Buffer[] | string, bytes: number): boolean {
     const socket = this.socket;
     if (error !== 0) {
       // A request the stream failed may have been bound and let go: none is reused.

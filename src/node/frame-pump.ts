@@ -36,15 +36,16 @@ export class FramePump {
   /** Inside a read: frames queued now go out when it ends, with no flush scheduled. */
   private reading = false;
   private closeTimer: NodeJS.Timeout | null = null;
-  private readonly writer: DirectWriter;
-
+  /**
+   * @param writer The socket's writer, when one already wrote to it and is still writing
+   * (the handshake's response); else a new one.
+   */
   constructor(
     private readonly socket: Socket,
     private readonly protocol: WebSocketProtocol,
     private readonly closeTimeout: number,
-  ) {
-    this.writer = new DirectWriter(socket);
-  }
+    private readonly writer = new DirectWriter(socket),
+  ) {}
 
   /** Bytes handed to the socket that it has not written yet. */
   get unwritten(): number {

@@ -445,7 +445,7 @@ export class WebSocketServer<T = undefined> {
     if (socket.destroyed) return null;
     const negotiated = this.deflate === null ? null : negotiateDeflateServer(accepted.extensions, this.deflate);
     const extensions = negotiated === null ? undefined : [negotiated.response];
-    socket.write(buildServerResponse({ accept: accepted.accept, protocol: accepted.protocol, extensions }));
+    const response = buildServerResponse({ accept: accepted.accept, protocol: accepted.protocol, extensions });
     const codec =
       negotiated === null
         ? null
@@ -460,7 +460,7 @@ export class WebSocketServer<T = undefined> {
     const conn = new WebSocketConnection<T>(socket as Socket, this.context, data, accepted.protocol ?? '', codec, address);
     this.connections.add(conn);
     this.counters.accepted++;
-    conn.start(rest);
+    conn.start(response, rest);
     return conn;
   }
 
