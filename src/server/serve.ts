@@ -17,6 +17,7 @@ import {
   type WebSocketServerOptions,
 } from '../node/server.js';
 import type { ConnectionHandlers, ConnectionSendOptions, SendData } from '../node/connection.js';
+import { inheritNoDelay, noDelayOnListener } from '../node/no-delay.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT } from '../node/timeouts.js';
 import { withReconnectHint } from '../wire/reconnect-hint.js';
 import { ConnectionsPerAddress } from './address-limit.js';
@@ -323,14 +324,17 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       socket.resume();
     },
   };
+  // Set once the listener has Nagle off itself: its sockets come with it off.
+  let nagleOffOnAccept = false;
   const readFirstRequest = (socket: Socket): void => {
+    if (nagleOffOnAccept) inheritNoDelay(socket);
     FirstRequest.read(socket, reader);
   };
 
   const listener =
     options.tls === undefined
-      ? // No noDelay here: the connection sets it once upgraded (net.Server's option would
-        // set it on the handle without telling the socket, which would then set it again).
+      ? // No noDelay option: it would set it on each socket's handle without telling the
+        // socket, which would then set it again. The listener has it instead (below).
         createNetServer(readFirstRequest)
       : createTlsServer({ handshakeTimeout, ...options.tls }, (socket) => {
           socket.setNoDelay(true);
@@ -343,6 +347,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     listener.once('error', reject);
     listener.listen(options.port ?? 0, host, () => {
       listener.off('error', reject);
+      if (options.tls === undefined) nagleOffOnAccept = noDelayOnListener(listener);
       resolve();
     });
   });
