@@ -211,7 +211,7 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
     this.sessions.delete(client);
     this.byClientId.delete(client.id);
     this.metrics.sessions--;
-    for (const channel of session.subscriptions.keys()) this.dropSubscription(session, channel, grace && !session.sentAway);
+    for (const channel of session.subscriptions.channels()) this.dropSubscription(session, channel, grace && !session.sentAway);
   }
 
   /** A request in its turn (an rpc: once those before it ran). */
@@ -267,7 +267,7 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
     if (session.refused(id)) return;
 
     const subscription = new Subscription(session, channel, this.metrics, request.token);
-    session.subscriptions.set(channel, subscription);
+    session.subscriptions.add(subscription);
     this.metrics.subscriptions++;
     let missed: ChannelMessage[];
     try {

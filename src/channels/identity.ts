@@ -31,9 +31,9 @@ async function recheckSubscriptions<A>(core: HubCore<A>, session: Session<A>): P
   if (check === undefined || session.subscriptions.size === 0) return;
   const context = session.context;
   const verdicts = await Promise.all(
-    [...session.subscriptions].map(async ([channel, subscription]): Promise<[string, ChannelError | null]> => {
+    session.subscriptions.subscriptions().map(async ({ channel, token }): Promise<[string, ChannelError | null]> => {
       try {
-        return [channel, (await check(context, channel, subscription.token)) ? null : new ChannelError('forbidden', `no longer allowed to read ${channel}`)];
+        return [channel, (await check(context, channel, token)) ? null : new ChannelError('forbidden', `no longer allowed to read ${channel}`)];
       } catch (error) {
         if (error instanceof ChannelError) return [channel, error];
         core.report(error, context);

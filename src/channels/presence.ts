@@ -153,7 +153,7 @@ export async function replaceMember<A>(core: HubCore<A>, session: Session<A>, me
   const former = session.member;
   session.member = member;
   if (JSON.stringify(former) === JSON.stringify(member) && formerKey === presenceKey(session)) return;
-  for (const channel of session.subscriptions.keys()) {
+  for (const channel of session.subscriptions.channels()) {
     if (!listsMembers(core, channel)) continue;
     try {
       await core.presence.leave(channel, formerKey, session.client.id);

@@ -6,7 +6,7 @@ import { EngineUnavailableError } from './engine.js';
 import { DEFAULTS, type ChannelClient, type ChannelHubOptions, type ChannelIdentity, type ChannelRules, type RequestContext } from './hub-options.js';
 import { RequestIntake, type IntakeOptions } from './intake.js';
 import { TokenBucket, type RateLimit } from './rate-limit.js';
-import type { Subscription } from './subscription.js';
+import { SubscriptionTable } from './subscription-table.js';
 
 /** A request the session queues (ping and reply are answered at once). */
 export type QueuedRequest = Exclude<ClientRequest, PingRequest | ReplyRequest>;
@@ -36,7 +36,7 @@ export class Session<A> {
   closed = false;
   /** Closed by the hub (abuse, expiry, the server API): its presence gets no grace period. */
   sentAway = false;
-  readonly subscriptions = new Map<string, Subscription<A>>();
+  readonly subscriptions = new SubscriptionTable<A>();
   /** The server API's calls to this connection that wait for its reply. */
   readonly calls: ClientCalls;
   private authenticated: boolean;
@@ -105,21 +105,28 @@ export class Session<A> {
     const admitted = this.intake.admit(size);
     if (admitted === 'paused') this.core.metrics.readPauses++;
     if (admitted === 'refused') return this.fail(request.id, 'rate_limited', this.intake.boundMessage);
-    const done = (): void => this.intake.release(size, !this.closed);
     if (request.op === 'rpc') {
+      const released = (): void => this.intake.release(size, !this.closed);
       const before = this.queue;
       void this.run(request.id, async () => {
         await before;
         if (this.refused(request.id)) return;
         return execute(request);
-      }).then(done, done);
+      }).then(released, released);
       return;
     }
     // Checked in turn, not on arrival: an auth queued before the request may have settled it.
     const checked = request.op !== 'auth';
-    this.queue = this.queue
+    const done = (): void => {
+      this.intake.release(size, !this.closed);
+      // The last request queued is done: the queue starts from the shared settled promise
+      // again, and an idle connection holds none of its own.
+      if (this.queue === tail) this.queue = SETTLED;
+    };
+    const tail = this.queue
       .then(() => this.run(request.id, () => (checked && this.refused(request.id) ? Promise.resolve() : execute(request))))
       .then(done, done);
+    this.queue = tail;
   }
 
   /** Why this connection may not make requests now, or null. */
@@ -230,7 +237,7 @@ export class Session<A> {
     const closeAt = expiresAt + (this.core.options.authGrace ?? DEFAULTS.authGrace);
     if (now >= closeAt) return this.close(ChannelCloseCode.Unauthorized, 'credentials expired');
     if (now >= expiresAt) {
-      for (const channel of [...this.subscriptions.keys()]) {
+      for (const channel of this.subscriptions.channels()) {
         this.core.endSubscription(this, channel, 'unauthorized', 'credentials expired: authenticate again, then subscribe');
       }
     }
