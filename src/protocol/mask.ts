@@ -22,10 +22,14 @@ export function maskInPlace(
   phase = 0,
   keyOffset = 0,
 ): number {
-  const k0 = key[keyOffset]!;
-  const k1 = key[keyOffset + 1]!;
-  const k2 = key[keyOffset + 2]!;
-  const k3 = key[keyOffset + 3]!;
+  return maskWith(data, key[keyOffset]!, key[keyOffset + 1]!, key[keyOffset + 2]!, key[keyOffset + 3]!, start, end, phase);
+}
+
+/**
+ * {@link maskInPlace} with the key given as its four bytes (`k0` first): a decoder keeps
+ * them in fields, where a buffer of their own would cost ~180 bytes per connection.
+ */
+export function maskWith(data: Uint8Array, k0: number, k1: number, k2: number, k3: number, start: number, end: number, phase: number): number {
   let i = start;
   if (end - start >= WORD_THRESHOLD) {
     // Bytes up to an aligned address, so the middle can be viewed as 32-bit words.
