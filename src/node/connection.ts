@@ -262,6 +262,11 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
     this.pump.schedule();
   }
 
+  /** Lets go of per-message state while no message is in progress (the server's sweep calls it). */
+  compact(): void {
+    this.#protocol.compact();
+  }
+
   /** Starts the closing handshake; the connection ends when the peer answers or the timeout passes. */
   close(code?: number, reason?: string): void {
     if (this.closed || !this.#protocol.canSend) return;

@@ -291,6 +291,32 @@ describe('WebSocketProtocol: messages between a client and a server', () => {
     assert.deepEqual(client.events, [pong('mid')]);
   });
 
+  test('compact() between any two bytes loses nothing: fragmented text split mid-character, binary, a ping inside', () => {
+    const { server, client } = pair();
+    client.proto.send('Grüße, ', { fin: false, fragmentSize: 3 });
+    client.proto.ping('mid');
+    client.proto.send('wörld', { fin: true, fragmentSize: 2 });
+    client.proto.send(Buffer.from([1, 2, 3, 4, 5]), { fragmentSize: 2 });
+    client.proto.send('again');
+    const out = client.take();
+    for (const byte of out) {
+      server.proto.compact();
+      server.feed(Uint8Array.of(byte));
+    }
+    server.proto.compact();
+    assert.deepEqual(server.events, [ping('mid'), text('Grüße, wörld'), binary(Uint8Array.of(1, 2, 3, 4, 5)), text('again')]);
+  });
+
+  test('compact() keeps a text message in progress checked as UTF-8: invalid bytes after it still fail with 1007', () => {
+    const { server } = pair();
+    // A masked text frame with fin unset, ending in the first byte of a two-byte character.
+    server.feed(masked(Opcode.Text, Uint8Array.of(0x61, 0xc3), false));
+    server.proto.compact();
+    // The continuation does not finish the character (0x41 is not a continuation byte).
+    server.feed(masked(Opcode.Continuation, Uint8Array.of(0x41)));
+    assert.deepEqual(server.events, [protocolError('INVALID_UTF8', 1007)]);
+  });
+
   test('a 16 MiB message in 64-byte fragments, with maxPayload raised, decodes exactly', () => {
     const size = 16 * 1024 * 1024;
     const client = new Peer('client');

@@ -201,6 +201,15 @@ export class WebSocketProtocol implements FrameSink {
     return this.decoder.partial;
   }
 
+  /**
+   * Lets go of the state only a message in progress needs (its assembler and UTF-8
+   * validator), unless one is in progress: an owner calls it on a connection from time to
+   * time, so that one that has gone quiet holds none until its next message.
+   */
+  compact(): void {
+    if (!this.decoder.partial) this.message = null;
+  }
+
   /** Messages, and control frames outside a message, received whole so far. */
   get receivedCount(): number {
     return this.decoder.completed;
