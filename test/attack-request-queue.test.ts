@@ -7,7 +7,11 @@
 // request is still answered once, and the neighbour is served throughout.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertServed, attackFixture, describeReport, MiB, openChannels, RssSampler } from './support/attack.js';
+import { once } from 'node:events';
+import { connect } from 'node:net';
+import { buildClientRequest } from '../src/protocol/handshake.js';
+import { Opcode, WebSocketProtocol } from '../src/protocol/index.js';
+import { assertServed, attackFixture, clientFrame, describeReport, MiB, openChannels, RssSampler } from './support/attack.js';
 import { HubServer } from './support/hub-process.js';
 
 const ATTACKERS = 2;
@@ -49,9 +53,72 @@ async function flood(count: number): Promise<{ answers: Uint8Array; closed: numb
   });
 }
 
+/**
+ * The same flood from a raw socket whose first write holds the upgrade request and `first`
+ * requests, more than the bound: the server pauses reading in the read that brought the
+ * upgrade, and that pause must hold (Node restarts a socket's reading after such a read).
+ */
+async function floodFromTheUpgrade(count: number, first: number): Promise<{ answers: Uint8Array; closed: number | null }> {
+  const url = new URL(`${fixture.target.ws}/ws`);
+  const socket = connect(Number(url.port), url.hostname);
+  await once(socket, 'connect');
+  const answers = new Uint8Array(count + 1);
+  let answered = 0;
+  let closed: number | null = null;
+  const request = (id: number): Buffer => clientFrame(Opcode.Text, Buffer.from(`{"op":"history","id":${id},"ch":"flood","limit":1}`));
+  return new Promise((resolve) => {
+    const protocol = new WebSocketProtocol(
+      {
+        onMessage(data) {
+          const message = JSON.parse(data.toString()) as { op: string; id?: number };
+          if ((message.op === 'ok' || message.op === 'err') && message.id !== undefined) {
+            answers[message.id]!++;
+            if (++answered === count) {
+              socket.destroy();
+              resolve({ answers, closed });
+            }
+          }
+        },
+        onClose(info) {
+          closed = info.code;
+          socket.destroy();
+          resolve({ answers, closed });
+        },
+      },
+      { role: 'client', maxPayload: 0 },
+    );
+    let head: Buffer | null = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      if (head !== null) {
+        head = Buffer.concat([head, chunk]);
+        const end = head.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        assert.match(head.subarray(0, end).toString('latin1'), /^HTTP\/1\.1 101 /);
+        chunk = head.subarray(end + 4);
+        head = null;
+      }
+      protocol.receiveData(chunk);
+    });
+    socket.on('close', () => resolve({ answers, closed }));
+    const { request: upgrade } = buildClientRequest({ host: url.host, path: '/ws', protocols: ['hotline.v1'] });
+    const opening: Buffer[] = [Buffer.from(upgrade, 'latin1')];
+    for (let id = 1; id <= first; id++) opening.push(request(id));
+    socket.write(Buffer.concat(opening));
+    for (let id = first + 1; id <= count; id++) socket.write(request(id));
+  });
+}
+
 test(`${ATTACKERS} connections flood ${REQUESTS} history requests behind an asynchronous hook: every one answered once, RSS bounded, the neighbour served`, { timeout: 180_000 }, async () => {
+  await floodAndCheck(() => flood(REQUESTS));
+});
+
+test(`the same, with the first 1,000 requests in the write that carries the upgrade request: the pause holds from that read on`, { timeout: 180_000 }, async () => {
+  await floodAndCheck(() => floodFromTheUpgrade(REQUESTS, 1000));
+});
+
+async function floodAndCheck(attack: () => Promise<{ answers: Uint8Array; closed: number | null }>): Promise<void> {
   const peak = new RssSampler(fixture.target.pid);
-  const results = await Promise.all(Array.from({ length: ATTACKERS }, () => flood(REQUESTS)));
+  const results = await Promise.all(Array.from({ length: ATTACKERS }, attack));
   const rssPeak = peak.stop();
   const report = await fixture.neighbour.report();
   const stats = await fixture.target.stats();
@@ -68,4 +135,4 @@ test(`${ATTACKERS} connections flood ${REQUESTS} history requests behind an asyn
   const growth = rssPeak - fixture.target.baseline;
   assert.ok(growth < 48 * MiB, `RSS grew ${(growth / MiB).toFixed(1)} MiB (under 48 MiB)`);
   assertServed(report);
-});
+}

@@ -505,6 +505,41 @@ describe('liveness', () => {
   });
 });
 
+describe('pause', () => {
+  test("pause() in open holds from the upgrade's own read on: a message sent meanwhile waits for resume(), a neighbour's is read", async () => {
+    const opened: Array<WebSocketConnection<undefined>> = [];
+    const received: string[] = [];
+    const server = await serve({
+      websocket: {
+        '/ws': {
+          open(conn) {
+            // The first connection is paused in the read that brought its upgrade request.
+            if (opened.push(conn) === 1) conn.pause();
+          },
+          message: (conn, message) => received.push(`${opened.indexOf(conn)}:${String(message)}`),
+        },
+      },
+      endpoint: { heartbeatInterval: 0, idleTimeout: 0 },
+    });
+    try {
+      const paused = await client(server);
+      const neighbour = await client(server);
+      paused.send('held');
+      // Sent after it, over loopback: read in the same turn of the server's loop, or later.
+      neighbour.send('read');
+      await waitFor(() => received.includes('1:read'), "the neighbour's message");
+      assert.deepEqual(received, ['1:read'], 'nothing of the paused connection was read');
+      opened[0]!.resume();
+      await waitFor(() => received.includes('0:held'), 'the held message, once resumed');
+      assert.deepEqual(received, ['1:read', '0:held']);
+      paused.close();
+      neighbour.close();
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('backpressure', () => {
   test("'drop': a peer that does not read gets sends dropped past the limit, then drain fires once it reads", async () => {
     let conn!: WebSocketConnection<undefined>;

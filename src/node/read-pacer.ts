@@ -140,6 +140,17 @@ export class ReadPacer {
     if (this.pausedAt !== 0) return;
     this.pausedAt = now;
     this.socket.pause();
+    // A read that came through the socket's Readable (the upgrade request's, or any on a
+    // socket that reads through 'data') leaves Node a read-more step queued in this tick,
+    // which starts the handle reading again whatever pause() did; a pause from a handler of
+    // that read is queued before it. Pausing again two ticks on, after it, keeps this pause.
+    process.nextTick(ReadPacer.pauseAgain, this, 2);
+  }
+
+  private static pauseAgain(pacer: ReadPacer, passes: number): void {
+    if (pacer.pausedAt === 0 || pacer.stopped) return;
+    if (passes > 1) process.nextTick(ReadPacer.pauseAgain, pacer, passes - 1);
+    else pacer.socket.pause();
   }
 
   /** Reads again once nothing holds reading. */
