@@ -28,28 +28,44 @@ const fixture = attackFixture(() =>
   ),
 );
 
-/** Sends `count` history requests (ids 1..count) at once and resolves with how often each id was answered. */
-async function flood(count: number): Promise<{ answers: Uint8Array; closed: number | null }> {
-  const ws = await openChannels(`${fixture.target.ws}/ws`);
+/** How often each request (ids 1..count) was answered, and the close code if the attacker was closed. */
+interface FloodResult {
+  answers: Uint8Array;
+  closed: number | null;
+}
+
+const historyRequest = (id: number): string => `{"op":"history","id":${id},"ch":"flood","limit":1}`;
+
+/**
+ * Tallies the answers to requests 1..count: `answer` takes each message the attacker got and
+ * says when every request has had one; `result` is what the flood resolves with.
+ */
+function tally(count: number): { answer(text: string): boolean; result(closed: number | null): FloodResult } {
   const answers = new Uint8Array(count + 1);
   let answered = 0;
-  let closed: number | null = null;
+  return {
+    answer(text) {
+      const message = JSON.parse(text) as { op: string; id?: number };
+      if ((message.op !== 'ok' && message.op !== 'err') || message.id === undefined) return false;
+      answers[message.id]!++;
+      return ++answered === count;
+    },
+    result: (closed) => ({ answers, closed }),
+  };
+}
+
+/** Sends `count` history requests (ids 1..count) at once and resolves with how often each id was answered. */
+async function flood(count: number): Promise<FloodResult> {
+  const ws = await openChannels(`${fixture.target.ws}/ws`);
+  const { answer, result } = tally(count);
   return new Promise((resolve) => {
     ws.on('message', (data: Buffer) => {
-      const message = JSON.parse(data.toString()) as { op: string; id?: number };
-      if ((message.op === 'ok' || message.op === 'err') && message.id !== undefined) {
-        answers[message.id]!++;
-        if (++answered === count) {
-          ws.close();
-          resolve({ answers, closed });
-        }
-      }
+      if (!answer(data.toString())) return;
+      ws.close();
+      resolve(result(null));
     });
-    ws.on('close', (code) => {
-      closed = code;
-      resolve({ answers, closed });
-    });
-    for (let id = 1; id <= count; id++) ws.send(`{"op":"history","id":${id},"ch":"flood","limit":1}`);
+    ws.on('close', (code) => resolve(result(code)));
+    for (let id = 1; id <= count; id++) ws.send(historyRequest(id));
   });
 }
 
@@ -58,31 +74,23 @@ async function flood(count: number): Promise<{ answers: Uint8Array; closed: numb
  * requests, more than the bound: the server pauses reading in the read that brought the
  * upgrade, and that pause must hold (Node restarts a socket's reading after such a read).
  */
-async function floodFromTheUpgrade(count: number, first: number): Promise<{ answers: Uint8Array; closed: number | null }> {
+async function floodFromTheUpgrade(count: number, first: number): Promise<FloodResult> {
   const url = new URL(`${fixture.target.ws}/ws`);
   const socket = connect(Number(url.port), url.hostname);
   await once(socket, 'connect');
-  const answers = new Uint8Array(count + 1);
-  let answered = 0;
-  let closed: number | null = null;
-  const request = (id: number): Buffer => clientFrame(Opcode.Text, Buffer.from(`{"op":"history","id":${id},"ch":"flood","limit":1}`));
+  const { answer, result } = tally(count);
+  const request = (id: number): Buffer => clientFrame(Opcode.Text, Buffer.from(historyRequest(id)));
   return new Promise((resolve) => {
     const protocol = new WebSocketProtocol(
       {
         onMessage(data) {
-          const message = JSON.parse(data.toString()) as { op: string; id?: number };
-          if ((message.op === 'ok' || message.op === 'err') && message.id !== undefined) {
-            answers[message.id]!++;
-            if (++answered === count) {
-              socket.destroy();
-              resolve({ answers, closed });
-            }
-          }
+          if (!answer(data.toString())) return;
+          socket.destroy();
+          resolve(result(null));
         },
         onClose(info) {
-          closed = info.code;
           socket.destroy();
-          resolve({ answers, closed });
+          resolve(result(info.code));
         },
       },
       { role: 'client', maxPayload: 0 },
@@ -99,7 +107,7 @@ async function floodFromTheUpgrade(count: number, first: number): Promise<{ answ
       }
       protocol.receiveData(chunk);
     });
-    socket.on('close', () => resolve({ answers, closed }));
+    socket.on('close', () => resolve(result(null)));
     const { request: upgrade } = buildClientRequest({ host: url.host, path: '/ws', protocols: ['hotline.v1'] });
     const opening: Buffer[] = [Buffer.from(upgrade, 'latin1')];
     for (let id = 1; id <= first; id++) opening.push(request(id));
@@ -116,7 +124,7 @@ test(`the same, with the first 1,000 requests in the write that carries the upgr
   await floodAndCheck(() => floodFromTheUpgrade(REQUESTS, 1000));
 });
 
-async function floodAndCheck(attack: () => Promise<{ answers: Uint8Array; closed: number | null }>): Promise<void> {
+async function floodAndCheck(attack: () => Promise<FloodResult>): Promise<void> {
   const peak = new RssSampler(fixture.target.pid);
   const results = await Promise.all(Array.from({ length: ATTACKERS }, attack));
   const rssPeak = peak.stop();
