@@ -25,10 +25,7 @@ export function maskInPlace(
   return maskWith(data, key[keyOffset]!, key[keyOffset + 1]!, key[keyOffset + 2]!, key[keyOffset + 3]!, start, end, phase);
 }
 
-/**
- * {@link maskInPlace} with the key given as its four bytes (`k0` first): a decoder keeps
- * them in fields, where a buffer of their own would cost ~180 bytes per connection.
- */
+/** {@link maskInPlace} with the key given as its four bytes (`k0` first), for a caller that keeps them as numbers. */
 export function maskWith(data: Uint8Array, k0: number, k1: number, k2: number, k3: number, start: number, end: number, phase: number): number {
   let i = start;
   if (end - start >= WORD_THRESHOLD) {
