@@ -8,10 +8,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { constants as zlib, deflateRawSync } from 'node:zlib';
-import { assertServed, attackFixture, clientFrame, describeReport, MiB, RssSampler, startTarget } from './support/attack.js';
+import { assertServed, attackFixture, clientFrame, cpuMs, describeReport, MiB, RssSampler, startTarget } from './support/attack.js';
 import { upgradeSocket } from './support/raw-upgrade.js';
 import { sleep } from './support/wait.js';
 
@@ -19,15 +18,6 @@ import { sleep } from './support/wait.js';
 const ATTACK_MS = 3_000;
 
 const fixture = attackFixture(() => startTarget([], { nodeArgs: ['--max-old-space-size=256'] }));
-
-/** The server's CPU time so far (user + system), in ms, from /proc/PID/stat. */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may hold spaces), counted from field 3.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return ticks * 10; // USER_HZ is 100 on Linux
-}
 
 /** A text message compressed as permessage-deflate sends it (sync flush, tail removed), in one masked frame. */
 function compressedFrame(text: string): Buffer {

@@ -69,6 +69,15 @@ export async function startTarget(args: readonly string[] = [], options: StartOp
   return target;
 }
 
+/** A process's CPU time so far (user + system), in ms, from /proc/PID/stat. */
+export function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces), counted from field 3.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return ticks * 10; // USER_HZ is 100 on Linux
+}
+
 /** Samples a process's RSS every `everyMs` until stopped; `peak` is the highest seen. */
 export class RssSampler {
   peak: number;
