@@ -68,7 +68,7 @@ interface RunResult {
 }
 
 async function startNode(port: number, redis: string, window: number): Promise<CliServer> {
-  return startCli(port, ['--redis', redis, '--reconnect-window', String(window), '--log-level', 'warn', '--max-connections', String(CLIENTS + 100), '--max-connections-per-address', '0']);
+  return startCli(port, ['--redis', redis, '--reconnect-window', String(window), '--log-level', 'warn', '--max-connections', String(CLIENTS + 100), '--max-connections-per-address', '0', '--connection-rate-per-address', '0']);
 }
 
 async function run(label: string, window: number, redis: string): Promise<RunResult> {

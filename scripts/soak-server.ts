@@ -47,7 +47,7 @@ await hooks.ready;
 
 // Every soak client, and every attacker, connects from 127.0.0.1: a per-address bound would
 // count them as one client, so only the overall limit applies here.
-const server = await serve({ port: 0, websocket: { ...app.websocket, '/hooks': hooks.server }, request: app.request, maxConnectionsPerAddress: 0 });
+const server = await serve({ port: 0, websocket: { ...app.websocket, '/hooks': hooks.server }, request: app.request, maxConnectionsPerAddress: 0, connectionRatePerAddress: null });
 process.stdout.write(`ready ${server.port}\n`);
 
 /** The app's counters the soak reports (summed over their labels), and the /hooks hub's. */

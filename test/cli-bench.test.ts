@@ -8,7 +8,8 @@ import { CLI, requireBuiltCli, startCli, type CliServer } from './support/cli-se
 let server: CliServer;
 before(async () => {
   requireBuiltCli();
-  server = await startCli();
+  // Its handshakes all come from 127.0.0.1, faster than a client address may connect by default.
+  server = await startCli(0, ['--connection-rate-per-address', '0']);
 });
 after(async () => {
   await server.stop();
@@ -35,6 +36,17 @@ test('an endpoint that does not echo is reported, with exit status 1', async () 
   const { code, stderr } = await bench([`ws://127.0.0.1:${server.port}/ws`, '--scenario', 'echo', '--seconds', '1', '--connections', '1', '--protocol', 'hotline.v1']);
   assert.equal(code, 1);
   assert.match(stderr, /is this an echo endpoint\?/);
+});
+
+test('a server that limits new connections per address: the handshakes fail with a 429 and say which option', async () => {
+  const limited = await startCli(0, ['--connection-rate-per-address', '1:3']);
+  try {
+    const { code, stderr } = await bench([`ws://127.0.0.1:${limited.port}/echo`, '--scenario', 'handshakes', '--seconds', '1', '--connections', '4']);
+    assert.equal(code, 1);
+    assert.match(stderr, /handshakes failed against .*: expected status 101, got 429 Too Many Requests \(the server limits connections per client address: start `hotline serve` with --connection-rate-per-address 0/);
+  } finally {
+    await limited.stop();
+  }
 });
 
 test('bad usage exits 2', async () => {

@@ -94,6 +94,7 @@ describe('many concurrent connections', () => {
         host: '127.0.0.1',
         // Every client comes from 127.0.0.1: capacity is measured, not one client's share.
         maxConnectionsPerAddress: 0,
+        connectionRatePerAddress: null,
         websocket: {
           '/echo': {
             ...echoHandlers,

@@ -52,7 +52,7 @@ async function startHotline(): Promise<{ port: number; note: string; close(): Pr
     namespaces: { '*': { subscribe: 'anyone', publish: 'anyone', presence: false } },
   });
   await app.ready;
-  const server = await serve({ port: 0, host: HOST, websocket: app.websocket, request: app.request, maxConnections: 0, maxConnectionsPerAddress: 0 });
+  const server = await serve({ port: 0, host: HOST, websocket: app.websocket, request: app.request, maxConnections: 0, maxConnectionsPerAddress: 0, connectionRatePerAddress: null });
   return { port: server.port, note: 'hotline', close: () => server.close().then(() => app.close()) };
 }
 

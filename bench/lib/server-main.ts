@@ -138,7 +138,7 @@ async function startHotline(mode: Mode, deflate: Deflate | null): Promise<Runnin
   if (mode === 'echo') {
     const { echoHandlers, echoOptions } = await import('../../src/server/echo.js');
     const websocket = { '/echo': { ...echoOptions, handlers: echoHandlers } };
-    const server = await serve({ port: 0, host: HOST, maxConnections: NO_CONNECTION_LIMIT, maxConnectionsPerAddress: NO_CONNECTION_LIMIT, websocket, endpoint });
+    const server = await serve({ port: 0, host: HOST, maxConnections: NO_CONNECTION_LIMIT, maxConnectionsPerAddress: NO_CONNECTION_LIMIT, connectionRatePerAddress: null, websocket, endpoint });
     const echo = server.endpoints.get('/echo')!;
     return { port: server.port, connections: () => echo.connections.size, deflateState: () => deflateStateHotline(echo.connections) };
   }
@@ -150,6 +150,7 @@ async function startHotline(mode: Mode, deflate: Deflate | null): Promise<Runnin
     host: HOST,
     maxConnections: NO_CONNECTION_LIMIT,
     maxConnectionsPerAddress: NO_CONNECTION_LIMIT,
+    connectionRatePerAddress: null,
     websocket: {
       '/fanout': {
         open(conn) {

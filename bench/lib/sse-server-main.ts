@@ -20,7 +20,7 @@ const app = createApp({
   sse: { maxStreamsPerAddress: 1_000_000, maxStreams: 1_000_000 },
 });
 await app.ready;
-const server = await serve({ port: 0, host: '127.0.0.1', websocket: app.websocket, request: app.request, maxConnections: 0, maxConnectionsPerAddress: 0 });
+const server = await serve({ port: 0, host: '127.0.0.1', websocket: app.websocket, request: app.request, maxConnections: 0, maxConnectionsPerAddress: 0, connectionRatePerAddress: null });
 process.stdout.write(`ready ${server.port} ${process.pid}\n`);
 process.stdin.on('end', () => {
   void server.close().then(() => app.close()).then(() => process.exit(0));

@@ -2,6 +2,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { buildClientRequest, validateServerResponse } from '../protocol/handshake.js';
 import { HttpHeadParser } from '../protocol/http-head.js';
+import { HandshakeError } from '../protocol/errors.js';
 import { CloseCode, WebSocketProtocol } from '../protocol/index.js';
 import { parseCommandArgs, USAGE_ERROR, usageError } from './args.js';
 
@@ -241,7 +242,7 @@ export async function benchCommand(args: string[]): Promise<number> {
       rows.push(await run(options));
     } catch (error) {
       doneProgress();
-      process.stderr.write(`hotline: ${name} failed against ${url.href}: ${(error as Error).message}\n`);
+      process.stderr.write(`hotline: ${name} failed against ${url.href}: ${(error as Error).message}${hintFor(error)}\n`);
       return 1;
     }
   }
@@ -249,4 +250,10 @@ export async function benchCommand(args: string[]): Promise<number> {
   process.stdout.write(`\n${'scenario'.padEnd(width)}  result\n${'-'.repeat(width)}  ${'-'.repeat(30)}\n`);
   for (const [scenario, result] of rows) process.stdout.write(`${scenario!.padEnd(width)}  ${result}\n`);
   return 0;
+}
+
+/** What a refusal that comes from the server's own limits most likely means, for a benchmark. */
+function hintFor(error: unknown): string {
+  if (!(error instanceof HandshakeError) || error.status !== 429) return '';
+  return ' (the server limits connections per client address: start `hotline serve` with --connection-rate-per-address 0 and --max-connections-per-address 0 to measure it from one machine)';
 }

@@ -88,6 +88,10 @@ export async function serveCommand(args: string[]): Promise<number> {
   // A worker holds its share of the connection limit: the primary hands connections out in turn.
   if (workers > 1 && config.maxConnections! > 0) config.maxConnections = Math.ceil(config.maxConnections! / workers);
   if (workers > 1 && config.maxConnectionsPerAddress! > 0) config.maxConnectionsPerAddress = Math.ceil(config.maxConnectionsPerAddress! / workers);
+  const rate = config.connectionRatePerAddress;
+  if (workers > 1 && rate != null) {
+    config.connectionRatePerAddress = { perSecond: rate.perSecond / workers, burst: Math.ceil((rate.burst ?? rate.perSecond) / workers) };
+  }
   const logger = new Logger(config.logLevel!);
   let tls: { cert: Buffer; key: Buffer } | undefined;
   if (config.tlsCert !== undefined && config.tlsKey !== undefined) {
@@ -141,6 +145,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       endpoint: { closeTimeout: config.closeTimeout },
       maxConnections: config.maxConnections,
       maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+      connectionRatePerAddress: config.connectionRatePerAddress,
       handshakeTimeout: config.handshakeTimeout,
       shutdownTimeout: config.shutdownTimeout,
       reconnectWindow: config.reconnectWindow,

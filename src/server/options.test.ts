@@ -1,5 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DEFAULTS as HUB_DEFAULTS } from '../channels/hub-options.js';
 import { DEFAULT_BACKPRESSURE_LIMIT } from '../node/connection-context.js';
 import { DEFAULT_CLOSE_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT } from '../node/timeouts.js';
@@ -11,7 +14,7 @@ import { DEFAULT_NODE_TTL } from '../redis/defaults.js';
 import { DEFAULT_MAX_HISTORY_ANSWER_BYTES, DEFAULT_WIRE_LIMITS } from '../wire/index.js';
 import { parseServeArgs } from './config/load.js';
 import { describeServeOptions, envOf, flagOf, OptionError, SERVE_OPTIONS, type ServeOptionKey } from './options.js';
-import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_RECONNECT_WINDOW, DEFAULT_SHUTDOWN_TIMEOUT } from './serve.js';
+import { DEFAULT_CONNECTION_RATE_PER_ADDRESS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_RECONNECT_WINDOW, DEFAULT_SHUTDOWN_TIMEOUT } from './serve.js';
 
 const KEYS = Object.keys(SERVE_OPTIONS) as ServeOptionKey[];
 
@@ -46,6 +49,7 @@ test('without arguments: the defaults, which are the library constants', () => {
     metrics: undefined,
     maxConnections: DEFAULT_MAX_CONNECTIONS,
     maxConnectionsPerAddress: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+    connectionRatePerAddress: DEFAULT_CONNECTION_RATE_PER_ADDRESS,
     // Per endpoint: each endpoint's own default applies (1 MiB and 'drop' on /echo, 256 KiB and 'try-again-later' on /ws).
     maxPayload: undefined,
     deflate: true,
@@ -88,6 +92,25 @@ test('without arguments: the defaults, which are the library constants', () => {
   });
   assert.equal(DEFAULT_MAX_CONNECTIONS, 10_000);
   assert.equal(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, 1000);
+  assert.deepEqual(DEFAULT_CONNECTION_RATE_PER_ADDRESS, { perSecond: 100, burst: 1000 });
+});
+
+test('--connection-rate-per-address: a rate with a burst, or 0 / off for none, from a flag, a variable or a file', () => {
+  assert.deepEqual(parseServeArgs(['--connection-rate-per-address', '5:20']).connectionRatePerAddress, { perSecond: 5, burst: 20 });
+  assert.equal(parseServeArgs(['--connection-rate-per-address', '0']).connectionRatePerAddress, null, 'given as 0, not defaulted');
+  assert.equal(parseServeArgs(['--connection-rate-per-address=off']).connectionRatePerAddress, null);
+  assert.equal(parseServeArgs([], { HOTLINE_CONNECTION_RATE_PER_ADDRESS: '0' }).connectionRatePerAddress, null);
+  const dir = mkdtempSync(join(tmpdir(), 'hotline-rate-'));
+  try {
+    for (const [json, expected] of [['0', null], ['"off"', null], ['"7:70"', { perSecond: 7, burst: 70 }], ['{ "perSecond": 3 }', { perSecond: 3 }]] as const) {
+      const file = join(dir, 'hotline.json');
+      writeFileSync(file, `{ "connectionRatePerAddress": ${json} }`);
+      assert.deepEqual(parseServeArgs(['--config', file]).connectionRatePerAddress, expected, json);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.throws(() => parseServeArgs(['--connection-rate-per-address', '-1']), /--connection-rate-per-address must be requests per second, optionally with a burst/);
 });
 
 test('every knob is read from its flag, as --x V and --x=V', () => {

@@ -16,9 +16,9 @@ import { DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT, DEFAULT_MESSAGE_TIMEO
 import { ChannelCloseCode, DEFAULT_MAX_HISTORY_ANSWER_BYTES, DEFAULT_WIRE_LIMITS, MAX_RECONNECT_WINDOW } from '../wire/index.js';
 import { DEFAULT_NODE_TTL } from '../redis/defaults.js';
 import { MIN_ADMIN_SECRET_LENGTH } from './admin.js';
-import { bytes, choice, count, ms, OptionError, origins, rate, text, toggle, trustProxy, whole, workerCountKind, type Kind } from './config/kinds.js';
+import { bytes, choice, count, ms, OptionError, origins, rate, rateOrOff, text, toggle, trustProxy, whole, workerCountKind, type Kind } from './config/kinds.js';
 import type { LogLevel } from './log.js';
-import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_RECONNECT_WINDOW, DEFAULT_SHUTDOWN_TIMEOUT } from './serve.js';
+import { DEFAULT_CONNECTION_RATE_PER_ADDRESS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_RECONNECT_WINDOW, DEFAULT_SHUTDOWN_TIMEOUT } from './serve.js';
 
 export { OptionError };
 
@@ -131,6 +131,12 @@ export const SERVE_OPTIONS = {
     kind: count(0),
     default: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
     help: 'WebSocket connections at once from one client address (IPv6: one /64; behind --trust-proxy, the forwarded one); past it 429 (0: no limit)',
+  }),
+  connectionRatePerAddress: option({
+    section: 'Connections',
+    kind: rateOrOff,
+    default: DEFAULT_CONNECTION_RATE_PER_ADDRESS,
+    help: 'new WebSocket connections per second from one client address, and the burst above it; past it 429 (0: no limit)',
   }),
   maxPayload: option({
     section: 'Connections',

@@ -20,7 +20,8 @@ import type { ConnectionHandlers, ConnectionSendOptions, SendData } from '../nod
 import { inheritNoDelay, noDelayOnListener } from '../node/no-delay.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT } from '../node/timeouts.js';
 import { withReconnectHint } from '../wire/reconnect-hint.js';
-import { ConnectionsPerAddress } from './address-limit.js';
+import { ConnectionRatePerAddress, ConnectionsPerAddress } from './address-limit.js';
+import type { RateLimit } from '../channels/rate-limit.js';
 
 /** Options shared by every endpoint (limits, subprotocols, origins, heartbeats). */
 export type EndpointOptions = Omit<WebSocketServerOptions<undefined>, 'handlers'>;
@@ -57,6 +58,14 @@ export interface AttachOptions {
    * cannot take every place under `maxConnections` (default 1000, 0 = no limit).
    */
   maxConnectionsPerAddress?: number;
+  /**
+   * New WebSocket connections per second from one client address (IPv6: one /64; behind
+   * `trustProxy`, the address the endpoint finds), with a burst above the rate; past it an
+   * upgrade is answered `429` with `Retry-After: 1`. Default 100 per second with a burst of
+   * 1000 (as many as `maxConnectionsPerAddress`: a whole office NAT reconnecting at once
+   * after a deploy is served); `null`: no limit.
+   */
+  connectionRatePerAddress?: RateLimit | null;
 }
 
 export interface ServeOptions extends AttachOptions {
@@ -143,6 +152,12 @@ export const DEFAULT_MAX_CONNECTIONS = 10_000;
  */
 export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 1000;
 
+/** {@link AttachOptions.connectionRatePerAddress}'s default. */
+export const DEFAULT_CONNECTION_RATE_PER_ADDRESS: RateLimit = { perSecond: 100, burst: 1000 };
+
+/** The answer past `connectionRatePerAddress`: this address connects faster than the rate. */
+export const CONNECTING_TOO_FAST = { status: 429, message: 'connecting too fast from this address', headers: { 'Retry-After': '1' } } as const;
+
 /** The answer past `maxConnectionsPerAddress`: this address holds its share already. */
 export const TOO_MANY_FROM_ADDRESS = { status: 429, message: 'too many connections from this address', headers: { 'Retry-After': '5' } } as const;
 
@@ -199,6 +214,7 @@ export function attach(server: Server | HttpsServer, options: AttachOptions): En
   // Upgrades handed to an endpoint and not yet settled (an `upgrade` hook may be awaiting).
   let upgrading = 0;
   const perAddress = new ConnectionsPerAddress(options.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS);
+  const ratePerAddress = new ConnectionRatePerAddress(options.connectionRatePerAddress === undefined ? DEFAULT_CONNECTION_RATE_PER_ADDRESS : options.connectionRatePerAddress);
   const upgrade = (endpoint: WebSocketServer<unknown>, socket: Duplex, run: () => unknown, headers: ReadonlyMap<string, string> = NO_HEADERS): void => {
     if (maxConnections > 0) {
       let open = upgrading;
@@ -208,8 +224,15 @@ export function attach(server: Server | HttpsServer, options: AttachOptions): En
         return;
       }
     }
+    const address = perAddress.max > 0 || ratePerAddress.limit !== null ? endpoint.clientAddressOf(socket, headers) : '';
+    // After the server-wide bound (a 503 takes no token), before the address's places (a
+    // connection refused for its rate takes no place).
+    if (!ratePerAddress.take(address)) {
+      endpoint.refuse(socket, { ...CONNECTING_TOO_FAST, headers: { ...CONNECTING_TOO_FAST.headers } });
+      return;
+    }
     if (perAddress.max > 0) {
-      const release = perAddress.take(endpoint.clientAddressOf(socket, headers));
+      const release = perAddress.take(address);
       if (release === null) {
         endpoint.refuse(socket, { ...TOO_MANY_FROM_ADDRESS, headers: { ...TOO_MANY_FROM_ADDRESS.headers } });
         return;

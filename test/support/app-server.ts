@@ -16,6 +16,7 @@
 import { fileURLToPath } from 'node:url';
 import type { ChannelIdentity, Engine } from '../../src/channels/index.js';
 import type { UpgradeRejection } from '../../src/node/server.js';
+import type { RateLimit } from '../../src/channels/rate-limit.js';
 import type { Json, Member } from '../../src/wire/index.js';
 import { createApp, type AppOptions } from '../../src/server/app.js';
 import { Logger } from '../../src/server/log.js';
@@ -26,6 +27,8 @@ import { stopWhenTold } from './stop-when-told.js';
 
 export interface AppServerOptions extends Omit<AppOptions, 'engine' | 'logger' | 'authenticate'> {
   redis?: string;
+  /** serve()'s limit on new connections per client address (its default when absent). */
+  connectionRatePerAddress?: RateLimit | null;
   users?: boolean;
   jwtSecret?: string;
 }
@@ -65,7 +68,7 @@ export function startAppTarget(options: AppServerOptions, nodeArgs: readonly str
 }
 
 async function run(options: AppServerOptions): Promise<void> {
-  const { redis, users, jwtSecret, ...appOptions } = options;
+  const { redis, users, jwtSecret, connectionRatePerAddress, ...appOptions } = options;
   let engine: Engine | undefined;
   if (redis !== undefined) engine = new (await import('../../src/redis/index.js')).RedisEngine(redis);
   let app;
@@ -82,7 +85,7 @@ async function run(options: AppServerOptions): Promise<void> {
     process.exit(1);
   }
   await app.ready;
-  const server = await serve({ port: 0, host: '127.0.0.1', websocket: app.websocket, request: app.request, shutdownTimeout: 500 });
+  const server = await serve({ port: 0, host: '127.0.0.1', websocket: app.websocket, request: app.request, shutdownTimeout: 500, connectionRatePerAddress });
   const node = engine !== undefined && 'nodeId' in engine ? String(engine.nodeId) : 'memory';
   process.stdout.write(`listening on http://127.0.0.1:${server.port}/ node=${node}\n`);
   stopWhenTold(async () => {

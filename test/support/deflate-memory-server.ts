@@ -22,6 +22,7 @@ const server = await serve({
   endpoint: { perMessageDeflate: true, heartbeatInterval: 0, idleTimeout: 0 },
   // Its 10,000 clients all come from 127.0.0.1: capacity is measured, not one client's share.
   maxConnectionsPerAddress: 0,
+  connectionRatePerAddress: null,
   shutdownTimeout: 500,
 });
 const endpoint = server.endpoints.get('/echo')!;

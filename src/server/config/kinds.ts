@@ -126,6 +126,18 @@ export const rate: Kind<RateLimit> = {
   show: (value) => (value.burst === undefined ? String(value.perSecond) : `${value.perSecond}:${value.burst}`),
 };
 
+/** {@link rate}, or `0`/`off` for no limit at all (null). */
+export const rateOrOff: Kind<RateLimit | null> = {
+  arg: 'RATE[:BURST]',
+  parse: (value, name) => (value === '0' || value.toLowerCase() === 'off' ? null : rate.parse(value, name)),
+  schema: {
+    description: `${rate.schema['description'] as string}; 0 or "off" for no limit`,
+    anyOf: [{ const: 0 }, { const: 'off' }, ...(rate.schema['anyOf'] as JsonSchema[])],
+  },
+  fromJson: (value, name) => (value === 0 || value === 'off' ? null : rate.fromJson(value, name)),
+  show: (value) => (value === null ? 'off' : rate.show(value)),
+};
+
 function checkTrustProxy(value: TrustProxy, name: string): TrustProxy {
   try {
     compileTrustProxy(value);

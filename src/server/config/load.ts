@@ -182,7 +182,11 @@ function readEnv(env: Env): Layer {
 function combine(layers: readonly Layer[]): { config: ServeConfig; sections: ServeSections } {
   const value = (id: string): unknown => layers.find((layer) => layer.has(id))?.get(id);
   const config = {} as Record<ServeOptionKey, unknown>;
-  for (const key of SERVE_OPTION_KEYS) config[key] = value(key) ?? SERVE_OPTIONS[key].default;
+  // Null is a value given (a limit turned off), not a missing one.
+  for (const key of SERVE_OPTION_KEYS) {
+    const given = value(key);
+    config[key] = given === undefined ? SERVE_OPTIONS[key].default : given;
+  }
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) throw new OptionError('--tls-cert and --tls-key go together');
   const sections: Record<string, Record<string, unknown>> = {};
   for (const s of SECTION_SETTINGS) {
