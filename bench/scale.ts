@@ -23,7 +23,9 @@
  * each message once and in order, none dropped without a close.
  *
  * Kinds: `serve` is `hotline serve` from dist/ (npm run build first) with its default flags
- * but for --max-connections 0, --log-level warn (info logs every connection) and a channel
+ * but for --max-connections 0 and the per-address limits off (--max-connections-per-address 0,
+ * --connection-rate-per-address 0: 100,000 over 32 source addresses is 3,125 each, past the
+ * 1,000 one address may hold), --log-level warn (info logs every connection) and a channel
  * `scale` without presence; each connection subscribes with hotline.v1 and the publishes go
  * through the HTTP API. `hotline`, `ws` (with bufferutil), `uws` and `bun` are
  * bench/lib/server-main.ts's fan-out servers (topics, no heartbeats): connection 0 sends each message and the server
@@ -146,6 +148,7 @@ async function startServer(kind: ScaleKind, limit: number): Promise<Started> {
     const namespaces = JSON.stringify({ [CHANNEL]: { subscribe: 'anyone', publish: 'server', presence: false } });
     const server = child('hotline serve', SERVER_CPU, limit, [
       CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--max-connections', '0',
+      '--max-connections-per-address', '0', '--connection-rate-per-address', '0',
       '--api-key', API_KEY, '--log-level', 'warn', '--namespaces', namespaces,
     ]);
     for (;;) {
