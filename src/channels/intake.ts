@@ -41,26 +41,32 @@ export class RequestIntake {
   pending = 0;
   pendingBytes = 0;
   paused = false;
-  /** Each op's bucket, made when the op first arrives: a bucket made then is as full as one made at connect. */
-  private readonly buckets: Record<ArrivalOp, TokenBucket | null> = { history: null, presence: null, unsub: null, ping: null, auth: null };
-  private readonly rates: IntakeOptions['rates'];
-  private readonly maxCount: number;
-  private readonly maxBytes: number;
+  /**
+   * Each op's bucket, made when the op first arrives: a bucket made then is as full as one
+   * made at connect. Null until the first: a connection that only subscribes makes none.
+   */
+  private buckets: Partial<Record<ArrivalOp, TokenBucket>> | null = null;
 
+  /** @param options Shared by every connection of a hub: read on use, not copied into each. */
   constructor(
-    options: IntakeOptions,
+    private readonly options: IntakeOptions,
     private readonly connection: Pausable,
-  ) {
-    this.rates = options.rates;
-    this.maxCount = options.maxPendingRequests ?? DEFAULT_MAX_PENDING_REQUESTS;
-    this.maxBytes = options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
+  ) {}
+
+  private get maxCount(): number {
+    return this.options.maxPendingRequests ?? DEFAULT_MAX_PENDING_REQUESTS;
+  }
+
+  private get maxBytes(): number {
+    return this.options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
   }
 
   /** Why this op may not be taken now (it came too fast), or null. Ops without an arrival limit pass. */
   refusal(op: RequestOp, now: number): string | null {
     if (!Object.hasOwn(ARRIVAL_LIMITS, op)) return null;
     const arrival = op as ArrivalOp;
-    const bucket = (this.buckets[arrival] ??= new TokenBucket(this.rates[arrival] ?? ARRIVAL_LIMITS[arrival].limit, now));
+    const buckets = (this.buckets ??= {});
+    const bucket = (buckets[arrival] ??= new TokenBucket(this.options.rates[arrival] ?? ARRIVAL_LIMITS[arrival].limit, now));
     return bucket.take(now) ? null : ARRIVAL_LIMITS[arrival].refusal;
   }
 

@@ -8,20 +8,22 @@ export interface RateLimit {
 
 /** A token bucket: `take()` is true while the rate (with its burst) is respected. */
 export class TokenBucket {
+  // Tokens and time only: the limit is shared, so a connection's bucket keeps no copy of
+  // its rate (a boxed double each, on every connection).
   private tokens: number;
   private updatedAt: number;
-  private readonly rate: number;
-  private readonly capacity: number;
 
-  constructor(limit: RateLimit, now: number) {
-    this.rate = limit.perSecond / 1000;
-    this.capacity = limit.burst ?? limit.perSecond;
-    this.tokens = this.capacity;
+  constructor(
+    private readonly limit: RateLimit,
+    now: number,
+  ) {
+    this.tokens = limit.burst ?? limit.perSecond;
     this.updatedAt = now;
   }
 
   take(now: number): boolean {
-    this.tokens = Math.min(this.capacity, this.tokens + (now - this.updatedAt) * this.rate);
+    const { perSecond, burst = perSecond } = this.limit;
+    this.tokens = Math.min(burst, this.tokens + ((now - this.updatedAt) * perSecond) / 1000);
     this.updatedAt = now;
     if (this.tokens < 1) return false;
     this.tokens -= 1;

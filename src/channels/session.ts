@@ -37,20 +37,22 @@ export class Session<A> {
   /** Closed by the hub (abuse, expiry, the server API): its presence gets no grace period. */
   sentAway = false;
   readonly subscriptions = new SubscriptionTable<A>();
-  /** The server API's calls to this connection that wait for its reply. */
-  readonly calls: ClientCalls;
+  private callsMade: ClientCalls | null = null;
   private authenticated: boolean;
   private expiresAt: number | undefined = undefined;
   private expiryTimer: ReturnType<typeof setTimeout> | null = null;
   private queue: Promise<void> = SETTLED;
   /** Arrival rate limits, and the requests read and not yet answered (ping aside). */
   private readonly intake: RequestIntake;
-  /** Each op's bucket, made by its first request (as full as one made at connect): most clients only subscribe. */
-  private readonly buckets: Record<'pub' | 'sub' | 'rpc', TokenBucket | null> = { pub: null, sub: null, rpc: null };
+  // Each op's bucket, made by its first request (as full as one made at connect): most
+  // clients only subscribe. Fields, not a record of them: one object less per connection.
+  private pubBucket: TokenBucket | null = null;
+  private subBucket: TokenBucket | null = null;
+  private rpcBucket: TokenBucket | null = null;
   /** Publish buckets of rules with their own rate: at most one per rule (the server's configuration bounds them). */
   private ruleBuckets: Map<ChannelRules, TokenBucket> | null = null;
-  /** Times of recent bad or rate-limited requests. */
-  private readonly strikes: number[] = [];
+  /** Times of recent bad or rate-limited requests; made by the first (most connections make none). */
+  private strikes: number[] | null = null;
 
   constructor(
     readonly client: ChannelClient<A>,
@@ -62,7 +64,11 @@ export class Session<A> {
     this.user = client.user;
     this.authenticated = options.authenticateToken === undefined || client.auth !== undefined;
     this.intake = new RequestIntake(intakeOptions(options), client);
-    this.calls = new ClientCalls(options.maxPendingCalls ?? DEFAULTS.maxPendingCalls);
+  }
+
+  /** The server API's calls to this connection that wait for its reply; made by the first call. */
+  get calls(): ClientCalls {
+    return (this.callsMade ??= new ClientCalls(this.core.options.maxPendingCalls ?? DEFAULTS.maxPendingCalls));
   }
 
   get context(): RequestContext<A> {
@@ -72,7 +78,9 @@ export class Session<A> {
   /** Takes one of the op's tokens: false when the connection does it too fast. */
   take(op: 'pub' | 'sub' | 'rpc'): boolean {
     const now = this.core.now();
-    return (this.buckets[op] ??= new TokenBucket(this.rate(op), now)).take(now);
+    if (op === 'pub') return (this.pubBucket ??= new TokenBucket(this.rate(op), now)).take(now);
+    if (op === 'sub') return (this.subBucket ??= new TokenBucket(this.rate(op), now)).take(now);
+    return (this.rpcBucket ??= new TokenBucket(this.rate(op), now)).take(now);
   }
 
   private rate(op: 'pub' | 'sub' | 'rpc'): RateLimit {
@@ -172,9 +180,10 @@ export class Session<A> {
     if (code !== 'bad_request' && code !== 'rate_limited') return;
     const now = this.core.now();
     const window = options.abuseWindow ?? DEFAULTS.abuseWindow;
-    this.strikes.push(now);
-    while (this.strikes.length > 0 && this.strikes[0]! <= now - window) this.strikes.shift();
-    if (this.strikes.length >= (options.abuseLimit ?? DEFAULTS.abuseLimit) && !this.closed) {
+    const strikes = (this.strikes ??= []);
+    strikes.push(now);
+    while (strikes.length > 0 && strikes[0]! <= now - window) strikes.shift();
+    if (strikes.length >= (options.abuseLimit ?? DEFAULTS.abuseLimit) && !this.closed) {
       metrics.abuseCloses++;
       this.close(ChannelCloseCode.PolicyViolation, 'too many bad or rate-limited requests');
     }
@@ -190,7 +199,7 @@ export class Session<A> {
   /** The connection is gone: nothing more is sent, and the expiry timer stops. */
   end(): void {
     this.closed = true;
-    this.calls.end();
+    this.callsMade?.end();
     if (this.expiryTimer !== null) clearTimeout(this.expiryTimer);
     this.expiryTimer = null;
   }
@@ -201,7 +210,7 @@ export class Session<A> {
    * for free.
    */
   private replied(request: ReplyRequest): void {
-    if (this.calls.reply(request)) return this.reply(encodeOk(request.id));
+    if (this.callsMade?.reply(request) === true) return this.reply(encodeOk(request.id));
     this.fail(request.id, 'bad_request', `no call ${request.call} is waiting for a reply (it timed out, was answered already, or was never made)`);
   }
 

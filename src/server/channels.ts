@@ -129,10 +129,12 @@ export function channelsMaxPayload(maxDataLength: number | undefined): number {
   return maxDataLength === undefined ? DEFAULT_CHANNELS_MAX_PAYLOAD : Math.max(DEFAULT_CHANNELS_MAX_PAYLOAD, 3 * maxDataLength + ENVELOPE);
 }
 const OPEN = 1;
+/** Every connection's identity when nothing authenticates: one object for all, frozen so no one changes it for the rest. */
+const ANONYMOUS: ChannelIdentity<undefined> = Object.freeze({ auth: undefined });
 
 class ConnectionClient<A> implements ChannelClient<A> {
-  /** Waiting for the connection to drain (or close). */
-  private waiters: Array<() => void> = [];
+  /** Waiting for the connection to drain (or close); made by the first wait. */
+  private waiters: Array<() => void> | null = null;
 
   constructor(
     /** `NODE.N`: the node's id (unique across nodes sharing an engine) and a counter. */
@@ -167,13 +169,14 @@ class ConnectionClient<A> implements ChannelClient<A> {
 
   drained(): Promise<void> {
     if (this.conn.readyState !== OPEN) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
+    return new Promise((resolve) => (this.waiters ??= []).push(resolve));
   }
 
   /** The connection drained, or closed: whoever waited may go on. */
   wake(): void {
     const waiting = this.waiters;
-    this.waiters = [];
+    if (waiting === null) return;
+    this.waiters = null;
     for (const resolve of waiting) resolve();
   }
 
@@ -293,7 +296,7 @@ export function channelsEndpoint<A = undefined, C extends Contract = NoContract>
     // in the read that brought it: no promise, no pause while nothing is awaited.
     upgrade(req) {
       const id = `${hub.nodeId}.${(nextClient++).toString(36)}`;
-      if (authenticate === undefined) return connectionData<A>({ auth: undefined as A }, id, req, keepHeaders);
+      if (authenticate === undefined) return connectionData<A>(ANONYMOUS as ChannelIdentity<A>, id, req, keepHeaders);
       const decided = authenticate(req, id);
       if (isPromiseLike(decided)) return Promise.resolve(decided).then((identity) => connectionData(identity, id, req, keepHeaders));
       return connectionData(decided, id, req, keepHeaders);
