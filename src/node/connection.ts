@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import { Buffer } from 'node:buffer';
 import {
   CloseCode,
+  Opcode,
   ProtocolState,
   WebSocketProtocol,
   type CloseInfo,
@@ -35,6 +36,8 @@ export {
 
 /** The connection a socket belongs to, so that one set of listener functions serves all sockets. */
 const kConnection = Symbol('hotline.connection');
+/** A server's ping with no payload, as the heartbeat sends it: encoded once for every connection. */
+const HEARTBEAT_PING = Buffer.from([0x80 | Opcode.Ping, 0]);
 type OwnedSocket = Socket & { [kConnection]?: WebSocketConnection<unknown> };
 
 function toBytes(data: ArrayBuffer | ArrayBufferView): Buffer {
@@ -63,8 +66,13 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
   private readonly context: ConnectionContext<T>;
   /** The sans-I/O core (named apart from `protocol`, the subprotocol, as WHATWG names that). */
   readonly #protocol: WebSocketProtocol;
-  /** Made by the first read or write: an idle connection, open and silent, keeps none. */
+  /**
+   * Made by the first frame queued: an idle connection, open and silent, keeps none, and
+   * the server's sweep lets go of one that has nothing left to write (see {@link compact}).
+   */
   private pumpState: FramePump | null = null;
+  /** Inside a read: a pump made now holds its frames until the read ends. */
+  private reading = false;
   /** Created when reading first needs pacing (a pause, a partial frame, backpressure): most connections never do. */
   private pacer: ReadPacer | null = null;
   /** Set when permessage-deflate was negotiated. */
@@ -113,7 +121,12 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
 
   /** What moves the protocol's frames onto the socket (see {@link pumpState}). */
   private get pump(): FramePump {
-    return (this.pumpState ??= new FramePump(this.socket, this.#protocol, this.context.closeTimeout));
+    let pump = this.pumpState;
+    if (pump === null) {
+      pump = this.pumpState = new FramePump(this.socket, this.#protocol, this.context.closeTimeout);
+      if (this.reading) pump.beginRead();
+    }
+    return pump;
   }
 
   /**
@@ -121,11 +134,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
    * callback for it), then starts the connection; `head` holds early frames.
    */
   start(response: string, head: Buffer): void {
-    const writer = new DirectWriter(this.socket);
-    writer.writeString(response);
-    // A response the kernel took whole leaves nothing to track: the pump, made by the first
-    // frame, gets a writer of its own, and an idle connection keeps neither.
-    if (writer.pending > 0) this.pumpState = new FramePump(this.socket, this.#protocol, this.context.closeTimeout, writer);
+    this.writeWithoutPump(response);
     this.call(() => this.context.handlers.open?.(this));
     if (head.length > 0) this.onData(head);
   }
@@ -262,9 +271,23 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
     this.pump.schedule();
   }
 
-  /** Lets go of per-message state while no message is in progress (the server's sweep calls it). */
+  /**
+   * The server's heartbeat ping (its sweep calls it). With nothing else waiting to be
+   * written it goes straight to the socket, leaving no pump behind on an idle connection.
+   */
+  heartbeat(): void {
+    if (this.closed || !this.#protocol.canSend) return;
+    if (this.pumpState !== null || this.#protocol.bufferedAmount > 0) this.ping();
+    else this.writeWithoutPump(HEARTBEAT_PING);
+  }
+
+  /**
+   * Lets go of per-message state while no message is in progress, and of the pump once it
+   * has nothing left to write (the server's sweep calls it).
+   */
   compact(): void {
     this.#protocol.compact();
+    if (this.pumpState?.idle === true && this.#protocol.bufferedAmount === 0) this.pumpState = null;
   }
 
   /** Starts the closing handshake; the connection ends when the peer answers or the timeout passes. */
@@ -466,7 +489,9 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
 
   /** Feeds `chunk` to the protocol, or with null resumes it, then writes what it queued. */
   private receive(chunk: Buffer | null, now: number): void {
-    this.pump.beginRead();
+    // A read that queues nothing (a pong, a message the application does not answer) makes no pump.
+    this.reading = true;
+    this.pumpState?.beginRead();
     try {
       if (chunk === null) this.#protocol.resume();
       else this.#protocol.receiveData(chunk);
@@ -475,10 +500,27 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
       // connection (and only this one) with 1011.
       this.reportError(error);
     }
-    this.pump.endRead();
+    this.reading = false;
+    // What the protocol queued by itself (a pong, its close frame) goes out as frames queued
+    // through the pump do: in one write when the read ends.
+    if (this.pumpState !== null) this.pumpState.endRead();
+    else if (this.#protocol.bufferedAmount > 0 || this.#protocol.shouldCloseTransport) this.pump.flush();
     if (this.pacer !== null || this.#protocol.receivingPartial || this.bufferedAmount > this.context.backpressureLimit) {
       this.paced().afterRead(now);
     }
+  }
+
+  /**
+   * Writes bytes no frame is queued behind (the handshake's response, a heartbeat ping)
+   * straight to the stream. Bytes the kernel took whole leave nothing to track: the pump,
+   * made by the next frame, gets a writer of its own. Bytes it did not are tracked by a pump
+   * made with this writer.
+   */
+  private writeWithoutPump(bytes: string | Buffer): void {
+    const writer = new DirectWriter(this.socket);
+    if (typeof bytes === 'string') writer.writeString(bytes);
+    else writer.write(bytes);
+    if (writer.pending > 0) this.pumpState = new FramePump(this.socket, this.#protocol, this.context.closeTimeout, writer);
   }
 
   private paced(): ReadPacer {

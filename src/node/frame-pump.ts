@@ -52,6 +52,11 @@ export class FramePump {
     return this.socket.writableLength + this.writer.pending;
   }
 
+  /** Nothing to write, nothing being written, no flush due and no close timer: the owner may let it go. */
+  get idle(): boolean {
+    return !this.scheduled && !this.reading && this.closeTimer === null && this.writer.pending === 0 && this.socket.writableLength === 0;
+  }
+
   /** Writes what the protocol queued once this pass of the loop's I/O is done, unless a read is under way. */
   schedule(): void {
     if (this.scheduled || this.reading) return;

@@ -4,12 +4,14 @@
 import { test, describe, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
+import { Session } from 'node:inspector/promises';
 import { Duplex } from 'node:stream';
 import { constants as zlib, deflateRawSync } from 'node:zlib';
 import { encodeFrame } from '../protocol/frame-encoder.js';
 import type { HttpRequestHead } from '../protocol/http-head.js';
 import { Opcode } from '../protocol/opcode.js';
 import type { WebSocketConnection } from './connection.js';
+import { FramePump } from './frame-pump.js';
 import { InflateBudget } from './inflate-budget.js';
 import { WebSocketServer, type WebSocketServerOptions } from './server.js';
 
@@ -347,5 +349,49 @@ describe('read backpressure', () => {
     await delivered();
     assert.equal(conn.readingPaused, false);
     assert.deepEqual(messages, ['later']);
+  });
+});
+
+describe('what an idle connection keeps', () => {
+  /** Live instances of a class, counted by the inspector (which collects garbage first). */
+  async function liveInstances(prototype: object): Promise<number> {
+    const session = new Session();
+    session.connect();
+    try {
+      const probe = '__hotlinePrototypeProbe';
+      (globalThis as Record<string, unknown>)[probe] = prototype;
+      const { result } = await session.post('Runtime.evaluate', { expression: `globalThis.${probe}` });
+      delete (globalThis as Record<string, unknown>)[probe];
+      const { objects } = await session.post('Runtime.queryObjects', { prototypeObjectId: result.objectId! });
+      const counted = await session.post('Runtime.callFunctionOn', { objectId: objects.objectId!, functionDeclaration: 'function () { return this.length; }', returnByValue: true });
+      return counted.result.value as number;
+    } finally {
+      session.disconnect();
+    }
+  }
+
+  test('no frame pump once the sweep found it with nothing to write; the heartbeat pings and its pongs make none', async (t) => {
+    t.mock.timers.enable({ apis: ['setInterval', 'setTimeout', 'Date'], now: 1_000_000 });
+    const server = new WebSocketServer<undefined>({ handlers: { message: (conn, m) => conn.send(m) }, heartbeatInterval: 1_000, idleTimeout: 0, messageTimeout: 0 });
+    t.after(() => server.stop());
+    const connections = await Promise.all(Array.from({ length: 20 }, () => connect(server)));
+    for (const { socket } of connections) socket.push(frame(Opcode.Text, 'echo me'));
+    await delivered();
+    assert.ok((await liveInstances(FramePump.prototype)) >= 20, 'each echo made a pump');
+    for (let ping = 1; ping <= 2; ping++) {
+      t.mock.timers.tick(1_000);
+      await delivered();
+      for (const { socket } of connections) {
+        assert.equal([...socket.frames()].filter((b, i, all) => b === 0x89 && all[i + 1] === 0).length, ping, 'the heartbeat pinged');
+        socket.push(frame(Opcode.Pong, ''));
+      }
+      await delivered();
+      assert.equal(await liveInstances(FramePump.prototype), 0, `after ping ${ping} and its pong`);
+    }
+    // An echo still goes out, with a pump made for it.
+    connections[0]!.socket.push(frame(Opcode.Text, 'again'));
+    await delivered();
+    assert.ok(connections[0]!.socket.frames().includes(Buffer.from('again')));
+    assert.equal(connections[0]!.conn.readyState, 1);
   });
 });

@@ -485,7 +485,7 @@ export class WebSocketServer<T = undefined> {
           conn.terminate();
         } else {
           conn.awaitingPong = true;
-          conn.ping();
+          conn.heartbeat();
         }
       }
     }
