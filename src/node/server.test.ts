@@ -353,19 +353,26 @@ describe('read backpressure', () => {
 });
 
 describe('what an idle connection keeps', () => {
-  /** Live instances of a class, counted by the inspector (which collects garbage first). */
-  async function liveInstances(prototype: object): Promise<number> {
+  /**
+   * Live frame pumps of these sockets, found by the inspector (which collects garbage
+   * first). Other tests of this file run beside this one, with pumps of their own.
+   */
+  async function livePumps(sockets: readonly MemorySocket[]): Promise<number> {
     const session = new Session();
     session.connect();
+    const probe = globalThis as { __hotlinePumpProbe?: { prototype: object; sockets: ReadonlySet<object> } };
+    probe.__hotlinePumpProbe = { prototype: FramePump.prototype, sockets: new Set(sockets) };
     try {
-      const probe = '__hotlinePrototypeProbe';
-      (globalThis as Record<string, unknown>)[probe] = prototype;
-      const { result } = await session.post('Runtime.evaluate', { expression: `globalThis.${probe}` });
-      delete (globalThis as Record<string, unknown>)[probe];
+      const { result } = await session.post('Runtime.evaluate', { expression: 'globalThis.__hotlinePumpProbe.prototype' });
       const { objects } = await session.post('Runtime.queryObjects', { prototypeObjectId: result.objectId! });
-      const counted = await session.post('Runtime.callFunctionOn', { objectId: objects.objectId!, functionDeclaration: 'function () { return this.length; }', returnByValue: true });
+      const counted = await session.post('Runtime.callFunctionOn', {
+        objectId: objects.objectId!,
+        functionDeclaration: 'function () { return this.filter((pump) => globalThis.__hotlinePumpProbe.sockets.has(pump.socket)).length; }',
+        returnByValue: true,
+      });
       return counted.result.value as number;
     } finally {
+      delete probe.__hotlinePumpProbe;
       session.disconnect();
     }
   }
@@ -377,7 +384,8 @@ describe('what an idle connection keeps', () => {
     const connections = await Promise.all(Array.from({ length: 20 }, () => connect(server)));
     for (const { socket } of connections) socket.push(frame(Opcode.Text, 'echo me'));
     await delivered();
-    assert.ok((await liveInstances(FramePump.prototype)) >= 20, 'each echo made a pump');
+    const sockets = connections.map(({ socket }) => socket);
+    assert.equal(await livePumps(sockets), 20, 'each echo made a pump');
     for (let ping = 1; ping <= 2; ping++) {
       t.mock.timers.tick(1_000);
       await delivered();
@@ -386,7 +394,7 @@ describe('what an idle connection keeps', () => {
         socket.push(frame(Opcode.Pong, ''));
       }
       await delivered();
-      assert.equal(await liveInstances(FramePump.prototype), 0, `after ping ${ping} and its pong`);
+      assert.equal(await livePumps(sockets), 0, `after ping ${ping} and its pong`);
     }
     // An echo still goes out, with a pump made for it.
     connections[0]!.socket.push(frame(Opcode.Text, 'again'));
