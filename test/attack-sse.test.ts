@@ -5,7 +5,9 @@
 //  - a flood of streams from one address: past 100 they are answered 429, and the server stays
 //    bounded; closing them frees the count;
 //  - huge queries: refused with a status (431 past the head limit, 400 past the channel limit)
-//    before anything is subscribed.
+//    before anything is subscribed;
+//  - streams opened and closed in a loop from one address: past 200 at once and 20 a second
+//    they are answered 429, while another address opens its stream.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect as tcpConnect } from 'node:net';
@@ -127,6 +129,56 @@ describe('/sse of hotline serve under attack', () => {
     const rssPeak = peak.stop();
     assert.ok(target.alive());
     assert.ok(rssPeak - target.baseline < 64 * MiB);
+    assertServed(report);
+  });
+  test('streams opened and closed in a loop from one address: at most 200 and 20 a second, the rest 429; another address served', { timeout: 60_000 }, async () => {
+    const { target, neighbour } = fixture;
+    // Earlier tests of the file left history behind: growth is counted from here.
+    const rssBefore = target.rss();
+    const peak = new RssSampler(target.pid);
+    const RATE = 20;
+    const BURST = 200;
+    const url = `${target.http}/sse?ch=churn:1`;
+    let accepted = 0;
+    let attempts = 0;
+    const refusals: string[] = [];
+    let refusedForRate!: () => void;
+    const rateRefused = new Promise<void>((resolve) => (refusedForRate = resolve));
+    const start = performance.now();
+    // Bounded in count and time: at most 2,000 attempts or 3 s, 8 at a time.
+    const churn = async (): Promise<void> => {
+      while (attempts < 2_000 && performance.now() - start < 3_000) {
+        attempts++;
+        const reader = await SseReader.open(url, {}, '127.0.0.2');
+        if (reader.status === 200) accepted++;
+        else {
+          const body = await reader.text();
+          refusals.push(`${reader.status} ${reader.response.headers['retry-after']} ${body}`);
+          if (/too fast/.test(body)) refusedForRate();
+        }
+        reader.close();
+      }
+    };
+    const loop = Promise.all(Array.from({ length: 8 }, churn)).finally(refusedForRate);
+    // Another address, once the churning one is being refused for its rate.
+    const other = await rateRefused.then(() => SseReader.open(`${target.http}/sse?ch=churn:2`, {}, '127.0.0.3'));
+    await loop;
+    const elapsedMs = performance.now() - start;
+    other.close();
+    const report = await neighbour.report();
+    const rssPeak = peak.stop();
+    const forRate = refusals.filter((r) => r.includes('too fast'));
+    process.stdout.write(
+      `SSE churn: ${accepted} streams opened, ${forRate.length} refused for the rate, ${refusals.length - forRate.length} for the count, in ${elapsedMs.toFixed(0)} ms; ` +
+        `another address ${other.status}; RSS +${((rssPeak - rssBefore) / MiB).toFixed(1)} MiB; neighbour ${describeReport(report)}\n`,
+    );
+    assert.ok(target.alive());
+    assert.equal(other.status, 200, 'another address opens its stream');
+    assert.ok(forRate.length > 0, 'the loop met the rate');
+    // The bucket may have been drawn on by the tests before: never more than the burst and the rate.
+    assert.ok(accepted <= BURST + Math.ceil((RATE * elapsedMs) / 1000), `${accepted} opened in ${elapsedMs.toFixed(0)} ms`);
+    for (const refusal of refusals) assert.match(refusal, /^429 (1 opening streams too fast from this address|5 at most 100 streams per client address)\n?$/);
+    assert.ok(rssPeak - rssBefore < 32 * MiB, `RSS grew ${((rssPeak - rssBefore) / MiB).toFixed(1)} MiB`);
     assertServed(report);
   });
 });

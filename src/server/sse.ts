@@ -18,6 +18,7 @@ import type { UpgradeRejection } from '../node/server.js';
 import { CloseCode } from '../protocol/close-code.js';
 import { isErrorCode, validateChannelName, type ErrorCode } from '../wire/index.js';
 import type { ChannelIdentity } from '../channels/index.js';
+import type { RateLimit } from '../channels/rate-limit.js';
 import type { ChannelsEndpoint } from './channels.js';
 import type { PrometheusText } from './metrics.js';
 import { SseStream, type StreamResponse } from './sse-stream.js';
@@ -32,6 +33,8 @@ export interface SseOptions {
   maxStreams?: number;
   /** Streams at once from one client address (default 100); past it, 429 with Retry-After. */
   maxStreamsPerAddress?: number;
+  /** New streams per second from one client address, with a burst (default 20 a second, 200 at once; null: no limit); past it, 429 with Retry-After. */
+  streamRatePerAddress?: RateLimit | null;
   /** A comment line this often, so that proxies and the client see the stream alive (ms, default 15000). */
   heartbeatInterval?: number;
   /** A stream whose client has read nothing of what is waiting for this long is dropped (ms, default 120000, 0 = off). */
@@ -110,7 +113,8 @@ export function sseEndpoint<A>(channels: ChannelsEndpoint<A>, options: SseOption
     backpressureLimit: options.backpressureLimit ?? DEFAULT_BACKPRESSURE_LIMIT,
     closeTimeout: options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT,
   };
-  const admission = options.admission ?? new StreamAdmission({ maxStreams, maxStreamsPerAddress: perAddress, trustProxy: options.trustProxy });
+  const admission =
+    options.admission ?? new StreamAdmission({ maxStreams, maxStreamsPerAddress: perAddress, trustProxy: options.trustProxy, ratePerAddress: options.streamRatePerAddress });
   // The longest query the limits allow: every channel named with the longest name, and a since.
   const maxUrl = 64 + maxChannels * (4 + 3 * MAX_CHANNEL_NAME) + 6 + 3 * maxPositionLength(maxChannels);
   const { hub } = channels;

@@ -39,10 +39,13 @@ export class SseReader {
     response.on('error', end);
   }
 
-  /** Opens `url` and resolves once the response head arrived (any status: check `status`). */
-  static open(url: string, headers: Record<string, string> = {}): Promise<SseReader> {
+  /**
+   * Opens `url` and resolves once the response head arrived (any status: check `status`).
+   * `localAddress`: the address to connect from (any of 127.0.0.0/8 on Linux), so a test can be several clients.
+   */
+  static open(url: string, headers: Record<string, string> = {}, localAddress?: string): Promise<SseReader> {
     return new Promise((resolve, reject) => {
-      const req = request(url, { headers: { accept: 'text/event-stream', ...headers }, agent: false }, (res) => resolve(new SseReader(res, req.socket!)));
+      const req = request(url, { headers: { accept: 'text/event-stream', ...headers }, agent: false, localAddress }, (res) => resolve(new SseReader(res, req.socket!)));
       req.on('error', reject);
       req.end();
     });
