@@ -69,3 +69,15 @@ describe('TokenBucket', () => {
     assert.equal(allowed(bucket, 10, 1_000), 0);
   });
 });
+
+test('TokenBucket.isFull: once refilled to its burst, and not before', () => {
+  const bucket = new TokenBucket({ perSecond: 10, burst: 2 }, 0);
+  assert.equal(bucket.isFull(0), true, 'a new bucket');
+  bucket.take(0);
+  bucket.take(0);
+  assert.equal(bucket.isFull(199), false);
+  assert.equal(bucket.isFull(200), true, 'two tokens back after 200 ms');
+  // Asking changed nothing: at 100 ms the bucket holds the one token it refilled.
+  assert.equal(bucket.take(100), true);
+  assert.equal(bucket.take(100), false);
+});

@@ -22,11 +22,22 @@ export class TokenBucket {
   }
 
   take(now: number): boolean {
-    const { perSecond, burst = perSecond } = this.limit;
-    this.tokens = Math.min(burst, this.tokens + ((now - this.updatedAt) * perSecond) / 1000);
+    this.tokens = this.level(now);
     this.updatedAt = now;
     if (this.tokens < 1) return false;
     this.tokens -= 1;
     return true;
+  }
+
+  /** Whether it has refilled to its burst by `now`: then it is as a new bucket would be. */
+  isFull(now: number): boolean {
+    const { perSecond, burst = perSecond } = this.limit;
+    return this.level(now) >= burst;
+  }
+
+  /** The tokens it holds at `now`, refilled since the last take up to the burst. */
+  private level(now: number): number {
+    const { perSecond, burst = perSecond } = this.limit;
+    return Math.min(burst, this.tokens + ((now - this.updatedAt) * perSecond) / 1000);
   }
 }

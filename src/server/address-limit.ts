@@ -2,7 +2,7 @@
 // it cannot take every place under `maxConnections` and starve everyone else, and how many
 // new ones per second, so that reconnecting in a loop cannot keep the server busy.
 import { isIPv6 } from 'node:net';
-import type { RateLimit } from '../channels/rate-limit.js';
+import { TokenBucket, type RateLimit } from '../channels/rate-limit.js';
 
 /**
  * The key a client address counts under: an IPv4 address (also when written IPv4-mapped,
@@ -70,12 +70,6 @@ const NOTHING_TO_RELEASE = (): void => {};
 /** Addresses whose connection rate is tracked at once: past it the least recently seen is forgotten. */
 export const MAX_RATE_TRACKED_ADDRESSES = 100_000;
 
-interface Bucket {
-  tokens: number;
-  /** When `tokens` was last brought up to date (ms, the limiter's clock). */
-  at: number;
-}
-
 /**
  * New connections per second from one client address (a token bucket per address key), so
  * that a client reconnecting as fast as it can costs the server at most the rate's worth
@@ -87,9 +81,7 @@ interface Bucket {
  */
 export class ConnectionRatePerAddress {
   // Least recently seen first: a take moves its address to the end.
-  private readonly buckets = new Map<string, Bucket>();
-  private readonly perMs: number;
-  private readonly capacity: number;
+  private readonly buckets = new Map<string, TokenBucket>();
 
   /**
    * @param limit The rate and burst per address key; null: no limit, nothing is tracked.
@@ -98,26 +90,18 @@ export class ConnectionRatePerAddress {
   constructor(
     readonly limit: RateLimit | null,
     private readonly now: () => number = performance.now.bind(performance),
-  ) {
-    this.perMs = limit === null ? 0 : limit.perSecond / 1000;
-    this.capacity = limit === null ? 0 : (limit.burst ?? limit.perSecond);
-  }
+  ) {}
 
   /** Takes a connection's token for `address`: false when it connects too fast. */
   take(address: string): boolean {
-    if (this.limit === null) return true;
+    const limit = this.limit;
+    if (limit === null) return true;
     const key = addressKey(address);
     const now = this.now();
-    let bucket = this.buckets.get(key);
-    if (bucket === undefined) {
-      bucket = { tokens: this.capacity, at: now };
-    } else {
-      this.buckets.delete(key);
-      this.refill(bucket, now);
-    }
+    const bucket = this.buckets.get(key) ?? new TokenBucket(limit, now);
+    this.buckets.delete(key);
     this.buckets.set(key, bucket);
-    const taken = bucket.tokens >= 1;
-    if (taken) bucket.tokens -= 1;
+    const taken = bucket.take(now);
     this.forgetFull(now);
     return taken;
   }
@@ -127,18 +111,12 @@ export class ConnectionRatePerAddress {
     return this.buckets.size;
   }
 
-  private refill(bucket: Bucket, now: number): void {
-    bucket.tokens = Math.min(this.capacity, bucket.tokens + (now - bucket.at) * this.perMs);
-    bucket.at = now;
-  }
-
   private forgetFull(now: number): void {
     for (let i = 0; i < 2; i++) {
       const oldest = this.buckets.entries().next();
       if (oldest.done === true) return;
       const [key, bucket] = oldest.value;
-      const full = bucket.tokens + (now - bucket.at) * this.perMs >= this.capacity;
-      if (!full && this.buckets.size <= MAX_RATE_TRACKED_ADDRESSES) return;
+      if (!bucket.isFull(now) && this.buckets.size <= MAX_RATE_TRACKED_ADDRESSES) return;
       this.buckets.delete(key);
     }
   }
