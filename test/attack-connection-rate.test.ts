@@ -126,3 +126,31 @@ test(`one address reconnecting in a loop gets ${BURST} connections, then ${RATE}
   again.socket.destroy();
   assert.equal(again.status, 101, 'the address is served again at the rate');
 });
+
+test('an upgrade refused for the places its address holds takes none of its rate', { timeout: 60_000 }, async () => {
+  // Two places and three tokens, refilled one a second: the refusals below must not spend the third.
+  const target = await startTarget(['--max-connections-per-address', '2', '--connection-rate-per-address', '1:3']);
+  const connect = (): Promise<UpgradeAnswer> => upgradeRequest(target.port, '/echo', { localAddress: ATTACKER });
+  try {
+    const held = [await connect(), await connect()];
+    assert.deepEqual(held.map((answer) => answer.status), [101, 101]);
+    for (let i = 0; i < 10; i++) {
+      const refused = await connect();
+      refused.socket.destroy();
+      assert.equal(refused.status, 429);
+      assert.equal(refused.body, 'too many connections from this address');
+    }
+    // One place free again: the third token is still there.
+    held[0]!.socket.destroy();
+    let again = await connect();
+    for (let tries = 0; again.status === 429 && again.body === 'too many connections from this address' && tries < 1000; tries++) {
+      again.socket.destroy();
+      again = await connect();
+    }
+    assert.equal(again.status, 101, `${again.status} ${again.body}`);
+    again.socket.destroy();
+    held[1]!.socket.destroy();
+  } finally {
+    await target.stop();
+  }
+});

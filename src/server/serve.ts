@@ -225,18 +225,18 @@ export function attach(server: Server | HttpsServer, options: AttachOptions): En
       }
     }
     const address = perAddress.max > 0 || ratePerAddress.limit !== null ? endpoint.clientAddressOf(socket, headers) : '';
-    // After the server-wide bound (a 503 takes no token), before the address's places (a
-    // connection refused for its rate takes no place).
+    const release = perAddress.take(address);
+    if (release === null) {
+      endpoint.refuse(socket, { ...TOO_MANY_FROM_ADDRESS, headers: { ...TOO_MANY_FROM_ADDRESS.headers } });
+      return;
+    }
+    // After the bounds on what is open: an upgrade they refuse takes no token.
     if (!ratePerAddress.take(address)) {
+      release();
       endpoint.refuse(socket, { ...CONNECTING_TOO_FAST, headers: { ...CONNECTING_TOO_FAST.headers } });
       return;
     }
     if (perAddress.max > 0) {
-      const release = perAddress.take(address);
-      if (release === null) {
-        endpoint.refuse(socket, { ...TOO_MANY_FROM_ADDRESS, headers: { ...TOO_MANY_FROM_ADDRESS.headers } });
-        return;
-      }
       // The place is the socket's until it closes: refused, failed or after its closing handshake.
       if (socket.destroyed) release();
       else socket.once('close', release);
