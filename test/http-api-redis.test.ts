@@ -64,6 +64,10 @@ describe('the HTTP API across two nodes on one Redis', { skip: skip ? 'redis-ser
     const onB = await raw(b, 'lin');
     await ok(onA, 'sub', { ch: 'room:both' });
     await ok(onB, 'sub', { ch: 'room:both' });
+    // A member joins once its sub is answered; a connection's next request runs after the
+    // join is written, so each one's own presence request says its join has landed.
+    await ok(onA, 'presence', { ch: 'room:both' });
+    await ok(onB, 'presence', { ch: 'room:both' });
     for (const node of [a, b]) {
       const { members } = await apiResult<{ members: Array<{ id: string }> }>(node.http, 'presence', { channel: 'room:both' }, KEY);
       assert.deepEqual(members.map((m) => m.id).sort(), ['ada', 'lin']);
