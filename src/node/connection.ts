@@ -211,7 +211,8 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
 
   /** Bytes handed to the socket and not yet written out, plus those still queued here. */
   get bufferedAmount(): number {
-    return (this.pumpState?.unwritten ?? this.socket.writableLength) + this.#protocol.bufferedAmount;
+    const buffered = (this.pumpState?.unwritten ?? this.socket.writableLength) + this.#protocol.bufferedAmount;
+    return this.topicSet === null ? buffered : buffered + this.context.topics!.batchedBytes(this);
   }
 
   /** Buffered bytes past which the connection is a slow consumer (its server's option). */
@@ -228,6 +229,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
   send(data: SendData, options: ConnectionSendOptions = {}): number {
     const protocol = this.#protocol;
     if (this.closed || !protocol.canSend) return SendResult.Dropped;
+    if (this.topicSet !== null) this.leaveBatch();
     if (this.pendingSends !== null || data instanceof Blob) {
       this.sendLater(data, options);
       return SendResult.Backpressure;
@@ -254,6 +256,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
    */
   sendEncoded(frame: Buffer, message?: Exclude<SendData, Blob>): number {
     if (this.closed || !this.#protocol.canSend || this.pendingSends !== null) return SendResult.Dropped;
+    if (this.topicSet !== null) this.leaveBatch();
     if (this.overLimit()) return SendResult.Dropped;
     this.#protocol.sendEncoded(frame);
     this.sent(frame.length, message ?? frame);
@@ -267,6 +270,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
    */
   ping(payload?: string | Uint8Array): void {
     if (this.closed || !this.#protocol.canSend) return;
+    if (this.topicSet !== null) this.leaveBatch();
     this.#protocol.ping(payload);
     this.pump.schedule();
   }
@@ -293,6 +297,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
   /** Starts the closing handshake; the connection ends when the peer answers or the timeout passes. */
   close(code?: number, reason?: string): void {
     if (this.closed || !this.#protocol.canSend) return;
+    if (this.topicSet !== null) this.leaveBatch();
     this.#protocol.close(code, reason);
     this.pump.flush();
     this.pump.armCloseTimer();
@@ -304,6 +309,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
    */
   fail(code: number, reason = ''): void {
     if (this.closed) return;
+    if (this.topicSet !== null) this.leaveBatch();
     this.#protocol.fail(code, reason);
     this.pump.flush();
   }
@@ -346,6 +352,56 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
   /** Publishes to a topic's other subscribers (not this connection). Returns how many it reached. */
   publish(topic: string, data: Exclude<SendData, Blob>, options: ConnectionSendOptions = {}): number {
     return this.context.topics?.publish(topic, data, options, this) ?? 0;
+  }
+
+  // A topic's batch of publishes (topic-batch.ts)
+
+  /**
+   * @internal Bytes a topic's batch may still queue for this connection before it passes
+   * its backpressure limit; -1 when publishes must reach it one by one (it takes none now,
+   * or a tap shows each message).
+   */
+  batchHeadroom(): number {
+    if (this.closed || !this.#protocol.canSend || this.pendingSends !== null || this.context.tap !== null) return -1;
+    return this.context.backpressureLimit - this.bufferedAmount;
+  }
+
+  /** @internal Queues the frames a topic's batch kept for this connection, as sendEncoded would. */
+  takeBatched(frames: readonly Buffer[], bytes: number): void {
+    if (this.closed || !this.#protocol.canSend) return;
+    for (let i = 0; i < frames.length; i++) this.#protocol.sendEncoded(frames[i]!);
+    this.countBatched(frames.length, bytes);
+    this.queued(bytes);
+  }
+
+  /**
+   * @internal Writes the frames a topic's batch kept for this connection (`plan` is them
+   * made ready for a write, once for all): behind what it has queued, if anything.
+   */
+  writeBatch(frames: readonly Buffer[], plan: Buffer | Buffer[], bytes: number): void {
+    const socket = this.socket;
+    if (this.closed || !this.#protocol.canSend || socket.destroyed || socket.writableEnded) return;
+    if (this.#protocol.bufferedAmount > 0 || this.reading) {
+      this.takeBatched(frames, bytes);
+      return;
+    }
+    this.countBatched(frames.length, bytes);
+    const pump = this.pumpState;
+    if (pump !== null) pump.writePlanned(plan, bytes);
+    else this.writeWithoutPump(plan, bytes);
+    if (this.bufferedAmount > socket.writableHighWaterMark) this.drainWanted = true;
+  }
+
+  private countBatched(messages: number, bytes: number): void {
+    const counters = this.context.counters;
+    if (counters === undefined) return;
+    counters.messagesOut += messages;
+    counters.bytesOut += bytes;
+  }
+
+  /** Something else is sent: this tick's publishes not yet written to it are queued first. */
+  private leaveBatch(): void {
+    this.context.topics!.detach(this);
   }
 
   // ProtocolHandler
@@ -516,10 +572,11 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
    * made by the next frame, gets a writer of its own. Bytes it did not are tracked by a pump
    * made with this writer.
    */
-  private writeWithoutPump(bytes: string | Buffer): void {
+  private writeWithoutPump(bytes: string | Buffer | Buffer[], total = 0): void {
     const writer = new DirectWriter(this.socket);
     if (typeof bytes === 'string') writer.writeString(bytes);
-    else writer.write(bytes);
+    else if (Buffer.isBuffer(bytes)) writer.write(bytes);
+    else writer.writev(bytes, total);
     if (writer.pending > 0) this.pumpState = new FramePump(this.socket, this.#protocol, this.context.closeTimeout, writer);
   }
 

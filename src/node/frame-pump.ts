@@ -1,22 +1,43 @@
 import type { Socket } from 'node:net';
 import type { WebSocketProtocol } from '../protocol/index.js';
 import { DirectWriter } from './direct-writes.js';
-import { withSharedJoins, writeChunks } from './write.js';
+import { withSharedJoins, writeChunks, writePlanned } from './write.js';
 
 // Pumps with frames queued outside a read, flushed together once the event loop's I/O
 // callbacks have run: a publish to 10,000 subscribers schedules one callback, not 10,000,
 // and the publishes read from several sockets in one pass of the loop reach a subscriber
 // in one write, not one each (a write is most of a delivery's cost).
 const flushQueue: FramePump[] = [];
+/** Work that writes in the same pass, before the pumps (a topic's batch of publishes). */
+const beforeFlush: Array<() => void> = [];
 let flushQueued = false;
 
 function flushQueuedPumps(): void {
+  for (let i = 0; i < beforeFlush.length; i++) beforeFlush[i]!();
+  beforeFlush.length = 0;
   withSharedJoins(() => {
     // A flush may queue another pump (a close handler that sends): it joins this pass.
     for (let i = 0; i < flushQueue.length; i++) flushQueue[i]!.flushIfScheduled();
   });
   flushQueue.length = 0;
   flushQueued = false;
+  // Queued while the pumps flushed (nothing there publishes today): the next pass runs it.
+  if (beforeFlush.length > 0) queueFlush();
+}
+
+function queueFlush(): void {
+  if (flushQueued) return;
+  flushQueued = true;
+  setImmediate(flushQueuedPumps);
+}
+
+/**
+ * Runs `task` when this tick's frames are written, before the pumps flush: what it queues
+ * on a pump goes out in that pump's write.
+ */
+export function beforeNextFlush(task: () => void): void {
+  beforeFlush.push(task);
+  queueFlush();
 }
 
 function destroySocket(socket: Socket): void {
@@ -62,10 +83,7 @@ export class FramePump {
     if (this.scheduled || this.reading) return;
     this.scheduled = true;
     flushQueue.push(this);
-    if (!flushQueued) {
-      flushQueued = true;
-      setImmediate(flushQueuedPumps);
-    }
+    queueFlush();
   }
 
   /** A read starts: what it queues waits for {@link endRead}. */
@@ -108,6 +126,15 @@ export class FramePump {
       socket.end();
       this.armCloseTimer();
     }
+  }
+
+  /**
+   * Writes bytes encoded for many sockets (a topic's batch) now; the protocol has nothing
+   * queued, or it would go first. Returns what the socket's write returns.
+   */
+  writePlanned(plan: Buffer | Buffer[], bytes: number): boolean {
+    this.taken += bytes;
+    return writePlanned(plan, bytes, this.writer);
   }
 
   /** Destroys the socket if it has not closed within the close timeout (once armed, it stays). */

@@ -2,6 +2,8 @@ import { Buffer } from 'node:buffer';
 import { encodeFrame, Opcode } from '../protocol/index.js';
 import type { ConnectionSendOptions, SendData, WebSocketConnection } from './connection.js';
 import { DEFAULT_DEFLATE_THRESHOLD, deflateMessage, type DeflateTuning } from './deflate.js';
+import { beforeNextFlush } from './frame-pump.js';
+import { TopicBatch } from './topic-batch.js';
 
 /** How a server's publishes are compressed for subscribers that negotiated permessage-deflate. */
 export interface TopicDeflate {
@@ -25,12 +27,20 @@ const TOPICS_OFF =
   "this endpoint's topics are off: its connections speak a protocol of their own (hotline.v1 on a channel endpoint: publish with channels.publish())";
 
 /**
- * Topic subscriptions of one server's connections. A publish encodes its frame once and
- * hands the same bytes to every subscriber; each subscriber's frames are then written
- * together once per tick, so a burst of publishes costs one write per subscriber.
+ * Topic subscriptions of one server's connections. A publish encodes its frame once; a
+ * topic's publishes of one tick are kept together and written to each subscriber at the
+ * tick's end (topic-batch.ts), so a burst of publishes costs one write per subscriber and
+ * no work per subscriber per publish.
  */
 export class TopicRegistry<T> {
   private readonly topics = new Map<string, Set<WebSocketConnection<T>>>();
+  /** This tick's publishes to one topic, not yet written (see topic-batch.ts). */
+  private batch: TopicBatch<T> | null = null;
+  private readonly writeBatch = (): void => {
+    const batch = this.batch;
+    this.batch = null;
+    batch?.write();
+  };
 
   /**
    * @param enabled When false, `add` and `publish` throw a {@link TopicsDisabledError}
@@ -53,6 +63,7 @@ export class TopicRegistry<T> {
       subscribers = new Set();
       this.topics.set(topic, subscribers);
     }
+    if (this.batch?.subscribers === subscribers) this.batch.joined(conn);
     subscribers.add(conn);
   }
 
@@ -60,6 +71,8 @@ export class TopicRegistry<T> {
   remove(topic: string, conn: WebSocketConnection<T>): void {
     const subscribers = this.topics.get(topic);
     if (subscribers === undefined) return;
+    // It was subscribed when this tick's publishes were made: they reach it.
+    if (this.batch?.subscribers === subscribers) this.batch.detach(conn);
     subscribers.delete(conn);
     if (subscribers.size === 0) this.topics.delete(topic);
   }
@@ -89,11 +102,35 @@ export class TopicRegistry<T> {
     const subscribers = this.topics.get(topic);
     if (subscribers === undefined) return 0;
     const shared = this.frame(data, options);
-    let reached = 0;
-    for (const conn of subscribers) {
-      if (conn !== exclude && shared.sendTo(conn)) reached++;
+    const pending = this.batch;
+    if (pending !== null) {
+      if (pending.subscribers === subscribers && pending.exclude === exclude) {
+        const reached = pending.add(shared);
+        if (reached >= 0) return reached;
+      }
+      // Another topic's publish (or one this batch cannot take) is queued behind this one's.
+      pending.settle();
+      this.batch = null;
     }
+    const batch = new TopicBatch(subscribers, exclude);
+    const reached = batch.start(shared);
+    if (pending === null) beforeNextFlush(this.writeBatch);
+    this.batch = batch;
     return reached;
+  }
+
+  /**
+   * `conn` is sent something else (a send, a close): this tick's publishes it has not been
+   * written yet are queued on it first, so that they keep their place.
+   */
+  detach(conn: WebSocketConnection<T>): void {
+    this.batch?.detach(conn);
+  }
+
+  /** Bytes of this tick's publishes waiting to be written to `conn` (its `bufferedAmount` counts them). */
+  batchedBytes(conn: WebSocketConnection<T>): number {
+    const batch = this.batch;
+    return batch !== null && batch.has(conn) ? batch.bytes : 0;
   }
 
   /** One message for many of this server's connections, kept elsewhere than in topics (the channel hub's subscribers). */
@@ -110,8 +147,10 @@ export class TopicRegistry<T> {
 export class SharedFrame {
   private readonly payload: Buffer;
   private readonly binary: boolean;
-  private readonly frame: Buffer;
-  private readonly compress: boolean;
+  /** The frame, encoded once, uncompressed. */
+  readonly encoded: Buffer;
+  /** Whether subscribers that negotiated permessage-deflate get it compressed. */
+  readonly compress: boolean;
   private compressed: Map<number, Buffer> | null = null;
 
   constructor(
@@ -122,20 +161,20 @@ export class SharedFrame {
     const { payload, binary } = payloadOf(data, options);
     this.payload = payload;
     this.binary = binary;
-    this.frame = encodeWhole(binary ? Opcode.Binary : Opcode.Text, payload, false);
+    this.encoded = encodeWhole(binary ? Opcode.Binary : Opcode.Text, payload, false);
     this.compress = options.compress ?? payload.length >= deflate.threshold;
   }
 
   /** Writes the message to `conn`; false when it did not take it (closed, or a slow consumer's drop). */
   sendTo<T>(conn: WebSocketConnection<T>): boolean {
     const share = this.compress ? conn.deflateShare : undefined;
-    if (share === undefined) return conn.sendEncoded(this.frame, this.data) !== 0;
+    if (share === undefined) return conn.sendEncoded(this.encoded, this.data) !== 0;
     if (share === null) return conn.send(this.payload, { binary: this.binary, compress: true }) !== 0;
     this.compressed ??= new Map();
     let shared = this.compressed.get(share);
     if (shared === undefined) {
       const deflated = deflateMessage(this.payload, share, this.deflate.tuning);
-      shared = deflated === null ? this.frame : encodeWhole(this.binary ? Opcode.Binary : Opcode.Text, deflated, true);
+      shared = deflated === null ? this.encoded : encodeWhole(this.binary ? Opcode.Binary : Opcode.Text, deflated, true);
       this.compressed.set(share, shared);
     }
     return conn.sendEncoded(shared, this.data) !== 0;

@@ -21,6 +21,25 @@ export function writeChunks(chunks: readonly Buffer[], writer: DirectWriter): bo
   let total = 0;
   for (const chunk of chunks) total += chunk.length;
   if (total <= JOIN_LIMIT) return writer.write(joined(chunks, total));
+  return writer.writev(vectored(chunks), total);
+}
+
+/**
+ * What {@link writeChunks} would write for `chunks` (`total` bytes), made once for many
+ * sockets: one buffer, or the chunks of one vectored write.
+ */
+export function planWrite(chunks: readonly Buffer[], total: number): Buffer | Buffer[] {
+  if (chunks.length === 1) return chunks[0]!;
+  return total <= JOIN_LIMIT ? Buffer.concat(chunks, total) : vectored(chunks);
+}
+
+/** Writes what {@link planWrite} made; returns what {@link writeChunks} returns. */
+export function writePlanned(plan: Buffer | Buffer[], total: number, writer: DirectWriter): boolean {
+  return Buffer.isBuffer(plan) ? writer.write(plan) : writer.writev(plan, total);
+}
+
+/** The chunks of one vectored write: big payloads by reference, runs of small frames joined. */
+function vectored(chunks: readonly Buffer[]): Buffer[] {
   const batch: Buffer[] = [];
   let runStart = 0;
   let runLength = 0;
@@ -36,7 +55,7 @@ export function writeChunks(chunks: readonly Buffer[], writer: DirectWriter): bo
     runStart = i + 1;
     runLength = 0;
   }
-  return writer.writev(batch, total);
+  return batch;
 }
 
 // Subscribers of one topic usually have identical queues (the same frames, published to
