@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 import { serve, type RunningServer, type ServeOptions, type WebSocketConnection } from '../src/index.js';
+import { upgradeSocket } from './support/raw-upgrade.js';
 import { waitFor } from './support/wait.js';
 
 interface Peer {
@@ -149,6 +150,33 @@ describe('a tick of publishes to a topic', () => {
     const taken = [1, 2, 3, 4].map(message).concat('end');
     assert.deepEqual(one.got, taken);
     assert.deepEqual(two.got, taken);
+  });
+
+  test("a subscriber that stops reading gets 'drain' once it reads what its batches filled its socket with", async (t) => {
+    let conn!: WebSocketConnection<undefined>;
+    let drained = 0;
+    const server = await serve({
+      websocket: { '/ws': { open: (c) => void (conn = c), message() {}, drain: () => void drained++ } },
+      endpoint: { backpressureLimit: 256 * 1024, slowConsumer: 'drop' },
+    });
+    const { socket } = await upgradeSocket(server.port, '/ws');
+    t.after(async () => {
+      socket.destroy();
+      await server.close();
+    });
+    socket.pause();
+    await waitFor(() => conn !== undefined, 'the connection');
+    conn.subscribe('a');
+    const chunk = Buffer.alloc(64 * 1024, 1);
+    const reached: number[] = [];
+    // One publish a tick until one is dropped: each batch is written on its own.
+    for (let i = 0; i < 200 && !reached.includes(0); i++) {
+      reached.push(server.publish('a', chunk));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.ok(reached.includes(0), `a publish past the limit is dropped: ${reached.length} publishes`);
+    socket.resume();
+    await waitFor(() => drained > 0 && conn.bufferedAmount === 0, 'the drain handler');
   });
 
   test('a subscriber with permessage-deflate gets its compressed publishes in order among the plain ones', async (t) => {

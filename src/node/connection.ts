@@ -379,17 +379,16 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
    * made ready for a write, once for all): behind what it has queued, if anything.
    */
   writeBatch(frames: readonly Buffer[], plan: Buffer | Buffer[], bytes: number): void {
-    const socket = this.socket;
-    if (this.closed || !this.#protocol.canSend || socket.destroyed || socket.writableEnded) return;
+    // A socket destroyed or ended here has a protocol that can no longer send.
+    if (this.closed || !this.#protocol.canSend) return;
     if (this.#protocol.bufferedAmount > 0 || this.reading) {
       this.takeBatched(frames, bytes);
       return;
     }
     this.countBatched(frames.length, bytes);
     const pump = this.pumpState;
-    if (pump !== null) pump.writePlanned(plan, bytes);
-    else this.writeWithoutPump(plan, bytes);
-    if (this.bufferedAmount > socket.writableHighWaterMark) this.drainWanted = true;
+    // false: the socket holds its high-water mark, and a 'drain' follows.
+    if (!(pump !== null ? pump.writePlanned(plan, bytes) : this.writeWithoutPump(plan, bytes))) this.drainWanted = true;
   }
 
   private countBatched(messages: number, bytes: number): void {
@@ -567,17 +566,16 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
   }
 
   /**
-   * Writes bytes no frame is queued behind (the handshake's response, a heartbeat ping)
-   * straight to the stream. Bytes the kernel took whole leave nothing to track: the pump,
-   * made by the next frame, gets a writer of its own. Bytes it did not are tracked by a pump
-   * made with this writer.
+   * Writes bytes no frame is queued behind (the handshake's response, a heartbeat ping, a
+   * topic's batch) straight to the stream; returns what the socket's write returns. Bytes
+   * the kernel took whole leave nothing to track: the pump, made by the next frame, gets a
+   * writer of its own. Bytes it did not are tracked by a pump made with this writer.
    */
-  private writeWithoutPump(bytes: string | Buffer | Buffer[], total = 0): void {
+  private writeWithoutPump(bytes: string | Buffer | Buffer[], total = 0): boolean {
     const writer = new DirectWriter(this.socket);
-    if (typeof bytes === 'string') writer.writeString(bytes);
-    else if (Buffer.isBuffer(bytes)) writer.write(bytes);
-    else writer.writev(bytes, total);
+    const ok = typeof bytes === 'string' ? writer.writeString(bytes) : Buffer.isBuffer(bytes) ? writer.write(bytes) : writer.writev(bytes, total);
     if (writer.pending > 0) this.pumpState = new FramePump(this.socket, this.#protocol, this.context.closeTimeout, writer);
+    return ok;
   }
 
   private paced(): ReadPacer {
