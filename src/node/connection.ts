@@ -386,9 +386,10 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
       return;
     }
     this.countBatched(frames.length, bytes);
-    const pump = this.pumpState;
-    // false: the socket holds its high-water mark, and a 'drain' follows.
-    if (!(pump !== null ? pump.writePlanned(plan, bytes) : this.writeWithoutPump(plan, bytes))) this.drainWanted = true;
+    // The pump stays for the next tick's batch (its writer decided once how to write); the
+    // sweep lets it go once the connection is idle. false: the socket holds its
+    // high-water mark, and a 'drain' follows.
+    if (!this.pump.writePlanned(plan, bytes)) this.drainWanted = true;
   }
 
   private countBatched(messages: number, bytes: number): void {

@@ -103,17 +103,19 @@ export class TopicBatch<T> {
 
   /** Queues the frames on every member the usual way (another topic's publish comes next). */
   settle(): void {
+    const { exclude, others } = this;
     for (const conn of this.subscribers) {
-      if (this.has(conn)) conn.takeBatched(this.frames, this.bytes);
+      if (conn !== exclude && (others === null || !others.has(conn))) conn.takeBatched(this.frames, this.bytes);
     }
   }
 
   /** Writes the frames to every member: the tick's frames go out. */
   write(): void {
     if (this.members === 0) return;
-    const plan = planWrite(this.frames, this.bytes);
+    const { exclude, others, frames, bytes } = this;
+    const plan = planWrite(frames, bytes);
     for (const conn of this.subscribers) {
-      if (this.has(conn)) conn.writeBatch(this.frames, plan, this.bytes);
+      if (conn !== exclude && (others === null || !others.has(conn))) conn.writeBatch(frames, plan, bytes);
     }
   }
 }
