@@ -101,6 +101,29 @@ describe('a tick of publishes to a topic', () => {
     assert.deepEqual(joining.got, ['x2', 'end']);
   });
 
+  test('passes each publisher by, when several connections publish to the topic in one tick', async (t) => {
+    const h = await start({}, t);
+    const one = await h.connect();
+    const two = await h.connect();
+    const reader = await h.connect();
+    for (const peer of [one, two, reader]) peer.conn.subscribe('a');
+
+    const reached = [
+      one.conn.publish('a', 'from one'),
+      two.conn.publish('a', 'from two'),
+      h.publish('a', 'from the server'),
+      one.conn.publish('a', 'one again'),
+    ];
+
+    assert.deepEqual(reached, [2, 2, 3, 2]);
+    await waitFor(() => one.got.length === 2 && two.got.length === 3 && reader.got.length === 4, 'every message', {
+      state: () => JSON.stringify([one.got, two.got, reader.got]),
+    });
+    assert.deepEqual(one.got, ['from two', 'from the server']);
+    assert.deepEqual(two.got, ['from one', 'from the server', 'one again']);
+    assert.deepEqual(reader.got, ['from one', 'from two', 'from the server', 'one again']);
+  });
+
   test('goes out before a close the connection starts in the same tick', async (t) => {
     const h = await start({}, t);
     const peer = await h.connect();

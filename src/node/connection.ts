@@ -567,16 +567,16 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
   }
 
   /**
-   * Writes bytes no frame is queued behind (the handshake's response, a heartbeat ping, a
-   * topic's batch) straight to the stream; returns what the socket's write returns. Bytes
-   * the kernel took whole leave nothing to track: the pump, made by the next frame, gets a
-   * writer of its own. Bytes it did not are tracked by a pump made with this writer.
+   * Writes bytes no frame is queued behind (the handshake's response, a heartbeat ping)
+   * straight to the stream. Bytes the kernel took whole leave nothing to track: the pump,
+   * made by the next frame, gets a writer of its own. Bytes it did not are tracked by a pump
+   * made with this writer.
    */
-  private writeWithoutPump(bytes: string | Buffer | Buffer[], total = 0): boolean {
+  private writeWithoutPump(bytes: string | Buffer): void {
     const writer = new DirectWriter(this.socket);
-    const ok = typeof bytes === 'string' ? writer.writeString(bytes) : Buffer.isBuffer(bytes) ? writer.write(bytes) : writer.writev(bytes, total);
+    if (typeof bytes === 'string') writer.writeString(bytes);
+    else writer.write(bytes);
     if (writer.pending > 0) this.pumpState = new FramePump(this.socket, this.#protocol, this.context.closeTimeout, writer);
-    return ok;
   }
 
   private paced(): ReadPacer {

@@ -6,9 +6,10 @@
 // What holds it together: a subscriber takes the batch's frames only while nothing else is
 // queued for it after them. Anything else sent to it (a send, another topic's publish, its
 // close frame) first takes the frames so far the usual way, then it leaves the batch and
-// later publishes reach it one by one; so do subscribers that join the topic meanwhile,
-// and those the batch cannot serve (closing, compressed on their own, a tap to show them,
-// or past their backpressure limit, where the usual path drops or closes).
+// later publishes reach it one by one; so do a publisher a publish passes by (the batch
+// keeps no one's exclusions), subscribers that join the topic meanwhile, and those the
+// batch cannot serve (closing, compressed on their own, a tap to show them, or past their
+// backpressure limit, where the usual path drops or closes).
 import type { Buffer } from 'node:buffer';
 import type { WebSocketConnection } from './connection.js';
 import type { SharedFrame } from './topics.js';
@@ -26,20 +27,20 @@ export class TopicBatch<T> {
   /** Subscribers that get this tick's publishes the usual way. */
   private others: Set<WebSocketConnection<T>> | null = null;
 
-  /**
-   * @param subscribers The topic's subscribers (its own set, kept current by the registry).
-   * @param exclude The connection every publish of the batch passes by (its publisher).
-   */
-  constructor(
-    readonly subscribers: Set<WebSocketConnection<T>>,
-    readonly exclude: WebSocketConnection<T> | undefined,
-  ) {}
+  /** @param subscribers The topic's subscribers (its own set, kept current by the registry). */
+  constructor(readonly subscribers: Set<WebSocketConnection<T>>) {}
 
-  /** The batch's first publish: sorts the subscribers; returns how many it reached. */
-  start(shared: SharedFrame): number {
+  /**
+   * The batch's first publish: sorts the subscribers; returns how many it reached. The
+   * publisher it passes by (`exclude`) gets the later ones the usual way.
+   */
+  start(shared: SharedFrame, exclude: WebSocketConnection<T> | undefined): number {
     let reached = 0;
     for (const conn of this.subscribers) {
-      if (conn === this.exclude) continue;
+      if (conn === exclude) {
+        (this.others ??= new Set()).add(conn);
+        continue;
+      }
       const deflate = conn.deflateShare !== undefined;
       const room = shared.compress && deflate ? -1 : conn.batchHeadroom();
       if (room >= 0) {
@@ -63,8 +64,10 @@ export class TopicBatch<T> {
    * A member takes a frame, as a send would, while what it has buffered before it is
    * within its limit.
    */
-  add(shared: SharedFrame): number {
+  add(shared: SharedFrame, exclude: WebSocketConnection<T> | undefined): number {
     if (this.bytes > this.headroom || (shared.compress && this.deflateMembers)) return -1;
+    // A member that publishes (passed by) gets the batch so far now, the rest one by one.
+    if (exclude !== undefined) this.detach(exclude);
     // With no member left (each was sent something else), nobody takes the frames here.
     if (this.members > 0) {
       this.frames.push(shared.encoded);
@@ -74,7 +77,7 @@ export class TopicBatch<T> {
     const { others, subscribers } = this;
     if (others !== null) {
       for (const conn of others) {
-        if (subscribers.has(conn) && shared.sendTo(conn)) reached++;
+        if (conn !== exclude && subscribers.has(conn) && shared.sendTo(conn)) reached++;
       }
     }
     return reached;
@@ -82,7 +85,7 @@ export class TopicBatch<T> {
 
   /** Whether `conn` takes this batch's frames when the tick's frames go out. */
   has(conn: WebSocketConnection<T>): boolean {
-    return conn !== this.exclude && this.subscribers.has(conn) && this.others?.has(conn) !== true;
+    return this.subscribers.has(conn) && this.others?.has(conn) !== true;
   }
 
   /**
@@ -103,19 +106,20 @@ export class TopicBatch<T> {
 
   /** Queues the frames on every member the usual way (another topic's publish comes next). */
   settle(): void {
-    const { exclude, others } = this;
+    if (this.members === 0) return;
+    const { others, frames, bytes } = this;
     for (const conn of this.subscribers) {
-      if (conn !== exclude && (others === null || !others.has(conn))) conn.takeBatched(this.frames, this.bytes);
+      if (others === null || !others.has(conn)) conn.takeBatched(frames, bytes);
     }
   }
 
   /** Writes the frames to every member: the tick's frames go out. */
   write(): void {
     if (this.members === 0) return;
-    const { exclude, others, frames, bytes } = this;
+    const { others, frames, bytes } = this;
     const plan = planWrite(frames, bytes);
     for (const conn of this.subscribers) {
-      if (conn !== exclude && (others === null || !others.has(conn))) conn.writeBatch(frames, plan, bytes);
+      if (others === null || !others.has(conn)) conn.writeBatch(frames, plan, bytes);
     }
   }
 }

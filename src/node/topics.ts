@@ -104,16 +104,16 @@ export class TopicRegistry<T> {
     const shared = this.frame(data, options);
     const pending = this.batch;
     if (pending !== null) {
-      if (pending.subscribers === subscribers && pending.exclude === exclude) {
-        const reached = pending.add(shared);
+      if (pending.subscribers === subscribers) {
+        const reached = pending.add(shared, exclude);
         if (reached >= 0) return reached;
       }
       // Another topic's publish (or one this batch cannot take) is queued behind this one's.
       pending.settle();
       this.batch = null;
     }
-    const batch = new TopicBatch(subscribers, exclude);
-    const reached = batch.start(shared);
+    const batch = new TopicBatch(subscribers);
+    const reached = batch.start(shared, exclude);
     if (pending === null) beforeNextFlush(this.writeBatch);
     this.batch = batch;
     return reached;
