@@ -7,6 +7,7 @@ import { once } from 'node:events';
 export class TcpBalancer {
   private next = 0;
   private readonly sockets = new Set<Socket>();
+  private readonly routed = new Map<number, number>();
 
   private constructor(
     private readonly server: Server,
@@ -42,6 +43,8 @@ export class TcpBalancer {
       });
       upstream.once('connect', () => {
         connected = true;
+        const port = this.backends[(first + tried) % this.backends.length]!;
+        this.routed.set(port, (this.routed.get(port) ?? 0) + 1);
         this.track(upstream);
         upstream.on('error', () => client.destroy());
         client.on('error', () => upstream.destroy());
@@ -53,6 +56,11 @@ export class TcpBalancer {
       });
     };
     attempt(0);
+  }
+
+  /** How many connections went to the backend on `port` so far. */
+  connectionsTo(port: number): number {
+    return this.routed.get(port) ?? 0;
   }
 
   private track(socket: Socket): void {
