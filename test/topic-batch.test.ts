@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 import { serve, type RunningServer, type ServeOptions, type WebSocketConnection } from '../src/index.js';
+import { Rng } from '../scripts/fuzz/driver/rng.js';
 import { upgradeSocket } from './support/raw-upgrade.js';
 import { waitFor } from './support/wait.js';
 
@@ -248,4 +249,63 @@ describe('a tick of publishes to a topic', () => {
     assert.equal(counters.messagesOut - before.messages, 4);
     assert.equal(counters.bytesOut - before.bytes, 2 * (5 + 6));
   });
+
+  for (const seed of [1, 2, 3]) {
+    test(`random ticks of publishes, sends, joins, leaves and closes deliver what one publish at a time would (seed ${seed})`, async (t) => {
+      const rng = new Rng(seed);
+      const h = await start({}, t);
+      const TOPICS = ['a', 'b', 'c'];
+      const peers: Peer[] = [];
+      for (let i = 0; i < 6; i++) peers.push(await h.connect());
+      // The model: who is subscribed to what, who is closing, and what each peer must get.
+      const subscribed = peers.map(() => new Set<string>());
+      const closing = peers.map(() => false);
+      const expected = peers.map((): string[] => []);
+      const closed = peers.map((peer) => once(peer.ws, 'close'));
+      let n = 0;
+      for (let tick = 0; tick < 12; tick++) {
+        for (let op = 0; op < 30; op++) {
+          const i = rng.int(peers.length);
+          const peer = peers[i]!;
+          const topic = rng.pick(TOPICS);
+          const roll = rng.int(100);
+          const message = `m${n++}`;
+          if (roll < 55) {
+            // A publish from the server, or from a connection (passing it by).
+            const from = rng.chance(0.5) ? i : -1;
+            const reached = from === -1 ? h.publish(topic, message) : peer.conn.publish(topic, message);
+            let count = 0;
+            subscribed.forEach((topics, j) => {
+              if (j !== from && topics.has(topic) && !closing[j]) {
+                expected[j]!.push(message);
+                count++;
+              }
+            });
+            assert.equal(reached, count, `publish ${message} to ${topic} from ${from} reached`);
+          } else if (closing[i]) {
+            continue;
+          } else if (roll < 70) {
+            peer.conn.send(message);
+            expected[i]!.push(message);
+          } else if (roll < 85) {
+            peer.conn.subscribe(topic);
+            subscribed[i]!.add(topic);
+          } else if (roll < 98) {
+            peer.conn.unsubscribe(topic);
+            subscribed[i]!.delete(topic);
+          } else if (tick > 2) {
+            peer.conn.close(1000, 'done');
+            closing[i] = true;
+          }
+        }
+        // The tick ends: its frames go out.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      for (let i = 0; i < peers.length; i++) {
+        if (closing[i]) await closed[i];
+        else await waitFor(() => peers[i]!.got.length >= expected[i]!.length, `peer ${i}'s ${expected[i]!.length} messages`);
+        assert.deepEqual(peers[i]!.got, expected[i], `peer ${i} got what it was sent, in order`);
+      }
+    });
+  }
 });
