@@ -28,6 +28,8 @@ export function parseClosePayload(payload: Uint8Array): CloseInfo {
   if (!isValidWireCloseCode(code)) {
     throw new ProtocolError('INVALID_CLOSE_CODE', CloseCode.ProtocolError, `invalid close code ${code}`);
   }
+  // Most close frames carry a code alone (every closing handshake of a bench, most clients').
+  if (payload.length === 2) return { code, reason: '' };
   const reasonBytes = payload.subarray(2);
   if (!isValidUtf8(reasonBytes)) {
     throw new ProtocolError('INVALID_UTF8', CloseCode.InvalidPayload, 'close reason is not valid UTF-8');
