@@ -139,6 +139,25 @@ describe('a tick of publishes to a topic', () => {
     assert.deepEqual(peer.got, ['p1', 'p2']);
   });
 
+  test('a subscriber terminated in the tick harms nothing: the others get the batch, the server stays up', async (t) => {
+    const h = await start({}, t);
+    const gone = await h.connect();
+    const stays = await h.connect();
+    gone.conn.subscribe('a');
+    stays.conn.subscribe('a');
+    const closed = once(gone.ws, 'close');
+    assert.equal(h.publish('a', 'k1'), 2);
+    gone.conn.terminate();
+    assert.equal(h.publish('a', 'k2'), 2);
+    const [code] = (await closed) as [number];
+    assert.equal(code, 1006);
+    await waitFor(() => stays.got.length === 2, 'both messages');
+    assert.deepEqual(stays.got, ['k1', 'k2']);
+    assert.deepEqual(gone.got, []);
+    assert.equal(h.publish('a', 'k3'), 1);
+    await waitFor(() => stays.got.length === 3, 'the publish after');
+  });
+
   test('is counted in bufferedAmount until it is written, and passes the publisher by', async (t) => {
     const h = await start({}, t);
     const subscriber = await h.connect();
