@@ -158,6 +158,17 @@ describe('a tick of publishes to a topic', () => {
     await waitFor(() => stays.got.length === 3, 'the publish after');
   });
 
+  test('a tick of publishes past the join limit goes out as one vectored write, whole and in order', async (t) => {
+    const h = await start({}, t);
+    const peer = await h.connect();
+    peer.conn.subscribe('a');
+    // 3 × 4 KiB and two small ones: past the 8 KiB that are joined into one buffer.
+    const sent = ['s', 'x'.repeat(4096), 'y'.repeat(4096), 't', 'z'.repeat(4096)];
+    for (const message of sent) h.publish('a', message);
+    await waitFor(() => peer.got.length === sent.length, 'every message');
+    assert.deepEqual(peer.got, sent);
+  });
+
   test('is counted in bufferedAmount until it is written, and passes the publisher by', async (t) => {
     const h = await start({}, t);
     const subscriber = await h.connect();
