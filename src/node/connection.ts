@@ -1,8 +1,9 @@
 // The server side of one WebSocket connection: its whole API (send, publish, topics, close,
 // pause) and the protocol's handler. Its helpers each have a file: the shared flush and
 // close timer (frame-pump.ts), when it reads (read-pacer.ts), the options and handlers its
-// server resolves once for all (connection-context.ts). What is left is one job, a little
-// past 450 lines because the API is wide.
+// server resolves once for all (connection-context.ts), a topic's publishes of a tick
+// (topic-batch.ts). What is left is one job, past 450 lines because the API is wide and
+// every send keeps its place: behind a Blob being read, behind a topic's batch.
 import type { Socket } from 'node:net';
 import { Buffer } from 'node:buffer';
 import {
