@@ -77,6 +77,8 @@ describe('the SDK falls back to the HTTP session', () => {
     assert.equal(page.messages.length, 5);
 
     // The proxy cuts the stream: the client opens another session and recovers from its offset.
+    // (The replies above came over the stream; their POSTs' answers may still be on their way.)
+    await waitFor(() => proxy.responsesInProgress === 1, 'the stream alone in progress at the proxy');
     const before = seen.length;
     assert.equal(proxy.cutStreams(), 1);
     await waitFor(() => events.filter(([state]) => state === 'open').length === 2 && seen.length > before + 20, 'a new session and messages after it');
@@ -161,6 +163,7 @@ describe('the SDK falls back to the HTTP session', () => {
       proxy.holdPosts = false;
       const answersBefore = proxy.releasedAnswers.length;
       if (order === 'cut, then release') {
+        await waitFor(() => proxy.responsesInProgress === 1, `round ${round}: the stream alone in progress at the proxy`);
         assert.equal(proxy.cutStreams(), 1, 'the stream alone was in progress');
         proxy.releasePosts();
       } else {

@@ -62,6 +62,17 @@ export class UpgradeProxy {
     await once(this.server, 'close');
   }
 
+  /**
+   * Responses still being written: a session's stream, and the answer to a POST until the
+   * proxy has written it whole (a request's reply comes over the stream, so the client may
+   * have it before its POST's answer is done here).
+   */
+  get responsesInProgress(): number {
+    let count = 0;
+    for (const res of this.responses) if (!res.writableEnded) count++;
+    return count;
+  }
+
   /** POSTs held now (read whole). */
   get heldPosts(): number {
     return this.held.length;
