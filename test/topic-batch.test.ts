@@ -27,6 +27,8 @@ interface Harness {
   server: RunningServer;
   /** One at a time: the server's side is the next one opened. */
   connect(options?: WebSocket.ClientOptions): Promise<Peer>;
+  /** `count` peers connected one at a time, each subscribed to `topic`. */
+  subscribers(count: number, topic?: string): Promise<Peer[]>;
   /** The server's side of a publish, run in one synchronous block (one tick). */
   publish(topic: string, data: string | Buffer): number;
 }
@@ -42,7 +44,7 @@ async function start(options: Omit<ServeOptions, 'websocket'> = {}, t: { after(f
     for (const peer of peers) peer.ws.terminate();
     await server.close();
   });
-  return {
+  const harness: Harness = {
     server,
     async connect(clientOptions = { perMessageDeflate: false }) {
       const before = opened.length;
@@ -57,8 +59,18 @@ async function start(options: Omit<ServeOptions, 'websocket'> = {}, t: { after(f
       peers.push(peer);
       return peer;
     },
+    async subscribers(count, topic = 'a') {
+      const subscribed: Peer[] = [];
+      for (let i = 0; i < count; i++) {
+        const peer = await harness.connect();
+        peer.conn.subscribe(topic);
+        subscribed.push(peer);
+      }
+      return subscribed;
+    },
     publish: (topic, data) => server.publish(topic, data),
   };
+  return harness;
 }
 
 describe('a tick of publishes to a topic', () => {
@@ -104,10 +116,7 @@ describe('a tick of publishes to a topic', () => {
 
   test('passes each publisher by, when several connections publish to the topic in one tick', async (t) => {
     const h = await start({}, t);
-    const one = await h.connect();
-    const two = await h.connect();
-    const reader = await h.connect();
-    for (const peer of [one, two, reader]) peer.conn.subscribe('a');
+    const [one, two, reader] = (await h.subscribers(3)) as [Peer, Peer, Peer];
 
     const reached = [
       one.conn.publish('a', 'from one'),
@@ -127,8 +136,7 @@ describe('a tick of publishes to a topic', () => {
 
   test('goes out before a close the connection starts in the same tick', async (t) => {
     const h = await start({}, t);
-    const peer = await h.connect();
-    peer.conn.subscribe('a');
+    const [peer] = (await h.subscribers(1)) as [Peer];
     const closed = once(peer.ws, 'close');
     h.publish('a', 'p1');
     h.publish('a', 'p2');
@@ -141,10 +149,7 @@ describe('a tick of publishes to a topic', () => {
 
   test('a subscriber terminated in the tick harms nothing: the others get the batch, the server stays up', async (t) => {
     const h = await start({}, t);
-    const gone = await h.connect();
-    const stays = await h.connect();
-    gone.conn.subscribe('a');
-    stays.conn.subscribe('a');
+    const [gone, stays] = (await h.subscribers(2)) as [Peer, Peer];
     const closed = once(gone.ws, 'close');
     assert.equal(h.publish('a', 'k1'), 2);
     gone.conn.terminate();
@@ -160,8 +165,7 @@ describe('a tick of publishes to a topic', () => {
 
   test('a tick of publishes past the join limit goes out as one vectored write, whole and in order', async (t) => {
     const h = await start({}, t);
-    const peer = await h.connect();
-    peer.conn.subscribe('a');
+    const [peer] = (await h.subscribers(1)) as [Peer];
     // 3 × 4 KiB and two small ones: past the 8 KiB that are joined into one buffer.
     const sent = ['s', 'x'.repeat(4096), 'y'.repeat(4096), 't', 'z'.repeat(4096)];
     for (const message of sent) h.publish('a', message);
@@ -171,10 +175,7 @@ describe('a tick of publishes to a topic', () => {
 
   test('is counted in bufferedAmount until it is written, and passes the publisher by', async (t) => {
     const h = await start({}, t);
-    const subscriber = await h.connect();
-    const publisher = await h.connect();
-    subscriber.conn.subscribe('a');
-    publisher.conn.subscribe('a');
+    const [subscriber, publisher] = (await h.subscribers(2)) as [Peer, Peer];
     // A 3-byte text message is a 5-byte frame.
     assert.equal(publisher.conn.publish('a', 'abc'), 1);
     assert.equal(publisher.conn.publish('a', 'def'), 1);
@@ -190,10 +191,7 @@ describe('a tick of publishes to a topic', () => {
     // 300-byte messages are 302-byte frames. From an empty buffer a frame is taken while
     // what is buffered before it is within 1,000 bytes: 0, 302, 604 and 906 are; 1,208 is not.
     const h = await start({ endpoint: { backpressureLimit: 1000, slowConsumer: 'drop' } }, t);
-    const one = await h.connect();
-    const two = await h.connect();
-    one.conn.subscribe('a');
-    two.conn.subscribe('a');
+    const [one, two] = (await h.subscribers(2)) as [Peer, Peer];
     const message = (i: number): string => String(i).padEnd(300, '.');
     const reached = [1, 2, 3, 4, 5, 6].map((i) => h.publish('a', message(i)));
     assert.deepEqual(reached, [2, 2, 2, 2, 0, 0]);
@@ -252,8 +250,7 @@ describe('a tick of publishes to a topic', () => {
 
   test('a tap still sees every publish, each as its subscriber gets it', async (t) => {
     const h = await start({}, t);
-    const peer = await h.connect();
-    peer.conn.subscribe('a');
+    const [peer] = (await h.subscribers(1)) as [Peer];
     const shown: string[] = [];
     h.server.endpoints.get('/ws')!.tap = (_conn, direction, message) => {
       if (direction === 'out') shown.push(String(message));
@@ -267,10 +264,7 @@ describe('a tick of publishes to a topic', () => {
 
   test('counts its messages and bytes out as they are written', async (t) => {
     const h = await start({}, t);
-    const one = await h.connect();
-    const two = await h.connect();
-    one.conn.subscribe('a');
-    two.conn.subscribe('a');
+    const [one, two] = (await h.subscribers(2)) as [Peer, Peer];
     const counters = h.server.endpoints.get('/ws')!.counters;
     const before = { messages: counters.messagesOut, bytes: counters.bytesOut };
     h.publish('a', 'abc');
