@@ -371,7 +371,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
   takeBatched(frames: readonly Buffer[], bytes: number): void {
     if (this.closed || !this.#protocol.canSend) return;
     for (let i = 0; i < frames.length; i++) this.#protocol.sendEncoded(frames[i]!);
-    this.countBatched(frames.length, bytes);
+    this.countOut(frames.length, bytes);
     this.queued(bytes);
   }
 
@@ -386,14 +386,15 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
       this.takeBatched(frames, bytes);
       return;
     }
-    this.countBatched(frames.length, bytes);
+    this.countOut(frames.length, bytes);
     // The pump stays for the next tick's batch (its writer decided once how to write); the
     // sweep lets it go once the connection is idle. false: the socket holds its
     // high-water mark, and a 'drain' follows.
     if (!this.pump.writePlanned(plan, bytes)) this.drainWanted = true;
   }
 
-  private countBatched(messages: number, bytes: number): void {
+  /** Counts messages queued or written to send, framing included in `bytes`. */
+  private countOut(messages: number, bytes: number): void {
     const counters = this.context.counters;
     if (counters === undefined) return;
     counters.messagesOut += messages;
@@ -447,11 +448,8 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
 
   /** Counts a message queued to send; a tap sees it as the peer will: text as a string, binary as bytes. */
   private sent(bytes: number, data: SendData, binary = typeof data !== 'string'): void {
-    const { counters, tap } = this.context;
-    if (counters !== undefined) {
-      counters.messagesOut++;
-      counters.bytesOut += bytes;
-    }
+    this.countOut(1, bytes);
+    const tap = this.context.tap;
     if (tap === null) return;
     let shown: string | Buffer;
     if (typeof data === 'string') shown = binary ? Buffer.from(data) : data;
