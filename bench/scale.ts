@@ -49,11 +49,12 @@
  * `!!`, and skips the slow-reader passes, which need the C client.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { compileCClient } from './lib/c-client.js';
 import { LineChild } from './lib/children.js';
 import { bunAvailability, bunExecutable, uwsAvailability } from './lib/native-servers.js';
 import { cpuShareMeter, processRssBytes } from './lib/proc.js';
@@ -124,11 +125,9 @@ function clientCommand(): { executable: string; args: string[]; name: string; sl
     console.log('!! --client node: the 1 KiB and slow-reader passes need the C client and are skipped');
     return node;
   }
-  const binary = join(mkdtempSync(join(tmpdir(), 'hotline-scale-')), 'scale-client');
-  const built = spawnSync('cc', ['-O2', '-o', binary, CLIENT_SOURCE], { encoding: 'utf8' });
-  if (built.status === 0) return { executable: binary, args: args.sleep ? ['--sleep'] : [], name: `C (scale-client.c, epoll, ${args.sleep ? 'sleeping' : 'spinning'})`, slowReaders: true };
-  const why = built.error !== undefined ? built.error.message : built.stderr.trim().split('\n')[0];
-  console.log(`!! cannot compile ${CLIENT_SOURCE} (${why}): the Node client measures instead, "publish->all" is then mostly its own time, and the slow-reader passes are skipped`);
+  const built = compileCClient(CLIENT_SOURCE);
+  if ('binary' in built) return { executable: built.binary, args: args.sleep ? ['--sleep'] : [], name: `C (scale-client.c, epoll, ${args.sleep ? 'sleeping' : 'spinning'})`, slowReaders: true };
+  console.log(`!! cannot compile ${CLIENT_SOURCE} (${built.error}): the Node client measures instead, "publish->all" is then mostly its own time, and the slow-reader passes are skipped`);
   return node;
 }
 

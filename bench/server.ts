@@ -5,6 +5,7 @@
  * over real sockets on 127.0.0.1. Every figure is also given as a ratio to ws's in the same run.
  *
  *   node --import tsx bench/server.ts [--quick] [--only NAME] [--rounds N] [--samples] [--sleep]
+ *                                     [--handshake-client c|node]
  *                                     [--kinds hotline,ws-bufferutil,uws,bun]
  *                                     [--profile DIR] [--profile-kinds hotline,ws,...]
  *                                     [--heap-snapshot DIR] [--baseline CHECKOUT]
@@ -15,6 +16,9 @@
  *                  e.g. "echo", "16 KiB", "fan-out", "latency", "handshake", "memory"
  * --rounds N       rounds per scenario (default 3, 1 with --quick)
  * --samples        also print every round's values, CPU shares and checks
+ * --handshake-client c|node  who opens the handshake row's connections: bench/lib/handshake-client.c
+ *                  (default; compiled with `cc` at the start) or the load generator's own Node
+ *                  sockets, which cost it more per connection than the faster servers spend
  * --sleep          let the load generator sleep in epoll between events (by default it spins:
  *                  see below)
  * --baseline CHECKOUT  also measure hotline as another checkout has it (e.g. a worktree of
@@ -53,7 +57,8 @@
  * - echo: 100 connections, 1 or 8 messages in flight on each, 32 B text and 16 KiB binary.
  * - latency: round-trip time of 32 B text on one connection, one message in flight.
  * - fan-out: 1,000 or 10,000 subscribers to one topic and one publisher; see the notes printed.
- * - handshakes: connect, upgrade (the 101 and its accept key checked), closing handshake.
+ * - handshakes: connect, upgrade (the 101 and its accept key checked), closing handshake; the
+ *   connections opened by bench/lib/handshake-client.c (see --handshake-client).
  * - memory: RSS growth per idle connection at 10,000 connections after forced GC, with
  *   default flags and with lean ones (--max-semi-space-size=1, MALLOC_ARENA_MAX=2); then the
  *   RSS growth per connection over 5,000 more, past the young generation's growth during
@@ -63,8 +68,10 @@
  *   young generation back (measured from a server that sat idle as long before them).
  */
 import { cpus, loadavg } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { compileCClient } from './lib/c-client.js';
 import type { LatencyResult, RateResult } from './lib/load-jobs.js';
 import { bunAvailability, uwsAvailability, type Availability } from './lib/native-servers.js';
 import { ALL_KINDS, BenchFailure, NATIVE_KINDS, serverGc, setBaseline, type Kind, type Server } from './lib/processes.js';
@@ -74,7 +81,7 @@ import type { Measurement, ScenarioBase } from './lib/rounds.js';
 import { columnsOf, formatCount, formatNumber, formatTable } from './lib/table.js';
 
 const { settings, values: args } = benchArgs(
-  { 'heap-snapshot': { type: 'string' }, baseline: { type: 'string' }, kinds: { type: 'string' } },
+  { 'heap-snapshot': { type: 'string' }, baseline: { type: 'string' }, kinds: { type: 'string' }, 'handshake-client': { type: 'string' } },
   { warmupMs: 700, quickWarmupMs: 200 },
 );
 const IDLE_CONNECTIONS = settings.quick ? 2_000 : 10_000;
@@ -212,6 +219,23 @@ function fanoutScenario(subscribers: number): Scenario {
 }
 
 const HANDSHAKE_CONCURRENCY = 16;
+const HANDSHAKE_CLIENT_SOURCE = join(dirname(fileURLToPath(import.meta.url)), 'lib', 'handshake-client.c');
+
+/**
+ * Who opens the handshake row's connections: bench/lib/handshake-client.c, compiled now
+ * (the load generator's own Node sockets cost it more per connection than the faster
+ * servers spend: they idled), or the load generator itself when asked (--handshake-client
+ * node) or when the C client cannot be compiled, said loudly.
+ */
+const HANDSHAKE_CLIENT: { binary: string | undefined; name: string } = (() => {
+  const node = { binary: undefined, name: "the load generator's Node sockets" };
+  if (args['handshake-client'] === 'node') return node;
+  if (args['handshake-client'] !== undefined && args['handshake-client'] !== 'c') throw new Error('--handshake-client: c or node');
+  const built = compileCClient(HANDSHAKE_CLIENT_SOURCE);
+  if ('binary' in built) return { binary: built.binary, name: 'bench/lib/handshake-client.c (epoll, on the load generator\'s core)' };
+  console.log(`!! cannot compile ${HANDSHAKE_CLIENT_SOURCE} (${built.error}): the load generator's Node sockets open the handshake row's connections, and the faster servers idle there`);
+  return node;
+})();
 
 const handshakeScenario: Scenario = {
   group: 'handshakes',
@@ -220,7 +244,8 @@ const handshakeScenario: Scenario = {
   metrics: rateMetrics('connections/s'),
   throughput: true,
   async measure(load, server) {
-    const result = await runTimed(load, server, settings, { type: 'handshake', path: '/echo', concurrency: HANDSHAKE_CONCURRENCY }, 'rate');
+    const job = { type: 'handshake', path: '/echo', concurrency: HANDSHAKE_CONCURRENCY, client: HANDSHAKE_CLIENT.binary } as const;
+    const result = await runTimed(load, server, settings, job, 'rate');
     return rateMeasurement(result);
   },
 };
@@ -344,6 +369,7 @@ async function main(): Promise<void> {
   if (BASELINE !== null) console.log(`baseline: hotline at ${BASELINE} (${sourceState(BASELINE)})`);
   console.log(describeWindows(settings));
   console.log(`load generator: ${settings.spin ? 'spins (polls its event loop; default)' : 'sleeps in epoll between events (--sleep)'}`);
+  if (scenarios.includes(handshakeScenario)) console.log(`handshakes opened by ${HANDSHAKE_CLIENT.name}`);
 
   const results = new Results();
   const { samples, checks } = results;

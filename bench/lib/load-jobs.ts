@@ -61,6 +61,11 @@ export interface FanoutJob extends Target, Timed {
 export interface HandshakeJob extends Target, Timed {
   type: 'handshake';
   concurrency: number;
+  /**
+   * bench/lib/handshake-client.c compiled: it opens the connections instead of the load
+   * generator's own sockets (see that file for why), on the load generator's core.
+   */
+  client?: string;
 }
 
 /**

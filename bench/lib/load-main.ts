@@ -12,6 +12,7 @@
  * instants the window's counts are taken.
  */
 import { Buffer } from 'node:buffer';
+import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { binaryPayload, textPayload } from './frames.js';
 import {
@@ -509,6 +510,7 @@ function runFanout(job: FanoutJob): Promise<RateResult> {
 // handshakes: connect, upgrade, closing handshake, over and over
 
 function runHandshakes(job: HandshakeJob): Promise<RateResult> {
+  if (job.client !== undefined) return runClientHandshakes(job, job.client);
   const what = 'handshakes';
   const run = new Run<RateResult>(SETUP_TIMEOUT_MS + job.warmupMs + job.measureMs + DRAIN_TIMEOUT_MS, what);
   const request = upgradeRequest(job.port, job.path);
@@ -561,6 +563,54 @@ function runHandshakes(job: HandshakeJob): Promise<RateResult> {
       });
     if (live.size === 0) finish();
     else windowDone = finish;
+  });
+}
+
+/**
+ * The same job through bench/lib/handshake-client.c (`client`, compiled), which inherits
+ * this process's core: this process waits on its answers instead of spinning, and the
+ * window's load CPU and idle spinning are the client's.
+ */
+function runClientHandshakes(job: HandshakeJob, client: string): Promise<RateResult> {
+  const what = 'handshakes (C client)';
+  const run = new Run<RateResult>(SETUP_TIMEOUT_MS + job.warmupMs + job.measureMs + DRAIN_TIMEOUT_MS, what);
+  const child = spawn(client, [String(job.port), job.path, String(job.concurrency), ...(job.spin ? ['--spin'] : [])], { stdio: ['pipe', 'pipe', 'inherit'] });
+  run.onEnd(() => child.kill());
+  child.on('error', (error) => run.fail(`${what}: ${error.message}`));
+  child.on('exit', (code) => run.fail(`${what}: the client exited (status ${code})`));
+  const answers: Array<(line: string) => void> = [];
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    if (line.startsWith('fail ')) run.fail(`${what}: ${line.slice(5)}`);
+    else answers.shift()?.(line);
+  });
+  const ask = (command: string): Promise<string[]> =>
+    new Promise((resolve) => {
+      answers.push((line) => resolve(line.split(' ')));
+      child.stdin.write(`${command}\n`);
+    });
+  const progress = async (): Promise<{ completed: number; idle: number }> => {
+    const [, completed, idle] = await ask('count');
+    return { completed: Number(completed), idle: Number(idle) };
+  };
+  return drive(run, async () => {
+    await delay(job.warmupMs);
+    if (run.done) return;
+    const meter = windowMeter({ ...job, spin: false });
+    const clientCpu = cpuShareMeter(child.pid!);
+    const from = await progress();
+    await delay(job.measureMs);
+    const to = await progress();
+    const stats = meter.stop();
+    const { share } = clientCpu.stop();
+    const [, done] = await ask('stop');
+    run.finish({
+      type: 'rate',
+      count: to.completed - from.completed,
+      ...stats,
+      loadCpu: stats.loadCpu + share,
+      loadSpinIdle: (to.idle - from.idle) / stats.seconds,
+      checked: `${done} connections (C client), each with its 101, accept key, close frame 1000 and the server's FIN`,
+    });
   });
 }
 

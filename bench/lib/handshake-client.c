@@ -1,0 +1,235 @@
+/*
+ * The handshake load of bench/server.ts in C: connect, upgrade, closing handshake, over and
+ * over, `concurrency` connections at a time, on one epoll loop. bench/lib/load-main.ts runs
+ * it for a handshake job when bench/server.ts could compile it.
+ *
+ * Why: the Node load generator spends ~110 µs of its core on each connection (a net.Socket
+ * made and destroyed, its events), so it opens ~8,000 a second and the faster servers idle
+ * while it works (hotline 80-90% busy, uWebSockets.js ~60%): their handshakes per CPU-second
+ * were measured below saturation. Here a connection costs the client little more than its
+ * system calls.
+ *
+ *   cc -O2 -o handshake-client bench/lib/handshake-client.c
+ *   ./handshake-client PORT PATH CONCURRENCY [--spin]
+ *
+ * It starts at once. Lines on stdin, answers on stdout:
+ *   count  -> `count N IDLE` (connections completed so far; with --spin, the seconds its loop
+ *            spent polling with nothing to read, as the Node generator reports)
+ *   stop   -> stops opening connections; `done N` once the open ones have completed
+ * Every connection is checked as the Node generator checks it: the 101 with the accept key
+ * of the fixed request key, nothing before our close frame, then exactly the close frame
+ * 1000 and the server's FIN. Anything else prints `fail MESSAGE` and exits with status 1.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HEAD_MAX 4096
+#define STDIN_TAG UINT64_MAX
+#define EVENTS 256
+
+enum state { CONNECTING, READING_HEAD, READING_CLOSE, READING_FIN };
+
+struct conn {
+  int fd;
+  enum state state;
+  size_t length;
+  uint8_t buffer[HEAD_MAX];
+};
+
+static const uint8_t CLIENT_CLOSE[] = {0x88, 0x82, 0x37, 0xfa, 0x21, 0x3d, 0x03 ^ 0x37, 0xe8 ^ 0xfa};
+static const uint8_t SERVER_CLOSE[] = {0x88, 0x02, 0x03, 0xe8};
+/* RFC 6455 §1.3's sample key and its accept value, as bench/lib/raw-client.ts sends and checks. */
+static const char *ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+static struct conn *conns;
+static int concurrency, epoll_fd, spin, launching = 1, answered;
+static size_t live;
+static unsigned long completed;
+static double idle_seconds;
+static char request[512];
+static size_t request_length;
+static struct sockaddr_in server;
+
+static double now_seconds(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static void fail(const char *format, ...) {
+  char message[512];
+  va_list args;
+  va_start(args, format);
+  vsnprintf(message, sizeof message, format, args);
+  va_end(args);
+  printf("fail %s\n", message);
+  fflush(stdout);
+  exit(1);
+}
+
+static void watch(struct conn *c, uint32_t events, int op) {
+  struct epoll_event event = {.events = events, .data.u64 = (uint64_t)(c - conns)};
+  if (epoll_ctl(epoll_fd, op, c->fd, &event) != 0) fail("epoll_ctl: %s", strerror(errno));
+}
+
+static void send_all(struct conn *c, const void *data, size_t length) {
+  /* A fresh socket's send buffer takes a few hundred bytes at once. */
+  ssize_t n = write(c->fd, data, length);
+  if (n != (ssize_t)length) fail("a write of %zu bytes wrote %zd (%s)", length, n, n < 0 ? strerror(errno) : "short");
+}
+
+static void launch(struct conn *c) {
+  c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  if (c->fd < 0) fail("socket: %s", strerror(errno));
+  c->length = 0;
+  live++;
+  if (connect(c->fd, (struct sockaddr *)&server, sizeof server) == 0) {
+    send_all(c, request, request_length);
+    c->state = READING_HEAD;
+    watch(c, EPOLLIN, EPOLL_CTL_ADD);
+  } else if (errno == EINPROGRESS) {
+    c->state = CONNECTING;
+    watch(c, EPOLLOUT, EPOLL_CTL_ADD);
+  } else {
+    fail("connect: %s", strerror(errno));
+  }
+}
+
+/* The head's Sec-WebSocket-Accept value equals ACCEPT (the header's name in any case). */
+static int accept_matches(const char *head) {
+  for (const char *line = strstr(head, "\r\n"); line != NULL; line = strstr(line + 2, "\r\n")) {
+    const char *name = line + 2;
+    if (strncasecmp(name, "sec-websocket-accept:", 21) != 0) continue;
+    const char *value = name + 21;
+    while (*value == ' ' || *value == '\t') value++;
+    size_t n = strlen(ACCEPT);
+    return strncmp(value, ACCEPT, n) == 0 && (value[n] == '\0' || value[n] == '\r' || value[n] == ' ' || value[n] == '\t');
+  }
+  return 0;
+}
+
+static void completed_one(struct conn *c) {
+  close(c->fd);
+  live--;
+  completed++;
+  if (launching) launch(c);
+}
+
+static void readable(struct conn *c) {
+  for (;;) {
+    if (c->length == HEAD_MAX) fail("more than %d bytes before the close frame ended", HEAD_MAX);
+    ssize_t n = read(c->fd, c->buffer + c->length, HEAD_MAX - c->length);
+    if (n < 0 && errno == EAGAIN) return;
+    if (n < 0) fail("read: %s", strerror(errno));
+    if (n == 0) {
+      if (c->state != READING_FIN) fail("the server closed before the closing handshake ended (%zu bytes of the step read)", c->length);
+      return completed_one(c);
+    }
+    if (c->state == READING_FIN) fail("%zd bytes after the close frame", n);
+    c->length += (size_t)n;
+    if (c->state == READING_HEAD) {
+      uint8_t *end = memmem(c->buffer, c->length, "\r\n\r\n", 4);
+      if (end == NULL) continue;
+      *end = 0;
+      if (strncmp((char *)c->buffer, "HTTP/1.1 101 ", 13) != 0) fail("not a 101: %.80s", (char *)c->buffer);
+      if (!accept_matches((char *)c->buffer)) fail("no or a wrong Sec-WebSocket-Accept: %.400s", (char *)c->buffer);
+      if (end + 4 != c->buffer + c->length) fail("%zu bytes after the 101, before our close frame", (size_t)(c->buffer + c->length - end - 4));
+      c->length = 0;
+      c->state = READING_CLOSE;
+      send_all(c, CLIENT_CLOSE, sizeof CLIENT_CLOSE);
+    } else if (c->length >= sizeof SERVER_CLOSE) {
+      if (c->length > sizeof SERVER_CLOSE || memcmp(c->buffer, SERVER_CLOSE, sizeof SERVER_CLOSE) != 0) {
+        fail("not the close frame 1000 alone (%zu bytes, first %02x %02x)", c->length, c->buffer[0], c->buffer[1]);
+      }
+      c->state = READING_FIN;
+    }
+  }
+}
+
+static void connected(struct conn *c) {
+  int error = 0;
+  socklen_t size = sizeof error;
+  getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &error, &size);
+  if (error != 0) fail("connect: %s", strerror(error));
+  send_all(c, request, request_length);
+  c->state = READING_HEAD;
+  watch(c, EPOLLIN, EPOLL_CTL_MOD);
+}
+
+static void command(void) {
+  static char line[256];
+  static size_t length;
+  ssize_t n = read(0, line + length, sizeof line - 1 - length);
+  if (n <= 0) exit(n == 0 ? 0 : 1); /* the parent went away */
+  length += (size_t)n;
+  char *newline;
+  while ((newline = memchr(line, '\n', length)) != NULL) {
+    *newline = 0;
+    if (strcmp(line, "count") == 0) printf("count %lu %.6f\n", completed, idle_seconds);
+    else if (strcmp(line, "stop") == 0) launching = 0;
+    else fail("unknown command '%s'", line);
+    fflush(stdout);
+    length -= (size_t)(newline + 1 - line);
+    memmove(line, newline + 1, length);
+  }
+  if (length == sizeof line - 1) fail("a command line too long");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 4) fail("usage: handshake-client PORT PATH CONCURRENCY [--spin]");
+  int port = atoi(argv[1]);
+  concurrency = atoi(argv[3]);
+  spin = argc > 4 && strcmp(argv[4], "--spin") == 0;
+  if (port <= 0 || concurrency <= 0) fail("bad port or concurrency");
+  request_length = (size_t)snprintf(request, sizeof request,
+                                    "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                                    argv[2], port);
+  server.sin_family = AF_INET;
+  server.sin_port = htons((uint16_t)port);
+  server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  conns = calloc((size_t)concurrency, sizeof *conns);
+  epoll_fd = epoll_create1(0);
+  struct epoll_event input = {.events = EPOLLIN, .data.u64 = STDIN_TAG};
+  if (conns == NULL || epoll_fd < 0 || epoll_ctl(epoll_fd, EPOLL_CTL_ADD, 0, &input) != 0) fail("setup: %s", strerror(errno));
+  for (int i = 0; i < concurrency; i++) launch(&conns[i]);
+
+  struct epoll_event events[EVENTS];
+  double last = now_seconds();
+  for (;;) {
+    int n = epoll_wait(epoll_fd, events, EVENTS, spin ? 0 : -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("epoll_wait: %s", strerror(errno));
+    if (spin) {
+      double now = now_seconds();
+      if (n == 0) idle_seconds += now - last;
+      last = now;
+    }
+    for (int i = 0; i < n; i++) {
+      if (events[i].data.u64 == STDIN_TAG) {
+        command();
+        continue;
+      }
+      struct conn *c = &conns[events[i].data.u64];
+      if (c->state == CONNECTING) connected(c);
+      else readable(c);
+    }
+    if (!launching && live == 0 && !answered) {
+      printf("done %lu\n", completed);
+      fflush(stdout);
+      answered = 1; /* and it keeps answering `count` until stdin closes */
+    }
+  }
+}
