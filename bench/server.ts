@@ -5,7 +5,7 @@
  * over real sockets on 127.0.0.1. Every figure is also given as a ratio to ws's in the same run.
  *
  *   node --import tsx bench/server.ts [--quick] [--only NAME] [--rounds N] [--samples] [--sleep]
- *                                     [--handshake-client c|node]
+ *                                     [--client c|node]
  *                                     [--kinds hotline,ws-bufferutil,uws,bun]
  *                                     [--profile DIR] [--profile-kinds hotline,ws,...]
  *                                     [--heap-snapshot DIR] [--baseline CHECKOUT]
@@ -16,9 +16,10 @@
  *                  e.g. "echo", "16 KiB", "fan-out", "latency", "handshake", "memory"
  * --rounds N       rounds per scenario (default 3, 1 with --quick)
  * --samples        also print every round's values, CPU shares and checks
- * --handshake-client c|node  who opens the handshake row's connections: bench/lib/handshake-client.c
- *                  (default; compiled with `cc` at the start) or the load generator's own Node
- *                  sockets, which cost it more per connection than the faster servers spend
+ * --client c|node who opens the handshake and fan-out rows' connections: C clients
+ *                  (default; bench/lib/handshake-client.c and fanout-client.c, compiled with
+ *                  `cc` at the start) or the load generator's own Node sockets, which cost it
+ *                  about what they cost a server, so that the faster servers wait on them
  * --sleep          let the load generator sleep in epoll between events (by default it spins:
  *                  see below)
  * --baseline CHECKOUT  also measure hotline as another checkout has it (e.g. a worktree of
@@ -57,8 +58,8 @@
  * - echo: 100 connections, 1 or 8 messages in flight on each, 32 B text and 16 KiB binary.
  * - latency: round-trip time of 32 B text on one connection, one message in flight.
  * - fan-out: 1,000 or 10,000 subscribers to one topic and one publisher; see the notes printed.
- * - handshakes: connect, upgrade (the 101 and its accept key checked), closing handshake; the
- *   connections opened by bench/lib/handshake-client.c (see --handshake-client).
+ * - handshakes: connect, upgrade (the 101 and its accept key checked), closing handshake.
+ *   The handshake and fan-out rows' connections are opened by C clients (see --client).
  * - memory: RSS growth per idle connection at 10,000 connections after forced GC, with
  *   default flags and with lean ones (--max-semi-space-size=1, MALLOC_ARENA_MAX=2); then the
  *   RSS growth per connection over 5,000 more, past the young generation's growth during
@@ -81,7 +82,7 @@ import type { Measurement, ScenarioBase } from './lib/rounds.js';
 import { columnsOf, formatCount, formatNumber, formatTable } from './lib/table.js';
 
 const { settings, values: args } = benchArgs(
-  { 'heap-snapshot': { type: 'string' }, baseline: { type: 'string' }, kinds: { type: 'string' }, 'handshake-client': { type: 'string' } },
+  { 'heap-snapshot': { type: 'string' }, baseline: { type: 'string' }, kinds: { type: 'string' }, client: { type: 'string' } },
   { warmupMs: 700, quickWarmupMs: 200 },
 );
 const IDLE_CONNECTIONS = settings.quick ? 2_000 : 10_000;
@@ -204,6 +205,28 @@ const latencyScenario: Scenario = {
   },
 };
 
+/**
+ * Who opens the handshake and fan-out rows' connections: the C clients
+ * (bench/lib/handshake-client.c, bench/lib/fanout-client.c), compiled now, or the load
+ * generator's own Node sockets when asked (--client node) or when a C client cannot be
+ * compiled, said loudly. A Node socket costs the load generator about as much as it costs
+ * a server, so in those rows the faster servers waited on it.
+ */
+const C_CLIENTS: { handshake: string | undefined; fanout: string | undefined; name: string } = (() => {
+  const node = { handshake: undefined, fanout: undefined, name: "the load generator's Node sockets" };
+  if (args['client'] === 'node') return node;
+  if (args['client'] !== undefined && args['client'] !== 'c') throw new Error('--client: c or node');
+  const here = dirname(fileURLToPath(import.meta.url));
+  const handshake = compileCClient(join(here, 'lib', 'handshake-client.c'));
+  const fanout = compileCClient(join(here, 'lib', 'fanout-client.c'));
+  if ('binary' in handshake && 'binary' in fanout) {
+    return { handshake: handshake.binary, fanout: fanout.binary, name: "C clients on the load generator's core (bench/lib/handshake-client.c, fanout-client.c)" };
+  }
+  const why = 'error' in handshake ? handshake.error : 'error' in fanout ? fanout.error : '';
+  console.log(`!! cannot compile the C clients (${why}): the load generator's Node sockets open the handshake and fan-out rows' connections, and the faster servers wait on them there`);
+  return node;
+})();
+
 function fanoutScenario(subscribers: number): Scenario {
   return {
     group: 'fan-out',
@@ -212,31 +235,14 @@ function fanoutScenario(subscribers: number): Scenario {
     metrics: rateMetrics('deliveries/s'),
     throughput: true,
     async measure(load, server) {
-      const result = await runTimed(load, server, settings, { type: 'fanout', path: '/fanout', subscribers, inFlight: 8, size: 32, lagLimit: 64 }, 'rate');
+      const job = { type: 'fanout', path: '/fanout', subscribers, inFlight: 8, size: 32, lagLimit: 64, client: C_CLIENTS.fanout } as const;
+      const result = await runTimed(load, server, settings, job, 'rate');
       return rateMeasurement(result);
     },
   };
 }
 
 const HANDSHAKE_CONCURRENCY = 16;
-const HANDSHAKE_CLIENT_SOURCE = join(dirname(fileURLToPath(import.meta.url)), 'lib', 'handshake-client.c');
-
-/**
- * Who opens the handshake row's connections: bench/lib/handshake-client.c, compiled now
- * (the load generator's own Node sockets cost it more per connection than the faster
- * servers spend: they idled), or the load generator itself when asked (--handshake-client
- * node) or when the C client cannot be compiled, said loudly.
- */
-const HANDSHAKE_CLIENT: { binary: string | undefined; name: string } = (() => {
-  const node = { binary: undefined, name: "the load generator's Node sockets" };
-  if (args['handshake-client'] === 'node') return node;
-  if (args['handshake-client'] !== undefined && args['handshake-client'] !== 'c') throw new Error('--handshake-client: c or node');
-  const built = compileCClient(HANDSHAKE_CLIENT_SOURCE);
-  if ('binary' in built) return { binary: built.binary, name: 'bench/lib/handshake-client.c (epoll, on the load generator\'s core)' };
-  console.log(`!! cannot compile ${HANDSHAKE_CLIENT_SOURCE} (${built.error}): the load generator's Node sockets open the handshake row's connections, and the faster servers idle there`);
-  return node;
-})();
-
 const handshakeScenario: Scenario = {
   group: 'handshakes',
   name: `connect, upgrade, close; ${HANDSHAKE_CONCURRENCY} at a time`,
@@ -244,7 +250,7 @@ const handshakeScenario: Scenario = {
   metrics: rateMetrics('connections/s'),
   throughput: true,
   async measure(load, server) {
-    const job = { type: 'handshake', path: '/echo', concurrency: HANDSHAKE_CONCURRENCY, client: HANDSHAKE_CLIENT.binary } as const;
+    const job = { type: 'handshake', path: '/echo', concurrency: HANDSHAKE_CONCURRENCY, client: C_CLIENTS.handshake } as const;
     const result = await runTimed(load, server, settings, job, 'rate');
     return rateMeasurement(result);
   },
@@ -369,7 +375,7 @@ async function main(): Promise<void> {
   if (BASELINE !== null) console.log(`baseline: hotline at ${BASELINE} (${sourceState(BASELINE)})`);
   console.log(describeWindows(settings));
   console.log(`load generator: ${settings.spin ? 'spins (polls its event loop; default)' : 'sleeps in epoll between events (--sleep)'}`);
-  if (scenarios.includes(handshakeScenario)) console.log(`handshakes opened by ${HANDSHAKE_CLIENT.name}`);
+  if (scenarios.some((s) => s.group === 'handshakes' || s.group === 'fan-out')) console.log(`handshake and fan-out connections: ${C_CLIENTS.name}`);
 
   const results = new Results();
   const { samples, checks } = results;

@@ -55,6 +55,11 @@ export interface FanoutJob extends Target, Timed {
   inFlight: number;
   size: number;
   lagLimit: number;
+  /**
+   * bench/lib/fanout-client.c compiled: it opens the connections and publishes instead of
+   * the load generator's own sockets (see that file for why), on the load generator's core.
+   */
+  client?: string;
 }
 
 /** Connect, upgrade, close (closing handshake), `concurrency` at a time, over and over. */

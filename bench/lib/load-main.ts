@@ -43,6 +43,7 @@ import type {
   OpenJob,
   OpenResult,
   RateResult,
+  Timed,
   WindowEvent,
   WindowStats,
 } from './load-jobs.js';
@@ -405,6 +406,7 @@ function runLatency(job: LatencyJob): Promise<LatencyResult> {
 const RING = 4096;
 
 function runFanout(job: FanoutJob): Promise<RateResult> {
+  if (job.client !== undefined) return runClientFanout(job, job.client);
   const what = `fan-out to ${job.subscribers}`;
   if (job.lagLimit >= RING || job.inFlight > job.lagLimit) return Promise.reject(new JobFailure(`${what}: bad lagLimit`));
   const run = new Run<RateResult>(SETUP_TIMEOUT_MS + job.warmupMs + job.measureMs + DRAIN_TIMEOUT_MS, what);
@@ -567,14 +569,42 @@ function runHandshakes(job: HandshakeJob): Promise<RateResult> {
 }
 
 /**
- * The same job through bench/lib/handshake-client.c (`client`, compiled), which inherits
- * this process's core: this process waits on its answers instead of spinning, and the
- * window's load CPU and idle spinning are the client's.
+ * The same job through bench/lib/handshake-client.c (`client`, compiled): see
+ * {@link runClientJob}.
  */
 function runClientHandshakes(job: HandshakeJob, client: string): Promise<RateResult> {
-  const what = 'handshakes (C client)';
+  return runClientJob(job, 'handshakes (C client)', client, [String(job.port), job.path, String(job.concurrency)], false, (done) => ({
+    checked: `${done[0]} connections (C client), each with its 101, accept key, close frame 1000 and the server's FIN`,
+  }));
+}
+
+/** The same job through bench/lib/fanout-client.c (`client`, compiled): see {@link runClientJob}. */
+function runClientFanout(job: FanoutJob, client: string): Promise<RateResult> {
+  const payload = Buffer.from(textPayload(job.size)).toString('hex');
+  const args = [String(job.port), job.path, String(job.subscribers), String(job.inFlight), String(job.lagLimit), payload];
+  return runClientJob(job, `fan-out to ${job.subscribers} (C client)`, client, args, true, ([published, deliveries]) => ({
+    checked: `${published} publishes, each to all ${job.subscribers} subscribers (${deliveries} deliveries) and back to the publisher (C client)`,
+  }));
+}
+
+/**
+ * Runs a job through one of the C clients (`client`, compiled, with `args`), which inherits
+ * this process's core: this process waits on its answers instead of spinning, and the
+ * window's load CPU and idle spinning are the client's. The client answers `count` with
+ * its count so far and seconds of idle spinning, and `stop` with `done` and what it checked
+ * (`checked` words it); with `announces`, it says `ready` once its connections are open,
+ * and the warm-up starts then. A `fail` line fails the run.
+ */
+function runClientJob(
+  job: Timed & { port: number },
+  what: string,
+  client: string,
+  args: readonly string[],
+  announces: boolean,
+  checked: (done: string[]) => { checked: string },
+): Promise<RateResult> {
   const run = new Run<RateResult>(SETUP_TIMEOUT_MS + job.warmupMs + job.measureMs + DRAIN_TIMEOUT_MS, what);
-  const child = spawn(client, [String(job.port), job.path, String(job.concurrency), ...(job.spin ? ['--spin'] : [])], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(client, [...args, ...(job.spin ? ['--spin'] : [])], { stdio: ['pipe', 'pipe', 'inherit'] });
   run.onEnd(() => child.kill());
   child.on('error', (error) => run.fail(`${what}: ${error.message}`));
   child.on('exit', (code) => run.fail(`${what}: the client exited (status ${code})`));
@@ -583,16 +613,19 @@ function runClientHandshakes(job: HandshakeJob, client: string): Promise<RateRes
     if (line.startsWith('fail ')) run.fail(`${what}: ${line.slice(5)}`);
     else answers.shift()?.(line);
   });
-  const ask = (command: string): Promise<string[]> =>
-    new Promise((resolve) => {
-      answers.push((line) => resolve(line.split(' ')));
-      child.stdin.write(`${command}\n`);
-    });
-  const progress = async (): Promise<{ completed: number; idle: number }> => {
-    const [, completed, idle] = await ask('count');
-    return { completed: Number(completed), idle: Number(idle) };
+  const answer = (): Promise<string[]> => new Promise((resolve) => answers.push((line) => resolve(line.split(' '))));
+  const ask = (command: string): Promise<string[]> => {
+    const answered = answer();
+    child.stdin.write(`${command}\n`);
+    return answered;
   };
+  const progress = async (): Promise<{ count: number; idle: number }> => {
+    const [, count, idle] = await ask('count');
+    return { count: Number(count), idle: Number(idle) };
+  };
+  const ready = announces ? answer() : Promise.resolve([]);
   return drive(run, async () => {
+    await ready;
     await delay(job.warmupMs);
     if (run.done) return;
     const meter = windowMeter({ ...job, spin: false });
@@ -602,14 +635,14 @@ function runClientHandshakes(job: HandshakeJob, client: string): Promise<RateRes
     const to = await progress();
     const stats = meter.stop();
     const { share } = clientCpu.stop();
-    const [, done] = await ask('stop');
+    const [, ...done] = await ask('stop');
     run.finish({
       type: 'rate',
-      count: to.completed - from.completed,
+      count: to.count - from.count,
       ...stats,
       loadCpu: stats.loadCpu + share,
       loadSpinIdle: (to.idle - from.idle) / stats.seconds,
-      checked: `${done} connections (C client), each with its 101, accept key, close frame 1000 and the server's FIN`,
+      ...checked(done),
     });
   });
 }
