@@ -406,7 +406,8 @@ function runLatency(job: LatencyJob): Promise<LatencyResult> {
 const RING = 4096;
 
 function runFanout(job: FanoutJob): Promise<RateResult> {
-  if (job.client !== undefined) return runClientFanout(job, job.client);
+  // The C client's frames are all one length: payloads under 126 bytes.
+  if (job.client !== undefined && job.size < 126) return runClientFanout(job, job.client);
   const what = `fan-out to ${job.subscribers}`;
   if (job.lagLimit >= RING || job.inFlight > job.lagLimit) return Promise.reject(new JobFailure(`${what}: bad lagLimit`));
   const run = new Run<RateResult>(SETUP_TIMEOUT_MS + job.warmupMs + job.measureMs + DRAIN_TIMEOUT_MS, what);
@@ -608,6 +609,8 @@ function runClientJob(
   run.onEnd(() => child.kill());
   child.on('error', (error) => run.fail(`${what}: ${error.message}`));
   child.on('exit', (code) => run.fail(`${what}: the client exited (status ${code})`));
+  // A client that exited reports it through 'exit'; a command written to it then fails here.
+  child.stdin.on('error', () => {});
   const answers: Array<(line: string) => void> = [];
   createInterface({ input: child.stdout }).on('line', (line) => {
     if (line.startsWith('fail ')) run.fail(`${what}: ${line.slice(5)}`);
