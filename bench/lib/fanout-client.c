@@ -39,6 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client-common.h"
+
 #define HEAD_MAX 4096
 #define READ_SIZE 65536
 #define RING 4096
@@ -56,7 +58,6 @@ struct conn {
 };
 
 static const uint8_t MASK[4] = {0x37, 0xfa, 0x21, 0x3d};
-static const char *ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
 static struct conn *conns; /* subscribers, then the publisher */
 static size_t subscribers, opened, connecting, next_to_open;
@@ -70,23 +71,6 @@ static size_t request_length;
 static struct sockaddr_in server;
 static double idle_seconds;
 static int answered;
-
-static double now_seconds(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec / 1e9;
-}
-
-static void fail(const char *format, ...) {
-  char message[512];
-  va_list args;
-  va_start(args, format);
-  vsnprintf(message, sizeof message, format, args);
-  va_end(args);
-  printf("fail %s\n", message);
-  fflush(stdout);
-  exit(1);
-}
 
 static struct conn *publisher(void) { return &conns[subscribers]; }
 
@@ -183,18 +167,6 @@ static void frames_of(size_t index, const uint8_t *bytes, size_t n) {
     }
   }
   if (whole > 0) frames_in(index, whole);
-}
-
-static int accept_matches(const char *head) {
-  for (const char *line = strstr(head, "\r\n"); line != NULL; line = strstr(line + 2, "\r\n")) {
-    const char *name = line + 2;
-    if (strncasecmp(name, "sec-websocket-accept:", 21) != 0) continue;
-    const char *value = name + 21;
-    while (*value == ' ' || *value == '\t') value++;
-    size_t n = strlen(ACCEPT);
-    return strncmp(value, ACCEPT, n) == 0 && (value[n] == '\0' || value[n] == '\r' || value[n] == ' ' || value[n] == '\t');
-  }
-  return 0;
 }
 
 static uint8_t input[READ_SIZE];
@@ -298,10 +270,7 @@ int main(int argc, char **argv) {
     memcpy(out + 2, MASK, 4);
     for (size_t i = 0; i < payload_length; i++) out[6 + i] = payload[i] ^ MASK[i & 3];
   }
-  request_length = (size_t)snprintf(request, sizeof request,
-                                    "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                                    argv[2], port);
+  request_length = upgrade_request(request, sizeof request, argv[2], port);
   server.sin_family = AF_INET;
   server.sin_port = htons((uint16_t)port);
   server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client-common.h"
+
 #define HEAD_MAX 4096
 #define STDIN_TAG UINT64_MAX
 #define EVENTS 256
@@ -50,8 +52,6 @@ struct conn {
 
 static const uint8_t CLIENT_CLOSE[] = {0x88, 0x82, 0x37, 0xfa, 0x21, 0x3d, 0x03 ^ 0x37, 0xe8 ^ 0xfa};
 static const uint8_t SERVER_CLOSE[] = {0x88, 0x02, 0x03, 0xe8};
-/* RFC 6455 §1.3's sample key and its accept value, as bench/lib/raw-client.ts sends and checks. */
-static const char *ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
 static struct conn *conns;
 static int concurrency, epoll_fd, spin, launching = 1, answered;
@@ -61,23 +61,6 @@ static double idle_seconds;
 static char request[512];
 static size_t request_length;
 static struct sockaddr_in server;
-
-static double now_seconds(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec / 1e9;
-}
-
-static void fail(const char *format, ...) {
-  char message[512];
-  va_list args;
-  va_start(args, format);
-  vsnprintf(message, sizeof message, format, args);
-  va_end(args);
-  printf("fail %s\n", message);
-  fflush(stdout);
-  exit(1);
-}
 
 static void watch(struct conn *c, uint32_t events, int op) {
   struct epoll_event event = {.events = events, .data.u64 = (uint64_t)(c - conns)};
@@ -105,19 +88,6 @@ static void launch(struct conn *c) {
   } else {
     fail("connect: %s", strerror(errno));
   }
-}
-
-/* The head's Sec-WebSocket-Accept value equals ACCEPT (the header's name in any case). */
-static int accept_matches(const char *head) {
-  for (const char *line = strstr(head, "\r\n"); line != NULL; line = strstr(line + 2, "\r\n")) {
-    const char *name = line + 2;
-    if (strncasecmp(name, "sec-websocket-accept:", 21) != 0) continue;
-    const char *value = name + 21;
-    while (*value == ' ' || *value == '\t') value++;
-    size_t n = strlen(ACCEPT);
-    return strncmp(value, ACCEPT, n) == 0 && (value[n] == '\0' || value[n] == '\r' || value[n] == ' ' || value[n] == '\t');
-  }
-  return 0;
 }
 
 static void completed_one(struct conn *c) {
@@ -193,10 +163,7 @@ int main(int argc, char **argv) {
   concurrency = atoi(argv[3]);
   spin = argc > 4 && strcmp(argv[4], "--spin") == 0;
   if (port <= 0 || concurrency <= 0) fail("bad port or concurrency");
-  request_length = (size_t)snprintf(request, sizeof request,
-                                    "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                                    argv[2], port);
+  request_length = upgrade_request(request, sizeof request, argv[2], port);
   server.sin_family = AF_INET;
   server.sin_port = htons((uint16_t)port);
   server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
