@@ -5,7 +5,7 @@
  *
  * Why: the Node load generator spends ~110 µs of its core on each connection (a net.Socket
  * made and destroyed, its events), so it opens ~8,000 a second and the faster servers idle
- * while it works (hotline 80-90% busy, uWebSockets.js ~60%): their handshakes per CPU-second
+ * while it works (hotline 65-85% busy, uWebSockets.js ~60%): their handshakes per CPU-second
  * were measured below saturation. Here a connection costs the client little more than its
  * system calls.
  *
