@@ -7,7 +7,7 @@
  *
  * Why: the Node load generator spends about a microsecond of its core on each delivery it
  * reads, so at 1,000 subscribers it, not the server, set the pace (the load generator 96%
- * busy, hotline and uWebSockets.js 60-90%). Here a delivery costs the client a few
+ * busy, hotline and uWebSockets.js 51-88%). Here a delivery costs the client a few
  * nanoseconds of parsing beside the kernel's read.
  *
  *   cc -O2 -o fanout-client bench/lib/fanout-client.c
