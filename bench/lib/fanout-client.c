@@ -44,7 +44,6 @@
 #define HEAD_MAX 4096
 #define READ_SIZE 65536
 #define RING 4096
-#define STDIN_TAG UINT64_MAX
 #define EVENTS 512
 #define CONNECTING_AT_ONCE 128
 
@@ -69,7 +68,6 @@ static size_t delivery_length, frame_length_out;
 static char request[512];
 static size_t request_length;
 static struct sockaddr_in server;
-static double idle_seconds;
 static int answered;
 
 static struct conn *publisher(void) { return &conns[subscribers]; }
@@ -220,24 +218,15 @@ static void connected(size_t index) {
   if (epoll_ctl(epoll_fd, EPOLL_CTL_MOD, c->fd, &event) != 0) fail("epoll_ctl: %s", strerror(errno));
 }
 
-static void command(void) {
-  static char line[256];
-  static size_t length;
-  ssize_t n = read(0, line + length, sizeof line - 1 - length);
-  if (n <= 0) exit(n == 0 ? 0 : 1); /* the parent went away */
-  length += (size_t)n;
-  char *newline;
-  while ((newline = memchr(line, '\n', length)) != NULL) {
-    *newline = 0;
-    if (strcmp(line, "count") == 0) printf("count %ld %.6f\n", deliveries, idle_seconds);
-    else if (strcmp(line, "stop") == 0) publishing = 0;
-    else fail("unknown command '%s'", line);
-    fflush(stdout);
-    if (strcmp(line, "stop") == 0) maybe_done();
-    length -= (size_t)(newline + 1 - line);
-    memmove(line, newline + 1, length);
+static void command(const char *line) {
+  if (strcmp(line, "count") == 0) {
+    printf("count %ld %.6f\n", deliveries, idle_seconds);
+  } else if (strcmp(line, "stop") == 0) {
+    publishing = 0;
+    maybe_done();
+  } else {
+    fail("unknown command '%s'", line);
   }
-  if (length == sizeof line - 1) fail("a command line too long");
 }
 
 int main(int argc, char **argv) {
@@ -271,30 +260,19 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < payload_length; i++) out[6 + i] = payload[i] ^ MASK[i & 3];
   }
   request_length = upgrade_request(request, sizeof request, argv[2], port);
-  server.sin_family = AF_INET;
-  server.sin_port = htons((uint16_t)port);
-  server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  server = loopback(port);
   conns = calloc(subscribers + 1, sizeof *conns);
-  epoll_fd = epoll_create1(0);
-  struct epoll_event input_event = {.events = EPOLLIN, .data.u64 = STDIN_TAG};
-  if (conns == NULL || epoll_fd < 0 || epoll_ctl(epoll_fd, EPOLL_CTL_ADD, 0, &input_event) != 0) fail("setup: %s", strerror(errno));
+  if (conns == NULL) fail("out of memory");
+  epoll_fd = epoll_with_stdin();
   open_more();
 
   struct epoll_event events[EVENTS];
-  double last = now_seconds();
   for (;;) {
-    int n = epoll_wait(epoll_fd, events, EVENTS, spin ? 0 : -1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail("epoll_wait: %s", strerror(errno));
-    if (spin) {
-      double now = now_seconds();
-      if (n == 0) idle_seconds += now - last;
-      last = now;
-    }
+    int n = wait_for_events(epoll_fd, events, EVENTS, spin);
     for (int i = 0; i < n; i++) {
       uint64_t tag = events[i].data.u64;
       if (tag == STDIN_TAG) {
-        command();
+        read_commands(command);
         continue;
       }
       if (events[i].events & EPOLLOUT && !conns[tag].upgraded && conns[tag].head_length == 0) connected((size_t)tag);

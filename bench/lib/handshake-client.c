@@ -38,7 +38,6 @@
 #include "client-common.h"
 
 #define HEAD_MAX 4096
-#define STDIN_TAG UINT64_MAX
 #define EVENTS 256
 
 enum state { CONNECTING, READING_HEAD, READING_CLOSE, READING_FIN };
@@ -57,7 +56,6 @@ static struct conn *conns;
 static int concurrency, epoll_fd, spin, launching = 1, answered;
 static size_t live;
 static unsigned long completed;
-static double idle_seconds;
 static char request[512];
 static size_t request_length;
 static struct sockaddr_in server;
@@ -138,23 +136,10 @@ static void connected(struct conn *c) {
   watch(c, EPOLLIN, EPOLL_CTL_MOD);
 }
 
-static void command(void) {
-  static char line[256];
-  static size_t length;
-  ssize_t n = read(0, line + length, sizeof line - 1 - length);
-  if (n <= 0) exit(n == 0 ? 0 : 1); /* the parent went away */
-  length += (size_t)n;
-  char *newline;
-  while ((newline = memchr(line, '\n', length)) != NULL) {
-    *newline = 0;
-    if (strcmp(line, "count") == 0) printf("count %lu %.6f\n", completed, idle_seconds);
-    else if (strcmp(line, "stop") == 0) launching = 0;
-    else fail("unknown command '%s'", line);
-    fflush(stdout);
-    length -= (size_t)(newline + 1 - line);
-    memmove(line, newline + 1, length);
-  }
-  if (length == sizeof line - 1) fail("a command line too long");
+static void command(const char *line) {
+  if (strcmp(line, "count") == 0) printf("count %lu %.6f\n", completed, idle_seconds);
+  else if (strcmp(line, "stop") == 0) launching = 0;
+  else fail("unknown command '%s'", line);
 }
 
 int main(int argc, char **argv) {
@@ -164,29 +149,18 @@ int main(int argc, char **argv) {
   spin = argc > 4 && strcmp(argv[4], "--spin") == 0;
   if (port <= 0 || concurrency <= 0) fail("bad port or concurrency");
   request_length = upgrade_request(request, sizeof request, argv[2], port);
-  server.sin_family = AF_INET;
-  server.sin_port = htons((uint16_t)port);
-  server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  server = loopback(port);
   conns = calloc((size_t)concurrency, sizeof *conns);
-  epoll_fd = epoll_create1(0);
-  struct epoll_event input = {.events = EPOLLIN, .data.u64 = STDIN_TAG};
-  if (conns == NULL || epoll_fd < 0 || epoll_ctl(epoll_fd, EPOLL_CTL_ADD, 0, &input) != 0) fail("setup: %s", strerror(errno));
+  if (conns == NULL) fail("out of memory");
+  epoll_fd = epoll_with_stdin();
   for (int i = 0; i < concurrency; i++) launch(&conns[i]);
 
   struct epoll_event events[EVENTS];
-  double last = now_seconds();
   for (;;) {
-    int n = epoll_wait(epoll_fd, events, EVENTS, spin ? 0 : -1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail("epoll_wait: %s", strerror(errno));
-    if (spin) {
-      double now = now_seconds();
-      if (n == 0) idle_seconds += now - last;
-      last = now;
-    }
+    int n = wait_for_events(epoll_fd, events, EVENTS, spin);
     for (int i = 0; i < n; i++) {
       if (events[i].data.u64 == STDIN_TAG) {
-        command();
+        read_commands(command);
         continue;
       }
       struct conn *c = &conns[events[i].data.u64];
