@@ -4,8 +4,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './ports.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
@@ -14,29 +14,7 @@ export function requireBuiltCli(): void {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npm run build' first`);
 }
 
-/**
- * A port of 127.0.0.1 that is free now: `preferred` when it is, else one the system picks
- * (by binding port 0 and letting it go).
- */
-export async function freePort(preferred = 0): Promise<number> {
-  const tryPort = (port: number): Promise<number | null> =>
-    new Promise((resolve) => {
-      const server = createServer();
-      server.once('error', () => resolve(null));
-      server.listen(port, '127.0.0.1', () => {
-        const address = server.address();
-        const bound = typeof address === 'object' && address !== null ? address.port : null;
-        server.close(() => resolve(bound));
-      });
-    });
-  if (preferred !== 0) {
-    const port = await tryPort(preferred);
-    if (port !== null) return port;
-  }
-  const port = await tryPort(0);
-  if (port === null) throw new Error('could not find a free port');
-  return port;
-}
+export { freePort };
 
 export interface CliServer {
   readonly child: ChildProcess;
