@@ -73,3 +73,18 @@ test('a stopping node asks its clients to spread their reconnects over its windo
   const stayed = watched.filter((w) => w.closes.length === 0);
   assert.ok(stayed.every((w) => w.opens.length === 1), 'the clients of the other node never noticed');
 });
+
+test('a client on the HTTP fallback hears the same 1001 with the hint, before the stopping node cuts its stream', async () => {
+  const node = await startCli(0, ['--reconnect-window', String(WINDOW), '--log-level', 'warn']);
+  cleanup.push(() => node.stop('SIGKILL'));
+  const client = connect(`${node.ws}/ws`, { transports: ['sse'], reconnect: { initial: 60_000, max: 60_000 } });
+  cleanup.push(async () => client.close());
+  const closes: Array<[number, string]> = [];
+  client.on('close', (event) => closes.push([event.code, event.reason]));
+  await client.channel('drain:fallback').subscribe();
+  assert.equal(client.transport, 'sse');
+
+  assert.equal(await node.stop('SIGTERM'), 0, 'the node drained and exited cleanly');
+  await waitFor(() => closes.length > 0, 'the close');
+  assert.deepEqual(closes, [[1001, `server shutting down; reconnect within ${WINDOW} ms`]]);
+});

@@ -149,6 +149,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       handshakeTimeout: config.handshakeTimeout,
       shutdownTimeout: config.shutdownTimeout,
       reconnectWindow: config.reconnectWindow,
+      goingAway: (reason) => app.closeStreams(reason),
       listen: !handed,
     });
   } catch (error) {

@@ -8,7 +8,7 @@ import { HandshakeError } from '../protocol/errors.js';
 import { formatExtensions } from '../protocol/extensions-header.js';
 import { negotiateDeflateServer, type DeflateServerOptions } from '../protocol/permessage-deflate.js';
 import type { HttpRequestHead } from '../protocol/http-head.js';
-import { CloseCode } from '../protocol/close-code.js';
+import { CloseCode, SHUTTING_DOWN } from '../protocol/close-code.js';
 import { DEFAULT_MAX_PAYLOAD, ProtocolState } from '../protocol/websocket-protocol.js';
 import {
   ConnectionContext,
@@ -407,7 +407,7 @@ export class WebSocketServer<T = undefined> {
   }
 
   /** Closes every connection with `code` (1001 by default). */
-  closeAll(code: number = CloseCode.GoingAway, reason = 'server shutting down'): void {
+  closeAll(code: number = CloseCode.GoingAway, reason = SHUTTING_DOWN): void {
     for (const conn of this.connections) conn.close(code, reason);
   }
 

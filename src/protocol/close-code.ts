@@ -62,3 +62,6 @@ export function isValidWireCloseCode(code: number): boolean {
     isApplicationCloseCode(code)
   );
 }
+
+/** The reason of the 1001 a server that stops sends (before any reconnect hint), on WebSocket connections and SSE streams alike. */
+export const SHUTTING_DOWN = 'server shutting down';

@@ -159,7 +159,13 @@ export interface App {
   metrics(): string;
   /** Whether the channel engine can serve now (false while Redis is unreachable). */
   healthy(): boolean;
-  /** Stops the inspector and closes the channel hub and its engine; the connections are `serve()`'s to close. */
+  /**
+   * Ends every SSE stream and HTTP session with an `event: close`, 1001 and this reason
+   * (default `server shutting down`): for `serve({ goingAway })`, so that they hear it with
+   * the WebSocket connections, reconnect hint and all, before `serve()` cuts the connections.
+   */
+  closeStreams(reason?: string): void;
+  /** Ends the streams as `closeStreams()` does if they are still open, stops the inspector, and closes the channel hub and its engine; the connections are `serve()`'s to close. */
   close(): Promise<void>;
 }
 
@@ -349,6 +355,10 @@ export function createApp(options: AppOptions = {}): App {
       return text.toString();
     },
     request: withApi(api.handle, withSse(sse.handleRequest, session.handleRequest, routes({ webRoot, sdkRoot, admin, gate, healthy: () => app.healthy(), metrics: () => app.metrics() }))),
+    closeStreams(reason) {
+      sse.close(reason);
+      session.close(reason);
+    },
     async close() {
       sse.close();
       session.close();

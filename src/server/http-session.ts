@@ -20,7 +20,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { DEFAULT_BACKPRESSURE_LIMIT } from '../node/connection-context.js';
 import { DEFAULT_CLOSE_TIMEOUT } from '../node/timeouts.js';
 import type { UpgradeRejection } from '../node/server.js';
-import { CloseCode } from '../protocol/close-code.js';
+import { CloseCode, SHUTTING_DOWN } from '../protocol/close-code.js';
 import { channelsMaxPayload, type ChannelsEndpoint } from './channels.js';
 import type { PrometheusText } from './metrics.js';
 import { SessionStream } from './http-session-stream.js';
@@ -83,8 +83,8 @@ export interface HttpSessionEndpoint {
   readonly counters: HttpSessionCounters;
   /** Adds the endpoint's families to a /metrics text. */
   metrics(text: PrometheusText): void;
-  /** Ends every session (an `event: close` with 1001) and stops the heartbeat. */
-  close(): void;
+  /** Ends every session with an `event: close`, 1001 and this reason (default `server shutting down`), and stops the heartbeat. */
+  close(reason?: string): void;
 }
 
 /** What a POST must match of the GET that opened its session. */
@@ -205,9 +205,9 @@ export function httpSessionEndpoint<A>(channels: ChannelsEndpoint<A>, options: H
         .family('hotline_http_session_slow_consumer_closes_total', 'counter', 'HTTP sessions closed for not reading fast enough.', [[{}, counters.slowConsumerCloses]])
         .family('hotline_http_session_idle_closes_total', 'counter', 'HTTP sessions dropped for reading nothing within the idle timeout.', [[{}, counters.idleCloses]]);
     },
-    close() {
+    close(reason = SHUTTING_DOWN) {
       clearInterval(heartbeat);
-      for (const stream of byClient.values()) stream.close(CloseCode.GoingAway, 'server shutting down');
+      for (const stream of byClient.values()) stream.close(CloseCode.GoingAway, reason);
     },
   };
 }

@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import { Buffer } from 'node:buffer';
 import { validateClientRequest } from '../protocol/handshake.js';
 import { HandshakeError } from '../protocol/errors.js';
-import { CloseCode } from '../protocol/close-code.js';
+import { CloseCode, SHUTTING_DOWN } from '../protocol/close-code.js';
 import { HttpHeadParser, type HttpRequestHead } from '../protocol/http-head.js';
 import {
   refuse,
@@ -45,6 +45,12 @@ export interface AttachOptions {
    * clients do not all reconnect to the others at once in a rolling deploy.
    */
   reconnectWindow?: number;
+  /**
+   * Called as a shutdown closes the WebSocket connections, with the reason their 1001
+   * carries (and its reconnect hint): end the streams that plain HTTP requests hold open
+   * (SSE, HTTP sessions) with it too, before the connections still open are cut.
+   */
+  goingAway?: (reason: string) => void;
   /**
    * WebSocket connections at once across every endpoint, upgrades in progress included;
    * past it an upgrade is answered `503` with `Retry-After: 5` (default 10000, 0 = no
@@ -272,7 +278,7 @@ export function attach(server: Server | HttpsServer, options: AttachOptions): En
     upgrade(endpoint, socket, () => endpoint.handleUpgrade(req, socket, head), forwardingHeaders(req));
   });
   const shutdownTimeout = options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT;
-  const goingAway = withReconnectHint('server shutting down', options.reconnectWindow ?? DEFAULT_RECONNECT_WINDOW);
+  const goingAway = withReconnectHint(SHUTTING_DOWN, options.reconnectWindow ?? DEFAULT_RECONNECT_WINDOW);
   return {
     upgrade,
     endpoints,
@@ -291,6 +297,7 @@ export function attach(server: Server | HttpsServer, options: AttachOptions): En
         endpoint.stop();
         endpoint.closeAll(CloseCode.GoingAway, goingAway);
       }
+      options.goingAway?.(goingAway);
       const deadline = Date.now() + shutdownTimeout;
       while ([...endpoints.values()].some((e) => e.connections.size > 0) && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 20));

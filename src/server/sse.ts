@@ -15,7 +15,7 @@ import { DEFAULT_BACKPRESSURE_LIMIT } from '../node/connection-context.js';
 import { DEFAULT_CLOSE_TIMEOUT } from '../node/timeouts.js';
 import type { TrustProxy } from '../node/trust-proxy.js';
 import type { UpgradeRejection } from '../node/server.js';
-import { CloseCode } from '../protocol/close-code.js';
+import { CloseCode, SHUTTING_DOWN } from '../protocol/close-code.js';
 import { isErrorCode, validateChannelName, type ErrorCode } from '../wire/index.js';
 import type { ChannelIdentity } from '../channels/index.js';
 import type { RateLimit } from '../channels/rate-limit.js';
@@ -89,8 +89,8 @@ export interface SseEndpoint {
   readonly counters: SseCounters;
   /** Adds the endpoint's families to a /metrics text. */
   metrics(text: PrometheusText): void;
-  /** Ends every stream (an `event: close` with 1001) and stops the heartbeat. */
-  close(): void;
+  /** Ends every stream with an `event: close`, 1001 and this reason (default `server shutting down`), and stops the heartbeat. */
+  close(reason?: string): void;
   /** The count of streams it admits by (share it with an HTTP session endpoint). */
   readonly admission: StreamAdmission;
 }
@@ -202,9 +202,9 @@ export function sseEndpoint<A>(channels: ChannelsEndpoint<A>, options: SseOption
         .family('hotline_sse_slow_consumer_closes_total', 'counter', 'SSE streams closed for not reading fast enough.', [[{}, counters.slowConsumerCloses]])
         .family('hotline_sse_idle_closes_total', 'counter', 'SSE streams dropped for reading nothing within the idle timeout.', [[{}, counters.idleCloses]]);
     },
-    close() {
+    close(reason = SHUTTING_DOWN) {
       clearInterval(heartbeat);
-      for (const stream of streams) stream.close(CloseCode.GoingAway, 'server shutting down');
+      for (const stream of streams) stream.close(CloseCode.GoingAway, reason);
     },
   };
 }
