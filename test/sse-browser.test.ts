@@ -1,5 +1,6 @@
 // A browser's own EventSource on /sse of a real `hotline serve --redis`, across a restart of
-// that server: Chromium reconnects by itself with Last-Event-ID, and the restarted process
+// that server: the stopping server ends the stream with event close 1001, Chromium
+// reconnects by itself with Last-Event-ID, and the restarted process
 // (which remembers nothing: the position is in the id, the history in Redis) replays exactly
 // what a second node published while it was down, in order, once, then goes on live.
 import { after, before, describe, test } from 'node:test';
@@ -21,6 +22,7 @@ interface PageLog {
   messages: Array<{ ch: string; offset: number; data: number }>;
   subscribed: Array<{ ch: string; recovering: boolean; recovered: boolean }>;
   opens: number;
+  closes: Array<{ code: number; reason: string }>;
   lastEventId: string;
 }
 
@@ -31,13 +33,17 @@ describe('EventSource in Chromium against hotline serve --redis', { skip }, () =
   let other: CliServer;
   let browser: Browser | undefined;
   let page: Page;
+  // Every answer the page had to /sse: a stream that stops reconnecting was answered with
+  // something other than 200, and this says what and by whom.
+  const answers: string[] = [];
 
   const log = (): Promise<PageLog> => page.evaluate<PageLog>('window.log');
   const waitInPage = async (expression: string, what: string): Promise<void> => {
     try {
       await page.waitForFunction(expression, undefined, { timeout: 20_000, polling: 20 });
     } catch (error) {
-      throw new Error(`timed out waiting in the page for ${what}: ${JSON.stringify(await log())}`, { cause: error });
+      const state = await page.evaluate<number>('window.source.readyState');
+      throw new Error(`timed out waiting in the page for ${what}: ${JSON.stringify(await log())}, readyState ${state}, /sse answers: ${answers.join('; ')}; the server printed: ${node.output()}`, { cause: error });
     }
   };
 
@@ -49,6 +55,12 @@ describe('EventSource in Chromium against hotline serve --redis', { skip }, () =
       other = await startCli(0, ['--redis', redis.url]);
       browser = await launchChromium();
       page = await browser.newPage();
+      page.on('response', (response) => {
+        if (new URL(response.url()).pathname === '/sse') answers.push(`${response.status()} ${response.headers()['content-type'] ?? '(no content type)'}`);
+      });
+      page.on('requestfailed', (request) => {
+        if (new URL(request.url()).pathname === '/sse') answers.push(`failed: ${request.failure()?.errorText ?? 'unknown'}`);
+      });
       await page.goto(`http://127.0.0.1:${port}/healthz`);
     },
     { timeout: 120_000 },
@@ -62,10 +74,10 @@ describe('EventSource in Chromium against hotline serve --redis', { skip }, () =
     await redis?.stop();
   });
 
-  test('receives publishes; after a restart of its server, resumes with Last-Event-ID: the missed ones exactly once, in order', { timeout: 90_000 }, async () => {
+  test('receives publishes; told 1001 as its server stops, and after the restart resumes with Last-Event-ID: the missed ones exactly once, in order', { timeout: 90_000 }, async () => {
     await page.evaluate(`
-      window.log = { messages: [], subscribed: [], opens: 0, lastEventId: '' };
-      const source = new EventSource('/sse?ch=${CHANNEL}&ch=${OTHER}');
+      window.log = { messages: [], subscribed: [], opens: 0, closes: [], lastEventId: '' };
+      const source = window.source = new EventSource('/sse?ch=${CHANNEL}&ch=${OTHER}');
       source.onopen = () => window.log.opens++;
       source.onmessage = (event) => {
         const msg = JSON.parse(event.data);
@@ -73,6 +85,7 @@ describe('EventSource in Chromium against hotline serve --redis', { skip }, () =
         window.log.lastEventId = event.lastEventId;
       };
       source.addEventListener('subscribed', (event) => window.log.subscribed.push(JSON.parse(event.data)));
+      source.addEventListener('close', (event) => window.log.closes.push(JSON.parse(event.data)));
     `);
     await waitInPage('window.log.subscribed.length === 2', 'the subscribed events');
     // Published through the other node: they reach this one through Redis.
@@ -102,5 +115,7 @@ describe('EventSource in Chromium against hotline serve --redis', { skip }, () =
         [OTHER, true, true],
       ],
     );
+    // The stopping server ended the stream itself, as it closes WebSockets: 1001 with the reconnect hint.
+    assert.deepEqual(seen.closes, [{ code: 1001, reason: 'server shutting down; reconnect within 5000 ms' }]);
   });
 });
