@@ -67,7 +67,8 @@ describe('hotline serve --redis', { skip: skip ? 'redis-server not installed' : 
   before(async () => {
     if (!redisServerInstalled()) throw new Error('redis-server not installed: CI must run the Redis engine tests');
     redis = await RedisServer.start({ password: 'pw' });
-    servers = await Promise.all([serveCli(redis.url), serveCli(redis.url)]);
+    // Durable: the saved restart below keeps the channel's epoch (test/redis-engine.test.ts has the default).
+    servers = await Promise.all([serveCli(redis.url, '--redis', ['--redis-durable']), serveCli(redis.url, '--redis', ['--redis-durable'])]);
   });
 
   after(async () => {
@@ -84,7 +85,7 @@ describe('hotline serve --redis', { skip: skip ? 'redis-server not installed' : 
     }
   });
 
-  test('two servers share channels; /healthz is 503 while Redis is down and 200 again after', async () => {
+  test('two servers share channels; /healthz is 503 while Redis is down and 200 again after; --redis-durable: the saved stream goes on', async () => {
     const [a, b] = servers as [Cli, Cli];
     const subscriber = await ChannelsClient.connect(`ws://127.0.0.1:${a.port}/ws`);
     const publisher = await ChannelsClient.connect(`ws://127.0.0.1:${b.port}/ws`);

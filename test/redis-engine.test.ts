@@ -464,9 +464,9 @@ describe('redis engine', { skip: !redisServerInstalled() && process.env.CI !== '
     }
   });
 
-  test('Redis down: calls fail at once as unavailable, health false then true, and the stream goes on', async () => {
+  test('Redis down: calls fail at once as unavailable, health false then true, and (durable) the saved stream goes on', async () => {
     const own = await RedisServer.start();
-    const engine = new RedisEngine(own.url, { prefix: freshPrefix() });
+    const engine = new RedisEngine(own.url, { prefix: freshPrefix(), durable: true });
     const recorder = listener();
     await engine.start(recorder);
     try {
@@ -498,6 +498,62 @@ describe('redis engine', { skip: !redisServerInstalled() && process.env.CI !== '
       await waitFor(async () => (await engine.members('down')).length === 2, 'both members');
     } finally {
       await engine.close();
+      await own.close();
+    }
+  });
+
+  test('not durable (the default): Redis back from a snapshot older than its newest messages ends the epoch; no position in it is recovered, not even once the channel is past it', async () => {
+    const own = await RedisServer.start();
+    const engine = new RedisEngine(own.url, { prefix: freshPrefix() });
+    await engine.start(listener());
+    try {
+      for (let n = 1; n <= 3; n++) await engine.publish('snap', String(n));
+      assert.match(await own.command('SAVE'), /^\+OK/);
+      let seen = { epoch: '', offset: 0 };
+      for (let n = 4; n <= 6; n++) {
+        const { epoch, offset } = await engine.publish('snap', String(n));
+        seen = { epoch, offset };
+      }
+      // A crash: Redis comes back from its snapshot, which ends at offset 3.
+      await own.kill();
+      await waitFor(() => !engine.healthy, 'unhealthy');
+      await own.restart();
+      await waitFor(() => engine.healthy, 'healthy again');
+      const published: Array<{ epoch: string; offset: number }> = [];
+      for (let n = 1; n <= 5; n++) published.push(await engine.publish('snap', `after ${n}`));
+      assert.notEqual(published[0]!.epoch, seen.epoch, 'a new epoch, not offsets 4 to 6 given out again');
+      assert.deepEqual(published.map((p) => [p.epoch, p.offset]), [1, 2, 3, 4, 5].map((offset) => [published[0]!.epoch, offset]));
+      // A client that saw offset 6 before the crash, back now that the channel is past 6.
+      const resumed = await engine.history('snap', { since: seen });
+      assert.equal(resumed.recovered, false, `told, not handed ${JSON.stringify(resumed.messages.map((m) => m.data))} as what followed 6`);
+      assert.equal(resumed.position.epoch, published[0]!.epoch);
+    } finally {
+      await engine.close();
+      await own.close();
+    }
+  });
+
+  test('a channel made by a durable engine is checked from its first use by a default one: a restart then ends its epoch', async () => {
+    const own = await RedisServer.start();
+    const prefix = freshPrefix();
+    const durable = new RedisEngine(own.url, { prefix, durable: true });
+    const checking = new RedisEngine(own.url, { prefix });
+    await durable.start(listener());
+    await checking.start(listener());
+    try {
+      const made = await durable.publish('legacy', '1');
+      assert.equal((await checking.publish('legacy', '2')).epoch, made.epoch, 'the same epoch before the restart');
+      assert.match(await own.command('SAVE'), /^\+OK/);
+      await own.kill();
+      await waitFor(() => !checking.healthy, 'unhealthy');
+      await own.restart();
+      await waitFor(() => checking.healthy, 'healthy again');
+      const after = await checking.publish('legacy', '3');
+      assert.notEqual(after.epoch, made.epoch);
+      assert.equal(after.offset, 1);
+    } finally {
+      await durable.close();
+      await checking.close();
       await own.close();
     }
   });

@@ -5,8 +5,8 @@
 // not published (a publish answered with err may still have been carried out by Redis
 // just before it went down: such a message may be delivered, and nothing else).
 //
-// - Redis saves its data when it stops (SHUTDOWN SAVE) and loads it again: the subscriber
-//   stays connected and gets every message of the one epoch, in order, once, whatever it
+// - Redis saves its data when it stops (SHUTDOWN SAVE) and loads it again, and the engine is
+//   told Redis is durable (it loses no acknowledged write): the subscriber stays connected and gets every message of the one epoch, in order, once, whatever it
 //   missed while Redis was away being read from history by its node.
 // - Redis loses its data (SHUTDOWN NOSAVE, a crash): the channel comes back in a new epoch,
 //   the subscriber is closed with 1012 and told to resubscribe; resubscribing from where it
@@ -58,7 +58,8 @@ describe('Redis stopped and restarted mid-stream', { skip: skip ? 'redis-server 
   before(async () => {
     if (!redisServerInstalled()) throw new Error('redis-server not installed: CI must run the Redis engine tests');
     redis = await RedisServer.start();
-    nodes = await Promise.all([0, 1].map(() => RedisNodeProcess.start({ url: redis.url, engine: { commandTimeout: 1_000 } })));
+    // Durable: the first test's saved restart keeps the epoch (the default ends it: test/redis-engine.test.ts).
+    nodes = await Promise.all([0, 1].map(() => RedisNodeProcess.start({ url: redis.url, engine: { commandTimeout: 1_000, durable: true } })));
   });
 
   // Each test starts with both nodes serving, whatever the one before left behind.

@@ -123,7 +123,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     const cluster = config.redisCluster !== undefined;
     // The retention options hold for every engine; the memory engine's byte and channel bounds do not apply to Redis.
     const { historySize, historyTtl, idempotencyWindow } = config;
-    engine = new redis.RedisEngine(redisUrl, { cluster, nodeTtl: config.redisNodeTtl, historySize, historyTtl, idempotencyWindow, channelRetention: sections.namespaces === undefined ? undefined : namespaceRetention(sections.namespaces) });
+    engine = new redis.RedisEngine(redisUrl, { cluster, durable: config.redisDurable, nodeTtl: config.redisNodeTtl, historySize, historyTtl, idempotencyWindow, channelRetention: sections.namespaces === undefined ? undefined : namespaceRetention(sections.namespaces) });
     engineShown = `${cluster ? 'redis cluster' : 'redis'} ${(await import('../redis/link.js')).redactUrl(redisUrl)}`;
   }
   const host = config.host!;

@@ -34,6 +34,15 @@ export interface RedisEngineOptions extends RetentionOptions {
    * `redis://n1:7000,redis://n2:7001`. Pub/sub is then sharded (SPUBLISH/SSUBSCRIBE).
    */
   cluster?: boolean;
+  /**
+   * Redis keeps every acknowledged write across a restart and a failover (`appendfsync
+   * always`, and replicas a failover may promote kept in sync with `WAIT`): only then may a
+   * channel keep its epoch when Redis comes back with another replication id. By default
+   * (false) that epoch ends, and every position in it is answered `recovered: false`: a
+   * snapshot (RDB, or AOF's `everysec`) or a promoted replica may lack the newest messages,
+   * and their offsets would be given out again, to other messages.
+   */
+  durable?: boolean;
 }
 
 export { DEFAULT_NODE_TTL };
@@ -88,6 +97,8 @@ export class RedisEngine implements Engine, NodeBus {
   private readonly now: () => number;
   private readonly keys: RedisKeys;
   private readonly scripts: ScriptSet;
+  /** The scripts' argument: '1' ends an epoch found under another replication id (see RedisEngineOptions.durable). */
+  private readonly checkPrimary: '1' | '0';
   private readonly link: RedisLink;
   private readonly streams: ChannelStreams;
   private readonly node: NodeRegistry;
@@ -140,6 +151,7 @@ export class RedisEngine implements Engine, NodeBus {
       cluster: options.cluster === true,
     });
     this.scripts = scriptsFor(this.link.sharded);
+    this.checkPrimary = options.durable === true ? '0' : '1';
     this.node = new NodeRegistry(this.nodeId, this.link, this.keys, this.scripts, nodeTtl, this.now);
     this.presence = new RedisPresence(this.nodeId, this.link, this.keys, this.scripts, nodeTtl, this.now);
     this.streams = new ChannelStreams({
@@ -191,7 +203,7 @@ export class RedisEngine implements Engine, NodeBus {
       this.keys.pubsubName(channel),
       data,
       options.key === undefined ? '' : sha1(data),
-      this.link.sharded ? '1' : '0',
+      this.checkPrimary,
     ]);
     const [epoch, offset, outcome, subscribers] = (await published) as [string, number, number, number];
     const result: PublishResult = { epoch, offset: Number(offset), duplicate: Number(outcome) !== 0, subscribers: Number(subscribers) };
@@ -320,7 +332,7 @@ export class RedisEngine implements Engine, NodeBus {
         String(since?.offset ?? 0),
         String(query.limit ?? -1),
         String(query.before ?? 0),
-        this.link.sharded ? '1' : '0',
+        this.checkPrimary,
       ],
     )) as Array<string | number>;
     const epoch = String(reply[0]);

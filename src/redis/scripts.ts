@@ -4,8 +4,9 @@
  * pub/sub order of a channel is its offset order.
  *
  * Key layout (P = the key prefix, C = the channel's name, escaped so that it has no braces):
- *   P{C}:meta       hash: epoch, offset (the newest offset of the epoch); on a cluster also
- *                   replid, the primary's replication id when the epoch began
+ *   P{C}:meta       hash: epoch, offset (the newest offset of the epoch), and (unless the
+ *                   engine is durable) replid, the primary's replication id when the
+ *                   epoch began
  *   P{C}:log        stream: entry id `<offset>-0`, fields d (data, JSON text) and t (ms time)
  *   P{C}:key:K      string: `<offset>,<data digest>` of an idempotent publish with key K,
  *                   when it had no publisher (PX = window)
@@ -58,14 +59,21 @@ local function open_channel(meta, log, candidate, expire, rid)
   return candidate, 0
 end
 
--- On a cluster (check = '1'): a channel created under another replication id was carried
--- over by a failover (a replica promoted), which may have lost its newest messages while
--- nodes had delivered them; its epoch ends, so no position in it is taken as recovered.
+-- Unless the engine is durable (check = '1'): a channel created under another replication
+-- id was carried over by a restart (Redis makes a new id each time it starts, and its
+-- snapshot may predate the newest messages) or a failover (a replica promoted, which may
+-- lack them), while nodes had delivered them: its offsets would be given out again, to
+-- other messages. Its epoch ends, so no position in it is taken as recovered. A channel
+-- stored without an id (by a durable engine) takes the current one.
 local function check_primary(meta, log, check)
   if check ~= '1' then return '' end
   local rid = string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)') or ''
   local stored = redis.call('HGET', meta, 'replid')
-  if stored and stored ~= rid then redis.call('DEL', meta, log) end
+  if stored then
+    if stored ~= rid then redis.call('DEL', meta, log) end
+  elseif redis.call('HEXISTS', meta, 'epoch') == 1 then
+    redis.call('HSET', meta, 'replid', rid)
+  end
   return rid
 end
 
@@ -82,7 +90,7 @@ end
 /**
  * KEYS: meta, log, subs[, idempotency key]
  * ARGV: epoch candidate, now, historySize, historyTtl, channel expiry (0: none),
- *       idempotency window, pub/sub name, data, data digest, check the primary ('1' on a cluster)
+ *       idempotency window, pub/sub name, data, data digest, check the primary ('1' unless durable)
  * Returns {epoch, offset, outcome, subscribers}: outcome 0 published, 1 a repeat of the
  * key, 2 the key with other data (nothing published; offset is the key's); subscribers is
  * the sum of the counts in subs whose node's heartbeat has not run out (0 unless published).
@@ -147,7 +155,7 @@ return {epoch, offset, 0, sum}
  * KEYS: meta, log
  * ARGV: epoch candidate, now, historySize, historyTtl, channel expiry (0: none),
  *       mode ('since' | 'newest'), since epoch, since offset, limit (-1: none),
- *       before (newest mode: only offsets under it; 0: none), check the primary ('1' on a cluster)
+ *       before (newest mode: only offsets under it; 0: none), check the primary ('1' unless durable)
  * Returns {epoch, offset, recovered (0|1), offset1, data1, offset2, data2, ...}.
  *
  * What history holds: the newest historySize offsets (XADD's MAXLEN ~ may keep a few more

@@ -41,6 +41,7 @@ test('without arguments: the defaults, which are the library constants', () => {
     redis: undefined,
     redisCluster: undefined,
     redisNodeTtl: DEFAULT_NODE_TTL,
+    redisDurable: false,
     logLevel: 'info',
     origins: [],
     adminSecret: undefined,

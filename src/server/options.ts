@@ -87,6 +87,12 @@ export const SERVE_OPTIONS = {
     default: DEFAULT_NODE_TTL,
     help: "with --redis: how long a node that stopped without saying goodbye (crashed, killed, cut off from Redis) stays present; the other nodes announce its members' leaves, and drop its subscriber counts, within this plus a third of it (the heartbeat). Shorter forgets a crash sooner, at more Redis traffic",
   }),
+  redisDurable: option({
+    section: 'Listening',
+    kind: toggle,
+    default: false,
+    help: "with --redis: Redis loses no acknowledged write across a restart or failover (appendfsync always, replicas in sync through WAIT), so channels keep their epochs. Default: after a restart or failover each channel's epoch ends and resubscribers get recovered: false, since a snapshot or promoted replica may lack the newest messages, whose offsets would be reused",
+  }),
   workers: option({
     section: 'Listening',
     kind: workerCountKind,
