@@ -20,6 +20,7 @@ import {
   type SubscribedEvent,
   type WebSocketConstructorLike,
 } from '../src/client/index.js';
+import { freePort } from './support/ports.js';
 import { CutProxy } from './support/sdk-proxy.js';
 import { killAll, standbyServer, startServer, stopServer, type ServerProcess } from './support/sdk-process.js';
 import { publishLoop } from './support/delivery.js';
@@ -96,11 +97,12 @@ afterEach(async () => {
 });
 
 // One server process for the whole file, on one port: the tests in 'with the server
-// running' use it as it runs; the last two kill it and start it again on the same port.
+// running' use it as it runs; the last two kill it and start it again on the same port,
+// one below the ephemeral range that nothing else is given meanwhile (support/ports.ts).
 let server: ServerProcess;
 
 before(async () => {
-  server = await startServer();
+  server = await startServer(await freePort());
 });
 
 after(async () => {
