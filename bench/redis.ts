@@ -43,9 +43,9 @@ import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { processCpuSeconds, processRssBytes } from './lib/proc.js';
+import { childrenOf, processCpuSeconds, processRssBytes } from './lib/proc.js';
 import { columnsOf, formatCount, formatNumber, formatTable } from './lib/table.js';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { startCli } from '../test/support/cli-server.js';
 import { RedisCluster } from '../test/support/redis-cluster.js';
 import { RedisNodeProcess } from '../test/support/redis-node.js';
@@ -156,15 +156,6 @@ async function idleShare(target: Target, count: number): Promise<string> {
     return `${count} idle subscribed connections:\n${rows.join('\n')}`;
   } finally {
     for (const ws of sockets) ws.terminate();
-  }
-}
-
-/** The children of a process (a serve primary's workers), from /proc. */
-function childrenOf(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
   }
 }
 

@@ -4,8 +4,8 @@
 import { test, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
+import { childrenOf } from '../bench/lib/proc.js';
 import { connect, type HotlineClient } from '../src/client-node.js';
 import { CLI, requireBuiltCli, startCli, type CliServer } from './support/cli-server.js';
 import { RedisServer, skipWithoutRedis } from './support/redis-server.js';
@@ -15,15 +15,6 @@ const cleanup: Array<() => Promise<unknown>> = [];
 after(async () => {
   for (const step of cleanup.reverse()) await step().catch(() => undefined);
 });
-
-/** The pids of a process's children, from /proc. */
-function childrenOf(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
 
 test('--workers 2 without --redis refuses to start, saying what to add', () => {
   requireBuiltCli();

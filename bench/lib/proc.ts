@@ -137,3 +137,12 @@ export function kernelCountersSince(start: KernelCounters, end: KernelCounters):
     pageFaults: end.pageFaults - start.pageFaults,
   };
 }
+
+/** The pids of a process's children (a serve primary's workers), from /proc; none once it is gone. */
+export function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
