@@ -168,8 +168,9 @@ interface Backend {
 async function startTarget(setup: Setup, backend: Backend | null, pin: boolean): Promise<Target> {
   if (setup.workers !== undefined) {
     // info: the primary says when each worker is ready (connections log at open and close only, outside the windows).
-    // The publishers are the load: no per-connection publish rate.
-    const server = await startCli(0, ['--workers', String(setup.workers), '--redis', backend!.url, '--max-connections', '0', '--publish-rate', '1000000:1000000'], { logLevel: 'info', startTimeout: 60_000 });
+    // The publishers are the load: no per-connection publish rate. Every client is on
+    // 127.0.0.1: no per-address connection cap or rate (the idle step opens 2,000 at once).
+    const server = await startCli(0, ['--workers', String(setup.workers), '--redis', backend!.url, '--max-connections', '0', '--max-connections-per-address', '0', '--connection-rate-per-address', 'off', '--publish-rate', '1000000:1000000'], { logLevel: 'info', startTimeout: 60_000 });
     const deadline = Date.now() + 60_000;
     while ((server.output().match(/"event":"worker_ready"/g) ?? []).length < setup.workers) {
       if (setup.workers === 1 && childrenOf(server.child.pid!).length === 0 && /listening on/.test(server.output())) break;
