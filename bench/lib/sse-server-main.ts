@@ -17,7 +17,8 @@ const app = createApp({
   perMessageDeflate: false,
   publishRate: unlimited,
   historySize: 1000,
-  sse: { maxStreamsPerAddress: 1_000_000, maxStreams: 1_000_000 },
+  // Every reader is on 127.0.0.1: no per-address stream count or rate (streams and sessions share them).
+  sse: { maxStreamsPerAddress: 1_000_000, maxStreams: 1_000_000, streamRatePerAddress: null },
 });
 await app.ready;
 const server = await serve({ port: 0, host: '127.0.0.1', websocket: app.websocket, request: app.request, maxConnections: 0, maxConnectionsPerAddress: 0, connectionRatePerAddress: null });
