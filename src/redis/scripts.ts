@@ -59,7 +59,7 @@ local function open_channel(meta, log, candidate, expire, rid)
   return candidate, 0
 end
 
--- Unless the engine is durable (check = '1'): a channel created under another replication
+-- With check = '1' (the engine is not durable): a channel created under another replication
 -- id was carried over by a restart (Redis makes a new id each time it starts, and its
 -- snapshot may predate the newest messages) or a failover (a replica promoted, which may
 -- lack them), while nodes had delivered them: its offsets would be given out again, to
