@@ -86,5 +86,6 @@ test('a client on the HTTP fallback hears the same 1001 with the hint, before th
 
   assert.equal(await node.stop('SIGTERM'), 0, 'the node drained and exited cleanly');
   await waitFor(() => closes.length > 0, 'the close');
-  assert.deepEqual(closes, [[1001, `server shutting down; reconnect within ${WINDOW} ms`]]);
+  // Later closes may be its attempts to reconnect to the stopped node.
+  assert.deepEqual(closes[0], [1001, `server shutting down; reconnect within ${WINDOW} ms`]);
 });
