@@ -18,6 +18,12 @@ import { waitFor } from './support/wait.js';
 
 /** At most this many 60 KiB messages: well past what the kernel's socket buffers and 1 MiB hold. */
 const MAX_MESSAGES = 400;
+/**
+ * An attacker that does not ask for an event stream: its refusals are statuses. An
+ * EventSource (Accept: text/event-stream) is told a refusal that passes in a stream of one
+ * `close` event instead, and is refused all the same: the flood below shows one.
+ */
+const PLAIN = { accept: '*/*' };
 
 describe('/sse of hotline serve under attack', () => {
   const fixture = attackFixture(() => startTarget(['--history-size', '1000'], { nodeArgs: ['--max-old-space-size=256'] }));
@@ -78,8 +84,16 @@ describe('/sse of hotline serve under attack', () => {
     const peak = new RssSampler(target.pid);
     const readers: SseReader[] = [];
     try {
-      for (let i = 0; i < 130; i++) readers.push(await SseReader.open(`${target.http}/sse?ch=flood:${i % 7}`));
-      const statuses = readers.map((r) => r.status);
+      for (let i = 0; i < 130; i++) readers.push(await SseReader.open(`${target.http}/sse?ch=flood:${i % 7}`, PLAIN));
+      // An EventSource past the share is told in a stream of one event instead, and takes no place either.
+      const eventSource = await SseReader.open(`${target.http}/sse?ch=flood:0`);
+      readers.push(eventSource);
+      await waitFor(() => eventSource.ended, 'the one event');
+      assert.deepEqual(
+        [eventSource.status, eventSource.events.map((e) => [e.event, e.data])],
+        [200, [['close', JSON.stringify({ code: 1013, reason: '429 at most 100 streams per client address' })]]],
+      );
+      const statuses = readers.slice(0, -1).map((r) => r.status);
       const served = statuses.filter((s) => s === 200).length;
       const refused = readers.filter((r) => r.status === 429);
       assert.equal(served, 100, `statuses: ${JSON.stringify(statuses)}`);
@@ -149,7 +163,7 @@ describe('/sse of hotline serve under attack', () => {
     const churn = async (): Promise<void> => {
       while (attempts < 2_000 && performance.now() - start < 3_000) {
         attempts++;
-        const reader = await SseReader.open(url, {}, '127.0.0.2');
+        const reader = await SseReader.open(url, PLAIN, '127.0.0.2');
         if (reader.status === 200) accepted++;
         else {
           const body = await reader.text();

@@ -6,6 +6,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
+import { createApp } from '../src/server/app.js';
+import { Logger } from '../src/server/log.js';
+import { serve } from '../src/server/serve.js';
 import { chromiumSkip, launchChromium } from './support/chromium.js';
 import { freePort, startCli, type CliServer } from './support/cli-server.js';
 import { closeClients, range, sdk } from './support/delivery.js';
@@ -119,3 +122,40 @@ describe('EventSource in Chromium against hotline serve --redis', { skip }, () =
     assert.deepEqual(seen.closes, [{ code: 1001, reason: 'server shutting down; reconnect within 5000 ms' }]);
   });
 });
+
+describe('EventSource in Chromium, refused by a full server', { skip: chromiumSkip() }, () => {
+  test('told close 1013 in a stream of one event, it tries again by itself after Retry-After, and gets in once there is room', { timeout: 60_000 }, async () => {
+    const app = createApp({ logger: new Logger('silent'), sse: { maxStreams: 1 } });
+    await app.ready;
+    const server = await serve({ port: 0, host: '127.0.0.1', websocket: app.websocket, request: app.request });
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await page.goto(`http://127.0.0.1:${server.port}/healthz`);
+      await page.evaluate(`
+        window.log = { first: [], second: [] };
+        window.first = new EventSource('/sse?ch=full');
+        first.addEventListener('subscribed', () => log.first.push('subscribed'));
+      `);
+      await page.waitForFunction('window.log.first.length === 1', undefined, { timeout: 20_000, polling: 20 });
+      await page.evaluate(`
+        window.second = new EventSource('/sse?ch=full');
+        second.addEventListener('close', (event) => log.second.push(JSON.parse(event.data)));
+        second.addEventListener('subscribed', () => log.second.push('subscribed'));
+      `);
+      await page.waitForFunction('window.log.second.length === 1', undefined, { timeout: 20_000, polling: 20 });
+      assert.deepEqual(await page.evaluate('window.log.second'), [{ code: 1013, reason: '503 too many streams' }]);
+      // CONNECTING, not CLOSED: it will try again (a 503 would have stopped it for good).
+      assert.equal(await page.evaluate('window.second.readyState'), 0);
+      await page.evaluate('window.first.close()');
+      // The retry comes 5 to 7.5 s later (Retry-After: 5, spread).
+      await page.waitForFunction('window.log.second.includes("subscribed")', undefined, { timeout: 20_000, polling: 50 });
+      assert.equal(await page.evaluate('window.second.readyState'), 1);
+    } finally {
+      await browser.close();
+      await server.close();
+      await app.close();
+    }
+  });
+});
+

@@ -32,6 +32,14 @@ export interface StreamLimits {
 /** A `sub`'s answer: the position it starts from, or why it was refused. */
 type Answer = { epoch: string; offset: number; recovered: boolean } | { code: ErrorCode; message: string };
 
+/** The head of every event stream, a started one or a refusal told in one (sse.ts). */
+export const STREAM_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  // no-transform: a proxy that compresses would hold events back to fill its blocks.
+  'cache-control': 'no-cache, no-transform',
+  'x-accel-buffering': 'no',
+} as const;
+
 const MSG_PREFIX = '{"op":"msg","ch":"';
 
 /** The `data:` field (and the blank line ending the event) of a hotline.v1 text; the same text for every subscriber is formatted once. */
@@ -122,12 +130,7 @@ export class SseStream<A> implements TransportClient<A> {
   /** Every `sub` was accepted: the headers, the retry hint, a `subscribed` event per channel, and what came meanwhile. */
   start(retry: number): void {
     const { res } = this;
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      // no-transform: a proxy that compresses would hold events back to fill its blocks.
-      'cache-control': 'no-cache, no-transform',
-      'x-accel-buffering': 'no',
-    });
+    res.writeHead(200, STREAM_HEADERS);
     const answers = this.answers as Array<{ epoch: string; offset: number; recovered: boolean }>;
     answers.forEach((answer, i) => {
       this.epochs[i] = answer.epoch;

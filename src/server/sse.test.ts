@@ -8,8 +8,8 @@ import { channelsEndpoint } from './channels.js';
 import { sseEndpoint, type SseOptions } from './sse.js';
 import { FakeResponse } from '../../test/support/fake-response.js';
 
-function request(url: string, address = '192.0.2.1'): IncomingMessage {
-  return { method: 'GET', url, headers: {}, socket: { remoteAddress: address } } as unknown as IncomingMessage;
+function request(url: string, address = '192.0.2.1', headers: Record<string, string> = {}): IncomingMessage {
+  return { method: 'GET', url, headers, socket: { remoteAddress: address } } as unknown as IncomingMessage;
 }
 
 async function setup(t: TestContext, options: SseOptions) {
@@ -21,9 +21,9 @@ async function setup(t: TestContext, options: SseOptions) {
     sse.close();
     void channels.hub.close();
   });
-  const open = async (url: string, address?: string): Promise<FakeResponse> => {
+  const open = async (url: string, address?: string, headers?: Record<string, string>): Promise<FakeResponse> => {
     const res = new FakeResponse();
-    sse.handleRequest(request(url, address), res as unknown as ServerResponse);
+    sse.handleRequest(request(url, address, headers), res as unknown as ServerResponse);
     // The hub answers the subs on its own turns.
     for (let i = 0; i < 20 && res.status === 0; i++) await new Promise((resolve) => setImmediate(resolve));
     return res;
@@ -89,6 +89,31 @@ test('maxStreams: past it 503 with Retry-After, whoever asks; maxStreamsPerAddre
   a1.destroy();
   const c2 = await open('/sse?ch=a', '192.0.2.3');
   assert.equal(c2.status, 200, 'a closed stream frees its place');
+});
+
+test('an EventSource (Accept: text/event-stream) is told a refusal that passes in a stream of one event, to try again after Retry-After; others keep the status', async (t) => {
+  const { open } = await setup(t, { maxStreams: 2, maxStreamsPerAddress: 1 });
+  const eventSource = { accept: 'text/event-stream' };
+  // A refusal that does not pass stays a status: the EventSource stops, as it should.
+  assert.equal((await open('/sse', '192.0.2.1', eventSource)).status, 400);
+  assert.equal((await open('/sse?ch=a', '192.0.2.1', eventSource)).status, 200);
+  const overShare = await open('/sse?ch=a', '192.0.2.1', eventSource);
+  assert.equal((await open('/sse?ch=a', '192.0.2.2', eventSource)).status, 200);
+  const full = await open('/sse?ch=a', '192.0.2.3', eventSource);
+  for (const [res, reason] of [
+    [overShare, '429 at most 1 streams per client address'],
+    [full, '503 too many streams'],
+  ] as const) {
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['content-type'], 'text/event-stream; charset=utf-8');
+    const [, wait] = /^retry: (\d+)\n\n/.exec(res.body) ?? [];
+    // Retry-After: 5, spread by up to half again as a stream's retry hint is.
+    assert.ok(Number(wait) >= 5_000 && Number(wait) <= 7_500, `retry ${wait}`);
+    assert.ok(res.body.endsWith(`event: close\ndata: ${JSON.stringify({ code: 1013, reason })}\n\n`), res.body);
+    assert.equal(res.writableEnded, true, 'the one event ends the response');
+  }
+  // Without asking for an event stream (curl, a health check), the status.
+  assert.equal((await open('/sse?ch=a', '192.0.2.4')).status, 503);
 });
 
 test('close(): every stream ends with event close 1001', async (t) => {

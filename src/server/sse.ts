@@ -21,7 +21,7 @@ import type { ChannelIdentity } from '../channels/index.js';
 import type { RateLimit } from '../channels/rate-limit.js';
 import type { ChannelsEndpoint } from './channels.js';
 import type { PrometheusText } from './metrics.js';
-import { SseStream, type StreamResponse } from './sse-stream.js';
+import { SseStream, STREAM_HEADERS, type StreamResponse } from './sse-stream.js';
 import { decodePosition, maxPositionLength } from './sse-position.js';
 import { StreamAdmission } from './stream-admission.js';
 
@@ -71,7 +71,7 @@ export const SSE_DEFAULTS = {
 export interface SseCounters {
   /** Streams started (every requested channel subscribed). */
   accepted: number;
-  /** Requests answered with an HTTP error instead of a stream. */
+  /** Requests refused: an HTTP error, or for an EventSource a refusal that passes, told in a stream of one close event. */
   refused: number;
   /** Streams closed (event `close`, 1013) because their client read too slowly; it reconnects and recovers. */
   slowConsumerCloses: number;
@@ -122,8 +122,18 @@ export function sseEndpoint<A>(channels: ChannelsEndpoint<A>, options: SseOption
   let next = 0;
   const counters: SseCounters = { accepted: 0, refused: 0, slowConsumerCloses: 0, idleCloses: 0 };
 
-  const refuse = (res: StreamResponse, rejection: UpgradeRejection): void => {
+  const refuse = (res: StreamResponse, rejection: UpgradeRejection, eventSource = false): void => {
     counters.refused++;
+    if (eventSource && passes(rejection)) {
+      // An EventSource stops for good on any status but 200, and this refusal passes with
+      // time (a full server, an address over its share, the engine away): it is told in a
+      // stream of one event instead, and tries again after the wait the status would give.
+      const wait = 1000 * Number(rejection.headers?.['Retry-After'] ?? 0) || retry;
+      res.writeHead(200, STREAM_HEADERS);
+      const close = { code: CloseCode.TryAgainLater, reason: `${rejection.status} ${rejection.message ?? ''}`.trim() };
+      res.end(`retry: ${Math.round(wait * (1 + Math.random() / 2))}\n\nevent: close\ndata: ${JSON.stringify(close)}\n\n`);
+      return;
+    }
     res.writeHead(rejection.status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache', ...rejection.headers });
     res.end(`${rejection.message ?? ''}\n`);
   };
@@ -151,7 +161,7 @@ export function sseEndpoint<A>(channels: ChannelsEndpoint<A>, options: SseOption
 
     const id = `${hub.nodeId}.s${(next++).toString(36)}`;
     const identity: ChannelIdentity<A> | { reject: UpgradeRejection } = await channels.identify(req, id);
-    if ('reject' in identity) return refuse(res, identity.reject);
+    if ('reject' in identity) return refuse(res, identity.reject, fromEventSource(req));
     if (res.writableEnded || res.destroyed) return;
 
     const stream = new SseStream<A>(id, identity, names, res, limits, () => counters.slowConsumerCloses++);
@@ -167,7 +177,7 @@ export function sseEndpoint<A>(channels: ChannelsEndpoint<A>, options: SseOption
     if (refusal !== null) {
       hub.disconnect(stream);
       stream.gone();
-      if (!res.destroyed) refuse(res, refusal);
+      if (!res.destroyed) refuse(res, refusal, fromEventSource(req));
       return;
     }
     if (res.destroyed || stream.closed) return;
@@ -186,7 +196,7 @@ export function sseEndpoint<A>(channels: ChannelsEndpoint<A>, options: SseOption
       if ((req.url ?? '').length > maxUrl) return refuse(response, { status: 414, message: `the request is longer than ${maxChannels} channels need` });
       // Counted from here (streams still being authenticated and subscribed too) until the response closes.
       const refusal = admission.admit(req, response, 'streams');
-      if (refusal !== null) return refuse(response, refusal);
+      if (refusal !== null) return refuse(response, refusal, fromEventSource(req));
       open(req, response)
         .catch((error: unknown) => {
           console.error('hotline: an SSE stream failed to open:', error);
@@ -198,7 +208,7 @@ export function sseEndpoint<A>(channels: ChannelsEndpoint<A>, options: SseOption
       text
         .family('hotline_sse_streams', 'gauge', 'Open SSE streams.', [[{}, streams.size]])
         .family('hotline_sse_streams_accepted_total', 'counter', 'SSE streams started.', [[{}, counters.accepted]])
-        .family('hotline_sse_refused_total', 'counter', 'SSE requests answered with an HTTP error instead of a stream.', [[{}, counters.refused]])
+        .family('hotline_sse_refused_total', 'counter', 'SSE requests refused: answered with an HTTP error, or (an EventSource refused for a while) with a stream of one close event.', [[{}, counters.refused]])
         .family('hotline_sse_slow_consumer_closes_total', 'counter', 'SSE streams closed for not reading fast enough.', [[{}, counters.slowConsumerCloses]])
         .family('hotline_sse_idle_closes_total', 'counter', 'SSE streams dropped for reading nothing within the idle timeout.', [[{}, counters.idleCloses]]);
     },
@@ -207,6 +217,17 @@ export function sseEndpoint<A>(channels: ChannelsEndpoint<A>, options: SseOption
       for (const stream of streams) stream.close(CloseCode.GoingAway, reason);
     },
   };
+}
+
+/** A refusal that passes with time: the server or the address is full, or the engine is away. */
+function passes(rejection: UpgradeRejection): boolean {
+  return rejection.status === 429 || rejection.status === 503;
+}
+
+/** Whether the request asks for an event stream, as every EventSource does (`curl` does not unless told). */
+function fromEventSource(req: IncomingMessage | Http2ServerRequest): boolean {
+  const accept = req.headers.accept;
+  return typeof accept === 'string' && accept.toLowerCase().includes('text/event-stream');
 }
 
 /** Why the channel list cannot be streamed, or null. */
