@@ -533,6 +533,28 @@ describe('redis engine', { skip: !redisServerInstalled() && process.env.CI !== '
     }
   });
 
+  test('a Redis that will not tell its replication id (INFO renamed away, as some hosted servers do) is not checked: publishes go on in one epoch', async () => {
+    const own = await RedisServer.start({ args: ['--rename-command', 'INFO', ''] });
+    const prefix = freshPrefix();
+    const engine = new RedisEngine(own.url, { prefix });
+    await engine.start(listener());
+    try {
+      // A channel stored under an id while INFO still answered keeps its epoch too.
+      assert.match(await own.command(`HSET ${prefix}{stored}:meta epoch e1 offset 0 replid 0123abc`), /^:3/);
+      const stored = [await engine.publish('stored', '1'), await engine.publish('stored', '2')];
+      assert.deepEqual(stored.map((p) => [p.epoch, p.offset]), [['e1', 1], ['e1', 2]]);
+      const published: Array<{ epoch: string; offset: number }> = [];
+      for (let n = 1; n <= 3; n++) published.push(await engine.publish('untold', String(n)));
+      assert.deepEqual(published.map((p) => [p.epoch, p.offset]), [1, 2, 3].map((offset) => [published[0]!.epoch, offset]));
+      const read = await engine.history('untold', { since: { epoch: published[0]!.epoch, offset: 1 } });
+      assert.equal(read.recovered, true);
+      assert.deepEqual(read.messages.map((m) => m.offset), [2, 3]);
+    } finally {
+      await engine.close();
+      await own.close();
+    }
+  });
+
   test('a channel made by a durable engine is checked from its first use by a default one: a restart then ends its epoch', async () => {
     const own = await RedisServer.start();
     const prefix = freshPrefix();

@@ -64,10 +64,14 @@ end
 -- snapshot may predate the newest messages) or a failover (a replica promoted, which may
 -- lack them), while nodes had delivered them: its offsets would be given out again, to
 -- other messages. Its epoch ends, so no position in it is taken as recovered. A channel
--- stored without an id (by a durable engine) takes the current one.
+-- stored without an id (by a durable engine) takes the current one. A server that does not
+-- tell its id (INFO refused or without master_replid, as some hosted or compatible servers
+-- may be) is not checked: with no id to compare, every epoch would end at every call.
 local function check_primary(meta, log, check)
   if check ~= '1' then return '' end
-  local rid = string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)') or ''
+  local told, info = pcall(redis.call, 'INFO', 'replication')
+  local rid = told and type(info) == 'string' and string.match(info, 'master_replid:(%w+)') or ''
+  if rid == '' then return '' end
   local stored = redis.call('HGET', meta, 'replid')
   if stored then
     if stored ~= rid then redis.call('DEL', meta, log) end
