@@ -8,7 +8,8 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, freePort, requireBuiltCli } from './support/cli-server.js';
+import { CLI, requireBuiltCli } from './support/cli-server.js';
+import { freePort } from './support/ports.js';
 
 requireBuiltCli();
 const dir = mkdtempSync(join(tmpdir(), 'hotline-config-'));

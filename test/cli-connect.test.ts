@@ -9,7 +9,8 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { echoHandlers } from '../src/server/echo.js';
 import { serve, type RunningServer } from '../src/server/serve.js';
-import { CLI, freePort, requireBuiltCli, startCli, type CliServer } from './support/cli-server.js';
+import { CLI, requireBuiltCli, startCli, type CliServer } from './support/cli-server.js';
+import { freePort } from './support/ports.js';
 import { makeCertificate } from './support/tls-certificate.js';
 
 requireBuiltCli();

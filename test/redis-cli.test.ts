@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChannelsClient } from './support/channels-client.js';
 import { waitFor } from './support/wait.js';
-import { freePort, RedisServer, redisServerInstalled } from './support/redis-server.js';
+import { RedisServer, redisServerInstalled } from './support/redis-server.js';
+import { freePort } from './support/ports.js';
 import { RedisCluster, skipWithoutCluster } from './support/redis-cluster.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));

@@ -13,7 +13,8 @@ import { RedisEngine, type RedisEngineOptions } from '../src/redis/index.js';
 import { RedisLink } from '../src/redis/link.js';
 import { COUNT, scriptsFor, SWEEP } from '../src/redis/scripts.js';
 import { engineSuite, Recorder } from './support/engine-suite.js';
-import { freePort, RedisServer, redisServerInstalled, skipWithoutRedis } from './support/redis-server.js';
+import { RedisServer, redisServerInstalled, skipWithoutRedis } from './support/redis-server.js';
+import { freePort } from './support/ports.js';
 import { quietWindow, waitFor } from './support/wait.js';
 
 type Raw = ReturnType<typeof createClient>;

@@ -14,7 +14,8 @@ import type { Browser, Page } from 'playwright-core';
 import { WebSocket as NodeWebSocket } from '../src/node/client.js';
 import { connect, type Channel, type HotlineClient, type WebSocketConstructorLike } from '../src/client/index.js';
 import { chromiumSkip, launchChromium } from './support/chromium.js';
-import { CLI, freePort, startCli, type CliServer } from './support/cli-server.js';
+import { CLI, startCli, type CliServer } from './support/cli-server.js';
+import { freePort } from './support/ports.js';
 import { CutProxy } from './support/sdk-proxy.js';
 import { waitFor } from './support/wait.js';
 

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { ProxyConfig } from '../src/server/config/sections.js';
 import type { AttackTarget } from './support/attack.js';
 import { ChannelsClient, assertErr, ok, withoutClient } from './support/channels-client.js';
-import { freePort } from './support/cli-server.js';
+import { freePort } from './support/ports.js';
 import { startScriptTarget } from './support/limits-target.js';
 import { PythonBackend, pythonMissing, refusal } from './support/proxy-backend.js';
 import { waitFor } from './support/wait.js';

@@ -10,7 +10,8 @@ import { createApp } from '../src/server/app.js';
 import { Logger } from '../src/server/log.js';
 import { serve } from '../src/server/serve.js';
 import { chromiumSkip, launchChromium } from './support/chromium.js';
-import { freePort, startCli, type CliServer } from './support/cli-server.js';
+import { startCli, type CliServer } from './support/cli-server.js';
+import { freePort } from './support/ports.js';
 import { closeClients, range, sdk } from './support/delivery.js';
 import { RedisServer, redisServerInstalled } from './support/redis-server.js';
 

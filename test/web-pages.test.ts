@@ -15,7 +15,8 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import WebSocket from 'ws';
 import { chromiumSkip, launchChromium } from './support/chromium.js';
-import { freePort, requireBuiltCli, startCli, type CliServer } from './support/cli-server.js';
+import { requireBuiltCli, startCli, type CliServer } from './support/cli-server.js';
+import { freePort } from './support/ports.js';
 import { waitFor } from './support/wait.js';
 
 requireBuiltCli();

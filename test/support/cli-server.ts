@@ -5,7 +5,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './ports.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
@@ -13,8 +12,6 @@ export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.u
 export function requireBuiltCli(): void {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npm run build' first`);
 }
-
-export { freePort };
 
 export interface CliServer {
   readonly child: ChildProcess;

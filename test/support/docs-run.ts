@@ -25,7 +25,8 @@ import type { CloseEvent } from '../../src/node/events.js';
 import { launchChromium } from './chromium.js';
 import type { SnippetFile } from './docs-project.js';
 import type { PackedProject } from './packed.js';
-import { freePort, RedisServer } from './redis-server.js';
+import { RedisServer } from './redis-server.js';
+import { freePort } from './ports.js';
 
 const EVALUATED = 'hotline-docs: evaluated';
 /** How long a snippet may take to start (a server) or to finish (anything else). */

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { freePort } from './cli-server.js';
+import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
 
 export const NGINX = '/usr/sbin/nginx';

@@ -46,8 +46,6 @@ export interface RedisServerOptions {
   cpu?: number;
 }
 
-export { freePort };
-
 /**
  * Sends inline commands and resolves with everything Redis answered once it closes the
  * connection or `expectReplies` reply lines arrived (the raw RESP text).

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { freePort } from '../../../test/support/cli-server.js';
+import { freePort } from '../../../test/support/ports.js';
 import { Backend, BackendFailure, type BackendFailureKind } from './backend.js';
 
 type Handler = (body: unknown, res: ServerResponse, req: IncomingMessage) => void;
