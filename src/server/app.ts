@@ -360,8 +360,7 @@ export function createApp(options: AppOptions = {}): App {
       session.close(reason);
     },
     async close() {
-      sse.close();
-      session.close();
+      app.closeStreams();
       inspector.stop();
       proxy?.close();
       await channels.hub.close();
