@@ -1,6 +1,7 @@
 import { Buffer } from 'node:buffer';
 import { CloseCode } from './close-code.js';
 import { ProtocolError, type ProtocolErrorCode } from './errors.js';
+import { exactCopy } from './exact-copy.js';
 import { maskWith } from './mask.js';
 import { MAX_CONTROL_PAYLOAD, Opcode, type ControlOpcode, type Role } from './opcode.js';
 
@@ -159,12 +160,13 @@ export class FrameDecoder {
 
   /**
    * Decodes `chunk`. The decoder takes ownership: payload bytes are unmasked in place and
-   * handed to the sink as views, so the caller must not reuse the buffer.
+   * handed to the sink as views, so the caller must not reuse the buffer. What it keeps past
+   * the call (bytes held while paused) it copies, so it never keeps `chunk`'s memory alive.
    */
   push(chunk: Buffer): void {
     if (this.state === STOPPED) return;
     if (this.paused) {
-      this.held = this.held === null ? chunk : Buffer.concat([this.held, chunk]);
+      this.held = this.held === null ? exactCopy(chunk) : exactCopy(this.held, chunk);
       return;
     }
     try {
@@ -180,7 +182,7 @@ export class FrameDecoder {
     let pos = 0;
     while (pos < end) {
       if (this.paused) {
-        this.held = chunk.subarray(pos);
+        this.held = exactCopy(chunk.subarray(pos));
         return;
       }
       switch (this.state) {

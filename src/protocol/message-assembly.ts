@@ -12,10 +12,10 @@ const EMPTY = Buffer.alloc(0);
 
 /**
  * The message being received: its first piece is kept as a view of the transport's read (a
- * message in one frame and one read is never copied), then, from the second piece on, one
- * buffer that doubles as it fills (up to maxPayload). Memory follows the message's size
- * whatever the number of fragments: a message of 1-byte fragments costs its bytes, not an
- * object per byte, and pins none of the reads they came in.
+ * message in one frame and one read is never copied), then, from the second piece on or
+ * once the read ends, one buffer that doubles as it fills (up to maxPayload). Memory follows
+ * the message's size whatever the number of fragments: a message of 1-byte fragments costs
+ * its bytes, not an object per byte, and pins none of the reads they came in.
  */
 export class MessageAssembler {
   /** Whether the message in progress is binary (else text). */
@@ -82,6 +82,19 @@ export class MessageAssembler {
     return this.compressed ? this.inflate(data) : data;
   }
 
+  /**
+   * A read was decoded and the message goes on past it: a first piece that is still a view
+   * of that read moves into the assembly buffer, so that an unfinished message keeps what
+   * the peer sent of it and not the read it came in (up to 64 KiB, or a slab that other
+   * reads share).
+   */
+  settle(): void {
+    const first = this.first;
+    if (first === null) return;
+    first.copy(this.grow(null, this.length), 0);
+    this.first = null;
+  }
+
   /** Lets go of what was received of the message (the connection failed or closed). */
   discard(): void {
     this.first = null;
@@ -93,7 +106,8 @@ export class MessageAssembler {
   private grow(old: Buffer | null, needed: number): Buffer {
     let capacity = Math.max(needed, (old?.length ?? 0) * 2, 1024);
     if (this.maxPayload > 0) capacity = Math.min(capacity, Math.max(needed, this.maxPayload));
-    const buffer = Buffer.allocUnsafe(capacity);
+    // A store of its own, not a slice of Node's pool: an unfinished message pins its bytes only.
+    const buffer = Buffer.allocUnsafeSlow(capacity);
     if (old !== null) old.copy(buffer, 0, 0, this.length);
     this.buffer = buffer;
     return buffer;

@@ -245,6 +245,7 @@ export class WebSocketProtocol implements FrameSink {
     try {
       if (chunk === null) this.decoder.resume();
       else this.decoder.push(chunk);
+      this.message?.settle();
     } catch (error) {
       if (error instanceof ProtocolError) {
         this.failWith(error);
