@@ -9,7 +9,7 @@ import { createServer, connect, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import WebSocket, { WebSocketServer as WsServer } from 'ws';
 import { serve, WebSocket as HotlineWebSocket, type WebSocketConnection } from '../src/index.js';
-import { readIntoShared } from '../src/node/shared-reads.js';
+import { ReadSlab, readIntoShared } from '../src/node/shared-reads.js';
 import { waitFor } from './support/wait.js';
 
 /** A TCP server whose accepted sockets are handed to the test; and a client connected to it. */
@@ -72,6 +72,83 @@ describe('reads into one shared buffer', () => {
       await ended;
     } finally {
       pair.close();
+    }
+  });
+
+  test("with a slab, a socket's small reads are slices of that slab and a larger one has a store of its own; another socket's slab is its own", async () => {
+    const pairs = [await socketPair(), await socketPair()];
+    try {
+      const slabs = new Map<Socket, ReadSlab>(pairs.map((pair) => [pair.server, new ReadSlab()]));
+      const chunks = new Map<Socket, Buffer[]>(pairs.map((pair) => [pair.server, []]));
+      const onChunk = function (this: Socket, chunk: Buffer): void {
+        chunks.get(this)!.push(chunk);
+      };
+      for (const pair of pairs) {
+        assert.equal(readIntoShared(pair.server, onChunk, (socket) => slabs.get(socket)!), true);
+        pair.server.resume();
+      }
+      const large = Buffer.alloc(2000, 'x');
+      for (const [i, pair] of pairs.entries()) {
+        const got = chunks.get(pair.server)!;
+        for (const [n, text] of [`a${i}`, `b${i}`].entries()) {
+          pair.client.write(text);
+          await waitFor(() => got.length === n + 1, `read ${n + 1} of socket ${i}`);
+        }
+        pair.client.write(large);
+        await waitFor(() => got.reduce((sum, chunk) => sum + chunk.length, 0) === 4 + large.length, `the large read of socket ${i}`);
+        assert.deepEqual(got.slice(0, 2).map(String), [`a${i}`, `b${i}`], 'the first read is not overwritten by the second');
+        assert.ok(Buffer.concat(got.slice(2)).equals(large));
+        assert.equal(got[0]!.buffer, got[1]!.buffer, 'the small reads share the slab');
+        assert.equal(got[0]!.buffer.byteLength, 2048);
+        for (const chunk of got.slice(2)) if (chunk.length > 512) assert.equal(chunk.buffer.byteLength, chunk.length, 'a large read has its own store');
+      }
+      const [first, second] = pairs.map((pair) => chunks.get(pair.server)![0]!);
+      assert.notEqual(first!.buffer, second!.buffer, 'two sockets never share a slab');
+    } finally {
+      for (const pair of pairs) pair.close();
+    }
+  });
+
+  test('a server hands each connection\'s handler Buffers whose ArrayBuffer holds only that connection\'s bytes', async () => {
+    const kept = new Map<WebSocketConnection<undefined>, Buffer[]>();
+    const server = await serve({
+      websocket: {
+        '/keep': {
+          message(conn, message) {
+            if (typeof message === 'string') return;
+            const list = kept.get(conn) ?? [];
+            list.push(message);
+            kept.set(conn, list);
+            if (list.length === 20) conn.send('kept');
+          },
+        },
+      },
+    });
+    try {
+      const clients = await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          const ws = new WebSocket(`ws://127.0.0.1:${server.port}/keep`, { perMessageDeflate: false });
+          await once(ws, 'open');
+          return ws;
+        }),
+      );
+      // Interleaved: connection c's message i goes out after every connection's message i - 1.
+      for (let i = 0; i < 20; i++) {
+        for (const [c, ws] of clients.entries()) ws.send(Buffer.from(`connection ${c} message ${i}`));
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      await Promise.all(clients.map((ws) => once(ws, 'message')));
+      const stores = [...kept.values()].map((messages) => new Set(messages.map((message) => message.buffer)));
+      assert.equal(stores.length, 4);
+      for (const [c, own] of stores.entries()) {
+        assert.ok(own.size < 20, `connection ${c}'s small messages share slabs (${own.size} stores for 20)`);
+        for (const [d, other] of stores.entries()) {
+          if (d !== c) for (const store of own) assert.ok(!other.has(store), `connections ${c} and ${d} share no store`);
+        }
+      }
+      for (const ws of clients) ws.close();
+    } finally {
+      await server.close();
     }
   });
 

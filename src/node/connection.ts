@@ -20,7 +20,7 @@ import type { ZlibDeflateCodec } from './deflate.js';
 import { DirectWriter } from './direct-writes.js';
 import { FramePump } from './frame-pump.js';
 import { ReadPacer, type PacedReader } from './read-pacer.js';
-import { readIntoShared } from './shared-reads.js';
+import { ReadSlab, readIntoShared } from './shared-reads.js';
 
 export {
   ConnectionContext,
@@ -74,6 +74,8 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
   private pumpState: FramePump | null = null;
   /** Inside a read: a pump made now holds its frames until the read ends. */
   private reading = false;
+  /** Where this connection's small reads are copied; made by the first, let go of by {@link compact}. */
+  private readSlab: ReadSlab | null = null;
   /** Created when reading first needs pacing (a pause, a partial frame, backpressure): most connections never do. */
   private pacer: ReadPacer | null = null;
   /** Set when permessage-deflate was negotiated. */
@@ -110,7 +112,7 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
     socket.setNoDelay(true);
     socket.setTimeout(0);
     (socket as OwnedSocket)[kConnection] = this as WebSocketConnection<unknown>;
-    if (!readIntoShared(socket, WebSocketConnection.onSocketData)) socket.on('data', WebSocketConnection.onSocketData);
+    if (!readIntoShared(socket, WebSocketConnection.onSocketData, WebSocketConnection.readSlabOf)) socket.on('data', WebSocketConnection.onSocketData);
     socket.on('end', WebSocketConnection.onSocketEnd);
     socket.on('drain', WebSocketConnection.onSocketDrain);
     socket.on('close', WebSocketConnection.onSocketClose);
@@ -287,11 +289,12 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
   }
 
   /**
-   * Lets go of per-message state while no message is in progress, and of the pump once it
-   * has nothing left to write (the server's sweep calls it).
+   * Lets go of per-message state while no message is in progress, of the read slab, and of
+   * the pump once it has nothing left to write (the server's sweep calls it).
    */
   compact(): void {
     this.#protocol.compact();
+    this.readSlab = null;
     if (this.pumpState?.idle === true && this.#protocol.bufferedAmount === 0) this.pumpState = null;
   }
 
@@ -517,6 +520,10 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
   /** Read through a method: a send in the loop above may have started a new wait. */
   private waitingSends(): Array<() => void> | null {
     return this.pendingSends;
+  }
+
+  private static readSlabOf(socket: OwnedSocket): ReadSlab {
+    return (socket[kConnection]!.readSlab ??= new ReadSlab());
   }
 
   private static onSocketData(this: OwnedSocket, chunk: Buffer): void {

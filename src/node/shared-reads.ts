@@ -49,15 +49,55 @@ function sharedBuffer(): Buffer {
   return (shared ??= Buffer.allocUnsafeSlow(READ_SIZE));
 }
 
-/** A read callback that hands `onChunk` a copy of each read. */
-function copying(onChunk: (this: Socket, chunk: Buffer) => void): ReadCallback {
-  return function (nread, buffer) {
-    // A store of its own, as Node gives each read: a view the protocol keeps (a partial
-    // message, a paused read) then holds its own bytes, not a slab of the buffer pool
-    // shared with other connections' reads.
-    const chunk = Buffer.allocUnsafeSlow(nread);
+/** A read this size or smaller goes into its receiver's {@link ReadSlab}, when it has one. */
+const SMALL_READ = 512;
+const SLAB_SIZE = 2 * 1024;
+
+/** `nread` bytes of `buffer` in a store of exactly their size, as Node gives each read. */
+function copyOfRead(buffer: Buffer, nread: number): Buffer {
+  const chunk = Buffer.allocUnsafeSlow(nread);
+  buffer.copy(chunk, 0, 0, nread);
+  return chunk;
+}
+
+/**
+ * Where one connection's small reads are copied: consecutive reads share a 2 KiB slab
+ * rather than a store each, since a store per read (a backing store for V8 to track and
+ * free) cost more than the rest of a small message's path (docs/benchmarks.md, "A
+ * connection's small reads share a slab"). The slab is the connection's own, so a Buffer
+ * handed to its handler never shares its ArrayBuffer with another connection's bytes. The
+ * protocol copies out what it keeps past a read, so a peer pins what it sent, not the slab.
+ */
+export class ReadSlab {
+  private slab: ArrayBuffer | null = null;
+  private used = 0;
+
+  /** `nread` bytes of `buffer` in memory no later read reuses. */
+  copyOf(buffer: Buffer, nread: number): Buffer {
+    if (nread > SMALL_READ) return copyOfRead(buffer, nread);
+    let slab = this.slab;
+    if (slab === null || SLAB_SIZE - this.used < nread) {
+      slab = this.slab = new ArrayBuffer(SLAB_SIZE);
+      this.used = 0;
+    }
+    const chunk = Buffer.from(slab, this.used, nread);
+    // 8-byte aligned, as Node's own pool keeps its slices.
+    this.used = (this.used + nread + 7) & ~7;
     buffer.copy(chunk, 0, 0, nread);
-    onChunk.call(this, chunk);
+    return chunk;
+  }
+}
+
+/** A read callback that hands `onChunk` a copy of each read: in `slabOf(socket)`, or a store of its own. */
+function copying(onChunk: (this: Socket, chunk: Buffer) => void, slabOf?: (socket: Socket) => ReadSlab): ReadCallback {
+  if (slabOf === undefined) {
+    return function (nread, buffer) {
+      onChunk.call(this, copyOfRead(buffer, nread));
+      return true;
+    };
+  }
+  return function (nread, buffer) {
+    onChunk.call(this, slabOf(this).copyOf(buffer, nread));
     return true;
   };
 }
@@ -75,10 +115,11 @@ export function sharedOnRead(onChunk: (this: Socket, chunk: Buffer) => void): { 
 
 /**
  * Delivers each read of `socket` to `onChunk` (with the socket as `this`), as a buffer the
- * receiver owns; false when the socket cannot read this way (the caller listens to 'data').
- * pause() and resume() work as with 'data'.
+ * receiver owns: a slice of `slabOf(socket)` when small, else a store of its own. False
+ * when the socket cannot read this way (the caller listens to 'data'). pause() and resume()
+ * work as with 'data'. One callback is made per `onChunk`, with the `slabOf` of its first call.
  */
-export function readIntoShared(socket: Socket, onChunk: (this: Socket, chunk: Buffer) => void): boolean {
+export function readIntoShared(socket: Socket, onChunk: (this: Socket, chunk: Buffer) => void, slabOf?: (socket: Socket) => ReadSlab): boolean {
   // Bytes already in the stream's queue (read while the upgrade hook decided) come out as
   // 'data' events once it resumes: such a socket keeps 'data', so that they come first.
   if (socket instanceof TLSSocket || socket.readableLength > 0) return false;
@@ -90,7 +131,7 @@ export function readIntoShared(socket: Socket, onChunk: (this: Socket, chunk: Bu
   const owned = socket as unknown as Record<symbol, unknown>;
   owned[slots.buffer] = buffer;
   let callback = serverCallbacks.get(onChunk);
-  if (callback === undefined) serverCallbacks.set(onChunk, (callback = copying(onChunk)));
+  if (callback === undefined) serverCallbacks.set(onChunk, (callback = copying(onChunk, slabOf)));
   owned[slots.callback] = callback;
   (handle as UserBufferHandle).useUserBuffer(buffer);
   return true;
