@@ -70,13 +70,20 @@ function copyOfRead(buffer: Buffer, nread: number): Buffer {
  */
 export class ReadSlab {
   private slab: ArrayBuffer | null = null;
-  private used = 0;
+  /** Bytes of the slab handed out; -1 before the first small read, which gets a store of its own. */
+  private used = -1;
 
   /** `nread` bytes of `buffer` in memory no later read reuses. */
   copyOf(buffer: Buffer, nread: number): Buffer {
     if (nread > SMALL_READ) return copyOfRead(buffer, nread);
     let slab = this.slab;
     if (slab === null || SLAB_SIZE - this.used < nread) {
+      // Many connections read one small thing and end (a close frame, one request): the
+      // slab waits for a second read.
+      if (this.used < 0) {
+        this.used = 0;
+        return copyOfRead(buffer, nread);
+      }
       slab = this.slab = new ArrayBuffer(SLAB_SIZE);
       this.used = 0;
     }
