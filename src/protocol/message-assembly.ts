@@ -104,7 +104,9 @@ export class MessageAssembler {
 
   /** A bigger assembly buffer holding what the old one held: double, at least `needed`, at most maxPayload. */
   private grow(old: Buffer | null, needed: number): Buffer {
-    let capacity = Math.max(needed, (old?.length ?? 0) * 2, 1024);
+    // The first buffer has room for twice the first piece: a message cut by the end of a
+    // read then usually takes its next piece without copying the first one again.
+    let capacity = Math.max(needed, (old?.length ?? this.length) * 2, 1024);
     if (this.maxPayload > 0) capacity = Math.min(capacity, Math.max(needed, this.maxPayload));
     // A store of its own, not a slice of Node's pool: an unfinished message pins its bytes only.
     const buffer = Buffer.allocUnsafeSlow(capacity);
