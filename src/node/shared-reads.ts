@@ -1,10 +1,12 @@
 // Reads a connection's socket into one buffer shared by every socket of the process, as
 // net.connect's documented `onread` option does for a client socket, and hands each read on
-// as a buffer of its own. Node otherwise allocates 64 KiB of native memory for every read
-// and shrinks it to what came: that allocation, and glibc handing the freed memory back to
-// the kernel and faulting it in again, cost more than copying what was read (measured in
-// docs/benchmarks.md, "Reads into one buffer"). A read is copied before anything else sees
-// it, so the protocol's views into a chunk stay valid for as long as it keeps them.
+// as a copy that no later read overwrites: a store of its own, or a slice of the
+// connection's own slab (ReadSlab). Node otherwise allocates 64 KiB of native memory for
+// every read and shrinks it to what came: that allocation, and glibc handing the freed
+// memory back to the kernel and faulting it in again, cost more than copying what was read
+// (measured in docs/benchmarks.md, "Reads into one buffer"). A read is copied before
+// anything else sees it, so the protocol's views into a chunk stay valid for as long as it
+// keeps them.
 //
 // A client socket of our own asks for it with net.connect's `onread` (sharedOnRead).
 // net.Socket has no public way to turn this on after accept. It keeps the option in two
