@@ -33,6 +33,48 @@ async function socketPair(): Promise<{ server: Socket; client: Socket; close(): 
   };
 }
 
+/**
+ * A server whose `/keep` handler keeps every binary message a connection sends (in `kept`)
+ * and, on a text message, sends them all back: only then, after the other connections' reads.
+ */
+async function keepingServer() {
+  const kept = new Map<WebSocketConnection<undefined>, Buffer[]>();
+  const server = await serve({
+    websocket: {
+      '/keep': {
+        message(conn, message) {
+          if (typeof message === 'string') {
+            for (const data of kept.get(conn) ?? []) conn.send(data, { binary: true });
+            return;
+          }
+          const list = kept.get(conn) ?? [];
+          list.push(message);
+          kept.set(conn, list);
+        },
+      },
+    },
+  });
+  return { server, kept };
+}
+
+/** `count` ws clients of the keeping server, once open. */
+function openClients(port: number, count: number): Promise<WebSocket[]> {
+  return Promise.all(
+    Array.from({ length: count }, async () => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/keep`, { perMessageDeflate: false });
+      await once(ws, 'open');
+      return ws;
+    }),
+  );
+}
+
+/** Resolves to the first `count` messages `ws` receives from now on. */
+function messagesBack(ws: WebSocket, count: number, label: string): Promise<Buffer[]> {
+  const got: Buffer[] = [];
+  ws.on('message', (data: Buffer) => got.push(data));
+  return waitFor(() => got.length === count && got, label, 30_000);
+}
+
 describe('reads into one shared buffer', () => {
   test('a plain TCP socket reads this way: each read a buffer of its own, pause() holds reads back, resume() delivers them', async () => {
     const pair = await socketPair();
@@ -113,34 +155,17 @@ describe('reads into one shared buffer', () => {
   });
 
   test('a server hands each connection\'s handler Buffers whose ArrayBuffer holds only that connection\'s bytes', async () => {
-    const kept = new Map<WebSocketConnection<undefined>, Buffer[]>();
-    const server = await serve({
-      websocket: {
-        '/keep': {
-          message(conn, message) {
-            if (typeof message === 'string') return;
-            const list = kept.get(conn) ?? [];
-            list.push(message);
-            kept.set(conn, list);
-            if (list.length === 20) conn.send('kept');
-          },
-        },
-      },
-    });
+    const { server, kept } = await keepingServer();
     try {
-      const clients = await Promise.all(
-        Array.from({ length: 4 }, async () => {
-          const ws = new WebSocket(`ws://127.0.0.1:${server.port}/keep`, { perMessageDeflate: false });
-          await once(ws, 'open');
-          return ws;
-        }),
-      );
+      const clients = await openClients(server.port, 4);
+      const back = clients.map((ws, c) => messagesBack(ws, 20, `connection ${c}'s messages back`));
       // Interleaved: connection c's message i goes out after every connection's message i - 1.
       for (let i = 0; i < 20; i++) {
         for (const [c, ws] of clients.entries()) ws.send(Buffer.from(`connection ${c} message ${i}`));
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
-      await Promise.all(clients.map((ws) => once(ws, 'message')));
+      for (const ws of clients) ws.send('done');
+      await Promise.all(back);
       const stores = [...kept.values()].map((messages) => new Set(messages.map((message) => message.buffer)));
       assert.equal(stores.length, 4);
       for (const [c, own] of stores.entries()) {
@@ -171,38 +196,11 @@ describe('reads into one shared buffer', () => {
   });
 
   test('40 connections at once, binary messages up to 200 KiB in fragments: every message a handler keeps comes back byte for byte', async () => {
-    const kept = new Map<WebSocketConnection<undefined>, Buffer[]>();
-    const server = await serve({
-      websocket: {
-        '/keep': {
-          message(conn, message) {
-            if (typeof message !== 'string') {
-              const list = kept.get(conn) ?? [];
-              list.push(message);
-              kept.set(conn, list);
-              return;
-            }
-            // 'done': send back all it kept, only now, after the other connections' reads.
-            for (const data of kept.get(conn) ?? []) conn.send(data, { binary: true });
-            kept.delete(conn);
-          },
-        },
-      },
-    });
+    const { server } = await keepingServer();
     try {
-      const clients = await Promise.all(
-        Array.from({ length: 40 }, async () => {
-          const ws = new WebSocket(`ws://127.0.0.1:${server.port}/keep`, { perMessageDeflate: false });
-          await once(ws, 'open');
-          return ws;
-        }),
-      );
+      const clients = await openClients(server.port, 40);
       const sent = clients.map(() => Array.from({ length: 12 }, (_, i) => randomBytes(1 + ((i * 17_389) % (200 * 1024)))));
-      const received = clients.map((ws, c) => {
-        const got: Buffer[] = [];
-        ws.on('message', (data: Buffer) => got.push(data));
-        return waitFor(() => got.length === sent[c]!.length && got, `connection ${c}'s messages back`, 30_000);
-      });
+      const received = clients.map((ws, c) => messagesBack(ws, sent[c]!.length, `connection ${c}'s messages back`));
       await Promise.all(
         clients.map(async (ws, c) => {
           for (const data of sent[c]!) {
