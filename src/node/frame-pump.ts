@@ -13,16 +13,28 @@ const beforeFlush: Array<() => void> = [];
 let flushQueued = false;
 
 function flushQueuedPumps(): void {
-  for (let i = 0; i < beforeFlush.length; i++) beforeFlush[i]!();
-  beforeFlush.length = 0;
-  withSharedJoins(() => {
-    // A flush may queue another pump (a close handler that sends): it joins this pass.
-    for (let i = 0; i < flushQueue.length; i++) flushQueue[i]!.flushIfScheduled();
-  });
-  flushQueue.length = 0;
-  flushQueued = false;
-  // Queued while the pumps flushed (nothing there publishes today): the next pass runs it.
-  if (beforeFlush.length > 0) queueFlush();
+  let tasks = 0;
+  let pumps = 0;
+  try {
+    // What a task or a flush queues meanwhile joins this pass (a close handler that sends).
+    while (tasks < beforeFlush.length) beforeFlush[tasks++]!();
+    withSharedJoins(() => {
+      while (pumps < flushQueue.length) flushQueue[pumps++]!.flushIfScheduled();
+    });
+  } finally {
+    // After a throw (a bug; it still reaches the process) what was not reached goes in the
+    // next pass, and the one that threw is not run again: no pump is left scheduled with
+    // no flush to come, silently holding its connection's frames.
+    dropFirst(beforeFlush, tasks);
+    dropFirst(flushQueue, pumps);
+    flushQueued = false;
+    if (beforeFlush.length > 0 || flushQueue.length > 0) queueFlush();
+  }
+}
+
+function dropFirst(queue: unknown[], count: number): void {
+  if (count === queue.length) queue.length = 0;
+  else queue.splice(0, count);
 }
 
 function queueFlush(): void {
