@@ -1,9 +1,10 @@
 /**
  * The channel protocol beside what a user would build instead: hotline.v1 (`hotline serve`'s
- * hub), a `ws` server with a Map of channels and JSON fan-out, and Socket.IO rooms.
+ * hub), a `ws` server with a Map of channels and JSON fan-out, and Socket.IO rooms; with
+ * `--kinds ...,uws`, the ws equivalent's protocol on uWebSockets.js's native pub/sub too.
  *
  *   node --import tsx bench/channels.ts [--quick] [--scenarios 1x10000,1000x10]
- *                                       [--kinds hotline,ws,socket.io] [--window S]
+ *                                       [--kinds hotline,ws,uws,socket.io] [--window S]
  *                                       [--in-flight W] [--baseline DIR] [--profile DIR]
  *   npm run bench -- channels
  *
@@ -36,6 +37,7 @@ import { parseArgs } from 'node:util';
 import { LineChild } from './lib/children.js';
 import { cpuBusySeconds, cpuShareMeter, type CpuShare } from './lib/proc.js';
 import { BenchFailure, LOAD_CPU, SERVER_CPU } from './lib/processes.js';
+import { uwsAvailability } from './lib/native-servers.js';
 import { BUSY_THRESHOLD, runBench, sourceState, wsVersion } from './lib/rounds.js';
 import { columnsOf, formatCount, formatNumber, formatTable } from './lib/table.js';
 
@@ -57,7 +59,7 @@ const SCENARIOS: readonly Scenario[] = [
 ];
 const QUICK: Record<string, Partial<Scenario>> = { '1x10000': { perChannel: 2_000 }, '1000x10': { channels: 200 } };
 
-type Kind = 'hotline' | 'baseline' | 'ws' | 'socket.io';
+type Kind = 'hotline' | 'baseline' | 'ws' | 'uws' | 'socket.io';
 
 const { values: args } = parseArgs({
   options: {
@@ -77,7 +79,14 @@ const warmupSeconds = quick ? 1 : 2;
 const baseline = args.baseline === undefined ? null : resolve(args.baseline);
 const profileDir = args.profile === undefined ? null : resolve(args.profile);
 const kinds = String(args.kinds).split(',').map((k) => k.trim()) as Kind[];
-for (const kind of kinds) if (!['hotline', 'ws', 'socket.io'].includes(kind)) throw new Error(`--kinds: unknown kind '${kind}' (hotline, ws, socket.io)`);
+for (const kind of kinds) if (!['hotline', 'ws', 'uws', 'socket.io'].includes(kind)) throw new Error(`--kinds: unknown kind '${kind}' (hotline, ws, uws, socket.io)`);
+if (kinds.includes('uws')) {
+  const state = uwsAvailability();
+  if (!state.available) {
+    console.log(`!! uWS SKIPPED: ${state.reason}`);
+    kinds.splice(kinds.indexOf('uws'), 1);
+  }
+}
 if (baseline !== null) kinds.splice(1, 0, 'baseline');
 const chosen = args.scenarios === undefined ? SCENARIOS : String(args.scenarios).split(',').map((name) => {
   const found = SCENARIOS.find((s) => s.name === name.trim());
@@ -140,7 +149,8 @@ async function measure(scenario: Scenario, kind: Kind): Promise<Row> {
     if (word !== 'ready') throw new BenchFailure(`${kind} server: unexpected first line '${ready}'`);
     if (Number(pid) !== server.pid) throw new BenchFailure(`${kind} server: pid ${pid}, expected ${server.pid} (taskset did not exec?)`);
     const job = {
-      kind: kind === 'baseline' ? 'hotline' : kind,
+      // uWS serves the ws equivalent's protocol.
+      kind: kind === 'baseline' ? 'hotline' : kind === 'uws' ? 'ws' : kind,
       port: Number(port),
       channels: scenario.channels,
       perChannel: scenario.perChannel,
@@ -268,7 +278,8 @@ async function main(): Promise<void> {
       '      "its core" is near 100%, held it back): its rate is a lower bound of what it can do, and a ratio is marked ≥ or ≤\n' +
       '      when one side is such a bound, "?" when both are.\n' +
       '  hotline: `hotline serve`\'s app with its defaults, but for the per-address connection cap and the publish rate\n' +
-      '      (lifted), no compression, and presence off (the others keep no member lists).',
+      '      (lifted), no compression, and presence off (the others keep no member lists).' +
+      (kinds.includes('uws') ? '\n  uws: uWebSockets.js on the ws equivalent\'s protocol, its channels its own pub/sub (subscribe, app.publish).' : ''),
   );
   console.log(`  load average ${loadStart[0]!.toFixed(2)} -> ${loadavg()[0]!.toFixed(2)}; took ${((Date.now() - startedAt) / 1000).toFixed(0)} s`);
 }

@@ -1,7 +1,7 @@
 /**
  * The servers of bench/channels.ts, one per process (the parent pins it to its own CPU):
  *
- *   node --import tsx bench/lib/channels-server-main.ts hotline|ws|socket.io
+ *   node --import tsx bench/lib/channels-server-main.ts hotline|ws|uws|socket.io
  *
  * - hotline: `hotline serve`'s app (createApp: /ws on the channel hub, memory engine) with
  *   its defaults but for what would refuse a benchmark: the per-address connection cap and
@@ -14,6 +14,10 @@
  *   `{"type":"subscribed","channel"}`; `{"type":"publish","channel","data"}` is
  *   JSON.stringify'd once as `{"type":"message","channel","data"}` and sent to every open
  *   socket of the set.
+ * - uws: the same protocol as ws's, as a user writes it with uWebSockets.js: a subscribe
+ *   calls `ws.subscribe(channel)`, a publish `app.publish(channel, json)`, so uWS keeps the
+ *   channels and fans out in native code. It is the ceiling of a server that writes each
+ *   delivery to its socket (bench/lib/native-servers.ts: which build, loaded by path).
  * - socket.io: rooms: `subscribe` (channel, ack) joins the room and acks; `publish`
  *   (channel, data) emits `message` (channel, data) to the room. WebSocket transport only.
  *
@@ -27,6 +31,8 @@ import { Session } from 'node:inspector/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type * as Uws from '@trufflesuite/uws-js-unofficial';
+import { uwsAddonPath } from './native-servers.js';
 
 const HOST = '127.0.0.1';
 const kind = process.argv[2];
@@ -100,6 +106,47 @@ async function startWs(): Promise<{ port: number; note: string; close(): Promise
   };
 }
 
+/**
+ * uWebSockets.js's defaults would skew the comparison (as in bench/lib/server-main.ts): a
+ * subscriber with 64 KiB unsent is silently skipped by publish, which the client reports as
+ * a gap; the limit is raised to what the other servers allow, and idle timeouts are off.
+ */
+async function startUws(): Promise<{ port: number; note: string; close(): Promise<void> }> {
+  const addon = uwsAddonPath();
+  if (addon === null) throw new Error('uws: @trufflesuite/uws-js-unofficial is not installed');
+  const { App, us_listen_socket_close, us_socket_local_port } = createRequire(import.meta.url)(addon) as typeof Uws;
+  const app = App();
+  app.ws('/*', {
+    maxPayloadLength: 1024 * 1024,
+    maxBackpressure: 64 * 1024 * 1024,
+    idleTimeout: 0,
+    sendPingsAutomatically: false,
+    message: (socket, raw) => {
+      let message: { type?: string; channel?: string; data?: unknown };
+      try {
+        message = JSON.parse(Buffer.from(raw).toString()) as typeof message;
+      } catch {
+        return;
+      }
+      if (typeof message.channel !== 'string') return;
+      if (message.type === 'subscribe') {
+        socket.subscribe(message.channel);
+        socket.send(JSON.stringify({ type: 'subscribed', channel: message.channel }));
+      } else if (message.type === 'publish') {
+        app.publish(message.channel, JSON.stringify({ type: 'message', channel: message.channel, data: message.data }));
+      }
+    },
+  });
+  const listening = await new Promise<Uws.us_listen_socket>((resolve, reject) => {
+    app.listen(HOST, 0, (socket) => (socket === false ? reject(new Error('uws: listen failed')) : resolve(socket)));
+  });
+  return {
+    port: us_socket_local_port(listening),
+    note: 'uws',
+    close: async () => us_listen_socket_close(listening),
+  };
+}
+
 async function startSocketIo(): Promise<{ port: number; note: string; close(): Promise<void> }> {
   const { Server } = await import('socket.io');
   const http = createServer();
@@ -125,8 +172,10 @@ const lifetime = setTimeout(() => {
 }, MAX_LIFETIME_MS);
 lifetime.unref();
 
-const running = kind === 'hotline' ? await startHotline() : kind === 'ws' ? await startWs() : kind === 'socket.io' ? await startSocketIo() : null;
-if (running === null) throw new Error(`unknown kind '${kind}' (hotline | ws | socket.io)`);
+const starts: Record<string, () => Promise<{ port: number; note: string; close(): Promise<void> }>> = { hotline: startHotline, ws: startWs, uws: startUws, 'socket.io': startSocketIo };
+const start = kind === undefined ? undefined : starts[kind];
+if (start === undefined) throw new Error(`unknown kind '${kind}' (${Object.keys(starts).join(' | ')})`);
+const running = await start();
 process.stdout.write(`ready ${running.port} ${process.pid} ${running.note}\n`);
 const profiler = new Session();
 const lines = createInterface({ input: process.stdin });
