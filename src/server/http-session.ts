@@ -24,7 +24,7 @@ import { CloseCode, SHUTTING_DOWN } from '../protocol/close-code.js';
 import { channelsMaxPayload, type ChannelsEndpoint } from './channels.js';
 import type { PrometheusText } from './metrics.js';
 import { SessionStream } from './http-session-stream.js';
-import type { StreamResponse } from './sse-stream.js';
+import type { StreamResponse } from './event-stream.js';
 import { SSE_DEFAULTS } from './sse.js';
 import type { StreamAdmission } from './stream-admission.js';
 

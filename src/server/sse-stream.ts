@@ -5,29 +5,11 @@
  * events, then what arrived meanwhile, then live events. Each event's id is the stream's
  * position in all its channels after it (sse-position.ts).
  */
-import type { EventEmitter } from 'node:events';
 import type { ChannelIdentity } from '../channels/index.js';
-import type { Member } from '../wire/index.js';
-import { ChannelCloseCode, type ErrorCode } from '../wire/index.js';
+import type { ErrorCode } from '../wire/index.js';
 import type { TransportClient } from './channels.js';
+import { dataField, EventStream, type StreamLimits, type StreamResponse } from './event-stream.js';
 import { channelListTag, encodePart, type ChannelPosition } from './sse-position.js';
-
-/** What a stream needs of its response: node:http's and node:http2's compatibility one both fit. */
-export interface StreamResponse extends EventEmitter {
-  writeHead(status: number, headers: Record<string, string | undefined>): unknown;
-  write(chunk: string): boolean;
-  end(chunk?: string): unknown;
-  destroy(): unknown;
-  readonly writableLength: number;
-  readonly writableEnded: boolean;
-  readonly headersSent: boolean;
-  readonly destroyed: boolean;
-}
-
-export interface StreamLimits {
-  backpressureLimit: number;
-  closeTimeout: number;
-}
 
 /** A `sub`'s answer: the position it starts from, or why it was refused. */
 type Answer = { epoch: string; offset: number; recovered: boolean } | { code: ErrorCode; message: string };
@@ -42,28 +24,7 @@ export const STREAM_HEADERS = {
 
 const MSG_PREFIX = '{"op":"msg","ch":"';
 
-/** The `data:` field (and the blank line ending the event) of a hotline.v1 text; the same text for every subscriber is formatted once. */
-let lastText = '';
-let lastData = '';
-export function dataField(text: string): string {
-  if (text !== lastText) {
-    lastText = text;
-    // JSON.stringify never writes a line break, but an engine's stored data might hold one.
-    lastData = /[\r\n]/.test(text) ? `data: ${text.split(/\r\n|\r|\n/).join('\ndata: ')}\n\n` : `data: ${text}\n\n`;
-  }
-  return lastData;
-}
-
-export class SseStream<A> implements TransportClient<A> {
-  readonly auth: A;
-  readonly member: Member | undefined;
-  readonly user: string | undefined;
-  /** Set once nothing more is written (closed by either side). */
-  closed = false;
-  /** The client's address (as the per-address count sees it), for the inspector. */
-  address = '';
-  /** When it opened (ms since the epoch), for the inspector. */
-  readonly openedAt = Date.now();
+export class SseStream<A> extends EventStream<A> implements TransportClient<A> {
   private started = false;
   private readonly index = new Map<string, number>();
   private readonly tag: string;
@@ -80,32 +41,23 @@ export class SseStream<A> implements TransportClient<A> {
   /** Before the start: what the hub sent once answered (texts), and their size. */
   private early: string[] | null = [];
   private earlySize = 0;
-  private waiters: Array<() => void> = [];
-  private lastProgress = Date.now();
-  private closeTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     /** The client id the hub knows it by (`NODE.sN`). */
-    readonly id: string,
+    id: string,
     identity: ChannelIdentity<A>,
     private readonly channels: readonly string[],
-    private readonly res: StreamResponse,
-    private readonly limits: StreamLimits,
-    private readonly onSlow: () => void,
+    res: StreamResponse,
+    limits: StreamLimits,
+    onSlow: () => void,
   ) {
-    this.auth = identity.auth;
-    this.member = identity.member;
-    this.user = identity.user;
+    super(id, identity, res, limits, onSlow);
     channels.forEach((name, i) => this.index.set(name, i));
     this.tag = channelListTag(channels);
     this.epochs = channels.map(() => '');
     this.parts = channels.map(() => '');
     this.answers = channels.map(() => undefined);
     this.unanswered = channels.length;
-    res.on('drain', () => {
-      this.lastProgress = Date.now();
-      this.wake();
-    });
   }
 
   /**
@@ -145,13 +97,12 @@ export class SseStream<A> implements TransportClient<A> {
       head += `event: subscribed\nid: ${this.currentId()}\ndata: ${JSON.stringify(data)}\n\n`;
     });
     this.started = true;
-    this.lastProgress = Date.now();
     res.write(head);
     const early = this.early!;
     this.early = null;
     this.earlySize = 0;
     for (const text of early) this.receive(text);
-    if (this.res.writableLength === 0) this.wake();
+    this.progressed();
   }
 
   // The hub's side (ChannelClient).
@@ -172,68 +123,27 @@ export class SseStream<A> implements TransportClient<A> {
     return true;
   }
 
-  get bufferedAmount(): number {
+  override get bufferedAmount(): number {
     return this.started ? this.res.writableLength : this.earlySize;
   }
 
-  get backpressureLimit(): number {
-    return this.limits.backpressureLimit;
-  }
-
-  drained(): Promise<void> {
-    if (this.closed || (this.started && this.res.writableLength === 0)) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-
   /** Ends the stream with an `event: close` saying why (the hub's, or the endpoint's). */
-  close(code: number, reason: string): void {
+  override close(code: number, reason: string): void {
     if (this.closed) return;
-    this.closed = true;
-    this.wake();
-    if (!this.started) {
-      // Not started: the endpoint answers with the sub answers it has; anything pending settles now.
-      this.failPending('internal', `unavailable: ${reason}`);
-      return;
-    }
-    this.res.end(`event: close\ndata: ${JSON.stringify({ code, reason })}\n\n`);
-    // A client that does not read its last bytes does not keep the connection past this.
-    this.closeTimer = setTimeout(() => this.res.destroy(), this.limits.closeTimeout);
-    this.closeTimer.unref();
+    if (this.started) return super.close(code, reason);
+    // Not started: the endpoint answers with the sub answers it has; anything pending settles now.
+    this.stop();
+    this.failPending('internal', `unavailable: ${reason}`);
   }
 
   /** The response closed (the client went, or the stream ended): nothing more is written. */
-  gone(): void {
-    this.closed = true;
-    if (this.closeTimer !== null) clearTimeout(this.closeTimer);
+  override gone(): void {
     this.failPending('internal', 'unavailable: the client went away');
-    this.wake();
+    super.gone();
   }
 
-  /** Drops the connection at once (a client that reads nothing at all). */
-  destroy(): void {
-    this.closed = true;
-    this.res.destroy();
-  }
-
-  /** A comment line; proxies and clients see the stream alive. */
-  heartbeat(): void {
-    if (!this.closed) {
-      if (this.res.writableLength === 0) this.lastProgress = Date.now();
-      this.res.write(':\n\n');
-    }
-  }
-
-  /** How long bytes have been waiting without the client reading any (0 when nothing waits). */
-  stalledFor(now: number): number {
-    return this.res.writableLength === 0 ? 0 : now - this.lastProgress;
-  }
-
-  /** Past the backpressure limit live traffic closes the stream (the client reconnects and recovers): never a hole. */
-  private tooSlow(): boolean {
-    if (this.bufferedAmount <= this.limits.backpressureLimit) return false;
-    this.onSlow();
-    this.close(ChannelCloseCode.TryAgainLater, 'slow consumer: reconnect and recover');
-    return true;
+  protected override get holding(): boolean {
+    return !this.started;
   }
 
   /** A hotline.v1 text from the hub, as an event (or, for a `sub`'s answer, as the stream's start). */
@@ -316,11 +226,5 @@ export class SseStream<A> implements TransportClient<A> {
       this.idStale = false;
     }
     return this.eventId;
-  }
-
-  private wake(): void {
-    const waiting = this.waiters;
-    this.waiters = [];
-    for (const resolve of waiting) resolve();
   }
 }

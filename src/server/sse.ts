@@ -21,7 +21,8 @@ import type { ChannelIdentity } from '../channels/index.js';
 import type { RateLimit } from '../channels/rate-limit.js';
 import type { ChannelsEndpoint } from './channels.js';
 import type { PrometheusText } from './metrics.js';
-import { SseStream, STREAM_HEADERS, type StreamResponse } from './sse-stream.js';
+import type { StreamResponse } from './event-stream.js';
+import { SseStream, STREAM_HEADERS } from './sse-stream.js';
 import { decodePosition, maxPositionLength } from './sse-position.js';
 import { StreamAdmission } from './stream-admission.js';
 
