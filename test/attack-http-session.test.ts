@@ -13,12 +13,11 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { assertServed, attackFixture, describeReport, MiB, RssSampler, startTarget } from './support/attack.js';
-import { closeClients, KiB, noise, range, sdk } from './support/delivery.js';
+import { closeClients, KiB } from './support/delivery.js';
+import { attackWithSlowReader } from './support/slow-stream.js';
 import { SseReader } from './support/sse-reader.js';
 import { waitFor } from './support/wait.js';
 
-/** At most this many 60 KiB messages: well past what the kernel's socket buffers and 1 MiB hold. */
-const MAX_MESSAGES = 400;
 
 interface Post {
   status: number;
@@ -61,37 +60,18 @@ describe('/sse/session of hotline serve under attack', () => {
 
   test('a session that never reads: closed with 1013 after a contiguous run; RSS bounded; the neighbour served', { timeout: 90_000 }, async () => {
     const { target, neighbour } = fixture;
-    const closesBefore = await metric('hotline_http_session_slow_consumer_closes_total');
-    const peak = new RssSampler(target.pid);
     const { reader, id } = await openSession();
     assert.equal((await post(id, '{"op":"sub","id":1,"ch":"slow:session"}\n')).status, 204);
     await reader.until((r) => r.messages().some((m) => (m as { op?: string }).op === 'ok'), 'the sub answered');
-    reader.socket.pause();
-
-    const publishers = Array.from({ length: 4 }, () => sdk(`${target.ws}/ws`).channel<{ seq: number; pad: string }>('slow:session'));
-    const published: number[] = [];
-    let closed = false;
-    while (!closed && published.length < MAX_MESSAGES) {
-      for (let i = 0; i < 10; i++) published.push((await publishers[published.length % 4]!.publish({ seq: published.length, pad: noise(60 * KiB) })).offset);
-      closed = (await metric('hotline_http_session_slow_consumer_closes_total')) > closesBefore;
-    }
-    const rssPeak = peak.stop();
-    const report = await neighbour.report();
-    reader.socket.resume();
-    await reader.until((r) => r.ended, 'the end of the stream', 30_000);
-    const offsets = reader.messages().filter((m) => (m as { op?: string }).op === 'msg').map((m) => m.offset);
-    const close = reader.named('close');
-    process.stdout.write(
-      `slow session: ${published.length} published, ${offsets.length} received (${offsets[0]}–${offsets.at(-1)}), close ${JSON.stringify(close)}; ` +
-        `RSS baseline ${(target.baseline / MiB).toFixed(1)} MiB, peak ${(rssPeak / MiB).toFixed(1)} MiB; neighbour ${describeReport(report)}\n`,
-    );
-    assert.ok(closed, `closed as a slow consumer within ${MAX_MESSAGES} messages`);
-    assert.deepEqual(offsets, range(1, offsets.length), 'a contiguous run: no hole');
-    assert.ok(offsets.length < published.length, 'it stopped getting messages');
-    assert.ok(close.length === 0 || (close.length === 1 && close[0]!.code === 1013), JSON.stringify(close));
-    assert.ok(target.alive());
-    assert.ok(rssPeak - target.baseline < 96 * MiB, `RSS grew ${((rssPeak - target.baseline) / MiB).toFixed(1)} MiB`);
-    assertServed(report);
+    await attackWithSlowReader({
+      target,
+      neighbour,
+      reader,
+      channel: 'slow:session',
+      closes: () => metric('hotline_http_session_slow_consumer_closes_total'),
+      offsetsOf: (r) => r.messages().filter((m) => (m as { op?: string }).op === 'msg').map((m) => m.offset),
+      label: 'slow session',
+    });
     // The session is gone with its stream: its id opens nothing any more.
     assert.equal((await post(id, '{"op":"ping","id":2}\n')).status, 404);
     closeClients();

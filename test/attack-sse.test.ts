@@ -12,12 +12,11 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect as tcpConnect } from 'node:net';
 import { assertServed, attackFixture, describeReport, MiB, RssSampler, startTarget } from './support/attack.js';
-import { closeClients, KiB, noise, range, sdk } from './support/delivery.js';
+import { closeClients, range } from './support/delivery.js';
+import { attackWithSlowReader } from './support/slow-stream.js';
 import { SseReader } from './support/sse-reader.js';
 import { waitFor } from './support/wait.js';
 
-/** At most this many 60 KiB messages: well past what the kernel's socket buffers and 1 MiB hold. */
-const MAX_MESSAGES = 400;
 /**
  * An attacker that does not ask for an event stream: its refusals are statuses. An
  * EventSource (Accept: text/event-stream) is told a refusal that passes in a stream of one
@@ -35,37 +34,17 @@ describe('/sse of hotline serve under attack', () => {
 
   test('a reader that never reads: closed after a contiguous run, recovers on reconnect; RSS bounded; the neighbour served', { timeout: 90_000 }, async () => {
     const { target, neighbour } = fixture;
-    const closesBefore = await metric('hotline_sse_slow_consumer_closes_total');
-    const peak = new RssSampler(target.pid);
     const reader = await SseReader.open(`${target.http}/sse?ch=slow:sse`);
     await reader.until((r) => r.named('subscribed').length === 1, 'subscribed');
-    reader.socket.pause();
-
-    const publishers = Array.from({ length: 4 }, () => sdk(`${target.ws}/ws`).channel<{ seq: number; pad: string }>('slow:sse'));
-    const published: number[] = [];
-    let closed = false;
-    while (!closed && published.length < MAX_MESSAGES) {
-      for (let i = 0; i < 10; i++) published.push((await publishers[published.length % 4]!.publish({ seq: published.length, pad: noise(60 * KiB) })).offset);
-      closed = (await metric('hotline_sse_slow_consumer_closes_total')) > closesBefore;
-    }
-    const rssPeak = peak.stop();
-    const report = await neighbour.report();
-    reader.socket.resume();
-    await reader.until((r) => r.ended, 'the end of the stream', 30_000);
-    const offsets = reader.messages().map((m) => m.offset);
-    const close = reader.named('close');
-    process.stdout.write(
-      `slow SSE reader: ${published.length} published, ${offsets.length} received (${offsets[0]}–${offsets.at(-1)}), close ${JSON.stringify(close)}; ` +
-        `RSS baseline ${(target.baseline / MiB).toFixed(1)} MiB, peak ${(rssPeak / MiB).toFixed(1)} MiB; neighbour ${describeReport(report)}\n`,
-    );
-    assert.ok(closed, `closed as a slow consumer within ${MAX_MESSAGES} messages`);
-    assert.deepEqual(offsets, range(1, offsets.length), 'a contiguous run: no hole');
-    assert.ok(offsets.length < published.length, 'it stopped getting messages');
-    // The close event when it read its buffer within closeTimeout (5 s); after that the server drops the connection.
-    assert.ok(close.length === 0 || (close.length === 1 && close[0]!.code === 1013), JSON.stringify(close));
-    assert.ok(target.alive());
-    assert.ok(rssPeak - target.baseline < 96 * MiB, `RSS grew ${((rssPeak - target.baseline) / MiB).toFixed(1)} MiB`);
-    assertServed(report);
+    const { published, received: offsets } = await attackWithSlowReader({
+      target,
+      neighbour,
+      reader,
+      channel: 'slow:sse',
+      closes: () => metric('hotline_sse_slow_consumer_closes_total'),
+      offsetsOf: (r) => r.messages().map((m) => m.offset),
+      label: 'slow SSE reader',
+    });
 
     // The browser's reconnect: from the last id it read, the rest, exactly.
     const resumed = await SseReader.open(`${target.http}/sse?ch=slow:sse`, { 'last-event-id': reader.lastEventId });
