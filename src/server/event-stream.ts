@@ -1,10 +1,10 @@
 /**
- * The writing side of a text/event-stream response, shared by the two transports that
- * stream hotline.v1 over HTTP: /sse (sse-stream.ts) and the SDK's HTTP session
- * (http-session-stream.ts). It knows when nothing more may be written, how much the client
- * has not read, how long it has read nothing, and how a stream ends: an `event: close`
- * with a code and reason, as a WebSocket close frame would carry, then a bounded wait for
- * the client to read it.
+ * A client of the channel hub over a text/event-stream response, as the two transports
+ * that stream hotline.v1 over HTTP both have it: /sse (sse-stream.ts) and the SDK's HTTP
+ * session (http-session-stream.ts). It knows who the client is, when nothing more may be
+ * written, how much the client has not read, how long it has read nothing, and how a
+ * stream ends: an `event: close` with a code and reason, as a WebSocket close frame would
+ * carry, then a bounded wait for the client to read it.
  */
 import type { EventEmitter } from 'node:events';
 import type { ChannelIdentity } from '../channels/index.js';
