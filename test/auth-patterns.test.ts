@@ -166,6 +166,67 @@ describe('a token in the first message (the auth op), with expiry and refresh', 
     assert.deepEqual(received, [1, 2]);
     assert.equal(subscriber.state, 'open');
   });
+  /** Ada's tokens last 600 ms; Lin's, the publisher's, long enough for any test. */
+  const shortForAda = (token: string) => {
+    const user = USERS[token.split('#')[0]!];
+    if (user === undefined) throw new ChannelError('unauthorized', 'unknown token');
+    return { auth: user, member: { id: user.id }, expiresAt: Date.now() + (user.id === 'ada' ? 600 : 60_000) };
+  };
+
+  test('a refresh answered after expiry: the SDK authenticates again, and the subscription recovers what was published meanwhile', async () => {
+    const url = await start({ authenticateToken: shortForAda, authGrace: 60_000 });
+    // The first token at once; every refresh is held until the test lets it go, as a slow
+    // token service (or a timer held up by a busy host) would.
+    const held: Array<() => void> = [];
+    let issued = 0;
+    const token = async (): Promise<string> => {
+      const n = issued++;
+      if (n > 0) await new Promise<void>((resolve) => held.push(resolve));
+      return `token-ada#${n}`;
+    };
+    const subscriber = connect(url, { WebSocket: WebSocket as never, token });
+    const publisher = connect(url, { WebSocket: WebSocket as never, token: 'token-lin' });
+    clients.push(subscriber, publisher);
+    const channel = subscriber.channel<string>('room:2');
+    const received: string[] = [];
+    const states: string[] = [];
+    const subscribed: boolean[] = [];
+    channel.on('state', (state) => states.push(state));
+    channel.on('subscribed', (event) => subscribed.push(event.recovered));
+    await channel.subscribe((text) => received.push(text));
+    await publisher.channel<string>('room:2').publish('before');
+    // The credentials expire with the refresh still held: the server ends the subscription.
+    await waitFor(() => channel.state === 'waiting', 'the subscription ended at expiry, waiting for a fresh token');
+    await publisher.channel<string>('room:2').publish('meanwhile');
+    for (const release of held.splice(0)) release();
+    await waitFor(() => received.length === 2, 'the message published meanwhile, recovered');
+    await publisher.channel<string>('room:2').publish('after');
+    await waitFor(() => received.length === 3, 'the message after');
+    assert.deepEqual(received, ['before', 'meanwhile', 'after']);
+    assert.deepEqual(states.slice(states.indexOf('subscribed')), ['subscribed', 'waiting', 'subscribing', 'subscribed']);
+    assert.deepEqual(subscribed, [false, true], 'the second subscription recovered');
+    assert.equal(subscriber.state, 'open');
+    subscriber.close();
+  });
+
+  test('no fresh token to be had after expiry: the channel ends with an error, the connection stays', async () => {
+    const url = await start({ authenticateToken: shortForAda, authGrace: 60_000 });
+    let issued = 0;
+    const token = async (): Promise<string> => {
+      if (issued++ > 0) throw new Error('the token service is down');
+      return 'token-ada#0';
+    };
+    const subscriber = connect(url, { WebSocket: WebSocket as never, token });
+    clients.push(subscriber);
+    const channel = subscriber.channel<string>('room:2');
+    const errors: Error[] = [];
+    channel.on('error', (error) => errors.push(error));
+    await channel.subscribe(() => {});
+    await waitFor(() => channel.state === 'errored', 'the channel to end');
+    assert.match(errors[0]!.message, /could not get a fresh token: the token service is down/);
+    assert.equal(subscriber.state, 'open');
+    subscriber.close();
+  });
 });
 
 describe('per-channel permissions', () => {

@@ -301,12 +301,21 @@ export class Channel<T = Json, In = T> extends Emitter<ChannelEvents<T>> {
     if (this.current === 'waiting') this.join();
   }
 
-  /** @internal Called by the client: the connection is gone, and the server's subscription with it; made again on the next one. */
+  /**
+   * @internal Called by the client: the server's subscription is gone (with the connection,
+   * or ended at the expiry of credentials the client is refreshing); made again once the
+   * client is connected (and authenticated) again.
+   */
   disconnected(): void {
     if (!this.wanted) return;
     this.attempt = null;
     this.rejoin.clear();
     this.set('waiting');
+  }
+
+  /** @internal Called by the client: it could not authenticate again for the channels waiting on it; they end. */
+  waitingEnded(error: HotlineError): void {
+    if (this.current === 'waiting') this.stop('errored', error);
   }
 
   /** @internal Called by the client: the server ended the subscription (an `unsub` push); not resumed. */

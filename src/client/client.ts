@@ -221,6 +221,8 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
   private connection: Connection | null = null;
   /** The connection requests go out on: set once it is open and authenticated. */
   private readyConnection: Connection | null = null;
+  /** The connection a fresh token is being fetched and sent for, after credentials expired. */
+  private reauthenticating: Connection | null = null;
   /** The transport of the current connection (attempt or open). */
   private using: Transport = 'websocket';
   /** The transport the listeners were last told of. */
@@ -630,21 +632,60 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
     );
   }
 
-  private sendAuth(connection: Connection, token: string): void {
+  /**
+   * @param accepted Called with the answer's expiry once the server took the token.
+   * @param failed Called when it did not (after a refusal has ended the client).
+   */
+  private sendAuth(connection: Connection, token: string, accepted?: (expiresAt: number | undefined) => void, failed?: (error: HotlineError) => void): void {
     const auth = this.requests.make(
       'auth',
       { token },
       'forget',
-      (reply) => this.scheduleRefresh(connection, reply.expiresAt),
+      (reply) => {
+        this.scheduleRefresh(connection, reply.expiresAt);
+        accepted?.(reply.expiresAt);
+      },
       (error) => {
+        const failure = new HotlineError(error.code, `authentication failed: ${error.message}`);
         if (error.code === 'unauthorized' || error.code === 'forbidden' || error.code === 'bad_request') {
-          const failed = new HotlineError(error.code, `authentication failed: ${error.message}`);
-          this.emit('error', failed);
-          if (this.currentState !== 'closed') this.finish(failed);
+          this.emit('error', failure);
+          if (this.currentState !== 'closed') this.finish(failure);
         }
+        failed?.(failure);
       },
     );
     this.requests.send(auth);
+  }
+
+  /**
+   * The credentials expired before their refresh was answered (its timer held up by a busy
+   * host or a sleeping device), and the server ended the subscriptions, asking the client to
+   * authenticate again, then subscribe. With a token function this does so now: one fresh
+   * token for the connection, then every channel that waits subscribes again, recovering
+   * from where it stood. False when it cannot (the channel ends, as before).
+   */
+  private reauthenticate(): boolean {
+    const connection = this.readyConnection;
+    if (connection === null || connection !== this.connection || !this.credentials.inMessage || !this.credentials.refreshable) return false;
+    if (this.reauthenticating === connection) return true;
+    this.reauthenticating = connection;
+    const giveUp = (error: HotlineError): void => {
+      if (this.reauthenticating === connection) this.reauthenticating = null;
+      if (this.connection === connection) for (const channel of this.channels.values()) channel.waitingEnded(error);
+    };
+    this.credentials.fetch().then(
+      (token) => {
+        if (this.connection !== connection || this.currentState !== 'open') return;
+        this.sendAuth(connection, token, (expiresAt) => {
+          if (this.reauthenticating === connection) this.reauthenticating = null;
+          // A token already expired again would only end them again.
+          if (expiresAt !== undefined && expiresAt <= Date.now()) return giveUp(new HotlineError('unauthorized', 'the fresh token had expired too'));
+          for (const channel of this.channels.values()) channel.connected();
+        }, giveUp);
+      },
+      (error: unknown) => giveUp(new HotlineError('unauthorized', `could not get a fresh token: ${error instanceof Error ? error.message : String(error)}`)),
+    );
+    return true;
   }
 
   private scheduleRefresh(connection: Connection, expiresAt: number | undefined): void {
@@ -702,10 +743,15 @@ export class HotlineClient<C extends Contract = NoContract> extends Emitter<Clie
       case 'update':
         this.channels.get(message.ch)?.presenceEvent(message.op, message.member);
         return;
-      case 'unsub':
+      case 'unsub': {
         // The server ended a subscription (the identity changed, or credentials expired).
-        this.channels.get(message.ch)?.ended(new HotlineError(message.code, message.message));
+        const channel = this.channels.get(message.ch);
+        if (channel === undefined) return;
+        // Expired before the refresh was answered: wait for a fresh token, then subscribe again.
+        if (message.code === 'unauthorized' && this.reauthenticate()) channel.disconnected();
+        else channel.ended(new HotlineError(message.code, message.message));
         return;
+      }
       case 'message':
         this.emit('message', message.data);
         return;
