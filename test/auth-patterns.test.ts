@@ -115,11 +115,15 @@ describe('a token in a cookie or the query string (browsers)', () => {
 });
 
 describe('a token in the first message (the auth op), with expiry and refresh', () => {
-  const authenticateToken = (token: string) => {
-    const user = USERS[token.split('#')[0]!];
-    if (user === undefined) throw new ChannelError('unauthorized', 'unknown token');
-    return { auth: user, member: { id: user.id }, expiresAt: Date.now() + 600 };
-  };
+  /** "token-<user>#n" is valid for `lifetime(user)` ms (600 for everyone by default). */
+  const tokenCheck =
+    (lifetime: (user: User) => number = () => 600) =>
+    (token: string) => {
+      const user = USERS[token.split('#')[0]!];
+      if (user === undefined) throw new ChannelError('unauthorized', 'unknown token');
+      return { auth: user, member: { id: user.id }, expiresAt: Date.now() + lifetime(user) };
+    };
+  const authenticateToken = tokenCheck();
 
   test('requests before auth are unauthorized; after it they work', async () => {
     const url = await start({ authenticateToken });
@@ -167,11 +171,7 @@ describe('a token in the first message (the auth op), with expiry and refresh', 
     assert.equal(subscriber.state, 'open');
   });
   /** Ada's tokens last 600 ms; Lin's, the publisher's, long enough for any test. */
-  const shortForAda = (token: string) => {
-    const user = USERS[token.split('#')[0]!];
-    if (user === undefined) throw new ChannelError('unauthorized', 'unknown token');
-    return { auth: user, member: { id: user.id }, expiresAt: Date.now() + (user.id === 'ada' ? 600 : 60_000) };
-  };
+  const shortForAda = tokenCheck((user) => (user.id === 'ada' ? 600 : 60_000));
 
   test('a refresh answered after expiry: the SDK authenticates again, and the subscription recovers what was published meanwhile', async () => {
     const url = await start({ authenticateToken: shortForAda, authGrace: 60_000 });
