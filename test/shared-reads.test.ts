@@ -255,4 +255,55 @@ describe('reads into one shared buffer', () => {
       wss.close();
     }
   });
+
+  // serve() reads each connection's first request head through the shared buffer too; what
+  // is not an upgrade to its own paths goes on to node:http through the stream.
+  test('a request serve() hands on to node:http gets every byte after its head: a body written in pieces, and frames after an upgrade another listener takes', async () => {
+    const bodies: string[] = [];
+    let requests = 0;
+    const server = await serve({
+      websocket: { '/echo': { message() {} } },
+      request(req, res) {
+        requests++;
+        const parts: Buffer[] = [];
+        req.on('data', (part: Buffer) => parts.push(part));
+        req.on('end', () => {
+          bodies.push(Buffer.concat(parts).toString());
+          res.end('ok');
+        });
+      },
+    });
+    const wss = new WsServer({ noServer: true });
+    wss.on('connection', (ws) => ws.on('message', (data) => ws.send(`other: ${String(data)}`)));
+    server.http.on('upgrade', (req: { url?: string }, socket, head: Buffer) => {
+      if (req.url === '/other') wss.handleUpgrade(req as never, socket as Socket, head, (ws) => wss.emit('connection', ws, req));
+    });
+    try {
+      const socket = connect(server.port, '127.0.0.1');
+      await once(socket, 'connect');
+      socket.write('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\nConnection: close\r\n\r\nfirst');
+      // The rest of the body only once node:http has the request: it comes in a read of its own.
+      await waitFor(() => requests === 1, 'the request at node:http');
+      socket.end(' second');
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      await once(socket, 'close');
+      assert.match(Buffer.concat(chunks).toString(), /^HTTP\/1\.1 200 OK[\s\S]*\r\n\r\nok$/);
+      assert.deepEqual(bodies, ['first second']);
+
+      const ws = new WebSocket(`ws://127.0.0.1:${server.port}/other`);
+      await once(ws, 'open');
+      const replies: string[] = [];
+      ws.on('message', (data) => replies.push(String(data)));
+      ws.send('one');
+      ws.send('two');
+      await waitFor(() => replies.length === 2, 'both replies');
+      assert.deepEqual(replies, ['other: one', 'other: two']);
+      ws.close();
+    } finally {
+      for (const ws of wss.clients) ws.terminate();
+      wss.close();
+      await server.close();
+    }
+  });
 });
