@@ -21,6 +21,7 @@ import { DirectWriter } from './direct-writes.js';
 import { FramePump } from './frame-pump.js';
 import { ReadPacer, type PacedReader } from './read-pacer.js';
 import { ReadSlab, readIntoShared, readingNow } from './shared-reads.js';
+import { kSlot } from './connection-set.js';
 
 export {
   ConnectionContext,
@@ -83,6 +84,8 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
   /** Created on the first subscribe: most connections of an echo or RPC server have none. */
   private topicSet: Set<string> | null = null;
   private address: string | undefined = undefined;
+  /** Where this connection sits in its server's set of open connections. */
+  [kSlot] = -1;
   private closed = false;
   private drainWanted = false;
   /** Sends waiting behind a Blob being read, to keep their order. */

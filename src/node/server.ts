@@ -24,6 +24,7 @@ import { DEFAULT_DEFLATE_THRESHOLD, ZlibDeflateCodec, type PerMessageDeflateOpti
 import { inflateBudget } from './inflate-budget.js';
 import { DEFAULT_CLOSE_TIMEOUT } from './timeouts.js';
 import { TopicRegistry } from './topics.js';
+import { ConnectionSet } from './connection-set.js';
 import { isPromiseLike } from './promise-like.js';
 import { compileTrustProxy, setClientAddress, type ClientAddress, type TrustProxy } from './trust-proxy.js';
 
@@ -195,8 +196,12 @@ function ignoreError(): void {}
  * {@link handleUpgrade}.
  */
 export class WebSocketServer<T = undefined> {
-  /** The open connections (those whose `close` has not run); do not add or delete. */
-  readonly connections = new Set<WebSocketConnection<T>>();
+  /**
+   * The open connections (those whose `close` has not run), in the order they opened.
+   * Iterating visits those open when it began that are still open when reached.
+   */
+  readonly connections: ReadonlySet<WebSocketConnection<T>>;
+  private readonly openConnections = new ConnectionSet<WebSocketConnection<T>>();
   /** The topic subscriptions of this server's connections, behind `conn.subscribe` and {@link publish}. */
   readonly topics: TopicRegistry<T>;
   /** Running totals for metrics; read them, do not write them. */
@@ -245,7 +250,7 @@ export class WebSocketServer<T = undefined> {
     this.options = options;
     this.clientAddress = compileTrustProxy(options.trustProxy);
     const handlers = options.handlers;
-    const connections = this.connections;
+    const connections = (this.connections = this.openConnections);
     const trackedHandlers: ConnectionHandlers<T> = {
       ...handlers,
       open: (conn) => {
@@ -458,7 +463,7 @@ export class WebSocketServer<T = undefined> {
           );
     address ??= this.clientAddress?.((socket as Socket).remoteAddress ?? '', head.headers);
     const conn = new WebSocketConnection<T>(socket as Socket, this.context, data, accepted.protocol ?? '', codec, address);
-    this.connections.add(conn);
+    this.openConnections.add(conn);
     this.counters.accepted++;
     conn.start(response, rest);
     return conn;
