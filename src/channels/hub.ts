@@ -29,6 +29,11 @@ import { ChannelsApi } from './server-api.js';
 import { Session, type QueuedRequest } from './session.js';
 import { Subscription } from './subscription.js';
 
+/** A session's entry among the hub's: emptied when the session ends. */
+interface SessionSlot<A> {
+  session: Session<A> | null;
+}
+
 /**
  * The hotline.v1 channel protocol for the connections of one node: requests in, answers
  * and channel messages out, with everything shared between connections (and nodes) kept
@@ -55,9 +60,14 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
   readonly nodeId: string;
   /** The channels from the application's side: publish, presence, history, and users' and clients' connections. */
   readonly api: ChannelsApi<A>;
-  private readonly sessions = new Map<ChannelClient<A>, Session<A>>();
-  /** The same sessions by client id, for commands addressed to one. */
-  private readonly byClientId = new Map<string, Session<A>>();
+  /**
+   * The sessions by client id (commands address a client by it). Each behind a slot that is
+   * emptied when its session ends: a Map in V8's old generation rebuilds its table there as
+   * entries come and go, and a table left behind keeps what it held reachable for young-
+   * generation collections until a full one; an emptied slot holds no session, connection or
+   * socket (see src/node/connection-set.ts).
+   */
+  private readonly sessions = new Map<string, SessionSlot<A>>();
   private readonly commands: NodeCommands;
   private readonly channels: LocalChannels<A, C>;
   private readonly core: HubCore<A>;
@@ -151,8 +161,7 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
   /** A connection opened. */
   connect(client: C, expiresAt?: number): void {
     const session = new Session(client, this.core);
-    this.sessions.set(client, session);
-    this.byClientId.set(client.id, session);
+    this.sessions.set(client.id, { session });
     this.metrics.sessions++;
     session.setExpiry(expiresAt);
   }
@@ -167,7 +176,7 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
 
   /** A text frame from a connection: a request in JSON, unless the connection speaks msgpack. */
   handleText(client: C, text: string): void {
-    const session = this.sessions.get(client);
+    const session = this.sessionOf(client);
     if (session === undefined || session.closed) return;
     if (client.encoding === 'msgpack') return session.fail(undefined, 'bad_request', 'hotline.v1.msgpack messages are msgpack binary frames, not text');
     this.accept(session, parseRequest(text, this.limits), text.length);
@@ -175,7 +184,7 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
 
   /** A binary frame: a request in msgpack on a hotline.v1.msgpack connection; on a JSON one, refused. */
   handleBinary(client: C, bytes?: Uint8Array): void {
-    const session = this.sessions.get(client);
+    const session = this.sessionOf(client);
     if (session === undefined || session.closed) return;
     if (client.encoding !== 'msgpack' || bytes === undefined) return session.fail(undefined, 'bad_request', 'hotline.v1 messages are JSON text frames, not binary');
     this.accept(session, parseMsgpackRequest(bytes, this.limits, this.maxMsgpackValues), bytes.length);
@@ -195,7 +204,7 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
 
   /** The user a connection is (after its latest `auth`), for the inspector. */
   userOf(client: C): string | undefined {
-    return this.sessions.get(client)?.user;
+    return this.sessionOf(client)?.user;
   }
 
   /** Local subscribers of a channel (recovering or live). */
@@ -203,13 +212,25 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
     return this.channels.subscribers(channel);
   }
 
+  /** The session of `client`, while it has one. */
+  private sessionOf(client: ChannelClient<A>): Session<A> | undefined {
+    const session = this.sessions.get(client.id)?.session;
+    return session != null && session.client === client ? session : undefined;
+  }
+
+  private *liveSessions(): Generator<Session<A>, undefined, undefined> {
+    for (const { session } of this.sessions.values()) if (session !== null) yield session;
+    return undefined;
+  }
+
   /** The connection is gone (`grace`: its presence waits for a reconnect), or the hub closed it. */
   private forget(client: ChannelClient<A>, grace: boolean): void {
-    const session = this.sessions.get(client);
-    if (session === undefined) return;
+    const slot = this.sessions.get(client.id);
+    const session = slot?.session;
+    if (session == null || session.client !== client) return;
     session.end();
-    this.sessions.delete(client);
-    this.byClientId.delete(client.id);
+    slot!.session = null;
+    this.sessions.delete(client.id);
     this.metrics.sessions--;
     for (const channel of session.subscriptions.channels()) this.dropSubscription(session, channel, grace && !session.sentAway);
   }
@@ -351,13 +372,13 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
     // and identities change with `auth`); a client's by its id.
     const sessionsOf = (to: ConnectionTarget): Array<Session<A>> => {
       if ('client' in to) {
-        const session = this.byClientId.get(to.client);
-        return session === undefined || session.closed ? [] : [session];
+        const session = this.sessions.get(to.client)?.session;
+        return session == null || session.closed ? [] : [session];
       }
-      return [...this.sessions.values()].filter((session) => session.user === to.user && !session.closed);
+      return [...this.liveSessions()].filter((session) => session.user === to.user && !session.closed);
     };
     return {
-      has: (client) => this.byClientId.has(client),
+      has: (client) => this.sessions.has(client),
       act: (to: ConnectionTarget, action: Action): number => {
         let reached = 0;
         for (const session of sessionsOf(to)) {
@@ -376,8 +397,8 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
         return reached;
       },
       call: (client, method, paramsJson, timeout) => {
-        const session = this.byClientId.get(client);
-        if (session === undefined || session.closed) return Promise.reject(new CallError('client_gone', `no client ${JSON.stringify(client)} is connected`));
+        const session = this.sessions.get(client)?.session;
+        if (session == null || session.closed) return Promise.reject(new CallError('client_gone', `no client ${JSON.stringify(client)} is connected`));
         return session.calls.start((text) => session.client.send(text), method, paramsJson, timeout);
       },
       tell: (question) => this.tell(question),
@@ -388,7 +409,7 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
   private tell(question: Question): Json {
     if (question.q === 'info') {
       const users = new Set<string>();
-      for (const session of this.sessions.values()) if (session.user !== undefined) users.add(session.user);
+      for (const session of this.liveSessions()) if (session.user !== undefined) users.add(session.user);
       return {
         node: this.nodeId,
         connections: this.sessions.size,
