@@ -256,8 +256,8 @@ describe('reads into one shared buffer', () => {
     }
   });
 
-  // serve() reads each connection's first request head through the shared buffer too; what
-  // is not an upgrade to its own paths goes on to node:http through the stream.
+  // What is not an upgrade to one of serve()'s own paths goes on to node:http with the bytes
+  // read so far, and node:http reads the rest: none may be lost on the way.
   test('a request serve() hands on to node:http gets every byte after its head: a body written in pieces, and frames after an upgrade another listener takes', async () => {
     const bodies: string[] = [];
     let requests = 0;

@@ -20,7 +20,7 @@ import type { ZlibDeflateCodec } from './deflate.js';
 import { DirectWriter } from './direct-writes.js';
 import { FramePump } from './frame-pump.js';
 import { ReadPacer, type PacedReader } from './read-pacer.js';
-import { ReadSlab, readIntoShared, readingNow } from './shared-reads.js';
+import { ReadSlab, readIntoShared } from './shared-reads.js';
 import { kSlot } from './connection-set.js';
 
 export {
@@ -115,17 +115,14 @@ export class WebSocketConnection<T = unknown> implements ProtocolHandler, PacedR
     socket.setNoDelay(true);
     socket.setTimeout(0);
     (socket as OwnedSocket)[kConnection] = this as WebSocketConnection<unknown>;
-    const shared = readIntoShared(socket, WebSocketConnection.onSocketData, WebSocketConnection.readSlabOf);
-    if (!shared) socket.on('data', WebSocketConnection.onSocketData);
+    if (!readIntoShared(socket, WebSocketConnection.onSocketData, WebSocketConnection.readSlabOf)) socket.on('data', WebSocketConnection.onSocketData);
     socket.on('end', WebSocketConnection.onSocketEnd);
     socket.on('drain', WebSocketConnection.onSocketDrain);
     socket.on('close', WebSocketConnection.onSocketClose);
     // A socket error is followed by 'close', which reports the abnormal closure.
     socket.on('error', ignoreError);
-    // The socket may have been paused while its upgrade request was read. One whose reads
-    // come to us already (its head came through the shared buffer too) is left as it is:
-    // resuming it would only set its stream flowing a tick later, for nothing.
-    if (!shared || !readingNow(socket)) socket.resume();
+    // The socket may have been paused while its upgrade request was read.
+    socket.resume();
   }
 
   /** What moves the protocol's frames onto the socket (see {@link pumpState}). */

@@ -8,9 +8,7 @@
 // anything else sees it, so the protocol's views into a chunk stay valid for as long as it
 // keeps them.
 //
-// A client socket of our own asks for it with net.connect's `onread` (sharedOnRead). serve()
-// reads a new connection's first request head this way too, from its first read: no flowing
-// stream is set up for a handshake (readIntoStream hands a plain HTTP request back to it).
+// A client socket of our own asks for it with net.connect's `onread` (sharedOnRead).
 // net.Socket has no public way to turn this on after accept. It keeps the option in two
 // symbol-keyed slots that its read callback, pause() and resume() consult; they are found by
 // name here, and a socket whose Node lacks them, or that is not plain TCP (TLS decrypts in
@@ -32,8 +30,6 @@ interface Slots {
 
 interface UserBufferHandle {
   useUserBuffer(buffer: Uint8Array): void;
-  /** Set by net.Socket while it has asked the handle to read. */
-  reading?: boolean;
 }
 
 function findSlots(): Slots | null {
@@ -115,11 +111,6 @@ function copying(onChunk: (this: Socket, chunk: Buffer) => void, slabOf?: (socke
   };
 }
 
-/** A read callback that hands each read to the socket's stream, as Node does without a buffer of ours. */
-function pushToStream(this: Socket, nread: number, buffer: Buffer): boolean {
-  return this.push(copyOfRead(buffer, nread));
-}
-
 /** The server's sockets share one callback per receiver function (no closure per socket). */
 const serverCallbacks = new WeakMap<(this: Socket, chunk: Buffer) => void, ReadCallback>();
 
@@ -153,21 +144,4 @@ export function readIntoShared(socket: Socket, onChunk: (this: Socket, chunk: Bu
   owned[slots.callback] = callback;
   (handle as UserBufferHandle).useUserBuffer(buffer);
   return true;
-}
-
-/**
- * Hands the reads of a socket that {@link readIntoShared} set up back to its stream: 'data'
- * events, pipes and node:http see each read as Node would give it. Does nothing to any
- * other socket.
- */
-export function readIntoStream(socket: Socket): void {
-  if (slots == null) return;
-  const owned = socket as unknown as Record<symbol, unknown>;
-  if (owned[slots.callback] != null) owned[slots.callback] = pushToStream;
-}
-
-/** Whether `socket` is reading now, unpaused: its reads come without a resume(). */
-export function readingNow(socket: Socket): boolean {
-  const handle = (socket as unknown as { _handle?: Partial<UserBufferHandle> | null })._handle;
-  return !socket.isPaused() && handle?.reading === true;
 }

@@ -18,7 +18,6 @@ import {
 } from '../node/server.js';
 import type { ConnectionHandlers, ConnectionSendOptions, SendData } from '../node/connection.js';
 import { inheritNoDelay, noDelayOnListener } from '../node/no-delay.js';
-import { readIntoShared, readIntoStream } from '../node/shared-reads.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT } from '../node/timeouts.js';
 import { withReconnectHint } from '../wire/reconnect-hint.js';
 import { ConnectionRatePerAddress, ConnectionsPerAddress } from './address-limit.js';
@@ -350,7 +349,6 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       // with Nagle off as net.Server's noDelay would have it (upgrades turn it off themselves).
       socket.pause();
       socket.setNoDelay(true);
-      readIntoStream(socket);
       socket.unshift(seen.length === 1 ? seen[0]! : Buffer.concat(seen));
       http.emit('connection', socket);
       socket.resume();
@@ -478,10 +476,11 @@ class FirstRequest {
   static read(socket: Socket, reader: FirstRequestReader): void {
     reading.set(socket, new FirstRequest(socket, reader));
     socket.on('error', FirstRequest.onError);
-    // A plain TCP socket's reads come here without passing through its stream (no flowing
-    // mode to start, no 'data' event, no ticks of their own); a read after the head, while
-    // the request is refused, is dropped as a stream with no 'data' listener would drop it.
-    if (!readIntoShared(socket, FirstRequest.onData)) socket.on('data', FirstRequest.onData);
+    // Through the stream, not the shared read buffer: a request for node:http stays with
+    // it, and the stream's pause() and resume() then mean what node:http expects (with the
+    // shared buffer, resume() starts the handle reading at once, past node:http's own
+    // pause: a 401 to a large upload read megabytes more of its body before the close).
+    socket.on('data', FirstRequest.onData);
   }
 
   private static onError(this: Socket): void {
@@ -511,7 +510,6 @@ class FirstRequest {
   /**
    * Reading the head is over. The socket is not paused here: an upgrade completed at once
    * reads on, and whoever waits before reading (an `upgrade` hook, node:http) pauses it.
-   * Whoever reads next takes the reads over (the connection, or node:http through the stream).
    */
   private done(): void {
     const socket = this.socket;
