@@ -196,12 +196,15 @@ function ignoreError(): void {}
  * {@link handleUpgrade}.
  */
 export class WebSocketServer<T = undefined> {
+  private readonly openConnections = new ConnectionSet<WebSocketConnection<T>>();
+
   /**
    * The open connections (those whose `close` has not run), in the order they opened.
    * Iterating visits those open when it began that are still open when reached.
    */
-  readonly connections: ReadonlySet<WebSocketConnection<T>>;
-  private readonly openConnections = new ConnectionSet<WebSocketConnection<T>>();
+  get connections(): ReadonlySet<WebSocketConnection<T>> {
+    return this.openConnections;
+  }
   /** The topic subscriptions of this server's connections, behind `conn.subscribe` and {@link publish}. */
   readonly topics: TopicRegistry<T>;
   /** Running totals for metrics; read them, do not write them. */
@@ -250,7 +253,7 @@ export class WebSocketServer<T = undefined> {
     this.options = options;
     this.clientAddress = compileTrustProxy(options.trustProxy);
     const handlers = options.handlers;
-    const connections = (this.connections = this.openConnections);
+    const connections = this.openConnections;
     const trackedHandlers: ConnectionHandlers<T> = {
       ...handlers,
       open: (conn) => {
