@@ -184,6 +184,10 @@ test('1 MiB compressed pings on /ws at full speed from two connections: refused 
   assert.ok(refused >= closes.length - 2 && refused > 0, `${refused} of ${closes.length} connections closed with 1009`);
   assert.deepEqual([...reasons].filter((r) => r !== ''), ['message inflates past the limit of 262144 bytes']);
   assert.equal(answered, 0, 'no ping of 1 MiB was parsed and answered');
+  // Each connection costs a handshake and at most 256 KiB of inflating, whatever it sends:
+  // some 100 connections in 3 s grow RSS about 40 MiB (V8 frees the inflated garbage
+  // lazily), however many more frames they write.
+  assert.ok(rssPeak - fixture.target.baseline < 96 * MiB, `RSS grew ${((rssPeak - fixture.target.baseline) / MiB).toFixed(1)} MiB (under 96 MiB)`);
   assertServed(report);
 });
 

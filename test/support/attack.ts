@@ -12,7 +12,7 @@
 //     assert.ok(peak.stop() < target.baseline + 64 * MiB);
 //   });
 import assert from 'node:assert/strict';
-import { after, before } from 'node:test';
+import { after, before, beforeEach } from 'node:test';
 import { Buffer } from 'node:buffer';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -107,7 +107,7 @@ const NEIGHBOUR_SCRIPT = fileURLToPath(new URL('./neighbour.ts', import.meta.url
 /** What an attack runs against: a server process (`hotline serve`, or a script of test/support). */
 export interface Attackable {
   readonly ws: string;
-  /** RSS before the attack. */
+  /** RSS before the attack: in an `attackFixture`, taken again before each test. */
   baseline: number;
   rss(): number;
   stop(): Promise<unknown>;
@@ -115,9 +115,14 @@ export interface Attackable {
 
 /**
  * The setting of an attack file (or suite): before its tests, the target `start` gives, a
- * neighbour beside it, `prepare` (data the attack needs in place), then the target's
- * baseline RSS; after them, both stopped. The tests read `fixture.target` and
+ * neighbour beside it and `prepare` (data the attack needs in place); before each test, the
+ * target's baseline RSS; after them, both stopped. The tests read `fixture.target` and
  * `fixture.neighbour`.
+ *
+ * The baseline is taken per test because a bound on RSS is a bound on what that test's
+ * attack grows: memory an earlier attack in the file left resident (the allocator keeps what
+ * it freed, V8 keeps the heap it grew) is not this attack's, and counting it made a later
+ * test fail by whatever the earlier one happened to leave.
  */
 export function attackFixture<T extends Attackable>(start: () => Promise<T>, prepare?: (target: T) => Promise<void>): { readonly target: T; readonly neighbour: Neighbour } {
   let target: T | undefined;
@@ -126,7 +131,9 @@ export function attackFixture<T extends Attackable>(start: () => Promise<T>, pre
     target = await start();
     neighbour = await Neighbour.start(target.ws);
     await prepare?.(target);
-    target.baseline = target.rss();
+  });
+  beforeEach(() => {
+    if (target !== undefined) target.baseline = target.rss();
   });
   after(async () => {
     await neighbour?.stop();
