@@ -22,7 +22,7 @@ import { authenticate } from './identity.js';
 import { LocalChannels, type ChannelStats } from './local-channels.js';
 import { MemoryEngine } from './memory-engine.js';
 import { newChannelMetrics, type ChannelMetrics } from './metrics.js';
-import { assignPresenceKey, join, leave, listsMembers, presence, presenceKey, pushesJoinLeave, setState } from './presence.js';
+import { assignPresenceKey, join, leave, leaveAs, listsMembers, presence, presenceKey, pushesJoinLeave, setState } from './presence.js';
 import { publish } from './publish.js';
 import { rpc } from './rpc.js';
 import { ChannelsApi } from './server-api.js';
@@ -339,11 +339,17 @@ export class ChannelHub<A = unknown, C extends ChannelClient<A> = ChannelClient<
     this.channels.remove(subscription);
     const grace = this.core.options.presenceGrace ?? DEFAULTS.presenceGrace;
     if (!gone || grace <= 0 || !subscription.answered || !listsMembers(this.core, channel)) return leave(this.core, session, channel);
-    const key = graceKey(channel, presenceKey(session));
+    // The timer keeps the two ids the leave needs, not the session: a session holds its
+    // connection, socket and buffers, and every client that disconnected kept all of that
+    // alive through the grace (5 s by default), each young collection copying it.
+    session.states?.delete(channel);
+    const member = presenceKey(session);
+    const clientId = session.client.id;
+    const key = graceKey(channel, member);
     clearTimeout(this.graceLeaves.get(key));
     const timer = setTimeout(() => {
       if (this.graceLeaves.get(key) === timer) this.graceLeaves.delete(key);
-      leave(this.core, session, channel);
+      leaveAs(this.core, channel, member, clientId);
     }, grace);
     (timer as { unref?: () => void }).unref?.();
     this.graceLeaves.set(key, timer);

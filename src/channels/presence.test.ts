@@ -2,6 +2,8 @@
 // member bound), presence state, and ephemeral publishes, on the hub with fake connections.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { settle, withRig, type FakeClient, type Rig } from '../../test/support/hub-rig.js';
 import type { StandardSchemaV1 } from '../wire/index.js';
 
@@ -81,6 +83,29 @@ describe('client ids', () => {
       assert.equal(await rig.hub.api.disconnect({ user: 'kicked' }), 1);
       await settle();
       assert.deepEqual(watcher.presenceEvents('room').at(-1), ['leave', 'kicked'], 'no grace for a connection the server closed');
+    });
+  });
+  test('a client gone within the grace period is not kept meanwhile: only its presence waits', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    await withRig({ presenceGrace: 60_000 }, async (rig) => {
+      const watcher = rig.client('w');
+      await rig.ok(watcher, 'sub', { ch: 'room' });
+      const gone = await (async () => {
+        const client = rig.client('gone');
+        await rig.ok(client, 'sub', { ch: 'room', sender: SENDER });
+        rig.hub.disconnect(client);
+        return new WeakRef(client);
+      })();
+      await settle();
+      gc();
+      await settle();
+      gc();
+      // A client stands for its connection, socket and buffers: held through the grace,
+      // every disconnect of a reconnect storm kept all of that alive for 5 s.
+      assert.equal(gone.deref(), undefined, 'the gone client was collected during the grace');
+      assert.deepEqual(watcher.presenceEvents('room'), [['join', 'w'], ['join', 'gone']], 'still present during the grace period');
+      assert.equal((await clientIds(rig, watcher, 'room')).length, 2);
     });
   });
 });

@@ -107,7 +107,15 @@ export async function join<A>(core: HubCore<A>, session: Session<A>, channel: st
  */
 export function leave<A>(core: HubCore<A>, session: Session<A>, channel: string): void {
   session.states?.delete(channel);
-  if (listsMembers(core, channel)) core.presence.leave(channel, presenceKey(session), session.client.id).catch(() => {});
+  leaveAs(core, channel, presenceKey(session), session.client.id);
+}
+
+/**
+ * {@link leave} for a connection that is gone, by its presence key and client id alone: what
+ * waits out the presence grace keeps these, not the session (which holds its connection).
+ */
+export function leaveAs<A>(core: HubCore<A>, channel: string, key: string, clientId: string): void {
+  if (listsMembers(core, channel)) core.presence.leave(channel, key, clientId).catch(() => {});
 }
 
 /**
