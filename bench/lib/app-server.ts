@@ -4,6 +4,7 @@
  * through its endpoints (sse, msgpack, presence). Ending the child's stdin stops it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -16,9 +17,22 @@ export interface AppServer {
   pid: number;
 }
 
+/** Where and how the app server runs. */
+export interface AppServerPlace {
+  /** Another checkout of hotline whose bench/lib/sse-server-main.ts (and src/) to run, to compare versions. */
+  checkout?: string;
+  /** A CPU to pin the server to with `taskset`. */
+  cpu?: number;
+  /** The server's environment (default: this process's). */
+  env?: NodeJS.ProcessEnv;
+}
+
 /** Spawns the app server and resolves once it printed `ready <port> <pid>`. */
-export async function startAppServer(): Promise<AppServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER], { stdio: ['pipe', 'pipe', 'inherit'] });
+export async function startAppServer(place: AppServerPlace = {}): Promise<AppServer> {
+  const script = place.checkout === undefined ? SERVER : join(place.checkout, 'bench', 'lib', 'sse-server-main.ts');
+  const node = [process.execPath, '--import', 'tsx', script];
+  const [command, ...args] = place.cpu === undefined ? node : ['taskset', '-c', String(place.cpu), ...node];
+  const child = spawn(command!, args, { stdio: ['pipe', 'pipe', 'inherit'], env: place.env ?? process.env });
   const line = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
