@@ -85,6 +85,7 @@ describe('client ids', () => {
       assert.deepEqual(watcher.presenceEvents('room').at(-1), ['leave', 'kicked'], 'no grace for a connection the server closed');
     });
   });
+
   test('a client gone within the grace period is not kept meanwhile: only its presence waits', async () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
