@@ -22,11 +22,12 @@
  * glibc's default allocator settings, as a deployment would.
  */
 import { spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { computeAccept } from '../src/protocol/handshake.js';
 import { startAppServer } from './lib/app-server.js';
 import { processCpuSeconds, processRssBytes } from './lib/proc.js';
 import { columnsOf, formatCount, formatNumber, formatRatio, formatTable } from './lib/table.js';
@@ -47,7 +48,6 @@ const ROUNDS = Number(values.rounds ?? (quick ? 1 : 3));
 const CONCURRENCY = Number(values.concurrency);
 const WARM_UP_MS = 1_000;
 const CHANNEL = 'bench:reconnect';
-const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 /** A masked client frame (the mask is zeros: the payload goes as it is). */
 function clientFrame(opcode: number, payload: Buffer): Buffer {
@@ -70,7 +70,7 @@ let nextSource = 0;
 function reconnectOnce(port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const key = randomBytes(16).toString('base64');
-    const accept = createHash('sha1').update(key + GUID).digest('base64');
+    const accept = computeAccept(key);
     const localAddress = SOURCES[nextSource++ % SOURCES.length];
     const socket: Socket = connect({ port, host: '127.0.0.1', localAddress });
     let received: Buffer = Buffer.alloc(0);
