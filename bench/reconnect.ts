@@ -29,6 +29,8 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { computeAccept } from '../src/protocol/handshake.js';
 import { startAppServer } from './lib/app-server.js';
+import { CLIENT_CLOSE, clientFrame, HOST } from './lib/raw-client.js';
+import { median, medianRatio } from './lib/stats.js';
 import { processCpuSeconds, processRssBytes } from './lib/proc.js';
 import { columnsOf, formatCount, formatNumber, formatRatio, formatTable } from './lib/table.js';
 
@@ -49,13 +51,7 @@ const CONCURRENCY = Number(values.concurrency);
 const WARM_UP_MS = 1_000;
 const CHANNEL = 'bench:reconnect';
 
-/** A masked client frame (the mask is zeros: the payload goes as it is). */
-function clientFrame(opcode: number, payload: Buffer): Buffer {
-  if (payload.length > 125) throw new Error('clientFrame: payloads here are short');
-  return Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | payload.length, 0, 0, 0, 0]), payload]);
-}
 const SUB = clientFrame(0x1, Buffer.from(JSON.stringify({ op: 'sub', id: 1, ch: CHANNEL })));
-const CLOSE = clientFrame(0x8, Buffer.from([0x03, 0xe8]));
 
 /**
  * Source addresses, taken in turn: the server closes TCP first, so each connection leaves a
@@ -72,7 +68,7 @@ function reconnectOnce(port: number): Promise<void> {
     const key = randomBytes(16).toString('base64');
     const accept = computeAccept(key);
     const localAddress = SOURCES[nextSource++ % SOURCES.length];
-    const socket: Socket = connect({ port, host: '127.0.0.1', localAddress });
+    const socket: Socket = connect({ port, host: HOST, localAddress });
     let received: Buffer = Buffer.alloc(0);
     let stage: 'head' | 'answer' | 'closing' | 'closed' = 'head';
     const fail = (message: string): void => {
@@ -81,7 +77,7 @@ function reconnectOnce(port: number): Promise<void> {
     };
     socket.on('connect', () => {
       socket.write(
-        `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `GET /ws HTTP/1.1\r\nHost: ${HOST}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
           `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: hotline.v1\r\n\r\n`,
       );
     });
@@ -114,7 +110,7 @@ function reconnectOnce(port: number): Promise<void> {
           if (message.op === 'err') return fail(`the sub was refused: ${message.code}`);
           if (message.op === 'ok' && message.id === 1 && stage === 'answer') {
             stage = 'closing';
-            socket.write(CLOSE);
+            socket.write(CLIENT_CLOSE);
           }
         } else if (opcode === 0x8) {
           if (stage !== 'closing') return fail('closed by the server before the closing handshake');
@@ -186,12 +182,6 @@ async function round(checkout: string | undefined): Promise<Round> {
 
 const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
-
 // The load on CPU 1, the server on CPU 0 (startAppServer pins it).
 const pinned = spawnSync('taskset', ['-pc', '1', String(process.pid)], { stdio: 'ignore' });
 if (pinned.status !== 0) console.log('(taskset is missing: the load and the server are not pinned)');
@@ -221,8 +211,12 @@ const summary = kinds.map(([name]) => {
     peakRss: median(rounds.map((x) => x.peakRss)),
   };
 });
-console.log(`\nopen /ws, sub (presence on), ok, close; ${CONCURRENCY} at a time, ${SECONDS} s windows, median of ${ROUNDS} round(s)`);
+console.log(`\nopen /ws, sub (presence on), ok, close; ${CONCURRENCY} at a time, ${SECONDS} s windows, median of ${ROUNDS} round(s); vs baseline: the median of the rounds' ratios`);
 const base = summary.find((s) => s.name === 'baseline');
+const baseRounds = results.get('baseline');
+/** The median of the per-round ratios to the baseline: rounds alternate, so each pair met the same machine. */
+const vsBaseline = (name: string, figure: (round: Round) => number): string =>
+  formatRatio(medianRatio(results.get(name)!.map(figure), baseRounds!.map(figure)));
 console.log(
   formatTable(
     columnsOf('server', 'connections/s', 'server CPU µs each', ...(base ? ['vs baseline'] : []), 'server CPU', 'peak RSS', ...(base ? ['vs baseline'] : [])),
@@ -230,10 +224,10 @@ console.log(
       s.name,
       formatCount(s.perSecond),
       formatNumber(s.cpuPerConnection * 1e6),
-      ...(base ? [formatRatio(s.cpuPerConnection / base.cpuPerConnection)] : []),
+      ...(base ? [vsBaseline(s.name, (r) => r.cpuPerConnection)] : []),
       `${Math.round(s.cpuShare * 100)}%`,
       mib(s.peakRss),
-      ...(base ? [formatRatio(s.peakRss / base.peakRss)] : []),
+      ...(base ? [vsBaseline(s.name, (r) => r.peakRss)] : []),
     ]),
   ),
 );
