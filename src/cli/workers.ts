@@ -13,6 +13,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { createServer, Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
+import { acceptWithStableShape } from '../node/accept.js';
 import type { Logger } from '../server/log.js';
 
 /** The variable that tells a worker its number (1..N): the banner is printed by worker 1 only. */
@@ -176,6 +177,7 @@ export async function superviseWorkers({ count, host, port, log, logger, maxWait
     listener.once('error', reject);
     listener.listen(port, host, () => {
       listener.off('error', reject);
+      acceptWithStableShape(listener);
       resolve();
     });
   });

@@ -17,6 +17,7 @@ import {
   type WebSocketServerOptions,
 } from '../node/server.js';
 import type { ConnectionHandlers, ConnectionSendOptions, SendData } from '../node/connection.js';
+import { acceptWithStableShape } from '../node/accept.js';
 import { inheritNoDelay, noDelayOnListener } from '../node/no-delay.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT } from '../node/timeouts.js';
 import { withReconnectHint } from '../wire/reconnect-hint.js';
@@ -378,6 +379,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     listener.listen(options.port ?? 0, host, () => {
       listener.off('error', reject);
       if (options.tls === undefined) nagleOffOnAccept = noDelayOnListener(listener);
+      acceptWithStableShape(listener);
       resolve();
     });
   });
