@@ -20,8 +20,16 @@
  * A disconnected subscriber's presence waits out the grace (5 s): whatever the wait keeps
  * of each connection is multiplied by the connections of those seconds. The server runs with
  * glibc's default allocator settings, as a deployment would.
+ *
+ * The server closes TCP first, so each connection leaves a TIME_WAIT entry for 60 s, and a
+ * table of 100,000 of them made a connection cost the server about twice the CPU (20,000 to
+ * 60,000 did not show). Each round therefore starts once the table holds at most TIME_WAIT_START entries
+ * (waiting up to 70 s, read from /proc/net/sockstat), so that every round meets about the
+ * same kernel.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { loadavg } from 'node:os';
@@ -189,9 +197,37 @@ if (pinned.status !== 0) console.log('(taskset is missing: the load and the serv
 const kinds: Array<[string, string | undefined]> = [['hotline', undefined]];
 if (values.baseline !== undefined) kinds.push(['baseline', values.baseline]);
 const results = new Map<string, Round[]>(kinds.map(([name]) => [name, []]));
+/** TIME_WAIT entries a round may start with. */
+const TIME_WAIT_START = 30_000;
+/** Longer than the kernel keeps an entry (60 s). */
+const TIME_WAIT_MAX_WAIT_MS = 70_000;
+
+/** TCP connections in TIME_WAIT on this host, or null where /proc/net/sockstat is not readable. */
+function timeWaitCount(): number | null {
+  try {
+    const match = /^TCP:.* tw (\d+)/m.exec(readFileSync('/proc/net/sockstat', 'utf8'));
+    return match === null ? null : Number(match[1]);
+  } catch {
+    return null;
+  }
+}
+
+/** Waits (polling, bounded) until the TIME_WAIT table has emptied to TIME_WAIT_START; says so when it had to wait. */
+async function settleTimeWait(): Promise<void> {
+  const start = performance.now();
+  let count = timeWaitCount();
+  while (count !== null && count > TIME_WAIT_START && performance.now() - start < TIME_WAIT_MAX_WAIT_MS) {
+    await sleep(1_000);
+    count = timeWaitCount();
+  }
+  const waited = performance.now() - start;
+  if (waited > 1_000) console.log(`  (waited ${(waited / 1000).toFixed(0)} s for TIME_WAIT entries to expire: ${count === null ? '?' : formatCount(count)} left)`);
+}
+
 const loadStart = loadavg()[0]!;
 for (let r = 1; r <= ROUNDS; r++) {
   for (const [name, checkout] of r % 2 === 1 ? kinds : [...kinds].reverse()) {
+    await settleTimeWait();
     const result = await round(checkout);
     results.get(name)!.push(result);
     console.log(
