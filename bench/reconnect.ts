@@ -23,9 +23,9 @@
  *
  * The server closes TCP first, so each connection leaves a TIME_WAIT entry for 60 s, and a
  * table of 100,000 of them made a connection cost the server about twice the CPU (20,000 to
- * 60,000 did not show). Each round therefore starts once the table holds at most TIME_WAIT_START entries
- * (waiting up to 70 s, read from /proc/net/sockstat), so that every round meets about the
- * same kernel.
+ * 60,000 did not show). Each round therefore starts once the table holds at most
+ * TIME_WAIT_START entries (waiting up to 70 s, read from /proc/net/sockstat), so that every
+ * round meets about the same kernel.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';

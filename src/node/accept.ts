@@ -14,8 +14,9 @@
 // does, with the whole set of keys. What that function does beyond the socket is done here
 // too: the count of connections that close() and getConnections() read, the socket's
 // server, the 'connection' event and the `net.server.socket` diagnostics channel. A listener
-// configured in a way this does not cover (maxConnections, noDelay or keepAlive set on the
-// server) and a failed accept go to net.Server's own function unchanged.
+// configured in a way this does not cover (maxConnections, noDelay, keepAlive, or the
+// blockList of later Nodes set on the server) and a failed accept go to net.Server's own
+// function unchanged.
 import { channel } from 'node:diagnostics_channel';
 import { Socket, type Server } from 'node:net';
 
@@ -31,6 +32,8 @@ interface ServerState {
   highWaterMark?: number;
   noDelay?: boolean;
   keepAlive?: boolean;
+  /** net.Server's option from Node 22.13 on: its own onconnection refuses the addresses it lists. */
+  blockList?: unknown;
 }
 
 const serverSocketChannel = channel('net.server.socket');
@@ -46,7 +49,7 @@ export function acceptWithStableShape(server: Server): boolean {
   const nodeAccept = handle?.onconnection;
   if (handle == null || typeof nodeAccept !== 'function') return false;
   handle.onconnection = function onconnection(this: unknown, status: number, client: unknown): void {
-    if (status !== 0 || server.maxConnections || state.noDelay || state.keepAlive) {
+    if (status !== 0 || server.maxConnections || state.noDelay || state.keepAlive || state.blockList != null) {
       nodeAccept.call(this, status, client);
       return;
     }
