@@ -12,6 +12,7 @@ import { once } from 'node:events';
 import { connect, createServer, type Server, type ServerOpts, type Socket } from 'node:net';
 import { acceptWithStableShape } from '../src/node/accept.js';
 import { ChildLines } from './support/child-lines.js';
+import { churn, scavenges } from './support/upgrade-churn.js';
 
 async function listening(options: ServerOpts, onSocket: (socket: Socket) => void): Promise<{ server: Server; port: number }> {
   const server = createServer(options, onSocket);
@@ -162,42 +163,12 @@ async function promotedPerConnection(mode: 'serve' | 'node-net', connections: nu
     const to = Number((await lines.next((line) => line.startsWith('mark '), 'the second mark', 10_000, lines.all.length)).split(' ')[1]);
     child.stdin.write('exit\n');
     await once(child, 'exit');
-    let promoted = 0;
-    let scavenges = 0;
-    for (const line of lines.all) {
-      // [pid:isolate]   1234 ms: pause=... gc=s ... promoted=N ...
-      const at = /^\[[^\]]*\]\s+(\d+) ms: .* gc=s /.exec(line);
-      if (at === null) continue;
-      const ms = Number(at[1]);
-      if (ms < from || ms > to) continue;
-      scavenges++;
-      promoted += Number(/ promoted=(\d+)/.exec(line)![1]);
-    }
-    return { perConnection: promoted / connections, scavenges };
+    const during = scavenges(lines.all).filter((s) => s.ms >= from && s.ms <= to);
+    const promoted = during.reduce((sum, s) => sum + s.promoted, 0);
+    return { perConnection: promoted / connections, scavenges: during.length };
   } finally {
     child.kill();
   }
-}
-
-// An upgrade request and a masked close frame 1000, then the client's end: hotline answers
-// 101 and its own close, and closes; the plain server ends when the client does.
-const REQUEST = Buffer.concat([
-  Buffer.from('GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'),
-  Buffer.from([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]),
-]);
-
-async function churn(port: number, count: number): Promise<void> {
-  let started = 0;
-  const one = async (): Promise<void> => {
-    while (started < count) {
-      started++;
-      const socket = connect(port, '127.0.0.1');
-      socket.end(REQUEST);
-      socket.resume();
-      await once(socket, 'close');
-    }
-  };
-  await Promise.all(Array.from({ length: 16 }, one));
 }
 
 test("a churn of connections to serve() leaves little to the old generation", async (t) => {
