@@ -13,7 +13,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { createServer, Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
-import { acceptWithStableShape } from '../node/accept.js';
+import { acceptHandles, socketOf, type AcceptedHandle } from '../node/accept.js';
 import type { Logger } from '../server/log.js';
 
 /** The variable that tells a worker its number (1..N): the banner is printed by worker 1 only. */
@@ -61,45 +61,64 @@ export function primaryPort(): number {
  */
 export function takeConnections(accept: (socket: Socket) => void): void {
   process.on('message', (message: unknown, handle: unknown) => {
-    if (message === CONNECTION_MESSAGE && handle instanceof Socket) accept(handle);
+    if (message !== CONNECTION_MESSAGE) return;
+    if (handle instanceof Socket) accept(handle);
+    else if (isTcpHandle(handle)) accept(socketOf(handle));
   });
   process.send?.(READY_MESSAGE);
+}
+
+/** A bare TCP handle, as the primary sends a connection it accepted with {@link acceptHandles}. */
+function isTcpHandle(handle: unknown): handle is AcceptedHandle {
+  return typeof handle === 'object' && handle !== null && typeof (handle as { readStart?: unknown }).readStart === 'function';
+}
+
+/**
+ * A connection the primary holds: its bare TCP handle, or a socket where Node's internals
+ * did not let it take the handle (acceptHandles returned false). Either goes to a worker as it is.
+ */
+type Connection = AcceptedHandle | Socket;
+
+function closeConnection(connection: Connection): void {
+  if (connection instanceof Socket) connection.destroy();
+  else connection.close();
 }
 
 /**
  * Hands connections to ready workers in turn; holds them, bounded, while none is ready.
  *
- * Each socket goes with `keepOpen`, and the primary closes its own copy once the message
+ * Each connection goes as its bare TCP handle (a socket made here would be made again in
+ * the worker: src/node/accept.ts), and the primary closes its own copy once the message
  * with it is written: from then on the worker's copy (or the copy in flight to it) is the
  * only one, so a worker that dies takes the connection down and its client sees the close.
- * Node's own way (without keepOpen) holds the primary's copy until the worker acknowledges
- * it, queues the next ones behind that, and never lets go of them if the worker dies: their
- * clients wait for an answer that never comes. Sockets still queued for a worker when it
- * dies are closed here for the same reason.
+ * Node's own way with a socket (without keepOpen) holds the primary's copy until the worker
+ * acknowledges it, queues the next ones behind that, and never lets go of them if the worker
+ * dies: their clients wait for an answer that never comes. Connections still queued for a
+ * worker when it dies are closed here for the same reason.
  */
 class Dispatcher {
   private ready: Worker[] = [];
   private turn = 0;
-  private readonly waiting = new Map<Socket, NodeJS.Timeout>();
-  /** Sockets sent to each worker whose message is not written yet. */
-  private readonly sending = new Map<Worker, Set<Socket>>();
+  private readonly waiting = new Map<Connection, NodeJS.Timeout>();
+  /** Connections sent to each worker whose message is not written yet. */
+  private readonly sending = new Map<Worker, Set<Connection>>();
 
   /** @param maxWait how long a connection waits for a ready worker before it is closed (the client retries). */
   constructor(private readonly maxWait: number) {}
 
   add(worker: Worker): void {
     this.ready.push(worker);
-    for (const [socket, timer] of this.waiting) {
+    for (const [connection, timer] of this.waiting) {
       clearTimeout(timer);
-      this.waiting.delete(socket);
-      this.hand(socket);
+      this.waiting.delete(connection);
+      this.hand(connection);
     }
   }
 
   /** The worker is gone or going: nothing more goes its way, and what it did not get is closed. */
   remove(worker: Worker): void {
     this.ready = this.ready.filter((w) => w !== worker);
-    for (const socket of this.sending.get(worker) ?? []) socket.destroy();
+    for (const connection of this.sending.get(worker) ?? []) closeConnection(connection);
     this.sending.delete(worker);
   }
 
@@ -107,17 +126,17 @@ class Dispatcher {
     return this.ready.includes(worker);
   }
 
-  hand(socket: Socket): void {
+  hand(connection: Connection): void {
     if (this.ready.length === 0) {
       if (this.waiting.size >= MAX_WAITING_CONNECTIONS) {
-        socket.destroy();
+        closeConnection(connection);
         return;
       }
       this.waiting.set(
-        socket,
+        connection,
         setTimeout(() => {
-          this.waiting.delete(socket);
-          socket.destroy();
+          this.waiting.delete(connection);
+          closeConnection(connection);
         }, this.maxWait),
       );
       return;
@@ -125,20 +144,21 @@ class Dispatcher {
     const worker = this.ready[this.turn++ % this.ready.length]!;
     let sending = this.sending.get(worker);
     if (sending === undefined) this.sending.set(worker, (sending = new Set()));
-    sending.add(socket);
-    worker.send(CONNECTION_MESSAGE, socket, { keepOpen: true }, () => {
+    sending.add(connection);
+    // A bare handle is sent as it is (Node's 'net.Native'); keepOpen matters to a socket only.
+    worker.send(CONNECTION_MESSAGE, connection as Socket, { keepOpen: true }, () => {
       // Written (the worker's copy is in flight) or failed (its channel closed): either way
       // the primary's copy goes; a failed one closes, and its client reconnects.
-      sending.delete(socket);
-      socket.destroy();
+      sending.delete(connection);
+      closeConnection(connection);
     });
   }
 
   /** Closes the connections still waiting (the server stops). */
   drop(): void {
-    for (const [socket, timer] of this.waiting) {
+    for (const [connection, timer] of this.waiting) {
       clearTimeout(timer);
-      socket.destroy();
+      closeConnection(connection);
     }
     this.waiting.clear();
     this.ready = [];
@@ -171,13 +191,14 @@ export interface SuperviseOptions {
  */
 export async function superviseWorkers({ count, host, port, log, logger, maxWait }: SuperviseOptions): Promise<number> {
   const dispatcher = new Dispatcher(maxWait);
-  // Paused: the worker reads the first bytes, not the primary.
+  // Paused: the worker reads the first bytes, not the primary. Sockets come only where
+  // acceptHandles cannot take the listener's handles.
   const listener = createServer({ pauseOnConnect: true }, (socket) => dispatcher.hand(socket));
   await new Promise<void>((resolve, reject) => {
     listener.once('error', reject);
     listener.listen(port, host, () => {
       listener.off('error', reject);
-      acceptWithStableShape(listener);
+      acceptHandles(listener, (handle) => dispatcher.hand(handle));
       resolve();
     });
   });
