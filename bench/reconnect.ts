@@ -28,7 +28,6 @@
  * round meets about the same kernel.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
@@ -39,7 +38,7 @@ import { computeAccept } from '../src/protocol/handshake.js';
 import { startAppServer } from './lib/app-server.js';
 import { CLIENT_CLOSE, clientFrame, HOST } from './lib/raw-client.js';
 import { median, medianRatio } from './lib/stats.js';
-import { processCpuSeconds, processRssBytes } from './lib/proc.js';
+import { processCpuSeconds, processRssBytes, settleTimeWait } from './lib/proc.js';
 import { columnsOf, formatCount, formatNumber, formatRatio, formatTable } from './lib/table.js';
 
 const { values } = parseArgs({
@@ -60,8 +59,6 @@ const WARM_UP_MS = 1_000;
 const CHANNEL = 'bench:reconnect';
 /** TIME_WAIT entries a round may start with. */
 const TIME_WAIT_START = 30_000;
-/** Longer than the kernel keeps an entry (60 s). */
-const TIME_WAIT_MAX_WAIT_MS = 70_000;
 
 const SUB = clientFrame(0x1, Buffer.from(JSON.stringify({ op: 'sub', id: 1, ch: CHANNEL })));
 
@@ -197,32 +194,10 @@ if (pinned.status !== 0) console.log('(taskset is missing: the load and the serv
 const kinds: Array<[string, string | undefined]> = [['hotline', undefined]];
 if (values.baseline !== undefined) kinds.push(['baseline', values.baseline]);
 const results = new Map<string, Round[]>(kinds.map(([name]) => [name, []]));
-/** TCP connections in TIME_WAIT on this host, or null where /proc/net/sockstat is not readable. */
-function timeWaitCount(): number | null {
-  try {
-    const match = /^TCP:.* tw (\d+)/m.exec(readFileSync('/proc/net/sockstat', 'utf8'));
-    return match === null ? null : Number(match[1]);
-  } catch {
-    return null;
-  }
-}
-
-/** Waits (polling, bounded) until the TIME_WAIT table has emptied to TIME_WAIT_START; says so when it had to wait. */
-async function settleTimeWait(): Promise<void> {
-  const start = performance.now();
-  let count = timeWaitCount();
-  while (count !== null && count > TIME_WAIT_START && performance.now() - start < TIME_WAIT_MAX_WAIT_MS) {
-    await sleep(1_000);
-    count = timeWaitCount();
-  }
-  const waited = performance.now() - start;
-  if (waited > 1_000) console.log(`  (waited ${(waited / 1000).toFixed(0)} s for TIME_WAIT entries to expire: ${count === null ? '?' : formatCount(count)} left)`);
-}
-
 const loadStart = loadavg()[0]!;
 for (let r = 1; r <= ROUNDS; r++) {
   for (const [name, checkout] of r % 2 === 1 ? kinds : [...kinds].reverse()) {
-    await settleTimeWait();
+    await settleTimeWait(TIME_WAIT_START);
     const result = await round(checkout);
     results.get(name)!.push(result);
     console.log(

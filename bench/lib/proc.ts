@@ -4,6 +4,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { formatCount } from './table.js';
 
 let cachedTicks: number | undefined;
 
@@ -145,4 +147,33 @@ export function childrenOf(pid: number): number[] {
   } catch {
     return [];
   }
+}
+
+/** TCP connections in TIME_WAIT on this host, or null where /proc/net/sockstat is not readable. */
+export function timeWaitCount(): number | null {
+  try {
+    const match = /^TCP:.* tw (\d+)/m.exec(readFileSync('/proc/net/sockstat', 'utf8'));
+    return match === null ? null : Number(match[1]);
+  } catch {
+    return null;
+  }
+}
+
+/** Longer than the kernel keeps a TIME_WAIT entry (60 s). */
+const TIME_WAIT_MAX_WAIT_MS = 70_000;
+
+/**
+ * Waits (polling, bounded) until the host's TIME_WAIT table is down to `limit` entries; says
+ * so when it had to wait. A server that closes first leaves one per connection, and a large
+ * table makes each new connection dearer (bench/reconnect.ts).
+ */
+export async function settleTimeWait(limit: number): Promise<void> {
+  const start = performance.now();
+  let count = timeWaitCount();
+  while (count !== null && count > limit && performance.now() - start < TIME_WAIT_MAX_WAIT_MS) {
+    await sleep(1_000);
+    count = timeWaitCount();
+  }
+  const waited = performance.now() - start;
+  if (waited > 1_000) console.log(`  (waited ${(waited / 1000).toFixed(0)} s for TIME_WAIT entries to expire: ${count === null ? '?' : formatCount(count)} left)`);
 }
