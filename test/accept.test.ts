@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import { connect, createServer, type Server, type ServerOpts, type Socket } from 'node:net';
-import { acceptWithStableShape } from '../src/node/accept.js';
+import { acceptHandles, acceptWithStableShape, socketOf, type AcceptedHandle } from '../src/node/accept.js';
 import { ChildLines } from './support/child-lines.js';
 import { churn, scavenges } from './support/upgrade-churn.js';
 
@@ -144,6 +144,57 @@ describe('accepting without net.Server onconnection', () => {
     const [error] = await failed;
     assert.equal(error.code, 'EMFILE');
     assert.equal(error.syscall, 'accept');
+    server.close();
+  });
+});
+
+describe('accepting bare handles (a primary that hands connections on)', () => {
+  async function handing(options: ServerOpts, onHandle: (handle: AcceptedHandle) => void, onSocket: (socket: Socket) => void = () => assert.fail('no socket')): Promise<{ server: Server; port: number }> {
+    const server = createServer(options, onSocket);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    assert.equal(acceptHandles(server, onHandle), true, 'a listening net.Server takes it');
+    return { server, port: (server.address() as { port: number }).port };
+  }
+
+  test('a server without a listening handle is left alone', () => {
+    assert.equal(acceptHandles(createServer(), () => assert.fail('no handle')), false);
+  });
+
+  test('each connection comes as its handle, uncounted; a socket made of it reads and writes', async () => {
+    let handed!: (handle: AcceptedHandle) => void;
+    const first = new Promise<AcceptedHandle>((resolve) => (handed = resolve));
+    const { server, port } = await handing({}, (handle) => handed(handle));
+    const client = await connected(port);
+    const handle = await first;
+    assert.equal(await connectionCount(server), 0, 'the server counts none');
+    const socket = socketOf(handle);
+    socket.pipe(socket);
+    client.write('through the handed socket');
+    const [data] = (await once(client, 'data')) as [Buffer];
+    assert.equal(data.toString(), 'through the handed socket');
+    client.end();
+    await once(socket, 'close');
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  test('a handle closed without a socket closes the connection', async () => {
+    const { server, port } = await handing({}, (handle) => handle.close());
+    const client = await connected(port);
+    client.resume();
+    await once(client, 'close');
+    server.close();
+  });
+
+  test("with maxConnections set, connections go through Node's own accept and come as sockets", async () => {
+    const sockets: Socket[] = [];
+    const { server, port } = await handing({ pauseOnConnect: true }, () => assert.fail('no bare handle'), (socket) => sockets.push(socket));
+    server.maxConnections = 10;
+    const client = await connected(port);
+    while (sockets.length === 0) await once(server, 'connection');
+    assert.equal(sockets[0]!.readableFlowing, false, 'paused, as the server asked');
+    client.destroy();
+    sockets[0]!.destroy();
     server.close();
   });
 });
