@@ -117,6 +117,8 @@ async function round(checkout: string, redisUrl: string, clientBinary: string): 
     };
   } finally {
     await client?.stop(null, 2_000);
+    // SIGTERM: the primary drains its workers and exits once they have.
+    if (server.running) server.process.kill('SIGTERM');
     await server.stop(null, 10_000);
   }
 }
