@@ -4,11 +4,16 @@
 import { test, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { connect as tcpConnect } from 'node:net';
 import { childrenOf } from '../bench/lib/proc.js';
 import { connect, type HotlineClient } from '../src/client-node.js';
+import { WebSocket } from '../src/node/client.js';
 import { CLI, requireBuiltCli, startCli, type CliServer } from './support/cli-server.js';
 import { RedisServer, skipWithoutRedis } from './support/redis-server.js';
+import { makeCertificate } from './support/tls-certificate.js';
 import { churn, scavenges } from './support/upgrade-churn.js';
 import { waitFor } from './support/wait.js';
 
@@ -178,4 +183,29 @@ test('connections handed to the workers leave little to their old generation', a
   // its own (src/node/accept.ts) and outlives its first collection: 550-600 B per
   // connection; made by the worker from the bare handle, 25-50 B.
   assert.ok(perConnection < 200, `the workers promoted ${perConnection.toFixed(0)} B per connection`);
+});
+
+test('--workers 2 with TLS: each worker makes the TLS socket around the connection it is handed', async (t) => {
+  if (!skipWithoutRedis(t)) return;
+  const certificate = makeCertificate('--workers 2 with TLS');
+  if (certificate === null) return t.skip('openssl is missing');
+  cleanup.push(async () => rmSync(certificate.dir, { recursive: true, force: true }));
+  const redis = await RedisServer.start();
+  cleanup.push(() => redis.stop());
+  const { server } = await startWorkers(redis, ['--tls-cert', join(certificate.dir, 'cert.pem'), '--tls-key', join(certificate.dir, 'key.pem')]);
+  assert.match(server.output(), /listening on https:/);
+  // Handed out in turn, so both workers take some of them.
+  const echoes = await Promise.all(
+    Array.from({ length: 8 }, async (_, i) => {
+      const ws = new WebSocket(`wss://127.0.0.1:${server.port}/echo`, [], { tls: { ca: certificate.cert } });
+      await once(ws, 'open');
+      ws.send(`over tls ${i}`);
+      const [message] = (await once(ws, 'message')) as [{ data: string }];
+      ws.close(1000);
+      await once(ws, 'close');
+      return message.data;
+    }),
+  );
+  assert.deepEqual(echoes, Array.from({ length: 8 }, (_, i) => `over tls ${i}`));
+  assert.equal(await server.stop('SIGTERM'), 0);
 });

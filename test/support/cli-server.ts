@@ -68,7 +68,7 @@ function startOnce(port: number, args: readonly string[], options: StartOptions)
       reject(new Error(`hotline serve printed no startup line within ${startTimeout / 1000} s:\n${output}`));
     }, startTimeout);
     const onData = (): void => {
-      const match = /listening on http:\/\/127\.0\.0\.1:(\d+)\//.exec(output);
+      const match = /listening on https?:\/\/127\.0\.0\.1:(\d+)\//.exec(output);
       if (match === null) return;
       clearTimeout(timer);
       child.stdout!.off('data', onData);
