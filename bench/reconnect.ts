@@ -33,28 +33,15 @@ import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { computeAccept } from '../src/protocol/handshake.js';
 import { startAppServer } from './lib/app-server.js';
 import { CLIENT_CLOSE, clientFrame, HOST } from './lib/raw-client.js';
 import { median, medianRatio } from './lib/stats.js';
 import { processCpuSeconds, processRssBytes, settleTimeWait } from './lib/proc.js';
+import { churnArgs } from './lib/churn-args.js';
 import { columnsOf, formatCount, formatNumber, formatRatio, formatTable } from './lib/table.js';
 
-const { values } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    seconds: { type: 'string' },
-    rounds: { type: 'string' },
-    concurrency: { type: 'string', default: '16' },
-    baseline: { type: 'string' },
-  },
-  strict: true,
-});
-const quick = values.quick === true;
-const SECONDS = Number(values.seconds ?? (quick ? 2 : 5));
-const ROUNDS = Number(values.rounds ?? (quick ? 1 : 3));
-const CONCURRENCY = Number(values.concurrency);
+const { seconds: SECONDS, rounds: ROUNDS, concurrency: CONCURRENCY, baseline } = churnArgs();
 const WARM_UP_MS = 1_000;
 const CHANNEL = 'bench:reconnect';
 /** TIME_WAIT entries a round may start with. */
@@ -192,7 +179,7 @@ const pinned = spawnSync('taskset', ['-pc', '1', String(process.pid)], { stdio: 
 if (pinned.status !== 0) console.log('(taskset is missing: the load and the server are not pinned)');
 
 const kinds: Array<[string, string | undefined]> = [['hotline', undefined]];
-if (values.baseline !== undefined) kinds.push(['baseline', values.baseline]);
+if (baseline !== undefined) kinds.push(['baseline', baseline]);
 const results = new Map<string, Round[]>(kinds.map(([name]) => [name, []]));
 const loadStart = loadavg()[0]!;
 for (let r = 1; r <= ROUNDS; r++) {

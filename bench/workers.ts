@@ -28,28 +28,15 @@ import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { compileCClient } from './lib/c-client.js';
 import { LineChild, checkTaskset } from './lib/children.js';
 import { childrenOf, processCpuSeconds, settleTimeWait } from './lib/proc.js';
 import { median, medianRatio } from './lib/stats.js';
+import { churnArgs } from './lib/churn-args.js';
 import { columnsOf, formatCount, formatNumber, formatRatio, formatTable } from './lib/table.js';
 import { RedisServer, redisServerInstalled } from '../test/support/redis-server.js';
 
-const { values } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    seconds: { type: 'string' },
-    rounds: { type: 'string' },
-    concurrency: { type: 'string', default: '16' },
-    baseline: { type: 'string' },
-  },
-  strict: true,
-});
-const quick = values.quick === true;
-const SECONDS = Number(values.seconds ?? (quick ? 2 : 5));
-const ROUNDS = Number(values.rounds ?? (quick ? 1 : 3));
-const CONCURRENCY = Number(values.concurrency);
+const { seconds: SECONDS, rounds: ROUNDS, concurrency: CONCURRENCY, baseline } = churnArgs();
 const WORKERS = 2;
 const WARM_UP_MS = 2_000;
 const SERVER_CPU = 0;
@@ -135,7 +122,7 @@ if ('error' in compiled) {
 checkTaskset([SERVER_CPU, LOAD_CPU]);
 const redis = await RedisServer.start();
 const builds: Array<[string, string]> = [['hotline', HERE]];
-if (values.baseline !== undefined) builds.push(['baseline', resolve(values.baseline)]);
+if (baseline !== undefined) builds.push(['baseline', resolve(baseline)]);
 const results = new Map<string, Round[]>(builds.map(([name]) => [name, []]));
 const loadStart = loadavg()[0]!;
 try {
