@@ -120,7 +120,7 @@ if ('error' in compiled) {
   process.exit(0);
 }
 checkTaskset([SERVER_CPU, LOAD_CPU]);
-const redis = await RedisServer.start();
+const redis = await RedisServer.start({ cpu: LOAD_CPU });
 const builds: Array<[string, string]> = [['hotline', HERE]];
 if (baseline !== undefined) builds.push(['baseline', resolve(baseline)]);
 const results = new Map<string, Round[]>(builds.map(([name]) => [name, []]));

@@ -1,6 +1,8 @@
 // `hotline serve --workers N`, as an operator runs it: real processes, real Redis, SDK clients.
 // Every message reaches every subscriber once and in order while a worker is killed and
-// restarted under them; SIGTERM drains every worker; without Redis it refuses to start.
+// restarted under them; SIGTERM drains every worker; without Redis it refuses to start. A
+// connection is handed over as its bare handle: the workers' sockets die young, and TLS
+// works on the socket a worker makes.
 import { test, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -163,7 +165,8 @@ test('connections handed to the workers leave little to their old generation', a
   const redis = await RedisServer.start();
   cleanup.push(() => redis.stop());
   // The workers run with the primary's node flags: each prints its own collections.
-  const limits = ['--connection-rate-per-address', '1000000', '--max-connections-per-address', '100000'];
+  // Every connection comes from 127.0.0.1: no per-address cap or rate.
+  const limits = ['--connection-rate-per-address', '0', '--max-connections-per-address', '0'];
   const { server, workers } = await startWorkers(redis, limits, ['--trace-gc-nvp']);
   // A first churn compiles what the measured one runs, and takes the workers' startup
   // through the collections that promote it.
