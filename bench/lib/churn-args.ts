@@ -6,7 +6,6 @@
 import { parseArgs } from 'node:util';
 
 export interface ChurnArgs {
-  quick: boolean;
   /** The counted window of each round (default 5; --quick: 2). */
   seconds: number;
   /** Rounds per build (default 3; --quick: 1). */
@@ -30,7 +29,6 @@ export function churnArgs(): ChurnArgs {
   });
   const quick = values.quick === true;
   return {
-    quick,
     seconds: Number(values.seconds ?? (quick ? 2 : 5)),
     rounds: Number(values.rounds ?? (quick ? 1 : 3)),
     concurrency: Number(values.concurrency),

@@ -1,6 +1,7 @@
 /**
  * What Linux's /proc says about another process: the CPU time it used (all its threads:
- * the main thread, V8's GC helpers, libuv's pool) and its resident memory.
+ * the main thread, V8's GC helpers, libuv's pool) and its resident memory; and about the
+ * host, the TIME_WAIT entries a benchmark's rounds wait out.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
