@@ -23,9 +23,9 @@
  *
  * The server closes TCP first, so each connection leaves a TIME_WAIT entry for 60 s, and a
  * table of 100,000 of them made a connection cost the server about twice the CPU (20,000 to
- * 60,000 did not show). Each round therefore starts once the table holds at most
- * TIME_WAIT_START entries (waiting up to 70 s, read from /proc/net/sockstat), so that every
- * round meets about the same kernel.
+ * 60,000 did not show). Each round therefore starts once the table holds at most 30,000
+ * entries (settleTimeWait in bench/lib/proc.ts: it waits up to 70 s, reading
+ * /proc/net/sockstat), so that every round meets about the same kernel.
  */
 import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -44,8 +44,6 @@ import { columnsOf, formatCount, formatNumber, formatRatio, formatTable } from '
 const { seconds: SECONDS, rounds: ROUNDS, concurrency: CONCURRENCY, baseline } = churnArgs();
 const WARM_UP_MS = 1_000;
 const CHANNEL = 'bench:reconnect';
-/** TIME_WAIT entries a round may start with. */
-const TIME_WAIT_START = 30_000;
 
 const SUB = clientFrame(0x1, Buffer.from(JSON.stringify({ op: 'sub', id: 1, ch: CHANNEL })));
 
@@ -184,7 +182,7 @@ const results = new Map<string, Round[]>(kinds.map(([name]) => [name, []]));
 const loadStart = loadavg()[0]!;
 for (let r = 1; r <= ROUNDS; r++) {
   for (const [name, checkout] of r % 2 === 1 ? kinds : [...kinds].reverse()) {
-    await settleTimeWait(TIME_WAIT_START);
+    await settleTimeWait();
     const result = await round(checkout);
     results.get(name)!.push(result);
     console.log(

@@ -20,9 +20,9 @@
  * rounds' ratios. Every handshake is checked by the client (the 101 and its accept key, the
  * close frame 1000, the server's FIN); one that is not fails the run.
  *
- * Each round starts once the host's TIME_WAIT table is back to TIME_WAIT_START entries, as
- * in bench/reconnect.ts: the server closes first, and a table of 100,000 doubled the CPU
- * a connection costs.
+ * Each round starts once the host's TIME_WAIT table is back to 30,000 entries
+ * (settleTimeWait), as in bench/reconnect.ts: the server closes first, and a table of
+ * 100,000 doubled the CPU a connection costs.
  */
 import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -41,8 +41,6 @@ const WORKERS = 2;
 const WARM_UP_MS = 2_000;
 const SERVER_CPU = 0;
 const LOAD_CPU = 1;
-/** TIME_WAIT entries a round may start with. */
-const TIME_WAIT_START = 30_000;
 const HERE = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** glibc's own allocator settings for the server, as a deployment has them. */
@@ -128,7 +126,7 @@ const loadStart = loadavg()[0]!;
 try {
   for (let r = 1; r <= ROUNDS; r++) {
     for (const [name, checkout] of r % 2 === 1 ? builds : [...builds].reverse()) {
-      await settleTimeWait(TIME_WAIT_START);
+      await settleTimeWait();
       const result = await round(checkout, redis.url, compiled.binary);
       results.get(name)!.push(result);
       console.log(
