@@ -16,8 +16,12 @@
 // three files at a time, so the limit leaves it about three times that. (Not --test-force-exit:
 // it ends a file's process before its last results reach the runner, which then counts
 // fewer tests and no failure.)
-import { spawnSync } from 'node:child_process';
+//
+// Each group's output passes straight through, and the failed tests of both groups are named
+// again on the last lines, so the tail of a CI log says what failed in the serial group too.
+import { spawn } from 'node:child_process';
 import { findTestFiles, groupTestFiles } from './test-files.mjs';
+import { failedTests } from './test-output.mjs';
 
 const args = process.argv.slice(2);
 const roots = args.includes('--unit') ? ['src'] : args.includes('--integration') ? ['test'] : ['src', 'test'];
@@ -40,18 +44,39 @@ if (files.length === 0) {
 
 const { serial, concurrent } = groupTestFiles(files);
 const TEST_TIMEOUT_MS = 240_000;
+
+/** Runs one group, its output passed through and kept; resolves with its status and output. */
+function runGroup(group, n) {
+  const runner = ['--import', 'tsx', '--test', `--test-concurrency=${n}`, `--test-timeout=${TEST_TIMEOUT_MS}`];
+  const child = spawn(process.execPath, [...runner, '--test-reporter=spec', ...group], { stdio: ['inherit', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk) => {
+    process.stdout.write(chunk);
+    output += chunk;
+  });
+  child.stderr.on('data', (chunk) => process.stderr.write(chunk));
+  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ status: code ?? 1, signal, output })));
+}
+
 let status = 0;
 const took = [];
+const failed = [];
 for (const [name, group, n] of [
   ['serial', serial, 1],
   ['concurrent', concurrent, concurrency],
 ]) {
   if (group.length === 0) continue;
   const started = Date.now();
-  const runner = ['--import', 'tsx', '--test', `--test-concurrency=${n}`, `--test-timeout=${TEST_TIMEOUT_MS}`];
-  const result = spawnSync(process.execPath, [...runner, '--test-reporter=spec', ...group], { stdio: 'inherit' });
-  if (result.status !== 0) status = result.status ?? 1;
+  const result = await runGroup(group, n);
+  if (result.status !== 0) {
+    status = result.status;
+    const names = failedTests(result.output);
+    const why = result.signal === null ? `exit ${result.status}` : `killed by ${result.signal}`;
+    failed.push(`${name} group failed (${why})${names.length > 0 ? ':' : ', no test named'}`);
+    for (const test of names) failed.push(`  ✖ ${test}`);
+  }
   took.push(`${name}: ${group.length} files in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }
 console.log(`\n${took.join('; ')}`);
+if (failed.length > 0) console.log(failed.join('\n'));
 process.exit(status);

@@ -9,6 +9,7 @@
 // tests and the first lines of each error; the exit status is 1 when any run failed.
 import { spawn, spawnSync } from 'node:child_process';
 import { findTestFiles } from './test-files.mjs';
+import { failedTests } from './test-output.mjs';
 
 const args = process.argv.slice(2);
 let runs = 10;
@@ -45,21 +46,6 @@ const stopBurner = () => burner?.kill('SIGKILL');
 process.on('exit', stopBurner);
 process.on('SIGINT', () => process.exit(130));
 
-/** Names and first error lines of the failed tests in a spec reporter's output. */
-function failures(output) {
-  const found = [];
-  const lines = output.split('\n');
-  const start = lines.findIndex((line) => line.startsWith('✖ failing tests:'));
-  const from = start === -1 ? 0 : start + 1;
-  for (let i = from; i < lines.length; i++) {
-    const match = /^\s*✖ (.+?)(?: \([\d.]+ms\))?$/.exec(lines[i]);
-    if (match === null) continue;
-    const detail = lines.slice(i + 1, i + 5).map((line) => line.trim()).filter(Boolean);
-    found.push(`${match[1]}\n      ${detail.join('\n      ')}`);
-  }
-  return found;
-}
-
 function runOnce() {
   return new Promise((resolve) => {
     const testArgs = ['--import', 'tsx', '--test', '--test-reporter=spec'];
@@ -82,7 +68,7 @@ for (let run = 1; run <= runs; run++) {
     process.stdout.write(`run ${run}/${runs}: passed (${seconds} s)\n`);
     continue;
   }
-  const names = failures(output);
+  const names = failedTests(output);
   failed.push({ run, names });
   process.stdout.write(`run ${run}/${runs}: FAILED (${seconds} s, exit ${code})\n`);
   for (const name of names.length > 0 ? names : ['(no test named; the tail of the output follows)\n' + output.slice(-2000)]) {
