@@ -11,9 +11,12 @@
 // It connects to the echo endpoint (a text echo) and the hotline.v1 endpoint (subscribes to
 // its own channel), prints `neighbour ready`, then every `interval` ms does one round trip on
 // each: an echo, and a publish that counts once both its `ok` and its `msg` came back. On a
-// stdin line `report` it prints `neighbour report JSON` (the round trips since the previous
+// stdin line `report N` it prints `neighbour report JSON` (the round trips since the previous
 // report: count, p50, p99 and max in ms per kind, and every failure) and starts afresh. It
-// exits when stdin ends. The parent's side is `Neighbour` in ./attack.ts.
+// answers once it has made N round trips of each kind since the previous report, at once if
+// there is a failure, and after `timeout` ms with what it has: how many trips fit between two
+// reports depends on how fast the machine runs the attack, how many it makes once asked does
+// not. It exits when stdin ends. The parent's side is `Neighbour` in ./attack.ts.
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
 
@@ -117,13 +120,27 @@ async function main(options: NeighbourOptions): Promise<void> {
     }
   };
 
-  createInterface({ input: process.stdin }).on('line', (line) => {
-    if (line.trim() !== 'report') return;
+  // The report asked for and not yet given: the round trips of each kind it waits for, and its deadline.
+  let asked: { trips: number; deadline: ReturnType<typeof setTimeout> } | null = null;
+  const sendReport = (): void => {
+    if (asked !== null) clearTimeout(asked.deadline);
+    asked = null;
     const report: NeighbourReport = { echo: summary(echoSamples), channel: summary(channelSamples), failures };
     echoSamples = [];
     channelSamples = [];
     failures = [];
     process.stdout.write(`neighbour report ${JSON.stringify(report)}\n`);
+  };
+  const reportIfReady = (): void => {
+    if (asked === null) return;
+    const enough = (echo === null || echoSamples.length >= asked.trips) && (channels === null || channelSamples.length >= asked.trips);
+    if (enough || failures.length > 0) sendReport();
+  };
+  createInterface({ input: process.stdin }).on('line', (line) => {
+    const match = /^report(?: (\d+))?$/.exec(line.trim());
+    if (match === null || asked !== null) return;
+    asked = { trips: Number(match[1] ?? 0), deadline: setTimeout(sendReport, timeout) };
+    reportIfReady();
   });
   process.stdin.on('end', () => {
     stopping = true;
@@ -159,6 +176,7 @@ async function main(options: NeighbourOptions): Promise<void> {
       });
       if (rtt !== null) channelSamples.push(rtt);
     }
+    reportIfReady();
     await new Promise((resolve) => setTimeout(resolve, interval));
   }
 }
