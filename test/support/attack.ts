@@ -191,7 +191,8 @@ export class Neighbour {
   async report(trips = MIN_TRIPS): Promise<NeighbourReport> {
     const from = this.lines.all.length;
     this.child.stdin!.write(`report ${trips}\n`);
-    const line = await this.lines.next((l) => l.startsWith('neighbour report '), 'a report from the neighbour', 20_000, from);
+    // The neighbour answers within twice its round-trip timeout (10 s by default).
+    const line = await this.lines.next((l) => l.startsWith('neighbour report '), 'a report from the neighbour', 30_000, from);
     return JSON.parse(line.slice('neighbour report '.length)) as NeighbourReport;
   }
 

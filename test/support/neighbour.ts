@@ -13,8 +13,8 @@
 // each: an echo, and a publish that counts once both its `ok` and its `msg` came back. On a
 // stdin line `report N` it prints `neighbour report JSON` (the round trips since the previous
 // report: count, p50, p99 and max in ms per kind, and every failure) and starts afresh. It
-// answers once it has made N round trips of each kind since the previous report, at once if
-// there is a failure, and after `timeout` ms with what it has: how many trips fit between two
+// answers once it has made N round trips of each kind since the previous report, at once on
+// a failure, and after twice `timeout` ms with what it has: how many trips fit between two
 // reports depends on how fast the machine runs the attack, how many it makes once asked does
 // not. It exits when stdin ends. The parent's side is `Neighbour` in ./attack.ts.
 import { createInterface } from 'node:readline';
@@ -133,13 +133,17 @@ async function main(options: NeighbourOptions): Promise<void> {
   };
   const reportIfReady = (): void => {
     if (asked === null) return;
-    const enough = (echo === null || echoSamples.length >= asked.trips) && (channels === null || channelSamples.length >= asked.trips);
+    const { trips } = asked;
+    // A connection that is gone makes no more round trips: its report is due at once.
+    const done = (ws: WebSocket | null, samples: number[]): boolean => ws === null || ws.readyState !== WebSocket.OPEN || samples.length >= trips;
+    const enough = done(echo, echoSamples) && done(channels, channelSamples);
     if (enough || failures.length > 0) sendReport();
   };
   createInterface({ input: process.stdin }).on('line', (line) => {
     const match = /^report(?: (\d+))?$/.exec(line.trim());
     if (match === null || asked !== null) return;
-    asked = { trips: Number(match[1] ?? 0), deadline: setTimeout(sendReport, timeout) };
+    // Twice the round-trip timeout: a trip in flight has timed out (a failure) by then.
+    asked = { trips: Number(match[1] ?? 0), deadline: setTimeout(sendReport, 2 * timeout) };
     reportIfReady();
   });
   process.stdin.on('end', () => {
