@@ -48,7 +48,9 @@ const TEST_TIMEOUT_MS = 240_000;
 /** Runs one group, its output passed through and kept; resolves with its status and output. */
 function runGroup(group, n) {
   const runner = ['--import', 'tsx', '--test', `--test-concurrency=${n}`, `--test-timeout=${TEST_TIMEOUT_MS}`];
-  const child = spawn(process.execPath, [...runner, '--test-reporter=spec', ...group], { stdio: ['inherit', 'pipe', 'pipe'] });
+  // Its output is piped to be kept, so a terminal's colours are asked for explicitly.
+  const env = process.stdout.isTTY ? { ...process.env, FORCE_COLOR: '1' } : process.env;
+  const child = spawn(process.execPath, [...runner, '--test-reporter=spec', ...group], { stdio: ['inherit', 'pipe', 'pipe'], env });
   let output = '';
   child.stdout.on('data', (chunk) => {
     process.stdout.write(chunk);
