@@ -19,9 +19,8 @@
 //
 // Each group's output passes straight through, and the failed tests of both groups are named
 // again on the last lines, so the tail of a CI log says what failed in the serial group too.
-import { spawn } from 'node:child_process';
 import { findTestFiles, groupTestFiles } from './test-files.mjs';
-import { failedTests } from './test-output.mjs';
+import { failedTests, runNodeTest } from './node-test.mjs';
 
 const args = process.argv.slice(2);
 const roots = args.includes('--unit') ? ['src'] : args.includes('--integration') ? ['test'] : ['src', 'test'];
@@ -45,21 +44,6 @@ if (files.length === 0) {
 const { serial, concurrent } = groupTestFiles(files);
 const TEST_TIMEOUT_MS = 240_000;
 
-/** Runs one group, its output passed through and kept; resolves with its status and output. */
-function runGroup(group, n) {
-  const runner = ['--import', 'tsx', '--test', `--test-concurrency=${n}`, `--test-timeout=${TEST_TIMEOUT_MS}`];
-  // Its output is piped to be kept, so a terminal's colours are asked for explicitly.
-  const env = process.stdout.isTTY ? { ...process.env, FORCE_COLOR: '1' } : process.env;
-  const child = spawn(process.execPath, [...runner, '--test-reporter=spec', ...group], { stdio: ['inherit', 'pipe', 'pipe'], env });
-  let output = '';
-  child.stdout.on('data', (chunk) => {
-    process.stdout.write(chunk);
-    output += chunk;
-  });
-  child.stderr.on('data', (chunk) => process.stderr.write(chunk));
-  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ status: code ?? 1, signal, output })));
-}
-
 let status = 0;
 const took = [];
 const failed = [];
@@ -69,7 +53,7 @@ for (const [name, group, n] of [
 ]) {
   if (group.length === 0) continue;
   const started = Date.now();
-  const result = await runGroup(group, n);
+  const result = await runNodeTest([`--test-concurrency=${n}`, `--test-timeout=${TEST_TIMEOUT_MS}`, ...group], { passThrough: true });
   if (result.status !== 0) {
     status = result.status;
     const names = failedTests(result.output);

@@ -9,7 +9,7 @@
 // tests and the first lines of each error; the exit status is 1 when any run failed.
 import { spawn, spawnSync } from 'node:child_process';
 import { findTestFiles } from './test-files.mjs';
-import { failedTests } from './test-output.mjs';
+import { failedTests, runNodeTest } from './node-test.mjs';
 
 const args = process.argv.slice(2);
 let runs = 10;
@@ -46,23 +46,12 @@ const stopBurner = () => burner?.kill('SIGKILL');
 process.on('exit', stopBurner);
 process.on('SIGINT', () => process.exit(130));
 
-function runOnce() {
-  return new Promise((resolve) => {
-    const testArgs = ['--import', 'tsx', '--test', '--test-reporter=spec'];
-    if (namePattern !== undefined) testArgs.push(`--test-name-pattern=${namePattern}`);
-    const child = spawn(process.execPath, [...testArgs, ...files], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    child.on('close', (code) => resolve({ code, output }));
-  });
-}
-
 const failed = [];
 const started = Date.now();
 for (let run = 1; run <= runs; run++) {
   const t0 = Date.now();
-  const { code, output } = await runOnce();
+  const nameArgs = namePattern === undefined ? [] : [`--test-name-pattern=${namePattern}`];
+  const { status: code, output } = await runNodeTest([...nameArgs, ...files]);
   const seconds = ((Date.now() - t0) / 1000).toFixed(1);
   if (code === 0) {
     process.stdout.write(`run ${run}/${runs}: passed (${seconds} s)\n`);
