@@ -60,7 +60,7 @@ function dribbledPing(conn: RawConnection): Dribbler {
 }
 
 test(`${3 * EACH} connections dribbling a frame, a fragmented message or a ping past the heartbeat and idle timeouts: failed with 1008 after messageTimeout, the neighbour served`, { timeout: 60_000 }, async () => {
-  await fixture.neighbour.report();
+  await fixture.neighbour.forget();
   const peak = new RssSampler(fixture.target.pid);
   const kinds = [dribbledFrame, endlessMessage, dribbledPing];
   const attackers: Dribbler[] = [];

@@ -150,7 +150,7 @@ async function metric(name: string, endpoint: string): Promise<number> {
 test('1 MiB compressed pings on /ws at full speed from two connections: refused with 1009 before any parsing, the neighbour served', { timeout: 60_000 }, async () => {
   const frame = compressedFrame(paddedPing(MiB));
   assert.ok(frame.length < 1_200, `the frame is ${frame.length} bytes`);
-  await fixture.neighbour.report();
+  await fixture.neighbour.forget();
   const peak = new RssSampler(fixture.target.pid);
   const cpuBefore = cpuMs(fixture.target.pid);
   const started = Date.now();
@@ -194,7 +194,7 @@ test('1 MiB compressed pings on /ws at full speed from two connections: refused 
 test('compressed 1 MiB echoes and 200 KiB pings at full speed: slowed to inflateRate, nothing lost, the neighbour served, CPU bounded', { timeout: 60_000 }, async () => {
   const echoFrame = compressedFrame('x'.repeat(MiB));
   const pingFrame = compressedFrame(paddedPing(200 * 1024));
-  await fixture.neighbour.report();
+  await fixture.neighbour.forget();
   const pausesBefore = (await metric('hotline_inflate_pauses_total', '/echo')) + (await metric('hotline_inflate_pauses_total', '/ws'));
   const peak = new RssSampler(fixture.target.pid);
   const cpuBefore = cpuMs(fixture.target.pid);

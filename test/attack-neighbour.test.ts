@@ -19,7 +19,7 @@ after(async () => {
 });
 
 test('a report asked for at once waits for the round trips of each kind it is asked', async () => {
-  await neighbour.report(0);
+  await neighbour.forget();
   const report = await neighbour.report(12);
   assert.deepEqual(report.failures, []);
   assert.ok(report.echo.count >= 12, `${report.echo.count} echo round trips`);
@@ -28,7 +28,7 @@ test('a report asked for at once waits for the round trips of each kind it is as
 });
 
 test('a server that stops answering: the report comes with the time-outs, and assertServed fails', async () => {
-  await neighbour.report(0);
+  await neighbour.forget();
   process.kill(target.pid, 'SIGSTOP');
   let report;
   try {
@@ -39,6 +39,6 @@ test('a server that stops answering: the report comes with the time-outs, and as
   assert.match(report.failures.join('\n'), /no answer within 500 ms/);
   assert.throws(() => assertServed(report), /the neighbour saw no failure/);
   // Served again once the server runs: the neighbour's connections outlived the stop.
-  await neighbour.report(0);
+  await neighbour.forget();
   assertServed(await neighbour.report());
 });

@@ -167,8 +167,8 @@ const TIME_WAIT_MAX_WAIT_MS = 70_000;
 
 /**
  * Waits (polling, bounded) until the host's TIME_WAIT table is down to TIME_WAIT_START
- * entries; says so when it had to wait. A server that closes first leaves one per connection, and a large
- * table makes each new connection dearer (bench/reconnect.ts).
+ * entries; says so when it had to wait. A server that closes first leaves one per
+ * connection, and a large table makes each new connection dearer (bench/reconnect.ts).
  */
 export async function settleTimeWait(): Promise<void> {
   const start = performance.now();

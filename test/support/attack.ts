@@ -196,6 +196,11 @@ export class Neighbour {
     return JSON.parse(line.slice('neighbour report '.length)) as NeighbourReport;
   }
 
+  /** Drops the round trips made so far, without waiting for any: the next report covers only what follows. */
+  async forget(): Promise<void> {
+    await this.report(0);
+  }
+
   async stop(): Promise<void> {
     if (this.child.exitCode !== null) return;
     const exited = new Promise((resolve) => this.child.once('exit', resolve));
